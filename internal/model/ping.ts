@@ -1,0 +1,32 @@
+/** Why a probe did not produce a reply. A failed probe is data, not an exception. */
+export type PingFailureReason =
+  /** No matching reply within the timeout. */
+  | 'timeout'
+  /** An ICMP destination-unreachable (or the kernel's EHOSTUNREACH/ENETUNREACH) came back. */
+  | 'unreachable'
+  /** The request could not be sent (socket error, EPERM from a firewall, ...). */
+  | 'send_error'
+  /** The agent itself stalled during the probe window; says nothing about the host. */
+  | 'agent_overloaded';
+
+/** The outcome of one echo request. */
+export type PingOutcome =
+  | { readonly ok: true; readonly ip: string; readonly rttMs: number; readonly sentAtMs: number }
+  | { readonly ok: false; readonly ip: string; readonly reason: PingFailureReason; readonly sentAtMs: number; readonly detail?: string };
+
+/** Per-probe options. */
+export interface PingOptions {
+  /** How long to wait for the reply, in milliseconds. */
+  readonly timeoutMs: number;
+  /** Aborts the wait (the probe resolves as a failure with reason `timeout` or is rejected with the reason). */
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * One ICMP echo to one address. Implemented by the shared ICMP engine; schedulers, the sweep
+ * and tests depend only on this. Never rejects for network conditions: those are outcomes.
+ */
+export interface Pinger {
+  /** Sends one echo request and resolves with the outcome. */
+  ping(ip: string, opts: PingOptions): Promise<PingOutcome>;
+}

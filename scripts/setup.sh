@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Brings a fresh checkout to a runnable state: npm packages, compiled output and, with
+# --with-system, the Debian packages the integration tests start (run as root).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+quiet=0; system=0
+for arg in "$@"; do
+  case "$arg" in
+    --quiet) quiet=1 ;;
+    --with-system) system=1 ;;
+    *) echo "setup.sh: unknown option $arg" >&2; exit 2 ;;
+  esac
+done
+say() { [ "$quiet" = 1 ] || echo "setup: $*" >&2; }
+
+# Debian packages the tests use: VictoriaMetrics (InfluxDB write API), InfluxDB 1.x, snmpd,
+# fping (peer in benchmarks), nftables and iproute2 (dead hosts and loss inside namespaces).
+if [ "$system" = 1 ]; then
+  need=()
+  command -v victoria-metrics >/dev/null || need+=(victoria-metrics)
+  command -v influxd >/dev/null || need+=(influxdb)
+  command -v snmpd >/dev/null || need+=(snmpd)
+  command -v snmpget >/dev/null || need+=(snmp)
+  command -v fping >/dev/null || need+=(fping)
+  command -v nft >/dev/null || need+=(nftables)
+  command -v ip >/dev/null || need+=(iproute2)
+  command -v unshare >/dev/null || need+=(util-linux)
+  if [ "${#need[@]}" -gt 0 ]; then
+    if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+      echo "setup: missing ${need[*]}; install them (Debian: apt-get install ${need[*]}) or run as root" >&2
+      exit 1
+    fi
+    say "installing Debian packages: ${need[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    # Package scripts must not start system-wide daemons: the tests start their own.
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d.netscan && chmod +x /usr/sbin/policy-rc.d.netscan
+    [ -e /usr/sbin/policy-rc.d ] || ln -s /usr/sbin/policy-rc.d.netscan /usr/sbin/policy-rc.d
+    apt-get install -y -q "${need[@]}" >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q "${need[@]}" >/dev/null; }
+  fi
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  say "installing npm packages"
+  npm ci --no-fund --no-audit --ignore-scripts=false >/dev/null 2>&1 || npm ci --no-fund --no-audit
+fi
+
+say "compiling TypeScript"
+npx tsc -p tsconfig.json
