@@ -1,0 +1,256 @@
+import { z } from 'zod';
+import { parseDuration, formatDuration, DurationSyntaxError } from './duration.js';
+
+/**
+ * The one source of truth for configuration keys, types, defaults and ranges. Every key of the
+ * Go netscan config.yml is accepted with the same meaning and default (see MANUAL.md,
+ * "Migrating from Go netscan" for the few deliberate differences); new keys extend it.
+ * Durations are parsed here, once, into milliseconds. The Config type is derived from it.
+ */
+
+// Messages carry the "allowed" part after a separator; load.ts adds the "got" part.
+const SEP = '\u0001';
+const msg = (message: string, allowed: string): string => `${message}${SEP}${allowed}`;
+/** Splits a schema message into its message and allowed parts. */
+export function splitMessage(m: string): { message: string; allowed: string | undefined } {
+  const i = m.indexOf(SEP);
+  return i < 0 ? { message: m, allowed: undefined } : { message: m.slice(0, i), allowed: m.slice(i + 1) };
+}
+
+const typeName = (v: unknown): string => (v === null ? 'null' : Array.isArray(v) ? 'list' : typeof v);
+
+function intIn(min: number, max: number) {
+  const allowed = `an integer from ${min} to ${max}`;
+  return z
+    .number({ error: (iss) => msg(iss.input === undefined ? 'is required' : `must be a number, not a ${typeName(iss.input)}`, allowed) })
+    .int({ error: msg('must be a whole number', allowed) })
+    .min(min, { error: msg(`must be between ${min} and ${max}`, allowed) })
+    .max(max, { error: msg(`must be between ${min} and ${max}`, allowed) });
+}
+
+function positive(allowed = 'a number greater than 0') {
+  return z
+    .number({ error: (iss) => msg(iss.input === undefined ? 'is required' : `must be a number, not a ${typeName(iss.input)}`, allowed) })
+    .gt(0, { error: msg('must be greater than 0', allowed) })
+    .refine(Number.isFinite, { error: msg('must be finite', allowed) });
+}
+
+/** A duration key: Go syntax string in, milliseconds out, with a lower bound. */
+function duration(minMs: number, opts: { allowZero?: boolean; maxMs?: number } = {}) {
+  const allowed =
+    `a duration like "${formatDuration(Math.max(minMs, 1000))}"` +
+    (minMs > 0 ? ` of at least ${formatDuration(minMs)}` : '') +
+    (opts.maxMs !== undefined ? ` and at most ${formatDuration(opts.maxMs)}` : '') +
+    (opts.allowZero ? ', or "0" to disable' : '');
+  return z.unknown().transform((v, ctx): number => {
+    if (v === undefined || v === null || v === '') {
+      ctx.addIssue({ code: 'custom', message: msg('is required', allowed) });
+      return z.NEVER;
+    }
+    if (typeof v === 'number') {
+      ctx.addIssue({ code: 'custom', message: msg(`a bare number is not a duration; add a unit, e.g. "${v}s"`, allowed) });
+      return z.NEVER;
+    }
+    if (typeof v !== 'string') {
+      ctx.addIssue({ code: 'custom', message: msg(`must be a duration string, not a ${typeName(v)}`, allowed) });
+      return z.NEVER;
+    }
+    let ms: number;
+    try {
+      ms = parseDuration(v);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: msg(err instanceof DurationSyntaxError ? err.message : String(err), allowed) });
+      return z.NEVER;
+    }
+    if (ms === 0 && opts.allowZero) return 0;
+    if (ms < minMs || (minMs === 0 && ms <= 0)) {
+      ctx.addIssue({ code: 'custom', message: msg(minMs > 0 ? `must be at least ${formatDuration(minMs)}` : 'must be greater than 0', allowed) });
+      return z.NEVER;
+    }
+    if (opts.maxMs !== undefined && ms > opts.maxMs) {
+      ctx.addIssue({ code: 'custom', message: msg(`must be at most ${formatDuration(opts.maxMs)}`, allowed) });
+      return z.NEVER;
+    }
+    return ms;
+  });
+}
+
+/** A duration key with a default given in Go syntax (applied when the key is absent). */
+function durationDefault(def: string, minMs: number, opts: { allowZero?: boolean; maxMs?: number } = {}) {
+  return duration(minMs, opts).optional().transform((v) => v ?? parseDuration(def));
+}
+
+function str(allowed = 'a string') {
+  return z.string({ error: (iss) => msg(iss.input === undefined ? 'is required' : `must be a string, not a ${typeName(iss.input)}`, allowed) });
+}
+
+function bool() {
+  return z.boolean({ error: (iss) => msg(`must be true or false, not ${JSON.stringify(iss.input)}`, 'true or false') });
+}
+
+/** An IPv4 CIDR such as 127.0.0.0/24 (checked further in validate.ts). */
+const cidrList = z.array(str('an IPv4 CIDR such as "127.0.0.0/24"'), {
+  error: (iss) => msg(`must be a list of CIDR strings, not a ${typeName(iss.input)}`, 'a YAML list of CIDRs'),
+});
+
+const MINUTE = 60_000;
+const SECOND = 1000;
+
+/** One SNMP credential tried in order (v1, v2c or v3); secrets are env-expanded and redacted. */
+const snmpCredential = z.strictObject({
+  /** Label used in logs and remembered per device instead of the secret. */
+  name: str().optional(),
+  version: z.enum(['1', '2c', '3'], { error: msg('must be "1", "2c" or "3"', '"1", "2c" or "3"') }).default('2c'),
+  community: str().optional(),
+  username: str().optional(),
+  security_level: z
+    .enum(['noAuthNoPriv', 'authNoPriv', 'authPriv'], { error: msg('is not a security level', 'noAuthNoPriv, authNoPriv or authPriv') })
+    .optional(),
+  auth_protocol: z.enum(['md5', 'sha', 'sha224', 'sha256', 'sha384', 'sha512'], { error: msg('is not an auth protocol', 'md5, sha, sha224, sha256, sha384 or sha512') }).default('sha'),
+  auth_key: str().optional(),
+  priv_protocol: z.enum(['des', 'aes', 'aes256b', 'aes256r'], { error: msg('is not a privacy protocol', 'des, aes, aes256b or aes256r') }).default('aes'),
+  priv_key: str().optional(),
+});
+
+const snmpSection = z.strictObject({
+  /** Turns SNMP enrichment off without removing the section. */
+  enabled: bool().default(true),
+  community: str().optional(),
+  port: intIn(1, 65535).default(161),
+  timeout: durationDefault('5s', SECOND),
+  retries: intIn(0, 10).default(0),
+  version: z.enum(['1', '2c'], { error: msg('must be "1" or "2c" (use credentials for v3)', '"1" or "2c"') }).default('2c'),
+  credentials: z.array(snmpCredential, { error: msg('must be a list of credentials', 'a YAML list') }).default([]),
+  deadline: durationDefault('10s', SECOND, { maxMs: 10 * MINUTE }),
+});
+
+const influxSection = z.strictObject({
+  url: str().optional(),
+  token: str().optional(),
+  org: str().optional(),
+  bucket: str().optional(),
+  health_bucket: str().default('health'),
+  batch_size: intIn(1, 100_000).default(5000),
+  flush_interval: durationDefault('5s', 10),
+  /** `v2` (/api/v2/write with token) or `v1` (/write?db= for InfluxDB 1.x and VictoriaMetrics). */
+  version: z.enum(['v1', 'v2'], { error: msg('must be "v1" or "v2"', '"v1" or "v2"') }).default('v2'),
+  database: str().optional(),
+  username: str().optional(),
+  password: str().optional(),
+  max_in_flight_writes: intIn(1, 64).default(2),
+  timeout: durationDefault('10s', 100),
+  gzip: bool().default(true),
+});
+
+const shardSection = z.strictObject({
+  index: intIn(0, 65535).default(0),
+  count: intIn(1, 65536).default(1),
+});
+
+/** The configuration schema. */
+export const configSchema = z.strictObject({
+  // Discovery (Go parity)
+  networks: cidrList.default([]),
+  icmp_discovery_interval: duration(MINUTE),
+  discovery_interval: durationDefault('4h', MINUTE),
+  icmp_workers: intIn(1, 2000).default(64),
+  snmp_workers: intIn(1, 1000).default(32),
+  min_scan_interval: durationDefault('1m', 30 * SECOND),
+  snmp_daily_schedule: str('"HH:MM"').default(''),
+  // Discovery (new)
+  exclude: cidrList.default([]),
+  sweep_rate_limit: positive('packets per second, greater than 0').default(1000),
+  sweep_timeout: durationDefault('1s', 10, { maxMs: MINUTE }),
+  sweep_retries: intIn(0, 10).default(1),
+
+  // Monitoring (Go parity)
+  ping_interval: duration(SECOND),
+  ping_timeout: durationDefault('3s', 1, { maxMs: MINUTE }),
+  ping_rate_limit: positive().default(64),
+  ping_burst_limit: intIn(1, 10_000_000).default(256),
+  ping_max_consecutive_fails: intIn(1, 1_000_000).default(10),
+  ping_backoff_duration: durationDefault('5m', MINUTE),
+  max_concurrent_pingers: intIn(1, 100_000).default(20_000),
+  // Monitoring (new)
+  ping_raw_points: bool().default(true),
+  summary_interval: durationDefault('60s', SECOND, { allowZero: true }),
+  overload_threshold: durationDefault('250ms', 1),
+
+  // SNMP (Go parity)
+  snmp: snmpSection.optional(),
+  snmp_interval: durationDefault('1h', MINUTE),
+  snmp_rate_limit: positive().default(10),
+  snmp_burst_limit: intIn(1, 1_000_000).default(50),
+  snmp_max_consecutive_fails: intIn(1, 1_000_000).default(5),
+  snmp_backoff_duration: durationDefault('1h', MINUTE),
+  max_concurrent_snmp_pollers: intIn(1, 100_000).default(20_000),
+
+  // Output (Go parity + new)
+  influxdb: influxSection.optional(),
+  output_file: str().default(''),
+  output_file_max_bytes: intIn(1024, 2 ** 40).default(100 * 1024 * 1024),
+  max_buffer_points: intIn(1000, 100_000_000).default(200_000),
+  spool_dir: str().default('data/spool'),
+  spool_max_bytes: intIn(0, 2 ** 50).default(1024 * 1024 * 1024),
+
+  // State (Go parity + new)
+  max_devices: intIn(1, 100_000).default(20_000),
+  prune_after: durationDefault('24h', MINUTE),
+  prune_interval: durationDefault('1h', SECOND),
+  state_file: str().default('data/state.json'),
+  state_snapshot_interval: durationDefault('5m', SECOND),
+
+  // Operations (Go parity + new)
+  health_check_port: intIn(0, 65535).default(8080),
+  health_check_bind: str('an IP address to listen on').default('0.0.0.0'),
+  health_report_interval: durationDefault('10s', 100),
+  memory_limit_mb: intIn(64, 16384).default(16384),
+  shard: shardSection.default({ index: 0, count: 1 }),
+});
+
+/** Validated configuration with every default applied and durations in milliseconds. */
+export type Config = z.output<typeof configSchema>;
+/** Configuration as written in the YAML file. */
+export type ConfigInput = z.input<typeof configSchema>;
+
+/** Dotted paths of every key the schema knows (`influxdb.url`, `snmp.credentials[].auth_key`, ...). */
+export function schemaKeyPaths(): string[] {
+  const out: string[] = [];
+  const walk = (schema: z.ZodType, prefix: string): void => {
+    const inner = unwrap(schema);
+    if (inner instanceof z.ZodObject) {
+      for (const [k, v] of Object.entries(inner.shape as Record<string, z.ZodType>)) {
+        const p = prefix ? `${prefix}.${k}` : k;
+        out.push(p);
+        walk(v, p);
+      }
+    } else if (inner instanceof z.ZodArray) {
+      walk(inner.element as z.ZodType, `${prefix}[]`);
+    }
+  };
+  walk(configSchema, '');
+  return out;
+}
+
+function unwrap(schema: z.ZodType): z.ZodType {
+  let s: z.ZodType = schema;
+  for (;;) {
+    if (s instanceof z.ZodOptional || s instanceof z.ZodDefault || s instanceof z.ZodNullable) s = s.unwrap() as z.ZodType;
+    else if (s instanceof z.ZodPipe) s = s.in as z.ZodType;
+    else return s;
+  }
+}
+
+/** Keys whose string values get `$VAR` expansion (the Go six plus our new secrets). */
+export const envExpandedPaths: readonly string[] = [
+  'influxdb.url', 'influxdb.token', 'influxdb.org', 'influxdb.bucket', 'influxdb.health_bucket',
+  'influxdb.database', 'influxdb.username', 'influxdb.password',
+  'snmp.community', 'snmp.credentials[].community', 'snmp.credentials[].username',
+  'snmp.credentials[].auth_key', 'snmp.credentials[].priv_key',
+];
+
+/** Keys whose values are secrets: never logged, printed or exposed. */
+export const secretPaths: readonly string[] = [
+  'influxdb.token', 'influxdb.password', 'snmp.community', 'snmp.credentials[].community',
+  'snmp.credentials[].auth_key', 'snmp.credentials[].priv_key',
+];

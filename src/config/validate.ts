@@ -1,0 +1,211 @@
+import { formatDuration } from './duration.js';
+import type { Config } from './schema.js';
+
+/**
+ * Checks the schema cannot express: CIDR semantics, relationships between keys, and the Go
+ * netscan's SNMP community and InfluxDB rules. Runs on the raw (env-expanded) YAML object, so
+ * it reports alongside schema problems instead of after them; every check guards its own
+ * types. Warnings never stop validation (the Go version returned at its first warning).
+ */
+
+type Raw = Record<string, unknown>;
+/** Collected problems (errors) and warnings, each formatted as `path: message (got X; allowed Y)`. */
+export interface Findings {
+  errors: string[];
+  warnings: string[];
+}
+
+const obj = (v: unknown): Raw | undefined => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Raw) : undefined);
+const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+const line = (path: string, message: string, got?: string, allowed?: string): string => {
+  const extra = [got !== undefined ? `got ${got}` : undefined, allowed !== undefined ? `allowed ${allowed}` : undefined].filter(Boolean);
+  return `${path}: ${message}${extra.length ? ` (${extra.join('; ')})` : ''}`;
+};
+
+/** Parses dotted IPv4 into an unsigned 32-bit number, or undefined. */
+export function parseIPv4(text: string): number | undefined {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
+  if (!m) return undefined;
+  let n = 0;
+  for (let i = 1; i <= 4; i++) {
+    const o = Number(m[i]);
+    if (o > 255 || (m[i] as string).length > 1 && (m[i] as string).startsWith('0')) return undefined;
+    n = n * 256 + o;
+  }
+  return n;
+}
+
+/** Parses `a.b.c.d/n` (or a bare address as /32) into network base and prefix. */
+export function parseCidr(text: string): { base: number; prefix: number; ip: number } | undefined {
+  const [addr, len, ...rest] = text.trim().split('/');
+  if (rest.length > 0 || addr === undefined) return undefined;
+  const ip = parseIPv4(addr);
+  if (ip === undefined) return undefined;
+  const prefix = len === undefined ? 32 : /^\d{1,2}$/.test(len) ? Number(len) : NaN;
+  if (!(prefix >= 0 && prefix <= 32)) return undefined;
+  const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
+  return { base: (ip & mask) >>> 0, prefix, ip };
+}
+
+const inRange = (ip: number, base: string, prefix: number): boolean => {
+  const b = parseCidr(`${base}/${prefix}`) as { base: number };
+  const mask = (0xffffffff << (32 - prefix)) >>> 0;
+  return ((ip & mask) >>> 0) === b.base;
+};
+
+function checkNetworks(raw: Raw, f: Findings): void {
+  const nets = raw.networks;
+  if (nets === undefined || (Array.isArray(nets) && nets.length === 0)) {
+    f.warnings.push(line('networks', 'is empty: nothing will be discovered (devices restored from the state file are still monitored)'));
+  }
+  if (Array.isArray(nets)) {
+    nets.forEach((n, i) => {
+      const s = str(n);
+      if (s === undefined) return; // the schema reports the type
+      const path = `networks[${i}]`;
+      const c = parseCidr(s);
+      const allowed = 'an IPv4 CIDR a.b.c.d/n with n from 8 to 32';
+      if (!c || !s.includes('/')) return void f.errors.push(line(path, 'invalid CIDR notation', JSON.stringify(s), allowed));
+      if (c.prefix < 8) return void f.errors.push(line(path, `network range too broad (/${c.prefix}), maximum allowed is /8`, JSON.stringify(s), allowed));
+      if (c.base === 0) return void f.errors.push(line(path, 'network address is unspecified (0.0.0.0)', JSON.stringify(s), allowed));
+      if (inRange(c.base, '224.0.0.0', 4)) return void f.errors.push(line(path, 'multicast networks not allowed', JSON.stringify(s), allowed));
+      if (inRange(c.base, '240.0.0.0', 4)) return void f.errors.push(line(path, 'reserved (class E / broadcast) networks not allowed', JSON.stringify(s), allowed));
+      if (inRange(c.base, '169.254.0.0', 16)) return void f.errors.push(line(path, 'link-local networks not allowed', JSON.stringify(s), allowed));
+      if (c.ip !== c.base) f.warnings.push(line(path, `has host bits set; scanning the network ${formatIPv4(c.base)}/${c.prefix}`, JSON.stringify(s)));
+    });
+  }
+  const ex = raw.exclude;
+  if (Array.isArray(ex)) {
+    ex.forEach((n, i) => {
+      const s = str(n);
+      if (s !== undefined && !parseCidr(s)) f.errors.push(line(`exclude[${i}]`, 'invalid CIDR or address', JSON.stringify(s), 'an IPv4 address or CIDR a.b.c.d/n'));
+    });
+  }
+}
+
+/** Formats an unsigned 32-bit number as dotted IPv4. */
+export function formatIPv4(n: number): string {
+  return `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
+}
+
+const weakCommunities = new Set(['private', 'admin', 'password', '123456', 'community']);
+
+function checkCommunity(path: string, value: unknown, f: Findings): void {
+  const s = str(value);
+  if (s === undefined) return;
+  const allowed = '1 to 32 characters from A-Z a-z 0-9 . _ -';
+  if (s === '') return void f.errors.push(line(path, 'snmp community string cannot be empty (an unset environment variable expands to "")', '""', allowed));
+  if (s.length > 32) return void f.errors.push(line(path, `snmp community string too long (max 32 characters)`, `${s.length} characters`, allowed));
+  const bad = [...s].find((c) => !/[A-Za-z0-9._-]/.test(c));
+  if (bad !== undefined) return void f.errors.push(line(path, `snmp community string contains invalid character ${JSON.stringify(bad)}`, undefined, allowed));
+  if (weakCommunities.has(s)) return void f.errors.push(line(path, 'snmp community string is a common default value and should be changed for security', '[redacted]', 'anything but private, admin, password, 123456, community'));
+  if (s === 'public') f.warnings.push(line(path, "using the default SNMP community 'public'; consider changing it for security"));
+}
+
+function checkSnmp(raw: Raw, f: Findings): void {
+  const snmp = obj(raw.snmp);
+  if (!snmp || snmp.enabled === false) return;
+  const creds = Array.isArray(snmp.credentials) ? snmp.credentials : [];
+  if (snmp.community === undefined && creds.length === 0) {
+    f.errors.push(line('snmp.community', 'is required when SNMP is enabled', 'nothing', 'a community string, or snmp.credentials, or snmp.enabled: false'));
+  }
+  checkCommunity('snmp.community', snmp.community, f);
+  creds.forEach((c, i) => {
+    const cred = obj(c);
+    if (!cred) return;
+    const p = `snmp.credentials[${i}]`;
+    const version = String(cred.version ?? '2c');
+    if (version === '3') {
+      if (!str(cred.username)) f.errors.push(line(`${p}.username`, 'is required for SNMPv3', 'nothing', 'a USM user name'));
+      const level = str(cred.security_level) ?? (cred.priv_key !== undefined ? 'authPriv' : cred.auth_key !== undefined ? 'authNoPriv' : 'noAuthNoPriv');
+      if (level !== 'noAuthNoPriv' && (str(cred.auth_key) ?? '').length < 8) {
+        f.errors.push(line(`${p}.auth_key`, `is required for ${level} and must have at least 8 characters`, '[redacted]', 'a key of 8 or more characters'));
+      }
+      if (level === 'authPriv' && (str(cred.priv_key) ?? '').length < 8) {
+        f.errors.push(line(`${p}.priv_key`, 'is required for authPriv and must have at least 8 characters', '[redacted]', 'a key of 8 or more characters'));
+      }
+    } else if (cred.community === undefined) {
+      f.errors.push(line(`${p}.community`, `is required for SNMP v${version}`, 'nothing', 'a community string'));
+    } else {
+      checkCommunity(`${p}.community`, cred.community, f);
+    }
+  });
+}
+
+function checkInflux(raw: Raw, f: Findings): void {
+  const db = obj(raw.influxdb);
+  if (!db) return;
+  const url = str(db.url);
+  if (url === undefined || url === '') {
+    if (db.url === undefined || url === '') f.errors.push(line('influxdb.url', 'is required when the influxdb section is present', url === '' ? '"" (is the environment variable set?)' : 'nothing', 'an http:// or https:// URL'));
+  } else if (url.length > 2048) {
+    f.errors.push(line('influxdb.url', 'URL too long (max 2048 characters)', `${url.length} characters`, 'an http:// or https:// URL'));
+  } else {
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(url);
+    } catch {
+      f.errors.push(line('influxdb.url', 'invalid URL format', JSON.stringify(url), 'an http:// or https:// URL'));
+    }
+    if (parsed && parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+      f.errors.push(line('influxdb.url', 'URL must use http or https scheme', JSON.stringify(parsed.protocol), 'http or https'));
+    } else if (parsed && !parsed.hostname) {
+      f.errors.push(line('influxdb.url', 'URL must include a valid host', JSON.stringify(url), 'an http:// or https:// URL with a host'));
+    }
+  }
+  const version = str(db.version) ?? 'v2';
+  if (version === 'v2') {
+    for (const k of ['token', 'org', 'bucket']) {
+      const v = db[k];
+      if (v === undefined || v === '') f.errors.push(line(`influxdb.${k}`, `is required for InfluxDB v2`, v === '' ? '"" (is the environment variable set?)' : 'nothing', 'a non-empty string'));
+    }
+  } else if (version === 'v1' && !str(db.database) && !str(db.bucket)) {
+    f.errors.push(line('influxdb.database', 'is required for InfluxDB v1', 'nothing', 'a database name (or influxdb.bucket)'));
+  }
+}
+
+function checkLegacy(raw: Raw, f: Findings): void {
+  const sched = raw.snmp_daily_schedule;
+  if (typeof sched === 'string' && sched !== '') {
+    const m = /^(\d{2}):(\d{2})$/.exec(sched);
+    if (!m) f.errors.push(line('snmp_daily_schedule', 'time must be in HH:MM format', JSON.stringify(sched), '"HH:MM" with hour 00-23 and minute 00-59'));
+    else if (Number(m[1]) > 23) f.errors.push(line('snmp_daily_schedule', 'hour must be between 00 and 23', m[1], '00-23'));
+    else if (Number(m[2]) > 59) f.errors.push(line('snmp_daily_schedule', 'minute must be between 00 and 59', m[2], '00-59'));
+    else f.warnings.push(line('snmp_daily_schedule', 'is deprecated and ignored; devices are polled every snmp_interval'));
+  }
+  for (const k of ['discovery_interval', 'min_scan_interval']) {
+    if (raw[k] !== undefined) f.warnings.push(line(k, 'is accepted for compatibility with Go netscan but has no effect'));
+  }
+}
+
+function checkRelations(raw: Raw, cfg: Config | undefined, f: Findings): void {
+  for (const kind of ['ping', 'snmp']) {
+    const rate = num(raw[`${kind}_rate_limit`]) ?? (kind === 'ping' ? 64 : 10);
+    const burst = num(raw[`${kind}_burst_limit`]) ?? (kind === 'ping' ? 256 : 50);
+    if (burst < rate) f.warnings.push(line(`${kind}_burst_limit`, `should be >= ${kind}_rate_limit to avoid immediate throttling`, String(burst), `>= ${rate}`));
+  }
+  const shard = obj(raw.shard);
+  const idx = num(shard?.index);
+  const count = num(shard?.count) ?? 1;
+  if (idx !== undefined && idx >= count) f.errors.push(line('shard.index', 'must be less than shard.count', String(idx), `0 to ${count - 1}`));
+  if (!cfg) return;
+  if (cfg.ping_timeout >= cfg.ping_interval) {
+    f.warnings.push(line('ping_timeout', `is not shorter than ping_interval (${formatDuration(cfg.ping_interval)}); a device that stops answering is probed every ${formatDuration(Math.ceil(cfg.ping_timeout / cfg.ping_interval + 1e-9) * cfg.ping_interval)}`, formatDuration(cfg.ping_timeout)));
+  }
+  const capacity = Math.floor((cfg.ping_rate_limit * cfg.ping_interval) / 1000);
+  if (capacity < Math.min(cfg.max_devices, cfg.max_concurrent_pingers)) {
+    f.warnings.push(line('ping_rate_limit', `serves at most ${capacity} devices at ping_interval ${formatDuration(cfg.ping_interval)}; beyond that the effective interval stretches (max_devices is ${cfg.max_devices})`, String(cfg.ping_rate_limit), `>= ${Math.ceil((Math.min(cfg.max_devices, cfg.max_concurrent_pingers) * 1000) / cfg.ping_interval)} to keep the interval for max_devices`));
+  }
+}
+
+/** Runs every semantic check; `cfg` is the schema-parsed config when the schema accepted it. */
+export function semanticChecks(raw: Raw, cfg: Config | undefined): Findings {
+  const f: Findings = { errors: [], warnings: [] };
+  checkNetworks(raw, f);
+  checkSnmp(raw, f);
+  checkInflux(raw, f);
+  checkLegacy(raw, f);
+  checkRelations(raw, cfg, f);
+  return f;
+}
