@@ -125,6 +125,8 @@ const snmpSection = z.strictObject({
 });
 
 const influxSection = z.strictObject({
+  /** Turns the InfluxDB output off without removing the section. */
+  enabled: bool().default(true),
   url: str().optional(),
   token: str().optional(),
   org: str().optional(),

@@ -1,4 +1,4 @@
-import { formatDuration } from './duration.js';
+import { formatDuration, parseDuration } from './duration.js';
 import type { Config } from './schema.js';
 
 /**
@@ -99,7 +99,7 @@ function checkCommunity(path: string, value: unknown, f: Findings): void {
   if (s.length > 32) return void f.errors.push(line(path, `snmp community string too long (max 32 characters)`, `${s.length} characters`, allowed));
   const bad = [...s].find((c) => !/[A-Za-z0-9._-]/.test(c));
   if (bad !== undefined) return void f.errors.push(line(path, `snmp community string contains invalid character ${JSON.stringify(bad)}`, undefined, allowed));
-  if (weakCommunities.has(s)) return void f.errors.push(line(path, 'snmp community string is a common default value and should be changed for security', '[redacted]', 'anything but private, admin, password, 123456, community'));
+  if (weakCommunities.has(s)) return void f.errors.push(line(path, 'snmp community string is a common default value and should be changed for security', '[redacted]', 'a community that is not a well-known default'));
   if (s === 'public') f.warnings.push(line(path, "using the default SNMP community 'public'; consider changing it for security"));
 }
 
@@ -135,7 +135,7 @@ function checkSnmp(raw: Raw, f: Findings): void {
 
 function checkInflux(raw: Raw, f: Findings): void {
   const db = obj(raw.influxdb);
-  if (!db) return;
+  if (!db || db.enabled === false) return;
   const url = str(db.url);
   if (url === undefined || url === '') {
     if (db.url === undefined || url === '') f.errors.push(line('influxdb.url', 'is required when the influxdb section is present', url === '' ? '"" (is the environment variable set?)' : 'nothing', 'an http:// or https:// URL'));
@@ -174,8 +174,16 @@ function checkLegacy(raw: Raw, f: Findings): void {
     else if (Number(m[2]) > 59) f.errors.push(line('snmp_daily_schedule', 'minute must be between 00 and 59', m[2], '00-59'));
     else f.warnings.push(line('snmp_daily_schedule', 'is deprecated and ignored; devices are polled every snmp_interval'));
   }
-  for (const k of ['discovery_interval', 'min_scan_interval']) {
-    if (raw[k] !== undefined) f.warnings.push(line(k, 'is accepted for compatibility with Go netscan but has no effect'));
+  // Only a value that differs from the default suggests the operator expects an effect.
+  for (const [k, def] of [['discovery_interval', 4 * 3_600_000], ['min_scan_interval', 60_000]] as const) {
+    const v = str(raw[k]);
+    let ms: number | undefined;
+    try {
+      ms = v === undefined ? undefined : parseDuration(v);
+    } catch {
+      ms = undefined; // the schema reports the syntax
+    }
+    if (ms !== undefined && ms !== def) f.warnings.push(line(k, 'is accepted for compatibility with Go netscan but has no effect', JSON.stringify(v)));
   }
 }
 

@@ -1,0 +1,170 @@
+#!/usr/bin/env node
+/**
+ * The process shell: argv, environment, signals, exit codes, stdout/stderr. The only place that
+ * touches `process`. Everything it runs lives in src/.
+ *
+ * Exit codes: 0 success or graceful stop, 1 runtime failure (e.g. no ICMP permission),
+ * 2 config or usage error, 130 forced exit on a second signal.
+ */
+import { existsSync } from 'node:fs';
+import { Command, CommanderError, Option } from 'commander';
+import pretty from 'pino-pretty';
+import {
+  Agent, ConfigError, NetscanError, createLogger, loadConfigFile, version, systemClock, type Logger, type LoadedConfig,
+} from '../src/index.js';
+
+const EXIT_OK = 0;
+const EXIT_FAILURE = 1;
+const EXIT_CONFIG = 2;
+const EXIT_FORCED = 130;
+
+interface GlobalOpts {
+  logLevel: string;
+  logFormat: 'json' | 'pretty';
+}
+
+function buildLogger(g: GlobalOpts): Logger {
+  if (g.logFormat === 'pretty') {
+    return createLogger({ level: g.logLevel, destination: pretty({ colorize: process.stderr.isTTY, destination: 2, sync: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service' }) });
+  }
+  return createLogger({ level: g.logLevel });
+}
+
+/** -c, then NETSCAN_CONFIG, then ./config.yaml, then the Go default ./config.yml. */
+function configPath(opt: string | undefined): string {
+  if (opt) return opt;
+  if (process.env.NETSCAN_CONFIG) return process.env.NETSCAN_CONFIG;
+  if (!existsSync('config.yaml') && existsSync('config.yml')) return 'config.yml';
+  return 'config.yaml';
+}
+
+function printConfigError(err: ConfigError, path: string): void {
+  process.stderr.write(`netscan: invalid configuration in ${path} (${err.problems.length} problem${err.problems.length === 1 ? '' : 's'}):\n`);
+  for (const p of err.problems) process.stderr.write(`  ${p}\n`);
+}
+
+function printWarnings(loaded: LoadedConfig): void {
+  for (const w of loaded.warnings) process.stderr.write(`netscan: warning: ${w}\n`);
+}
+
+async function load(path: string): Promise<LoadedConfig | undefined> {
+  try {
+    return await loadConfigFile(path, process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      printConfigError(err, path);
+      process.exitCode = EXIT_CONFIG;
+      return undefined;
+    }
+    throw err;
+  }
+}
+
+async function checkConfig(opts: { config?: string }): Promise<void> {
+  const path = configPath(opts.config);
+  const loaded = await load(path);
+  if (!loaded) return;
+  printWarnings(loaded);
+  process.stdout.write(`${loaded.source}: configuration is valid${loaded.warnings.length ? ` (${loaded.warnings.length} warning${loaded.warnings.length === 1 ? '' : 's'})` : ''}\n`);
+  process.exitCode = EXIT_OK;
+}
+
+async function run(opts: { config?: string }, g: GlobalOpts): Promise<void> {
+  const path = configPath(opts.config);
+  const loaded = await load(path);
+  if (!loaded) return;
+  const logger = buildLogger(g);
+  for (const w of loaded.warnings) logger.warn({ warning: w }, 'configuration warning');
+  const agent = new Agent({ config: loaded.config, logger, clock: systemClock, version });
+
+  let signals = 0;
+  const shutdown = (signal: string): void => {
+    signals++;
+    if (signals > 1) {
+      logger.warn({ signal }, 'second signal received, exiting immediately');
+      logger.flush();
+      process.exit(EXIT_FORCED);
+    }
+    logger.info({ signal }, 'shutdown signal received, stopping');
+    agent.stop().then(
+      () => { logger.flush(); process.exit(EXIT_OK); },
+      (err: unknown) => { logger.error({ err }, 'error during shutdown'); logger.flush(); process.exit(EXIT_FAILURE); },
+    );
+  };
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGHUP', () => {
+    logger.info({ path }, 'SIGHUP received, reloading configuration');
+    loadConfigFile(path, process.env).then(
+      (next) => agent.reload(next.config, next.warnings),
+      (err: unknown) => {
+        if (err instanceof ConfigError) logger.error({ problems: err.problems }, 'configuration reload rejected; keeping the running configuration');
+        else logger.error({ err }, 'configuration reload failed; keeping the running configuration');
+      },
+    ).catch((err: unknown) => logger.error({ err }, 'configuration reload failed; keeping the running configuration'));
+  });
+
+  try {
+    await agent.start();
+  } catch (err) {
+    await agent.stop().catch(() => undefined);
+    throw err;
+  }
+  // Keeps the event loop alive: every stage's timers are unref()'d by design.
+  setInterval(() => undefined, 1 << 30);
+}
+
+async function main(argv: string[]): Promise<void> {
+  const program = new Command('netscan')
+    .description('Network discovery and continuous ping monitoring agent')
+    .version(version, '-V, --version')
+    .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'])
+      .default(process.env.NETSCAN_LOG_LEVEL ?? (process.env.DEBUG?.toLowerCase() === 'true' ? 'debug' : 'info')))
+    .addOption(new Option('--log-format <format>', 'log format (default: pretty on a terminal, json otherwise)').choices(['json', 'pretty'])
+      .default(process.stderr.isTTY ? 'pretty' : 'json'))
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => process.stdout.write(s) });
+
+  program.command('run', { isDefault: true })
+    .description('run the agent (default command)')
+    .option('-c, --config <file>', 'config file (env NETSCAN_CONFIG; default ./config.yaml, or ./config.yml if only that exists)')
+    .action(async (opts: { config?: string }) => run(opts, program.opts<GlobalOpts>()));
+
+  program.command('check-config')
+    .description('validate a config file; exit 0 if valid, 2 if not (all problems are listed)')
+    .option('-c, --config <file>', 'config file (env NETSCAN_CONFIG; default ./config.yaml)')
+    .action(async (opts: { config?: string }) => checkConfig(opts));
+
+  program.command('sweep')
+    .description('one-shot ICMP sweep, fping-like: prints alive addresses')
+    .argument('<cidr...>', 'IPv4 CIDRs or addresses to sweep')
+    .option('--exclude <cidr>', 'exclude a CIDR or address (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--rate <pps>', 'packets per second', '1000')
+    .option('--timeout <duration>', 'reply timeout', '1s')
+    .option('--retries <n>', 'extra attempts for addresses that did not answer', '1')
+    .option('--json', 'one JSON object per alive address')
+    .action(async (cidrs: string[], opts: Record<string, unknown>) => {
+      const { sweepCli } = await import('./sweep.js');
+      process.exitCode = await sweepCli(cidrs, opts);
+    });
+
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      process.exitCode = err.exitCode === 0 ? EXIT_OK : EXIT_CONFIG;
+      return;
+    }
+    throw err;
+  }
+}
+
+main(process.argv).catch((err: unknown) => {
+  if (err instanceof NetscanError) {
+    process.stderr.write(`netscan: ${err.message}\n`);
+    process.exitCode = err.code === 'ERR_CONFIG' || err.code === 'ERR_USAGE' ? EXIT_CONFIG : EXIT_FAILURE;
+  } else {
+    process.stderr.write(`netscan: unexpected error: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+    process.exitCode = EXIT_FAILURE;
+  }
+});
