@@ -33,10 +33,14 @@ if [ "$system" = 1 ]; then
     fi
     say "installing Debian packages: ${need[*]}"
     export DEBIAN_FRONTEND=noninteractive
-    # Package scripts must not start system-wide daemons: the tests start their own.
-    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d.netscan && chmod +x /usr/sbin/policy-rc.d.netscan
-    [ -e /usr/sbin/policy-rc.d ] || ln -s /usr/sbin/policy-rc.d.netscan /usr/sbin/policy-rc.d
-    apt-get install -y -q "${need[@]}" >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q "${need[@]}" >/dev/null; }
+    # Package scripts must not start system-wide daemons (snmpd on :161 and friends): the tests
+    # start their own on loopback ports. policy-rc.d exit 101 = "action forbidden" (invoke-rc.d(8)).
+    own_policy=0
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+      printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && own_policy=1
+    fi
+    apt-get install -y -q "${need[@]}" >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q "${need[@]}" >/dev/null; }
+    [ "$own_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
   fi
 fi
 
