@@ -1,0 +1,180 @@
+import { field, type FieldValue, type Point } from '../model/point.js';
+import type { PingOutcome } from '../model/ping.js';
+import type { WriterStats } from './influx-writer.js';
+
+/**
+ * Builders for the measurements netscan writes. Names and field types match the Go netscan
+ * exactly (netscan-parity.md §7.2, §7.3) because InfluxDB rejects a field type change within a
+ * shard: existing buckets must keep accepting our points. New fields are additive.
+ */
+
+/** Measurement names. */
+export const measurements = {
+  ping: 'ping',
+  deviceInfo: 'device_info',
+  health: 'health_metrics',
+} as const;
+
+/** Longest string field written, in UTF-8 bytes (Go parity: 500). */
+export const maxStringFieldBytes = 500;
+
+// Tab, newline and carriage return separate words: they become a space. Every other C0
+// control, DEL and the C1 controls are removed.
+const LINE_BREAKS = /[\t\n\r]+/g;
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/g;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/**
+ * Makes an untrusted string (sysDescr, sysName, ...) safe for a string field: control
+ * characters are removed, except that runs of tab/newline/CR become one space (Go kept tab and
+ * newline; a newline must never reach line protocol), lone surrogates become U+FFFD so the UTF-8 is valid, whitespace is trimmed,
+ * and a string over `maxBytes` UTF-8 bytes is cut at a character boundary and ends in `...`
+ * (at most `maxBytes` bytes in total). Quotes and backslashes are escaped later by the line
+ * protocol encoder.
+ */
+export function sanitizeString(s: string, maxBytes = maxStringFieldBytes): string {
+  if (s === '') return s;
+  let out = s.replace(LINE_BREAKS, ' ').replace(CONTROL, '').replace(LONE_SURROGATE, '\uFFFD').trim();
+  if (Buffer.byteLength(out, 'utf8') > maxBytes) {
+    const buf = Buffer.from(out, 'utf8');
+    let end = Math.max(0, maxBytes - 3);
+    // Back up to the start of a UTF-8 sequence (continuation bytes are 10xxxxxx).
+    while (end > 0 && (buf[end]! & 0xc0) === 0x80) end--;
+    out = buf.subarray(0, end).toString('utf8') + '...';
+  }
+  return out;
+}
+
+/** Options for {@link pingPoint}. */
+export interface PingPointOptions {
+  /** Point timestamp in ms since the epoch (Go parity: the time the result is written). */
+  timeMs: number;
+}
+
+/**
+ * One `ping` point for one probe outcome. Tag `ip`; fields `rtt_ms` (float, 0 on failure),
+ * `success` (bool), `suspended` (bool, false here) and, on failure only, `reason` (string, new:
+ * `timeout`, `unreachable`, `send_error`, `agent_overloaded`).
+ */
+export function pingPoint(outcome: PingOutcome, opts: PingPointOptions): Point {
+  const fields: Record<string, FieldValue> = outcome.ok
+    ? { rtt_ms: field.float(outcome.rttMs), success: field.bool(true), suspended: field.bool(false) }
+    : { rtt_ms: field.float(0), success: field.bool(false), suspended: field.bool(false), reason: field.string(outcome.reason) };
+  return { measurement: measurements.ping, tags: { ip: outcome.ip }, fields, timeMs: opts.timeMs };
+}
+
+/**
+ * The `ping` point written instead of a probe while the device's circuit breaker is open:
+ * `rtt_ms=0`, `success=false`, `suspended=true`, `reason="suspended"`.
+ */
+export function suspendedPingPoint(ip: string, timeMs: number): Point {
+  return {
+    measurement: measurements.ping,
+    tags: { ip },
+    fields: { rtt_ms: field.float(0), success: field.bool(false), suspended: field.bool(true), reason: field.string('suspended') },
+    timeMs,
+  };
+}
+
+/** What SNMP told us about a device, as written to `device_info`. */
+export interface DeviceInfoValues {
+  /** sysName, or the IP when the device has none (Go parity). */
+  hostname: string;
+  /** sysDescr. */
+  sysDescr: string;
+  /** sysObjectID in dotted form; omitted when empty. */
+  sysObjectId?: string;
+  /** sysLocation; omitted when empty. */
+  sysLocation?: string;
+  /** sysContact; omitted when empty. */
+  sysContact?: string;
+  /** sysUpTime in seconds; omitted when undefined. */
+  sysUptimeS?: number | undefined;
+}
+
+/**
+ * One `device_info` point. Tag `ip`; string fields `hostname`, `snmp_description` (Go parity,
+ * always written) and the new `sys_object_id`, `sys_location`, `sys_contact` (only when
+ * non-empty), integer `sys_uptime_s`. Every string passes through {@link sanitizeString}.
+ */
+export function deviceInfoPoint(ip: string, info: DeviceInfoValues, timeMs: number): Point {
+  const fields: Record<string, FieldValue> = {
+    hostname: field.string(sanitizeString(info.hostname)),
+    snmp_description: field.string(sanitizeString(info.sysDescr)),
+  };
+  const optional: Array<[string, string | undefined]> = [
+    ['sys_object_id', info.sysObjectId],
+    ['sys_location', info.sysLocation],
+    ['sys_contact', info.sysContact],
+  ];
+  for (const [name, value] of optional) {
+    const clean = value === undefined ? '' : sanitizeString(value);
+    if (clean !== '') fields[name] = field.string(clean);
+  }
+  if (info.sysUptimeS !== undefined && Number.isFinite(info.sysUptimeS)) fields['sys_uptime_s'] = field.int(info.sysUptimeS);
+  return { measurement: measurements.deviceInfo, tags: { ip }, fields, timeMs };
+}
+
+/** Agent-wide values for one `health_metrics` point. */
+export interface HealthValues {
+  /** Devices in the state. */
+  deviceCount: number;
+  /** Probes executing right now (Go `active_pingers`). */
+  activePingers: number;
+  /** Devices whose ping breaker is open. */
+  suspendedDevices: number;
+  /** Go `goroutines`; the TS agent reports its concurrent task count (active handles + requests). */
+  goroutines: number;
+  /** V8 heap used, in MiB (integer). */
+  memoryMb: number;
+  /** Resident set size, in MiB (integer). */
+  rssMb: number;
+  /** Result of the output health probe done for this report. */
+  influxdbOk: boolean;
+  /** Echo requests sent since start (Go `pings_sent_total`). */
+  pingsSentTotal: number;
+  /** Writer counters (sum them with `sumWriterStats` when several sinks run). */
+  writer: WriterStats;
+}
+
+/**
+ * One `health_metrics` point (no tags, destined for the health bucket). Go parity fields keep
+ * their exact types: `device_count`, `active_pingers`, `suspended_devices`, `goroutines`,
+ * `memory_mb`, `rss_mb` integer; `influxdb_ok` bool; `influxdb_successful_batches`,
+ * `influxdb_failed_batches`, `pings_sent_total` unsigned. New: counters `points_written`,
+ * `points_dropped`, `points_spooled`, `write_errors_{retry,throttle,split,drop,config}` unsigned;
+ * gauges `spool_bytes`, `spool_points`, `queue_depth` integer.
+ */
+export function healthPoint(values: HealthValues, timeMs: number): Point {
+  const w = values.writer;
+  return {
+    measurement: measurements.health,
+    tags: {},
+    bucket: 'health',
+    timeMs,
+    fields: {
+      device_count: field.int(values.deviceCount),
+      active_pingers: field.int(values.activePingers),
+      suspended_devices: field.int(values.suspendedDevices),
+      goroutines: field.int(values.goroutines),
+      memory_mb: field.int(values.memoryMb),
+      rss_mb: field.int(values.rssMb),
+      influxdb_ok: field.bool(values.influxdbOk),
+      influxdb_successful_batches: field.uint(w.batchesOk),
+      influxdb_failed_batches: field.uint(w.batchesFailed),
+      pings_sent_total: field.uint(values.pingsSentTotal),
+      points_written: field.uint(w.pointsWritten),
+      points_dropped: field.uint(w.pointsDropped),
+      points_spooled: field.uint(w.pointsSpooled),
+      spool_bytes: field.int(w.spoolBytes),
+      spool_points: field.int(w.spoolPoints),
+      queue_depth: field.int(w.queueDepth),
+      write_errors_retry: field.uint(w.writeErrors.retry),
+      write_errors_throttle: field.uint(w.writeErrors.throttle),
+      write_errors_split: field.uint(w.writeErrors.split),
+      write_errors_drop: field.uint(w.writeErrors.drop),
+      write_errors_config: field.uint(w.writeErrors.config),
+    },
+  };
+}

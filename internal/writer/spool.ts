@@ -1,0 +1,374 @@
+import * as zlib from 'node:zlib';
+import { mkdir, open, readdir, rm, stat, truncate, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from '../log/log.js';
+import type { WriteTarget } from './transport.js';
+
+/** Options for {@link Spool}. */
+export interface SpoolOptions {
+  /** Directory holding the segment files (created if missing; one writer per directory). */
+  dir: string;
+  /** Upper bound on the bytes of all segment files; the oldest segments are dropped past it. */
+  maxBytes: number;
+  /** A segment is closed and a new one started when it would grow past this many bytes. */
+  segmentBytes: number;
+  /** Logger for recovery and drops. */
+  logger: Logger;
+}
+
+/** Default segment size in bytes (capped at a quarter of the spool so dropping stays fine-grained). */
+export const defaultSpoolSegmentBytes = 4 * 1024 * 1024;
+
+/** One spooled batch handed out by {@link Spool.take}. */
+export interface SpoolEntry {
+  /** Destination bucket/database. */
+  readonly target: WriteTarget;
+  /** Lines, newline-separated. */
+  readonly body: string;
+  /** Number of lines (points). */
+  readonly points: number;
+  /** Internal record identity. */
+  readonly record: unknown;
+}
+
+/** What {@link Spool.open} found on disk. */
+export interface SpoolRecovery {
+  /** Complete records found (batches to replay). */
+  records: number;
+  /** Points in those records. */
+  points: number;
+  /** Bytes cut from segment tails that held a partial or corrupt record (a crash mid-append). */
+  truncatedBytes: number;
+}
+
+// Record framing, little-endian: magic | payload length | points | target (1 byte + 3 pad) | crc32(payload) | payload.
+const MAGIC = 0x3150534e; // 'NSP1'
+const HEADER_BYTES = 20;
+const SEGMENT_RE = /^spool-(\d{16})\.seg$/;
+
+interface RecordMeta {
+  seg: Segment;
+  offset: number;
+  length: number;
+  points: number;
+  target: WriteTarget;
+  state: 'unread' | 'inflight' | 'done';
+}
+
+interface Segment {
+  seq: number;
+  path: string;
+  size: number;
+  live: number;
+  livePoints: number;
+  active: boolean;
+  deleted: boolean;
+  reader: FileHandle | undefined;
+}
+
+const crc32: (data: Uint8Array) => number =
+  typeof (zlib as { crc32?: unknown }).crc32 === 'function' ? (d) => zlib.crc32(d) : crc32Js;
+
+/** Table-driven CRC-32 (IEEE) for Node releases without zlib.crc32 (< 20.15). */
+function crc32Js(data: Uint8Array): number {
+  let c = ~0;
+  for (const b of data) {
+    c ^= b;
+    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0xedb88320 : c >>> 1;
+  }
+  return ~c >>> 0;
+}
+
+/**
+ * A durable FIFO of write batches on disk: append-only segment files of CRC-framed records.
+ * Batches are appended while the server is unreachable (or the memory queue is too deep),
+ * handed out oldest-first for replay, and a segment file is deleted once every record in it
+ * was acknowledged. After a crash (kill -9) {@link open} rescans the directory, cuts a torn
+ * last record (it was never acknowledged as spooled) and replays everything else. When the
+ * spool would exceed `maxBytes`, whole oldest segments are dropped and their points counted.
+ * Delivery is at-least-once: a batch acknowledged by the server just before a crash is sent
+ * again after restart; InfluxDB and VictoriaMetrics keep one value per series and timestamp.
+ */
+export class Spool {
+  readonly #opts: SpoolOptions;
+  readonly #log: Logger;
+  #segments: Segment[] = [];
+  #active: Segment | undefined;
+  #writer: FileHandle | undefined;
+  #nextSeq = 0;
+  #unread: RecordMeta[] = [];
+  #unreadHead = 0;
+  #bytes = 0;
+  #pendingPoints = 0;
+  #unreadPoints = 0;
+  #chain: Promise<unknown> = Promise.resolve();
+  #opened = false;
+
+  constructor(opts: SpoolOptions) {
+    this.#opts = { ...opts, segmentBytes: Math.max(64 * 1024, Math.min(opts.segmentBytes, Math.floor(opts.maxBytes / 4))) };
+    this.#log = opts.logger;
+  }
+
+  /** Bytes on disk across all segments. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /** Points not yet acknowledged (unread plus handed out). */
+  get pendingPoints(): number {
+    return this.#pendingPoints;
+  }
+
+  /** Points waiting to be handed out. */
+  get unreadPoints(): number {
+    return this.#unreadPoints;
+  }
+
+  /** Scans the directory, cuts torn tails and queues every complete record for replay. */
+  async open(): Promise<SpoolRecovery> {
+    const rec: SpoolRecovery = { records: 0, points: 0, truncatedBytes: 0 };
+    if (this.#opened) return rec;
+    this.#opened = true;
+    await mkdir(this.#opts.dir, { recursive: true });
+    const names = (await readdir(this.#opts.dir)).filter((n) => SEGMENT_RE.test(n)).sort();
+    for (const name of names) {
+      const seq = Number(SEGMENT_RE.exec(name)![1]);
+      this.#nextSeq = Math.max(this.#nextSeq, seq + 1);
+      const seg: Segment = { seq, path: join(this.#opts.dir, name), size: 0, live: 0, livePoints: 0, active: false, deleted: false, reader: undefined };
+      const { validBytes, fileBytes, records } = await this.#scan(seg);
+      if (validBytes < fileBytes) {
+        await truncate(seg.path, validBytes);
+        rec.truncatedBytes += fileBytes - validBytes;
+      }
+      seg.size = validBytes;
+      if (records.length === 0) {
+        await rm(seg.path, { force: true });
+        continue;
+      }
+      this.#segments.push(seg);
+      this.#bytes += seg.size;
+      for (const r of records) this.#enqueue(r);
+      rec.records += records.length;
+      rec.points += records.reduce((n, r) => n + r.points, 0);
+    }
+    if (rec.truncatedBytes > 0) this.#log.warn({ stage: 'writer', spool_dir: this.#opts.dir, truncated_bytes: rec.truncatedBytes }, 'Spool had a partial record from an interrupted write; cut it off');
+    return rec;
+  }
+
+  /**
+   * Appends one batch durably (against process crashes: the data is in the kernel once this
+   * resolves). Resolves with the number of already spooled points dropped to make room.
+   */
+  append(target: WriteTarget, body: string, points: number): Promise<number> {
+    const run = this.#chain.then(() => this.#append(target, body, points));
+    this.#chain = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Hands out the oldest unread batch, or undefined when none. */
+  async take(): Promise<SpoolEntry | undefined> {
+    for (;;) {
+      const meta = this.#shiftUnread();
+      if (!meta) return undefined;
+      const seg = meta.seg;
+      if (seg.deleted) continue;
+      meta.state = 'inflight';
+      try {
+        seg.reader ??= await open(seg.path, 'r');
+        const buf = Buffer.allocUnsafe(meta.length - HEADER_BYTES);
+        await seg.reader.read(buf, 0, buf.length, meta.offset + HEADER_BYTES);
+        return { target: meta.target, body: buf.toString('utf8'), points: meta.points, record: meta };
+      } catch (err) {
+        // The segment vanished (dropped for space while we read): its points were counted then.
+        if (seg.deleted) continue;
+        meta.state = 'unread';
+        this.#unshiftUnread(meta);
+        throw err;
+      }
+    }
+  }
+
+  /** Returns a batch that failed to send to the front of the queue; resolves with points lost if its segment was dropped meanwhile. */
+  release(entry: SpoolEntry): number {
+    const meta = entry.record as RecordMeta;
+    if (meta.state !== 'inflight') return 0;
+    if (meta.seg.deleted) {
+      meta.state = 'done';
+      return meta.points;
+    }
+    meta.state = 'unread';
+    this.#unshiftUnread(meta);
+    return 0;
+  }
+
+  /** Marks a batch as delivered (or deliberately dropped); deletes its segment when nothing in it is pending. */
+  ack(entry: SpoolEntry): void {
+    const meta = entry.record as RecordMeta;
+    if (meta.state === 'done') return;
+    const wasUnread = meta.state === 'unread';
+    meta.state = 'done';
+    if (meta.seg.deleted) return;
+    if (wasUnread) this.#unreadPoints -= meta.points;
+    this.#pendingPoints -= meta.points;
+    meta.seg.live--;
+    meta.seg.livePoints -= meta.points;
+    if (meta.seg.live === 0) {
+      const seg = meta.seg;
+      this.#chain = this.#chain.then(() => this.#retireIfEmpty(seg)).catch((err: unknown) => {
+        this.#log.warn({ stage: 'writer', err, path: seg.path }, 'Could not delete an acknowledged spool segment');
+      });
+    }
+  }
+
+  /** Waits for pending appends and deletions, then closes files; idempotent. Data stays on disk. */
+  async close(): Promise<void> {
+    await this.#chain;
+    await this.#closeWriter();
+    for (const seg of this.#segments) {
+      await seg.reader?.close().catch(() => undefined);
+      seg.reader = undefined;
+    }
+  }
+
+  async #append(target: WriteTarget, body: string, points: number): Promise<number> {
+    const payload = Buffer.from(body, 'utf8');
+    const header = Buffer.alloc(HEADER_BYTES);
+    header.writeUInt32LE(MAGIC, 0);
+    header.writeUInt32LE(payload.length, 4);
+    header.writeUInt32LE(points, 8);
+    header.writeUInt8(target === 'health' ? 1 : 0, 12);
+    header.writeUInt32LE(crc32(payload), 16);
+    const length = HEADER_BYTES + payload.length;
+    if (this.#active && this.#active.size > 0 && this.#active.size + length > this.#opts.segmentBytes) await this.#closeWriter();
+    let dropped = 0;
+    while (this.#bytes + length > this.#opts.maxBytes && this.#segments.length > 0) {
+      const oldest = this.#segments[0]!;
+      if (oldest === this.#active) await this.#closeWriter();
+      dropped += await this.#dropSegment(oldest);
+    }
+    if (length > this.#opts.maxBytes) return dropped + points;
+    if (!this.#active) await this.#openWriter();
+    const seg = this.#active!;
+    await this.#writer!.writev([header, payload]);
+    const meta: RecordMeta = { seg, offset: seg.size, length, points, target, state: 'unread' };
+    seg.size += length;
+    this.#bytes += length;
+    this.#enqueue(meta);
+    return dropped;
+  }
+
+  #enqueue(meta: RecordMeta): void {
+    meta.seg.live++;
+    meta.seg.livePoints += meta.points;
+    this.#pendingPoints += meta.points;
+    this.#unreadPoints += meta.points;
+    this.#unread.push(meta);
+  }
+
+  #shiftUnread(): RecordMeta | undefined {
+    while (this.#unreadHead < this.#unread.length) {
+      const meta = this.#unread[this.#unreadHead++]!;
+      if (this.#unreadHead > 1024 && this.#unreadHead * 2 > this.#unread.length) {
+        this.#unread = this.#unread.slice(this.#unreadHead);
+        this.#unreadHead = 0;
+      }
+      if (meta.state !== 'unread') continue;
+      if (!meta.seg.deleted) this.#unreadPoints -= meta.points;
+      return meta;
+    }
+    return undefined;
+  }
+
+  #unshiftUnread(meta: RecordMeta): void {
+    this.#unreadPoints += meta.points;
+    if (this.#unreadHead > 0) this.#unread[--this.#unreadHead] = meta;
+    else this.#unread.unshift(meta);
+  }
+
+  async #openWriter(): Promise<void> {
+    const seq = this.#nextSeq++;
+    const seg: Segment = {
+      seq, path: join(this.#opts.dir, `spool-${String(seq).padStart(16, '0')}.seg`),
+      size: 0, live: 0, livePoints: 0, active: true, deleted: false, reader: undefined,
+    };
+    this.#writer = await open(seg.path, 'a');
+    this.#active = seg;
+    this.#segments.push(seg);
+  }
+
+  async #closeWriter(): Promise<void> {
+    const seg = this.#active;
+    const fh = this.#writer;
+    this.#active = undefined;
+    this.#writer = undefined;
+    await fh?.close();
+    if (seg) {
+      seg.active = false;
+      await this.#retireIfEmpty(seg);
+    }
+  }
+
+  async #retireIfEmpty(seg: Segment): Promise<void> {
+    if (seg.live > 0 || seg.deleted) return;
+    if (seg.active) {
+      // The writer is idle on an empty segment: retire it so the directory empties out.
+      if (seg === this.#active) await this.#closeWriter();
+      return;
+    }
+    await this.#remove(seg);
+  }
+
+  /** Deletes a segment with unacknowledged data; returns how many points were lost (in-flight ones are counted on release). */
+  async #dropSegment(seg: Segment): Promise<number> {
+    let lost = 0;
+    for (let i = this.#unreadHead; i < this.#unread.length; i++) {
+      const m = this.#unread[i]!;
+      if (m.seg === seg && m.state === 'unread') {
+        lost += m.points;
+        this.#unreadPoints -= m.points;
+        m.state = 'done';
+      }
+    }
+    this.#pendingPoints -= seg.livePoints;
+    await this.#remove(seg);
+    if (lost > 0) this.#log.error({ stage: 'writer', spool_dir: this.#opts.dir, count: lost }, 'Spool full: dropped the oldest spooled points');
+    return lost;
+  }
+
+  async #remove(seg: Segment): Promise<void> {
+    if (seg.deleted) return;
+    seg.deleted = true;
+    this.#segments = this.#segments.filter((s) => s !== seg);
+    this.#bytes -= seg.size;
+    await seg.reader?.close().catch(() => undefined);
+    seg.reader = undefined;
+    await rm(seg.path, { force: true });
+  }
+
+  async #scan(seg: Segment): Promise<{ validBytes: number; fileBytes: number; records: RecordMeta[] }> {
+    const fileBytes = (await stat(seg.path)).size;
+    const fh = await open(seg.path, 'r');
+    const records: RecordMeta[] = [];
+    let offset = 0;
+    try {
+      const header = Buffer.alloc(HEADER_BYTES);
+      while (offset + HEADER_BYTES <= fileBytes) {
+        await fh.read(header, 0, HEADER_BYTES, offset);
+        if (header.readUInt32LE(0) !== MAGIC) break;
+        const len = header.readUInt32LE(4);
+        if (offset + HEADER_BYTES + len > fileBytes) break;
+        const payload = Buffer.allocUnsafe(len);
+        await fh.read(payload, 0, len, offset + HEADER_BYTES);
+        if (crc32(payload) !== header.readUInt32LE(16)) break;
+        records.push({
+          seg, offset, length: HEADER_BYTES + len, points: header.readUInt32LE(8),
+          target: header.readUInt8(12) === 1 ? 'health' : 'primary', state: 'unread',
+        });
+        offset += HEADER_BYTES + len;
+      }
+    } finally {
+      await fh.close();
+    }
+    return { validBytes: offset, fileBytes, records };
+  }
+}

@@ -1,0 +1,140 @@
+import { InfluxDB, type Transport } from '@influxdata/influxdb-client';
+
+/** Which bucket (v2) or database (v1) a batch goes to. */
+export type WriteTarget = 'primary' | 'health';
+
+/**
+ * The writer's narrow I/O seam: one request carrying newline-separated lines. Real
+ * implementations wrap the InfluxDB client's HTTP transport or a file; tests use the fault
+ * server or a fake. A transport never retries: the writer is the one retry layer.
+ */
+export interface LineTransport {
+  /** Short description for logs (`influxdb-v2 http://127.0.0.1:8086`, `file /var/lib/netscan/out.lp`). */
+  readonly name: string;
+  /** Render unsigned fields as integers (InfluxDB 1.x does not accept `u`). */
+  readonly unsignedAsInteger: boolean;
+  /** Sends one batch; resolves only once the server acknowledged it; rejects with the raw error otherwise. */
+  send(body: string, target: WriteTarget, signal: AbortSignal): Promise<void>;
+  /** Releases sockets or files; idempotent. */
+  close(): Promise<void>;
+}
+
+/** Options for {@link InfluxV2Transport}. */
+export interface InfluxV2TransportOptions {
+  /** Server URL, e.g. `http://127.0.0.1:8086`. */
+  url: string;
+  /** API token (sent as `Authorization: Token ...`, never logged). */
+  token: string;
+  /** Organization name or ID. */
+  org: string;
+  /** Bucket for ping and device_info points. */
+  bucket: string;
+  /** Bucket for health_metrics points. */
+  healthBucket: string;
+  /** Socket timeout per request, in ms. */
+  timeoutMs: number;
+  /** Bodies larger than this many bytes are gzipped. */
+  gzipThresholdBytes: number;
+}
+
+/** Defaults for {@link InfluxV2TransportOptions} (the client's own defaults). */
+export const defaultInfluxV2TransportOptions = { timeoutMs: 10_000, gzipThresholdBytes: 1000 } as const;
+
+/**
+ * InfluxDB 2.x `/api/v2/write` (also accepted by VictoriaMetrics) through
+ * @influxdata/influxdb-client's HTTP transport: its auth header, gzip, timeouts and HttpError
+ * (with status, body and Retry-After). The client's WriteApi is deliberately not used: its
+ * `flush()` does not wait for batches already sent and its retries would stack on ours.
+ */
+export class InfluxV2Transport implements LineTransport {
+  readonly name: string;
+  readonly unsignedAsInteger = false;
+  readonly #opts: InfluxV2TransportOptions;
+  #transport: Transport | undefined;
+
+  constructor(opts: Partial<InfluxV2TransportOptions> & Pick<InfluxV2TransportOptions, 'url' | 'token' | 'org' | 'bucket' | 'healthBucket'>) {
+    this.#opts = { ...defaultInfluxV2TransportOptions, ...opts };
+    this.name = `influxdb-v2 ${opts.url}`;
+  }
+
+  send(body: string, target: WriteTarget, signal: AbortSignal): Promise<void> {
+    const bucket = target === 'health' ? this.#opts.healthBucket : this.#opts.bucket;
+    const q = new URLSearchParams({ org: this.#opts.org, bucket, precision: 'ms' });
+    return this.#client().request(`/api/v2/write?${q}`, body, {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain; charset=utf-8' },
+      gzipThreshold: this.#opts.gzipThresholdBytes,
+      signal,
+    }) as Promise<void>;
+  }
+
+  async close(): Promise<void> {
+    this.#transport = undefined;
+  }
+
+  #client(): Transport {
+    this.#transport ??= new InfluxDB({ url: this.#opts.url, token: this.#opts.token, timeout: this.#opts.timeoutMs }).transport;
+    return this.#transport;
+  }
+}
+
+/** Options for {@link InfluxV1Transport}. */
+export interface InfluxV1TransportOptions {
+  /** Server URL, e.g. `http://127.0.0.1:8086`. */
+  url: string;
+  /** Database for ping and device_info points. */
+  database: string;
+  /** Database for health_metrics points (defaults to `database`). */
+  healthDatabase?: string;
+  /** Retention policy; server default when omitted. */
+  retentionPolicy?: string;
+  /** User for HTTP basic auth; no auth when omitted. */
+  username?: string;
+  /** Password for HTTP basic auth (never logged). */
+  password?: string;
+  /** Socket timeout per request, in ms. */
+  timeoutMs: number;
+  /** Bodies larger than this many bytes are gzipped. */
+  gzipThresholdBytes: number;
+}
+
+/**
+ * InfluxDB 1.x `/write?db=` (also VictoriaMetrics and InfluxDB 2.x's v1 compatibility API),
+ * through the same client transport. Unsigned fields are rendered as integers.
+ */
+export class InfluxV1Transport implements LineTransport {
+  readonly name: string;
+  readonly unsignedAsInteger = true;
+  readonly #opts: InfluxV1TransportOptions;
+  #transport: Transport | undefined;
+
+  constructor(opts: Partial<InfluxV1TransportOptions> & Pick<InfluxV1TransportOptions, 'url' | 'database'>) {
+    this.#opts = { ...defaultInfluxV2TransportOptions, ...opts };
+    this.name = `influxdb-v1 ${opts.url}`;
+  }
+
+  send(body: string, target: WriteTarget, signal: AbortSignal): Promise<void> {
+    const db = target === 'health' ? this.#opts.healthDatabase ?? this.#opts.database : this.#opts.database;
+    const q = new URLSearchParams({ db, precision: 'ms' });
+    if (this.#opts.retentionPolicy) q.set('rp', this.#opts.retentionPolicy);
+    const headers: Record<string, string> = { 'content-type': 'text/plain; charset=utf-8' };
+    if (this.#opts.username !== undefined) {
+      headers['authorization'] = `Basic ${Buffer.from(`${this.#opts.username}:${this.#opts.password ?? ''}`).toString('base64')}`;
+    }
+    return this.#client().request(`/write?${q}`, body, {
+      method: 'POST',
+      headers,
+      gzipThreshold: this.#opts.gzipThresholdBytes,
+      signal,
+    }) as Promise<void>;
+  }
+
+  async close(): Promise<void> {
+    this.#transport = undefined;
+  }
+
+  #client(): Transport {
+    this.#transport ??= new InfluxDB({ url: this.#opts.url, timeout: this.#opts.timeoutMs }).transport;
+    return this.#transport;
+  }
+}
