@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { FakeClock } from '../testkit/fake-clock.js';
 import { captureLogger } from '../testkit/logger.js';
 import { hasCode } from '../errors/errors.js';
-import type { DeviceEvent, SnmpInfo } from '../model/device.js';
+import type { Device, DeviceEvent, SnmpInfo } from '../model/device.js';
 import { DeviceStore } from './device-store.js';
 
 const T0 = 1_700_000_000_000;
@@ -105,7 +105,7 @@ describe('devices', () => {
     store.recordSnmpSuccess('127.0.0.1', info('sw1'));
     store.recordPingFailure('127.0.0.1', 5, 60_000);
     assert.throws(() => { (store.get('127.0.0.1')!.snmpBreaker as { consecutiveFails: number }).consecutiveFails = 1; }, TypeError);
-    const d = store.get('127.0.0.1')! as { -readonly [K in keyof ReturnType<DeviceStore['get']> & object]: unknown };
+    const d = store.get('127.0.0.1')! as { -readonly [K in keyof Device]: Device[K] };
     d.hostname = 'evil';
     d.lastSeenMs = 0;
     (d.ping as { consecutiveFails: number }).consecutiveFails = 99;
