@@ -4,6 +4,9 @@ import type { Registry } from 'prom-client';
 import { NetscanError } from '../errors/errors.js';
 import type { Logger } from '../log/log.js';
 
+/** Every path the health server answers (manifests and dashboards are checked against it). */
+export const healthPaths = ['/health', '/health/live', '/health/ready', '/metrics', '/-/reload'] as const;
+
 /** The `/health` document: the Go netscan keys first (same names and meanings), then ours. */
 export type HealthDocument = Record<string, unknown> & {
   /** `healthy`, `degraded` (output spooling or agent overloaded) or `unhealthy` (not ready). */

@@ -1,0 +1,66 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { parseAllDocuments } from 'yaml';
+import { healthPaths } from '../internal/health/health-server.js';
+import { parseConfigText } from './config/load.js';
+
+const root = new URL('../', import.meta.url);
+const read = (p: string): string => readFileSync(new URL(p, root), 'utf8');
+type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+function docs(p: string): Obj[] {
+  const all = parseAllDocuments(read(p));
+  for (const d of all) assert.deepEqual(d.errors, [], `${p} parses`);
+  return all.map((d) => d.toJS() as Obj).filter(Boolean);
+}
+
+function container(p: string): Obj {
+  const w = docs(p).find((d) => d.kind === 'DaemonSet' || d.kind === 'StatefulSet') as Obj;
+  return w.spec.template.spec.containers[0] as Obj;
+}
+
+test('the ConfigMap holds a valid config whose ${VARS} the Secret provides', () => {
+  const cm = docs('deploy/kubernetes/configmap.yaml')[0] as Obj;
+  const secret = docs('deploy/kubernetes/secret.yaml')[0] as Obj;
+  const text = cm.data['config.yaml'] as string;
+  const vars = [...text.matchAll(/\$\{(\w+)\}/g)].map((m) => m[1] as string);
+  assert.ok(vars.length > 0);
+  for (const v of vars) assert.ok(v in secret.stringData, `${v} is in the Secret`);
+  const { config } = parseConfigText(text, { env: secret.stringData as Record<string, string> });
+  assert.equal(config.health_check_port, 8080);
+});
+
+test('probes and health checks use endpoints the agent serves, on the configured port', () => {
+  for (const p of ['deploy/kubernetes/daemonset.yaml', 'deploy/kubernetes/statefulset.yaml']) {
+    const c = container(p);
+    assert.ok((healthPaths as readonly string[]).includes(c.livenessProbe.httpGet.path), p);
+    assert.ok((healthPaths as readonly string[]).includes(c.readinessProbe.httpGet.path), p);
+    assert.equal(c.ports[0].containerPort, 8080);
+    assert.deepEqual(c.securityContext.capabilities, { drop: ['ALL'], add: ['NET_RAW'] });
+    assert.ok(c.envFrom.some((e: Obj) => e.secretRef?.name === 'netscan-secrets'));
+  }
+  const docker = read('deploy/docker/Dockerfile');
+  const hc = /HEALTHCHECK[\s\S]*?'(\/health[^']*)'/.exec(docker)?.[1];
+  assert.ok(hc && (healthPaths as readonly string[]).includes(hc), `Dockerfile HEALTHCHECK path ${hc}`);
+});
+
+test('the StatefulSet derives each shard index from the pod name and its count from replicas', () => {
+  const ss = docs('deploy/kubernetes/statefulset.yaml').find((d) => d.kind === 'StatefulSet') as Obj;
+  const env = ss.spec.template.spec.containers[0].env as Obj[];
+  assert.deepEqual(env.find((e) => e.name === 'NETSCAN_SHARD_INDEX')?.valueFrom, { fieldRef: { fieldPath: 'metadata.name' } });
+  assert.equal(Number(env.find((e) => e.name === 'NETSCAN_SHARD_COUNT')?.value), ss.spec.replicas);
+  const { config } = parseConfigText('icmp_discovery_interval: 5m\nping_interval: 2s\n', { env: { NETSCAN_SHARD_INDEX: `${ss.metadata.name}-2`, NETSCAN_SHARD_COUNT: String(ss.spec.replicas) } });
+  assert.deepEqual(config.shard, { index: 2, count: 3 });
+});
+
+test('the systemd unit grants only CAP_NET_RAW, runs the bin and reloads with SIGHUP', () => {
+  const unit = read('deploy/systemd/netscan.service');
+  const kv = (k: string): string[] => [...unit.matchAll(new RegExp(`^${k}=(.*)$`, 'gm'))].map((m) => m[1] as string);
+  assert.deepEqual(kv('AmbientCapabilities'), ['CAP_NET_RAW']);
+  assert.deepEqual(kv('CapabilityBoundingSet'), ['CAP_NET_RAW']);
+  assert.deepEqual(kv('NoNewPrivileges'), ['yes']);
+  assert.match(kv('ExecStart')[0] ?? '', /bin\/netscan\.js run --config \S+/);
+  assert.deepEqual(kv('ExecReload'), ['/bin/kill -HUP $MAINPID']);
+  assert.ok(readFileSync(new URL('bin/netscan.js', root)));
+});
