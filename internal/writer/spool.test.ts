@@ -1,0 +1,136 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { silentLogger } from '../testkit/logger.js';
+import { Spool, type SpoolEntry } from './spool.js';
+
+function tempDir(t: { after: (fn: () => void) => void }): string {
+  const dir = mkdtempSync(join(tmpdir(), 'netscan-spool-test-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+const body = (tag: string, n: number): string => Array.from({ length: n }, (_, i) => `m,t=${tag} v=${i}i ${i}`).join('\n');
+
+function spool(dir: string, maxBytes = 1 << 30, segmentBytes = 1 << 20): Spool {
+  return new Spool({ dir, maxBytes, segmentBytes, logger: silentLogger() });
+}
+
+test('hands batches out oldest first and deletes segments once every record is acknowledged', async (t) => {
+  const dir = tempDir(t);
+  const s = spool(dir);
+  await s.open();
+  await s.append('primary', body('a', 3), 3);
+  await s.append('health', body('b', 2), 2);
+  assert.equal(s.pendingPoints, 5);
+  assert.ok(s.bytes > 0);
+  const a = (await s.take())!;
+  const b = (await s.take())!;
+  assert.deepEqual([a.target, a.body, a.points], ['primary', body('a', 3), 3]);
+  assert.deepEqual([b.target, b.points], ['health', 2]);
+  assert.equal(await s.take(), undefined);
+  assert.equal(s.unreadPoints, 0);
+  s.ack(a);
+  s.ack(b);
+  await s.close();
+  assert.equal(s.pendingPoints, 0);
+  assert.equal(s.bytes, 0);
+  assert.deepEqual(readdirSync(dir), []);
+});
+
+test('a released batch comes back first', async (t) => {
+  const s = spool(tempDir(t));
+  await s.open();
+  await s.append('primary', body('a', 1), 1);
+  await s.append('primary', body('b', 1), 1);
+  const a = (await s.take())!;
+  assert.equal(s.release(a), 0);
+  assert.equal((await s.take())!.body, body('a', 1));
+  await s.close();
+});
+
+test('replays unacknowledged batches after a restart', async (t) => {
+  const dir = tempDir(t);
+  const first = spool(dir, 1 << 30, 64 * 1024);
+  await first.open();
+  for (let i = 0; i < 6; i++) await first.append('primary', body(`s${i}`, 1000), 1000);
+  const done: SpoolEntry[] = [];
+  for (let i = 0; i < 6; i++) done.push((await first.take())!);
+  // Acknowledge the first segment's records only; the process then "dies" (no close).
+  const firstSegment = done.filter((e) => (e.record as { seg: unknown }).seg === (done[0]!.record as { seg: unknown }).seg);
+  assert.ok(firstSegment.length < 6, 'records span several segments');
+  for (const e of firstSegment) first.ack(e);
+  await first.close();
+  const second = spool(dir, 1 << 30, 64 * 1024);
+  const rec = await second.open();
+  assert.equal(rec.points, (6 - firstSegment.length) * 1000);
+  assert.equal(rec.truncatedBytes, 0);
+  const replayed: string[] = [];
+  for (let e = await second.take(); e; e = await second.take()) replayed.push(e.body);
+  assert.deepEqual(replayed, done.slice(firstSegment.length).map((e) => e.body));
+  await second.close();
+});
+
+test('cuts a torn last record left by a crash mid-append and keeps the complete ones', async (t) => {
+  const dir = tempDir(t);
+  const s = spool(dir);
+  await s.open();
+  await s.append('primary', body('a', 10), 10);
+  await s.append('primary', body('b', 10), 10);
+  await s.close();
+  const [file] = readdirSync(dir);
+  const path = join(dir, file!);
+  const good = statSync(path).size;
+  // A record header announcing 1000 bytes followed by only a few: what kill -9 mid-write leaves.
+  const torn = Buffer.alloc(30);
+  torn.writeUInt32LE(0x3150534e, 0);
+  torn.writeUInt32LE(1000, 4);
+  appendFileSync(path, torn);
+  const again = spool(dir);
+  const rec = await again.open();
+  assert.deepEqual(rec, { records: 2, points: 20, truncatedBytes: 30 });
+  assert.equal(statSync(path).size, good);
+  await again.append('primary', body('c', 1), 1);
+  const bodies: string[] = [];
+  for (let e = await again.take(); e; e = await again.take()) bodies.push(e.body);
+  assert.deepEqual(bodies, [body('a', 10), body('b', 10), body('c', 1)]);
+  await again.close();
+});
+
+test('stops at a record whose checksum does not match', async (t) => {
+  const dir = tempDir(t);
+  const s = spool(dir);
+  await s.open();
+  await s.append('primary', body('a', 10), 10);
+  await s.append('primary', body('b', 10), 10);
+  await s.close();
+  const path = join(dir, readdirSync(dir)[0]!);
+  const bytes = readFileSync(path);
+  bytes[bytes.length - 5] = bytes[bytes.length - 5]! ^ 0xff;
+  writeFileSync(path, bytes);
+  const again = spool(dir);
+  const rec = await again.open();
+  assert.equal(rec.records, 1);
+  assert.equal(rec.points, 10);
+  assert.ok(rec.truncatedBytes > 0);
+  await again.close();
+});
+
+test('when full, drops the oldest segments and reports how many points were lost', async (t) => {
+  const dir = tempDir(t);
+  const s = spool(dir, 256 * 1024, 64 * 1024);
+  await s.open();
+  const one = body('x', 1500); // about 30 KB
+  let lost = 0;
+  for (let i = 0; i < 20; i++) lost += await s.append('primary', one, 1500);
+  assert.ok(lost > 0);
+  assert.equal(lost % 1500, 0);
+  assert.ok(s.bytes <= 256 * 1024, `${s.bytes} bytes`);
+  assert.equal(s.pendingPoints + lost, 20 * 1500);
+  let got = 0;
+  for (let e = await s.take(); e; e = await s.take()) got += e.points;
+  assert.equal(got, s.pendingPoints);
+  await s.close();
+});
