@@ -97,7 +97,7 @@ export interface WriterStats {
   droppedByReason: Record<DropReason, number>;
   /** Points appended to the spool since start (cumulative). */
   pointsSpooled: number;
-  /** Points in the spool now, not yet acknowledged by the server. */
+  /** Points in the spool now, not in a request and not yet acknowledged by the server. */
   spoolPoints: number;
   /** Bytes of the spool on disk now. */
   spoolBytes: number;
@@ -152,6 +152,8 @@ interface Batch {
   readonly target: WriteTarget;
   readonly body: string;
   readonly points: number;
+  /** Sealing order, to put a retried batch back in its place. */
+  readonly seq: number;
   /** Set when the batch came from the spool (it is acknowledged there). */
   readonly entry: SpoolEntry | undefined;
 }
@@ -190,6 +192,8 @@ export class InfluxWriter implements PointSink {
   #spoolAppends: Promise<unknown> = Promise.resolve();
   #spoolBroken = false;
   #inFlight = 0;
+  #inFlightFromSpool = 0;
+  #seq = 0;
   #started = false;
   #closed = false;
   #draining = false;
@@ -269,7 +273,7 @@ export class InfluxWriter implements PointSink {
       ...s,
       droppedByReason: { ...s.droppedByReason },
       writeErrors: { ...s.writeErrors },
-      spoolPoints: this.#spool?.pendingPoints ?? 0,
+      spoolPoints: (this.#spool?.pendingPoints ?? 0) - this.#inFlightFromSpool,
       spoolBytes: this.#spool?.bytes ?? 0,
       queueDepth: this.#queued + this.#spooling,
       inFlightPoints: this.#inFlight,
@@ -350,7 +354,7 @@ export class InfluxWriter implements PointSink {
     const b = this.#open[target];
     if (b.lines.length === 0) return;
     this.#open[target] = { lines: [], bytes: 0 };
-    this.#ready.push({ target, body: b.lines.join('\n'), points: b.lines.length, entry: undefined });
+    this.#ready.push({ target, body: b.lines.join('\n'), points: b.lines.length, seq: this.#seq++, entry: undefined });
     this.#route();
     this.#wake();
   }
@@ -474,7 +478,7 @@ export class InfluxWriter implements PointSink {
           } catch (err) {
             this.#log.error({ err, spool_dir: this.#o.spoolDir }, 'Cannot read the spool');
           }
-          if (entry) return { target: entry.target, body: entry.body, points: entry.points, entry };
+          if (entry) return { target: entry.target, body: entry.body, points: entry.points, seq: -1, entry };
           if (probe) this.#probeInFlight = false;
           continue;
         }
@@ -492,15 +496,25 @@ export class InfluxWriter implements PointSink {
 
   async #deliver(batch: Batch): Promise<void> {
     const wasProbe = this.#failing !== undefined;
+    const fromSpool = batch.entry ? batch.points : 0;
     this.#inFlight += batch.points;
+    this.#inFlightFromSpool += fromSpool;
+    // One controller per request: the client's transport adds an abort listener to the signal
+    // it is given and never removes it, so a shared long-lived signal would leak one per request.
+    const request = new AbortController();
+    const onAbort = (): void => request.abort(this.#abort.signal.reason);
+    this.#abort.signal.addEventListener('abort', onAbort, { once: true });
     try {
-      await this.#o.transport.send(batch.body, batch.target, this.#abort.signal);
+      await this.#o.transport.send(batch.body, batch.target, request.signal);
       this.#inFlight -= batch.points;
+      this.#inFlightFromSpool -= fromSpool;
       this.#onSuccess(batch);
     } catch (err) {
       this.#inFlight -= batch.points;
+      this.#inFlightFromSpool -= fromSpool;
       this.#onFailure(batch, classifyWriteError(err, this.#o.clock.now()), wasProbe);
     } finally {
+      this.#abort.signal.removeEventListener('abort', onAbort);
       if (wasProbe) this.#probeInFlight = false;
       this.#wake();
     }
@@ -545,7 +559,7 @@ export class InfluxWriter implements PointSink {
         }
         const lines = batch.body.split('\n');
         const mid = Math.ceil(lines.length / 2);
-        const halves = [lines.slice(0, mid), lines.slice(mid)].map((l): Batch => ({ target: batch.target, body: l.join('\n'), points: l.length, entry: undefined }));
+        const halves = [lines.slice(0, mid), lines.slice(mid)].map((l): Batch => ({ target: batch.target, body: l.join('\n'), points: l.length, seq: batch.seq, entry: undefined }));
         this.#ready.unshift(...halves);
         this.#queued += batch.points;
         return;
@@ -563,8 +577,12 @@ export class InfluxWriter implements PointSink {
       if (lost > 0) this.#drop('spool_full', lost);
       return;
     }
-    this.#ready.unshift(batch);
+    // Back in sealing order, so a retried outage keeps the points in the order they were written.
+    let i = 0;
+    while (i < this.#ready.length && this.#ready[i]!.seq <= batch.seq) i++;
+    this.#ready.splice(i, 0, batch);
     this.#queued += batch.points;
+    this.#route();
   }
 
   #enterFailing(c: ClassifiedWriteError): void {

@@ -63,11 +63,17 @@ interface Segment {
   livePoints: number;
   active: boolean;
   deleted: boolean;
-  reader: FileHandle | undefined;
+  reader: Promise<FileHandle> | undefined;
 }
 
 const crc32: (data: Uint8Array) => number =
   typeof (zlib as { crc32?: unknown }).crc32 === 'function' ? (d) => zlib.crc32(d) : crc32Js;
+
+async function closeReader(seg: Segment): Promise<void> {
+  const reader = seg.reader;
+  seg.reader = undefined;
+  if (reader) await reader.then((fh) => fh.close()).catch(() => undefined);
+}
 
 /** Table-driven CRC-32 (IEEE) for Node releases without zlib.crc32 (< 20.15). */
 function crc32Js(data: Uint8Array): number {
@@ -174,9 +180,10 @@ export class Spool {
       if (seg.deleted) continue;
       meta.state = 'inflight';
       try {
-        seg.reader ??= await open(seg.path, 'r');
+        seg.reader ??= open(seg.path, 'r');
+        const reader = await seg.reader;
         const buf = Buffer.allocUnsafe(meta.length - HEADER_BYTES);
-        await seg.reader.read(buf, 0, buf.length, meta.offset + HEADER_BYTES);
+        await reader.read(buf, 0, buf.length, meta.offset + HEADER_BYTES);
         return { target: meta.target, body: buf.toString('utf8'), points: meta.points, record: meta };
       } catch (err) {
         // The segment vanished (dropped for space while we read): its points were counted then.
@@ -225,8 +232,7 @@ export class Spool {
     await this.#chain;
     await this.#closeWriter();
     for (const seg of this.#segments) {
-      await seg.reader?.close().catch(() => undefined);
-      seg.reader = undefined;
+      await closeReader(seg);
     }
   }
 
@@ -340,8 +346,7 @@ export class Spool {
     seg.deleted = true;
     this.#segments = this.#segments.filter((s) => s !== seg);
     this.#bytes -= seg.size;
-    await seg.reader?.close().catch(() => undefined);
-    seg.reader = undefined;
+    await closeReader(seg);
     await rm(seg.path, { force: true });
   }
 

@@ -1,0 +1,327 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { field, type Point } from '../model/point.js';
+import { FakeClock } from '../testkit/fake-clock.js';
+import { captureLogger, silentLogger } from '../testkit/logger.js';
+import { connectionRefused, FakeLineTransport, httpError } from '../testkit/fake-line-transport.js';
+import { InfluxWriter, type InfluxWriterOptions, type WriterStats } from './influx-writer.js';
+
+const pt = (i: number, bucket?: 'health'): Point => ({
+  measurement: 'ping', tags: { ip: '127.0.0.2' }, fields: { seq: field.int(i) }, timeMs: 1_700_000_000_000 + i, ...(bucket ? { bucket } : {}),
+});
+const line = (i: number): string => `ping,ip=127.0.0.2 seq=${i}i ${1_700_000_000_000 + i}`;
+
+/** Lets real I/O (spool files) and promise chains settle; the fake clock does not move. */
+async function settle(cond: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 2000; i++) {
+    if (cond()) return;
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  assert.fail(`never happened: ${what}`);
+}
+
+function books(s: WriterStats): void {
+  assert.equal(s.pointsReceived, s.pointsWritten + s.pointsDropped + s.queueDepth + s.inFlightPoints + s.spoolPoints, JSON.stringify(s));
+}
+
+function setup(t: { after: (fn: () => Promise<void> | void) => void }, opts: Partial<InfluxWriterOptions> = {}) {
+  const clock = new FakeClock();
+  const transport = new FakeLineTransport(clock);
+  const writer = new InfluxWriter({ transport, clock, logger: silentLogger(), random: () => 0.999999, ...opts });
+  t.after(() => writer.close(0));
+  return { clock, transport, writer };
+}
+
+function tempDir(t: { after: (fn: () => void) => void }): string {
+  const dir = mkdtempSync(join(tmpdir(), 'netscan-writer-test-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+test('sends a full batch at once and counts it written only after the server acknowledged it', async (t) => {
+  const { clock, transport, writer } = setup(t, { batchSize: 3 });
+  await writer.start();
+  transport.setDefault('hold');
+  for (let i = 0; i < 3; i++) assert.equal(writer.write(pt(i)), 0);
+  await clock.advanceAsync(0);
+  assert.equal(transport.sends.length, 1);
+  assert.deepEqual(transport.sends[0]!.lines, [line(0), line(1), line(2)]);
+  assert.equal(writer.stats().pointsWritten, 0);
+  assert.equal(writer.stats().inFlightPoints, 3);
+  transport.release();
+  await clock.advanceAsync(0);
+  assert.equal(writer.stats().pointsWritten, 3);
+  assert.equal(writer.stats().batchesOk, 1);
+  books(writer.stats());
+});
+
+test('sends a partial batch when the flush interval passes', async (t) => {
+  const { clock, transport, writer } = setup(t, { batchSize: 100, flushIntervalMs: 5000 });
+  await writer.start();
+  writer.write(pt(1));
+  writer.write(pt(2, 'health'));
+  await clock.advanceAsync(4999);
+  assert.equal(transport.sends.length, 0);
+  await clock.advanceAsync(1);
+  assert.deepEqual(transport.sends.map((s) => [s.target, s.lines.length]), [['primary', 1], ['health', 1]]);
+});
+
+test('seals a batch when it reaches the byte cap', async (t) => {
+  const { clock, transport, writer } = setup(t, { batchSize: 1000, maxBatchBytes: 3 * (line(0).length + 1) });
+  await writer.start();
+  for (let i = 0; i < 7; i++) writer.write(pt(i));
+  await clock.advanceAsync(0);
+  assert.deepEqual(transport.sends.map((s) => s.lines.length), [3, 3]);
+});
+
+test('keeps at most maxConcurrentWrites requests in flight', async (t) => {
+  const { clock, transport, writer } = setup(t, { batchSize: 1, maxConcurrentWrites: 2 });
+  await writer.start();
+  transport.setDefault('hold');
+  for (let i = 0; i < 5; i++) writer.write(pt(i));
+  await clock.advanceAsync(0);
+  assert.equal(transport.heldCount, 2);
+  transport.setDefault('ok');
+  transport.release();
+  await clock.advanceAsync(0);
+  assert.equal(writer.stats().pointsWritten, 5);
+});
+
+test('backs off exponentially while the server fails, one probe at a time, and resumes on success', async (t) => {
+  const { clock, transport, writer } = setup(t, { batchSize: 1, maxConcurrentWrites: 4, minRetryDelayMs: 1000, maxRetryDelayMs: 5000 });
+  await writer.start();
+  transport.enqueue(httpError(500), httpError(502), connectionRefused(), httpError(503), httpError(500));
+  writer.write(pt(0));
+  writer.write(pt(1));
+  await clock.advanceAsync(0);
+  const start = clock.now();
+  await clock.advanceAsync(20_000);
+  // t=0: both batches go out concurrently and fail; then one probe per backoff period: 1 s, 2 s, 4 s, 5 s (cap).
+  assert.deepEqual(transport.sends.map((s) => s.atMs - start), [0, 0, 1000, 3000, 7000, 12_000, 12_000]);
+  assert.deepEqual(transport.acceptedLines(), [line(0), line(1)]);
+  const s = writer.stats();
+  assert.equal(s.writeErrors.retry, 5);
+  assert.equal(s.batchesFailed, 5);
+  assert.equal(s.state, 'writing');
+  books(s);
+});
+
+test('honours Retry-After on 429 and 503', async (t) => {
+  const { clock, transport, writer } = setup(t, { batchSize: 1, minRetryDelayMs: 10 });
+  await writer.start();
+  transport.enqueue(httpError(429, { retryAfter: '7' }), httpError(503, { retryAfter: '2' }));
+  writer.write(pt(0));
+  await clock.advanceAsync(60_000);
+  assert.deepEqual(transport.sends.map((s) => s.atMs - transport.sends[0]!.atMs), [0, 7000, 9000]);
+  assert.equal(writer.stats().writeErrors.throttle, 2);
+  assert.equal(writer.stats().pointsWritten, 1);
+});
+
+test('splits a batch on 413 until the halves fit, and drops a single line that never fits', async (t) => {
+  const { clock, transport, writer } = setup(t, { batchSize: 5 });
+  await writer.start();
+  transport.setDefault((body) => (body.split('\n').length > 2 || body.includes('seq=99i') ? httpError(413) : 'ok'));
+  for (let i = 0; i < 5; i++) writer.write(pt(i));
+  writer.write(pt(99));
+  writer.flush();
+  await clock.advanceAsync(0);
+  assert.deepEqual(transport.acceptedLines().sort(), [0, 1, 2, 3, 4].map(line).sort());
+  const s = writer.stats();
+  assert.equal(s.droppedByReason.too_large, 1);
+  assert.ok(s.writeErrors.split >= 3);
+  books(s);
+});
+
+test('drops a batch the server rejects as invalid, counts it and logs the reason once', async (t) => {
+  const clock = new FakeClock();
+  const transport = new FakeLineTransport(clock);
+  const { logger, lines } = captureLogger('warn');
+  const writer = new InfluxWriter({ transport, clock, logger, batchSize: 2 });
+  t.after(() => writer.close(0));
+  await writer.start();
+  transport.enqueue(httpError(400, { message: 'unable to parse' }), httpError(400, { message: 'unable to parse' }));
+  for (let i = 0; i < 6; i++) writer.write(pt(i));
+  await clock.advanceAsync(0);
+  const s = writer.stats();
+  assert.equal(s.droppedByReason.rejected, 4);
+  assert.equal(s.pointsWritten, 2);
+  assert.equal(s.writeErrors.drop, 2);
+  const logged = lines.filter((l) => l['reason'] === 'rejected');
+  assert.equal(logged.length, 1);
+  assert.equal(logged[0]!['server_reason'], 'HTTP 400: unable to parse');
+  books(s);
+});
+
+test('keeps data through 401 and logs one configuration error', async (t) => {
+  const clock = new FakeClock();
+  const transport = new FakeLineTransport(clock);
+  const { logger, lines } = captureLogger('warn');
+  const writer = new InfluxWriter({ transport, clock, logger, batchSize: 2, minRetryDelayMs: 100 });
+  t.after(() => writer.close(0));
+  await writer.start();
+  transport.enqueue(httpError(401), httpError(401), httpError(403));
+  writer.write(pt(0));
+  writer.write(pt(1));
+  await clock.advanceAsync(0);
+  assert.equal(writer.isHealthy(), false);
+  await clock.advanceAsync(10_000);
+  assert.equal(writer.stats().pointsWritten, 2);
+  assert.equal(writer.isHealthy(), true);
+  const errors = lines.filter((l) => l['level'] === 'error');
+  assert.equal(errors.length, 1);
+  assert.match(String(errors[0]!['msg']), /credentials or target/);
+});
+
+test('without a spool, a full memory queue drops the oldest points and write() says how many', async (t) => {
+  const { clock, transport, writer } = setup(t, { batchSize: 5, maxBufferPoints: 10, maxConcurrentWrites: 1 });
+  await writer.start();
+  transport.setDefault(connectionRefused());
+  let returned = 0;
+  for (let i = 0; i < 40; i++) {
+    returned += writer.write(pt(i));
+    await clock.advanceAsync(0);
+  }
+  const s = writer.stats();
+  assert.equal(s.state, 'buffering');
+  assert.equal(writer.isHealthy(), false);
+  assert.equal(s.droppedByReason.buffer_full, returned);
+  assert.ok(s.queueDepth <= 10);
+  books(s);
+  transport.setDefault('ok');
+  await clock.advanceAsync(60_000);
+  const end = writer.stats();
+  books(end);
+  assert.equal(end.queueDepth + end.inFlightPoints, 0);
+  // The newest points survive: the oldest were shed.
+  assert.ok(transport.acceptedLines().includes(line(39)));
+  assert.ok(!transport.acceptedLines().includes(line(0)));
+});
+
+test('invalid points are counted and never sent', async (t) => {
+  const { clock, transport, writer } = setup(t, { batchSize: 1 });
+  await writer.start();
+  assert.equal(writer.write({ measurement: 'm', tags: {}, fields: { x: field.float(NaN) }, timeMs: 1 }), 1);
+  await clock.advanceAsync(0);
+  assert.equal(transport.sends.length, 0);
+  assert.equal(writer.stats().droppedByReason.invalid, 1);
+});
+
+test('close sends what is queued and waits for the acknowledgement', async (t) => {
+  const { clock, transport, writer } = setup(t, { batchSize: 100 });
+  await writer.start();
+  writer.write(pt(1));
+  writer.write(pt(2));
+  transport.enqueue('hold');
+  const closing = writer.close(5000);
+  await clock.advanceAsync(0);
+  assert.equal(transport.heldCount, 1);
+  transport.release();
+  await closing;
+  assert.equal(writer.stats().pointsWritten, 2);
+  assert.equal(writer.stats().state, 'stopped');
+  assert.equal(transport.closed, 1);
+  assert.equal(writer.write(pt(3)), 1);
+  assert.equal(writer.stats().droppedByReason.closed, 1);
+});
+
+test('without a spool, close past its deadline aborts the request and counts the rest as dropped', async (t) => {
+  const { clock, transport, writer } = setup(t, { batchSize: 2 });
+  await writer.start();
+  transport.setDefault('hold');
+  for (let i = 0; i < 3; i++) writer.write(pt(i));
+  const closing = writer.close(1000);
+  await clock.advanceAsync(1000);
+  await closing;
+  const s = writer.stats();
+  assert.equal(s.droppedByReason.shutdown, 3);
+  assert.equal(s.pointsWritten, 0);
+  books(s);
+});
+
+test('an outage sends batches to the spool and replays them oldest first when the server is back', async (t) => {
+  const dir = tempDir(t);
+  const clock = new FakeClock();
+  const transport = new FakeLineTransport(clock);
+  const { logger, lines } = captureLogger('info');
+  const writer = new InfluxWriter({ transport, clock, logger, batchSize: 10, spoolDir: dir, minRetryDelayMs: 1000, maxRetryDelayMs: 4000, maxConcurrentWrites: 2 });
+  t.after(() => writer.close(0));
+  await writer.start();
+  transport.setDefault(connectionRefused());
+  for (let i = 0; i < 200; i++) writer.write(pt(i));
+  await clock.advanceAsync(0);
+  await settle(() => writer.stats().spoolPoints === 200 && writer.stats().queueDepth === 0, 'all points spooled');
+  assert.equal(writer.stats().state, 'spooling');
+  assert.equal(writer.isHealthy(), true);
+  await clock.advanceAsync(30_000);
+  transport.setDefault('ok');
+  for (let i = 200; i < 230; i++) writer.write(pt(i));
+  await clock.advanceAsync(5000);
+  await settle(() => writer.stats().pointsWritten === 230, 'replayed');
+  assert.deepEqual(transport.acceptedLines(), Array.from({ length: 230 }, (_, i) => line(i)).sort((a, b) => transport.acceptedLines().indexOf(a) - transport.acceptedLines().indexOf(b)));
+  // Oldest first: the first acknowledged batch is the first one written.
+  assert.deepEqual(transport.sends.find((s) => s.result === 'ok')!.lines, Array.from({ length: 10 }, (_, i) => line(i)));
+  assert.equal(new Set(transport.acceptedLines()).size, 230);
+  const s = writer.stats();
+  assert.equal(s.pointsSpooled >= 200, true);
+  books(s);
+  await settle(() => writer.stats().spoolBytes === 0, 'spool emptied');
+  const transitions = lines.filter((l) => /unreachable|Output back/.test(String(l['msg'])));
+  assert.deepEqual(transitions.map((l) => l['msg']), ['Output unreachable; spooling to disk', 'Output back, replaying 220 points']);
+});
+
+test('close past its deadline spools in-flight and queued batches, and the next start replays them', async (t) => {
+  const dir = tempDir(t);
+  const clock = new FakeClock();
+  const transport = new FakeLineTransport(clock);
+  const writer = new InfluxWriter({ transport, clock, logger: silentLogger(), batchSize: 5, spoolDir: dir });
+  await writer.start();
+  transport.setDefault('hold');
+  for (let i = 0; i < 12; i++) writer.write(pt(i));
+  await clock.advanceAsync(0);
+  const closing = writer.close(2000);
+  await clock.advanceAsync(2000);
+  await closing;
+  const s = writer.stats();
+  assert.equal(s.spoolPoints, 12);
+  assert.equal(s.pointsDropped, 0);
+  books(s);
+
+  const transport2 = new FakeLineTransport(clock);
+  const again = new InfluxWriter({ transport: transport2, clock, logger: silentLogger(), batchSize: 5, spoolDir: dir });
+  t.after(() => again.close(0));
+  await again.start();
+  await settle(() => again.stats().pointsWritten === 12, 'replayed after restart');
+  assert.deepEqual(transport2.acceptedLines().sort(), Array.from({ length: 12 }, (_, i) => line(i)).sort());
+});
+
+test('a producer faster than the server keeps memory bounded and the books balance exactly', async (t) => {
+  const dir = tempDir(t);
+  const clock = new FakeClock();
+  const transport = new FakeLineTransport(clock);
+  const writer = new InfluxWriter({ transport, clock, logger: silentLogger(), batchSize: 50, maxBufferPoints: 400, spoolDir: dir, maxConcurrentWrites: 1 });
+  t.after(() => writer.close(0));
+  await writer.start();
+  transport.setDefault('hold');
+  let maxDepth = 0;
+  for (let i = 0; i < 5000; i++) {
+    writer.write(pt(i));
+    maxDepth = Math.max(maxDepth, writer.stats().queueDepth);
+    books(writer.stats());
+    if (i % 100 === 99) await new Promise((r) => setTimeout(r, 1));
+    if (i % 500 === 499) {
+      transport.release();
+      await clock.advanceAsync(0);
+    }
+  }
+  assert.ok(maxDepth <= 400, `queue depth reached ${maxDepth}`);
+  const s = writer.stats();
+  assert.ok(s.pointsSpooled > 0);
+  books(s);
+  transport.setDefault('ok');
+  transport.release();
+  await settle(() => writer.stats().pointsWritten + writer.stats().pointsDropped === 5000, 'drained');
+  assert.equal(new Set(transport.acceptedLines()).size, writer.stats().pointsWritten);
+});
