@@ -173,7 +173,10 @@ export class DeviceStore {
   readonly #stats: PersistenceStats = { snapshots: 0, failures: 0, skipped: 0, lastSnapshotMs: 0, lastCount: 0, lastBytes: 0, lastDurationMs: 0 };
 
   constructor(opts: Partial<DeviceStoreOptions> & { clock: Clock }) {
-    this.#opts = { ...defaultDeviceStoreOptions, ...opts };
+    // Keys passed as undefined keep their default (a plain spread would overwrite it with undefined).
+    const merged: Record<string, unknown> = { ...defaultDeviceStoreOptions };
+    for (const [k, v] of Object.entries(opts)) if (v !== undefined) merged[k] = v;
+    this.#opts = merged as unknown as DeviceStoreOptions;
     this.#clock = opts.clock;
     this.#log = (opts.logger ?? quietLogger()).child({ stage: 'state' });
     if (!Number.isSafeInteger(this.#opts.maxDevices) || this.#opts.maxDevices < 1) {

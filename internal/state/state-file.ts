@@ -129,8 +129,8 @@ export interface WriteStateFileResult {
 }
 
 /**
- * Writes a snapshot atomically: temp file, chunked writes (each awaited, so the event loop runs
- * between chunks), fsync, rename over the old file, fsync of the directory. On any failure the
+ * Writes a snapshot atomically: temp file, chunked writes with a turn of the event loop between
+ * chunks, fsync, rename over the old file, fsync of the directory. On any failure the
  * temp file is removed and the previous snapshot is untouched.
  */
 export async function writeStateFile(opts: WriteStateFileOptions): Promise<WriteStateFileResult> {
@@ -150,6 +150,8 @@ export async function writeStateFile(opts: WriteStateFileOptions): Promise<Write
       if (++inChunk >= opts.chunkDevices) {
         bytes += Buffer.byteLength(chunk);
         await fh.write(chunk);
+        // Let timers and I/O run even when the write completed without reaching the event loop.
+        await yieldToLoop();
         chunk = '';
         inChunk = 0;
       }
@@ -187,7 +189,8 @@ export async function readStateFile(fs: StateFs, path: string, yieldEvery = 5000
     doc = JSON.parse(text);
   } catch (err) {
     // A file we wrote that was cut short still starts with our header.
-    const looksTruncated = text.length === 0 || (text.startsWith(`{"format":"${STATE_FILE_FORMAT}"`) && !/\],"count":\d+\}\s*$/.test(text.slice(-64)));
+    const prefix = `{"format":"${STATE_FILE_FORMAT}"`;
+    const looksTruncated = prefix.startsWith(text) || (text.startsWith(prefix) && !/\],"count":\d+\}\s*$/.test(text.slice(-64)));
     throw new StateFileError(looksTruncated ? 'truncated' : 'corrupt', `state file ${path} is ${looksTruncated ? 'truncated' : 'not valid JSON'}`, err);
   }
   const corrupt = (why: string): StateFileError => new StateFileError('corrupt', `state file ${path} is corrupt: ${why}`);
