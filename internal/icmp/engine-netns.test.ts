@@ -1,0 +1,96 @@
+// The real raw socket, each scenario in its own network namespace (only loopback), so nft rules
+// and sysctls cannot disturb other tests. See testdata/netns-scenario.ts for the child side.
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+import { describe, test } from 'node:test';
+import type { PingOutcome } from '../model/ping.js';
+import type { SweepSummary } from '../sweep/sweeper.js';
+import { lastJsonLine, netnsAvailable, nftRuleset, runInNetns, type NetnsRunOptions } from '../testkit/netns.js';
+import type { IcmpEngineStats } from './engine.js';
+
+const script = fileURLToPath(new URL('./testdata/netns-scenario.ts', import.meta.url));
+const skip = netnsAvailable() ? false : 'needs root and unshare -n (network namespaces)';
+
+async function scenario<T>(name: string, opts: Partial<NetnsRunOptions> = {}, args: string[] = []): Promise<T> {
+  const res = await runInNetns({ script, args: [name, ...args], ...opts });
+  assert.equal(res.code, 0, `scenario ${name} failed:\n${res.stderr}`);
+  return lastJsonLine<T>(res);
+}
+
+const dead = [10, 11, 12, 50, 99, 128, 129, 130, 254].map((h) => `127.0.3.${h}`);
+
+describe('IcmpEngine on a real raw socket in a private namespace', { skip }, () => {
+  test('finds every live host of a /24 and never reports an nft-dropped or rejected one', async () => {
+    const r = await scenario<{ alive: string[]; summary: SweepSummary; rejected: PingOutcome; dropped: PingOutcome; stats: IcmpEngineStats }>(
+      'aliveAndDead',
+      { nftRuleset: nftRuleset({ dropEchoTo: dead, rejectEchoTo: ['127.0.3.200'] }) },
+    );
+    const expected = Array.from({ length: 254 }, (_, i) => `127.0.3.${i + 1}`).filter((ip) => !dead.includes(ip) && ip !== '127.0.3.200');
+    assert.deepEqual([...r.alive].sort(), [...expected].sort());
+    assert.deepEqual([r.summary.scanned, r.summary.alive], [254, 244]);
+    assert.equal(r.rejected.ok === false && r.rejected.reason, 'unreachable');
+    // The kernel's reject answers from the address that was probed.
+    assert.match(r.rejected.ok === false ? r.rejected.detail ?? '' : '', /^host unreachable \(from 127\.0\.3\.200\)$/);
+    assert.equal(r.dropped.ok === false && r.dropped.reason, 'timeout');
+    assert.equal(r.stats.invalid, 0);
+  });
+
+  test('ignores replies with a wrong identifier, sequence, source, tag or nonce, and counts a late reply as late', async () => {
+    const r = await scenario<{ silent: PingOutcome; answered: PingOutcome; stats: IcmpEngineStats; repliesSent: number }>(
+      'forged',
+      { sysctls: { 'net.ipv4.icmp_echo_ignore_all': '1' } },
+    );
+    assert.equal(r.repliesSent, 12);
+    assert.equal(r.silent.ok === false && r.silent.reason, 'timeout');
+    assert.equal(r.answered.ok, true);
+    assert.equal(r.stats.replies, 1);
+    assert.equal(r.stats.late, 1);
+    // Per request: wrong id, wrong seq, wrong source and bad tag are ours but invalid; a bad nonce is foreign.
+    assert.equal(r.stats.invalid, 8);
+    assert.equal(r.stats.foreign, 2);
+  });
+
+  test('measures a 5 ms userspace delay as 5 ms with sub-millisecond error', async () => {
+    const r = await scenario<{ rtts: number[]; medianDiffMs: number; minDiffMs: number; medianRttMs: number }>(
+      'rtt',
+      { sysctls: { 'net.ipv4.icmp_echo_ignore_all': '1' } },
+      ['5'],
+    );
+    // The RTT can only exceed the time the responder held the request: the rest is loopback and
+    // event-loop dispatch, tens of microseconds on an idle machine.
+    assert.ok(r.minDiffMs >= 0, `RTT shorter than the hold: ${r.minDiffMs} ms`);
+    assert.ok(r.medianDiffMs < 1, `median RTT error ${r.medianDiffMs} ms`);
+    assert.ok(r.medianRttMs >= 5, `median RTT ${r.medianRttMs} ms`);
+    // hrtime resolution: the samples are not whole milliseconds (net-ping's Date-based RTTs were).
+    assert.ok(r.rtts.some((x) => !Number.isInteger(x)));
+  });
+
+  test('sees random loss from nft numgen and still finds every host with retries', async () => {
+    const r = await scenario<{ okOnce: number; total: number; aliveWithRetries: number }>('loss', {
+      nftRuleset: nftRuleset({ lossPercent: 25 }),
+    });
+    // 400 single pings at 25 % loss: 300 expected, binomial sd ≈ 8.7.
+    assert.ok(r.okOnce >= 240 && r.okOnce <= 360, `answered ${r.okOnce} of ${r.total}`);
+    // With 10 retries a host is missed with probability 0.25^11 ≈ 2e-7.
+    assert.equal(r.aliveWithRetries, 254);
+  });
+
+  test('survives 100,000 pings with garbage collections forced in between, even when nothing references the engine', async () => {
+    const r = await scenario<{ ok: number; failed: number; heapUsedMb: number; aliveAfterGc: boolean; stats: IcmpEngineStats }>(
+      'gcSurvival',
+      { nodeArgs: ['--expose-gc'], timeoutMs: 120_000 },
+    );
+    assert.deepEqual([r.ok, r.failed], [100_000, 0]);
+    assert.equal(r.aliveAfterGc, true);
+    assert.equal(r.stats.inFlight, 0);
+    assert.ok(r.heapUsedMb < 64, `heap after 90k pings: ${r.heapUsedMb} MB`);
+  });
+
+  test('without CAP_NET_RAW start() fails with ERR_ICMP_PERMISSION and advice', async () => {
+    const r = await scenario<{ started: boolean; permissionError: boolean; message: string }>('permission', { asNobody: true });
+    assert.equal(r.started, false);
+    assert.equal(r.permissionError, true);
+    assert.match(r.message, /CAP_NET_RAW/);
+    assert.match(r.message, /setcap cap_net_raw\+ep/);
+  });
+});
