@@ -67,8 +67,8 @@ export class FaultServer {
     return `http://127.0.0.1:${this.#port}`;
   }
 
-  /** Listens on a free loopback port. */
-  async start(): Promise<void> {
+  /** Listens on 127.0.0.1, on `port` (e.g. one that just refused connections) or a free one. */
+  async start(port = 0): Promise<void> {
     if (this.#server) return;
     const server = createServer((req, res) => this.#handle(req, res));
     server.on('connection', (s) => {
@@ -76,7 +76,7 @@ export class FaultServer {
       s.once('close', () => this.#sockets.delete(s));
     });
     this.#server = server;
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
     const addr = server.address();
     this.#port = typeof addr === 'object' && addr ? addr.port : 0;
   }

@@ -200,7 +200,7 @@ export class InfluxWriter implements PointSink {
   #halt = false;
   #failing: ClassifiedWriteError | undefined;
   #failures = 0;
-  #retryAtMs = 0;
+  #retryDue = false;
   #probeInFlight = false;
   #failingSinceMs: number | undefined;
   #waiters: Array<() => void> = [];
@@ -454,7 +454,7 @@ export class InfluxWriter implements PointSink {
   /** May a sender start a request now? All may while healthy; one probe per backoff period while failing. */
   #mayStart(): boolean {
     if (!this.#failing) return true;
-    return !this.#probeInFlight && this.#o.clock.now() >= this.#retryAtMs;
+    return !this.#probeInFlight && this.#retryDue;
   }
 
   async #worker(): Promise<void> {
@@ -510,6 +510,9 @@ export class InfluxWriter implements PointSink {
       this.#inFlightFromSpool -= fromSpool;
       this.#onSuccess(batch);
     } catch (err) {
+      // The client reports a socket timeout without destroying the request: abort it so the
+      // hung connection is closed instead of leaking.
+      request.abort();
       this.#inFlight -= batch.points;
       this.#inFlightFromSpool -= fromSpool;
       this.#onFailure(batch, classifyWriteError(err, this.#o.clock.now()), wasProbe);
@@ -591,9 +594,13 @@ export class InfluxWriter implements PointSink {
     this.#failing = c;
     this.#failingSinceMs ??= this.#o.clock.now();
     const delay = c.retryAfterMs ?? backoffDelayMs(this.#failures, this.#o, this.#o.random);
-    this.#retryAtMs = this.#o.clock.now() + delay;
+    // Driven by the timer alone: real timers may fire a millisecond before Date.now() agrees.
+    this.#retryDue = false;
     this.#retryTimer?.cancel();
-    this.#retryTimer = this.#o.clock.setTimeout(() => this.#wake(), delay);
+    this.#retryTimer = this.#o.clock.setTimeout(() => {
+      this.#retryDue = true;
+      this.#wake();
+    }, delay);
     if (!was || was.errorClass !== c.errorClass) {
       const where = this.#spool && !this.#spoolBroken ? 'spooling to disk' : 'buffering in memory';
       const fields = { err_class: c.errorClass, status: c.status, error: c.message, retry_in_ms: delay };
