@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { openSync, closeSync, readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { systemClock } from '../clock/clock.js';
 
 /**
@@ -87,7 +88,7 @@ export class ServerProcess {
         await this.stop();
         throw new Error(`${this.#opts.name} not ready within ${this.#opts.startTimeoutMs} ms\n${this.logTail()}`);
       }
-      await systemClock.sleep(50);
+      await sleep(50);
     }
   }
 
@@ -119,12 +120,16 @@ export class ServerProcess {
   }
 }
 
-/** Polls `probe` every `intervalMs` until it returns a value that `done` accepts, or the deadline passes (then returns the last value). */
+/**
+ * Polls `probe` every `intervalMs` until it returns a value that `done` accepts, or the deadline
+ * passes (then returns the last value). Its sleeps are ref'd timers, unlike the Clock's, so a
+ * test waiting on a writer whose only activity is unref'd timers keeps the process alive.
+ */
 export async function pollUntil<T>(probe: () => Promise<T>, done: (v: T) => boolean, opts: { deadlineMs: number; intervalMs?: number }): Promise<T> {
   const end = systemClock.now() + opts.deadlineMs;
   for (;;) {
     const v = await probe();
     if (done(v) || systemClock.now() > end) return v;
-    await systemClock.sleep(opts.intervalMs ?? 100);
+    await sleep(opts.intervalMs ?? 100);
   }
 }
