@@ -10,8 +10,10 @@ import { join } from 'node:path';
 
 /** How to run a script inside a fresh namespace. */
 export interface NetnsRunOptions {
-  /** Script run with node (TypeScript is loaded through tsx). */
-  readonly script: string;
+  /** Script run with node (TypeScript is loaded through tsx); or give `evalModule`. */
+  readonly script?: string;
+  /** ES module source run with `node --input-type=module -e` instead of a script file (it may import .ts files). */
+  readonly evalModule?: string;
   /** Arguments after the script. */
   readonly args?: readonly string[];
   /** Extra node flags, e.g. `--expose-gc`. */
@@ -53,7 +55,7 @@ export function netnsAvailable(): boolean {
   return available;
 }
 
-/** Runs `opts.script` with node inside a new network namespace (lo up, rules applied) and collects its output. */
+/** Runs `opts.script` (or `opts.evalModule`) with node inside a new network namespace (lo up, rules applied) and collects its output. */
 export function runInNetns(opts: NetnsRunOptions): Promise<NetnsResult> {
   const dir = mkdtempSync(join(tmpdir(), 'netscan-netns-'));
   const lines = ['set -e', 'ip link set lo up'];
@@ -67,7 +69,9 @@ export function runInNetns(opts: NetnsRunOptions): Promise<NetnsResult> {
   }
   const prefix = opts.asNobody ? 'setpriv --reuid=65534 --regid=65534 --clear-groups ' : '';
   lines.push(`exec ${prefix}"$0" "$@"`);
-  const argv = [...(opts.nodeArgs ?? []), '--import', 'tsx', opts.script, ...(opts.args ?? [])];
+  if ((opts.script === undefined) === (opts.evalModule === undefined)) throw new TypeError('give exactly one of script and evalModule');
+  const entry = opts.script !== undefined ? [opts.script] : ['--input-type=module', '-e', opts.evalModule!];
+  const argv = [...(opts.nodeArgs ?? []), '--import', 'tsx', ...entry, ...(opts.args ?? [])];
   return new Promise((resolve, reject) => {
     const child = spawn('unshare', ['-n', '--', 'sh', '-c', lines.join('\n'), process.execPath, ...argv], {
       cwd: opts.cwd ?? process.cwd(),

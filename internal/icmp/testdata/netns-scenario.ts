@@ -1,5 +1,6 @@
 // Child process for engine-netns.test.ts: runs one scenario against the real raw socket inside
 // the namespace the test created, and prints one JSON line with what it observed.
+import { systemClock } from '../../clock/clock.js';
 import { hasCode } from '../../errors/errors.js';
 import type { PingOutcome } from '../../model/ping.js';
 import { Sweeper } from '../../sweep/sweeper.js';
@@ -46,7 +47,7 @@ async function forged(): Promise<unknown> {
   await engine.start();
   const silent = await engine.ping('127.0.0.5', { timeoutMs: 200 });
   const answered = await engine.ping('127.0.0.6', { timeoutMs: 1000 });
-  await new Promise((r) => setTimeout(r, 300));
+  await systemClock.sleep(300);
   const stats = engine.stats();
   await engine.stop();
   responder.stop();
