@@ -1,0 +1,39 @@
+/**
+ * Fixed per-device phases. Each device pings at `phase + k * interval` (ms since the Unix epoch),
+ * where the phase is a hash of its IP: load is flat across the interval (smokeping_prober's splay,
+ * SmokePing's `offset`, peers.md §10 idea 4) and the same device pings at the same offset after a
+ * restart, so graphs keep their cadence.
+ */
+
+/** 32-bit FNV-1a of the string's UTF-16 code units, finished with murmur3's fmix32 avalanche. */
+export function ipHash32(ip: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < ip.length; i++) {
+    h ^= ip.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  // FNV-1a's low bits barely move between neighbouring addresses; fmix32 spreads them before `mod`.
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/** The device's phase within the interval: an integer in [0, intervalMs). Stable across restarts. */
+export function phaseMs(ip: string, intervalMs: number): number {
+  return ipHash32(ip) % Math.max(1, Math.round(intervalMs));
+}
+
+/** The first slot `phase + k * interval` strictly after `afterMs`. */
+export function slotAfter(phase: number, intervalMs: number, afterMs: number): number {
+  const k = Math.floor((afterMs - phase) / intervalMs) + 1;
+  return phase + k * intervalMs;
+}
+
+/** How many slots `phase + k * interval` fall in the half-open range (fromMs, toMs]. */
+export function slotsBetween(phase: number, intervalMs: number, fromMs: number, toMs: number): number {
+  if (toMs <= fromMs) return 0;
+  return Math.floor((toMs - phase) / intervalMs) - Math.floor((fromMs - phase) / intervalMs);
+}

@@ -1,0 +1,381 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Worker } from 'node:worker_threads';
+import type { Clock } from '../clock/clock.js';
+import type { Point } from '../model/point.js';
+import { FakeClock, flushMicrotasks } from '../testkit/fake-clock.js';
+import { FakeDeviceState } from '../testkit/fake-device-state.js';
+import { FakePinger, type FakePingerOptions } from '../testkit/fake-pinger.js';
+import { FakeStallMonitor } from '../testkit/fake-stall-monitor.js';
+import { RecordingSink, type RecordingSinkOptions } from '../testkit/recording-sink.js';
+import { captureLogger, silentLogger } from '../testkit/logger.js';
+import type { Logger } from '../log/log.js';
+import { phaseMs } from './phase.js';
+import { PingScheduler, type PingSchedulerOptions } from './ping-scheduler.js';
+import type { HourResult } from './testdata/hour-simulation.js';
+
+const T0 = 1_700_000_040_000; // a multiple of every interval and window used here
+
+interface Rig {
+  clock: FakeClock;
+  pinger: FakePinger;
+  sink: RecordingSink;
+  state: FakeDeviceState;
+  stalls: FakeStallMonitor;
+  sched: PingScheduler;
+}
+
+function rig(opts: Partial<PingSchedulerOptions> = {}, extra: { pinger?: Partial<FakePingerOptions>; sink?: RecordingSinkOptions; logger?: Logger; clock?: FakeClock } = {}): Rig {
+  const clock = extra.clock ?? new FakeClock(T0);
+  const pinger = new FakePinger({ clock, ...extra.pinger });
+  const sink = new RecordingSink(extra.sink);
+  const state = new FakeDeviceState(clock);
+  const stalls = new FakeStallMonitor();
+  const sched = new PingScheduler(
+    { clock, pinger, sink, state, logger: extra.logger ?? silentLogger(), stallMonitor: stalls },
+    { intervalMs: 1000, timeoutMs: 500, ratePerSec: 1e6, burst: 1e6, ...opts },
+  );
+  return { clock, pinger, sink, state, stalls, sched };
+}
+
+function addDevices(r: Rig, ips: string[]): void {
+  for (const ip of ips) {
+    r.state.markSeen(ip);
+    r.sched.add(ip);
+  }
+}
+
+const ipOf = (i: number): string => `127.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
+const fieldValue = (p: Point, name: string): unknown => p.fields[name]?.value;
+
+test('one hour of 1,000 devices at 1 s: every probe exactly on its phase slot, none skipped, one summary per minute each', async () => {
+  const r = await new Promise<HourResult>((resolve, reject) => {
+    // Worker entry points do not go through tsx's loader in Node 20; register it, then load the .ts file.
+    const url = new URL('./testdata/hour-simulation.ts', import.meta.url).href;
+    const w = new Worker(`import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(url)}); })`, { eval: true });
+    w.once('message', (m: HourResult | { error: string }) => ('error' in m ? reject(new Error(m.error)) : resolve(m)));
+    w.once('error', reject);
+  });
+  const s = r.stats;
+  assert.equal(r.offSlot, 0);
+  assert.equal(r.overlaps, 0);
+  assert.equal(s.pingsSentTotal, 3600 * 1000 + r.zeroPhase);
+  assert.equal(r.minCallsPerDevice, 3600);
+  assert.equal(r.maxCallsPerDevice, r.zeroPhase > 0 ? 3601 : 3600);
+  assert.equal(s.repliesTotal, s.pingsSentTotal);
+  assert.equal(s.skippedTicksTotal, 0);
+  assert.equal(s.missedSlotsTotal, 0);
+  assert.equal(s.sendLagMaxMs, 0);
+  assert.equal(s.inFlight, 0);
+  assert.equal(r.pingPoints, s.pingsSentTotal);
+  assert.equal(r.summaryPoints, 60 * 1000 + r.zeroPhase);
+  assert.equal(r.sample.length, 60);
+  assert.deepEqual(r.sample.map((p) => p.timeMs), Array.from({ length: 60 }, (_, i) => r.startMs + i * 60_000));
+  assert.deepEqual(r.sample[0]!.fields, {
+    sent: 60, received: 60, overloaded: 0, suspended_ticks: 0, loss_pct: 0,
+    rtt_min_ms: 0.5, rtt_avg_ms: 0.5, rtt_max_ms: 0.5, rtt_p50_ms: 0.5, rtt_p95_ms: 0.5, rtt_stddev_ms: 0, jitter_ms: 0,
+  });
+});
+
+const IP = '127.0.0.1'; // phase 407 ms at a 1 s interval (pinned in phase.test.ts)
+const sendTimes = (r: Rig): number[] => r.pinger.sends.map((s) => s.sentAtMs - T0);
+
+test('a device whose previous probe is still in flight skips the tick, counted, and never queues', async () => {
+  const r = rig({ timeoutMs: 2500 }, { pinger: { respond: () => ({ reason: 'timeout' }), record: true } });
+  addDevices(r, [IP]);
+  r.sched.start();
+  await r.clock.advanceAsync(10_000);
+  // Probe at 407 times out at 2907, so the slots at 1407 and 2407 are skipped; and so on.
+  assert.deepEqual(sendTimes(r), [407, 3407, 6407, 9407]);
+  assert.equal(r.sched.stats().skippedTicksTotal, 6);
+  assert.equal(r.sched.stats().missedSlotsTotal, 0);
+  assert.equal(r.pinger.overlaps, 0);
+  assert.deepEqual(r.sink.of('ping').map((p) => [p.timeMs - T0, fieldValue(p, 'reason')]), [[407, 'timeout'], [3407, 'timeout'], [6407, 'timeout']]);
+  await r.sched.stop();
+});
+
+test('the breaker trips after exactly N failures, writes a suspended point per slot without probing, and resumes after the backoff', async () => {
+  let alive = false;
+  const r = rig({ maxConsecutiveFails: 3, backoffMs: 10_000 }, { pinger: { respond: () => (alive ? { rttMs: 2 } : { reason: 'timeout' }), record: true } });
+  addDevices(r, [IP]);
+  r.sched.start();
+  await r.clock.advanceAsync(2906); // failures at 907 and 1907; the third probe is in flight
+  assert.equal(r.state.isPingSuspended(IP), false);
+  assert.equal(r.state.get(IP)?.ping.consecutiveFails, 2);
+  await r.clock.advanceAsync(1); // third failure at 2907 trips it
+  assert.equal(r.state.isPingSuspended(IP), true);
+  assert.equal(r.state.get(IP)?.ping.suspendedUntilMs, T0 + 2907 + 10_000);
+  assert.equal(r.sched.stats().breakerTripsTotal, 1);
+  alive = true;
+  await r.clock.advanceAsync(13_000 - 2907); // suspended until 12907: slots 3407 ... 12407 write suspended points
+  assert.equal(r.pinger.calls, 3);
+  const suspended = r.sink.of('ping').filter((p) => fieldValue(p, 'suspended') === true);
+  assert.deepEqual(suspended.map((p) => p.timeMs - T0), [3407, 4407, 5407, 6407, 7407, 8407, 9407, 10407, 11407, 12407]);
+  assert.deepEqual(suspended[0]!.fields, { rtt_ms: { type: 'float', value: 0 }, success: { type: 'bool', value: false }, suspended: { type: 'bool', value: true }, reason: { type: 'string', value: 'suspended' } });
+  assert.equal(r.sched.stats().suspendedTicksTotal, 10);
+  await r.clock.advanceAsync(1000); // slot 13407: probed normally, answers, breaker closed
+  assert.deepEqual(sendTimes(r), [407, 1407, 2407, 13407]);
+  assert.equal(r.state.get(IP)?.ping.suspendedUntilMs, 0);
+  assert.equal(r.state.get(IP)?.ping.consecutiveFails, 0);
+  assert.equal(fieldValue(r.sink.points.at(-1)!, 'success'), true);
+  await r.sched.stop();
+});
+
+test('a timeout during an injected agent stall is agent_overloaded and never feeds the breaker', async () => {
+  const r = rig({ maxConsecutiveFails: 3, backoffMs: 60_000, overloadThresholdMs: 200 }, { pinger: { respond: () => ({ reason: 'timeout' }) } });
+  addDevices(r, [IP]);
+  r.stalls.inject(T0 + 300, T0 + 9_950); // one long stall covering the probes at 407 ... 9407
+  r.stalls.inject(T0 + 10_500, T0 + 10_650); // 150 ms: under the threshold, a real timeout
+  r.sched.start();
+  await r.clock.advanceAsync(10_000);
+  const s1 = r.sched.stats();
+  assert.equal(s1.failuresByReason.agent_overloaded, 10);
+  assert.equal(s1.overloadedTotal, 10);
+  assert.equal(s1.failuresByReason.timeout, 0);
+  assert.equal(r.state.failuresReported.get(IP) ?? 0, 0);
+  assert.equal(r.state.isPingSuspended(IP), false);
+  assert.ok(r.sink.of('ping').every((p) => fieldValue(p, 'reason') === 'agent_overloaded' && fieldValue(p, 'success') === false));
+  await r.clock.advanceAsync(3000); // probes at 10407, 11407, 12407 are real timeouts: the third trips
+  assert.equal(r.sched.stats().failuresByReason.timeout, 3);
+  assert.equal(r.state.isPingSuspended(IP), true);
+  await r.sched.stop();
+  const summary = r.sink.of('ping_summary');
+  assert.equal(fieldValue(summary[0]!, 'overloaded'), 10);
+  assert.equal(fieldValue(summary[0]!, 'sent'), 3);
+  assert.equal(fieldValue(summary[0]!, 'loss_pct'), 100);
+});
+
+test('a send that lagged its dispatch past the threshold makes a timeout agent_overloaded; lag is measured either way', async () => {
+  let n = 0;
+  const r = rig({ overloadThresholdMs: 200, lateSendToleranceMs: 50 }, {
+    pinger: { respond: () => (++n === 1 ? { sendLagMs: 300, then: { reason: 'timeout' } } : { sendLagMs: 100, then: { rttMs: 1 } }) },
+  });
+  addDevices(r, [IP]);
+  r.sched.start();
+  await r.clock.advanceAsync(2000);
+  const s = r.sched.stats();
+  assert.equal(s.failuresByReason.agent_overloaded, 1);
+  assert.equal(s.repliesTotal, 1);
+  assert.equal(s.sendLagMaxMs, 300);
+  assert.equal(s.lateSendsTotal, 2);
+  const pings = r.sink.of('ping');
+  assert.deepEqual(pings.map((p) => p.timeMs - T0), [707, 1507]); // stamped with the actual send time
+  await r.sched.stop();
+});
+
+test('unreachable and send_error are failures with their reason and count toward the breaker', async () => {
+  const ips = ['127.0.0.1', '127.0.0.2', '127.0.0.3'];
+  const reasons = { '127.0.0.1': 'unreachable', '127.0.0.2': 'send_error', '127.0.0.3': 'timeout' } as const;
+  const r = rig({ maxConsecutiveFails: 2 }, { pinger: { respond: (ip) => ({ reason: reasons[ip as keyof typeof reasons] }) } });
+  addDevices(r, ips);
+  r.sched.start();
+  await r.clock.advanceAsync(3000);
+  for (const ip of ips) {
+    assert.equal(r.state.isPingSuspended(ip), true, ip);
+    const reasonsSeen = new Set(r.sink.of('ping', ip).filter((p) => fieldValue(p, 'suspended') === false).map((p) => fieldValue(p, 'reason')));
+    assert.deepEqual([...reasonsSeen], [reasons[ip as keyof typeof reasons]]);
+  }
+  const s = r.sched.stats();
+  assert.deepEqual(s.failuresByReason, { timeout: 2, unreachable: 2, send_error: 2, agent_overloaded: 0 });
+  assert.equal(s.breakerTripsTotal, 3);
+  await r.sched.stop();
+});
+
+test('ping points keep the Go field types, stamped at send time', async () => {
+  const r = rig({}, { pinger: { respond: () => ({ rttMs: 1.25 }) } });
+  addDevices(r, [IP]);
+  r.sched.start();
+  await r.clock.advanceAsync(1000);
+  assert.deepEqual(r.sink.of('ping'), [{
+    measurement: 'ping',
+    tags: { ip: IP },
+    fields: { rtt_ms: { type: 'float', value: 1.25 }, success: { type: 'bool', value: true }, suspended: { type: 'bool', value: false } },
+    timeMs: T0 + 407,
+  }]);
+  await r.sched.stop();
+});
+
+test('with raw points off only summaries are written', async () => {
+  const r = rig({ rawPoints: false, summaryIntervalMs: 10_000 }, { pinger: { respond: () => ({ rttMs: 3 }) } });
+  addDevices(r, [IP, '127.0.0.2']);
+  r.sched.start();
+  await r.clock.advanceAsync(30_000);
+  await r.sched.stop();
+  assert.equal(r.sink.count('ping'), 0);
+  assert.equal(r.sink.count('ping_summary'), 6);
+  assert.deepEqual(r.sink.of('ping_summary', IP).map((p) => [p.timeMs - T0, fieldValue(p, 'sent')]), [[0, 10], [10_000, 10], [20_000, 10]]);
+});
+
+test('a device pinged less often than the summary window gets its summary from the sweep', async () => {
+  const r = rig({ intervalMs: 20_000, summaryIntervalMs: 10_000 }, { pinger: { respond: () => ({ rttMs: 3 }), record: true } });
+  addDevices(r, [IP]);
+  r.sched.start();
+  const phase = phaseMs(IP, 20_000);
+  const window = Math.floor(phase / 10_000) * 10_000;
+  await r.clock.advanceAsync(window + 10_000 + 20_500 + 1); // the sweep for that window runs one interval + timeout after it closes
+  assert.deepEqual(r.sink.of('ping_summary').map((p) => p.timeMs - T0), [window]);
+  await r.sched.stop();
+});
+
+test('pacing: a rate below devices / interval is reported once with the effective interval, and served fairly', async () => {
+  const { logger, lines } = captureLogger('info');
+  const r = rig({ ratePerSec: 10, burst: 1 }, { logger, pinger: { respond: () => ({ rttMs: 1 }) } });
+  const ips = Array.from({ length: 50 }, (_, i) => ipOf(i + 1));
+  addDevices(r, ips);
+  r.sched.start();
+  await r.clock.advanceAsync(60_000);
+  const warns = lines.filter((l) => l['level'] === 'warn');
+  assert.equal(warns.length, 1);
+  assert.match(String(warns[0]!['msg']), /^ping_rate_limit 10\/s cannot ping 50 devices every 1000 ms; each device is pinged about every 5000 ms/);
+  assert.equal(warns[0]!['effective_interval_ms'], 5000);
+  const s = r.sched.stats();
+  assert.equal(s.effectiveIntervalMs, 5000);
+  assert.equal(s.rateLimited, true);
+  assert.ok(s.pingsSentTotal >= 595 && s.pingsSentTotal <= 601, `sent ${s.pingsSentTotal}`);
+  const calls = ips.map((ip) => r.pinger.callsTo(ip));
+  assert.ok(Math.min(...calls) >= 10 && Math.max(...calls) <= 14, calls.join(','));
+  assert.equal(r.pinger.overlaps, 0);
+  await r.sched.stop();
+});
+
+test('reconfigure: a new interval re-phases every device, a rate change keeps phases', async () => {
+  const r = rig({}, { pinger: { respond: () => ({ rttMs: 1 }), record: true } });
+  const ips = Array.from({ length: 20 }, (_, i) => ipOf(i + 1));
+  addDevices(r, ips);
+  r.sched.start();
+  await r.clock.advanceAsync(5000);
+  const before = ips.map((ip) => r.sched.nextSlotMs(ip));
+  r.sched.reconfigure({ ratePerSec: 5000, burst: 100 });
+  assert.deepEqual(ips.map((ip) => r.sched.nextSlotMs(ip)), before);
+  r.sched.reconfigure({ intervalMs: 2000 });
+  const now = r.clock.now();
+  for (const ip of ips) {
+    const slot = r.sched.nextSlotMs(ip)!;
+    assert.equal((slot - T0) % 2000, phaseMs(ip, 2000), ip);
+    assert.ok(slot >= now && slot < now + 2000, ip);
+  }
+  r.pinger.sends.length = 0;
+  await r.clock.advanceAsync(10_000);
+  for (const s of r.pinger.sends) assert.equal((s.sentAtMs - T0) % 2000, phaseMs(s.ip, 2000));
+  assert.equal(r.pinger.sends.length, 20 * 5);
+  await r.sched.stop();
+});
+
+test('a device removed while its probe is in flight and re-added keeps one schedule and never two probes', async () => {
+  const r = rig({ timeoutMs: 2500 }, { pinger: { respond: () => ({ reason: 'timeout' }), record: true } });
+  addDevices(r, [IP]);
+  r.sched.start();
+  await r.clock.advanceAsync(500); // probe sent at 407, in flight until 2907
+  r.sched.remove(IP);
+  assert.equal(r.sched.has(IP), false);
+  assert.equal(r.sched.size, 0);
+  r.sched.add(IP);
+  r.sched.remove(IP);
+  r.sched.add(IP);
+  assert.equal(r.sched.size, 1);
+  assert.deepEqual([...r.sched.ips()], [IP]);
+  await r.clock.advanceAsync(5000);
+  assert.equal(r.pinger.overlaps, 0);
+  assert.deepEqual(sendTimes(r), [407, 3407]);
+  r.sched.remove(IP);
+  await r.clock.advanceAsync(10_000);
+  assert.deepEqual(sendTimes(r), [407, 3407]);
+  assert.equal(r.sched.size, 0);
+  await r.sched.stop();
+});
+
+test('a pinger that throws or rejects is a send_error and the device stays scheduled (no zombie)', async () => {
+  const clock = new FakeClock(T0);
+  const sink = new RecordingSink();
+  const state = new FakeDeviceState(clock);
+  let n = 0;
+  const pinger = {
+    ping: (): Promise<never> => {
+      n++;
+      if (n % 2 === 1) throw new Error('engine bug');
+      return Promise.reject(new Error('engine stopped'));
+    },
+  };
+  const sched = new PingScheduler({ clock, pinger, sink, state, logger: silentLogger(), stallMonitor: new FakeStallMonitor() }, { intervalMs: 1000, maxConsecutiveFails: 100 });
+  state.markSeen(IP);
+  sched.add(IP);
+  sched.start();
+  await clock.advanceAsync(10_000);
+  assert.equal(n, 10);
+  assert.equal(sched.stats().failuresByReason.send_error, 10);
+  assert.equal(sink.of('ping').length, 10);
+  assert.ok(sink.of('ping').every((p) => fieldValue(p, 'reason') === 'send_error'));
+  await sched.stop();
+});
+
+test('a sink that throws loses the point, is counted, and scheduling goes on', async () => {
+  const r = rig({}, { pinger: { respond: () => ({ rttMs: 1 }) } });
+  const sink = { write: (): number => { throw new Error('queue gone'); } };
+  const sched = new PingScheduler({ clock: r.clock, pinger: r.pinger, sink, state: r.state, logger: silentLogger(), stallMonitor: r.stalls }, { intervalMs: 1000 });
+  r.state.markSeen(IP);
+  sched.add(IP);
+  sched.start();
+  await r.clock.advanceAsync(5000);
+  assert.equal(r.pinger.calls, 5);
+  assert.equal(sched.stats().sinkErrorsTotal, 5);
+  await sched.stop();
+});
+
+test('stop is idempotent, safe before start, aborts probes in flight and writes the open summaries', async () => {
+  const idle = rig();
+  const p1 = idle.sched.stop();
+  assert.equal(idle.sched.stop(), p1);
+  await p1;
+  idle.sched.start(); // after stop: stays stopped
+  idle.sched.add(IP);
+  assert.equal(idle.sched.size, 0);
+
+  const r = rig({ timeoutMs: 5000, summaryIntervalMs: 60_000 }, { pinger: { respond: (ip) => (ip === IP ? { reason: 'timeout' } : { rttMs: 1 }) } });
+  addDevices(r, [IP, '127.0.0.2']);
+  r.sched.start();
+  await r.clock.advanceAsync(3000);
+  assert.equal(r.sched.stats().inFlight, 1);
+  const stopped = r.sched.stop();
+  await stopped;
+  assert.equal(r.sched.stats().inFlight, 0);
+  assert.equal(r.sched.stats().failuresByReason.timeout, 0); // the aborted probe is not a failure
+  assert.equal(r.sink.count('ping_summary'), 1); // 127.0.0.2's open window; the aborted probe recorded nothing
+  assert.equal(r.stalls.started, false);
+  assert.equal(r.clock.pendingTimers(), 0);
+});
+
+test('an aborted start signal stops the scheduler', async () => {
+  const r = rig({}, { pinger: { respond: () => ({ rttMs: 1 }) } });
+  addDevices(r, [IP]);
+  const ac = new AbortController();
+  r.sched.start(ac.signal);
+  await r.clock.advanceAsync(1000);
+  ac.abort();
+  await r.clock.advanceAsync(5000);
+  assert.equal(r.pinger.calls, 1);
+});
+
+test('a wall-clock jump reschedules from the new time instead of firing every missed slot', async () => {
+  const fake = new FakeClock(T0);
+  let offsetMs = 0;
+  const clock: Clock = {
+    now: () => fake.now() + offsetMs,
+    monoNs: () => fake.monoNs(),
+    setTimeout: (fn, ms) => fake.setTimeout(fn, ms),
+    sleep: (ms, signal) => fake.sleep(ms, signal),
+  };
+  const { logger, lines } = captureLogger('warn');
+  const pinger = new FakePinger({ clock, respond: () => ({ rttMs: 1 }), record: true });
+  const state = new FakeDeviceState(clock);
+  const sched = new PingScheduler({ clock, pinger, sink: new RecordingSink(), state, logger, stallMonitor: new FakeStallMonitor() }, { intervalMs: 1000, timeoutMs: 500 });
+  state.markSeen(IP);
+  sched.add(IP);
+  sched.start();
+  await fake.advanceAsync(2000);
+  offsetMs = 3_600_000;
+  await fake.advanceAsync(3000);
+  assert.equal(sched.stats().missedSlotsTotal, 0);
+  assert.deepEqual(pinger.sends.map((s) => s.sentAtMs - T0), [407, 1407, 3_600_000 + 2407, 3_600_000 + 3407, 3_600_000 + 4407]);
+  assert.equal(lines.filter((l) => String(l['msg']).startsWith('wall clock jumped')).length, 1);
+  await sched.stop();
+});
