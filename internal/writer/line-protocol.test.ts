@@ -9,7 +9,8 @@ const v2 = { unsignedAsInteger: false };
 
 test('renders exactly what the client Point renders for arbitrary names, tags and fields', () => {
   const text = fc.string({ unit: 'binary', maxLength: 12 }).map((s) => s.replace(/[\u0000-\u001f\u007f-\u009f]/g, 'x'));
-  const key = text.filter((s) => s !== '');
+  // The client's Point stores fields in a plain object, so it silently loses `__proto__`; we do not.
+  const key = text.filter((s) => s !== '' && s !== '__proto__');
   const fieldArb: fc.Arbitrary<FieldValue> = fc.oneof(
     fc.double({ noNaN: true, noDefaultInfinity: true }).map((v) => field.float(v)),
     fc.integer({ min: -(2 ** 40), max: 2 ** 40 }).map((v) => field.int(v)),

@@ -1,5 +1,5 @@
 import * as zlib from 'node:zlib';
-import { mkdir, open, readdir, rm, stat, truncate, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rm, stat, truncate, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../log/log.js';
 import type { WriteTarget } from './transport.js';
@@ -45,6 +45,7 @@ export interface SpoolRecovery {
 const MAGIC = 0x3150534e; // 'NSP1'
 const HEADER_BYTES = 20;
 const SEGMENT_RE = /^spool-(\d{16})\.seg$/;
+const ackPath = (seg: Segment): string => seg.path.replace(/\.seg$/, '.ack');
 
 interface RecordMeta {
   seg: Segment;
@@ -64,10 +65,36 @@ interface Segment {
   active: boolean;
   deleted: boolean;
   reader: Promise<FileHandle> | undefined;
+  /** Records in file order, for the acknowledged-prefix watermark. */
+  records: RecordMeta[];
+  /** Index of the first record not yet acknowledged. */
+  ackedPrefix: number;
+  /** Byte offset persisted in the `.ack` sidecar (records before it are not replayed after a restart). */
+  savedWatermark: number;
+  /** A sidecar write is running / another is wanted after it. */
+  saving: boolean;
+  saveAgain: boolean;
 }
 
 const crc32: (data: Uint8Array) => number =
   typeof (zlib as { crc32?: unknown }).crc32 === 'function' ? (d) => zlib.crc32(d) : crc32Js;
+
+function newSegment(seq: number, path: string, active: boolean): Segment {
+  return {
+    seq, path, size: 0, live: 0, livePoints: 0, active, deleted: false, reader: undefined,
+    records: [], ackedPrefix: 0, savedWatermark: 0, saving: false, saveAgain: false,
+  };
+}
+
+/** Reads a segment's `.ack` sidecar: the byte offset below which every record was acknowledged (0 when absent or unreadable). */
+async function readWatermark(seg: Segment): Promise<number> {
+  try {
+    const n = Number((await readFile(ackPath(seg), 'utf8')).trim());
+    return Number.isSafeInteger(n) && n > 0 ? n : 0;
+  } catch {
+    return 0;
+  }
+}
 
 async function closeReader(seg: Segment): Promise<void> {
   const reader = seg.reader;
@@ -92,8 +119,10 @@ function crc32Js(data: Uint8Array): number {
  * was acknowledged. After a crash (kill -9) {@link open} rescans the directory, cuts a torn
  * last record (it was never acknowledged as spooled) and replays everything else. When the
  * spool would exceed `maxBytes`, whole oldest segments are dropped and their points counted.
- * Delivery is at-least-once: a batch acknowledged by the server just before a crash is sent
- * again after restart; InfluxDB and VictoriaMetrics keep one value per series and timestamp.
+ * Progress is persisted per segment in a small `.ack` sidecar (the acknowledged prefix), so a
+ * restart replays only what was not acknowledged. Delivery is still at-least-once: a batch the
+ * server acknowledged in the instant before a crash is sent again after the restart; InfluxDB
+ * and VictoriaMetrics keep one value per series and timestamp, so counts are unaffected.
  */
 export class Spool {
   readonly #opts: SpoolOptions;
@@ -109,6 +138,7 @@ export class Spool {
   #unreadPoints = 0;
   #chain: Promise<unknown> = Promise.resolve();
   #opened = false;
+  #saves = new Set<Promise<void>>();
 
   constructor(opts: SpoolOptions) {
     this.#opts = { ...opts, segmentBytes: Math.max(64 * 1024, Math.min(opts.segmentBytes, Math.floor(opts.maxBytes / 4))) };
@@ -140,8 +170,11 @@ export class Spool {
     for (const name of names) {
       const seq = Number(SEGMENT_RE.exec(name)![1]);
       this.#nextSeq = Math.max(this.#nextSeq, seq + 1);
-      const seg: Segment = { seq, path: join(this.#opts.dir, name), size: 0, live: 0, livePoints: 0, active: false, deleted: false, reader: undefined };
-      const { validBytes, fileBytes, records } = await this.#scan(seg);
+      const seg = newSegment(seq, join(this.#opts.dir, name), false);
+      const { validBytes, fileBytes, records: all } = await this.#scan(seg);
+      seg.savedWatermark = await readWatermark(seg);
+      // Records acknowledged before the restart (below the persisted watermark) are not replayed.
+      const records = all.filter((r) => r.offset >= seg.savedWatermark);
       if (validBytes < fileBytes) {
         await truncate(seg.path, validBytes);
         rec.truncatedBytes += fileBytes - validBytes;
@@ -149,6 +182,7 @@ export class Spool {
       seg.size = validBytes;
       if (records.length === 0) {
         await rm(seg.path, { force: true });
+        await rm(ackPath(seg), { force: true });
         continue;
       }
       this.#segments.push(seg);
@@ -219,6 +253,7 @@ export class Spool {
     this.#pendingPoints -= meta.points;
     meta.seg.live--;
     meta.seg.livePoints -= meta.points;
+    this.#advanceWatermark(meta.seg);
     if (meta.seg.live === 0) {
       const seg = meta.seg;
       this.#chain = this.#chain.then(() => this.#retireIfEmpty(seg)).catch((err: unknown) => {
@@ -230,6 +265,7 @@ export class Spool {
   /** Waits for pending appends and deletions, then closes files; idempotent. Data stays on disk. */
   async close(): Promise<void> {
     await this.#chain;
+    while (this.#saves.size > 0) await Promise.all(this.#saves);
     await this.#closeWriter();
     for (const seg of this.#segments) {
       await closeReader(seg);
@@ -264,6 +300,7 @@ export class Spool {
   }
 
   #enqueue(meta: RecordMeta): void {
+    meta.seg.records.push(meta);
     meta.seg.live++;
     meta.seg.livePoints += meta.points;
     this.#pendingPoints += meta.points;
@@ -293,10 +330,7 @@ export class Spool {
 
   async #openWriter(): Promise<void> {
     const seq = this.#nextSeq++;
-    const seg: Segment = {
-      seq, path: join(this.#opts.dir, `spool-${String(seq).padStart(16, '0')}.seg`),
-      size: 0, live: 0, livePoints: 0, active: true, deleted: false, reader: undefined,
-    };
+    const seg = newSegment(seq, join(this.#opts.dir, `spool-${String(seq).padStart(16, '0')}.seg`), true);
     this.#writer = await open(seg.path, 'a');
     this.#active = seg;
     this.#segments.push(seg);
@@ -348,6 +382,39 @@ export class Spool {
     this.#bytes -= seg.size;
     await closeReader(seg);
     await rm(seg.path, { force: true });
+    await rm(ackPath(seg), { force: true });
+  }
+
+  /**
+   * Persists how far the segment is acknowledged from its start, so a restart does not replay
+   * what the server already has. Out-of-order acks (concurrent requests) wait for the prefix.
+   * Writes are coalesced: one at a time, the latest value wins.
+   */
+  #advanceWatermark(seg: Segment): void {
+    while (seg.ackedPrefix < seg.records.length && seg.records[seg.ackedPrefix]!.state === 'done') seg.ackedPrefix++;
+    if (seg.live === 0) return; // the whole segment is about to be deleted
+    if (seg.saving) {
+      seg.saveAgain = true;
+      return;
+    }
+    const save = async (): Promise<void> => {
+      do {
+        seg.saveAgain = false;
+        const mark = seg.ackedPrefix < seg.records.length ? seg.records[seg.ackedPrefix]!.offset : seg.size;
+        if (mark <= seg.savedWatermark || seg.deleted) continue;
+        await writeFile(ackPath(seg), String(mark));
+        seg.savedWatermark = mark;
+      } while (seg.saveAgain && !seg.deleted);
+    };
+    seg.saving = true;
+    const saving = save().catch((err: unknown) => {
+      this.#log.warn({ stage: 'writer', err, path: ackPath(seg) }, 'Could not record spool progress; some batches may be replayed twice after a restart');
+    }).finally(() => {
+      seg.saving = false;
+      this.#saves.delete(saving);
+      if (seg.saveAgain && !seg.deleted) this.#advanceWatermark(seg);
+    });
+    this.#saves.add(saving);
   }
 
   async #scan(seg: Segment): Promise<{ validBytes: number; fileBytes: number; records: RecordMeta[] }> {
