@@ -40,17 +40,20 @@ export const defaultDeviceStoreOptions: Readonly<Omit<DeviceStoreOptions, 'clock
   pruneIntervalMs: HOUR_MS,
   stateFile: '',
   snapshotIntervalMs: 5 * MINUTE_MS,
-  snapshotChunkDevices: 1000,
+  snapshotChunkDevices: 500,
   fs: nodeStateFs,
 });
 
 /** Result of {@link DeviceStore.markSeen}. */
 export interface MarkSeenResult {
   /** True when the IP was new. */
-  added: boolean;
+  readonly added: boolean;
   /** IP evicted to make room, if the store was full. */
-  evicted: string | undefined;
+  readonly evicted: string | undefined;
 }
+
+const KNOWN: MarkSeenResult = Object.freeze({ added: false, evicted: undefined });
+const ADDED: MarkSeenResult = Object.freeze({ added: true, evicted: undefined });
 
 /** Counters about persistence, for health and logs. */
 export interface PersistenceStats {
@@ -75,7 +78,7 @@ type Kind = 'ping' | 'snmp';
 // The record behind one device. Data fields are written only by the data-updating methods;
 // `older`/`newer` (LRU list) and Breaker.expiry (suspension heap) only by bookkeeping.
 class Entry {
-  readonly ip: string;
+  ip: string;
   hostname: string;
   snmp: SnmpInfo | undefined = undefined;
   firstSeenMs: number;
@@ -91,6 +94,22 @@ class Entry {
     this.hostname = ip;
     this.firstSeenMs = firstSeenMs;
     this.lastSeenMs = lastSeenMs;
+  }
+
+  // Turns an evicted record into a new device. At capacity every add evicts, and recycling the
+  // record keeps the steady state allocation-free (no old-generation garbage at 1M devices).
+  // Safe because nothing keeps an Entry after removal: heap nodes are judged by their Breaker,
+  // which is dropped here, and events carry only the IP.
+  recycle(ip: string, nowMs: number): this {
+    this.ip = ip;
+    this.hostname = ip;
+    this.snmp = undefined;
+    this.firstSeenMs = nowMs;
+    this.lastSeenMs = nowMs;
+    this.lastSnmpMs = 0;
+    this.ping = undefined;
+    this.snmpBreaker = undefined;
+    return this;
   }
 }
 
@@ -196,20 +215,24 @@ export class DeviceStore {
     const known = this.#map.get(ip);
     if (known !== undefined) {
       this.#sighted(known, now);
-      return { added: false, evicted: undefined };
+      this.#flush();
+      return KNOWN;
     }
     let evicted: string | undefined;
+    let e: Entry;
     const victim = this.#oldest;
     if (this.#map.size >= this.#opts.maxDevices && victim !== undefined) {
       evicted = victim.ip;
       this.#delete(victim, 'evicted');
+      e = victim.recycle(ip, now);
+    } else {
+      e = new Entry(ip, now, now);
     }
-    const e = new Entry(ip, now, now);
     this.#map.set(ip, e);
     this.#append(e);
     if (this.#listeners.length > 0) this.#queue.push({ type: 'added', ip });
     this.#flush();
-    return { added: true, evicted };
+    return evicted === undefined ? ADDED : { added: true, evicted };
   }
 
   /** Sets lastSeen to now (a successful probe); no-op for an unknown IP. */
@@ -507,7 +530,7 @@ export class DeviceStore {
       const d = fresh[i]!;
       const e = new Entry(d.ip, d.firstSeenMs, d.lastSeenMs);
       e.hostname = d.hostname;
-      e.snmp = d.snmp === undefined ? undefined : copySnmpInfo(d.snmp);
+      e.snmp = d.snmp; // readStateFile built and froze it; nobody else holds it
       e.lastSnmpMs = d.lastSnmpMs;
       if (d.ping.consecutiveFails !== 0 || d.ping.suspendedUntilMs !== 0) e.ping = new Breaker(d.ping.consecutiveFails, d.ping.suspendedUntilMs);
       if (d.snmpBreaker.consecutiveFails !== 0 || d.snmpBreaker.suspendedUntilMs !== 0) {
@@ -516,9 +539,12 @@ export class DeviceStore {
       this.#map.set(d.ip, e);
       loaded.push(e);
     }
-    const all: Entry[] = [...loaded];
-    for (let e = this.#oldest; e !== undefined; e = e.newer) all.push(e);
-    all.sort((a, b) => a.lastSeenMs - b.lastSeenMs);
+    let all = loaded;
+    if (this.#oldest !== undefined) {
+      all = [...loaded];
+      for (let e: Entry | undefined = this.#oldest; e !== undefined; e = e.newer) all.push(e);
+      all.sort((a, b) => a.lastSeenMs - b.lastSeenMs);
+    }
     this.#oldest = this.#newest = undefined;
     for (const e of all) this.#append(e);
     this.#orderedByLastSeen = true;
