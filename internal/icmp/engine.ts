@@ -106,6 +106,8 @@ interface Probe {
   sentNs: bigint;
   sentAtMs: number;
   deadlineMs: number;
+  fifo: DeadlineFifo | undefined;
+  fifoPos: number;
 }
 
 /** Pings sharing one AbortSignal: one listener per signal, not per ping (EventTarget's add is O(listeners)). */
@@ -114,22 +116,45 @@ interface SignalGroup {
   readonly onAbort: () => void;
 }
 
-/** FIFO of probes sharing one timeout value: deadlines are non-decreasing, so expiry is O(1). */
+/**
+ * FIFO of probes sharing one timeout value: deadlines are non-decreasing, so expiry is O(1).
+ * A probe that settles early leaves a hole, so the answered majority dies young instead of
+ * being held (and promoted to the old generation) until its deadline.
+ */
 class DeadlineFifo {
-  items: Probe[] = [];
-  head = 0;
+  #items: Array<Probe | undefined> = [];
+  #head = 0;
+  /** Absolute position of #items[0]. */
+  #base = 0;
+  push(p: Probe): void {
+    p.fifo = this;
+    p.fifoPos = this.#base + this.#items.length;
+    this.#items.push(p);
+  }
+  /** Empties the slot of a probe that settled before its deadline. */
+  clear(p: Probe): void {
+    const i = p.fifoPos - this.#base;
+    if (i >= this.#head && this.#items[i] === p) this.#items[i] = undefined;
+    p.fifo = undefined;
+  }
+  /** First live probe, skipping holes. */
   peek(): Probe | undefined {
-    return this.items[this.head];
+    while (this.#head < this.#items.length && this.#items[this.#head] === undefined) this.#head++;
+    this.#compact();
+    return this.#items[this.#head];
   }
   shift(): void {
-    this.items[this.head++] = undefined as never;
-    if (this.head >= 1024 && this.head * 2 >= this.items.length) {
-      this.items = this.items.slice(this.head);
-      this.head = 0;
-    }
+    const p = this.#items[this.#head];
+    if (p) p.fifo = undefined;
+    this.#items[this.#head++] = undefined;
+    this.#compact();
   }
-  get empty(): boolean {
-    return this.head >= this.items.length;
+  #compact(): void {
+    if (this.#head >= 1024 && this.#head * 2 >= this.#items.length) {
+      this.#items = this.#items.slice(this.#head);
+      this.#base += this.#head;
+      this.#head = 0;
+    }
   }
 }
 
@@ -275,7 +300,7 @@ export class IcmpEngine implements Pinger {
     return new Promise<PingOutcome>((resolve, reject) => {
       const p: Probe = {
         ip, ipU32, timeoutMs, signal, resolve, reject,
-        state: State.Queued, id: 0, seq: -1, serial: 0, sentNs: 0n, sentAtMs: 0, deadlineMs: 0,
+        state: State.Queued, id: 0, seq: -1, serial: 0, sentNs: 0n, sentAtMs: 0, deadlineMs: 0, fifo: undefined, fifoPos: 0,
       };
       if (signal) this.#watchSignal(signal, p);
       if (this.#inFlight < this.#opts.maxInFlight && this.#waitingHead >= this.#waiting.length) this.#transmit(p);
@@ -336,7 +361,7 @@ export class IcmpEngine implements Pinger {
       fifo = new DeadlineFifo();
       this.#deadlines.set(p.timeoutMs, fifo);
     }
-    fifo.items.push(p);
+    fifo.push(p);
     if (p.deadlineMs < this.#timerDueMs) this.#armTimer(p.deadlineMs);
     return true;
   }
@@ -507,6 +532,7 @@ export class IcmpEngine implements Pinger {
       this.#inFlight--;
     }
     p.state = State.Done;
+    p.fifo?.clear(p);
     if (p.signal) {
       const group = this.#signalGroups.get(p.signal);
       if (group && group.probes.delete(p) && group.probes.size === 0) {

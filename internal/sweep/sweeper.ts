@@ -187,26 +187,30 @@ export class Sweeper {
       wake = undefined;
       w?.();
     };
+    // Never rejects: errors are routed to failSweep, and the slot is always released.
     const probe = async (ip: string): Promise<void> => {
-      for (let attempt = 0; ; attempt++) {
-        probesSent++;
-        const outcome = await pinger.ping(ip, { timeoutMs, signal });
-        if (outcome.ok) {
-          progress.alive++;
-          try {
-            onAlive({ ip, rttMs: outcome.rttMs });
-          } catch (err) {
-            logger?.error({ stage: 'sweep', ip, err }, 'alive-host callback threw; sweep continues');
+      try {
+        for (let attempt = 0; ; attempt++) {
+          probesSent++;
+          const outcome = await pinger.ping(ip, { timeoutMs, signal });
+          if (outcome.ok) {
+            progress.alive++;
+            try {
+              onAlive({ ip, rttMs: outcome.rttMs });
+            } catch (err) {
+              logger?.error({ stage: 'sweep', ip, err }, 'alive-host callback threw; sweep continues');
+            }
+            return;
           }
-          return;
+          // An ICMP unreachable is an answer: the host is not there, asking again will not help.
+          if (attempt >= retries || outcome.reason === 'unreachable') return;
+          await bucket.take(1, signal);
         }
-        // An ICMP unreachable is an answer: the host is not there, asking again will not help.
-        if (attempt >= retries || outcome.reason === 'unreachable') return;
-        await bucket.take(1, signal);
+      } catch (err) {
+        if (!signal.aborted) failSweep(err);
+      } finally {
+        settle();
       }
-    };
-    const onProbeError = (err: unknown): void => {
-      if (!signal.aborted) failSweep(err);
     };
 
     logger?.info({ stage: 'sweep', count: total, rate_pps: ratePps, max_in_flight: maxInFlight }, 'sweep started');
@@ -222,7 +226,7 @@ export class Sweeper {
           const ip = formatIpv4(set.at(order.at(next)));
           next++;
           inFlight++;
-          probe(ip).catch(onProbeError).finally(settle);
+          void probe(ip);
         }
       }
     } catch (err) {

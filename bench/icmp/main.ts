@@ -1,0 +1,270 @@
+// ICMP engine and sweep benchmarks: `npm run bench -- icmp [--json] [--rounds N] [--skip-12] [--only 24|16|12|engine|hot]`.
+// Re-executes itself inside a private network namespace (only loopback; 256 addresses of the /16
+// dropped by nft on the INPUT hook) and measures, in one run:
+//   - a /24 and a /16 sweep with netscan (`netscan sweep`, a child process) and with Debian's
+//     `fping -g CIDR -a -q -r 0 -t 500 -i 0`; both must report exactly the live addresses;
+//   - a /12 sweep (1,048,574 addresses) with the sweeping process's peak RSS;
+//   - raw engine pings/s and RTT resolution, against net-ping on the same workload;
+//   - the per-packet hot path (encode + checksum, parse + tag) with tinybench.
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Bench } from 'tinybench';
+import { IcmpEngine } from '../../internal/icmp/engine.js';
+import { formatIpv4, parseIpv4 } from '../../internal/icmp/ipv4.js';
+import { newIcmpV4View, parseIcmpV4, probeTag, writeEchoRequest } from '../../internal/icmp/packet.js';
+
+const args = process.argv.slice(2);
+const json = args.includes('--json');
+const argValue = (name: string): string | undefined => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+};
+const rounds = Number(argValue('--rounds') ?? 3);
+const skip12 = args.includes('--skip-12');
+const only = argValue('--only'); // 24 | 16 | 12 | engine | hot
+const want = (part: string): boolean => only === undefined || only === part;
+
+const NET24 = '127.1.0.0/24';
+const NET16 = '127.2.0.0/16';
+const NET12 = '127.16.0.0/12';
+const DROPPED16 = Array.from({ length: 256 }, (_, k) => `127.2.${k}.${((k * 37 + 11) % 254) + 1}`);
+
+// ---------------------------------------------------------------------------------------------
+// Outside the namespace: create it and run this file again inside.
+if (process.env.NETSCAN_BENCH_NETNS !== '1') {
+  const dir = mkdtempSync(join(tmpdir(), 'netscan-bench-icmp-'));
+  const rules = join(dir, 'rules.nft');
+  writeFileSync(rules, [
+    'table inet netscan_bench {',
+    '  chain input {',
+    '    type filter hook input priority 0; policy accept;',
+    `    ip daddr { ${DROPPED16.join(', ')} } icmp type echo-request drop`,
+    '  }',
+    '}',
+    '',
+  ].join('\n'));
+  const script = ['set -e', 'ip link set lo up', `nft -f '${rules}'`, 'exec "$0" "$@"'].join('\n');
+  const res = spawnSync('unshare', ['-n', '--', 'sh', '-c', script, process.execPath, ...process.execArgv, fileURLToPath(import.meta.url), ...args], {
+    stdio: 'inherit',
+    env: { ...process.env, NETSCAN_BENCH_NETNS: '1' },
+  });
+  rmSync(dir, { recursive: true, force: true });
+  if (res.error || res.status === null) console.error(`bench icmp: cannot run inside a private namespace (needs root and unshare -n): ${res.error?.message ?? res.signal}`);
+  process.exit(res.status ?? 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inside the namespace.
+interface Row {
+  suite: 'icmp';
+  case: string;
+  [k: string]: number | string | boolean;
+}
+const rows: Row[] = [];
+function emit(row: Row): void {
+  rows.push(row);
+  if (json) {
+    console.log(JSON.stringify(row));
+  } else {
+    const { suite: _s, case: name, ...rest } = row;
+    const fields = Object.entries(rest).map(([k, v]) => `${k}=${typeof v === 'number' ? (Number.isInteger(v) ? v : v.toFixed(3)) : v}`);
+    console.error(`  ${name.padEnd(30)} ${fields.join('  ')}`);
+  }
+}
+
+interface RunResult {
+  wallMs: number;
+  alive: number;
+  bad: number;
+  duplicates: number;
+  /** Sweep time reported by the process itself (netscan only), without process start-up. */
+  sweepMs?: number;
+  maxRssMb?: number;
+}
+
+/** Runs a sweeping process, counting (and checking) the addresses it prints. */
+function runSweeper(cmd: string, argv: string[], cidr: string, dropped: ReadonlySet<number>): Promise<RunResult> {
+  const [base, prefix] = cidr.split('/') as [string, string];
+  const first = parseIpv4(base)!;
+  const size = 2 ** (32 - Number(prefix));
+  const seen = new Uint8Array(size);
+  return new Promise((resolve, reject) => {
+    const started = process.hrtime.bigint();
+    const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let alive = 0;
+    let bad = 0;
+    let duplicates = 0;
+    let rest = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      const lines = (rest + chunk).split('\n');
+      rest = lines.pop()!;
+      for (const line of lines) {
+        const ip = parseIpv4(line.trim());
+        const off = ip === undefined ? -1 : ip - first;
+        if (ip === undefined || off <= 0 || off >= size - 1 || dropped.has(ip)) bad++;
+        else if (seen[off]) duplicates++;
+        else {
+          seen[off] = 1;
+          alive++;
+        }
+      }
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+    child.on('error', reject);
+    child.on('close', () => {
+      const wallMs = Number(process.hrtime.bigint() - started) / 1e6;
+      const benchLine = stderr.trim().split('\n').reverse().find((l) => l.startsWith('{"bench"'));
+      const result: RunResult = { wallMs, alive, bad, duplicates };
+      if (benchLine) result.maxRssMb = (JSON.parse(benchLine) as { bench: { maxRssMb: number } }).bench.maxRssMb;
+      const elapsed = /elapsed ([0-9.]+) s/.exec(stderr);
+      if (elapsed) result.sweepMs = Number(elapsed[1]) * 1000;
+      resolve(result);
+    });
+  });
+}
+
+const here = fileURLToPath(import.meta.url);
+const childScript = here.replace(/main\.(ts|js)$/, 'sweep-child.$1');
+const netscanArgv = (cidr: string): string[] => [...process.execArgv.filter((a) => a !== '--expose-gc'), childScript, cidr, '10000000', '500', '0', '4096'];
+const fpingArgv = (cidr: string): string[] => ['-g', cidr, '-a', '-q', '-r', '0', '-t', '500', '-i', '0'];
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+async function compareSweep(label: string, cidr: string, dropped: readonly string[]): Promise<void> {
+  const droppedSet = new Set(dropped.map((d) => parseIpv4(d)!));
+  const [, prefix] = cidr.split('/');
+  const expected = 2 ** (32 - Number(prefix)) - 2 - dropped.length;
+  const ours: RunResult[] = [];
+  const theirs: RunResult[] = [];
+  for (let r = 0; r < rounds; r++) {
+    theirs.push(await runSweeper('fping', fpingArgv(cidr), cidr, droppedSet));
+    ours.push(await runSweeper(process.execPath, netscanArgv(cidr), cidr, droppedSet));
+  }
+  const exact = (xs: RunResult[]): boolean => xs.every((x) => x.alive === expected && x.bad === 0 && x.duplicates === 0);
+  const oursMs = median(ours.map((x) => x.wallMs));
+  const theirsMs = median(theirs.map((x) => x.wallMs));
+  const addresses = expected + dropped.length;
+  emit({ suite: 'icmp', case: `${label} fping`, cidr, expected_alive: expected, alive: theirs[0]!.alive, exact: exact(theirs), wall_ms: theirsMs, pps: (addresses * 1000) / theirsMs });
+  emit({
+    suite: 'icmp', case: `${label} netscan`, cidr, expected_alive: expected, alive: ours[0]!.alive, exact: exact(ours), wall_ms: oursMs,
+    pps: (addresses * 1000) / oursMs, sweep_ms: median(ours.map((x) => x.sweepMs ?? NaN)), max_rss_mb: Math.max(...ours.map((x) => x.maxRssMb ?? 0)),
+  });
+  emit({ suite: 'icmp', case: `${label} ratio netscan/fping`, ratio: oursMs / theirsMs, target: 2.0, rounds });
+}
+
+async function sweep12(): Promise<void> {
+  const r = await runSweeper(process.execPath, netscanArgv(NET12), NET12, new Set());
+  emit({
+    suite: 'icmp', case: '/12 netscan', cidr: NET12, expected_alive: 2 ** 20 - 2, alive: r.alive, exact: r.alive === 2 ** 20 - 2 && r.bad === 0,
+    wall_ms: r.wallMs, pps: ((2 ** 20 - 2) * 1000) / r.wallMs, sweep_ms: r.sweepMs ?? NaN, max_rss_mb: r.maxRssMb ?? -1, rss_target_mb: 250,
+  });
+}
+
+// --- raw engine throughput and RTT: own engine vs net-ping, same workload ---------------------
+interface Windowed {
+  pingsPerSec: number;
+  ok: number;
+}
+
+/** Sends `total` pings to distinct addresses of 127.3/16, `window` outstanding at a time. */
+async function windowed(total: number, window: number, ping: (ip: string) => Promise<boolean>): Promise<Windowed> {
+  let next = 0;
+  let ok = 0;
+  const started = process.hrtime.bigint();
+  const worker = async (): Promise<void> => {
+    while (next < total) {
+      const n = next++;
+      if (await ping(formatIpv4(0x7f030000 + ((n % 65534) + 1)))) ok++;
+    }
+  };
+  await Promise.all(Array.from({ length: window }, worker));
+  const s = Number(process.hrtime.bigint() - started) / 1e9;
+  return { pingsPerSec: total / s, ok };
+}
+
+async function sequentialRtts(n: number, ping: () => Promise<number>): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) out.push(await ping());
+  return out;
+}
+
+interface NetPingSession {
+  pingHost(target: string, cb: (err: Error | null, target: string, sent?: Date, rcvd?: Date) => void): void;
+  close(): void;
+}
+
+async function engineVsNetPing(): Promise<void> {
+  const total = 200_000;
+  const window = 1024;
+  const engine = new IcmpEngine({ maxInFlight: 8192 });
+  await engine.start();
+  const own = await windowed(total, window, async (ip) => (await engine.ping(ip, { timeoutMs: 2000 })).ok);
+  const ownRtts = await sequentialRtts(200, async () => {
+    const o = await engine.ping('127.0.0.1', { timeoutMs: 1000 });
+    return o.ok ? o.rttMs : NaN;
+  });
+  await engine.stop();
+
+  const netPing = createRequire(import.meta.url)('net-ping') as { createSession(o: object): NetPingSession };
+  const session = netPing.createSession({ retries: 0, timeout: 2000, packetSize: 56 });
+  const np = await windowed(total, window, (ip) => new Promise((resolve) => session.pingHost(ip, (err) => resolve(!err))));
+  const npRtts = await sequentialRtts(200, () => new Promise((resolve) => session.pingHost('127.0.0.1', (err, _t, sent, rcvd) => resolve(err || !sent || !rcvd ? NaN : rcvd.getTime() - sent.getTime()))));
+  session.close();
+
+  const describe = (xs: number[]): { median: number; distinct: number; whole_ms: number } => ({
+    median: median(xs),
+    distinct: new Set(xs.map((x) => x.toFixed(6))).size,
+    whole_ms: xs.filter((x) => Number.isInteger(x)).length,
+  });
+  const o = describe(ownRtts);
+  const n = describe(npRtts);
+  emit({ suite: 'icmp', case: 'engine pings/s (own)', pings: total, window, ok: own.ok, pings_per_sec: own.pingsPerSec });
+  emit({ suite: 'icmp', case: 'engine pings/s (net-ping)', pings: total, window, ok: np.ok, pings_per_sec: np.pingsPerSec });
+  emit({ suite: 'icmp', case: 'ratio own/net-ping pings/s', ratio: own.pingsPerSec / np.pingsPerSec });
+  emit({ suite: 'icmp', case: 'loopback RTT (own)', samples: ownRtts.length, median_ms: o.median, distinct_values: o.distinct, whole_ms_values: o.whole_ms });
+  emit({ suite: 'icmp', case: 'loopback RTT (net-ping)', samples: npRtts.length, median_ms: n.median, distinct_values: n.distinct, whole_ms_values: n.whole_ms });
+}
+
+// --- per-packet hot path ------------------------------------------------------------------------
+async function hotPath(): Promise<void> {
+  const buf = Buffer.alloc(64);
+  const view = newIcmpV4View();
+  const reply = Buffer.alloc(84);
+  reply[0] = 0x45;
+  reply[9] = 1;
+  writeEchoRequest(reply.subarray(20), { id: 1, seq: 2, nonceHi: 3, nonceLo: 4, serial: 5, tag: 6 }, 56);
+  reply[20] = 0;
+  const bench = new Bench({ time: 300 });
+  let serial = 0;
+  bench.add('encode echo request (1000x)', () => {
+    for (let i = 0; i < 1000; i++) {
+      serial = (serial + 1) >>> 0;
+      writeEchoRequest(buf, { id: 7, seq: serial & 0xffff, nonceHi: 1, nonceLo: 2, serial, tag: probeTag(9, serial, 0x7f000001, serial) }, 56);
+    }
+  });
+  bench.add('parse + verify reply (1000x)', () => {
+    for (let i = 0; i < 1000; i++) parseIcmpV4(reply, 84, view);
+  });
+  await bench.run();
+  for (const t of bench.tasks) {
+    const r = t.result as { latency?: { mean: number }; mean?: number } | undefined;
+    const meanMs = r?.latency?.mean ?? r?.mean ?? NaN;
+    emit({ suite: 'icmp', case: t.name, ns_per_packet: (meanMs * 1e6) / 1000, packets_per_sec: 1000 / (meanMs / 1000) });
+  }
+}
+
+const fping = spawnSync('fping', ['-v'], { encoding: 'utf8' });
+if (!json) console.error(`bench icmp: inside a private namespace; ${fping.stdout.trim() || 'fping not found'}; node ${process.version}; rounds=${rounds}`);
+if (want('24')) await compareSweep('/24', NET24, []);
+if (want('16')) await compareSweep('/16', NET16, DROPPED16);
+if (want('12') && !skip12) await sweep12();
+if (want('engine')) await engineVsNetPing();
+if (want('hot')) await hotPath();
