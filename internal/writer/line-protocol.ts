@@ -11,11 +11,45 @@ export interface LineProtocolOptions {
 // tag values are identifiers, so they are replaced rather than escaped.
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
-
 const NEWLINE = /[\r\n]/g;
 
-function cleanKey(s: string): string {
-  return s.replace(CONTROL, '_');
+/** True when `s` has nothing that line protocol escapes or that we replace (the common case: IPs, names). */
+function plain(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    // space , = \ " and control characters
+    if (c <= 0x20 || c === 0x2c || c === 0x3d || c === 0x5c || c === 0x22 || (c >= 0x7f && c <= 0x9f)) return false;
+  }
+  return true;
+}
+
+function tagText(s: string): string {
+  return plain(s) ? s : escape.tag(s.replace(CONTROL, '_'));
+}
+
+// Measurement names and keys repeat on every point: render each once.
+const keyCache = new Map<string, string>();
+const measurementCache = new Map<string, string>();
+const CACHE_LIMIT = 10_000;
+
+function cached(cache: Map<string, string>, s: string, render: (s: string) => string): string {
+  let v = cache.get(s);
+  if (v === undefined) {
+    v = render(s);
+    if (cache.size < CACHE_LIMIT) cache.set(s, v);
+  }
+  return v;
+}
+
+const renderKey = (s: string): string => escape.tag(s.replace(CONTROL, '_'));
+const renderMeasurement = (s: string): string => escape.measurement(s.replace(CONTROL, '_'));
+
+function sortedKeys(o: object): string[] {
+  const keys = Object.keys(o);
+  for (let i = 1; i < keys.length; i++) {
+    if (keys[i - 1]! > keys[i]!) return keys.sort();
+  }
+  return keys;
 }
 
 /**
@@ -29,7 +63,7 @@ function cleanKey(s: string): string {
 export function toLineProtocol(point: Point, opts: LineProtocolOptions): string | undefined {
   if (point.measurement === '' || !Number.isFinite(point.timeMs)) return undefined;
   let fields = '';
-  for (const key of Object.keys(point.fields).sort()) {
+  for (const key of sortedKeys(point.fields)) {
     const f = point.fields[key]!;
     let v: string;
     switch (f.type) {
@@ -54,17 +88,16 @@ export function toLineProtocol(point: Point, opts: LineProtocolOptions): string 
         v = escape.quoted(f.value.replace(NEWLINE, ' '));
         break;
     }
-    fields += `${fields === '' ? '' : ','}${escape.tag(cleanKey(key))}=${v}`;
+    const k = cached(keyCache, key, renderKey);
+    fields = fields === '' ? `${k}=${v}` : `${fields},${k}=${v}`;
   }
   if (fields === '') return undefined;
-  let line = escape.measurement(cleanKey(point.measurement));
-  const tagKeys = Object.keys(point.tags);
-  if (tagKeys.length > 1) tagKeys.sort();
-  for (const key of tagKeys) {
+  let line = cached(measurementCache, point.measurement, renderMeasurement);
+  for (const key of sortedKeys(point.tags)) {
     const value = point.tags[key]!;
     // InfluxDB drops a tag with an empty value; the client's Point does the same.
     if (value === '') continue;
-    line += `,${escape.tag(cleanKey(key))}=${escape.tag(cleanKey(value))}`;
+    line += `,${cached(keyCache, key, renderKey)}=${tagText(value)}`;
   }
   return `${line} ${fields} ${Math.trunc(point.timeMs)}`;
 }
