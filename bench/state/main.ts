@@ -69,7 +69,12 @@ function gc(): void {
 /** Runs `fn` (which performs BATCH operations) under tinybench and reports per-operation figures. */
 async function measure(name: string, n: number, fn: () => void, opts: { beforeEach?: () => void; batch?: number; iterations?: number } = {}): Promise<Row> {
   const batch = opts.batch ?? BATCH;
-  const bench = new Bench({ time: timeMs, warmupTime: Math.min(100, timeMs / 4), iterations: opts.iterations ?? 10 });
+  // Start clean: garbage left by building the fixture must not be collected inside the timing.
+  gc();
+  // At 100k+ devices rare costs (Map rehash, old-generation GC) dominate the mean; run long
+  // enough that they are amortised rather than hit or missed by luck.
+  const big = n >= 100_000;
+  const bench = new Bench({ time: big ? timeMs * 5 : timeMs, warmupTime: Math.min(100, timeMs / 4), iterations: opts.iterations ?? (big ? 300 : 10) });
   bench.add(name, fn, opts.beforeEach ? { beforeEach: opts.beforeEach } : {});
   await bench.run();
   const r = bench.tasks[0]!.result;

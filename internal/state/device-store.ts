@@ -494,16 +494,19 @@ export class DeviceStore {
     try {
       devices = (await readStateFile(this.#opts.fs, path)).devices;
     } catch (err) {
-      if (err instanceof StateFileError && err.problem === 'missing') {
+      if (!(err instanceof StateFileError)) {
+        // EACCES, EIO, EISDIR...: the file may be fine; leave it alone (the next snapshot replaces it).
+        this.#log.warn({ err, path }, 'state file could not be read, starting with no devices');
+        return;
+      }
+      if (err.problem === 'missing') {
         this.#log.warn({ path }, 'no state file yet, starting with no devices');
         return;
       }
+      // Keep the unusable file for inspection (a newer netscan's file survives a downgrade).
       const keptAs = `${path}.bad`;
       const kept = await this.#opts.fs.rename(path, keptAs).then(() => true, () => false);
-      this.#log.warn(
-        { err, path, problem: err instanceof StateFileError ? err.problem : 'unreadable', kept_as: kept ? keptAs : undefined },
-        'state file unusable, starting with no devices',
-      );
+      this.#log.warn({ err, path, problem: err.problem, kept_as: kept ? keptAs : undefined }, 'state file unusable, starting with no devices');
       return;
     }
     const { restored, dropped } = this.#load(devices);

@@ -252,9 +252,27 @@ describe('unusable state files', () => {
     });
   }
 
+  test('a state file that cannot be read is left in place, with one warning', async () => {
+    const mem = new MemoryStateFs();
+    mem.files.set(PATH, 'whatever');
+    const fs: StateFs = {
+      readFile: async () => { throw Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' }); },
+      openForWrite: (p) => mem.openForWrite(p), rename: (a, b) => mem.rename(a, b), unlink: (p) => mem.unlink(p),
+      mkdirp: (p) => mem.mkdirp(p), syncDir: (p) => mem.syncDir(p),
+    };
+    const { logger, lines } = captureLogger();
+    const store = new DeviceStore({ clock: new FakeClock(T0), stateFile: PATH, fs, logger });
+    await store.start();
+    const warns = lines.filter((l) => l['level'] === 'warn');
+    assert.equal(warns.length, 1);
+    assert.equal(warns[0]!['msg'], 'state file could not be read, starting with no devices');
+    assert.equal(mem.files.get(PATH), 'whatever');
+    assert.equal(mem.files.has(`${PATH}.bad`), false);
+  });
+
   test('readStateFile reports the problem as a typed error', async () => {
     const fs = new MemoryStateFs();
-    await assert.rejects(readStateFile(fs, PATH), (err) => err instanceof StateFileError && err.problem === 'missing');
+    await assert.rejects(readStateFile(fs, PATH), (err) => err instanceof StateFileError && err.problem === 'missing' && hasCode(err, 'ERR_STATE'));
   });
 });
 

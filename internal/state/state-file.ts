@@ -1,6 +1,7 @@
 import { open, readFile, rename, unlink, mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import { NetscanError } from '../errors/errors.js';
 import type { BreakerState, Device, SnmpInfo } from '../model/device.js';
 
 /**
@@ -87,12 +88,12 @@ export const nodeStateFs: StateFs = {
 /** Why a state file could not be used. */
 export type StateFileProblem = 'missing' | 'truncated' | 'corrupt' | 'unsupported_version';
 
-/** A state file that exists but cannot be loaded, or does not exist. */
-export class StateFileError extends Error {
+/** A state file that exists but cannot be loaded, or does not exist (code ERR_STATE). */
+export class StateFileError extends NetscanError {
   /** What is wrong with the file. */
   readonly problem: StateFileProblem;
   constructor(problem: StateFileProblem, message: string, cause?: unknown) {
-    super(message, cause === undefined ? undefined : { cause });
+    super('ERR_STATE', message, { stage: 'state', cause });
     this.name = 'StateFileError';
     this.problem = problem;
   }
