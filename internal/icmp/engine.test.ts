@@ -5,6 +5,7 @@ import type { PingOutcome } from '../model/ping.js';
 import { FakeClock, flushMicrotasks } from '../testkit/fake-clock.js';
 import { FakeIcmpSocket } from '../testkit/fake-icmp.js';
 import { echoIdSeq } from '../testkit/icmp-packets.js';
+import { captureLogger } from '../testkit/logger.js';
 import { IcmpEngine, type IcmpEngineOptions } from './engine.js';
 
 // Deterministic randomness: identifier 0x1234, first sequence 0xfffe (so the identifier rotates
@@ -299,6 +300,20 @@ describe('IcmpEngine with a fake socket', () => {
     await assert.rejects(a, (e) => hasCode(e, 'ERR_ICMP_SOCKET') && /EBADF/.test((e as NetscanError).message));
     await assert.rejects(engine.ping('127.0.0.1', { timeoutMs: 1 }), /EBADF/);
     assert.equal(engine.running, false);
+  });
+
+  test('lowers the in-flight cap to what the receive buffer can hold and says why', async () => {
+    const { logger, lines } = captureLogger();
+    const socket = new FakeIcmpSocket(212_992 * 2);
+    const engine = new IcmpEngine({ clock: new FakeClock(), openSocket: socket.factory(), randomBytes: fixedRandom, logger, maxInFlight: 8192 });
+    await engine.start();
+    // 425,984 bytes / (968 + 56) bytes per queued reply = 416 replies.
+    assert.equal(engine.stats().maxInFlight, 416);
+    for (let i = 0; i < 420; i++) engine.ping(`127.0.${i >> 8}.${i & 255}`, { timeoutMs: 1000 }).catch(() => {});
+    assert.equal(socket.sent.length, 416);
+    assert.equal(engine.stats().queued, 4);
+    assert.equal(lines.filter((l) => l.level === 'warn' && /cap lowered/.test(String(l.msg))).length, 1);
+    await engine.stop();
   });
 
   test('start() passes the permission error of the socket factory through', async () => {

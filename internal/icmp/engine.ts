@@ -77,6 +77,8 @@ export interface IcmpEngineStats {
   queued: number;
   /** Receive buffer granted by the kernel, in bytes. */
   rcvbufBytes: number;
+  /** In-flight cap in force: maxInFlight, lowered if the receive buffer could not hold that many replies. */
+  maxInFlight: number;
 }
 
 const enum State {
@@ -158,6 +160,11 @@ class DeadlineFifo {
   }
 }
 
+// Kernel memory charged per queued echo reply beyond its payload: skb truesize measured on
+// Linux 6.x loopback as ~830 bytes for a 56-byte payload, rounded up.
+const REPLY_TRUESIZE_BYTES = 968;
+// The cap never goes below this, however small the buffer.
+const MIN_IN_FLIGHT = 64;
 // Most datagrams read per readable event, so a flood cannot starve the event loop.
 const MAX_DRAIN_PER_EVENT = 4096;
 // Engines hold themselves here while running: a running engine is never garbage-collected
@@ -206,8 +213,9 @@ export class IcmpEngine implements Pinger {
   readonly #view = newIcmpV4View();
   readonly #stats: IcmpEngineStats = {
     sent: 0, replies: 0, timeouts: 0, unreachable: 0, sendErrors: 0, aborted: 0, late: 0, duplicates: 0,
-    foreign: 0, invalid: 0, identifierRotations: 0, inFlight: 0, queued: 0, rcvbufBytes: 0,
+    foreign: 0, invalid: 0, identifierRotations: 0, inFlight: 0, queued: 0, rcvbufBytes: 0, maxInFlight: 0,
   };
+  #maxInFlight = 0;
 
   constructor(opts: Partial<IcmpEngineOptions> = {}) {
     this.#opts = { ...defaultIcmpEngineOptions, ...opts };
@@ -253,6 +261,12 @@ export class IcmpEngine implements Pinger {
     this.#socket = socket;
     this.#failure = undefined;
     this.#stats.rcvbufBytes = socket.rcvbufBytes;
+    // Every reply of the in-flight probes may arrive while the loop is stalled (GC, a long task);
+    // they must all fit in the socket buffer or the kernel drops them silently (false loss).
+    const replyBytes = REPLY_TRUESIZE_BYTES + o.payloadBytes;
+    const fits = socket.rcvbufBytes > 0 ? Math.max(MIN_IN_FLIGHT, Math.floor(socket.rcvbufBytes / replyBytes)) : o.maxInFlight;
+    this.#maxInFlight = Math.min(o.maxInFlight, fits);
+    this.#stats.maxInFlight = this.#maxInFlight;
     socket.onReadable(() => this.#drain());
     socket.onError((err) => this.#onSocketError(err));
     this.#running = true;
@@ -263,11 +277,11 @@ export class IcmpEngine implements Pinger {
       }
     }
     liveEngines.add(this);
-    o.logger?.info({ stage: 'icmp', identifier: this.#id, rcvbuf_bytes: socket.rcvbufBytes, max_in_flight: o.maxInFlight }, 'ICMP engine started');
-    if (o.rcvbufBytes > 0 && socket.rcvbufBytes > 0 && socket.rcvbufBytes < o.rcvbufBytes) {
+    o.logger?.info({ stage: 'icmp', identifier: this.#id, rcvbuf_bytes: socket.rcvbufBytes, max_in_flight: this.#maxInFlight }, 'ICMP engine started');
+    if (this.#maxInFlight < o.maxInFlight) {
       o.logger?.warn(
-        { stage: 'icmp', requested_bytes: o.rcvbufBytes, granted_bytes: socket.rcvbufBytes },
-        'ICMP receive buffer smaller than requested; raise net.core.rmem_max to avoid false loss under bursts',
+        { stage: 'icmp', requested_bytes: o.rcvbufBytes, granted_bytes: socket.rcvbufBytes, max_in_flight: this.#maxInFlight },
+        'ICMP receive buffer too small for the in-flight cap; cap lowered. Raise net.core.rmem_max (or grant CAP_NET_ADMIN) for full speed',
       );
     }
   }
@@ -303,7 +317,7 @@ export class IcmpEngine implements Pinger {
         state: State.Queued, id: 0, seq: -1, serial: 0, sentNs: 0n, sentAtMs: 0, deadlineMs: 0, fifo: undefined, fifoPos: 0,
       };
       if (signal) this.#watchSignal(signal, p);
-      if (this.#inFlight < this.#opts.maxInFlight && this.#waitingHead >= this.#waiting.length) this.#transmit(p);
+      if (this.#inFlight < this.#maxInFlight && this.#waitingHead >= this.#waiting.length) this.#transmit(p);
       else this.#waiting.push(p);
     });
   }
@@ -561,7 +575,7 @@ export class IcmpEngine implements Pinger {
     if (this.#pumping) return;
     this.#pumping = true;
     try {
-      while (this.#running && this.#inFlight < this.#opts.maxInFlight && this.#waitingHead < this.#waiting.length) {
+      while (this.#running && this.#inFlight < this.#maxInFlight && this.#waitingHead < this.#waiting.length) {
         const p = this.#waiting[this.#waitingHead]!;
         this.#waiting[this.#waitingHead++] = undefined as never;
         if (p.state !== State.Queued) continue;

@@ -30,7 +30,7 @@ export class FakeIcmpSocket implements IcmpSocket {
   #writable: (() => void) | undefined;
   #error: ((err: Error) => void) | undefined;
 
-  constructor(rcvbufBytes = 1 << 20) {
+  constructor(rcvbufBytes = 16 << 20) {
     this.rcvbufBytes = rcvbufBytes;
   }
 
