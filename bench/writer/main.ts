@@ -180,7 +180,9 @@ async function outage(): Promise<void> {
     const during = w.stats();
     await vm.start();
     const upAt = Date.now();
-    await sleep(5000);
+    const replayed = await waitFor(() => w.stats(), (st) => st.spoolPoints === 0, 300_000, 20);
+    const replayDoneAt = Date.now();
+    await sleep(Math.max(0, upAt + 5000 - Date.now()));
     producing = false;
     await producer;
     w.flush();
@@ -192,8 +194,9 @@ async function outage(): Promise<void> {
       case: 'outage', rate_points_per_s: RATE, outage_s: OUTAGE_S, produced, written: s.pointsWritten, dropped: s.pointsDropped,
       in_server: inServer, books_ok: inServer === produced && s.pointsDropped === 0 ? 'yes' : 'NO',
       spooled_at_end_of_outage: during.spoolPoints, spool_mb_at_end_of_outage: Math.round(during.spoolBytes / 1048576),
-      downtime_s: Math.round((upAt - downAt) / 1000), catch_up_s: Math.round((drainedAt - upAt) / 100) / 10,
-      replay_points_per_s: Math.round(during.spoolPoints / Math.max(0.001, (drainedAt - upAt) / 1000)),
+      downtime_s: Math.round((upAt - downAt) / 1000), spool_empty_after_s: Math.round((replayDoneAt - upAt) / 100) / 10,
+      replay_points_per_s: Math.round((replayed.pointsWritten - during.pointsWritten) / Math.max(0.001, (replayDoneAt - upAt) / 1000)),
+      all_written_after_stop_s: Math.round((drainedAt - upAt) / 100) / 10,
       rss_mb_before: rssBefore, rss_mb_max: rssMax,
     });
   } finally {

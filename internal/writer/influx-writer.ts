@@ -56,7 +56,7 @@ export const defaultInfluxWriterOptions = {
   spoolSegmentBytes: defaultSpoolSegmentBytes,
   spoolThresholdPoints: undefined,
   minRetryDelayMs: 1000,
-  maxRetryDelayMs: 30_000,
+  maxRetryDelayMs: 10_000,
   exponentialBase: 2,
   closeTimeoutMs: 10_000,
   random: Math.random,
