@@ -227,6 +227,19 @@ test('close sends what is queued and waits for the acknowledgement', async (t) =
   assert.equal(writer.stats().droppedByReason.closed, 1);
 });
 
+test('close keeps retrying a failing server until its deadline', async (t) => {
+  const { clock, transport, writer } = setup(t, { batchSize: 1, minRetryDelayMs: 100 });
+  await writer.start();
+  transport.enqueue(connectionRefused(), connectionRefused());
+  writer.write(pt(1));
+  await clock.advanceAsync(0);
+  const closing = writer.close(5000);
+  await clock.advanceAsync(5000);
+  await closing;
+  assert.equal(writer.stats().pointsWritten, 1);
+  assert.equal(transport.sends.length, 3);
+});
+
 test('without a spool, close past its deadline aborts the request and counts the rest as dropped', async (t) => {
   const { clock, transport, writer } = setup(t, { batchSize: 2 });
   await writer.start();

@@ -163,6 +163,9 @@ interface OpenBatch {
   bytes: number;
 }
 
+// A Retry-After beyond this is treated as this: the spool holds the data meanwhile anyway.
+const MAX_RETRY_AFTER_MS = 300_000;
+
 // One log line per event: a repeated drop reason is summarised at most this often.
 const DROP_LOG_INTERVAL_MS = 60_000;
 
@@ -307,7 +310,6 @@ export class InfluxWriter implements PointSink {
     this.#closed = true;
     this.#draining = true;
     this.#flushTimer?.cancel();
-    this.#retryTimer?.cancel();
     this.flush();
     if (this.#started) {
       this.#route();
@@ -330,6 +332,7 @@ export class InfluxWriter implements PointSink {
       if (!this.#started) await this.#spool.open();
       this.#route(true);
     }
+    this.#retryTimer?.cancel();
     await this.#spoolAppends;
     const left = this.#queued;
     if (left > 0) {
@@ -409,7 +412,8 @@ export class InfluxWriter implements PointSink {
   #drop(reason: DropReason, n: number, detail?: string): number {
     this.#stats.pointsDropped += n;
     this.#stats.droppedByReason[reason] += n;
-    const key = detail === undefined ? reason : `${reason}:${detail}`;
+    // Keyed by reason only: server messages often quote the offending line, so they differ per batch.
+    const key = reason;
     const now = this.#o.clock.now();
     const entry = this.#dropLog.get(key);
     if (entry && now - entry.lastMs < DROP_LOG_INTERVAL_MS) {
@@ -593,7 +597,9 @@ export class InfluxWriter implements PointSink {
     this.#failures++;
     this.#failing = c;
     this.#failingSinceMs ??= this.#o.clock.now();
-    const delay = c.retryAfterMs ?? backoffDelayMs(this.#failures, this.#o, this.#o.random);
+    const delay = c.retryAfterMs === undefined
+      ? backoffDelayMs(this.#failures, this.#o, this.#o.random)
+      : Math.min(c.retryAfterMs, MAX_RETRY_AFTER_MS);
     // Driven by the timer alone: real timers may fire a millisecond before Date.now() agrees.
     this.#retryDue = false;
     this.#retryTimer?.cancel();
