@@ -153,6 +153,9 @@ class ManualSource implements DeviceSource {
     }
     return this.set.values();
   }
+  has(ip: string): boolean {
+    return this.set.has(ip);
+  }
   add(ip: string, emit = true): void {
     this.set.add(ip);
     if (emit) for (const l of this.#listeners) l({ type: 'added', ip });

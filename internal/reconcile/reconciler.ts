@@ -8,6 +8,8 @@ export interface DeviceSource {
   subscribe(listener: (e: DeviceEvent) => void): () => void;
   /** Every device IP in the state. */
   ips(): IterableIterator<string>;
+  /** True when `ip` is in the state. */
+  has(ip: string): boolean;
 }
 
 /** What the reconciler drives: one monitoring schedule per IP (the PingScheduler). */
@@ -155,25 +157,27 @@ export class Reconciler {
   }
 
   /**
-   * Full resync, O(devices): prepare (snapshot the state's IPs; a throw leaves everything as it
-   * is), diff against the schedules and the waiting list, apply (stop first, then start up to the
-   * cap, oldest waiting first). For start, config reload and snapshot restore.
+   * Full resync, O(devices) lookups and no O(devices) allocation: prepare (walk the state and the
+   * schedules and collect what to stop and what to start; a throw here leaves everything as it
+   * is), then apply (stop first, then start up to the cap, oldest waiting first). For start,
+   * config reload and snapshot restore.
    */
   resync(): ResyncResult {
     this.#resyncs++;
-    let desired: Set<string>;
+    const toStop: string[] = [];
+    const toQueue: string[] = [];
+    const gone: string[] = [];
     try {
-      desired = new Set(this.#source.ips());
+      for (const ip of this.#target.ips()) if (!this.#source.has(ip)) toStop.push(ip);
+      for (const ip of this.#waiting) if (!this.#source.has(ip)) gone.push(ip);
+      for (const ip of this.#source.ips()) if (!this.#target.has(ip) && !this.#waiting.has(ip)) toQueue.push(ip);
     } catch (err) {
       this.#resyncFailures++;
       this.#log.error({ err }, 'reconcile prepare failed; running schedules left unchanged');
       return { added: 0, removed: 0, unmonitored: this.#waiting.size, ok: false };
     }
-    const toStop: string[] = [];
-    for (const ip of this.#target.ips()) if (!desired.has(ip)) toStop.push(ip);
-    for (const ip of this.#waiting) if (!desired.has(ip)) this.#waiting.delete(ip);
-    for (const ip of desired) if (!this.#target.has(ip) && !this.#waiting.has(ip)) this.#waiting.add(ip);
-
+    for (const ip of gone) this.#waiting.delete(ip);
+    for (const ip of toQueue) this.#waiting.add(ip);
     let removed = 0;
     for (const ip of toStop) removed += this.#stopOne(ip) ? 1 : 0;
     const cap = this.#opts.maxMonitored;

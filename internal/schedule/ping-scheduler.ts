@@ -205,12 +205,14 @@ export class PingScheduler {
   readonly #stalls: StallMonitor;
   #opts: PingSchedulerOptions;
   readonly #bucket: TokenBucket;
+  /** Scheduled devices. */
   readonly #entries = new Map<string, Entry>();
+  /** Devices removed while their probe was in flight; they leave when it settles, or return on add(). */
+  readonly #draining = new Map<string, Entry>();
   readonly #heap = new SlotHeap<Entry>();
   readonly #abort = new AbortController();
   readonly #lags = new RecentSamples(8192);
   readonly #random = xorshift32(0x5eed1234);
-  #active = 0;
   #running = false;
   #stopping = false;
   #stopPromise: Promise<void> | undefined;
@@ -253,24 +255,22 @@ export class PingScheduler {
 
   /** Devices with a schedule. */
   get size(): number {
-    return this.#active;
+    return this.#entries.size;
   }
 
   /** True when `ip` has a schedule. */
   has(ip: string): boolean {
-    const e = this.#entries.get(ip);
-    return e !== undefined && !e.removed;
+    return this.#entries.has(ip);
   }
 
-  /** Scheduled IPs, in the order they were added. */
-  *ips(): IterableIterator<string> {
-    for (const e of this.#entries.values()) if (!e.removed) yield e.ip;
+  /** Scheduled IPs, in the order they were (re)added. */
+  ips(): IterableIterator<string> {
+    return this.#entries.keys();
   }
 
   /** The device's next slot (or, while it waits for a token, the slot being served), ms since the epoch. */
   nextSlotMs(ip: string): number | undefined {
-    const e = this.#entries.get(ip);
-    return e === undefined || e.removed ? undefined : e.slotMs;
+    return this.#entries.get(ip)?.slotMs;
   }
 
   /** Current options (a copy). */
@@ -303,7 +303,7 @@ export class PingScheduler {
     this.#armSweep();
     this.#checkRate();
     this.#log.info(
-      { interval_ms: this.#opts.intervalMs, timeout_ms: this.#opts.timeoutMs, rate_limit: this.#opts.ratePerSec, burst_limit: this.#opts.burst, count: this.#active },
+      { interval_ms: this.#opts.intervalMs, timeout_ms: this.#opts.timeoutMs, rate_limit: this.#opts.ratePerSec, burst_limit: this.#opts.burst, count: this.#entries.size },
       'ping scheduler started',
     );
   }
@@ -320,13 +320,14 @@ export class PingScheduler {
   /** Gives `ip` a schedule; a no-op when it has one. Its first slot is at most one interval away. */
   add(ip: string): void {
     if (this.#stopping) return;
+    if (this.#entries.has(ip)) return;
     const now = this.#clock.now();
-    const existing = this.#entries.get(ip);
+    const existing = this.#draining.get(ip);
     if (existing !== undefined) {
-      if (!existing.removed) return;
       // Re-added while its previous probe is still in flight: revive the same entry.
+      this.#draining.delete(ip);
+      this.#entries.set(ip, existing);
       existing.removed = false;
-      this.#active++;
       existing.phase = phaseMs(ip, this.#opts.intervalMs);
       existing.slotMs = slotAfter(existing.phase, this.#opts.intervalMs, now - 1);
       this.#heap.push(existing, existing.slotMs);
@@ -343,7 +344,6 @@ export class PingScheduler {
         },
       };
       this.#entries.set(ip, e);
-      this.#active++;
       this.#heap.push(e, slot);
     }
     this.#arm();
@@ -353,14 +353,18 @@ export class PingScheduler {
   /** Ends `ip`'s schedule; a probe in flight finishes and is recorded, then the entry goes. */
   remove(ip: string): void {
     const e = this.#entries.get(ip);
-    if (e === undefined || e.removed) return;
-    this.#active--;
+    if (e === undefined) return;
+    this.#entries.delete(ip);
     if (this.#heap.remove(e) && e.paced) {
       this.#bucket.cancel();
       e.paced = false;
     }
-    if (e.inFlight) e.removed = true;
-    else this.#finalize(e);
+    if (e.inFlight) {
+      e.removed = true;
+      this.#draining.set(ip, e);
+    } else {
+      this.#flushSummary(e, this.#opts.summaryIntervalMs);
+    }
     this.#checkRate();
   }
 
@@ -376,9 +380,11 @@ export class PingScheduler {
     this.#opts = next;
     if (next.ratePerSec !== old.ratePerSec || next.burst !== old.burst) this.#bucket.setRate(next.ratePerSec, next.burst);
     if (next.summaryIntervalMs !== old.summaryIntervalMs || next.summaryMaxSamples !== old.summaryMaxSamples) {
-      for (const e of this.#entries.values()) {
-        this.#flushSummary(e, old.summaryIntervalMs);
-        e.summary = undefined;
+      for (const map of [this.#entries, this.#draining]) {
+        for (const e of map.values()) {
+          this.#flushSummary(e, old.summaryIntervalMs);
+          e.summary = undefined;
+        }
       }
       this.#armSweep();
     }
@@ -393,9 +399,9 @@ export class PingScheduler {
   /** Counters and gauges for /health. */
   stats(): PingSchedulerStats {
     const { intervalMs, ratePerSec } = this.#opts;
-    const needMs = Math.ceil((this.#active * 1000) / ratePerSec);
+    const needMs = Math.ceil((this.#entries.size * 1000) / ratePerSec);
     return {
-      devicesScheduled: this.#active,
+      devicesScheduled: this.#entries.size,
       intervalMs,
       effectiveIntervalMs: Math.max(intervalMs, needMs),
       rateLimited: needMs > intervalMs,
@@ -440,7 +446,7 @@ export class PingScheduler {
       giveUp.abort();
       if (this.#inFlight > 0) this.#log.warn({ count: this.#inFlight }, 'ping probes still in flight after stop; their results are discarded');
     }
-    for (const e of this.#entries.values()) this.#flushSummary(e, this.#opts.summaryIntervalMs);
+    for (const map of [this.#entries, this.#draining]) for (const e of map.values()) this.#flushSummary(e, this.#opts.summaryIntervalMs);
     this.#stalls.stop();
     this.#log.info({ pings_sent_total: this.#sent }, 'ping scheduler stopped');
   }
@@ -557,7 +563,6 @@ export class PingScheduler {
     this.#inFlight--;
     if (this.#stopping) {
       if (this.#inFlight === 0) this.#drained?.();
-      if (e.removed) this.#entries.delete(e.ip);
       return;
     }
     const now = this.#clock.now();
@@ -656,8 +661,9 @@ export class PingScheduler {
     a.reset(a.windowIndex);
   }
 
+  /** A removed device's last probe settled: it leaves for good. */
   #finalize(e: Entry): void {
-    if (this.#entries.get(e.ip) === e) this.#entries.delete(e.ip);
+    if (this.#draining.get(e.ip) === e) this.#draining.delete(e.ip);
     this.#flushSummary(e, this.#opts.summaryIntervalMs);
   }
 
@@ -711,7 +717,7 @@ export class PingScheduler {
       e.slotMs = slotAfter(e.phase, intervalMs, now - 1);
       e.dueMs = e.slotMs;
     }
-    if (rephase) for (const e of this.#entries.values()) if (e.removed) e.phase = phaseMs(e.ip, intervalMs);
+    if (rephase) for (const e of this.#draining.values()) e.phase = phaseMs(e.ip, intervalMs);
     this.#heap.rebuild();
     this.#timer?.cancel();
     this.#timer = undefined;
@@ -735,11 +741,11 @@ export class PingScheduler {
   #checkRate(): void {
     if (!this.#running) return;
     const { intervalMs, ratePerSec } = this.#opts;
-    const needPerSec = (this.#active * 1000) / intervalMs;
+    const needPerSec = (this.#entries.size * 1000) / intervalMs;
     if (this.#rateWarned) {
       if (needPerSec <= 0.9 * ratePerSec) {
         this.#rateWarned = false;
-        this.#log.info({ count: this.#active, rate_limit: ratePerSec }, 'ping_rate_limit now serves every device once per ping_interval');
+        this.#log.info({ count: this.#entries.size, rate_limit: ratePerSec }, 'ping_rate_limit now serves every device once per ping_interval');
       }
       return;
     }
@@ -747,13 +753,13 @@ export class PingScheduler {
     this.#rateTimer = this.#clock.setTimeout(() => {
       this.#rateTimer = undefined;
       if (!this.#running || this.#rateWarned) return;
-      const need = (this.#active * 1000) / this.#opts.intervalMs;
+      const need = (this.#entries.size * 1000) / this.#opts.intervalMs;
       if (need <= this.#opts.ratePerSec) return;
       this.#rateWarned = true;
-      const effectiveMs = Math.ceil((this.#active * 1000) / this.#opts.ratePerSec);
+      const effectiveMs = Math.ceil((this.#entries.size * 1000) / this.#opts.ratePerSec);
       this.#log.warn(
-        { count: this.#active, interval_ms: this.#opts.intervalMs, rate_limit: this.#opts.ratePerSec, needed_rate: Math.ceil(need), effective_interval_ms: effectiveMs },
-        `ping_rate_limit ${this.#opts.ratePerSec}/s cannot ping ${this.#active} devices every ${this.#opts.intervalMs} ms; each device is pinged about every ${effectiveMs} ms (raise ping_rate_limit to at least ${Math.ceil(need)})`,
+        { count: this.#entries.size, interval_ms: this.#opts.intervalMs, rate_limit: this.#opts.ratePerSec, needed_rate: Math.ceil(need), effective_interval_ms: effectiveMs },
+        `ping_rate_limit ${this.#opts.ratePerSec}/s cannot ping ${this.#entries.size} devices every ${this.#opts.intervalMs} ms; each device is pinged about every ${effectiveMs} ms (raise ping_rate_limit to at least ${Math.ceil(need)})`,
       );
     }, 1000);
   }
