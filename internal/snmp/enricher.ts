@@ -445,9 +445,9 @@ export class SnmpEnricher {
   async #query(e: Entry, signal: AbortSignal): Promise<QueryResult> {
     const o = this.#opts;
     const order = this.#order(e);
-    let worst: { failure: SnmpFailureClass; detail: string } = { failure: 'timeout', detail: 'no credential tried' };
+    let worst: { failure: SnmpFailureClass; detail: string } | undefined;
     let nextCursor = e.cursor;
-    for (const cred of order) {
+    for (const [i, cred] of order.entries()) {
       if (signal.aborted) break;
       this.#counts.attempts++;
       let r: SnmpGetResult = await this.#deps.session.get({
@@ -456,11 +456,14 @@ export class SnmpEnricher {
       if (r.ok && allMissing(r.values)) r = { ok: false, failure: 'no_such', detail: 'the agent has none of the system group objects' };
       if (r.ok) return { ok: true, info: toSnmpInfo(r.values, cred.id, o.maxStringBytes) };
       this.#log.debug({ ip: e.ip, credential: cred.id, failure: r.failure, detail: r.detail }, 'SNMP credential failed');
-      if (failureRank[r.failure] > failureRank[worst.failure] || worst.detail === 'no credential tried') worst = r;
-      // The next round starts after the last credential this one got to try.
-      nextCursor = (this.#creds.indexOf(cred) + 1) % this.#creds.length;
+      if (worst === undefined || failureRank[r.failure] > failureRank[worst.failure]) worst = r;
+      // The next round starts with the first credential this round did not finish, so with
+      // many credentials and a short deadline every one of them is eventually tried first. A
+      // credential that had the whole deadline to itself is passed over, or the rotation would stall.
+      const at = this.#creds.indexOf(cred);
+      nextCursor = signal.aborted && i > 0 ? at : (at + 1) % this.#creds.length;
     }
-    return { ok: false, ...worst, nextCursor };
+    return { ok: false, ...(worst ?? { failure: 'timeout', detail: 'deadline passed before any credential was tried' }), nextCursor };
   }
 
   /** Records the result; returns when the device is next due. */
