@@ -49,7 +49,7 @@ export const defaultInfluxWriterOptions = {
   batchSize: 5000,
   maxBatchBytes: 4 * 1024 * 1024,
   flushIntervalMs: 5000,
-  maxBufferPoints: 100_000,
+  maxBufferPoints: 200_000,
   maxConcurrentWrites: 2,
   spoolDir: undefined,
   spoolMaxBytes: 1024 * 1024 * 1024,
@@ -600,7 +600,7 @@ export class InfluxWriter implements PointSink {
     const delay = c.retryAfterMs === undefined
       ? backoffDelayMs(this.#failures, this.#o, this.#o.random)
       : Math.min(c.retryAfterMs, MAX_RETRY_AFTER_MS);
-    // Driven by the timer alone: real timers may fire a millisecond before Date.now() agrees.
+    // Driven by the timer alone: a real timer may fire a millisecond before the wall clock agrees.
     this.#retryDue = false;
     this.#retryTimer?.cancel();
     this.#retryTimer = this.#o.clock.setTimeout(() => {

@@ -36,7 +36,13 @@ const writer = new InfluxWriter({
   batchSize: 1000, flushIntervalMs: 50, spoolDir: opts.spoolDir, minRetryDelayMs: 50, maxRetryDelayMs: 200,
 });
 await writer.start();
-const report = setInterval(() => process.stdout.write(`${JSON.stringify(writer.stats())}\n`), 20);
+let reporting = true;
+const report = (async () => {
+  while (reporting) {
+    process.stdout.write(`${JSON.stringify(writer.stats())}\n`);
+    await sleep(20);
+  }
+})();
 for (let i = opts.from; i < opts.from + opts.count; i++) {
   writer.write({ measurement: 'crash', tags: { ip: '127.0.6.1' }, fields: { seq: field.int(i) }, timeMs: opts.baseMs + i });
   if (i % 1000 === 999) await sleep(1);
@@ -49,8 +55,10 @@ if (opts.exitWhenDrained) {
     await sleep(20);
   }
   await writer.close(5000);
-  clearInterval(report);
+  reporting = false;
+  await report;
   process.stdout.write(`${JSON.stringify(writer.stats())}\n`);
 } else {
-  await new Promise(() => setInterval(() => undefined, 1000));
+  // Runs until killed: the report loop keeps the process alive.
+  await report;
 }
