@@ -139,10 +139,11 @@ async function main(argv: string[]): Promise<void> {
     .description('one-shot ICMP sweep, fping-like: prints alive addresses')
     .argument('<cidr...>', 'IPv4 CIDRs or addresses to sweep')
     .option('--exclude <cidr>', 'exclude a CIDR or address (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
-    .option('--rate <pps>', 'packets per second', '1000')
-    .option('--timeout <duration>', 'reply timeout', '1s')
+    .option('--rate <pps>', 'echo requests per second, retries included', '1000')
+    .option('--timeout <duration>', 'reply timeout (Go duration, e.g. 500ms)', '1s')
     .option('--retries <n>', 'extra attempts for addresses that did not answer', '1')
-    .option('--json', 'one JSON object per alive address')
+    .option('--in-flight <n>', 'addresses probed at once', '1024')
+    .option('--json', 'one JSON object per alive address: {"ip":"127.0.0.5","rtt_ms":0.021}')
     .action(async (cidrs: string[], opts: Record<string, unknown>) => {
       const { sweepCli } = await import('./sweep.js');
       process.exitCode = await sweepCli(cidrs, opts);
