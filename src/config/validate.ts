@@ -1,3 +1,4 @@
+import { formatCidr, isLinkLocalNetwork, isMulticastNetwork, parseCidr } from '../../internal/sweep/cidr.js';
 import { formatDuration, parseDuration } from './duration.js';
 import type { Config } from './schema.js';
 
@@ -9,6 +10,8 @@ import type { Config } from './schema.js';
  */
 
 type Raw = Record<string, unknown>;
+/** 240.0.0.0: class E (reserved) and the limited broadcast address. */
+const CLASS_E = 0xf0000000;
 /** Collected problems (errors) and warnings, each formatted as `path: message (got X; allowed Y)`. */
 export interface Findings {
   errors: string[];
@@ -23,37 +26,6 @@ const line = (path: string, message: string, got?: string, allowed?: string): st
   return `${path}: ${message}${extra.length ? ` (${extra.join('; ')})` : ''}`;
 };
 
-/** Parses dotted IPv4 into an unsigned 32-bit number, or undefined. */
-export function parseIPv4(text: string): number | undefined {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
-  if (!m) return undefined;
-  let n = 0;
-  for (let i = 1; i <= 4; i++) {
-    const o = Number(m[i]);
-    if (o > 255 || (m[i] as string).length > 1 && (m[i] as string).startsWith('0')) return undefined;
-    n = n * 256 + o;
-  }
-  return n;
-}
-
-/** Parses `a.b.c.d/n` (or a bare address as /32) into network base and prefix. */
-export function parseCidr(text: string): { base: number; prefix: number; ip: number } | undefined {
-  const [addr, len, ...rest] = text.trim().split('/');
-  if (rest.length > 0 || addr === undefined) return undefined;
-  const ip = parseIPv4(addr);
-  if (ip === undefined) return undefined;
-  const prefix = len === undefined ? 32 : /^\d{1,2}$/.test(len) ? Number(len) : NaN;
-  if (!(prefix >= 0 && prefix <= 32)) return undefined;
-  const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
-  return { base: (ip & mask) >>> 0, prefix, ip };
-}
-
-const inRange = (ip: number, base: string, prefix: number): boolean => {
-  const b = parseCidr(`${base}/${prefix}`) as { base: number };
-  const mask = (0xffffffff << (32 - prefix)) >>> 0;
-  return ((ip & mask) >>> 0) === b.base;
-};
-
 function checkNetworks(raw: Raw, f: Findings): void {
   const nets = raw.networks;
   if (nets === undefined || (Array.isArray(nets) && nets.length === 0)) {
@@ -64,29 +36,24 @@ function checkNetworks(raw: Raw, f: Findings): void {
       const s = str(n);
       if (s === undefined) return; // the schema reports the type
       const path = `networks[${i}]`;
-      const c = parseCidr(s);
+      const c = parseCidr(s.trim());
       const allowed = 'an IPv4 CIDR a.b.c.d/n with n from 8 to 32';
-      if (!c || !s.includes('/')) return void f.errors.push(line(path, 'invalid CIDR notation', JSON.stringify(s), allowed));
+      if (!c) return void f.errors.push(line(path, 'invalid CIDR notation', JSON.stringify(s), allowed));
       if (c.prefix < 8) return void f.errors.push(line(path, `network range too broad (/${c.prefix}), maximum allowed is /8`, JSON.stringify(s), allowed));
-      if (c.base === 0) return void f.errors.push(line(path, 'network address is unspecified (0.0.0.0)', JSON.stringify(s), allowed));
-      if (inRange(c.base, '224.0.0.0', 4)) return void f.errors.push(line(path, 'multicast networks not allowed', JSON.stringify(s), allowed));
-      if (inRange(c.base, '240.0.0.0', 4)) return void f.errors.push(line(path, 'reserved (class E / broadcast) networks not allowed', JSON.stringify(s), allowed));
-      if (inRange(c.base, '169.254.0.0', 16)) return void f.errors.push(line(path, 'link-local networks not allowed', JSON.stringify(s), allowed));
-      if (c.ip !== c.base) f.warnings.push(line(path, `has host bits set; scanning the network ${formatIPv4(c.base)}/${c.prefix}`, JSON.stringify(s)));
+      if (c.network === 0) return void f.errors.push(line(path, 'network address is unspecified (0.0.0.0)', JSON.stringify(s), allowed));
+      if (isMulticastNetwork(c)) return void f.errors.push(line(path, 'multicast networks not allowed', JSON.stringify(s), allowed));
+      if (c.network >= CLASS_E) return void f.errors.push(line(path, 'reserved (class E / broadcast) networks not allowed', JSON.stringify(s), allowed));
+      if (isLinkLocalNetwork(c)) return void f.errors.push(line(path, 'link-local networks not allowed', JSON.stringify(s), allowed));
+      if (c.hostBitsSet) f.warnings.push(line(path, `has host bits set; scanning the network ${formatCidr(c)}`, JSON.stringify(s)));
     });
   }
   const ex = raw.exclude;
   if (Array.isArray(ex)) {
     ex.forEach((n, i) => {
       const s = str(n);
-      if (s !== undefined && !parseCidr(s)) f.errors.push(line(`exclude[${i}]`, 'invalid CIDR or address', JSON.stringify(s), 'an IPv4 address or CIDR a.b.c.d/n'));
+      if (s !== undefined && !parseCidr(s.trim(), { allowBareAddress: true })) f.errors.push(line(`exclude[${i}]`, 'invalid CIDR or address', JSON.stringify(s), 'an IPv4 address or CIDR a.b.c.d/n'));
     });
   }
-}
-
-/** Formats an unsigned 32-bit number as dotted IPv4. */
-export function formatIPv4(n: number): string {
-  return `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
 }
 
 const weakCommunities = new Set(['private', 'admin', 'password', '123456', 'community']);
