@@ -22,8 +22,11 @@ interface Run {
   stderr: () => string;
 }
 
+const children: Array<{ kill: (sig: NodeJS.Signals) => boolean }> = [];
+
 function run(opts: Record<string, unknown>): Run {
   const proc = spawn(process.execPath, ['--import', 'tsx', child, JSON.stringify(opts)], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(proc);
   let last: WriterStats | undefined;
   let err = '';
   let buf = '';
@@ -51,10 +54,11 @@ function run(opts: Record<string, unknown>): Run {
   };
 }
 
-test('an outage, kill -9 while spooling, kill -9 while replaying and a restart lose no point', async (t) => {
+test('an outage, kill -9 while spooling, kill -9 while replaying and a restart lose no point', { timeout: 90_000 }, async (t) => {
   const vm = new VictoriaMetrics();
   const spoolDir = mkdtempSync(join(tmpdir(), 'netscan-crash-spool-'));
   t.after(async () => {
+    for (const c of children) c.kill('SIGKILL');
     await vm.dispose();
     rmSync(spoolDir, { recursive: true, force: true });
   });

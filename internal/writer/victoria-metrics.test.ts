@@ -64,7 +64,7 @@ test('the v1 /write endpoint of VictoriaMetrics takes the same points', async (t
   assert.equal(series[0]!.metric['db'], 'netscan_v1');
 });
 
-test('points written while VictoriaMetrics is down are spooled and all arrive once it is back', async (t) => {
+test('points written while VictoriaMetrics is down are spooled and all arrive once it is back', { timeout: 60_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'netscan-writer-vm-outage-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const w = writer(t, { transport: v2(), batchSize: 500, spoolDir: dir });
