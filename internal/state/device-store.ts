@@ -173,6 +173,8 @@ export class DeviceStore {
   #orderedByLastSeen = true;
   readonly #pingSusp = new SuspensionTracker<Entry>();
   readonly #snmpSusp = new SuspensionTracker<Entry>();
+  readonly #onPingEnd = (e: Entry): void => this.#emitResumed(e.ip, 'ping');
+  readonly #onSnmpEnd = (e: Entry): void => this.#emitResumed(e.ip, 'snmp');
   #listeners: readonly DeviceListener[] = [];
   readonly #queue: DeviceEvent[] = [];
   #flushing = false;
@@ -387,14 +389,14 @@ export class DeviceStore {
    * amortised; suspensions found expired here emit their 'resumed' event first.
    */
   pingSuspendedCount(): number {
-    this.#pingSusp.expire(this.#now(), (e) => this.#emitResumed(e.ip, 'ping'));
+    this.#pingSusp.expire(this.#now(), this.#onPingEnd);
     this.#flush();
     return this.#pingSusp.active;
   }
 
   /** SNMP mirror of {@link pingSuspendedCount}. */
   snmpSuspendedCount(): number {
-    this.#snmpSusp.expire(this.#now(), (e) => this.#emitResumed(e.ip, 'snmp'));
+    this.#snmpSusp.expire(this.#now(), this.#onSnmpEnd);
     this.#flush();
     return this.#snmpSusp.active;
   }
@@ -620,8 +622,8 @@ export class DeviceStore {
     this.#expiryDueMs = Infinity;
     if (!this.#running) return;
     const now = this.#now();
-    this.#pingSusp.expire(now, (e) => this.#emitResumed(e.ip, 'ping'));
-    this.#snmpSusp.expire(now, (e) => this.#emitResumed(e.ip, 'snmp'));
+    this.#pingSusp.expire(now, this.#onPingEnd);
+    this.#snmpSusp.expire(now, this.#onSnmpEnd);
     this.#flush();
     this.#armExpiry();
   }
