@@ -1,8 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { hasCode } from '../errors/errors.js';
 import { field, type Point } from '../model/point.js';
 import { FakeClock } from '../testkit/fake-clock.js';
 import { captureLogger, silentLogger } from '../testkit/logger.js';
@@ -238,6 +239,30 @@ test('close keeps retrying a failing server until its deadline', async (t) => {
   await closing;
   assert.equal(writer.stats().pointsWritten, 1);
   assert.equal(transport.sends.length, 3);
+});
+
+test('stop is safe before start, idempotent, and concurrent callers share one completion', async (t) => {
+  const { transport, writer } = setup(t);
+  writer.write(pt(1));
+  const a = writer.stop();
+  const b = writer.stop();
+  assert.equal(a, b);
+  await a;
+  await writer.start();
+  assert.equal(writer.stats().state, 'stopped');
+  assert.equal(writer.stats().droppedByReason.shutdown, 1);
+  assert.equal(transport.sends.length, 0);
+  assert.equal(transport.closed, 1);
+});
+
+test('an unwritable spool directory fails start with ERR_WRITE and advice', async (t) => {
+  const dir = tempDir(t);
+  const clock = new FakeClock();
+  const file = join(dir, 'not-a-dir');
+  writeFileSync(file, 'x');
+  const writer = new InfluxWriter({ transport: new FakeLineTransport(clock), clock, logger: silentLogger(), spoolDir: join(file, 'spool') });
+  await assert.rejects(writer.start(), (err: unknown) => hasCode(err, 'ERR_WRITE') && /spool_dir: ""/.test((err as Error).message));
+  await writer.close(0);
 });
 
 test('without a spool, close past its deadline aborts the request and counts the rest as dropped', async (t) => {

@@ -1,4 +1,5 @@
 import type { Clock, TimerHandle } from '../clock/clock.js';
+import { errorMessage, NetscanError } from '../errors/errors.js';
 import type { Logger } from '../log/log.js';
 import type { Point, PointSink } from '../model/point.js';
 import { backoffDelayMs, classifyWriteError, writeErrorClasses, type ClassifiedWriteError, type WriteErrorClass } from './classify.js';
@@ -213,6 +214,7 @@ export class InfluxWriter implements PointSink {
   #nextFlushMs = 0;
   #abort = new AbortController();
   #closing: Promise<void> | undefined;
+  #starting: Promise<void> | undefined;
   #stats = emptyStats();
   #dropLog = new Map<string, { lastMs: number; suppressed: number }>();
 
@@ -227,13 +229,21 @@ export class InfluxWriter implements PointSink {
   }
 
   /** Opens the spool (queuing leftovers from a previous run for replay), starts the senders and the flush timer; idempotent. */
-  async start(): Promise<void> {
-    if (this.#started || this.#closed) return;
+  start(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    this.#starting ??= this.#start();
+    return this.#starting;
+  }
+
+  async #start(): Promise<void> {
     this.#started = true;
     if (this.#spool) {
-      const rec = await this.#spool.open();
+      const rec = await this.#spool.open().catch((cause: unknown) => {
+        throw new NetscanError('ERR_WRITE', `cannot open spool_dir ${this.#o.spoolDir}: ${errorMessage(cause)} (check that the directory is writable, or set spool_dir: "" to disable the spool)`, { stage: 'writer', cause });
+      });
       if (rec.points > 0) this.#log.info({ count: rec.points, batches: rec.records }, 'Spool holds points from a previous run; replaying them');
     }
+    if (this.#closed) return;
     for (let i = 0; i < Math.max(1, this.#o.maxConcurrentWrites); i++) {
       this.#workers.push(this.#worker().catch((err: unknown) => {
         this.#log.error({ err }, 'Writer sender stopped on an unexpected error');
@@ -309,6 +319,7 @@ export class InfluxWriter implements PointSink {
   async #close(deadlineMs: number): Promise<void> {
     this.#closed = true;
     this.#draining = true;
+    await this.#starting?.catch(() => undefined);
     this.#flushTimer?.cancel();
     this.flush();
     if (this.#started) {
