@@ -313,13 +313,18 @@ test('the in-flight cap bounds concurrency and, when agents are dead, the rate (
   await r.enricher.stop();
 });
 
-test('warns at start when max_in_flight / deadline cannot sustain the rate', async () => {
+test('warns at start when max_in_flight cannot sustain the rate while agents time out', async () => {
   const { logger, lines } = captureLogger('warn');
-  const r = rig({ ratePerSec: 500, deadlineMs: 2 * S, maxInFlight: 50 }, { logger });
+  const r = rig({ ratePerSec: 500, timeoutMs: 2 * S, deadlineMs: 3 * S, maxInFlight: 50 }, { logger });
   await r.enricher.start();
-  const w = lines.find((l) => /below snmp_rate_limit/.test(String(l['msg'])));
+  const w = lines.find((l) => /too small for snmp_rate_limit/.test(String(l['msg'])));
   assert.equal(w?.['dead_agent_rate'], 25);
   await r.enricher.stop();
+  const quiet = captureLogger('warn');
+  const d = rig({ ratePerSec: 10, timeoutMs: 5 * S, deadlineMs: 10 * S, maxInFlight: 50, credentials: [good] }, { logger: quiet.logger });
+  await d.enricher.start();
+  assert.deepEqual(quiet.lines, [], 'the defaults (10/s, 5 s timeout, one credential, 50 in flight) are consistent');
+  await d.enricher.stop();
 });
 
 test('a device removed during its query writes nothing and is forgotten', async () => {
@@ -376,7 +381,12 @@ test('devices queued before start are served once started', async () => {
 
 test('stop aborts queries in flight, discards their results, and is idempotent and safe before start', async () => {
   const idle = rig();
+  device(idle, '127.0.0.2', agent());
   await idle.enricher.stop();
+  await idle.enricher.start();
+  idle.enricher.enqueue('127.0.0.2');
+  await idle.clock.advanceAsync(10 * S);
+  assert.equal(idle.session.callCount, 0, 'a stopped enricher does not start again');
   const r = rig({ deadlineMs: 60 * S, timeoutMs: 60 * S });
   device(r, '127.0.0.9');
   await r.enricher.start();

@@ -199,19 +199,21 @@ export class SnmpEnricher {
 
   /**
    * Validates the options and starts serving queued devices. Throws ConfigError for unusable
-   * options. Idempotent; a stopped enricher does not restart.
+   * options. Idempotent; a stopped enricher does not start again.
    */
   async start(): Promise<void> {
-    if (this.#started) return;
+    if (this.#started || this.#stopping) return;
     this.#checkOptions();
     this.#started = true;
     const o = this.#opts;
     this.#bucket = new TokenBucket({ ratePerSec: o.ratePerSec, burst: o.burst, clock: this.#deps.clock });
-    const sustainable = o.maxInFlight / (o.deadlineMs / 1000);
+    // Little's law: a dead agent holds its slot for every credential's timeouts, capped by the deadline.
+    const deadCostMs = Math.min(o.deadlineMs, this.#creds.length * o.timeoutMs * (o.retries + 1));
+    const sustainable = o.maxInFlight / (deadCostMs / 1000);
     if (sustainable < o.ratePerSec) {
       this.#log.warn(
-        { max_in_flight: o.maxInFlight, deadline_ms: o.deadlineMs, rate_limit: o.ratePerSec, dead_agent_rate: Math.round(sustainable * 10) / 10 },
-        'snmp max_in_flight / deadline is below snmp_rate_limit: when agents time out, enrichment runs at the lower rate',
+        { max_in_flight: o.maxInFlight, dead_agent_cost_ms: deadCostMs, rate_limit: o.ratePerSec, dead_agent_rate: Math.round(sustainable * 10) / 10 },
+        'snmp max_in_flight is too small for snmp_rate_limit: while agents time out, enrichment runs at dead_agent_rate devices/s',
       );
     }
     this.#log.info({ credentials: this.#creds.map((c) => c.id), rate_limit: o.ratePerSec, max_in_flight: o.maxInFlight, interval_ms: o.intervalMs, deadline_ms: o.deadlineMs }, 'SNMP enricher started');
