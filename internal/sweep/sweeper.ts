@@ -45,6 +45,8 @@ export interface SweepTargets {
   readonly cidrs: readonly string[];
   /** Networks never probed, network and broadcast addresses included. */
   readonly exclude?: readonly string[];
+  /** Addresses (unsigned 32-bit) this agent owns, e.g. its shard; others are skipped unprobed. */
+  readonly accept?: (ip: number) => boolean;
 }
 
 /** A host that answered. */
@@ -77,6 +79,8 @@ export interface SweepSummary extends SweepProgress {
   readonly aborted: boolean;
   /** True when the call did nothing because a sweep was already running (sweeps never overlap). */
   readonly skipped: boolean;
+  /** Addresses skipped unprobed because `accept` refused them (another shard's); counted in `scanned`. */
+  readonly filtered: number;
 }
 
 /**
@@ -150,7 +154,7 @@ export class Sweeper {
     const combined = signal ? AbortSignal.any([controller.signal, signal]) : controller.signal;
     // Every in-flight probe may listen on this signal; thousands is expected, not a leak.
     setMaxListeners(0, combined);
-    const run = this.#run(set, onAlive, combined).finally(() => {
+    const run = this.#run(set, onAlive, combined, targets.accept).finally(() => {
       this.#current = undefined;
       this.#controller = undefined;
       this.#progress = undefined;
@@ -159,7 +163,7 @@ export class Sweeper {
     return run;
   }
 
-  async #run(set: AddressSet, onAlive: (host: AliveHost) => void, signal: AbortSignal): Promise<SweepSummary> {
+  async #run(set: AddressSet, onAlive: (host: AliveHost) => void, signal: AbortSignal, accept?: (ip: number) => boolean): Promise<SweepSummary> {
     const { pinger, clock, logger, ratePps, maxInFlight, timeoutMs, retries } = this.#opts;
     const total = set.size;
     const seed = this.#opts.seed ?? randomBytes(4).readUInt32BE(0);
@@ -172,6 +176,7 @@ export class Sweeper {
     this.#progress = progress;
     const startedMs = clock.now();
     let probesSent = 0;
+    let filtered = 0;
     let inFlight = 0;
     let next = 0;
     let failure: unknown;
@@ -222,11 +227,17 @@ export class Sweeper {
         }
         const n = Math.min(maxInFlight - inFlight, batch, total - next);
         await bucket.take(n, signal);
-        for (let k = 0; k < n; k++) {
-          const ip = formatIpv4(set.at(order.at(next)));
+        for (let k = 0; k < n && next < total; ) {
+          const addr = set.at(order.at(next));
           next++;
+          if (accept && !accept(addr)) {
+            filtered++;
+            progress.scanned++;
+            continue;
+          }
+          k++;
           inFlight++;
-          void probe(ip);
+          void probe(formatIpv4(addr));
         }
       }
     } catch (err) {
@@ -244,6 +255,7 @@ export class Sweeper {
       ratePps: elapsedMs > 0 ? (probesSent * 1000) / elapsedMs : 0,
       aborted: signal.aborted,
       skipped: false,
+      filtered,
     };
     logger?.info({ stage: 'sweep', ...summary, duration_ms: elapsedMs }, summary.aborted ? 'sweep aborted' : 'sweep finished');
     return summary;
@@ -275,7 +287,7 @@ function validate(o: SweeperOptions): void {
 
 function emptySummary(flags: { aborted?: boolean; skipped?: boolean }): SweepSummary {
   return {
-    total: 0, scanned: 0, alive: 0, probesSent: 0, elapsedMs: 0, ratePps: 0,
+    total: 0, scanned: 0, alive: 0, probesSent: 0, elapsedMs: 0, ratePps: 0, filtered: 0,
     aborted: flags.aborted ?? false, skipped: flags.skipped ?? false,
   };
 }

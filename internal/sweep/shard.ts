@@ -1,0 +1,36 @@
+/**
+ * Splits the address space between agents: an agent with shard `{index, count}` owns the
+ * addresses whose stable hash modulo `count` equals `index`, so `count` agents with indexes
+ * 0..count-1 cover every address exactly once. The hash depends only on the address, so
+ * ownership survives restarts and never depends on the order of discovery.
+ */
+
+/** Which slice of the fleet an agent owns. */
+export interface Shard {
+  /** This agent's shard, 0 <= index < count. */
+  readonly index: number;
+  /** Number of shards (agents). */
+  readonly count: number;
+}
+
+/** murmur3's fmix32 over the address (salted so it is independent of the ping phase hash). */
+export function addressHash32(ip: number): number {
+  let h = (ip ^ 0x9e3779b9) >>> 0;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/** The shard that owns `ip` (unsigned 32-bit IPv4) among `count`. */
+export function shardOf(ip: number, count: number): number {
+  return count <= 1 ? 0 : addressHash32(ip) % count;
+}
+
+/** A predicate for the Sweeper's `accept`: true for addresses `shard` owns. */
+export function inShard(shard: Shard): (ip: number) => boolean {
+  if (shard.count <= 1) return () => true;
+  return (ip) => addressHash32(ip) % shard.count === shard.index;
+}
