@@ -10,7 +10,7 @@ import type { BreakerState, Device, SnmpInfo } from '../model/device.js';
  * with the same shape is accepted, so a file pretty-printed by jq still loads).
  *
  *     {"format":"netscan-state","version":1,"saved_at_ms":1700000000000,"devices":[
- *     {"ip":"192.0.2.1","hostname":"sw1","first_seen_ms":...,"last_seen_ms":...,...},
+ *     {"ip":"127.0.0.1","hostname":"sw1","first_seen_ms":...,"last_seen_ms":...,...},
  *     ...
  *     ],"count":2}
  *
