@@ -397,11 +397,12 @@ describe('kill during write', () => {
 
   test('SIGKILL in the middle of writing leaves the previous snapshot intact', async () => {
     const dir = tempDir();
+    let w: ReturnType<typeof spawnWriter> | undefined;
     try {
       const path = join(dir, 'state.json');
       const before = await oldSnapshot(path);
       const oldBytes = readFileSync(path);
-      const w = spawnWriter(path, 5000, 'hang');
+      w = spawnWriter(path, 5000, 'hang');
       await w.waitFor(/partial\n/);
       const tmp = statSync(`${path}.tmp`);
       assert.ok(tmp.size > 0, 'the new snapshot was half written when the process died');
@@ -419,22 +420,25 @@ describe('kill during write', () => {
       await after.stop();
       assert.equal(existsSync(`${path}.tmp`), false, 'the next snapshot reuses and renames the temp file');
     } finally {
+      if (w !== undefined && w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGKILL');
       rmSync(dir, { recursive: true, force: true });
     }
   });
 
   test('SIGKILL at an arbitrary moment leaves either the old or a complete new snapshot', async () => {
     const dir = tempDir();
+    let w: ReturnType<typeof spawnWriter> | undefined;
     try {
       const path = join(dir, 'state.json');
       writeFileSync(path, 'previous');
-      const w = spawnWriter(path, 3000, 'loop');
+      w = spawnWriter(path, 3000, 'loop');
       await w.waitFor(/wrote \d+\n(.|\n)*wrote \d+\n(.|\n)*wrote \d+\n/);
       w.child.kill('SIGKILL');
       assert.equal(await w.exited, 'SIGKILL');
       const snap = await readStateFile(nodeStateFs, path);
       assert.ok(snap.devices.length === 3000 || snap.devices.length === 3001, `got ${snap.devices.length} devices`);
     } finally {
+      if (w !== undefined && w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGKILL');
       rmSync(dir, { recursive: true, force: true });
     }
   });
