@@ -4,7 +4,7 @@ import { systemClock } from '../clock/clock.js';
 import type { Point, PointSink } from '../model/point.js';
 import { FakeSnmpState } from '../testkit/fake-snmp.js';
 import { silentLogger } from '../testkit/logger.js';
-import { Snmpd } from '../testkit/snmpd.js';
+import { Snmpd, silentUdpPort } from '../testkit/snmpd.js';
 import type { SnmpCredential, SnmpV3Credential } from './credentials.js';
 import { SnmpEnricher, type SnmpEnricherOptions } from './enricher.js';
 import { NetSnmpSession, type SnmpGetRequest, type SnmpGetResult, type SnmpSession } from './session.js';
@@ -120,8 +120,9 @@ test('a wrong v3 key is a counted auth failure', async () => {
 });
 
 test('a dead port trips the breaker after snmp_max_consecutive_fails', async () => {
+  const dead = await silentUdpPort();
   const r = make([{ version: '2c', community: 'n3tscan-ro' }], {
-    port: snmpd.port === 65535 ? 65534 : snmpd.port + 1, timeoutMs: 100, deadlineMs: 150, intervalMs: 50, maxConsecutiveFails: 3, backoffMs: 3_600_000,
+    port: dead.port, timeoutMs: 100, deadlineMs: 150, intervalMs: 50, maxConsecutiveFails: 3, backoffMs: 3_600_000,
   });
   r.state.add('127.0.0.1');
   await r.enricher.start();
@@ -134,5 +135,6 @@ test('a dead port trips the breaker after snmp_max_consecutive_fails', async () 
     assert.equal(r.state.isSnmpSuspended('127.0.0.1'), true);
   } finally {
     await r.enricher.stop();
+    await dead.close();
   }
 });

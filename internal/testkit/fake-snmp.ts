@@ -7,13 +7,17 @@ import { systemOids } from '../snmp/system-info.js';
 
 /** What a simulated agent holds; an absent key answers noSuchObject. */
 export interface FakeSystemValues {
+  /** sysDescr.0 (a Buffer is served byte for byte). */
   sysDescr?: string | Buffer;
-  /** Dotted numeric OID. */
+  /** sysObjectID.0, dotted numeric. */
   sysObjectId?: string;
-  /** sysUpTime in TimeTicks (hundredths of a second). */
+  /** sysUpTime.0 in TimeTicks (hundredths of a second). */
   sysUpTimeTicks?: number;
+  /** sysContact.0. */
   sysContact?: string | Buffer;
+  /** sysName.0. */
   sysName?: string | Buffer;
+  /** sysLocation.0. */
   sysLocation?: string | Buffer;
 }
 
@@ -89,6 +93,7 @@ export class FakeSnmpSession implements SnmpSession {
     this.agents.set(ip, agent);
   }
 
+  /** Answers from the agent at `req.ip` after its latency, or stays silent until the timeout or the abort. */
   readonly get = (req: SnmpGetRequest): Promise<SnmpGetResult> => {
     this.callCount++;
     if (this.#record) this.calls.push({ ip: req.ip, credential: req.credential, atMs: this.#clock.now() });

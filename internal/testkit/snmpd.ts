@@ -60,6 +60,29 @@ function freeUdpPort(address: string): Promise<number> {
   });
 }
 
+/** A loopback UDP port held by a socket that never answers. */
+export interface SilentPort {
+  /** The port. */
+  readonly port: number;
+  /** Releases the port. */
+  close(): Promise<void>;
+}
+
+/**
+ * A dead agent: a UDP port on 127.0.0.1 bound by a socket that reads nothing and answers
+ * nothing. Unlike "some port nobody listens on", no other test can take it meanwhile.
+ */
+export function silentUdpPort(): Promise<SilentPort> {
+  return new Promise((resolve, reject) => {
+    const s = createSocket('udp4');
+    s.once('error', reject);
+    s.bind(0, '127.0.0.1', () => {
+      s.unref();
+      resolve({ port: s.address().port, close: () => new Promise<void>((done) => s.close(() => done())) });
+    });
+  });
+}
+
 /** A running snmpd. */
 export class Snmpd {
   /** UDP port it listens on. */
