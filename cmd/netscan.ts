@@ -75,7 +75,10 @@ async function run(opts: { config?: string }, g: GlobalOpts): Promise<void> {
   if (!loaded) return;
   const logger = buildLogger(g);
   for (const w of loaded.warnings) logger.warn({ warning: w }, 'configuration warning');
-  const agent = new Agent({ config: loaded.config, logger, clock: systemClock, version });
+  const agent = new Agent({
+    config: loaded.config, logger, clock: systemClock, version,
+    loadConfig: () => loadConfigFile(path, process.env),
+  });
 
   let signals = 0;
   const shutdown = (signal: string): void => {
@@ -95,19 +98,14 @@ async function run(opts: { config?: string }, g: GlobalOpts): Promise<void> {
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGHUP', () => {
     logger.info({ path }, 'SIGHUP received, reloading configuration');
-    loadConfigFile(path, process.env).then(
-      (next) => agent.reload(next.config, next.warnings),
-      (err: unknown) => {
-        if (err instanceof ConfigError) logger.error({ problems: err.problems }, 'configuration reload rejected; keeping the running configuration');
-        else logger.error({ err }, 'configuration reload failed; keeping the running configuration');
-      },
-    ).catch((err: unknown) => logger.error({ err }, 'configuration reload failed; keeping the running configuration'));
+    // reloadFromSource logs a rejected config itself and never rejects.
+    void agent.reloadFromSource();
   });
 
   try {
     await agent.start();
   } catch (err) {
-    await agent.stop().catch(() => undefined);
+    logger.flush();
     throw err;
   }
   // Keeps the event loop alive: every stage's timers are unref()'d by design.

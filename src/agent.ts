@@ -1,6 +1,25 @@
+import { Histogram, Registry } from 'prom-client';
+import { systemClock, type Clock, type TimerHandle } from '../internal/clock/clock.js';
+import { errorMessage, NetscanError } from '../internal/errors/errors.js';
+import { HealthServer, type HealthDocument, type Readiness, type ReloadResult } from '../internal/health/health-server.js';
+import { IcmpEngine } from '../internal/icmp/engine.js';
+import { parseIpv4 } from '../internal/icmp/ipv4.js';
 import type { Logger } from '../internal/log/log.js';
-import { systemClock, type Clock } from '../internal/clock/clock.js';
+import type { PingOptions, PingOutcome, Pinger } from '../internal/model/ping.js';
+import type { PointSink } from '../internal/model/point.js';
+import { Reconciler } from '../internal/reconcile/reconciler.js';
+import { PingScheduler, type PingSchedulerOptions } from '../internal/schedule/ping-scheduler.js';
+import { SnmpEnricher } from '../internal/snmp/enricher.js';
+import { NetSnmpSession } from '../internal/snmp/session.js';
+import { DeviceStore } from '../internal/state/device-store.js';
+import { AddressSet, parseCidr, type Ipv4Cidr } from '../internal/sweep/cidr.js';
+import { inShard } from '../internal/sweep/shard.js';
+import { Sweeper, type SweepSummary } from '../internal/sweep/sweeper.js';
+import { healthPoint } from '../internal/writer/points.js';
 import type { Config } from './config/schema.js';
+import { snmpCredentials } from './snmp-config.js';
+import { Outputs } from './outputs.js';
+import { buildHealthDocument, registerAgentMetrics, type AgentFigures } from './telemetry.js';
 
 /** What the agent needs from its shell (cmd/). */
 export interface AgentOptions {
@@ -12,37 +31,410 @@ export interface AgentOptions {
   clock: Clock;
   /** Package version for /health and logs. */
   version: string;
+  /** Deadline for the final flush at shutdown, ms. */
+  closeDeadlineMs: number;
+  /** Re-reads and validates the config file for SIGHUP and POST /-/reload (cmd/ supplies it). */
+  loadConfig?: () => Promise<{ config: Config; warnings: readonly string[] }>;
 }
 
+/** The stages of one running agent. */
+interface Stages {
+  outputs: Outputs;
+  sink: SwitchableSink;
+  store: DeviceStore;
+  engine: IcmpEngine;
+  scheduler: PingScheduler;
+  reconciler: Reconciler;
+  sweeper: Sweeper;
+  enricher: SnmpEnricher | undefined;
+  health: HealthServer | undefined;
+  registry: Registry;
+  rtt: Histogram;
+}
+
+/** A sink whose target can be replaced on reload while stages keep their reference. */
+class SwitchableSink implements PointSink {
+  target: PointSink;
+  constructor(target: PointSink) {
+    this.target = target;
+  }
+  write(point: Parameters<PointSink['write']>[0]): number {
+    return this.target.write(point);
+  }
+}
+
+/** Wraps the engine for monitoring so every RTT lands in the fleet-wide histogram. */
+class ObservedPinger implements Pinger {
+  readonly #inner: Pinger;
+  readonly #rtt: Histogram;
+  constructor(inner: Pinger, rtt: Histogram) {
+    this.#inner = inner;
+    this.#rtt = rtt;
+  }
+  async ping(ip: string, opts: PingOptions): Promise<PingOutcome> {
+    const o = await this.#inner.ping(ip, opts);
+    if (o.ok) this.#rtt.observe(o.rttMs / 1000);
+    return o;
+  }
+}
+
+/** The addresses this agent owns: configured networks minus exclusions, within its shard. */
+class Ownership {
+  readonly #set: AddressSet;
+  readonly #shard: (ip: number) => boolean;
+  constructor(config: Config) {
+    const parse = (list: readonly string[]): Ipv4Cidr[] => list.map((c) => parseCidr(c.trim(), { allowBareAddress: true })).filter((c): c is Ipv4Cidr => c !== undefined);
+    this.#set = AddressSet.fromCidrs(parse(config.networks), parse(config.exclude));
+    this.#shard = inShard(config.shard);
+  }
+  owns(ip: string): boolean {
+    const n = parseIpv4(ip);
+    return n !== undefined && this.#set.has(n) && this.#shard(n);
+  }
+}
+
+function schedulerOptions(c: Config): Partial<PingSchedulerOptions> {
+  return {
+    intervalMs: c.ping_interval,
+    timeoutMs: c.ping_timeout,
+    ratePerSec: c.ping_rate_limit,
+    burst: c.ping_burst_limit,
+    maxConsecutiveFails: c.ping_max_consecutive_fails,
+    backoffMs: c.ping_backoff_duration,
+    summaryIntervalMs: c.summary_interval,
+    rawPoints: c.ping_raw_points,
+    overloadThresholdMs: c.overload_threshold,
+  };
+}
+
+const sameJson = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
+
 /**
- * The composition root: builds every stage from the config and wires them into the pipeline
+ * The composition root: builds every stage from the config and wires the pipeline
  * sweep -> state -> reconciler -> ping schedulers -> writer, with SNMP enrichment and health.
- * Starts sink-first and stops source-first (STYLE.md rule 3).
+ * Starts sink-first (outputs, state, monitoring, SNMP, health, then the sweep) and stops
+ * source-first, each stage in its own try/catch, the outputs last with a bounded final flush.
  */
 export class Agent {
   #opts: AgentOptions;
+  #stages: Stages | undefined;
+  #startedMs = 0;
+  #ready = false;
+  #startPromise: Promise<void> | undefined;
   #stopping: Promise<void> | undefined;
-  #started = false;
+  #sweepTimer: TimerHandle | undefined;
+  #healthTimer: TimerHandle | undefined;
+  #sweepAbort = new AbortController();
+  #currentSweep: Promise<void> | undefined;
+  #nextSweepMs = 0;
+  #lastSweep: (SweepSummary & { startedMs: number }) | undefined;
+  #sweepsTotal = 0;
+  #sweepErrors = 0;
+  #ownership: Ownership;
+  #memoryWarned = false;
+  #reloads = 0;
 
   constructor(opts: Partial<AgentOptions> & Pick<AgentOptions, 'config' | 'logger'>) {
-    this.#opts = { clock: systemClock, version: '0.0.0', ...opts };
+    this.#opts = { clock: systemClock, version: '0.0.0', closeDeadlineMs: 20_000, ...opts };
+    this.#ownership = new Ownership(this.#opts.config);
+  }
+
+  /** The health server's bound port (0 when disabled or not started). */
+  get healthPort(): number {
+    return this.#stages?.health?.port ?? 0;
+  }
+
+  /** The running configuration. */
+  get config(): Config {
+    return this.#opts.config;
   }
 
   /** Starts every stage. Rejects (after stopping what started) if a stage cannot start. */
-  async start(): Promise<void> {
-    if (this.#started) return;
-    this.#started = true;
-    const { config, logger } = this.#opts;
-    logger.info({ networks: config.networks, version: this.#opts.version }, 'netscan starting');
-    if (!config.influxdb?.enabled) logger.info('no InfluxDB configured: points go to the line-protocol output file');
-    logger.info('netscan started');
+  start(): Promise<void> {
+    this.#startPromise ??= this.#start().catch(async (err: unknown) => {
+      await this.stop();
+      throw err;
+    });
+    return this.#startPromise;
   }
 
-  /** Applies a new validated configuration without losing state (issue 8). */
+  async #start(): Promise<void> {
+    const { config, logger, clock } = this.#opts;
+    this.#startedMs = clock.now();
+    logger.info({ version: this.#opts.version, networks: config.networks, shard: config.shard }, 'netscan starting');
+    const registry = new Registry();
+    const rtt = new Histogram({
+      name: 'netscan_ping_rtt_seconds',
+      help: 'Round-trip time of successful monitoring pings, all devices together.',
+      buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    });
+
+    const outputs = new Outputs(config, { clock, logger });
+    const sink = new SwitchableSink(outputs);
+    const store = new DeviceStore({
+      clock, logger, maxDevices: config.max_devices, pruneAfterMs: config.prune_after, pruneIntervalMs: config.prune_interval,
+      stateFile: config.state_file, snapshotIntervalMs: config.state_snapshot_interval,
+    });
+    const engine = new IcmpEngine({ clock, logger });
+    const scheduler = new PingScheduler({ clock, pinger: new ObservedPinger(engine, rtt), sink, state: store, logger }, schedulerOptions(config));
+    const reconciler = new Reconciler({ source: store, target: scheduler, clock, logger }, { maxMonitored: config.max_concurrent_pingers });
+    const sweeper = new Sweeper({
+      pinger: engine, clock, logger, ratePps: config.sweep_rate_limit, maxInFlight: config.icmp_workers,
+      timeoutMs: config.sweep_timeout, retries: config.sweep_retries,
+    });
+    const enricher = this.#buildEnricher(config, store, sink);
+    this.#stages = { outputs, sink, store, engine, scheduler, reconciler, sweeper, enricher, health: undefined, registry, rtt };
+
+    // Sink first: nothing may produce a point before the outputs accept it.
+    await outputs.start();
+    logger.info({ outputs: outputs.names }, outputs.names.length ? 'outputs started' : 'no output configured: points are counted and dropped');
+    await store.start();
+    this.#retainOwned('config');
+    await engine.start();
+    scheduler.start(this.#sweepAbort.signal);
+    reconciler.start();
+    if (enricher) {
+      await enricher.start();
+      for (const ip of store.ips()) enricher.track(ip);
+      enricher.follow(store);
+    }
+    registerAgentMetrics(registry, () => this.figures());
+    if (config.health_check_port > 0) {
+      const health = new HealthServer({
+        port: config.health_check_port, host: config.health_check_bind, registry, logger,
+        health: () => this.healthDocument(), readiness: () => this.readiness(), reload: () => this.reloadFromSource(),
+      });
+      this.#stages.health = health;
+      await health.start();
+    }
+    this.#ready = true;
+    this.#armHealthReport();
+    this.#armSweep(0);
+    logger.info({ devices: store.size, health_port: this.healthPort }, 'netscan started');
+  }
+
+  #buildEnricher(config: Config, store: DeviceStore, sink: PointSink): SnmpEnricher | undefined {
+    const snmp = config.snmp;
+    if (!snmp?.enabled) return undefined;
+    return new SnmpEnricher(
+      { clock: this.#opts.clock, session: new NetSnmpSession(), state: store, sink, logger: this.#opts.logger },
+      {
+        credentials: snmpCredentials(snmp), port: snmp.port, timeoutMs: snmp.timeout, retries: snmp.retries, deadlineMs: snmp.deadline,
+        intervalMs: config.snmp_interval, ratePerSec: config.snmp_rate_limit, burst: config.snmp_burst_limit,
+        maxInFlight: config.snmp_workers, maxConsecutiveFails: config.snmp_max_consecutive_fails, backoffMs: config.snmp_backoff_duration,
+      },
+    );
+  }
+
+  /** Removes devices this agent no longer owns (networks, exclusions or shard changed). */
+  #retainOwned(why: string): void {
+    const store = this.#stages?.store;
+    if (!store) return;
+    const gone = [...store.ips()].filter((ip) => !this.#ownership.owns(ip));
+    for (const ip of gone) store.remove(ip);
+    if (gone.length > 0) this.#opts.logger.info({ count: gone.length, reason: why }, 'devices outside the configured networks or shard removed');
+  }
+
+  #armSweep(delayMs: number): void {
+    const { clock, config } = this.#opts;
+    this.#sweepTimer?.cancel();
+    this.#nextSweepMs = clock.now() + delayMs;
+    this.#sweepTimer = clock.setTimeout(() => {
+      this.#currentSweep = this.#sweepOnce()
+        .catch((err: unknown) => {
+          this.#sweepErrors++;
+          this.#opts.logger.error({ stage: 'sweep', err: errorMessage(err) }, 'discovery sweep failed; retrying at the next interval');
+        })
+        .finally(() => {
+          this.#currentSweep = undefined;
+          if (this.#stopping) return;
+          // From the schedule, not from the end of the sweep; an overrun starts the next one at once.
+          const started = this.#lastSweep?.startedMs ?? clock.now();
+          this.#armSweep(Math.max(0, started + config.icmp_discovery_interval - clock.now()));
+        });
+    }, delayMs);
+  }
+
+  async #sweepOnce(): Promise<void> {
+    const s = this.#stages;
+    if (!s || this.#stopping) return;
+    const { config, clock } = this.#opts;
+    if (config.networks.length === 0) return;
+    const startedMs = clock.now();
+    const summary = await s.sweeper.sweep(
+      { cidrs: config.networks, exclude: config.exclude, accept: inShard(config.shard) },
+      (host) => {
+        if (this.#ownership.owns(host.ip)) s.store.markSeen(host.ip);
+      },
+      this.#sweepAbort.signal,
+    );
+    if (summary.skipped) return;
+    this.#sweepsTotal++;
+    this.#lastSweep = { ...summary, startedMs };
+    this.#checkMemory();
+  }
+
+  #armHealthReport(): void {
+    const { clock, config } = this.#opts;
+    this.#healthTimer = clock.setTimeout(() => {
+      try {
+        this.#writeHealthPoint();
+        this.#checkMemory();
+      } catch (err) {
+        this.#opts.logger.error({ stage: 'health', err: errorMessage(err) }, 'health report failed');
+      }
+      if (!this.#stopping) this.#armHealthReport();
+    }, config.health_report_interval);
+  }
+
+  #writeHealthPoint(): void {
+    const s = this.#stages;
+    if (!s) return;
+    const f = this.figures();
+    s.sink.write(healthPoint({
+      deviceCount: f.deviceCount, activePingers: f.scheduler.inFlight, suspendedDevices: f.pingSuspended,
+      goroutines: f.tasks, memoryMb: f.memoryMb, rssMb: f.rssMb, influxdbOk: f.outputOk, pingsSentTotal: f.scheduler.pingsSentTotal,
+      writer: f.writer, extra: {
+        agent_overloaded: f.scheduler.overloadedTotal, event_loop_delay_p99_ms: f.eventLoopDelayP99Ms,
+        unmonitored_devices: f.reconciler.unmonitored, snmp_suspended_devices: f.snmpSuspended,
+        effective_ping_interval_ms: f.scheduler.effectiveIntervalMs, skipped_ticks: f.scheduler.skippedTicksTotal,
+        snmp_enriched_devices: f.snmp?.devicesEnriched ?? 0,
+      },
+    }, this.#opts.clock.now()));
+  }
+
+  /** Go parity: a soft limit, a warning when the heap passes it (and one line when it is back under). */
+  #checkMemory(): void {
+    const heapMb = process.memoryUsage().heapUsed / 1048576;
+    const over = heapMb > this.#opts.config.memory_limit_mb;
+    if (over !== this.#memoryWarned) {
+      this.#memoryWarned = over;
+      if (over) this.#opts.logger.warn({ memory_mb: Math.round(heapMb), limit_mb: this.#opts.config.memory_limit_mb }, 'Memory usage exceeds limit');
+      else this.#opts.logger.info({ memory_mb: Math.round(heapMb), limit_mb: this.#opts.config.memory_limit_mb }, 'memory usage back under the limit');
+    }
+  }
+
+  /** Every figure /health, /metrics and health_metrics report, from memory (no I/O). */
+  figures(): AgentFigures {
+    const s = this.#stages;
+    if (!s) throw new NetscanError('ERR_INTERNAL', 'agent not started');
+    const mem = process.memoryUsage();
+    const scheduler = s.scheduler.stats();
+    const writer = s.outputs.stats();
+    return {
+      version: this.#opts.version,
+      nowMs: this.#opts.clock.now(),
+      uptimeMs: this.#opts.clock.now() - this.#startedMs,
+      ready: this.readiness(),
+      deviceCount: s.store.size,
+      maxDevices: s.store.maxDevices,
+      pingSuspended: s.store.pingSuspendedCount(),
+      snmpSuspended: s.store.snmpSuspendedCount(),
+      scheduler,
+      reconciler: s.reconciler.stats(),
+      writer,
+      outputOk: writer.state === 'writing' || writer.state === 'idle',
+      outputHealthy: s.outputs.isHealthy(),
+      icmp: s.engine.stats(),
+      snmp: s.enricher?.stats(),
+      persistence: s.store.persistenceStats(),
+      eventLoopDelayP99Ms: scheduler.stalls.loopDelayP99Ms,
+      tasks: process.getActiveResourcesInfo().length,
+      memoryMb: Math.floor(mem.heapUsed / 1048576),
+      rssMb: Math.floor(mem.rss / 1048576),
+      sweep: {
+        running: this.#currentSweep !== undefined,
+        progress: s.sweeper.progress(),
+        total: this.#sweepsTotal,
+        errors: this.#sweepErrors,
+        skipped: s.sweeper.skippedSweeps,
+        nextMs: this.#nextSweepMs,
+        last: this.#lastSweep,
+      },
+      shard: this.#opts.config.shard,
+      reloads: this.#reloads,
+    };
+  }
+
+  /** The `/health` document. */
+  healthDocument(): HealthDocument {
+    return buildHealthDocument(this.figures());
+  }
+
+  /** Ready when the state is loaded, monitoring runs, and the output writes or safely spools. */
+  readiness(): Readiness {
+    const s = this.#stages;
+    if (!s || !this.#ready) return { ready: false, reason: 'starting' };
+    if (this.#stopping) return { ready: false, reason: 'shutting down' };
+    if (!s.outputs.isHealthy()) return { ready: false, reason: 'output failing and not spooling' };
+    return { ready: true };
+  }
+
+  /** Re-reads the config through `loadConfig` and applies it (SIGHUP, POST /-/reload). */
+  async reloadFromSource(): Promise<ReloadResult> {
+    if (!this.#opts.loadConfig) return { ok: false, problems: ['reload is not available: the agent was started without a config file'] };
+    try {
+      const next = await this.#opts.loadConfig();
+      await this.reload(next.config, next.warnings);
+      return { ok: true, problems: [] };
+    } catch (err) {
+      const problems = err instanceof NetscanError && 'problems' in err ? [...(err as { problems: string[] }).problems] : [errorMessage(err)];
+      this.#opts.logger.error({ problems }, 'configuration reload rejected; keeping the running configuration');
+      return { ok: false, problems };
+    }
+  }
+
+  /**
+   * Applies a new validated configuration without losing state or restarting unchanged
+   * schedules: networks, exclusions and shard (the next sweep uses them at once; devices no longer
+   * owned are removed), ping and SNMP settings, limits, outputs and the health listener.
+   */
   async reload(config: Config, warnings: readonly string[] = []): Promise<void> {
-    for (const w of warnings) this.#opts.logger.warn({ warning: w }, "configuration warning");
+    const s = this.#stages;
+    const old = this.#opts.config;
+    const { logger, clock } = this.#opts;
+    for (const w of warnings) logger.warn({ warning: w }, 'configuration warning');
+    if (!s) {
+      this.#opts = { ...this.#opts, config };
+      this.#ownership = new Ownership(config);
+      return;
+    }
+    // Prepare everything that can fail before touching what runs.
+    const ownership = new Ownership(config);
+    const outputsChanged = !sameJson(old.influxdb, config.influxdb) || old.output_file !== config.output_file
+      || old.output_file_max_bytes !== config.output_file_max_bytes || old.spool_dir !== config.spool_dir
+      || old.spool_max_bytes !== config.spool_max_bytes || old.max_buffer_points !== config.max_buffer_points;
+    let newOutputs: Outputs | undefined;
+    if (outputsChanged) {
+      newOutputs = new Outputs(config, { clock, logger });
+      await newOutputs.start();
+    }
+    const restartNeeded = (['state_file', 'max_devices', 'snmp', 'health_check_port', 'health_check_bind'] as const)
+      .filter((k) => !sameJson(old[k], config[k]));
+
     this.#opts = { ...this.#opts, config };
-    this.#opts.logger.info("configuration reloaded");
+    this.#ownership = ownership;
+    this.#reloads++;
+    s.scheduler.reconfigure(schedulerOptions(config));
+    s.reconciler.reconfigure({ maxMonitored: config.max_concurrent_pingers });
+    if (newOutputs) {
+      const previous = s.outputs;
+      s.outputs = newOutputs;
+      s.sink.target = newOutputs;
+      previous.close(this.#opts.closeDeadlineMs).catch((err: unknown) => logger.error({ err: errorMessage(err) }, 'closing the previous outputs failed'));
+      logger.info({ outputs: newOutputs.names }, 'outputs replaced');
+    }
+    const targetsChanged = !sameJson([old.networks, old.exclude, old.shard], [config.networks, config.exclude, config.shard]);
+    if (targetsChanged) {
+      this.#retainOwned('reload');
+      if (!this.#currentSweep) this.#armSweep(0);
+    } else if (old.icmp_discovery_interval !== config.icmp_discovery_interval && !this.#currentSweep) {
+      const started = this.#lastSweep?.startedMs ?? clock.now();
+      this.#armSweep(Math.max(0, started + config.icmp_discovery_interval - clock.now()));
+    }
+    if (restartNeeded.length > 0) logger.warn({ keys: restartNeeded }, 'these settings take effect after a restart');
+    logger.info({ networks: config.networks }, 'configuration reloaded');
   }
 
   /** Stops every stage, source first; idempotent, and concurrent callers share one completion. */
@@ -52,6 +444,31 @@ export class Agent {
   }
 
   async #doStop(): Promise<void> {
-    this.#opts.logger.info('netscan stopped');
+    const { logger } = this.#opts;
+    this.#ready = false;
+    this.#sweepTimer?.cancel();
+    this.#healthTimer?.cancel();
+    this.#sweepAbort.abort(new Error('agent stopping'));
+    const s = this.#stages;
+    if (!s) return;
+    const step = async (name: string, fn: () => unknown): Promise<void> => {
+      try {
+        await fn();
+      } catch (err) {
+        logger.error({ stage: name, err: errorMessage(err) }, 'error while stopping');
+      }
+    };
+    await step('sweep', () => s.sweeper.stop());
+    await step('sweep', () => this.#currentSweep);
+    await step('snmp', () => s.enricher?.stop());
+    await step('reconcile', () => s.reconciler.stop());
+    await step('schedule', () => s.scheduler.stop());
+    await step('icmp', () => s.engine.stop());
+    await step('state', () => s.store.stop());
+    await step('health', () => this.#writeHealthPoint());
+    await step('writer', () => s.outputs.close(this.#opts.closeDeadlineMs));
+    await step('health', () => s.health?.stop());
+    const w = s.outputs.stats();
+    logger.info({ points_written: w.pointsWritten, points_spooled: w.spoolPoints, points_dropped: w.pointsDropped }, 'netscan stopped');
   }
 }

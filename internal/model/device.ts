@@ -34,7 +34,7 @@ export interface Device {
   readonly snmp: SnmpInfo | undefined;
   /** First time the device was seen, ms since the epoch. */
   readonly firstSeenMs: number;
-  /** Last time the device answered (discovery, ping or SNMP), ms since the epoch. */
+  /** Last time the device answered a sweep or a ping, ms since the epoch (SNMP answers do not count, so an ICMP-dead device can be pruned). */
   readonly lastSeenMs: number;
   /** Last successful SNMP poll, ms since the epoch; 0 if never. */
   readonly lastSnmpMs: number;

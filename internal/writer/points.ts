@@ -136,6 +136,26 @@ export interface HealthValues {
   pingsSentTotal: number;
   /** Writer counters (sum them with `sumWriterStats` when several sinks run). */
   writer: WriterStats;
+  /** Monitoring and SNMP figures added to the Go set (see {@link healthPoint} for names and types). */
+  extra?: HealthExtraValues;
+}
+
+/** Agent figures beyond the Go set, written as new `health_metrics` fields. */
+export interface HealthExtraValues {
+  /** Probes invalidated by an agent stall since start (unsigned). */
+  agent_overloaded: number;
+  /** p99 event-loop delay since start, ms (float). */
+  event_loop_delay_p99_ms: number;
+  /** Devices left without a ping schedule by max_concurrent_pingers (integer). */
+  unmonitored_devices: number;
+  /** Devices whose SNMP breaker is open (integer). */
+  snmp_suspended_devices: number;
+  /** Interval each device actually gets given ping_rate_limit, ms (float). */
+  effective_ping_interval_ms: number;
+  /** Slots skipped because the previous probe was still in flight, since start (unsigned). */
+  skipped_ticks: number;
+  /** Devices whose SNMP answered at least once (integer). */
+  snmp_enriched_devices: number;
 }
 
 /**
@@ -144,7 +164,9 @@ export interface HealthValues {
  * `memory_mb`, `rss_mb` integer; `influxdb_ok` bool; `influxdb_successful_batches`,
  * `influxdb_failed_batches`, `pings_sent_total` unsigned. New: counters `points_written`,
  * `points_dropped`, `points_spooled`, `write_errors_{retry,throttle,split,drop,config}` unsigned;
- * gauges `spool_bytes`, `spool_points`, `queue_depth` integer.
+ * gauges `spool_bytes`, `spool_points`, `queue_depth` integer; with `extra`: `agent_overloaded`,
+ * `skipped_ticks` unsigned, `unmonitored_devices`, `snmp_suspended_devices`, `snmp_enriched_devices`
+ * integer, `effective_ping_interval_ms`, `event_loop_delay_p99_ms` float.
  */
 export function healthPoint(values: HealthValues, timeMs: number): Point {
   const w = values.writer;
@@ -175,6 +197,21 @@ export function healthPoint(values: HealthValues, timeMs: number): Point {
       write_errors_split: field.uint(w.writeErrors.split),
       write_errors_drop: field.uint(w.writeErrors.drop),
       write_errors_config: field.uint(w.writeErrors.config),
+      ...(values.extra ? extraFields(values.extra) : {}),
     },
   };
+}
+
+function extraFields(x: HealthExtraValues): Record<string, FieldValue> {
+  const fields: Record<string, FieldValue> = {
+    agent_overloaded: field.uint(x.agent_overloaded),
+    unmonitored_devices: field.int(x.unmonitored_devices),
+    snmp_suspended_devices: field.int(x.snmp_suspended_devices),
+    effective_ping_interval_ms: field.float(x.effective_ping_interval_ms),
+    skipped_ticks: field.uint(x.skipped_ticks),
+    snmp_enriched_devices: field.int(x.snmp_enriched_devices),
+  };
+  // Before the first event-loop sample there is no p99; omit rather than write NaN.
+  if (Number.isFinite(x.event_loop_delay_p99_ms)) fields.event_loop_delay_p99_ms = field.float(x.event_loop_delay_p99_ms);
+  return fields;
 }
