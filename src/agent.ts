@@ -222,7 +222,8 @@ export class Agent {
       {
         credentials: snmpCredentials(snmp), port: snmp.port, timeoutMs: snmp.timeout, retries: snmp.retries, deadlineMs: snmp.deadline,
         intervalMs: config.snmp_interval, ratePerSec: config.snmp_rate_limit, burst: config.snmp_burst_limit,
-        maxInFlight: config.snmp_workers, maxConsecutiveFails: config.snmp_max_consecutive_fails, backoffMs: config.snmp_backoff_duration,
+        maxInFlight: snmp.max_in_flight, maxConsecutiveFails: config.snmp_max_consecutive_fails, backoffMs: config.snmp_backoff_duration,
+        rebootRecheckMs: snmp.reboot_recheck, maxStringBytes: snmp.max_string_bytes,
       },
     );
   }

@@ -11,10 +11,10 @@ export function snmpCredentials(snmp: NonNullable<Config['snmp']>): SnmpCredenti
   snmp.credentials.forEach((c, i) => {
     const name = c.name ?? `credential ${i + 1}`;
     if (c.version === '3') {
-      const level = c.security_level === 'authNoPriv' || (c.security_level === undefined && !c.priv_key) ? 'authNoPriv' : 'authPriv';
+      const level = c.security_level ?? (c.priv_key ? 'authPriv' : 'authNoPriv');
       out.push({
-        version: '3', name, user: c.username ?? '', level, authProtocol: c.auth_protocol as 'sha', authKey: c.auth_key ?? '',
-        ...(level === 'authPriv' ? { privProtocol: c.priv_protocol as 'aes', privKey: c.priv_key ?? '' } : {}),
+        version: '3', name, user: c.username ?? '', level, authProtocol: c.auth_protocol, authKey: c.auth_key ?? '',
+        ...(level === 'authPriv' ? { privProtocol: c.priv_protocol, privKey: c.priv_key ?? '' } : {}),
       });
     } else {
       out.push({ version: c.version, community: c.community ?? '', name });

@@ -104,11 +104,12 @@ const snmpCredential = z.strictObject({
   community: str().optional(),
   username: str().optional(),
   security_level: z
-    .enum(['noAuthNoPriv', 'authNoPriv', 'authPriv'], { error: msg('is not a security level', 'noAuthNoPriv, authNoPriv or authPriv') })
+    .enum(['authNoPriv', 'authPriv'], { error: msg('is not a supported security level', 'authNoPriv or authPriv') })
     .optional(),
-  auth_protocol: z.enum(['md5', 'sha', 'sha224', 'sha256', 'sha384', 'sha512'], { error: msg('is not an auth protocol', 'md5, sha, sha224, sha256, sha384 or sha512') }).default('sha'),
+  // MD5 and DES are refused: both are broken (RFC 3414's originals, superseded by RFC 7860/3826).
+  auth_protocol: z.enum(['sha', 'sha224', 'sha256', 'sha384', 'sha512'], { error: msg('is not a supported auth protocol', 'sha, sha224, sha256, sha384 or sha512') }).default('sha'),
   auth_key: str().optional(),
-  priv_protocol: z.enum(['des', 'aes', 'aes256b', 'aes256r'], { error: msg('is not a privacy protocol', 'des, aes, aes256b or aes256r') }).default('aes'),
+  priv_protocol: z.enum(['aes'], { error: msg('is not a supported privacy protocol', 'aes (AES-128, RFC 3826)') }).default('aes'),
   priv_key: str().optional(),
 });
 
@@ -122,6 +123,12 @@ const snmpSection = z.strictObject({
   version: z.enum(['1', '2c'], { error: msg('must be "1" or "2c" (use credentials for v3)', '"1" or "2c"') }).default('2c'),
   credentials: z.array(snmpCredential, { error: msg('must be a list of credentials', 'a YAML list') }).default([]),
   deadline: durationDefault('10s', SECOND, { maxMs: 10 * MINUTE }),
+  /** Device queries in flight at once; size it >= snmp_rate_limit x deadline when many agents may be dead. */
+  max_in_flight: intIn(1, 10_000).default(50),
+  /** Re-query this soon after sysUpTime went backwards (a reboot). */
+  reboot_recheck: durationDefault('1m', SECOND),
+  /** Longest string kept from an agent, in UTF-8 bytes. */
+  max_string_bytes: intIn(16, 65_536).default(1024),
 });
 
 const influxSection = z.strictObject({

@@ -85,8 +85,8 @@ function checkSnmp(raw: Raw, f: Findings): void {
     const version = String(cred.version ?? '2c');
     if (version === '3') {
       if (!str(cred.username)) f.errors.push(line(`${p}.username`, 'is required for SNMPv3', 'nothing', 'a USM user name'));
-      const level = str(cred.security_level) ?? (cred.priv_key !== undefined ? 'authPriv' : cred.auth_key !== undefined ? 'authNoPriv' : 'noAuthNoPriv');
-      if (level !== 'noAuthNoPriv' && (str(cred.auth_key) ?? '').length < 8) {
+      const level = str(cred.security_level) ?? (cred.priv_key ? 'authPriv' : 'authNoPriv');
+      if ((str(cred.auth_key) ?? '').length < 8) {
         f.errors.push(line(`${p}.auth_key`, `is required for ${level} and must have at least 8 characters`, '[redacted]', 'a key of 8 or more characters'));
       }
       if (level === 'authPriv' && (str(cred.priv_key) ?? '').length < 8) {
@@ -142,6 +142,10 @@ function checkLegacy(raw: Raw, f: Findings): void {
     else f.warnings.push(line('snmp_daily_schedule', 'is deprecated and ignored; devices are polled every snmp_interval'));
   }
   // Only a value that differs from the default suggests the operator expects an effect.
+  for (const [k, def] of [['snmp_workers', 32], ['max_concurrent_snmp_pollers', 20_000]] as const) {
+    const v = num(raw[k]);
+    if (v !== undefined && v !== def) f.warnings.push(line(k, 'is accepted for compatibility with Go netscan but has no effect (see snmp.max_in_flight)', String(v)));
+  }
   for (const [k, def] of [['discovery_interval', 4 * 3_600_000], ['min_scan_interval', 60_000]] as const) {
     const v = str(raw[k]);
     let ms: number | undefined;
