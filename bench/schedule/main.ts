@@ -79,12 +79,14 @@ async function simThroughput(n: number, intervalMs: number, simSeconds: number):
     { clock, pinger: noopPinger(clock), sink, state: store, logger: silentLogger(), stallMonitor: noStalls },
     { intervalMs, timeoutMs: 1000, ratePerSec: 1e7, burst: 1e5 },
   );
-  for (let i = 0; i < n; i++) {
-    store.markSeen(ipOf(i));
-    sched.add(ipOf(i));
-  }
+  for (let i = 0; i < n; i++) store.markSeen(ipOf(i));
+  gc();
+  const heap0 = v8.getHeapStatistics().used_heap_size;
+  for (let i = 0; i < n; i++) sched.add(ipOf(i));
   sched.start();
-  await clock.advanceAsync(intervalMs); // warm-up: every device probed once
+  await clock.advanceAsync(intervalMs); // warm-up: every device probed once, summaries allocated
+  gc();
+  const bytesPerDevice = Math.round((v8.getHeapStatistics().used_heap_size - heap0) / n);
   const sent0 = sched.stats().pingsSentTotal;
   const t0 = process.hrtime.bigint();
   const cpu0 = process.cpuUsage();
@@ -103,9 +105,9 @@ async function simThroughput(n: number, intervalMs: number, simSeconds: number):
     {
       suite: 'schedule', case: 'scheduler_sim_throughput', n, ns_per_op: Math.round(nsPerPing), ops_per_sec: Math.round(1e9 / nsPerPing),
       interval_ms: intervalMs, target_pings_per_sec: target, core_share_at_target: round((target * nsPerPing) / 1e9, 3),
-      cpu_ms: Math.round((cpu.user + cpu.system) / 1000), wall_ms: Math.round(realNs / 1e6), points: sink.points,
+      cpu_ms: Math.round((cpu.user + cpu.system) / 1000), wall_ms: Math.round(realNs / 1e6), points: sink.points, scheduler_bytes_per_device: bytesPerDevice,
     },
-    `${Math.round(1e9 / nsPerPing).toLocaleString('en-US').padStart(10)} pings/s (${Math.round(nsPerPing)} ns each); ${target.toLocaleString('en-US')}/s costs ${round((100 * target * nsPerPing) / 1e9)}% of a core`,
+    `${Math.round(1e9 / nsPerPing).toLocaleString('en-US').padStart(10)} pings/s (${Math.round(nsPerPing)} ns CPU each); ${target.toLocaleString('en-US')}/s costs ${round((100 * target * nsPerPing) / 1e9)}% of a core; ${bytesPerDevice} B/device in the scheduler`,
   );
 }
 
@@ -296,4 +298,4 @@ if (wanted('scheduler_realtime') || wanted('per_device')) {
     gc();
   }
 }
-if (wanted('high_churn')) await highChurn(20_000, 10);
+if (wanted('high_churn')) await highChurn(20_000, Number(argValue('--minutes') ?? 10));

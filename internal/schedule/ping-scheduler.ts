@@ -157,12 +157,16 @@ interface Entry extends HeapItem {
   probeSlotMs: number;
   /** When the probe in flight was handed to the pinger, ms since the epoch. */
   probeDispatchMs: number;
-  /** Settlement handlers, bound once per device so a probe allocates no closures. */
-  readonly onOutcome: (o: PingOutcome) => void;
-  readonly onReject: (err: unknown) => void;
+  /** Settlement handler for both fulfilment and rejection, bound once per device so a probe allocates no closure. */
+  readonly onSettled: (v: unknown) => void;
 }
 
 const MAX_TIMER_DELAY_MS = 10_000;
+
+/** True for a PingOutcome about `ip` (a fulfilment), false for anything else (a rejection reason). */
+function isOutcome(v: unknown, ip: string): v is PingOutcome {
+  return typeof v === 'object' && v !== null && typeof (v as { ok?: unknown }).ok === 'boolean' && (v as { ip?: unknown }).ip === ip;
+}
 const LOG_EVERY_MS = 60_000;
 
 function validate(o: PingSchedulerOptions): void {
@@ -337,11 +341,7 @@ export class PingScheduler {
       const e: Entry = {
         ip, phase, slotMs: slot, paced: false, inFlight: false, removed: false, summary: undefined,
         probeSlotMs: 0, probeDispatchMs: 0, dueMs: slot, seq: 0, heapIndex: -1,
-        onOutcome: (o) => this.#settle(e, o),
-        onReject: (err) => {
-          this.#logError('pinger', { err, ip }, 'pinger rejected; recorded as send_error');
-          this.#settle(e, { ok: false, ip, reason: 'send_error', sentAtMs: e.probeDispatchMs, detail: errorMessage(err) });
-        },
+        onSettled: (v) => this.#settle(e, v),
       };
       this.#entries.set(ip, e);
       this.#heap.push(e, slot);
@@ -536,12 +536,20 @@ export class PingScheduler {
     } catch (err) {
       p = Promise.reject(err);
     }
-    // Both handlers catch everything (#settle), so the derived promise never rejects.
-    void p.then(e.onOutcome, e.onReject);
+    // One handler for both outcomes (it catches everything), so the derived promise never rejects.
+    void p.then(e.onSettled, e.onSettled);
   }
 
-  #settle(e: Entry, o: PingOutcome): void {
+  /** Records a settled probe: `v` is the pinger's outcome, or what it rejected with (a send_error). */
+  #settle(e: Entry, v: unknown): void {
     try {
+      let o: PingOutcome;
+      if (isOutcome(v, e.ip)) {
+        o = v;
+      } else {
+        this.#logError('pinger', { err: v, ip: e.ip }, 'pinger rejected; recorded as send_error');
+        o = { ok: false, ip: e.ip, reason: 'send_error', sentAtMs: e.probeDispatchMs, detail: errorMessage(v) };
+      }
       this.#complete(e, e.probeSlotMs, e.probeDispatchMs, o);
     } catch (err) {
       this.#logError('complete', { err, ip: e.ip }, 'recording a ping result failed');

@@ -83,3 +83,15 @@ test('type-7 quantiles and the recent-samples ring', () => {
   assert.equal(r.max(), 3);
   close(r.quantile(0.5), 2);
 });
+
+test('the sample buffer grows only as far as a window needs', () => {
+  const a = new SummaryAccumulator(120);
+  a.reset(0);
+  for (let i = 0; i < 12; i++) a.recordReply(i, Math.random);
+  close(a.snapshot(0).rttP50Ms, 5.5);
+  a.reset(1);
+  for (let i = 0; i < 200; i++) a.recordReply(1, Math.random);
+  const s = a.snapshot(0);
+  assert.equal(s.received, 200);
+  close(s.rttP95Ms, 1);
+});

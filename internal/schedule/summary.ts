@@ -33,10 +33,12 @@ export interface PingSummary {
 let scratch = new Float64Array(128);
 
 /**
- * Streaming statistics for one device and one window, in fixed memory: count, min, max, Welford
+ * Streaming statistics for one device and one window, in bounded memory: count, min, max, Welford
  * mean/variance and jitter are exact; quantiles come from up to `maxSamples` RTTs kept in a
  * Float32Array (exact while the window holds no more replies than that, Vitter's reservoir
- * sampling beyond). At the default 60 s window and a 1 s interval every reply is kept.
+ * sampling beyond). The buffer starts at 8 samples and doubles up to `maxSamples` as windows need
+ * it, so a device pinged 12 times a window holds 64 bytes, not 4 × maxSamples. At the default
+ * 60 s window and a 1 s interval every reply is kept.
  */
 export class SummaryAccumulator {
   /** Index of the window being accumulated (floor(slotMs / windowMs)); -1 before the first sample. */
@@ -81,12 +83,21 @@ export class SummaryAccumulator {
     }
     this.#lastRtt = rttMs;
     const cap = this.#maxSamples;
-    if (this.#samples === undefined) this.#samples = new Float32Array(cap);
+    let buf = this.#samples;
+    if (buf === undefined) {
+      buf = new Float32Array(Math.min(8, cap));
+      this.#samples = buf;
+    } else if (this.#kept === buf.length && buf.length < cap) {
+      const grown = new Float32Array(Math.min(cap, buf.length * 2));
+      grown.set(buf);
+      buf = grown;
+      this.#samples = buf;
+    }
     if (this.#kept < cap) {
-      this.#samples[this.#kept++] = rttMs;
+      buf[this.#kept++] = rttMs;
     } else {
       const j = Math.floor(random() * n);
-      if (j < cap) this.#samples[j] = rttMs;
+      if (j < cap) buf[j] = rttMs;
     }
   }
 
