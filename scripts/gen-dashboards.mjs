@@ -78,8 +78,10 @@ const fleet = dashboard('netscan-fleet', 'netscan — fleet overview', () => [
   series('Ping success rate', { x: 0, y: 4, w: 12, h: 8 }, [`
     from(bucket: "\${bucket}")
       |> range(start: v.timeRangeStart, stop: v.timeRangeStop)
-      |> filter(fn: (r) => r._measurement == "ping" and r._field == "success" and r.reason != "suspended")
-      |> map(fn: (r) => ({ r with _value: if r._value then 100.0 else 0.0 }))
+      |> filter(fn: (r) => r._measurement == "ping" and (r._field == "success" or r._field == "suspended"))
+      |> pivot(rowKey: ["_time", "ip"], columnKey: ["_field"], valueColumn: "_value")
+      |> filter(fn: (r) => not r.suspended)
+      |> map(fn: (r) => ({ _time: r._time, _value: if r.success then 100.0 else 0.0 }))
       |> group()
       |> aggregateWindow(every: v.windowPeriod, fn: mean, createEmpty: false)
       |> yield(name: "success_pct")`], 'percent'),
