@@ -257,7 +257,10 @@ export class Sweeper {
       skipped: false,
       filtered,
     };
-    logger?.info({ stage: 'sweep', ...summary, duration_ms: elapsedMs }, summary.aborted ? 'sweep aborted' : 'sweep finished');
+    logger?.info(
+      { stage: 'sweep', total, scanned: summary.scanned, alive: summary.alive, probes_sent: probesSent, filtered, duration_ms: elapsedMs, rate_pps: Math.round(summary.ratePps) },
+      summary.aborted ? 'sweep aborted' : 'sweep finished',
+    );
     return summary;
   }
 }
