@@ -297,7 +297,11 @@ export class IcmpEngine implements Pinger {
     this.#socket?.close();
     this.#socket = undefined;
     this.#failAll(new NetscanError('ERR_ICMP_SOCKET', 'ICMP engine stopped', { stage: 'icmp' }));
-    this.#opts.logger?.info({ stage: 'icmp', ...this.stats() }, 'ICMP engine stopped');
+    const st = this.stats();
+    this.#opts.logger?.info(
+      { stage: 'icmp', sent: st.sent, replies: st.replies, timeouts: st.timeouts, unreachable: st.unreachable, send_errors: st.sendErrors, late: st.late, duplicates: st.duplicates, foreign: st.foreign, invalid: st.invalid },
+      'ICMP engine stopped',
+    );
   }
 
   /** Sends one echo request to `ip` (dotted IPv4) and resolves with the outcome. */
