@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
 import type { Clock } from '../clock/clock.js';
+import type { PingOutcome } from '../model/ping.js';
 import type { Point } from '../model/point.js';
 import { FakeClock, flushMicrotasks } from '../testkit/fake-clock.js';
 import { FakeDeviceState } from '../testkit/fake-device-state.js';
@@ -377,5 +378,34 @@ test('a wall-clock jump reschedules from the new time instead of firing every mi
   assert.equal(sched.stats().missedSlotsTotal, 0);
   assert.deepEqual(pinger.sends.map((s) => s.sentAtMs - T0), [407, 1407, 3_600_000 + 2407, 3_600_000 + 3407, 3_600_000 + 4407]);
   assert.equal(lines.filter((l) => String(l['msg']).startsWith('wall clock jumped')).length, 1);
+  await sched.stop();
+});
+
+test('a probe the pinger never settles is given up after 2 × timeout + 1 s and the device is probed again', async () => {
+  const clock = new FakeClock(T0);
+  const sink = new RecordingSink();
+  const state = new FakeDeviceState(clock);
+  const sends: number[] = [];
+  let hang = true;
+  const pinger = {
+    ping: (ip: string): Promise<PingOutcome> => {
+      sends.push(clock.now() - T0);
+      return hang ? new Promise<PingOutcome>(() => undefined) : Promise.resolve({ ok: true, ip, rttMs: 1, sentAtMs: clock.now() });
+    },
+  };
+  const sched = new PingScheduler({ clock, pinger, sink, state, logger: silentLogger(), stallMonitor: new FakeStallMonitor() }, { intervalMs: 1000, timeoutMs: 500 });
+  state.markSeen(IP);
+  sched.add(IP);
+  sched.start();
+  await clock.advanceAsync(2500);
+  hang = false;
+  await clock.advanceAsync(2000);
+  // Sent at 407; the slots at 1407 and 2407 are skipped (within 2 s of the send); at 3407 it is abandoned and probed again.
+  assert.deepEqual(sends, [407, 3407, 4407]);
+  const s = sched.stats();
+  assert.equal(s.hungProbesTotal, 1);
+  assert.equal(s.failuresByReason.send_error, 1);
+  assert.equal(s.inFlight, 0);
+  assert.equal(s.repliesTotal, 2);
   await sched.stop();
 });

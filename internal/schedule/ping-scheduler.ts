@@ -136,6 +136,8 @@ export interface PingSchedulerStats {
   readonly summariesWrittenTotal: number;
   /** Sink writes that threw. */
   readonly sinkErrorsTotal: number;
+  /** Probes the pinger never settled, given up after 2 × timeout + 1 s (recorded as send_error). */
+  readonly hungProbesTotal: number;
   /** Agent stall detector counters. */
   readonly stalls: StallStats;
 }
@@ -157,8 +159,8 @@ interface Entry extends HeapItem {
   probeSlotMs: number;
   /** When the probe in flight was handed to the pinger, ms since the epoch. */
   probeDispatchMs: number;
-  /** Settlement handler for both fulfilment and rejection, bound once per device so a probe allocates no closure. */
-  readonly onSettled: (v: unknown) => void;
+  /** Generation of the latest probe; a settlement carrying an older one (an abandoned probe) is ignored. */
+  probeGen: number;
 }
 
 const MAX_TIMER_DELAY_MS = 10_000;
@@ -243,6 +245,7 @@ export class PingScheduler {
   #pointsDropped = 0;
   #summaries = 0;
   #sinkErrors = 0;
+  #hung = 0;
   #errorLogAtMs = new Map<string, number>();
 
   constructor(deps: PingSchedulerDeps, opts: Partial<PingSchedulerOptions> = {}) {
@@ -340,8 +343,7 @@ export class PingScheduler {
       const slot = slotAfter(phase, this.#opts.intervalMs, now - 1);
       const e: Entry = {
         ip, phase, slotMs: slot, paced: false, inFlight: false, removed: false, summary: undefined,
-        probeSlotMs: 0, probeDispatchMs: 0, dueMs: slot, seq: 0, heapIndex: -1,
-        onSettled: (v) => this.#settle(e, v),
+        probeSlotMs: 0, probeDispatchMs: 0, probeGen: 0, dueMs: slot, seq: 0, heapIndex: -1,
       };
       this.#entries.set(ip, e);
       this.#heap.push(e, slot);
@@ -422,6 +424,7 @@ export class PingScheduler {
       pointsDroppedTotal: this.#pointsDropped,
       summariesWrittenTotal: this.#summaries,
       sinkErrorsTotal: this.#sinkErrors,
+      hungProbesTotal: this.#hung,
       stalls: this.#stalls.stats(),
     };
   }
@@ -502,9 +505,12 @@ export class PingScheduler {
     }
     const slot = e.slotMs;
     if (e.inFlight) {
-      this.#skipped++;
-      this.#reschedule(e, slot, now);
-      return;
+      if (now - e.probeDispatchMs <= 2 * this.#opts.timeoutMs + 1000) {
+        this.#skipped++;
+        this.#reschedule(e, slot, now);
+        return;
+      }
+      this.#abandon(e);
     }
     if (this.#isSuspended(e.ip)) {
       this.#suspendedTicks++;
@@ -528,6 +534,7 @@ export class PingScheduler {
     e.inFlight = true;
     e.probeSlotMs = slot;
     e.probeDispatchMs = now;
+    const gen = ++e.probeGen;
     this.#inFlight++;
     this.#sent++;
     let p: Promise<PingOutcome>;
@@ -537,11 +544,25 @@ export class PingScheduler {
       p = Promise.reject(err);
     }
     // One handler for both outcomes (it catches everything), so the derived promise never rejects.
-    void p.then(e.onSettled, e.onSettled);
+    const settled = (v: unknown): void => this.#settle(e, gen, v);
+    void p.then(settled, settled);
+  }
+
+  /**
+   * The pinger never settled this probe (an engine bug): without this watchdog the device would
+   * skip every slot forever, monitored in name only (the Go zombie, parity §1.2). Record a
+   * send_error and let the device be probed again; the late settlement, if any, is ignored.
+   */
+  #abandon(e: Entry): void {
+    this.#hung++;
+    this.#logError('hung', { ip: e.ip, count: this.#hung }, 'pinger never settled a probe; recorded as send_error');
+    e.probeGen++;
+    this.#complete(e, e.probeSlotMs, e.probeDispatchMs, { ok: false, ip: e.ip, reason: 'send_error', sentAtMs: e.probeDispatchMs, detail: 'no result from the pinger' });
   }
 
   /** Records a settled probe: `v` is the pinger's outcome, or what it rejected with (a send_error). */
-  #settle(e: Entry, v: unknown): void {
+  #settle(e: Entry, gen: number, v: unknown): void {
+    if (gen !== e.probeGen) return;
     try {
       let o: PingOutcome;
       if (isOutcome(v, e.ip)) {
