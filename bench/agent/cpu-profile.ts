@@ -1,0 +1,104 @@
+/**
+ * Summarises a V8 .cpuprofile (node --cpu-prof) for bench/agent/main.ts: self and inclusive
+ * time per function, and self time per area (netscan stage, npm package, node core, GC, idle).
+ */
+
+interface CallFrame {
+  functionName: string;
+  url: string;
+  lineNumber: number;
+}
+interface ProfileNode {
+  id: number;
+  callFrame: CallFrame;
+  children?: number[];
+}
+/** The parts of the .cpuprofile JSON this module reads. */
+export interface CpuProfile {
+  nodes: ProfileNode[];
+  samples: number[];
+  timeDeltas: number[];
+  startTime: number;
+  endTime: number;
+}
+
+/** One row of the summary. */
+export interface ProfileRow {
+  name: string;
+  selfPct: number;
+  totalPct: number;
+}
+
+/** Where a sample's time went, percent of the profile's wall time. */
+export interface ProfileSummary {
+  wallMs: number;
+  /** Share of samples not idle (≈ the profiled thread's CPU). */
+  busyPct: number;
+  functions: ProfileRow[];
+  areas: Array<{ area: string; selfPct: number }>;
+}
+
+/** Stage or package a frame belongs to. */
+export function areaOf(cf: CallFrame): string {
+  const u = cf.url;
+  if (u === '') return cf.functionName.startsWith('(') ? cf.functionName : '(native)';
+  if (u.startsWith('node:')) return `node:${u.slice(5).split('/')[0]}`;
+  const nm = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(u);
+  if (nm) return nm[1]!;
+  const own = /\/dist\/(internal|src|cmd)\/([^/]+)/.exec(u);
+  if (own) return own[1] === 'internal' ? `internal/${own[2]}` : `${own[1]}/${own[2]!.replace(/\.js$/, '')}`;
+  return u.replace(/^file:\/\//, '');
+}
+
+const label = (cf: CallFrame): string => {
+  const file = cf.url.replace(/^file:\/\//, '').replace(/^.*\/(dist|node_modules)\//, '$1/');
+  return `${cf.functionName || '(anonymous)'} ${file}${file ? `:${cf.lineNumber + 1}` : ''}`;
+};
+
+/** Self and inclusive time of the top `top` functions and every area. */
+export function summariseProfile(p: CpuProfile, top = 20): ProfileSummary {
+  const byId = new Map<number, ProfileNode>();
+  const parent = new Map<number, number>();
+  for (const n of p.nodes) {
+    byId.set(n.id, n);
+    for (const c of n.children ?? []) parent.set(c, n.id);
+  }
+  const self = new Map<string, number>();
+  const total = new Map<string, number>();
+  const areas = new Map<string, number>();
+  let wall = 0;
+  let idle = 0;
+  const seen = new Set<string>();
+  for (let i = 0; i < p.samples.length; i++) {
+    // timeDeltas[i] is the time before sample i; attribute the following delta to sample i.
+    const dt = (p.timeDeltas[i + 1] ?? 0) / 1000;
+    wall += dt;
+    const node = byId.get(p.samples[i]!);
+    if (!node) continue;
+    const cf = node.callFrame;
+    if (cf.functionName === '(idle)') {
+      idle += dt;
+      continue;
+    }
+    const key = label(cf);
+    self.set(key, (self.get(key) ?? 0) + dt);
+    const area = areaOf(cf);
+    areas.set(area, (areas.get(area) ?? 0) + dt);
+    seen.clear();
+    for (let id: number | undefined = node.id; id !== undefined; id = parent.get(id)) {
+      const k = label(byId.get(id)!.callFrame);
+      if (seen.has(k)) continue;
+      seen.add(k);
+      total.set(k, (total.get(k) ?? 0) + dt);
+    }
+  }
+  const pct = (ms: number): number => Math.round((1000 * ms) / Math.max(wall, 1e-9)) / 10;
+  const functions = [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, top)
+    .map(([name, ms]) => ({ name, selfPct: pct(ms), totalPct: pct(total.get(name) ?? ms) }));
+  return {
+    wallMs: Math.round(wall),
+    busyPct: pct(wall - idle),
+    functions,
+    areas: [...areas.entries()].sort((a, b) => b[1] - a[1]).map(([area, ms]) => ({ area, selfPct: pct(ms) })),
+  };
+}

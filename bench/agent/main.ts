@@ -1,0 +1,554 @@
+// Whole-agent scale benchmark: `npm run bench -- agent [--json] [options]`.
+//
+// Re-executes itself inside a private network namespace (`unshare -n`, lo up: 127.0.0.0/8 answers
+// everywhere, nothing leaves the machine), then for each case spawns the compiled agent
+// (`node bin/netscan.js run -c FILE`) on a generated config whose networks yield exactly N loopback
+// devices, waits until the sweep has found all of them and every one is monitored, and measures
+// for --seconds:
+//   - CPU (utime+stime deltas of /proc/<pid>/stat, as cores) and RSS (VmRSS sampled every 500 ms,
+//     VmHWM), plus what the rest of the machine was doing (other engineers share its 2 cores);
+//   - /health, /health/ready, /health/live and /metrics latency, each probed every 500 ms on a fresh
+//     connection (issue 8: every answer within 50 ms);
+//   - from the line-protocol output afterwards: every scheduled slot of every device in the window
+//     checked against its `ping` point (see analyse.ts for the exact "within its slot" definition),
+//     failures, RTT quantiles, points per device and send spacing; /health counters as a cross-check.
+// Baseline in the same run (--baseline): Debian's fping in loop mode pinging the same devices at
+// the same interval (`fping -l -p INTERVAL -i GAP -t TIMEOUT -Q 10 -g FIRST LAST`): the C peer
+// doing only the pinging, no points; and/or the agent itself with ping_raw_points false.
+//
+// Options: --devices N --interval DUR (one custom case instead of the two defaults)
+//          --seconds S (120)  --only 20k|100k  --baseline fping|noraw|all|none (fping)
+//          --baseline-seconds S (min(60, seconds))  --cpu-prof (profile the agent, print top functions)
+//          --keep (keep the temp dir with config, log, output and profile)
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createReadStream, existsSync, mkdtempSync, openSync, closeSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { formatIpv4 } from '../../internal/icmp/ipv4.js';
+import { AddressSet, parseCidr, type Ipv4Cidr } from '../../internal/sweep/cidr.js';
+import { parseDuration } from '../../src/config/duration.js';
+import { PingLineAnalyser, quantileOf, type PingAnalysis } from './analyse.js';
+import { summariseProfile, type CpuProfile } from './cpu-profile.js';
+import { machineCpuSeconds, processCpuSeconds, processMemoryMb, timedGet } from './proc.js';
+
+const args = process.argv.slice(2);
+const json = args.includes('--json');
+const argValue = (name: string): string | undefined => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+};
+const seconds = Number(argValue('--seconds') ?? 120);
+const only = argValue('--only');
+const baselineMode = argValue('--baseline') ?? 'fping';
+const baselineSeconds = Number(argValue('--baseline-seconds') ?? Math.min(60, seconds));
+const cpuProf = args.includes('--cpu-prof');
+const keep = args.includes('--keep');
+
+// ---------------------------------------------------------------------------------------------
+// Outside the namespace: create it and run this file again inside.
+if (process.env.NETSCAN_BENCH_AGENT_NETNS !== '1') {
+  const script = ['set -e', 'ip link set lo up', 'exec "$0" "$@"'].join('\n');
+  const res = spawnSync('unshare', ['-n', '--', 'sh', '-c', script, process.execPath, ...process.execArgv, fileURLToPath(import.meta.url), ...args], {
+    stdio: 'inherit',
+    env: { ...process.env, NETSCAN_BENCH_AGENT_NETNS: '1' },
+  });
+  if (res.error || res.status === null) console.error(`bench agent: cannot run inside a private namespace (needs root and unshare -n): ${res.error?.message ?? res.signal}`);
+  process.exit(res.status ?? 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inside the namespace.
+const TARGETS = { onTimePct: 99.9, failures: 0, cpuCores: 0.6, rssMb: 200, rttP99Ms: 1, endpointMs: 50 } as const;
+const HEALTH_PORT = 18_080;
+const SLOT_TOLERANCE_MS = 50;
+const PROBE_EVERY_MS = 500;
+const ENDPOINTS = ['/health', '/health/ready', '/health/live', '/metrics'] as const;
+
+function repoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) {
+    const up = dirname(dir);
+    if (up === dir) throw new Error('bench agent: package.json not found above this script');
+    dir = up;
+  }
+  return dir;
+}
+const ROOT = repoRoot();
+const BIN = join(ROOT, 'bin', 'netscan.js');
+
+type Row = { suite: 'agent'; case: string } & Record<string, unknown>;
+const rows: Row[] = [];
+function emit(row: Row, human: string[]): void {
+  rows.push(row);
+  if (json) console.log(JSON.stringify(row));
+  else console.error([`\n${row.case}`, ...human.map((l) => `  ${l}`)].join('\n'));
+}
+const note = (msg: string): void => {
+  if (!json) console.error(`bench agent: ${msg}`);
+};
+const r2 = (x: number, d = 2): number => (Number.isFinite(x) ? Math.round(x * 10 ** d) / 10 ** d : x);
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const mark = (ok: boolean): string => (ok ? 'PASS' : 'FAIL');
+
+/** Blocks of `[from, to]` (inclusive) as aligned CIDRs, largest first. */
+function rangeToCidrs(from: number, to: number): string[] {
+  const out: string[] = [];
+  let a = from;
+  while (a <= to) {
+    let size = 1;
+    while (a % (size * 2) === 0 && a + size * 2 - 1 <= to) size *= 2;
+    out.push(`${formatIpv4(a)}/${32 - Math.log2(size)}`);
+    a += size;
+  }
+  return out;
+}
+
+/**
+ * Networks and exclusions that yield exactly `n` devices: the second aligned block of the smallest
+ * prefix holding n hosts in 127/8 (so 127.0.0.1, where the health server listens, is outside),
+ * minus its tail. Devices are `first .. first + n - 1`.
+ */
+function deviceNetworks(n: number): { networks: string[]; exclude: string[]; first: number } {
+  let prefix = 31;
+  while (2 ** (32 - prefix) - 2 < n) prefix--;
+  const size = 2 ** (32 - prefix);
+  const network = 0x7f000000 + size;
+  const first = network + 1;
+  const lastHost = network + size - 2;
+  const exclude = first + n <= lastHost ? rangeToCidrs(first + n, lastHost) : [];
+  const networks = [`${formatIpv4(network)}/${prefix}`];
+  const parse = (xs: string[]): Ipv4Cidr[] => xs.map((c) => parseCidr(c)!);
+  const got = AddressSet.fromCidrs(parse(networks), parse(exclude));
+  if (got.size !== n || got.at(0) !== first || got.at(n - 1) !== first + n - 1) throw new Error(`bench agent: networks yield ${got.size} addresses, wanted ${n}`);
+  return { networks, exclude, first };
+}
+
+interface CaseSpec {
+  name: string;
+  devices: number;
+  intervalMs: number;
+  rawPoints: boolean;
+}
+
+const yamlList = (xs: string[]): string => (xs.length === 0 ? ' []' : `\n${xs.map((x) => `  - "${x}"`).join('\n')}`);
+
+function writeConfig(dir: string, c: CaseSpec, nets: { networks: string[]; exclude: string[] }): string {
+  const timeoutMs = Math.min(1000, c.intervalMs / 2);
+  // Room above the need (devices / interval) so the rate limiter never paces a slot.
+  const rate = Math.ceil((1.25 * c.devices * 1000) / c.intervalMs);
+  const text = `# Generated by bench/agent/main.ts for ${c.name}: ${c.devices} loopback devices in a private namespace.
+networks:${yamlList(nets.networks)}
+exclude:${yamlList(nets.exclude)}
+icmp_discovery_interval: "1h"
+icmp_workers: 2000
+sweep_rate_limit: 20000
+sweep_timeout: "1s"
+sweep_retries: 1
+ping_interval: "${c.intervalMs}ms"
+ping_timeout: "${timeoutMs}ms"
+ping_rate_limit: ${rate}
+ping_burst_limit: ${rate}
+max_concurrent_pingers: ${c.devices}
+max_devices: ${c.devices}
+ping_raw_points: ${c.rawPoints}
+summary_interval: "60s"
+output_file: "${join(dir, 'points.lp')}"
+output_file_max_bytes: ${2 ** 40}
+state_file: "${join(dir, 'state.json')}"
+spool_dir: "${join(dir, 'spool')}"
+health_check_port: ${HEALTH_PORT}
+health_check_bind: "127.0.0.1"
+`;
+  const path = join(dir, 'config.yaml');
+  writeFileSync(path, text);
+  return path;
+}
+
+interface HealthDoc {
+  device_count: number;
+  monitored_devices: number;
+  pings_sent_total: number;
+  ping_replies_total: number;
+  ping_failures: Record<string, number>;
+  agent_overloaded: number;
+  skipped_ticks: number;
+  send_lag_p99_ms: number;
+  event_loop_delay_p99_ms: number;
+  memory_mb: number;
+  rss_mb: number;
+  queue_depth: number;
+  points_written: number;
+  points_dropped: number;
+  effective_ping_interval_ms: number;
+  sweep: { last: { elapsed_ms: number; alive: number; probes_sent: number } | null };
+}
+
+async function getHealth(): Promise<HealthDoc | undefined> {
+  const r = await timedGet('127.0.0.1', HEALTH_PORT, '/health', 5000);
+  if (r.status !== 200) return undefined;
+  try {
+    return JSON.parse(r.body) as HealthDoc;
+  } catch {
+    return undefined;
+  }
+}
+
+function exited(child: ChildProcess): Promise<number | null> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve(child.exitCode);
+    else child.once('exit', (code) => resolve(code));
+  });
+}
+
+/** SIGTERM (or `signal`), then SIGKILL after `graceMs`; resolves with the exit code and how long the stop took. */
+async function stopChild(child: ChildProcess, graceMs: number, signal: NodeJS.Signals = 'SIGTERM'): Promise<{ code: number | null; stopMs: number }> {
+  const t = Date.now();
+  const done = exited(child);
+  child.kill(signal);
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  const code = await done;
+  clearTimeout(timer);
+  return { code, stopMs: Date.now() - t };
+}
+
+/** Resource samples of one process over a window. */
+interface Usage {
+  windowMs: number;
+  cpuCores: number;
+  cpuCoresMax5s: number;
+  rssAvgMb: number;
+  rssPeakMb: number;
+  hwmMb: number;
+  machineBusyCores: number;
+  othersBusyCores: number;
+}
+
+/** Samples CPU and RSS of `pid` every PROBE_EVERY_MS until `untilMs`, running `each` per tick. */
+async function sampleUsage(pid: number, untilMs: number, each: () => Promise<void>): Promise<Usage & { t0: number; t1: number }> {
+  const t0 = Date.now();
+  const cpu0 = processCpuSeconds(pid);
+  const mach0 = machineCpuSeconds();
+  const self0 = process.cpuUsage();
+  const cpuTicks: Array<{ t: number; cpu: number }> = [{ t: t0, cpu: cpu0 }];
+  const rss: number[] = [];
+  for (;;) {
+    const tick = Date.now();
+    if (tick >= untilMs) break;
+    await each();
+    rss.push(processMemoryMb(pid).rssMb);
+    cpuTicks.push({ t: Date.now(), cpu: processCpuSeconds(pid) });
+    await sleep(Math.max(0, Math.min(untilMs, tick + PROBE_EVERY_MS) - Date.now()));
+  }
+  const t1 = Date.now();
+  const cpu1 = processCpuSeconds(pid);
+  const mach1 = machineCpuSeconds();
+  const self = process.cpuUsage(self0);
+  const { hwmMb, rssMb } = processMemoryMb(pid);
+  rss.push(rssMb);
+  const wallS = (t1 - t0) / 1000;
+  let max5 = 0;
+  for (let i = 0, j = 0; i < cpuTicks.length; i++) {
+    while (j < cpuTicks.length && cpuTicks[j]!.t - cpuTicks[i]!.t < 5000) j++;
+    if (j >= cpuTicks.length) break;
+    max5 = Math.max(max5, (cpuTicks[j]!.cpu - cpuTicks[i]!.cpu) / ((cpuTicks[j]!.t - cpuTicks[i]!.t) / 1000));
+  }
+  const cpuCores = (cpu1 - cpu0) / wallS;
+  const machineBusyCores = (mach1.busy - mach0.busy) / wallS;
+  return {
+    t0, t1, windowMs: t1 - t0, cpuCores, cpuCoresMax5s: max5, rssAvgMb: rss.reduce((a, b) => a + b, 0) / rss.length, rssPeakMb: Math.max(...rss), hwmMb,
+    machineBusyCores, othersBusyCores: machineBusyCores - cpuCores - (self.user + self.system) / 1e6 / wallS,
+  };
+}
+
+interface LogSummary {
+  warnings: number;
+  errors: number;
+  messages: string[];
+  stopped: Record<string, unknown> | undefined;
+}
+
+function readLog(path: string): LogSummary {
+  const out: LogSummary = { warnings: 0, errors: 0, messages: [], stopped: undefined };
+  const seen = new Set<string>();
+  for (const line of readFileSync(path, 'utf8').split('\n')) {
+    if (!line.startsWith('{')) continue;
+    let o: { level?: number; msg?: string };
+    try {
+      o = JSON.parse(line) as { level?: number; msg?: string };
+    } catch {
+      continue;
+    }
+    if (o.msg === 'netscan stopped') out.stopped = o;
+    if ((o.level ?? 0) >= 50) out.errors++;
+    else if ((o.level ?? 0) >= 40) out.warnings++;
+    else continue;
+    const m = `${o.level! >= 50 ? 'error' : 'warn'}: ${o.msg ?? ''}`;
+    if (!seen.has(m)) {
+      seen.add(m);
+      out.messages.push(m);
+    }
+  }
+  return out;
+}
+
+async function analyseOutput(path: string, opts: ConstructorParameters<typeof PingLineAnalyser>[0]): Promise<PingAnalysis> {
+  const a = new PingLineAnalyser(opts);
+  if (existsSync(path)) {
+    const rl = createInterface({ input: createReadStream(path, { encoding: 'utf8', highWaterMark: 1 << 20 }), crlfDelay: Infinity });
+    for await (const line of rl) a.add(line);
+  }
+  return a.result();
+}
+
+function latencyFigures(xs: number[]): { p50: number; p99: number; max: number; over: number } {
+  const s = Float64Array.from(xs).sort();
+  return { p50: quantileOf(s, 0.5), p99: quantileOf(s, 0.99), max: quantileOf(s, 1), over: xs.filter((x) => x > TARGETS.endpointMs).length };
+}
+
+function newWorkDir(tag: string): string {
+  const base = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
+  return mkdtempSync(join(base, `netscan-bench-agent-${tag}-`));
+}
+
+function summariseProfiles(dir: string): void {
+  if (!existsSync(dir)) return;
+  for (const f of readdirSync(dir).filter((x) => x.endsWith('.cpuprofile'))) {
+    const s = summariseProfile(JSON.parse(readFileSync(join(dir, f), 'utf8')) as CpuProfile, 25);
+    const row: Row = { suite: 'agent', case: 'cpu_profile', file: f, wall_ms: s.wallMs, busy_pct: s.busyPct, areas: s.areas.slice(0, 15), functions: s.functions };
+    emit(row, [
+      `profile ${f}: ${s.wallMs} ms, main thread busy ${s.busyPct}% (self time by area, % of wall):`,
+      ...s.areas.slice(0, 15).map((a) => `  ${String(a.selfPct).padStart(5)}%  ${a.area}`),
+      'top functions by self time (self% / inclusive%):',
+      ...s.functions.map((fn) => `  ${String(fn.selfPct).padStart(5)}% ${String(fn.totalPct).padStart(5)}%  ${fn.name}`),
+    ]);
+  }
+}
+
+/** One agent run: spawn, wait for discovery, measure, stop, analyse. */
+async function runAgent(c: CaseSpec): Promise<void> {
+  const dir = newWorkDir(c.name);
+  const nets = deviceNetworks(c.devices);
+  const configPath = writeConfig(dir, c, nets);
+  const logPath = join(dir, 'agent.log');
+  const profDir = join(dir, 'prof');
+  const logFd = openSync(logPath, 'w');
+  const nodeArgs = cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [];
+  const spawnedAt = Date.now();
+  const child = spawn(process.execPath, [...nodeArgs, BIN, '--log-level', 'info', '--log-format', 'json', 'run', '-c', configPath], { stdio: ['ignore', logFd, logFd] });
+  closeSync(logFd);
+  let exitedEarly: number | null | undefined;
+  void exited(child).then((code) => {
+    exitedEarly = code;
+  });
+  note(`${c.name}: agent pid ${child.pid}, ${c.devices} devices (${nets.networks.join(', ')} minus ${nets.exclude.length} excluded blocks), interval ${c.intervalMs} ms, dir ${dir}`);
+  try {
+    // Discovery: until the sweep finished and every device is monitored.
+    const deadline = Date.now() + 60_000 + c.devices;
+    let h: HealthDoc | undefined;
+    for (;;) {
+      if (exitedEarly !== undefined) throw new Error(`agent exited with ${exitedEarly} during start-up; log:\n${readFileSync(logPath, 'utf8').slice(-3000)}`);
+      h = await getHealth().catch(() => undefined);
+      if (h?.sweep.last && h.device_count === c.devices && h.monitored_devices === c.devices) break;
+      if (Date.now() > deadline) throw new Error(`discovery did not reach ${c.devices} monitored devices (last /health: devices ${h?.device_count}, monitored ${h?.monitored_devices}, sweep ${JSON.stringify(h?.sweep.last)})`);
+      await sleep(250);
+    }
+    const discoveryMs = Date.now() - spawnedAt;
+    const sweep = h.sweep.last!;
+    note(`${c.name}: ${c.devices} devices monitored ${(discoveryMs / 1000).toFixed(1)} s after spawn (sweep ${sweep.elapsed_ms} ms); warming up, then measuring ${seconds} s`);
+    // Every device's first slot falls within one interval; two intervals reach the steady state.
+    await sleep(Math.max(3000, 2 * c.intervalMs));
+
+    const health0 = (await getHealth())!;
+    const lat: Record<string, number[]> = Object.fromEntries(ENDPOINTS.map((p) => [p, []]));
+    const badStatus: Record<string, number> = Object.fromEntries(ENDPOINTS.map((p) => [p, 0]));
+    const healthSamples: HealthDoc[] = [];
+    const usage = await sampleUsage(child.pid!, Date.now() + seconds * 1000, async () => {
+      for (const path of ENDPOINTS) {
+        const r = await timedGet('127.0.0.1', HEALTH_PORT, path, 5000);
+        lat[path]!.push(r.latencyMs);
+        if (r.status !== 200) badStatus[path]!++;
+        if (path === '/health' && r.status === 200) healthSamples.push(JSON.parse(r.body) as HealthDoc);
+      }
+    });
+    const health1 = (await getHealth())!;
+    // Points of the window's last slots are written at completion and flushed within flush_interval (5 s).
+    await sleep(Math.max(6000, 1000 + Math.min(1000, c.intervalMs / 2)));
+    const healthEnd = (await getHealth())!;
+    const stop = await stopChild(child, 60_000);
+    const log = readLog(logPath);
+    const a = await analyseOutput(join(dir, 'points.lp'), {
+      firstIpU32: nets.first, count: c.devices, intervalMs: c.intervalMs, windowStartMs: usage.t0, windowEndMs: usage.t1, toleranceMs: SLOT_TOLERANCE_MS,
+    });
+    const windowS = usage.windowMs / 1000;
+    const expectedPings = (c.devices * usage.windowMs) / c.intervalMs;
+    const sent = health1.pings_sent_total - health0.pings_sent_total;
+    const sumFailures = (d: HealthDoc): number => Object.values(d.ping_failures).reduce((x, y) => x + y, 0);
+    const healthFailures = sumFailures(health1) - sumFailures(health0);
+    const lags = healthSamples.map((s) => s.send_lag_p99_ms).sort((x, y) => x - y);
+    const ep = Object.fromEntries(ENDPOINTS.map((p) => [p, latencyFigures(lat[p]!)]));
+    const epMax = Math.max(...Object.values(ep).map((x) => x.max));
+    const pps = (c.devices * 1000) / c.intervalMs;
+    const ok = {
+      on_time: c.rawPoints ? a.onTimePct >= TARGETS.onTimePct : true,
+      failures: (c.rawPoints ? a.failures : healthFailures) === TARGETS.failures && healthEnd.points_dropped === 0,
+      cpu: usage.cpuCores <= TARGETS.cpuCores,
+      rss: usage.rssPeakMb <= TARGETS.rssMb,
+      rtt: c.rawPoints ? a.rttP99Ms <= TARGETS.rttP99Ms : true,
+      endpoints: epMax <= TARGETS.endpointMs && Object.values(badStatus).every((x) => x === 0),
+    };
+    const row: Row = {
+      suite: 'agent', case: c.name, devices: c.devices, interval_ms: c.intervalMs, raw_points: c.rawPoints, pings_per_sec_target: pps,
+      window_s: r2(windowS, 1), discovery_s: r2(discoveryMs / 1000, 1), sweep_ms: sweep.elapsed_ms, sweep_alive: sweep.alive,
+      cpu_cores: r2(usage.cpuCores, 3), cpu_cores_max_5s: r2(usage.cpuCoresMax5s, 3), cpu_millicores_per_1k_devices: r2((1e6 * usage.cpuCores) / c.devices, 1),
+      cpu_millicores_per_1k_pps: r2((1e6 * usage.cpuCores) / pps, 1),
+      rss_avg_mb: r2(usage.rssAvgMb, 1), rss_peak_mb: r2(usage.rssPeakMb, 1), rss_hwm_mb: r2(usage.hwmMb, 1), heap_used_mb: healthEnd.memory_mb,
+      rss_mb_per_1k_devices: r2((1000 * usage.rssAvgMb) / c.devices, 2),
+      machine_busy_cores: r2(usage.machineBusyCores, 2), others_busy_cores: r2(usage.othersBusyCores, 2),
+      scheduled_slots: a.scheduledSlots, on_time_slots: a.onTimeSlots, on_time_pct: r2(a.onTimePct, 4), late_sends: a.lateSends,
+      missing_slots: a.missingSlots, duplicates: a.duplicates, points_per_device_min: a.perDeviceMin, points_per_device_max: a.perDeviceMax,
+      devices_short: a.devicesShort, send_lag_p50_ms: a.lagP50Ms, send_lag_p99_ms: a.lagP99Ms, send_lag_p999_ms: a.lagP999Ms, send_lag_max_ms: a.lagMaxMs,
+      spacing_dev_p99_ms: a.spacingDevP99Ms, spacing_dev_max_ms: a.spacingDevMaxMs,
+      failures: a.failures, failures_by_reason: a.failuresByReason, suspended_points: a.suspendedPoints,
+      rtt_p50_ms: r2(a.rttP50Ms, 4), rtt_p99_ms: r2(a.rttP99Ms, 4), rtt_p999_ms: r2(a.rttP999Ms, 4), rtt_max_ms: r2(a.rttMaxMs, 4),
+      health_pings_sent: sent, pings_expected: Math.round(expectedPings), health_sent_pct: r2((100 * sent) / expectedPings, 3),
+      health_failures: healthFailures, health_skipped_ticks: health1.skipped_ticks - health0.skipped_ticks,
+      health_agent_overloaded: health1.agent_overloaded - health0.agent_overloaded,
+      health_send_lag_p99_ms_median: quantileOf(lags, 0.5), health_send_lag_p99_ms_max: quantileOf(lags, 1),
+      event_loop_delay_p99_ms: healthEnd.event_loop_delay_p99_ms, queue_depth_max: Math.max(0, ...healthSamples.map((s) => s.queue_depth)),
+      file_ping_points: a.pingPoints, file_summary_points: a.summaryPoints, file_health_points: a.healthPoints, file_unparsable: a.unparsable,
+      points_written: (log.stopped?.points_written as number | undefined) ?? healthEnd.points_written,
+      points_dropped: (log.stopped?.points_dropped as number | undefined) ?? healthEnd.points_dropped,
+      ...Object.fromEntries(ENDPOINTS.flatMap((p) => {
+        const k = p === '/health' ? 'health' : p.replace('/health/', '').replace('/', '');
+        const f = ep[p]!;
+        return [[`${k}_p50_ms`, r2(f.p50, 2)], [`${k}_p99_ms`, r2(f.p99, 2)], [`${k}_max_ms`, r2(f.max, 2)], [`${k}_over_50ms`, f.over], [`${k}_probes`, lat[p]!.length], [`${k}_bad_status`, badStatus[p]]];
+      })),
+      log_warnings: log.warnings, log_errors: log.errors, log_messages: log.messages.slice(0, 10), exit_code: stop.code, stop_ms: stop.stopMs,
+      ok, pass: Object.values(ok).every(Boolean),
+    };
+    const lines = [
+      `${c.devices} devices every ${c.intervalMs} ms (${pps} pings/s), raw points ${c.rawPoints}; window ${r2(windowS, 1)} s; discovered and monitored ${r2(discoveryMs / 1000, 1)} s after spawn (sweep ${sweep.elapsed_ms} ms)`,
+      c.rawPoints
+        ? `within slot (lag <= ${SLOT_TOLERANCE_MS} ms): ${a.onTimeSlots}/${a.scheduledSlots} = ${r2(a.onTimePct, 4)}% (target >= ${TARGETS.onTimePct}%) ${mark(ok.on_time)}; late ${a.lateSends}, missing ${a.missingSlots}, duplicates ${a.duplicates}`
+        : 'within slot: not measurable without raw points (see /health figures)',
+      `send lag from the output: p50 ${a.lagP50Ms} p99 ${a.lagP99Ms} p99.9 ${a.lagP999Ms} max ${a.lagMaxMs} ms; spacing vs interval p99 ${a.spacingDevP99Ms} max ${a.spacingDevMaxMs} ms; points/device ${a.perDeviceMin}..${a.perDeviceMax}`,
+      `/health: sent ${sent} of ${Math.round(expectedPings)} expected (${r2((100 * sent) / expectedPings, 3)}%), skipped ticks ${health1.skipped_ticks - health0.skipped_ticks}, overloaded ${health1.agent_overloaded - health0.agent_overloaded}, send_lag_p99 median ${quantileOf(lags, 0.5)} max ${quantileOf(lags, 1)} ms, event-loop p99 ${healthEnd.event_loop_delay_p99_ms} ms`,
+      `failures ${c.rawPoints ? a.failures : healthFailures} ${JSON.stringify(a.failuresByReason)}, points dropped ${row.points_dropped} (written ${row.points_written}) ${mark(ok.failures)}`,
+      `CPU ${r2(usage.cpuCores, 3)} cores avg (max over 5 s ${r2(usage.cpuCoresMax5s, 2)}; target <= ${TARGETS.cpuCores}) ${mark(ok.cpu)}; machine busy ${r2(usage.machineBusyCores, 2)} of 2 cores, others ${r2(usage.othersBusyCores, 2)}`,
+      `RSS avg ${r2(usage.rssAvgMb, 1)} MB, peak ${r2(usage.rssPeakMb, 1)} MB (target <= ${TARGETS.rssMb}) ${mark(ok.rss)}; VmHWM ${r2(usage.hwmMb, 1)} MB (includes discovery); heap used ${healthEnd.memory_mb} MB`,
+      c.rawPoints ? `RTT p50 ${r2(a.rttP50Ms, 4)} p99 ${r2(a.rttP99Ms, 4)} p99.9 ${r2(a.rttP999Ms, 4)} max ${r2(a.rttMaxMs, 3)} ms (target p99 <= ${TARGETS.rttP99Ms}) ${mark(ok.rtt)}` : 'RTT: no raw points',
+      ...ENDPOINTS.map((p) => `${p.padEnd(14)} p50 ${r2(ep[p]!.p50, 2)} p99 ${r2(ep[p]!.p99, 2)} max ${r2(ep[p]!.max, 2)} ms over ${lat[p]!.length} probes, ${ep[p]!.over} over 50 ms, ${badStatus[p]} non-200`),
+      `endpoints within ${TARGETS.endpointMs} ms: ${mark(ok.endpoints)}`,
+      `per 1k devices: CPU ${r2((1e6 * usage.cpuCores) / c.devices, 1)} millicores, RSS ${r2((1000 * usage.rssAvgMb) / c.devices, 2)} MB; per 1k pings/s: ${r2((1e6 * usage.cpuCores) / pps, 1)} millicores`,
+      `log: ${log.warnings} warnings, ${log.errors} errors${log.messages.length ? ` (${log.messages.slice(0, 5).join('; ')})` : ''}; exit ${stop.code} after ${stop.stopMs} ms`,
+      `overall ${mark(row.pass as boolean)}`,
+    ];
+    emit(row, lines);
+    if (cpuProf) summariseProfiles(profDir);
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) await stopChild(child, 10_000);
+    if (keep) note(`kept ${dir}`);
+    else rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The peer: fping in loop mode over the same devices at the same interval, measured the same way. */
+async function runFping(c: CaseSpec): Promise<void> {
+  const dir = newWorkDir(`fping-${c.devices}`);
+  const nets = deviceNetworks(c.devices);
+  const timeoutMs = Math.min(1000, c.intervalMs / 2);
+  // Global gap between two sends, with the same 25% headroom as the agent's rate limit.
+  const gapMs = c.intervalMs / c.devices / 1.25;
+  const argv = ['-l', '-p', String(c.intervalMs), '-i', gapMs.toFixed(4), '-t', String(timeoutMs), '-Q', '10', '-g', formatIpv4(nets.first), formatIpv4(nets.first + c.devices - 1)];
+  const errPath = join(dir, 'fping.stderr');
+  const fd = openSync(errPath, 'w');
+  const started = Date.now();
+  const child = spawn('fping', argv, { stdio: ['ignore', 'ignore', fd] });
+  closeSync(fd);
+  const name = `fping_${c.name.replace(/^monitor_/, '')}`;
+  note(`${name}: fping ${argv.join(' ')} (pid ${child.pid}); measuring ${baselineSeconds} s`);
+  try {
+    await sleep(Math.max(3000, 2 * c.intervalMs));
+    const usage = await sampleUsage(child.pid!, Date.now() + baselineSeconds * 1000, async () => undefined);
+    const stop = await stopChild(child, 10_000, 'SIGINT');
+    const elapsedMs = Date.now() - stop.stopMs - started;
+    const last = new Map<string, { xmt: number; rcv: number; avg: number; max: number }>();
+    for (const line of readFileSync(errPath, 'utf8').split('\n')) {
+      const m = /^(\S+)\s+: xmt\/rcv\/%loss = (\d+)\/(\d+)\/[^,]*(?:, min\/avg\/max = ([0-9.]+)\/([0-9.]+)\/([0-9.]+))?/.exec(line);
+      if (m) last.set(m[1]!, { xmt: Number(m[2]), rcv: Number(m[3]), avg: Number(m[5] ?? NaN), max: Number(m[6] ?? NaN) });
+    }
+    let xmt = 0;
+    let rcv = 0;
+    let avgSum = 0;
+    let maxMax = 0;
+    for (const v of last.values()) {
+      xmt += v.xmt;
+      rcv += v.rcv;
+      if (Number.isFinite(v.avg)) avgSum += v.avg;
+      if (Number.isFinite(v.max)) maxMax = Math.max(maxMax, v.max);
+    }
+    const expected = (c.devices * elapsedMs) / c.intervalMs;
+    const pps = (c.devices * 1000) / c.intervalMs;
+    const row: Row = {
+      suite: 'agent', case: name, devices: c.devices, interval_ms: c.intervalMs, window_s: r2(usage.windowMs / 1000, 1), argv: argv.join(' '),
+      cpu_cores: r2(usage.cpuCores, 3), cpu_cores_max_5s: r2(usage.cpuCoresMax5s, 3), cpu_millicores_per_1k_devices: r2((1e6 * usage.cpuCores) / c.devices, 1),
+      cpu_millicores_per_1k_pps: r2((1e6 * usage.cpuCores) / pps, 1), rss_avg_mb: r2(usage.rssAvgMb, 1), rss_peak_mb: r2(usage.rssPeakMb, 1), rss_hwm_mb: r2(usage.hwmMb, 1),
+      rss_mb_per_1k_devices: r2((1000 * usage.rssAvgMb) / c.devices, 2), machine_busy_cores: r2(usage.machineBusyCores, 2), others_busy_cores: r2(usage.othersBusyCores, 2),
+      targets_reported: last.size, pings_sent: xmt, pings_expected: Math.round(expected), sent_pct: r2((100 * xmt) / expected, 2), replies: rcv,
+      loss_pct: r2(xmt > 0 ? (100 * (xmt - rcv)) / xmt : NaN, 3), rtt_avg_ms: r2(avgSum / Math.max(1, last.size), 4), rtt_max_ms: maxMax, exit_code: stop.code,
+    };
+    emit(row, [
+      `fping ${argv.join(' ')}`,
+      `sent ${xmt} of ${Math.round(expected)} expected over ${r2(elapsedMs / 1000, 1)} s (${r2((100 * xmt) / expected, 2)}%), replies ${rcv}, loss ${row.loss_pct}%, targets reported ${last.size}`,
+      `CPU ${r2(usage.cpuCores, 3)} cores avg (max over 5 s ${r2(usage.cpuCoresMax5s, 2)}); machine busy ${r2(usage.machineBusyCores, 2)}, others ${r2(usage.othersBusyCores, 2)}`,
+      `RSS avg ${r2(usage.rssAvgMb, 1)} MB, peak ${r2(usage.rssPeakMb, 1)} MB, VmHWM ${r2(usage.hwmMb, 1)} MB`,
+      `RTT mean of per-target averages ${row.rtt_avg_ms} ms, largest per-target max ${maxMax} ms`,
+      `per 1k devices: CPU ${row.cpu_millicores_per_1k_devices} millicores, RSS ${row.rss_mb_per_1k_devices} MB; per 1k pings/s: ${row.cpu_millicores_per_1k_pps} millicores`,
+    ]);
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) await stopChild(child, 5000, 'SIGKILL');
+    if (keep) note(`kept ${dir}`);
+    else rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function sizingTable(): void {
+  const data = rows.filter((r) => typeof r.cpu_cores === 'number');
+  if (data.length === 0) return;
+  const head = ['case', 'devices', 'interval', 'pings/s', 'CPU cores', 'mcores/1k dev', 'mcores/1k pps', 'RSS avg MB', 'RSS peak MB', 'MB/1k dev', 'others busy'];
+  const body = data.map((r) => [
+    r.case, r.devices, `${Number(r.interval_ms) / 1000} s`, (Number(r.devices) * 1000) / Number(r.interval_ms), r.cpu_cores, r.cpu_millicores_per_1k_devices,
+    r.cpu_millicores_per_1k_pps, r.rss_avg_mb, r.rss_peak_mb, r.rss_mb_per_1k_devices, r.others_busy_cores,
+  ].map(String));
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  const fmt = (cells: string[]): string => cells.map((x, i) => x.padEnd(widths[i]!)).join('  ');
+  console.error(['\nsizing (CPU = utime+stime of the process over the window; "others busy" = rest of the machine, cores)', fmt(head), ...body.map(fmt)].join('\n'));
+}
+
+// ---------------------------------------------------------------------------------------------
+const custom = argValue('--devices') !== undefined || argValue('--interval') !== undefined;
+const cases: CaseSpec[] = custom
+  ? [(() => {
+    const devices = Number(argValue('--devices') ?? 20_000);
+    const intervalMs = parseDuration(argValue('--interval') ?? '1s');
+    const label = devices % 1000 === 0 ? `${devices / 1000}k` : String(devices);
+    return { name: `monitor_${label}_${intervalMs % 1000 === 0 ? `${intervalMs / 1000}s` : `${intervalMs}ms`}`, devices, intervalMs, rawPoints: true };
+  })()]
+  : [
+    { name: 'monitor_20k_1s', devices: 20_000, intervalMs: 1000, rawPoints: true },
+    { name: 'monitor_100k_5s', devices: 100_000, intervalMs: 5000, rawPoints: true },
+  ].filter((c) => only === undefined || c.name.includes(`_${only}_`));
+if (cases.length === 0) {
+  console.error(`bench agent: --only ${only} matches no case (20k, 100k)`);
+  process.exit(2);
+}
+note(`inside a private namespace; node ${process.version}; ${spawnSync('fping', ['-v'], { encoding: 'utf8' }).stdout.trim() || 'fping not found'}; agent ${BIN}; ${seconds} s per case`);
+for (const c of cases) {
+  await runAgent(c);
+  if (baselineMode === 'noraw' || baselineMode === 'all') await runAgent({ ...c, name: `${c.name}_noraw`, rawPoints: false });
+  if (baselineMode === 'fping' || baselineMode === 'all') await runFping(c);
+}
+if (!json) sizingTable();
+process.exitCode = rows.every((r) => r.pass !== false) ? 0 : 1;
