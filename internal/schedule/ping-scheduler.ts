@@ -11,7 +11,7 @@ import { pingSummaryPoint } from './points.js';
 import { RecentSamples } from './quantile.js';
 import { SlotHeap, type HeapItem } from './slot-heap.js';
 import { EventLoopStallMonitor, type StallMonitor, type StallStats } from './stall-monitor.js';
-import { SummaryAccumulator, xorshift32 } from './summary.js';
+import { SummaryPool, xorshift32 } from './summary.js';
 
 /** The slice of the state manager (internal/state DeviceStore) the scheduler needs: the ping breaker. */
 export interface PingBreakerState {
@@ -46,7 +46,10 @@ export interface PingSchedulerOptions {
    * dispatch this long, is recorded as `agent_overloaded` instead of a failure, ms (`ping_overload_threshold`).
    */
   overloadThresholdMs: number;
-  /** RTT samples kept per device per summary window for p50/p95 (4 bytes each). */
+  /**
+   * Most RTT samples kept per device per summary window for p50/p95 (4 bytes each); the pool keeps
+   * min(this, summary interval ÷ ping interval), so quantiles are exact.
+   */
   summaryMaxSamples: number;
   /** A send later than this after its slot counts in `lateSendsTotal`, ms. */
   lateSendToleranceMs: number;
@@ -154,7 +157,8 @@ interface Entry extends HeapItem {
   inFlight: boolean;
   /** remove() was called while a probe was in flight; the entry goes when the probe settles. */
   removed: boolean;
-  summary: SummaryAccumulator | undefined;
+  /** The device's slot in the summary pool, or -1 before its first result. */
+  summary: number;
   /** Slot served by the probe in flight. */
   probeSlotMs: number;
   /** When the probe in flight was handed to the pinger, ms since the epoch. */
@@ -170,6 +174,12 @@ function isOutcome(v: unknown, ip: string): v is PingOutcome {
   return typeof v === 'object' && v !== null && typeof (v as { ok?: unknown }).ok === 'boolean' && (v as { ip?: unknown }).ip === ip;
 }
 const LOG_EVERY_MS = 60_000;
+
+/** A summary pool sized so a window's replies all fit: min(summaryMaxSamples, summary ÷ interval). */
+function newPool(o: PingSchedulerOptions): SummaryPool {
+  const perWindow = o.summaryIntervalMs > 0 ? Math.ceil(o.summaryIntervalMs / o.intervalMs) : 1;
+  return new SummaryPool(Math.max(1, Math.min(o.summaryMaxSamples, perWindow)));
+}
 
 function validate(o: PingSchedulerOptions): void {
   const problems: string[] = [];
@@ -219,6 +229,7 @@ export class PingScheduler {
   readonly #abort = new AbortController();
   readonly #lags = new RecentSamples(8192);
   readonly #random = xorshift32(0x5eed1234);
+  #pool: SummaryPool;
   #running = false;
   #stopping = false;
   #stopPromise: Promise<void> | undefined;
@@ -258,6 +269,7 @@ export class PingScheduler {
     this.#log = deps.logger.child({ stage: 'schedule' });
     this.#stalls = deps.stallMonitor ?? new EventLoopStallMonitor({ clock: deps.clock });
     this.#bucket = new TokenBucket({ ratePerSec: this.#opts.ratePerSec, burst: this.#opts.burst, clock: deps.clock });
+    this.#pool = newPool(this.#opts);
   }
 
   /** Devices with a schedule. */
@@ -342,7 +354,7 @@ export class PingScheduler {
       const phase = phaseMs(ip, this.#opts.intervalMs);
       const slot = slotAfter(phase, this.#opts.intervalMs, now - 1);
       const e: Entry = {
-        ip, phase, slotMs: slot, paced: false, inFlight: false, removed: false, summary: undefined,
+        ip, phase, slotMs: slot, paced: false, inFlight: false, removed: false, summary: -1,
         probeSlotMs: 0, probeDispatchMs: 0, probeGen: 0, dueMs: slot, seq: 0, heapIndex: -1,
       };
       this.#entries.set(ip, e);
@@ -365,7 +377,7 @@ export class PingScheduler {
       e.removed = true;
       this.#draining.set(ip, e);
     } else {
-      this.#flushSummary(e, this.#opts.summaryIntervalMs);
+      this.#release(e);
     }
     this.#checkRate();
   }
@@ -382,12 +394,15 @@ export class PingScheduler {
     this.#opts = next;
     if (next.ratePerSec !== old.ratePerSec || next.burst !== old.burst) this.#bucket.setRate(next.ratePerSec, next.burst);
     if (next.summaryIntervalMs !== old.summaryIntervalMs || next.summaryMaxSamples !== old.summaryMaxSamples) {
+      // New windows: close the open ones under the old settings, then start a fresh pool.
+      // (A changed ping_interval alone keeps the pool; a shorter one makes p50/p95 reservoir-sampled.)
       for (const map of [this.#entries, this.#draining]) {
         for (const e of map.values()) {
           this.#flushSummary(e, old.summaryIntervalMs);
-          e.summary = undefined;
+          e.summary = -1;
         }
       }
+      this.#pool = newPool(next);
       this.#armSweep();
     }
     if (next.intervalMs !== old.intervalMs) this.#resetSlots(this.#clock.now(), true);
@@ -516,7 +531,8 @@ export class PingScheduler {
       this.#suspendedTicks++;
       this.#reschedule(e, slot, now);
       if (this.#opts.rawPoints) this.#write(suspendedPingPoint(e.ip, slot));
-      this.#accumulator(e, slot)?.recordSuspended();
+      const acc = this.#summarySlot(e, slot);
+      if (acc >= 0) this.#pool.recordSuspended(acc);
       return;
     }
     const waitMs = this.#bucket.reserve();
@@ -600,10 +616,10 @@ export class PingScheduler {
     this.#lags.add(lag);
     if (lag > this.#opts.lateSendToleranceMs) this.#lateSends++;
     let result = o;
-    const acc = this.#accumulator(e, slot);
+    const acc = this.#summarySlot(e, slot);
     if (o.ok) {
       this.#replies++;
-      acc?.recordReply(o.rttMs, this.#random);
+      if (acc >= 0) this.#pool.recordReply(acc, o.rttMs, this.#random);
       this.#recordSuccess(e.ip);
     } else {
       let reason = o.reason;
@@ -613,9 +629,9 @@ export class PingScheduler {
       }
       this.#failures[reason]++;
       if (reason === 'agent_overloaded') {
-        acc?.recordOverloaded();
+        if (acc >= 0) this.#pool.recordOverloaded(acc);
       } else {
-        acc?.recordLoss();
+        if (acc >= 0) this.#pool.recordLoss(acc);
         this.#stateCall(e.ip, () => {
           if (this.#state.recordPingFailure(e.ip, this.#opts.maxConsecutiveFails, this.#opts.backoffMs)) {
             this.#trips++;
@@ -661,39 +677,47 @@ export class PingScheduler {
     }
   }
 
-  /** The accumulator for the window containing `slotMs`, writing out the previous window when a new one starts. */
-  #accumulator(e: Entry, slotMs: number): SummaryAccumulator | undefined {
+  /**
+   * The device's summary slot for the window containing `slotMs` (-1 when summaries are off),
+   * writing out the previous window first when a new one starts.
+   */
+  #summarySlot(e: Entry, slotMs: number): number {
     const windowMs = this.#opts.summaryIntervalMs;
-    if (windowMs <= 0) return undefined;
+    if (windowMs <= 0) return -1;
     const w = Math.floor(slotMs / windowMs);
-    let a = e.summary;
-    if (a === undefined) {
-      a = new SummaryAccumulator(this.#opts.summaryMaxSamples);
-      a.reset(w);
-      e.summary = a;
-    } else if (w > a.windowIndex) {
-      if (!a.empty) this.#emitSummary(e.ip, a, windowMs);
-      a.reset(w);
+    if (e.summary < 0) {
+      e.summary = this.#pool.alloc(w);
+    } else if (w > this.#pool.windowIndex(e.summary)) {
+      if (!this.#pool.isEmpty(e.summary)) this.#emitSummary(e.ip, e.summary, windowMs);
+      this.#pool.reset(e.summary, w);
     }
-    return a;
+    return e.summary;
   }
 
-  #emitSummary(ip: string, a: SummaryAccumulator, windowMs: number): void {
+  #emitSummary(ip: string, slot: number, windowMs: number): void {
     this.#summaries++;
-    this.#write(pingSummaryPoint(ip, a.snapshot(a.windowIndex * windowMs)));
+    this.#write(pingSummaryPoint(ip, this.#pool.snapshot(slot, this.#pool.windowIndex(slot) * windowMs)));
   }
 
+  /** Writes the device's open window, if any, and clears it. */
   #flushSummary(e: Entry, windowMs: number): void {
-    const a = e.summary;
-    if (a === undefined || a.empty || windowMs <= 0) return;
-    this.#emitSummary(e.ip, a, windowMs);
-    a.reset(a.windowIndex);
+    const slot = e.summary;
+    if (slot < 0 || windowMs <= 0) return;
+    if (!this.#pool.isEmpty(slot)) this.#emitSummary(e.ip, slot, windowMs);
+    this.#pool.reset(slot, this.#pool.windowIndex(slot));
+  }
+
+  /** A device leaves for good: its open window is written and its summary slot freed. */
+  #release(e: Entry): void {
+    this.#flushSummary(e, this.#opts.summaryIntervalMs);
+    if (e.summary >= 0) this.#pool.release(e.summary);
+    e.summary = -1;
   }
 
   /** A removed device's last probe settled: it leaves for good. */
   #finalize(e: Entry): void {
     if (this.#draining.get(e.ip) === e) this.#draining.delete(e.ip);
-    this.#flushSummary(e, this.#opts.summaryIntervalMs);
+    this.#release(e);
   }
 
   /**
@@ -717,11 +741,12 @@ export class PingScheduler {
     if (!this.#running) return;
     const windowMs = this.#opts.summaryIntervalMs;
     const cutoff = Math.floor((this.#clock.now() - this.#opts.intervalMs - this.#opts.timeoutMs) / windowMs);
+    const pool = this.#pool;
     for (const e of this.#entries.values()) {
-      const a = e.summary;
-      if (a === undefined || e.inFlight || e.paced || a.windowIndex >= cutoff) continue;
-      if (!a.empty) this.#emitSummary(e.ip, a, windowMs);
-      a.reset(cutoff);
+      const slot = e.summary;
+      if (slot < 0 || e.inFlight || e.paced || pool.windowIndex(slot) >= cutoff) continue;
+      if (!pool.isEmpty(slot)) this.#emitSummary(e.ip, slot, windowMs);
+      pool.reset(slot, cutoff);
     }
     this.#armSweep();
   }

@@ -1,20 +1,21 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SummaryAccumulator, xorshift32 } from './summary.js';
+import { SummaryPool, xorshift32 } from './summary.js';
 import { RecentSamples, sortedQuantile } from './quantile.js';
 import { pingSummaryPoint } from './points.js';
 
 const close = (a: number, b: number, msg?: string): void => assert.ok(Math.abs(a - b) < 1e-6, `${msg ?? ''} ${a} != ${b}`);
 
 test('summarises a window: counts, loss, min/avg/max, p50/p95, stddev and jitter', () => {
-  const a = new SummaryAccumulator(120);
-  a.reset(7);
+  const pool = new SummaryPool(120);
+  const slot = pool.alloc(7);
   const rnd = xorshift32(1);
-  for (const rtt of [10, 12, 11, 15]) a.recordReply(rtt, rnd);
-  a.recordLoss();
-  a.recordOverloaded();
-  a.recordSuspended();
-  const s = a.snapshot(420_000);
+  for (const rtt of [10, 12, 11, 15]) pool.recordReply(slot, rtt, rnd);
+  pool.recordLoss(slot);
+  pool.recordOverloaded(slot);
+  pool.recordSuspended(slot);
+  assert.equal(pool.windowIndex(slot), 7);
+  const s = pool.snapshot(slot, 420_000);
   assert.equal(s.windowStartMs, 420_000);
   assert.equal(s.sent, 5);
   assert.equal(s.received, 4);
@@ -33,11 +34,11 @@ test('summarises a window: counts, loss, min/avg/max, p50/p95, stddev and jitter
 });
 
 test('a window without replies has loss but no RTT statistics, and the point omits them', () => {
-  const a = new SummaryAccumulator(8);
-  a.reset(0);
-  a.recordLoss();
-  a.recordLoss();
-  const s = a.snapshot(0);
+  const pool = new SummaryPool(8);
+  const slot = pool.alloc(0);
+  pool.recordLoss(slot);
+  pool.recordLoss(slot);
+  const s = pool.snapshot(slot, 0);
   close(s.lossPct, 100);
   assert.ok(Number.isNaN(s.rttAvgMs) && Number.isNaN(s.rttP50Ms) && Number.isNaN(s.jitterMs));
   const p = pingSummaryPoint('127.0.0.9', s);
@@ -48,11 +49,11 @@ test('a window without replies has loss but no RTT statistics, and the point omi
 });
 
 test('beyond its sample capacity it keeps exact moments and a bounded reservoir for quantiles', () => {
-  const a = new SummaryAccumulator(50);
-  a.reset(0);
+  const pool = new SummaryPool(50);
+  const slot = pool.alloc(0);
   const rnd = xorshift32(42);
-  for (let i = 1; i <= 1000; i++) a.recordReply(i, rnd);
-  const s = a.snapshot(0);
+  for (let i = 1; i <= 1000; i++) pool.recordReply(slot, i, rnd);
+  const s = pool.snapshot(slot, 0);
   assert.equal(s.received, 1000);
   close(s.rttAvgMs, 500.5);
   close(s.rttMinMs, 1);
@@ -62,16 +63,33 @@ test('beyond its sample capacity it keeps exact moments and a bounded reservoir 
   assert.ok(s.rttP50Ms > 350 && s.rttP50Ms < 650, `p50 ${s.rttP50Ms}`);
 });
 
-test('reset clears the window but keeps the sample buffer', () => {
-  const a = new SummaryAccumulator(4);
-  a.reset(1);
-  a.recordReply(5, Math.random);
-  assert.equal(a.empty, false);
-  a.reset(2);
-  assert.equal(a.empty, true);
-  assert.equal(a.windowIndex, 2);
-  a.recordReply(9, Math.random);
-  close(a.snapshot(0).rttP50Ms, 9);
+test('slots are independent, reused after release, and the pool grows a chunk at a time without losing data', () => {
+  const pool = new SummaryPool(4);
+  for (let i = 0; i < 1024; i++) pool.alloc(0); // fill the first chunk
+  const slots = [pool.alloc(1), pool.alloc(1), pool.alloc(1)]; // the second chunk
+  slots.forEach((slot, i) => pool.recordReply(slot, 10 * (i + 1), Math.random));
+  assert.deepEqual(slots.map((slot) => pool.snapshot(slot, 0).rttAvgMs), [10, 20, 30]);
+  assert.equal(pool.size, 1027);
+  pool.release(slots[1]!);
+  const again = pool.alloc(5);
+  assert.equal(again, slots[1]);
+  assert.equal(pool.isEmpty(again), true);
+  assert.equal(pool.windowIndex(again), 5);
+  assert.equal(pool.size, 1027);
+  assert.equal(pool.bytes, 2 * 1024 * (13 * 8 + 4 * 4));
+});
+
+test('reset clears a window', () => {
+  const pool = new SummaryPool(4);
+  const slot = pool.alloc(1);
+  pool.recordReply(slot, 5, Math.random);
+  assert.equal(pool.isEmpty(slot), false);
+  pool.reset(slot, 2);
+  assert.equal(pool.isEmpty(slot), true);
+  assert.equal(pool.windowIndex(slot), 2);
+  pool.recordReply(slot, 9, Math.random);
+  close(pool.snapshot(slot, 0).rttP50Ms, 9);
+  close(pool.snapshot(slot, 0).rttMinMs, 9);
 });
 
 test('type-7 quantiles and the recent-samples ring', () => {
@@ -82,16 +100,4 @@ test('type-7 quantiles and the recent-samples ring', () => {
   assert.equal(r.total, 4);
   assert.equal(r.max(), 3);
   close(r.quantile(0.5), 2);
-});
-
-test('the sample buffer grows only as far as a window needs', () => {
-  const a = new SummaryAccumulator(120);
-  a.reset(0);
-  for (let i = 0; i < 12; i++) a.recordReply(i, Math.random);
-  close(a.snapshot(0).rttP50Ms, 5.5);
-  a.reset(1);
-  for (let i = 0; i < 200; i++) a.recordReply(1, Math.random);
-  const s = a.snapshot(0);
-  assert.equal(s.received, 200);
-  close(s.rttP95Ms, 1);
 });

@@ -30,137 +30,182 @@ export interface PingSummary {
   readonly jitterMs: number;
 }
 
+// Layout of one slot's statistics in the shared Float64Array.
+const WINDOW = 0;
+const SENT = 1;
+const RECEIVED = 2;
+const OVERLOADED = 3;
+const SUSPENDED = 4;
+const MIN = 5;
+const MAX = 6;
+const MEAN = 7;
+const M2 = 8;
+const JITTER_SUM = 9;
+const JITTER_N = 10;
+const LAST_RTT = 11;
+const KEPT = 12;
+const STRIDE = 13;
+/** Slots per chunk: growth adds one chunk (no copy), so at most one chunk is unused. */
+const CHUNK_BITS = 10;
+const CHUNK = 1 << CHUNK_BITS;
+const MASK = CHUNK - 1;
+
 let scratch = new Float64Array(128);
 
 /**
- * Streaming statistics for one device and one window, in bounded memory: count, min, max, Welford
- * mean/variance and jitter are exact; quantiles come from up to `maxSamples` RTTs kept in a
- * Float32Array (exact while the window holds no more replies than that, Vitter's reservoir
- * sampling beyond). The buffer starts at 8 samples and doubles up to `maxSamples` as windows need
- * it, so a device pinged 12 times a window holds 64 bytes, not 4 × maxSamples. At the default
- * 60 s window and a 1 s interval every reply is kept.
+ * Streaming per-window statistics for many devices in shared typed arrays (chunks of 1,024 slots),
+ * one fixed-size slot per device: no per-device objects, so memory is (13 × 8 + 4 × samplesPerSlot)
+ * bytes per device plus at most one partly used chunk. Count, min, max, Welford mean/variance and jitter are exact; p50/p95 come from
+ * up to `samplesPerSlot` RTTs per window (exact while the window holds no more replies than that,
+ * Vitter's reservoir sampling beyond). Size `samplesPerSlot` to the replies a window can hold
+ * (summary interval ÷ ping interval) and every quantile is exact.
  */
-export class SummaryAccumulator {
-  /** Index of the window being accumulated (floor(slotMs / windowMs)); -1 before the first sample. */
-  windowIndex = -1;
-  #sent = 0;
-  #received = 0;
-  #overloaded = 0;
-  #suspendedTicks = 0;
-  #min = Infinity;
-  #max = -Infinity;
-  #mean = 0;
-  #m2 = 0;
-  #jitterSum = 0;
-  #jitterN = 0;
-  #lastRtt = NaN;
-  #samples: Float32Array | undefined;
-  #kept = 0;
-  readonly #maxSamples: number;
+export class SummaryPool {
+  /** RTT samples kept per slot and window. */
+  readonly samplesPerSlot: number;
+  readonly #stats: Float64Array[] = [];
+  readonly #samples: Float32Array[] = [];
+  #used = 0;
+  readonly #free: number[] = [];
 
-  /** @param maxSamples RTT samples kept per window for the quantiles (memory: 4 bytes each) */
-  constructor(maxSamples: number) {
-    this.#maxSamples = Math.max(1, maxSamples);
+  /** @param samplesPerSlot RTT samples kept per device per window (4 bytes each) */
+  constructor(samplesPerSlot: number) {
+    this.samplesPerSlot = Math.max(1, Math.floor(samplesPerSlot));
   }
 
-  /** True when nothing was recorded since the last reset. */
-  get empty(): boolean {
-    return this.#sent === 0 && this.#overloaded === 0 && this.#suspendedTicks === 0;
+  /** Slots in use. */
+  get size(): number {
+    return this.#used - this.#free.length;
+  }
+
+  /** Bytes held by the arrays (all allocated slots, used or not). */
+  get bytes(): number {
+    return this.#stats.length * CHUNK * (STRIDE * 8 + this.samplesPerSlot * 4);
+  }
+
+  /** Takes a slot, cleared and set to window `windowIndex`. */
+  alloc(windowIndex: number): number {
+    let slot = this.#free.pop();
+    if (slot === undefined) {
+      if (this.#used === this.#stats.length * CHUNK) {
+        this.#stats.push(new Float64Array(CHUNK * STRIDE));
+        this.#samples.push(new Float32Array(CHUNK * this.samplesPerSlot));
+      }
+      slot = this.#used++;
+    }
+    this.reset(slot, windowIndex);
+    return slot;
+  }
+
+  /** Returns a slot for reuse. */
+  release(slot: number): void {
+    this.#free.push(slot);
+  }
+
+  /** Index of the window being accumulated in `slot` (floor(slotMs / windowMs)). */
+  windowIndex(slot: number): number {
+    return this.#stats[slot >>> CHUNK_BITS]![(slot & MASK) * STRIDE + WINDOW]!;
+  }
+
+  /** True when nothing was recorded in `slot` since its last reset. */
+  isEmpty(slot: number): boolean {
+    const b = (slot & MASK) * STRIDE;
+    const s = this.#stats[slot >>> CHUNK_BITS]!;
+    return s[b + SENT] === 0 && s[b + OVERLOADED] === 0 && s[b + SUSPENDED] === 0;
+  }
+
+  /** Clears `slot` and starts window `windowIndex`. */
+  reset(slot: number, windowIndex: number): void {
+    const b = (slot & MASK) * STRIDE;
+    const s = this.#stats[slot >>> CHUNK_BITS]!;
+    s.fill(0, b, b + STRIDE);
+    s[b + WINDOW] = windowIndex;
+    s[b + MIN] = Infinity;
+    s[b + MAX] = -Infinity;
+    s[b + LAST_RTT] = NaN;
   }
 
   /** Records a reply; `random` returns a uniform number in [0, 1) for reservoir replacement. */
-  recordReply(rttMs: number, random: () => number): void {
-    this.#sent++;
-    const n = ++this.#received;
-    if (rttMs < this.#min) this.#min = rttMs;
-    if (rttMs > this.#max) this.#max = rttMs;
-    const d = rttMs - this.#mean;
-    this.#mean += d / n;
-    this.#m2 += d * (rttMs - this.#mean);
-    if (!Number.isNaN(this.#lastRtt)) {
-      this.#jitterSum += Math.abs(rttMs - this.#lastRtt);
-      this.#jitterN++;
+  recordReply(slot: number, rttMs: number, random: () => number): void {
+    const b = (slot & MASK) * STRIDE;
+    const s = this.#stats[slot >>> CHUNK_BITS]!;
+    s[b + SENT]!++;
+    const n = ++s[b + RECEIVED]!;
+    if (rttMs < s[b + MIN]!) s[b + MIN] = rttMs;
+    if (rttMs > s[b + MAX]!) s[b + MAX] = rttMs;
+    const mean = s[b + MEAN]!;
+    const d = rttMs - mean;
+    const newMean = mean + d / n;
+    s[b + MEAN] = newMean;
+    s[b + M2] = s[b + M2]! + d * (rttMs - newMean);
+    const last = s[b + LAST_RTT]!;
+    if (!Number.isNaN(last)) {
+      s[b + JITTER_SUM] = s[b + JITTER_SUM]! + Math.abs(rttMs - last);
+      s[b + JITTER_N]!++;
     }
-    this.#lastRtt = rttMs;
-    const cap = this.#maxSamples;
-    let buf = this.#samples;
-    if (buf === undefined) {
-      buf = new Float32Array(Math.min(8, cap));
-      this.#samples = buf;
-    } else if (this.#kept === buf.length && buf.length < cap) {
-      const grown = new Float32Array(Math.min(cap, buf.length * 2));
-      grown.set(buf);
-      buf = grown;
-      this.#samples = buf;
-    }
-    if (this.#kept < cap) {
-      buf[this.#kept++] = rttMs;
+    s[b + LAST_RTT] = rttMs;
+    const cap = this.samplesPerSlot;
+    const kept = s[b + KEPT]!;
+    const samples = this.#samples[slot >>> CHUNK_BITS]!;
+    const base = (slot & MASK) * cap;
+    if (kept < cap) {
+      samples[base + kept] = rttMs;
+      s[b + KEPT] = kept + 1;
     } else {
       const j = Math.floor(random() * n);
-      if (j < cap) buf[j] = rttMs;
+      if (j < cap) samples[base + j] = rttMs;
     }
   }
 
   /** Records a probe that got no reply (any host-side failure reason). */
-  recordLoss(): void {
-    this.#sent++;
+  recordLoss(slot: number): void {
+    this.#stats[slot >>> CHUNK_BITS]![(slot & MASK) * STRIDE + SENT]!++;
   }
 
   /** Records a probe invalidated by an agent stall. */
-  recordOverloaded(): void {
-    this.#overloaded++;
+  recordOverloaded(slot: number): void {
+    this.#stats[slot >>> CHUNK_BITS]![(slot & MASK) * STRIDE + OVERLOADED]!++;
   }
 
   /** Records a slot skipped because the breaker was open. */
-  recordSuspended(): void {
-    this.#suspendedTicks++;
+  recordSuspended(slot: number): void {
+    this.#stats[slot >>> CHUNK_BITS]![(slot & MASK) * STRIDE + SUSPENDED]!++;
   }
 
-  /** The statistics so far, stamped with `windowStartMs`. */
-  snapshot(windowStartMs: number): PingSummary {
-    const k = this.#kept;
+  /** The statistics of `slot` so far, stamped with `windowStartMs`. */
+  snapshot(slot: number, windowStartMs: number): PingSummary {
+    const b = (slot & MASK) * STRIDE;
+    const s = this.#stats[slot >>> CHUNK_BITS]!;
+    const k = s[b + KEPT]!;
     let p50 = NaN;
     let p95 = NaN;
-    if (k > 0 && this.#samples !== undefined) {
+    if (k > 0) {
       if (scratch.length < k) scratch = new Float64Array(Math.max(k, scratch.length * 2));
-      for (let i = 0; i < k; i++) scratch[i] = this.#samples[i] as number;
+      const samples = this.#samples[slot >>> CHUNK_BITS]!;
+      const base = (slot & MASK) * this.samplesPerSlot;
+      for (let i = 0; i < k; i++) scratch[i] = samples[base + i]!;
       const view = scratch.subarray(0, k).sort();
       p50 = sortedQuantile(view, k, 0.5);
       p95 = sortedQuantile(view, k, 0.95);
     }
-    const r = this.#received;
+    const sent = s[b + SENT]!;
+    const r = s[b + RECEIVED]!;
+    const jn = s[b + JITTER_N]!;
     return {
       windowStartMs,
-      sent: this.#sent,
+      sent,
       received: r,
-      overloaded: this.#overloaded,
-      suspendedTicks: this.#suspendedTicks,
-      lossPct: this.#sent > 0 ? (100 * (this.#sent - r)) / this.#sent : NaN,
-      rttMinMs: r > 0 ? this.#min : NaN,
-      rttAvgMs: r > 0 ? this.#mean : NaN,
-      rttMaxMs: r > 0 ? this.#max : NaN,
+      overloaded: s[b + OVERLOADED]!,
+      suspendedTicks: s[b + SUSPENDED]!,
+      lossPct: sent > 0 ? (100 * (sent - r)) / sent : NaN,
+      rttMinMs: r > 0 ? s[b + MIN]! : NaN,
+      rttAvgMs: r > 0 ? s[b + MEAN]! : NaN,
+      rttMaxMs: r > 0 ? s[b + MAX]! : NaN,
       rttP50Ms: p50,
       rttP95Ms: p95,
-      rttStddevMs: r > 0 ? Math.sqrt(this.#m2 / r) : NaN,
-      jitterMs: this.#jitterN > 0 ? this.#jitterSum / this.#jitterN : NaN,
+      rttStddevMs: r > 0 ? Math.sqrt(s[b + M2]! / r) : NaN,
+      jitterMs: jn > 0 ? s[b + JITTER_SUM]! / jn : NaN,
     };
-  }
-
-  /** Clears everything and starts window `windowIndex`; keeps the sample buffer for reuse. */
-  reset(windowIndex: number): void {
-    this.windowIndex = windowIndex;
-    this.#sent = 0;
-    this.#received = 0;
-    this.#overloaded = 0;
-    this.#suspendedTicks = 0;
-    this.#min = Infinity;
-    this.#max = -Infinity;
-    this.#mean = 0;
-    this.#m2 = 0;
-    this.#jitterSum = 0;
-    this.#jitterN = 0;
-    this.#lastRtt = NaN;
-    this.#kept = 0;
   }
 }
 
