@@ -3,6 +3,7 @@ import { NetscanError } from '../errors/errors.js';
 import { createLogger, type Logger } from '../log/log.js';
 import type { BreakerState, Device, DeviceEvent, DeviceListener, RemovalCause, SnmpInfo } from '../model/device.js';
 import { nodeStateFs, readStateFile, StateFileError, writeStateFile, type StateFs } from './state-file.js';
+import { DeviceSlots } from './device-slots.js';
 import { Breaker, SuspensionTracker } from './suspensions.js';
 
 const MINUTE_MS = 60_000;
@@ -75,61 +76,10 @@ export interface PersistenceStats {
 
 type Kind = 'ping' | 'snmp';
 
-// The record behind one device. Data fields are written only by the data-updating methods;
-// `older`/`newer` (LRU list) and Breaker.expiry (suspension heap) only by bookkeeping.
-class Entry {
-  ip: string;
-  hostname: string;
-  snmp: SnmpInfo | undefined = undefined;
-  firstSeenMs: number;
-  lastSeenMs: number;
-  lastSnmpMs = 0;
-  ping: Breaker | undefined = undefined;
-  snmpBreaker: Breaker | undefined = undefined;
-  older: Entry | undefined = undefined;
-  newer: Entry | undefined = undefined;
-
-  constructor(ip: string, firstSeenMs: number, lastSeenMs: number) {
-    this.ip = ip;
-    this.hostname = ip;
-    this.firstSeenMs = firstSeenMs;
-    this.lastSeenMs = lastSeenMs;
-  }
-
-  // Turns an evicted record into a new device. At capacity every add evicts, and recycling the
-  // record keeps the steady state allocation-free (no old-generation garbage at 1M devices).
-  // Safe because nothing keeps an Entry after removal: heap nodes are judged by their Breaker,
-  // which is dropped here, and events carry only the IP.
-  recycle(ip: string, nowMs: number): this {
-    this.ip = ip;
-    this.hostname = ip;
-    this.snmp = undefined;
-    this.firstSeenMs = nowMs;
-    this.lastSeenMs = nowMs;
-    this.lastSnmpMs = 0;
-    this.ping = undefined;
-    this.snmpBreaker = undefined;
-    return this;
-  }
-}
-
 const NO_BREAKER: BreakerState = Object.freeze({ consecutiveFails: 0, suspendedUntilMs: 0 });
 
 function breakerView(b: Breaker | undefined): BreakerState {
   return b === undefined || (b.fails === 0 && b.untilMs === 0) ? NO_BREAKER : { consecutiveFails: b.fails, suspendedUntilMs: b.untilMs };
-}
-
-function view(e: Entry): Device {
-  return {
-    ip: e.ip,
-    hostname: e.hostname,
-    snmp: e.snmp,
-    firstSeenMs: e.firstSeenMs,
-    lastSeenMs: e.lastSeenMs,
-    lastSnmpMs: e.lastSnmpMs,
-    ping: breakerView(e.ping),
-    snmpBreaker: breakerView(e.snmpBreaker),
-  };
 }
 
 function copySnmpInfo(i: SnmpInfo): SnmpInfo {
@@ -166,15 +116,15 @@ export class DeviceStore {
   readonly #opts: DeviceStoreOptions;
   readonly #clock: Clock;
   readonly #log: Logger;
-  readonly #map = new Map<string, Entry>();
-  #oldest: Entry | undefined = undefined;
-  #newest: Entry | undefined = undefined;
+  readonly #slots: DeviceSlots;
   // True while list order equals lastSeenMs order, which lets prune stop at the first fresh device.
   #orderedByLastSeen = true;
-  readonly #pingSusp = new SuspensionTracker<Entry>();
-  readonly #snmpSusp = new SuspensionTracker<Entry>();
-  readonly #onPingEnd = (e: Entry): void => this.#emitResumed(e.ip, 'ping');
-  readonly #onSnmpEnd = (e: Entry): void => this.#emitResumed(e.ip, 'snmp');
+  // Heap owners are slot numbers. A slot is reused only after its device's breakers were
+  // untracked, and the tracker reports only live nodes, so an owner always names the right device.
+  readonly #pingSusp = new SuspensionTracker<number>();
+  readonly #snmpSusp = new SuspensionTracker<number>();
+  readonly #onPingEnd = (s: number): void => this.#emitResumed(this.#slots.ip(s), 'ping');
+  readonly #onSnmpEnd = (s: number): void => this.#emitResumed(this.#slots.ip(s), 'snmp');
   #listeners: readonly DeviceListener[] = [];
   readonly #queue: DeviceEvent[] = [];
   #flushing = false;
@@ -203,6 +153,7 @@ export class DeviceStore {
     if (!Number.isSafeInteger(this.#opts.maxDevices) || this.#opts.maxDevices < 1) {
       throw new NetscanError('ERR_CONFIG', `DeviceStore maxDevices must be an integer >= 1, got ${this.#opts.maxDevices}`, { stage: 'state' });
     }
+    this.#slots = new DeviceSlots(this.#opts.maxDevices);
   }
 
   // ---------------------------------------------------------------- devices
@@ -214,24 +165,23 @@ export class DeviceStore {
    */
   markSeen(ip: string): MarkSeenResult {
     const now = this.#now();
-    const known = this.#map.get(ip);
-    if (known !== undefined) {
+    const slots = this.#slots;
+    const key = slots.keyOf(ip);
+    const known = slots.find(ip, key);
+    if (known >= 0) {
       this.#sighted(known, now);
       this.#flush();
       return KNOWN;
     }
     let evicted: string | undefined;
-    let e: Entry;
-    const victim = this.#oldest;
-    if (this.#map.size >= this.#opts.maxDevices && victim !== undefined) {
-      evicted = victim.ip;
+    const victim = slots.oldest;
+    if (slots.size >= this.#opts.maxDevices && victim >= 0) {
+      evicted = slots.ip(victim);
       this.#delete(victim, 'evicted');
-      e = victim.recycle(ip, now);
-    } else {
-      e = new Entry(ip, now, now);
     }
-    this.#map.set(ip, e);
-    this.#append(e);
+    const newest = slots.newest;
+    if (newest >= 0 && now < slots.lastSeenMs(newest)) this.#orderedByLastSeen = false;
+    slots.add(ip, key, now, now);
     if (this.#listeners.length > 0) this.#queue.push({ type: 'added', ip });
     this.#flush();
     return evicted === undefined ? ADDED : { added: true, evicted };
@@ -239,25 +189,25 @@ export class DeviceStore {
 
   /** Sets lastSeen to now (a successful probe); no-op for an unknown IP. */
   touch(ip: string): void {
-    const e = this.#map.get(ip);
-    if (e !== undefined) this.#sighted(e, this.#now());
+    const s = this.#find(ip);
+    if (s >= 0) this.#sighted(s, this.#now());
     this.#flush();
   }
 
   /** A copy of the device, or undefined. Changing the copy changes nothing in the store. */
   get(ip: string): Device | undefined {
-    const e = this.#map.get(ip);
-    return e === undefined ? undefined : view(e);
+    const s = this.#find(ip);
+    return s < 0 ? undefined : this.#view(s);
   }
 
   /** Whether `ip` is known. */
   has(ip: string): boolean {
-    return this.#map.has(ip);
+    return this.#find(ip) >= 0;
   }
 
   /** Number of devices. */
   get size(): number {
-    return this.#map.size;
+    return this.#slots.size;
   }
 
   /** Configured capacity in devices. */
@@ -267,24 +217,25 @@ export class DeviceStore {
 
   /** Known IPs in insertion order; a live iterator (devices added meanwhile are included, removed ones skipped). */
   ips(): IterableIterator<string> {
-    return this.#map.keys();
+    return this.#slots.iterate(this.#ipOf);
   }
 
   /** Copies of all devices in insertion order; live like {@link ips}. */
-  *devices(): IterableIterator<Device> {
-    for (const e of this.#map.values()) yield view(e);
+  devices(): IterableIterator<Device> {
+    return this.#slots.iterate(this.#viewOf);
   }
 
   /** The IP the next eviction would remove, or undefined when empty. */
   leastRecentlySeen(): string | undefined {
-    return this.#oldest?.ip;
+    const s = this.#slots.oldest;
+    return s < 0 ? undefined : this.#slots.ip(s);
   }
 
   /** Removes a device (event cause `removed`); returns whether it existed. */
   remove(ip: string): boolean {
-    const e = this.#map.get(ip);
-    if (e === undefined) return false;
-    this.#delete(e, 'removed');
+    const s = this.#find(ip);
+    if (s < 0) return false;
+    this.#delete(s, 'removed');
     this.#flush();
     return true;
   }
@@ -295,26 +246,28 @@ export class DeviceStore {
    */
   prune(olderThanMs: number): string[] {
     const cutoffMs = this.#now() - olderThanMs;
-    const victims: Entry[] = [];
+    const slots = this.#slots;
+    const victims: number[] = [];
     if (this.#orderedByLastSeen) {
-      for (let e = this.#oldest; e !== undefined && e.lastSeenMs < cutoffMs; e = e.newer) victims.push(e);
+      for (let s = slots.oldest; s >= 0 && slots.lastSeenMs(s) < cutoffMs; s = slots.newer(s)) victims.push(s);
     } else {
       let ordered = true;
       let prevMs = -Infinity;
-      for (let e = this.#oldest; e !== undefined; e = e.newer) {
-        if (e.lastSeenMs < cutoffMs) {
-          victims.push(e);
+      for (let s = slots.oldest; s >= 0; s = slots.newer(s)) {
+        const lastSeenMs = slots.lastSeenMs(s);
+        if (lastSeenMs < cutoffMs) {
+          victims.push(s);
         } else {
-          if (e.lastSeenMs < prevMs) ordered = false;
-          prevMs = e.lastSeenMs;
+          if (lastSeenMs < prevMs) ordered = false;
+          prevMs = lastSeenMs;
         }
       }
       this.#orderedByLastSeen = ordered;
     }
     const pruned: string[] = [];
-    for (const e of victims) {
-      this.#delete(e, 'pruned');
-      pruned.push(e.ip);
+    for (const s of victims) {
+      pruned.push(slots.ip(s));
+      this.#delete(s, 'pruned');
     }
     this.#flush();
     return pruned;
@@ -324,10 +277,10 @@ export class DeviceStore {
 
   /** A reply arrived: lastSeen = now, fails reset, suspension cleared ('resumed' if one was counted). */
   recordPingSuccess(ip: string): void {
-    const e = this.#map.get(ip);
-    if (e === undefined) return;
-    this.#sighted(e, this.#now());
-    this.#succeed(e, 'ping');
+    const s = this.#find(ip);
+    if (s < 0) return;
+    this.#sighted(s, this.#now());
+    this.#succeed(s, 'ping');
     this.#flush();
   }
 
@@ -337,16 +290,17 @@ export class DeviceStore {
    * false for an unknown IP. Does not change lastSeen.
    */
   recordPingFailure(ip: string, maxFails: number, backoffMs: number): boolean {
-    const e = this.#map.get(ip);
-    if (e === undefined) return false;
-    const tripped = this.#fail(e, 'ping', maxFails, backoffMs);
+    const s = this.#find(ip);
+    if (s < 0) return false;
+    const tripped = this.#fail(s, 'ping', maxFails, backoffMs);
     this.#flush();
     return tripped;
   }
 
   /** Whether pinging `ip` is suspended right now; false for an unknown IP. */
   isPingSuspended(ip: string): boolean {
-    const b = this.#map.get(ip)?.ping;
+    const s = this.#find(ip);
+    const b = s < 0 ? undefined : this.#slots.pingBreaker(s);
     const active = b !== undefined && this.#now() < b.untilMs;
     this.#flush();
     return active;
@@ -358,27 +312,26 @@ export class DeviceStore {
    * answering ICMP but still answer SNMP immune to pruning and eviction, parity §5.5).
    */
   recordSnmpSuccess(ip: string, info: SnmpInfo): void {
-    const e = this.#map.get(ip);
-    if (e === undefined) return;
-    e.snmp = copySnmpInfo(info);
-    e.hostname = info.sysName || ip;
-    e.lastSnmpMs = this.#now();
-    this.#succeed(e, 'snmp');
+    const s = this.#find(ip);
+    if (s < 0) return;
+    this.#slots.setSnmp(s, info.sysName || ip, copySnmpInfo(info), this.#now());
+    this.#succeed(s, 'snmp');
     this.#flush();
   }
 
   /** SNMP mirror of {@link recordPingFailure}. */
   recordSnmpFailure(ip: string, maxFails: number, backoffMs: number): boolean {
-    const e = this.#map.get(ip);
-    if (e === undefined) return false;
-    const tripped = this.#fail(e, 'snmp', maxFails, backoffMs);
+    const s = this.#find(ip);
+    if (s < 0) return false;
+    const tripped = this.#fail(s, 'snmp', maxFails, backoffMs);
     this.#flush();
     return tripped;
   }
 
   /** Whether SNMP polling of `ip` is suspended right now; false for an unknown IP. */
   isSnmpSuspended(ip: string): boolean {
-    const b = this.#map.get(ip)?.snmpBreaker;
+    const s = this.#find(ip);
+    const b = s < 0 ? undefined : this.#slots.snmpBreaker(s);
     const active = b !== undefined && this.#now() < b.untilMs;
     this.#flush();
     return active;
@@ -469,7 +422,7 @@ export class DeviceStore {
     if (this.#opts.pruneIntervalMs > 0) this.#armPrune(now + this.#opts.pruneIntervalMs);
     if (this.#opts.stateFile !== '' && this.#opts.snapshotIntervalMs > 0) this.#armSnapshot(now + this.#opts.snapshotIntervalMs);
     this.#onExpiryTimer();
-    this.#log.info({ count: this.#map.size, max_devices: this.#opts.maxDevices }, 'device state started');
+    this.#log.info({ count: this.#slots.size, max_devices: this.#opts.maxDevices }, 'device state started');
   }
 
   async #stop(): Promise<void> {
@@ -527,36 +480,37 @@ export class DeviceStore {
   // so a suspension that ran out while the agent was down is simply not counted.
   #load(devices: Device[]): { restored: number; dropped: number } {
     const now = this.#now();
-    const fresh = devices.filter((d) => !this.#map.has(d.ip)).sort((a, b) => a.lastSeenMs - b.lastSeenMs);
-    const room = Math.max(0, this.#opts.maxDevices - this.#map.size);
+    const slots = this.#slots;
+    const fresh = devices.filter((d) => !this.has(d.ip)).sort((a, b) => a.lastSeenMs - b.lastSeenMs);
+    const room = Math.max(0, this.#opts.maxDevices - slots.size);
     const dropped = Math.max(0, fresh.length - room);
-    const loaded: Entry[] = [];
+    const existing: number[] = [];
+    for (let s = slots.oldest; s >= 0; s = slots.newer(s)) existing.push(s);
+    const loaded: number[] = [];
     for (let i = dropped; i < fresh.length; i++) {
       const d = fresh[i]!;
-      const e = new Entry(d.ip, d.firstSeenMs, d.lastSeenMs);
-      e.hostname = d.hostname;
-      e.snmp = d.snmp; // readStateFile built and froze it; nobody else holds it
-      e.lastSnmpMs = d.lastSnmpMs;
-      if (d.ping.consecutiveFails !== 0 || d.ping.suspendedUntilMs !== 0) e.ping = new Breaker(d.ping.consecutiveFails, d.ping.suspendedUntilMs);
+      const s = slots.add(d.ip, slots.keyOf(d.ip), d.firstSeenMs, d.lastSeenMs);
+      // readStateFile built and froze d.snmp; nobody else holds it.
+      if (d.hostname !== d.ip || d.snmp !== undefined || d.lastSnmpMs !== 0) slots.setSnmp(s, d.hostname, d.snmp, d.lastSnmpMs);
+      if (d.ping.consecutiveFails !== 0 || d.ping.suspendedUntilMs !== 0) slots.setPingBreaker(s, new Breaker(d.ping.consecutiveFails, d.ping.suspendedUntilMs));
       if (d.snmpBreaker.consecutiveFails !== 0 || d.snmpBreaker.suspendedUntilMs !== 0) {
-        e.snmpBreaker = new Breaker(d.snmpBreaker.consecutiveFails, d.snmpBreaker.suspendedUntilMs);
+        slots.setSnmpBreaker(s, new Breaker(d.snmpBreaker.consecutiveFails, d.snmpBreaker.suspendedUntilMs));
       }
-      this.#map.set(d.ip, e);
-      loaded.push(e);
+      loaded.push(s);
     }
     let all = loaded;
-    if (this.#oldest !== undefined) {
-      all = [...loaded];
-      for (let e: Entry | undefined = this.#oldest; e !== undefined; e = e.newer) all.push(e);
-      all.sort((a, b) => a.lastSeenMs - b.lastSeenMs);
+    if (existing.length > 0) {
+      all = [...loaded, ...existing];
+      all.sort((a, b) => slots.lastSeenMs(a) - slots.lastSeenMs(b));
     }
-    this.#oldest = this.#newest = undefined;
-    for (const e of all) this.#append(e);
+    slots.relinkLru(all);
     this.#orderedByLastSeen = true;
-    for (const e of loaded) {
-      if (this.#listeners.length > 0) this.#queue.push({ type: 'added', ip: e.ip });
-      if (e.ping !== undefined && now < e.ping.untilMs) this.#suspend(e, 'ping', e.ping);
-      if (e.snmpBreaker !== undefined && now < e.snmpBreaker.untilMs) this.#suspend(e, 'snmp', e.snmpBreaker);
+    for (const s of loaded) {
+      if (this.#listeners.length > 0) this.#queue.push({ type: 'added', ip: slots.ip(s) });
+      const ping = slots.pingBreaker(s);
+      if (ping !== undefined && now < ping.untilMs) this.#suspend(s, 'ping', ping);
+      const snmp = slots.snmpBreaker(s);
+      if (snmp !== undefined && now < snmp.untilMs) this.#suspend(s, 'snmp', snmp);
     }
     this.#flush();
     return { restored: loaded.length, dropped };
@@ -654,83 +608,89 @@ export class DeviceStore {
   // in (emitting 'suspended'), so counts stay equal to "now < untilMs". O(n), once per step.
   #clockSteppedBack(now: number, prevMs: number): void {
     this.#log.warn({ by_ms: prevMs - now }, 'wall clock stepped back; re-checking suspensions');
-    for (const e of this.#map.values()) {
-      if (e.ping !== undefined && e.ping.expiry === undefined && now < e.ping.untilMs) this.#suspend(e, 'ping', e.ping);
-      if (e.snmpBreaker !== undefined && e.snmpBreaker.expiry === undefined && now < e.snmpBreaker.untilMs) this.#suspend(e, 'snmp', e.snmpBreaker);
+    const slots = this.#slots;
+    for (let s = slots.first; s >= 0; s = slots.next(s)) {
+      const ping = slots.pingBreaker(s);
+      if (ping !== undefined && ping.expiry === undefined && now < ping.untilMs) this.#suspend(s, 'ping', ping);
+      const snmp = slots.snmpBreaker(s);
+      if (snmp !== undefined && snmp.expiry === undefined && now < snmp.untilMs) this.#suspend(s, 'snmp', snmp);
     }
   }
 
-  #sighted(e: Entry, now: number): void {
-    e.lastSeenMs = now;
-    if (e !== this.#newest) {
-      this.#unlink(e);
-      this.#append(e);
-    } else if (e.older !== undefined && now < e.older.lastSeenMs) {
-      this.#orderedByLastSeen = false;
-    }
+  // Slot of `ip` or -1, parsing it once.
+  #find(ip: string): number {
+    return this.#slots.find(ip, this.#slots.keyOf(ip));
   }
 
-  #append(e: Entry): void {
-    const tail = this.#newest;
-    e.older = tail;
-    e.newer = undefined;
-    if (tail === undefined) {
-      this.#oldest = e;
-    } else {
-      if (e.lastSeenMs < tail.lastSeenMs) this.#orderedByLastSeen = false;
-      tail.newer = e;
-    }
-    this.#newest = e;
+  readonly #ipOf = (s: number): string => this.#slots.ip(s);
+  readonly #viewOf = (s: number): Device => this.#view(s);
+
+  #view(s: number): Device {
+    const slots = this.#slots;
+    return {
+      ip: slots.ip(s),
+      hostname: slots.hostname(s),
+      snmp: slots.snmp(s),
+      firstSeenMs: slots.firstSeenMs(s),
+      lastSeenMs: slots.lastSeenMs(s),
+      lastSnmpMs: slots.lastSnmpMs(s),
+      ping: breakerView(slots.pingBreaker(s)),
+      snmpBreaker: breakerView(slots.snmpBreaker(s)),
+    };
   }
 
-  #unlink(e: Entry): void {
-    if (e.older === undefined) this.#oldest = e.newer;
-    else e.older.newer = e.newer;
-    if (e.newer === undefined) this.#newest = e.older;
-    else e.newer.older = e.older;
-    e.older = e.newer = undefined;
+  #sighted(s: number, now: number): void {
+    const slots = this.#slots;
+    // Sighting order stays lastSeen order unless this sighting is earlier than the one before it.
+    const before = s === slots.newest ? slots.older(s) : slots.newest;
+    if (before >= 0 && now < slots.lastSeenMs(before)) this.#orderedByLastSeen = false;
+    slots.setLastSeenMs(s, now);
+    slots.moveToNewest(s);
   }
 
   // Removal ends any counted suspension whether active or expired-but-unread (Go D and R1).
-  #delete(e: Entry, cause: RemovalCause): void {
-    this.#map.delete(e.ip);
-    this.#unlink(e);
-    if (e.ping !== undefined) this.#pingSusp.untrack(e.ping);
-    if (e.snmpBreaker !== undefined) this.#snmpSusp.untrack(e.snmpBreaker);
-    if (this.#listeners.length > 0) this.#queue.push({ type: 'removed', ip: e.ip, cause });
+  #delete(s: number, cause: RemovalCause): void {
+    const slots = this.#slots;
+    const ping = slots.pingBreaker(s);
+    if (ping !== undefined) this.#pingSusp.untrack(ping);
+    const snmp = slots.snmpBreaker(s);
+    if (snmp !== undefined) this.#snmpSusp.untrack(snmp);
+    if (this.#listeners.length > 0) this.#queue.push({ type: 'removed', ip: slots.ip(s), cause });
+    slots.remove(s);
   }
 
-  #succeed(e: Entry, kind: Kind): void {
-    const b = kind === 'ping' ? e.ping : e.snmpBreaker;
+  #succeed(s: number, kind: Kind): void {
+    const b = kind === 'ping' ? this.#slots.pingBreaker(s) : this.#slots.snmpBreaker(s);
     if (b === undefined) return;
     b.fails = 0;
     b.untilMs = 0;
-    if ((kind === 'ping' ? this.#pingSusp : this.#snmpSusp).untrack(b)) this.#emitResumed(e.ip, kind);
+    if ((kind === 'ping' ? this.#pingSusp : this.#snmpSusp).untrack(b)) this.#emitResumed(this.#slots.ip(s), kind);
   }
 
-  #fail(e: Entry, kind: Kind, maxFails: number, backoffMs: number): boolean {
+  #fail(s: number, kind: Kind, maxFails: number, backoffMs: number): boolean {
     const now = this.#now();
+    const slots = this.#slots;
     const tracker = kind === 'ping' ? this.#pingSusp : this.#snmpSusp;
-    let b = kind === 'ping' ? e.ping : e.snmpBreaker;
+    let b = kind === 'ping' ? slots.pingBreaker(s) : slots.snmpBreaker(s);
     if (b === undefined) {
       b = new Breaker();
-      if (kind === 'ping') e.ping = b;
-      else e.snmpBreaker = b;
+      if (kind === 'ping') slots.setPingBreaker(s, b);
+      else slots.setSnmpBreaker(s, b);
     }
     // A suspension that ran out unread ends here, before any re-trip, so it is never counted twice (Go R2).
-    if (b.expiry !== undefined && b.untilMs <= now && tracker.untrack(b)) this.#emitResumed(e.ip, kind);
+    if (b.expiry !== undefined && b.untilMs <= now && tracker.untrack(b)) this.#emitResumed(slots.ip(s), kind);
     b.fails++;
     if (b.fails < maxFails) return false;
     b.fails = 0;
     b.untilMs = now + backoffMs;
-    if (now < b.untilMs) this.#suspend(e, kind, b);
-    else if (tracker.untrack(b)) this.#emitResumed(e.ip, kind);
+    if (now < b.untilMs) this.#suspend(s, kind, b);
+    else if (tracker.untrack(b)) this.#emitResumed(slots.ip(s), kind);
     return true;
   }
 
-  #suspend(e: Entry, kind: Kind, b: Breaker): void {
-    (kind === 'ping' ? this.#pingSusp : this.#snmpSusp).track(e, b);
-    if (this.#listeners.length > 0) this.#queue.push({ type: 'suspended', ip: e.ip, kind, untilMs: b.untilMs });
+  #suspend(s: number, kind: Kind, b: Breaker): void {
+    (kind === 'ping' ? this.#pingSusp : this.#snmpSusp).track(s, b);
+    if (this.#listeners.length > 0) this.#queue.push({ type: 'suspended', ip: this.#slots.ip(s), kind, untilMs: b.untilMs });
     this.#armExpiry();
   }
 
