@@ -38,7 +38,6 @@ const gc = (): void => {
   (globalThis as { gc?: () => void }).gc?.();
   (globalThis as { gc?: () => void }).gc?.();
 };
-const heapMb = (): number => Math.round((v8.getHeapStatistics().used_heap_size / 1048576) * 10) / 10;
 /** JS heap plus ArrayBuffer backing stores (typed arrays over 64 bytes live outside the JS heap). */
 const heldBytes = (): number => v8.getHeapStatistics().used_heap_size + process.memoryUsage().arrayBuffers;
 const round = (x: number, d = 1): number => Math.round(x * 10 ** d) / 10 ** d;
@@ -300,7 +299,7 @@ async function highChurn(n: number, minutes: number): Promise<void> {
       await Promise.resolve();
     }
     gc();
-    heap.push(heapMb());
+    heap.push(round(heldBytes() / 1048576));
   }
   const realMs = performance.now() - t0;
   const s = sched.stats();
