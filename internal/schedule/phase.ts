@@ -5,20 +5,11 @@
  * restart, so graphs keep their cadence.
  */
 
-/** 32-bit FNV-1a of the string's UTF-16 code units, finished with murmur3's fmix32 avalanche. */
+import { fmix32, fnv1a32 } from '../hash/hash.js';
+
+/** 32-bit FNV-1a of the IP string, finished with murmur3's fmix32 (FNV-1a's low bits barely move between neighbouring addresses; fmix32 spreads them before `mod`). */
 export function ipHash32(ip: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < ip.length; i++) {
-    h ^= ip.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  // FNV-1a's low bits barely move between neighbouring addresses; fmix32 spreads them before `mod`.
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  return fmix32(fnv1a32(ip));
 }
 
 /** The device's phase within the interval: an integer in [0, intervalMs). Stable across restarts. */

@@ -5,6 +5,8 @@
  * ownership survives restarts and never depends on the order of discovery.
  */
 
+import { fmix32 } from '../hash/hash.js';
+
 /** Which slice of the fleet an agent owns. */
 export interface Shard {
   /** This agent's shard, 0 <= index < count. */
@@ -13,15 +15,9 @@ export interface Shard {
   readonly count: number;
 }
 
-/** murmur3's fmix32 over the address (salted so it is independent of the ping phase hash). */
+/** Hash of the address for shard ownership (salted so it is independent of the ping phase hash). */
 export function addressHash32(ip: number): number {
-  let h = (ip ^ 0x9e3779b9) >>> 0;
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  return fmix32(ip ^ 0x9e3779b9);
 }
 
 /** The shard that owns `ip` (unsigned 32-bit IPv4) among `count`. */
