@@ -189,5 +189,6 @@ export function registerAgentMetrics(registry: Registry, figures: () => AgentFig
   counter('netscan_snmp_queries_total', 'SNMP device queries started.', (f) => f.snmp?.queriesTotal ?? 0);
   labelled('netscan_snmp_failures_total', 'Failed SNMP queries by class.', 'class', (f) => f.snmp?.failuresByClass);
   gauge('netscan_up', '1 when the agent is ready.', (f) => (f.ready.ready ? 1 : 0));
-  collectDefaultMetrics({ register: registry, prefix: 'netscan_process_' });
+  // prom-client's names already start with process_ and nodejs_: the prefix makes netscan_process_*, netscan_nodejs_*.
+  collectDefaultMetrics({ register: registry, prefix: 'netscan_' });
 }
