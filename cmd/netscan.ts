@@ -105,6 +105,8 @@ async function run(opts: { config?: string }, g: GlobalOpts): Promise<void> {
   try {
     await agent.start();
   } catch (err) {
+    // The stable code goes to the log (no stack: the advice is printed below by main()).
+    if (err instanceof NetscanError) logger.fatal({ code: err.code, stage: err.stage, err: err.message }, 'netscan could not start');
     logger.flush();
     throw err;
   }
