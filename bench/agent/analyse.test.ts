@@ -76,3 +76,15 @@ test('nearest-rank quantile picks the element at ceil(q * n)', () => {
   assert.equal(quantileOf(s, 0), 1);
   assert.ok(Number.isNaN(quantileOf([], 0.5)));
 });
+
+test('groups late sends less than a second apart into one burst', () => {
+  const a = analyser(1);
+  a.add(ok(0, slot(0, 1) + 60));
+  a.add(ok(0, slot(0, 1) + 500));
+  a.add(ok(0, slot(0, 3) + 55));
+  const r = a.result();
+  assert.deepEqual(r.lateBursts, [
+    { atMs: slot(0, 1) + 60 - T0, spanMs: 440, count: 2, maxLagMs: 500 },
+    { atMs: slot(0, 3) + 55 - T0, spanMs: 0, count: 1, maxLagMs: 55 },
+  ]);
+});

@@ -75,6 +75,20 @@ export interface PingAnalysis {
   /** |gap between a device's consecutive sends - interval|: p99 and max, ms. */
   spacingDevP99Ms: number;
   spacingDevMaxMs: number;
+  /** Late sends grouped into bursts (late points less than 1 s apart), largest first, at most 12. */
+  lateBursts: LateBurst[];
+}
+
+/** Late sends close together in time: usually one agent stall. */
+export interface LateBurst {
+  /** First late send, ms after the window start. */
+  atMs: number;
+  /** Late send to last late send of the burst, ms. */
+  spanMs: number;
+  /** Late sends in the burst. */
+  count: number;
+  /** Largest lag in the burst, ms. */
+  maxLagMs: number;
 }
 
 /** A growable Float64Array. */
@@ -115,6 +129,7 @@ export class PingLineAnalyser {
   readonly #lags: Samples;
   readonly #rtts: Samples;
   readonly #spacing: Samples;
+  readonly #late: Array<{ ts: number; lag: number }> = [];
   #r = {
     lines: 0, pingPoints: 0, summaryPoints: 0, healthPoints: 0, otherPoints: 0, unparsable: 0, foreignPoints: 0,
     windowPoints: 0, onTimeSlots: 0, lateSends: 0, duplicates: 0, servedSlots: 0, failures: 0, suspendedPoints: 0,
@@ -191,7 +206,10 @@ export class PingLineAnalyser {
       r.servedSlots++;
       if (lag <= toleranceMs) r.onTimeSlots++;
     }
-    if (lag > toleranceMs) r.lateSends++;
+    if (lag > toleranceMs) {
+      r.lateSends++;
+      this.#late.push({ ts, lag });
+    }
     if (success) {
       const m = /(?:^|,)rtt_ms=([0-9.eE+-]+)/.exec(fields);
       if (m) this.#rtts.add(Number(m[1]));
@@ -234,7 +252,29 @@ export class PingLineAnalyser {
       rttP50Ms: quantileOf(rtts, 0.5), rttP99Ms: quantileOf(rtts, 0.99), rttP999Ms: quantileOf(rtts, 0.999), rttMaxMs: quantileOf(rtts, 1),
       perDeviceMin: count > 0 ? perMin : 0, perDeviceMax: perMax, devicesShort: short,
       spacingDevP99Ms: quantileOf(spacing, 0.99), spacingDevMaxMs: quantileOf(spacing, 1),
+      lateBursts: this.#bursts(),
     };
+  }
+
+  #bursts(): LateBurst[] {
+    const late = [...this.#late].sort((a, b) => a.ts - b.ts);
+    const out: LateBurst[] = [];
+    let cur: { first: number; last: number; count: number; max: number } | undefined;
+    const close = (): void => {
+      if (cur) out.push({ atMs: cur.first - this.#o.windowStartMs, spanMs: cur.last - cur.first, count: cur.count, maxLagMs: cur.max });
+    };
+    for (const { ts, lag } of late) {
+      if (cur && ts - cur.last < 1000) {
+        cur.last = ts;
+        cur.count++;
+        cur.max = Math.max(cur.max, lag);
+      } else {
+        close();
+        cur = { first: ts, last: ts, count: 1, max: lag };
+      }
+    }
+    close();
+    return out.sort((a, b) => b.count - a.count).slice(0, 12);
   }
 }
 

@@ -20,9 +20,12 @@
 //          --seconds S (120)  --only 20k|100k  --baseline fping|noraw|all|none (fping)
 //          --baseline-seconds S (min(60, seconds))  --cpu-prof (profile the agent, print top functions)
 //          --keep (keep the temp dir with config, log, output and profile)
+//          --node-opt "FLAGS" (extra node flags for the agent, e.g. "--trace-gc"; its stdout goes to agent.log)
+//          --batch-size N (the output's batch size, via influxdb: {enabled: false, batch_size: N}; default 5000)
+//          --nice N (scheduling priority of the agent and fping, e.g. -10 to shield them from a busy machine)
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createReadStream, existsSync, mkdtempSync, openSync, closeSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { setPriority, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -31,7 +34,7 @@ import { AddressSet, parseCidr, type Ipv4Cidr } from '../../internal/sweep/cidr.
 import { parseDuration } from '../../src/config/duration.js';
 import { PingLineAnalyser, quantileOf, type PingAnalysis } from './analyse.js';
 import { summariseProfile, type CpuProfile } from './cpu-profile.js';
-import { machineCpuSeconds, processCpuSeconds, processMemoryMb, timedGet } from './proc.js';
+import { machineCpuSeconds, processCpuSeconds, processMemoryMb, processUserSystemSeconds, runQueueWaitMs, threadCpuSeconds, timedGet } from './proc.js';
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');
@@ -45,6 +48,9 @@ const baselineMode = argValue('--baseline') ?? 'fping';
 const baselineSeconds = Number(argValue('--baseline-seconds') ?? Math.min(60, seconds));
 const cpuProf = args.includes('--cpu-prof');
 const keep = args.includes('--keep');
+const nodeOpts = (argValue('--node-opt') ?? '').split(' ').filter((x) => x !== '');
+const batchSize = argValue('--batch-size') === undefined ? undefined : Number(argValue('--batch-size'));
+const niceness = Number(argValue('--nice') ?? 0);
 
 // ---------------------------------------------------------------------------------------------
 // Outside the namespace: create it and run this file again inside.
@@ -160,7 +166,7 @@ state_file: "${join(dir, 'state.json')}"
 spool_dir: "${join(dir, 'spool')}"
 health_check_port: ${HEALTH_PORT}
 health_check_bind: "127.0.0.1"
-`;
+${batchSize === undefined ? '' : `influxdb:\n  enabled: false\n  batch_size: ${batchSize}\n`}`;
   const path = join(dir, 'config.yaml');
   writeFileSync(path, text);
   return path;
@@ -223,30 +229,66 @@ interface Usage {
   hwmMb: number;
   machineBusyCores: number;
   othersBusyCores: number;
+  /** First process only: user and system shares of cpuCores. */
+  userCores: number;
+  systemCores: number;
+  /** First process only: CPU per thread name, cores, largest first. */
+  threads: Array<{ name: string; cores: number }>;
+  /** First process's main thread: time runnable but kept off the CPU by others, ms, total over the window. */
+  runWaitMs: number;
+  /** Same, per sample: at `t` (ms since the epoch) the wait accumulated since the previous sample. */
+  runWaitSeries: Array<{ t: number; ms: number }>;
 }
 
-/** Samples CPU and RSS of `pid` every PROBE_EVERY_MS until `untilMs`, running `each` per tick. */
-async function sampleUsage(pid: number, untilMs: number, each: () => Promise<void>): Promise<Usage & { t0: number; t1: number }> {
+/** Sum over `pids` of a /proc figure; a process that has gone counts as 0. */
+function sumOver(pids: readonly number[], read: (pid: number) => number): number {
+  let total = 0;
+  for (const pid of pids) {
+    try {
+      total += read(pid);
+    } catch {
+      // exited: nothing more to count
+    }
+  }
+  return total;
+}
+
+/** Samples CPU and RSS of `pids` (summed) every PROBE_EVERY_MS until `untilMs`, running `each` per tick. */
+async function sampleUsage(pids: readonly number[], untilMs: number, each: () => Promise<void>): Promise<Usage & { t0: number; t1: number }> {
+  const cpu = (): number => sumOver(pids, processCpuSeconds);
   const t0 = Date.now();
-  const cpu0 = processCpuSeconds(pid);
+  const cpu0 = cpu();
   const mach0 = machineCpuSeconds();
   const self0 = process.cpuUsage();
+  const main = pids[0]!;
+  const us0 = processUserSystemSeconds(main);
+  const threads0 = threadCpuSeconds(main);
+  const wait = (): number => sumOver([main], (p) => runQueueWaitMs(p));
+  const wait0 = wait();
+  let waitPrev = wait0;
+  const runWaitSeries: Array<{ t: number; ms: number }> = [];
   const cpuTicks: Array<{ t: number; cpu: number }> = [{ t: t0, cpu: cpu0 }];
   const rss: number[] = [];
   for (;;) {
     const tick = Date.now();
     if (tick >= untilMs) break;
     await each();
-    rss.push(processMemoryMb(pid).rssMb);
-    cpuTicks.push({ t: Date.now(), cpu: processCpuSeconds(pid) });
+    rss.push(sumOver(pids, (p) => processMemoryMb(p).rssMb));
+    cpuTicks.push({ t: Date.now(), cpu: cpu() });
+    const w = wait();
+    runWaitSeries.push({ t: Date.now(), ms: w - waitPrev });
+    waitPrev = w;
     await sleep(Math.max(0, Math.min(untilMs, tick + PROBE_EVERY_MS) - Date.now()));
   }
   const t1 = Date.now();
-  const cpu1 = processCpuSeconds(pid);
+  const cpu1 = cpu();
   const mach1 = machineCpuSeconds();
   const self = process.cpuUsage(self0);
-  const { hwmMb, rssMb } = processMemoryMb(pid);
-  rss.push(rssMb);
+  const us1 = processUserSystemSeconds(main);
+  const threads1 = threadCpuSeconds(main);
+  const wait1 = wait();
+  const hwmMb = sumOver(pids, (p) => processMemoryMb(p).hwmMb);
+  rss.push(sumOver(pids, (p) => processMemoryMb(p).rssMb));
   const wallS = (t1 - t0) / 1000;
   let max5 = 0;
   for (let i = 0, j = 0; i < cpuTicks.length; i++) {
@@ -259,7 +301,17 @@ async function sampleUsage(pid: number, untilMs: number, each: () => Promise<voi
   return {
     t0, t1, windowMs: t1 - t0, cpuCores, cpuCoresMax5s: max5, rssAvgMb: rss.reduce((a, b) => a + b, 0) / rss.length, rssPeakMb: Math.max(...rss), hwmMb,
     machineBusyCores, othersBusyCores: machineBusyCores - cpuCores - (self.user + self.system) / 1e6 / wallS,
+    userCores: (us1.user - us0.user) / wallS, systemCores: (us1.system - us0.system) / wallS,
+    threads: [...threads1].map(([name, sec]) => ({ name, cores: r2((sec - (threads0.get(name) ?? 0)) / wallS, 3) })).filter((x) => x.cores > 0).sort((a, b) => b.cores - a.cores),
+    runWaitMs: wait1 - wait0, runWaitSeries,
   };
+}
+
+/** Main-thread run-queue wait in the samples overlapping [fromMs - 500, toMs + 500], ms. */
+function runWaitAround(series: ReadonlyArray<{ t: number; ms: number }>, fromMs: number, toMs: number): number {
+  let total = 0;
+  for (const x of series) if (x.t >= fromMs - PROBE_EVERY_MS && x.t - PROBE_EVERY_MS <= toMs + PROBE_EVERY_MS) total += x.ms;
+  return total;
 }
 
 interface LogSummary {
@@ -334,10 +386,11 @@ async function runAgent(c: CaseSpec): Promise<void> {
   const logPath = join(dir, 'agent.log');
   const profDir = join(dir, 'prof');
   const logFd = openSync(logPath, 'w');
-  const nodeArgs = cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [];
+  const nodeArgs = [...nodeOpts, ...(cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [])];
   const spawnedAt = Date.now();
   const child = spawn(process.execPath, [...nodeArgs, BIN, '--log-level', 'info', '--log-format', 'json', 'run', '-c', configPath], { stdio: ['ignore', logFd, logFd] });
   closeSync(logFd);
+  if (niceness !== 0) setPriority(child.pid!, niceness);
   let exitedEarly: number | null | undefined;
   void exited(child).then((code) => {
     exitedEarly = code;
@@ -364,7 +417,7 @@ async function runAgent(c: CaseSpec): Promise<void> {
     const lat: Record<string, number[]> = Object.fromEntries(ENDPOINTS.map((p) => [p, []]));
     const badStatus: Record<string, number> = Object.fromEntries(ENDPOINTS.map((p) => [p, 0]));
     const healthSamples: HealthDoc[] = [];
-    const usage = await sampleUsage(child.pid!, Date.now() + seconds * 1000, async () => {
+    const usage = await sampleUsage([child.pid!], Date.now() + seconds * 1000, async () => {
       for (const path of ENDPOINTS) {
         const r = await timedGet('127.0.0.1', HEALTH_PORT, path, 5000);
         lat[path]!.push(r.latencyMs);
@@ -400,16 +453,19 @@ async function runAgent(c: CaseSpec): Promise<void> {
     };
     const row: Row = {
       suite: 'agent', case: c.name, devices: c.devices, interval_ms: c.intervalMs, raw_points: c.rawPoints, pings_per_sec_target: pps,
+      batch_size: batchSize ?? 5000, nice: niceness, node_opts: nodeOpts.join(' '),
       window_s: r2(windowS, 1), discovery_s: r2(discoveryMs / 1000, 1), sweep_ms: sweep.elapsed_ms, sweep_alive: sweep.alive,
       cpu_cores: r2(usage.cpuCores, 3), cpu_cores_max_5s: r2(usage.cpuCoresMax5s, 3), cpu_millicores_per_1k_devices: r2((1e6 * usage.cpuCores) / c.devices, 1),
       cpu_millicores_per_1k_pps: r2((1e6 * usage.cpuCores) / pps, 1),
       rss_avg_mb: r2(usage.rssAvgMb, 1), rss_peak_mb: r2(usage.rssPeakMb, 1), rss_hwm_mb: r2(usage.hwmMb, 1), heap_used_mb: healthEnd.memory_mb,
       rss_mb_per_1k_devices: r2((1000 * usage.rssAvgMb) / c.devices, 2),
       machine_busy_cores: r2(usage.machineBusyCores, 2), others_busy_cores: r2(usage.othersBusyCores, 2),
+      cpu_user_cores: r2(usage.userCores, 3), cpu_system_cores: r2(usage.systemCores, 3), cpu_threads: usage.threads,
+      run_queue_wait_ms: Math.round(usage.runWaitMs), run_queue_wait_max_per_500ms: Math.round(Math.max(0, ...usage.runWaitSeries.map((x) => x.ms))),
       scheduled_slots: a.scheduledSlots, on_time_slots: a.onTimeSlots, on_time_pct: r2(a.onTimePct, 4), late_sends: a.lateSends,
       missing_slots: a.missingSlots, duplicates: a.duplicates, points_per_device_min: a.perDeviceMin, points_per_device_max: a.perDeviceMax,
       devices_short: a.devicesShort, send_lag_p50_ms: a.lagP50Ms, send_lag_p99_ms: a.lagP99Ms, send_lag_p999_ms: a.lagP999Ms, send_lag_max_ms: a.lagMaxMs,
-      spacing_dev_p99_ms: a.spacingDevP99Ms, spacing_dev_max_ms: a.spacingDevMaxMs,
+      spacing_dev_p99_ms: a.spacingDevP99Ms, spacing_dev_max_ms: a.spacingDevMaxMs, late_bursts: a.lateBursts.map((b) => ({ ...b, run_queue_wait_ms: Math.round(runWaitAround(usage.runWaitSeries, usage.t0 + b.atMs, usage.t0 + b.atMs + b.spanMs)) })),
       failures: a.failures, failures_by_reason: a.failuresByReason, suspended_points: a.suspendedPoints,
       rtt_p50_ms: r2(a.rttP50Ms, 4), rtt_p99_ms: r2(a.rttP99Ms, 4), rtt_p999_ms: r2(a.rttP999Ms, 4), rtt_max_ms: r2(a.rttMaxMs, 4),
       health_pings_sent: sent, pings_expected: Math.round(expectedPings), health_sent_pct: r2((100 * sent) / expectedPings, 3),
@@ -429,14 +485,16 @@ async function runAgent(c: CaseSpec): Promise<void> {
       ok, pass: Object.values(ok).every(Boolean),
     };
     const lines = [
-      `${c.devices} devices every ${c.intervalMs} ms (${pps} pings/s), raw points ${c.rawPoints}; window ${r2(windowS, 1)} s; discovered and monitored ${r2(discoveryMs / 1000, 1)} s after spawn (sweep ${sweep.elapsed_ms} ms)`,
+      `${c.devices} devices every ${c.intervalMs} ms (${pps} pings/s), raw points ${c.rawPoints}, batch ${batchSize ?? 5000}, nice ${niceness}${nodeOpts.length ? `, node ${nodeOpts.join(' ')}` : ''}; window ${r2(windowS, 1)} s; discovered and monitored ${r2(discoveryMs / 1000, 1)} s after spawn (sweep ${sweep.elapsed_ms} ms)`,
       c.rawPoints
         ? `within slot (lag <= ${SLOT_TOLERANCE_MS} ms): ${a.onTimeSlots}/${a.scheduledSlots} = ${r2(a.onTimePct, 4)}% (target >= ${TARGETS.onTimePct}%) ${mark(ok.on_time)}; late ${a.lateSends}, missing ${a.missingSlots}, duplicates ${a.duplicates}`
         : 'within slot: not measurable without raw points (see /health figures)',
       `send lag from the output: p50 ${a.lagP50Ms} p99 ${a.lagP99Ms} p99.9 ${a.lagP999Ms} max ${a.lagMaxMs} ms; spacing vs interval p99 ${a.spacingDevP99Ms} max ${a.spacingDevMaxMs} ms; points/device ${a.perDeviceMin}..${a.perDeviceMax}`,
+      ...(a.lateBursts.length ? [`late-send bursts (offset s: count, max lag ms, main-thread run-queue wait ms around it): ${a.lateBursts.map((b) => `${r2(b.atMs / 1000, 1)}: ${b.count}, ${b.maxLagMs}, ${Math.round(runWaitAround(usage.runWaitSeries, usage.t0 + b.atMs, usage.t0 + b.atMs + b.spanMs))}`).join('; ')}`] : []),
       `/health: sent ${sent} of ${Math.round(expectedPings)} expected (${r2((100 * sent) / expectedPings, 3)}%), skipped ticks ${health1.skipped_ticks - health0.skipped_ticks}, overloaded ${health1.agent_overloaded - health0.agent_overloaded}, send_lag_p99 median ${quantileOf(lags, 0.5)} max ${quantileOf(lags, 1)} ms, event-loop p99 ${healthEnd.event_loop_delay_p99_ms} ms`,
       `failures ${c.rawPoints ? a.failures : healthFailures} ${JSON.stringify(a.failuresByReason)}, points dropped ${row.points_dropped} (written ${row.points_written}) ${mark(ok.failures)}`,
       `CPU ${r2(usage.cpuCores, 3)} cores avg (max over 5 s ${r2(usage.cpuCoresMax5s, 2)}; target <= ${TARGETS.cpuCores}) ${mark(ok.cpu)}; machine busy ${r2(usage.machineBusyCores, 2)} of 2 cores, others ${r2(usage.othersBusyCores, 2)}`,
+      `CPU by thread (cores): ${usage.threads.map((t) => `${t.name} ${t.cores}`).join(', ')}; user ${r2(usage.userCores, 3)}, system ${r2(usage.systemCores, 3)}; main thread waited ${Math.round(usage.runWaitMs)} ms for a CPU (max ${Math.round(Math.max(0, ...usage.runWaitSeries.map((x) => x.ms)))} ms per 500 ms)`,
       `RSS avg ${r2(usage.rssAvgMb, 1)} MB, peak ${r2(usage.rssPeakMb, 1)} MB (target <= ${TARGETS.rssMb}) ${mark(ok.rss)}; VmHWM ${r2(usage.hwmMb, 1)} MB (includes discovery); heap used ${healthEnd.memory_mb} MB`,
       c.rawPoints ? `RTT p50 ${r2(a.rttP50Ms, 4)} p99 ${r2(a.rttP99Ms, 4)} p99.9 ${r2(a.rttP999Ms, 4)} max ${r2(a.rttMaxMs, 3)} ms (target p99 <= ${TARGETS.rttP99Ms}) ${mark(ok.rtt)}` : 'RTT: no raw points',
       ...ENDPOINTS.map((p) => `${p.padEnd(14)} p50 ${r2(ep[p]!.p50, 2)} p99 ${r2(ep[p]!.p99, 2)} max ${r2(ep[p]!.max, 2)} ms over ${lat[p]!.length} probes, ${ep[p]!.over} over 50 ms, ${badStatus[p]} non-200`),
@@ -454,30 +512,52 @@ async function runAgent(c: CaseSpec): Promise<void> {
   }
 }
 
+/**
+ * fping 5.1 keeps a sequence number per ping for 10 s (its seqmap) out of 65,536, so one process
+ * cannot send more than 6,553 pings/s ("not enough sequence numbers available"); the peer run
+ * splits the devices over as many processes as needed at <= 5,000 pings/s each, as an operator would.
+ */
+const FPING_MAX_PPS = 5000;
+
 /** The peer: fping in loop mode over the same devices at the same interval, measured the same way. */
 async function runFping(c: CaseSpec): Promise<void> {
   const dir = newWorkDir(`fping-${c.devices}`);
   const nets = deviceNetworks(c.devices);
   const timeoutMs = Math.min(1000, c.intervalMs / 2);
-  // Global gap between two sends, with the same 25% headroom as the agent's rate limit.
-  const gapMs = c.intervalMs / c.devices / 1.25;
-  const argv = ['-l', '-p', String(c.intervalMs), '-i', gapMs.toFixed(4), '-t', String(timeoutMs), '-Q', '10', '-g', formatIpv4(nets.first), formatIpv4(nets.first + c.devices - 1)];
-  const errPath = join(dir, 'fping.stderr');
-  const fd = openSync(errPath, 'w');
+  const pps = (c.devices * 1000) / c.intervalMs;
+  const procs = Math.max(1, Math.ceil(pps / FPING_MAX_PPS));
+  const per = Math.ceil(c.devices / procs);
+  const children: Array<{ child: ChildProcess; argv: string[]; errPath: string }> = [];
   const started = Date.now();
-  const child = spawn('fping', argv, { stdio: ['ignore', 'ignore', fd] });
-  closeSync(fd);
+  for (let k = 0; k < procs; k++) {
+    const from = nets.first + k * per;
+    const to = Math.min(nets.first + c.devices - 1, from + per - 1);
+    // Global gap between two sends of this process, with the agent's 25% rate headroom.
+    const gapMs = c.intervalMs / (to - from + 1) / 1.25;
+    const argv = ['-l', '-p', String(c.intervalMs), '-i', gapMs.toFixed(4), '-t', String(timeoutMs), '-Q', '10', '-g', formatIpv4(from), formatIpv4(to)];
+    const errPath = join(dir, `fping-${k}.stderr`);
+    const fd = openSync(errPath, 'w');
+    const child = spawn('fping', argv, { stdio: ['ignore', 'ignore', fd] });
+    if (niceness !== 0) setPriority(child.pid!, niceness);
+    children.push({ child, argv, errPath });
+    closeSync(fd);
+  }
   const name = `fping_${c.name.replace(/^monitor_/, '')}`;
-  note(`${name}: fping ${argv.join(' ')} (pid ${child.pid}); measuring ${baselineSeconds} s`);
+  const cmd = children.map((x) => `fping ${x.argv.join(' ')}`).join(' & ');
+  note(`${name}: ${procs} fping process(es): ${cmd}; measuring ${baselineSeconds} s`);
   try {
     await sleep(Math.max(3000, 2 * c.intervalMs));
-    const usage = await sampleUsage(child.pid!, Date.now() + baselineSeconds * 1000, async () => undefined);
-    const stop = await stopChild(child, 10_000, 'SIGINT');
-    const elapsedMs = Date.now() - stop.stopMs - started;
+    const gone = children.filter((x) => x.child.exitCode !== null);
+    if (gone.length > 0) throw new Error(`fping exited early: ${readFileSync(gone[0]!.errPath, 'utf8').slice(0, 500)}`);
+    const usage = await sampleUsage(children.map((x) => x.child.pid!), Date.now() + baselineSeconds * 1000, async () => undefined);
+    const stops = await Promise.all(children.map((x) => stopChild(x.child, 10_000, 'SIGINT')));
+    const elapsedMs = Date.now() - Math.max(...stops.map((x) => x.stopMs)) - started;
     const last = new Map<string, { xmt: number; rcv: number; avg: number; max: number }>();
-    for (const line of readFileSync(errPath, 'utf8').split('\n')) {
-      const m = /^(\S+)\s+: xmt\/rcv\/%loss = (\d+)\/(\d+)\/[^,]*(?:, min\/avg\/max = ([0-9.]+)\/([0-9.]+)\/([0-9.]+))?/.exec(line);
-      if (m) last.set(m[1]!, { xmt: Number(m[2]), rcv: Number(m[3]), avg: Number(m[5] ?? NaN), max: Number(m[6] ?? NaN) });
+    for (const { errPath } of children) {
+      for (const line of readFileSync(errPath, 'utf8').split('\n')) {
+        const m = /^(\S+)\s+: xmt\/rcv\/%loss = (\d+)\/(\d+)\/[^,]*(?:, min\/avg\/max = ([0-9.]+)\/([0-9.]+)\/([0-9.]+))?/.exec(line);
+        if (m) last.set(m[1]!, { xmt: Number(m[2]), rcv: Number(m[3]), avg: Number(m[5] ?? NaN), max: Number(m[6] ?? NaN) });
+      }
     }
     let xmt = 0;
     let rcv = 0;
@@ -490,25 +570,25 @@ async function runFping(c: CaseSpec): Promise<void> {
       if (Number.isFinite(v.max)) maxMax = Math.max(maxMax, v.max);
     }
     const expected = (c.devices * elapsedMs) / c.intervalMs;
-    const pps = (c.devices * 1000) / c.intervalMs;
     const row: Row = {
-      suite: 'agent', case: name, devices: c.devices, interval_ms: c.intervalMs, window_s: r2(usage.windowMs / 1000, 1), argv: argv.join(' '),
+      suite: 'agent', case: name, devices: c.devices, interval_ms: c.intervalMs, processes: procs, window_s: r2(usage.windowMs / 1000, 1), command: cmd,
       cpu_cores: r2(usage.cpuCores, 3), cpu_cores_max_5s: r2(usage.cpuCoresMax5s, 3), cpu_millicores_per_1k_devices: r2((1e6 * usage.cpuCores) / c.devices, 1),
       cpu_millicores_per_1k_pps: r2((1e6 * usage.cpuCores) / pps, 1), rss_avg_mb: r2(usage.rssAvgMb, 1), rss_peak_mb: r2(usage.rssPeakMb, 1), rss_hwm_mb: r2(usage.hwmMb, 1),
       rss_mb_per_1k_devices: r2((1000 * usage.rssAvgMb) / c.devices, 2), machine_busy_cores: r2(usage.machineBusyCores, 2), others_busy_cores: r2(usage.othersBusyCores, 2),
       targets_reported: last.size, pings_sent: xmt, pings_expected: Math.round(expected), sent_pct: r2((100 * xmt) / expected, 2), replies: rcv,
-      loss_pct: r2(xmt > 0 ? (100 * (xmt - rcv)) / xmt : NaN, 3), rtt_avg_ms: r2(avgSum / Math.max(1, last.size), 4), rtt_max_ms: maxMax, exit_code: stop.code,
+      loss_pct: r2(xmt > 0 ? (100 * (xmt - rcv)) / xmt : NaN, 3), rtt_avg_ms: r2(avgSum / Math.max(1, last.size), 4), rtt_max_ms: maxMax,
+      exit_codes: stops.map((x) => x.code),
     };
     emit(row, [
-      `fping ${argv.join(' ')}`,
+      `${procs} process(es): ${cmd}`,
       `sent ${xmt} of ${Math.round(expected)} expected over ${r2(elapsedMs / 1000, 1)} s (${r2((100 * xmt) / expected, 2)}%), replies ${rcv}, loss ${row.loss_pct}%, targets reported ${last.size}`,
-      `CPU ${r2(usage.cpuCores, 3)} cores avg (max over 5 s ${r2(usage.cpuCoresMax5s, 2)}); machine busy ${r2(usage.machineBusyCores, 2)}, others ${r2(usage.othersBusyCores, 2)}`,
-      `RSS avg ${r2(usage.rssAvgMb, 1)} MB, peak ${r2(usage.rssPeakMb, 1)} MB, VmHWM ${r2(usage.hwmMb, 1)} MB`,
+      `CPU ${r2(usage.cpuCores, 3)} cores avg, all processes (max over 5 s ${r2(usage.cpuCoresMax5s, 2)}); machine busy ${r2(usage.machineBusyCores, 2)}, others ${r2(usage.othersBusyCores, 2)}`,
+      `RSS avg ${r2(usage.rssAvgMb, 1)} MB, peak ${r2(usage.rssPeakMb, 1)} MB, VmHWM ${r2(usage.hwmMb, 1)} MB (sum of processes)`,
       `RTT mean of per-target averages ${row.rtt_avg_ms} ms, largest per-target max ${maxMax} ms`,
       `per 1k devices: CPU ${row.cpu_millicores_per_1k_devices} millicores, RSS ${row.rss_mb_per_1k_devices} MB; per 1k pings/s: ${row.cpu_millicores_per_1k_pps} millicores`,
     ]);
   } finally {
-    if (child.exitCode === null && child.signalCode === null) await stopChild(child, 5000, 'SIGKILL');
+    for (const { child } of children) if (child.exitCode === null && child.signalCode === null) await stopChild(child, 5000, 'SIGKILL');
     if (keep) note(`kept ${dir}`);
     else rmSync(dir, { recursive: true, force: true });
   }

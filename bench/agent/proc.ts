@@ -2,7 +2,7 @@
  * Process and machine figures from /proc, and timed HTTP probes, for bench/agent/main.ts.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { request } from 'node:http';
 
 /** Clock ticks per second of /proc times (sysconf(_SC_CLK_TCK), 100 on Linux). */
@@ -61,4 +61,42 @@ export function timedGet(host: string, port: number, path: string, timeoutMs: nu
     req.on('error', () => resolve({ status: 0, latencyMs: elapsed(), body: '' }));
     req.end();
   });
+}
+
+/** CPU seconds per thread name (`comm`: node's main thread, `V8 DefaultWorke`, `libuv-worker`, ...) of the process. */
+export function threadCpuSeconds(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = tid === String(pid) ? 'main (event loop)' : stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(name, (out.get(name) ?? 0) + (Number(rest[11]) + Number(rest[12])) / CLK_TCK);
+    } catch {
+      // thread ended between readdir and read
+    }
+  }
+  return out;
+}
+
+/** User and system CPU seconds of the process, separately. */
+export function processUserSystemSeconds(pid: number): { user: number; system: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { user: Number(rest[11]) / CLK_TCK, system: Number(rest[12]) / CLK_TCK };
+}
+
+/**
+ * Time the thread spent runnable but waiting for a CPU, ms (schedstat run_delay, field 2 of
+ * /proc/<pid>/task/<tid>/schedstat): on a shared machine, how long other processes kept it off the cores.
+ */
+export function runQueueWaitMs(pid: number, tid = pid): number {
+  const f = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').trim().split(/\s+/);
+  return Number(f[1]) / 1e6;
 }
