@@ -129,6 +129,50 @@ describe('the agent process against a real VictoriaMetrics', () => {
   });
 });
 
+describe('output reload against a real VictoriaMetrics', () => {
+  test('a reload that replaces the output during an outage hands the spool over: every point arrives exactly once', { timeout: 90_000 }, async (t) => {
+    const influxdb = { version: 'v1', url: vm.url, database: 'e2e_reload', health_bucket: 'e2e_reload_health', flush_interval: '200ms', timeout: '2s' };
+    const networks = ['127.0.22.0/26'];
+    const a = await AgentProcess.start({ config: { networks, influxdb } });
+    t.after(() => a.dispose());
+    await pollUntil(() => a.health(), (h) => (h['points_written'] as number) > 300, { deadlineMs: 20_000, intervalMs: 200 });
+    await vm.stop();
+    try {
+      await pollUntil(() => a.health(), (h) => h['output_state'] === 'spooling' && (h['spool_points'] as number) > 200, { deadlineMs: 20_000, intervalMs: 200 });
+      // Same spool directory, new writer settings.
+      a.writeConfig({ networks, influxdb: { ...influxdb, batch_size: 700 } });
+      a.signal('SIGHUP');
+      await a.waitForLog('outputs replaced');
+      await pollUntil(() => a.health(), (h) => (h['spool_points'] as number) > 400, { deadlineMs: 20_000, intervalMs: 200 });
+    } finally {
+      await vm.start();
+    }
+    await pollUntil(() => a.health(), (h) => h['output_state'] === 'writing' && h['spool_points'] === 0 && h['queue_depth'] === 0, { deadlineMs: 30_000, intervalMs: 200 });
+    assert.deepEqual(await a.stop(), { code: 0, signal: null }, a.tail());
+    const stopped = a.logsWith('netscan stopped')[0]!;
+    assert.equal(stopped['points_dropped'], 0, a.tail());
+
+    const produced = a.points();
+    const key = (measurement: string, ip: string | undefined, timeMs: number): string => `${measurement}|${ip ?? ''}|${timeMs}`;
+    const expected = countBy(produced.map((p) => key(p.measurement, p.tags['ip'], p.timeMs)));
+    const stored = await pollUntil(() => storedKeys(vm, 'e2e_reload|e2e_reload_health', key), (k) => k.length >= produced.length, { deadlineMs: 20_000, intervalMs: 300 });
+    const got = countBy(stored);
+    const missing = [...expected.keys()].filter((k) => !got.has(k));
+    const duplicated = [...got.entries()].filter(([k, c]) => c > (expected.get(k) ?? 0));
+    assert.deepEqual({ missing: missing.slice(0, 5), missingCount: missing.length, duplicated: duplicated.slice(0, 5), duplicatedCount: duplicated.length },
+      { missing: [], missingCount: 0, duplicated: [], duplicatedCount: 0 });
+  });
+});
+
+/** (measurement, ip, time) of every ping, ping_summary and health_metrics point stored under the databases matching `db`. */
+async function storedKeys(server: VictoriaMetrics, db: string, key: (m: string, ip: string | undefined, t: number) => string): Promise<string[]> {
+  const keys: string[] = [];
+  for (const [measurement, name] of [['ping', 'ping_success'], ['ping_summary', 'ping_summary_sent'], ['health_metrics', 'health_metrics_device_count']] as const) {
+    for (const s of await server.exportSeries(`{__name__="${name}",db=~"${db}"}`)) for (const ts of s.timestamps) keys.push(key(measurement, s.metric['ip'], ts));
+  }
+  return keys;
+}
+
 function countBy(keys: readonly string[]): Map<string, number> {
   const m = new Map<string, number>();
   for (const k of keys) m.set(k, (m.get(k) ?? 0) + 1);

@@ -109,6 +109,12 @@ function schedulerOptions(c: Config): Partial<PingSchedulerOptions> {
 
 const sameJson = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
 
+/** True when both configurations spool InfluxDB batches into the same directory. */
+function sharesSpool(a: Config, b: Config): boolean {
+  const spooled = (c: Config): boolean => Boolean(c.influxdb?.enabled && c.influxdb.url) && c.spool_dir !== '' && c.spool_max_bytes > 0;
+  return spooled(a) && spooled(b) && a.spool_dir === b.spool_dir;
+}
+
 /**
  * The composition root: builds every stage from the config and wires the pipeline
  * sweep -> state -> reconciler -> ping schedulers -> writer, with SNMP enrichment and health.
@@ -133,6 +139,8 @@ export class Agent {
   #ownership: Ownership;
   #memoryWarned = false;
   #reloads = 0;
+  #reloading: Promise<unknown> = Promise.resolve();
+  #retiring = new Set<Promise<void>>();
 
   constructor(opts: Partial<AgentOptions> & Pick<AgentOptions, 'config' | 'logger'>) {
     this.#opts = { clock: systemClock, version: '0.0.0', closeDeadlineMs: 20_000, ...opts };
@@ -391,7 +399,15 @@ export class Agent {
    * schedules: networks, exclusions and shard (the next sweep uses them at once; devices no longer
    * owned are removed), ping and SNMP settings, limits, outputs and the health listener.
    */
-  async reload(config: Config, warnings: readonly string[] = []): Promise<void> {
+  reload(config: Config, warnings: readonly string[] = []): Promise<void> {
+    // One reload at a time: an output handoff may wait for the previous writer's final flush.
+    const run = this.#reloading.then(() => this.#reload(config, warnings));
+    this.#reloading = run.catch(() => undefined);
+    return run;
+  }
+
+  async #reload(config: Config, warnings: readonly string[]): Promise<void> {
+    if (this.#stopping) throw new NetscanError('ERR_INTERNAL', 'the agent is stopping');
     const s = this.#stages;
     const old = this.#opts.config;
     const { logger, clock } = this.#opts;
@@ -407,9 +423,13 @@ export class Agent {
       || old.output_file_max_bytes !== config.output_file_max_bytes || old.spool_dir !== config.spool_dir
       || old.spool_max_bytes !== config.spool_max_bytes || old.max_buffer_points !== config.max_buffer_points;
     let newOutputs: Outputs | undefined;
+    // The spool directory and the output file take one writer at a time (the spool's index of
+    // segments lives in memory): when the new outputs reuse them, the old outputs close first
+    // (what they cannot send goes to the spool) and the new ones open after, replaying it.
+    const handOver = outputsChanged && (sharesSpool(old, config) || (old.output_file !== '' && old.output_file === config.output_file));
     if (outputsChanged) {
       newOutputs = new Outputs(config, { clock, logger });
-      await newOutputs.start();
+      if (!handOver) await newOutputs.start();
     }
     const restartNeeded = (['state_file', 'max_devices', 'snmp', 'health_check_port', 'health_check_bind'] as const)
       .filter((k) => !sameJson(old[k], config[k]));
@@ -421,9 +441,22 @@ export class Agent {
     s.reconciler.reconfigure({ maxMonitored: config.max_concurrent_pingers });
     if (newOutputs) {
       const previous = s.outputs;
+      // Points produced meanwhile wait in the new writers' memory queues until they start.
       s.outputs = newOutputs;
       s.sink.target = newOutputs;
-      previous.close(this.#opts.closeDeadlineMs).catch((err: unknown) => logger.error({ err: errorMessage(err) }, 'closing the previous outputs failed'));
+      const closed = previous.close(this.#opts.closeDeadlineMs).catch((err: unknown) => logger.error({ err: errorMessage(err) }, 'closing the previous outputs failed'));
+      if (handOver) {
+        await closed;
+        try {
+          await newOutputs.start();
+        } catch (err) {
+          logger.error({ err: errorMessage(err) }, 'the new outputs could not start; points are held in memory (bounded by max_buffer_points)');
+        }
+      } else {
+        // stop() waits for it, so a shutdown cannot cut the previous outputs' final flush short.
+        this.#retiring.add(closed);
+        void closed.finally(() => this.#retiring.delete(closed));
+      }
       logger.info({ outputs: newOutputs.names }, 'outputs replaced');
     }
     const targetsChanged = !sameJson([old.networks, old.exclude, old.shard], [config.networks, config.exclude, config.shard]);
@@ -466,8 +499,10 @@ export class Agent {
     await step('schedule', () => s.scheduler.stop());
     await step('icmp', () => s.engine.stop());
     await step('state', () => s.store.stop());
+    // A reload handing the outputs over finishes first, so the outputs closed below are the current ones.
+    await step('reload', () => this.#reloading);
     await step('health', () => this.#writeHealthPoint());
-    await step('writer', () => s.outputs.close(this.#opts.closeDeadlineMs));
+    await step('writer', () => Promise.all([s.outputs.close(this.#opts.closeDeadlineMs), ...this.#retiring]));
     await step('health', () => s.health?.stop());
     const w = s.outputs.stats();
     logger.info({ points_written: w.pointsWritten, points_spooled: w.spoolPoints, points_dropped: w.pointsDropped }, 'netscan stopped');
