@@ -109,6 +109,14 @@ function schedulerOptions(c: Config): Partial<PingSchedulerOptions> {
 
 const sameJson = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
 
+function buildSweeper(c: Config, engine: IcmpEngine, clock: Clock, logger: Logger): Sweeper {
+  return new Sweeper({
+    pinger: engine, clock, logger, ratePps: c.sweep_rate_limit, maxInFlight: c.icmp_workers, timeoutMs: c.sweep_timeout, retries: c.sweep_retries,
+  });
+}
+
+const sweepKeys = ['sweep_rate_limit', 'icmp_workers', 'sweep_timeout', 'sweep_retries'] as const;
+
 /** True when both configurations spool InfluxDB batches into the same directory. */
 function sharesSpool(a: Config, b: Config): boolean {
   const spooled = (c: Config): boolean => Boolean(c.influxdb?.enabled && c.influxdb.url) && c.spool_dir !== '' && c.spool_max_bytes > 0;
@@ -140,6 +148,8 @@ export class Agent {
   #memoryWarned = false;
   #reloads = 0;
   #reloading: Promise<unknown> = Promise.resolve();
+  #sweepAgain = false;
+  #nextSweeper: Sweeper | undefined;
   #retiring = new Set<Promise<void>>();
 
   constructor(opts: Partial<AgentOptions> & Pick<AgentOptions, 'config' | 'logger'>) {
@@ -187,10 +197,7 @@ export class Agent {
     const engine = new IcmpEngine({ clock, logger });
     const scheduler = new PingScheduler({ clock, pinger: new ObservedPinger(engine, rtt), sink, state: store, logger }, schedulerOptions(config));
     const reconciler = new Reconciler({ source: store, target: scheduler, clock, logger }, { maxMonitored: config.max_concurrent_pingers });
-    const sweeper = new Sweeper({
-      pinger: engine, clock, logger, ratePps: config.sweep_rate_limit, maxInFlight: config.icmp_workers,
-      timeoutMs: config.sweep_timeout, retries: config.sweep_retries,
-    });
+    const sweeper = buildSweeper(config, engine, clock, logger);
     const enricher = this.#buildEnricher(config, store, sink);
     this.#stages = { outputs, sink, store, engine, scheduler, reconciler, sweeper, enricher, health: undefined, registry, rtt };
 
@@ -246,7 +253,7 @@ export class Agent {
   }
 
   #armSweep(delayMs: number): void {
-    const { clock, config } = this.#opts;
+    const { clock } = this.#opts;
     this.#sweepTimer?.cancel();
     this.#nextSweepMs = clock.now() + delayMs;
     this.#sweepTimer = clock.setTimeout(() => {
@@ -258,9 +265,16 @@ export class Agent {
         .finally(() => {
           this.#currentSweep = undefined;
           if (this.#stopping) return;
+          if (this.#sweepAgain) {
+            // The targets changed while this sweep ran: sweep the new ones now, not an interval later.
+            this.#sweepAgain = false;
+            this.#armSweep(0);
+            return;
+          }
           // From the schedule, not from the end of the sweep; an overrun starts the next one at once.
+          // The interval is read now: a reload during the sweep may have changed it.
           const started = this.#lastSweep?.startedMs ?? clock.now();
-          this.#armSweep(Math.max(0, started + config.icmp_discovery_interval - clock.now()));
+          this.#armSweep(Math.max(0, started + this.#opts.config.icmp_discovery_interval - clock.now()));
         });
     }, delayMs);
   }
@@ -270,6 +284,10 @@ export class Agent {
     if (!s || this.#stopping) return;
     const { config, clock } = this.#opts;
     if (config.networks.length === 0) return;
+    if (this.#nextSweeper) {
+      s.sweeper = this.#nextSweeper;
+      this.#nextSweeper = undefined;
+    }
     const startedMs = clock.now();
     const summary = await s.sweeper.sweep(
       { cidrs: config.networks, exclude: config.exclude, accept: inShard(config.shard) },
@@ -431,7 +449,11 @@ export class Agent {
       newOutputs = new Outputs(config, { clock, logger });
       if (!handOver) await newOutputs.start();
     }
-    const restartNeeded = (['state_file', 'max_devices', 'snmp', 'health_check_port', 'health_check_bind'] as const)
+    // The SNMP enricher and the state store take their settings at construction.
+    const restartNeeded = ([
+      'state_file', 'max_devices', 'prune_after', 'prune_interval', 'state_snapshot_interval', 'snmp', 'snmp_interval', 'snmp_rate_limit',
+      'snmp_burst_limit', 'snmp_max_consecutive_fails', 'snmp_backoff_duration', 'health_check_port', 'health_check_bind',
+    ] as const)
       .filter((k) => !sameJson(old[k], config[k]));
 
     this.#opts = { ...this.#opts, config };
@@ -439,6 +461,8 @@ export class Agent {
     this.#reloads++;
     s.scheduler.reconfigure(schedulerOptions(config));
     s.reconciler.reconfigure({ maxMonitored: config.max_concurrent_pingers });
+    // A sweeper holds its settings for the whole sweep: the next sweep uses a new one.
+    if (sweepKeys.some((k) => old[k] !== config[k])) this.#nextSweeper = buildSweeper(config, s.engine, clock, logger);
     if (newOutputs) {
       const previous = s.outputs;
       // Points produced meanwhile wait in the new writers' memory queues until they start.
@@ -463,6 +487,7 @@ export class Agent {
     if (targetsChanged) {
       this.#retainOwned('reload');
       if (!this.#currentSweep) this.#armSweep(0);
+      else this.#sweepAgain = true;
     } else if (old.icmp_discovery_interval !== config.icmp_discovery_interval && !this.#currentSweep) {
       const started = this.#lastSweep?.startedMs ?? clock.now();
       this.#armSweep(Math.max(0, started + config.icmp_discovery_interval - clock.now()));

@@ -87,6 +87,9 @@ export function agentTestConfig(dir: string): Record<string, unknown> {
     health_report_interval: '1s',
     summary_interval: '2s',
     output_file: join(dir, 'out.lp'),
+    // The file output flushes on influxdb.flush_interval too (default 5 s); a test passing its own
+    // influxdb section sets it there.
+    influxdb: { enabled: false, flush_interval: '200ms' },
     state_file: join(dir, 'state.json'),
     spool_dir: join(dir, 'spool'),
   };
