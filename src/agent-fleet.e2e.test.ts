@@ -13,8 +13,11 @@ const pingIps = (points: readonly LinePoint[]): Set<string> => new Set(points.fi
 const sorted = (s: Iterable<string>): string[] => [...s].sort((a, b) => parseIpv4(a)! - parseIpv4(b)!);
 
 test('two agents with shard 0/2 and 1/2 over the same /24 monitor every live address exactly once between them', { timeout: 60_000 }, async (t) => {
-  const start = (index: number): Promise<AgentProcess> => AgentProcess.start({ config: { networks: ['127.0.40.0/24'], shard: { index, count: 2 } } });
-  const agents = await Promise.all([start(0), start(1)]);
+  // The first from the config file, the second from the environment as a StatefulSet sets it (pod name ordinal).
+  const agents = await Promise.all([
+    AgentProcess.start({ config: { networks: ['127.0.40.0/24'], shard: { index: 0, count: 2 } } }),
+    AgentProcess.start({ config: { networks: ['127.0.40.0/24'] }, env: { NETSCAN_SHARD_INDEX: 'netscan-1', NETSCAN_SHARD_COUNT: '2' } }),
+  ]);
   t.after(() => Promise.all(agents.map((a) => a.dispose())));
   const all = hosts('127.0.40', 1, 254);
   const expected = [0, 1].map((index) => all.filter((ip) => inShard({ index, count: 2 })(parseIpv4(ip)!)));
@@ -22,6 +25,7 @@ test('two agents with shard 0/2 and 1/2 over the same /24 monitor every live add
   assert.ok(expected.every((e) => e.length > 80), `shard sizes ${expected.map((e) => e.length).join('/')}`);
 
   for (const [i, a] of agents.entries()) {
+    assert.deepEqual(a.logsWith('netscan starting')[0]?.['shard'], { index: i, count: 2 });
     const done = await a.waitForLog('sweep finished');
     assert.equal(done['alive'], expected[i]!.length, a.tail());
     await pollUntil(async () => pingIps(a.points()), (s) => s.size === expected[i]!.length, { deadlineMs: 10_000, intervalMs: 200 });

@@ -33,7 +33,6 @@ describe('the agent process against a real VictoriaMetrics', () => {
     const agent = await AgentProcess.start({
       config: {
         networks: ['127.0.20.0/28', '127.0.20.16/28'],
-        output_file: '',
         influxdb: { url: vm.url, token: 'any-token', org: 'any-org', bucket: 'e2e_one', health_bucket: 'e2e_one_health', flush_interval: '200ms' },
       },
     });
@@ -63,7 +62,17 @@ describe('the agent process against a real VictoriaMetrics', () => {
     assert.equal(doc['status'], 'healthy');
 
     assert.deepEqual(await agent.stop('SIGTERM'), { code: 0, signal: null }, agent.tail());
-    assert.equal(agent.logsWith('netscan stopped').length, 1);
+    const stopped = agent.logsWith('netscan stopped');
+    assert.equal(stopped.length, 1);
+    assert.equal(stopped[0]!['points_dropped'], 0);
+    assert.equal(stopped[0]!['points_spooled'], 0, 'the server was up: nothing left in the spool');
+
+    // The final flush at SIGTERM delivered everything: the server holds every point of the file output.
+    const produced = agent.points();
+    const key = (measurement: string, ip: string | undefined, timeMs: number): string => `${measurement}|${ip ?? ''}|${timeMs}`;
+    // v2 buckets are not kept by VictoriaMetrics (db=""); this test is the first to write without one.
+    const stored = await pollUntil(() => storedKeys(vm, '', key), (k) => k.length >= produced.length, { deadlineMs: 20_000, intervalMs: 300 });
+    assert.deepEqual([...countBy(stored)].sort(), [...countBy(produced.map((p) => key(p.measurement, p.tags['ip'], p.timeMs)))].sort());
   });
 
   test('SIGTERM during an outage exits 0 with every point delivered or spooled, and a restart replays the spool exactly once', { timeout: 90_000 }, async (t) => {
@@ -153,6 +162,9 @@ describe('output reload against a real VictoriaMetrics', () => {
     assert.equal(stopped['points_dropped'], 0, a.tail());
 
     const produced = a.points();
+    // Books across the replaced outputs: the file and the server each acknowledged every point once.
+    assert.equal(stopped['points_written'], 2 * produced.length, a.tail());
+    assert.equal(stopped['points_spooled'], 0);
     const key = (measurement: string, ip: string | undefined, timeMs: number): string => `${measurement}|${ip ?? ''}|${timeMs}`;
     const expected = countBy(produced.map((p) => key(p.measurement, p.tags['ip'], p.timeMs)));
     const stored = await pollUntil(() => storedKeys(vm, 'e2e_reload|e2e_reload_health', key), (k) => k.length >= produced.length, { deadlineMs: 20_000, intervalMs: 300 });

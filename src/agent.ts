@@ -15,6 +15,8 @@ import { DeviceStore } from '../internal/state/device-store.js';
 import { AddressSet, parseCidr, type Ipv4Cidr } from '../internal/sweep/cidr.js';
 import { inShard } from '../internal/sweep/shard.js';
 import { Sweeper, type SweepSummary } from '../internal/sweep/sweeper.js';
+import { dropReasons, type WriterStats } from '../internal/writer/influx-writer.js';
+import { writeErrorClasses } from '../internal/writer/classify.js';
 import { healthPoint } from '../internal/writer/points.js';
 import type { Config } from './config/schema.js';
 import { snmpCredentials } from './snmp-config.js';
@@ -117,6 +119,23 @@ function buildSweeper(c: Config, engine: IcmpEngine, clock: Clock, logger: Logge
 
 const sweepKeys = ['sweep_rate_limit', 'icmp_workers', 'sweep_timeout', 'sweep_retries'] as const;
 
+/** Adds the cumulative counters of `from` to `into` (gauges such as queue depth and spool size are left alone); returns `into`. */
+function addCounters(into: WriterStats, from: WriterStats): WriterStats {
+  for (const k of ['pointsReceived', 'pointsWritten', 'pointsDropped', 'pointsSpooled', 'batchesOk', 'batchesFailed'] as const) into[k] += from[k];
+  for (const r of dropReasons) into.droppedByReason[r] += from.droppedByReason[r];
+  for (const c of writeErrorClasses) into.writeErrors[c] += from.writeErrors[c];
+  return into;
+}
+
+/** A copy of `like` with every counter at zero. */
+function zeroCounters(like: WriterStats): WriterStats {
+  const z = { ...like, droppedByReason: { ...like.droppedByReason }, writeErrors: { ...like.writeErrors } };
+  for (const k of ['pointsReceived', 'pointsWritten', 'pointsDropped', 'pointsSpooled', 'batchesOk', 'batchesFailed'] as const) z[k] = 0;
+  for (const r of dropReasons) z.droppedByReason[r] = 0;
+  for (const c of writeErrorClasses) z.writeErrors[c] = 0;
+  return z;
+}
+
 /** True when both configurations spool InfluxDB batches into the same directory. */
 function sharesSpool(a: Config, b: Config): boolean {
   const spooled = (c: Config): boolean => Boolean(c.influxdb?.enabled && c.influxdb.url) && c.spool_dir !== '' && c.spool_max_bytes > 0;
@@ -151,6 +170,8 @@ export class Agent {
   #sweepAgain = false;
   #nextSweeper: Sweeper | undefined;
   #retiring = new Set<Promise<void>>();
+  #retiredOutputs = new Set<Outputs>();
+  #retiredTotals: WriterStats | undefined;
 
   constructor(opts: Partial<AgentOptions> & Pick<AgentOptions, 'config' | 'logger'>) {
     this.#opts = { clock: systemClock, version: '0.0.0', closeDeadlineMs: 20_000, ...opts };
@@ -348,7 +369,7 @@ export class Agent {
     if (!s) throw new NetscanError('ERR_INTERNAL', 'agent not started');
     const mem = process.memoryUsage();
     const scheduler = s.scheduler.stats();
-    const writer = s.outputs.stats();
+    const writer = this.#writerStats(s);
     return {
       version: this.#opts.version,
       nowMs: this.#opts.clock.now(),
@@ -382,6 +403,14 @@ export class Agent {
       shard: this.#opts.config.shard,
       reloads: this.#reloads,
     };
+  }
+
+  /** The current outputs' stats, with the counters of outputs replaced by reloads added (counters never go back). */
+  #writerStats(s: Stages): WriterStats {
+    const w = s.outputs.stats();
+    for (const r of [...this.#retiredOutputs].map((o) => o.stats())) addCounters(w, r);
+    if (this.#retiredTotals) addCounters(w, this.#retiredTotals);
+    return w;
   }
 
   /** The `/health` document. */
@@ -468,7 +497,13 @@ export class Agent {
       // Points produced meanwhile wait in the new writers' memory queues until they start.
       s.outputs = newOutputs;
       s.sink.target = newOutputs;
-      const closed = previous.close(this.#opts.closeDeadlineMs).catch((err: unknown) => logger.error({ err: errorMessage(err) }, 'closing the previous outputs failed'));
+      this.#retiredOutputs.add(previous);
+      const closed = previous.close(this.#opts.closeDeadlineMs)
+        .catch((err: unknown) => logger.error({ err: errorMessage(err) }, 'closing the previous outputs failed'))
+        .finally(() => {
+          this.#retiredOutputs.delete(previous);
+          this.#retiredTotals = addCounters(this.#retiredTotals ?? zeroCounters(previous.stats()), previous.stats());
+        });
       if (handOver) {
         await closed;
         try {
@@ -529,7 +564,7 @@ export class Agent {
     await step('health', () => this.#writeHealthPoint());
     await step('writer', () => Promise.all([s.outputs.close(this.#opts.closeDeadlineMs), ...this.#retiring]));
     await step('health', () => s.health?.stop());
-    const w = s.outputs.stats();
+    const w = this.#writerStats(s);
     logger.info({ points_written: w.pointsWritten, points_spooled: w.spoolPoints, points_dropped: w.pointsDropped }, 'netscan stopped');
   }
 }
