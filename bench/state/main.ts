@@ -1,6 +1,7 @@
 // Device state benchmarks: `npm run bench -- state [--json] [--cpu] [--time <ms>] [--only <case>]`.
 // Reproduces the Go StateManager tables (parity §11) so the numbers stand side by side, with
-// baselines measured in the same run: the Go-era O(n) scans and a bare Map (the floor).
+// baselines measured in the same run: the Go-era O(n) scans, a bare Map doing the same traffic,
+// and the memory floor (one dependent load in a table the size of the store's IP index).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
@@ -139,6 +140,17 @@ async function addWithEviction(): Promise<void> {
       }
     });
 
+    // Memory floor: a chain of dependent loads, each to a random cache line of an Int32Array the
+    // size of the store's IP index at n (16 MiB at 1M). What one cache miss costs at this size.
+    if (n === 1_000 || n === 1_000_000) {
+      const chase = chaseTable(indexBytesFor(n));
+      let p = 0;
+      await measure('floor_dependent_load', n, () => {
+        for (let k = 0; k < BATCH; k++) p = chase[p]!;
+      });
+      if (p < 0) throw new Error('unreachable');
+    }
+
     // Go before the heap (parity §6.3): find the victim by scanning every device's lastSeen.
     if (n <= 20_000) {
       const scan = new Map<string, { lastSeenMs: number }>();
@@ -158,6 +170,31 @@ async function addWithEviction(): Promise<void> {
       }, { batch: scanBatch });
     }
   }
+}
+
+/** Bytes of the store's IP index at capacity n: 8-byte entries, a power of two ≥ 2n of them (ip-index.ts). */
+function indexBytesFor(n: number): number {
+  let size = 16;
+  while (size < n * 2) size *= 2;
+  return size * 8;
+}
+
+/** One random cyclic permutation over the cache lines of `bytes`: a[line * 16] holds the next line's index. */
+function chaseTable(bytes: number): Int32Array {
+  const lines = Math.max(2, Math.floor(bytes / 64));
+  const a = new Int32Array(lines * 16);
+  const order = new Int32Array(lines);
+  for (let i = 0; i < lines; i++) order[i] = i;
+  let seed = 7;
+  for (let i = lines - 1; i > 0; i--) {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    const j = seed % (i + 1);
+    const t = order[i]!;
+    order[i] = order[j]!;
+    order[j] = t;
+  }
+  for (let i = 0; i < lines; i++) a[order[i]! * 16] = order[(i + 1) % lines]! * 16;
+  return a;
 }
 
 async function updateLastSeen(): Promise<void> {
@@ -357,9 +394,15 @@ if (!json && only === undefined) {
     const m1k = get('baseline_map_set_delete', 1_000, k);
     const m1m = get('baseline_map_set_delete', 1_000_000, k);
     if (a1k !== undefined && a1m !== undefined) {
-      const floor = m1k !== undefined && m1m !== undefined ? ` (bare Map floor: ${(m1m / m1k).toFixed(2)})` : '';
+      const floor = m1k !== undefined && m1m !== undefined ? ` (bare Map: ${(m1m / m1k).toFixed(2)})` : '';
       console.error(`  target add_with_eviction ${k} 1M/1k <= 3: ${(a1m / a1k).toFixed(2)}${floor} -> ${verdict(a1m / a1k <= 3)}`);
     }
+  }
+  const a1k = get('add_with_eviction', 1_000);
+  const a1m = get('add_with_eviction', 1_000_000);
+  const f1m = get('floor_dependent_load', 1_000_000);
+  if (a1k !== undefined && a1m !== undefined && f1m !== undefined) {
+    console.error(`  add_with_eviction(1M) - add_with_eviction(1k) = ${(a1m - a1k).toFixed(0)} ns = ${((a1m - a1k) / f1m).toFixed(2)} dependent loads in a ${indexBytesFor(1_000_000) / 1048576} MiB table (${f1m} ns each)`);
   }
   for (const n of [1_000, 10_000, 20_000]) {
     const c = get('suspended_count', n);

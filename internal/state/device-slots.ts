@@ -230,6 +230,13 @@ export class DeviceSlots {
     return it;
   }
 
+  /** Iterators neither finished nor collected (for tests). */
+  get openIterators(): number {
+    let n = 0;
+    for (const ref of this.#cursors) if (ref.deref() !== undefined) n++;
+    return n;
+  }
+
   /** Stops updating a finished iterator (internal to {@link SlotIterator}). */
   release(ref: WeakRef<SlotCursor>): void {
     this.#cursors.delete(ref);

@@ -135,7 +135,11 @@ interface RunConfig {
   maxDevices: number;
   poolSize: number;
   started: boolean;
+  /** Every third key is not a canonical IPv4 string (IPv6, a name, a zero-padded IPv4), which the store indexes apart. */
+  mixedKeys?: boolean;
 }
+
+const OTHER_KEYS = ['::1', 'host-a', '127.0.0.01', '2001:db8::7', '127.000.0.2', 'sw-core'];
 
 const snmpInfo = (n: number): SnmpInfo => ({
   sysName: n % 4 === 0 ? '' : `host-${n}`, sysDescr: `descr ${n}`, sysObjectId: '1.3.6.1.4.1.8072', sysLocation: '', sysContact: '',
@@ -172,7 +176,8 @@ function runSteps(steps: Iterable<Step>, cfg: RunConfig): number {
   const store = new DeviceStore({ clock, maxDevices: cfg.maxDevices, pruneIntervalMs: 0 });
   if (cfg.started) void store.start();
   const model = new Model(cfg.maxDevices);
-  const pool = Array.from({ length: cfg.poolSize }, (_, i) => `127.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`);
+  const pool = Array.from({ length: cfg.poolSize }, (_, i) =>
+    cfg.mixedKeys && i % 3 === 2 ? `${OTHER_KEYS[(i / 3) % OTHER_KEYS.length | 0]}${i >= 18 ? `#${i}` : ''}` : `127.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`);
   const mirror = { ips: new Set<string>(), ping: new Set<string>(), snmp: new Set<string>(), until: { ping: new Map<string, number>(), snmp: new Map<string, number>() } };
   const bad: string[] = [];
   store.subscribe((e: DeviceEvent) => {
@@ -312,6 +317,11 @@ test('matches a naive reference model over 100,000 random operations', () => {
   total += runSteps(randomSteps(seed, 60_000, 48), { maxDevices: 24, poolSize: 48, started: false });
   total += runSteps(randomSteps(seed + 1, 40_000, 12), { maxDevices: 8, poolSize: 12, started: true });
   assert.equal(total, 100_000);
+});
+
+test('matches the reference model when keys mix IPv4 with other strings (20,000 operations)', () => {
+  const seed = Number(process.env['NETSCAN_PROPERTY_SEED'] ?? 20_261_123) + 2;
+  assert.equal(runSteps(randomSteps(seed, 20_000, 30), { maxDevices: 12, poolSize: 30, started: true, mixedKeys: true }), 20_000);
 });
 
 const ipArb = fc.nat(15);

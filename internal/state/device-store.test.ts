@@ -607,3 +607,37 @@ describe('lifecycle', () => {
     assert.equal(clock.pendingTimers(), 0);
   });
 });
+
+describe('keys', () => {
+  test('any string is a device key, as with a Map: IPv6, names and non-canonical IPv4 spellings are distinct devices', () => {
+    const { store, clock } = setup(4);
+    const keys = ['127.0.0.1', '127.0.0.01', '::1', 'host-a'];
+    for (const ip of keys) {
+      assert.deepEqual(store.markSeen(ip), { added: true, evicted: undefined });
+      clock.advance(10);
+    }
+    assert.equal(store.size, 4);
+    for (const ip of keys) assert.equal(store.get(ip)?.ip, ip);
+    assert.deepEqual([...store.ips()], keys, 'insertion order');
+    store.touch('127.0.0.1');
+    assert.deepEqual(store.markSeen('127.0.0.2'), { added: true, evicted: '127.0.0.01' });
+    assert.deepEqual(store.markSeen('127.0.0.3'), { added: true, evicted: '::1' });
+    assert.equal(store.remove('host-a'), true);
+    assert.equal(store.has('host-a'), false);
+    assert.deepEqual([...store.ips()], ['127.0.0.1', '127.0.0.2', '127.0.0.3']);
+  });
+
+  test('ips() and devices() are live: devices added meanwhile are included, removed ones skipped', () => {
+    const { store } = setup(3);
+    for (const ip of ['127.0.0.1', '127.0.0.2', '127.0.0.3']) store.markSeen(ip);
+    const it = store.ips();
+    assert.equal(it.next().value, '127.0.0.1');
+    store.remove('127.0.0.1'); // the device the iterator stands on
+    store.remove('127.0.0.3'); // one it has not reached
+    store.markSeen('127.0.0.4');
+    store.markSeen('127.0.0.5');
+    assert.equal(store.markSeen('127.0.0.6').evicted, '127.0.0.2', 'one the iterator has not reached either');
+    assert.deepEqual([...{ [Symbol.iterator]: () => it }], ['127.0.0.4', '127.0.0.5', '127.0.0.6']);
+    assert.deepEqual([...store.devices()].map((d) => d.ip), ['127.0.0.4', '127.0.0.5', '127.0.0.6']);
+  });
+});

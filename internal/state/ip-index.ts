@@ -71,6 +71,11 @@ export class IpIndex {
     return this.#mask + 1;
   }
 
+  /** Table position where the probe for IPv4 `key` starts (tests use it to build collisions). */
+  home(key: number): number {
+    return Math.imul(key | 0, GOLDEN) >>> this.#shift;
+  }
+
   /** Slot of `ip`, or -1. `key` is `parseIpv4(ip)`. */
   find(ip: string, key: number): number {
     if (key < 0) return this.#other.get(ip) ?? -1;
