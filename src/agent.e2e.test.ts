@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { AgentProcess, type LinePoint } from '../internal/testkit/agent-process.js';
+import { FaultServer, faults } from '../internal/testkit/fault-server.js';
 import { pollUntil, refusedLoopbackUrl } from '../internal/testkit/server-process.js';
 import { silentUdpPort } from '../internal/testkit/snmpd.js';
 import { VictoriaMetrics, type ExportedSeries } from '../internal/testkit/victoria-metrics.js';
@@ -85,58 +86,71 @@ describe('the agent process against a real VictoriaMetrics', () => {
     await pollUntil(() => a.health(), (h) => (h['points_written'] as number) > 3000, { deadlineMs: 20_000, intervalMs: 200 });
 
     await vm.stop();
-    const spooling = await pollUntil(() => a.health(), (h) => h['output_state'] === 'spooling' && (h['spool_points'] as number) > 2000, { deadlineMs: 20_000, intervalMs: 200 });
-    assert.equal(spooling['output_state'], 'spooling', JSON.stringify(spooling));
-    assert.deepEqual(await a.http('/health/ready'), { status: 200, body: 'READY' }, 'spooling safely still counts as ready');
+    try {
+      const spooling = await pollUntil(() => a.health(), (h) => h['output_state'] === 'spooling' && (h['spool_points'] as number) > 2000, { deadlineMs: 20_000, intervalMs: 200 });
+      assert.equal(spooling['output_state'], 'spooling', JSON.stringify(spooling));
+      assert.deepEqual(await a.http('/health/ready'), { status: 200, body: 'READY' }, 'spooling safely still counts as ready');
+      assert.deepEqual(await a.stop('SIGTERM'), { code: 0, signal: null }, a.tail());
+    } finally {
+      await vm.start();
+    }
+    await checkSpoolReplay(t, a, influxdb);
+  });
 
+  test('SIGTERM while the server hangs exits 0 with the requests in flight spooled, and a restart replays them exactly once', { timeout: 90_000 }, async (t) => {
+    const hanging = new FaultServer(faults.hang());
+    await hanging.start();
+    t.after(() => hanging.stop());
+    const influxdb = { version: 'v1', url: hanging.url, database: 'e2e_hang', health_bucket: 'e2e_hang_health', flush_interval: '200ms', timeout: '2s' };
+    const a = await AgentProcess.start({ config: { networks: ['127.0.23.0/25'], influxdb } });
+    t.after(() => a.dispose());
+    // Requests are in flight (the server read them and never answers) when the signal comes.
+    await pollUntil(async () => hanging.requests.length, (n) => n >= 2, { deadlineMs: 20_000, intervalMs: 100 });
+    const h = await a.health();
+    assert.ok((h['write_errors'] as { retry: number }).retry === 0 && (h['points_written'] as number) > 0, JSON.stringify(h));
     assert.deepEqual(await a.stop('SIGTERM'), { code: 0, signal: null }, a.tail());
-    const stopped = a.logsWith('netscan stopped')[0];
-    assert.ok(stopped, a.tail());
-    // Ground truth: the file output received every point the agent produced (it cannot fail).
-    const produced = a.points();
-    const n = produced.length;
-    assert.ok(n > 3000, `only ${n} points produced`);
-    // "netscan stopped" adds both outputs up: the file wrote n; InfluxDB wrote or spooled the same n.
-    const written = stopped['points_written'] as number;
-    const spooled = stopped['points_spooled'] as number;
-    assert.equal(stopped['points_dropped'], 0);
-    assert.ok(spooled > 0, 'the outage left points in the spool');
-    assert.equal(written - n + spooled, n, `books: written ${written} (file ${n}) + spooled ${spooled}`);
-
-    // Restart against the server (back up) with the same spool; no networks, so it only replays.
-    await vm.start();
-    const b = await AgentProcess.start({
-      dir: a.dir,
-      config: { networks: [], influxdb, output_file: '', state_file: `${a.dir}/state-b.json` },
-    });
-    t.after(() => b.dispose());
-    const replay = b.logsWith('Spool holds points from a previous run; replaying them')[0];
-    assert.equal(replay?.['count'], spooled, b.tail());
-    await pollUntil(() => b.health(), (h) => h['spool_points'] === 0 && h['queue_depth'] === 0, { deadlineMs: 30_000, intervalMs: 200 });
-    assert.deepEqual(await b.stop('SIGTERM'), { code: 0, signal: null }, b.tail());
-
-    // Every point of the first run is in the server exactly once.
-    const aEnd = Math.max(...produced.map((p) => p.timeMs));
-    const key = (measurement: string, ip: string | undefined, timeMs: number): string => `${measurement}|${ip ?? ''}|${timeMs}`;
-    const expected = countBy(produced.map((p: LinePoint) => key(p.measurement, p.tags['ip'], p.timeMs)));
-    const probe: Array<[string, string]> = [['ping', 'ping_success'], ['ping_summary', 'ping_summary_sent'], ['health_metrics', 'health_metrics_device_count']];
-    const total = n;
-    const stored = await pollUntil(async () => {
-      const keys: string[] = [];
-      for (const [measurement, name] of probe) {
-        for (const s of await vm.exportSeries(`{__name__="${name}",db=~"e2e_burst|e2e_burst_health"}`)) {
-          for (const ts of s.timestamps) if (ts <= aEnd) keys.push(key(measurement, s.metric['ip'], ts));
-        }
-      }
-      return keys;
-    }, (keys) => keys.length >= total, { deadlineMs: 20_000, intervalMs: 300 });
-    const got = countBy(stored);
-    const missing = [...expected.keys()].filter((k) => !got.has(k));
-    const duplicated = [...got.entries()].filter(([k, c]) => c > (expected.get(k) ?? 0));
-    assert.deepEqual({ missing: missing.slice(0, 5), missingCount: missing.length, duplicated: duplicated.slice(0, 5) }, { missing: [], missingCount: 0, duplicated: [] });
-    assert.equal(stored.length, n);
+    await checkSpoolReplay(t, a, { ...influxdb, url: vm.url });
   });
 });
+
+/**
+ * After agent `a` stopped with points left in its spool: checks its books from "netscan stopped"
+ * against its file output (which received every point), restarts an agent on the same spool
+ * against VictoriaMetrics (`influxdb`, up), waits for the replay, and checks that the server holds
+ * every point of the file exactly once.
+ */
+async function checkSpoolReplay(t: { after: (fn: () => Promise<void>) => void }, a: AgentProcess, influxdb: { database: string; health_bucket: string } & Record<string, unknown>): Promise<void> {
+  const stopped = a.logsWith('netscan stopped')[0];
+  assert.ok(stopped, a.tail());
+  const produced = a.points();
+  const n = produced.length;
+  assert.ok(n > 100, `only ${n} points produced`);
+  // "netscan stopped" adds both outputs up: the file wrote n; InfluxDB wrote or spooled the same n.
+  const written = stopped['points_written'] as number;
+  const spooled = stopped['points_spooled'] as number;
+  assert.equal(stopped['points_dropped'], 0);
+  assert.ok(spooled > 0, 'points were left in the spool');
+  assert.equal(written - n + spooled, n, `books: written ${written} (file ${n}) + spooled ${spooled}`);
+
+  // Restart on the same spool; no networks, so it only replays (and writes its own health points, later in time).
+  const b = await AgentProcess.start({ dir: a.dir, config: { networks: [], influxdb, output_file: '', state_file: `${a.dir}/state-b.json` } });
+  t.after(() => b.dispose());
+  const replay = b.logsWith('Spool holds points from a previous run; replaying them')[0];
+  assert.equal(replay?.['count'], spooled, b.tail());
+  await pollUntil(() => b.health(), (h) => h['spool_points'] === 0 && h['queue_depth'] === 0 && h['output_state'] === 'writing', { deadlineMs: 30_000, intervalMs: 200 });
+  assert.deepEqual(await b.stop('SIGTERM'), { code: 0, signal: null }, b.tail());
+
+  const aEnd = Math.max(...produced.map((p) => p.timeMs));
+  const key = (measurement: string, ip: string | undefined, timeMs: number): string => `${measurement}|${ip ?? ''}|${timeMs}`;
+  const expected = countBy(produced.map((p: LinePoint) => key(p.measurement, p.tags['ip'], p.timeMs)));
+  const inRun = (k: string): boolean => Number(k.slice(k.lastIndexOf('|') + 1)) <= aEnd;
+  const stored = await pollUntil(async () => (await storedKeys(vm, `${influxdb.database}|${influxdb.health_bucket}`, key)).filter(inRun), (keys) => keys.length >= n, { deadlineMs: 20_000, intervalMs: 300 });
+  const got = countBy(stored);
+  const missing = [...expected.keys()].filter((k) => !got.has(k));
+  const duplicated = [...got.entries()].filter(([k, c]) => c > (expected.get(k) ?? 0));
+  assert.deepEqual({ missing: missing.slice(0, 5), missingCount: missing.length, duplicated: duplicated.slice(0, 5) }, { missing: [], missingCount: 0, duplicated: [] });
+  assert.equal(stored.length, n);
+}
 
 describe('output reload against a real VictoriaMetrics', () => {
   test('a reload that replaces the output during an outage hands the spool over: every point arrives exactly once', { timeout: 90_000 }, async (t) => {
