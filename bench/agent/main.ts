@@ -17,11 +17,12 @@
 // doing only the pinging, no points; and/or the agent itself with ping_raw_points false.
 //
 // Options: --devices N --interval DUR (one custom case instead of the two defaults)
-//          --seconds S (120)  --only 20k|100k  --baseline fping|noraw|all|none (fping)
+//          --seconds S (120)  --only floor|20k|100k  --baseline fping|noraw|all|none (fping)
 //          --baseline-seconds S (min(60, seconds))  --cpu-prof (profile the agent, print top functions)
 //          --keep (keep the temp dir with config, log, output and profile)
 //          --node-opt "FLAGS" (extra node flags for the agent, e.g. "--trace-gc"; its stdout goes to agent.log)
 //          --batch-size N (the output's batch size, via influxdb: {enabled: false, batch_size: N}; default 5000)
+//          --summary-interval DUR (ping_summary period; 0 turns summaries off; default 60s)
 //          --nice N (scheduling priority of the agent and fping, e.g. -10 to shield them from a busy machine)
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createReadStream, existsSync, mkdtempSync, openSync, closeSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -51,6 +52,7 @@ const keep = args.includes('--keep');
 const nodeOpts = (argValue('--node-opt') ?? '').split(' ').filter((x) => x !== '');
 const batchSize = argValue('--batch-size') === undefined ? undefined : Number(argValue('--batch-size'));
 const niceness = Number(argValue('--nice') ?? 0);
+const summaryInterval = argValue('--summary-interval') ?? '60s';
 
 // ---------------------------------------------------------------------------------------------
 // Outside the namespace: create it and run this file again inside.
@@ -136,6 +138,10 @@ interface CaseSpec {
   devices: number;
   intervalMs: number;
   rawPoints: boolean;
+  /** Measurement window, s. */
+  seconds: number;
+  /** A reference run (the idle floor): reported, not judged against the targets. */
+  reference?: boolean;
 }
 
 const yamlList = (xs: string[]): string => (xs.length === 0 ? ' []' : `\n${xs.map((x) => `  - "${x}"`).join('\n')}`);
@@ -159,7 +165,7 @@ ping_burst_limit: ${rate}
 max_concurrent_pingers: ${c.devices}
 max_devices: ${c.devices}
 ping_raw_points: ${c.rawPoints}
-summary_interval: "60s"
+summary_interval: "${summaryInterval}"
 output_file: "${join(dir, 'points.lp')}"
 output_file_max_bytes: ${2 ** 40}
 state_file: "${join(dir, 'state.json')}"
@@ -238,6 +244,8 @@ interface Usage {
   runWaitMs: number;
   /** Same, per sample: at `t` (ms since the epoch) the wait accumulated since the previous sample. */
   runWaitSeries: Array<{ t: number; ms: number }>;
+  /** CPU cores (all processes) in consecutive 5 s steps from t0. */
+  cpuSeries5s: number[];
 }
 
 /** Sum over `pids` of a /proc figure; a process that has gone counts as 0. */
@@ -297,13 +305,20 @@ async function sampleUsage(pids: readonly number[], untilMs: number, each: () =>
     max5 = Math.max(max5, (cpuTicks[j]!.cpu - cpuTicks[i]!.cpu) / ((cpuTicks[j]!.t - cpuTicks[i]!.t) / 1000));
   }
   const cpuCores = (cpu1 - cpu0) / wallS;
+  const cpuSeries5s: number[] = [];
+  for (let i = 0, from = 0; i < cpuTicks.length; i++) {
+    if (cpuTicks[i]!.t - cpuTicks[from]!.t >= 5000) {
+      cpuSeries5s.push(r2((cpuTicks[i]!.cpu - cpuTicks[from]!.cpu) / ((cpuTicks[i]!.t - cpuTicks[from]!.t) / 1000), 2));
+      from = i;
+    }
+  }
   const machineBusyCores = (mach1.busy - mach0.busy) / wallS;
   return {
     t0, t1, windowMs: t1 - t0, cpuCores, cpuCoresMax5s: max5, rssAvgMb: rss.reduce((a, b) => a + b, 0) / rss.length, rssPeakMb: Math.max(...rss), hwmMb,
     machineBusyCores, othersBusyCores: machineBusyCores - cpuCores - (self.user + self.system) / 1e6 / wallS,
     userCores: (us1.user - us0.user) / wallS, systemCores: (us1.system - us0.system) / wallS,
     threads: [...threads1].map(([name, sec]) => ({ name, cores: r2((sec - (threads0.get(name) ?? 0)) / wallS, 3) })).filter((x) => x.cores > 0).sort((a, b) => b.cores - a.cores),
-    runWaitMs: wait1 - wait0, runWaitSeries,
+    runWaitMs: wait1 - wait0, runWaitSeries, cpuSeries5s,
   };
 }
 
@@ -409,7 +424,7 @@ async function runAgent(c: CaseSpec): Promise<void> {
     }
     const discoveryMs = Date.now() - spawnedAt;
     const sweep = h.sweep.last!;
-    note(`${c.name}: ${c.devices} devices monitored ${(discoveryMs / 1000).toFixed(1)} s after spawn (sweep ${sweep.elapsed_ms} ms); warming up, then measuring ${seconds} s`);
+    note(`${c.name}: ${c.devices} devices monitored ${(discoveryMs / 1000).toFixed(1)} s after spawn (sweep ${sweep.elapsed_ms} ms); warming up, then measuring ${c.seconds} s`);
     // Every device's first slot falls within one interval; two intervals reach the steady state.
     await sleep(Math.max(3000, 2 * c.intervalMs));
 
@@ -417,7 +432,7 @@ async function runAgent(c: CaseSpec): Promise<void> {
     const lat: Record<string, number[]> = Object.fromEntries(ENDPOINTS.map((p) => [p, []]));
     const badStatus: Record<string, number> = Object.fromEntries(ENDPOINTS.map((p) => [p, 0]));
     const healthSamples: HealthDoc[] = [];
-    const usage = await sampleUsage([child.pid!], Date.now() + seconds * 1000, async () => {
+    const usage = await sampleUsage([child.pid!], Date.now() + c.seconds * 1000, async () => {
       for (const path of ENDPOINTS) {
         const r = await timedGet('127.0.0.1', HEALTH_PORT, path, 5000);
         lat[path]!.push(r.latencyMs);
@@ -453,19 +468,19 @@ async function runAgent(c: CaseSpec): Promise<void> {
     };
     const row: Row = {
       suite: 'agent', case: c.name, devices: c.devices, interval_ms: c.intervalMs, raw_points: c.rawPoints, pings_per_sec_target: pps,
-      batch_size: batchSize ?? 5000, nice: niceness, node_opts: nodeOpts.join(' '),
+      batch_size: batchSize ?? 5000, nice: niceness, node_opts: nodeOpts.join(' '), summary_interval: summaryInterval,
       window_s: r2(windowS, 1), discovery_s: r2(discoveryMs / 1000, 1), sweep_ms: sweep.elapsed_ms, sweep_alive: sweep.alive,
       cpu_cores: r2(usage.cpuCores, 3), cpu_cores_max_5s: r2(usage.cpuCoresMax5s, 3), cpu_millicores_per_1k_devices: r2((1e6 * usage.cpuCores) / c.devices, 1),
       cpu_millicores_per_1k_pps: r2((1e6 * usage.cpuCores) / pps, 1),
       rss_avg_mb: r2(usage.rssAvgMb, 1), rss_peak_mb: r2(usage.rssPeakMb, 1), rss_hwm_mb: r2(usage.hwmMb, 1), heap_used_mb: healthEnd.memory_mb,
       rss_mb_per_1k_devices: r2((1000 * usage.rssAvgMb) / c.devices, 2),
       machine_busy_cores: r2(usage.machineBusyCores, 2), others_busy_cores: r2(usage.othersBusyCores, 2),
-      cpu_user_cores: r2(usage.userCores, 3), cpu_system_cores: r2(usage.systemCores, 3), cpu_threads: usage.threads,
+      cpu_series_5s: usage.cpuSeries5s, window_start: new Date(usage.t0).toISOString(), cpu_user_cores: r2(usage.userCores, 3), cpu_system_cores: r2(usage.systemCores, 3), cpu_threads: usage.threads,
       run_queue_wait_ms: Math.round(usage.runWaitMs), run_queue_wait_max_per_500ms: Math.round(Math.max(0, ...usage.runWaitSeries.map((x) => x.ms))),
       scheduled_slots: a.scheduledSlots, on_time_slots: a.onTimeSlots, on_time_pct: r2(a.onTimePct, 4), late_sends: a.lateSends,
       missing_slots: a.missingSlots, duplicates: a.duplicates, points_per_device_min: a.perDeviceMin, points_per_device_max: a.perDeviceMax,
       devices_short: a.devicesShort, send_lag_p50_ms: a.lagP50Ms, send_lag_p99_ms: a.lagP99Ms, send_lag_p999_ms: a.lagP999Ms, send_lag_max_ms: a.lagMaxMs,
-      spacing_dev_p99_ms: a.spacingDevP99Ms, spacing_dev_max_ms: a.spacingDevMaxMs, late_bursts: a.lateBursts.map((b) => ({ ...b, run_queue_wait_ms: Math.round(runWaitAround(usage.runWaitSeries, usage.t0 + b.atMs, usage.t0 + b.atMs + b.spanMs)) })),
+      spacing_dev_p99_ms: a.spacingDevP99Ms, spacing_dev_max_ms: a.spacingDevMaxMs, late_bursts: a.lateBursts.map((b) => ({ ...b, at: new Date(usage.t0 + b.atMs).toISOString(), run_queue_wait_ms: Math.round(runWaitAround(usage.runWaitSeries, usage.t0 + b.atMs, usage.t0 + b.atMs + b.spanMs)) })),
       failures: a.failures, failures_by_reason: a.failuresByReason, suspended_points: a.suspendedPoints,
       rtt_p50_ms: r2(a.rttP50Ms, 4), rtt_p99_ms: r2(a.rttP99Ms, 4), rtt_p999_ms: r2(a.rttP999Ms, 4), rtt_max_ms: r2(a.rttMaxMs, 4),
       health_pings_sent: sent, pings_expected: Math.round(expectedPings), health_sent_pct: r2((100 * sent) / expectedPings, 3),
@@ -482,7 +497,7 @@ async function runAgent(c: CaseSpec): Promise<void> {
         return [[`${k}_p50_ms`, r2(f.p50, 2)], [`${k}_p99_ms`, r2(f.p99, 2)], [`${k}_max_ms`, r2(f.max, 2)], [`${k}_over_50ms`, f.over], [`${k}_probes`, lat[p]!.length], [`${k}_bad_status`, badStatus[p]]];
       })),
       log_warnings: log.warnings, log_errors: log.errors, log_messages: log.messages.slice(0, 10), exit_code: stop.code, stop_ms: stop.stopMs,
-      ok, pass: Object.values(ok).every(Boolean),
+      ...(c.reference ? { reference: true } : { ok, pass: Object.values(ok).every(Boolean) }),
     };
     const lines = [
       `${c.devices} devices every ${c.intervalMs} ms (${pps} pings/s), raw points ${c.rawPoints}, batch ${batchSize ?? 5000}, nice ${niceness}${nodeOpts.length ? `, node ${nodeOpts.join(' ')}` : ''}; window ${r2(windowS, 1)} s; discovered and monitored ${r2(discoveryMs / 1000, 1)} s after spawn (sweep ${sweep.elapsed_ms} ms)`,
@@ -490,10 +505,11 @@ async function runAgent(c: CaseSpec): Promise<void> {
         ? `within slot (lag <= ${SLOT_TOLERANCE_MS} ms): ${a.onTimeSlots}/${a.scheduledSlots} = ${r2(a.onTimePct, 4)}% (target >= ${TARGETS.onTimePct}%) ${mark(ok.on_time)}; late ${a.lateSends}, missing ${a.missingSlots}, duplicates ${a.duplicates}`
         : 'within slot: not measurable without raw points (see /health figures)',
       `send lag from the output: p50 ${a.lagP50Ms} p99 ${a.lagP99Ms} p99.9 ${a.lagP999Ms} max ${a.lagMaxMs} ms; spacing vs interval p99 ${a.spacingDevP99Ms} max ${a.spacingDevMaxMs} ms; points/device ${a.perDeviceMin}..${a.perDeviceMax}`,
-      ...(a.lateBursts.length ? [`late-send bursts (offset s: count, max lag ms, main-thread run-queue wait ms around it): ${a.lateBursts.map((b) => `${r2(b.atMs / 1000, 1)}: ${b.count}, ${b.maxLagMs}, ${Math.round(runWaitAround(usage.runWaitSeries, usage.t0 + b.atMs, usage.t0 + b.atMs + b.spanMs))}`).join('; ')}`] : []),
+      ...(a.lateBursts.length ? [`late-send bursts (time, offset s: count, max lag ms, main-thread run-queue wait ms around it): ${a.lateBursts.map((b) => `${new Date(usage.t0 + b.atMs).toISOString().slice(11, 22)} ${r2(b.atMs / 1000, 1)}: ${b.count}, ${b.maxLagMs}, ${Math.round(runWaitAround(usage.runWaitSeries, usage.t0 + b.atMs, usage.t0 + b.atMs + b.spanMs))}`).join('; ')}`] : []),
       `/health: sent ${sent} of ${Math.round(expectedPings)} expected (${r2((100 * sent) / expectedPings, 3)}%), skipped ticks ${health1.skipped_ticks - health0.skipped_ticks}, overloaded ${health1.agent_overloaded - health0.agent_overloaded}, send_lag_p99 median ${quantileOf(lags, 0.5)} max ${quantileOf(lags, 1)} ms, event-loop p99 ${healthEnd.event_loop_delay_p99_ms} ms`,
       `failures ${c.rawPoints ? a.failures : healthFailures} ${JSON.stringify(a.failuresByReason)}, points dropped ${row.points_dropped} (written ${row.points_written}) ${mark(ok.failures)}`,
       `CPU ${r2(usage.cpuCores, 3)} cores avg (max over 5 s ${r2(usage.cpuCoresMax5s, 2)}; target <= ${TARGETS.cpuCores}) ${mark(ok.cpu)}; machine busy ${r2(usage.machineBusyCores, 2)} of 2 cores, others ${r2(usage.othersBusyCores, 2)}`,
+      `CPU per 5 s from ${new Date(usage.t0).toISOString().slice(11, 19)} (cores): ${usage.cpuSeries5s.join(' ')}`,
       `CPU by thread (cores): ${usage.threads.map((t) => `${t.name} ${t.cores}`).join(', ')}; user ${r2(usage.userCores, 3)}, system ${r2(usage.systemCores, 3)}; main thread waited ${Math.round(usage.runWaitMs)} ms for a CPU (max ${Math.round(Math.max(0, ...usage.runWaitSeries.map((x) => x.ms)))} ms per 500 ms)`,
       `RSS avg ${r2(usage.rssAvgMb, 1)} MB, peak ${r2(usage.rssPeakMb, 1)} MB (target <= ${TARGETS.rssMb}) ${mark(ok.rss)}; VmHWM ${r2(usage.hwmMb, 1)} MB (includes discovery); heap used ${healthEnd.memory_mb} MB`,
       c.rawPoints ? `RTT p50 ${r2(a.rttP50Ms, 4)} p99 ${r2(a.rttP99Ms, 4)} p99.9 ${r2(a.rttP999Ms, 4)} max ${r2(a.rttMaxMs, 3)} ms (target p99 <= ${TARGETS.rttP99Ms}) ${mark(ok.rtt)}` : 'RTT: no raw points',
@@ -501,7 +517,7 @@ async function runAgent(c: CaseSpec): Promise<void> {
       `endpoints within ${TARGETS.endpointMs} ms: ${mark(ok.endpoints)}`,
       `per 1k devices: CPU ${r2((1e6 * usage.cpuCores) / c.devices, 1)} millicores, RSS ${r2((1000 * usage.rssAvgMb) / c.devices, 2)} MB; per 1k pings/s: ${r2((1e6 * usage.cpuCores) / pps, 1)} millicores`,
       `log: ${log.warnings} warnings, ${log.errors} errors${log.messages.length ? ` (${log.messages.slice(0, 5).join('; ')})` : ''}; exit ${stop.code} after ${stop.stopMs} ms`,
-      `overall ${mark(row.pass as boolean)}`,
+      c.reference ? 'reference run (idle floor): not judged against the targets' : `overall ${mark(row.pass as boolean)}`,
     ];
     emit(row, lines);
     if (cpuProf) summariseProfiles(profDir);
@@ -594,17 +610,32 @@ async function runFping(c: CaseSpec): Promise<void> {
   }
 }
 
+/** CPU and memory per 1k devices, absolute and above the idle floor (when it was measured in this run). */
 function sizingTable(): void {
   const data = rows.filter((r) => typeof r.cpu_cores === 'number');
   if (data.length === 0) return;
-  const head = ['case', 'devices', 'interval', 'pings/s', 'CPU cores', 'mcores/1k dev', 'mcores/1k pps', 'RSS avg MB', 'RSS peak MB', 'MB/1k dev', 'others busy'];
-  const body = data.map((r) => [
-    r.case, r.devices, `${Number(r.interval_ms) / 1000} s`, (Number(r.devices) * 1000) / Number(r.interval_ms), r.cpu_cores, r.cpu_millicores_per_1k_devices,
-    r.cpu_millicores_per_1k_pps, r.rss_avg_mb, r.rss_peak_mb, r.rss_mb_per_1k_devices, r.others_busy_cores,
+  const floor = data.find((r) => r.reference === true && String(r.case).startsWith('floor_'));
+  const marginal = (r: Row, k: 'cpu_cores' | 'rss_avg_mb', scale: number): number | string =>
+    floor && r !== floor && !String(r.case).startsWith('fping_') ? r2(((Number(r[k]) - Number(floor[k])) * scale * 1000) / Number(r.devices), 2) : '-';
+  const table = data.map((r) => ({
+    case: String(r.case), devices: Number(r.devices), interval_s: Number(r.interval_ms) / 1000, pings_per_sec: (Number(r.devices) * 1000) / Number(r.interval_ms),
+    cpu_cores: Number(r.cpu_cores), cpu_millicores_per_1k_devices: Number(r.cpu_millicores_per_1k_devices), cpu_millicores_per_1k_pps: Number(r.cpu_millicores_per_1k_pps),
+    cpu_millicores_per_1k_devices_above_floor: marginal(r, 'cpu_cores', 1000),
+    rss_avg_mb: Number(r.rss_avg_mb), rss_peak_mb: Number(r.rss_peak_mb), rss_mb_per_1k_devices: Number(r.rss_mb_per_1k_devices),
+    rss_mb_per_1k_devices_above_floor: marginal(r, 'rss_avg_mb', 1), others_busy_cores: Number(r.others_busy_cores),
+  }));
+  if (json) {
+    console.log(JSON.stringify({ suite: 'agent', case: 'sizing', rows: table }));
+    return;
+  }
+  const head = ['case', 'devices', 'interval', 'pings/s', 'CPU cores', 'mcores/1k dev', '(above floor)', 'mcores/1k pps', 'RSS avg MB', 'RSS peak MB', 'MB/1k dev', '(above floor)', 'others busy'];
+  const body = table.map((t) => [
+    t.case, t.devices, `${t.interval_s} s`, t.pings_per_sec, t.cpu_cores, t.cpu_millicores_per_1k_devices, t.cpu_millicores_per_1k_devices_above_floor,
+    t.cpu_millicores_per_1k_pps, t.rss_avg_mb, t.rss_peak_mb, t.rss_mb_per_1k_devices, t.rss_mb_per_1k_devices_above_floor, t.others_busy_cores,
   ].map(String));
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
   const fmt = (cells: string[]): string => cells.map((x, i) => x.padEnd(widths[i]!)).join('  ');
-  console.error(['\nsizing (CPU = utime+stime of the process over the window; "others busy" = rest of the machine, cores)', fmt(head), ...body.map(fmt)].join('\n'));
+  console.error(['\nsizing (CPU = utime+stime of the process(es) over the window; "above floor" subtracts the idle floor_10_1s run; "others busy" = rest of the machine, cores)', fmt(head), ...body.map(fmt)].join('\n'));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -614,21 +645,23 @@ const cases: CaseSpec[] = custom
     const devices = Number(argValue('--devices') ?? 20_000);
     const intervalMs = parseDuration(argValue('--interval') ?? '1s');
     const label = devices % 1000 === 0 ? `${devices / 1000}k` : String(devices);
-    return { name: `monitor_${label}_${intervalMs % 1000 === 0 ? `${intervalMs / 1000}s` : `${intervalMs}ms`}`, devices, intervalMs, rawPoints: true };
+    return { name: `monitor_${label}_${intervalMs % 1000 === 0 ? `${intervalMs / 1000}s` : `${intervalMs}ms`}`, devices, intervalMs, rawPoints: true, seconds };
   })()]
   : [
-    { name: 'monitor_20k_1s', devices: 20_000, intervalMs: 1000, rawPoints: true },
-    { name: 'monitor_100k_5s', devices: 100_000, intervalMs: 5000, rawPoints: true },
-  ].filter((c) => only === undefined || c.name.includes(`_${only}_`));
+    // The idle floor (process, libraries, endpoints probed): the fixed part of the sizing table.
+    { name: 'floor_10_1s', devices: 10, intervalMs: 1000, rawPoints: true, seconds: Math.min(20, seconds), reference: true },
+    { name: 'monitor_20k_1s', devices: 20_000, intervalMs: 1000, rawPoints: true, seconds },
+    { name: 'monitor_100k_5s', devices: 100_000, intervalMs: 5000, rawPoints: true, seconds },
+  ].filter((c) => only === undefined || c.name.includes(`_${only}_`) || c.name.startsWith(`${only}_`));
 if (cases.length === 0) {
-  console.error(`bench agent: --only ${only} matches no case (20k, 100k)`);
+  console.error(`bench agent: --only ${only} matches no case (floor, 20k, 100k)`);
   process.exit(2);
 }
 note(`inside a private namespace; node ${process.version}; ${spawnSync('fping', ['-v'], { encoding: 'utf8' }).stdout.trim() || 'fping not found'}; agent ${BIN}; ${seconds} s per case`);
 for (const c of cases) {
   await runAgent(c);
-  if (baselineMode === 'noraw' || baselineMode === 'all') await runAgent({ ...c, name: `${c.name}_noraw`, rawPoints: false });
-  if (baselineMode === 'fping' || baselineMode === 'all') await runFping(c);
+  if ((baselineMode === 'noraw' || baselineMode === 'all') && !c.reference) await runAgent({ ...c, name: `${c.name}_noraw`, rawPoints: false });
+  if ((baselineMode === 'fping' || baselineMode === 'all') && !c.reference) await runFping(c);
 }
-if (!json) sizingTable();
+sizingTable();
 process.exitCode = rows.every((r) => r.pass !== false) ? 0 : 1;
