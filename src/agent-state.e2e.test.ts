@@ -82,7 +82,7 @@ describe('SNMP and state through the agent process', { skip }, () => {
     await pollUntil(async () => second.points(), (p) => devices.every((ip) => p.some((x) => x.measurement === 'ping' && x.tags['ip'] === ip && x.fields['success'] === true && x.timeMs > answeredAfterMs)), { deadlineMs: 10_000, intervalMs: 200 });
     assert.deepEqual(await second.stop(), { code: 0, signal: null }, second.tail());
     const fails = second.points().filter((p) => p.measurement === 'ping' && p.fields['success'] === false);
-    assert.ok(fails.every((p) => p.fields['reason'] === 'timeout'), 'the early failures are timeouts');
+    assert.ok(fails.length >= 6 && fails.every((p) => p.fields['reason'] === 'timeout' || p.fields['reason'] === 'agent_overloaded'), 'the early failures are timeouts');
 
     const state = second.stateDevices();
     assert.deepEqual(state.map((d) => [d.ip, d['hostname']]).sort(), devices.map((ip) => [ip, sysName]), 'SNMP names kept across the restart');

@@ -101,7 +101,8 @@ describe('the agent process against a real VictoriaMetrics', () => {
     const hanging = new FaultServer(faults.hang());
     await hanging.start();
     t.after(() => hanging.stop());
-    const influxdb = { version: 'v1', url: hanging.url, database: 'e2e_hang', health_bucket: 'e2e_hang_health', flush_interval: '200ms', timeout: '2s' };
+    // Requests time out after 4 s: the signal comes well before, while they are in flight.
+    const influxdb = { version: 'v1', url: hanging.url, database: 'e2e_hang', health_bucket: 'e2e_hang_health', flush_interval: '200ms', timeout: '4s' };
     const a = await AgentProcess.start({ config: { networks: ['127.0.23.0/25'], influxdb } });
     t.after(() => a.dispose());
     // Requests are in flight (the server read them and never answers) when the signal comes.
@@ -124,7 +125,7 @@ async function checkSpoolReplay(t: { after: (fn: () => Promise<void>) => void },
   assert.ok(stopped, a.tail());
   const produced = a.points();
   const n = produced.length;
-  assert.ok(n > 100, `only ${n} points produced`);
+  assert.ok(n > 20, `only ${n} points produced`);
   // "netscan stopped" adds both outputs up: the file wrote n; InfluxDB wrote or spooled the same n.
   const written = stopped['points_written'] as number;
   const spooled = stopped['points_spooled'] as number;
