@@ -443,8 +443,10 @@ export class Agent {
 
   /**
    * Applies a new validated configuration without losing state or restarting unchanged
-   * schedules: networks, exclusions and shard (the next sweep uses them at once; devices no longer
-   * owned are removed), ping and SNMP settings, limits, outputs and the health listener.
+   * schedules: networks, exclusions and shard (a sweep starts at once, or when the running one
+   * ends; devices no longer owned are removed), sweep and ping settings, limits and outputs.
+   * State, SNMP and health-listener settings are logged as needing a restart. Reloads are
+   * applied one at a time.
    */
   reload(config: Config, warnings: readonly string[] = []): Promise<void> {
     // One reload at a time: an output handoff may wait for the previous writer's final flush.
