@@ -102,6 +102,8 @@ const quietLogger = (): Logger => (quiet ??= createLogger({ level: 'silent' }));
  * and the ping and SNMP circuit breakers. Replaces the Go StateManager (parity §6) without its
  * counter bugs A–D and R1–R4.
  *
+ * - Storage: {@link DeviceSlots}, struct-of-arrays records by slot number behind an
+ *   open-addressing index of IPv4 addresses as integers (O(1), one cache line per lookup).
  * - Eviction: devices sit in an intrusive doubly linked list in sighting order (oldest first).
  *   A sighting moves the device to the young end in O(1); eviction takes the old end in O(1).
  *   "Least recently seen" means the device whose latest sighting was recorded first; while the
