@@ -174,7 +174,7 @@ export class Agent {
   #retiredTotals: WriterStats | undefined;
 
   constructor(opts: Partial<AgentOptions> & Pick<AgentOptions, 'config' | 'logger'>) {
-    this.#opts = { clock: systemClock, version: '0.0.0', closeDeadlineMs: 20_000, ...opts };
+    this.#opts = { clock: systemClock, version: '0.0.0', closeDeadlineMs: opts.config.shutdown_timeout, ...opts };
     this.#ownership = new Ownership(this.#opts.config);
   }
 

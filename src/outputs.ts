@@ -24,12 +24,19 @@ export class Outputs implements PointSink {
       batchSize: config.influxdb?.batch_size ?? 5000,
       flushIntervalMs: config.influxdb?.flush_interval ?? 5000,
       maxBufferPoints: config.max_buffer_points,
+      ...(config.influxdb ? {
+        maxBatchBytes: config.influxdb.max_batch_bytes,
+        minRetryDelayMs: config.influxdb.retry_min_delay,
+        maxRetryDelayMs: config.influxdb.retry_max_delay,
+      } : {}),
+      closeTimeoutMs: config.shutdown_timeout,
     };
     const db = config.influxdb;
     if (db?.enabled && db.url) {
       const transport: LineTransport = db.version === 'v1'
         ? new InfluxV1Transport({
-          url: db.url, database: db.database || (db.bucket ?? ''), healthDatabase: db.health_bucket || undefined,
+          url: db.url, database: db.database || (db.bucket ?? ''), healthDatabase: db.health_database || db.health_bucket || undefined,
+          retentionPolicy: db.retention_policy || undefined,
           username: db.username || undefined, password: db.password || undefined, timeoutMs: db.timeout,
           gzipThresholdBytes: db.gzip ? 1000 : Number.MAX_SAFE_INTEGER,
         })
@@ -45,7 +52,7 @@ export class Outputs implements PointSink {
       names.push(`influxdb ${db.version} ${db.url}`);
     }
     if (config.output_file !== '') {
-      const transport = new FileTransport({ path: config.output_file, maxBytes: config.output_file_max_bytes });
+      const transport = new FileTransport({ path: config.output_file, maxBytes: config.output_file_max_bytes, maxFiles: config.output_file_max_files });
       writers.push(new InfluxWriter({ ...common, transport, maxConcurrentWrites: 1, spoolDir: undefined }));
       names.push(`file ${config.output_file}`);
     }

@@ -149,6 +149,16 @@ const influxSection = z.strictObject({
   max_in_flight_writes: intIn(1, 64).default(2),
   timeout: durationDefault('10s', 100),
   gzip: bool().default(true),
+  /** Byte cap of one request body. */
+  max_batch_bytes: intIn(1024, 1024 ** 3).default(4 * 1024 * 1024),
+  /** First retry delay after a failed write. */
+  retry_min_delay: durationDefault('1s', 10),
+  /** Cap of the retry delay (also the longest wait before noticing the server is back). */
+  retry_max_delay: durationDefault('10s', 10),
+  /** v1: database for health_metrics (default: database). */
+  health_database: str().default(''),
+  /** v1: retention policy (`rp`); server default when empty. */
+  retention_policy: str().default(''),
 });
 
 const shardSection = z.strictObject({
@@ -198,6 +208,7 @@ export const configSchema = z.strictObject({
   influxdb: influxSection.optional(),
   output_file: str().default(''),
   output_file_max_bytes: intIn(1024, 2 ** 40).default(100 * 1024 * 1024),
+  output_file_max_files: intIn(0, 1000).default(5),
   max_buffer_points: intIn(1000, 100_000_000).default(200_000),
   spool_dir: str().default('data/spool'),
   spool_max_bytes: intIn(0, 2 ** 50).default(1024 * 1024 * 1024),
@@ -214,6 +225,8 @@ export const configSchema = z.strictObject({
   health_check_bind: str('an IP address to listen on').default('0.0.0.0'),
   health_report_interval: durationDefault('10s', 100),
   memory_limit_mb: intIn(64, 16384).default(16384),
+  /** Bound on the final flush at shutdown; what is not acknowledged by then is spooled or counted. */
+  shutdown_timeout: durationDefault('20s', 100, { maxMs: 10 * MINUTE }),
   shard: shardSection.default({ index: 0, count: 1 }),
 });
 
@@ -253,7 +266,7 @@ function unwrap(schema: z.ZodType): z.ZodType {
 /** Keys whose string values get `$VAR` expansion (the Go six plus our new secrets). */
 export const envExpandedPaths: readonly string[] = [
   'influxdb.url', 'influxdb.token', 'influxdb.org', 'influxdb.bucket', 'influxdb.health_bucket',
-  'influxdb.database', 'influxdb.username', 'influxdb.password',
+  'influxdb.database', 'influxdb.health_database', 'influxdb.username', 'influxdb.password',
   'snmp.community', 'snmp.credentials[].community', 'snmp.credentials[].username',
   'snmp.credentials[].auth_key', 'snmp.credentials[].priv_key',
 ];

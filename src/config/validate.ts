@@ -127,8 +127,22 @@ function checkInflux(raw: Raw, f: Findings): void {
       const v = db[k];
       if (v === undefined || v === '') f.errors.push(line(`influxdb.${k}`, `is required for InfluxDB v2`, v === '' ? '"" (is the environment variable set?)' : 'nothing', 'a non-empty string'));
     }
-  } else if (version === 'v1' && !str(db.database) && !str(db.bucket)) {
+  }
+  const retryMin = typeof db.retry_min_delay === 'string' ? safeDuration(db.retry_min_delay) : 1000;
+  const retryMax = typeof db.retry_max_delay === 'string' ? safeDuration(db.retry_max_delay) : 10_000;
+  if (retryMin !== undefined && retryMax !== undefined && retryMax < retryMin) {
+    f.errors.push(line('influxdb.retry_max_delay', 'must not be shorter than influxdb.retry_min_delay', formatDuration(retryMax), `>= ${formatDuration(retryMin)}`));
+  }
+  if (version === 'v1' && !str(db.database) && !str(db.bucket)) {
     f.errors.push(line('influxdb.database', 'is required for InfluxDB v1', 'nothing', 'a database name (or influxdb.bucket)'));
+  }
+}
+
+function safeDuration(s: string): number | undefined {
+  try {
+    return parseDuration(s);
+  } catch {
+    return undefined; // the schema reports the syntax
   }
 }
 
