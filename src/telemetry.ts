@@ -85,6 +85,8 @@ export function buildHealthDocument(f: AgentFigures): HealthDocument {
     ping_failures: f.scheduler.failuresByReason,
     agent_overloaded: f.scheduler.overloadedTotal,
     skipped_ticks: f.scheduler.skippedTicksTotal,
+    late_sends: f.scheduler.lateSendsTotal,
+    hung_probes: f.scheduler.hungProbesTotal,
     send_lag_p99_ms: round(f.scheduler.sendLagP99Ms),
     event_loop_delay_p99_ms: round(f.eventLoopDelayP99Ms),
     output_state: f.writer.state,
@@ -166,6 +168,8 @@ export function registerAgentMetrics(registry: Registry, figures: () => AgentFig
   counter('netscan_ping_replies_total', 'Monitoring echo replies received.', (f) => f.scheduler.repliesTotal);
   labelled('netscan_ping_failures_total', 'Failed monitoring probes by reason.', 'reason', (f) => f.scheduler.failuresByReason);
   counter('netscan_ping_skipped_ticks_total', 'Slots skipped because the previous probe was still in flight.', (f) => f.scheduler.skippedTicksTotal);
+  counter('netscan_ping_late_sends_total', 'Probes sent more than 50 ms after their slot.', (f) => f.scheduler.lateSendsTotal);
+  counter('netscan_ping_hung_probes_total', 'Probes the engine never settled, given up by the watchdog (should stay 0).', (f) => f.scheduler.hungProbesTotal);
   counter('netscan_ping_breaker_trips_total', 'Times a device ping circuit breaker opened.', (f) => f.scheduler.breakerTripsTotal);
   gauge('netscan_pings_in_flight', 'Monitoring probes in flight (Go active_pingers).', (f) => f.scheduler.inFlight);
   gauge('netscan_ping_interval_seconds', 'Configured ping interval.', (f) => f.scheduler.intervalMs / 1000);
