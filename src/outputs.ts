@@ -8,6 +8,9 @@ import { InfluxV1Transport, InfluxV2Transport, type LineTransport } from '../int
 import type { Point, PointSink } from '../internal/model/point.js';
 import type { Config } from './config/schema.js';
 
+/** Largest batch the line-protocol file output writes at once, points. */
+const FILE_BATCH_POINTS = 1000;
+
 /** The writers built from one configuration: InfluxDB and/or the line-protocol file. */
 export class Outputs implements PointSink {
   readonly #writers: readonly InfluxWriter[];
@@ -53,7 +56,11 @@ export class Outputs implements PointSink {
     }
     if (config.output_file !== '') {
       const transport = new FileTransport({ path: config.output_file, maxBytes: config.output_file_max_bytes, maxFiles: config.output_file_max_files });
-      writers.push(new InfluxWriter({ ...common, transport, maxConcurrentWrites: 1, spoolDir: undefined }));
+      // A local append gains nothing from 5,000-line batches, and at 20k points/s such a batch
+      // (250 ms of lines, ~500 KB joined) outlives young-generation GCs and is promoted, swelling
+      // the old generation by ~100 MB between major GCs; 1,000-line batches mostly die young
+      // (whole-agent bench: RSS peak 230 -> 163 MB at 20k devices, 320 -> 210 MB at 100k).
+      writers.push(new InfluxWriter({ ...common, batchSize: Math.min(common.batchSize, FILE_BATCH_POINTS), transport, maxConcurrentWrites: 1, spoolDir: undefined }));
       names.push(`file ${config.output_file}`);
     }
     this.#writers = writers;

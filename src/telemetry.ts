@@ -86,6 +86,7 @@ export function buildHealthDocument(f: AgentFigures): HealthDocument {
     agent_overloaded: f.scheduler.overloadedTotal,
     skipped_ticks: f.scheduler.skippedTicksTotal,
     late_sends: f.scheduler.lateSendsTotal,
+    missed_slots: f.scheduler.missedSlotsTotal,
     hung_probes: f.scheduler.hungProbesTotal,
     send_lag_p99_ms: round(f.scheduler.sendLagP99Ms),
     event_loop_delay_p99_ms: round(f.eventLoopDelayP99Ms),
@@ -169,6 +170,7 @@ export function registerAgentMetrics(registry: Registry, figures: () => AgentFig
   labelled('netscan_ping_failures_total', 'Failed monitoring probes by reason.', 'reason', (f) => f.scheduler.failuresByReason);
   counter('netscan_ping_skipped_ticks_total', 'Slots skipped because the previous probe was still in flight.', (f) => f.scheduler.skippedTicksTotal);
   counter('netscan_ping_late_sends_total', 'Probes sent more than 50 ms after their slot.', (f) => f.scheduler.lateSendsTotal);
+  counter('netscan_ping_missed_slots_total', 'Slots that passed unserved while a device waited for the rate limiter or the agent was late.', (f) => f.scheduler.missedSlotsTotal);
   counter('netscan_ping_hung_probes_total', 'Probes the engine never settled, given up by the watchdog (should stay 0).', (f) => f.scheduler.hungProbesTotal);
   counter('netscan_ping_breaker_trips_total', 'Times a device ping circuit breaker opened.', (f) => f.scheduler.breakerTripsTotal);
   gauge('netscan_pings_in_flight', 'Monitoring probes in flight (Go active_pingers).', (f) => f.scheduler.inFlight);
