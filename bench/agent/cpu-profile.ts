@@ -35,7 +35,8 @@ export interface ProfileSummary {
   /** Share of samples not idle (≈ the profiled thread's CPU). */
   busyPct: number;
   functions: ProfileRow[];
-  areas: Array<{ area: string; selfPct: number }>;
+  /** Self time per area: percent of wall, and percent of the busy (non-idle) time. */
+  areas: Array<{ area: string; selfPct: number; busySharePct: number }>;
 }
 
 /** Stage or package a frame belongs to. */
@@ -99,6 +100,7 @@ export function summariseProfile(p: CpuProfile, top = 20): ProfileSummary {
     wallMs: Math.round(wall),
     busyPct: pct(wall - idle),
     functions,
-    areas: [...areas.entries()].sort((a, b) => b[1] - a[1]).map(([area, ms]) => ({ area, selfPct: pct(ms) })),
+    areas: [...areas.entries()].sort((a, b) => b[1] - a[1])
+      .map(([area, ms]) => ({ area, selfPct: pct(ms), busySharePct: Math.round((1000 * ms) / Math.max(wall - idle, 1e-9)) / 10 })),
   };
 }

@@ -25,6 +25,7 @@
 //          --summary-interval DUR (ping_summary period; 0 turns summaries off; default 60s)
 //          --probe-ms N (endpoint probe period, default 500; 0 = no probes during the window, to see what
 //                        2 Hz probing of /metrics costs the agent's RTT and CPU)
+//          --fping-pps N (most pings/s per fping process, default 2500: at 5000 fping falls to ~83% of its schedule)
 //          --nice N (scheduling priority of the agent and fping, e.g. -10 to shield them from a busy machine)
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createReadStream, existsSync, mkdtempSync, openSync, closeSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -388,8 +389,8 @@ function summariseProfiles(dir: string): void {
     const s = summariseProfile(JSON.parse(readFileSync(join(dir, f), 'utf8')) as CpuProfile, 25);
     const row: Row = { suite: 'agent', case: 'cpu_profile', file: f, wall_ms: s.wallMs, busy_pct: s.busyPct, areas: s.areas.slice(0, 15), functions: s.functions };
     emit(row, [
-      `profile ${f}: ${s.wallMs} ms, main thread busy ${s.busyPct}% (self time by area, % of wall):`,
-      ...s.areas.slice(0, 15).map((a) => `  ${String(a.selfPct).padStart(5)}%  ${a.area}`),
+      `profile ${f}: ${s.wallMs} ms (whole process life), main thread busy ${s.busyPct}%; self time by area (% of wall, % of busy):`,
+      ...s.areas.slice(0, 15).map((a) => `  ${String(a.selfPct).padStart(5)}% ${String(a.busySharePct).padStart(5)}%  ${a.area}`),
       'top functions by self time (self% / inclusive%):',
       ...s.functions.map((fn) => `  ${String(fn.selfPct).padStart(5)}% ${String(fn.totalPct).padStart(5)}%  ${fn.name}`),
     ]);
@@ -537,9 +538,10 @@ async function runAgent(c: CaseSpec): Promise<void> {
 /**
  * fping 5.1 keeps a sequence number per ping for 10 s (its seqmap) out of 65,536, so one process
  * cannot send more than 6,553 pings/s ("not enough sequence numbers available"); the peer run
- * splits the devices over as many processes as needed at <= 5,000 pings/s each, as an operator would.
+ * splits the devices over as many processes as needed at <= 2,500 pings/s each (at 5,000 each it
+ * sends only ~83% of its schedule), as an operator would.
  */
-const FPING_MAX_PPS = 5000;
+const FPING_MAX_PPS = Number(argValue('--fping-pps') ?? 2500);
 
 /** The peer: fping in loop mode over the same devices at the same interval, measured the same way. */
 async function runFping(c: CaseSpec): Promise<void> {
