@@ -21,7 +21,8 @@
 //          --baseline-seconds S (min(60, seconds))  --cpu-prof (profile the agent, print top functions)
 //          --keep (keep the temp dir with config, log, output and profile)
 //          --node-opt "FLAGS" (extra node flags for the agent, e.g. "--trace-gc"; its stdout goes to agent.log)
-//          --batch-size N (the output's batch size, via influxdb: {enabled: false, batch_size: N}; default 5000)
+//          --batch-size N (influxdb.batch_size, via influxdb: {enabled: false, batch_size: N}; the file
+//                          output uses min(N, 1000) since 5afe2fa, N itself before)
 //          --summary-interval DUR (ping_summary period; 0 turns summaries off; default 60s)
 //          --probe-ms N (endpoint probe period, default 500; 0 = no probes during the window, to see what
 //                        2 Hz probing of /metrics costs the agent's RTT and CPU)
@@ -190,6 +191,9 @@ interface HealthDoc {
   ping_failures: Record<string, number>;
   agent_overloaded: number;
   skipped_ticks: number;
+  /** Added to /health after this bench was written; absent on older agents. */
+  late_sends?: number;
+  missed_slots?: number;
   send_lag_p99_ms: number;
   event_loop_delay_p99_ms: number;
   memory_mb: number;
@@ -434,6 +438,7 @@ async function runAgent(c: CaseSpec): Promise<void> {
 
     const health0 = (await getHealth())!;
     const lat: Record<string, number[]> = Object.fromEntries(ENDPOINTS.map((p) => [p, []]));
+    const worst: Record<string, { ms: number; at: number }> = Object.fromEntries(ENDPOINTS.map((p) => [p, { ms: -1, at: 0 }]));
     const badStatus: Record<string, number> = Object.fromEntries(ENDPOINTS.map((p) => [p, 0]));
     const healthSamples: HealthDoc[] = [];
     let lastProbe = 0;
@@ -441,8 +446,10 @@ async function runAgent(c: CaseSpec): Promise<void> {
       if (probeMs <= 0 || Date.now() - lastProbe < probeMs - 50) return;
       lastProbe = Date.now();
       for (const path of ENDPOINTS) {
+        const at = Date.now();
         const r = await timedGet('127.0.0.1', HEALTH_PORT, path, 5000);
         lat[path]!.push(r.latencyMs);
+        if (r.latencyMs > worst[path]!.ms) worst[path] = { ms: r.latencyMs, at };
         if (r.status !== 200) badStatus[path]!++;
         if (path === '/health' && r.status === 200) healthSamples.push(JSON.parse(r.body) as HealthDoc);
       }
@@ -475,7 +482,7 @@ async function runAgent(c: CaseSpec): Promise<void> {
     };
     const row: Row = {
       suite: 'agent', case: c.name, devices: c.devices, interval_ms: c.intervalMs, raw_points: c.rawPoints, pings_per_sec_target: pps,
-      batch_size: batchSize ?? 5000, probe_ms: probeMs, nice: niceness, node_opts: nodeOpts.join(' '), summary_interval: summaryInterval,
+      influxdb_batch_size: batchSize ?? 5000, probe_ms: probeMs, nice: niceness, node_opts: nodeOpts.join(' '), summary_interval: summaryInterval,
       window_s: r2(windowS, 1), discovery_s: r2(discoveryMs / 1000, 1), sweep_ms: sweep.elapsed_ms, sweep_alive: sweep.alive,
       cpu_cores: r2(usage.cpuCores, 3), cpu_cores_max_5s: r2(usage.cpuCoresMax5s, 3), cpu_millicores_per_1k_devices: r2((1e6 * usage.cpuCores) / c.devices, 1),
       cpu_millicores_per_1k_pps: r2((1e6 * usage.cpuCores) / pps, 1),
@@ -492,6 +499,8 @@ async function runAgent(c: CaseSpec): Promise<void> {
       rtt_p50_ms: r2(a.rttP50Ms, 4), rtt_p99_ms: r2(a.rttP99Ms, 4), rtt_p999_ms: r2(a.rttP999Ms, 4), rtt_max_ms: r2(a.rttMaxMs, 4),
       health_pings_sent: sent, pings_expected: Math.round(expectedPings), health_sent_pct: r2((100 * sent) / expectedPings, 3),
       health_failures: healthFailures, health_skipped_ticks: health1.skipped_ticks - health0.skipped_ticks,
+      health_late_sends: (health1.late_sends ?? Number.NaN) - (health0.late_sends ?? Number.NaN),
+      health_missed_slots: (health1.missed_slots ?? Number.NaN) - (health0.missed_slots ?? Number.NaN),
       health_agent_overloaded: health1.agent_overloaded - health0.agent_overloaded,
       health_send_lag_p99_ms_median: quantileOf(lags, 0.5), health_send_lag_p99_ms_max: quantileOf(lags, 1),
       event_loop_delay_p99_ms: healthEnd.event_loop_delay_p99_ms, queue_depth_max: Math.max(0, ...healthSamples.map((s) => s.queue_depth)),
@@ -501,26 +510,27 @@ async function runAgent(c: CaseSpec): Promise<void> {
       ...Object.fromEntries(ENDPOINTS.flatMap((p) => {
         const k = p === '/health' ? 'health' : p.replace('/health/', '').replace('/', '');
         const f = ep[p]!;
-        return [[`${k}_p50_ms`, r2(f.p50, 2)], [`${k}_p99_ms`, r2(f.p99, 2)], [`${k}_max_ms`, r2(f.max, 2)], [`${k}_over_50ms`, f.over], [`${k}_probes`, lat[p]!.length], [`${k}_bad_status`, badStatus[p]]];
+        return [[`${k}_p50_ms`, r2(f.p50, 2)], [`${k}_p99_ms`, r2(f.p99, 2)], [`${k}_max_ms`, r2(f.max, 2)], [`${k}_max_at`, worst[p]!.at ? new Date(worst[p]!.at).toISOString() : null],
+          [`${k}_over_50ms`, f.over], [`${k}_probes`, lat[p]!.length], [`${k}_bad_status`, badStatus[p]]];
       })),
       log_warnings: log.warnings, log_errors: log.errors, log_messages: log.messages.slice(0, 10), exit_code: stop.code, stop_ms: stop.stopMs,
       ...(c.reference ? { reference: true } : { ok, pass: Object.values(ok).every(Boolean) }),
     };
     const lines = [
-      `${c.devices} devices every ${c.intervalMs} ms (${pps} pings/s), raw points ${c.rawPoints}, batch ${batchSize ?? 5000}, nice ${niceness}${nodeOpts.length ? `, node ${nodeOpts.join(' ')}` : ''}; window ${r2(windowS, 1)} s; discovered and monitored ${r2(discoveryMs / 1000, 1)} s after spawn (sweep ${sweep.elapsed_ms} ms)`,
+      `${c.devices} devices every ${c.intervalMs} ms (${pps} pings/s), raw points ${c.rawPoints}, influxdb.batch_size ${batchSize ?? '5000 (default)'}, nice ${niceness}${nodeOpts.length ? `, node ${nodeOpts.join(' ')}` : ''}; window ${r2(windowS, 1)} s; discovered and monitored ${r2(discoveryMs / 1000, 1)} s after spawn (sweep ${sweep.elapsed_ms} ms)`,
       c.rawPoints
         ? `within slot (lag <= ${SLOT_TOLERANCE_MS} ms): ${a.onTimeSlots}/${a.scheduledSlots} = ${r2(a.onTimePct, 4)}% (target >= ${TARGETS.onTimePct}%) ${mark(ok.on_time)}; late ${a.lateSends}, missing ${a.missingSlots}, duplicates ${a.duplicates}`
         : 'within slot: not measurable without raw points (see /health figures)',
       `send lag from the output: p50 ${a.lagP50Ms} p99 ${a.lagP99Ms} p99.9 ${a.lagP999Ms} max ${a.lagMaxMs} ms; spacing vs interval p99 ${a.spacingDevP99Ms} max ${a.spacingDevMaxMs} ms; points/device ${a.perDeviceMin}..${a.perDeviceMax}`,
       ...(a.lateBursts.length ? [`late-send bursts (time, offset s: count, max lag ms, main-thread run-queue wait ms around it): ${a.lateBursts.map((b) => `${new Date(usage.t0 + b.atMs).toISOString().slice(11, 22)} ${r2(b.atMs / 1000, 1)}: ${b.count}, ${b.maxLagMs}, ${Math.round(runWaitAround(usage.runWaitSeries, usage.t0 + b.atMs, usage.t0 + b.atMs + b.spanMs))}`).join('; ')}`] : []),
-      `/health: sent ${sent} of ${Math.round(expectedPings)} expected (${r2((100 * sent) / expectedPings, 3)}%), skipped ticks ${health1.skipped_ticks - health0.skipped_ticks}, overloaded ${health1.agent_overloaded - health0.agent_overloaded}, send_lag_p99 median ${quantileOf(lags, 0.5)} max ${quantileOf(lags, 1)} ms, event-loop p99 ${healthEnd.event_loop_delay_p99_ms} ms`,
+      `/health: sent ${sent} of ${Math.round(expectedPings)} expected (${r2((100 * sent) / expectedPings, 3)}%), skipped ticks ${health1.skipped_ticks - health0.skipped_ticks}, late sends ${(health1.late_sends ?? Number.NaN) - (health0.late_sends ?? Number.NaN)}, missed slots ${(health1.missed_slots ?? Number.NaN) - (health0.missed_slots ?? Number.NaN)}, overloaded ${health1.agent_overloaded - health0.agent_overloaded}, send_lag_p99 median ${quantileOf(lags, 0.5)} max ${quantileOf(lags, 1)} ms, event-loop p99 ${healthEnd.event_loop_delay_p99_ms} ms`,
       `failures ${c.rawPoints ? a.failures : healthFailures} ${JSON.stringify(a.failuresByReason)}, points dropped ${row.points_dropped} (written ${row.points_written}) ${mark(ok.failures)}`,
       `CPU ${r2(usage.cpuCores, 3)} cores avg (max over 5 s ${r2(usage.cpuCoresMax5s, 2)}; target <= ${TARGETS.cpuCores}) ${mark(ok.cpu)}; machine busy ${r2(usage.machineBusyCores, 2)} of 2 cores, others ${r2(usage.othersBusyCores, 2)}`,
       `CPU per 5 s from ${new Date(usage.t0).toISOString().slice(11, 19)} (cores): ${usage.cpuSeries5s.join(' ')}`,
       `CPU by thread (cores): ${usage.threads.map((t) => `${t.name} ${t.cores}`).join(', ')}; user ${r2(usage.userCores, 3)}, system ${r2(usage.systemCores, 3)}; main thread waited ${Math.round(usage.runWaitMs)} ms for a CPU (max ${Math.round(Math.max(0, ...usage.runWaitSeries.map((x) => x.ms)))} ms per 500 ms)`,
       `RSS avg ${r2(usage.rssAvgMb, 1)} MB, peak ${r2(usage.rssPeakMb, 1)} MB (target <= ${TARGETS.rssMb}) ${mark(ok.rss)}; VmHWM ${r2(usage.hwmMb, 1)} MB (includes discovery); heap used ${healthEnd.memory_mb} MB`,
       c.rawPoints ? `RTT p50 ${r2(a.rttP50Ms, 4)} p99 ${r2(a.rttP99Ms, 4)} p99.9 ${r2(a.rttP999Ms, 4)} max ${r2(a.rttMaxMs, 3)} ms (target p99 <= ${TARGETS.rttP99Ms}) ${mark(ok.rtt)}` : 'RTT: no raw points',
-      ...ENDPOINTS.map((p) => `${p.padEnd(14)} p50 ${r2(ep[p]!.p50, 2)} p99 ${r2(ep[p]!.p99, 2)} max ${r2(ep[p]!.max, 2)} ms over ${lat[p]!.length} probes, ${ep[p]!.over} over 50 ms, ${badStatus[p]} non-200`),
+      ...ENDPOINTS.map((p) => `${p.padEnd(14)} p50 ${r2(ep[p]!.p50, 2)} p99 ${r2(ep[p]!.p99, 2)} max ${r2(ep[p]!.max, 2)} ms${worst[p]!.at ? ` (at ${new Date(worst[p]!.at).toISOString().slice(11, 22)})` : ''} over ${lat[p]!.length} probes, ${ep[p]!.over} over 50 ms, ${badStatus[p]} non-200`),
       `endpoints within ${TARGETS.endpointMs} ms: ${mark(ok.endpoints)}`,
       `per 1k devices: CPU ${r2((1e6 * usage.cpuCores) / c.devices, 1)} millicores, RSS ${r2((1000 * usage.rssAvgMb) / c.devices, 2)} MB; per 1k pings/s: ${r2((1e6 * usage.cpuCores) / pps, 1)} millicores`,
       `log: ${log.warnings} warnings, ${log.errors} errors${log.messages.length ? ` (${log.messages.slice(0, 5).join('; ')})` : ''}; exit ${stop.code} after ${stop.stopMs} ms`,
