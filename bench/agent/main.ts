@@ -653,7 +653,7 @@ function sizingTable(): void {
   ].map(String));
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
   const fmt = (cells: string[]): string => cells.map((x, i) => x.padEnd(widths[i]!)).join('  ');
-  console.error(['\nsizing (CPU = utime+stime of the process(es) over the window; "above floor" subtracts the idle floor_10_1s run; "others busy" = rest of the machine, cores)', fmt(head), ...body.map(fmt)].join('\n'));
+  console.error(['\nsizing (CPU = utime+stime of the process(es) over the window; "above floor" subtracts the idle floor_10_1s run; "others busy" = rest of the machine from /proc/stat, tick-sampled, approximate (can read below 0))', fmt(head), ...body.map(fmt)].join('\n'));
 }
 
 // ---------------------------------------------------------------------------------------------
