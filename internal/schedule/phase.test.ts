@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ipHash32, phaseMs, slotAfter, slotsBetween } from './phase.js';
+import { ipHash32, phaseMs, slotAfter, slotsBetween, summaryOffsetMs } from './phase.js';
 
 test('phases are fixed values, so a device keeps its offset across restarts', () => {
   // Pinned: changing the hash moves every device's ping time and must be a deliberate decision.
@@ -32,4 +32,18 @@ test('slotsBetween counts slots in the half-open range (from, to]', () => {
   assert.equal(slotsBetween(250, 1000, 250, 1249), 0);
   assert.equal(slotsBetween(250, 1000, 250, 1250), 1);
   assert.equal(slotsBetween(250, 1000, 250, 5000), 4);
+});
+
+test('summary windows of 100,000 addresses start spread flat over the minute, independently of the phase', () => {
+  const buckets = new Array<number>(12).fill(0);
+  let samePhaseAndOffset = 0;
+  for (let i = 0; i < 100_000; i++) {
+    const ip = `127.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
+    const off = summaryOffsetMs(ip, 60_000);
+    buckets[Math.floor(off / 5000)]!++;
+    if (off % 1000 === phaseMs(ip, 1000)) samePhaseAndOffset++;
+  }
+  // 8,333 per 5 s; the Go-style aligned windows would put all 100,000 in the first bucket.
+  for (const b of buckets) assert.ok(b > 7900 && b < 8800, `bucket ${b}`);
+  assert.ok(samePhaseAndOffset < 1000, `offset tracks the phase for ${samePhaseAndOffset} addresses`);
 });

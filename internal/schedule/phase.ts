@@ -17,6 +17,15 @@ export function phaseMs(ip: string, intervalMs: number): number {
   return ipHash32(ip) % Math.max(1, Math.round(intervalMs));
 }
 
+/**
+ * Where the device's `ping_summary` windows start within `summaryIntervalMs`: windows run from
+ * `offset + k * summaryIntervalMs`, so closing them (and writing 100k summary points) is spread
+ * over the whole interval instead of bursting at every minute boundary. Independent of the phase.
+ */
+export function summaryOffsetMs(ip: string, summaryIntervalMs: number): number {
+  return fmix32(ipHash32(ip) ^ 0x27d4eb2f) % Math.max(1, Math.round(summaryIntervalMs));
+}
+
 /** The first slot `phase + k * interval` strictly after `afterMs`. */
 export function slotAfter(phase: number, intervalMs: number, afterMs: number): number {
   const k = Math.floor((afterMs - phase) / intervalMs) + 1;

@@ -11,7 +11,7 @@ import { FakeStallMonitor } from '../testkit/fake-stall-monitor.js';
 import { RecordingSink, type RecordingSinkOptions } from '../testkit/recording-sink.js';
 import { captureLogger, silentLogger } from '../testkit/logger.js';
 import type { Logger } from '../log/log.js';
-import { phaseMs } from './phase.js';
+import { phaseMs, slotAfter, summaryOffsetMs } from './phase.js';
 import { PingScheduler, type PingSchedulerOptions } from './ping-scheduler.js';
 import type { HourResult } from './testdata/hour-simulation.js';
 
@@ -69,10 +69,12 @@ test('one hour of 1,000 devices at 1 s: every probe exactly on its phase slot, n
   assert.equal(s.sendLagMaxMs, 0);
   assert.equal(s.inFlight, 0);
   assert.equal(r.pingPoints, s.pingsSentTotal);
-  assert.equal(r.summaryPoints, 60 * 1000 + r.zeroPhase);
-  assert.equal(r.sample.length, 60);
-  assert.deepEqual(r.sample.map((p) => p.timeMs), Array.from({ length: 60 }, (_, i) => r.startMs + i * 60_000));
-  assert.deepEqual(r.sample[0]!.fields, {
+  // Windows are staggered per device (summaryOffsetMs), so an hour touches 60 or 61 of them.
+  assert.equal(r.summaryPoints, r.expectedSummaryPoints);
+  assert.ok(r.summaryPoints >= 60 * 1000 && r.summaryPoints <= 61 * 1000, String(r.summaryPoints));
+  assert.ok(r.sample.length === 60 || r.sample.length === 61);
+  assert.deepEqual(r.sample.map((p) => p.timeMs), Array.from({ length: r.sample.length }, (_, i) => r.sampleFirstWindowMs + i * 60_000));
+  assert.deepEqual(r.sample[1]!.fields, {
     sent: 60, received: 60, overloaded: 0, suspended_ticks: 0, loss_pct: 0,
     rtt_min_ms: 0.5, rtt_avg_ms: 0.5, rtt_max_ms: 0.5, rtt_p50_ms: 0.5, rtt_p95_ms: 0.5, rtt_stddev_ms: 0, jitter_ms: 0,
   });
@@ -203,8 +205,15 @@ test('with raw points off only summaries are written', async () => {
   await r.clock.advanceAsync(30_000);
   await r.sched.stop();
   assert.equal(r.sink.count('ping'), 0);
-  assert.equal(r.sink.count('ping_summary'), 6);
-  assert.deepEqual(r.sink.of('ping_summary', IP).map((p) => [p.timeMs - T0, fieldValue(p, 'sent')]), [[0, 10], [10_000, 10], [20_000, 10]]);
+  // Each device's windows start at its own offset; every window holds its 10 slots exactly once.
+  const off = summaryOffsetMs(IP, 10_000);
+  const got = r.sink.of('ping_summary', IP).map((p) => [p.timeMs - T0, fieldValue(p, 'sent')] as const);
+  const first = slotAfter(phaseMs(IP, 1000), 1000, T0 - 1);
+  const w0 = Math.floor((first - off) / 10_000) * 10_000 + off - T0;
+  assert.deepEqual(got.map(([t]) => t), got.map((_, i) => w0 + i * 10_000));
+  assert.equal(got.reduce((n, [, sent]) => n + (sent as number), 0), 30);
+  for (const [, sent] of got.slice(1, -1)) assert.equal(sent, 10);
+  assert.equal(r.sink.count('ping_summary'), got.length + r.sink.of('ping_summary', '127.0.0.2').length);
 });
 
 test('a device pinged less often than the summary window gets its summary from the sweep', async () => {
@@ -212,8 +221,10 @@ test('a device pinged less often than the summary window gets its summary from t
   addDevices(r, [IP]);
   r.sched.start();
   const phase = phaseMs(IP, 20_000);
-  const window = Math.floor(phase / 10_000) * 10_000;
-  await r.clock.advanceAsync(window + 10_000 + 20_500 + 1); // the sweep for that window runs one interval + timeout after it closes
+  const off = summaryOffsetMs(IP, 10_000);
+  const window = Math.floor((T0 + phase - off) / 10_000) * 10_000 + off - T0;
+  // The sweep runs once per summary interval and writes windows that ended one interval + timeout ago.
+  await r.clock.advanceAsync(window + 10_000 + 20_500 + 10_000 + 1);
   assert.deepEqual(r.sink.of('ping_summary').map((p) => p.timeMs - T0), [window]);
   await r.sched.stop();
 });

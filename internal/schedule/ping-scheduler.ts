@@ -5,7 +5,7 @@ import type { Logger } from '../log/log.js';
 import type { PingFailureReason, PingOutcome, Pinger } from '../model/ping.js';
 import type { Point, PointSink } from '../model/point.js';
 import { TokenBucket } from '../ratelimit/token-bucket.js';
-import { phaseMs, slotAfter, slotsBetween } from './phase.js';
+import { phaseMs, slotAfter, slotsBetween, summaryOffsetMs } from './phase.js';
 import { pingPoint, suspendedPingPoint } from '../writer/points.js';
 import { pingSummaryPoint } from './points.js';
 import { RecentSamples } from './quantile.js';
@@ -159,6 +159,8 @@ interface Entry extends HeapItem {
   removed: boolean;
   /** The device's slot in the summary pool, or -1 before its first result. */
   summary: number;
+  /** Start of the device's summary windows within the summary interval, ms (see summaryOffsetMs). */
+  summaryOffset: number;
   /** Slot served by the probe in flight. */
   probeSlotMs: number;
   /** When the probe in flight was handed to the pinger, ms since the epoch. */
@@ -349,12 +351,14 @@ export class PingScheduler {
       existing.removed = false;
       existing.phase = phaseMs(ip, this.#opts.intervalMs);
       existing.slotMs = slotAfter(existing.phase, this.#opts.intervalMs, now - 1);
+      existing.summaryOffset = summaryOffsetMs(ip, this.#opts.summaryIntervalMs);
       this.#heap.push(existing, existing.slotMs);
     } else {
       const phase = phaseMs(ip, this.#opts.intervalMs);
       const slot = slotAfter(phase, this.#opts.intervalMs, now - 1);
       const e: Entry = {
         ip, phase, slotMs: slot, paced: false, inFlight: false, removed: false, summary: -1,
+        summaryOffset: summaryOffsetMs(ip, this.#opts.summaryIntervalMs),
         probeSlotMs: 0, probeDispatchMs: 0, probeGen: 0, dueMs: slot, seq: 0, heapIndex: -1,
       };
       this.#entries.set(ip, e);
@@ -400,6 +404,7 @@ export class PingScheduler {
         for (const e of map.values()) {
           this.#flushSummary(e, old.summaryIntervalMs);
           e.summary = -1;
+          e.summaryOffset = summaryOffsetMs(e.ip, next.summaryIntervalMs);
         }
       }
       this.#pool = newPool(next);
@@ -684,26 +689,26 @@ export class PingScheduler {
   #summarySlot(e: Entry, slotMs: number): number {
     const windowMs = this.#opts.summaryIntervalMs;
     if (windowMs <= 0) return -1;
-    const w = Math.floor(slotMs / windowMs);
+    const w = Math.floor((slotMs - e.summaryOffset) / windowMs);
     if (e.summary < 0) {
       e.summary = this.#pool.alloc(w);
     } else if (w > this.#pool.windowIndex(e.summary)) {
-      if (!this.#pool.isEmpty(e.summary)) this.#emitSummary(e.ip, e.summary, windowMs);
+      if (!this.#pool.isEmpty(e.summary)) this.#emitSummary(e, e.summary, windowMs);
       this.#pool.reset(e.summary, w);
     }
     return e.summary;
   }
 
-  #emitSummary(ip: string, slot: number, windowMs: number): void {
+  #emitSummary(e: Entry, slot: number, windowMs: number): void {
     this.#summaries++;
-    this.#write(pingSummaryPoint(ip, this.#pool.snapshot(slot, this.#pool.windowIndex(slot) * windowMs)));
+    this.#write(pingSummaryPoint(e.ip, this.#pool.snapshot(slot, this.#pool.windowIndex(slot) * windowMs + e.summaryOffset)));
   }
 
   /** Writes the device's open window, if any, and clears it. */
   #flushSummary(e: Entry, windowMs: number): void {
     const slot = e.summary;
     if (slot < 0 || windowMs <= 0) return;
-    if (!this.#pool.isEmpty(slot)) this.#emitSummary(e.ip, slot, windowMs);
+    if (!this.#pool.isEmpty(slot)) this.#emitSummary(e, slot, windowMs);
     this.#pool.reset(slot, this.#pool.windowIndex(slot));
   }
 
@@ -721,9 +726,10 @@ export class PingScheduler {
   }
 
   /**
-   * Summaries are written lazily by each device's first result in the next window (spread by
-   * phase). This sweep, one interval + timeout after each boundary, writes the windows of devices
-   * that had no result since (skipped, paced or rate-limited).
+   * Summaries are written lazily by each device's first result in its next window (windows are
+   * staggered per device by summaryOffsetMs). This sweep, once per summary interval, writes the
+   * windows that ended more than one interval + timeout ago without a result since (skipped,
+   * paced or rate-limited devices).
    */
   #armSweep(): void {
     this.#sweepTimer?.cancel();
@@ -740,12 +746,13 @@ export class PingScheduler {
     this.#sweepTimer = undefined;
     if (!this.#running) return;
     const windowMs = this.#opts.summaryIntervalMs;
-    const cutoff = Math.floor((this.#clock.now() - this.#opts.intervalMs - this.#opts.timeoutMs) / windowMs);
+    const settled = this.#clock.now() - this.#opts.intervalMs - this.#opts.timeoutMs;
     const pool = this.#pool;
     for (const e of this.#entries.values()) {
       const slot = e.summary;
+      const cutoff = Math.floor((settled - e.summaryOffset) / windowMs);
       if (slot < 0 || e.inFlight || e.paced || pool.windowIndex(slot) >= cutoff) continue;
-      if (!pool.isEmpty(slot)) this.#emitSummary(e.ip, slot, windowMs);
+      if (!pool.isEmpty(slot)) this.#emitSummary(e, slot, windowMs);
       pool.reset(slot, cutoff);
     }
     this.#armSweep();

@@ -10,7 +10,7 @@ import { FakePinger } from '../../testkit/fake-pinger.js';
 import { FakeStallMonitor } from '../../testkit/fake-stall-monitor.js';
 import { RecordingSink } from '../../testkit/recording-sink.js';
 import { silentLogger } from '../../testkit/logger.js';
-import { phaseMs } from '../phase.js';
+import { phaseMs, slotAfter, summaryOffsetMs } from '../phase.js';
 import { PingScheduler, type PingSchedulerStats } from '../ping-scheduler.js';
 
 /** What the simulation reports back. */
@@ -25,6 +25,10 @@ export interface HourResult {
   readonly stats: Omit<PingSchedulerStats, 'stalls'>;
   readonly pingPoints: number;
   readonly summaryPoints: number;
+  /** Summary windows the probed slots fall in, over all devices (each window is written once). */
+  readonly expectedSummaryPoints: number;
+  /** Start of the first summary window of the sampled device (127.0.0.7). */
+  readonly sampleFirstWindowMs: number;
   readonly sample: Array<{ timeMs: number; fields: Record<string, unknown> }>;
   readonly realMs: number;
 }
@@ -64,6 +68,18 @@ export async function runHour(devices = 1000, intervalMs = 1000, hourMs = 3_600_
   const realMs = performance.now() - t0;
   const calls = ips.map((ip) => pinger.callsTo(ip));
   const { stalls: _stalls, ...stats } = sched.stats();
+  const windowMs = 60_000;
+  const firstWindow = (ip: string): number => {
+    const off = summaryOffsetMs(ip, windowMs);
+    return Math.floor((slotAfter(phaseMs(ip, intervalMs), intervalMs, startMs - 1) - off) / windowMs) * windowMs + off;
+  };
+  const windowsOf = (ip: string): number => {
+    const phase = phaseMs(ip, intervalMs);
+    const off = summaryOffsetMs(ip, windowMs);
+    const first = slotAfter(phase, intervalMs, startMs - 1);
+    const last = slotAfter(phase, intervalMs, startMs + hourMs) - intervalMs;
+    return Math.floor((last - off) / windowMs) - Math.floor((first - off) / windowMs) + 1;
+  };
   return {
     startMs,
     devices,
@@ -75,6 +91,8 @@ export async function runHour(devices = 1000, intervalMs = 1000, hourMs = 3_600_
     stats,
     pingPoints: sink.count('ping'),
     summaryPoints: sink.count('ping_summary'),
+    expectedSummaryPoints: ips.reduce((n, ip) => n + windowsOf(ip), 0),
+    sampleFirstWindowMs: firstWindow('127.0.0.7'),
     sample: sink.points.map((p) => ({ timeMs: p.timeMs, fields: Object.fromEntries(Object.entries(p.fields).map(([k, v]) => [k, v.value])) })),
     realMs,
   };
