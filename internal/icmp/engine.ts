@@ -167,7 +167,7 @@ const REPLY_TRUESIZE_BYTES = 968;
 const MIN_IN_FLIGHT = 64;
 // Most datagrams read per readable event, so a flood cannot starve the event loop.
 /** Sends between two reads of the socket inside one burst of sends. */
-const DRAIN_EVERY_SENDS = 8;
+const DRAIN_EVERY_SENDS = 16;
 const MAX_DRAIN_PER_EVENT = 4096;
 // Engines hold themselves here while running: a running engine is never garbage-collected
 // with pings pending (net-ping sessions were; peers.md §4.12).

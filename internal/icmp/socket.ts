@@ -67,11 +67,14 @@ export const ICMP_PERMISSION_ADVICE = [
   '  - Docker: docker run --cap-add=NET_RAW.',
 ].join('\n');
 
+/** strerror(EAGAIN) in glibc's wording: what raw-socket throws when the socket is empty. */
+const EAGAIN_TEXT = 'Resource temporarily unavailable';
+
 // strerror(3) texts raw-socket throws (glibc wording), mapped back to errno names.
 const ERRNO_BY_TEXT: ReadonlyMap<string, string> = new Map([
   ['Operation not permitted', 'EPERM'],
   ['Permission denied', 'EACCES'],
-  ['Resource temporarily unavailable', 'EAGAIN'],
+  [EAGAIN_TEXT, 'EAGAIN'],
   ['No buffer space available', 'ENOBUFS'],
   ['Network is unreachable', 'ENETUNREACH'],
   ['No route to host', 'EHOSTUNREACH'],
@@ -181,8 +184,11 @@ class RawIcmpSocket implements IcmpSocket {
     try {
       for (; n < max; n++) this.#socket.wrap.recv(this.#buf, this.#recvCallback);
     } catch (err) {
-      const e = toSocketError(err);
-      if (e.code !== 'EAGAIN') this.#onError?.(e);
+      // Every drain ends in EAGAIN (raw-socket throws for it); skip building an error object then.
+      if (!(err instanceof Error && err.message === EAGAIN_TEXT)) {
+        const e = toSocketError(err);
+        if (e.code !== 'EAGAIN') this.#onError?.(e);
+      }
     } finally {
       this.#onPacket = undefined;
     }
