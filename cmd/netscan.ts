@@ -7,11 +7,18 @@
  * 2 config or usage error, 130 forced exit on a second signal.
  */
 import { existsSync } from 'node:fs';
+import { setFlagsFromString } from 'node:v8';
 import { Command, CommanderError, Option } from 'commander';
 import pretty from 'pino-pretty';
 import {
   Agent, ConfigError, NetscanError, createLogger, loadConfigFile, version, systemClock, type Logger, type LoadedConfig,
 } from '../src/index.js';
+
+// A long-running agent allocates steadily (a point per probe): let V8 grow the old generation by
+// 50% instead of its default up to 4x after a major GC, which removes the start-up RSS peak (285 ->
+// 190 MB at 100k devices, no measurable CPU cost; MANUAL, Benchmarks). This flag is read at
+// every GC, so setting it here at run time works.
+setFlagsFromString('--heap-growing-percent=50');
 
 const EXIT_OK = 0;
 const EXIT_FAILURE = 1;
