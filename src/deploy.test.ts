@@ -54,6 +54,15 @@ test('the StatefulSet derives each shard index from the pod name and its count f
   assert.deepEqual(config.shard, { index: 2, count: 3 });
 });
 
+test('systemd, Docker and the bin launcher run node with the same flags', () => {
+  const shebang = read('bin/netscan.js').split('\n')[0] ?? '';
+  const flags = shebang.replace(/^#!\/usr\/bin\/env -S node/, '').trim();
+  assert.match(flags, /^--max-semi-space-size=\d+$/);
+  assert.match(read('deploy/systemd/netscan.service'), new RegExp(`^ExecStart=/usr/bin/node ${flags} /opt/netscan/bin/netscan\\.js `, 'm'));
+  assert.ok(read('deploy/docker/Dockerfile').includes(`"node", ${flags.split(' ').map((f) => JSON.stringify(f)).join(', ')}, "/app/bin/netscan.js"`));
+  assert.match(JSON.parse(read('package.json')).scripts.start as string, /\.\/bin\/netscan\.js run$/);
+});
+
 test('the systemd unit grants only CAP_NET_RAW, runs the bin and reloads with SIGHUP', () => {
   const unit = read('deploy/systemd/netscan.service');
   const kv = (k: string): string[] => [...unit.matchAll(new RegExp(`^${k}=(.*)$`, 'gm'))].map((m) => m[1] as string);

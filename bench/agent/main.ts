@@ -401,6 +401,12 @@ function summariseProfiles(dir: string): void {
   }
 }
 
+/** The node flags on bin/netscan.js's `#!/usr/bin/env -S node ...` line: the agent runs as shipped. */
+function launcherNodeFlags(): string[] {
+  const first = readFileSync(BIN, 'utf8').split('\n')[0] ?? '';
+  return first.replace(/^#!.*?\bnode\b/, '').trim().split(/\s+/).filter((x) => x !== '');
+}
+
 /** One agent run: spawn, wait for discovery, measure, stop, analyse. */
 async function runAgent(c: CaseSpec): Promise<void> {
   const dir = newWorkDir(c.name);
@@ -409,7 +415,7 @@ async function runAgent(c: CaseSpec): Promise<void> {
   const logPath = join(dir, 'agent.log');
   const profDir = join(dir, 'prof');
   const logFd = openSync(logPath, 'w');
-  const nodeArgs = [...nodeOpts, ...(cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [])];
+  const nodeArgs = [...launcherNodeFlags(), ...nodeOpts, ...(cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [])];
   const spawnedAt = Date.now();
   const child = spawn(process.execPath, [...nodeArgs, BIN, '--log-level', 'info', '--log-format', 'json', 'run', '-c', configPath], { stdio: ['ignore', logFd, logFd] });
   closeSync(logFd);
