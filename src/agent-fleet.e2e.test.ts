@@ -43,8 +43,8 @@ test('two agents with shard 0/2 and 1/2 over the same /24 monitor every live add
   assert.deepEqual([...states[0]!].filter((ip) => states[1]!.has(ip)), [], 'and no address twice');
 });
 
-test('run without CAP_NET_RAW (uid 65534) exits 1 with ERR_ICMP_PERMISSION and advice, no stack trace', { timeout: 30_000, skip: netnsAvailable() ? false : 'needs root' }, async (t) => {
-  const agent = await AgentProcess.start({ config: { networks: ['127.0.41.0/29'] }, asNobody: true, waitFor: 'spawned' });
+test('run without CAP_NET_RAW (as uid 65534) exits 1 with ERR_ICMP_PERMISSION and advice, no stack trace', { timeout: 30_000, skip: netnsAvailable() ? false : 'needs root' }, async (t) => {
+  const agent = await AgentProcess.start({ config: { networks: ['127.0.41.0/29'] }, withoutNetRaw: true, waitFor: 'spawned' });
   t.after(() => agent.dispose());
   assert.deepEqual(await agent.exited, { code: 1, signal: null });
   const fatal = agent.logsWith('netscan could not start')[0];

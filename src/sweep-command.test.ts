@@ -98,7 +98,7 @@ describe('netscan sweep', () => {
   test('as uid 65534 without CAP_NET_RAW prints the advice, no stack trace, and exits 1', { skip: netnsAvailable() ? false : 'needs root and unshare -n' }, async () => {
     const moduleUrl = new URL('./sweep-command.ts', import.meta.url).href;
     const res = await runInNetns({
-      asNobody: true,
+      withoutNetRaw: true,
       evalModule: [
         `const { runSweepCommand } = await import(${JSON.stringify(moduleUrl)});`,
         `const code = await runSweepCommand({ cidrs: ['127.0.0.1'], exclude: [], ratePps: 10, timeoutMs: 100, retries: 0, json: false },`,

@@ -87,7 +87,7 @@ describe('IcmpEngine on a real raw socket in a private namespace', { skip }, () 
   });
 
   test('without CAP_NET_RAW start() fails with ERR_ICMP_PERMISSION and advice', async () => {
-    const r = await scenario<{ started: boolean; permissionError: boolean; message: string }>('permission', { asNobody: true });
+    const r = await scenario<{ started: boolean; permissionError: boolean; message: string }>('permission', { withoutNetRaw: true });
     assert.equal(r.started, false);
     assert.equal(r.permissionError, true);
     assert.match(r.message, /CAP_NET_RAW/);

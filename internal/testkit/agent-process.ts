@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { freeLoopbackPort } from './server-process.js';
+import { withoutNetRawArgs } from './netns.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const entry = join(root, 'cmd/netscan.ts');
@@ -58,8 +59,8 @@ export interface AgentProcessOptions {
   netns?: boolean;
   /** nftables ruleset loaded in that namespace before the agent starts (needs `netns`). */
   nftRuleset?: string;
-  /** Run as uid/gid 65534 with no capabilities (setpriv). */
-  asNobody?: boolean;
+  /** Run without CAP_NET_RAW (uid 65534 when it can read the checkout; see withoutNetRawArgs). */
+  withoutNetRaw?: boolean;
   /** Extra environment variables. */
   env?: Readonly<Record<string, string>>;
   /** Resolve once the log says `netscan started` (default), or at once (`spawned`: for a start that is expected to fail). */
@@ -143,9 +144,9 @@ export class AgentProcess {
     const config = typeof opts.config === 'string' || 'health_check_port' in opts.config ? opts.config : { health_check_port: await freeLoopbackPort(), ...opts.config };
     writeConfigFile(configPath, dir, config);
     const node = [process.execPath, '--import', tsx, entry, '--log-format', 'json', 'run', '-c', configPath];
-    const setpriv = opts.asNobody ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] : [];
+    const setpriv = opts.withoutNetRaw ? withoutNetRawArgs() : [];
     // mkdtemp makes a 0700 directory; the unprivileged agent must read its config and write its files.
-    if (opts.asNobody) chmodSync(dir, 0o777);
+    if (opts.withoutNetRaw) chmodSync(dir, 0o777);
     let argv: string[];
     if (opts.netns) {
       const lines = ['set -e', 'ip link set lo up'];

@@ -7,6 +7,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 /** How to run a script inside a fresh namespace. */
 export interface NetnsRunOptions {
@@ -22,8 +23,8 @@ export interface NetnsRunOptions {
   readonly nftRuleset?: string;
   /** Sysctls set inside the namespace, e.g. `{ 'net.ipv4.icmp_echo_ignore_all': '1' }`. */
   readonly sysctls?: Readonly<Record<string, string>>;
-  /** Runs the script as uid/gid 65534 without capabilities (the namespace is still set up as root). */
-  readonly asNobody?: boolean;
+  /** Runs the script without CAP_NET_RAW (see {@link withoutNetRawArgs}); the namespace is still set up as root. */
+  readonly withoutNetRaw?: boolean;
   /** Working directory (default: the current one). */
   readonly cwd?: string;
   /** Extra environment variables. */
@@ -45,6 +46,24 @@ export interface NetnsResult {
 }
 
 let available: boolean | undefined;
+let dropArgs: readonly string[] | undefined;
+
+/**
+ * The `setpriv` command line that runs a program the way an operator who forgot the capability
+ * would: as uid/gid 65534 with no capabilities. A checkout under a private directory (a 0700 home
+ * or `mktemp -d`) is unreadable to that user; there the program runs as root with CAP_NET_RAW
+ * removed from its bounding and inheritable sets, which fails the same way (EPERM on the raw socket).
+ */
+export function withoutNetRawArgs(): readonly string[] {
+  if (dropArgs === undefined) {
+    const nobody = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
+    const probe = join(fileURLToPath(new URL('../../node_modules/tsx/package.json', import.meta.url)));
+    dropArgs = spawnSync(nobody[0]!, [...nobody.slice(1), 'test', '-r', probe], { stdio: 'ignore' }).status === 0
+      ? nobody
+      : ['setpriv', '--bounding-set=-net_raw', '--inh-caps=-net_raw'];
+  }
+  return dropArgs;
+}
 
 /** True when this process may create network namespaces and run nft in them (root). */
 export function netnsAvailable(): boolean {
@@ -67,7 +86,7 @@ export function runInNetns(opts: NetnsRunOptions): Promise<NetnsResult> {
     writeFileSync(file, opts.nftRuleset);
     lines.push(`nft -f ${shellQuote(file)}`);
   }
-  const prefix = opts.asNobody ? 'setpriv --reuid=65534 --regid=65534 --clear-groups ' : '';
+  const prefix = opts.withoutNetRaw ? `${withoutNetRawArgs().join(' ')} ` : '';
   lines.push(`exec ${prefix}"$0" "$@"`);
   if ((opts.script === undefined) === (opts.evalModule === undefined)) throw new TypeError('give exactly one of script and evalModule');
   const entry = opts.script !== undefined ? [opts.script] : ['--input-type=module', '-e', opts.evalModule!];
