@@ -178,7 +178,7 @@ const liveEngines = new Set<IcmpEngine>();
  * schedulers. One raw socket; replies are matched on identifier, sequence, source address and a
  * payload stamp (engine nonce, per-probe serial, keyed tag), so stray, late, foreign and forged
  * replies never count. RTT is measured with the clock's monoNs() taken immediately before sendto.
- * Timeouts share one timer. See internal/icmp/MANUAL-section.md for the design and figures.
+ * Timeouts share one timer. See MANUAL.md, "The ICMP engine (design note)", for the design and figures.
  *
  * `ping()` never rejects for network conditions (those are outcomes); it rejects with the
  * signal's reason when the caller aborts, and with ERR_ICMP_SOCKET when the engine is not

@@ -61,7 +61,7 @@ export interface PingSchedulerOptions {
 
 /**
  * Defaults. Interval, timeout, rate, burst, fails and backoff are the Go netscan defaults (parity);
- * note that 64 probes/s serves only 128 devices at 2 s, which the scheduler reports (MANUAL-section.md).
+ * note that 64 probes/s serves only 128 devices at 2 s, which the scheduler reports (MANUAL.md, "Pacing").
  */
 export const defaultPingSchedulerOptions: PingSchedulerOptions = {
   intervalMs: 2_000,
