@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { NetscanError, hasCode } from '../internal/errors/errors.js';
 import { FakeClock } from '../internal/testkit/fake-clock.js';
-import { FakePinger } from '../internal/testkit/fake-icmp.js';
+import { TargetPinger } from '../internal/testkit/fake-icmp.js';
 import { netnsAvailable, runInNetns } from '../internal/testkit/netns.js';
 import { parseSweepCommandArgs, runSweepCommand, type SweepCommandIo, type SweepCommandOptions } from './sweep-command.js';
 
@@ -12,9 +12,9 @@ function sink(): { write(chunk: string): boolean; text: string } {
 
 const base: SweepCommandOptions = { cidrs: ['127.0.0.0/29'], exclude: [], ratePps: 1000, timeoutMs: 100, retries: 0, json: false };
 
-async function run(opts: Partial<SweepCommandOptions>, io: Partial<SweepCommandIo> = {}, configure?: (p: FakePinger) => void) {
+async function run(opts: Partial<SweepCommandOptions>, io: Partial<SweepCommandIo> = {}, configure?: (p: TargetPinger) => void) {
   const clock = new FakeClock();
-  const pinger = new FakePinger(clock);
+  const pinger = new TargetPinger(clock);
   pinger.targets.set('127.0.0.2', { rttMs: 0.0214 });
   pinger.targets.set('127.0.0.5', { rttMs: 1.5 });
   configure?.(pinger);
@@ -56,7 +56,7 @@ describe('netscan sweep', () => {
   test('exits 130 with a partial summary when interrupted', async () => {
     const ac = new AbortController();
     const clock = new FakeClock();
-    const pinger = new FakePinger(clock);
+    const pinger = new TargetPinger(clock);
     const stderr = sink();
     const done = runSweepCommand({ ...base, cidrs: ['127.0.0.0/24'], ratePps: 10 }, { stdout: sink(), stderr, isTTY: false, clock, pinger, signal: ac.signal });
     await clock.advanceAsync(1000);

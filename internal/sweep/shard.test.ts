@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { inShard, shardOf } from './shard.js';
 import { Sweeper } from './sweeper.js';
-import { FakePinger } from '../testkit/fake-icmp.js';
+import { TargetPinger } from '../testkit/fake-icmp.js';
 import { FakeClock } from '../testkit/fake-clock.js';
 import { parseIpv4 } from '../icmp/ipv4.js';
 
@@ -27,7 +27,7 @@ test('one shard is everything', () => {
 
 test('two sweeps with count 2 probe and find a /24 exactly once between them', async () => {
   const clock = new FakeClock(0);
-  const pinger = new FakePinger(clock);
+  const pinger = new TargetPinger(clock);
   for (let i = 1; i < 255; i++) pinger.targets.set(`127.6.0.${i}`, { rttMs: 1 });
   const found: string[][] = [[], []];
   for (const index of [0, 1]) {

@@ -2,13 +2,13 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { hasCode, NetscanError } from '../errors/errors.js';
 import { FakeClock } from '../testkit/fake-clock.js';
-import { FakePinger } from '../testkit/fake-icmp.js';
+import { TargetPinger } from '../testkit/fake-icmp.js';
 import { captureLogger } from '../testkit/logger.js';
 import { Sweeper, type AliveHost, type SweeperOptions, type SweepSummary } from './sweeper.js';
 
-function setup(opts: Partial<SweeperOptions> = {}): { clock: FakeClock; pinger: FakePinger; sweeper: Sweeper } {
+function setup(opts: Partial<SweeperOptions> = {}): { clock: FakeClock; pinger: TargetPinger; sweeper: Sweeper } {
   const clock = new FakeClock();
-  const pinger = new FakePinger(clock);
+  const pinger = new TargetPinger(clock);
   const sweeper = new Sweeper({ pinger, clock, ratePps: 1000, maxInFlight: 64, timeoutMs: 100, retries: 0, seed: 1, ...opts });
   return { clock, pinger, sweeper };
 }
@@ -131,7 +131,7 @@ describe('Sweeper', () => {
     const { sweeper } = setup();
     await assert.rejects(sweeper.sweep({ cidrs: ['127.0.0.0/24', '127.0.0.0/33', 'x'] }), (e) =>
       hasCode(e, 'ERR_CONFIG') && e.message === 'invalid CIDR notation: 127.0.0.0/33, x');
-    await assert.rejects(new Sweeper({ pinger: new FakePinger(new FakeClock()), ratePps: 0 }).sweep({ cidrs: ['127.0.0.1'] }), (e) =>
+    await assert.rejects(new Sweeper({ pinger: new TargetPinger(new FakeClock()), ratePps: 0 }).sweep({ cidrs: ['127.0.0.1'] }), (e) =>
       hasCode(e, 'ERR_CONFIG') && e.message === 'ratePps must be > 0, got 0');
   });
 

@@ -1,6 +1,6 @@
 /**
  * Fakes for the ICMP seam: FakeIcmpSocket stands in for the raw socket under the real
- * IcmpEngine (tests inject packets and send errors), FakePinger stands in for the whole engine
+ * IcmpEngine (tests inject packets and send errors), TargetPinger stands in for the whole engine
  * in front of the sweep and the schedulers (alive hosts answer after a set RTT on the clock).
  */
 import type { Clock } from '../clock/clock.js';
@@ -115,16 +115,16 @@ export class FakeIcmpSocket implements IcmpSocket {
   }
 }
 
-/** How a FakePinger target behaves. */
+/** How a TargetPinger target behaves. */
 export type FakeTarget =
   | { readonly rttMs: number }
   | { readonly reason: PingFailureReason; readonly afterMs?: number };
 
 /**
- * A Pinger on a clock: targets in `targets` answer after their RTT (or fail with a reason);
+ * A Pinger for sweep tests (the scheduler tests use FakePinger in fake-pinger.ts): targets in `targets` answer after their RTT (or fail with a reason);
  * unknown addresses time out after the probe's timeout. Honours abort signals and records calls.
  */
-export class FakePinger implements Pinger {
+export class TargetPinger implements Pinger {
   /** Behaviour per address; change it between pings to script flapping. */
   readonly targets = new Map<string, FakeTarget | ((attempt: number) => FakeTarget)>();
   /** Every address pinged, in call order. */
