@@ -10,7 +10,8 @@
 import { PerformanceObserver } from 'node:perf_hooks';
 import v8 from 'node:v8';
 import { Bench } from 'tinybench';
-import type { Clock, TimerHandle } from '../../internal/clock/clock.js';
+import type { Clock } from '../../internal/clock/clock.js';
+import { StillClock } from '../../internal/testkit/still-clock.js';
 import type { DeviceEvent } from '../../internal/model/device.js';
 import type { PingOutcome, Pinger } from '../../internal/model/ping.js';
 import { Reconciler, type DeviceSource } from '../../internal/reconcile/reconciler.js';
@@ -30,22 +31,6 @@ const only = argValue('--only');
 const sizes = (argValue('--n') ?? '20000,100000').split(',').map(Number);
 const wanted = (c: string): boolean => only === undefined || c.startsWith(only);
 
-/** A clock that never fires: the scheduler arms its one timer, nothing runs, only reconcile work is measured. */
-class StillClock implements Clock {
-  t = 1_700_000_040_000;
-  now(): number {
-    return this.t;
-  }
-  monoNs(): bigint {
-    return process.hrtime.bigint();
-  }
-  setTimeout(): TimerHandle {
-    return { cancel: () => undefined };
-  }
-  sleep(): Promise<void> {
-    return Promise.resolve();
-  }
-}
 
 const noStalls: StallMonitor = {
   start: () => undefined,
@@ -162,7 +147,7 @@ function newScheduler(clock: Clock, state: ConstructorParameters<typeof PingSche
 
 async function ours(n: number, goNs: number): Promise<void> {
   const churn = Math.max(1, Math.round(n / 100));
-  const clock = new StillClock();
+  const clock = new StillClock(1_700_000_040_000);
   const source = new EventSource();
   const sched = newScheduler(clock, { isPingSuspended: () => false, recordPingSuccess: () => undefined, recordPingFailure: () => false });
   const rec = new Reconciler({ source, target: sched, clock, logger: silentLogger() }, { maxMonitored: n, resyncIntervalMs: 0 });
@@ -193,7 +178,7 @@ async function ours(n: number, goNs: number): Promise<void> {
 
 async function withStore(n: number): Promise<void> {
   const churn = Math.max(1, Math.round(n / 100));
-  const clock = new StillClock();
+  const clock = new StillClock(1_700_000_040_000);
   const store = new DeviceStore({ clock, maxDevices: n });
   const sched = newScheduler(clock, store);
   const rec = new Reconciler({ source: store, target: sched, clock, logger: silentLogger() }, { maxMonitored: n, resyncIntervalMs: 0 });

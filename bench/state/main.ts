@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Bench, type TimestampProvider } from 'tinybench';
-import type { Clock, TimerHandle } from '../../internal/clock/clock.js';
+import { StillClock } from '../../internal/testkit/still-clock.js';
 import type { SnmpInfo } from '../../internal/model/device.js';
 import { DeviceStore } from '../../internal/state/device-store.js';
 import { nodeStateFs, type StateFs } from '../../internal/state/state-file.js';
@@ -38,22 +38,6 @@ const cpuTimestamps: TimestampProvider = {
 /** Operations per tinybench iteration: timer overhead (~100 ns) would swamp single sub-µs calls. */
 const BATCH = 1000;
 
-/** A clock the bench moves by hand; timers are never needed (the stores are not started). */
-class BenchClock implements Clock {
-  t = 1_700_000_000_000;
-  now(): number {
-    return this.t;
-  }
-  monoNs(): bigint {
-    return process.hrtime.bigint();
-  }
-  setTimeout(): TimerHandle {
-    return { cancel: () => undefined };
-  }
-  sleep(): Promise<void> {
-    return Promise.resolve();
-  }
-}
 
 const ipOf = (i: number): string => `127.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
 const ips = (n: number): string[] => Array.from({ length: n }, (_, i) => ipOf(i));
@@ -113,7 +97,7 @@ async function addWithEviction(): Promise<void> {
     // The store holds a sliding window of n IPs from a ring of n + SPARE; the next IP is always new.
     const SPARE = 65_536;
     const pool = ips(n + SPARE);
-    const clock = new BenchClock();
+    const clock = new StillClock();
     const store = new DeviceStore({ clock, maxDevices: n });
     for (let i = 0; i < n; i++) store.markSeen(pool[i]!);
     let next = n;
@@ -201,7 +185,7 @@ async function updateLastSeen(): Promise<void> {
   for (const n of [20_000, 1_000_000]) {
     gc();
     const pool = ips(n);
-    const clock = new BenchClock();
+    const clock = new StillClock();
     const store = new DeviceStore({ clock, maxDevices: n });
     for (const ip of pool) store.markSeen(ip);
     // Random order, like replies arriving from many devices.
@@ -229,7 +213,7 @@ async function suspendedCount(): Promise<void> {
   for (const n of [1_000, 10_000, 20_000]) {
     gc();
     const pool = ips(n);
-    const clock = new BenchClock();
+    const clock = new StillClock();
     const store = new DeviceStore({ clock, maxDevices: n });
     for (const ip of pool) store.markSeen(ip);
     for (let i = 0; i < n; i += 10) store.recordPingFailure(pool[i]!, 1, 3_600_000 + i);
@@ -256,7 +240,7 @@ async function prune(): Promise<void> {
   const n = 20_000;
   const stale = 2_000;
   const pool = ips(n);
-  const clock = new BenchClock();
+  const clock = new StillClock();
   let store = new DeviceStore({ clock, maxDevices: n });
   const build = (): void => {
     store = new DeviceStore({ clock, maxDevices: n });
@@ -277,7 +261,7 @@ async function snapshot(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'netscan-bench-state-'));
   try {
     const stateFile = join(dir, 'state.json');
-    const clock = new BenchClock();
+    const clock = new StillClock();
     // Longest stretch of our own synchronous work between two writes (serialising one chunk),
     // which, unlike the event-loop delay, excludes GC and the OS descheduling us on a busy host.
     let lastDoneNs = 0n;

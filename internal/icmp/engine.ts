@@ -291,14 +291,7 @@ export class IcmpEngine implements Pinger {
   /** Closes the socket and rejects pending pings with ERR_ICMP_SOCKET; idempotent, safe before start(). */
   async stop(): Promise<void> {
     if (!this.#running) return;
-    this.#running = false;
-    liveEngines.delete(this);
-    this.#timer?.cancel();
-    this.#timer = undefined;
-    this.#timerDueMs = Infinity;
-    this.#socket?.close();
-    this.#socket = undefined;
-    this.#failAll(new NetscanError('ERR_ICMP_SOCKET', 'ICMP engine stopped', { stage: 'icmp' }));
+    this.#shutDown(new NetscanError('ERR_ICMP_SOCKET', 'ICMP engine stopped', { stage: 'icmp' }));
     const st = this.stats();
     this.#opts.logger?.info(
       { stage: 'icmp', sent: st.sent, replies: st.replies, timeouts: st.timeouts, unreachable: st.unreachable, send_errors: st.sendErrors, late: st.late, duplicates: st.duplicates, foreign: st.foreign, invalid: st.invalid },
@@ -641,15 +634,20 @@ export class IcmpEngine implements Pinger {
     if (!this.#running) return;
     const failure = new NetscanError('ERR_ICMP_SOCKET', `ICMP socket failed: ${err.message}`, { stage: 'icmp', cause: err });
     this.#opts.logger?.error({ stage: 'icmp', err }, 'ICMP socket failed; pending pings rejected, engine stopped');
-    this.#running = false;
     this.#failure = failure;
+    this.#shutDown(failure);
+  }
+
+  /** Stops timers and the socket, and rejects every pending ping with `err`. */
+  #shutDown(err: NetscanError): void {
+    this.#running = false;
     liveEngines.delete(this);
     this.#timer?.cancel();
     this.#timer = undefined;
     this.#timerDueMs = Infinity;
     this.#socket?.close();
     this.#socket = undefined;
-    this.#failAll(failure);
+    this.#failAll(err);
   }
 
   #failAll(err: NetscanError): void {
