@@ -43,6 +43,16 @@ test('carries the server reason from v2 and v1 error bodies', () => {
   assert.equal(classifyWriteError(refused, NOW).message, 'connect ECONNREFUSED 127.0.0.1:9');
 });
 
+test('a partial write carries how many lines the server refused, even past the 300-character reason cut', () => {
+  const long = 'x'.repeat(400);
+  const v2 = new HttpError(422, 'Unprocessable Entity', `{"code":"unprocessable entity","message":"failure writing points to database: partial write: field type conflict: ${long} dropped=2"}`, undefined, 'application/json');
+  assert.deepEqual([classifyWriteError(v2, NOW).errorClass, classifyWriteError(v2, NOW).partialDropped], ['drop', 2]);
+  const v1 = new HttpError(400, 'Bad Request', '{"error":"partial write: points beyond retention policy dropped=17"}', undefined, 'application/json');
+  assert.equal(classifyWriteError(v1, NOW).partialDropped, 17);
+  const whole = new HttpError(400, 'Bad Request', '{"error":"unable to parse \'x dropped=3\': missing fields"}', undefined, 'application/json');
+  assert.equal(classifyWriteError(whole, NOW).partialDropped, undefined);
+});
+
 test('parses Retry-After as seconds or as an HTTP date', () => {
   assert.equal(parseRetryAfterMs('3', NOW), 3000);
   assert.equal(parseRetryAfterMs(new Date(NOW + 5000).toUTCString(), NOW), 5000);

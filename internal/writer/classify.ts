@@ -25,6 +25,11 @@ export interface ClassifiedWriteError {
   readonly retryAfterMs: number | undefined;
   /** One-line description with the server's own reason where it gave one. */
   readonly message: string;
+  /**
+   * For a `drop` the server reports as a partial write (InfluxDB: `partial write: ... dropped=N`):
+   * the lines it refused. The other lines of the batch were stored. Undefined otherwise.
+   */
+  readonly partialDropped?: number;
 }
 
 /** Parses a Retry-After header (delta-seconds or an HTTP date) into ms, relative to `nowMs`. */
@@ -39,15 +44,22 @@ export function parseRetryAfterMs(value: string | string[] | undefined, nowMs: n
 /** The server's reason from an InfluxDB error body (`{"message": ...}` v2, `{"error": ...}` v1) or the raw text. */
 function serverReason(err: HttpError): string {
   const json = err.json as { message?: unknown; error?: unknown } | undefined;
-  const reason = typeof json?.message === 'string' ? json.message : typeof json?.error === 'string' ? json.error : err.body ?? '';
-  return reason.length > 300 ? `${reason.slice(0, 300)}...` : reason;
+  return typeof json?.message === 'string' ? json.message : typeof json?.error === 'string' ? json.error : err.body ?? '';
+}
+
+/** Lines refused by a partial write, from InfluxDB's `partial write: <why> dropped=N` reason. */
+function partialDropped(reason: string): number | undefined {
+  if (!reason.includes('partial write')) return undefined;
+  const m = /\bdropped=(\d+)\b/.exec(reason);
+  return m ? Number(m[1]) : undefined;
 }
 
 /** Classifies any error thrown by a {@link LineTransport} send. `nowMs` anchors HTTP-date Retry-After values. */
 export function classifyWriteError(err: unknown, nowMs: number): ClassifiedWriteError {
   if (err instanceof HttpError) {
     const status = err.statusCode;
-    const reason = serverReason(err);
+    const fullReason = serverReason(err);
+    const reason = fullReason.length > 300 ? `${fullReason.slice(0, 300)}...` : fullReason;
     const message = `HTTP ${status}${err.statusMessage ? ` ${err.statusMessage}` : ''}${reason ? `: ${reason}` : ''}`;
     const retryAfterMs = parseRetryAfterMs(err.headers?.['retry-after'], nowMs);
     const c = (errorClass: WriteErrorClass): ClassifiedWriteError => ({ errorClass, status, retryAfterMs, message });
@@ -56,7 +68,10 @@ export function classifyWriteError(err: unknown, nowMs: number): ClassifiedWrite
     if (status === 413) return c('split');
     if (status === 401 || status === 403 || status === 404) return c('config');
     if (status === 408 || status >= 500) return c('retry');
-    if (status >= 400) return c('drop');
+    if (status >= 400) {
+      const dropped = partialDropped(fullReason);
+      return dropped === undefined ? c('drop') : { ...c('drop'), partialDropped: dropped };
+    }
     return c('retry');
   }
   const code = (err as { code?: unknown } | undefined)?.code;

@@ -565,10 +565,14 @@ export class InfluxWriter implements PointSink {
       return;
     }
     switch (c.errorClass) {
-      case 'drop':
+      case 'drop': {
         if (batch.entry) this.#spool!.ack(batch.entry);
-        this.#drop('rejected', batch.points, c.message);
+        // A partial write stored the other lines: they count as written, only the refused ones as dropped.
+        const refused = c.partialDropped !== undefined && c.partialDropped < batch.points ? c.partialDropped : batch.points;
+        s.pointsWritten += batch.points - refused;
+        this.#drop('rejected', refused, c.message);
         return;
+      }
       case 'split': {
         if (batch.entry) this.#spool!.ack(batch.entry);
         if (batch.points <= 1) {

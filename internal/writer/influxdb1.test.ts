@@ -98,3 +98,18 @@ test('a batch the server rejects (field type conflict) is dropped with the serve
   const logged = lines.find((l) => l['reason'] === 'rejected');
   assert.match(String(logged?.['server_reason']), /field type conflict/);
 });
+
+test('a partial write (InfluxDB stores the good lines of a batch) counts those lines as written and only the refused ones as dropped', async (t) => {
+  const w = writer(t, { batchSize: 5 });
+  await w.start();
+  w.write({ measurement: 'partial', tags: {}, fields: { v: field.float(1.5) }, timeMs: BASE });
+  await settled(w, 1);
+  for (let i = 1; i <= 5; i++) {
+    w.write({ measurement: 'partial', tags: {}, fields: { v: i === 3 ? field.string('text') : field.float(i) }, timeMs: BASE + i });
+  }
+  const s = await settled(w, 6);
+  assert.equal(s.pointsWritten, 5);
+  assert.equal(s.droppedByReason.rejected, 1);
+  assert.equal(s.pointsReceived, s.pointsWritten + s.pointsDropped);
+  assert.equal((await influx.waitForRows('netscan', 'partial', 5)).length, 5);
+});
