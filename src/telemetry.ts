@@ -103,7 +103,7 @@ export function buildHealthDocument(f: AgentFigures): HealthDocument {
     icmp: {
       sent: f.icmp.sent, replies: f.icmp.replies, timeouts: f.icmp.timeouts, unreachable: f.icmp.unreachable, send_errors: f.icmp.sendErrors,
       late: f.icmp.late, duplicates: f.icmp.duplicates, foreign: f.icmp.foreign, invalid: f.icmp.invalid, in_flight: f.icmp.inFlight,
-      rcvbuf_bytes: f.icmp.rcvbufBytes,
+      rcvbuf_bytes: f.icmp.rcvbufBytes, socket_failures: f.icmp.socketFailures,
     },
     snmp: f.snmp ? {
       devices_enriched: f.snmp.devicesEnriched, devices_tracked: f.snmp.devicesTracked, queries_total: f.snmp.queriesTotal,
@@ -189,6 +189,7 @@ export function registerAgentMetrics(registry: Registry, figures: () => AgentFig
   gauge('netscan_last_sweep_alive', 'Hosts that answered the last sweep.', (f) => f.sweep.last?.alive ?? 0);
   gauge('netscan_last_sweep_duration_seconds', 'Wall time of the last sweep.', (f) => (f.sweep.last?.elapsedMs ?? 0) / 1000);
   counter('netscan_icmp_late_replies_total', 'Genuine replies that arrived after their timeout.', (f) => f.icmp.late);
+  counter('netscan_icmp_socket_failures_total', 'ICMP socket failures survived (socket reopened; probes in flight recorded as agent_error).', (f) => f.icmp.socketFailures);
   counter('netscan_icmp_foreign_packets_total', 'ICMP packets for other processes, ignored.', (f) => f.icmp.foreign);
   counter('netscan_icmp_invalid_replies_total', 'Replies carrying our nonce that failed a check, ignored.', (f) => f.icmp.invalid);
   gauge('netscan_snmp_enriched_devices', 'Devices whose SNMP answered at least once.', (f) => f.snmp?.devicesEnriched ?? 0);

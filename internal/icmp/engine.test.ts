@@ -293,12 +293,73 @@ describe('IcmpEngine with a fake socket', () => {
     assert.equal(engine.running, false);
   });
 
-  test('a socket failure rejects pending pings and later pings with the failure', async () => {
-    const { engine, socket } = await setup();
+  test('survives a socket failure: pings in flight rejected, pings refused while down, a new socket opened at once', async () => {
+    const { logger, lines } = captureLogger();
+    const clock = new FakeClock();
+    const sockets = [new FakeIcmpSocket(), new FakeIcmpSocket()];
+    let opened = 0;
+    const engine = new IcmpEngine({ clock, openSocket: () => sockets[opened++]!, randomBytes: fixedRandom, logger });
+    await engine.start();
     const a = engine.ping('127.0.0.1', { timeoutMs: 1000 });
-    socket.fail(new Error('EBADF'));
+    sockets[0]!.fail(new Error('EBADF'));
     await assert.rejects(a, (e) => hasCode(e, 'ERR_ICMP_SOCKET') && /EBADF/.test((e as NetscanError).message));
+    assert.equal(sockets[0]!.closed, true);
     await assert.rejects(engine.ping('127.0.0.1', { timeoutMs: 1 }), /EBADF/);
+    assert.equal(engine.running, true);
+    clock.advance(0);
+    assert.equal(opened, 2);
+    const b = engine.ping('127.0.0.2', { timeoutMs: 1000 });
+    assert.equal(sockets[1]!.sent.length, 1);
+    sockets[1]!.reply(0);
+    sockets[1]!.flush();
+    assert.equal((await b).ok, true);
+    // The old socket's late callbacks reach nothing.
+    sockets[0]!.fail(new Error('EBADF again'));
+    assert.equal(engine.stats().socketFailures, 1);
+    assert.deepEqual(lines.filter((l) => l.level === 'warn' || l.level === 'error').map((l) => l.msg), ['ICMP socket failed; pings in flight rejected, reopening the socket']);
+    assert.equal(lines.filter((l) => l.msg === 'ICMP socket reopened; pinging resumed').length, 1);
+    await engine.stop();
+  });
+
+  test('repeated socket failures and failed reopens back off from 1 s to 30 s; stop() while down cancels the retry', async () => {
+    const clock = new FakeClock();
+    const socket = new FakeIcmpSocket();
+    let refuse = false;
+    let opens = 0;
+    const engine = new IcmpEngine({
+      clock, randomBytes: fixedRandom,
+      openSocket: () => {
+        opens++;
+        if (refuse) throw new Error('ENOBUFS');
+        socket.closed = false;
+        return socket;
+      },
+    });
+    await engine.start();
+    socket.fail(new Error('first'));
+    clock.advance(0);
+    assert.equal(opens, 2, 'a first failure reopens at once');
+    clock.advance(10_000);
+    refuse = true;
+    socket.fail(new Error('second, within a minute'));
+    clock.advance(999);
+    assert.equal(opens, 2);
+    clock.advance(1);
+    assert.equal(opens, 3, 'then after 1 s');
+    const waits: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      const before = opens;
+      let waited = 0;
+      while (opens === before) {
+        clock.advance(500);
+        waited += 500;
+      }
+      waits.push(waited);
+    }
+    assert.deepEqual(waits, [2000, 4000, 8000, 16_000, 30_000, 30_000]);
+    await assert.rejects(engine.ping('127.0.0.1', { timeoutMs: 1 }), (e) => hasCode(e, 'ERR_ICMP_SOCKET'));
+    await engine.stop();
+    assert.equal(clock.pendingTimers(), 0);
     assert.equal(engine.running, false);
   });
 

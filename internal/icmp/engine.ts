@@ -71,6 +71,8 @@ export interface IcmpEngineStats {
   invalid: number;
   /** Times the identifier changed (once per 65,536 sequence numbers). */
   identifierRotations: number;
+  /** Asynchronous socket failures survived: each rejected the pings in flight, then the socket was reopened. */
+  socketFailures: number;
   /** Pings currently holding a sequence number (sent or about to be sent). */
   inFlight: number;
   /** Pings waiting for the in-flight cap. */
@@ -171,6 +173,11 @@ const DRAIN_EVERY_SENDS = 16;
 const MAX_DRAIN_PER_EVENT = 4096;
 // Engines hold themselves here while running: a running engine is never garbage-collected
 // with pings pending (net-ping sessions were; peers.md §4.12).
+/** A socket failure this long after the previous one is reopened at once. */
+const REOPEN_CALM_MS = 60_000;
+/** Reopen delays double from 1 s up to 30 s while failures repeat. */
+const nextReopenDelay = (prevMs: number): number => Math.min(30_000, Math.max(1000, prevMs * 2));
+
 const liveEngines = new Set<IcmpEngine>();
 
 /**
@@ -215,8 +222,11 @@ export class IcmpEngine implements Pinger {
   readonly #view = newIcmpV4View();
   readonly #stats: IcmpEngineStats = {
     sent: 0, replies: 0, timeouts: 0, unreachable: 0, sendErrors: 0, aborted: 0, late: 0, duplicates: 0,
-    foreign: 0, invalid: 0, identifierRotations: 0, inFlight: 0, queued: 0, rcvbufBytes: 0, maxInFlight: 0,
+    foreign: 0, invalid: 0, identifierRotations: 0, socketFailures: 0, inFlight: 0, queued: 0, rcvbufBytes: 0, maxInFlight: 0,
   };
+  #reopenTimer: TimerHandle | undefined;
+  #reopenDelayMs = 0;
+  #lastSocketFailureMs = -Infinity;
   #maxInFlight = 0;
 
   constructor(opts: Partial<IcmpEngineOptions> = {}) {
@@ -269,8 +279,7 @@ export class IcmpEngine implements Pinger {
     const fits = socket.rcvbufBytes > 0 ? Math.max(MIN_IN_FLIGHT, Math.floor(socket.rcvbufBytes / replyBytes)) : o.maxInFlight;
     this.#maxInFlight = Math.min(o.maxInFlight, fits);
     this.#stats.maxInFlight = this.#maxInFlight;
-    socket.onReadable(() => this.#drain());
-    socket.onError((err) => this.#onSocketError(err));
+    this.#wire(socket);
     this.#running = true;
     for (const other of liveEngines) {
       if (other.#opts.family === o.family) {
@@ -288,6 +297,15 @@ export class IcmpEngine implements Pinger {
     }
   }
 
+  #wire(socket: IcmpSocket): void {
+    socket.onReadable(() => {
+      if (this.#socket === socket) this.#drain();
+    });
+    socket.onError((err) => {
+      if (this.#socket === socket) this.#onSocketError(err);
+    });
+  }
+
   /** Closes the socket and rejects pending pings with ERR_ICMP_SOCKET; idempotent, safe before start(). */
   async stop(): Promise<void> {
     if (!this.#running) return;
@@ -301,7 +319,7 @@ export class IcmpEngine implements Pinger {
 
   /** Sends one echo request to `ip` (dotted IPv4) and resolves with the outcome. */
   ping(ip: string, opts: PingOptions): Promise<PingOutcome> {
-    if (!this.#running) {
+    if (!this.#running || this.#socket === undefined) {
       return Promise.reject(this.#failure ?? new NetscanError('ERR_ICMP_SOCKET', 'ICMP engine is not running', { stage: 'icmp', ip }));
     }
     const ipU32 = parseIpv4(ip);
@@ -400,9 +418,11 @@ export class IcmpEngine implements Pinger {
   }
 
   #armBacklog(): void {
-    if (this.#backlogArmed || !this.#socket) return;
+    const socket = this.#socket;
+    if (this.#backlogArmed || !socket) return;
     this.#backlogArmed = true;
-    this.#socket.onceWritable(() => {
+    socket.onceWritable(() => {
+      if (this.#socket !== socket) return;
       this.#backlogArmed = false;
       this.#flushBacklog();
     });
@@ -630,18 +650,56 @@ export class IcmpEngine implements Pinger {
     this.#pump();
   }
 
+  /**
+   * An asynchronous socket failure: the pings in flight are rejected with ERR_ICMP_SOCKET (their
+   * replies may be lost: an agent fault, not a host's), pings are refused while the socket is
+   * down, and a new socket is opened: at once after a first failure, then with a delay doubling
+   * from 1 s to 30 s while failures repeat within a minute or reopening fails.
+   */
   #onSocketError(err: Error): void {
-    if (!this.#running) return;
-    const failure = new NetscanError('ERR_ICMP_SOCKET', `ICMP socket failed: ${err.message}`, { stage: 'icmp', cause: err });
-    this.#opts.logger?.error({ stage: 'icmp', err }, 'ICMP socket failed; pending pings rejected, engine stopped');
-    this.#failure = failure;
-    this.#shutDown(failure);
+    if (!this.#running || this.#socket === undefined) return;
+    this.#stats.socketFailures++;
+    const now = this.#clock.now();
+    this.#reopenDelayMs = now - this.#lastSocketFailureMs > REOPEN_CALM_MS ? 0 : nextReopenDelay(this.#reopenDelayMs);
+    this.#lastSocketFailureMs = now;
+    this.#opts.logger?.error(
+      { stage: 'icmp', err, failures: this.#stats.socketFailures, reopen_in_ms: this.#reopenDelayMs },
+      'ICMP socket failed; pings in flight rejected, reopening the socket',
+    );
+    this.#failure = new NetscanError('ERR_ICMP_SOCKET', `ICMP socket failed: ${err.message}`, { stage: 'icmp', cause: err });
+    this.#closeSocket(this.#failure);
+    this.#reopenTimer = this.#clock.setTimeout(() => this.#reopen(), this.#reopenDelayMs);
   }
 
-  /** Stops timers and the socket, and rejects every pending ping with `err`. */
+  #reopen(): void {
+    this.#reopenTimer = undefined;
+    if (!this.#running) return;
+    const o = this.#opts;
+    try {
+      const socket = o.openSocket({ family: o.family, rcvbufBytes: o.rcvbufBytes });
+      this.#socket = socket;
+      this.#failure = undefined;
+      this.#stats.rcvbufBytes = socket.rcvbufBytes;
+      this.#wire(socket);
+      o.logger?.info({ stage: 'icmp', failures: this.#stats.socketFailures }, 'ICMP socket reopened; pinging resumed');
+    } catch (err) {
+      this.#reopenDelayMs = nextReopenDelay(this.#reopenDelayMs);
+      o.logger?.error({ stage: 'icmp', err, reopen_in_ms: this.#reopenDelayMs }, 'ICMP socket could not be reopened; retrying');
+      this.#reopenTimer = this.#clock.setTimeout(() => this.#reopen(), this.#reopenDelayMs);
+    }
+  }
+
+  /** Stops the engine: timers, the socket, and every pending ping rejected with `err`. */
   #shutDown(err: NetscanError): void {
     this.#running = false;
     liveEngines.delete(this);
+    this.#reopenTimer?.cancel();
+    this.#reopenTimer = undefined;
+    this.#closeSocket(err);
+  }
+
+  #closeSocket(err: NetscanError): void {
+    this.#backlogArmed = false;
     this.#timer?.cancel();
     this.#timer = undefined;
     this.#timerDueMs = Infinity;

@@ -7,7 +7,9 @@ export type PingFailureReason =
   /** The request could not be sent (socket error, EPERM from a firewall, ...). */
   | 'send_error'
   /** The agent itself stalled during the probe window; says nothing about the host. */
-  | 'agent_overloaded';
+  | 'agent_overloaded'
+  /** The agent could not probe: its ICMP socket failed (or was being reopened); says nothing about the host. */
+  | 'agent_error';
 
 /** The outcome of one echo request. */
 export type PingOutcome =

@@ -4,6 +4,7 @@ import { Worker } from 'node:worker_threads';
 import type { Clock } from '../clock/clock.js';
 import type { PingOutcome } from '../model/ping.js';
 import type { Point } from '../model/point.js';
+import { NetscanError } from '../errors/errors.js';
 import { FakeClock, flushMicrotasks } from '../testkit/fake-clock.js';
 import { FakeDeviceState } from '../testkit/fake-device-state.js';
 import { FakePinger, type FakePingerOptions } from '../testkit/fake-pinger.js';
@@ -179,7 +180,7 @@ test('unreachable and send_error are failures with their reason and count toward
     assert.deepEqual([...reasonsSeen], [reasons[ip as keyof typeof reasons]]);
   }
   const s = r.sched.stats();
-  assert.deepEqual(s.failuresByReason, { timeout: 2, unreachable: 2, send_error: 2, agent_overloaded: 0 });
+  assert.deepEqual(s.failuresByReason, { timeout: 2, unreachable: 2, send_error: 2, agent_overloaded: 0, agent_error: 0 });
   assert.equal(s.breakerTripsTotal, 3);
   await r.sched.stop();
 });
@@ -318,6 +319,31 @@ test('a pinger that throws or rejects is a send_error and the device stays sched
   assert.equal(sink.of('ping').length, 10);
   assert.ok(sink.of('ping').every((p) => fieldValue(p, 'reason') === 'send_error'));
   await sched.stop();
+});
+
+test('a failed ICMP socket (ERR_ICMP_SOCKET) is agent_error: written, counted, never loss and never the breaker', async () => {
+  const clock = new FakeClock(T0);
+  const sink = new RecordingSink();
+  const state = new FakeDeviceState(clock);
+  const pinger = {
+    ping: (): Promise<never> => Promise.reject(new NetscanError('ERR_ICMP_SOCKET', 'ICMP socket failed: EBADF', { stage: 'icmp' })),
+  };
+  const { logger, lines } = captureLogger();
+  const sched = new PingScheduler({ clock, pinger, sink, state, logger, stallMonitor: new FakeStallMonitor() }, { intervalMs: 1000, maxConsecutiveFails: 3 });
+  state.markSeen(IP);
+  sched.add(IP);
+  sched.start();
+  await clock.advanceAsync(10_000);
+  assert.equal(sched.stats().failuresByReason.agent_error, 10);
+  assert.equal(sched.stats().failuresByReason.send_error, 0);
+  assert.equal(state.failuresReported.get(IP) ?? 0, 0);
+  assert.equal(state.isPingSuspended(IP), false);
+  assert.ok(sink.of('ping').length === 10 && sink.of('ping').every((p) => fieldValue(p, 'reason') === 'agent_error' && fieldValue(p, 'success') === false));
+  assert.equal(lines.filter((l) => l.level === 'warn' || l.level === 'error').length, 0, 'the engine logs the socket failure, not every probe');
+  await sched.stop();
+  const summary = sink.of('ping_summary');
+  assert.equal(fieldValue(summary[0]!, 'sent'), 0);
+  assert.equal(fieldValue(summary[0]!, 'overloaded'), 10);
 });
 
 test('a sink that throws loses the point, is counted, and scheduling goes on', async () => {

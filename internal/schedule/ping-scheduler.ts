@@ -1,6 +1,6 @@
 import { setMaxListeners } from 'node:events';
 import type { Clock, TimerHandle } from '../clock/clock.js';
-import { ConfigError, errorMessage } from '../errors/errors.js';
+import { ConfigError, errorMessage, hasCode } from '../errors/errors.js';
 import type { Logger } from '../log/log.js';
 import type { PingFailureReason, PingOutcome, Pinger } from '../model/ping.js';
 import type { Point, PointSink } from '../model/point.js';
@@ -248,7 +248,7 @@ export class PingScheduler {
   #removeAbortListener: (() => void) | undefined;
   #sent = 0;
   #replies = 0;
-  #failures: Record<PingFailureReason, number> = { timeout: 0, unreachable: 0, send_error: 0, agent_overloaded: 0 };
+  #failures: Record<PingFailureReason, number> = { timeout: 0, unreachable: 0, send_error: 0, agent_overloaded: 0, agent_error: 0 };
   #skipped = 0;
   #missed = 0;
   #suspendedTicks = 0;
@@ -581,7 +581,11 @@ export class PingScheduler {
     this.#complete(e, e.probeSlotMs, e.probeDispatchMs, { ok: false, ip: e.ip, reason: 'send_error', sentAtMs: e.probeDispatchMs, detail: 'no result from the pinger' });
   }
 
-  /** Records a settled probe: `v` is the pinger's outcome, or what it rejected with (a send_error). */
+  /**
+   * Records a settled probe: `v` is the pinger's outcome, or what it rejected with: `agent_error`
+   * when the ICMP socket itself failed (ERR_ICMP_SOCKET: the agent's fault, not the host's), else
+   * a send_error.
+   */
   #settle(e: Entry, gen: number, v: unknown): void {
     if (gen !== e.probeGen) return;
     try {
@@ -589,8 +593,9 @@ export class PingScheduler {
       if (isOutcome(v, e.ip)) {
         o = v;
       } else {
-        this.#logError('pinger', { err: v, ip: e.ip }, 'pinger rejected; recorded as send_error');
-        o = { ok: false, ip: e.ip, reason: 'send_error', sentAtMs: e.probeDispatchMs, detail: errorMessage(v) };
+        const socketDown = hasCode(v, 'ERR_ICMP_SOCKET');
+        if (!socketDown) this.#logError('pinger', { err: v, ip: e.ip }, 'pinger rejected; recorded as send_error');
+        o = { ok: false, ip: e.ip, reason: socketDown ? 'agent_error' : 'send_error', sentAtMs: e.probeDispatchMs, detail: errorMessage(v) };
       }
       this.#complete(e, e.probeSlotMs, e.probeDispatchMs, o);
     } catch (err) {
@@ -633,7 +638,7 @@ export class PingScheduler {
         result = { ...o, reason };
       }
       this.#failures[reason]++;
-      if (reason === 'agent_overloaded') {
+      if (reason === 'agent_overloaded' || reason === 'agent_error') {
         if (acc >= 0) this.#pool.recordOverloaded(acc);
       } else {
         if (acc >= 0) this.#pool.recordLoss(acc);

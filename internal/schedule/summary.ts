@@ -4,11 +4,11 @@ import { sortedQuantile } from './quantile.js';
 export interface PingSummary {
   /** Window start, ms since the epoch (the point's timestamp). */
   readonly windowStartMs: number;
-  /** Probes sent and judged (replies + host failures); agent_overloaded probes are not counted. */
+  /** Probes sent and judged (replies + host failures); agent_overloaded and agent_error probes are not counted. */
   readonly sent: number;
   /** Replies received. */
   readonly received: number;
-  /** Probes whose result was invalidated by an agent stall (reason agent_overloaded). */
+  /** Probes the agent could not judge: a stall (agent_overloaded) or its ICMP socket failing (agent_error). */
   readonly overloaded: number;
   /** Slots skipped because the device's ping breaker was open. */
   readonly suspendedTicks: number;

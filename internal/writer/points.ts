@@ -55,7 +55,7 @@ export interface PingPointOptions {
 /**
  * One `ping` point for one probe outcome. Tag `ip`; fields `rtt_ms` (float, 0 on failure),
  * `success` (bool), `suspended` (bool, false here) and, on failure only, `reason` (string, new:
- * `timeout`, `unreachable`, `send_error`, `agent_overloaded`).
+ * `timeout`, `unreachable`, `send_error`, `agent_overloaded`, `agent_error`).
  */
 export function pingPoint(outcome: PingOutcome, opts: PingPointOptions): Point {
   const fields: Record<string, FieldValue> = outcome.ok
