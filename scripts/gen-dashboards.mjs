@@ -172,6 +172,8 @@ const agent = dashboard('netscan-agent', 'netscan — agent health', () => [
   series('Points written / spooled / dropped per second', { x: 12, y: 4, w: 12, h: 8 }, [
     healthRate('points_written'), healthRate('points_spooled'), healthRate('points_dropped')]),
   series('Event-loop delay p99', { x: 0, y: 12, w: 12, h: 8 }, [health('event_loop_delay_p99_ms', 'max')], 'ms'),
+  series('Probes the agent could not judge per second (stall, ICMP socket failure)', { x: 0, y: 28, w: 12, h: 8 }, [
+    healthRate('agent_overloaded'), healthRate('agent_errors')]),
   series('Write errors by class per second', { x: 12, y: 12, w: 12, h: 8 }, [
     healthRate('write_errors_retry'), healthRate('write_errors_throttle'), healthRate('write_errors_split'),
     healthRate('write_errors_drop'), healthRate('write_errors_config')]),

@@ -344,7 +344,8 @@ export class Agent {
       deviceCount: f.deviceCount, activePingers: f.scheduler.inFlight, suspendedDevices: f.pingSuspended,
       goroutines: f.tasks, memoryMb: f.memoryMb, rssMb: f.rssMb, influxdbOk: f.outputOk, pingsSentTotal: f.scheduler.pingsSentTotal,
       writer: f.writer, extra: {
-        agent_overloaded: f.scheduler.overloadedTotal, event_loop_delay_p99_ms: f.eventLoopDelayP99Ms,
+        agent_overloaded: f.scheduler.overloadedTotal, agent_errors: f.scheduler.failuresByReason.agent_error,
+        event_loop_delay_p99_ms: f.eventLoopDelayP99Ms,
         unmonitored_devices: f.reconciler.unmonitored, snmp_suspended_devices: f.snmpSuspended,
         effective_ping_interval_ms: f.scheduler.effectiveIntervalMs, skipped_ticks: f.scheduler.skippedTicksTotal,
         snmp_enriched_devices: f.snmp?.devicesEnriched ?? 0,

@@ -27,7 +27,7 @@ function writtenSchema(): Map<string, Set<string>> {
     deviceInfoPoint('127.0.0.1', { hostname: 'h', sysDescr: 'd', sysObjectId: '1.3', sysLocation: 'l', sysContact: 'c', sysUptimeS: 5 }, 0),
     healthPoint({
       deviceCount: 1, activePingers: 0, suspendedDevices: 0, goroutines: 1, memoryMb: 1, rssMb: 1, influxdbOk: true, pingsSentTotal: 1, writer,
-      extra: { agent_overloaded: 0, event_loop_delay_p99_ms: 1, unmonitored_devices: 0, snmp_suspended_devices: 0, effective_ping_interval_ms: 1, skipped_ticks: 0, snmp_enriched_devices: 0 },
+      extra: { agent_overloaded: 0, agent_errors: 0, event_loop_delay_p99_ms: 1, unmonitored_devices: 0, snmp_suspended_devices: 0, effective_ping_interval_ms: 1, skipped_ticks: 0, snmp_enriched_devices: 0 },
     }, 0),
   ];
   const schema = new Map<string, Set<string>>();

@@ -49,6 +49,25 @@ test('health_metrics keeps the Go field types and adds the writer counters', () 
   assert.match(toLineProtocol(p, v1)!, /influxdb_successful_batches=1234i,.*pings_sent_total=456789i/);
 });
 
+test('health_metrics extra fields: agent counters unsigned, gauges integer, delays float', () => {
+  const extra = {
+    agent_overloaded: 3, agent_errors: 4, event_loop_delay_p99_ms: 2.5, unmonitored_devices: 6, snmp_suspended_devices: 7,
+    effective_ping_interval_ms: 1000, skipped_ticks: 8, snmp_enriched_devices: 9,
+  };
+  const line = toLineProtocol(healthPoint({
+    deviceCount: 1, activePingers: 0, suspendedDevices: 0, goroutines: 1, memoryMb: 1, rssMb: 1, influxdbOk: true, pingsSentTotal: 1,
+    writer: sumWriterStats([]), extra,
+  }, T), v2)!;
+  const fields = Object.fromEntries(line.split(' ')[1]!.split(',').map((kv) => kv.split('=') as [string, string]));
+  assert.deepEqual(
+    Object.fromEntries(Object.keys(extra).map((k) => [k, fields[k]])),
+    {
+      agent_overloaded: '3u', agent_errors: '4u', event_loop_delay_p99_ms: '2.5', unmonitored_devices: '6i', snmp_suspended_devices: '7i',
+      effective_ping_interval_ms: '1000', skipped_ticks: '8u', snmp_enriched_devices: '9i',
+    },
+  );
+});
+
 test('sanitizeString removes control characters, keeps words apart and caps the UTF-8 length', () => {
   const cases: Array<[string, string]> = [
     ['Device\x00Name', 'DeviceName'],

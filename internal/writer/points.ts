@@ -144,6 +144,8 @@ export interface HealthValues {
 export interface HealthExtraValues {
   /** Probes invalidated by an agent stall since start (unsigned). */
   agent_overloaded: number;
+  /** Probes lost to a failure of the agent's ICMP socket since start (unsigned). */
+  agent_errors: number;
   /** p99 event-loop delay since start, ms (float). */
   event_loop_delay_p99_ms: number;
   /** Devices left without a ping schedule by max_concurrent_pingers (integer). */
@@ -165,7 +167,7 @@ export interface HealthExtraValues {
  * `influxdb_failed_batches`, `pings_sent_total` unsigned. New: counters `points_written`,
  * `points_dropped`, `points_spooled`, `write_errors_{retry,throttle,split,drop,config}` unsigned;
  * gauges `spool_bytes`, `spool_points`, `queue_depth` integer; with `extra`: `agent_overloaded`,
- * `skipped_ticks` unsigned, `unmonitored_devices`, `snmp_suspended_devices`, `snmp_enriched_devices`
+ * `agent_errors`, `skipped_ticks` unsigned, `unmonitored_devices`, `snmp_suspended_devices`, `snmp_enriched_devices`
  * integer, `effective_ping_interval_ms`, `event_loop_delay_p99_ms` float.
  */
 export function healthPoint(values: HealthValues, timeMs: number): Point {
@@ -205,6 +207,7 @@ export function healthPoint(values: HealthValues, timeMs: number): Point {
 function extraFields(x: HealthExtraValues): Record<string, FieldValue> {
   const fields: Record<string, FieldValue> = {
     agent_overloaded: field.uint(x.agent_overloaded),
+    agent_errors: field.uint(x.agent_errors),
     unmonitored_devices: field.int(x.unmonitored_devices),
     snmp_suspended_devices: field.int(x.snmp_suspended_devices),
     effective_ping_interval_ms: field.float(x.effective_ping_interval_ms),
