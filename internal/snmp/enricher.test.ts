@@ -137,6 +137,24 @@ test('a credential remembered in the state before a restart is tried first', asy
   await r.enricher.stop();
 });
 
+test('a remembered credential that stops answering is forgotten, so a rotated community is found next round', async () => {
+  // One silent credential uses the whole deadline (timeout 5 s x 2 tries = 10 s deadline).
+  const r = rig({ credentials: [v2c('old-comm'), v2c('new-comm')], timeoutMs: 5 * S, retries: 1, deadlineMs: 10 * S });
+  let accepted = 'old-comm';
+  device(r, '127.0.0.2', agent({ accepts: (c) => c.version === '2c' && c.community === accepted }));
+  await r.enricher.start();
+  r.enricher.enqueue('127.0.0.2');
+  await r.clock.advanceAsync(1 * S);
+  assert.equal(r.sink.points.length, 1);
+  accepted = 'new-comm';
+  await r.clock.advanceAsync(3 * 60 * S);
+  const after = r.session.calls.slice(1).map((c) => (c.credential.version === '3' ? '' : c.credential.community));
+  assert.deepEqual(after.slice(0, 2), ['old-comm', 'new-comm'], 'the round after the failure starts with the other credential');
+  assert.equal(r.sink.points.length, 3, 'enriched again with the new community, then every interval');
+  assert.equal(r.state.get('127.0.0.2')?.snmp?.credentialId, 'v2c#1');
+  await r.enricher.stop();
+});
+
 test('a dead agent costs one deadline, whatever the credential count and retries', async () => {
   const r = rig({ credentials: [v2c('a-one'), v2c('b-one'), v2c('c-one')], timeoutMs: 1 * S, retries: 2, deadlineMs: 2 * S });
   device(r, '127.0.0.9');

@@ -476,6 +476,9 @@ export class SnmpEnricher {
     if (!r.ok) {
       this.#counts.failures[r.failure]++;
       e.cursor = r.nextCursor;
+      // Forget the remembered credential: put first every round, a silent one would use the whole
+      // deadline and starve the others (a rotated community would never be found).
+      e.credentialId = undefined;
       const tripped = this.#deps.state.recordSnmpFailure(e.ip, o.maxConsecutiveFails, o.backoffMs);
       this.#log.debug({ ip: e.ip, failure: r.failure, detail: r.detail, duration_ms: now - startedMs }, 'SNMP enrichment failed');
       if (tripped) {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Snmpd, silentUdpPort } from '../testkit/snmpd.js';
 import { SnmpSim } from '../testkit/snmp-sim.js';
 import type { SnmpCredential, SnmpV3Credential } from './credentials.js';
-import { NetSnmpSession, type SnmpGetResult } from './session.js';
+import { NetSnmpSession, scrubSecrets, type SnmpGetResult } from './session.js';
 import { systemOidList, toSnmpInfo } from './system-info.js';
 
 // Real Debian snmpd on a loopback port; run-tests.mjs runs this file inside a private namespace.
@@ -185,4 +185,11 @@ test('a 65,000-byte sysDescr (the most one UDP datagram can carry) is received a
   } finally {
     await sim.stop();
   }
+});
+
+test('failure details never carry a community or a v3 key', () => {
+  const msg = "Community 'S3cret' in request does not match community 'TheirS3cret' in response";
+  assert.equal(scrubSecrets(msg, { version: '2c', community: 'S3cret' }), "Community '[redacted]' in request does not match community '[redacted]' in response");
+  assert.equal(scrubSecrets('bad key auth-pass-256 / priv-pass-256', { version: '3', user: 'u', level: 'authPriv', authProtocol: 'sha256', authKey: 'auth-pass-256', privProtocol: 'aes', privKey: 'priv-pass-256' }), 'bad key [redacted] / [redacted]');
+  assert.equal(scrubSecrets('Request timed out', { version: '2c', community: 'public' }), 'Request timed out');
 });

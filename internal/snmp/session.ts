@@ -140,6 +140,18 @@ function openSession(req: SnmpGetRequest): snmp.Session {
 }
 
 /**
+ * net-snmp's messages can quote secrets ("Community 'x' in request does not match community 'y'
+ * in response"): both communities (ours and the agent's) and any key of the credential are
+ * replaced before the detail reaches a log line.
+ */
+export function scrubSecrets(detail: string, credential: SnmpCredential): string {
+  let out = detail.replace(/(community\s+)'[^']*'/gi, "$1'[redacted]'");
+  const secrets = credential.version === '3' ? [credential.authKey, credential.privKey] : [credential.community];
+  for (const s of secrets) if (s) out = out.split(s).join('[redacted]');
+  return out;
+}
+
+/**
  * The real session: one net-snmp session (one UDP socket) per query, closed when the query ends.
  * Retries and per-attempt timeouts are net-snmp's; the caller's signal cuts everything short,
  * so the per-device deadline holds whatever the credential's retry settings.
@@ -159,9 +171,10 @@ export class NetSnmpSession implements SnmpSession {
         return;
       }
       let done = false;
-      const finish = (result: SnmpGetResult): void => {
+      const finish = (r: SnmpGetResult): void => {
         if (done) return;
         done = true;
+        const result = r.ok ? r : { ...r, detail: scrubSecrets(r.detail, req.credential) };
         req.signal.removeEventListener('abort', onAbort);
         // Closing cancels net-snmp's retry timers; the cancelled callback lands in finish() again and is ignored.
         try {
