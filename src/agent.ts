@@ -20,7 +20,7 @@ import { writeErrorClasses } from '../internal/writer/classify.js';
 import { healthPoint } from '../internal/writer/points.js';
 import type { Config } from './config/schema.js';
 import { snmpCredentials } from './snmp-config.js';
-import { Outputs } from './outputs.js';
+import { outputConfigKeys, Outputs, type OutputConfig } from './outputs.js';
 import { buildHealthDocument, registerAgentMetrics, type AgentFigures } from './telemetry.js';
 
 /** What the agent needs from its shell (cmd/). */
@@ -137,9 +137,13 @@ function zeroCounters(like: WriterStats): WriterStats {
 }
 
 /** True when both configurations spool InfluxDB batches into the same directory. */
-function sharesSpool(a: Config, b: Config): boolean {
-  const spooled = (c: Config): boolean => Boolean(c.influxdb?.enabled && c.influxdb.url) && c.spool_dir !== '' && c.spool_max_bytes > 0;
-  return spooled(a) && spooled(b) && a.spool_dir === b.spool_dir;
+/**
+ * True when outputs built from `a` and from `b` would use the same spool directory or the same
+ * line-protocol file, which take one writer at a time (the spool's index of segments lives in memory).
+ */
+function sharesFiles(a: OutputConfig, b: OutputConfig): boolean {
+  const spooled = (c: OutputConfig): boolean => Boolean(c.influxdb?.enabled && c.influxdb.url) && c.spool_dir !== '' && c.spool_max_bytes > 0;
+  return (spooled(a) && spooled(b) && a.spool_dir === b.spool_dir) || (a.output_file !== '' && a.output_file === b.output_file);
 }
 
 /**
@@ -169,12 +173,16 @@ export class Agent {
   #reloading: Promise<unknown> = Promise.resolve();
   #sweepAgain = false;
   #nextSweeper: Sweeper | undefined;
-  #retiring = new Set<Promise<void>>();
+  /** Outputs replaced by a reload and still closing in the background, with what they were built from. */
+  #retiring = new Map<Promise<void>, OutputConfig>();
   #retiredOutputs = new Set<Outputs>();
   #retiredTotals: WriterStats | undefined;
+  /** True when the caller fixed the close deadline; otherwise it follows `shutdown_timeout`, reloads included. */
+  readonly #closeDeadlineGiven: boolean;
 
   constructor(opts: Partial<AgentOptions> & Pick<AgentOptions, 'config' | 'logger'>) {
     this.#opts = { clock: systemClock, version: '0.0.0', closeDeadlineMs: opts.config.shutdown_timeout, ...opts };
+    this.#closeDeadlineGiven = opts.closeDeadlineMs !== undefined;
     this.#ownership = new Ownership(this.#opts.config);
   }
 
@@ -463,20 +471,19 @@ export class Agent {
     const { logger, clock } = this.#opts;
     for (const w of warnings) logger.warn({ warning: w }, 'configuration warning');
     if (!s) {
-      this.#opts = { ...this.#opts, config };
+      this.#applyConfig(config);
       this.#ownership = new Ownership(config);
       return;
     }
     // Prepare everything that can fail before touching what runs.
     const ownership = new Ownership(config);
-    const outputsChanged = !sameJson(old.influxdb, config.influxdb) || old.output_file !== config.output_file
-      || old.output_file_max_bytes !== config.output_file_max_bytes || old.spool_dir !== config.spool_dir
-      || old.spool_max_bytes !== config.spool_max_bytes || old.max_buffer_points !== config.max_buffer_points;
+    const outputsChanged = outputConfigKeys.some((k) => !sameJson(old[k], config[k]));
     let newOutputs: Outputs | undefined;
-    // The spool directory and the output file take one writer at a time (the spool's index of
-    // segments lives in memory): when the new outputs reuse them, the old outputs close first
+    // The spool directory and the output file take one writer at a time: when the new outputs
+    // reuse those of the current outputs, or of earlier ones still closing, those close first
     // (what they cannot send goes to the spool) and the new ones open after, replaying it.
-    const handOver = outputsChanged && (sharesSpool(old, config) || (old.output_file !== '' && old.output_file === config.output_file));
+    const stillClosing = [...this.#retiring].filter(([, built]) => sharesFiles(built, config)).map(([closing]) => closing);
+    const handOver = outputsChanged && (sharesFiles(old, config) || stillClosing.length > 0);
     if (outputsChanged) {
       newOutputs = new Outputs(config, { clock, logger });
       if (!handOver) await newOutputs.start();
@@ -488,7 +495,7 @@ export class Agent {
     ] as const)
       .filter((k) => !sameJson(old[k], config[k]));
 
-    this.#opts = { ...this.#opts, config };
+    this.#applyConfig(config);
     this.#ownership = ownership;
     this.#reloads++;
     s.scheduler.reconfigure(schedulerOptions(config));
@@ -508,7 +515,7 @@ export class Agent {
           this.#retiredTotals = addCounters(this.#retiredTotals ?? zeroCounters(previous.stats()), previous.stats());
         });
       if (handOver) {
-        await closed;
+        await Promise.all([closed, ...stillClosing]);
         try {
           await newOutputs.start();
         } catch (err) {
@@ -516,7 +523,7 @@ export class Agent {
         }
       } else {
         // stop() waits for it, so a shutdown cannot cut the previous outputs' final flush short.
-        this.#retiring.add(closed);
+        this.#retiring.set(closed, old);
         void closed.finally(() => this.#retiring.delete(closed));
       }
       logger.info({ outputs: newOutputs.names }, 'outputs replaced');
@@ -532,6 +539,10 @@ export class Agent {
     }
     if (restartNeeded.length > 0) logger.warn({ keys: restartNeeded }, 'these settings take effect after a restart');
     logger.info({ networks: config.networks }, 'configuration reloaded');
+  }
+
+  #applyConfig(config: Config): void {
+    this.#opts = { ...this.#opts, config, closeDeadlineMs: this.#closeDeadlineGiven ? this.#opts.closeDeadlineMs : config.shutdown_timeout };
   }
 
   /** Stops every stage, source first; idempotent, and concurrent callers share one completion. */
@@ -565,7 +576,7 @@ export class Agent {
     // A reload handing the outputs over finishes first, so the outputs closed below are the current ones.
     await step('reload', () => this.#reloading);
     await step('health', () => this.#writeHealthPoint());
-    await step('writer', () => Promise.all([s.outputs.close(this.#opts.closeDeadlineMs), ...this.#retiring]));
+    await step('writer', () => Promise.all([s.outputs.close(this.#opts.closeDeadlineMs), ...this.#retiring.keys()]));
     await step('health', () => s.health?.stop());
     const w = this.#writerStats(s);
     logger.info({ points_written: w.pointsWritten, points_spooled: w.spoolPoints, points_dropped: w.pointsDropped }, 'netscan stopped');

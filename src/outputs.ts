@@ -8,6 +8,17 @@ import { InfluxV1Transport, InfluxV2Transport, type LineTransport } from '../int
 import type { Point, PointSink } from '../internal/model/point.js';
 import type { Config } from './config/schema.js';
 
+/**
+ * Every configuration key the outputs read. Outputs sees only these (the type below), so a reload
+ * that compares them knows exactly when the outputs must be rebuilt.
+ */
+export const outputConfigKeys = [
+  'influxdb', 'max_buffer_points', 'output_file', 'output_file_max_bytes', 'output_file_max_files', 'spool_dir', 'spool_max_bytes',
+] as const;
+
+/** The part of the configuration the outputs are built from. */
+export type OutputConfig = Pick<Config, (typeof outputConfigKeys)[number]>;
+
 /** Largest batch the line-protocol file output writes at once, points. */
 const FILE_BATCH_POINTS = 1000;
 
@@ -18,7 +29,7 @@ export class Outputs implements PointSink {
   readonly #fanOut: FanOutSink;
 
   /** Builds (does not start) one writer per configured output. */
-  constructor(config: Config, deps: { clock: Clock; logger: Logger }) {
+  constructor(config: OutputConfig, deps: { clock: Clock; logger: Logger }) {
     const writers: InfluxWriter[] = [];
     const names: string[] = [];
     const common = {
@@ -32,7 +43,6 @@ export class Outputs implements PointSink {
         minRetryDelayMs: config.influxdb.retry_min_delay,
         maxRetryDelayMs: config.influxdb.retry_max_delay,
       } : {}),
-      closeTimeoutMs: config.shutdown_timeout,
     };
     const db = config.influxdb;
     if (db?.enabled && db.url) {
