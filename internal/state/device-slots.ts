@@ -135,7 +135,7 @@ export class DeviceSlots {
     const i32 = this.#i32;
     const flags = i32[r + FLAGS]!;
     const ip = this.#ips[s]!;
-    this.#index.delete(ip, flags & NOT_IPV4 ? -1 : i32[r + KEY]!);
+    this.#index.delete(ip, flags & NOT_IPV4 ? -1 : i32[r + KEY]! >>> 0);
     this.#unlinkLru(s);
     const prev = i32[r + INS_PREV]!;
     const next = i32[r + INS_NEXT]!;

@@ -176,8 +176,11 @@ function runSteps(steps: Iterable<Step>, cfg: RunConfig): number {
   const store = new DeviceStore({ clock, maxDevices: cfg.maxDevices, pruneIntervalMs: 0 });
   if (cfg.started) void store.start();
   const model = new Model(cfg.maxDevices);
+  // Addresses on both sides of 128.0.0.0 (whose 32-bit keys are negative as int32), and with
+  // mixedKeys some that are not dotted IPv4 at all. Strings only: nothing is sent anywhere.
   const pool = Array.from({ length: cfg.poolSize }, (_, i) =>
-    cfg.mixedKeys && i % 3 === 2 ? `${OTHER_KEYS[(i / 3) % OTHER_KEYS.length | 0]}${i >= 18 ? `#${i}` : ''}` : `127.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`);
+    cfg.mixedKeys && i % 3 === 2 ? `${OTHER_KEYS[(i / 3) % OTHER_KEYS.length | 0]}${i >= 18 ? `#${i}` : ''}`
+      : `${i % 2 === 0 ? 127 : 192}.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`);
   const mirror = { ips: new Set<string>(), ping: new Set<string>(), snmp: new Set<string>(), until: { ping: new Map<string, number>(), snmp: new Map<string, number>() } };
   const bad: string[] = [];
   store.subscribe((e: DeviceEvent) => {

@@ -48,6 +48,22 @@ describe('devices', () => {
     assert.equal(store.get('127.0.0.2'), undefined);
   });
 
+  test('addresses from 128.0.0.0 up (negative as int32 keys) leave the index on removal and eviction', () => {
+    const { store } = setup(1);
+    store.markSeen('192.168.1.10');
+    store.remove('192.168.1.10');
+    assert.equal(store.has('192.168.1.10'), false);
+    assert.equal(store.markSeen('192.168.1.10').added, true, 'rediscovered as new');
+    assert.equal(store.size, 1);
+    store.markSeen('192.168.1.11'); // evicts .10 and reuses its slot
+    assert.equal(store.has('192.168.1.10'), false);
+    // A late failure of the evicted device's probe must not land on the device in its old slot.
+    assert.equal(store.recordPingFailure('192.168.1.10', 1, 60_000), false);
+    assert.equal(store.isPingSuspended('192.168.1.11'), false);
+    assert.deepEqual(store.prune(), []);
+    assert.equal(store.size, 1);
+  });
+
   test('rediscovery refreshes lastSeen and keeps firstSeen', () => {
     const { store, clock } = setup();
     store.markSeen('127.0.0.1');
