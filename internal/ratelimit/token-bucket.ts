@@ -10,11 +10,14 @@ export interface TokenBucketOptions {
   clock: Clock;
 }
 
+const monoMs = (clock: Clock): number => Number(clock.monoNs()) / 1e6;
+
 /**
  * Reservation-based token bucket with the semantics of Go's golang.org/x/time/rate, which the
  * Go netscan used: fractional tokens refilled continuously, the bucket starts full, and each
  * reservation may drive the balance negative so waiters are served FIFO with exact future
- * start times instead of polling.
+ * start times instead of polling. Refill follows the clock's monotonic time, so a wall-clock step
+ * (NTP, a VM resume) neither starves the bucket (a step back) nor floods it (a step forward).
  */
 export class TokenBucket {
   #ratePerMs: number;
@@ -28,7 +31,7 @@ export class TokenBucket {
     this.#ratePerMs = opts.ratePerSec / 1000;
     this.#burst = opts.burst;
     this.#tokens = opts.burst;
-    this.#lastMs = opts.clock.now();
+    this.#lastMs = monoMs(opts.clock);
   }
 
   /** Current rate in tokens per second. */
@@ -89,7 +92,7 @@ export class TokenBucket {
   }
 
   #refill(): void {
-    const now = this.#clock.now();
+    const now = monoMs(this.#clock);
     const elapsed = now - this.#lastMs;
     if (elapsed > 0) {
       this.#tokens = Math.min(this.#burst, this.#tokens + elapsed * this.#ratePerMs);

@@ -393,8 +393,8 @@ test('an aborted start signal stops the scheduler', async () => {
   assert.equal(r.pinger.calls, 1);
 });
 
-test('a wall-clock jump reschedules from the new time instead of firing every missed slot', async () => {
-  const fake = new FakeClock(T0);
+/** A clock whose wall time can be stepped (NTP, VM resume) while monotonic time and timers go on. */
+function steppableClock(fake: FakeClock): { clock: Clock; step: (ms: number) => void } {
   let offsetMs = 0;
   const clock: Clock = {
     now: () => fake.now() + offsetMs,
@@ -402,6 +402,31 @@ test('a wall-clock jump reschedules from the new time instead of firing every mi
     setTimeout: (fn, ms) => fake.setTimeout(fn, ms),
     sleep: (ms, signal) => fake.sleep(ms, signal),
   };
+  return { clock, step: (ms) => { offsetMs += ms; } };
+}
+
+test('a wall clock stepped back 10 minutes keeps the cadence: pacing follows monotonic time', async () => {
+  const fake = new FakeClock(T0);
+  const { clock, step } = steppableClock(fake);
+  const pinger = new FakePinger({ clock, respond: () => ({ rttMs: 1 }), mode: 'immediate' });
+  const state = new FakeDeviceState(clock);
+  // 100 devices at 2 s need 50 probes/s: a rate of 64/s is enough.
+  const sched = new PingScheduler({ clock, pinger, sink: new RecordingSink(), state, logger: silentLogger(), stallMonitor: new FakeStallMonitor() },
+    { intervalMs: 2000, timeoutMs: 1000, ratePerSec: 64, burst: 256 });
+  addDevices({ state, sched } as Rig, Array.from({ length: 100 }, (_, i) => ipOf(i + 1)));
+  sched.start();
+  await fake.advanceAsync(10_000);
+  step(-600_000);
+  const before = pinger.calls;
+  await fake.advanceAsync(120_000);
+  assert.ok(pinger.calls - before >= 5990, `${pinger.calls - before} probes in 120 s, expected 6000`);
+  assert.ok(sched.stats().sendLagP99Ms <= 100, `send lag p99 ${sched.stats().sendLagP99Ms} ms`);
+  await sched.stop();
+});
+
+test('a wall-clock jump reschedules from the new time instead of firing every missed slot', async () => {
+  const fake = new FakeClock(T0);
+  const { clock, step } = steppableClock(fake);
   const { logger, lines } = captureLogger('warn');
   const pinger = new FakePinger({ clock, respond: () => ({ rttMs: 1 }), record: true });
   const state = new FakeDeviceState(clock);
@@ -410,7 +435,7 @@ test('a wall-clock jump reschedules from the new time instead of firing every mi
   sched.add(IP);
   sched.start();
   await fake.advanceAsync(2000);
-  offsetMs = 3_600_000;
+  step(3_600_000);
   await fake.advanceAsync(3000);
   assert.equal(sched.stats().missedSlotsTotal, 0);
   assert.deepEqual(pinger.sends.map((s) => s.sentAtMs - T0), [407, 1407, 3_600_000 + 2407, 3_600_000 + 3407, 3_600_000 + 4407]);
