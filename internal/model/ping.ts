@@ -8,7 +8,7 @@ export type PingFailureReason =
   | 'send_error'
   /** The agent itself stalled during the probe window; says nothing about the host. */
   | 'agent_overloaded'
-  /** The agent could not probe: its ICMP socket failed (or was being reopened); says nothing about the host. */
+  /** The agent could not judge the probe: its ICMP socket failed or was being reopened, or the pinger failed; says nothing about the host. */
   | 'agent_error';
 
 /** The outcome of one echo request. */

@@ -297,7 +297,7 @@ test('a device removed while its probe is in flight and re-added keeps one sched
   await r.sched.stop();
 });
 
-test('a pinger that throws or rejects is a send_error and the device stays scheduled (no zombie)', async () => {
+test('a pinger that throws or rejects is an agent_error, never feeds the breaker, and the device stays scheduled (no zombie)', async () => {
   const clock = new FakeClock(T0);
   const sink = new RecordingSink();
   const state = new FakeDeviceState(clock);
@@ -315,9 +315,10 @@ test('a pinger that throws or rejects is a send_error and the device stays sched
   sched.start();
   await clock.advanceAsync(10_000);
   assert.equal(n, 10);
-  assert.equal(sched.stats().failuresByReason.send_error, 10);
+  assert.equal(sched.stats().failuresByReason.agent_error, 10);
+  assert.equal(state.failuresReported.get(IP) ?? 0, 0);
   assert.equal(sink.of('ping').length, 10);
-  assert.ok(sink.of('ping').every((p) => fieldValue(p, 'reason') === 'send_error'));
+  assert.ok(sink.of('ping').every((p) => fieldValue(p, 'reason') === 'agent_error'));
   await sched.stop();
 });
 
@@ -466,8 +467,35 @@ test('a probe the pinger never settles is given up after 2 × timeout + 1 s and 
   assert.deepEqual(sends, [407, 3407, 4407]);
   const s = sched.stats();
   assert.equal(s.hungProbesTotal, 1);
-  assert.equal(s.failuresByReason.send_error, 1);
+  assert.equal(s.failuresByReason.agent_error, 1, 'the host was never judged');
+  assert.equal(state.failuresReported.get(IP) ?? 0, 0, 'an agent fault never feeds the breaker');
   assert.equal(s.inFlight, 0);
   assert.equal(s.repliesTotal, 2);
+  await sched.stop();
+});
+
+test('a device removed while its probe hangs is released after 2 × timeout + 1 s, its summary written', async () => {
+  const clock = new FakeClock(T0);
+  const sink = new RecordingSink();
+  const state = new FakeDeviceState(clock);
+  let hang = false;
+  const pinger = {
+    ping: (ip: string): Promise<PingOutcome> =>
+      hang ? new Promise<PingOutcome>(() => undefined) : Promise.resolve({ ok: true, ip, rttMs: 1, sentAtMs: clock.now() }),
+  };
+  const sched = new PingScheduler({ clock, pinger, sink, state, logger: silentLogger(), stallMonitor: new FakeStallMonitor() },
+    { intervalMs: 1000, timeoutMs: 500, summaryIntervalMs: 10_000 });
+  state.markSeen(IP);
+  sched.add(IP);
+  sched.start();
+  await clock.advanceAsync(3000);
+  hang = true;
+  await clock.advanceAsync(1000); // the probe at 3407 never settles
+  sched.remove(IP);
+  await clock.advanceAsync(2000); // given up at 3407 + 2000
+  const s = sched.stats();
+  assert.equal(s.inFlight, 0);
+  assert.equal(s.hungProbesTotal, 1);
+  assert.equal(sink.count('ping_summary'), 1, 'the open window is written when the entry goes');
   await sched.stop();
 });

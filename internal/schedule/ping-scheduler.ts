@@ -380,6 +380,12 @@ export class PingScheduler {
     if (e.inFlight) {
       e.removed = true;
       this.#draining.set(ip, e);
+      // A removed entry is never served again, so the hung-probe check of #serve cannot reach it.
+      const gen = e.probeGen;
+      const giveUpAt = e.probeDispatchMs + this.#hungAfterMs();
+      this.#clock.setTimeout(() => {
+        if (this.#draining.get(ip) === e && e.inFlight && e.probeGen === gen && !this.#stopping) this.#abandon(e);
+      }, Math.max(0, giveUpAt - this.#clock.now()));
     } else {
       this.#release(e);
     }
@@ -525,7 +531,7 @@ export class PingScheduler {
     }
     const slot = e.slotMs;
     if (e.inFlight) {
-      if (now - e.probeDispatchMs <= 2 * this.#opts.timeoutMs + 1000) {
+      if (now - e.probeDispatchMs <= this.#hungAfterMs()) {
         this.#skipped++;
         this.#reschedule(e, slot, now);
         return;
@@ -571,20 +577,22 @@ export class PingScheduler {
 
   /**
    * The pinger never settled this probe (an engine bug): without this watchdog the device would
-   * skip every slot forever, monitored in name only (the Go zombie, parity §1.2). Record a
-   * send_error and let the device be probed again; the late settlement, if any, is ignored.
+   * skip every slot forever, monitored in name only (the Go zombie, parity §1.2). Record an
+   * agent_error (the host was never judged) and let the device be probed again; the late
+   * settlement, if any, is ignored.
    */
   #abandon(e: Entry): void {
     this.#hung++;
-    this.#logError('hung', { ip: e.ip, count: this.#hung }, 'pinger never settled a probe; recorded as send_error');
+    this.#logError('hung', { ip: e.ip, count: this.#hung }, 'pinger never settled a probe; recorded as agent_error');
     e.probeGen++;
-    this.#complete(e, e.probeSlotMs, e.probeDispatchMs, { ok: false, ip: e.ip, reason: 'send_error', sentAtMs: e.probeDispatchMs, detail: 'no result from the pinger' });
+    this.#complete(e, e.probeSlotMs, e.probeDispatchMs, { ok: false, ip: e.ip, reason: 'agent_error', sentAtMs: e.probeDispatchMs, detail: 'no result from the pinger' });
   }
 
   /**
-   * Records a settled probe: `v` is the pinger's outcome, or what it rejected with: `agent_error`
-   * when the ICMP socket itself failed (ERR_ICMP_SOCKET: the agent's fault, not the host's), else
-   * a send_error.
+   * Records a settled probe: `v` is the pinger's outcome, or what it rejected with. A Pinger never
+   * rejects for network conditions (those are outcomes), so a rejection is the agent's fault, not
+   * the host's: `agent_error`. A failed ICMP socket (ERR_ICMP_SOCKET) is logged by the engine;
+   * anything else is logged here.
    */
   #settle(e: Entry, gen: number, v: unknown): void {
     if (gen !== e.probeGen) return;
@@ -593,9 +601,8 @@ export class PingScheduler {
       if (isOutcome(v, e.ip)) {
         o = v;
       } else {
-        const socketDown = hasCode(v, 'ERR_ICMP_SOCKET');
-        if (!socketDown) this.#logError('pinger', { err: v, ip: e.ip }, 'pinger rejected; recorded as send_error');
-        o = { ok: false, ip: e.ip, reason: socketDown ? 'agent_error' : 'send_error', sentAtMs: e.probeDispatchMs, detail: errorMessage(v) };
+        if (!hasCode(v, 'ERR_ICMP_SOCKET')) this.#logError('pinger', { err: v, ip: e.ip }, 'pinger rejected; recorded as agent_error');
+        o = { ok: false, ip: e.ip, reason: 'agent_error', sentAtMs: e.probeDispatchMs, detail: errorMessage(v) };
       }
       this.#complete(e, e.probeSlotMs, e.probeDispatchMs, o);
     } catch (err) {
@@ -655,6 +662,11 @@ export class PingScheduler {
     }
     if (this.#opts.rawPoints) this.#write(pingPoint(result, { timeMs: sentAt }));
     if (e.removed) this.#finalize(e);
+  }
+
+  /** How long after dispatch a probe the pinger has not settled counts as hung: 2 × timeout + 1 s. */
+  #hungAfterMs(): number {
+    return 2 * this.#opts.timeoutMs + 1000;
   }
 
   #overloaded(dispatchMs: number, sentAtMs: number, nowMs: number): boolean {

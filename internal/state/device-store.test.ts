@@ -49,7 +49,7 @@ describe('devices', () => {
   });
 
   test('addresses from 128.0.0.0 up (negative as int32 keys) leave the index on removal and eviction', () => {
-    const { store } = setup(1);
+    const { store, clock } = setup(1);
     store.markSeen('192.168.1.10');
     store.remove('192.168.1.10');
     assert.equal(store.has('192.168.1.10'), false);
@@ -60,8 +60,9 @@ describe('devices', () => {
     // A late failure of the evicted device's probe must not land on the device in its old slot.
     assert.equal(store.recordPingFailure('192.168.1.10', 1, 60_000), false);
     assert.equal(store.isPingSuspended('192.168.1.11'), false);
-    assert.deepEqual(store.prune(), []);
-    assert.equal(store.size, 1);
+    clock.advance(10);
+    assert.deepEqual(store.prune(5), ['192.168.1.11']);
+    assert.equal(store.size, 0);
   });
 
   test('rediscovery refreshes lastSeen and keeps firstSeen', () => {
