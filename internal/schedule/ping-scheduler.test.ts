@@ -274,6 +274,19 @@ test('reconfigure: a new interval re-phases every device, a rate change keeps ph
   await r.sched.stop();
 });
 
+test('raising the rate on reconfigure serves the devices already waiting for tokens at once', async () => {
+  const r = rig({ ratePerSec: 1, burst: 1 }, { pinger: { mode: 'immediate' } });
+  const ips = Array.from({ length: 100 }, (_, i) => ipOf(i + 1));
+  addDevices(r, ips);
+  r.sched.start();
+  await r.clock.advanceAsync(5_000);
+  r.sched.reconfigure({ ratePerSec: 1e6, burst: 1e6 });
+  const before = new Map(ips.map((ip) => [ip, r.pinger.callsTo(ip)]));
+  await r.clock.advanceAsync(1_000);
+  assert.deepEqual(ips.filter((ip) => r.pinger.callsTo(ip) === before.get(ip)), [], 'every device probed within one interval');
+  await r.sched.stop();
+});
+
 test('a device removed while its probe is in flight and re-added keeps one schedule and never two probes', async () => {
   const r = rig({ timeoutMs: 2500 }, { pinger: { respond: () => ({ reason: 'timeout' }), record: true } });
   addDevices(r, [IP]);

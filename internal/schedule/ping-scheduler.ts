@@ -402,7 +402,25 @@ export class PingScheduler {
     const next = { ...old, ...opts };
     validate(next);
     this.#opts = next;
-    if (next.ratePerSec !== old.ratePerSec || next.burst !== old.burst) this.#bucket.setRate(next.ratePerSec, next.burst);
+    if (next.ratePerSec !== old.ratePerSec || next.burst !== old.burst) {
+      this.#bucket.setRate(next.ratePerSec, next.burst);
+      // Devices waiting for a token were given send times at the old rate: hand the tokens back
+      // and let each reserve again, at its own slot, under the new rate.
+      let requeued = 0;
+      for (const e of this.#heap.values()) {
+        if (!e.paced) continue;
+        this.#bucket.cancel();
+        e.paced = false;
+        e.dueMs = e.slotMs;
+        requeued++;
+      }
+      if (requeued > 0) {
+        this.#heap.rebuild();
+        this.#timer?.cancel();
+        this.#timer = undefined;
+        this.#arm();
+      }
+    }
     if (next.summaryIntervalMs !== old.summaryIntervalMs || next.summaryMaxSamples !== old.summaryMaxSamples) {
       // New windows: close the open ones under the old settings, then start a fresh pool.
       // (A changed ping_interval alone keeps the pool; a shorter one makes p50/p95 reservoir-sampled.)
