@@ -52,7 +52,14 @@ export class FileTransport implements LineTransport {
     const data = Buffer.from(body.endsWith('\n') ? body : `${body}\n`, 'utf8');
     if (!this.#fh) await this.#openFile();
     if (this.#opts.maxBytes > 0 && this.#size > 0 && this.#size + data.length > this.#opts.maxBytes) await this.#rotate();
-    await this.#fh!.write(data);
+    const fh = this.#fh!;
+    const { bytesWritten } = await fh.write(data);
+    if (bytesWritten !== data.length) {
+      // Disk or file-size limit: cut the partial lines off and fail the batch, so it is retried
+      // (or spooled) instead of counted as written.
+      await fh.truncate(this.#size).catch(() => undefined);
+      throw new Error(`short write to ${this.#opts.path} (${bytesWritten} of ${data.length} bytes): disk full?`);
+    }
     this.#size += data.length;
   }
 

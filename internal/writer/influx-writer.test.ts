@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hasCode } from '../errors/errors.js';
@@ -362,4 +362,145 @@ test('a producer faster than the server keeps memory bounded and the books balan
   transport.release();
   await settle(() => writer.stats().pointsWritten + writer.stats().pointsDropped === 5000, 'drained');
   assert.equal(new Set(transport.acceptedLines()).size, writer.stats().pointsWritten);
+});
+
+test('a probe that started while the last outage was ending does not block probing in the next outage', async (t) => {
+  const dir = tempDir(t);
+  const { clock, transport, writer } = setup(t, { batchSize: 1, maxConcurrentWrites: 2, spoolDir: dir, minRetryDelayMs: 1000, maxRetryDelayMs: 1000 });
+  await writer.start();
+  // Batch 0 is held (slow but healthy); batch 1 fails: the writer is failing and spools it.
+  transport.enqueue('hold', connectionRefused());
+  writer.write(pt(0));
+  writer.write(pt(1));
+  await clock.advanceAsync(0);
+  await settle(() => writer.stats().spoolPoints === 1, 'batch 1 spooled');
+  // The retry is due: a probe starts reading the spool; meanwhile the slow request succeeds.
+  clock.advance(1000);
+  transport.release();
+  await settle(() => writer.stats().pointsWritten === 2, 'both written');
+  assert.equal(writer.stats().state, 'writing');
+  // A second outage: the writer must probe again and recover.
+  transport.setDefault(connectionRefused());
+  writer.write(pt(2));
+  await clock.advanceAsync(0);
+  await settle(() => writer.stats().state === 'spooling', 'failing again');
+  transport.setDefault('ok');
+  for (let s = 0; s < 10 && writer.stats().pointsWritten < 3; s++) {
+    await clock.advanceAsync(1000);
+    await settle(() => true, '');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  assert.equal(writer.stats().pointsWritten, 3, 'probing resumed after the second outage');
+  books(writer.stats());
+});
+
+test('a close deadline that passes while a sender reads the spool starts no request it could not abort', async (t) => {
+  const dir = tempDir(t);
+  const clock = new FakeClock();
+  const transport = new FakeLineTransport(clock);
+  const writer = new InfluxWriter({ transport, clock, logger: silentLogger(), random: () => 0.999999, batchSize: 1, maxConcurrentWrites: 1, spoolDir: dir, minRetryDelayMs: 1000, maxRetryDelayMs: 1000 });
+  await writer.start();
+  transport.setDefault(connectionRefused());
+  for (let i = 0; i < 3; i++) writer.write(pt(i));
+  await clock.advanceAsync(0);
+  await settle(() => writer.stats().spoolPoints === 3, 'spooled');
+  transport.setDefault('hold'); // the server now hangs
+  clock.advance(1000); // the retry is due: the sender starts reading the spool (real disk I/O)
+  for (let i = 0; i < 10; i++) await Promise.resolve();
+  const closing = writer.close(0);
+  for (let i = 0; i < 50; i++) await Promise.resolve(); // close() arms its deadline timer
+  clock.advance(0); // the close deadline passes while the read is under way
+  let returned = false;
+  void closing.then(() => { returned = true; });
+  for (let i = 0; i < 20 && !returned; i++) {
+    await clock.advanceAsync(1000);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  const heldAfterDeadline = transport.heldCount;
+  transport.release();
+  await closing;
+  assert.equal(returned, true, 'close() returned');
+  assert.equal(heldAfterDeadline, 0, 'no request started after the deadline');
+  books(writer.stats());
+});
+
+test('close() is bounded even when the transport ignores the abort: its batches go to the spool', async (t) => {
+  const dir = tempDir(t);
+  const clock = new FakeClock();
+  let sends = 0;
+  const transport = {
+    name: 'stuck', unsignedAsInteger: false,
+    send: (): Promise<void> => { sends++; return new Promise<void>(() => undefined); }, // a hung file system: never settles, ignores the signal
+    close: (): Promise<void> => new Promise<void>(() => undefined),
+  };
+  const { logger, lines } = captureLogger('warn');
+  const writer = new InfluxWriter({ transport, clock, logger, batchSize: 2, spoolDir: dir });
+  await writer.start();
+  for (let i = 0; i < 4; i++) writer.write(pt(i));
+  await clock.advanceAsync(0);
+  assert.equal(sends, 2);
+  const closing = writer.close(500);
+  let returned = false;
+  void closing.then(() => { returned = true; });
+  for (let i = 0; i < 40 && !returned; i++) {
+    await clock.advanceAsync(100);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  assert.equal(returned, true, 'close() returned within deadline + grace periods of simulated time');
+  const s = writer.stats();
+  assert.deepEqual([s.pointsWritten, s.pointsDropped, s.spoolPoints], [0, 0, 4]);
+  assert.equal(lines.filter((l) => l['msg'] === 'Output ignored the close deadline; its requests were given up').length, 1);
+});
+
+test('the books balance while a replayed batch is in flight and its segment is dropped for space', async (t) => {
+  const dir = tempDir(t);
+  const { clock, transport, writer } = setup(t, { batchSize: 1000, maxConcurrentWrites: 1, spoolDir: dir, spoolMaxBytes: 200_000, spoolSegmentBytes: 64 * 1024, minRetryDelayMs: 1000, maxRetryDelayMs: 1000 });
+  await writer.start();
+  transport.setDefault(connectionRefused());
+  let n = 0;
+  for (let i = 0; i < 3000; i++) writer.write(pt(n++));
+  await clock.advanceAsync(0);
+  await settle(() => writer.stats().spoolPoints === 3000 && writer.stats().queueDepth === 0, 'spooled');
+  transport.setDefault('hold');
+  await clock.advanceAsync(1000); // the probe takes the oldest spooled batch and hangs
+  await settle(() => transport.heldCount === 1, 'probe in flight');
+  for (let i = 0; i < 3000; i++) writer.write(pt(n++)); // still failing: spooled, the spool overflows
+  await clock.advanceAsync(0);
+  await settle(() => writer.stats().queueDepth === 0, 'appended');
+  assert.ok(writer.stats().droppedByReason.spool_full > 0, 'the oldest segment was dropped');
+  books(writer.stats());
+  transport.setDefault('ok');
+  transport.release();
+  await settle(() => writer.stats().inFlightPoints === 0, 'released');
+  books(writer.stats());
+});
+
+test('a spool that cannot be read is logged once and retried after a pause, then replayed', async (t) => {
+  const dir = tempDir(t);
+  const { logger, lines } = captureLogger('warn');
+  const clock = new FakeClock();
+  const transport = new FakeLineTransport(clock);
+  const writer = new InfluxWriter({ transport, clock, logger, random: () => 0.999999, batchSize: 1, spoolDir: dir, minRetryDelayMs: 1000, maxRetryDelayMs: 1000 });
+  t.after(() => writer.close(0));
+  await writer.start();
+  transport.setDefault(connectionRefused());
+  for (let i = 0; i < 3; i++) writer.write(pt(i));
+  await clock.advanceAsync(0);
+  await settle(() => writer.stats().spoolPoints === 3, 'spooled');
+  transport.setDefault('ok');
+  const [seg] = readdirSync(dir).filter((n) => n.endsWith('.seg'));
+  renameSync(join(dir, seg!), join(dir, 'away'));
+  // Without a pause the failing read would spin the event loop and this loop would never run.
+  for (let i = 0; i < 5; i++) {
+    await clock.advanceAsync(1000);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  assert.equal(lines.filter((l) => l['msg'] === 'Cannot read the spool; retrying').length, 1);
+  renameSync(join(dir, 'away'), join(dir, seg!));
+  for (let i = 0; i < 10 && writer.stats().pointsWritten < 3; i++) {
+    await clock.advanceAsync(1000);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  assert.equal(writer.stats().pointsWritten, 3);
+  books(writer.stats());
 });

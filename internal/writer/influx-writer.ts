@@ -157,7 +157,14 @@ interface Batch {
   readonly seq: number;
   /** Set when the batch came from the spool (it is acknowledged there). */
   readonly entry: SpoolEntry | undefined;
+  /** The one request allowed while the output fails (decided when the batch was taken). */
+  probe?: boolean;
+  /** Given up by close() after the deadline: a late outcome of its request changes nothing. */
+  abandoned?: boolean;
 }
+
+/** How long close() waits, after aborting, for requests whose transport ignores the abort. */
+const ABORT_GRACE_MS = 1000;
 
 interface OpenBatch {
   lines: string[];
@@ -206,6 +213,10 @@ export class InfluxWriter implements PointSink {
   #failures = 0;
   #retryDue = false;
   #probeInFlight = false;
+  /** Batches whose request is running (close() gives them up when the transport ignores aborts). */
+  readonly #sending = new Set<Batch>();
+  /** A spool read failed; cleared by the next successful one (one log line per episode). */
+  #spoolReadFailing = false;
   #failingSinceMs: number | undefined;
   #waiters: Array<() => void> = [];
   #workers: Array<Promise<void>> = [];
@@ -322,6 +333,7 @@ export class InfluxWriter implements PointSink {
     await this.#starting?.catch(() => undefined);
     this.#flushTimer?.cancel();
     this.flush();
+    let abandoned = false;
     if (this.#started) {
       this.#route();
       this.#wake();
@@ -336,7 +348,16 @@ export class InfluxWriter implements PointSink {
         this.#halt = true;
         this.#abort.abort(new Error('writer close deadline passed'));
         this.#wake();
-        await done;
+        const grace = new AbortController();
+        const settled = await Promise.race([
+          done.then(() => true),
+          this.#o.clock.sleep(ABORT_GRACE_MS, grace.signal).then(() => false, () => true),
+        ]);
+        grace.abort();
+        if (!settled) {
+          this.#abandonSending();
+          abandoned = true;
+        }
       }
     }
     if (this.#spool && this.#ready.length > 0) {
@@ -352,9 +373,37 @@ export class InfluxWriter implements PointSink {
       this.#drop('shutdown', left);
     }
     await this.#spool?.close();
-    await this.#o.transport.close();
+    if (abandoned) {
+      // The transport is stuck in a request it would not abort: do not wait for it to close either.
+      const grace = new AbortController();
+      await Promise.race([this.#o.transport.close().catch(() => undefined), this.#o.clock.sleep(ABORT_GRACE_MS, grace.signal).catch(() => undefined)]);
+      grace.abort();
+    } else {
+      await this.#o.transport.close();
+    }
     const s = this.stats();
     this.#log.info({ written: s.pointsWritten, dropped: s.pointsDropped, spooled: s.spoolPoints }, 'Writer stopped');
+  }
+
+  /**
+   * The transport ignored the abort (a hung file system, ...): give up its requests. Their points
+   * go back to the queue (then the spool, or dropped as `shutdown`); spooled ones stay on disk.
+   */
+  #abandonSending(): void {
+    let points = 0;
+    for (const b of this.#sending) {
+      b.abandoned = true;
+      this.#inFlight -= b.points;
+      if (b.entry) {
+        this.#inFlightFromSpool -= b.points;
+      } else {
+        this.#ready.push({ ...b, abandoned: false });
+        this.#queued += b.points;
+      }
+      points += b.points;
+    }
+    this.#log.warn({ count: points, batches: this.#sending.size }, 'Output ignored the close deadline; its requests were given up');
+    this.#sending.clear();
   }
 
   #state(): WriterState {
@@ -490,17 +539,27 @@ export class InfluxWriter implements PointSink {
           let entry: SpoolEntry | undefined;
           try {
             entry = await this.#spool.take();
+            this.#spoolReadFailing = false;
           } catch (err) {
-            this.#log.error({ err, spool_dir: this.#o.spoolDir }, 'Cannot read the spool');
+            if (!this.#spoolReadFailing) this.#log.error({ err, spool_dir: this.#o.spoolDir }, 'Cannot read the spool; retrying');
+            this.#spoolReadFailing = true;
           }
-          if (entry) return { target: entry.target, body: entry.body, points: entry.points, seq: -1, entry };
+          if (entry && this.#halt) {
+            // close() passed its deadline while the batch was read: it stays in the spool.
+            this.#spool.release(entry);
+            entry = undefined;
+          }
+          if (entry) return { target: entry.target, body: entry.body, points: entry.points, seq: -1, entry, probe };
           if (probe) this.#probeInFlight = false;
+          // A failed read is retried after a pause, never in a tight loop.
+          if (this.#spoolReadFailing && !this.#halt) await this.#o.clock.sleep(this.#o.minRetryDelayMs);
           continue;
         }
         const b = this.#ready.shift();
         if (b) {
           if (probe) this.#probeInFlight = true;
           this.#queued -= b.points;
+          b.probe = probe;
           return b;
         }
       }
@@ -510,7 +569,13 @@ export class InfluxWriter implements PointSink {
   }
 
   async #deliver(batch: Batch): Promise<void> {
-    const wasProbe = this.#failing !== undefined;
+    const wasProbe = batch.probe === true;
+    if (this.#abort.signal.aborted) {
+      // close() passed its deadline before this request started: never start one it cannot abort.
+      if (wasProbe) this.#probeInFlight = false;
+      this.#requeue(batch);
+      return;
+    }
     const fromSpool = batch.entry ? batch.points : 0;
     this.#inFlight += batch.points;
     this.#inFlightFromSpool += fromSpool;
@@ -519,8 +584,10 @@ export class InfluxWriter implements PointSink {
     const request = new AbortController();
     const onAbort = (): void => request.abort(this.#abort.signal.reason);
     this.#abort.signal.addEventListener('abort', onAbort, { once: true });
+    this.#sending.add(batch);
     try {
       await this.#o.transport.send(batch.body, batch.target, request.signal);
+      if (batch.abandoned) return;
       this.#inFlight -= batch.points;
       this.#inFlightFromSpool -= fromSpool;
       this.#onSuccess(batch);
@@ -528,10 +595,12 @@ export class InfluxWriter implements PointSink {
       // The client reports a socket timeout without destroying the request: abort it so the
       // hung connection is closed instead of leaking.
       request.abort();
+      if (batch.abandoned) return;
       this.#inFlight -= batch.points;
       this.#inFlightFromSpool -= fromSpool;
       this.#onFailure(batch, classifyWriteError(err, this.#o.clock.now()), wasProbe);
     } finally {
+      this.#sending.delete(batch);
       this.#abort.signal.removeEventListener('abort', onAbort);
       if (wasProbe) this.#probeInFlight = false;
       this.#wake();

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../testkit/logger.js';
@@ -153,5 +153,42 @@ test('when full, drops the oldest segments and reports how many points were lost
   let got = 0;
   for (let e = await s.take(); e; e = await s.take()) got += e.points;
   assert.equal(got, s.pendingPoints);
+  await s.close();
+});
+
+test('a batch larger than the whole spool is refused without dropping what is already spooled', async (t) => {
+  const dir = tempDir(t);
+  const s = spool(dir, 300_000, 64 * 1024);
+  await s.open();
+  for (let i = 0; i < 10; i++) assert.equal(await s.append('primary', body(`a${i}`, 100), 100), 0);
+  assert.equal(await s.append('primary', body('big', 20_000), 20_000), 20_000, 'the batch itself is reported lost');
+  assert.equal(s.pendingPoints, 1000, 'nothing spooled earlier was dropped for it');
+  await s.close();
+});
+
+test('an .ack left without its segment (a crash between the deletions) never hides a new segment of that name', async (t) => {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'spool-0000000000000000.ack'), '100000');
+  const s2 = spool(dir);
+  await s2.open();
+  for (let i = 0; i < 5; i++) await s2.append('primary', body(`r${i}`, 500), 500);
+  // kill -9: no close. The next start must replay all five batches.
+  const s3 = spool(dir);
+  const rec = await s3.open();
+  assert.deepEqual([rec.records, rec.points], [5, 2500]);
+  await s3.close();
+});
+
+test('a segment that cannot be opened for reading fails take() once, and the next take() opens it again', async (t) => {
+  const dir = tempDir(t);
+  const s = spool(dir);
+  await s.open();
+  await s.append('primary', body('x', 10), 10);
+  const [seg] = readdirSync(dir).filter((n) => n.endsWith('.seg'));
+  renameSync(join(dir, seg!), join(dir, 'moved-away'));
+  await assert.rejects(s.take(), /ENOENT/);
+  renameSync(join(dir, 'moved-away'), join(dir, seg!));
+  const entry = await s.take();
+  assert.equal(entry?.points, 10);
   await s.close();
 });

@@ -166,7 +166,14 @@ export class Spool {
     if (this.#opened) return rec;
     this.#opened = true;
     await mkdir(this.#opts.dir, { recursive: true });
-    const names = (await readdir(this.#opts.dir)).filter((n) => SEGMENT_RE.test(n)).sort();
+    const all = await readdir(this.#opts.dir);
+    const names = all.filter((n) => SEGMENT_RE.test(n)).sort();
+    // An .ack without its segment (a crash between the two deletions) would hand its watermark to
+    // a new segment of the same name and hide that segment's records from the next replay.
+    const present = new Set(names);
+    for (const n of all) {
+      if (n.endsWith('.ack') && !present.has(n.replace(/\.ack$/, '.seg'))) await rm(join(this.#opts.dir, n), { force: true });
+    }
     for (const name of names) {
       const seq = Number(SEGMENT_RE.exec(name)![1]);
       this.#nextSeq = Math.max(this.#nextSeq, seq + 1);
@@ -181,8 +188,8 @@ export class Spool {
       }
       seg.size = validBytes;
       if (records.length === 0) {
-        await rm(seg.path, { force: true });
         await rm(ackPath(seg), { force: true });
+        await rm(seg.path, { force: true });
         continue;
       }
       this.#segments.push(seg);
@@ -215,7 +222,13 @@ export class Spool {
       meta.state = 'inflight';
       try {
         seg.reader ??= open(seg.path, 'r');
-        const reader = await seg.reader;
+        let reader: FileHandle;
+        try {
+          reader = await seg.reader;
+        } catch (err) {
+          seg.reader = undefined; // a failed open (EMFILE, ...) is retried by the next take
+          throw err;
+        }
         const buf = Buffer.allocUnsafe(meta.length - HEADER_BYTES);
         await reader.read(buf, 0, buf.length, meta.offset + HEADER_BYTES);
         return { target: meta.target, body: buf.toString('utf8'), points: meta.points, record: meta };
@@ -235,6 +248,7 @@ export class Spool {
     if (meta.state !== 'inflight') return 0;
     if (meta.seg.deleted) {
       meta.state = 'done';
+      this.#pendingPoints -= meta.points;
       return meta.points;
     }
     meta.state = 'unread';
@@ -248,7 +262,10 @@ export class Spool {
     if (meta.state === 'done') return;
     const wasUnread = meta.state === 'unread';
     meta.state = 'done';
-    if (meta.seg.deleted) return;
+    if (meta.seg.deleted) {
+      if (!wasUnread) this.#pendingPoints -= meta.points; // in flight when its segment was dropped
+      return;
+    }
     if (wasUnread) this.#unreadPoints -= meta.points;
     this.#pendingPoints -= meta.points;
     meta.seg.live--;
@@ -282,16 +299,23 @@ export class Spool {
     header.writeUInt32LE(crc32(payload), 16);
     const length = HEADER_BYTES + payload.length;
     if (this.#active && this.#active.size > 0 && this.#active.size + length > this.#opts.segmentBytes) await this.#closeWriter();
+    // A batch larger than the whole spool cannot be kept: refuse it before dropping anything for it.
+    if (length > this.#opts.maxBytes) return points;
     let dropped = 0;
     while (this.#bytes + length > this.#opts.maxBytes && this.#segments.length > 0) {
       const oldest = this.#segments[0]!;
       if (oldest === this.#active) await this.#closeWriter();
       dropped += await this.#dropSegment(oldest);
     }
-    if (length > this.#opts.maxBytes) return dropped + points;
     if (!this.#active) await this.#openWriter();
     const seg = this.#active!;
-    await this.#writer!.writev([header, payload]);
+    const { bytesWritten } = await this.#writer!.writev([header, payload]);
+    if (bytesWritten !== length) {
+      // Disk or file-size limit: cut the torn record off so offsets stay true, and report failure.
+      await this.#closeWriter().catch(() => undefined);
+      await truncate(seg.path, seg.size).catch(() => undefined);
+      throw new Error(`short write to the spool (${bytesWritten} of ${length} bytes): disk full?`);
+    }
     const meta: RecordMeta = { seg, offset: seg.size, length, points, target, state: 'unread' };
     seg.size += length;
     this.#bytes += length;
@@ -369,7 +393,10 @@ export class Spool {
         m.state = 'done';
       }
     }
-    this.#pendingPoints -= seg.livePoints;
+    // Records in flight stay pending until their request ends (release counts them lost, ack written).
+    let inflight = 0;
+    for (const m of seg.records) if (m.state === 'inflight') inflight += m.points;
+    this.#pendingPoints -= seg.livePoints - inflight;
     await this.#remove(seg);
     if (lost > 0) this.#log.error({ stage: 'writer', spool_dir: this.#opts.dir, count: lost }, 'Spool full: dropped the oldest spooled points');
     return lost;
@@ -381,8 +408,9 @@ export class Spool {
     this.#segments = this.#segments.filter((s) => s !== seg);
     this.#bytes -= seg.size;
     await closeReader(seg);
-    await rm(seg.path, { force: true });
+    // The .ack first: a crash in between leaves a segment replayed twice, never a stale watermark.
     await rm(ackPath(seg), { force: true });
+    await rm(seg.path, { force: true });
   }
 
   /**
