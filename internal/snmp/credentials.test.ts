@@ -2,14 +2,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { checkCommunity, credentialId, validateCredentials, type SnmpCredential } from './credentials.js';
 
-test('community checks use the Go netscan wording (parity §2.5)', () => {
+test('community checks use the Go netscan wording (parity §2.5) without ever quoting the community', () => {
   const table: Array<[string, ReturnType<typeof checkCommunity>]> = [
     ['n3tscan-ro', {}],
     ['', { error: 'snmp community string cannot be empty' }],
     ['a'.repeat(33), { error: 'snmp community string too long (max 32 characters), got 33 characters' }],
-    ['pa$$word', { error: 'snmp community string contains invalid character: $' }],
-    ['private', { error: "snmp community string 'private' is a common default value and should be changed for security" }],
-    ['123456', { error: "snmp community string '123456' is a common default value and should be changed for security" }],
+    ['pa$$word', { error: 'snmp community string contains an invalid character at position 3' }],
+    ['private', { error: 'snmp community string is a common default value and should be changed for security' }],
+    ['123456', { error: 'snmp community string is a common default value and should be changed for security' }],
     ['public', { warning: "WARNING: Using default SNMP community 'public' - consider changing for security" }],
   ];
   for (const [community, expected] of table) assert.deepEqual(checkCommunity(community), expected, community);
@@ -32,7 +32,7 @@ test('validation reports every problem of every credential, and public only as a
   ] as SnmpCredential[];
   assert.deepEqual(validateCredentials(creds), {
     errors: [
-      "snmp.credentials[1].community: snmp community string 'admin' is a common default value and should be changed for security",
+      'snmp.credentials[1].community: snmp community string is a common default value and should be changed for security',
       'snmp.credentials[2].user: SNMPv3 user name cannot be empty',
       "snmp.credentials[2].auth_protocol: must be one of sha, sha224, sha256, sha384, sha512, got 'md5'",
       'snmp.credentials[2].auth_key: must be at least 8 characters (RFC 3414), got 5',

@@ -85,11 +85,11 @@ export function checkCommunity(community: string): CommunityCheck {
   if (community.length > 32) {
     return { error: `snmp community string too long (max 32 characters), got ${community.length} characters` };
   }
-  for (const c of community) {
-    if (!/[A-Za-z0-9._-]/.test(c)) return { error: `snmp community string contains invalid character: ${c}` };
-  }
+  // The position, never the character or the value: messages must not reveal the secret.
+  const bad = [...community].findIndex((c) => !/[A-Za-z0-9._-]/.test(c));
+  if (bad >= 0) return { error: `snmp community string contains an invalid character at position ${bad + 1}` };
   if (weakCommunities.has(community)) {
-    return { error: `snmp community string '${community}' is a common default value and should be changed for security` };
+    return { error: 'snmp community string is a common default value and should be changed for security' };
   }
   if (community === 'public') return { warning: "WARNING: Using default SNMP community 'public' - consider changing for security" };
   return {};

@@ -426,7 +426,7 @@ test('start reports every bad option at once as a ConfigError', async () => {
   await assert.rejects(r.enricher.start(), (err: unknown) => {
     assert.ok(hasCode(err, 'ERR_CONFIG'));
     assert.deepEqual((err as unknown as { problems: string[] }).problems, [
-      'snmp.credentials[1].community: snmp community string contains invalid character:  ',
+      'snmp.credentials[1].community: snmp community string contains an invalid character at position 4',
       'snmp_rate_limit: must be greater than 0, got 0',
       'snmp.port: snmp port must be between 1 and 65535, got 70000',
       'snmp.retries: snmp retries must be between 0 and 10, got 11',

@@ -86,7 +86,7 @@ test('reports each rule with its exact message', () => {
     ['snmp: {port: 161}', 'snmp.community: is required when SNMP is enabled (got nothing; allowed a community string, or snmp.credentials, or snmp.enabled: false)'],
     ['snmp: {community: "${UNSET_VAR}"}', 'snmp.community: snmp community string cannot be empty (an unset environment variable expands to "") (got ""; allowed 1 to 32 characters from A-Z a-z 0-9 . _ -)'],
     ['snmp: {community: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa}', 'snmp.community: snmp community string too long (max 32 characters) (got 33 characters; allowed 1 to 32 characters from A-Z a-z 0-9 . _ -)'],
-    ['snmp: {community: "a b"}', 'snmp.community: snmp community string contains invalid character " " (allowed 1 to 32 characters from A-Z a-z 0-9 . _ -)'],
+    ['snmp: {community: "a b"}', 'snmp.community: snmp community string contains an invalid character at position 2 (allowed 1 to 32 characters from A-Z a-z 0-9 . _ -)'],
     ['snmp: {community: private}', 'snmp.community: snmp community string is a common default value and should be changed for security (got [redacted]; allowed a community that is not a well-known default)'],
     ['snmp: {credentials: [{version: "3", auth_key: longenough}]}', 'snmp.credentials[0].username: is required for SNMPv3 (got nothing; allowed a USM user name)'],
     ['snmp: {credentials: [{version: "3", username: u, auth_protocol: md5, auth_key: longenough}]}', 'snmp.credentials[0].auth_protocol: is not a supported auth protocol (got "md5"; allowed sha, sha224, sha256, sha384 or sha512)'],
