@@ -23,6 +23,8 @@ test('classifies every HTTP status and network error into exactly one action', (
     [http(401), 'config', undefined],
     [http(403), 'config', undefined],
     [http(404), 'config', undefined],
+    [http(301), 'config', undefined],
+    [http(308), 'config', undefined],
     [Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9'), { code: 'ECONNREFUSED' }), 'retry', undefined],
     [new RequestTimedOutError(), 'retry', undefined],
     [new Error('socket hang up'), 'retry', undefined],

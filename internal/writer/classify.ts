@@ -8,7 +8,8 @@ import { errorMessage } from '../errors/errors.js';
  * - `throttle`: 429, or 503 with Retry-After — wait what the server asked, keep the batch.
  * - `split`: 413 — send the batch in two halves.
  * - `drop`: 400, 422 and other 4xx — the server will never take these lines: drop, count, log the reason.
- * - `config`: 401, 403, 404 (bad token, no permission, unknown bucket/database) — loud error, keep the batch.
+ * - `config`: 401, 403, 404 (bad token, no permission, unknown bucket/database) and 3xx redirects
+ *   (a wrong URL) — loud error, keep the batch.
  */
 export type WriteErrorClass = 'retry' | 'throttle' | 'split' | 'drop' | 'config';
 
@@ -72,6 +73,8 @@ export function classifyWriteError(err: unknown, nowMs: number): ClassifiedWrite
       const dropped = partialDropped(fullReason);
       return dropped === undefined ? c('drop') : { ...c('drop'), partialDropped: dropped };
     }
+    // A redirect (http -> https, a moved endpoint) is not followed for writes: the URL is wrong.
+    if (status >= 300 && status < 400) return c('config');
     return c('retry');
   }
   const code = (err as { code?: unknown } | undefined)?.code;
