@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hasCode } from '../errors/errors.js';
@@ -502,5 +502,29 @@ test('a spool that cannot be read is logged once and retried after a pause, then
     await new Promise((r) => setTimeout(r, 5));
   }
   assert.equal(writer.stats().pointsWritten, 3);
+  books(writer.stats());
+});
+
+test('a spool that failed to take a batch is tried again 30 s later instead of never', async (t) => {
+  const dir = tempDir(t);
+  const spoolDir = join(dir, 'spool');
+  const { logger, lines } = captureLogger('warn');
+  const clock = new FakeClock();
+  const transport = new FakeLineTransport(clock);
+  const writer = new InfluxWriter({ transport, clock, logger, random: () => 0.999999, batchSize: 1, spoolDir, minRetryDelayMs: 1000, maxRetryDelayMs: 1000 });
+  t.after(() => writer.close(0));
+  await writer.start();
+  rmSync(spoolDir, { recursive: true, force: true }); // the disk goes away under the spool
+  transport.setDefault(connectionRefused());
+  writer.write(pt(0));
+  await clock.advanceAsync(0);
+  await settle(() => writer.stats().state === 'buffering', 'spool failed, points kept in memory');
+  assert.equal(lines.filter((l) => l['msg'] === 'Cannot write the spool; keeping data in memory').length, 1);
+  mkdirSync(spoolDir, { recursive: true }); // and comes back
+  await clock.advanceAsync(30_000);
+  writer.write(pt(1));
+  await clock.advanceAsync(0);
+  await settle(() => writer.stats().spoolPoints === 2, 'both points spooled');
+  assert.equal(writer.stats().state, 'spooling');
   books(writer.stats());
 });

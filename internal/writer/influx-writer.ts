@@ -163,6 +163,9 @@ interface Batch {
   abandoned?: boolean;
 }
 
+/** How long a spool that failed to take a batch is left alone before it is tried again. */
+const SPOOL_RETRY_MS = 30_000;
+
 /** How long close() waits, after aborting, for requests whose transport ignores the abort. */
 const ABORT_GRACE_MS = 1000;
 
@@ -202,6 +205,8 @@ export class InfluxWriter implements PointSink {
   #spooling = 0;
   #spoolAppends: Promise<unknown> = Promise.resolve();
   #spoolBroken = false;
+  /** When a broken spool is tried again (a full disk may have been cleaned up). */
+  #spoolRetryAtMs = 0;
   #inFlight = 0;
   #inFlightFromSpool = 0;
   #seq = 0;
@@ -425,6 +430,7 @@ export class InfluxWriter implements PointSink {
   /** Moves sealed batches to the spool while the server fails, the spool has a backlog (order) or memory runs deep. */
   #route(force = false): void {
     const spool = this.#spool;
+    if (this.#spoolBroken && !force && this.#o.clock.now() >= this.#spoolRetryAtMs) this.#spoolBroken = false;
     if (!spool || (!this.#started && !force) || (this.#spoolBroken && !force)) return;
     const useSpool = force || this.#failing !== undefined || spool.pendingPoints > 0 || this.#spooling > 0 || this.#queued > this.#spoolThreshold;
     if (!useSpool) return;
@@ -441,8 +447,9 @@ export class InfluxWriter implements PointSink {
         this.#spooling -= b.points;
         this.#ready.unshift(b);
         this.#queued += b.points;
-        if (!this.#spoolBroken) this.#log.error({ err, spool_dir: this.#o.spoolDir }, 'Cannot write the spool; keeping data in memory');
+        if (!this.#spoolBroken) this.#log.error({ err, spool_dir: this.#o.spoolDir, retry_in_ms: SPOOL_RETRY_MS }, 'Cannot write the spool; keeping data in memory');
         this.#spoolBroken = true;
+        this.#spoolRetryAtMs = this.#o.clock.now() + SPOOL_RETRY_MS;
         this.#wake();
       });
       this.#spoolAppends = this.#spoolAppends.then(() => appended);
