@@ -262,7 +262,15 @@ test('an unwritable spool directory fails start with ERR_WRITE and advice', asyn
   writeFileSync(file, 'x');
   const writer = new InfluxWriter({ transport: new FakeLineTransport(clock), clock, logger: silentLogger(), spoolDir: join(file, 'spool') });
   await assert.rejects(writer.start(), (err: unknown) => hasCode(err, 'ERR_WRITE') && /spool_dir: ""/.test((err as Error).message));
+  // Not writing: readiness must say so. Points written meanwhile are counted when it closes.
+  assert.equal(writer.stats().state, 'idle');
+  assert.equal(writer.isHealthy(), false);
+  writer.write(pt(0));
+  writer.flush();
   await writer.close(0);
+  const s = writer.stats();
+  assert.equal(s.droppedByReason.shutdown, 1);
+  books(s);
 });
 
 test('without a spool, close past its deadline aborts the request and counts the rest as dropped', async (t) => {

@@ -255,6 +255,8 @@ export class InfluxWriter implements PointSink {
     this.#started = true;
     if (this.#spool) {
       const rec = await this.#spool.open().catch((cause: unknown) => {
+        // Not started: the state stays `idle`, so readiness says the output is not writing.
+        this.#started = false;
         throw new NetscanError('ERR_WRITE', `cannot open spool_dir ${this.#o.spoolDir}: ${errorMessage(cause)} (check that the directory is writable, or set spool_dir: "" to disable the spool)`, { stage: 'writer', cause });
       });
       if (rec.points > 0) this.#log.info({ count: rec.points, batches: rec.records }, 'Spool holds points from a previous run; replaying them');
@@ -366,8 +368,9 @@ export class InfluxWriter implements PointSink {
       }
     }
     if (this.#spool && this.#ready.length > 0) {
-      if (!this.#started) await this.#spool.open();
-      this.#route(true);
+      // A spool that would not open is no place for them: they are counted as dropped below.
+      const usable = this.#started || await this.#spool.open().then(() => true, () => false);
+      if (usable) this.#route(true);
     }
     this.#retryTimer?.cancel();
     await this.#spoolAppends;
