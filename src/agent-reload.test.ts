@@ -101,3 +101,17 @@ test('reloading the spool A -> B -> A while A is still closing waits for the old
   assert.ok(stopped >= 0 && stopped < replaced[1]!, `the writer on spool A stopped (line ${stopped}) before spool A was reopened (line ${replaced[1]})`);
   await settleOnClock(clock, agent.stop());
 });
+
+test('a reload that arrives while the agent is starting is applied once every stage runs', async (t) => {
+  const dir = tempDir(t);
+  const { logger, lines } = captureLogger('info');
+  const clock = new FakeClock();
+  const agent = new Agent({ config: config(dir), logger, clock });
+  const starting = agent.start();
+  const reloaded = agent.reload(config(dir, { ping_interval: '2s' }));
+  await starting;
+  await reloaded;
+  const order = lines.map((l) => l['msg']).filter((m) => m === 'netscan started' || m === 'configuration reloaded');
+  assert.deepEqual(order, ['netscan started', 'configuration reloaded']);
+  await settleOnClock(clock, agent.stop());
+});

@@ -459,7 +459,10 @@ export class Agent {
    */
   reload(config: Config, warnings: readonly string[] = []): Promise<void> {
     // One reload at a time: an output handoff may wait for the previous writer's final flush.
-    const run = this.#reloading.then(() => this.#reload(config, warnings));
+    // A reload that arrives while the agent is starting (SIGHUP is handled from the first
+    // instant) waits until every stage runs, so it never acts on half-started stages.
+    const started = this.#startPromise?.catch(() => undefined);
+    const run = this.#reloading.then(() => started).then(() => this.#reload(config, warnings));
     this.#reloading = run.catch(() => undefined);
     return run;
   }
