@@ -115,3 +115,17 @@ test('a reload that arrives while the agent is starting is applied once every st
   assert.deepEqual(order, ['netscan started', 'configuration reloaded']);
   await settleOnClock(clock, agent.stop());
 });
+
+test('a stop that arrives while the agent is starting lets it finish, then stops everything it opened', async (t) => {
+  const dir = tempDir(t);
+  const { logger, lines } = captureLogger('info');
+  const clock = new FakeClock();
+  const agent = new Agent({ config: config(dir, { health_check_port: 0 }), logger, clock });
+  const starting = agent.start();
+  const stopping = agent.stop();
+  await starting.catch(() => undefined);
+  await settleOnClock(clock, stopping);
+  const msgs = lines.map((l) => l['msg']);
+  assert.ok(msgs.indexOf('ICMP engine stopped') > msgs.indexOf('ICMP engine started'), 'the engine opened during start-up is closed');
+  assert.equal(msgs.at(-1), 'netscan stopped');
+});

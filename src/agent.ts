@@ -158,6 +158,8 @@ export class Agent {
   #startedMs = 0;
   #ready = false;
   #startPromise: Promise<void> | undefined;
+  /** The start itself (without the stop-on-failure wrapper), so a stop can wait for it. */
+  #starting: Promise<void> | undefined;
   #stopping: Promise<void> | undefined;
   #sweepTimer: TimerHandle | undefined;
   #healthTimer: TimerHandle | undefined;
@@ -198,7 +200,8 @@ export class Agent {
 
   /** Starts every stage. Rejects (after stopping what started) if a stage cannot start. */
   start(): Promise<void> {
-    this.#startPromise ??= this.#start().catch(async (err: unknown) => {
+    this.#starting ??= this.#start();
+    this.#startPromise ??= this.#starting.catch(async (err: unknown) => {
       await this.stop();
       throw err;
     });
@@ -556,6 +559,8 @@ export class Agent {
 
   async #doStop(): Promise<void> {
     const { logger } = this.#opts;
+    // A stop during start-up lets the start finish first, so no stage opens after its stop step.
+    await this.#starting?.catch(() => undefined);
     this.#ready = false;
     this.#sweepTimer?.cancel();
     this.#healthTimer?.cancel();
