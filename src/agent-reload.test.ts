@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -128,4 +128,20 @@ test('a stop that arrives while the agent is starting lets it finish, then stops
   const msgs = lines.map((l) => l['msg']);
   assert.ok(msgs.indexOf('ICMP engine stopped') > msgs.indexOf('ICMP engine started'), 'the engine opened during start-up is closed');
   assert.equal(msgs.at(-1), 'netscan stopped');
+});
+
+test('a reload whose new outputs cannot start is rejected and the running outputs stay', async (t) => {
+  const dir = tempDir(t);
+  const server = await hangingInflux(t);
+  const { logger, lines } = captureLogger('info');
+  const clock = new FakeClock();
+  const agent = new Agent({ config: config(dir), logger, clock });
+  await agent.start();
+  writeFileSync(join(dir, 'not-a-dir'), 'x');
+  const influxdb = { url: server.url, token: 'tok', org: 'o', bucket: 'b' };
+  await assert.rejects(agent.reload(config(dir, { influxdb, output_file: '', spool_dir: join(dir, 'not-a-dir', 'spool') })), /spool_dir/);
+  assert.equal(lines.filter((l) => l['msg'] === 'outputs replaced').length, 0);
+  assert.equal(agent.healthDocument().output_state, 'writing');
+  assert.equal(agent.config.spool_dir, join(dir, 'spool'));
+  await settleOnClock(clock, agent.stop());
 });

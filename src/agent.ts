@@ -492,7 +492,14 @@ export class Agent {
     const handOver = outputsChanged && (sharesFiles(old, config) || stillClosing.length > 0);
     if (outputsChanged) {
       newOutputs = new Outputs(config, { clock, logger });
-      if (!handOver) await newOutputs.start();
+      if (!handOver) {
+        const built = newOutputs;
+        await built.start().catch(async (err: unknown) => {
+          // Nothing runs on them yet: close what did start, keep the running outputs.
+          await built.close(0).catch(() => undefined);
+          throw err;
+        });
+      }
     }
     // The SNMP enricher and the state store take their settings at construction.
     const restartNeeded = ([
