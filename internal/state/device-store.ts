@@ -449,7 +449,11 @@ export class DeviceStore {
     const t0 = this.#clock.monoNs();
     let devices: Device[];
     try {
-      devices = (await readStateFile(this.#opts.fs, path)).devices;
+      const snap = await readStateFile(this.#opts.fs, path);
+      devices = snap.devices;
+      if (snap.skipped > 0) {
+        this.#log.warn({ path, skipped: snap.skipped, first_reason: snap.firstSkipReason }, 'state file had unusable device entries; restored the others');
+      }
     } catch (err) {
       if (!(err instanceof StateFileError)) {
         // EACCES, EIO, EISDIR...: the file may be fine; leave it alone (the next snapshot replaces it).

@@ -229,20 +229,15 @@ describe('unusable state files', () => {
     }
   });
 
-  const cases: Array<[string, (doc: Record<string, unknown> & { devices: Array<Record<string, unknown>> }) => void, string, RegExp]> = [
+  type Doc = Record<string, unknown> & { devices: Array<Record<string, unknown>> };
+  const cases: Array<[string, (doc: Doc) => void, string, RegExp]> = [
     ['a foreign format', (d) => { d['format'] = 'other'; }, 'corrupt', /"format" is not "netscan-state"/],
     ['a newer version', (d) => { d['version'] = 2; }, 'unsupported_version', /has version 2; this netscan reads version 1/],
     ['a count that disagrees', (d) => { d['count'] = 4; }, 'corrupt', /"count" is 4 but 5 devices are listed/],
-    ['a device without ip', (d) => { delete d.devices[1]!['ip']; }, 'corrupt', /device #1: "ip" is not a non-empty string/],
-    ['a duplicate ip', (d) => { d.devices[2]!['ip'] = d.devices[0]!['ip']; }, 'corrupt', /device #2: duplicate ip 127.0.0.1/],
-    ['a negative timestamp', (d) => { d.devices[0]!['last_seen_ms'] = -1; }, 'corrupt', /device #0: "last_seen_ms" is not a timestamp/],
-    ['a bad breaker', (d) => { d.devices[3]!['ping_fails'] = 'x'; }, 'corrupt', /device #3: ping fails is not a count/],
-    ['bad SNMP data', (d) => { d.devices[1]!['snmp'] = { sys_name: 1 }; }, 'corrupt', /device #1: "snmp" misses a string field/],
-    ['a list instead of an object', (d) => { d.devices[4] = [] as never; }, 'corrupt', /device #4: not an object/],
   ];
   for (const [name, mutate, problem, message] of cases) {
     test(`a state file with ${name} is not loaded`, async () => {
-      const doc = JSON.parse(await validFile()) as Record<string, unknown> & { devices: Array<Record<string, unknown>> };
+      const doc = JSON.parse(await validFile()) as Doc;
       mutate(doc);
       const { store, warns } = await startOn(JSON.stringify(doc));
       assert.equal(store.size, 0);
@@ -251,6 +246,37 @@ describe('unusable state files', () => {
       assert.match(String((warns[0]!['err'] as { message: string }).message), message);
     });
   }
+
+  // One bad entry costs that entry, never the other devices.
+  const entryCases: Array<[string, (doc: Doc) => void, number, RegExp]> = [
+    ['a device without ip', (d) => { delete d.devices[1]!['ip']; }, 4, /device #1: "ip" is not a non-empty string/],
+    ['a duplicate ip (the most recently seen copy is kept)', (d) => { d.devices[2]!['ip'] = d.devices[0]!['ip']; }, 4, /device #2: duplicate ip 127.0.0.1/],
+    ['a negative timestamp', (d) => { d.devices[0]!['last_seen_ms'] = -1; }, 4, /device #0: "last_seen_ms" is not a timestamp/],
+    ['a bad breaker', (d) => { d.devices[3]!['ping_fails'] = 'x'; }, 4, /device #3: ping fails is not a count/],
+    ['bad SNMP data', (d) => { d.devices[1]!['snmp'] = { sys_name: 1 }; }, 4, /device #1: "snmp" misses a string field/],
+    ['a list instead of an object', (d) => { d.devices[4] = [] as never; }, 4, /device #4: not an object/],
+    ['a key that is not a dotted IPv4 address', (d) => { d.devices[2]!['ip'] = '127.0.0.01'; }, 4, /device #2: "ip" "127.0.0.01" is not a dotted IPv4 address/],
+  ];
+  for (const [name, mutate, kept, reason] of entryCases) {
+    test(`a state file with ${name} restores the other devices, with one warning`, async () => {
+      const doc = JSON.parse(await validFile()) as Doc;
+      mutate(doc);
+      const { store, warns } = await startOn(JSON.stringify(doc));
+      assert.equal(store.size, kept);
+      assert.equal(warns.length, 1);
+      assert.equal(warns[0]!['msg'], 'state file had unusable device entries; restored the others');
+      assert.match(String(warns[0]!['first_reason']), reason);
+    });
+  }
+
+  test('seen times after the snapshot was saved are clamped to it, so they cannot win evictions', async () => {
+    const doc = JSON.parse(await validFile()) as Doc;
+    const saved = doc['saved_at_ms'] as number;
+    doc.devices[0]!['last_seen_ms'] = saved + 86_400_000 * 365;
+    const { store } = await startOn(JSON.stringify(doc));
+    const d = store.get(doc.devices[0]!['ip'] as string)!;
+    assert.equal(d.lastSeenMs, saved);
+  });
 
   test('a state file that cannot be read is left in place, with one warning', async () => {
     const mem = new MemoryStateFs();
@@ -442,4 +468,25 @@ describe('kill during write', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+});
+
+test('a device evicted and seen again while a chunked snapshot is written appears once in the file, and it all restores', async () => {
+  const clock = new FakeClock(1_700_000_000_000);
+  const fs = new MemoryStateFs();
+  const live = new DeviceStore({ clock, stateFile: PATH, fs, snapshotChunkDevices: 10, maxDevices: 100 });
+  for (let i = 0; i < 100; i++) live.markSeen(`127.0.5.${i}`);
+  // Churn at capacity during the first chunk's pause: 127.0.5.0 (already written) is evicted by
+  // a new device, then rediscovered, which puts it at the end of the iteration.
+  setImmediate(() => {
+    clock.advance(1000);
+    live.markSeen('127.0.7.1');
+    live.markSeen('127.0.5.0');
+  });
+  await live.snapshot();
+  const ips = [...fs.files.get(PATH)!.matchAll(/"ip":"([^"]+)"/g)].map((m) => m[1]);
+  assert.equal(ips.length, new Set(ips).size, 'no ip written twice');
+  const restored = new DeviceStore({ clock, stateFile: PATH, fs, maxDevices: 100 });
+  await restored.start();
+  assert.ok(restored.size >= 99, `restored ${restored.size} devices`);
+  await restored.stop();
 });

@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { NetscanError } from '../errors/errors.js';
 import type { BreakerState, Device, SnmpInfo } from '../model/device.js';
+import { parseIpv4 } from './ip-index.js';
 
 /**
  * The state file: one JSON document, written one device per line so it can be produced in
@@ -105,6 +106,10 @@ export interface StateSnapshot {
   savedAtMs: number;
   /** Devices in file order. */
   devices: Device[];
+  /** Device entries left out: unusable ones, repeats of an ip (the most recently seen is kept), non-IPv4 keys. */
+  skipped: number;
+  /** Why the first skipped entry was left out, for the log. */
+  firstSkipReason: string | undefined;
 }
 
 /** Options for {@link writeStateFile}. */
@@ -145,7 +150,12 @@ export async function writeStateFile(opts: WriteStateFileOptions): Promise<Write
     const header = `{"format":${JSON.stringify(STATE_FILE_FORMAT)},"version":${STATE_FILE_VERSION},"saved_at_ms":${opts.savedAtMs},"devices":[\n`;
     let chunk = header;
     let inChunk = 0;
+    // The store changes between chunks: a device evicted and seen again moves to the end of the
+    // iteration and would be met twice. The first copy written stands.
+    const written = new Set<string>();
     for (const d of opts.devices) {
+      if (written.has(d.ip)) continue;
+      written.add(d.ip);
       chunk += (count === 0 ? '' : ',\n') + JSON.stringify(encodeDevice(d));
       count++;
       if (++inChunk >= opts.chunkDevices) {
@@ -204,17 +214,26 @@ export async function readStateFile(fs: StateFs, path: string, yieldEvery = 5000
   const list = doc['devices'];
   if (!Array.isArray(list)) throw corrupt('"devices" is not a list');
   if (doc['count'] !== list.length) throw corrupt(`"count" is ${JSON.stringify(doc['count'])} but ${list.length} devices are listed`);
-  const devices: Device[] = new Array<Device>(list.length);
-  const seen = new Set<string>();
+  // One bad entry costs that entry, not the whole fleet: it is skipped and counted.
+  const byIp = new Map<string, Device>();
+  let skipped = 0;
+  let firstSkipReason: string | undefined;
+  const skip = (why: string): void => {
+    skipped++;
+    firstSkipReason ??= why;
+  };
   for (let i = 0; i < list.length; i++) {
-    const d = decodeDevice(list[i]);
-    if (typeof d === 'string') throw corrupt(`device #${i}: ${d}`);
-    if (seen.has(d.ip)) throw corrupt(`device #${i}: duplicate ip ${d.ip}`);
-    seen.add(d.ip);
-    devices[i] = d;
+    const d = decodeDevice(list[i], savedAtMs);
+    if (typeof d === 'string') {
+      skip(`device #${i}: ${d}`);
+    } else {
+      const prev = byIp.get(d.ip);
+      if (prev !== undefined) skip(`device #${i}: duplicate ip ${d.ip}`);
+      if (prev === undefined || d.lastSeenMs > prev.lastSeenMs) byIp.set(d.ip, d);
+    }
     if ((i + 1) % yieldEvery === 0) await yieldToLoop();
   }
-  return { savedAtMs, devices };
+  return { savedAtMs, devices: [...byIp.values()], skipped, firstSkipReason };
 }
 
 interface EncodedSnmp {
@@ -255,11 +274,12 @@ function encodeDevice(d: Device): Record<string, unknown> {
   return out;
 }
 
-// Returns the device or a one-line reason it is invalid.
-function decodeDevice(v: unknown): Device | string {
+// Returns the device or a one-line reason it is invalid. Seen times after the save are clamped to it.
+function decodeDevice(v: unknown, savedAtMs: number): Device | string {
   if (!isObject(v)) return 'not an object';
   const ip = v['ip'];
   if (typeof ip !== 'string' || ip === '') return '"ip" is not a non-empty string';
+  if (parseIpv4(ip) < 0) return `"ip" ${JSON.stringify(ip.slice(0, 40))} is not a dotted IPv4 address`;
   const hostname = v['hostname'];
   if (typeof hostname !== 'string') return '"hostname" is not a string';
   const firstSeenMs = v['first_seen_ms'];
@@ -287,7 +307,12 @@ function decodeDevice(v: unknown): Device | string {
       sysUptimeS: uptime === null ? undefined : uptime, credentialId: credentialId!,
     });
   }
-  return { ip, hostname, snmp, firstSeenMs, lastSeenMs, lastSnmpMs, ping, snmpBreaker };
+  // A device cannot have been seen after the snapshot was taken: future times (a clock that was
+  // wrong, a hand-edited file) would otherwise win every eviction contest.
+  return {
+    ip, hostname, snmp, firstSeenMs: Math.min(firstSeenMs, savedAtMs), lastSeenMs: Math.min(lastSeenMs, savedAtMs),
+    lastSnmpMs: Math.min(lastSnmpMs as number, savedAtMs), ping, snmpBreaker,
+  };
 }
 
 function decodeBreaker(fails: unknown, untilMs: unknown): BreakerState | string {
