@@ -22,15 +22,45 @@ export interface Clock {
   sleep(delayMs: number, signal?: AbortSignal): Promise<void>;
 }
 
+/** Longest delay node's setTimeout honours; above it node fires after 1 ms instead. */
+export const NODE_MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * Runs `fn` after `delayMs` on `set` (a node-style setTimeout), splitting delays longer than
+ * {@link NODE_MAX_TIMER_MS} (about 24.8 days: a long backoff, a suspension restored far ahead)
+ * into a chain of timers, so they never fire early or in a 1 ms loop.
+ */
+export function longTimeout(
+  set: (fn: () => void, ms: number) => { unref(): unknown },
+  clear: (t: never) => void,
+  fn: () => void,
+  delayMs: number,
+): TimerHandle {
+  let current: { unref(): unknown } | undefined;
+  let cancelled = false;
+  const arm = (remainingMs: number): void => {
+    const step = Math.min(Math.max(0, remainingMs), NODE_MAX_TIMER_MS);
+    current = set(() => {
+      if (cancelled) return;
+      if (remainingMs > NODE_MAX_TIMER_MS) arm(remainingMs - NODE_MAX_TIMER_MS);
+      else fn();
+    }, step);
+    current.unref();
+  };
+  arm(Number.isFinite(delayMs) ? delayMs : Number.MAX_SAFE_INTEGER);
+  return {
+    cancel: () => {
+      cancelled = true;
+      if (current !== undefined) clear(current as never);
+    },
+  };
+}
+
 /** The real clock, backed by Date.now, process.hrtime and unref()'d node timers. */
 export const systemClock: Clock = {
   now: () => Date.now(),
   monoNs: () => process.hrtime.bigint(),
-  setTimeout(fn, delayMs) {
-    const t = setTimeout(fn, Math.max(0, delayMs));
-    t.unref();
-    return { cancel: () => clearTimeout(t) };
-  },
+  setTimeout: (fn, delayMs) => longTimeout(setTimeout, clearTimeout, fn, delayMs),
   sleep: (delayMs, signal) => sleepOn(systemClock, delayMs, signal),
 };
 
