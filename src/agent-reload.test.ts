@@ -145,3 +145,20 @@ test('a reload whose new outputs cannot start is rejected and the running output
   assert.equal(agent.config.spool_dir, join(dir, 'spool'));
   await settleOnClock(clock, agent.stop());
 });
+
+test('outputs that could not start after a hand-over report influxdb_ok false and not ready', async (t) => {
+  const dir = tempDir(t);
+  const { logger } = captureLogger('info');
+  const clock = new FakeClock();
+  const agent = new Agent({ config: config(dir), logger, clock });
+  await agent.start();
+  writeFileSync(join(dir, 'not-a-dir'), 'x');
+  const server = await hangingInflux(t);
+  const influxdb = { url: server.url, token: 'tok', org: 'o', bucket: 'b' };
+  // Same output file: a hand-over (old outputs close first), then the new ones fail to start.
+  await settleOnClock(clock, agent.reload(config(dir, { influxdb, spool_dir: join(dir, 'not-a-dir', 'spool') })));
+  const health = agent.healthDocument();
+  assert.equal(health.influxdb_ok, false);
+  assert.equal(agent.readiness().ready, false);
+  await settleOnClock(clock, agent.stop());
+});

@@ -394,7 +394,7 @@ export class Agent {
       scheduler,
       reconciler: s.reconciler.stats(),
       writer,
-      outputOk: writer.state === 'writing' || writer.state === 'idle',
+      outputOk: writer.state === 'writing',
       outputHealthy: s.outputs.isHealthy(),
       icmp: s.engine.stats(),
       snmp: s.enricher?.stats(),

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { Clock } from '../internal/clock/clock.js';
-import type { Logger } from '../internal/log/log.js';
+import { redactUrlCredentials, type Logger } from '../internal/log/log.js';
 import { FanOutSink } from '../internal/writer/fan-out.js';
 import { FileTransport } from '../internal/writer/file-transport.js';
 import { InfluxWriter, sumWriterStats, type WriterStats } from '../internal/writer/influx-writer.js';
@@ -62,7 +62,7 @@ export class Outputs implements PointSink {
         ...common, transport, maxConcurrentWrites: db.max_in_flight_writes,
         spoolDir: spooled ? join(config.spool_dir, 'influxdb') : undefined, spoolMaxBytes: config.spool_max_bytes,
       }));
-      names.push(`influxdb ${db.version} ${db.url}`);
+      names.push(`influxdb ${db.version} ${redactUrlCredentials(db.url)}`);
     }
     if (config.output_file !== '') {
       const transport = new FileTransport({ path: config.output_file, maxBytes: config.output_file_max_bytes, maxFiles: config.output_file_max_files });

@@ -15,6 +15,21 @@ export const redactPaths: readonly string[] = [
   'authorization', '*.authorization', '*.headers.authorization', '*.Authorization', '*.headers.Authorization',
 ];
 
+/** Replaces the user:password part of every URL in `s` (`http://u:p@host` -> `http://[redacted]@host`). */
+export function redactUrlCredentials(s: string): string {
+  return s.replace(/(\b[a-z][a-z0-9+.-]*:\/\/)[^/@\s"']*@/gi, '$1[redacted]@');
+}
+
+/**
+ * Replaces every occurrence of each secret in `s` (tokens, passwords a server may echo in an
+ * error body) and URL credentials. Empty secrets are ignored.
+ */
+export function redactSecrets(s: string, secrets: readonly string[]): string {
+  let out = redactUrlCredentials(s);
+  for (const secret of secrets) if (secret.length >= 3) out = out.split(secret).join('[redacted]');
+  return out;
+}
+
 /** Options for {@link createLogger}. */
 export interface CreateLoggerOptions {
   /** Minimum level: trace, debug, info, warn, error, fatal, silent. */

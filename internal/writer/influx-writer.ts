@@ -1,6 +1,6 @@
 import type { Clock, TimerHandle } from '../clock/clock.js';
 import { errorMessage, NetscanError } from '../errors/errors.js';
-import type { Logger } from '../log/log.js';
+import { redactSecrets, type Logger } from '../log/log.js';
 import type { Point, PointSink } from '../model/point.js';
 import { backoffDelayMs, classifyWriteError, writeErrorClasses, type ClassifiedWriteError, type WriteErrorClass } from './classify.js';
 import { toLineProtocol, type LineProtocolOptions } from './line-protocol.js';
@@ -633,7 +633,9 @@ export class InfluxWriter implements PointSink {
     }
   }
 
-  #onFailure(batch: Batch, c: ClassifiedWriteError, wasProbe: boolean): void {
+  #onFailure(batch: Batch, classified: ClassifiedWriteError, wasProbe: boolean): void {
+    // A server may echo the token or password in its error body: never let it reach /health or a log.
+    const c = { ...classified, message: redactSecrets(classified.message, this.#o.transport.secrets ?? []) };
     const s = this.#stats;
     s.batchesFailed++;
     s.writeErrors[c.errorClass]++;

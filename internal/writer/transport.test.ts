@@ -128,3 +128,27 @@ test('connection refused spools to disk, and the data arrives once a server list
   assert.deepEqual(late.acceptedLines().sort(), Array.from({ length: 100 }, (_, i) => line(i)).sort());
   assert.equal(w.stats().state, 'writing');
 });
+
+test('a token or password the server echoes in its error never reaches last_write_error or a log line; URL credentials neither', async (t) => {
+  const { logger, lines } = captureLogger('debug');
+  t.after(() => server.setDefault(faults.ok()));
+  server.setDefault(faults.status(401, 'unauthorized access: token "tok3n" is not valid'));
+  const w2 = writer(t, { transport: v2(), logger });
+  await w2.start();
+  w2.write(pt(1));
+  const s2 = await until(w2, (s) => s.lastError !== undefined);
+  assert.equal(s2.lastError, 'HTTP 401 Unauthorized: unauthorized access: token "[redacted]" is not valid');
+  await w2.close(100);
+  const basic = Buffer.from('ns:s3cret-pw').toString('base64');
+  server.setDefault(faults.status(403, `user ns with password s3cret-pw (Basic ${basic}) may not write`));
+  const url = server.url.replace('http://', 'http://ns:s3cret-pw@');
+  const v1 = new InfluxV1Transport({ url, database: 'netscan', username: 'ns', password: 's3cret-pw' });
+  assert.equal(v1.name, `influxdb-v1 ${server.url.replace('http://', 'http://[redacted]@')}`);
+  const w1 = writer(t, { transport: v1, logger });
+  await w1.start();
+  w1.write(pt(2));
+  const s1 = await until(w1, (s) => s.lastError !== undefined);
+  assert.equal(s1.lastError, 'HTTP 403 Forbidden: user ns with password [redacted] (Basic [redacted]) may not write');
+  const text = JSON.stringify(lines);
+  for (const secret of ['tok3n', 's3cret-pw', basic]) assert.ok(!text.includes(secret), `${secret} logged`);
+});

@@ -1,4 +1,5 @@
 import { InfluxDB, type Transport } from '@influxdata/influxdb-client';
+import { redactUrlCredentials } from '../log/log.js';
 
 /** Which bucket (v2) or database (v1) a batch goes to. */
 export type WriteTarget = 'primary' | 'health';
@@ -9,8 +10,10 @@ export type WriteTarget = 'primary' | 'health';
  * server or a fake. A transport never retries: the writer is the one retry layer.
  */
 export interface LineTransport {
-  /** Short description for logs (`influxdb-v2 http://127.0.0.1:8086`, `file /var/lib/netscan/out.lp`). */
+  /** Short description for logs (`influxdb-v2 http://127.0.0.1:8086`, `file /var/lib/netscan/out.lp`); never holds a secret. */
   readonly name: string;
+  /** Secrets this transport sends (token, password): scrubbed from any error text a server echoes. */
+  readonly secrets?: readonly string[];
   /** Render unsigned fields as integers (InfluxDB 1.x does not accept `u`). */
   readonly unsignedAsInteger: boolean;
   /** Sends one batch; resolves only once the server acknowledged it; rejects with the raw error otherwise. */
@@ -48,13 +51,15 @@ export const defaultInfluxV2TransportOptions = { timeoutMs: 10_000, gzipThreshol
  */
 export class InfluxV2Transport implements LineTransport {
   readonly name: string;
+  readonly secrets: readonly string[];
   readonly unsignedAsInteger = false;
   readonly #opts: InfluxV2TransportOptions;
   #transport: Transport | undefined;
 
   constructor(opts: Partial<InfluxV2TransportOptions> & Pick<InfluxV2TransportOptions, 'url' | 'token' | 'org' | 'bucket' | 'healthBucket'>) {
     this.#opts = { ...defaultInfluxV2TransportOptions, ...opts };
-    this.name = `influxdb-v2 ${opts.url}`;
+    this.name = `influxdb-v2 ${redactUrlCredentials(opts.url)}`;
+    this.secrets = [opts.token];
   }
 
   send(body: string, target: WriteTarget, signal: AbortSignal): Promise<void> {
@@ -104,13 +109,15 @@ export interface InfluxV1TransportOptions {
  */
 export class InfluxV1Transport implements LineTransport {
   readonly name: string;
+  readonly secrets: readonly string[];
   readonly unsignedAsInteger = true;
   readonly #opts: InfluxV1TransportOptions;
   #transport: Transport | undefined;
 
   constructor(opts: Partial<InfluxV1TransportOptions> & Pick<InfluxV1TransportOptions, 'url' | 'database'>) {
     this.#opts = { ...defaultInfluxV2TransportOptions, ...opts };
-    this.name = `influxdb-v1 ${opts.url}`;
+    this.name = `influxdb-v1 ${redactUrlCredentials(opts.url)}`;
+    this.secrets = opts.password ? [opts.password, Buffer.from(`${opts.username ?? ''}:${opts.password}`).toString('base64')] : [];
   }
 
   send(body: string, target: WriteTarget, signal: AbortSignal): Promise<void> {

@@ -98,6 +98,7 @@ test('reports each rule with its exact message', () => {
     ['influxdb: {token: t, org: o, bucket: b}', 'influxdb.url: is required when the influxdb section is present (got nothing; allowed an http:// or https:// URL)'],
     ['influxdb: {url: "ftp://x", token: t, org: o, bucket: b}', 'influxdb.url: URL must use http or https scheme (got "ftp:"; allowed http or https)'],
     ['influxdb: {url: "not a url", token: t, org: o, bucket: b}', 'influxdb.url: invalid URL format (got "not a url"; allowed an http:// or https:// URL)'],
+    ['influxdb: {url: "http://admin:S3CRETPW@db host:8086", token: t, org: o, bucket: b}', 'influxdb.url: invalid URL format (got "http://[redacted]@db host:8086"; allowed an http:// or https:// URL)'],
     ['influxdb: {url: "http://127.0.0.1:8086", org: o, bucket: b}', 'influxdb.token: is required for InfluxDB v2 (got nothing; allowed a non-empty string)'],
     ['influxdb: {url: "http://127.0.0.1:8086", token: "${NOPE}", org: o, bucket: b}', 'influxdb.token: is required for InfluxDB v2 (got "" (is the environment variable set?); allowed a non-empty string)'],
     ['influxdb: {url: "http://127.0.0.1:8086", token: t, bucket: b}', 'influxdb.org: is required for InfluxDB v2 (got nothing; allowed a non-empty string)'],

@@ -1,5 +1,6 @@
 import { formatCidr, isLinkLocalNetwork, isMulticastNetwork, parseCidr } from '../../internal/sweep/cidr.js';
 import { formatDuration, parseDuration } from './duration.js';
+import { redactUrlCredentials } from '../../internal/log/log.js';
 import type { Config } from './schema.js';
 
 /**
@@ -114,7 +115,7 @@ function checkInflux(raw: Raw, f: Findings): void {
     try {
       parsed = new URL(url);
     } catch {
-      f.errors.push(line('influxdb.url', 'invalid URL format', JSON.stringify(url), 'an http:// or https:// URL'));
+      f.errors.push(line('influxdb.url', 'invalid URL format', JSON.stringify(redactUrlCredentials(url)), 'an http:// or https:// URL'));
     }
     if (parsed && parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
       f.errors.push(line('influxdb.url', 'URL must use http or https scheme', JSON.stringify(parsed.protocol), 'http or https'));
