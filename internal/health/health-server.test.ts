@@ -61,6 +61,12 @@ test('POST /-/reload reports success or the problems, other methods are refused'
     const bad = await get(s, '/-/reload', 'POST');
     assert.equal(bad.status, 400);
     assert.deepEqual(JSON.parse(bad.body), { ok: false, problems: ['ping_interval: is required'] });
+    const refused = await fetch(`http://127.0.0.1:${s.port}/-/reload`, { method: 'PUT' });
+    assert.equal(refused.headers.get('allow'), 'POST');
+    // What a web page's cross-site form POST looks like: refused, the reload never runs.
+    const crossSite = await fetch(`http://127.0.0.1:${s.port}/-/reload`, { method: 'POST', headers: { origin: 'http://evil.example' } });
+    assert.equal(crossSite.status, 403);
+    assert.equal(calls, 2);
   } finally {
     await s.stop();
   }

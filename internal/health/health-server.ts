@@ -115,7 +115,9 @@ export class HealthServer {
         return send(res, 200, this.#opts.registry.contentType, await this.#opts.registry.metrics());
       case '/-/reload': {
         if (!this.#opts.reload) break;
-        if (req.method !== 'POST') return send(res, 405, 'text/plain; charset=utf-8', 'use POST');
+        if (req.method !== 'POST') return send(res, 405, 'text/plain; charset=utf-8', 'use POST', { allow: 'POST' });
+        // A browser adds Origin to a cross-site POST: a web page must not be able to make the agent reload.
+        if (req.headers.origin !== undefined) return send(res, 403, 'text/plain; charset=utf-8', 'cross-origin reload refused');
         const r = await this.#opts.reload();
         return send(res, r.ok ? 200 : 400, 'application/json', `${JSON.stringify(r)}\n`);
       }
@@ -124,7 +126,7 @@ export class HealthServer {
   }
 }
 
-function send(res: ServerResponse, status: number, type: string, body: string): void {
-  res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body) });
+function send(res: ServerResponse, status: number, type: string, body: string, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body), ...headers });
   res.end(body);
 }
