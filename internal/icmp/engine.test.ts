@@ -293,6 +293,53 @@ describe('IcmpEngine with a fake socket', () => {
     assert.equal(engine.running, false);
   });
 
+  test('after a stall longer than the timeout, every reply already waiting is read before any probe times out', async () => {
+    const { engine, socket, clock } = await setup({ maxInFlight: 8192 });
+    const n = 5000; // more than one read's worth (4096)
+    const pings = Array.from({ length: n }, (_, i) => engine.ping(`127.1.${i >> 8}.${i & 255}`, { timeoutMs: 1000 }));
+    await flushMicrotasks();
+    clock.advance(10);
+    for (let i = 0; i < n; i++) socket.reply(i); // all answered at 10 ms; the loop is stalled
+    clock.advance(1000); // the timer runs before any readable event
+    const outcomes = await Promise.all(pings);
+    assert.equal(outcomes.filter((o) => !o.ok).length, 0);
+    await engine.stop();
+  });
+
+  test('never reads the socket inside a read: replies that free the cap send queued probes, which do not nest a read', async () => {
+    const { engine, socket, clock } = await setup({ maxInFlight: 5000 });
+    const pings = Array.from({ length: 5100 }, (_, i) => engine.ping(`127.2.${i >> 8}.${i & 255}`, { timeoutMs: 1000 }));
+    await flushMicrotasks();
+    assert.equal(socket.sent.length, 5000);
+    clock.advance(5);
+    for (let i = 0; i < 5000; i++) socket.reply(i);
+    socket.flush(); // each reply frees a slot; 100 queued probes go out, 16 sends at a time
+    for (let i = 5000; i < socket.sent.length; i++) socket.reply(i);
+    socket.flush();
+    assert.equal(socket.nestedDrains, 0);
+    const outcomes = await Promise.all(pings);
+    assert.equal(outcomes.filter((o) => !o.ok).length, 0);
+    await engine.stop();
+  });
+
+  test('a probe the socket never takes (it stays full) ends as agent_error after its timeout, and the queue moves on', async () => {
+    const { engine, socket, clock } = await setup();
+    socket.sendError = () => 'ENOBUFS';
+    const p = track(engine.ping('127.0.0.9', { timeoutMs: 100 }));
+    await flushMicrotasks();
+    clock.advance(100);
+    await flushMicrotasks();
+    assert.equal(p.settled, true, 'settled after its timeout');
+    assert.deepEqual([p.value?.ok, p.value && !p.value.ok ? p.value.reason : ''], [false, 'agent_error']);
+    assert.equal(engine.stats().inFlight, 0);
+    socket.sendError = () => undefined;
+    const q = engine.ping('127.0.0.10', { timeoutMs: 100 });
+    socket.reply(socket.sent.length - 1);
+    socket.flush();
+    assert.equal((await q).ok, true);
+    await engine.stop();
+  });
+
   test('survives a socket failure: pings in flight rejected, pings refused while down, a new socket opened at once', async () => {
     const { logger, lines } = captureLogger();
     const clock = new FakeClock();

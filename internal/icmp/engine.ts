@@ -346,16 +346,32 @@ export class IcmpEngine implements Pinger {
     p.serial = this.#serial;
     this.#slots[p.seq] = p;
     this.#inFlight++;
+    // Probes that ended while held (timed out, aborted) no longer hold the queue.
+    while (this.#backlogHead < this.#backlog.length && this.#backlog[this.#backlogHead]!.state !== State.Backlog) this.#backlogHead++;
+    if (this.#backlogHead > 0 && this.#backlogHead >= this.#backlog.length) {
+      this.#backlog = [];
+      this.#backlogHead = 0;
+    }
     if (this.#backlogHead < this.#backlog.length) {
-      p.state = State.Backlog;
-      this.#backlog.push(p);
+      this.#toBacklog(p);
       return;
     }
     if (!this.#sendNow(p)) {
-      p.state = State.Backlog;
-      this.#backlog.push(p);
+      this.#toBacklog(p);
       this.#armBacklog();
     }
+  }
+
+  /**
+   * Holds a probe the socket would not take yet (EAGAIN/ENOBUFS). Its timeout runs from now: if the
+   * socket stays full that long, it ends as agent_error (never sent; says nothing about the host).
+   */
+  #toBacklog(p: Probe): void {
+    p.state = State.Backlog;
+    p.sentAtMs = this.#clock.now();
+    p.deadlineMs = Number(this.#clock.monoNs()) / 1e6 + p.timeoutMs;
+    this.#backlog.push(p);
+    if (p.deadlineMs < this.#timerDueMs) this.#armTimer(p.deadlineMs);
   }
 
   /** Writes and sends the packet; returns false when the socket is full (EAGAIN/ENOBUFS). */
@@ -470,10 +486,22 @@ export class IcmpEngine implements Pinger {
     this.#drain();
   };
 
-  #drain(): void {
+  #inDrain = false;
+
+  /**
+   * Reads up to MAX_DRAIN_PER_EVENT waiting datagrams; returns how many. Not re-entrant: a send
+   * made while a read settles probes may ask for another read, and a nested read would end the
+   * socket's read callback under the outer one (whose remaining datagrams would then be lost).
+   */
+  #drain(): number {
     const socket = this.#socket;
-    if (!socket) return;
-    socket.drain(this.#onPacket, MAX_DRAIN_PER_EVENT);
+    if (!socket || this.#inDrain) return 0;
+    this.#inDrain = true;
+    try {
+      return socket.drain(this.#onPacket, MAX_DRAIN_PER_EVENT);
+    } finally {
+      this.#inDrain = false;
+    }
   }
 
   readonly #onPacket = (buf: Buffer, length: number, source: string): void => {
@@ -558,7 +586,9 @@ export class IcmpEngine implements Pinger {
     if (!this.#running) return;
     // Read what already arrived before declaring anything lost: if the event loop stalled, the
     // replies are waiting in the socket buffer, and the timers phase runs before the poll phase.
-    this.#drain();
+    // Read all of them (more than one read's worth may wait after a long stall), within a bound
+    // so another process's ICMP flood cannot hold the loop.
+    for (let round = Math.ceil(this.#maxInFlight / MAX_DRAIN_PER_EVENT) + 1; round > 0 && this.#drain() === MAX_DRAIN_PER_EVENT; round--);
     const nowMs = Number(this.#clock.monoNs()) / 1e6;
     let nextMs = Infinity;
     for (const [timeoutMs, fifo] of this.#deadlines) {
@@ -575,6 +605,17 @@ export class IcmpEngine implements Pinger {
       const head = fifo.peek();
       if (head === undefined) this.#deadlines.delete(timeoutMs);
       else nextMs = Math.min(nextMs, head.deadlineMs);
+    }
+    // Probes the socket never took (it stayed full): rare and few, so a scan is fine.
+    for (let i = this.#backlogHead; i < this.#backlog.length; i++) {
+      const p = this.#backlog[i]!;
+      if (p.state !== State.Backlog) continue;
+      if (p.deadlineMs <= nowMs) {
+        this.#stats.sendErrors++;
+        this.#finish(p, this.#failed(p, 'agent_error', 'never sent: the socket stayed full (EAGAIN/ENOBUFS)'), SlotHistory.Expired);
+      } else {
+        nextMs = Math.min(nextMs, p.deadlineMs);
+      }
     }
     if (nextMs < this.#timerDueMs) this.#armTimer(nextMs);
   };

@@ -179,6 +179,8 @@ class RawIcmpSocket implements IcmpSocket {
 
   drain(onPacket: (packet: Buffer, length: number, source: string) => void, max: number): number {
     if (this.#closed) return 0;
+    // Restored afterwards, not cleared: a read nested in this one must not end this one's callback.
+    const outer = this.#onPacket;
     this.#onPacket = onPacket;
     let n = 0;
     try {
@@ -190,7 +192,7 @@ class RawIcmpSocket implements IcmpSocket {
         if (e.code !== 'EAGAIN') this.#onError?.(e);
       }
     } finally {
-      this.#onPacket = undefined;
+      this.#onPacket = outer;
     }
     return n;
   }

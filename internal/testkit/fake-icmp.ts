@@ -45,12 +45,23 @@ export class FakeIcmpSocket implements IcmpSocket {
     this.sent.push({ ip, icmp: Buffer.from(packet.subarray(0, length)) });
   }
 
+  /** Reads started while another read was still running (the engine must never nest them). */
+  nestedDrains = 0;
+  #draining = false;
+
   drain(onPacket: (packet: Buffer, length: number, source: string) => void, max: number): number {
+    if (this.#draining) this.nestedDrains++;
+    const outer = this.#draining;
+    this.#draining = true;
     let n = 0;
-    while (n < max && this.#inbox.length > 0) {
-      const { datagram, source } = this.#inbox.shift()!;
-      onPacket(datagram, datagram.length, source);
-      n++;
+    try {
+      while (n < max && this.#inbox.length > 0) {
+        const { datagram, source } = this.#inbox.shift()!;
+        onPacket(datagram, datagram.length, source);
+        n++;
+      }
+    } finally {
+      this.#draining = outer;
     }
     return n;
   }
