@@ -210,6 +210,20 @@ describe('IcmpEngine with a fake socket', () => {
     await engine.stop();
   });
 
+  test('ignores an unreachable whose checksum is wrong (damaged in transit)', async () => {
+    const { engine, socket, clock } = await setup();
+    const p = track(engine.ping('127.0.0.9', { timeoutMs: 1000 }));
+    socket.unreachable(0, { corrupt: true });
+    socket.flush();
+    await flushMicrotasks();
+    assert.equal(p.settled, false);
+    assert.equal(engine.stats().invalid, 1);
+    clock.advance(1000);
+    await flushMicrotasks();
+    assert.equal(p.value && !p.value.ok ? p.value.reason : '', 'timeout');
+    await engine.stop();
+  });
+
   test('ignores an unreachable about a request to another destination', async () => {
     const { engine, socket } = await setup();
     const p = track(engine.ping('127.0.0.9', { timeoutMs: 1000 }));

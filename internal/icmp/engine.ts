@@ -555,6 +555,11 @@ export class IcmpEngine implements Pinger {
 
   #onError(buf: Buffer, source: string): void {
     const v = this.#view;
+    // A damaged error message must not mark a host unreachable (that feeds its breaker).
+    if (!v.checksumOk) {
+      this.#stats.invalid++;
+      return;
+    }
     const p = this.#slots[v.seq];
     // The quoted request must be one of ours in flight: identifier, destination and, when
     // quoted far enough (Linux quotes up to 576 bytes), the serial.

@@ -95,10 +95,11 @@ export class FakeIcmpSocket implements IcmpSocket {
   }
 
   /** Queues a destination-unreachable from `router` quoting sent packet `index`. */
-  unreachable(index: number, opts: { router?: string; code?: number; quoteBytes?: number } = {}): void {
+  unreachable(index: number, opts: { router?: string; code?: number; quoteBytes?: number; corrupt?: boolean } = {}): void {
     const req = this.sent[index]!;
     const router = opts.router ?? '127.0.0.254';
     const msg = unreachableMessage({ request: req.icmp, origSrc: '127.0.0.1', origDst: req.ip, code: opts.code, quoteBytes: opts.quoteBytes });
+    if (opts.corrupt) msg[4] = (msg[4]! ^ 0xff) & 0xff; // damaged in transit: the checksum no longer matches
     this.inject(ipv4Datagram({ src: router, dst: '127.0.0.1', icmp: msg }), router);
   }
 
