@@ -70,3 +70,18 @@ test('run starts on a config and stops cleanly with exit 0 on SIGINT', async () 
   assert.equal(await exited, 0, stderr);
   assert.match(stderr, /"msg":"netscan stopped"/);
 });
+
+test('usage mistakes in the environment or an empty -c exit 2 with one line, never a stack trace or another file', () => {
+  const bad = [
+    netscan(['check-config'], { NETSCAN_LOG_LEVEL: 'bogus' }),
+    netscan(['check-config', '-c', '']),
+    netscan(['check-config'], { NETSCAN_CONFIG: '' }),
+  ];
+  for (const r of bad) {
+    assert.equal(r.status, 2, r.stderr);
+    assert.doesNotMatch(r.stderr, /\n\s+at /);
+    assert.doesNotMatch(r.stdout, /configuration is valid/);
+  }
+  assert.match(bad[0]!.stderr, /NETSCAN_LOG_LEVEL: invalid log level \(got "bogus"; allowed trace, debug/);
+  assert.match(bad[1]!.stderr, /-c\/--config: empty path/);
+});

@@ -39,8 +39,16 @@ function buildLogger(g: GlobalOpts): Logger {
 
 /** -c, then NETSCAN_CONFIG, then ./config.yaml, then the Go default ./config.yml. */
 function configPath(opt: string | undefined): string {
-  if (opt) return opt;
-  if (process.env.NETSCAN_CONFIG) return process.env.NETSCAN_CONFIG;
+  // An empty -c (e.g. -c "$CFG" with CFG unset) is a mistake, not a request for the default file.
+  if (opt !== undefined) {
+    if (opt === '') throw new NetscanError('ERR_USAGE', '-c/--config: empty path (got ""; allowed a path to a YAML file)');
+    return opt;
+  }
+  const env = process.env.NETSCAN_CONFIG;
+  if (env !== undefined) {
+    if (env === '') throw new NetscanError('ERR_USAGE', 'NETSCAN_CONFIG: empty path (got ""; allowed a path to a YAML file, or unset it)');
+    return env;
+  }
   if (!existsSync('config.yaml') && existsSync('config.yml')) return 'config.yml';
   return 'config.yaml';
 }
@@ -121,12 +129,25 @@ async function run(opts: { config?: string }, g: GlobalOpts): Promise<void> {
   setInterval(() => undefined, 1 << 30);
 }
 
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+
+/** The default log level: NETSCAN_LOG_LEVEL (checked like --log-level), DEBUG=true, or info. */
+function defaultLogLevel(): string {
+  const env = process.env.NETSCAN_LOG_LEVEL;
+  if (env !== undefined && env !== '') {
+    if (!LOG_LEVELS.includes(env)) {
+      throw new NetscanError('ERR_USAGE', `NETSCAN_LOG_LEVEL: invalid log level (got ${JSON.stringify(env)}; allowed ${LOG_LEVELS.join(', ')})`);
+    }
+    return env;
+  }
+  return process.env.DEBUG?.toLowerCase() === 'true' ? 'debug' : 'info';
+}
+
 async function main(argv: string[]): Promise<void> {
   const program = new Command('netscan')
     .description('Network discovery and continuous ping monitoring agent')
     .version(version, '-V, --version')
-    .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'])
-      .default(process.env.NETSCAN_LOG_LEVEL ?? (process.env.DEBUG?.toLowerCase() === 'true' ? 'debug' : 'info')))
+    .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default(defaultLogLevel()))
     .addOption(new Option('--log-format <format>', 'log format (default: pretty on a terminal, json otherwise)').choices(['json', 'pretty'])
       .default(process.stderr.isTTY ? 'pretty' : 'json'))
     .exitOverride()

@@ -17,7 +17,8 @@ export const redactPaths: readonly string[] = [
 
 /** Replaces the user:password part of every URL in `s` (`http://u:p@host` -> `http://[redacted]@host`). */
 export function redactUrlCredentials(s: string): string {
-  return s.replace(/(\b[a-z][a-z0-9+.-]*:\/\/)[^/@\s"']*@/gi, '$1[redacted]@');
+  // Greedy up to the last '@' before whitespace or a quote: a password may itself hold '/' or '@'.
+  return s.replace(/(\b[a-z][a-z0-9+.-]*:\/\/)[^\s"']*@/gi, '$1[redacted]@');
 }
 
 /**

@@ -48,6 +48,8 @@ export function parseDuration(text: string): number {
     parts++;
   }
   if (parts === 0) throw new DurationSyntaxError(`invalid duration "${text}"`);
+  // Go's time.Duration ends at about 292 years; past 2^53 ms a number no longer counts milliseconds.
+  if (!Number.isFinite(total) || total > Number.MAX_SAFE_INTEGER) throw new DurationSyntaxError(`duration "${text.length > 30 ? `${text.slice(0, 27)}...` : text}" is too large`);
   return sign * total;
 }
 

@@ -7,7 +7,7 @@ test('expands $VAR and ${VAR}, unset becomes empty, $$ is a literal dollar', () 
   const table: Array<[string, string]> = [
     ['${TOKEN}', 'abc'], ['$TOKEN', 'abc'], ['pre-$ORG-post', 'pre-acme-post'], ['${MISSING}', ''],
     ['$MISSING', ''], ['pa$$word', 'pa$word'], ['cost: 5$', 'cost: 5$'], ['${}', ''], ['a${TOKEN', 'aTOKEN'],
-    ['$A_1$TOKEN', 'xabc'], ['$ space', '$ space'], ['plain', 'plain'],
+    ['$A_1$TOKEN', 'xabc'], ['$ space', '$ space'], ['plain', 'plain'], ['abc$123xyz', 'abc23xyz'],
   ];
   for (const [input, want] of table) assert.equal(expandEnv(input, env), want, input);
 });

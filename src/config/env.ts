@@ -25,15 +25,15 @@ export function expandEnv(input: string, env: Readonly<Record<string, string | u
       }
       out += env[input.slice(i + 2, close)] ?? '';
       i = close;
-    } else if (/[A-Za-z0-9_]/.test(next)) {
+    } else if ('*#@!?-0123456789'.includes(next)) {
+      // Go treats shell specials and a digit as one-character variable names ($1abc is $1 + "abc").
+      out += env[next] ?? '';
+      i++;
+    } else if (/[A-Za-z_]/.test(next)) {
       let j = i + 1;
       while (j < input.length && /[A-Za-z0-9_]/.test(input[j] as string)) j++;
       out += env[input.slice(i + 1, j)] ?? '';
       i = j - 1;
-    } else if ('*#@!?-'.includes(next)) {
-      // Go treats these shell specials as one-character variable names.
-      out += env[next] ?? '';
-      i++;
     } else {
       out += c;
     }

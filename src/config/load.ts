@@ -49,7 +49,13 @@ export function parseConfigText(text: string, opts: ParseConfigOptions): LoadedC
   if (doc.errors.length > 0) {
     throw new ConfigError(doc.errors.map((e) => `${source}: YAML syntax error: ${e.message.split('\n')[0]}`));
   }
-  const raw: unknown = doc.toJS();
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: 1000 });
+  } catch (err) {
+    // An alias bomb ("Excessive alias count") or another structure the parser refuses.
+    throw new ConfigError([`${source}: YAML error: ${err instanceof Error ? err.message : String(err)}`]);
+  }
   if (raw === null || raw === undefined) throw new ConfigError([`${source}: config file is empty`]);
   if (typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError([`${source}: top level must be a mapping of keys, not a ${Array.isArray(raw) ? 'list' : typeof raw}`]);
   const rawObj = raw as Record<string, unknown>;
@@ -86,7 +92,12 @@ const isSecretPath = (path: string): boolean => secretPaths.includes(path.replac
 function showValue(path: string, v: unknown): string {
   if (v === undefined) return 'nothing';
   if (isSecretPath(path)) return '[redacted]';
-  const s = JSON.stringify(v);
+  // A mapping or list is named, never printed: it may hold secrets (a token under a mis-shaped
+  // section) or refer to itself (a YAML alias).
+  if (Array.isArray(v)) return 'a list';
+  if (v !== null && typeof v === 'object') return 'a mapping';
+  if (typeof v === 'number' && !Number.isFinite(v)) return String(v);
+  const s = JSON.stringify(v) ?? String(v);
   return s.length > 60 ? `${s.slice(0, 57)}...` : s;
 }
 
@@ -154,9 +165,12 @@ function applyShardEnv(raw: Record<string, unknown>, env: Env): void {
   const idx = env.NETSCAN_SHARD_INDEX;
   const count = env.NETSCAN_SHARD_COUNT;
   if (idx === undefined && count === undefined) return;
+  // A `shard` that is not a mapping is left for the schema to report, not hidden by the override.
+  if (raw.shard !== undefined && (raw.shard === null || typeof raw.shard !== 'object' || Array.isArray(raw.shard))) return;
   const shard = { ...((raw.shard as Record<string, unknown> | undefined) ?? {}) };
   if (idx !== undefined && idx !== '') {
-    const m = /(\d+)$/.exec(idx);
+    // A number, or a name ending in -<number> (a StatefulSet pod name); anything else is reported as given.
+    const m = /^(?:.+-)?(\d+)$/.exec(idx);
     shard.index = m ? Number(m[1]) : idx;
   }
   if (count !== undefined && count !== '') shard.count = /^\d+$/.test(count) ? Number(count) : count;

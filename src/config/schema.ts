@@ -17,7 +17,8 @@ export function splitMessage(m: string): { message: string; allowed: string | un
   return i < 0 ? { message: m, allowed: undefined } : { message: m.slice(0, i), allowed: m.slice(i + 1) };
 }
 
-const typeName = (v: unknown): string => (v === null ? 'null' : Array.isArray(v) ? 'list' : typeof v);
+const typeName = (v: unknown): string =>
+  v === null ? 'null' : Array.isArray(v) ? 'list' : typeof v === 'number' && !Number.isFinite(v) ? String(v) : typeof v;
 
 function intIn(min: number, max: number) {
   const allowed = `an integer from ${min} to ${max}`;
@@ -48,7 +49,8 @@ function duration(minMs: number, opts: { allowZero?: boolean; maxMs?: number } =
       return z.NEVER;
     }
     if (typeof v === 'number') {
-      ctx.addIssue({ code: 'custom', message: msg(`a bare number is not a duration; add a unit, e.g. "${v}s"`, allowed) });
+      const hint = Number.isFinite(v) ? `a bare number is not a duration; add a unit, e.g. "${v}s"` : `must be a duration string, not ${String(v)}`;
+      ctx.addIssue({ code: 'custom', message: msg(hint, allowed) });
       return z.NEVER;
     }
     if (typeof v !== 'string') {
