@@ -57,3 +57,10 @@ test('shard environment variables never hide a bad shard value, and a stray inde
   assert.ok(problems(base, { NETSCAN_SHARD_INDEX: '-1', NETSCAN_SHARD_COUNT: '2' }).some((l) => l.includes('"-1"')));
   assert.deepEqual(problems(base, { NETSCAN_SHARD_INDEX: 'netscan-1', NETSCAN_SHARD_COUNT: '2' }), []);
 });
+
+test('an unquoted SNMP version number (YAML reads `version: 3` as a number) means what it says', () => {
+  const text = `${base}snmp:\n  community: n3tscan\n  version: 1\n  credentials:\n    - {version: 3, username: ops, security_level: authNoPriv, auth_protocol: sha256, auth_key: long-enough-key}\n`;
+  const { config } = parseConfigText(text, { env: {} });
+  assert.equal(config.snmp?.version, '1');
+  assert.equal(config.snmp?.credentials[0]?.version, '3');
+});

@@ -98,11 +98,14 @@ const cidrList = z.array(str('an IPv4 CIDR such as "127.0.0.0/24"'), {
 const MINUTE = 60_000;
 const SECOND = 1000;
 
+const snmpVersionText = (v: unknown): unknown => (v === 1 || v === 3 ? String(v) : v);
+
 /** One SNMP credential tried in order (v1, v2c or v3); secrets are env-expanded and redacted. */
 const snmpCredential = z.strictObject({
   /** Label used in logs and remembered per device instead of the secret. */
   name: str().optional(),
-  version: z.enum(['1', '2c', '3'], { error: msg('must be "1", "2c" or "3"', '"1", "2c" or "3"') }).default('2c'),
+  // YAML reads an unquoted `version: 3` as a number: take 1 and 3 as the strings they mean.
+  version: z.preprocess(snmpVersionText, z.enum(['1', '2c', '3'], { error: msg('must be "1", "2c" or "3"', '"1", "2c" or "3"') })).default('2c'),
   community: str().optional(),
   username: str().optional(),
   security_level: z
@@ -122,7 +125,7 @@ const snmpSection = z.strictObject({
   port: intIn(1, 65535).default(161),
   timeout: durationDefault('5s', SECOND),
   retries: intIn(0, 10).default(0),
-  version: z.enum(['1', '2c'], { error: msg('must be "1" or "2c" (use credentials for v3)', '"1" or "2c"') }).default('2c'),
+  version: z.preprocess(snmpVersionText, z.enum(['1', '2c'], { error: msg('must be "1" or "2c" (use credentials for v3)', '"1" or "2c"') })).default('2c'),
   credentials: z.array(snmpCredential, { error: msg('must be a list of credentials', 'a YAML list') }).default([]),
   deadline: durationDefault('10s', SECOND, { maxMs: 10 * MINUTE }),
   /** Device queries in flight at once; size it >= snmp_rate_limit x deadline when many agents may be dead. */
