@@ -180,7 +180,7 @@ function runSteps(steps: Iterable<Step>, cfg: RunConfig): number {
   // mixedKeys some that are not dotted IPv4 at all. Strings only: nothing is sent anywhere.
   const pool = Array.from({ length: cfg.poolSize }, (_, i) =>
     cfg.mixedKeys && i % 3 === 2 ? `${OTHER_KEYS[(i / 3) % OTHER_KEYS.length | 0]}${i >= 18 ? `#${i}` : ''}`
-      : `${i % 2 === 0 ? 127 : 192}.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`);
+      : `${i % 2 === 0 ? 127 : 198}.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`);
   const mirror = { ips: new Set<string>(), ping: new Set<string>(), snmp: new Set<string>(), until: { ping: new Map<string, number>(), snmp: new Map<string, number>() } };
   const bad: string[] = [];
   store.subscribe((e: DeviceEvent) => {

@@ -49,19 +49,20 @@ describe('devices', () => {
   });
 
   test('addresses from 128.0.0.0 up (negative as int32 keys) leave the index on removal and eviction', () => {
+    // Key strings for the store only (TEST-NET-2, RFC 5737): nothing here sends a packet.
     const { store, clock } = setup(1);
-    store.markSeen('192.168.1.10');
-    store.remove('192.168.1.10');
-    assert.equal(store.has('192.168.1.10'), false);
-    assert.equal(store.markSeen('192.168.1.10').added, true, 'rediscovered as new');
+    store.markSeen('198.51.100.10');
+    store.remove('198.51.100.10');
+    assert.equal(store.has('198.51.100.10'), false);
+    assert.equal(store.markSeen('198.51.100.10').added, true, 'rediscovered as new');
     assert.equal(store.size, 1);
-    store.markSeen('192.168.1.11'); // evicts .10 and reuses its slot
-    assert.equal(store.has('192.168.1.10'), false);
+    store.markSeen('198.51.100.11'); // evicts .10 and reuses its slot
+    assert.equal(store.has('198.51.100.10'), false);
     // A late failure of the evicted device's probe must not land on the device in its old slot.
-    assert.equal(store.recordPingFailure('192.168.1.10', 1, 60_000), false);
-    assert.equal(store.isPingSuspended('192.168.1.11'), false);
+    assert.equal(store.recordPingFailure('198.51.100.10', 1, 60_000), false);
+    assert.equal(store.isPingSuspended('198.51.100.11'), false);
     clock.advance(10);
-    assert.deepEqual(store.prune(5), ['192.168.1.11']);
+    assert.deepEqual(store.prune(5), ['198.51.100.11']);
     assert.equal(store.size, 0);
   });
 

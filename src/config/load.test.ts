@@ -57,6 +57,7 @@ test('accepts every key of the Go config and applies Go defaults where keys are 
 });
 
 test('reports each rule with its exact message', () => {
+  // Validation fixtures only: every network below is parsed and rejected, none is ever pinged.
   const table: Array<[string, string]> = [
     ['networks: ["127.0.0.0/33"]', 'networks[0]: invalid CIDR notation (got "127.0.0.0/33"; allowed an IPv4 CIDR a.b.c.d/n with n from 8 to 32)'],
     ['networks: ["10.0.0.0/7"]', 'networks[0]: network range too broad (/7), maximum allowed is /8 (got "10.0.0.0/7"; allowed an IPv4 CIDR a.b.c.d/n with n from 8 to 32)'],
