@@ -22,6 +22,9 @@ export interface Clock {
   sleep(delayMs: number, signal?: AbortSignal): Promise<void>;
 }
 
+/** The clock's monotonic time in (fractional) milliseconds: for durations, deadlines and rates, never timestamps. */
+export const monoMs = (clock: Clock): number => Number(clock.monoNs()) / 1e6;
+
 /** Longest delay node's setTimeout honours; above it node fires after 1 ms instead. */
 export const NODE_MAX_TIMER_MS = 2 ** 31 - 1;
 

@@ -1,5 +1,5 @@
 import { randomBytes as cryptoRandomBytes } from 'node:crypto';
-import { systemClock, type Clock, type TimerHandle } from '../clock/clock.js';
+import { monoMs, systemClock, type Clock, type TimerHandle } from '../clock/clock.js';
 import { NetscanError } from '../errors/errors.js';
 import type { Logger } from '../log/log.js';
 import type { PingFailureReason, PingOptions, PingOutcome, Pinger } from '../model/ping.js';
@@ -171,13 +171,12 @@ const MIN_IN_FLIGHT = 64;
 /** Sends between two reads of the socket inside one burst of sends. */
 const DRAIN_EVERY_SENDS = 16;
 const MAX_DRAIN_PER_EVENT = 4096;
-// Engines hold themselves here while running: a running engine is never garbage-collected
-// with pings pending (net-ping sessions were; peers.md §4.12).
 /** A socket failure this long after the previous one is reopened at once. */
 const REOPEN_CALM_MS = 60_000;
 /** Reopen delays double from 1 s up to 30 s while failures repeat. */
 const nextReopenDelay = (prevMs: number): number => Math.min(30_000, Math.max(1000, prevMs * 2));
-
+// Engines hold themselves here while running: a running engine is never garbage-collected
+// with pings pending (net-ping sessions were; peers.md §4.12).
 const liveEngines = new Set<IcmpEngine>();
 
 /**
@@ -369,7 +368,7 @@ export class IcmpEngine implements Pinger {
   #toBacklog(p: Probe): void {
     p.state = State.Backlog;
     p.sentAtMs = this.#clock.now();
-    p.deadlineMs = Number(this.#clock.monoNs()) / 1e6 + p.timeoutMs;
+    p.deadlineMs = monoMs(this.#clock) + p.timeoutMs;
     this.#backlog.push(p);
     if (p.deadlineMs < this.#timerDueMs) this.#armTimer(p.deadlineMs);
   }
@@ -581,7 +580,7 @@ export class IcmpEngine implements Pinger {
   #armTimer(dueMs: number): void {
     this.#timer?.cancel();
     this.#timerDueMs = dueMs;
-    const nowMs = Number(this.#clock.monoNs()) / 1e6;
+    const nowMs = monoMs(this.#clock);
     this.#timer = this.#clock.setTimeout(this.#onTimer, Math.max(0, Math.ceil(dueMs - nowMs)));
   }
 
@@ -594,7 +593,7 @@ export class IcmpEngine implements Pinger {
     // Read all of them (more than one read's worth may wait after a long stall), within a bound
     // so another process's ICMP flood cannot hold the loop.
     for (let round = Math.ceil(this.#maxInFlight / MAX_DRAIN_PER_EVENT) + 1; round > 0 && this.#drain() === MAX_DRAIN_PER_EVENT; round--);
-    const nowMs = Number(this.#clock.monoNs()) / 1e6;
+    const nowMs = monoMs(this.#clock);
     let nextMs = Infinity;
     for (const [timeoutMs, fifo] of this.#deadlines) {
       for (let p = fifo.peek(); p !== undefined; p = fifo.peek()) {

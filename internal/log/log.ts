@@ -27,7 +27,7 @@ export function redactUrlCredentials(s: string): string {
  */
 export function redactSecrets(s: string, secrets: readonly string[]): string {
   let out = redactUrlCredentials(s);
-  for (const secret of secrets) if (secret.length >= 3) out = out.split(secret).join('[redacted]');
+  for (const secret of secrets) if (secret !== '') out = out.split(secret).join('[redacted]');
   return out;
 }
 

@@ -1,4 +1,4 @@
-import type { Clock } from '../clock/clock.js';
+import { monoMs, type Clock } from '../clock/clock.js';
 
 /** Options for {@link TokenBucket}. */
 export interface TokenBucketOptions {
@@ -9,8 +9,6 @@ export interface TokenBucketOptions {
   /** Time source. */
   clock: Clock;
 }
-
-const monoMs = (clock: Clock): number => Number(clock.monoNs()) / 1e6;
 
 /**
  * Reservation-based token bucket with the semantics of Go's golang.org/x/time/rate, which the

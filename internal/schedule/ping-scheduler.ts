@@ -1,5 +1,5 @@
 import { setMaxListeners } from 'node:events';
-import type { Clock, TimerHandle } from '../clock/clock.js';
+import { monoMs, type Clock, type TimerHandle } from '../clock/clock.js';
 import { ConfigError, errorMessage, hasCode } from '../errors/errors.js';
 import type { Logger } from '../log/log.js';
 import type { PingFailureReason, PingOutcome, Pinger } from '../model/ping.js';
@@ -317,7 +317,7 @@ export class PingScheduler {
     }
     this.#stalls.start();
     this.#lastWallMs = this.#clock.now();
-    this.#lastMonoMs = this.#monoMs();
+    this.#lastMonoMs = monoMs(this.#clock);
     // Devices added before start() got slots relative to their add time; move them to the first slot from now.
     this.#resetSlots(this.#lastWallMs, false);
     this.#arm();
@@ -414,12 +414,7 @@ export class PingScheduler {
         e.dueMs = e.slotMs;
         requeued++;
       }
-      if (requeued > 0) {
-        this.#heap.rebuild();
-        this.#timer?.cancel();
-        this.#timer = undefined;
-        this.#arm();
-      }
+      if (requeued > 0) this.#rebuildHeap();
     }
     if (next.summaryIntervalMs !== old.summaryIntervalMs || next.summaryMaxSamples !== old.summaryMaxSamples) {
       // New windows: close the open ones under the old settings, then start a fresh pool.
@@ -498,9 +493,6 @@ export class PingScheduler {
     this.#log.info({ pings_sent_total: this.#sent }, 'ping scheduler stopped');
   }
 
-  #monoMs(): number {
-    return Number(this.#clock.monoNs()) / 1e6;
-  }
 
   /** Arms the one clock timer for the earliest due entry, unless an earlier one is armed. */
   #arm(): void {
@@ -804,6 +796,14 @@ export class PingScheduler {
     }
   }
 
+  /** Restores heap order after due times changed in place, and re-arms the timer for the new top. */
+  #rebuildHeap(): void {
+    this.#heap.rebuild();
+    this.#timer?.cancel();
+    this.#timer = undefined;
+    this.#arm();
+  }
+
   /** Moves every scheduled device to its first slot at or after `now`; with `rephase`, recomputes phases too. */
   #resetSlots(now: number, rephase: boolean): void {
     const { intervalMs } = this.#opts;
@@ -814,15 +814,12 @@ export class PingScheduler {
       e.dueMs = e.slotMs;
     }
     if (rephase) for (const e of this.#draining.values()) e.phase = phaseMs(e.ip, intervalMs);
-    this.#heap.rebuild();
-    this.#timer?.cancel();
-    this.#timer = undefined;
-    this.#arm();
+    this.#rebuildHeap();
   }
 
   #checkClockJump(): void {
     const wall = this.#clock.now();
-    const mono = this.#monoMs();
+    const mono = monoMs(this.#clock);
     const driftMs = wall - this.#lastWallMs - (mono - this.#lastMonoMs);
     this.#lastWallMs = wall;
     this.#lastMonoMs = mono;

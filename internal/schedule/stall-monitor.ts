@@ -1,5 +1,5 @@
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
-import type { Clock, TimerHandle } from '../clock/clock.js';
+import { monoMs, type Clock, type TimerHandle } from '../clock/clock.js';
 
 /** Sampling period of perf_hooks' event-loop delay histogram, ms. */
 const LOOP_DELAY_RESOLUTION_MS = 10;
@@ -90,7 +90,7 @@ export class EventLoopStallMonitor implements StallMonitor {
   start(): void {
     if (this.#timer !== undefined) return;
     this.#lastSampleWall = this.#clock.now();
-    this.#expectedMono = this.#monoMs() + this.#sampleMs;
+    this.#expectedMono = monoMs(this.#clock) + this.#sampleMs;
     this.#timer = this.#clock.setTimeout(() => this.#sample(), this.#sampleMs);
     try {
       this.#histogram = monitorEventLoopDelay({ resolution: LOOP_DELAY_RESOLUTION_MS });
@@ -135,12 +135,9 @@ export class EventLoopStallMonitor implements StallMonitor {
     };
   }
 
-  #monoMs(): number {
-    return Number(this.#clock.monoNs()) / 1e6;
-  }
 
   #sample(): void {
-    const mono = this.#monoMs();
+    const mono = monoMs(this.#clock);
     const wall = this.#clock.now();
     const late = mono - this.#expectedMono;
     if (late >= this.#minStallMs) this.#record(wall - late, wall);

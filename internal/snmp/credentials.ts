@@ -79,15 +79,22 @@ export interface CommunityCheck {
   readonly warning?: string;
 }
 
+/**
+ * 1-based position of the first character outside Go's `[A-Za-z0-9._-]`, or 0. Messages give the
+ * position, never the character or the value: they must not reveal any part of the secret.
+ */
+export function badCommunityCharPosition(community: string): number {
+  return [...community].findIndex((c) => !/[A-Za-z0-9._-]/.test(c)) + 1;
+}
+
 /** Checks a community exactly as Go's ValidateConfig does (§2.5 step 11), without its early return. */
 export function checkCommunity(community: string): CommunityCheck {
   if (community === '') return { error: 'snmp community string cannot be empty' };
   if (community.length > 32) {
     return { error: `snmp community string too long (max 32 characters), got ${community.length} characters` };
   }
-  // The position, never the character or the value: messages must not reveal the secret.
-  const bad = [...community].findIndex((c) => !/[A-Za-z0-9._-]/.test(c));
-  if (bad >= 0) return { error: `snmp community string contains an invalid character at position ${bad + 1}` };
+  const bad = badCommunityCharPosition(community);
+  if (bad > 0) return { error: `snmp community string contains an invalid character at position ${bad}` };
   if (weakCommunities.has(community)) {
     return { error: 'snmp community string is a common default value and should be changed for security' };
   }

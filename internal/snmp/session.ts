@@ -1,4 +1,5 @@
 import * as snmp from 'net-snmp';
+import { redactSecrets } from '../log/log.js';
 import type { SnmpCredential } from './credentials.js';
 
 /**
@@ -145,10 +146,8 @@ function openSession(req: SnmpGetRequest): snmp.Session {
  * replaced before the detail reaches a log line.
  */
 export function scrubSecrets(detail: string, credential: SnmpCredential): string {
-  let out = detail.replace(/(community\s+)'[^']*'/gi, "$1'[redacted]'");
-  const secrets = credential.version === '3' ? [credential.authKey, credential.privKey] : [credential.community];
-  for (const s of secrets) if (s) out = out.split(s).join('[redacted]');
-  return out;
+  const secrets = credential.version === '3' ? [credential.authKey, credential.privKey ?? ''] : [credential.community];
+  return redactSecrets(detail.replace(/(community\s+)'[^']*'/gi, "$1'[redacted]'"), secrets);
 }
 
 /**

@@ -344,24 +344,12 @@ export class InfluxWriter implements PointSink {
     if (this.#started) {
       this.#route();
       this.#wake();
-      const abortDeadline = new AbortController();
       const done = Promise.all(this.#workers);
-      const timedOut = await Promise.race([
-        done.then(() => false),
-        this.#o.clock.sleep(deadlineMs, abortDeadline.signal).then(() => true, () => false),
-      ]);
-      abortDeadline.abort();
-      if (timedOut) {
+      if (!(await this.#settlesWithin(done, deadlineMs))) {
         this.#halt = true;
         this.#abort.abort(new Error('writer close deadline passed'));
         this.#wake();
-        const grace = new AbortController();
-        const settled = await Promise.race([
-          done.then(() => true),
-          this.#o.clock.sleep(ABORT_GRACE_MS, grace.signal).then(() => false, () => true),
-        ]);
-        grace.abort();
-        if (!settled) {
+        if (!(await this.#settlesWithin(done, ABORT_GRACE_MS))) {
           this.#abandonSending();
           abandoned = true;
         }
@@ -381,16 +369,21 @@ export class InfluxWriter implements PointSink {
       this.#drop('shutdown', left);
     }
     await this.#spool?.close();
-    if (abandoned) {
-      // The transport is stuck in a request it would not abort: do not wait for it to close either.
-      const grace = new AbortController();
-      await Promise.race([this.#o.transport.close().catch(() => undefined), this.#o.clock.sleep(ABORT_GRACE_MS, grace.signal).catch(() => undefined)]);
-      grace.abort();
-    } else {
-      await this.#o.transport.close();
-    }
+    // A transport stuck in a request it would not abort gets a grace period to close, not more.
+    if (abandoned) await this.#settlesWithin(this.#o.transport.close(), ABORT_GRACE_MS);
+    else await this.#o.transport.close();
     const s = this.stats();
     this.#log.info({ written: s.pointsWritten, dropped: s.pointsDropped, spooled: s.spoolPoints }, 'Writer stopped');
+  }
+
+  /** Waits for `p` at most `ms` of the writer's clock; true when `p` settled (either way) in time. */
+  async #settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+    const timer = new AbortController();
+    try {
+      return await Promise.race([p.then(() => true, () => true), this.#o.clock.sleep(ms, timer.signal).then(() => false, () => true)]);
+    } finally {
+      timer.abort();
+    }
   }
 
   /**

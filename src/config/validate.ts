@@ -1,6 +1,7 @@
 import { formatCidr, isLinkLocalNetwork, isMulticastNetwork, parseCidr } from '../../internal/sweep/cidr.js';
 import { formatDuration, parseDuration } from './duration.js';
 import { redactUrlCredentials } from '../../internal/log/log.js';
+import { badCommunityCharPosition } from '../../internal/snmp/credentials.js';
 import type { Config } from './schema.js';
 
 /**
@@ -65,9 +66,8 @@ function checkCommunity(path: string, value: unknown, f: Findings): void {
   const allowed = '1 to 32 characters from A-Z a-z 0-9 . _ -';
   if (s === '') return void f.errors.push(line(path, 'snmp community string cannot be empty (an unset environment variable expands to "")', '""', allowed));
   if (s.length > 32) return void f.errors.push(line(path, `snmp community string too long (max 32 characters)`, `${s.length} characters`, allowed));
-  // The position, never the character: the message must not reveal any part of the secret.
-  const bad = [...s].findIndex((c) => !/[A-Za-z0-9._-]/.test(c));
-  if (bad >= 0) return void f.errors.push(line(path, `snmp community string contains an invalid character at position ${bad + 1}`, undefined, allowed));
+  const bad = badCommunityCharPosition(s);
+  if (bad > 0) return void f.errors.push(line(path, `snmp community string contains an invalid character at position ${bad}`, undefined, allowed));
   if (weakCommunities.has(s)) return void f.errors.push(line(path, 'snmp community string is a common default value and should be changed for security', '[redacted]', 'a community that is not a well-known default'));
   if (s === 'public') f.warnings.push(line(path, "using the default SNMP community 'public'; consider changing it for security"));
 }
