@@ -1,0 +1,148 @@
+/**
+ * IPv6 address text (RFC 4291 section 2.2) to 16 bytes and back, in the canonical form of
+ * RFC 5952: lower case, no leading zeros, the longest run of two or more zero groups shown as
+ * `::` (the first such run on a tie), and IPv4-mapped addresses with a dotted tail. Tags, line
+ * protocol and logs carry this form, so one host always has one spelling.
+ */
+import { formatIpv4, parseIpv4 } from '../icmp/ipv4.js';
+
+/** Address family of a text address. */
+export type IpFamily = 'ipv4' | 'ipv6';
+
+/**
+ * Parses IPv6 text into 16 bytes, strictly: hex groups of 1-4 digits, at most one `::`, an
+ * optional dotted IPv4 tail in the last 32 bits, no zone index (`%eth0`), no brackets.
+ * Returns undefined when the text is not an IPv6 address.
+ */
+export function parseIpv6(text: string, out: Uint8Array = new Uint8Array(16)): Uint8Array | undefined {
+  if (text.length < 2 || text.length > 45) return undefined;
+  const groups: number[] = [];
+  let gap = -1;
+  let i = 0;
+  const n = text.length;
+  if (text.startsWith('::')) {
+    gap = 0;
+    i = 2;
+    if (i === n) return fill(groups, gap, out);
+  } else if (text[0] === ':') {
+    return undefined;
+  }
+  while (i < n) {
+    let j = i;
+    let value = 0;
+    while (j < n && j - i < 5) {
+      const d = hexDigit(text.charCodeAt(j));
+      if (d < 0) break;
+      value = value * 16 + d;
+      j++;
+    }
+    if (j < n && text[j] === '.') {
+      // Dotted IPv4 tail: only as the last 32 bits.
+      const v4 = parseIpv4(text.slice(i));
+      if (v4 === undefined || groups.length > 6) return undefined;
+      groups.push(v4 >>> 16, v4 & 0xffff);
+      i = n;
+      break;
+    }
+    if (j === i || j - i > 4) return undefined;
+    groups.push(value);
+    if (j === n) {
+      i = j;
+      break;
+    }
+    if (text[j] !== ':') return undefined;
+    if (text[j + 1] === ':') {
+      if (gap >= 0) return undefined;
+      gap = groups.length;
+      i = j + 2;
+      if (i === n) break;
+    } else {
+      i = j + 1;
+      if (i === n) return undefined;
+    }
+  }
+  return fill(groups, gap, out);
+}
+
+function fill(groups: number[], gap: number, out: Uint8Array): Uint8Array | undefined {
+  if (gap < 0 ? groups.length !== 8 : groups.length > 7) return undefined;
+  const zeros = 8 - groups.length;
+  let g = 0;
+  for (let k = 0; k < 8; k++) {
+    let v: number;
+    if (gap >= 0 && k >= gap && k < gap + zeros) v = 0;
+    else v = groups[g++]!;
+    out[2 * k] = v >>> 8;
+    out[2 * k + 1] = v & 0xff;
+  }
+  return out;
+}
+
+function hexDigit(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 97 && c <= 102) return c - 87;
+  if (c >= 65 && c <= 70) return c - 55;
+  return -1;
+}
+
+/** Formats 16 bytes (from `offset`) as canonical IPv6 text (RFC 5952). */
+export function formatIpv6(bytes: Uint8Array, offset = 0): string {
+  const g = new Array<number>(8);
+  for (let k = 0; k < 8; k++) g[k] = (bytes[offset + 2 * k]! << 8) | bytes[offset + 2 * k + 1]!;
+  // RFC 5952 section 5: IPv4-mapped addresses keep the dotted tail.
+  if (g[0] === 0 && g[1] === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0 && g[5] === 0xffff) {
+    return `::ffff:${formatIpv4(((g[6]! << 16) | g[7]!) >>> 0)}`;
+  }
+  let bestAt = -1;
+  let bestLen = 1;
+  for (let k = 0; k < 8; ) {
+    if (g[k] !== 0) {
+      k++;
+      continue;
+    }
+    let e = k;
+    while (e < 8 && g[e] === 0) e++;
+    if (e - k > bestLen) {
+      bestAt = k;
+      bestLen = e - k;
+    }
+    k = e;
+  }
+  const hex = (from: number, to: number): string => g.slice(from, to).map((v) => v.toString(16)).join(':');
+  if (bestAt < 0) return hex(0, 8);
+  return `${hex(0, bestAt)}::${hex(bestAt + bestLen, 8)}`;
+}
+
+/** Family of a text address, or undefined when it is neither dotted IPv4 nor IPv6. */
+export function ipFamily(text: string): IpFamily | undefined {
+  if (parseIpv4(text) !== undefined) return 'ipv4';
+  if (parseIpv6(text) !== undefined) return 'ipv6';
+  return undefined;
+}
+
+/** The canonical text of an address (dotted quad, or RFC 5952 IPv6), or undefined when not an address. */
+export function canonicalIp(text: string): string | undefined {
+  const v4 = parseIpv4(text);
+  if (v4 !== undefined) return formatIpv4(v4);
+  const v6 = parseIpv6(text);
+  return v6 === undefined ? undefined : formatIpv6(v6);
+}
+
+/**
+ * Writes `text` as address bytes into `out` at `offset` (4 bytes for IPv4, 16 for IPv6); returns
+ * the family, or undefined when `text` is not an address.
+ */
+export function ipBytes(text: string, out: Uint8Array, offset = 0): IpFamily | undefined {
+  const v4 = parseIpv4(text);
+  if (v4 !== undefined) {
+    out[offset] = v4 >>> 24;
+    out[offset + 1] = (v4 >>> 16) & 0xff;
+    out[offset + 2] = (v4 >>> 8) & 0xff;
+    out[offset + 3] = v4 & 0xff;
+    return 'ipv4';
+  }
+  const v6 = parseIpv6(text);
+  if (v6 === undefined) return undefined;
+  out.set(v6, offset);
+  return 'ipv6';
+}
