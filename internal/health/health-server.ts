@@ -1,11 +1,25 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+import { monoMs, systemClock, type Clock } from '../clock/clock.js';
 import { NetscanError } from '../errors/errors.js';
 import type { Logger } from '../log/log.js';
 
 /** Every path the health server answers (manifests and dashboards are checked against it). */
 export const healthPaths = ['/health', '/health/live', '/health/ready', '/metrics', '/-/reload'] as const;
+
+/** What `/` lists: each endpoint with its method and purpose. */
+const INDEX_TEXT = [
+  'netscan agent endpoints:',
+  '  GET  /health        status document (JSON)',
+  '  GET  /health/live   liveness (200 ALIVE)',
+  '  GET  /health/ready  readiness (200 READY or 503 NOT READY: reason)',
+  '  GET  /metrics       Prometheus metrics',
+  '  POST /-/reload      re-read the configuration file (empty body)',
+  '',
+].join('\n');
+
+const READ_METHODS = 'GET, HEAD';
 
 /** The `/health` document: the Go netscan keys first (same names and meanings), then ours. */
 export type HealthDocument = Record<string, unknown> & {
@@ -45,6 +59,42 @@ export interface HealthServerOptions {
   reload?: () => Promise<ReloadResult>;
   /** Logger for lifecycle and errors. */
   logger: Logger;
+  /** Time source for the /metrics cache. */
+  clock: Clock;
+  /** /metrics is rendered at most once per this many ms; requests in between get the cached text (0 = every request). */
+  metricsCacheMs: number;
+  /** Most open connections at once; further connections are closed on accept (a burst cannot flood the event loop). */
+  maxConnections: number;
+  /** Largest request body accepted on POST /-/reload, in bytes (413 above). */
+  maxBodyBytes: number;
+  /** Time a client has to send the request headers, ms. */
+  headersTimeoutMs: number;
+  /** Time a client has to send the whole request, ms. */
+  requestTimeoutMs: number;
+}
+
+/** Defaults for the tuning fields of {@link HealthServerOptions}. */
+export const defaultHealthServerOptions = {
+  clock: systemClock,
+  metricsCacheMs: 1000,
+  maxConnections: 64,
+  maxBodyBytes: 1024,
+  headersTimeoutMs: 5000,
+  requestTimeoutMs: 10_000,
+} satisfies Partial<HealthServerOptions>;
+
+/** Counters of requests refused for their shape, since start. */
+export interface HealthServerStats {
+  /** Requests answered 405 (wrong method). */
+  methodRefused: number;
+  /** Requests answered 413 (reload body too large). */
+  bodyTooLarge: number;
+  /** Requests answered 505 (not HTTP/1.x). */
+  versionRefused: number;
+  /** /metrics renders (the rest were served from the cache). */
+  metricsRenders: number;
+  /** /metrics requests served from the cache. */
+  metricsCached: number;
 }
 
 /**
@@ -56,9 +106,18 @@ export class HealthServer {
   readonly #opts: HealthServerOptions;
   #server: Server | undefined;
   #stopping: Promise<void> | undefined;
+  #metricsText: string | undefined;
+  #metricsAtMs = -Infinity;
+  #metricsRender: Promise<string> | undefined;
+  readonly #stats: HealthServerStats = { methodRefused: 0, bodyTooLarge: 0, versionRefused: 0, metricsRenders: 0, metricsCached: 0 };
 
-  constructor(opts: HealthServerOptions) {
-    this.#opts = opts;
+  constructor(opts: Omit<HealthServerOptions, keyof typeof defaultHealthServerOptions> & Partial<HealthServerOptions>) {
+    this.#opts = { ...defaultHealthServerOptions, ...opts };
+  }
+
+  /** A copy of the counters. */
+  stats(): HealthServerStats {
+    return { ...this.#stats };
   }
 
   /** The bound port (after start). */
@@ -76,8 +135,14 @@ export class HealthServer {
         else res.destroy();
       });
     });
+    const o = this.#opts;
     server.keepAliveTimeout = 5000;
-    server.requestTimeout = 10_000;
+    server.headersTimeout = o.headersTimeoutMs;
+    server.requestTimeout = o.requestTimeoutMs;
+    // An idle or trickling client cannot hold one of the few connection places for long.
+    server.setTimeout(o.requestTimeoutMs, (socket) => socket.destroy());
+    server.maxConnections = o.maxConnections;
+    server.maxHeadersCount = 64;
     this.#server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) => {
@@ -101,29 +166,106 @@ export class HealthServer {
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // RFC 9112 request lines carry HTTP/1.x; a bare "GET /" (HTTP/0.9) has no headers to answer with.
+    if (req.httpVersionMajor !== 1) {
+      this.#stats.versionRefused++;
+      return send(res, 505, TEXT, 'HTTP/1.x only', { connection: 'close' });
+    }
     const path = (req.url ?? '/').split('?')[0];
+    if (path === '/-/reload') return this.#reload(req, res);
+    const read = req.method === 'GET' || req.method === 'HEAD';
+    const answer = (status: number, type: string, body: string): void => {
+      if (!read) {
+        this.#stats.methodRefused++;
+        send(res, 405, TEXT, `use ${READ_METHODS}`, { allow: READ_METHODS });
+      } else {
+        send(res, status, type, body);
+      }
+    };
     switch (path) {
+      case '/':
+        return answer(200, TEXT, INDEX_TEXT);
       case '/health':
-        return send(res, 200, 'application/json', `${JSON.stringify(this.#opts.health())}\n`);
+        return answer(200, 'application/json', read ? `${JSON.stringify(this.#opts.health())}\n` : '');
       case '/health/live':
-        return send(res, 200, 'text/plain; charset=utf-8', 'ALIVE');
+        return answer(200, TEXT, 'ALIVE');
       case '/health/ready': {
+        if (!read) return answer(200, TEXT, '');
         const r = this.#opts.readiness();
-        return r.ready ? send(res, 200, 'text/plain; charset=utf-8', 'READY') : send(res, 503, 'text/plain; charset=utf-8', `NOT READY: ${r.reason ?? 'starting'}`);
+        return r.ready ? answer(200, TEXT, 'READY') : answer(503, TEXT, `NOT READY: ${r.reason ?? 'starting'}`);
       }
       case '/metrics':
-        return send(res, 200, this.#opts.registry.contentType, await this.#opts.registry.metrics());
-      case '/-/reload': {
-        if (!this.#opts.reload) break;
-        if (req.method !== 'POST') return send(res, 405, 'text/plain; charset=utf-8', 'use POST', { allow: 'POST' });
-        // A browser adds Origin to a cross-site POST: a web page must not be able to make the agent reload.
-        if (req.headers.origin !== undefined) return send(res, 403, 'text/plain; charset=utf-8', 'cross-origin reload refused');
-        const r = await this.#opts.reload();
-        return send(res, r.ok ? 200 : 400, 'application/json', `${JSON.stringify(r)}\n`);
-      }
+        return answer(200, this.#opts.registry.contentType, read ? await this.#metrics() : '');
     }
-    send(res, 404, 'text/plain; charset=utf-8', 'not found');
+    send(res, 404, TEXT, 'not found');
   }
+
+  async #reload(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (!this.#opts.reload) return send(res, 404, TEXT, 'not found');
+    if (req.method !== 'POST') {
+      this.#stats.methodRefused++;
+      return send(res, 405, TEXT, 'use POST', { allow: 'POST' });
+    }
+    // A browser adds Origin to a cross-site POST: a web page must not be able to make the agent reload.
+    if (req.headers.origin !== undefined) return send(res, 403, TEXT, 'cross-origin reload refused');
+    if (!(await bodyWithin(req, this.#opts.maxBodyBytes))) {
+      this.#stats.bodyTooLarge++;
+      return send(res, 413, TEXT, `request body over ${this.#opts.maxBodyBytes} bytes; POST /-/reload takes an empty body`, { connection: 'close' });
+    }
+    const r = await this.#opts.reload();
+    send(res, r.ok ? 200 : 400, 'application/json', `${JSON.stringify(r)}\n`);
+  }
+
+  /** The registry's text, rendered at most once per metricsCacheMs; concurrent requests share one render. */
+  async #metrics(): Promise<string> {
+    const nowMs = monoMs(this.#opts.clock);
+    if (this.#metricsText !== undefined && nowMs - this.#metricsAtMs < this.#opts.metricsCacheMs) {
+      this.#stats.metricsCached++;
+      return this.#metricsText;
+    }
+    if (this.#metricsRender) {
+      this.#stats.metricsCached++;
+      return this.#metricsRender;
+    }
+    this.#stats.metricsRenders++;
+    const render = this.#opts.registry.metrics();
+    this.#metricsRender = render;
+    try {
+      const text = await render;
+      this.#metricsText = text;
+      this.#metricsAtMs = monoMs(this.#opts.clock);
+      return text;
+    } finally {
+      this.#metricsRender = undefined;
+    }
+  }
+}
+
+const TEXT = 'text/plain; charset=utf-8';
+
+/**
+ * Reads and discards the request body; false as soon as it passes `maxBytes` (a declared
+ * Content-Length over the limit is refused before anything is read).
+ */
+function bodyWithin(req: IncomingMessage, maxBytes: number): Promise<boolean> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > maxBytes) {
+    req.resume();
+    return Promise.resolve(false);
+  }
+  return new Promise<boolean>((resolve) => {
+    let bytes = 0;
+    let over = false;
+    req.on('data', (chunk: Buffer) => {
+      bytes += chunk.length;
+      if (bytes > maxBytes && !over) {
+        over = true;
+        resolve(false);
+      }
+    });
+    req.once('end', () => resolve(!over));
+    req.once('error', () => resolve(false));
+  });
 }
 
 function send(res: ServerResponse, status: number, type: string, body: string, headers: Record<string, string> = {}): void {
