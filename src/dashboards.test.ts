@@ -8,7 +8,7 @@ import type { WriterStats } from '../internal/writer/influx-writer.js';
 
 // Every measurement/field a dashboard panel queries must be one the agent writes: build one
 // point of every kind with every optional field present and compare.
-const dir = new URL('../deploy/grafana/', import.meta.url);
+const dir = new URL('../deploy/grafana/flux/', import.meta.url);
 
 function writtenSchema(): Map<string, Set<string>> {
   const writer = {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SummaryPool, xorshift32 } from './summary.js';
+import { float32Digits, SummaryPool, xorshift32 } from './summary.js';
 import { RecentSamples, sortedQuantile } from './quantile.js';
 import { pingSummaryPoint } from './points.js';
 
@@ -100,4 +100,26 @@ test('type-7 quantiles and the recent-samples ring', () => {
   assert.equal(r.total, 4);
   assert.equal(r.max(), 3);
   close(r.quantile(0.5), 2);
+});
+
+test('quantiles carry the precision of their float32 samples, not binary noise', () => {
+  const pool = new SummaryPool(8);
+  const slot = pool.alloc(0);
+  const rnd = xorshift32(1);
+  for (const rtt of [0.037436, 0.037436, 0.037436]) pool.recordReply(slot, rtt, rnd);
+  const s = pool.snapshot(slot, 0);
+  assert.equal(s.rttP50Ms, 0.037436);
+  assert.equal(s.rttP95Ms, 0.037436);
+  assert.equal(float32Digits(Math.fround(123.4567)), 123.4567);
+});
+
+test('a window in which the device was suspended and nothing was sent is 100% loss', () => {
+  const pool = new SummaryPool(8);
+  const slot = pool.alloc(0);
+  pool.recordSuspended(slot);
+  const s = pool.snapshot(slot, 0);
+  assert.equal(s.sent, 0);
+  assert.equal(s.lossPct, 100);
+  const idle = pool.alloc(1);
+  assert.ok(Number.isNaN(pool.snapshot(idle, 1000).lossPct), 'a window with nothing sent and no suspension has no loss figure');
 });

@@ -52,6 +52,11 @@ const MASK = CHUNK - 1;
 
 let scratch = new Float64Array(128);
 
+/** `x` rounded to the 7 significant digits a float32 sample carries. */
+export function float32Digits(x: number): number {
+  return Number.isFinite(x) && x !== 0 ? Number(x.toPrecision(7)) : x;
+}
+
 /**
  * Streaming per-window statistics for many devices in shared typed arrays (chunks of 1,024 slots),
  * one fixed-size slot per device: no per-device objects, so memory is (13 × 8 + 4 × samplesPerSlot)
@@ -185,8 +190,9 @@ export class SummaryPool {
       const base = (slot & MASK) * this.samplesPerSlot;
       for (let i = 0; i < k; i++) scratch[i] = samples[base + i]!;
       const view = scratch.subarray(0, k).sort();
-      p50 = sortedQuantile(view, k, 0.5);
-      p95 = sortedQuantile(view, k, 0.95);
+      // Samples are float32 (7 significant digits): report that precision, not its binary noise.
+      p50 = float32Digits(sortedQuantile(view, k, 0.5));
+      p95 = float32Digits(sortedQuantile(view, k, 0.95));
     }
     const sent = s[b + SENT]!;
     const r = s[b + RECEIVED]!;
@@ -197,7 +203,9 @@ export class SummaryPool {
       received: r,
       overloaded: s[b + OVERLOADED]!,
       suspendedTicks: s[b + SUSPENDED]!,
-      lossPct: sent > 0 ? (100 * (sent - r)) / sent : NaN,
+      // A suspended device is skipped because it kept failing: its window is all loss, so it stays
+      // on every "worst by loss" view instead of dropping out of it (sent = 0 has no ratio).
+      lossPct: sent > 0 ? (100 * (sent - r)) / sent : s[b + SUSPENDED]! > 0 ? 100 : NaN,
       rttMinMs: r > 0 ? s[b + MIN]! : NaN,
       rttAvgMs: r > 0 ? s[b + MEAN]! : NaN,
       rttMaxMs: r > 0 ? s[b + MAX]! : NaN,
