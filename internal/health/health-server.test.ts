@@ -213,3 +213,14 @@ test('connections beyond the cap are closed at once while the first ones are ser
     await s.stop();
   }
 });
+
+test('/metrics appends the extra (per-device) text after the registry', async () => {
+  const s = server({ extraMetrics: () => 'netscan_device_up{ip="127.0.0.2"} 1\n', metricsCacheMs: 0 });
+  await s.start();
+  try {
+    const m = await get(s, '/metrics');
+    assert.match(m.body, /^netscan_devices 7\n[\s\S]*^netscan_device_up\{ip="127\.0\.0\.2"\} 1$/m);
+  } finally {
+    await s.stop();
+  }
+});

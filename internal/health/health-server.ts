@@ -55,6 +55,8 @@ export interface HealthServerOptions {
   readiness: () => Readiness;
   /** Prometheus registry served on `/metrics`. */
   registry: Registry;
+  /** Text appended to the registry's on `/metrics` (the per-device series); absent = none. */
+  extraMetrics?: (() => string) | undefined;
   /** Handles `POST /-/reload`; absent = 404. */
   reload?: () => Promise<ReloadResult>;
   /** Logger for lifecycle and errors. */
@@ -228,7 +230,8 @@ export class HealthServer {
       return this.#metricsRender;
     }
     this.#stats.metricsRenders++;
-    const render = this.#opts.registry.metrics();
+    const extra = this.#opts.extraMetrics;
+    const render = extra ? this.#opts.registry.metrics().then((text) => text + extra()) : this.#opts.registry.metrics();
     this.#metricsRender = render;
     try {
       const text = await render;
