@@ -18,12 +18,13 @@ export const defaultFileTransportOptions = { maxBytes: 100 * 1024 * 1024, maxFil
 /**
  * Appends batches of line protocol to a local file, rotated by size like logrotate
  * (`out.lp` -> `out.lp.1` -> ... -> `out.lp.<maxFiles>`, then deleted). The embedded default
- * output when no server is configured; health points go to the same file. The file can be
- * loaded later with `influx write --file` or curl to `/write`.
+ * output when no server is configured; health points go to the same file. Unsigned fields are
+ * written as integers (`i`): InfluxDB 1.x refuses `u`, and the file is meant to load anywhere
+ * (MANUAL.md, "Loading the line-protocol file").
  */
 export class FileTransport implements LineTransport {
   readonly name: string;
-  readonly unsignedAsInteger = false;
+  readonly unsignedAsInteger = true;
   readonly #opts: FileTransportOptions;
   #fh: FileHandle | undefined;
   #size = 0;
