@@ -85,3 +85,21 @@ test('usage mistakes in the environment or an empty -c exit 2 with one line, nev
   assert.match(bad[0]!.stderr, /NETSCAN_LOG_LEVEL: invalid log level \(got "bogus"; allowed trace, debug/);
   assert.match(bad[1]!.stderr, /-c\/--config: empty path/);
 });
+
+test('check-config prints the warnings beside the errors, so one run shows everything to fix', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'netscan-cli-'));
+  const file = join(dir, 'c.yaml');
+  // Parsed only, never pinged: 127.0.0.1/24 has host bits set (a warning); ping_interval is wrong (an error).
+  writeFileSync(file, 'networks: [127.0.0.1/24]\nicmp_discovery_interval: 5m\nping_interval: soon\n');
+  const r = netscan(['check-config', '-c', file]);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /^ {2}ping_interval: /m);
+  assert.match(r.stderr, /^netscan: warning: networks\[0\]: has host bits set/m);
+});
+
+test('--help names the log format default once', () => {
+  const r = netscan(['--help']);
+  assert.equal(r.status, 0);
+  const help = r.stdout.replace(/\s+/g, ' ');
+  assert.match(help, /--log-format <format> log format \(choices: "json", "pretty", default: pretty on a terminal, json otherwise\)/);
+});

@@ -56,6 +56,7 @@ function configPath(opt: string | undefined): string {
 function printConfigError(err: ConfigError, path: string): void {
   process.stderr.write(`netscan: invalid configuration in ${path} (${err.problems.length} problem${err.problems.length === 1 ? '' : 's'}):\n`);
   for (const p of err.problems) process.stderr.write(`  ${p}\n`);
+  for (const w of err.warnings) process.stderr.write(`netscan: warning: ${w}\n`);
 }
 
 function printWarnings(loaded: LoadedConfig): void {
@@ -148,8 +149,8 @@ async function main(argv: string[]): Promise<void> {
     .description('Network discovery and continuous ping monitoring agent')
     .version(version, '-V, --version')
     .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default(defaultLogLevel()))
-    .addOption(new Option('--log-format <format>', 'log format (default: pretty on a terminal, json otherwise)').choices(['json', 'pretty'])
-      .default(process.stderr.isTTY ? 'pretty' : 'json'))
+    .addOption(new Option('--log-format <format>', 'log format').choices(['json', 'pretty'])
+      .default(process.stderr.isTTY ? 'pretty' : 'json', 'pretty on a terminal, json otherwise'))
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => process.stdout.write(s) });
 

@@ -42,11 +42,15 @@ export class NetscanError extends Error {
 export class ConfigError extends NetscanError {
   /** All problems, each already formatted as `key.path: message (got X; allowed Y)`. */
   readonly problems: readonly string[];
+  /** Warnings found beside the problems (printed too: one run shows everything to fix). */
+  readonly warnings: readonly string[];
 
-  constructor(problems: readonly string[], opts: NetscanErrorOptions = {}) {
-    super('ERR_CONFIG', problems.join('\n'), { stage: 'config', ...opts });
+  constructor(problems: readonly string[], opts: NetscanErrorOptions & { warnings?: readonly string[] } = {}) {
+    const { warnings, ...rest } = opts;
+    super('ERR_CONFIG', problems.join('\n'), { stage: 'config', ...rest });
     this.name = 'ConfigError';
     this.problems = problems;
+    this.warnings = warnings ?? [];
   }
 }
 

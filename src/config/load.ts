@@ -66,7 +66,7 @@ export function parseConfigText(text: string, opts: ParseConfigOptions): LoadedC
   const errors = parsed.success ? [] : parsed.error.issues.flatMap((iss) => formatIssue(iss, rawObj));
   const findings = semanticChecks(rawObj, parsed.success ? parsed.data : undefined);
   errors.push(...findings.errors);
-  if (errors.length > 0 || !parsed.success) throw new ConfigError(dedupe(errors));
+  if (errors.length > 0 || !parsed.success) throw new ConfigError(dedupe(errors), { warnings: findings.warnings });
   const base = source === '<inline>' ? process.cwd() : dirname(source);
   return { config: resolvePaths(parsed.data, base), warnings: findings.warnings, source };
 }
