@@ -1,5 +1,5 @@
 import type { SnmpInfo } from '../model/device.js';
-import { sanitizeString } from '../writer/points.js';
+import { sanitizeString } from '../model/points.js';
 import type { SnmpValue } from './session.js';
 
 /**
