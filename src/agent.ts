@@ -17,7 +17,7 @@ import { inShard } from '../internal/sweep/shard.js';
 import { Sweeper, type SweepSummary } from '../internal/sweep/sweeper.js';
 import { dropReasons, type WriterStats } from '../internal/writer/influx-writer.js';
 import { writeErrorClasses } from '../internal/writer/classify.js';
-import { healthPoint } from '../internal/writer/points.js';
+import { healthPoint } from '../internal/model/points.js';
 import type { Config } from './config/schema.js';
 import { snmpCredentials } from './snmp-config.js';
 import { outputConfigKeys, Outputs, type OutputConfig } from './outputs.js';

@@ -1,8 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
-import { pingPoint, suspendedPingPoint, deviceInfoPoint, healthPoint } from '../internal/writer/points.js';
-import { pingSummaryPoint } from '../internal/schedule/points.js';
+import { pingPoint, suspendedPingPoint, deviceInfoPoint, healthPoint, pingSummaryPoint } from '../internal/model/points.js';
 import type { Point } from '../internal/model/point.js';
 import type { WriterStats } from '../internal/writer/influx-writer.js';
 

@@ -4,7 +4,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-// STYLE.md: dependencies flow cmd -> src -> internal, never back; nothing imports bench/.
+// Dependencies flow cmd -> src -> internal, never back; nothing imports bench/.
 const root = fileURLToPath(new URL('..', import.meta.url));
 
 function files(dir: string): string[] {
@@ -29,6 +29,20 @@ test('imports flow cmd -> src -> internal and never into bench', () => {
         if (!allowed.includes(top) && top !== 'package.json') violations.push(`${f} imports ${target}`);
       }
     }
+  }
+  assert.deepEqual(violations, []);
+});
+
+test('model/ imports nothing outside itself, and schedule/ and snmp/ build points without the writer', () => {
+  // Point builders live in internal/model/; the writer only encodes and delivers points.
+  const forbidden: Array<[string, (target: string) => boolean]> = [
+    ['internal/model', (t) => !t.startsWith('internal/model/')],
+    ['internal/schedule', (t) => t.startsWith('internal/writer/')],
+    ['internal/snmp', (t) => t.startsWith('internal/writer/')],
+  ];
+  const violations: string[] = [];
+  for (const [dir, bad] of forbidden) {
+    for (const f of files(dir)) for (const target of relativeImports(f)) if (bad(target)) violations.push(`${f} imports ${target}`);
   }
   assert.deepEqual(violations, []);
 });

@@ -20,7 +20,7 @@ import { EventLoopStallMonitor, type StallMonitor } from '../../internal/schedul
 import { DeviceStore } from '../../internal/state/device-store.js';
 import { FakeClock } from '../../internal/testkit/fake-clock.js';
 import { silentLogger } from '../../internal/testkit/logger.js';
-import { pingPoint } from '../../internal/writer/points.js';
+import { pingPoint } from '../../internal/model/points.js';
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');

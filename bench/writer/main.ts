@@ -20,7 +20,7 @@ import { createLogger } from '../../internal/log/log.js';
 import type { Point } from '../../internal/model/point.js';
 import { distinctSampleCount, VictoriaMetrics } from '../../internal/testkit/victoria-metrics.js';
 import { InfluxWriter, type WriterStats } from '../../internal/writer/influx-writer.js';
-import { pingPoint } from '../../internal/writer/points.js';
+import { pingPoint } from '../../internal/model/points.js';
 import { InfluxV2Transport } from '../../internal/writer/transport.js';
 
 const args = process.argv.slice(2);

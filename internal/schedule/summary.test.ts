@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { float32Digits, SummaryPool, xorshift32 } from './summary.js';
 import { RecentSamples, sortedQuantile } from './quantile.js';
-import { pingSummaryPoint } from './points.js';
+import { pingSummaryPoint } from '../model/points.js';
 
 const close = (a: number, b: number, msg?: string): void => assert.ok(Math.abs(a - b) < 1e-6, `${msg ?? ''} ${a} != ${b}`);
 

@@ -1,34 +1,5 @@
+import type { PingSummary } from '../model/ping.js';
 import { sortedQuantile } from './quantile.js';
-
-/** One device's statistics over one summary window (the `ping_summary` point's content). */
-export interface PingSummary {
-  /** Window start, ms since the epoch (the point's timestamp). */
-  readonly windowStartMs: number;
-  /** Probes sent and judged (replies + host failures); agent_overloaded and agent_error probes are not counted. */
-  readonly sent: number;
-  /** Replies received. */
-  readonly received: number;
-  /** Probes the agent could not judge: a stall (agent_overloaded) or its ICMP socket failing (agent_error). */
-  readonly overloaded: number;
-  /** Slots skipped because the device's ping breaker was open. */
-  readonly suspendedTicks: number;
-  /** Loss in percent of `sent`; NaN when nothing was sent. */
-  readonly lossPct: number;
-  /** Smallest RTT in ms; NaN without replies (likewise for every RTT statistic below). */
-  readonly rttMinMs: number;
-  /** Mean RTT in ms. */
-  readonly rttAvgMs: number;
-  /** Largest RTT in ms. */
-  readonly rttMaxMs: number;
-  /** Median RTT in ms (type-7 interpolation over the kept samples). */
-  readonly rttP50Ms: number;
-  /** 95th-percentile RTT in ms (type-7 interpolation over the kept samples). */
-  readonly rttP95Ms: number;
-  /** Population standard deviation of the RTT in ms. */
-  readonly rttStddevMs: number;
-  /** Mean |ΔRTT| of consecutive replies within the window, in ms; NaN with fewer than two replies. */
-  readonly jitterMs: number;
-}
 
 // Layout of one slot's statistics in the shared Float64Array.
 const WINDOW = 0;

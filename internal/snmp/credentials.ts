@@ -1,7 +1,7 @@
 /**
  * SNMP credentials: the ordered list the enricher tries per device, their stable ids (what the
  * state remembers; never the secret) and their validation. Community rules and messages are the
- * Go netscan's (netscan-parity.md §2.5); unlike Go, every problem is reported, never only the first.
+ * Go netscan's; unlike Go, every problem is reported, never only the first.
  */
 
 /** v1 or v2c: a community string. */

@@ -5,7 +5,7 @@ import type { Logger } from '../log/log.js';
 import type { Device, DeviceEvent, SnmpInfo } from '../model/device.js';
 import type { PointSink } from '../model/point.js';
 import { TokenBucket } from '../ratelimit/token-bucket.js';
-import { deviceInfoPoint } from '../writer/points.js';
+import { deviceInfoPoint } from '../model/points.js';
 import { identifyCredentials, validateCredentials, type IdentifiedCredential, type SnmpCredential } from './credentials.js';
 import type { SnmpFailureClass, SnmpGetResult, SnmpSession } from './session.js';
 import { allMissing, defaultMaxStringBytes, systemOidList, toSnmpInfo } from './system-info.js';
@@ -57,7 +57,7 @@ export interface SnmpEnricherOptions {
   maxStringBytes: number;
 }
 
-/** Defaults: Go netscan values for every key it had (parity §2.2); see MANUAL.md, "SNMP". */
+/** Defaults: Go netscan values for every key it had; see MANUAL.md, "SNMP". */
 export const defaultSnmpEnricherOptions: Omit<SnmpEnricherOptions, 'credentials'> = {
   port: 161,
   timeoutMs: 5_000,

@@ -1,5 +1,5 @@
 import type { SnmpInfo } from '../model/device.js';
-import { sanitizeString } from '../writer/points.js';
+import { sanitizeString } from '../model/points.js';
 import type { SnmpValue } from './session.js';
 
 /**
@@ -17,7 +17,7 @@ export const systemOids = {
   sysLocation: '1.3.6.1.2.1.1.6.0',
 } as const;
 
-/** The request's OID list (one PDU; peers.md §8). */
+/** The request's OID list (one PDU). */
 export const systemOidList: readonly string[] = Object.values(systemOids);
 
 /** Longest string kept from an agent, in UTF-8 bytes (Go parity: 1024). */
@@ -25,7 +25,7 @@ export const defaultMaxStringBytes = 1024;
 
 /**
  * Makes an agent's OctetString safe: trailing NUL padding dropped (Go rejected such agents
- * outright, parity §5.3), bytes that are not UTF-8 replaced by U+FFFD, control characters
+ * outright), bytes that are not UTF-8 replaced by U+FFFD, control characters
  * removed (tab/CR/LF runs become one space), whitespace trimmed, and the result cut to
  * `maxBytes` UTF-8 bytes at a character boundary, ending in `...` when cut.
  */

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { FakeClock } from '../testkit/fake-clock.js';
 import { silentLogger } from '../testkit/logger.js';
 import { pollUntil } from '../testkit/server-process.js';
-import { pingPoint } from './points.js';
+import { pingPoint } from '../model/points.js';
 import { FileTransport } from './file-transport.js';
 import { InfluxWriter } from './influx-writer.js';
 

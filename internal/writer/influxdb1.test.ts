@@ -6,7 +6,7 @@ import { captureLogger, silentLogger } from '../testkit/logger.js';
 import { InfluxDb1 } from '../testkit/influxdb1.js';
 import { pollUntil } from '../testkit/server-process.js';
 import { InfluxWriter, sumWriterStats, type InfluxWriterOptions } from './influx-writer.js';
-import { deviceInfoPoint, healthPoint, pingPoint } from './points.js';
+import { deviceInfoPoint, healthPoint, pingPoint } from '../model/points.js';
 import { InfluxV1Transport } from './transport.js';
 
 let influx: InfluxDb1;

@@ -9,7 +9,7 @@ import { silentLogger } from '../testkit/logger.js';
 import { pollUntil } from '../testkit/server-process.js';
 import { distinctSampleCount, sampleCount, VictoriaMetrics, type ExportedSeries } from '../testkit/victoria-metrics.js';
 import { InfluxWriter, sumWriterStats, type InfluxWriterOptions } from './influx-writer.js';
-import { deviceInfoPoint, healthPoint, pingPoint, suspendedPingPoint } from './points.js';
+import { deviceInfoPoint, healthPoint, pingPoint, suspendedPingPoint } from '../model/points.js';
 import { InfluxV1Transport, InfluxV2Transport } from './transport.js';
 
 let vm: VictoriaMetrics;

@@ -1,16 +1,17 @@
-import { field, type FieldValue, type Point } from '../model/point.js';
-import type { PingOutcome } from '../model/ping.js';
-import type { WriterStats } from './influx-writer.js';
-
 /**
- * Builders for the measurements netscan writes. Names and field types match the Go netscan
- * exactly (netscan-parity.md §7.2, §7.3) because InfluxDB rejects a field type change within a
- * shard: existing buckets must keep accepting our points. New fields are additive.
+ * Builders for every measurement netscan writes (`ping`, `ping_summary`, `device_info`,
+ * `health_metrics`); the stages build points here and the writer only encodes them. Names and
+ * field types match the Go netscan exactly (MANUAL.md, "Metrics written") because InfluxDB
+ * rejects a field type change within a shard: existing buckets must keep accepting our points.
+ * New fields are additive.
  */
+import { field, type FieldValue, type Point } from './point.js';
+import type { PingOutcome, PingSummary } from './ping.js';
 
 /** Measurement names. */
 export const measurements = {
   ping: 'ping',
+  pingSummary: 'ping_summary',
   deviceInfo: 'device_info',
   health: 'health_metrics',
 } as const;
@@ -77,6 +78,33 @@ export function suspendedPingPoint(ip: string, timeMs: number): Point {
   };
 }
 
+/**
+ * The `ping_summary` point: tag `ip`; integer counts `sent`, `received`, `overloaded`,
+ * `suspended_ticks`; float `loss_pct` (only when something was sent) and, only when a reply
+ * came back, float `rtt_min_ms`, `rtt_avg_ms`, `rtt_max_ms`, `rtt_p50_ms`, `rtt_p95_ms`,
+ * `rtt_stddev_ms`, and `jitter_ms` (with two or more replies). Timestamp = window start.
+ */
+export function pingSummaryPoint(ip: string, s: PingSummary): Point {
+  const fields: Record<string, FieldValue> = {
+    sent: field.int(s.sent),
+    received: field.int(s.received),
+    overloaded: field.int(s.overloaded),
+    suspended_ticks: field.int(s.suspendedTicks),
+  };
+  const put = (name: string, v: number): void => {
+    if (Number.isFinite(v)) fields[name] = field.float(v);
+  };
+  put('loss_pct', s.lossPct);
+  put('rtt_min_ms', s.rttMinMs);
+  put('rtt_avg_ms', s.rttAvgMs);
+  put('rtt_max_ms', s.rttMaxMs);
+  put('rtt_p50_ms', s.rttP50Ms);
+  put('rtt_p95_ms', s.rttP95Ms);
+  put('rtt_stddev_ms', s.rttStddevMs);
+  put('jitter_ms', s.jitterMs);
+  return { measurement: measurements.pingSummary, tags: { ip }, fields, timeMs: s.windowStartMs };
+}
+
 /** What SNMP told us about a device, as written to `device_info`. */
 export interface DeviceInfoValues {
   /** sysName, or the IP when the device has none (Go parity). */
@@ -134,10 +162,32 @@ export interface HealthValues {
   influxdbOk: boolean;
   /** Echo requests sent since start (Go `pings_sent_total`). */
   pingsSentTotal: number;
-  /** Writer counters (sum them with `sumWriterStats` when several sinks run). */
-  writer: WriterStats;
+  /** Writer counters (the writer's stats, summed over the sinks when several run). */
+  writer: WriterCounters;
   /** Monitoring and SNMP figures added to the Go set (see {@link healthPoint} for names and types). */
   extra?: HealthExtraValues;
+}
+
+/** The writer counters a `health_metrics` point carries; the writer's stats object satisfies it. */
+export interface WriterCounters {
+  /** Requests acknowledged (Go `influxdb_successful_batches`). */
+  readonly batchesOk: number;
+  /** Requests that failed, any class, every attempt (Go `influxdb_failed_batches`). */
+  readonly batchesFailed: number;
+  /** Points the server acknowledged. */
+  readonly pointsWritten: number;
+  /** Points dropped, all reasons. */
+  readonly pointsDropped: number;
+  /** Points appended to the spool since start. */
+  readonly pointsSpooled: number;
+  /** Bytes of the spool on disk now. */
+  readonly spoolBytes: number;
+  /** Points in the spool now. */
+  readonly spoolPoints: number;
+  /** Points in memory now, waiting for a request or the spool. */
+  readonly queueDepth: number;
+  /** Failed requests by class. */
+  readonly writeErrors: Readonly<Record<'retry' | 'throttle' | 'split' | 'drop' | 'config', number>>;
 }
 
 /** Agent figures beyond the Go set, written as new `health_metrics` fields. */

@@ -1,0 +1,52 @@
+import type { PingFailureReason } from '../model/ping.js';
+import type { StallStats } from './stall-monitor.js';
+
+/** Counters and gauges for /health and health_metrics. */
+export interface PingSchedulerStats {
+  /** Devices with a schedule. */
+  readonly devicesScheduled: number;
+  /** Configured interval, ms. */
+  readonly intervalMs: number;
+  /** Interval each device actually gets: max(interval, devices / rate), ms. */
+  readonly effectiveIntervalMs: number;
+  /** True when `ping_rate_limit` cannot serve every device once per interval. */
+  readonly rateLimited: boolean;
+  /** Probes started (attempts), Go `pings_sent_total`. */
+  readonly pingsSentTotal: number;
+  /** Probes in flight right now, Go `active_pingers`. */
+  readonly inFlight: number;
+  /** Replies received. */
+  readonly repliesTotal: number;
+  /** Failed probes per reason (agent_overloaded included). */
+  readonly failuresByReason: Readonly<Record<PingFailureReason, number>>;
+  /** Probes invalidated by an agent stall (same as failuresByReason.agent_overloaded). */
+  readonly overloadedTotal: number;
+  /** Slots skipped because the device's previous probe was still in flight. */
+  readonly skippedTicksTotal: number;
+  /** Slots that passed while the device waited for the rate limiter or the agent was late. */
+  readonly missedSlotsTotal: number;
+  /** Slots not probed because the breaker was open (each wrote a suspended point). */
+  readonly suspendedTicksTotal: number;
+  /** Times a device's breaker opened. */
+  readonly breakerTripsTotal: number;
+  /** Median send lag (actual send time minus slot time) over the last 8192 probes, ms. */
+  readonly sendLagP50Ms: number;
+  /** p99 send lag over the last 8192 probes, ms. */
+  readonly sendLagP99Ms: number;
+  /** Largest send lag over the last 8192 probes, ms. */
+  readonly sendLagMaxMs: number;
+  /** Probes sent more than `lateSendToleranceMs` after their slot. */
+  readonly lateSendsTotal: number;
+  /** Points handed to the sink. */
+  readonly pointsWrittenTotal: number;
+  /** Points the sink reported dropping on our writes. */
+  readonly pointsDroppedTotal: number;
+  /** `ping_summary` points written. */
+  readonly summariesWrittenTotal: number;
+  /** Sink writes that threw. */
+  readonly sinkErrorsTotal: number;
+  /** Probes the pinger never settled, given up after 2 × timeout + 1 s (recorded as send_error). */
+  readonly hungProbesTotal: number;
+  /** Agent stall detector counters. */
+  readonly stalls: StallStats;
+}
