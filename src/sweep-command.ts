@@ -63,6 +63,12 @@ export const SWEEP_EXIT = {
   interrupted: 130,
 } as const;
 
+/**
+ * `--in-flight` default. A one-shot sweep of a large range wants more addresses in flight than
+ * the agent's background sweep (`icmp_workers`, default 64), which shares the host with monitoring.
+ */
+const SWEEP_COMMAND_IN_FLIGHT = 1024;
+
 /** Raw commander values of `netscan sweep` (strings as typed by the user). */
 export interface SweepCommandArgv {
   /** `--exclude`, repeatable or comma-separated. */
@@ -104,7 +110,7 @@ export function parseSweepCommandArgs(cidrs: readonly string[], argv: SweepComma
   };
   const ratePps = number('rate', argv.rate, defaultSweeperOptions.ratePps, (n) => Number.isFinite(n) && n > 0, 'a number > 0');
   const retries = number('retries', argv.retries, defaultSweeperOptions.retries, (n) => Number.isInteger(n) && n >= 0 && n <= 100, 'an integer 0..100');
-  const inFlight = number('in-flight', argv.inFlight, defaultSweeperOptions.maxInFlight, (n) => Number.isInteger(n) && n >= 1 && n <= 60000, 'an integer 1..60000');
+  const inFlight = number('in-flight', argv.inFlight, SWEEP_COMMAND_IN_FLIGHT, (n) => Number.isInteger(n) && n >= 1 && n <= 60000, 'an integer 1..60000');
   let timeoutMs = defaultSweeperOptions.timeoutMs;
   if (argv.timeout !== undefined) {
     try {
@@ -126,7 +132,7 @@ export async function runSweepCommand(opts: SweepCommandOptions, io: SweepComman
     io.stderr.write(`netscan: ${bad.length > 0 ? `invalid CIDR notation: ${bad.join(', ')}` : 'at least one CIDR is required'}\n`);
     return SWEEP_EXIT.usage;
   }
-  const inFlight = opts.inFlight ?? defaultSweeperOptions.maxInFlight;
+  const inFlight = opts.inFlight ?? SWEEP_COMMAND_IN_FLIGHT;
   let engine: IcmpEngine | undefined;
   let pinger = io.pinger;
   if (!pinger) {

@@ -49,7 +49,7 @@ export const defaultPingSchedulerOptions: PingSchedulerOptions = {
   backoffMs: 300_000,
   summaryIntervalMs: 60_000,
   rawPoints: true,
-  overloadThresholdMs: 200,
+  overloadThresholdMs: 250,
   summaryMaxSamples: 120,
   lateSendToleranceMs: 50,
   maxDispatchPerTick: 2_000,

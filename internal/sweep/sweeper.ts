@@ -33,7 +33,7 @@ export const defaultSweeperOptions: Omit<SweeperOptions, 'pinger'> = {
   clock: systemClock,
   logger: undefined,
   ratePps: 1000,
-  maxInFlight: 1024,
+  maxInFlight: 64,
   timeoutMs: 1000,
   retries: 1,
   seed: undefined,
