@@ -102,15 +102,15 @@ test('every InfluxQL dashboard query returns data from a real influxd fed by the
     }
   }
   assert.deepEqual(problems, [], agent.tail());
-  // A dying host shows up as what it is: a whole window of loss, then suspended windows that
-  // still say 100% loss (sent=0), so it never drops out of a "worst by loss" panel.
+  // A dying host shows up as what it is: loss in the window it died in, then suspended windows
+  // that still say 100% loss (sent=0), so it never drops out of a "worst by loss" panel.
   const windows = (): Promise<Array<{ sent: number; loss: number | null }>> =>
     influx.query('netscan', `SELECT "sent", "loss_pct" FROM "ping_summary" WHERE "ip" = '${dying[0]}'`).then((s) =>
       (s[0]?.values ?? []).map((row) => ({ sent: row[1] as number, loss: row[2] as number | null })),
     );
-  const seen = await pollUntil(windows, (w) => w.some((x) => x.sent > 0 && x.loss === 100) && w.some((x) => x.sent === 0), { deadlineMs: 60_000, intervalMs: 1000 })
+  const seen = await pollUntil(windows, (w) => w.some((x) => x.sent === 0), { deadlineMs: 60_000, intervalMs: 1000 })
     .catch(async () => windows());
-  assert.ok(seen.some((x) => x.sent > 0 && x.loss === 100), `a full window of loss: ${JSON.stringify(seen)}`);
+  assert.ok(seen.some((x) => x.sent > 0 && (x.loss ?? 0) > 0), `a window with loss: ${JSON.stringify(seen)}`);
   const suspended = seen.filter((x) => x.sent === 0);
   assert.ok(suspended.length > 0, `suspended windows: ${JSON.stringify(seen)}`);
   assert.deepEqual(suspended.map((x) => x.loss), suspended.map(() => 100), 'a suspended window says loss_pct=100');
