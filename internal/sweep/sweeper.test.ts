@@ -151,7 +151,7 @@ describe('Sweeper', () => {
     pinger.targets.set('127.0.0.2', { rttMs: 1 });
     const s = await sweepToEnd(clock, sweeper.sweep({ cidrs: ['127.0.0.0/30'] }, () => { throw new Error('boom'); }));
     assert.equal(s.alive, 2);
-    assert.equal(lines.filter((l) => l.msg === 'alive-host callback threw; sweep continues').length, 2);
+    assert.equal(lines.filter((l) => l.msg === 'sweep listener threw; sweep continues').length, 2);
   });
 
   test('reports progress while running', async () => {
