@@ -3,8 +3,7 @@
  * a bare address of either family, a range `first-last` of one family, or a host name (resolved by
  * the caller, never here). Every problem is reported as one line naming the target.
  */
-import { formatIpv4, parseIpv4 } from '../icmp/ipv4.js';
-import { AddressSet, cidrRange, hostRange, parseCidr, subtractRanges, type Ipv4Range } from './cidr.js';
+import { AddressSet, cidrRange, formatIpv4, hostRange, parseCidr, parseIpv4, subtractRanges, type Ipv4Range } from './cidr.js';
 import {
   Ipv6AddressSet,
   MAX_IPV6_SWEEP_ADDRESSES,
