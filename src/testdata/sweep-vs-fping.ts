@@ -1,4 +1,4 @@
-// Child side of cmd/sweep-netns.test.ts, run inside a private network namespace whose nft rules
+// Child side of src/sweep-command-netns.test.ts, run inside a private network namespace whose nft rules
 // drop echo requests to some 127.0.9.x addresses: runs `netscan sweep` (the compiled binary) and
 // fping on the same targets and prints both results as one JSON line. Host names resolve through
 // a temporary hosts file bind-mounted over /etc/hosts in a private mount namespace.
