@@ -165,17 +165,26 @@ async function main(argv: string[]): Promise<void> {
     .action(async (opts: { config?: string }) => checkConfig(opts));
 
   program.command('sweep')
-    .description('one-shot ICMP sweep, fping-like: prints alive addresses')
-    .argument('<cidr...>', 'IPv4 CIDRs or addresses to sweep')
-    .option('--exclude <cidr>', 'exclude a CIDR or address (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .description('one-shot ICMP sweep with fping\'s habits: prints the targets that answered; exit 0 if one did, 1 if none, 2 on usage errors')
+    .argument('[target...]', 'IPv4 CIDRs, IPv6 prefixes up to /112, addresses, ranges FIRST-LAST or host names (none: -f FILE, else standard input)')
+    .option('-f, --file <file>', 'read targets from FILE, one per line, # comments (- is standard input)')
+    .option('-a, --alive', 'print the targets that answered (default)')
+    .option('-u, --unreach', 'print the targets that did not answer')
+    .option('-q, --quiet', 'print no per-target lines (errors, -c statistics and the summary still print)')
+    .option('-c, --count <n>', 'send N echo requests to every target; per-target statistics on stderr')
+    .option('-p, --period <duration>', 'with -c: time between two requests to one target (default 1s; a bare number is ms)')
+    .addOption(new Option('--order <order>', 'print targets as they answer, or sorted by address at the end').choices(['arrival', 'address']).default('arrival'))
+    .option('-4, --ipv4', 'IPv4 only: host names resolve to IPv4 addresses')
+    .option('-6, --ipv6', 'IPv6 only: host names resolve to IPv6 addresses')
+    .option('--exclude <cidr>', 'exclude a CIDR, address or range (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--rate <pps>', 'echo requests per second, retries included', '1000')
-    .option('--timeout <duration>', 'reply timeout (Go duration, e.g. 500ms)', '1s')
-    .option('--retries <n>', 'extra attempts for addresses that did not answer', '1')
+    .option('-t, --timeout <duration>', 'reply timeout (e.g. 500ms; a bare number is ms)', '1s')
+    .option('-r, --retries <n>', 'extra attempts for addresses that did not answer (not with -c)', '1')
     .option('--in-flight <n>', 'addresses probed at once', '1024')
-    .option('--json', 'one JSON object per alive address: {"ip":"127.0.0.5","rtt_ms":0.021}')
-    .action(async (cidrs: string[], opts: Record<string, unknown>) => {
+    .option('--json', 'one JSON object per printed address: {"ip":"127.0.0.5","rtt_ms":0.021}')
+    .action(async (targets: string[], opts: Record<string, unknown>) => {
       const { sweepCli } = await import('./sweep.js');
-      process.exitCode = await sweepCli(cidrs, opts);
+      process.exitCode = await sweepCli(targets, opts);
     });
 
   try {

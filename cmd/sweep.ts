@@ -1,14 +1,42 @@
-import { NetscanError, parseSweepCommandArgs, runSweepCommand, type SweepCommandArgv } from '../src/index.js';
+import { readFile } from 'node:fs/promises';
+import { parseSweepCommandArgs, parseTargetList, runSweepCommand, type SweepCommandArgv } from '../src/sweep-command.js';
 
-/** `netscan sweep`: parses commander's strings, wires signals and stdio, returns the exit code. */
-export async function sweepCli(cidrs: string[], argv: SweepCommandArgv): Promise<number> {
+/** Raw commander values of `netscan sweep`, with the target-list file. */
+export interface SweepCliArgv extends SweepCommandArgv {
+  /** `-f, --file FILE` (`-` is standard input). */
+  readonly file?: string;
+}
+
+const EXIT_USAGE = 2;
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/**
+ * `netscan sweep`: gathers the targets (arguments, then `-f FILE`, else standard input when it is
+ * not a terminal, as fping does), parses commander's strings, wires signals and stdio, and
+ * returns the exit code.
+ */
+export async function sweepCli(args: string[], argv: SweepCliArgv): Promise<number> {
+  const targets = [...args];
+  try {
+    if (argv.file !== undefined) targets.push(...parseTargetList(argv.file === '-' ? await readStdin() : await readFile(argv.file, 'utf8')));
+    else if (targets.length === 0 && !process.stdin.isTTY) targets.push(...parseTargetList(await readStdin()));
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    process.stderr.write(`netscan: -f ${argv.file}: cannot read the target list: ${e.code === 'ENOENT' ? 'no such file' : e.message}\n`);
+    return EXIT_USAGE;
+  }
   let parsed;
   try {
-    parsed = parseSweepCommandArgs(cidrs, argv);
+    parsed = parseSweepCommandArgs(targets, argv);
   } catch (err) {
-    if (err instanceof NetscanError && err.code === 'ERR_USAGE') {
-      process.stderr.write(`netscan: ${err.message}\n`);
-      return 2;
+    if ((err as { code?: unknown }).code === 'ERR_USAGE') {
+      for (const line of (err as Error).message.split('\n')) process.stderr.write(`netscan: ${line}\n`);
+      return EXIT_USAGE;
     }
     throw err;
   }
@@ -21,7 +49,9 @@ export async function sweepCli(cidrs: string[], argv: SweepCommandArgv): Promise
     if (err.code === 'EPIPE') ac.abort(err);
   });
   try {
-    return await runSweepCommand(parsed, { stdout: process.stdout, stderr: process.stderr, isTTY: process.stderr.isTTY === true, signal: ac.signal });
+    return await runSweepCommand(parsed, {
+      stdout: process.stdout, stderr: process.stderr, isTTY: process.stderr.isTTY === true, stdoutIsTTY: process.stdout.isTTY === true, signal: ac.signal,
+    });
   } finally {
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);

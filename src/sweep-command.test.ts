@@ -4,13 +4,14 @@ import { NetscanError, hasCode } from '../internal/errors/errors.js';
 import { FakeClock } from '../internal/testkit/fake-clock.js';
 import { TargetPinger } from '../internal/testkit/fake-icmp.js';
 import { netnsAvailable, runInNetns } from '../internal/testkit/netns.js';
-import { parseSweepCommandArgs, runSweepCommand, type SweepCommandIo, type SweepCommandOptions } from './sweep-command.js';
+import type { PingOptions, PingOutcome } from '../internal/model/ping.js';
+import { fpingMs, parseSweepCommandArgs, parseTargetList, runSweepCommand, type SweepCommandIo, type SweepCommandOptions } from './sweep-command.js';
 
 function sink(): { write(chunk: string): boolean; text: string } {
   return { text: '', write(chunk: string) { this.text += chunk; return true; } };
 }
 
-const base: SweepCommandOptions = { cidrs: ['127.0.0.0/29'], exclude: [], ratePps: 1000, timeoutMs: 100, retries: 0, json: false };
+const base: SweepCommandOptions = { targets: ['127.0.0.0/29'], exclude: [], ratePps: 1000, timeoutMs: 100, retries: 0, json: false };
 
 async function run(opts: Partial<SweepCommandOptions>, io: Partial<SweepCommandIo> = {}, configure?: (p: TargetPinger) => void) {
   const clock = new FakeClock();
@@ -47,7 +48,7 @@ describe('netscan sweep', () => {
   });
 
   test('exits 2 with the offending CIDR on a usage error', async () => {
-    const r = await run({ cidrs: ['127.0.0.0/24', '127.0.0.0/40'] });
+    const r = await run({ targets: ['127.0.0.0/24', '127.0.0.0/40'] });
     assert.equal(r.code, 2);
     assert.equal(r.stderr, 'netscan: invalid CIDR notation: 127.0.0.0/40\n');
     assert.equal(r.stdout, '');
@@ -58,7 +59,7 @@ describe('netscan sweep', () => {
     const clock = new FakeClock();
     const pinger = new TargetPinger(clock);
     const stderr = sink();
-    const done = runSweepCommand({ ...base, cidrs: ['127.0.0.0/24'], ratePps: 10 }, { stdout: sink(), stderr, isTTY: false, clock, pinger, signal: ac.signal });
+    const done = runSweepCommand({ ...base, targets: ['127.0.0.0/24'], ratePps: 10 }, { stdout: sink(), stderr, isTTY: false, clock, pinger, signal: ac.signal });
     await clock.advanceAsync(1000);
     ac.abort();
     assert.equal(await done, 130);
@@ -66,7 +67,7 @@ describe('netscan sweep', () => {
   });
 
   test('draws and clears a progress bar on a terminal', async () => {
-    const r = await run({ cidrs: ['127.0.0.0/24'], ratePps: 100 }, { isTTY: true });
+    const r = await run({ targets: ['127.0.0.0/24'], ratePps: 100 }, { isTTY: true, stdoutIsTTY: false });
     assert.equal(r.code, 0);
     assert.match(r.stderr, /^netscan: sweeping 254 addresses at up to 100 pps\n/);
     assert.match(r.stderr, /\r\x1b\[K\[#*-*\] \d+% \d+\/254 alive \d/);
@@ -85,14 +86,169 @@ describe('netscan sweep', () => {
 
   test('parses argv into options and lists every problem at once', () => {
     assert.deepEqual(parseSweepCommandArgs(['127.0.0.0/24', '127.0.1.0/24,127.0.2.1'], { exclude: ['127.0.0.0/30'], rate: '5000', timeout: '250ms', retries: '2', json: true, inFlight: '64' }), {
-      cidrs: ['127.0.0.0/24', '127.0.1.0/24', '127.0.2.1'], exclude: ['127.0.0.0/30'], ratePps: 5000, timeoutMs: 250, retries: 2, json: true, inFlight: 64,
+      targets: ['127.0.0.0/24', '127.0.1.0/24', '127.0.2.1'], exclude: ['127.0.0.0/30'], ratePps: 5000, timeoutMs: 250, retries: 2, json: true, inFlight: 64,
+      show: 'alive', quiet: false, periodMs: 1000, order: 'arrival',
     });
-    assert.deepEqual(parseSweepCommandArgs(['127.0.0.1'], {}), {
-      cidrs: ['127.0.0.1'], exclude: [], ratePps: 1000, timeoutMs: 1000, retries: 1, json: false, inFlight: 1024,
+    assert.deepEqual(parseSweepCommandArgs(['fd00::1', 'fd00::1-fd00::9', 'gw.example'], { unreach: true, quiet: true, count: '3', period: '20', timeout: '500', order: 'address', ipv6: true }), {
+      targets: ['fd00::1', 'fd00::1-fd00::9', 'gw.example'], exclude: [], ratePps: 1000, timeoutMs: 500, retries: 1, json: false, inFlight: 1024,
+      show: 'unreachable', quiet: true, periodMs: 20, order: 'address', count: 3, family: 6,
     });
-    assert.throws(() => parseSweepCommandArgs(['127.0.0.0/33'], { exclude: 'x', rate: '0', retries: '-1', timeout: 'soon', inFlight: '1.5' }), (e) =>
-      hasCode(e, 'ERR_USAGE') && e.message.split('\n').length === 6 && /^invalid CIDR notation: 127\.0\.0\.0\/33\ninvalid CIDR notation: x\n--rate must be a number > 0, got "0"\n--retries must be an integer 0\.\.100, got "-1"\n--in-flight must be an integer 1\.\.60000, got "1\.5"\n--timeout: /.test(e.message));
-    assert.throws(() => parseSweepCommandArgs([], {}), (e) => hasCode(e, 'ERR_USAGE') && e.message === 'at least one CIDR is required');
+  });
+
+  test('refuses bad targets and flags with one exact line each', () => {
+    const problems = (targets: string[], argv: Parameters<typeof parseSweepCommandArgs>[1]): string[] => {
+      try {
+        parseSweepCommandArgs(targets, argv);
+        return [];
+      } catch (e) {
+        assert.ok(hasCode(e, 'ERR_USAGE'));
+        return e.message.split('\n');
+      }
+    };
+    assert.deepEqual(problems(['127.0.0.0/33'], { exclude: 'x', rate: '0', retries: '-1', timeout: 'soon', inFlight: '1.5', count: '0', order: 'random' }), [
+      'invalid CIDR notation: 127.0.0.0/33',
+      'invalid CIDR notation: x',
+      '--rate must be a number > 0, got "0"',
+      '--retries must be an integer 0..100, got "-1"',
+      '--in-flight must be an integer 1..60000, got "1.5"',
+      '--count must be an integer 1..100000, got "0"',
+      '--timeout: invalid duration "soon"',
+      '--order must be arrival or address, got "random"',
+    ]);
+    assert.deepEqual(problems([], {}), ['no targets: give them as arguments, in a file with -f FILE, or one per line on standard input']);
+    assert.deepEqual(problems(['127.0.0.1'], { alive: true, unreach: true, ipv4: true, ipv6: true }), ['-a and -u exclude each other: give one', '-4 and -6 exclude each other: give one']);
+    assert.deepEqual(problems(['fd00::/64', '::1', '127.0.0.300'], { ipv4: true }), [
+      'IPv6 prefix fd00::/64 is too large to sweep (2^64 addresses; the limit is /112, 65536 addresses): list the hosts to probe as targets instead',
+      '::1: an IPv6 target, but -4 limits the sweep to IPv4',
+      'invalid address: 127.0.0.300',
+    ]);
+    assert.deepEqual(problems(['127.0.0.1'], { period: '-5ms', timeout: '0' }), ['--timeout must be > 0, got "0"', '--period must be >= 0, got "-5ms"']);
+  });
+
+  test('reads a target list: one or more per line, blank lines and # comments ignored', () => {
+    assert.deepEqual(parseTargetList('# routers\n127.0.0.1\n\n  127.0.0.0/30 # lab\r\nfd00::1 fd00::2\n#127.0.0.9\ngw.example'), [
+      '127.0.0.1', '127.0.0.0/30', 'fd00::1', 'fd00::2', 'gw.example',
+    ]);
+  });
+
+  test('prints IPv6 targets in canonical text through the pinger, with IPv4 ones in one sweep', async () => {
+    const r = await run({ targets: ['FD00:1:0::2a', 'fd00:1::/126', '127.0.0.2'] }, {}, (p) => {
+      p.targets.set('fd00:1::2a', { rttMs: 1 });
+      p.targets.set('fd00:1::3', { rttMs: 1 });
+    });
+    assert.equal(r.code, 0);
+    assert.deepEqual(r.stdout.split('\n').filter(Boolean).sort(), ['127.0.0.2', 'fd00:1::2a', 'fd00:1::3']);
+    assert.match(r.stderr, /^scanned 6, alive 3,/);
+  });
+
+  test('-u prints the silent targets, -q prints none, --order address sorts IPv4 before IPv6', async () => {
+    const targets = ['127.0.0.0/29', 'fd00::9', 'fd00::1:0'];
+    const u = await run({ targets, show: 'unreachable', order: 'address' });
+    assert.equal(u.code, 0, 'two targets answered');
+    assert.equal(u.stdout, ['127.0.0.1', '127.0.0.3', '127.0.0.4', '127.0.0.6', 'fd00::9', 'fd00::1:0', ''].join('\n'));
+    const a = await run({ targets: ['127.0.0.0/24'], order: 'address' }, {}, (p) => p.targets.set('127.0.0.10', { rttMs: 1 }));
+    assert.equal(a.stdout, '127.0.0.2\n127.0.0.5\n127.0.0.10\n');
+    const q = await run({ targets, quiet: true });
+    assert.deepEqual([q.code, q.stdout], [0, '']);
+    assert.match(q.stderr, /^scanned 8, alive 2,/);
+  });
+
+  test('exits 1 when no target answered, and 0 as soon as one did', async () => {
+    const none = await run({ targets: ['127.0.0.3', '127.0.0.4'] });
+    assert.deepEqual([none.code, none.stdout], [1, '']);
+    const one = await run({ targets: ['127.0.0.3', '127.0.0.5'] });
+    assert.deepEqual([one.code, one.stdout], [0, '127.0.0.5\n']);
+  });
+
+  test('-c sends N requests to each target and prints fping statistics on stderr in address order', async () => {
+    const r = await run({ targets: ['127.0.0.10', '127.0.0.2', '127.0.0.3', '127.0.0.5', '127.0.0.7'], count: 3, periodMs: 20, show: 'alive' }, {}, (p) => {
+      p.targets.set('127.0.0.10', { rttMs: 12.345 });
+      p.targets.set('127.0.0.7', (attempt) => (attempt === 1 ? { rttMs: 0.5 } : { reason: 'timeout' }));
+    });
+    assert.equal(r.code, 0);
+    assert.deepEqual(r.stdout.split('\n').filter(Boolean).sort(), ['127.0.0.10', '127.0.0.2', '127.0.0.5', '127.0.0.7']);
+    const lines = r.stderr.split('\n');
+    assert.deepEqual(lines.slice(0, 5), [
+      '127.0.0.2  : xmt/rcv/%loss = 3/3/0%, min/avg/max = 0.021/0.021/0.021',
+      '127.0.0.3  : xmt/rcv/%loss = 3/0/100%',
+      '127.0.0.5  : xmt/rcv/%loss = 3/3/0%, min/avg/max = 1.50/1.50/1.50',
+      '127.0.0.7  : xmt/rcv/%loss = 3/1/66%, min/avg/max = 0.500/0.500/0.500',
+      '127.0.0.10 : xmt/rcv/%loss = 3/3/0%, min/avg/max = 12.3/12.3/12.3',
+    ]);
+    assert.match(lines[5]!, /^scanned 5, alive 4, /);
+    const q = await run({ targets: ['127.0.0.3'], count: 2, periodMs: 20, quiet: true });
+    assert.deepEqual([q.code, q.stdout, q.stderr.split('\n')[0]], [1, '', '127.0.0.3 : xmt/rcv/%loss = 2/0/100%']);
+  });
+
+  test('formats milliseconds with three significant digits as fping does', () => {
+    assert.deepEqual([0.0534, 0.5, 1.5, 9.999, 12.345, 99.94, 123.4, 5e6].map(fpingMs), ['0.053', '0.500', '1.50', '10.00', '12.3', '99.9', '123', '5.000e+6']);
+  });
+
+  test('resolves host names to every address, prints a name that does not resolve as fping does and counts it unreachable', async () => {
+    const asked: string[] = [];
+    const lookup = async (name: string, family: 0 | 4 | 6): Promise<string[]> => {
+      asked.push(`${name}/${family}`);
+      if (name === 'gw.test') return ['127.0.0.2', '127.0.0.5', '127.0.0.2'];
+      if (name === 'six.test') return ['0:0:0:0:0:0:0:1'];
+      throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${name}`), { code: 'ENOTFOUND' });
+    };
+    const r = await run({ targets: ['gw.test', 'nx.invalid', 'six.test'] }, { lookup }, (p) => p.targets.set('::1', { rttMs: 1 }));
+    assert.equal(r.code, 0);
+    assert.deepEqual(asked.sort(), ['gw.test/0', 'nx.invalid/0', 'six.test/0']);
+    assert.deepEqual(r.stdout.split('\n').filter(Boolean).sort(), ['127.0.0.2', '127.0.0.5', '::1']);
+    assert.match(r.stderr, /^nx\.invalid: Name or service not known\nscanned 3, alive 3,/);
+    const alone = await run({ targets: ['nx.invalid'] }, { lookup });
+    assert.deepEqual([alone.code, alone.stdout], [1, '']);
+    assert.match(alone.stderr, /^nx\.invalid: Name or service not known\nscanned 0, alive 0,/);
+    const again = await run({ targets: ['nx.invalid'] }, { lookup: () => Promise.reject(Object.assign(new Error('x'), { code: 'EAI_AGAIN' })) });
+    assert.match(again.stderr, /^nx\.invalid: Temporary failure in name resolution\n/);
+  });
+
+  test('prints send errors and ICMP errors once per address instead of swallowing them', async () => {
+    const clock = new FakeClock();
+    const pinger = new TargetPinger(clock);
+    pinger.targets.set('127.0.0.2', { rttMs: 1 });
+    const failures: Record<string, PingOutcome> = {
+      '127.0.0.3': { ok: false, ip: '127.0.0.3', reason: 'unreachable', sentAtMs: 0, detail: 'Network is unreachable' },
+      '127.0.0.4': { ok: false, ip: '127.0.0.4', reason: 'send_error', sentAtMs: 0, detail: 'Operation not permitted' },
+      '127.0.0.5': { ok: false, ip: '127.0.0.5', reason: 'unreachable', sentAtMs: 0, detail: 'host unreachable (from 127.0.0.1)' },
+    };
+    const ping = pinger.ping.bind(pinger);
+    const failing = { ping: (ip: string, o: PingOptions) => (failures[ip] ? Promise.resolve(failures[ip]) : ping(ip, o)) };
+    const stdout = sink();
+    const stderr = sink();
+    const done = runSweepCommand({ ...base, targets: ['127.0.0.2-127.0.0.5'], retries: 2 }, { stdout, stderr, isTTY: false, clock, pinger: failing });
+    for (let i = 0; i < 50; i++) await clock.advanceAsync(50);
+    assert.equal(await done, 0);
+    assert.deepEqual(stderr.text.split('\n').slice(0, 3).sort(), [
+      '127.0.0.3: error while sending ping: Network is unreachable',
+      '127.0.0.4: error while sending ping: Operation not permitted',
+      '127.0.0.5: host unreachable (from 127.0.0.1)',
+    ]);
+    assert.match(stderr.text.split('\n')[3]!, /^scanned 4, alive 1,/);
+  });
+
+  test('without a pinger, IPv6 targets fail with what they need before any socket is opened', async () => {
+    const stderr = sink();
+    let opened = false;
+    const code = await runSweepCommand({ ...base, targets: ['127.0.0.1', 'fd00::1', 'fd00::/126', '::1', 'fd00::2'] }, {
+      stdout: sink(), stderr, isTTY: false, openSocket: () => { opened = true; throw new Error('not reached'); },
+    });
+    assert.deepEqual([code, opened], [1, false]);
+    assert.equal(stderr.text, 'netscan: IPv6 needs the dual-stack ICMP engine, which this build does not have yet (IPv6 targets: fd00::1, fd00::/126, ::1, ... (4)); leave them out, or give -4 to keep host names to IPv4\n');
+  });
+
+  test('keeps the progress bar on screen: each printed line lifts it and it is redrawn below', async () => {
+    const screen = sink();
+    const r = await run({ targets: ['127.0.0.0/24'], ratePps: 100 }, { isTTY: true, stdoutIsTTY: true, stdout: screen, stderr: screen }, (p) => {
+      p.targets.set('127.0.0.10', { reason: 'send_error' });
+    });
+    assert.equal(r.code, 0);
+    const bar = String.raw`\r\x1b\[K\[[#-]{30}\] \d+% \d+\/254 alive \d`;
+    for (const line of ['127.0.0.2', '127.0.0.5', '127.0.0.10: error while sending ping: send_error']) {
+      assert.match(screen.text, new RegExp(`(\\n|\\r\\x1b\\[K)${line.replaceAll('.', '\\.')}\\n${bar}`), line);
+    }
+    assert.match(screen.text, /\r\x1b\[Kscanned 254, alive 2, /);
   });
 
   test('as uid 65534 without CAP_NET_RAW prints the advice, no stack trace, and exits 1', { skip: netnsAvailable() ? false : 'needs root and unshare -n' }, async () => {
@@ -101,7 +257,7 @@ describe('netscan sweep', () => {
       withoutNetRaw: true,
       evalModule: [
         `const { runSweepCommand } = await import(${JSON.stringify(moduleUrl)});`,
-        `const code = await runSweepCommand({ cidrs: ['127.0.0.1'], exclude: [], ratePps: 10, timeoutMs: 100, retries: 0, json: false },`,
+        `const code = await runSweepCommand({ targets: ['127.0.0.1'], exclude: [], ratePps: 10, timeoutMs: 100, retries: 0, json: false },`,
         `  { stdout: process.stdout, stderr: process.stderr, isTTY: false });`,
         'process.exitCode = code;',
       ].join('\n'),

@@ -5,7 +5,7 @@ import { runSweepCommand } from '../../src/sweep-command.js';
 
 const [cidr, rate, timeout, retries, inFlight] = process.argv.slice(2);
 const code = await runSweepCommand(
-  { cidrs: [cidr!], exclude: [], ratePps: Number(rate), timeoutMs: Number(timeout), retries: Number(retries), json: false, inFlight: Number(inFlight) },
+  { targets: [cidr!], exclude: [], ratePps: Number(rate), timeoutMs: Number(timeout), retries: Number(retries), json: false, inFlight: Number(inFlight) },
   { stdout: process.stdout, stderr: process.stderr, isTTY: false },
 );
 // maxRSS is in KiB (getrusage(2) ru_maxrss).

@@ -151,7 +151,7 @@ describe('Sweeper', () => {
     pinger.targets.set('127.0.0.2', { rttMs: 1 });
     const s = await sweepToEnd(clock, sweeper.sweep({ cidrs: ['127.0.0.0/30'] }, () => { throw new Error('boom'); }));
     assert.equal(s.alive, 2);
-    assert.equal(lines.filter((l) => l.msg === 'alive-host callback threw; sweep continues').length, 2);
+    assert.equal(lines.filter((l) => l.msg === 'sweep listener threw; sweep continues').length, 2);
   });
 
   test('reports progress while running', async () => {
@@ -163,5 +163,78 @@ describe('Sweeper', () => {
     assert.equal(p.total, 254);
     assert.ok(p.scanned >= 95 && p.scanned <= 101, `scanned ${p.scanned}`);
     await sweepToEnd(clock, run);
+  });
+
+  test('sweeps IPv6 prefixes and ranges: every address exactly once, in canonical text, excludes honoured', async () => {
+    const { clock, pinger, sweeper } = setup({ ratePps: 100_000, maxInFlight: 256, timeoutMs: 10 });
+    pinger.targets.set('fd00:1::2a', { rttMs: 1 });
+    const alive: string[] = [];
+    const s = await sweepToEnd(clock, sweeper.sweep({
+      cidrs: ['fd00:1::/112', 'FD00:1:0::FFF0-fd00:1::1:f', 'fd00:2::1'],
+      exclude: ['fd00:1::/120', 'fd00:1::1:8'],
+    }, (h) => alive.push(h.ip)));
+    const expected = 65536 - 256 + 15 + 1;
+    assert.deepEqual([s.total, s.scanned, s.probesSent], [expected, expected, expected]);
+    assert.equal(pinger.calls.length, expected);
+    assert.equal(new Set(pinger.calls).size, expected);
+    assert.deepEqual(alive, [], 'fd00:1::2a is excluded');
+    assert.ok(pinger.calls.includes('fd00:1::ffff') && pinger.calls.includes('fd00:1::1:0') && pinger.calls.includes('fd00:2::1'));
+    assert.ok(!pinger.calls.includes('fd00:1::ff') && !pinger.calls.includes('fd00:1::1:8') && !pinger.calls.includes('fd00:1::1:10'));
+    assert.ok(pinger.calls.every((ip) => ip === ip.toLowerCase() && !/(^|:)0[0-9a-f]/.test(ip)), 'RFC 5952 text');
+  });
+
+  test('mixes IPv4 and IPv6 addresses in one random order, the same for the same seed', async () => {
+    const order = async (seed: number): Promise<string[]> => {
+      const { clock, pinger, sweeper } = setup({ seed, ratePps: 100_000, timeoutMs: 10 });
+      await sweepToEnd(clock, sweeper.sweep({ cidrs: ['127.0.0.0/24', 'fd00::/120'] }));
+      return pinger.calls;
+    };
+    const a = await order(7);
+    assert.equal(a.length, 254 + 256);
+    const firstFifty = a.slice(0, 50);
+    assert.ok(firstFifty.some((ip) => ip.includes(':')) && firstFifty.some((ip) => ip.includes('.')));
+    const ipv6Seen = a.filter((ip) => ip.includes(':'));
+    assert.notDeepEqual(ipv6Seen, [...ipv6Seen].sort(), 'not sequential');
+    assert.deepEqual(await order(7), a);
+    assert.notDeepEqual(await order(8), a);
+  });
+
+  test('refuses an IPv6 prefix too large to sweep, naming it and the way out', async () => {
+    const { sweeper } = setup();
+    await assert.rejects(sweeper.sweep({ cidrs: ['fd00::/64', 'x'] }), (e) =>
+      hasCode(e, 'ERR_CONFIG') && e.message === 'invalid CIDR notation: x; IPv6 prefix fd00::/64 is too large to sweep (2^64 addresses; the limit is /112, 65536 addresses): list the hosts to probe as targets instead');
+  });
+
+  test('reports each silent address once as unreachable with the reason of its last probe', async () => {
+    const { clock, pinger, sweeper } = setup({ retries: 1 });
+    pinger.targets.set('127.0.0.1', { rttMs: 1 });
+    pinger.targets.set('127.0.0.2', { reason: 'unreachable', afterMs: 1 });
+    const unreachable: string[] = [];
+    const probes: string[] = [];
+    await sweepToEnd(clock, sweeper.sweep({ cidrs: ['127.0.0.0/30', '::1'] }, {
+      unreachable: (h) => unreachable.push(`${h.ip} ${h.reason}`),
+      probe: (o, seq) => probes.push(`${o.ip}#${seq} ${o.ok ? 'ok' : o.reason}`),
+    }));
+    assert.deepEqual(unreachable.sort(), ['127.0.0.2 unreachable', '::1 timeout']);
+    assert.deepEqual(probes.sort(), ['127.0.0.1#0 ok', '127.0.0.2#0 unreachable', '::1#0 timeout', '::1#1 timeout']);
+  });
+
+  test('count mode sends exactly count requests per address, a period apart, answered or not', async () => {
+    const { clock, pinger, sweeper } = setup({ count: 3, periodMs: 1000, retries: 5, timeoutMs: 100 });
+    pinger.targets.set('127.0.0.1', (attempt) => (attempt === 1 ? { reason: 'timeout' } : { rttMs: 2 }));
+    const sends: Record<string, number[]> = {};
+    const alive: string[] = [];
+    const unreachable: string[] = [];
+    const s = await sweepToEnd(clock, sweeper.sweep({ cidrs: ['127.0.0.1', '127.0.0.2'] }, {
+      alive: (h) => alive.push(h.ip),
+      unreachable: (h) => unreachable.push(h.ip),
+      probe: (o) => (sends[o.ip] ??= []).push(o.sentAtMs),
+    }));
+    assert.equal(s.probesSent, 6);
+    assert.deepEqual([alive, unreachable], [['127.0.0.1'], ['127.0.0.2']]);
+    for (const times of Object.values(sends)) {
+      assert.equal(times.length, 3);
+      assert.deepEqual([times[1]! - times[0]!, times[2]! - times[1]!], [1000, 1000]);
+    }
   });
 });
