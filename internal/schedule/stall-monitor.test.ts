@@ -78,5 +78,7 @@ test('on the real clock, a blocked event loop is detected', async () => {
   m.stop();
   assert.ok(stats.stallsTotal >= 1, JSON.stringify(stats));
   assert.ok(m.maxStallMs(from, from + 200) >= 150, `max ${m.maxStallMs(from, from + 200)}`);
-  assert.ok(stats.loopDelayP99Ms >= 100, `p99 ${stats.loopDelayP99Ms}`);
+  // perf_hooks' histogram samples once per loop turn: on a busy machine hundreds of short turns
+  // surround the one long one, so its p99 says nothing reliable about a single stall. It must be reported.
+  assert.ok(Number.isFinite(stats.loopDelayP99Ms) && stats.loopDelayP99Ms >= 0, `p99 ${stats.loopDelayP99Ms}`);
 });
