@@ -87,7 +87,6 @@ async function measure(name: string, n: number, fn: () => void, opts: { beforeEa
 
 const round = (x: number): number => Math.round(x * 10) / 10;
 const pct = (xs: number[], q: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))] ?? 0;
-const wanted = (c: string): boolean => only === undefined || c.startsWith(only);
 
 // ----------------------------------------------------------------------------------------------
 
