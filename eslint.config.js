@@ -68,7 +68,9 @@ export default tseslint.config(
     ? [
         {
           files: ['**/*.ts'],
-          languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: fileURLToPath(new URL('.', import.meta.url)) } },
+          languageOptions: {
+            parserOptions: { projectService: true, tsconfigRootDir: fileURLToPath(new URL('.', import.meta.url)) },
+          },
           rules: {
             // Every fire-and-forget ends in `.catch` that says where the error went. node:test's test()/describe()
             // return promises the runner itself awaits, so those calls are safe to leave unawaited.
@@ -76,7 +78,11 @@ export default tseslint.config(
               'error',
               {
                 allowForKnownSafeCalls: [
-                  { from: 'package', package: 'node:test', name: ['test', 'describe', 'it', 'suite', 'before', 'after'] },
+                  {
+                    from: 'package',
+                    package: 'node:test',
+                    name: ['test', 'describe', 'it', 'suite', 'before', 'after'],
+                  },
                 ],
               },
             ],
