@@ -60,7 +60,7 @@ export interface PingSchedulerOptions {
 }
 
 /**
- * Defaults. Interval, timeout, rate, burst, fails and backoff are the Go netscan defaults (parity);
+ * Defaults. Interval, timeout, rate, burst, fails and backoff are the Go netscan defaults (docs/go-parity.md);
  * note that 64 probes/s serves only 128 devices at 2 s, which the scheduler reports (MANUAL.md, "Pacing").
  */
 export const defaultPingSchedulerOptions: PingSchedulerOptions = {
@@ -212,7 +212,7 @@ function validate(o: PingSchedulerOptions): void {
  *
  * Exactly one schedule per device: add() of a present IP is a no-op, and an IP removed while its
  * probe is in flight keeps its entry (marked removed) until the probe settles, so a quick re-add
- * revives that entry instead of starting a second one (the Go stop/start race, parity §1.2).
+ * revives that entry instead of starting a second one (the Go stop/start race, docs/go-parity.md).
  */
 export class PingScheduler {
   readonly #clock: Clock;
@@ -587,7 +587,7 @@ export class PingScheduler {
 
   /**
    * The pinger never settled this probe (an engine bug): without this watchdog the device would
-   * skip every slot forever, monitored in name only (the Go zombie, parity §1.2). Record an
+   * skip every slot forever, monitored in name only (the Go zombie pinger, docs/go-parity.md). Record an
    * agent_error (the host was never judged) and let the device be probed again; the late
    * settlement, if any, is ignored.
    */

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { checkCommunity, credentialId, validateCredentials, type SnmpCredential } from './credentials.js';
 
-test('community checks use the Go netscan wording (parity §2.5) without ever quoting the community', () => {
+test('community checks use the Go netscan wording without ever quoting the community', () => {
   const table: Array<[string, ReturnType<typeof checkCommunity>]> = [
     ['n3tscan-ro', {}],
     ['', { error: 'snmp community string cannot be empty' }],

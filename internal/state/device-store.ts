@@ -99,7 +99,7 @@ const quietLogger = (): Logger => (quiet ??= createLogger({ level: 'silent' }));
 
 /**
  * The single source of truth about devices: who exists, when each was last seen, what SNMP said,
- * and the ping and SNMP circuit breakers. Replaces the Go StateManager (parity §6) without its
+ * and the ping and SNMP circuit breakers. Replaces the Go StateManager (docs/go-parity.md) without its
  * counter bugs A–D and R1–R4.
  *
  * - Storage: {@link DeviceSlots}, struct-of-arrays records by slot number behind an
@@ -311,7 +311,7 @@ export class DeviceStore {
   /**
    * SNMP answered: stores a copy of `info`, hostname = sysName || ip, lastSnmpMs = now, SNMP
    * breaker reset. Deliberately does NOT refresh lastSeen (Go did, which made devices that stop
-   * answering ICMP but still answer SNMP immune to pruning and eviction, parity §5.5).
+   * answering ICMP but still answer SNMP immune to pruning and eviction; docs/go-parity.md).
    */
   recordSnmpSuccess(ip: string, info: SnmpInfo): void {
     const s = this.#find(ip);
@@ -683,7 +683,7 @@ export class DeviceStore {
       if (kind === 'ping') slots.setPingBreaker(s, b);
       else slots.setSnmpBreaker(s, b);
     }
-    // A suspension that ran out unread ends here, before any re-trip, so it is never counted twice (Go R2).
+    // A suspension that ran out unread ends here, before any re-trip, so it is never counted twice (Go's bug R2).
     if (b.expiry !== undefined && b.untilMs <= now && tracker.untrack(b)) this.#emitResumed(slots.ip(s), kind);
     b.fails++;
     if (b.fails < maxFails) return false;

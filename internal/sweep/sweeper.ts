@@ -88,7 +88,7 @@ export interface SweepSummary extends SweepProgress {
  * order across all networks, paced by its own token bucket and in-flight cap, and reports each
  * host that answers. Addresses are generated on demand (a /8 costs a few numbers of memory),
  * overlapping networks are probed once, `exclude` is honoured, and below /31 the network and
- * broadcast addresses are skipped (Go netscan parity, netscan-parity.md §3.1 — without Go's
+ * broadcast addresses are skipped (as in Go netscan, docs/go-parity.md "Discovery address rules" — without Go's
  * silent empty result for networks larger than /16).
  */
 export class Sweeper {

@@ -4,7 +4,7 @@ import type { WriterStats } from './influx-writer.js';
 
 /**
  * Builders for the measurements netscan writes. Names and field types match the Go netscan
- * exactly (netscan-parity.md §7.2, §7.3) because InfluxDB rejects a field type change within a
+ * exactly (docs/go-parity.md, "Measurements") because InfluxDB rejects a field type change within a
  * shard: existing buckets must keep accepting our points. New fields are additive.
  */
 
