@@ -41,7 +41,7 @@ test('the citation check recognises every outside document and leaves RFC sectio
     ['Go netscan (netscan-parity.md §3.1)', ['1: Go netscan (netscan-parity.md §3.1)']],
     ['icmp-sockets.md', ['1: icmp-sockets.md']],
     ['read DEVELOPERS.md first', ['1: read DEVELOPERS.md first']],
-    ["import x from '../shared/y.js'", ["1: import x from '../shared/y.js'"]],
+    ['copied from ../shared/reference', ['1: copied from ../shared/reference']],
     ['// counter bugs (parity §6.5)', ['1: // counter bugs (parity §6.5)']],
     ['// RFC 3414 §11.2: passphrases of at least 8 octets', []],
     ['// Go parity: 1024 bytes (docs/go-parity.md)', []],
