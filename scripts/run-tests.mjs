@@ -5,7 +5,7 @@
 // namespace (only loopback, no route out) when `unshare` is allowed, so no test can ever send
 // a packet to the real network.
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync, mkdtempSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, mkdtempSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';

@@ -4,7 +4,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-// Dependencies flow cmd -> src -> internal, never back; nothing imports bench/.
+// docs/design.md, "Layout": dependencies flow cmd -> src -> internal, never back; nothing imports bench/.
 const root = fileURLToPath(new URL('..', import.meta.url));
 
 function files(dir: string): string[] {

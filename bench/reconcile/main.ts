@@ -1,5 +1,5 @@
 // Reconciliation benchmarks: `npm run bench -- reconcile [--json] [--time <ms>] [--only <case>] [--n 20000,100000]`.
-// Reproduces the Go `reconcile_full_cycle` row (parity §11: 2.37 ms and 882 KB allocated per
+// Reproduces the Go `reconcile_full_cycle` row (docs/go-parity.md: 2.37 ms and 882 KB allocated per
 // cycle at 20k devices, 1% churn) beside ours, with the Go algorithm re-implemented here as the
 // in-run baseline: every 5 s it snapshotted all IPs into a set and diffed them against the map of
 // running pingers, O(n) per cycle whatever the churn. Ours is driven by change events, O(churn).
@@ -199,7 +199,7 @@ async function withStore(n: number): Promise<void> {
   await sched.stop();
 }
 
-/** The Go algorithm (cmd/netscan/main.go, parity §1.2 workflow 2) on the same data: snapshot, set, diff, both ways. */
+/** The Go algorithm (docs/go-parity.md, "Ping scheduling") on the same data: snapshot, set, diff, both ways. */
 async function goStyle(n: number): Promise<number> {
   const churn = Math.max(1, Math.round(n / 100));
   const state = new Set<string>();
@@ -235,4 +235,4 @@ for (const n of sizes) {
   if (wanted('reconcile_full_cycle') || wanted('reconcile_resync')) await ours(n, goNs);
   if (wanted('reconcile_cycle_with_store')) await withStore(n);
 }
-if (json) console.log(JSON.stringify({ suite: 'reconcile', case: 'go_published_full_cycle', n: 20_000, ns_per_op: 2_370_000, ops_per_sec: Math.round(1e9 / 2_370_000), bytes_per_op: 882 * 1024, source: 'netscan-parity.md §11 (Go, GitHub Actions 4 cores)' }));
+if (json) console.log(JSON.stringify({ suite: 'reconcile', case: 'go_published_full_cycle', n: 20_000, ns_per_op: 2_370_000, ops_per_sec: Math.round(1e9 / 2_370_000), bytes_per_op: 882 * 1024, source: 'docs/go-parity.md (Go, GitHub Actions 4 cores)' }));

@@ -195,7 +195,7 @@ async function realtimePerDeviceTimers(n: number, intervalMs: number, seconds: n
   for (let i = 0; i < n; i++) {
     const ip = ipOf(i);
     store.markSeen(ip);
-    // Go netscan: the first fire 1 s after start, then interval after each completion (parity §4.1);
+    // Go netscan: the first fire 1 s after start, then interval after each completion (docs/go-parity.md);
     // spread the first fire over the interval here so the baseline is not handicapped by a burst.
     let due = clock.now() + ((i * intervalMs) / n);
     const fire = (): void => {

@@ -1,5 +1,5 @@
 // Device state benchmarks: `npm run bench -- state [--json] [--cpu] [--time <ms>] [--only <case>]`.
-// Reproduces the Go StateManager tables (parity §11) so the numbers stand side by side, with
+// Reproduces the Go StateManager tables (docs/go-parity.md) so the numbers stand side by side, with
 // baselines measured in the same run: the Go-era O(n) scans, a bare Map doing the same traffic,
 // and the memory floor (one dependent load in a table the size of the store's IP index).
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -87,7 +87,6 @@ async function measure(name: string, n: number, fn: () => void, opts: { beforeEa
 
 const round = (x: number): number => Math.round(x * 10) / 10;
 const pct = (xs: number[], q: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))] ?? 0;
-const wanted = (c: string): boolean => only === undefined || c.startsWith(only);
 
 // ----------------------------------------------------------------------------------------------
 
@@ -135,7 +134,7 @@ async function addWithEviction(): Promise<void> {
       if (p < 0) throw new Error('unreachable');
     }
 
-    // Go before the heap (parity §6.3): find the victim by scanning every device's lastSeen.
+    // Go before its eviction heap: find the victim by scanning every device's lastSeen.
     if (n <= 20_000) {
       const scan = new Map<string, { lastSeenMs: number }>();
       for (let i = 0; i < n; i++) scan.set(pool[i]!, { lastSeenMs: i });

@@ -176,7 +176,7 @@ const REOPEN_CALM_MS = 60_000;
 /** Reopen delays double from 1 s up to 30 s while failures repeat. */
 const nextReopenDelay = (prevMs: number): number => Math.min(30_000, Math.max(1000, prevMs * 2));
 // Engines hold themselves here while running: a running engine is never garbage-collected
-// with pings pending (net-ping sessions were; peers.md §4.12).
+// with pings pending (net-ping sessions could be; docs/design.md, "ICMP engine").
 const liveEngines = new Set<IcmpEngine>();
 
 /**

@@ -1,7 +1,7 @@
 /**
  * Builders for every measurement netscan writes (`ping`, `ping_summary`, `device_info`,
  * `health_metrics`); the stages build points here and the writer only encodes them. Names and
- * field types match the Go netscan exactly (MANUAL.md, "Metrics written") because InfluxDB
+ * field types match the Go netscan exactly (MANUAL.md, "Metrics written"; docs/go-parity.md, "Measurements") because InfluxDB
  * rejects a field type change within a shard: existing buckets must keep accepting our points.
  * New fields are additive.
  */

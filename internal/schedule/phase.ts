@@ -1,7 +1,7 @@
 /**
  * Fixed per-device phases. Each device pings at `phase + k * interval` (ms since the Unix epoch),
  * where the phase is a hash of its IP: load is flat across the interval (smokeping_prober's splay,
- * SmokePing's `offset`) and the same device pings at the same offset after a
+ * SmokePing's `offset`; docs/design.md, "Fixed phases") and the same device pings at the same offset after a
  * restart, so graphs keep their cadence.
  */
 

@@ -71,8 +71,7 @@ function isOutcome(v: unknown, ip: string): v is PingOutcome {
  *
  * Exactly one schedule per device: add() of a present IP is a no-op, and an IP removed while its
  * probe is in flight keeps its entry (marked removed) until the probe settles, so a quick re-add
- * revives that entry instead of starting a second one (the Go stop/start race; MANUAL.md, "How
- * devices are scheduled").
+ * revives that entry instead of starting a second one (the Go stop/start race, docs/go-parity.md).
  */
 export class PingScheduler {
   readonly #clock: Clock;
@@ -349,9 +348,9 @@ export class PingScheduler {
 
   /**
    * The pinger never settled this probe (an engine bug): without this watchdog the device would
-   * skip every slot forever, monitored in name only (the Go "zombie"; MANUAL.md, "How devices are
-   * scheduled"). Record an agent_error (the host was never judged) and let the device be probed
-   * again; the late settlement, if any, is ignored.
+   * skip every slot forever, monitored in name only (the Go zombie pinger, docs/go-parity.md). Record an
+   * agent_error (the host was never judged) and let the device be probed again; the late
+   * settlement, if any, is ignored.
    */
   #abandon(e: Entry): void {
     this.#hung++;

@@ -19,7 +19,7 @@ export interface StallStats {
 /**
  * Tells whether the agent itself was stalled (event loop blocked: GC, a long synchronous job,
  * CPU starvation) during a time window. The scheduler asks it about every timed-out probe, so a
- * stall is never mistaken for a down host. Tests inject stalls with
+ * stall is never mistaken for a down host (MANUAL.md, "Agent overloaded" is not "host down"). Tests inject stalls with
  * internal/testkit/fake-stall-monitor.ts.
  */
 export interface StallMonitor {

@@ -1,7 +1,7 @@
 /**
  * SNMP credentials: the ordered list the enricher tries per device, their stable ids (what the
  * state remembers; never the secret) and their validation. Community rules and messages are the
- * Go netscan's; unlike Go, every problem is reported, never only the first.
+ * Go netscan's (docs/go-parity.md, "SNMP community"); unlike Go, every problem is reported, never only the first.
  */
 
 /** v1 or v2c: a community string. */
@@ -64,7 +64,7 @@ export function identifyCredentials(creds: readonly SnmpCredential[]): Identifie
   return creds.map((credential, i) => ({ id: credentialId(credential, i), credential }));
 }
 
-/** Community strings Go rejects outright (§2.5 step 11). */
+/** Community strings Go rejects outright (docs/go-parity.md, "SNMP community checks"). */
 const weakCommunities = new Set(['private', 'admin', 'password', '123456', 'community']);
 const authProtocols: readonly SnmpAuthProtocol[] = ['sha', 'sha224', 'sha256', 'sha384', 'sha512'];
 const privProtocols: readonly SnmpPrivProtocol[] = ['aes'];
@@ -87,7 +87,7 @@ export function badCommunityCharPosition(community: string): number {
   return [...community].findIndex((c) => !/[A-Za-z0-9._-]/.test(c)) + 1;
 }
 
-/** Checks a community exactly as Go's ValidateConfig does (§2.5 step 11), without its early return. */
+/** Checks a community exactly as Go's ValidateConfig does (docs/go-parity.md), without its early return. */
 export function checkCommunity(community: string): CommunityCheck {
   if (community === '') return { error: 'snmp community string cannot be empty' };
   if (community.length > 32) {

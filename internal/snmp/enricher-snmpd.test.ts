@@ -79,7 +79,7 @@ test('falls back through a wrong community and a wrong v3 key to the right v3 us
     const info = r.state.get('127.0.0.1')?.snmp;
     assert.equal(info?.credentialId, 'ops');
     assert.equal(info?.sysName, 'edge-rtr');
-    assert.equal(info?.sysDescr, 'EdgeOS 2.0', 'NUL padding trimmed instead of failing the device (Go parity bug §5.3)');
+    assert.equal(info?.sysDescr, 'EdgeOS 2.0', 'NUL padding trimmed instead of failing the device as Go did');
     assert.deepEqual(r.sink.points[0]?.fields['hostname'], { type: 'string', value: 'edge-rtr' });
     r.enricher.enqueue('127.0.0.1');
     await until(() => r.sink.points.length === 2, 'the second device_info point');

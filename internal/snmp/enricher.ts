@@ -57,7 +57,7 @@ export interface SnmpEnricherOptions {
   maxStringBytes: number;
 }
 
-/** Defaults: Go netscan values for every key it had; see MANUAL.md, "SNMP". */
+/** Defaults: Go netscan values for every key it had (docs/go-parity.md); see MANUAL.md, "SNMP". */
 export const defaultSnmpEnricherOptions: Omit<SnmpEnricherOptions, 'credentials'> = {
   port: 161,
   timeoutMs: 5_000,

@@ -17,7 +17,7 @@ export const systemOids = {
   sysLocation: '1.3.6.1.2.1.1.6.0',
 } as const;
 
-/** The request's OID list (one PDU). */
+/** The request's OID list (one GET PDU: Telegraf issue #3784 shows the cost of one per field). */
 export const systemOidList: readonly string[] = Object.values(systemOids);
 
 /** Longest string kept from an agent, in UTF-8 bytes (Go parity: 1024). */
@@ -25,7 +25,7 @@ export const defaultMaxStringBytes = 1024;
 
 /**
  * Makes an agent's OctetString safe: trailing NUL padding dropped (Go rejected such agents
- * outright), bytes that are not UTF-8 replaced by U+FFFD, control characters
+ * outright, docs/go-parity.md), bytes that are not UTF-8 replaced by U+FFFD, control characters
  * removed (tab/CR/LF runs become one space), whitespace trimmed, and the result cut to
  * `maxBytes` UTF-8 bytes at a character boundary, ending in `...` when cut.
  */

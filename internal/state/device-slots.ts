@@ -1,5 +1,5 @@
 import type { SnmpInfo } from '../model/device.js';
-import { IpIndex, parseIpv4 } from './ip-index.js';
+import { IpIndex, ipv4Key } from './ip-index.js';
 import type { Breaker } from './suspensions.js';
 
 // Hot record of one slot: 32 bytes in one ArrayBuffer, seen as Float64Array (index 4s) and
@@ -11,7 +11,7 @@ const OLDER = 2; // LRU list: next older slot, -1 at the oldest (free list link 
 const NEWER = 3; // LRU list: next newer slot, -1 at the newest
 const INS_PREV = 4; // insertion-order list: previous slot, -1 at the first
 const INS_NEXT = 5; // insertion-order list: next slot, -1 at the last
-const KEY = 6; // parseIpv4(ip) | 0
+const KEY = 6; // ipv4Key(ip) | 0
 const FLAGS = 7; // which cold fields hold data (below)
 const RECORD_BYTES = 32;
 
@@ -80,9 +80,9 @@ export class DeviceSlots {
     return this.#capacity;
   }
 
-  /** The parsed key {@link find} and {@link add} expect: `parseIpv4(ip)`. */
+  /** The parsed key {@link find} and {@link add} expect: `ipv4Key(ip)`. */
   keyOf(ip: string): number {
-    return parseIpv4(ip);
+    return ipv4Key(ip);
   }
 
   /** Slot of `ip`, or -1. `key` is {@link keyOf}(ip). */

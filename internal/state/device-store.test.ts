@@ -266,7 +266,7 @@ describe('circuit breakers', () => {
   });
 });
 
-// Regression specs for parity §6.5: every scenario asserts reported == brute force.
+// Regression specs for Go's counter bugs (docs/go-parity.md): every scenario asserts reported == brute force.
 describe('Go StateManager counter bugs', () => {
   test('bug A: re-tripping an already suspended device counts it once (ping and SNMP)', () => {
     const { store, clock } = setup();

@@ -1,10 +1,12 @@
 import type { Clock, TimerHandle } from '../clock/clock.js';
 import { NetscanError } from '../errors/errors.js';
 import { createLogger, type Logger } from '../log/log.js';
-import type { BreakerState, Device, DeviceEvent, DeviceListener, RemovalCause, SnmpInfo } from '../model/device.js';
-import { nodeStateFs, readStateFile, StateFileError, writeStateFile, type StateFs } from './state-file.js';
+import type { Device, DeviceListener, RemovalCause, SnmpInfo } from '../model/device.js';
+import { nodeStateFs, type StateFs } from './state-file.js';
+import { DeviceEventQueue } from './device-events.js';
+import { loadRestored, nextDueMs, StorePersistence, type PersistenceStats } from './store-persistence.js';
 import { DeviceSlots } from './device-slots.js';
-import { Breaker, SuspensionTracker } from './suspensions.js';
+import { breakerView, StoreBreakers } from './store-breakers.js';
 
 const MINUTE_MS = 60_000;
 const HOUR_MS = 60 * MINUTE_MS;
@@ -56,31 +58,7 @@ export interface MarkSeenResult {
 const KNOWN: MarkSeenResult = Object.freeze({ added: false, evicted: undefined });
 const ADDED: MarkSeenResult = Object.freeze({ added: true, evicted: undefined });
 
-/** Counters about persistence, for health and logs. */
-export interface PersistenceStats {
-  /** Snapshots written. */
-  snapshots: number;
-  /** Snapshots that failed (the previous file was kept). */
-  failures: number;
-  /** Periodic snapshots skipped because the previous one was still being written. */
-  skipped: number;
-  /** When the last successful snapshot started, ms since the epoch; 0 if none. */
-  lastSnapshotMs: number;
-  /** Devices in the last successful snapshot. */
-  lastCount: number;
-  /** Size of the last successful snapshot in bytes. */
-  lastBytes: number;
-  /** Wall duration of the last successful snapshot in ms. */
-  lastDurationMs: number;
-}
-
-type Kind = 'ping' | 'snmp';
-
-const NO_BREAKER: BreakerState = Object.freeze({ consecutiveFails: 0, suspendedUntilMs: 0 });
-
-function breakerView(b: Breaker | undefined): BreakerState {
-  return b === undefined || (b.fails === 0 && b.untilMs === 0) ? NO_BREAKER : { consecutiveFails: b.fails, suspendedUntilMs: b.untilMs };
-}
+export type { PersistenceStats } from './store-persistence.js';
 
 function copySnmpInfo(i: SnmpInfo): SnmpInfo {
   return Object.freeze({
@@ -99,7 +77,7 @@ const quietLogger = (): Logger => (quiet ??= createLogger({ level: 'silent' }));
 
 /**
  * The single source of truth about devices: who exists, when each was last seen, what SNMP said,
- * and the ping and SNMP circuit breakers. Replaces the Go StateManager (parity §6) without its
+ * and the ping and SNMP circuit breakers. Replaces the Go StateManager (docs/go-parity.md) without its
  * counter bugs A–D and R1–R4.
  *
  * - Storage: {@link DeviceSlots}, struct-of-arrays records by slot number behind an
@@ -108,11 +86,12 @@ const quietLogger = (): Logger => (quiet ??= createLogger({ level: 'silent' }));
  *   A sighting moves the device to the young end in O(1); eviction takes the old end in O(1).
  *   "Least recently seen" means the device whose latest sighting was recorded first; while the
  *   wall clock does not step back this is also the smallest `lastSeenMs`.
- * - Suspended counts: one {@link SuspensionTracker} per kind (a lazily popped min-heap of end
- *   times), exact at every read, O(1) amortised.
- * - Events are queued while an operation runs and delivered when it has finished, so listeners
- *   always see a consistent store and may call back into it.
- * - Persistence: start() restores the state file, a timer snapshots it, stop() writes a final one.
+ * - Breakers and suspended counts: {@link StoreBreakers}, one SuspensionTracker per kind (a lazily
+ *   popped min-heap of end times), exact at every read, O(1) amortised.
+ * - Events: {@link DeviceEventQueue}, queued while an operation runs and delivered when it has
+ *   finished, so listeners always see a consistent store and may call back into it.
+ * - Persistence: {@link StorePersistence}; start() restores the state file, a timer snapshots it,
+ *   stop() writes a final one.
  */
 export class DeviceStore {
   readonly #opts: DeviceStoreOptions;
@@ -121,15 +100,9 @@ export class DeviceStore {
   readonly #slots: DeviceSlots;
   // True while list order equals lastSeenMs order, which lets prune stop at the first fresh device.
   #orderedByLastSeen = true;
-  // Heap owners are slot numbers. A slot is reused only after its device's breakers were
-  // untracked, and the tracker reports only live nodes, so an owner always names the right device.
-  readonly #pingSusp = new SuspensionTracker<number>();
-  readonly #snmpSusp = new SuspensionTracker<number>();
-  readonly #onPingEnd = (s: number): void => this.#emitResumed(this.#slots.ip(s), 'ping');
-  readonly #onSnmpEnd = (s: number): void => this.#emitResumed(this.#slots.ip(s), 'snmp');
-  #listeners: readonly DeviceListener[] = [];
-  readonly #queue: DeviceEvent[] = [];
-  #flushing = false;
+  readonly #events: DeviceEventQueue;
+  readonly #persistence: StorePersistence;
+  readonly #breakers: StoreBreakers;
   #lastNowMs = -Infinity;
 
   #startPromise: Promise<void> | undefined = undefined;
@@ -138,12 +111,6 @@ export class DeviceStore {
   #restored = false;
   #running = false;
   #pruneTimer: TimerHandle | undefined = undefined;
-  #snapshotTimer: TimerHandle | undefined = undefined;
-  #expiryTimer: TimerHandle | undefined = undefined;
-  #expiryDueMs = Infinity;
-  #snapshotTail: Promise<void> = Promise.resolve();
-  #snapshotsPending = 0;
-  readonly #stats: PersistenceStats = { snapshots: 0, failures: 0, skipped: 0, lastSnapshotMs: 0, lastCount: 0, lastBytes: 0, lastDurationMs: 0 };
 
   constructor(opts: Partial<DeviceStoreOptions> & { clock: Clock }) {
     // Keys passed as undefined keep their default (a plain spread would overwrite it with undefined).
@@ -156,6 +123,23 @@ export class DeviceStore {
       throw new NetscanError('ERR_CONFIG', `DeviceStore maxDevices must be an integer >= 1, got ${this.#opts.maxDevices}`, { stage: 'state' });
     }
     this.#slots = new DeviceSlots(this.#opts.maxDevices);
+    this.#events = new DeviceEventQueue(this.#log);
+    this.#breakers = new StoreBreakers({ slots: this.#slots, events: this.#events, clock: this.#clock, now: () => this.#now() });
+    const { stateFile, snapshotIntervalMs, snapshotChunkDevices, fs } = this.#opts;
+    this.#persistence = new StorePersistence({
+      stateFile, snapshotIntervalMs, snapshotChunkDevices, fs, clock: this.#clock, log: this.#log,
+      store: {
+        devices: () => this.devices(),
+        load: (devices) => {
+          const target = { slots: this.#slots, breakers: this.#breakers, events: this.#events, maxDevices: this.#opts.maxDevices };
+          const loaded = loadRestored({ ...target, now: this.#now() }, devices);
+          this.#orderedByLastSeen = true;
+          this.#events.flush();
+          return loaded;
+        },
+        restoredLogFields: () => ({ ping_suspended: this.#breakers.counted('ping'), snmp_suspended: this.#breakers.counted('snmp') }),
+      },
+    });
   }
 
   // ---------------------------------------------------------------- devices
@@ -172,7 +156,7 @@ export class DeviceStore {
     const known = slots.find(ip, key);
     if (known >= 0) {
       this.#sighted(known, now);
-      this.#flush();
+      this.#events.flush();
       return KNOWN;
     }
     let evicted: string | undefined;
@@ -184,8 +168,8 @@ export class DeviceStore {
     const newest = slots.newest;
     if (newest >= 0 && now < slots.lastSeenMs(newest)) this.#orderedByLastSeen = false;
     slots.add(ip, key, now, now);
-    if (this.#listeners.length > 0) this.#queue.push({ type: 'added', ip });
-    this.#flush();
+    if (this.#events.listening) this.#events.push({ type: 'added', ip });
+    this.#events.flush();
     return evicted === undefined ? ADDED : { added: true, evicted };
   }
 
@@ -193,7 +177,7 @@ export class DeviceStore {
   touch(ip: string): void {
     const s = this.#find(ip);
     if (s >= 0) this.#sighted(s, this.#now());
-    this.#flush();
+    this.#events.flush();
   }
 
   /** A copy of the device, or undefined. Changing the copy changes nothing in the store. */
@@ -238,7 +222,7 @@ export class DeviceStore {
     const s = this.#find(ip);
     if (s < 0) return false;
     this.#delete(s, 'removed');
-    this.#flush();
+    this.#events.flush();
     return true;
   }
 
@@ -271,7 +255,7 @@ export class DeviceStore {
       pruned.push(slots.ip(s));
       this.#delete(s, 'pruned');
     }
-    this.#flush();
+    this.#events.flush();
     return pruned;
   }
 
@@ -282,8 +266,8 @@ export class DeviceStore {
     const s = this.#find(ip);
     if (s < 0) return;
     this.#sighted(s, this.#now());
-    this.#succeed(s, 'ping');
-    this.#flush();
+    this.#breakers.succeed(s, 'ping');
+    this.#events.flush();
   }
 
   /**
@@ -294,8 +278,8 @@ export class DeviceStore {
   recordPingFailure(ip: string, maxFails: number, backoffMs: number): boolean {
     const s = this.#find(ip);
     if (s < 0) return false;
-    const tripped = this.#fail(s, 'ping', maxFails, backoffMs);
-    this.#flush();
+    const tripped = this.#breakers.fail(s, 'ping', { maxFails, backoffMs, now: this.#now() });
+    this.#events.flush();
     return tripped;
   }
 
@@ -304,29 +288,29 @@ export class DeviceStore {
     const s = this.#find(ip);
     const b = s < 0 ? undefined : this.#slots.pingBreaker(s);
     const active = b !== undefined && this.#now() < b.untilMs;
-    this.#flush();
+    this.#events.flush();
     return active;
   }
 
   /**
    * SNMP answered: stores a copy of `info`, hostname = sysName || ip, lastSnmpMs = now, SNMP
    * breaker reset. Deliberately does NOT refresh lastSeen (Go did, which made devices that stop
-   * answering ICMP but still answer SNMP immune to pruning and eviction, parity §5.5).
+   * answering ICMP but still answer SNMP immune to pruning and eviction; docs/go-parity.md).
    */
   recordSnmpSuccess(ip: string, info: SnmpInfo): void {
     const s = this.#find(ip);
     if (s < 0) return;
     this.#slots.setSnmp(s, info.sysName || ip, copySnmpInfo(info), this.#now());
-    this.#succeed(s, 'snmp');
-    this.#flush();
+    this.#breakers.succeed(s, 'snmp');
+    this.#events.flush();
   }
 
   /** SNMP mirror of {@link recordPingFailure}. */
   recordSnmpFailure(ip: string, maxFails: number, backoffMs: number): boolean {
     const s = this.#find(ip);
     if (s < 0) return false;
-    const tripped = this.#fail(s, 'snmp', maxFails, backoffMs);
-    this.#flush();
+    const tripped = this.#breakers.fail(s, 'snmp', { maxFails, backoffMs, now: this.#now() });
+    this.#events.flush();
     return tripped;
   }
 
@@ -335,7 +319,7 @@ export class DeviceStore {
     const s = this.#find(ip);
     const b = s < 0 ? undefined : this.#slots.snmpBreaker(s);
     const active = b !== undefined && this.#now() < b.untilMs;
-    this.#flush();
+    this.#events.flush();
     return active;
   }
 
@@ -344,16 +328,16 @@ export class DeviceStore {
    * amortised; suspensions found expired here emit their 'resumed' event first.
    */
   pingSuspendedCount(): number {
-    this.#pingSusp.expire(this.#now(), this.#onPingEnd);
-    this.#flush();
-    return this.#pingSusp.active;
+    const count = this.#breakers.activeCount('ping', this.#now());
+    this.#events.flush();
+    return count;
   }
 
   /** SNMP mirror of {@link pingSuspendedCount}. */
   snmpSuspendedCount(): number {
-    this.#snmpSusp.expire(this.#now(), this.#onSnmpEnd);
-    this.#flush();
-    return this.#snmpSusp.active;
+    const count = this.#breakers.activeCount('snmp', this.#now());
+    this.#events.flush();
+    return count;
   }
 
   // ---------------------------------------------------------------- events
@@ -367,10 +351,7 @@ export class DeviceStore {
    * Returns the unsubscribe function (idempotent).
    */
   subscribe(listener: DeviceListener): () => void {
-    this.#listeners = [...this.#listeners, listener];
-    return () => {
-      this.#listeners = this.#listeners.filter((l) => l !== listener);
-    };
+    return this.#events.subscribe(listener);
   }
 
   // ---------------------------------------------------------------- lifecycle
@@ -401,29 +382,23 @@ export class DeviceStore {
    * when it failed (the previous file is then intact). No-op when `stateFile` is ''.
    */
   snapshot(): Promise<void> {
-    this.#snapshotsPending++;
-    const run = this.#snapshotTail.then(() => this.#writeSnapshot()).finally(() => {
-      this.#snapshotsPending--;
-    });
-    this.#snapshotTail = run.catch(() => undefined);
-    return run;
+    return this.#persistence.snapshot();
   }
 
   /** Persistence counters (a copy). */
   persistenceStats(): PersistenceStats {
-    return { ...this.#stats };
+    return this.#persistence.stats();
   }
 
   async #start(): Promise<void> {
     if (this.#stopRequested) throw new NetscanError('ERR_STATE', 'DeviceStore cannot start after stop()', { stage: 'state' });
-    if (this.#opts.stateFile !== '') await this.#restore();
+    await this.#persistence.restore();
     this.#restored = true;
     if (this.#stopRequested) return;
     this.#running = true;
-    const now = this.#clock.now();
-    if (this.#opts.pruneIntervalMs > 0) this.#armPrune(now + this.#opts.pruneIntervalMs);
-    if (this.#opts.stateFile !== '' && this.#opts.snapshotIntervalMs > 0) this.#armSnapshot(now + this.#opts.snapshotIntervalMs);
-    this.#onExpiryTimer();
+    if (this.#opts.pruneIntervalMs > 0) this.#armPrune(this.#clock.now() + this.#opts.pruneIntervalMs);
+    this.#persistence.start();
+    this.#breakers.start();
     this.#log.info({ count: this.#slots.size, max_devices: this.#opts.maxDevices }, 'device state started');
   }
 
@@ -432,120 +407,11 @@ export class DeviceStore {
     if (this.#startPromise !== undefined) await this.#startPromise.catch(() => undefined);
     this.#running = false;
     this.#pruneTimer?.cancel();
-    this.#snapshotTimer?.cancel();
-    this.#expiryTimer?.cancel();
-    this.#pruneTimer = this.#snapshotTimer = this.#expiryTimer = undefined;
-    if (!this.#restored || this.#opts.stateFile === '') return;
-    try {
-      await this.snapshot();
-      this.#log.info({ path: this.#opts.stateFile, count: this.#stats.lastCount }, 'final state snapshot written');
-    } catch (err) {
-      this.#log.error({ err, path: this.#opts.stateFile }, 'final state snapshot failed; changes since the previous snapshot are lost');
-    }
-  }
-
-  async #restore(): Promise<void> {
-    const path = this.#opts.stateFile;
-    const t0 = this.#clock.monoNs();
-    let devices: Device[];
-    try {
-      const snap = await readStateFile(this.#opts.fs, path);
-      devices = snap.devices;
-      if (snap.skipped > 0) {
-        this.#log.warn({ path, skipped: snap.skipped, first_reason: snap.firstSkipReason }, 'state file had unusable device entries; restored the others');
-      }
-    } catch (err) {
-      if (!(err instanceof StateFileError)) {
-        // EACCES, EIO, EISDIR...: the file may be fine; leave it alone (the next snapshot replaces it).
-        this.#log.warn({ err, path }, 'state file could not be read, starting with no devices');
-        return;
-      }
-      if (err.problem === 'missing') {
-        this.#log.warn({ path }, 'no state file yet, starting with no devices');
-        return;
-      }
-      // Keep the unusable file for inspection (a newer netscan's file survives a downgrade).
-      const keptAs = `${path}.bad`;
-      const kept = await this.#opts.fs.rename(path, keptAs).then(() => true, () => false);
-      this.#log.warn({ err, path, problem: err.problem, kept_as: kept ? keptAs : undefined }, 'state file unusable, starting with no devices');
-      return;
-    }
-    const { restored, dropped } = this.#load(devices);
-    this.#log.info(
-      {
-        path, count: restored, dropped,
-        ping_suspended: this.#pingSusp.active, snmp_suspended: this.#snmpSusp.active,
-        duration_ms: Number(this.#clock.monoNs() - t0) / 1e6,
-      },
-      'device state restored',
-    );
-  }
-
-  // Inserts restored devices (skipping IPs already present, keeping the most recently seen when
-  // over capacity), then rebuilds the list in lastSeen order. Suspension end times are absolute,
-  // so a suspension that ran out while the agent was down is simply not counted.
-  #load(devices: Device[]): { restored: number; dropped: number } {
-    const now = this.#now();
-    const slots = this.#slots;
-    const fresh = devices.filter((d) => !this.has(d.ip)).sort((a, b) => a.lastSeenMs - b.lastSeenMs);
-    const room = Math.max(0, this.#opts.maxDevices - slots.size);
-    const dropped = Math.max(0, fresh.length - room);
-    const existing: number[] = [];
-    for (let s = slots.oldest; s >= 0; s = slots.newer(s)) existing.push(s);
-    const loaded: number[] = [];
-    for (let i = dropped; i < fresh.length; i++) {
-      const d = fresh[i]!;
-      const s = slots.add(d.ip, slots.keyOf(d.ip), d.firstSeenMs, d.lastSeenMs);
-      // readStateFile built and froze d.snmp; nobody else holds it.
-      if (d.hostname !== d.ip || d.snmp !== undefined || d.lastSnmpMs !== 0) slots.setSnmp(s, d.hostname, d.snmp, d.lastSnmpMs);
-      if (d.ping.consecutiveFails !== 0 || d.ping.suspendedUntilMs !== 0) slots.setPingBreaker(s, new Breaker(d.ping.consecutiveFails, d.ping.suspendedUntilMs));
-      if (d.snmpBreaker.consecutiveFails !== 0 || d.snmpBreaker.suspendedUntilMs !== 0) {
-        slots.setSnmpBreaker(s, new Breaker(d.snmpBreaker.consecutiveFails, d.snmpBreaker.suspendedUntilMs));
-      }
-      loaded.push(s);
-    }
-    let all = loaded;
-    if (existing.length > 0) {
-      all = [...loaded, ...existing];
-      all.sort((a, b) => slots.lastSeenMs(a) - slots.lastSeenMs(b));
-    }
-    slots.relinkLru(all);
-    this.#orderedByLastSeen = true;
-    for (const s of loaded) {
-      if (this.#listeners.length > 0) this.#queue.push({ type: 'added', ip: slots.ip(s) });
-      const ping = slots.pingBreaker(s);
-      if (ping !== undefined && now < ping.untilMs) this.#suspend(s, 'ping', ping);
-      const snmp = slots.snmpBreaker(s);
-      if (snmp !== undefined && now < snmp.untilMs) this.#suspend(s, 'snmp', snmp);
-    }
-    this.#flush();
-    return { restored: loaded.length, dropped };
-  }
-
-  async #writeSnapshot(): Promise<void> {
-    const path = this.#opts.stateFile;
-    if (path === '') return;
-    const t0 = this.#clock.monoNs();
-    const savedAtMs = this.#clock.now();
-    try {
-      const { count, bytes } = await writeStateFile({
-        fs: this.#opts.fs, path, savedAtMs, devices: this.devices(), chunkDevices: this.#opts.snapshotChunkDevices,
-      });
-      const durationMs = Number(this.#clock.monoNs() - t0) / 1e6;
-      Object.assign(this.#stats, { snapshots: this.#stats.snapshots + 1, lastSnapshotMs: savedAtMs, lastCount: count, lastBytes: bytes, lastDurationMs: durationMs });
-      this.#log.debug({ path, count, bytes, duration_ms: durationMs }, 'state snapshot written');
-    } catch (err) {
-      this.#stats.failures++;
-      throw new NetscanError('ERR_STATE', `writing state file ${path} failed: ${(err as Error).message}`, { stage: 'state', cause: err });
-    }
-  }
-
-  // Next tick from the schedule, not from when this one ran; missed ticks are skipped, not queued.
-  #nextDue(dueMs: number, intervalMs: number): number {
-    const now = this.#clock.now();
-    let next = dueMs + intervalMs;
-    if (next <= now) next = now + intervalMs;
-    return next;
+    this.#persistence.stopTimer();
+    this.#breakers.stop();
+    this.#pruneTimer = undefined;
+    // A store that never restored must not overwrite the file.
+    if (this.#restored) await this.#persistence.finalSnapshot();
   }
 
   #armPrune(dueMs: number): void {
@@ -557,46 +423,8 @@ export class DeviceStore {
       } catch (err) {
         this.#log.error({ err }, 'prune failed');
       }
-      this.#armPrune(this.#nextDue(dueMs, this.#opts.pruneIntervalMs));
+      this.#armPrune(nextDueMs(this.#clock, dueMs, this.#opts.pruneIntervalMs));
     }, dueMs - this.#clock.now());
-  }
-
-  #armSnapshot(dueMs: number): void {
-    this.#snapshotTimer = this.#clock.setTimeout(() => {
-      if (!this.#running) return;
-      if (this.#snapshotsPending > 0) {
-        this.#stats.skipped++;
-        this.#log.warn({ path: this.#opts.stateFile }, 'previous state snapshot still being written; skipping this one');
-      } else {
-        this.snapshot().catch((err: unknown) => {
-          this.#log.error({ err, path: this.#opts.stateFile }, 'state snapshot failed; the previous snapshot is kept');
-        });
-      }
-      this.#armSnapshot(this.#nextDue(dueMs, this.#opts.snapshotIntervalMs));
-    }, dueMs - this.#clock.now());
-  }
-
-  // Pops every expired suspension (emitting 'resumed'), then sleeps until the earliest end time left.
-  #onExpiryTimer(): void {
-    this.#expiryTimer = undefined;
-    this.#expiryDueMs = Infinity;
-    if (!this.#running) return;
-    const now = this.#now();
-    this.#pingSusp.expire(now, this.#onPingEnd);
-    this.#snmpSusp.expire(now, this.#onSnmpEnd);
-    this.#flush();
-    this.#armExpiry();
-  }
-
-  #armExpiry(): void {
-    if (!this.#running) return;
-    const a = this.#pingSusp.nextMs();
-    const b = this.#snmpSusp.nextMs();
-    const next = a === undefined ? b : b === undefined ? a : Math.min(a, b);
-    if (next === undefined || next >= this.#expiryDueMs) return;
-    this.#expiryTimer?.cancel();
-    this.#expiryDueMs = next;
-    this.#expiryTimer = this.#clock.setTimeout(() => this.#onExpiryTimer(), next - this.#clock.now());
   }
 
   // ---------------------------------------------------------------- internals
@@ -610,17 +438,9 @@ export class DeviceStore {
     return t;
   }
 
-  // Suspensions already counted out may be active again under the earlier time: count them back
-  // in (emitting 'suspended'), so counts stay equal to "now < untilMs". O(n), once per step.
   #clockSteppedBack(now: number, prevMs: number): void {
     this.#log.warn({ by_ms: prevMs - now }, 'wall clock stepped back; re-checking suspensions');
-    const slots = this.#slots;
-    for (let s = slots.first; s >= 0; s = slots.next(s)) {
-      const ping = slots.pingBreaker(s);
-      if (ping !== undefined && ping.expiry === undefined && now < ping.untilMs) this.#suspend(s, 'ping', ping);
-      const snmp = slots.snmpBreaker(s);
-      if (snmp !== undefined && snmp.expiry === undefined && now < snmp.untilMs) this.#suspend(s, 'snmp', snmp);
-    }
+    this.#breakers.recount(now);
   }
 
   // Slot of `ip` or -1, parsing it once.
@@ -657,72 +477,8 @@ export class DeviceStore {
   // Removal ends any counted suspension whether active or expired-but-unread (Go D and R1).
   #delete(s: number, cause: RemovalCause): void {
     const slots = this.#slots;
-    const ping = slots.pingBreaker(s);
-    if (ping !== undefined) this.#pingSusp.untrack(ping);
-    const snmp = slots.snmpBreaker(s);
-    if (snmp !== undefined) this.#snmpSusp.untrack(snmp);
-    if (this.#listeners.length > 0) this.#queue.push({ type: 'removed', ip: slots.ip(s), cause });
+    this.#breakers.untrack(s);
+    if (this.#events.listening) this.#events.push({ type: 'removed', ip: slots.ip(s), cause });
     slots.remove(s);
-  }
-
-  #succeed(s: number, kind: Kind): void {
-    const b = kind === 'ping' ? this.#slots.pingBreaker(s) : this.#slots.snmpBreaker(s);
-    if (b === undefined) return;
-    b.fails = 0;
-    b.untilMs = 0;
-    if ((kind === 'ping' ? this.#pingSusp : this.#snmpSusp).untrack(b)) this.#emitResumed(this.#slots.ip(s), kind);
-  }
-
-  #fail(s: number, kind: Kind, maxFails: number, backoffMs: number): boolean {
-    const now = this.#now();
-    const slots = this.#slots;
-    const tracker = kind === 'ping' ? this.#pingSusp : this.#snmpSusp;
-    let b = kind === 'ping' ? slots.pingBreaker(s) : slots.snmpBreaker(s);
-    if (b === undefined) {
-      b = new Breaker();
-      if (kind === 'ping') slots.setPingBreaker(s, b);
-      else slots.setSnmpBreaker(s, b);
-    }
-    // A suspension that ran out unread ends here, before any re-trip, so it is never counted twice (Go R2).
-    if (b.expiry !== undefined && b.untilMs <= now && tracker.untrack(b)) this.#emitResumed(slots.ip(s), kind);
-    b.fails++;
-    if (b.fails < maxFails) return false;
-    b.fails = 0;
-    b.untilMs = now + backoffMs;
-    if (now < b.untilMs) this.#suspend(s, kind, b);
-    else if (tracker.untrack(b)) this.#emitResumed(slots.ip(s), kind);
-    return true;
-  }
-
-  #suspend(s: number, kind: Kind, b: Breaker): void {
-    (kind === 'ping' ? this.#pingSusp : this.#snmpSusp).track(s, b);
-    if (this.#listeners.length > 0) this.#queue.push({ type: 'suspended', ip: this.#slots.ip(s), kind, untilMs: b.untilMs });
-    this.#armExpiry();
-  }
-
-  #emitResumed(ip: string, kind: Kind): void {
-    if (this.#listeners.length > 0) this.#queue.push({ type: 'resumed', ip, kind });
-  }
-
-  // Delivers queued events in order. Events queued by listeners (re-entrant calls) are delivered
-  // by this same loop, after the ones already queued.
-  #flush(): void {
-    if (this.#flushing || this.#queue.length === 0) return;
-    this.#flushing = true;
-    try {
-      for (let i = 0; i < this.#queue.length; i++) {
-        const ev = this.#queue[i]!;
-        for (const l of this.#listeners) {
-          try {
-            l(ev);
-          } catch (err) {
-            this.#log.error({ err, event: ev.type, ip: ev.ip }, 'device event listener threw; continuing');
-          }
-        }
-      }
-    } finally {
-      this.#queue.length = 0;
-      this.#flushing = false;
-    }
   }
 }

@@ -1,6 +1,6 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { IpIndex, parseIpv4 } from './ip-index.js';
+import { IpIndex, ipv4Key as parseIpv4 } from './ip-index.js';
 
 const dotted = (v: number): string => `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
 

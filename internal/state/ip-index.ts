@@ -1,36 +1,14 @@
+import { parseIpv4 } from '../model/ipv4.js';
+
 /**
- * Parses a canonical dotted-quad IPv4 address ("a.b.c.d", each part 0-255 in decimal, no sign,
- * no leading zero, no spaces) into its 32-bit value; returns -1 for any other string.
+ * The index key of `ip`: its 32-bit value when it is a canonical dotted-quad IPv4 address, else -1.
  *
  * Only the canonical spelling is accepted so that number and string are interchangeable: every
  * value has exactly one string. "127.0.0.01" is not "127.0.0.1" to a `Map<string, …>`, and it
  * must not be to {@link IpIndex} either, so such strings take the fallback path.
  */
-export function parseIpv4(s: string): number {
-  const len = s.length;
-  if (len < 7 || len > 15) return -1;
-  let value = 0;
-  let part = 0;
-  let digits = 0;
-  let dots = 0;
-  for (let i = 0; i < len; i++) {
-    const c = s.charCodeAt(i);
-    if (c === 46) {
-      if (digits === 0 || dots === 3) return -1;
-      value = value * 256 + part;
-      part = 0;
-      digits = 0;
-      dots++;
-    } else {
-      const d = c - 48;
-      if (d < 0 || d > 9 || (digits === 1 && part === 0)) return -1;
-      part = part * 10 + d;
-      if (part > 255) return -1;
-      digits++;
-    }
-  }
-  if (digits === 0 || dots !== 3) return -1;
-  return value * 256 + part;
+export function ipv4Key(ip: string): number {
+  return parseIpv4(ip) ?? -1;
 }
 
 /** Fibonacci hashing multiplier, 2^32 / golden ratio. */
@@ -50,7 +28,7 @@ const MIN_TABLE = 16;
  * Any other string (IPv6, a name, a non-canonical IPv4 spelling) goes to a plain Map, so the
  * index accepts every string a `Map<string, number>` would and gives the same answers.
  *
- * Callers parse the IP once with {@link parseIpv4} and pass both forms to every call.
+ * Callers parse the IP once with {@link ipv4Key} and pass both forms to every call.
  */
 export class IpIndex {
   #table: Int32Array;
@@ -76,7 +54,7 @@ export class IpIndex {
     return Math.imul(key | 0, GOLDEN) >>> this.#shift;
   }
 
-  /** Slot of `ip`, or -1. `key` is `parseIpv4(ip)`. */
+  /** Slot of `ip`, or -1. `key` is `ipv4Key(ip)`. */
   find(ip: string, key: number): number {
     if (key < 0) return this.#other.get(ip) ?? -1;
     const t = this.#table;

@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { NetscanError } from '../errors/errors.js';
 import type { BreakerState, Device, SnmpInfo } from '../model/device.js';
-import { parseIpv4 } from './ip-index.js';
+import { parseIpv4 } from '../model/ipv4.js';
 
 /**
  * The state file: one JSON document, written one device per line so it can be produced in
@@ -279,7 +279,7 @@ function decodeDevice(v: unknown, savedAtMs: number): Device | string {
   if (!isObject(v)) return 'not an object';
   const ip = v['ip'];
   if (typeof ip !== 'string' || ip === '') return '"ip" is not a non-empty string';
-  if (parseIpv4(ip) < 0) return `"ip" ${JSON.stringify(ip.slice(0, 40))} is not a dotted IPv4 address`;
+  if (parseIpv4(ip) === undefined) return `"ip" ${JSON.stringify(ip.slice(0, 40))} is not a dotted IPv4 address`;
   const hostname = v['hostname'];
   if (typeof hostname !== 'string') return '"hostname" is not a string';
   const firstSeenMs = v['first_seen_ms'];

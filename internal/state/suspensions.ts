@@ -3,7 +3,7 @@ import { Heap } from 'heap-js';
 /**
  * Circuit-breaker data of one probe kind of one device, plus one bookkeeping pointer.
  * `fails` and `untilMs` are device data; `expiry` belongs to {@link SuspensionTracker} alone
- * and is never copied into or out of a Device view, so no data update can clobber it (Go R3).
+ * and is never copied into or out of a Device view, so no data update can clobber it (Go's bug R3, docs/go-parity.md).
  */
 export class Breaker {
   /** Consecutive failures since the last success or trip. */

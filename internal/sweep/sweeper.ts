@@ -124,7 +124,7 @@ export interface SweepSummary extends SweepProgress {
  * order across all networks of both families, paced by its own token bucket and in-flight cap,
  * and reports each host that answers. Addresses are generated on demand (a /8 costs a few numbers
  * of memory), overlapping networks are probed once, `exclude` is honoured, and below /31 the IPv4
- * network and broadcast addresses are skipped (as Go netscan did, without its silent empty result
+ * network and broadcast addresses are skipped (as Go netscan did, docs/go-parity.md, without its silent empty result
  * for networks larger than /16). IPv4 addresses stay unsigned 32-bit integers until they are
  * formatted; IPv6 ones are a 16-byte base plus an offset. In count mode (`count`) every address
  * gets a fixed number of requests, as fping -c does.

@@ -144,7 +144,7 @@ interface Rec {
 }
 
 /**
- * The SNMP slice of the state manager with the Go breaker (parity §5.6): fails++; at `maxFails`
+ * The SNMP slice of the state manager with the Go breaker (docs/go-parity.md): fails++; at `maxFails`
  * the breaker trips (fails = 0, suspendedUntil = now + backoff, returns true); a success resets it.
  */
 export class FakeSnmpState implements SnmpDeviceState {

@@ -22,6 +22,38 @@ export interface LineTransport {
   close(): Promise<void>;
 }
 
+const TEXT_PLAIN = 'text/plain; charset=utf-8';
+
+/**
+ * The InfluxDB client's HTTP transport, created on first use and dropped at close: what both
+ * line-protocol transports below send through.
+ */
+class ClientPoster {
+  readonly #url: string;
+  readonly #token: string | undefined;
+  readonly #timeoutMs: number;
+  readonly #gzipThresholdBytes: number;
+  #transport: Transport | undefined;
+
+  constructor(opts: { url: string; token: string | undefined; timeoutMs: number; gzipThresholdBytes: number }) {
+    this.#url = opts.url;
+    this.#token = opts.token;
+    this.#timeoutMs = opts.timeoutMs;
+    this.#gzipThresholdBytes = opts.gzipThresholdBytes;
+  }
+
+  /** POSTs `body` to `path` (with its query); resolves once the server acknowledged it. */
+  post(path: string, body: string, headers: Record<string, string>, signal: AbortSignal): Promise<void> {
+    this.#transport ??= new InfluxDB({ url: this.#url, token: this.#token, timeout: this.#timeoutMs }).transport;
+    return this.#transport.request(path, body, { method: 'POST', headers, gzipThreshold: this.#gzipThresholdBytes, signal }) as Promise<void>;
+  }
+
+  close(): Promise<void> {
+    this.#transport = undefined;
+    return Promise.resolve();
+  }
+}
+
 /** Options for {@link InfluxV2Transport}. */
 export interface InfluxV2TransportOptions {
   /** Server URL, e.g. `http://127.0.0.1:8086`. */
@@ -54,10 +86,11 @@ export class InfluxV2Transport implements LineTransport {
   readonly secrets: readonly string[];
   readonly unsignedAsInteger = false;
   readonly #opts: InfluxV2TransportOptions;
-  #transport: Transport | undefined;
+  readonly #poster: ClientPoster;
 
   constructor(opts: Partial<InfluxV2TransportOptions> & Pick<InfluxV2TransportOptions, 'url' | 'token' | 'org' | 'bucket' | 'healthBucket'>) {
     this.#opts = { ...defaultInfluxV2TransportOptions, ...opts };
+    this.#poster = new ClientPoster(this.#opts);
     this.name = `influxdb-v2 ${redactUrlCredentials(opts.url)}`;
     this.secrets = [opts.token];
   }
@@ -65,21 +98,11 @@ export class InfluxV2Transport implements LineTransport {
   send(body: string, target: WriteTarget, signal: AbortSignal): Promise<void> {
     const bucket = target === 'health' ? this.#opts.healthBucket : this.#opts.bucket;
     const q = new URLSearchParams({ org: this.#opts.org, bucket, precision: 'ms' });
-    return this.#client().request(`/api/v2/write?${q}`, body, {
-      method: 'POST',
-      headers: { 'content-type': 'text/plain; charset=utf-8' },
-      gzipThreshold: this.#opts.gzipThresholdBytes,
-      signal,
-    }) as Promise<void>;
+    return this.#poster.post(`/api/v2/write?${q.toString()}`, body, { 'content-type': TEXT_PLAIN }, signal);
   }
 
-  async close(): Promise<void> {
-    this.#transport = undefined;
-  }
-
-  #client(): Transport {
-    this.#transport ??= new InfluxDB({ url: this.#opts.url, token: this.#opts.token, timeout: this.#opts.timeoutMs }).transport;
-    return this.#transport;
+  close(): Promise<void> {
+    return this.#poster.close();
   }
 }
 
@@ -112,10 +135,12 @@ export class InfluxV1Transport implements LineTransport {
   readonly secrets: readonly string[];
   readonly unsignedAsInteger = true;
   readonly #opts: InfluxV1TransportOptions;
-  #transport: Transport | undefined;
+  readonly #poster: ClientPoster;
 
   constructor(opts: Partial<InfluxV1TransportOptions> & Pick<InfluxV1TransportOptions, 'url' | 'database'>) {
     this.#opts = { ...defaultInfluxV2TransportOptions, ...opts };
+    // v1 authenticates with basic auth (below), not with a token.
+    this.#poster = new ClientPoster({ ...this.#opts, token: undefined });
     this.name = `influxdb-v1 ${redactUrlCredentials(opts.url)}`;
     this.secrets = opts.password ? [opts.password, Buffer.from(`${opts.username ?? ''}:${opts.password}`).toString('base64')] : [];
   }
@@ -124,24 +149,14 @@ export class InfluxV1Transport implements LineTransport {
     const db = target === 'health' ? this.#opts.healthDatabase ?? this.#opts.database : this.#opts.database;
     const q = new URLSearchParams({ db, precision: 'ms' });
     if (this.#opts.retentionPolicy) q.set('rp', this.#opts.retentionPolicy);
-    const headers: Record<string, string> = { 'content-type': 'text/plain; charset=utf-8' };
+    const headers: Record<string, string> = { 'content-type': TEXT_PLAIN };
     if (this.#opts.username !== undefined) {
       headers['authorization'] = `Basic ${Buffer.from(`${this.#opts.username}:${this.#opts.password ?? ''}`).toString('base64')}`;
     }
-    return this.#client().request(`/write?${q}`, body, {
-      method: 'POST',
-      headers,
-      gzipThreshold: this.#opts.gzipThresholdBytes,
-      signal,
-    }) as Promise<void>;
+    return this.#poster.post(`/write?${q.toString()}`, body, headers, signal);
   }
 
-  async close(): Promise<void> {
-    this.#transport = undefined;
-  }
-
-  #client(): Transport {
-    this.#transport ??= new InfluxDB({ url: this.#opts.url, timeout: this.#opts.timeoutMs }).transport;
-    return this.#transport;
+  close(): Promise<void> {
+    return this.#poster.close();
   }
 }
