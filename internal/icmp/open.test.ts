@@ -23,7 +23,7 @@ function opener(mode: IcmpModeSetting, allowed: IcmpSocketMode[], extra: { range
     open: (opts) => {
       kernel.calls.push(opts);
       if (!kernel.allowed.has(opts.mode)) throw refusal(opts.mode);
-      return { family: opts.family, mode: opts.mode, close() {} } as unknown as IcmpSocket;
+      return { family: opts.family, mode: opts.mode, kernelStamps: opts.family === 'ipv4', close() {} } as unknown as IcmpSocket;
     },
     readFile: (path) => {
       assert.equal(path, PING_GROUP_RANGE_PATH);
@@ -43,7 +43,7 @@ describe('IcmpSocketOpener', () => {
     assert.equal(o.open(base).mode, 'raw');
     assert.deepEqual(kernel.calls.map((c) => c.mode), ['raw']);
     assert.equal(o.modeOf('ipv4'), 'raw');
-    assert.deepEqual(o.modes(), [{ family: 'ipv4', mode: 'raw' }]);
+    assert.deepEqual(o.sockets(), [{ family: 'ipv4', mode: 'raw', kernelStamps: true }]);
     assert.deepEqual(lines.filter((l) => l['msg'] === 'ICMP socket mode chosen').map((l) => [l['family'], l['mode'], l['refused']]), [['ipv4', 'raw', []]]);
   });
 
@@ -63,7 +63,7 @@ describe('IcmpSocketOpener', () => {
     o.open(base);
     o.open(v6);
     assert.deepEqual(kernel.calls.at(-1), { ...v6, mode: 'dgram' });
-    assert.deepEqual(o.modes(), [{ family: 'ipv4', mode: 'dgram' }, { family: 'ipv6', mode: 'dgram' }]);
+    assert.deepEqual(o.sockets(), [{ family: 'ipv4', mode: 'dgram', kernelStamps: true }, { family: 'ipv6', mode: 'dgram', kernelStamps: false }]);
   });
 
   test('a kind that worked and is later refused is not swapped for the other one', () => {

@@ -39,6 +39,16 @@ export const defaultIcmpSocketOpenerOptions: Omit<IcmpSocketOpenerOptions, 'open
   logger: undefined,
 };
 
+/** What /health and /metrics say about the ICMP socket of one family. */
+export interface IcmpSocketInfo {
+  /** Address family. */
+  family: IcmpFamily;
+  /** Kind in use. */
+  mode: IcmpSocketMode;
+  /** True when the kernel stamps receive and transmit times on it. */
+  kernelStamps: boolean;
+}
+
 /** One socket kind the kernel refused, with the errno it gave. */
 export interface RefusedMode {
   /** Socket kind. */
@@ -58,6 +68,7 @@ export interface RefusedMode {
 export class IcmpSocketOpener {
   readonly #opts: IcmpSocketOpenerOptions;
   readonly #chosen = new Map<IcmpFamily, IcmpSocketMode>();
+  readonly #opened = new Map<IcmpFamily, IcmpSocketInfo>();
 
   constructor(opts: Partial<IcmpSocketOpenerOptions> & Pick<IcmpSocketOpenerOptions, 'open'>) {
     this.#opts = { ...defaultIcmpSocketOpenerOptions, ...opts };
@@ -73,11 +84,11 @@ export class IcmpSocketOpener {
     return this.#chosen.get(family);
   }
 
-  /** Families with an open-able socket so far and their kinds, IPv4 first. */
-  modes(): Array<{ family: IcmpFamily; mode: IcmpSocketMode }> {
+  /** The last socket opened per family: its kind and whether the kernel stamps it, IPv4 first. */
+  sockets(): IcmpSocketInfo[] {
     return (['ipv4', 'ipv6'] as const).flatMap((family) => {
-      const mode = this.#chosen.get(family);
-      return mode === undefined ? [] : [{ family, mode }];
+      const info = this.#opened.get(family);
+      return info === undefined ? [] : [info];
     });
   }
 
@@ -102,6 +113,7 @@ export class IcmpSocketOpener {
         this.#chosen.set(opts.family, mode);
         this.#opts.logger?.info({ stage: 'icmp', family: opts.family, mode, setting: this.#opts.mode, refused: refused.map((r) => `${r.mode}: ${r.errno}`) }, 'ICMP socket mode chosen');
       }
+      this.#opened.set(opts.family, { family: opts.family, mode, kernelStamps: socket.kernelStamps === true });
       return socket;
     }
     const advice = icmpPermissionAdvice({ setting: this.#opts.mode, refused, ...this.#kernelFacts() });
