@@ -84,6 +84,8 @@ export class FakeIcmpSocket implements IcmpSocket {
   closed = false;
   /** Number of flush() calls that sent at least one datagram. */
   flushes = 0;
+  /** Runs at the start of every read() (to make something arrive between two reads). */
+  beforeRead: (() => void) | undefined;
   /** Transmit stamps held back (txStamps 'hold'). */
   readonly heldTxStamps: ErrorEntry[] = [];
   lastSendError: string | undefined;
@@ -177,6 +179,7 @@ export class FakeIcmpSocket implements IcmpSocket {
   }
 
   read(): number {
+    this.beforeRead?.();
     const b = this.readBatch;
     let n = 0;
     while (n < this.batchSize && this.#inbox.length > 0) {
