@@ -3,9 +3,9 @@
  */
 import { randomBytes as cryptoRandomBytes } from 'node:crypto';
 import { systemClock, type Clock } from '../clock/clock.js';
-import { NetscanError } from '../errors/errors.js';
 import type { Logger } from '../log/log.js';
 import type { IcmpFamily, IcmpSocketFactory, IcmpSocketMode } from './icmp-socket.js';
+import { openNativeIcmpSocket } from './native-socket.js';
 
 /** Options for {@link IcmpEngine}. */
 export interface IcmpEngineOptions {
@@ -50,9 +50,7 @@ export const defaultIcmpEngineOptions: IcmpEngineOptions = {
   interfaceName: undefined,
   clock: systemClock,
   logger: undefined,
-  openSocket: () => {
-    throw new NetscanError('ERR_ICMP_SOCKET', 'no ICMP socket factory given (openSocket)', { stage: 'icmp' });
-  },
+  openSocket: openNativeIcmpSocket,
   randomBytes: cryptoRandomBytes,
 };
 
