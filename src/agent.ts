@@ -3,6 +3,8 @@ import { systemClock, type Clock, type TimerHandle } from '../internal/clock/clo
 import { errorMessage, NetscanError } from '../internal/errors/errors.js';
 import { HealthServer, type HealthDocument, type Readiness, type ReloadResult } from '../internal/health/health-server.js';
 import { IcmpEngine } from '../internal/icmp/engine.js';
+import { openNativeIcmpSocket } from '../internal/icmp/native-socket.js';
+import { IcmpSocketOpener } from '../internal/icmp/open.js';
 import { parseIpv4 } from '../internal/icmp/ipv4.js';
 import type { Logger } from '../internal/log/log.js';
 import type { PingOptions, PingOutcome, Pinger } from '../internal/model/ping.js';
@@ -45,6 +47,8 @@ interface Stages {
   sink: SwitchableSink;
   store: DeviceStore;
   engine: IcmpEngine;
+  /** Opens the engine's sockets of the kind icmp_mode picks, and reports it. */
+  icmpSockets: IcmpSocketOpener;
   scheduler: PingScheduler;
   reconciler: Reconciler;
   sweeper: Sweeper;
@@ -226,12 +230,17 @@ export class Agent {
       clock, logger, maxDevices: config.max_devices, pruneAfterMs: config.prune_after, pruneIntervalMs: config.prune_interval,
       stateFile: config.state_file, snapshotIntervalMs: config.state_snapshot_interval,
     });
-    const engine = new IcmpEngine({ clock, logger });
+    // One IPv4 engine: networks are IPv4 (an IPv6 engine would take icmp_source_ipv6).
+    const icmpSockets = new IcmpSocketOpener({ mode: config.icmp_mode, open: openNativeIcmpSocket, logger });
+    const engine = new IcmpEngine({
+      clock, logger, family: 'ipv4', openSocket: icmpSockets.open, payloadBytes: config.icmp_payload_bytes, tos: config.icmp_tos || undefined,
+      ttl: config.icmp_ttl || undefined, sourceAddress: config.icmp_source_ipv4 || undefined, interfaceName: config.icmp_interface || undefined,
+    });
     const scheduler = new PingScheduler({ clock, pinger: new ObservedPinger(engine, rtt), sink, state: store, logger }, schedulerOptions(config));
     const reconciler = new Reconciler({ source: store, target: scheduler, clock, logger }, { maxMonitored: config.max_concurrent_pingers });
     const sweeper = buildSweeper(config, engine, clock, logger);
     const enricher = this.#buildEnricher(config, store, sink);
-    this.#stages = { outputs, sink, store, engine, scheduler, reconciler, sweeper, enricher, health: undefined, registry, rtt };
+    this.#stages = { outputs, sink, store, engine, icmpSockets, scheduler, reconciler, sweeper, enricher, health: undefined, registry, rtt };
 
     // Sink first: nothing may produce a point before the outputs accept it.
     await outputs.start();
@@ -397,6 +406,8 @@ export class Agent {
       outputOk: writer.state === 'writing',
       outputHealthy: s.outputs.isHealthy(),
       icmp: s.engine.stats(),
+      icmpModeSetting: s.icmpSockets.setting,
+      icmpSockets: s.icmpSockets.sockets(),
       snmp: s.enricher?.stats(),
       persistence: s.store.persistenceStats(),
       eventLoopDelayP99Ms: scheduler.stalls.loopDelayP99Ms,
@@ -505,6 +516,7 @@ export class Agent {
     const restartNeeded = ([
       'state_file', 'max_devices', 'prune_after', 'prune_interval', 'state_snapshot_interval', 'snmp', 'snmp_interval', 'snmp_rate_limit',
       'snmp_burst_limit', 'snmp_max_consecutive_fails', 'snmp_backoff_duration', 'health_check_port', 'health_check_bind',
+      'icmp_mode', 'icmp_payload_bytes', 'icmp_tos', 'icmp_ttl', 'icmp_source_ipv4', 'icmp_source_ipv6', 'icmp_interface',
     ] as const)
       .filter((k) => !sameJson(old[k], config[k]));
 

@@ -6,7 +6,7 @@
 import { systemClock, type Clock, type TimerHandle } from '../internal/clock/clock.js';
 import { NetscanError, errorMessage } from '../internal/errors/errors.js';
 import { IcmpEngine } from '../internal/icmp/engine.js';
-import type { IcmpSocketFactory } from '../internal/icmp/socket.js';
+import type { IcmpSocketFactory } from '../internal/icmp/icmp-socket.js';
 import type { Logger } from '../internal/log/log.js';
 import type { Pinger } from '../internal/model/ping.js';
 import { AddressSet, parseCidr } from '../internal/sweep/cidr.js';

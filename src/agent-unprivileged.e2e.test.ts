@@ -1,0 +1,129 @@
+// End-to-end: the real agent as uid/gid 65534 with no capability at all (empty bounding set,
+// no_new_privs), in a private network namespace whose net.ipv4.ping_group_range it may or may
+// not be inside. Loopback only: the namespace holds nothing but `lo`.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { test } from 'node:test';
+import { stringify } from 'yaml';
+import { agentTestConfig, parseLine, type LinePoint, type LogLine } from '../internal/testkit/agent-process.js';
+import { netnsAvailable } from '../internal/testkit/netns.js';
+import { freeLoopbackPort, pollUntil } from '../internal/testkit/server-process.js';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const tsx = fileURLToPath(import.meta.resolve('tsx'));
+const addon = join(root, 'internal/icmp/native/build/Release/netscan_icmp.node');
+/** uid/gid 65534, no supplementary group, every capability gone for good. */
+const nobody = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', '--bounding-set=-all', '--no-new-privs', '--'];
+
+function whyNot(): string | false {
+  if (!netnsAvailable()) return 'needs root and unshare -n';
+  if (!existsSync(addon)) return 'needs the ICMP addon: node scripts/build-native.mjs';
+  // A checkout under a private directory is unreadable to uid 65534.
+  if (spawnSync(nobody[0]!, [...nobody.slice(1), 'test', '-r', tsx], { stdio: 'ignore' }).status !== 0) return 'checkout not readable by uid 65534';
+  return false;
+}
+
+interface Run {
+  readonly dir: string;
+  readonly pid: number;
+  readonly logs: LogLine[];
+  stderr: () => string;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Starts `netscan run` in a fresh namespace with `range` as its ping_group_range, as nobody. */
+async function startAgent(range: string, config: Record<string, unknown>): Promise<Run> {
+  const dir = mkdtempSync(join(tmpdir(), 'netscan-unpriv-'));
+  chmodSync(dir, 0o777);
+  const cfg = join(dir, 'netscan.yaml');
+  writeFileSync(cfg, stringify({ ...agentTestConfig(dir), health_check_port: await freeLoopbackPort(), ...config }));
+  const script = ['set -e', 'ip link set lo up', 'echo "$0" > /proc/sys/net/ipv4/ping_group_range', 'exec "$@"'].join('\n');
+  const node = [process.execPath, '--import', tsx, join(root, 'cmd/netscan.ts'), '--log-format', 'json', 'run', '-c', cfg];
+  const child = spawn('unshare', ['-n', '--', 'sh', '-c', script, range, ...nobody, ...node], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  const logs: LogLine[] = [];
+  let partial = '';
+  child.stderr.setEncoding('utf8').on('data', (d: string) => {
+    stderr += d;
+    const lines = (partial + d).split('\n');
+    partial = lines.pop() ?? '';
+    for (const l of lines) {
+      if (!l.startsWith('{')) continue;
+      try {
+        logs.push(JSON.parse(l) as LogLine);
+      } catch { /* not a log line */ }
+    }
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  return { dir, pid: child.pid ?? 0, logs, stderr: () => stderr, exited };
+}
+
+const points = (dir: string): LinePoint[] => {
+  const file = join(dir, 'out.lp');
+  return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((l) => l.trim() !== '').map(parseLine) : [];
+};
+
+const skip = whyNot();
+
+test('as uid 65534 with no capability, a ping_group_range holding its gid lets the agent sweep and monitor loopback with datagram sockets', { timeout: 90_000, skip }, async (t) => {
+  // The premise: this wrapper leaves no capability in any set.
+  const caps = spawnSync(nobody[0]!, [...nobody.slice(1), 'grep', '^Cap', '/proc/self/status'], { encoding: 'utf8' }).stdout;
+  assert.match(caps, /^CapBnd:\s+0+$/m);
+  assert.match(caps, /^CapEff:\s+0+$/m);
+
+  const run = await startAgent('65534 65534', { networks: ['127.0.43.0/29'] });
+  t.after(() => {
+    if (run.pid) spawnSync('kill', ['-KILL', String(run.pid)]);
+    rmSync(run.dir, { recursive: true, force: true });
+  });
+  const all = ['127.0.43.1', '127.0.43.2', '127.0.43.3', '127.0.43.4', '127.0.43.5', '127.0.43.6'];
+  const tail = (): string => run.stderr().split('\n').slice(-30).join('\n');
+  await pollUntil(async () => run.logs, (l) => l.some((x) => x.msg === 'sweep finished') || l.some((x) => x.msg === 'netscan could not start'), { deadlineMs: 30_000, intervalMs: 100 })
+    .catch(() => assert.fail(`no sweep within 30 s\n${tail()}`));
+  assert.deepEqual(run.logs.filter((l) => l.msg === 'netscan could not start'), [], tail());
+  assert.equal(run.logs.find((l) => l.msg === 'sweep finished')?.['alive'], all.length, tail());
+  const chosen = run.logs.filter((l) => l.msg === 'ICMP socket mode chosen');
+  assert.deepEqual(chosen.map((l) => [l['family'], l['mode'], l['refused']]), [['ipv4', 'dgram', ['raw: EPERM']]]);
+
+  const pingsOf = (ip: string): LinePoint[] => points(run.dir).filter((p) => p.measurement === 'ping' && p.tags['ip'] === ip);
+  await pollUntil(async () => all.map((ip) => pingsOf(ip).length), (n) => n.every((c) => c >= 3), { deadlineMs: 20_000, intervalMs: 200 })
+    .catch(() => assert.fail(`not every device pinged 3 times within 20 s\n${tail()}`));
+
+  // /health, read from inside the agent's namespace.
+  const port = run.logs.find((l) => l.msg === 'netscan started')?.['health_port'];
+  assert.equal(typeof port, 'number');
+  const health = spawnSync('nsenter', ['-t', String(run.pid), '-n', process.execPath, '-e', `fetch('http://127.0.0.1:${String(port)}/health').then((r) => r.text()).then((t) => process.stdout.write(t))`], { encoding: 'utf8' });
+  const icmp = (JSON.parse(health.stdout) as { icmp: Record<string, unknown> }).icmp;
+  assert.deepEqual([icmp['mode'], icmp['mode_setting'], icmp['families']], ['dgram', 'auto', ['ipv4']]);
+
+  process.kill(run.pid, 'SIGTERM');
+  assert.deepEqual(await run.exited, { code: 0, signal: null }, tail());
+  for (const ip of all) {
+    const pts = pingsOf(ip);
+    assert.ok(pts.length >= 3, `${ip} pinged ${pts.length} times`);
+    // A probe caught in an agent stall is agent_overloaded: not a failure of the host or of the socket.
+    assert.deepEqual(pts.filter((p) => p.fields['success'] !== true && p.fields['reason'] !== 'agent_overloaded').map((p) => p.fields['reason']), [], `${ip} never failed`);
+  }
+});
+
+test('as uid 65534 with no capability, a ping_group_range without its gid stops the agent with the advice and exit 1', { timeout: 60_000, skip }, async (t) => {
+  const run = await startAgent('1 0', { networks: ['127.0.44.0/29'] });
+  t.after(() => {
+    if (run.pid) spawnSync('kill', ['-KILL', String(run.pid)]);
+    rmSync(run.dir, { recursive: true, force: true });
+  });
+  assert.deepEqual(await run.exited, { code: 1, signal: null }, run.stderr());
+  const fatal = run.logs.find((l) => l.msg === 'netscan could not start');
+  assert.equal(fatal?.['code'], 'ERR_ICMP_PERMISSION', run.stderr());
+  const stderr = run.stderr();
+  assert.match(stderr, /^netscan: netscan needs CAP_NET_RAW to send ICMP echo requests \(raw socket\), or its group in net\.ipv4\.ping_group_range \(datagram socket\); icmp_mode auto tried both and the kernel refused both \(raw: EPERM, dgram: EACCES\)\.$/m);
+  assert.match(stderr, /^This process runs with gid 65534; net\.ipv4\.ping_group_range is "1 0", which holds none of them\.$/m);
+  assert.match(stderr, /sysctl -w net\.ipv4\.ping_group_range="0 2147483647"/);
+  assert.match(stderr, /setcap cap_net_raw\+ep/);
+  assert.doesNotMatch(stderr, /\n\s+at |"stack"/, 'no stack trace');
+  assert.equal(run.logs.filter((l) => l.msg === 'netscan started').length, 0);
+});
