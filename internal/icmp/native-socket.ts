@@ -54,6 +54,8 @@ interface NativeOpenOptions {
   batch: number;
   slot: number;
   tsOnly: boolean;
+  noSelectErrQueue: boolean;
+  sndbuf: number;
 }
 
 /** The addon's socket handle: fixed properties set when it opens, and the batch methods. */
@@ -265,6 +267,10 @@ export interface NativeSocketTuning {
   slotBytes?: number;
   /** Ask for transmit stamps without the datagram (SOF_TIMESTAMPING_OPT_TSONLY), as when net.core.tstamp_allow_data is 0. */
   tsOnly?: boolean;
+  /** Leave SO_SELECT_ERR_QUEUE off: error-queue readiness is then a bare POLLERR, which libuv reports as UV_EBADF (the addon re-arms). */
+  noSelectErrQueue?: boolean;
+  /** SO_SNDBUF to request (SO_SNDBUFFORCE when allowed); 0 or undefined keeps the default. */
+  sndbufBytes?: number;
 }
 
 /** The addon-backed socket. Beyond {@link IcmpSocket} it offers stats(), nowNs() and fd for diagnostics and tests. */
@@ -318,6 +324,8 @@ export class NativeIcmpSocket implements IcmpSocket {
         batch: tuning.batchSize ?? NATIVE_BATCH_SIZE,
         slot: tuning.slotBytes ?? NATIVE_SLOT_BYTES,
         tsOnly: tuning.tsOnly ?? false,
+        noSelectErrQueue: tuning.noSelectErrQueue ?? false,
+        sndbuf: tuning.sndbufBytes ?? 0,
       },
       this.#dispatch,
     );

@@ -30,13 +30,20 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "icmp_packet.h"
+
 namespace {
+
+using namespace netscan_icmp;
 
 // <linux/icmp.h> clashes with glibc's <netinet/*> headers; the two constants we need:
 constexpr int kSolRaw = 255;    // SOL_RAW
 constexpr int kIcmpFilter = 1;  // ICMP_FILTER (struct icmp_filter { __u32 data; }: bit set = blocked)
 #ifndef SO_RCVBUFFORCE
 #define SO_RCVBUFFORCE 33
+#endif
+#ifndef SO_SNDBUFFORCE
+#define SO_SNDBUFFORCE 32
 #endif
 #ifndef SO_SELECT_ERR_QUEUE
 #define SO_SELECT_ERR_QUEUE 45
@@ -81,20 +88,18 @@ struct TxCopy {
   uint8_t icmp[kTxCopyBytes];
 };
 
-inline uint16_t Be16(const uint8_t* p) { return static_cast<uint16_t>((p[0] << 8) | p[1]); }
-
 int64_t RealtimeNs() {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   return static_cast<int64_t>(ts.tv_sec) * 1000000000LL + ts.tv_nsec;
 }
 
-// errnos an ICMP error leaves pending on a datagram socket (sk_err): recv/send fail with it once.
-bool IsAsyncNetworkErrno(int e) {
+// errnos an ICMP error leaves pending on a datagram socket (sk_err; icmp_err_convert and
+// icmpv6_err_convert in the kernel): the next recv or send fails with it once.
+bool IsIcmpErrno(int e) {
   switch (e) {
-    case EHOSTUNREACH: case ENETUNREACH: case ECONNREFUSED: case EHOSTDOWN: case ENETDOWN:
-    case EPROTO: case EMSGSIZE: case EACCES: case EPERM: case ENOPROTOOPT: case ETIMEDOUT:
-    case ECONNRESET: case EOPNOTSUPP: case ENONET:
+    case EHOSTUNREACH: case ENETUNREACH: case ECONNREFUSED: case EHOSTDOWN: case ENONET:
+    case EPROTO: case EMSGSIZE: case EACCES: case ENOPROTOOPT: case EOPNOTSUPP:
       return true;
     default:
       return false;
@@ -102,8 +107,9 @@ bool IsAsyncNetworkErrno(int e) {
 }
 
 // Send failures that happen after the kernel numbered the datagram for SOF_TIMESTAMPING_OPT_ID
-// (measured: an nft OUTPUT drop's EPERM uses a key; ENETUNREACH from the route lookup does not).
-bool SendErrnoUsesTxKey(int e) { return e == EPERM || e == ENOBUFS || e == ENETDOWN; }
+// (measured: an nft OUTPUT drop's EPERM uses a key; ENETUNREACH from the route lookup, EAGAIN and
+// ENOBUFS from a full send buffer do not). Only matters in OPT_TSONLY mode, for the ring.
+bool SendErrnoUsesTxKey(int e) { return e == EPERM; }
 
 struct Options {
   bool v6 = false;
@@ -116,6 +122,8 @@ struct Options {
   uint32_t batch = 64;
   uint32_t slot = 2048;
   bool forceTsOnly = false;
+  bool noSelectErrQueue = false;  // tests: leave error-queue readiness as a bare POLLERR
+  int sndbuf = 0;                 // tests: SO_SNDBUF(FORCE), 0 keeps the default
 };
 
 // Why open failed: errno, the call, and what it was about.
@@ -259,6 +267,9 @@ bool OpenSocket(Socket* s, const Options& o, OpenError* e) {
     if (o.rcvbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &o.rcvbuf, sizeof o.rcvbuf) != 0) {
       setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &o.rcvbuf, sizeof o.rcvbuf);
     }
+    if (o.sndbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &o.sndbuf, sizeof o.sndbuf) != 0) {
+      setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &o.sndbuf, sizeof o.sndbuf);
+    }
     socklen_t ilen = sizeof s->rcvbufGranted;
     if (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &s->rcvbufGranted, &ilen) != 0) s->rcvbufGranted = 0;
 
@@ -333,7 +344,7 @@ bool OpenSocket(Socket* s, const Options& o, OpenError* e) {
     // libuv reports as UV_PRIORITIZED; a bare POLLERR makes uv_poll stop with UV_EBADF (handled
     // in OnPoll all the same).
     int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_SELECT_ERR_QUEUE, &one, sizeof one);
+    if (!o.noSelectErrQueue) setsockopt(fd, SOL_SOCKET, SO_SELECT_ERR_QUEUE, &one, sizeof one);
 
     // Kernel stamps. Transmit copies carry the datagram as sent (after link and IP headers),
     // except where net.core.tstamp_allow_data is 0: there only OPT_TSONLY stamps come to
@@ -370,47 +381,9 @@ bool OpenSocket(Socket* s, const Options& o, OpenError* e) {
 // ---------------------------------------------------------------------------------------------
 // Packet helpers.
 
-// Finds the IP packet in a transmit copy (which starts with the link header: 14 bytes of Ethernet
-// on loopback and Ethernet devices, nothing on tun devices) and returns where its ICMP message is.
-bool FindIcmpInFrame(const uint8_t* buf, size_t n, bool truncated, bool v6, size_t* off, size_t* len, const uint8_t** dst) {
-  const size_t maxLink = n < 64 ? n : 64;
-  for (size_t l = 0; l <= maxLink; l++) {
-    const uint8_t* b = buf + l;
-    const size_t avail = n - l;
-    if (!v6) {
-      if (avail < 20 || (b[0] >> 4) != 4 || b[9] != IPPROTO_ICMP) continue;
-      const size_t ihl = static_cast<size_t>(b[0] & 15) * 4;
-      const size_t total = Be16(b + 2);
-      if (ihl < 20 || ihl > avail || total < ihl) continue;
-      if (truncated ? total < avail : total != avail) continue;
-      *off = l + ihl;
-      *len = avail - ihl;
-      *dst = b + 16;
-      return true;
-    }
-    if (avail < 40 || (b[0] >> 4) != 6 || b[6] != IPPROTO_ICMPV6) continue;
-    const size_t total = 40 + static_cast<size_t>(Be16(b + 4));
-    if (truncated ? total < avail : total != avail) continue;
-    *off = l + 40;
-    *len = avail - 40;
-    *dst = b + 24;
-    return true;
-  }
-  return false;
-}
-
 double StampOf(const struct timespec& ts, int64_t base) {
   if (ts.tv_sec == 0 && ts.tv_nsec == 0) return kNaN;
   return static_cast<double>(static_cast<int64_t>(ts.tv_sec) * 1000000000LL + ts.tv_nsec - base);
-}
-
-void CopyAddress(const struct sockaddr_in6* sa, socklen_t len, uint8_t* out16) {
-  memset(out16, 0, 16);
-  if (sa->sin6_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
-    memcpy(out16, &sa->sin6_addr, 16);
-  } else if (sa->sin6_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
-    memcpy(out16, &reinterpret_cast<const struct sockaddr_in*>(sa)->sin_addr, 4);
-  }
 }
 
 // getsockopt(SO_ERROR) reads and clears a pending socket error (sk_err). In datagram mode every
@@ -479,49 +452,41 @@ uint32_t Flush(Socket* s, uint32_t count) {
   }
   uint32_t sent = 0;
   int retries = 0;
+  // sendmmsg stops at a datagram that fails without saying why (the errno is lost when some went
+  // before it): the next call tries that datagram again, so it has been attempted once already.
+  bool attempted = false;
   if (!s->raw && count > 0) ClearPendingError(s);
   while (sent < count) {
     int r = sendmmsg(s->fd, s->smsg + sent, count - sent, MSG_DONTWAIT);
     if (r > 0) {
       for (int k = 0; k < r; k++) RecordTx(s, sent + static_cast<uint32_t>(k));
       sent += static_cast<uint32_t>(r);
+      attempted = sent < count;
       continue;
     }
     if (r == 0) break;
     const int e = errno;
     if (e == EINTR) continue;
+    // A failure that numbered the datagram did so on each attempt (assume the unseen one failed alike).
+    if (SendErrnoUsesTxKey(e)) s->nextTxKey += attempted ? 2 : 1;
+    attempted = false;
     // Datagram mode: an ICMP error that arrived since the last send left sk_err set and this send
     // failed with it instead of going out. That consumed it, so a retry tells which it was.
-    if (!s->raw && retries < 2 && IsAsyncNetworkErrno(e)) {
+    if (!s->raw && retries < 2 && IsIcmpErrno(e)) {
       retries++;
       s->state[kStateStaleErrors]++;
       continue;
     }
     s->state[kStateLastErrno] = e;
-    if (SendErrnoUsesTxKey(e)) s->nextTxKey++;
     break;
   }
   MoveSendSlots(s, sent, count);
   return sent;
 }
 
-double RxStamp(const Socket* s, struct msghdr* h) {
-  double stamp = kNaN;
-  if (h->msg_controllen == 0) return stamp;
-  for (struct cmsghdr* cm = CMSG_FIRSTHDR(h); cm != nullptr; cm = CMSG_NXTHDR(h, cm)) {
-    if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_len < CMSG_LEN(sizeof(struct timespec))) continue;
-    if (cm->cmsg_type == SCM_TIMESTAMPNS) {
-      struct timespec ts;
-      memcpy(&ts, CMSG_DATA(cm), sizeof ts);
-      return StampOf(ts, s->baseNs);
-    }
-    if (cm->cmsg_type == SCM_TIMESTAMPING) {
-      struct timespec ts;
-      memcpy(&ts, CMSG_DATA(cm), sizeof ts);
-      stamp = StampOf(ts, s->baseNs);
-    }
-  }
-  return stamp;
+double RxStamp(const Socket* s, const struct msghdr* h) {
+  struct timespec ts;
+  return RxStampFromCmsgs(h, &ts) ? StampOf(ts, s->baseNs) : kNaN;
 }
 
 // Reads up to `batch` datagrams; returns how many landed in the read batch, or -errno.
@@ -547,7 +512,7 @@ int Read(Socket* s) {
       const int e = errno;
       if (e == EAGAIN || e == EWOULDBLOCK) break;
       // EINTR, or a pending sk_err this call consumed (datagram mode): read on.
-      if ((e == EINTR || IsAsyncNetworkErrno(e)) && stale++ < 8) {
+      if ((e == EINTR || IsIcmpErrno(e)) && stale++ < 8) {
         if (e != EINTR) s->state[kStateStaleErrors]++;
         round--;
         continue;
@@ -563,14 +528,13 @@ int Read(Socket* s) {
         // Raw IPv4 delivers the IP header: check it and strip it.
         if (n > s->rscratchSlot) n = s->rscratchSlot;
         const uint8_t* p = s->rscratch + size_t(i) * s->rscratchSlot;
-        if (n < 20 || (p[0] >> 4) != 4) { s->state[kStateMalformed]++; continue; }
-        const size_t ihl = static_cast<size_t>(p[0] & 15) * 4;
-        const size_t total = Be16(p + 2);
-        if (ihl < 20 || ihl > n || total < ihl || (!truncated && total > n)) { s->state[kStateMalformed]++; continue; }
-        const size_t end = total < n ? total : n;
-        size_t len = end - ihl;
+        size_t off = 0, len = 0;
+        if (!StripIpv4Header(p, n, truncated, &off, &len)) {
+          s->state[kStateMalformed]++;
+          continue;
+        }
         if (len > S) len = S;
-        memcpy(slot, p + ihl, len);
+        memcpy(slot, p + off, len);
         s->readLen[out] = static_cast<int32_t>(len);
       } else {
         if (n > S) n = S;
@@ -604,34 +568,14 @@ void ParseErrorEntry(Socket* s, uint32_t i) {
   memset(dst, 0, 16);
   memset(off, 0, 16);
 
-  struct sock_extended_err ee;
-  bool haveEe = false;
-  size_t eeRoom = 0;  // bytes of the cmsg after the extended error (SO_EE_OFFENDER)
-  const uint8_t* eeAt = nullptr;
-  struct timespec tsing = {0, 0}, tsns = {0, 0};
-  bool haveTsing = false, haveTsns = false;
-  if (h.msg_controllen > 0) {
-    for (struct cmsghdr* cm = CMSG_FIRSTHDR(&h); cm != nullptr; cm = CMSG_NXTHDR(&h, cm)) {
-      if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_TIMESTAMPING && cm->cmsg_len >= CMSG_LEN(sizeof(struct timespec))) {
-        memcpy(&tsing, CMSG_DATA(cm), sizeof tsing);  // ts[0]: the software stamp
-        haveTsing = true;
-      } else if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_TIMESTAMPNS && cm->cmsg_len >= CMSG_LEN(sizeof(struct timespec))) {
-        memcpy(&tsns, CMSG_DATA(cm), sizeof tsns);
-        haveTsns = true;
-      } else if (((cm->cmsg_level == SOL_IP && cm->cmsg_type == IP_RECVERR) || (cm->cmsg_level == SOL_IPV6 && cm->cmsg_type == IPV6_RECVERR)) &&
-                 cm->cmsg_len >= CMSG_LEN(sizeof(struct sock_extended_err))) {
-        memcpy(&ee, CMSG_DATA(cm), sizeof ee);
-        eeAt = CMSG_DATA(cm);
-        eeRoom = cm->cmsg_len - CMSG_LEN(sizeof(struct sock_extended_err));
-        haveEe = true;
-      }
-    }
-  }
-  if (!haveEe) return;
+  ErrorCmsgs cm;
+  ParseErrorCmsgs(&h, &cm);
+  if (!cm.haveEe) return;
+  const struct sock_extended_err& ee = cm.ee;
   if (ee.ee_origin == SO_EE_ORIGIN_TIMESTAMPING) {
     s->errKind[i] = kKindTxStamp;
-    if (haveTsing) s->errTx[i] = StampOf(tsing, s->baseNs);
-    else if (haveTsns) s->errTx[i] = StampOf(tsns, s->baseNs);
+    if (cm.haveTsing) s->errTx[i] = StampOf(cm.tsing, s->baseNs);
+    else if (cm.haveTsns) s->errTx[i] = StampOf(cm.tsns, s->baseNs);
     size_t icmpOff = 0, icmpLen = 0;
     const uint8_t* ipDst = nullptr;
     if (n > 0 && FindIcmpInFrame(buf, n, truncated, s->v6, &icmpOff, &icmpLen, &ipDst)) {
@@ -661,14 +605,7 @@ void ParseErrorEntry(Socket* s, uint32_t i) {
     memcpy(data, buf, len);
     s->errLen[i] = static_cast<int32_t>(len);
     CopyAddress(&s->ename[i], h.msg_namelen, dst);
-    // SO_EE_OFFENDER: the sockaddr right after the extended error, inside the same cmsg.
-    if (eeRoom >= sizeof(struct sockaddr_in)) {
-      struct sockaddr_in6 o;
-      memset(&o, 0, sizeof o);
-      const size_t take = eeRoom < sizeof o ? eeRoom : sizeof o;
-      memcpy(&o, eeAt + sizeof(struct sock_extended_err), take);
-      CopyAddress(&o, static_cast<socklen_t>(take), off);
-    }
+    CopyAddress(&cm.offender, cm.offenderLen, off);
   }
 }
 
@@ -1121,7 +1058,8 @@ napi_value JsOpen(napi_env env, napi_callback_info info) {
       !IntOpt(env, argv[0], "tos", -1, 255, &o.tos) || !IntOpt(env, argv[0], "ttl", -1, 255, &o.ttl) ||
       !StrOpt(env, argv[0], "source", o.source, sizeof o.source) || !StrOpt(env, argv[0], "ifname", o.ifname, sizeof o.ifname) ||
       !IntOpt(env, argv[0], "batch", 1, 1024, &batch) || !IntOpt(env, argv[0], "slot", 64, 65536, &slot) ||
-      !BoolOpt(env, argv[0], "tsOnly", &o.forceTsOnly)) {
+      !BoolOpt(env, argv[0], "tsOnly", &o.forceTsOnly) || !BoolOpt(env, argv[0], "noSelectErrQueue", &o.noSelectErrQueue) ||
+      !IntOpt(env, argv[0], "sndbuf", 0, 0x7fffffff, &o.sndbuf)) {
     return nullptr;
   }
   o.batch = static_cast<uint32_t>(batch);
