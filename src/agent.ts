@@ -2,7 +2,7 @@ import { Histogram, Registry } from 'prom-client';
 import { systemClock, type Clock, type TimerHandle } from '../internal/clock/clock.js';
 import { errorMessage, NetscanError } from '../internal/errors/errors.js';
 import { HealthServer, type HealthDocument, type Readiness, type ReloadResult } from '../internal/health/health-server.js';
-import { IcmpEngine } from '../internal/icmp/engine.js';
+import { IcmpPinger } from '../internal/icmp/pinger.js';
 import { openNativeIcmpSocket } from '../internal/icmp/native-socket.js';
 import { IcmpSocketOpener } from '../internal/icmp/open.js';
 import { parseIpv4 } from '../internal/icmp/ipv4.js';
@@ -23,7 +23,7 @@ import { healthPoint } from '../internal/writer/points.js';
 import type { Config } from './config/schema.js';
 import { snmpCredentials } from './snmp-config.js';
 import { outputConfigKeys, Outputs, type OutputConfig } from './outputs.js';
-import { buildHealthDocument, registerAgentMetrics, type AgentFigures } from './telemetry.js';
+import { buildHealthDocument, icmpTotals, registerAgentMetrics, type AgentFigures } from './telemetry.js';
 
 /** What the agent needs from its shell (cmd/). */
 export interface AgentOptions {
@@ -46,7 +46,7 @@ interface Stages {
   outputs: Outputs;
   sink: SwitchableSink;
   store: DeviceStore;
-  engine: IcmpEngine;
+  engine: IcmpPinger;
   /** Opens the engine's sockets of the kind icmp_mode picks, and reports it. */
   icmpSockets: IcmpSocketOpener;
   scheduler: PingScheduler;
@@ -115,7 +115,7 @@ function schedulerOptions(c: Config): Partial<PingSchedulerOptions> {
 
 const sameJson = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
 
-function buildSweeper(c: Config, engine: IcmpEngine, clock: Clock, logger: Logger): Sweeper {
+function buildSweeper(c: Config, engine: IcmpPinger, clock: Clock, logger: Logger): Sweeper {
   return new Sweeper({
     pinger: engine, clock, logger, ratePps: c.sweep_rate_limit, maxInFlight: c.icmp_workers, timeoutMs: c.sweep_timeout, retries: c.sweep_retries,
   });
@@ -230,11 +230,13 @@ export class Agent {
       clock, logger, maxDevices: config.max_devices, pruneAfterMs: config.prune_after, pruneIntervalMs: config.prune_interval,
       stateFile: config.state_file, snapshotIntervalMs: config.state_snapshot_interval,
     });
-    // One IPv4 engine: networks are IPv4 (an IPv6 engine would take icmp_source_ipv6).
     const icmpSockets = new IcmpSocketOpener({ mode: config.icmp_mode, open: openNativeIcmpSocket, logger });
-    const engine = new IcmpEngine({
-      clock, logger, family: 'ipv4', openSocket: icmpSockets.open, payloadBytes: config.icmp_payload_bytes, tos: config.icmp_tos || undefined,
-      ttl: config.icmp_ttl || undefined, sourceAddress: config.icmp_source_ipv4 || undefined, interfaceName: config.icmp_interface || undefined,
+    const engine = new IcmpPinger({
+      clock, logger, sourceIpv4: config.icmp_source_ipv4 || undefined, sourceIpv6: config.icmp_source_ipv6 || undefined,
+      engine: {
+        openSocket: icmpSockets.open, payloadBytes: config.icmp_payload_bytes, tos: config.icmp_tos || undefined,
+        ttl: config.icmp_ttl || undefined, interfaceName: config.icmp_interface || undefined,
+      },
     });
     const scheduler = new PingScheduler({ clock, pinger: new ObservedPinger(engine, rtt), sink, state: store, logger }, schedulerOptions(config));
     const reconciler = new Reconciler({ source: store, target: scheduler, clock, logger }, { maxMonitored: config.max_concurrent_pingers });
@@ -405,7 +407,7 @@ export class Agent {
       writer,
       outputOk: writer.state === 'writing',
       outputHealthy: s.outputs.isHealthy(),
-      icmp: s.engine.stats(),
+      icmp: icmpTotals(s.engine.stats()),
       icmpModeSetting: s.icmpSockets.setting,
       icmpSockets: s.icmpSockets.sockets(),
       snmp: s.enricher?.stats(),

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { Registry } from 'prom-client';
 import { zeroIcmpEngineStats } from '../internal/icmp/engine-options.js';
 import type { IcmpSocketInfo } from '../internal/icmp/open.js';
-import { icmpHealth, registerIcmpInfo } from './telemetry.js';
+import { icmpHealth, icmpTotals, registerIcmpInfo } from './telemetry.js';
 
 test('/health names the ICMP socket kind, the families and kernel stamping, before the counters', () => {
   const icmp = { ...zeroIcmpEngineStats('ipv4'), sent: 5, replies: 4, rttKernel: 3, rttUserspace: 1, txStampsUnpaired: 2 };
@@ -33,4 +33,13 @@ test('netscan_icmp_info has one series per open socket, read at scrape time', as
   const after = await registry.metrics();
   assert.doesNotMatch(after, /mode="raw"/, 'a socket no longer open leaves no stale series');
   assert.match(after, /^netscan_icmp_info\{mode="dgram",family="ipv4",kernel_timestamps="true"\} 1$/m);
+});
+
+test('the ICMP counters of both families add up; IPv4 alone until the IPv6 engine started', () => {
+  const v4 = { ...zeroIcmpEngineStats('ipv4'), mode: 'dgram' as const, kernelStamps: true, sent: 10, replies: 9, rttKernel: 8, rttUserspace: 1, inFlight: 1 };
+  const v6 = { ...zeroIcmpEngineStats('ipv6'), mode: 'dgram' as const, sent: 4, replies: 4, rttKernel: 4, txStampsUnpaired: 2 };
+  assert.deepEqual(icmpTotals({ ipv4: v4, ipv6: undefined }), { ...v4, mode: undefined, kernelStamps: false });
+  const both = icmpTotals({ ipv4: v4, ipv6: v6 });
+  assert.deepEqual([both.sent, both.replies, both.rttKernel, both.rttUserspace, both.txStampsUnpaired, both.inFlight], [14, 13, 12, 1, 2, 1]);
+  assert.deepEqual(icmpTotals({ ipv4: undefined, ipv6: undefined }), zeroIcmpEngineStats('ipv4'));
 });

@@ -1,6 +1,7 @@
 import { Counter, Gauge, collectDefaultMetrics, type Registry } from 'prom-client';
 import type { HealthDocument, Readiness } from '../internal/health/health-server.js';
-import type { IcmpEngineStats } from '../internal/icmp/engine.js';
+import { zeroIcmpEngineStats, type IcmpEngineStats } from '../internal/icmp/engine-options.js';
+import type { IcmpPingerStats } from '../internal/icmp/pinger.js';
 import type { IcmpModeSetting, IcmpSocketInfo } from '../internal/icmp/open.js';
 import type { ReconcilerStats } from '../internal/reconcile/reconciler.js';
 import type { PingSchedulerStats } from '../internal/schedule/ping-scheduler.js';
@@ -125,6 +126,20 @@ export function buildHealthDocument(f: AgentFigures): HealthDocument {
     shard: f.shard,
     config_reloads: f.reloads,
   };
+}
+
+/**
+ * The counters of both families' engines added up (IPv4's alone until an IPv6 target started the
+ * other); family, mode and stamping come from the sockets, see {@link icmpHealth}.
+ */
+export function icmpTotals(s: IcmpPingerStats): IcmpEngineStats {
+  const out = zeroIcmpEngineStats('ipv4');
+  const counters = out as unknown as Record<string, number>;
+  for (const e of [s.ipv4, s.ipv6]) {
+    if (!e) continue;
+    for (const [k, v] of Object.entries(e)) if (typeof v === 'number' && typeof counters[k] === 'number') counters[k] += v;
+  }
+  return out;
 }
 
 /**
