@@ -3,23 +3,11 @@ import { NetscanError } from '../errors/errors.js';
 import type { PingFailureReason, PingOptions, PingOutcome, Pinger } from '../model/ping.js';
 import { formatIpv6, parseIpv6 } from '../net/ipv6.js';
 import { defaultIcmpEngineOptions, zeroIcmpEngineStats, type IcmpEngineOptions, type IcmpEngineStats } from './engine-options.js';
-import { IcmpErrorKind, type IcmpSocket } from './icmp-socket.js';
-import { formatIpv4, parseIpv4 } from './ipv4.js';
-import {
-  ECHO_HEADER_BYTES,
-  EchoKind,
-  ICMP_ECHO_REQUEST,
-  MAX_PAYLOAD_BYTES_V4,
-  MIN_PAYLOAD_BYTES,
-  icmpErrorDetail,
-  newEchoView,
-  parseIcmpV4,
-  probeTag,
-  writeEchoRequest,
-  writePadding,
-} from './packet.js';
-import { ICMP6_ECHO_REQUEST, MAX_PAYLOAD_BYTES_V6, foldIpv6, icmp6ErrorDetail, parseIcmpV6 } from './packet6.js';
-import { DeadlineFifo, SlotHistory, State, socketRef, type Probe, type SocketRef } from './probe.js';
+import { parseIpv4 } from './ipv4.js';
+import { ECHO_HEADER_BYTES, ICMP_ECHO_REQUEST, MAX_PAYLOAD_BYTES_V4, MIN_PAYLOAD_BYTES, probeTag, writeEchoRequest, writePadding } from './packet.js';
+import { ICMP6_ECHO_REQUEST, MAX_PAYLOAD_BYTES_V6, foldIpv6 } from './packet6.js';
+import { EchoReader, MAX_READ_PER_EVENT } from './echo-reader.js';
+import { DeadlineFifo, ProbeSlots, SlotHistory, State, socketRef, type Probe, type SocketRef } from './probe.js';
 
 export { defaultIcmpEngineOptions, type IcmpEngineOptions, type IcmpEngineStats } from './engine-options.js';
 
@@ -34,13 +22,10 @@ interface SignalGroup {
 const REPLY_TRUESIZE_BYTES = 968;
 // The cap never goes below this, however small the buffer.
 const MIN_IN_FLIGHT = 64;
-// Most datagrams (and error-queue entries) read per readable event, so a flood cannot starve the event loop.
-const MAX_READ_PER_EVENT = 4096;
 /** A socket failure this long after the previous one is reopened at once. */
 const REOPEN_CALM_MS = 60_000;
 /** Reopen delays double from 1 s up to 30 s while failures repeat. */
 const nextReopenDelay = (prevMs: number): number => Math.min(30_000, Math.max(1000, prevMs * 2));
-const STAMP_END = ECHO_HEADER_BYTES + 16;
 // Engines hold themselves here while running: a running engine is never garbage-collected with
 // pings pending (net-ping's sessions were, and their pings never settled).
 const liveEngines = new Set<IcmpEngine>();
@@ -67,9 +52,8 @@ export class IcmpEngine implements Pinger {
   #retiring: SocketRef[] = [];
   #running = false;
   #failure: NetscanError | undefined;
-  readonly #slots: Array<Probe | undefined> = new Array<Probe | undefined>(65536).fill(undefined);
-  readonly #lastSerial = new Uint32Array(65536);
-  readonly #lastHistory = new Uint8Array(65536);
+  readonly #table = new ProbeSlots();
+  readonly #reader: EchoReader;
   #waiting: Probe[] = [];
   #waitingHead = 0;
   #backlog: Probe[] = [];
@@ -80,8 +64,6 @@ export class IcmpEngine implements Pinger {
   #blocked = false;
   #flushing = false;
   #flushQueued = false;
-  #inRead = false;
-  #stampsRead = false;
   #rotatePending = false;
   #inFlight = 0;
   #pumping = false;
@@ -98,7 +80,6 @@ export class IcmpEngine implements Pinger {
   #secret = 0;
   #packet: Buffer = Buffer.alloc(0);
   readonly #addr = new Uint8Array(16);
-  readonly #view = newEchoView();
   readonly #stats: IcmpEngineStats;
   #reopenTimer: TimerHandle | undefined;
   #reopenDelayMs = 0;
@@ -110,6 +91,10 @@ export class IcmpEngine implements Pinger {
     this.#clock = this.#opts.clock;
     this.#v6 = this.#opts.family === 'ipv6';
     this.#stats = zeroIcmpEngineStats(this.#opts.family);
+    this.#reader = new EchoReader({
+      family: this.#opts.family, payloadBytes: this.#opts.payloadBytes, clock: this.#clock, stats: this.#stats, table: this.#table,
+      settle: (p, outcome, history) => this.#finish(p, outcome, history),
+    });
   }
 
   /** True between a successful start() and stop(). */
@@ -153,6 +138,7 @@ export class IcmpEngine implements Pinger {
     this.#sentAny = false;
     this.#packet = Buffer.alloc(ECHO_HEADER_BYTES + o.payloadBytes);
     writePadding(this.#packet, o.payloadBytes);
+    this.#reader.keys({ nonceHi: this.#nonceHi, nonceLo: this.#nonceLo, secret: this.#secret, template: this.#packet });
     this.#use(ref);
     this.#failure = undefined;
     // Every reply of the in-flight probes may arrive while the loop is stalled (GC, a long task);
@@ -271,7 +257,7 @@ export class IcmpEngine implements Pinger {
     p.seq = this.#allocSeq();
     this.#serial = (this.#serial + 1) >>> 0;
     p.serial = this.#serial;
-    this.#slots[p.seq] = p;
+    this.#table.probes[p.seq] = p;
     this.#inFlight++;
     // Probes that ended while held (timed out, aborted) no longer hold the queue.
     while (this.#backlogHead < this.#backlog.length && this.#backlog[this.#backlogHead]!.state !== State.Backlog) this.#backlogHead++;
@@ -470,7 +456,7 @@ export class IcmpEngine implements Pinger {
       if (seq === 0 && this.#sentAny) this.#rotatePending = true;
       if (this.#rotatePending) this.#rotateIdentifier();
       this.#sentAny = true;
-      if (this.#slots[seq] === undefined) return seq;
+      if (this.#table.probes[seq] === undefined) return seq;
     }
   }
 
@@ -507,185 +493,22 @@ export class IcmpEngine implements Pinger {
     this.#stats.identifierRotations++;
   }
 
-  /** Closes retired sockets whose probes have all ended. */
+  /** Reads what waits on `ref` (see {@link EchoReader.drain}); then closes retired sockets whose probes ended. */
+  #drain(ref: SocketRef): number {
+    const n = this.#reader.drain(ref);
+    if (this.#retiring.length > 0) this.#reapRetiring();
+    return n;
+  }
+
+  /** Closes retired sockets whose probes have all ended (not while their batch is being read). */
   #reapRetiring(): void {
-    if (this.#inRead) return;
+    if (this.#reader.reading) return;
     this.#retiring = this.#retiring.filter((ref) => {
       if (ref.probes > 0) return true;
       ref.closed = true;
       ref.socket.close();
       return false;
     });
-  }
-
-  /**
-   * Reads up to MAX_READ_PER_EVENT waiting datagrams (and the error queue); returns how many. Not
-   * re-entrant: a send made while a read settles probes may ask for another read, and a nested
-   * read would overwrite the batch the outer one is still walking.
-   */
-  #drain(ref: SocketRef): number {
-    if (this.#inRead || ref.closed) return 0;
-    this.#inRead = true;
-    let total = 0;
-    try {
-      this.#readErrors(ref);
-      while (total < MAX_READ_PER_EVENT && !ref.closed) {
-        const n = ref.socket.read();
-        if (n === 0) break;
-        this.#stampsRead = false;
-        this.#onBatch(ref, n);
-        total += n;
-      }
-    } finally {
-      this.#inRead = false;
-    }
-    if (this.#retiring.length > 0) this.#reapRetiring();
-    return total;
-  }
-
-  #onBatch(ref: SocketRef, n: number): void {
-    const b = ref.socket.readBatch;
-    const v = this.#view;
-    const verify = !this.#v6 && ref.socket.mode === 'raw';
-    const rxUserNs = this.#clock.monoNs();
-    for (let i = 0; i < n; i++) {
-      const off = i * b.slotBytes;
-      const len = b.length[i]!;
-      const kind = this.#v6 ? parseIcmpV6(b.data, off, len, v) : parseIcmpV4(b.data, off, len, v, verify);
-      if (kind === EchoKind.Other) {
-        this.#stats.foreign++;
-        continue;
-      }
-      const quotesNonce = v.stampBytes >= 8;
-      const ours = quotesNonce && b.data.readUInt32BE(v.stampOffset) === this.#nonceHi && b.data.readUInt32BE(v.stampOffset + 4) === this.#nonceLo;
-      // Errors from routers that quote only 8 bytes of the request (RFC 792's minimum) carry no
-      // nonce; they are matched on identifier, sequence and destination alone.
-      if (kind === EchoKind.Reply ? !ours : quotesNonce && !ours) {
-        this.#stats.foreign++;
-        continue;
-      }
-      if (kind === EchoKind.Reply) this.#onReply(ref, i, off, len, rxUserNs);
-      else this.#onRawError(ref, i);
-    }
-  }
-
-  #invalid(which: 'invalidChecksum' | 'invalidIdentity' | 'invalidSource' | 'invalidPayload'): void {
-    this.#stats.invalid++;
-    this.#stats[which]++;
-  }
-
-  #sameAddress(p: Probe, buf: Buffer, off: number): boolean {
-    if (buf.readUInt32BE(off) !== p.w0) return false;
-    return !this.#v6 || (buf.readUInt32BE(off + 4) === p.w1 && buf.readUInt32BE(off + 8) === p.w2 && buf.readUInt32BE(off + 12) === p.w3);
-  }
-
-  #addressKey(buf: Buffer, off: number): number {
-    const w0 = buf.readUInt32BE(off);
-    return this.#v6 ? foldIpv6(w0, buf.readUInt32BE(off + 4), buf.readUInt32BE(off + 8), buf.readUInt32BE(off + 12)) : w0;
-  }
-
-  #onReply(ref: SocketRef, i: number, off: number, len: number, rxUserNs: bigint): void {
-    const v = this.#view;
-    const b = ref.socket.readBatch;
-    if (!v.checksumOk) return this.#invalid('invalidChecksum');
-    if (v.stampBytes < 16) return this.#invalid('invalidPayload');
-    const serial = b.data.readUInt32BE(v.stampOffset + 8);
-    const tag = b.data.readUInt32BE(v.stampOffset + 12);
-    const idSeq = ((v.id << 16) | v.seq) >>> 0;
-    const p = this.#slots[v.seq];
-    if (p === undefined || p.serial !== serial || p.state !== State.InFlight) {
-      if (tag !== probeTag(this.#secret, serial, this.#addressKey(ref.source, i * 16), idSeq)) this.#invalid('invalidIdentity');
-      else if (this.#lastSerial[v.seq] === serial && this.#lastHistory[v.seq] === SlotHistory.Answered) this.#stats.duplicates++;
-      else this.#stats.late++;
-      return;
-    }
-    if (p.id !== v.id || p.ref !== ref || tag !== probeTag(this.#secret, serial, p.addrKey, idSeq)) return this.#invalid('invalidIdentity');
-    if (!this.#sameAddress(p, ref.source, i * 16)) return this.#invalid('invalidSource');
-    // The whole payload must come back as sent: the padding is the same in every request, so
-    // the request buffer serves as the reference (RFC 792: the data is returned unaltered).
-    const payloadEnd = ECHO_HEADER_BYTES + this.#opts.payloadBytes;
-    if (len !== payloadEnd || b.data.compare(this.#packet, STAMP_END, payloadEnd, off + STAMP_END, off + payloadEnd) !== 0) {
-      return this.#invalid('invalidPayload');
-    }
-    let rttMs = NaN;
-    const rxNs = b.rxNs[i]!;
-    if (ref.socket.kernelStamps && rxNs === rxNs) {
-      // The transmit stamp may still sit in the error queue, behind this reply.
-      if (p.txNs !== p.txNs && !this.#stampsRead) {
-        this.#stampsRead = true;
-        this.#readErrors(ref);
-        if (p.state !== State.InFlight) return;
-      }
-      if (p.txNs === p.txNs && rxNs >= p.txNs) rttMs = (rxNs - p.txNs) / 1e6;
-    }
-    if (rttMs === rttMs) {
-      this.#stats.rttKernel++;
-    } else {
-      rttMs = Number(rxUserNs - p.sentNs) / 1e6;
-      this.#stats.rttUserspace++;
-    }
-    this.#stats.replies++;
-    this.#finish(p, { ok: true, ip: p.ip, rttMs, sentAtMs: p.sentAtMs }, SlotHistory.Answered);
-  }
-
-  /** An ICMP error read from a raw socket, quoting one of our requests. */
-  #onRawError(ref: SocketRef, i: number): void {
-    const v = this.#view;
-    const data = ref.socket.readBatch.data;
-    // A damaged error message must not mark a host unreachable (that feeds its breaker).
-    if (!v.checksumOk) return this.#invalid('invalidChecksum');
-    const p = this.#slots[v.seq];
-    // The quoted request must be one of ours in flight: identifier, destination and, when
-    // quoted far enough (Linux quotes up to 576 bytes), the serial.
-    if (p === undefined || p.state !== State.InFlight || p.ref !== ref || p.id !== v.id || !this.#sameAddress(p, data, v.dstOffset)
-      || (v.stampBytes >= 12 && data.readUInt32BE(v.stampOffset + 8) !== p.serial)) {
-      this.#stats.foreign++;
-      return;
-    }
-    this.#unreachable(p, v.type, v.code, this.#formatAddress(ref.source, i * 16));
-  }
-
-  #unreachable(p: Probe, type: number, code: number, from: string | undefined): void {
-    const name = this.#v6 ? icmp6ErrorDetail(type, code) : icmpErrorDetail(type, code);
-    this.#stats.unreachable++;
-    this.#finish(p, this.#failed(p, 'unreachable', from === undefined ? name : `${name} (from ${from})`), SlotHistory.Expired);
-  }
-
-  #formatAddress(buf: Buffer, off: number): string | undefined {
-    if (this.#v6) {
-      for (let k = 0; k < 16; k++) if (buf[off + k] !== 0) return formatIpv6(buf, off);
-      return undefined;
-    }
-    const v4 = buf.readUInt32BE(off);
-    return v4 === 0 ? undefined : formatIpv4(v4);
-  }
-
-  /** Reads the error queue: transmit stamps, and in datagram mode the ICMP errors about our requests. */
-  #readErrors(ref: SocketRef): void {
-    const e = ref.socket.errorBatch;
-    for (let total = 0; total < MAX_READ_PER_EVENT && !ref.closed; ) {
-      const n = ref.socket.readErrors();
-      if (n === 0) return;
-      total += n;
-      for (let i = 0; i < n; i++) {
-        const kind = e.kind[i];
-        const off = i * e.slotBytes;
-        const len = e.length[i]!;
-        // The copy of our request: sequence at 6, nonce at 8, serial at 16.
-        const ours = len >= STAMP_END && e.data.readUInt32BE(off + 8) === this.#nonceHi && e.data.readUInt32BE(off + 12) === this.#nonceLo;
-        const p = ours ? this.#slots[e.data.readUInt16BE(off + 6)] : undefined;
-        const match = p !== undefined && p.ref === ref && p.state === State.InFlight && p.serial === e.data.readUInt32BE(off + 16);
-        if (kind === IcmpErrorKind.TxStamp) {
-          if (match && p.txNs !== p.txNs) p.txNs = e.txNs[i]!;
-          else this.#stats.txStampsUnpaired++;
-        } else if (kind === IcmpErrorKind.IcmpError) {
-          if (match && this.#sameAddress(p, ref.destination, i * 16)) this.#unreachable(p, e.icmpType[i]!, e.icmpCode[i]!, this.#formatAddress(ref.offender, i * 16));
-          else this.#stats.foreign++;
-        } else {
-          this.#stats.errorQueueOther++;
-        }
-      }
-    }
   }
 
   #failed(p: Probe, reason: PingFailureReason, detail?: string): PingOutcome {
@@ -771,10 +594,10 @@ export class IcmpEngine implements Pinger {
   }
 
   #release(p: Probe, history: SlotHistory): void {
-    if (p.seq >= 0 && this.#slots[p.seq] === p) {
-      this.#slots[p.seq] = undefined;
-      this.#lastSerial[p.seq] = p.serial;
-      this.#lastHistory[p.seq] = history;
+    if (p.seq >= 0 && this.#table.probes[p.seq] === p) {
+      this.#table.probes[p.seq] = undefined;
+      this.#table.lastSerial[p.seq] = p.serial;
+      this.#table.lastHistory[p.seq] = history;
       this.#inFlight--;
     }
     if (p.ref !== undefined) {
@@ -901,7 +724,7 @@ export class IcmpEngine implements Pinger {
   #failAll(err: NetscanError): void {
     const pending: Probe[] = [];
     for (let seq = 0; seq < 65536; seq++) {
-      const p = this.#slots[seq];
+      const p = this.#table.probes[seq];
       if (p) pending.push(p);
     }
     for (let i = this.#waitingHead; i < this.#waiting.length; i++) pending.push(this.#waiting[i]!);

@@ -26,6 +26,16 @@ export const enum SlotHistory {
   Expired,
 }
 
+/** The engine's probes by sequence number, and how the last holder of each number ended. */
+export class ProbeSlots {
+  /** Probe holding each sequence number (sent or about to be). */
+  readonly probes: Array<Probe | undefined> = new Array<Probe | undefined>(65536).fill(undefined);
+  /** Serial of the last probe that held each sequence number. */
+  readonly lastSerial = new Uint32Array(65536);
+  /** {@link SlotHistory} of the last probe that held each sequence number. */
+  readonly lastHistory = new Uint8Array(65536);
+}
+
 /** One socket the engine sends on or still listens to. */
 export interface SocketRef {
   readonly socket: IcmpSocket;
