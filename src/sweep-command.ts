@@ -7,6 +7,8 @@ import { systemClock, type Clock, type TimerHandle } from '../internal/clock/clo
 import { NetscanError, errorMessage } from '../internal/errors/errors.js';
 import { IcmpEngine } from '../internal/icmp/engine.js';
 import type { IcmpSocketFactory } from '../internal/icmp/icmp-socket.js';
+import { openNativeIcmpSocket } from '../internal/icmp/native-socket.js';
+import { IcmpSocketOpener } from '../internal/icmp/open.js';
 import type { Logger } from '../internal/log/log.js';
 import type { Pinger } from '../internal/model/ping.js';
 import { AddressSet, parseCidr } from '../internal/sweep/cidr.js';
@@ -47,7 +49,7 @@ export interface SweepCommandIo {
   readonly logger?: Logger;
   /** Probe with this instead of opening the ICMP engine (tests). */
   readonly pinger?: Pinger;
-  /** Socket factory for the engine (tests). */
+  /** Socket factory for the engine (tests); default: the native socket, raw when allowed, else datagram. */
   readonly openSocket?: IcmpSocketFactory;
 }
 
@@ -134,7 +136,8 @@ export async function runSweepCommand(opts: SweepCommandOptions, io: SweepComman
       clock,
       logger: io.logger,
       maxInFlight: Math.min(60000, Math.max(inFlight, 1024)),
-      ...(io.openSocket ? { openSocket: io.openSocket } : {}),
+      // Raw socket when allowed, else datagram; refused both ways, the advice names both fixes.
+      openSocket: io.openSocket ?? new IcmpSocketOpener({ open: openNativeIcmpSocket, logger: io.logger }).open,
     });
     try {
       await engine.start();
