@@ -9,13 +9,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { stringify } from 'yaml';
+import { nativeAddonPath } from '../internal/icmp/native-socket.js';
 import { agentTestConfig, parseLine, type LinePoint, type LogLine } from '../internal/testkit/agent-process.js';
 import { netnsAvailable } from '../internal/testkit/netns.js';
 import { freeLoopbackPort, pollUntil } from '../internal/testkit/server-process.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const tsx = fileURLToPath(import.meta.resolve('tsx'));
-const addon = join(root, 'internal/icmp/native/build/Release/netscan_icmp.node');
+const addon = nativeAddonPath();
 /** uid/gid 65534, no supplementary group, every capability gone for good. */
 const nobody = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', '--bounding-set=-all', '--no-new-privs', '--'];
 

@@ -2,7 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { parseAllDocuments } from 'yaml';
+import { relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { healthPaths } from '../internal/health/health-server.js';
+import { nativeAddonPath } from '../internal/icmp/native-socket.js';
 import { parseConfigText } from './config/load.js';
 
 const root = new URL('../', import.meta.url);
@@ -123,4 +126,15 @@ test('the systemd unit documents the capability-free way: the ping_group_range s
   const unit = read('deploy/systemd/netscan.service');
   assert.match(unit, /^#\s+echo 'net\.ipv4\.ping_group_range = 0 2147483647' > \/etc\/sysctl\.d\/\S+\.conf$/m);
   assert.match(unit, /`CapabilityBoundingSet=` \(empty: no capability at all\)/);
+});
+
+test('the image builds the ICMP addon and ships it where the agent loads it from', () => {
+  const docker = read('deploy/docker/Dockerfile');
+  assert.match(docker, /^RUN node scripts\/build-native\.mjs /m);
+  const saved = process.env.NETSCAN_ICMP_ADDON;
+  delete process.env.NETSCAN_ICMP_ADDON;
+  const where = relative(fileURLToPath(root), nativeAddonPath());
+  if (saved !== undefined) process.env.NETSCAN_ICMP_ADDON = saved;
+  assert.ok(docker.includes(`COPY --from=build /app/${where} ./${where}`), `the runtime stage copies ${where}`);
+  assert.match(docker, /^WORKDIR \/app$/m);
 });
