@@ -320,6 +320,17 @@ describe('native ICMP socket addon in a private namespace', { skip, concurrency:
     assert.deepEqual(r.finalizedAfterClose, ['orphan']);
   });
 
+  test('a terminated worker thread with polling sockets exits cleanly; sockets dropped without close() are collected, fds closed', async () => {
+    const r = await scenario<{ whileOpen: number; exitCode: number; afterTerminate: number; dropped: number; afterGc: number; links: string[] }>(
+      ['lifecycle'],
+      { pingGroup: true, nodeArgs: ['--expose-gc'] },
+    );
+    assert.ok(r.whileOpen >= 5);
+    assert.equal(r.afterTerminate, 0);
+    assert.ok(r.dropped >= 33, `dropped ${r.dropped}`);
+    assert.equal(r.afterGc, 0, `still open: ${r.links.join(', ')}`);
+  });
+
   const outputDrop = [
     'table inet netscan_native {',
     '  chain output {',

@@ -56,6 +56,7 @@ interface NativeOpenOptions {
   tsOnly: boolean;
   noSelectErrQueue: boolean;
   sndbuf: number;
+  noStamps: boolean;
 }
 
 /** The addon's socket handle: fixed properties set when it opens, and the batch methods. */
@@ -271,6 +272,8 @@ export interface NativeSocketTuning {
   noSelectErrQueue?: boolean;
   /** SO_SNDBUF to request (SO_SNDBUFFORCE when allowed); 0 or undefined keeps the default. */
   sndbufBytes?: number;
+  /** No kernel stamps at all (kernelStamps false): benchmarks, to see what the stamps cost. */
+  noStamps?: boolean;
 }
 
 /** The addon-backed socket. Beyond {@link IcmpSocket} it offers stats(), nowNs() and fd for diagnostics and tests. */
@@ -326,6 +329,7 @@ export class NativeIcmpSocket implements IcmpSocket {
         tsOnly: tuning.tsOnly ?? false,
         noSelectErrQueue: tuning.noSelectErrQueue ?? false,
         sndbuf: tuning.sndbufBytes ?? 0,
+        noStamps: tuning.noStamps ?? false,
       },
       this.#dispatch,
     );

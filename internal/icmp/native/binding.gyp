@@ -7,6 +7,7 @@
       'target_name': 'netscan_icmp',
       'sources': ['icmp_socket.cc'],
       'cflags_cc': ['-std=gnu++17', '-O2', '-Wall', '-Wextra', '-fvisibility=hidden'],
+      'libraries': ['-ldl'],
     },
   ],
 }

@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/errqueue.h>
@@ -124,6 +125,7 @@ struct Options {
   bool forceTsOnly = false;
   bool noSelectErrQueue = false;  // tests: leave error-queue readiness as a bare POLLERR
   int sndbuf = 0;                 // tests: SO_SNDBUF(FORCE), 0 keeps the default
+  bool noStamps = false;          // benchmarks: no kernel stamps at all
 };
 
 // Why open failed: errno, the call, and what it was about.
@@ -358,6 +360,10 @@ bool OpenSocket(Socket* s, const Options& o, OpenError* e) {
         if (n > 0 && b[0] == '0') tsOnly = true;
         close(f);
       }
+    }
+    if (o.noStamps) {
+      s->baseNs = RealtimeNs();
+      return AllocInternal(s, o, e);
     }
     bool rxOk = setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one) == 0;
     int tsflags = SOF_TIMESTAMPING_TX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_OPT_ID;
@@ -667,12 +673,20 @@ void ThrowErrno(napi_env env, int err, const char* syscall, const char* detail =
   napi_throw(env, e);
 }
 
+// While polling, the handle and the dispatch function (which holds the JS socket and its
+// callbacks) are strong references, so a socket nobody else references keeps working; otherwise
+// both are weak and an unreachable socket is collected (and its fd closed by Finalize).
 void SetRef(Socket* s, bool on) {
   if (on == s->refed || s->wrapper == nullptr) return;
   s->refed = on;
   uint32_t count;
-  if (on) napi_reference_ref(s->env, s->wrapper, &count);
-  else napi_reference_unref(s->env, s->wrapper, &count);
+  if (on) {
+    napi_reference_ref(s->env, s->wrapper, &count);
+    if (s->dispatch != nullptr) napi_reference_ref(s->env, s->dispatch, &count);
+  } else {
+    napi_reference_unref(s->env, s->wrapper, &count);
+    if (s->dispatch != nullptr) napi_reference_unref(s->env, s->dispatch, &count);
+  }
 }
 
 void EnvCleanup(void* arg);
@@ -940,7 +954,7 @@ napi_value JsConstruct(napi_env env, napi_callback_info info) {
 #undef ARRAY
   napi_value name;
   ok = ok && napi_create_string_utf8(env, "netscan:icmp-socket", NAPI_AUTO_LENGTH, &name) == napi_ok &&
-       napi_async_init(env, nullptr, name, &s->async) == napi_ok && napi_create_reference(env, argv[1], 1, &s->dispatch) == napi_ok;
+       napi_async_init(env, nullptr, name, &s->async) == napi_ok && napi_create_reference(env, argv[1], 0, &s->dispatch) == napi_ok;
   if (!ok) {
     if (s->async != nullptr) napi_async_destroy(env, s->async);
     if (s->dispatch != nullptr) napi_delete_reference(env, s->dispatch);
@@ -1059,7 +1073,7 @@ napi_value JsOpen(napi_env env, napi_callback_info info) {
       !StrOpt(env, argv[0], "source", o.source, sizeof o.source) || !StrOpt(env, argv[0], "ifname", o.ifname, sizeof o.ifname) ||
       !IntOpt(env, argv[0], "batch", 1, 1024, &batch) || !IntOpt(env, argv[0], "slot", 64, 65536, &slot) ||
       !BoolOpt(env, argv[0], "tsOnly", &o.forceTsOnly) || !BoolOpt(env, argv[0], "noSelectErrQueue", &o.noSelectErrQueue) ||
-      !IntOpt(env, argv[0], "sndbuf", 0, 0x7fffffff, &o.sndbuf)) {
+      !IntOpt(env, argv[0], "sndbuf", 0, 0x7fffffff, &o.sndbuf) || !BoolOpt(env, argv[0], "noStamps", &o.noStamps)) {
     return nullptr;
   }
   o.batch = static_cast<uint32_t>(batch);
@@ -1116,6 +1130,12 @@ void FreeAddonData(napi_env env, void* data, void*) {
 }  // namespace
 
 NAPI_MODULE_INIT() {
+  // Never unload this library: a worker thread's environment unloads its addons before its event
+  // loop runs the close callbacks of handles closed during teardown (ours included).
+  Dl_info self;
+  if (dladdr(reinterpret_cast<void*>(&JsOpen), &self) != 0 && self.dli_fname != nullptr) {
+    dlopen(self.dli_fname, RTLD_LAZY | RTLD_NOLOAD | RTLD_NODELETE);
+  }
   napi_property_descriptor methods[] = {
     {"flush", nullptr, JsFlush, nullptr, nullptr, nullptr, napi_default, nullptr},
     {"discard", nullptr, JsDiscard, nullptr, nullptr, nullptr, napi_default, nullptr},

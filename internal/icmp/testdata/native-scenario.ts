@@ -2,11 +2,13 @@
 // socket addon inside the private namespace the test created, and prints one JSON line with
 // what it observed. Every scenario ends by closing its sockets and letting the event loop empty
 // (no process.exit): a socket that kept the process alive would time the test out.
+import { readdirSync, readlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
 import { hasCode } from '../../errors/errors.js';
 import { IcmpErrorKind } from '../icmp-socket.js';
 import type { IcmpFamily, IcmpSocketMode } from '../icmp-socket.js';
-import { NativeIcmpSocket, openNativeIcmpSocketWith, writeIpv6, type NativeSocketTuning } from '../native-socket.js';
+import { NativeIcmpSocket, nativeAddonPath, openNativeIcmpSocketWith, writeIpv6, type NativeSocketTuning } from '../native-socket.js';
 import { IcmpSocketError } from '../socket.js';
 
 const [scenario = '', ...args] = process.argv.slice(2);
@@ -680,7 +682,55 @@ async function tsOnlyRing(mode: IcmpSocketMode): Promise<unknown> {
   return out;
 }
 
+/**
+ * Teardown: a worker thread whose sockets are polling is terminated (Node unloads a worker's
+ * addons before its loop runs the handles' close callbacks); sockets dropped without close()
+ * are collected and their fds closed.
+ */
+async function lifecycle(): Promise<unknown> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) throw new Error('run with --expose-gc');
+  const fds = (): number => readdirSync('/proc/self/fd').length;
+  const before = fds();
+  const worker = new Worker(
+    `const { parentPort, workerData } = require('node:worker_threads');
+     const addon = require(workerData);
+     for (let i = 0; i < 5; i++) {
+       const h = addon.open({ family: i % 2 ? 6 : 4, raw: true, rcvbuf: 1 << 20 }, () => { h.read(); h.readErrors(); });
+       h.poll(3);
+       globalThis['h' + i] = h;
+     }
+     parentPort.postMessage('open');
+     setInterval(() => {}, 1000);`,
+    { eval: true, workerData: nativeAddonPath() },
+  );
+  await new Promise((resolve, reject) => { worker.once('message', resolve); worker.once('error', reject); });
+  const whileOpen = fds() - before;
+  const exitCode = await worker.terminate();
+  await sleep(50);
+  const afterTerminate = fds() - before;
+
+  const base = fds();
+  const baseLinks = new Set(readdirSync('/proc/self/fd').map((f) => { try { return readlinkSync(`/proc/self/fd/${f}`); } catch { return '?'; } }));
+  // In a function of its own, so no frame of this one still points at the last socket.
+  ((): void => {
+    for (let i = 0; i < 50; i++) {
+      const s = open(i % 2 ? 'ipv6' : 'ipv4', i % 4 < 2 ? 'raw' : 'dgram');
+      if (i % 3 === 0) s.onReadable(() => {}); // polling, then closed: collectable again
+      if (i % 3 === 0) s.close();
+    }
+  })();
+  const dropped = fds() - base;
+  for (let i = 0; i < 10 && fds() > base; i++) {
+    gc();
+    await sleep(20);
+  }
+  const links = readdirSync('/proc/self/fd').map((f) => { try { return readlinkSync(`/proc/self/fd/${f}`); } catch { return '?'; } }).filter((l) => !baseLinks.has(l));
+  return { whileOpen, exitCode, afterTerminate, dropped, afterGc: fds() - base, links };
+}
+
 const scenarios: Record<string, () => Promise<unknown>> = {
+  lifecycle,
   echo: () => echoScenario(args[0] as IcmpSocketMode, args[1] as IcmpFamily, Number(args[2] ?? 300)),
   permissions,
   icmpErrors: () => icmpErrors(args[0] as IcmpFamily),
