@@ -37,12 +37,18 @@ interface Run {
 }
 
 /** Starts `netscan run` in a fresh namespace with `range` as its ping_group_range, as nobody. */
-async function startAgent(range: string, config: Record<string, unknown>): Promise<Run> {
+async function startAgent(range: string, config: Record<string, unknown>, nftRuleset?: string): Promise<Run> {
   const dir = mkdtempSync(join(tmpdir(), 'netscan-unpriv-'));
   chmodSync(dir, 0o777);
   const cfg = join(dir, 'netscan.yaml');
   writeFileSync(cfg, stringify({ ...agentTestConfig(dir), health_check_port: await freeLoopbackPort(), ...config }));
-  const script = ['set -e', 'ip link set lo up', 'echo "$0" > /proc/sys/net/ipv4/ping_group_range', 'exec "$@"'].join('\n');
+  const lines = ['set -e', 'ip link set lo up', 'echo "$0" > /proc/sys/net/ipv4/ping_group_range'];
+  if (nftRuleset !== undefined) {
+    writeFileSync(join(dir, 'rules.nft'), nftRuleset);
+    lines.push(`nft -f '${join(dir, 'rules.nft')}'`);
+  }
+  // exec all the way down: the pid we hold is the agent's, and names its namespace for nsenter.
+  const script = [...lines, 'exec "$@"'].join('\n');
   const node = [process.execPath, '--import', tsx, join(root, 'cmd/netscan.ts'), '--log-format', 'json', 'run', '-c', cfg];
   const child = spawn('unshare', ['-n', '--', 'sh', '-c', script, range, ...nobody, ...node], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
@@ -70,13 +76,36 @@ const points = (dir: string): LinePoint[] => {
 
 const skip = whyNot();
 
-test('as uid 65534 with no capability, a ping_group_range holding its gid lets the agent sweep and monitor loopback with datagram sockets', { timeout: 90_000, skip }, async (t) => {
+/** Counts the agent's echo requests leaving with TTL 7, DSCP EF and a 100-byte payload, and the others. */
+const markedProbes = [
+  'table ip netscan_probe {',
+  '  counter marked { }',
+  '  counter other { }',
+  '  chain output {',
+  '    type filter hook output priority 0; policy accept;',
+  '    icmp type echo-request ip ttl 7 ip dscp ef ip length 128 counter name "marked" accept',
+  '    icmp type echo-request counter name "other"',
+  '  }',
+  '}',
+  '',
+].join('\n');
+
+function nftPackets(pid: number, counter: string): number {
+  const out = spawnSync('nsenter', ['-t', String(pid), '-n', 'nft', 'list', 'counter', 'ip', 'netscan_probe', counter], { encoding: 'utf8' }).stdout;
+  const m = /packets (\d+)/.exec(out);
+  assert.ok(m, `counter ${counter}: ${out}`);
+  return Number(m[1]);
+}
+
+test('as uid 65534 with no capability, a ping_group_range holding its gid lets the agent sweep and monitor loopback with datagram sockets, with the configured TTL, TOS and payload', { timeout: 90_000, skip }, async (t) => {
   // The premise: this wrapper leaves no capability in any set.
   const caps = spawnSync(nobody[0]!, [...nobody.slice(1), 'grep', '^Cap', '/proc/self/status'], { encoding: 'utf8' }).stdout;
   assert.match(caps, /^CapBnd:\s+0+$/m);
   assert.match(caps, /^CapEff:\s+0+$/m);
 
-  const run = await startAgent('65534 65534', { networks: ['127.0.43.0/29'] });
+  // The probe options travel from the config to every request: checked on the wire by nft.
+  const probe = { icmp_ttl: 7, icmp_tos: 184, icmp_payload_bytes: 100 };
+  const run = await startAgent('65534 65534', { networks: ['127.0.43.0/29'], ...probe }, markedProbes);
   t.after(() => {
     if (run.pid) spawnSync('kill', ['-KILL', String(run.pid)]);
     rmSync(run.dir, { recursive: true, force: true });
@@ -100,6 +129,10 @@ test('as uid 65534 with no capability, a ping_group_range holding its gid lets t
   const health = spawnSync('nsenter', ['-t', String(run.pid), '-n', process.execPath, '-e', `fetch('http://127.0.0.1:${String(port)}/health').then((r) => r.text()).then((t) => process.stdout.write(t))`], { encoding: 'utf8' });
   const icmp = (JSON.parse(health.stdout) as { icmp: Record<string, unknown> }).icmp;
   assert.deepEqual([icmp['mode'], icmp['mode_setting'], icmp['families']], ['dgram', 'auto', ['ipv4']]);
+
+  const marked = nftPackets(run.pid, 'marked');
+  assert.ok(marked >= all.length * 4, `${marked} requests with TTL 7, DSCP EF, 100-byte payload`);
+  assert.equal(nftPackets(run.pid, 'other'), 0, 'no request without them');
 
   process.kill(run.pid, 'SIGTERM');
   assert.deepEqual(await run.exited, { code: 0, signal: null }, tail());
@@ -127,4 +160,18 @@ test('as uid 65534 with no capability, a ping_group_range without its gid stops 
   assert.match(stderr, /setcap cap_net_raw\+ep/);
   assert.doesNotMatch(stderr, /\n\s+at |"stack"/, 'no stack trace');
   assert.equal(run.logs.filter((l) => l.msg === 'netscan started').length, 0);
+});
+
+test('as uid 65534 with icmp_mode raw, a ping_group_range holding its gid does not help: the advice leads with the capability', { timeout: 60_000, skip }, async (t) => {
+  const run = await startAgent('0 2147483647', { networks: ['127.0.45.0/29'], icmp_mode: 'raw' });
+  t.after(() => {
+    if (run.pid) spawnSync('kill', ['-KILL', String(run.pid)]);
+    rmSync(run.dir, { recursive: true, force: true });
+  });
+  assert.deepEqual(await run.exited, { code: 1, signal: null }, run.stderr());
+  assert.equal(run.logs.find((l) => l.msg === 'netscan could not start')?.['code'], 'ERR_ICMP_PERMISSION', run.stderr());
+  assert.match(run.stderr(), /^netscan: netscan needs CAP_NET_RAW to send ICMP echo requests with icmp_mode raw; the kernel refused the raw socket \(raw: EPERM\)\.$/m);
+  assert.match(run.stderr(), /^This process runs with gid 65534; net\.ipv4\.ping_group_range is "0 2147483647"\.$/m);
+  assert.match(run.stderr(), /^ {2}- or set icmp_mode: auto \(or dgram\)/m);
+  assert.equal(run.logs.filter((l) => l.msg === 'ICMP socket mode chosen').length, 0);
 });
