@@ -82,7 +82,7 @@ describe('IcmpSocketOpener', () => {
       assert.equal((e.cause as { code?: string }).code, 'EACCES');
       assert.equal(e.message, [
         'netscan needs CAP_NET_RAW to send ICMP echo requests (raw socket), or its group in net.ipv4.ping_group_range (datagram socket); icmp_mode auto tried both and the kernel refused both (raw: EPERM, dgram: EACCES).',
-        'This process runs with gid 65534; net.ipv4.ping_group_range is "1 0", which holds none of them.',
+        'This process runs with gid 65534; net.ipv4.ping_group_range is "1 0", which does not include it.',
         'Fix one of:',
         '  - allow datagram ICMP sockets for the agent\'s group (no capability needed; icmp_mode auto or dgram):',
         '      sudo sysctl -w net.ipv4.ping_group_range="0 2147483647" (or any range holding gid 65534), and persist it in /etc/sysctl.d/;',
@@ -113,6 +113,15 @@ describe('IcmpSocketOpener', () => {
       return true;
     });
     assert.deepEqual(kernel.calls.map((c) => c.mode), ['raw'], 'an explicit mode never tries the other kind');
+  });
+
+  test('the advice names the supplementary groups when the range includes none of them', () => {
+    const { o } = opener('dgram', [], { range: '100 200', gid: 1000, groups: [1000, 27, 4] });
+    assert.throws(() => o.open(base), (e) => {
+      assert.ok(hasCode(e, 'ERR_ICMP_PERMISSION'));
+      assert.equal(e.message.split('\n')[1], 'This process runs with gid 1000 (supplementary groups 27 4); net.ipv4.ping_group_range is "100 200", which includes none of them.');
+      return true;
+    });
   });
 
   test('explicit dgram refused: the advice leads with the sysctl and says when the range cannot be read', () => {

@@ -170,7 +170,7 @@ export function icmpPermissionAdvice(f: PermissionFacts): string {
   const others = f.groups.groups.filter((g) => g !== gid);
   const rangeText = f.pingGroupRange === undefined
     ? `net.ipv4.ping_group_range could not be read (${PING_GROUP_RANGE_PATH})`
-    : `net.ipv4.ping_group_range is "${f.pingGroupRange}"${groupInPingRange(f.groups, f.pingGroupRange) ? '' : ', which holds none of them'}`;
+    : `net.ipv4.ping_group_range is "${f.pingGroupRange}"${groupInPingRange(f.groups, f.pingGroupRange) ? '' : (others.length > 0 ? ', which includes none of them' : ', which does not include it')}`;
   const facts = `This process runs with gid ${gid}${others.length > 0 ? ` (supplementary groups ${others.join(' ')})` : ''}; ${rangeText}.`;
   const sysctl = [
     `      sudo sysctl -w net.ipv4.ping_group_range="0 2147483647" (or any range holding gid ${gid}), and persist it in /etc/sysctl.d/;`,
