@@ -21,6 +21,8 @@ interface RunOptions {
   pingGroup?: boolean;
   /** nftables ruleset loaded in the namespace. */
   nft?: string;
+  /** Shell lines run in the namespace before the script (as root). */
+  setup?: string[];
   /** A slow token bucket on lo, so sent datagrams wait in the qdisc (and in the socket's send buffer). */
   tbf?: boolean;
   nodeArgs?: string[];
@@ -45,6 +47,7 @@ async function scenario<T>(args: string[], opts: RunOptions = {}): Promise<T> {
     writeFileSync(join(dir, 'rules.nft'), opts.nft);
     lines.push(`nft -f '${join(dir, 'rules.nft')}'`);
   }
+  lines.push(...(opts.setup ?? []));
   if (opts.tbf) lines.push('tc qdisc add dev lo root tbf rate 2mbit burst 3000 latency 1s');
   lines.push(`exec ${opts.nobody ? `${dropArgs().join(' ')} ` : ''}"$0" "$@"`);
   const argv = [...(opts.nodeArgs ?? []), '--import', 'tsx', script, ...args];
@@ -117,6 +120,8 @@ describe('native ICMP socket addon in a private namespace', { skip, concurrency:
       test(`${mode} ${family}: 300 echo requests to loopback targets, replies with RX stamps, TX stamps with copies`, async () => {
         const r = await scenario<EchoResult>(['echo', mode, family, '300'], { pingGroup: mode === 'dgram' });
         checkEcho(r, 300);
+        // As root, SO_RCVBUFFORCE grants the 4 MiB asked for, whatever rmem_max says (reported doubled).
+        assert.equal((r as EchoResult & { rcvbufBytes: number }).rcvbufBytes, 8 << 20);
         if (mode === 'dgram') assert.ok(r.identifier! > 0, 'datagram sockets report their bound port as identifier');
         else assert.equal(r.identifier, null);
       });
@@ -124,9 +129,11 @@ describe('native ICMP socket addon in a private namespace', { skip, concurrency:
   }
 
   test('datagram mode as uid 65534 without capabilities works when ping_group_range allows it; raw mode is refused', async () => {
-    type Opened = { opened: true; identifier: number; sent: number; replies: number; replyIds: number[]; rxStamped: number; txStamps: number };
+    type Opened = { opened: true; identifier: number; sent: number; replies: number; replyIds: number[]; rxStamped: number; txStamps: number; rcvbufBytes?: number };
     type Refused = { opened: false; permission: boolean; code: string; causeCode: string; causeIsSocketError: boolean; message: string };
-    const r = await scenario<Record<string, Opened | Refused>>(['permissions'], { nobody: true, pingGroup: true });
+    const r = await scenario<Record<string, Opened | Refused> & { rcvbuf: { requested: number; granted: number; rmemMax: number } }>(['permissions'], { nobody: true, pingGroup: true });
+    // Unprivileged, the receive buffer stops at rmem_max (doubled, as getsockopt reports it).
+    assert.equal(r.rcvbuf.granted, 2 * r.rcvbuf.rmemMax);
     for (const family of ['ipv4', 'ipv6']) {
       const d = r[`dgram-${family}`] as Opened;
       assert.equal(d.opened, true, `dgram ${family}: ${JSON.stringify(d)}`);
@@ -148,7 +155,7 @@ describe('native ICMP socket addon in a private namespace', { skip, concurrency:
       { nobody: true },
     );
     for (const [key, v] of Object.entries(r)) {
-      if (key === 'uid') continue;
+      if (key === 'uid' || key === 'rcvbuf') continue;
       assert.equal(v.opened, false, key);
       assert.equal(v.code, 'ERR_ICMP_PERMISSION', key);
       assert.equal(v.causeIsSocketError, true, key);
@@ -329,6 +336,31 @@ describe('native ICMP socket addon in a private namespace', { skip, concurrency:
     assert.equal(r.afterTerminate, 0);
     assert.ok(r.dropped >= 33, `dropped ${r.dropped}`);
     assert.equal(r.afterGc, 0, `still open: ${r.links.join(', ')}`);
+  });
+
+  test('tos and ttl, a source address and a device apply to what is sent; bad ones fail at open with the errno', async () => {
+    const nft = [
+      'table inet netscan_native {',
+      '  counter ipv4_marked { }',
+      '  counter ipv6_marked { }',
+      '  chain output {',
+      '    type filter hook output priority 0; policy accept;',
+      '    ip saddr 127.0.0.5 ip ttl 7 ip dscp cs1 icmp type echo-request counter name ipv4_marked',
+      '    ip6 saddr fd00:1::5 ip6 hoplimit 7 ip6 dscp cs1 icmpv6 type echo-request counter name ipv6_marked',
+      '  }',
+      '}',
+      '',
+    ].join('\n');
+    const r = await scenario<Record<string, { marked: number; replies: number } & { code?: string; causeCode?: string; message: string }>>(['options'], {
+      pingGroup: true,
+      nft,
+      setup: ['ip -6 addr add fd00:1::5/128 dev lo nodad'],
+    });
+    for (const name of ['v4raw', 'v4dgram', 'v6raw', 'v6dgram']) assert.deepEqual([r[name]!.marked, r[name]!.replies], [3, 3], name);
+    assert.deepEqual([r.noDevice!.code, r.noDevice!.causeCode], ['ERR_ICMP_SOCKET', 'ENODEV']);
+    assert.deepEqual([r.wrongFamilySource!.code, r.wrongFamilySource!.causeCode], ['ERR_ICMP_SOCKET', 'EINVAL']);
+    assert.deepEqual([r.foreignSource!.code, r.foreignSource!.causeCode], ['ERR_ICMP_SOCKET', 'EADDRNOTAVAIL']);
+    assert.match(r.badTtl!.message, /ttl must be 1\.\.255/);
   });
 
   const outputDrop = [

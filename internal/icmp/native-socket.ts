@@ -531,7 +531,15 @@ export class NativeIcmpSocket implements IcmpSocket {
       fn?.();
       if (this.#closed) return;
     }
-    if (events & WANT_READABLE) this.#readable?.();
+    if (events & WANT_READABLE) {
+      if (this.#readable) {
+        this.#readable();
+      } else {
+        // Polled for writability only: an error-queue entry (a transmit stamp nobody reads)
+        // polls as an error, level-triggered, and would spin the loop. Nobody wants it: drop it.
+        while (this.readErrors() === this.batchSize);
+      }
+    }
   };
 
   #fail(err: IcmpSocketError): void {

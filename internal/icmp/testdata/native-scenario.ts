@@ -2,7 +2,8 @@
 // socket addon inside the private namespace the test created, and prints one JSON line with
 // what it observed. Every scenario ends by closing its sockets and letting the event loop empty
 // (no process.exit): a socket that kept the process alive would time the test out.
-import { readdirSync, readlinkSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import { hasCode } from '../../errors/errors.js';
@@ -257,6 +258,15 @@ async function echoScenario(mode: IcmpSocketMode, family: IcmpFamily, count: num
 /** As an unprivileged user: which sockets open, and how the others fail. */
 async function permissions(): Promise<unknown> {
   const out: Record<string, unknown> = { uid: process.getuid?.() };
+  // Beyond net.core.rmem_max, without CAP_NET_ADMIN: SO_RCVBUFFORCE is refused, SO_RCVBUF capped.
+  const rmemMax = Number(readFileSync('/proc/sys/net/core/rmem_max', 'utf8'));
+  try {
+    const big = openNativeIcmpSocketWith({ family: 'ipv4', mode: 'dgram', rcvbufBytes: rmemMax * 4 });
+    out.rcvbuf = { requested: rmemMax * 4, granted: big.rcvbufBytes, rmemMax };
+    big.close();
+  } catch {
+    out.rcvbuf = null;
+  }
   for (const family of ['ipv4', 'ipv6'] as const) {
     for (const mode of ['raw', 'dgram'] as const) {
       const key = `${mode}-${family}`;
@@ -682,6 +692,48 @@ async function tsOnlyRing(mode: IcmpSocketMode): Promise<unknown> {
   return out;
 }
 
+/** Packets an nft counter named `name` has counted (the test's ruleset defines them). */
+function nftCounter(name: string): number {
+  const out = execFileSync('nft', ['list', 'counter', 'inet', 'netscan_native', name], { encoding: 'utf8' });
+  return Number(/packets (\d+)/.exec(out)?.[1] ?? -1);
+}
+
+function openError(fn: () => unknown): { code?: string; causeCode?: string; message: string } | null {
+  try {
+    (fn() as NativeIcmpSocket).close();
+    return null;
+  } catch (err) {
+    return { code: (err as { code?: string }).code, causeCode: (err as { cause?: { code?: string } }).cause?.code, message: (err as Error).message };
+  }
+}
+
+/** tos/ttl, a source address and a device, seen by nft counters on the output hook; bad values refused at open. */
+async function options(): Promise<unknown> {
+  const out: Record<string, unknown> = {};
+  const cases: Array<[string, IcmpFamily, IcmpSocketMode, { tos?: number; ttl?: number; sourceAddress?: string; interfaceName?: string }, string]> = [
+    ['v4raw', 'ipv4', 'raw', { tos: 0x20, ttl: 7, sourceAddress: '127.0.0.5', interfaceName: 'lo' }, '127.0.0.1'],
+    ['v4dgram', 'ipv4', 'dgram', { tos: 0x20, ttl: 7, sourceAddress: '127.0.0.5' }, '127.0.0.1'],
+    ['v6raw', 'ipv6', 'raw', { tos: 0x20, ttl: 7, sourceAddress: 'fd00:1::5', interfaceName: 'lo' }, 'fd00:1::1'],
+    ['v6dgram', 'ipv6', 'dgram', { tos: 0x20, ttl: 7, sourceAddress: 'fd00:1::5' }, 'fd00:1::1'],
+  ];
+  for (const [name, family, mode, o, target] of cases) {
+    const before = nftCounter(`${family}_marked`);
+    const s = openNativeIcmpSocketWith({ family, mode, rcvbufBytes: 1 << 20, ...o });
+    const c = new Collector(s, family);
+    await sendAll(s, [1, 2, 3].map((seq) => ({ buf: echo(family, seq), ip: target })));
+    const replyType = family === 'ipv4' ? 0 : 129;
+    await c.until(() => c.replies.filter((r) => r.type === replyType).length >= 3);
+    out[name] = { marked: nftCounter(`${family}_marked`) - before, replies: c.replies.filter((r) => r.type === replyType).length };
+    s.close();
+  }
+  out.rmemMax = Number(readFileSync('/proc/sys/net/core/rmem_max', 'utf8'));
+  out.noDevice = openError(() => openNativeIcmpSocketWith({ family: 'ipv4', mode: 'raw', rcvbufBytes: 0, interfaceName: 'nosuchdev0' }));
+  out.wrongFamilySource = openError(() => openNativeIcmpSocketWith({ family: 'ipv4', mode: 'dgram', rcvbufBytes: 0, sourceAddress: '::1' }));
+  out.foreignSource = openError(() => openNativeIcmpSocketWith({ family: 'ipv4', mode: 'raw', rcvbufBytes: 0, sourceAddress: '192.0.2.1' }));
+  out.badTtl = openError(() => openNativeIcmpSocketWith({ family: 'ipv4', mode: 'raw', rcvbufBytes: 0, ttl: 0 }));
+  return out;
+}
+
 /**
  * Teardown: a worker thread whose sockets are polling is terminated (Node unloads a worker's
  * addons before its loop runs the handles' close callbacks); sockets dropped without close()
@@ -731,6 +783,7 @@ async function lifecycle(): Promise<unknown> {
 
 const scenarios: Record<string, () => Promise<unknown>> = {
   lifecycle,
+  options,
   echo: () => echoScenario(args[0] as IcmpSocketMode, args[1] as IcmpFamily, Number(args[2] ?? 300)),
   permissions,
   icmpErrors: () => icmpErrors(args[0] as IcmpFamily),
