@@ -4,9 +4,10 @@ import type { PingFailureReason, PingOptions, PingOutcome, Pinger } from '../mod
 import { formatIpv6, parseIpv6 } from '../net/ipv6.js';
 import { defaultIcmpEngineOptions, zeroIcmpEngineStats, type IcmpEngineOptions, type IcmpEngineStats } from './engine-options.js';
 import { parseIpv4 } from './ipv4.js';
-import { ECHO_HEADER_BYTES, ICMP_ECHO_REQUEST, MAX_PAYLOAD_BYTES_V4, MIN_PAYLOAD_BYTES, probeTag, writeEchoRequest, writePadding } from './packet.js';
-import { ICMP6_ECHO_REQUEST, MAX_PAYLOAD_BYTES_V6, foldIpv6 } from './packet6.js';
+import { ECHO_HEADER_BYTES, MAX_PAYLOAD_BYTES_V4, MIN_PAYLOAD_BYTES, writePadding } from './packet.js';
+import { MAX_PAYLOAD_BYTES_V6, foldIpv6 } from './packet6.js';
 import { EchoReader, MAX_READ_PER_EVENT } from './echo-reader.js';
+import { EchoSender } from './echo-sender.js';
 import { DeadlineFifo, ProbeSlots, SlotHistory, State, socketRef, type Probe, type SocketRef } from './probe.js';
 
 export { defaultIcmpEngineOptions, type IcmpEngineOptions, type IcmpEngineStats } from './engine-options.js';
@@ -54,16 +55,9 @@ export class IcmpEngine implements Pinger {
   #failure: NetscanError | undefined;
   readonly #table = new ProbeSlots();
   readonly #reader: EchoReader;
+  readonly #sender: EchoSender;
   #waiting: Probe[] = [];
   #waitingHead = 0;
-  #backlog: Probe[] = [];
-  #backlogHead = 0;
-  /** Probes in the current socket's send batch, by batch index. */
-  #batch: Probe[] = [];
-  /** The socket answered EAGAIN/ENOBUFS; waiting for onceWritable. */
-  #blocked = false;
-  #flushing = false;
-  #flushQueued = false;
   #rotatePending = false;
   #inFlight = 0;
   #pumping = false;
@@ -94,6 +88,19 @@ export class IcmpEngine implements Pinger {
     this.#reader = new EchoReader({
       family: this.#opts.family, payloadBytes: this.#opts.payloadBytes, clock: this.#clock, stats: this.#stats, table: this.#table,
       settle: (p, outcome, history) => this.#finish(p, outcome, history),
+    });
+    this.#sender = new EchoSender({
+      family: this.#opts.family, payloadBytes: this.#opts.payloadBytes, clock: this.#clock, identifier: (ref) => this.#identifierOf(ref),
+      hooks: {
+        sent: (p, sentNs, nowMs) => this.#sent(p, sentNs, nowMs),
+        refused: (p, code) => this.#refused(p, code),
+        held: (p) => {
+          if (p.deadlineMs < this.#timerDueMs) this.#armTimer(p.deadlineMs);
+        },
+        read: (ref) => {
+          if (this.#running) this.#drain(ref);
+        },
+      },
     });
   }
 
@@ -139,6 +146,7 @@ export class IcmpEngine implements Pinger {
     this.#packet = Buffer.alloc(ECHO_HEADER_BYTES + o.payloadBytes);
     writePadding(this.#packet, o.payloadBytes);
     this.#reader.keys({ nonceHi: this.#nonceHi, nonceLo: this.#nonceLo, secret: this.#secret, template: this.#packet });
+    this.#sender.keys({ nonceHi: this.#nonceHi, nonceLo: this.#nonceLo, secret: this.#secret, packet: this.#packet });
     this.#use(ref);
     this.#failure = undefined;
     // Every reply of the in-flight probes may arrive while the loop is stalled (GC, a long task);
@@ -192,8 +200,7 @@ export class IcmpEngine implements Pinger {
 
   #use(ref: SocketRef): void {
     this.#current = ref;
-    this.#blocked = false;
-    this.#batch = new Array<Probe>(ref.socket.batchSize);
+    this.#sender.use(ref);
     this.#stats.mode = ref.socket.mode;
     this.#stats.kernelStamps = ref.socket.kernelStamps;
     this.#stats.rcvbufBytes = ref.socket.rcvbufBytes;
@@ -259,139 +266,22 @@ export class IcmpEngine implements Pinger {
     p.serial = this.#serial;
     this.#table.probes[p.seq] = p;
     this.#inFlight++;
-    // Probes that ended while held (timed out, aborted) no longer hold the queue.
-    while (this.#backlogHead < this.#backlog.length && this.#backlog[this.#backlogHead]!.state !== State.Backlog) this.#backlogHead++;
-    if (this.#backlogHead > 0 && this.#backlogHead >= this.#backlog.length) {
-      this.#backlog = [];
-      this.#backlogHead = 0;
-    }
-    if (this.#blocked || this.#backlogHead < this.#backlog.length) {
-      this.#toBacklog(p);
-      return;
-    }
-    const socket = this.#current!.socket;
-    if (socket.queued >= socket.batchSize) {
-      this.#flush();
-      if (this.#blocked || socket.queued >= socket.batchSize) {
-        this.#toBacklog(p);
-        return;
-      }
-    }
-    this.#enqueue(p);
-    if (socket.queued >= socket.batchSize) {
-      // A full batch goes out now, and what already came back is read: early probes of a long
-      // burst are not timed by the burst's length.
-      this.#flush();
-      this.#drain(this.#current!);
-    } else if (!this.#flushQueued) {
-      // One flush per burst: a microtask runs once the caller's synchronous work ends, before
-      // the event loop turns. The replies are read right after it: on a fast network they are
-      // already waiting.
-      this.#flushQueued = true;
-      queueMicrotask(this.#afterBurst);
+    this.#sender.send(p);
+  }
+
+  /** The kernel refused to send `p`: unreachable for routing errnos (it says something about the path), else send_error. */
+  #refused(p: Probe, code: string): void {
+    const detail = `sendmmsg: ${code}`;
+    if (code === 'ENETUNREACH' || code === 'EHOSTUNREACH' || code === 'EHOSTDOWN') {
+      this.#stats.unreachable++;
+      this.#finish(p, this.#failed(p, 'unreachable', detail), SlotHistory.Expired);
+    } else {
+      this.#stats.sendErrors++;
+      this.#finish(p, this.#failed(p, 'send_error', detail), SlotHistory.Expired);
     }
   }
 
-  readonly #afterBurst = (): void => {
-    this.#flushQueued = false;
-    if (!this.#running || this.#current === undefined) return;
-    this.#flush();
-    this.#drain(this.#current);
-  };
-
-  /** Writes the request of `p` into the current socket's send batch. */
-  #enqueue(p: Probe): void {
-    const ref = this.#current!;
-    p.id = this.#identifierOf(ref);
-    const idSeq = ((p.id << 16) | p.seq) >>> 0;
-    const length = writeEchoRequest(
-      this.#packet,
-      { id: p.id, seq: p.seq, nonceHi: this.#nonceHi, nonceLo: this.#nonceLo, serial: p.serial, tag: probeTag(this.#secret, p.serial, p.addrKey, idSeq) },
-      this.#opts.payloadBytes,
-      this.#v6 ? ICMP6_ECHO_REQUEST : ICMP_ECHO_REQUEST,
-      !this.#v6,
-    );
-    const index = ref.socket.queue(this.#packet, length, p.ip);
-    this.#batch[index] = p;
-    p.state = State.Batched;
-    p.ref = ref;
-    ref.probes++;
-  }
-
-  /**
-   * Holds a probe the socket would not take yet (EAGAIN/ENOBUFS). Its timeout runs from now: if the
-   * socket stays full that long, it ends as agent_error (never sent; says nothing about the host).
-   */
-  #toBacklog(p: Probe): void {
-    p.state = State.Backlog;
-    p.sentAtMs = this.#clock.now();
-    p.deadlineMs = monoMs(this.#clock) + p.timeoutMs;
-    this.#backlog.push(p);
-    if (p.deadlineMs < this.#timerDueMs) this.#armTimer(p.deadlineMs);
-  }
-
-  /** Sends the batch, then the backlog, until both are empty or the socket is full. Not re-entrant. */
-  #flush(): void {
-    if (this.#flushing) return;
-    this.#flushing = true;
-    try {
-      for (;;) {
-        this.#flushBatch();
-        if (this.#blocked || !this.#moveBacklog()) break;
-      }
-    } finally {
-      this.#flushing = false;
-    }
-  }
-
-  #flushBatch(): void {
-    const ref = this.#current;
-    if (!ref) return;
-    const socket = ref.socket;
-    while (socket.queued > 0 && !ref.closed) {
-      // Probes that ended while the socket was full are dropped, not sent.
-      while (socket.queued > 0 && this.#batch[0]!.state === State.Done) {
-        socket.discardFirst();
-        this.#shiftBatch(1);
-      }
-      if (socket.queued === 0) return;
-      const nowMs = this.#clock.now();
-      // The user-space send time (the fallback when a kernel stamp is missing) is taken after
-      // the packets are built, immediately before sendmmsg(2).
-      const sentNs = this.#clock.monoNs();
-      const n = socket.flush();
-      for (let i = 0; i < n; i++) this.#sent(this.#batch[i]!, sentNs, nowMs);
-      this.#shiftBatch(n);
-      if (socket.queued === 0) return;
-      const code = socket.lastSendError ?? 'EUNKNOWN';
-      if (code === 'EAGAIN' || code === 'ENOBUFS') {
-        this.#block(ref);
-        return;
-      }
-      const p = this.#batch[0]!;
-      socket.discardFirst();
-      this.#shiftBatch(1);
-      if (p.state === State.Done) continue;
-      p.sentAtMs = nowMs;
-      const detail = `sendmmsg: ${code}`;
-      if (code === 'ENETUNREACH' || code === 'EHOSTUNREACH' || code === 'EHOSTDOWN') {
-        this.#stats.unreachable++;
-        this.#finish(p, this.#failed(p, 'unreachable', detail), SlotHistory.Expired);
-      } else {
-        this.#stats.sendErrors++;
-        this.#finish(p, this.#failed(p, 'send_error', detail), SlotHistory.Expired);
-      }
-    }
-  }
-
-  #shiftBatch(n: number): void {
-    if (n === 0) return;
-    const b = this.#batch;
-    const left = this.#current!.socket.queued;
-    b.copyWithin(0, n, n + left);
-    b.fill(undefined as never, left, left + n);
-  }
-
+  /** A probe left in a flush: its deadline runs from the user-space send time. */
   #sent(p: Probe, sentNs: bigint, nowMs: number): void {
     this.#stats.sent++;
     if (p.state !== State.Batched) return;
@@ -407,45 +297,6 @@ export class IcmpEngine implements Pinger {
     }
     fifo.push(p);
     if (p.deadlineMs < this.#timerDueMs) this.#armTimer(p.deadlineMs);
-  }
-
-  /** The socket is full: what stays in its batch waits like the backlog, with a deadline from now. */
-  #block(ref: SocketRef): void {
-    this.#blocked = true;
-    const nowMs = monoMs(this.#clock);
-    for (let i = 0; i < ref.socket.queued; i++) {
-      const p = this.#batch[i]!;
-      if (p.state === State.Batched && p.deadlineMs === 0) {
-        p.sentAtMs = this.#clock.now();
-        p.deadlineMs = nowMs + p.timeoutMs;
-        if (p.deadlineMs < this.#timerDueMs) this.#armTimer(p.deadlineMs);
-      }
-    }
-    ref.socket.onceWritable(() => {
-      if (this.#current !== ref || ref.closed) return;
-      this.#blocked = false;
-      this.#flush();
-      this.#drain(ref);
-    });
-  }
-
-  /** Moves backlog probes into the send batch until it is full; returns true when it moved any. */
-  #moveBacklog(): boolean {
-    const socket = this.#current?.socket;
-    if (!socket) return false;
-    let moved = false;
-    while (this.#backlogHead < this.#backlog.length && socket.queued < socket.batchSize) {
-      const p = this.#backlog[this.#backlogHead]!;
-      this.#backlog[this.#backlogHead++] = undefined as never;
-      if (p.state !== State.Backlog) continue;
-      this.#enqueue(p);
-      moved = true;
-    }
-    if (this.#backlogHead >= this.#backlog.length) {
-      this.#backlog = [];
-      this.#backlogHead = 0;
-    }
-    return moved;
   }
 
   #allocSeq(): number {
@@ -474,8 +325,8 @@ export class IcmpEngine implements Pinger {
       this.#id = id;
     } else {
       // Datagrams still in the old socket's batch go out first; if they cannot, try again later.
-      if (old.socket.queued > 0) this.#flush();
-      if (old.socket.queued > 0 || this.#flushing) return;
+      if (old.socket.queued > 0) this.#sender.flush();
+      if (old.socket.queued > 0 || this.#sender.flushing) return;
       let next: SocketRef;
       try {
         next = this.#open();
@@ -554,37 +405,20 @@ export class IcmpEngine implements Pinger {
       else nextMs = Math.min(nextMs, head.deadlineMs);
     }
     // Probes the socket never took (it stayed full): rare and few, so a scan is fine.
-    const held = this.#blocked && this.#current ? this.#batch.slice(0, this.#current.socket.queued) : [];
     let waiting = 0;
-    for (const list of [held, this.#backlog.slice(this.#backlogHead)]) {
-      for (const p of list) {
-        if (p.state !== State.Backlog && p.state !== State.Batched) continue;
-        if (p.deadlineMs <= nowMs) {
-          this.#stats.sendErrors++;
-          this.#finish(p, this.#failed(p, 'agent_error', 'never sent: the socket stayed full (EAGAIN/ENOBUFS)'), SlotHistory.Expired);
-        } else {
-          waiting++;
-          nextMs = Math.min(nextMs, p.deadlineMs);
-        }
+    for (const p of this.#sender.held()) {
+      if (p.state !== State.Backlog && p.state !== State.Batched) continue;
+      if (p.deadlineMs <= nowMs) {
+        this.#stats.sendErrors++;
+        this.#finish(p, this.#failed(p, 'agent_error', 'never sent: the socket stayed full (EAGAIN/ENOBUFS)'), SlotHistory.Expired);
+      } else {
+        waiting++;
+        nextMs = Math.min(nextMs, p.deadlineMs);
       }
     }
-    // Nothing left waiting for the full socket: the next ping tries it again rather than wait
-    // for a writable event that may come late.
-    if (this.#blocked && waiting === 0) this.#unblockIdle();
+    if (this.#sender.blocked && waiting === 0) this.#sender.unblockIdle();
     if (nextMs < this.#timerDueMs) this.#armTimer(nextMs);
   };
-
-  #unblockIdle(): void {
-    const socket = this.#current?.socket;
-    if (!socket) return;
-    for (let i = 0; i < socket.queued; i++) if (this.#batch[i]!.state !== State.Done) return;
-    while (socket.queued > 0) {
-      socket.discardFirst();
-      this.#shiftBatch(1);
-    }
-    this.#blocked = false;
-    this.#flush();
-  }
 
   #finish(p: Probe, outcome: PingOutcome, history: SlotHistory): void {
     if (p.state === State.Done) return;
@@ -707,7 +541,7 @@ export class IcmpEngine implements Pinger {
   }
 
   #closeSockets(err: NetscanError): void {
-    this.#blocked = false;
+    this.#sender.use(undefined);
     this.#timer?.cancel();
     this.#timer = undefined;
     this.#timerDueMs = Infinity;
@@ -730,9 +564,7 @@ export class IcmpEngine implements Pinger {
     for (let i = this.#waitingHead; i < this.#waiting.length; i++) pending.push(this.#waiting[i]!);
     this.#waiting = [];
     this.#waitingHead = 0;
-    this.#backlog = [];
-    this.#backlogHead = 0;
-    this.#batch = [];
+    this.#sender.reset();
     this.#deadlines.clear();
     for (const p of pending) {
       if (p.state === State.Done) continue;
