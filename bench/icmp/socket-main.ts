@@ -1,7 +1,8 @@
 // ICMP socket-layer benchmark: N = 65,534 echo requests to 127.0.0.0/16 (127.0.0.1 .. 127.0.255.254)
 // and their replies, through the native addon (sendmmsg/recvmmsg batches of 64, kernel RX and TX
-// stamps read too) and through raw-socket (one sendto/recvfrom per packet, what netscan used
-// before), in one process inside a private network namespace. Reports packets per second and CPU
+// stamps read too; once more without stamps, to show what they cost) and through raw-socket (one
+// sendto/recvfrom per packet, what netscan used before), in one process inside a private network
+// namespace. Reports packets per second and CPU
 // microseconds per packet (user + system: on loopback the kernel builds the replies in the
 // sender's context, the same for both).
 //
