@@ -12,7 +12,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Bench } from 'tinybench';
@@ -20,6 +20,7 @@ import { IcmpEngine } from '../../internal/icmp/engine.js';
 import type { IcmpFamily, IcmpSocketMode } from '../../internal/icmp/icmp-socket.js';
 import { formatIpv4, parseIpv4 } from '../../internal/icmp/ipv4.js';
 import { newEchoView, parseIcmpV4, probeTag, writeEchoRequest, writePadding } from '../../internal/icmp/packet.js';
+import { FakeIcmpSocket } from '../../internal/testkit/fake-icmp.js';
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');
@@ -257,7 +258,11 @@ function percentile(sorted: readonly number[], q: number): number {
  * Paces `pps` pings per second for `seconds` (a tick every 5 ms) through `ping`, and returns the
  * process CPU (user + system) spent per ping. 5,000 distinct targets, like a monitoring fleet.
  */
-async function paced(pps: number, seconds: number, ping: (n: number) => Promise<unknown>): Promise<{ cpuUsPerPing: number; pings: number; lagMs: number }> {
+async function paced(
+  pps: number,
+  seconds: number,
+  ping: (n: number) => Promise<unknown>,
+): Promise<{ cpuUsPerPing: number; userUsPerPing: number; sysUsPerPing: number; pings: number; lagMs: number }> {
   const tickMs = 5;
   const perTick = (pps * tickMs) / 1000;
   const ticks = (seconds * 1000) / tickMs;
@@ -276,12 +281,34 @@ async function paced(pps: number, seconds: number, ping: (n: number) => Promise<
   await Promise.all(pending);
   const lagMs = Number(process.hrtime.bigint() - t0) / 1e6 - seconds * 1000;
   const cpu = process.cpuUsage(cpu0);
-  return { cpuUsPerPing: (cpu.user + cpu.system) / n, pings: n, lagMs };
+  return { cpuUsPerPing: (cpu.user + cpu.system) / n, userUsPerPing: cpu.user / n, sysUsPerPing: cpu.system / n, pings: n, lagMs };
+}
+
+/** The engine's JavaScript alone: a fake socket answers every request at once, no syscall, no kernel work. */
+async function engineJsOnly(): Promise<void> {
+  const socket = new FakeIcmpSocket({ family: 'ipv4' });
+  const engine = new IcmpEngine({ openSocket: socket.factory(), maxInFlight: 8192 });
+  await engine.start();
+  const rounds = 100;
+  const perRound = 1000;
+  const cpu0 = process.cpuUsage();
+  for (let r = 0; r < rounds; r++) {
+    const pending = Array.from({ length: perRound }, (_, i) => engine.ping(monitorTarget('ipv4', r * perRound + i), { timeoutMs: 1000 }));
+    await new Promise((resolve) => setImmediate(resolve));
+    for (let i = socket.sent.length - perRound; i < socket.sent.length; i++) socket.reply(i);
+    socket.deliver();
+    await Promise.all(pending);
+    socket.sent.length = 0;
+  }
+  const cpu = process.cpuUsage(cpu0);
+  await engine.stop();
+  emit({ suite: 'icmp', case: 'engine JS alone (fake socket)', pings: rounds * perRound, cpu_us_per_ping: (cpu.user + cpu.system) / (rounds * perRound) });
 }
 
 async function monitorLoad(): Promise<void> {
   const pps = 20_000;
   const seconds = 5;
+  await engineJsOnly();
   const base = await paced(pps, seconds, () => Promise.resolve());
   emit({ suite: 'icmp', case: 'monitor 20k/s pacing loop alone', pps, pings: base.pings, cpu_us_per_ping: base.cpuUsPerPing });
   for (const [family, mode] of MODES) {
@@ -299,7 +326,8 @@ async function monitorLoad(): Promise<void> {
     rtts.sort((a, b) => a - b);
     emit({
       suite: 'icmp', case: `monitor 20k/s ${family} ${mode}`, pps, pings: r.pings, failed, cpu_us_per_ping: r.cpuUsPerPing,
-      engine_us_per_ping: r.cpuUsPerPing - base.cpuUsPerPing, target_us: 8, behind_ms: r.lagMs,
+      engine_us_per_ping: r.cpuUsPerPing - base.cpuUsPerPing, user_us: r.userUsPerPing, sys_us: r.sysUsPerPing, target_us: 8, behind_ms: r.lagMs,
+      load_avg_1m: loadavg()[0]!,
       rtt_p50_ms: percentile(rtts, 0.5), rtt_p99_ms: percentile(rtts, 0.99), rtt_max_ms: rtts[rtts.length - 1] ?? NaN,
       rtt_kernel: st.rttKernel, rtt_userspace: st.rttUserspace, tx_unpaired: st.txStampsUnpaired,
     });
