@@ -49,5 +49,9 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm ci --no-fund --no-audit --ignore-scripts=false >/dev/null 2>&1 || npm ci --no-fund --no-audit
 fi
 
+# The ICMP socket addon (C++, node-gyp): built by `npm ci` too; this rebuilds it only when a
+# source changed since, and prints nothing otherwise.
+node scripts/build-native.mjs
+
 say "compiling TypeScript"
 npx tsc -p tsconfig.json

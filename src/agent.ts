@@ -2,7 +2,9 @@ import { Histogram, Registry } from 'prom-client';
 import { systemClock, type Clock, type TimerHandle } from '../internal/clock/clock.js';
 import { errorMessage, NetscanError } from '../internal/errors/errors.js';
 import { HealthServer, type HealthDocument, type Readiness, type ReloadResult } from '../internal/health/health-server.js';
-import { IcmpEngine } from '../internal/icmp/engine.js';
+import { IcmpPinger } from '../internal/icmp/pinger.js';
+import { openNativeIcmpSocket } from '../internal/icmp/native-socket.js';
+import { IcmpSocketOpener } from '../internal/icmp/open.js';
 import type { Logger } from '../internal/log/log.js';
 import type { PingOptions, PingOutcome, Pinger } from '../internal/model/ping.js';
 import { Reconciler } from '../internal/reconcile/reconciler.js';
@@ -15,7 +17,7 @@ import type { Config } from './config/schema.js';
 import { deviceStoreOptions, healthServerOptions, reconcilerOptions, schedulerOptions, snmpEnricherOptions } from './config/stage-options.js';
 import { DiscoveryLoop, Ownership } from './discovery-loop.js';
 import { OutputSlot, type PreparedOutputs } from './output-slot.js';
-import { buildHealthDocument, registerAgentMetrics, type AgentFigures } from './telemetry.js';
+import { buildHealthDocument, icmpTotals, registerAgentMetrics, type AgentFigures } from './telemetry.js';
 
 /** What the agent needs from its shell (cmd/). */
 export interface AgentOptions {
@@ -37,7 +39,9 @@ export interface AgentOptions {
 interface Stages {
   outputs: OutputSlot;
   store: DeviceStore;
-  engine: IcmpEngine;
+  engine: IcmpPinger;
+  /** Opens the engine's sockets of the kind icmp_mode picks, and reports it. */
+  icmpSockets: IcmpSocketOpener;
   scheduler: PingScheduler;
   reconciler: Reconciler;
   discovery: DiscoveryLoop;
@@ -62,10 +66,11 @@ class ObservedPinger implements Pinger {
   }
 }
 
-/** Settings the state store, the SNMP enricher and the health listener take at construction only. */
+/** Settings the state store, the SNMP enricher, the health listener and the ICMP sockets take at construction only. */
 const restartKeys = [
   'state_file', 'max_devices', 'prune_after', 'prune_interval', 'state_snapshot_interval', 'snmp', 'snmp_interval', 'snmp_rate_limit',
   'snmp_burst_limit', 'snmp_max_consecutive_fails', 'snmp_backoff_duration', 'health_check_port', 'health_check_bind',
+  'icmp_mode', 'icmp_payload_bytes', 'icmp_tos', 'icmp_ttl', 'icmp_source_ipv4', 'icmp_source_ipv6', 'icmp_interface',
 ] as const;
 
 const sameJson = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
@@ -132,7 +137,14 @@ export class Agent {
 
     const outputs = new OutputSlot(config, { clock, logger });
     const store = new DeviceStore({ clock, logger, ...deviceStoreOptions(config) });
-    const engine = new IcmpEngine({ clock, logger });
+    const icmpSockets = new IcmpSocketOpener({ mode: config.icmp_mode, open: openNativeIcmpSocket, logger });
+    const engine = new IcmpPinger({
+      clock, logger, sourceIpv4: config.icmp_source_ipv4 || undefined, sourceIpv6: config.icmp_source_ipv6 || undefined,
+      engine: {
+        openSocket: icmpSockets.open, payloadBytes: config.icmp_payload_bytes, tos: config.icmp_tos || undefined,
+        ttl: config.icmp_ttl || undefined, interfaceName: config.icmp_interface || undefined,
+      },
+    });
     const scheduler = new PingScheduler({ clock, pinger: new ObservedPinger(engine, rtt), sink: outputs, state: store, logger }, schedulerOptions(config));
     const reconciler = new Reconciler({ source: store, target: scheduler, clock, logger }, reconcilerOptions(config));
     const discovery = new DiscoveryLoop(config, {
@@ -141,7 +153,7 @@ export class Agent {
     if (this.#stopping) discovery.halt();
     const snmp = snmpEnricherOptions(config);
     const enricher = snmp && new SnmpEnricher({ clock, session: new NetSnmpSession(), state: store, sink: outputs, logger }, snmp);
-    this.#stages = { outputs, store, engine, scheduler, reconciler, discovery, enricher, health: undefined, registry, rtt };
+    this.#stages = { outputs, store, engine, icmpSockets, scheduler, reconciler, discovery, enricher, health: undefined, registry, rtt };
 
     // Sink first: nothing may produce a point before the outputs accept it.
     await outputs.start();
@@ -233,7 +245,9 @@ export class Agent {
       writer,
       outputOk: writer.state === 'writing',
       outputHealthy: s.outputs.isHealthy(),
-      icmp: s.engine.stats(),
+      icmp: icmpTotals(s.engine.stats()),
+      icmpModeSetting: s.icmpSockets.setting,
+      icmpSockets: s.icmpSockets.sockets(),
       snmp: s.enricher?.stats(),
       persistence: s.store.persistenceStats(),
       eventLoopDelayP99Ms: scheduler.stalls.loopDelayP99Ms,

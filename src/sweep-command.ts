@@ -7,7 +7,7 @@
  */
 import { systemClock, type Clock, type TimerHandle } from '../internal/clock/clock.js';
 import { NetscanError, errorMessage } from '../internal/errors/errors.js';
-import type { IcmpSocketFactory } from '../internal/icmp/socket.js';
+import type { IcmpSocketFactory } from '../internal/icmp/icmp-socket.js';
 import type { Logger } from '../internal/log/log.js';
 import type { PingOutcome, Pinger } from '../internal/model/ping.js';
 import { canonicalIp } from '../internal/net/ipv6.js';
@@ -65,7 +65,7 @@ export interface SweepCommandIo {
   readonly logger?: Logger;
   /** Probe with this instead of opening the ICMP engine (tests). */
   readonly pinger?: Pinger;
-  /** Socket factory for the engine (tests). */
+  /** Socket factory for the engine (tests); default: the native socket, raw when allowed, else datagram. */
   readonly openSocket?: IcmpSocketFactory;
   /** Resolves a host name to addresses (default: the system resolver, `dns.lookup` with `all`). */
   readonly lookup?: (name: string, family: 0 | 4 | 6) => Promise<string[]>;
@@ -216,27 +216,28 @@ interface OpenPingerOptions {
 }
 
 /**
- * Opens the ICMP engine a sweep needs, loaded only now so that usage errors and `--help` stay
- * fast. The engine speaks IPv4 only; a dual-stack engine replaces this function.
+ * Opens the ICMP engines a sweep needs (IPv4, IPv6 or both), loaded only now so that usage errors
+ * and `--help` stay fast. Sockets are raw when allowed, else datagram; refused both ways, the
+ * error carries the advice naming both fixes.
  */
 async function openPinger(o: OpenPingerOptions): Promise<OpenedPinger> {
-  if (o.ipv6.length > 0) {
-    const shown = o.ipv6.slice(0, 3).join(', ') + (o.ipv6.length > 3 ? `, ... (${o.ipv6.length})` : '');
-    throw new NetscanError(
-      'ERR_ICMP_SOCKET',
-      `IPv6 needs the dual-stack ICMP engine, which this build does not have yet (IPv6 targets: ${shown}); leave them out, or give -4 to keep host names to IPv4`,
-      { stage: 'sweep' },
-    );
-  }
-  const { IcmpEngine } = await import('../internal/icmp/engine.js');
-  const engine = new IcmpEngine({
+  const [{ IcmpPinger }, { IcmpSocketOpener }, { openNativeIcmpSocket }] = await Promise.all([
+    import('../internal/icmp/pinger.js'),
+    import('../internal/icmp/open.js'),
+    import('../internal/icmp/native-socket.js'),
+  ]);
+  const pinger = new IcmpPinger({
     clock: o.clock,
     logger: o.logger,
-    maxInFlight: Math.min(60000, Math.max(o.maxInFlight, 1024)),
-    ...(o.openSocket ? { openSocket: o.openSocket } : {}),
+    // IPv6 targets: open that engine now, so a refusal is reported before the sweep starts.
+    eagerIpv6: o.ipv6.length > 0,
+    engine: {
+      maxInFlight: Math.min(60000, Math.max(o.maxInFlight, 1024)),
+      openSocket: o.openSocket ?? new IcmpSocketOpener({ open: openNativeIcmpSocket, logger: o.logger }).open,
+    },
   });
-  await engine.start();
-  return { pinger: engine, stop: () => engine.stop() };
+  await pinger.start();
+  return { pinger, stop: () => pinger.stop() };
 }
 
 /** The system resolver, loaded only when a target is a host name. */

@@ -1,6 +1,8 @@
 import { Counter, Gauge, collectDefaultMetrics, type Registry } from 'prom-client';
 import type { HealthDocument, Readiness } from '../internal/health/health-server.js';
-import type { IcmpEngineStats } from '../internal/icmp/engine.js';
+import { zeroIcmpEngineStats, type IcmpEngineStats } from '../internal/icmp/engine-options.js';
+import type { IcmpPingerStats } from '../internal/icmp/pinger.js';
+import type { IcmpModeSetting, IcmpSocketInfo } from '../internal/icmp/open.js';
 import type { ReconcilerStats } from '../internal/reconcile/reconciler.js';
 import type { PingSchedulerStats } from '../internal/schedule/ping-scheduler.js';
 import type { SnmpEnricherStats } from '../internal/snmp/enricher.js';
@@ -27,6 +29,10 @@ export interface AgentFigures {
   /** Writing, or failing but safely spooling. */
   outputHealthy: boolean;
   icmp: IcmpEngineStats;
+  /** The configured `icmp_mode`. */
+  icmpModeSetting: IcmpModeSetting;
+  /** The ICMP socket of each family in use: kind and kernel stamping. */
+  icmpSockets: readonly IcmpSocketInfo[];
   snmp: SnmpEnricherStats | undefined;
   persistence: PersistenceStats;
   eventLoopDelayP99Ms: number;
@@ -100,11 +106,7 @@ export function buildHealthDocument(f: AgentFigures): HealthDocument {
     points_dropped_by_reason: f.writer.droppedByReason,
     write_errors: f.writer.writeErrors,
     last_write_error: f.writer.lastError ?? null,
-    icmp: {
-      sent: f.icmp.sent, replies: f.icmp.replies, timeouts: f.icmp.timeouts, unreachable: f.icmp.unreachable, send_errors: f.icmp.sendErrors,
-      late: f.icmp.late, duplicates: f.icmp.duplicates, foreign: f.icmp.foreign, invalid: f.icmp.invalid, in_flight: f.icmp.inFlight,
-      rcvbuf_bytes: f.icmp.rcvbufBytes, socket_failures: f.icmp.socketFailures,
-    },
+    icmp: icmpHealth(f),
     snmp: f.snmp ? {
       devices_enriched: f.snmp.devicesEnriched, devices_tracked: f.snmp.devicesTracked, queries_total: f.snmp.queriesTotal,
       successes_total: f.snmp.successesTotal, failures: f.snmp.failuresByClass, in_flight: f.snmp.inFlight, queued: f.snmp.queued,
@@ -124,6 +126,54 @@ export function buildHealthDocument(f: AgentFigures): HealthDocument {
     shard: f.shard,
     config_reloads: f.reloads,
   };
+}
+
+/**
+ * The counters of both families' engines added up (IPv4's alone until an IPv6 target started the
+ * other); family, mode and stamping come from the sockets, see {@link icmpHealth}.
+ */
+export function icmpTotals(s: IcmpPingerStats): IcmpEngineStats {
+  const out = zeroIcmpEngineStats('ipv4');
+  const counters = out as unknown as Record<string, number>;
+  for (const e of [s.ipv4, s.ipv6]) {
+    if (!e) continue;
+    for (const [k, v] of Object.entries(e)) if (typeof v === 'number' && typeof counters[k] === 'number') counters[k] += v;
+  }
+  return out;
+}
+
+/**
+ * The `icmp` object of `/health`: which socket kind and families run (`mode` is null until a
+ * socket opened; `kernel_timestamps` is true when every open socket is stamped by the kernel),
+ * then the engine counters.
+ */
+export function icmpHealth(f: Pick<AgentFigures, 'icmp' | 'icmpModeSetting' | 'icmpSockets'>): Record<string, unknown> {
+  const modes = [...new Set(f.icmpSockets.map((s) => s.mode))];
+  return {
+    mode: modes.length === 0 ? null : modes.join('+'),
+    mode_setting: f.icmpModeSetting,
+    families: f.icmpSockets.map((s) => s.family),
+    kernel_timestamps: f.icmpSockets.length > 0 && f.icmpSockets.every((s) => s.kernelStamps),
+    sent: f.icmp.sent, replies: f.icmp.replies, timeouts: f.icmp.timeouts, unreachable: f.icmp.unreachable, send_errors: f.icmp.sendErrors,
+    late: f.icmp.late, duplicates: f.icmp.duplicates, foreign: f.icmp.foreign, invalid: f.icmp.invalid, in_flight: f.icmp.inFlight,
+    rcvbuf_bytes: f.icmp.rcvbufBytes, socket_failures: f.icmp.socketFailures,
+    rtt_kernel: f.icmp.rttKernel, rtt_userspace: f.icmp.rttUserspace, tx_stamps_unpaired: f.icmp.txStampsUnpaired,
+  };
+}
+
+/**
+ * Registers `netscan_icmp_info{mode,family,kernel_timestamps}` (1 per open socket) on `registry`;
+ * `sockets` is read at scrape time.
+ */
+export function registerIcmpInfo(registry: Registry, sockets: () => readonly IcmpSocketInfo[]): void {
+  new Gauge({
+    name: 'netscan_icmp_info', help: 'ICMP socket in use per address family: kind (raw or dgram) and kernel timestamping; always 1.',
+    labelNames: ['mode', 'family', 'kernel_timestamps'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const s of sockets()) this.labels(s.mode, s.family, String(s.kernelStamps)).set(1);
+    },
+  });
 }
 
 /**
@@ -188,6 +238,10 @@ export function registerAgentMetrics(registry: Registry, figures: () => AgentFig
   counter('netscan_sweeps_total', 'Discovery sweeps completed.', (f) => f.sweep.total);
   gauge('netscan_last_sweep_alive', 'Hosts that answered the last sweep.', (f) => f.sweep.last?.alive ?? 0);
   gauge('netscan_last_sweep_duration_seconds', 'Wall time of the last sweep.', (f) => (f.sweep.last?.elapsedMs ?? 0) / 1000);
+  registerIcmpInfo(registry, () => get().icmpSockets);
+  labelled('netscan_icmp_rtt_total', 'Replies timed, by stamp source: kernel (transmit to receive) or userspace (the fallback).', 'source',
+    (f) => ({ kernel: f.icmp.rttKernel, userspace: f.icmp.rttUserspace }));
+  counter('netscan_icmp_tx_stamps_unpaired_total', 'Kernel transmit stamps that matched no probe in flight.', (f) => f.icmp.txStampsUnpaired);
   counter('netscan_icmp_late_replies_total', 'Genuine replies that arrived after their timeout.', (f) => f.icmp.late);
   counter('netscan_icmp_socket_failures_total', 'ICMP socket failures survived (socket reopened; probes in flight recorded as agent_error).', (f) => f.icmp.socketFailures);
   counter('netscan_icmp_foreign_packets_total', 'ICMP packets for other processes, ignored.', (f) => f.icmp.foreign);

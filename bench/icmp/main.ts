@@ -1,21 +1,26 @@
-// ICMP engine and sweep benchmarks: `npm run bench -- icmp [--json] [--rounds N] [--skip-12] [--only 24|16|12|engine|hot]`.
+// ICMP engine and sweep benchmarks: `npm run bench -- icmp [--json] [--rounds N] [--skip-12] [--only 24|16|12|engine|monitor|rtt|hot]`.
 // Re-executes itself inside a private network namespace (only loopback; 256 addresses of the /16
 // dropped by nft on the INPUT hook) and measures, in one run:
 //   - a /24 and a /16 sweep with netscan (`netscan sweep`, a child process) and with Debian's
 //     `fping -g CIDR -a -q -r 0 -t 500 -i 0`; both must report exactly the live addresses;
 //   - a /12 sweep (1,048,574 addresses) with the sweeping process's peak RSS;
 //   - raw engine pings/s and RTT resolution, against net-ping on the same workload;
+//   - CPU per ping of the engine alone at a steady 20,000 pings/s (monitoring load), per socket mode
+//     and family, against the pacing loop alone, with the RTT percentiles seen under that load;
+//   - loopback RTT p50/p99/max from kernel stamps, one ping at a time, per mode and family;
 //   - the per-packet hot path (encode + checksum, parse + tag) with tinybench.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Bench } from 'tinybench';
 import { IcmpEngine } from '../../internal/icmp/engine.js';
+import type { IcmpFamily, IcmpSocketMode } from '../../internal/icmp/icmp-socket.js';
 import { formatIpv4, parseIpv4 } from '../../internal/icmp/ipv4.js';
-import { newIcmpV4View, parseIcmpV4, probeTag, writeEchoRequest } from '../../internal/icmp/packet.js';
+import { newEchoView, parseIcmpV4, probeTag, writeEchoRequest, writePadding } from '../../internal/icmp/packet.js';
+import { FakeIcmpSocket } from '../../internal/testkit/fake-icmp.js';
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');
@@ -25,7 +30,7 @@ const argValue = (name: string): string | undefined => {
 };
 const rounds = Number(argValue('--rounds') ?? 3);
 const skip12 = args.includes('--skip-12');
-const only = argValue('--only'); // 24 | 16 | 12 | engine | hot
+const only = argValue('--only'); // 24 | 16 | 12 | engine | monitor | rtt | hot
 const want = (part: string): boolean => only === undefined || only === part;
 
 const NET24 = '127.1.0.0/24';
@@ -47,7 +52,12 @@ if (process.env.NETSCAN_BENCH_NETNS !== '1') {
     '}',
     '',
   ].join('\n'));
-  const script = ['set -e', 'ip link set lo up', `nft -f '${rules}'`, 'exec "$0" "$@"'].join('\n');
+  const script = [
+    'set -e', 'ip link set lo up', `nft -f '${rules}'`,
+    // Datagram sockets for root (gid 0) and a ULA prefix answering on loopback, in this namespace only.
+    'echo "0 0" > /proc/sys/net/ipv4/ping_group_range', 'ip -6 route add local fd00:1::/64 dev lo',
+    'exec "$0" "$@"',
+  ].join('\n');
   const res = spawnSync('unshare', ['-n', '--', 'sh', '-c', script, process.execPath, ...process.execArgv, fileURLToPath(import.meta.url), ...args], {
     stdio: 'inherit',
     env: { ...process.env, NETSCAN_BENCH_NETNS: '1' },
@@ -233,15 +243,125 @@ async function engineVsNetPing(): Promise<void> {
   emit({ suite: 'icmp', case: 'loopback RTT (net-ping)', samples: npRtts.length, median_ms: n.median, distinct_values: n.distinct, whole_ms_values: n.whole_ms });
 }
 
+// --- monitoring load and kernel-stamped RTT -----------------------------------------------------
+const MODES: Array<[IcmpFamily, IcmpSocketMode]> = [['ipv4', 'raw'], ['ipv4', 'dgram'], ['ipv6', 'raw'], ['ipv6', 'dgram']];
+
+function monitorTarget(family: IcmpFamily, n: number): string {
+  return family === 'ipv4' ? formatIpv4(0x7f0b0000 + (n % 5000) + 1) : `fd00:1::${((n % 5000) + 1).toString(16)}`;
+}
+
+function percentile(sorted: readonly number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
+/**
+ * Paces `pps` pings per second for `seconds` (a tick every 5 ms) through `ping`, and returns the
+ * process CPU (user + system) spent per ping. 5,000 distinct targets, like a monitoring fleet.
+ */
+async function paced(
+  pps: number,
+  seconds: number,
+  ping: (n: number) => Promise<unknown>,
+): Promise<{ cpuUsPerPing: number; userUsPerPing: number; sysUsPerPing: number; pings: number; lagMs: number }> {
+  const tickMs = 5;
+  const perTick = (pps * tickMs) / 1000;
+  const ticks = (seconds * 1000) / tickMs;
+  const pending: Array<Promise<unknown>> = [];
+  let n = 0;
+  const cpu0 = process.cpuUsage();
+  const t0 = process.hrtime.bigint();
+  for (let t = 0; t < ticks; t++) {
+    for (let i = 0; i < perTick; i++) pending.push(ping(n++));
+    // The next tick is due from the schedule, not from when this one ran.
+    const dueNs = t0 + BigInt(Math.round((t + 1) * tickMs * 1e6));
+    const waitMs = Number(dueNs - process.hrtime.bigint()) / 1e6;
+    if (waitMs > 0) await new Promise((r) => setTimeout(r, waitMs));
+    if (pending.length > 50_000) await Promise.all(pending.splice(0));
+  }
+  await Promise.all(pending);
+  const lagMs = Number(process.hrtime.bigint() - t0) / 1e6 - seconds * 1000;
+  const cpu = process.cpuUsage(cpu0);
+  return { cpuUsPerPing: (cpu.user + cpu.system) / n, userUsPerPing: cpu.user / n, sysUsPerPing: cpu.system / n, pings: n, lagMs };
+}
+
+/** The engine's JavaScript alone: a fake socket answers every request at once, no syscall, no kernel work. */
+async function engineJsOnly(): Promise<void> {
+  const socket = new FakeIcmpSocket({ family: 'ipv4' });
+  const engine = new IcmpEngine({ openSocket: socket.factory(), maxInFlight: 8192 });
+  await engine.start();
+  const rounds = 100;
+  const perRound = 1000;
+  const cpu0 = process.cpuUsage();
+  for (let r = 0; r < rounds; r++) {
+    const pending = Array.from({ length: perRound }, (_, i) => engine.ping(monitorTarget('ipv4', r * perRound + i), { timeoutMs: 1000 }));
+    await new Promise((resolve) => setImmediate(resolve));
+    for (let i = socket.sent.length - perRound; i < socket.sent.length; i++) socket.reply(i);
+    socket.deliver();
+    await Promise.all(pending);
+    socket.sent.length = 0;
+  }
+  const cpu = process.cpuUsage(cpu0);
+  await engine.stop();
+  emit({ suite: 'icmp', case: 'engine JS alone (fake socket)', pings: rounds * perRound, cpu_us_per_ping: (cpu.user + cpu.system) / (rounds * perRound) });
+}
+
+async function monitorLoad(): Promise<void> {
+  const pps = 20_000;
+  const seconds = 5;
+  await engineJsOnly();
+  const base = await paced(pps, seconds, () => Promise.resolve());
+  emit({ suite: 'icmp', case: 'monitor 20k/s pacing loop alone', pps, pings: base.pings, cpu_us_per_ping: base.cpuUsPerPing });
+  for (const [family, mode] of MODES) {
+    const engine = new IcmpEngine({ family, mode, maxInFlight: 8192 });
+    await engine.start();
+    const rtts: number[] = [];
+    let failed = 0;
+    const r = await paced(pps, seconds, async (n) => {
+      const o = await engine.ping(monitorTarget(family, n), { timeoutMs: 1000 });
+      if (o.ok) rtts.push(o.rttMs);
+      else failed++;
+    });
+    const st = engine.stats();
+    await engine.stop();
+    rtts.sort((a, b) => a - b);
+    emit({
+      suite: 'icmp', case: `monitor 20k/s ${family} ${mode}`, pps, pings: r.pings, failed, cpu_us_per_ping: r.cpuUsPerPing,
+      engine_us_per_ping: r.cpuUsPerPing - base.cpuUsPerPing, user_us: r.userUsPerPing, sys_us: r.sysUsPerPing, target_us: 8, behind_ms: r.lagMs,
+      load_avg_1m: loadavg()[0]!,
+      rtt_p50_ms: percentile(rtts, 0.5), rtt_p99_ms: percentile(rtts, 0.99), rtt_max_ms: rtts[rtts.length - 1] ?? NaN,
+      rtt_kernel: st.rttKernel, rtt_userspace: st.rttUserspace, tx_unpaired: st.txStampsUnpaired,
+    });
+  }
+}
+
+async function loopbackRtt(): Promise<void> {
+  const samples = 2000;
+  for (const [family, mode] of MODES) {
+    const engine = new IcmpEngine({ family, mode });
+    await engine.start();
+    const target = family === 'ipv4' ? '127.0.0.1' : '::1';
+    const rtts = (await sequentialRtts(samples, async () => {
+      const o = await engine.ping(target, { timeoutMs: 1000 });
+      return o.ok ? o.rttMs : NaN;
+    })).sort((a, b) => a - b);
+    const st = engine.stats();
+    await engine.stop();
+    emit({
+      suite: 'icmp', case: `loopback RTT ${family} ${mode}`, samples, p50_us: percentile(rtts, 0.5) * 1000, p99_us: percentile(rtts, 0.99) * 1000,
+      max_us: rtts[rtts.length - 1]! * 1000, rtt_kernel: st.rttKernel, rtt_userspace: st.rttUserspace,
+    });
+  }
+}
+
 // --- per-packet hot path ------------------------------------------------------------------------
 async function hotPath(): Promise<void> {
   const buf = Buffer.alloc(64);
-  const view = newIcmpV4View();
-  const reply = Buffer.alloc(84);
-  reply[0] = 0x45;
-  reply[9] = 1;
-  writeEchoRequest(reply.subarray(20), { id: 1, seq: 2, nonceHi: 3, nonceLo: 4, serial: 5, tag: 6 }, 56);
-  reply[20] = 0;
+  const view = newEchoView();
+  const reply = Buffer.alloc(64);
+  writePadding(buf, 56);
+  writePadding(reply, 56);
+  writeEchoRequest(reply, { id: 1, seq: 2, nonceHi: 3, nonceLo: 4, serial: 5, tag: 6 }, 56);
+  reply[0] = 0;
   const bench = new Bench({ time: 300 });
   let serial = 0;
   bench.add('encode echo request (1000x)', () => {
@@ -251,7 +371,7 @@ async function hotPath(): Promise<void> {
     }
   });
   bench.add('parse + verify reply (1000x)', () => {
-    for (let i = 0; i < 1000; i++) parseIcmpV4(reply, 84, view);
+    for (let i = 0; i < 1000; i++) parseIcmpV4(reply, 0, 64, view, true);
   });
   await bench.run();
   for (const t of bench.tasks) {
@@ -276,4 +396,6 @@ if (want('24')) {
 if (want('16')) await compareSweep('/16', NET16, DROPPED16);
 if (want('12') && !skip12) await sweep12();
 if (want('engine')) await engineVsNetPing();
+if (want('monitor')) await monitorLoad();
+if (want('rtt')) await loopbackRtt();
 if (want('hot')) await hotPath();

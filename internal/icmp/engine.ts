@@ -1,118 +1,16 @@
-import { randomBytes as cryptoRandomBytes } from 'node:crypto';
-import { monoMs, systemClock, type Clock, type TimerHandle } from '../clock/clock.js';
+import { monoMs, type Clock, type TimerHandle } from '../clock/clock.js';
 import { NetscanError } from '../errors/errors.js';
-import type { Logger } from '../log/log.js';
 import type { PingFailureReason, PingOptions, PingOutcome, Pinger } from '../model/ping.js';
+import { formatIpv6, parseIpv6 } from '../net/ipv6.js';
+import { defaultIcmpEngineOptions, zeroIcmpEngineStats, type IcmpEngineOptions, type IcmpEngineStats } from './engine-options.js';
 import { parseIpv4 } from './ipv4.js';
-import {
-  ICMP_ECHO_REPLY,
-  MIN_PAYLOAD_BYTES,
-  icmpErrorDetail,
-  newIcmpV4View,
-  parseIcmpV4,
-  probeTag,
-  writeEchoRequest,
-} from './packet.js';
-import { openRawIcmpSocket, type IcmpSocket, type IcmpSocketError, type IcmpSocketFactory } from './socket.js';
+import { ECHO_HEADER_BYTES, MAX_PAYLOAD_BYTES_V4, MIN_PAYLOAD_BYTES, writePadding } from './packet.js';
+import { MAX_PAYLOAD_BYTES_V6, foldIpv6 } from './packet6.js';
+import { EchoReader, MAX_READ_PER_EVENT } from './echo-reader.js';
+import { EchoSender } from './echo-sender.js';
+import { DeadlineFifo, ProbeSlots, SlotHistory, State, socketRef, type Probe, type SocketRef } from './probe.js';
 
-/** Options for {@link IcmpEngine}. */
-export interface IcmpEngineOptions {
-  /** Address family served by this engine; only `ipv4` is implemented. */
-  family: 'ipv4';
-  /** Most echo requests outstanding at once; further pings wait in FIFO order (1..60000). */
-  maxInFlight: number;
-  /** ICMP payload size in bytes, including netscan's 16-byte stamp (16..1472; 56 like ping(8)). */
-  payloadBytes: number;
-  /** Socket receive buffer to request, in bytes (the kernel reports twice the granted request). */
-  rcvbufBytes: number;
-  /** Time source for timeouts and timestamps; RTT comes from its monoNs(). */
-  clock: Clock;
-  /** Logger for lifecycle and socket problems (never per packet above debug). */
-  logger: Logger | undefined;
-  /** Opens the socket; tests inject a fake. */
-  openSocket: IcmpSocketFactory;
-  /** Randomness for the identifier, the sequence start, the nonce and the tag secret. */
-  randomBytes: (n: number) => Buffer;
-}
-
-/** Defaults for {@link IcmpEngineOptions}. */
-export const defaultIcmpEngineOptions: IcmpEngineOptions = {
-  family: 'ipv4',
-  maxInFlight: 8192,
-  payloadBytes: 56,
-  rcvbufBytes: 8 * 1024 * 1024,
-  clock: systemClock,
-  logger: undefined,
-  openSocket: openRawIcmpSocket,
-  randomBytes: cryptoRandomBytes,
-};
-
-/** Counters since the engine started. */
-export interface IcmpEngineStats {
-  /** Echo requests handed to the kernel. */
-  sent: number;
-  /** Matched echo replies (successful pings). */
-  replies: number;
-  /** Pings that got no matching reply within their timeout. */
-  timeouts: number;
-  /** Pings answered by an ICMP destination-unreachable / time-exceeded, or refused with ENETUNREACH/EHOSTUNREACH. */
-  unreachable: number;
-  /** Pings whose sendto failed (EPERM from a firewall, EINVAL, ...). */
-  sendErrors: number;
-  /** Pings aborted by the caller's signal. */
-  aborted: number;
-  /** Genuine replies of this engine that arrived after their ping had timed out or been aborted. */
-  late: number;
-  /** Genuine replies to a ping that had already been answered. */
-  duplicates: number;
-  /** ICMP packets for someone else (other processes' pings, errors about other traffic). */
-  foreign: number;
-  /** Replies carrying this engine's nonce that failed a check (identifier, source, tag, checksum). */
-  invalid: number;
-  /** Times the identifier changed (once per 65,536 sequence numbers). */
-  identifierRotations: number;
-  /** Asynchronous socket failures survived: each rejected the pings in flight, then the socket was reopened. */
-  socketFailures: number;
-  /** Pings currently holding a sequence number (sent or about to be sent). */
-  inFlight: number;
-  /** Pings waiting for the in-flight cap. */
-  queued: number;
-  /** Receive buffer granted by the kernel, in bytes. */
-  rcvbufBytes: number;
-  /** In-flight cap in force: maxInFlight, lowered if the receive buffer could not hold that many replies. */
-  maxInFlight: number;
-}
-
-const enum State {
-  Queued,
-  Backlog,
-  InFlight,
-  Done,
-}
-
-const enum SlotHistory {
-  None,
-  Answered,
-  Expired,
-}
-
-interface Probe {
-  readonly ip: string;
-  readonly ipU32: number;
-  readonly timeoutMs: number;
-  readonly signal: AbortSignal | undefined;
-  readonly resolve: (o: PingOutcome) => void;
-  readonly reject: (e: unknown) => void;
-  state: State;
-  id: number;
-  seq: number;
-  serial: number;
-  sentNs: bigint;
-  sentAtMs: number;
-  deadlineMs: number;
-  fifo: DeadlineFifo | undefined;
-  fifoPos: number;
-}
+export { defaultIcmpEngineOptions, type IcmpEngineOptions, type IcmpEngineStats } from './engine-options.js';
 
 /** Pings sharing one AbortSignal: one listener per signal, not per ping (EventTarget's add is O(listeners)). */
 interface SignalGroup {
@@ -120,71 +18,28 @@ interface SignalGroup {
   readonly onAbort: () => void;
 }
 
-/**
- * FIFO of probes sharing one timeout value: deadlines are non-decreasing, so expiry is O(1).
- * A probe that settles early leaves a hole, so the answered majority dies young instead of
- * being held (and promoted to the old generation) until its deadline.
- */
-class DeadlineFifo {
-  #items: Array<Probe | undefined> = [];
-  #head = 0;
-  /** Absolute position of #items[0]. */
-  #base = 0;
-  push(p: Probe): void {
-    p.fifo = this;
-    p.fifoPos = this.#base + this.#items.length;
-    this.#items.push(p);
-  }
-  /** Empties the slot of a probe that settled before its deadline. */
-  clear(p: Probe): void {
-    const i = p.fifoPos - this.#base;
-    if (i >= this.#head && this.#items[i] === p) this.#items[i] = undefined;
-    p.fifo = undefined;
-  }
-  /** First live probe, skipping holes. */
-  peek(): Probe | undefined {
-    while (this.#head < this.#items.length && this.#items[this.#head] === undefined) this.#head++;
-    this.#compact();
-    return this.#items[this.#head];
-  }
-  shift(): void {
-    const p = this.#items[this.#head];
-    if (p) p.fifo = undefined;
-    this.#items[this.#head++] = undefined;
-    this.#compact();
-  }
-  #compact(): void {
-    if (this.#head >= 1024 && this.#head * 2 >= this.#items.length) {
-      this.#items = this.#items.slice(this.#head);
-      this.#base += this.#head;
-      this.#head = 0;
-    }
-  }
-}
-
 // Kernel memory charged per queued echo reply beyond its payload: skb truesize measured on
 // Linux 6.x loopback as ~830 bytes for a 56-byte payload, rounded up.
 const REPLY_TRUESIZE_BYTES = 968;
 // The cap never goes below this, however small the buffer.
 const MIN_IN_FLIGHT = 64;
-// Most datagrams read per readable event, so a flood cannot starve the event loop.
-/** Sends between two reads of the socket inside one burst of sends. */
-const DRAIN_EVERY_SENDS = 16;
-const MAX_DRAIN_PER_EVENT = 4096;
 /** A socket failure this long after the previous one is reopened at once. */
 const REOPEN_CALM_MS = 60_000;
 /** Reopen delays double from 1 s up to 30 s while failures repeat. */
 const nextReopenDelay = (prevMs: number): number => Math.min(30_000, Math.max(1000, prevMs * 2));
-// Engines hold themselves here while running: a running engine is never garbage-collected
-// with pings pending (net-ping sessions could be; docs/design.md, "ICMP engine").
+// Engines hold themselves here while running: a running engine is never garbage-collected with
+// pings pending (net-ping's sessions were, and their pings never settled).
 const liveEngines = new Set<IcmpEngine>();
 
 /**
  * The process's ICMP echo engine for one address family, shared by the sweep and the monitoring
- * schedulers. One raw socket; replies are matched on identifier, sequence, source address and a
- * payload stamp (engine nonce, per-probe serial, keyed tag), so stray, late, foreign and forged
- * replies never count. RTT is measured with the clock's monoNs() taken immediately before sendto.
- * Timeouts share one timer. See MANUAL.md, "The ICMP engine (design note)", for the design and figures.
+ * schedulers (through {@link IcmpPinger}). One socket (raw or datagram, as the factory opens it);
+ * requests are queued into the socket's send batch and flushed once per burst. Replies are matched
+ * on identifier, sequence, source address, a payload stamp (engine nonce, per-probe serial, keyed
+ * tag) and the whole echoed payload, so stray, late, foreign, forged and damaged replies never
+ * count. RTT is kernel receive stamp minus kernel transmit stamp; without a pair, the clock's
+ * monoNs() before the flush to monoNs() at the read. Timeouts share one timer. See MANUAL.md,
+ * "The ICMP engine (design note)".
  *
  * `ping()` never rejects for network conditions (those are outcomes); it rejects with the
  * signal's reason when the caller aborts, and with ERR_ICMP_SOCKET when the engine is not
@@ -193,17 +48,17 @@ const liveEngines = new Set<IcmpEngine>();
 export class IcmpEngine implements Pinger {
   readonly #opts: IcmpEngineOptions;
   readonly #clock: Clock;
-  #socket: IcmpSocket | undefined;
+  readonly #v6: boolean;
+  #current: SocketRef | undefined;
+  #retiring: SocketRef[] = [];
   #running = false;
   #failure: NetscanError | undefined;
-  readonly #slots: Array<Probe | undefined> = new Array<Probe | undefined>(65536).fill(undefined);
-  readonly #lastSerial = new Uint32Array(65536);
-  readonly #lastHistory = new Uint8Array(65536);
+  readonly #table = new ProbeSlots();
+  readonly #reader: EchoReader;
+  readonly #sender: EchoSender;
   #waiting: Probe[] = [];
   #waitingHead = 0;
-  #backlog: Probe[] = [];
-  #backlogHead = 0;
-  #backlogArmed = false;
+  #rotatePending = false;
   #inFlight = 0;
   #pumping = false;
   readonly #deadlines = new Map<number, DeadlineFifo>();
@@ -218,11 +73,8 @@ export class IcmpEngine implements Pinger {
   #nonceLo = 0;
   #secret = 0;
   #packet: Buffer = Buffer.alloc(0);
-  readonly #view = newIcmpV4View();
-  readonly #stats: IcmpEngineStats = {
-    sent: 0, replies: 0, timeouts: 0, unreachable: 0, sendErrors: 0, aborted: 0, late: 0, duplicates: 0,
-    foreign: 0, invalid: 0, identifierRotations: 0, socketFailures: 0, inFlight: 0, queued: 0, rcvbufBytes: 0, maxInFlight: 0,
-  };
+  readonly #addr = new Uint8Array(16);
+  readonly #stats: IcmpEngineStats;
   #reopenTimer: TimerHandle | undefined;
   #reopenDelayMs = 0;
   #lastSocketFailureMs = -Infinity;
@@ -231,6 +83,25 @@ export class IcmpEngine implements Pinger {
   constructor(opts: Partial<IcmpEngineOptions> = {}) {
     this.#opts = { ...defaultIcmpEngineOptions, ...opts };
     this.#clock = this.#opts.clock;
+    this.#v6 = this.#opts.family === 'ipv6';
+    this.#stats = zeroIcmpEngineStats(this.#opts.family);
+    this.#reader = new EchoReader({
+      family: this.#opts.family, payloadBytes: this.#opts.payloadBytes, clock: this.#clock, stats: this.#stats, table: this.#table,
+      settle: (p, outcome, history) => this.#finish(p, outcome, history),
+    });
+    this.#sender = new EchoSender({
+      family: this.#opts.family, payloadBytes: this.#opts.payloadBytes, clock: this.#clock, identifier: (ref) => this.#identifierOf(ref),
+      hooks: {
+        sent: (p, sentNs, nowMs) => this.#sent(p, sentNs, nowMs),
+        refused: (p, code) => this.#refused(p, code),
+        held: (p) => {
+          if (p.deadlineMs < this.#timerDueMs) this.#armTimer(p.deadlineMs);
+        },
+        read: (ref) => {
+          if (this.#running) this.#drain(ref);
+        },
+      },
+    });
   }
 
   /** True between a successful start() and stop(). */
@@ -238,27 +109,31 @@ export class IcmpEngine implements Pinger {
     return this.#running;
   }
 
-  /** Current identifier (changes every 65,536 sequence numbers). */
+  /** Identifier of new requests (changes every 65,536 sequence numbers). */
   get identifier(): number {
-    return this.#id;
+    return this.#identifierOf(this.#current);
   }
 
   /** A copy of the counters. */
   stats(): IcmpEngineStats {
-    return { ...this.#stats, inFlight: this.#inFlight, queued: this.#waiting.length - this.#waitingHead };
+    const open = (this.#current ? 1 : 0) + this.#retiring.length;
+    return { ...this.#stats, socketsOpen: open, inFlight: this.#inFlight, queued: this.#waiting.length - this.#waitingHead };
   }
 
   /**
    * Opens the socket; idempotent. Rejects with NetscanError ERR_ICMP_PERMISSION (with advice)
-   * without CAP_NET_RAW, or ERR_ICMP_SOCKET for other socket failures.
+   * when the process may not open it, or ERR_ICMP_SOCKET for other socket failures.
    */
   async start(): Promise<void> {
     if (this.#running) return;
     const o = this.#opts;
-    if (o.family !== 'ipv4') throw new NetscanError('ERR_ICMP_SOCKET', `address family ${String(o.family)} is not supported`, { stage: 'icmp' });
+    if (o.family !== 'ipv4' && o.family !== 'ipv6') throw new NetscanError('ERR_ICMP_SOCKET', `address family ${String(o.family)} is not supported`, { stage: 'icmp' });
     if (!(o.maxInFlight >= 1 && o.maxInFlight <= 60000)) throw new RangeError(`maxInFlight must be 1..60000, got ${o.maxInFlight}`);
-    if (!(o.payloadBytes >= MIN_PAYLOAD_BYTES && o.payloadBytes <= 1472)) throw new RangeError(`payloadBytes must be ${MIN_PAYLOAD_BYTES}..1472, got ${o.payloadBytes}`);
-    const socket = o.openSocket({ family: o.family, rcvbufBytes: o.rcvbufBytes });
+    const maxPayload = this.#v6 ? MAX_PAYLOAD_BYTES_V6 : MAX_PAYLOAD_BYTES_V4;
+    if (!(o.payloadBytes >= MIN_PAYLOAD_BYTES && o.payloadBytes <= maxPayload)) {
+      throw new RangeError(`payloadBytes must be ${MIN_PAYLOAD_BYTES}..${maxPayload} for ${o.family}, got ${o.payloadBytes}`);
+    }
+    const ref = this.#open();
     const rnd = o.randomBytes(16);
     // A random identifier and sequence start per engine (blackbox_exporter does the same) keep
     // two netscan processes, and stateful firewalls that remember IDs (blackbox#591), apart.
@@ -268,26 +143,33 @@ export class IcmpEngine implements Pinger {
     this.#nonceLo = rnd.readUInt32BE(8);
     this.#secret = rnd.readUInt32BE(12);
     this.#sentAny = false;
-    this.#packet = Buffer.alloc(8 + o.payloadBytes);
-    this.#socket = socket;
+    this.#packet = Buffer.alloc(ECHO_HEADER_BYTES + o.payloadBytes);
+    writePadding(this.#packet, o.payloadBytes);
+    this.#reader.keys({ nonceHi: this.#nonceHi, nonceLo: this.#nonceLo, secret: this.#secret, template: this.#packet });
+    this.#sender.keys({ nonceHi: this.#nonceHi, nonceLo: this.#nonceLo, secret: this.#secret, packet: this.#packet });
+    this.#use(ref);
     this.#failure = undefined;
-    this.#stats.rcvbufBytes = socket.rcvbufBytes;
     // Every reply of the in-flight probes may arrive while the loop is stalled (GC, a long task);
     // they must all fit in the socket buffer or the kernel drops them silently (false loss).
+    const socket = ref.socket;
     const replyBytes = REPLY_TRUESIZE_BYTES + o.payloadBytes;
     const fits = socket.rcvbufBytes > 0 ? Math.max(MIN_IN_FLIGHT, Math.floor(socket.rcvbufBytes / replyBytes)) : o.maxInFlight;
     this.#maxInFlight = Math.min(o.maxInFlight, fits);
     this.#stats.maxInFlight = this.#maxInFlight;
-    this.#wire(socket);
     this.#running = true;
-    for (const other of liveEngines) {
-      if (other.#opts.family === o.family) {
-        o.logger?.warn({ stage: 'icmp' }, 'a second ICMP engine is running in this process; each raw socket receives every ICMP packet, share one engine instead');
-        break;
+    if (socket.mode === 'raw') {
+      for (const other of liveEngines) {
+        if (other.#opts.family === o.family && other.#current?.socket.mode === 'raw') {
+          o.logger?.warn({ stage: 'icmp', family: o.family }, 'a second raw ICMP engine is running in this process; each raw socket receives every ICMP packet, share one engine instead');
+          break;
+        }
       }
     }
     liveEngines.add(this);
-    o.logger?.info({ stage: 'icmp', identifier: this.#id, rcvbuf_bytes: socket.rcvbufBytes, max_in_flight: this.#maxInFlight }, 'ICMP engine started');
+    o.logger?.info(
+      { stage: 'icmp', family: o.family, mode: socket.mode, identifier: this.identifier, kernel_stamps: socket.kernelStamps, rcvbuf_bytes: socket.rcvbufBytes, max_in_flight: this.#maxInFlight },
+      'ICMP engine started',
+    );
     if (this.#maxInFlight < o.maxInFlight) {
       o.logger?.warn(
         { stage: 'icmp', requested_bytes: o.rcvbufBytes, granted_bytes: socket.rcvbufBytes, max_in_flight: this.#maxInFlight },
@@ -296,13 +178,36 @@ export class IcmpEngine implements Pinger {
     }
   }
 
-  #wire(socket: IcmpSocket): void {
+  /** Opens a socket with the engine's settings and wires its callbacks. */
+  #open(): SocketRef {
+    const o = this.#opts;
+    const socket = o.openSocket({
+      family: o.family, mode: o.mode, rcvbufBytes: o.rcvbufBytes, tos: o.tos, ttl: o.ttl, sourceAddress: o.sourceAddress, interfaceName: o.interfaceName,
+    });
+    if (socket.family !== o.family) {
+      socket.close();
+      throw new NetscanError('ERR_ICMP_SOCKET', `the socket factory opened an ${socket.family} socket for an ${o.family} engine`, { stage: 'icmp' });
+    }
+    const ref = socketRef(socket);
     socket.onReadable(() => {
-      if (this.#socket === socket) this.#drain();
+      if (!ref.closed) this.#drain(ref);
     });
     socket.onError((err) => {
-      if (this.#socket === socket) this.#onSocketError(err);
+      if (!ref.closed) this.#onSocketError(err);
     });
+    return ref;
+  }
+
+  #use(ref: SocketRef): void {
+    this.#current = ref;
+    this.#sender.use(ref);
+    this.#stats.mode = ref.socket.mode;
+    this.#stats.kernelStamps = ref.socket.kernelStamps;
+    this.#stats.rcvbufBytes = ref.socket.rcvbufBytes;
+  }
+
+  #identifierOf(ref: SocketRef | undefined): number {
+    return ref?.socket.mode === 'dgram' ? (ref.socket.identifier ?? 0) : this.#id;
   }
 
   /** Closes the socket and rejects pending pings with ERR_ICMP_SOCKET; idempotent, safe before start(). */
@@ -311,26 +216,43 @@ export class IcmpEngine implements Pinger {
     this.#shutDown(new NetscanError('ERR_ICMP_SOCKET', 'ICMP engine stopped', { stage: 'icmp' }));
     const st = this.stats();
     this.#opts.logger?.info(
-      { stage: 'icmp', sent: st.sent, replies: st.replies, timeouts: st.timeouts, unreachable: st.unreachable, send_errors: st.sendErrors, late: st.late, duplicates: st.duplicates, foreign: st.foreign, invalid: st.invalid },
+      {
+        stage: 'icmp', family: st.family, sent: st.sent, replies: st.replies, rtt_kernel: st.rttKernel, rtt_userspace: st.rttUserspace, timeouts: st.timeouts,
+        unreachable: st.unreachable, send_errors: st.sendErrors, late: st.late, duplicates: st.duplicates, foreign: st.foreign, invalid: st.invalid,
+      },
       'ICMP engine stopped',
     );
   }
 
-  /** Sends one echo request to `ip` (dotted IPv4) and resolves with the outcome. */
+  /** Sends one echo request to `ip` (an address of the engine's family) and resolves with the outcome; the outcome's `ip` is the canonical text. */
   ping(ip: string, opts: PingOptions): Promise<PingOutcome> {
-    if (!this.#running || this.#socket === undefined) {
+    if (!this.#running || this.#current === undefined) {
       return Promise.reject(this.#failure ?? new NetscanError('ERR_ICMP_SOCKET', 'ICMP engine is not running', { stage: 'icmp', ip }));
     }
-    const ipU32 = parseIpv4(ip);
-    if (ipU32 === undefined) return Promise.reject(new TypeError(`not an IPv4 address: ${JSON.stringify(ip)}`));
+    let w0: number, w1 = 0, w2 = 0, w3 = 0, key: number, text = ip;
+    if (this.#v6) {
+      const a = parseIpv6(ip, this.#addr);
+      if (a === undefined) return Promise.reject(new TypeError(`not an IPv6 address: ${JSON.stringify(ip)}`));
+      const b = Buffer.from(a.buffer, a.byteOffset, 16);
+      w0 = b.readUInt32BE(0);
+      w1 = b.readUInt32BE(4);
+      w2 = b.readUInt32BE(8);
+      w3 = b.readUInt32BE(12);
+      key = foldIpv6(w0, w1, w2, w3);
+      text = formatIpv6(a);
+    } else {
+      const v4 = parseIpv4(ip);
+      if (v4 === undefined) return Promise.reject(new TypeError(`not an IPv4 address: ${JSON.stringify(ip)}`));
+      w0 = key = v4;
+    }
     const timeoutMs = opts.timeoutMs;
     if (!(timeoutMs > 0 && Number.isFinite(timeoutMs))) return Promise.reject(new RangeError(`timeoutMs must be > 0, got ${timeoutMs}`));
     const signal = opts.signal;
     if (signal?.aborted) return Promise.reject(signal.reason);
     return new Promise<PingOutcome>((resolve, reject) => {
       const p: Probe = {
-        ip, ipU32, timeoutMs, signal, resolve, reject,
-        state: State.Queued, id: 0, seq: -1, serial: 0, sentNs: 0n, sentAtMs: 0, deadlineMs: 0, fifo: undefined, fifoPos: 0,
+        ip: text, w0, w1, w2, w3, addrKey: key, timeoutMs, signal, resolve, reject,
+        state: State.Queued, ref: undefined, id: 0, seq: -1, serial: 0, sentNs: 0n, txNs: NaN, sentAtMs: 0, deadlineMs: 0, fifo: undefined, fifoPos: 0,
       };
       if (signal) this.#watchSignal(signal, p);
       if (this.#inFlight < this.#maxInFlight && this.#waitingHead >= this.#waiting.length) this.#transmit(p);
@@ -340,76 +262,34 @@ export class IcmpEngine implements Pinger {
 
   #transmit(p: Probe): void {
     p.seq = this.#allocSeq();
-    p.id = this.#id;
     this.#serial = (this.#serial + 1) >>> 0;
     p.serial = this.#serial;
-    this.#slots[p.seq] = p;
+    this.#table.probes[p.seq] = p;
     this.#inFlight++;
-    // Probes that ended while held (timed out, aborted) no longer hold the queue.
-    while (this.#backlogHead < this.#backlog.length && this.#backlog[this.#backlogHead]!.state !== State.Backlog) this.#backlogHead++;
-    if (this.#backlogHead > 0 && this.#backlogHead >= this.#backlog.length) {
-      this.#backlog = [];
-      this.#backlogHead = 0;
-    }
-    if (this.#backlogHead < this.#backlog.length) {
-      this.#toBacklog(p);
-      return;
-    }
-    if (!this.#sendNow(p)) {
-      this.#toBacklog(p);
-      this.#armBacklog();
+    this.#sender.send(p);
+  }
+
+  /** The kernel refused to send `p`: unreachable for routing errnos (it says something about the path), else send_error. */
+  #refused(p: Probe, code: string): void {
+    const detail = `sendmmsg: ${code}`;
+    if (code === 'ENETUNREACH' || code === 'EHOSTUNREACH' || code === 'EHOSTDOWN') {
+      this.#stats.unreachable++;
+      this.#finish(p, this.#failed(p, 'unreachable', detail), SlotHistory.Expired);
+    } else {
+      this.#stats.sendErrors++;
+      this.#finish(p, this.#failed(p, 'send_error', detail), SlotHistory.Expired);
     }
   }
 
-  /**
-   * Holds a probe the socket would not take yet (EAGAIN/ENOBUFS). Its timeout runs from now: if the
-   * socket stays full that long, it ends as agent_error (never sent; says nothing about the host).
-   */
-  #toBacklog(p: Probe): void {
-    p.state = State.Backlog;
-    p.sentAtMs = this.#clock.now();
-    p.deadlineMs = monoMs(this.#clock) + p.timeoutMs;
-    this.#backlog.push(p);
-    if (p.deadlineMs < this.#timerDueMs) this.#armTimer(p.deadlineMs);
-  }
-
-  /** Writes and sends the packet; returns false when the socket is full (EAGAIN/ENOBUFS). */
-  #sendNow(p: Probe): boolean {
-    const socket = this.#socket!;
-    const idSeq = ((p.id << 16) | p.seq) >>> 0;
-    const length = writeEchoRequest(
-      this.#packet,
-      { id: p.id, seq: p.seq, nonceHi: this.#nonceHi, nonceLo: this.#nonceLo, serial: p.serial, tag: probeTag(this.#secret, p.serial, p.ipU32, idSeq) },
-      this.#opts.payloadBytes,
-    );
-    p.sentAtMs = this.#clock.now();
-    // The send timestamp is taken after the packet is built, immediately before sendto(2).
-    p.sentNs = this.#clock.monoNs();
-    try {
-      socket.send(this.#packet, length, p.ip);
-    } catch (err) {
-      const code = (err as IcmpSocketError).code;
-      if (code === 'EAGAIN' || code === 'ENOBUFS') return false;
-      if (code === 'ENETUNREACH' || code === 'EHOSTUNREACH' || code === 'EHOSTDOWN') {
-        this.#stats.unreachable++;
-        this.#finish(p, this.#failed(p, 'unreachable', (err as Error).message), SlotHistory.Expired);
-      } else {
-        this.#stats.sendErrors++;
-        this.#finish(p, this.#failed(p, 'send_error', (err as Error).message), SlotHistory.Expired);
-      }
-      return true;
-    }
+  /** A probe left in a flush: its deadline runs from the user-space send time. */
+  #sent(p: Probe, sentNs: bigint, nowMs: number): void {
     this.#stats.sent++;
-    // Read replies right after this burst of sends (a microtask runs once the caller's synchronous
-    // work ends, before the event loop turns): on a fast network they are already waiting, and
-    // reading them now instead of after the loop's other phases keeps the measured RTT close to
-    // the wire's (loopback median 0.33 -> see MANUAL, Benchmarks).
-    if (!this.#drainQueued) {
-      this.#drainQueued = true;
-      queueMicrotask(this.#burstDrain);
-    }
+    if (p.state !== State.Batched) return;
     p.state = State.InFlight;
-    p.deadlineMs = Number(p.sentNs) / 1e6 + p.timeoutMs;
+    p.sentNs = sentNs;
+    p.sentAtMs = nowMs;
+    p.txNs = NaN;
+    p.deadlineMs = Number(sentNs) / 1e6 + p.timeoutMs;
     let fifo = this.#deadlines.get(p.timeoutMs);
     if (!fifo) {
       fifo = new DeadlineFifo();
@@ -417,44 +297,6 @@ export class IcmpEngine implements Pinger {
     }
     fifo.push(p);
     if (p.deadlineMs < this.#timerDueMs) this.#armTimer(p.deadlineMs);
-    // Within a long burst, read every few sends too, so early probes of the burst are not timed
-    // by the burst's length. The probe is fully recorded above; a drain that settles probes may
-    // send queued ones (nested sends do not drain again).
-    if (++this.#sendsSinceDrain >= DRAIN_EVERY_SENDS && !this.#inSendDrain) {
-      this.#sendsSinceDrain = 0;
-      this.#inSendDrain = true;
-      try {
-        this.#drain();
-      } finally {
-        this.#inSendDrain = false;
-      }
-    }
-    return true;
-  }
-
-  #armBacklog(): void {
-    const socket = this.#socket;
-    if (this.#backlogArmed || !socket) return;
-    this.#backlogArmed = true;
-    socket.onceWritable(() => {
-      if (this.#socket !== socket) return;
-      this.#backlogArmed = false;
-      this.#flushBacklog();
-    });
-  }
-
-  #flushBacklog(): void {
-    if (!this.#running) return;
-    while (this.#backlogHead < this.#backlog.length) {
-      const p = this.#backlog[this.#backlogHead]!;
-      if (p.state === State.Backlog && !this.#sendNow(p)) {
-        this.#armBacklog();
-        return;
-      }
-      this.#backlog[this.#backlogHead++] = undefined as never;
-    }
-    this.#backlog = [];
-    this.#backlogHead = 0;
   }
 
   #allocSeq(): number {
@@ -462,113 +304,62 @@ export class IcmpEngine implements Pinger {
     for (;;) {
       const seq = this.#nextSeq;
       this.#nextSeq = (seq + 1) & 0xffff;
-      if (seq === 0 && this.#sentAny) this.#rotateIdentifier();
+      if (seq === 0 && this.#sentAny) this.#rotatePending = true;
+      if (this.#rotatePending) this.#rotateIdentifier();
       this.#sentAny = true;
-      if (this.#slots[seq] === undefined) return seq;
+      if (this.#table.probes[seq] === undefined) return seq;
     }
   }
 
+  /**
+   * A new identifier for the next 65,536 sequence numbers. Raw: drawn at random. Datagram: the
+   * kernel owns it (the socket's port), so a new socket is opened; the old one keeps reading until
+   * its probes end (closing it now would lose their replies). Probes in flight keep the
+   * identifier they were sent with (checked per slot).
+   */
   #rotateIdentifier(): void {
-    // Probes still in flight keep the identifier they were sent with (checked per slot).
-    let id = this.#id;
-    while (id === this.#id) id = this.#opts.randomBytes(2).readUInt16BE(0);
-    this.#id = id;
+    const old = this.#current!;
+    if (old.socket.mode === 'raw') {
+      let id = this.#id;
+      while (id === this.#id) id = this.#opts.randomBytes(2).readUInt16BE(0);
+      this.#id = id;
+    } else {
+      // Datagrams still in the old socket's batch go out first; if they cannot, try again later.
+      if (old.socket.queued > 0) this.#sender.flush();
+      if (old.socket.queued > 0 || this.#sender.flushing) return;
+      let next: SocketRef;
+      try {
+        next = this.#open();
+      } catch (err) {
+        this.#opts.logger?.warn({ stage: 'icmp', err }, 'could not open a socket for a new ICMP identifier; the current one stays in use');
+        this.#rotatePending = false;
+        return;
+      }
+      old.retiring = true;
+      this.#retiring.push(old);
+      this.#use(next);
+      this.#reapRetiring();
+    }
+    this.#rotatePending = false;
     this.#stats.identifierRotations++;
   }
 
-  #drainQueued = false;
-  #sendsSinceDrain = 0;
-  #inSendDrain = false;
-
-  readonly #burstDrain = (): void => {
-    this.#drainQueued = false;
-    this.#drain();
-  };
-
-  #inDrain = false;
-
-  /**
-   * Reads up to MAX_DRAIN_PER_EVENT waiting datagrams; returns how many. Not re-entrant: a send
-   * made while a read settles probes may ask for another read, and a nested read would end the
-   * socket's read callback under the outer one (whose remaining datagrams would then be lost).
-   */
-  #drain(): number {
-    const socket = this.#socket;
-    if (!socket || this.#inDrain) return 0;
-    this.#inDrain = true;
-    try {
-      return socket.drain(this.#onPacket, MAX_DRAIN_PER_EVENT);
-    } finally {
-      this.#inDrain = false;
-    }
+  /** Reads what waits on `ref` (see {@link EchoReader.drain}); then closes retired sockets whose probes ended. */
+  #drain(ref: SocketRef): number {
+    const n = this.#reader.drain(ref);
+    if (this.#retiring.length > 0) this.#reapRetiring();
+    return n;
   }
 
-  readonly #onPacket = (buf: Buffer, length: number, source: string): void => {
-    const v = this.#view;
-    if (!parseIcmpV4(buf, length, v)) {
-      this.#stats.foreign++;
-      return;
-    }
-    const off = v.stampOffset;
-    const quotesNonce = v.stampBytes >= 8;
-    const ours = quotesNonce && buf.readUInt32BE(off) === this.#nonceHi && buf.readUInt32BE(off + 4) === this.#nonceLo;
-    // Errors from routers that quote only 8 bytes of the request (RFC 792's minimum) carry no
-    // nonce; they are matched on identifier, sequence and destination alone.
-    if (v.type === ICMP_ECHO_REPLY ? !ours : quotesNonce && !ours) {
-      this.#stats.foreign++;
-      return;
-    }
-    if (v.type === ICMP_ECHO_REPLY) this.#onReply(buf, v.id, v.seq, source, v.checksumOk && v.stampBytes >= 16);
-    else this.#onError(buf, source);
-  };
-
-  #onReply(buf: Buffer, id: number, seq: number, source: string, wellFormed: boolean): void {
-    if (!wellFormed) {
-      this.#stats.invalid++;
-      return;
-    }
-    const off = this.#view.stampOffset;
-    const serial = buf.readUInt32BE(off + 8);
-    const tag = buf.readUInt32BE(off + 12);
-    const idSeq = ((id << 16) | seq) >>> 0;
-    const p = this.#slots[seq];
-    if (p === undefined || p.serial !== serial || p.state !== State.InFlight) {
-      const sourceU32 = parseIpv4(source);
-      if (sourceU32 === undefined || tag !== probeTag(this.#secret, serial, sourceU32, idSeq)) {
-        this.#stats.invalid++;
-      } else if (this.#lastSerial[seq] === serial && this.#lastHistory[seq] === SlotHistory.Answered) {
-        this.#stats.duplicates++;
-      } else {
-        this.#stats.late++;
-      }
-      return;
-    }
-    if (p.id !== id || source !== p.ip || tag !== probeTag(this.#secret, serial, p.ipU32, idSeq)) {
-      this.#stats.invalid++;
-      return;
-    }
-    const rttMs = Number(this.#clock.monoNs() - p.sentNs) / 1e6;
-    this.#stats.replies++;
-    this.#finish(p, { ok: true, ip: p.ip, rttMs, sentAtMs: p.sentAtMs }, SlotHistory.Answered);
-  }
-
-  #onError(buf: Buffer, source: string): void {
-    const v = this.#view;
-    // A damaged error message must not mark a host unreachable (that feeds its breaker).
-    if (!v.checksumOk) {
-      this.#stats.invalid++;
-      return;
-    }
-    const p = this.#slots[v.seq];
-    // The quoted request must be one of ours in flight: identifier, destination and, when
-    // quoted far enough (Linux quotes up to 576 bytes), the serial.
-    if (p === undefined || p.state !== State.InFlight || p.id !== v.id || p.ipU32 !== v.originalDst
-      || (v.stampBytes >= 12 && buf.readUInt32BE(v.stampOffset + 8) !== p.serial)) {
-      this.#stats.foreign++;
-      return;
-    }
-    this.#stats.unreachable++;
-    this.#finish(p, this.#failed(p, 'unreachable', `${icmpErrorDetail(v.type, v.code)} (from ${source})`), SlotHistory.Expired);
+  /** Closes retired sockets whose probes have all ended (not while their batch is being read). */
+  #reapRetiring(): void {
+    if (this.#reader.reading) return;
+    this.#retiring = this.#retiring.filter((ref) => {
+      if (ref.probes > 0) return true;
+      ref.closed = true;
+      ref.socket.close();
+      return false;
+    });
   }
 
   #failed(p: Probe, reason: PingFailureReason, detail?: string): PingOutcome {
@@ -592,7 +383,10 @@ export class IcmpEngine implements Pinger {
     // replies are waiting in the socket buffer, and the timers phase runs before the poll phase.
     // Read all of them (more than one read's worth may wait after a long stall), within a bound
     // so another process's ICMP flood cannot hold the loop.
-    for (let round = Math.ceil(this.#maxInFlight / MAX_DRAIN_PER_EVENT) + 1; round > 0 && this.#drain() === MAX_DRAIN_PER_EVENT; round--);
+    const rounds = Math.ceil(this.#maxInFlight / MAX_READ_PER_EVENT) + 1;
+    for (const ref of this.#current ? [...this.#retiring, this.#current] : this.#retiring) {
+      for (let r = rounds; r > 0 && this.#drain(ref) === MAX_READ_PER_EVENT; r--);
+    }
     const nowMs = monoMs(this.#clock);
     let nextMs = Infinity;
     for (const [timeoutMs, fifo] of this.#deadlines) {
@@ -611,16 +405,18 @@ export class IcmpEngine implements Pinger {
       else nextMs = Math.min(nextMs, head.deadlineMs);
     }
     // Probes the socket never took (it stayed full): rare and few, so a scan is fine.
-    for (let i = this.#backlogHead; i < this.#backlog.length; i++) {
-      const p = this.#backlog[i]!;
-      if (p.state !== State.Backlog) continue;
+    let waiting = 0;
+    for (const p of this.#sender.held()) {
+      if (p.state !== State.Backlog && p.state !== State.Batched) continue;
       if (p.deadlineMs <= nowMs) {
         this.#stats.sendErrors++;
         this.#finish(p, this.#failed(p, 'agent_error', 'never sent: the socket stayed full (EAGAIN/ENOBUFS)'), SlotHistory.Expired);
       } else {
+        waiting++;
         nextMs = Math.min(nextMs, p.deadlineMs);
       }
     }
+    if (this.#sender.blocked && waiting === 0) this.#sender.unblockIdle();
     if (nextMs < this.#timerDueMs) this.#armTimer(nextMs);
   };
 
@@ -632,11 +428,15 @@ export class IcmpEngine implements Pinger {
   }
 
   #release(p: Probe, history: SlotHistory): void {
-    if (p.seq >= 0 && this.#slots[p.seq] === p) {
-      this.#slots[p.seq] = undefined;
-      this.#lastSerial[p.seq] = p.serial;
-      this.#lastHistory[p.seq] = history;
+    if (p.seq >= 0 && this.#table.probes[p.seq] === p) {
+      this.#table.probes[p.seq] = undefined;
+      this.#table.lastSerial[p.seq] = p.serial;
+      this.#table.lastHistory[p.seq] = history;
       this.#inFlight--;
+    }
+    if (p.ref !== undefined) {
+      p.ref.probes--;
+      if (p.ref.retiring && p.ref.probes === 0) queueMicrotask(() => this.#reapRetiring());
     }
     p.state = State.Done;
     p.fifo?.clear(p);
@@ -702,7 +502,7 @@ export class IcmpEngine implements Pinger {
    * from 1 s to 30 s while failures repeat within a minute or reopening fails.
    */
   #onSocketError(err: Error): void {
-    if (!this.#running || this.#socket === undefined) return;
+    if (!this.#running || this.#current === undefined) return;
     this.#stats.socketFailures++;
     const now = this.#clock.now();
     this.#reopenDelayMs = now - this.#lastSocketFailureMs > REOPEN_CALM_MS ? 0 : nextReopenDelay(this.#reopenDelayMs);
@@ -712,7 +512,7 @@ export class IcmpEngine implements Pinger {
       'ICMP socket failed; pings in flight rejected, reopening the socket',
     );
     this.#failure = new NetscanError('ERR_ICMP_SOCKET', `ICMP socket failed: ${err.message}`, { stage: 'icmp', cause: err });
-    this.#closeSocket(this.#failure);
+    this.#closeSockets(this.#failure);
     this.#reopenTimer = this.#clock.setTimeout(() => this.#reopen(), this.#reopenDelayMs);
   }
 
@@ -721,11 +521,8 @@ export class IcmpEngine implements Pinger {
     if (!this.#running) return;
     const o = this.#opts;
     try {
-      const socket = o.openSocket({ family: o.family, rcvbufBytes: o.rcvbufBytes });
-      this.#socket = socket;
+      this.#use(this.#open());
       this.#failure = undefined;
-      this.#stats.rcvbufBytes = socket.rcvbufBytes;
-      this.#wire(socket);
       o.logger?.info({ stage: 'icmp', failures: this.#stats.socketFailures }, 'ICMP socket reopened; pinging resumed');
     } catch (err) {
       this.#reopenDelayMs = nextReopenDelay(this.#reopenDelayMs);
@@ -734,36 +531,40 @@ export class IcmpEngine implements Pinger {
     }
   }
 
-  /** Stops the engine: timers, the socket, and every pending ping rejected with `err`. */
+  /** Stops the engine: timers, the sockets, and every pending ping rejected with `err`. */
   #shutDown(err: NetscanError): void {
     this.#running = false;
     liveEngines.delete(this);
     this.#reopenTimer?.cancel();
     this.#reopenTimer = undefined;
-    this.#closeSocket(err);
+    this.#closeSockets(err);
   }
 
-  #closeSocket(err: NetscanError): void {
-    this.#backlogArmed = false;
+  #closeSockets(err: NetscanError): void {
+    this.#sender.use(undefined);
     this.#timer?.cancel();
     this.#timer = undefined;
     this.#timerDueMs = Infinity;
-    this.#socket?.close();
-    this.#socket = undefined;
+    for (const ref of [...this.#retiring, ...(this.#current ? [this.#current] : [])]) {
+      ref.closed = true;
+      ref.socket.close();
+    }
+    this.#retiring = [];
+    this.#current = undefined;
+    this.#rotatePending = false;
     this.#failAll(err);
   }
 
   #failAll(err: NetscanError): void {
     const pending: Probe[] = [];
     for (let seq = 0; seq < 65536; seq++) {
-      const p = this.#slots[seq];
+      const p = this.#table.probes[seq];
       if (p) pending.push(p);
     }
     for (let i = this.#waitingHead; i < this.#waiting.length; i++) pending.push(this.#waiting[i]!);
     this.#waiting = [];
     this.#waitingHead = 0;
-    this.#backlog = [];
-    this.#backlogHead = 0;
+    this.#sender.reset();
     this.#deadlines.clear();
     for (const p of pending) {
       if (p.state === State.Done) continue;

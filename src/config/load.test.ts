@@ -194,3 +194,41 @@ test('relative paths resolve against the config file directory', async () => {
   const { config } = await loadConfigFile(testdata('go-all-keys.yml'), { SNMP_COMMUNITY: 'n3tscan', INFLUXDB_URL: 'http://127.0.0.1:8086', INFLUXDB_TOKEN: 't', INFLUXDB_ORG: 'o', INFLUXDB_BUCKET: 'b' });
   assert.equal(config.state_file, fileURLToPath(new URL('./testdata/data/state.json', import.meta.url)));
 });
+
+test('ICMP socket and probe keys default to auto mode, a 56-byte payload and the kernel defaults', () => {
+  const { config } = parseConfigText(base, { env: {} });
+  assert.deepEqual(
+    [config.icmp_mode, config.icmp_payload_bytes, config.icmp_tos, config.icmp_ttl, config.icmp_source_ipv4, config.icmp_source_ipv6, config.icmp_interface],
+    ['auto', 56, 0, 0, '', '', ''],
+  );
+  const { config: set, warnings: w } = parseConfigText(withBase('{icmp_mode: dgram, icmp_payload_bytes: 1472, icmp_tos: 184, icmp_ttl: 1, icmp_source_ipv4: "127.0.0.1", icmp_source_ipv6: "::1", icmp_interface: "lo"}'), { env: {} });
+  assert.deepEqual(
+    [set.icmp_mode, set.icmp_payload_bytes, set.icmp_tos, set.icmp_ttl, set.icmp_source_ipv4, set.icmp_source_ipv6, set.icmp_interface],
+    ['dgram', 1472, 184, 1, '127.0.0.1', '::1', 'lo'],
+  );
+  assert.deepEqual(w, []);
+});
+
+test('reports each ICMP key rule with its exact message', () => {
+  const table: Array<[string, string]> = [
+    ['icmp_mode: datagram', 'icmp_mode: is not a known ICMP socket mode (got "datagram"; allowed auto, raw or dgram)'],
+    ['icmp_mode: 1', 'icmp_mode: is not a known ICMP socket mode (got 1; allowed auto, raw or dgram)'],
+    ['icmp_payload_bytes: 8', 'icmp_payload_bytes: must be between 16 and 1472 (got 8; allowed an integer from 16 to 1472)'],
+    ['icmp_payload_bytes: 1500', 'icmp_payload_bytes: must be between 16 and 1472 (got 1500; allowed an integer from 16 to 1472)'],
+    ['icmp_tos: 256', 'icmp_tos: must be between 0 and 255 (got 256; allowed an integer from 0 to 255)'],
+    ['icmp_tos: EF', 'icmp_tos: must be a number, not a string (got "EF"; allowed an integer from 0 to 255)'],
+    ['icmp_ttl: -1', 'icmp_ttl: must be between 0 and 255 (got -1; allowed an integer from 0 to 255)'],
+    ['icmp_source_ipv4: "127.0.0.256"', 'icmp_source_ipv4: is not an IPv4 address (got "127.0.0.256"; allowed an IPv4 address of this host, or "" for the routing table\'s choice)'],
+    ['icmp_source_ipv4: "::1"', 'icmp_source_ipv4: is not an IPv4 address (got "::1"; allowed an IPv4 address of this host, or "" for the routing table\'s choice)'],
+    ['icmp_source_ipv4: "224.0.0.1"', 'icmp_source_ipv4: must be a unicast address (got "224.0.0.1"; allowed an IPv4 address of this host, or "" for the routing table\'s choice)'],
+    ['icmp_source_ipv6: "127.0.0.1"', 'icmp_source_ipv6: is not an IPv6 address (got "127.0.0.1"; allowed an IPv6 address of this host, or "" for the routing table\'s choice)'],
+    ['icmp_source_ipv6: "ff02::1"', 'icmp_source_ipv6: must be a unicast address (got "ff02::1"; allowed an IPv6 address of this host, or "" for the routing table\'s choice)'],
+    ['icmp_source_ipv6: "::"', 'icmp_source_ipv6: must be a unicast address (got "::"; allowed an IPv6 address of this host, or "" for the routing table\'s choice)'],
+    ['icmp_interface: "a-very-long-interface"', 'icmp_interface: is not a valid interface name (got "a-very-long-interface"; allowed a name of 1 to 15 bytes without "/", ":" or spaces, such as "eth0", or "")'],
+    ['icmp_interface: "eth0:1"', 'icmp_interface: is not a valid interface name (got "eth0:1"; allowed a name of 1 to 15 bytes without "/", ":" or spaces, such as "eth0", or "")'],
+    ['icmp_interface: 0', 'icmp_interface: must be a string, not a number (got 0; allowed an interface name such as "eth0", or "")'],
+    ['icmp_mdoe: raw', 'icmp_mdoe: unknown key; did you mean "icmp_mode"?'],
+  ];
+  for (const [snippet, want] of table) assert.deepEqual(problems(withBase(snippet)), [want], `for ${snippet}`);
+  assert.deepEqual(warnings(withBase('icmp_tos: 185')), ['icmp_tos: sets the ECN bits (1); a DSCP goes in the upper six bits (DSCP x 4, e.g. 184 for EF) (got 185)']);
+});

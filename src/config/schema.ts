@@ -200,6 +200,22 @@ export const configSchema = z.strictObject({
   summary_interval: durationDefault('60s', SECOND, { allowZero: true }),
   overload_threshold: durationDefault('250ms', 1),
 
+  // ICMP sockets and probes (new; sweep and monitoring alike)
+  /** Socket kind: `raw` needs CAP_NET_RAW, `dgram` the process's group in net.ipv4.ping_group_range, `auto` tries raw then dgram. */
+  icmp_mode: z.enum(['auto', 'raw', 'dgram'], { error: msg('is not a known ICMP socket mode', 'auto, raw or dgram') }).default('auto'),
+  /** Echo payload in bytes, netscan's 16-byte stamp included (56 like ping(8); 1472 fills a 1500-byte IPv4 MTU). */
+  icmp_payload_bytes: intIn(16, 1472).default(56),
+  /** IP_TOS / IPv6 traffic class of every probe (DSCP << 2); 0 keeps the kernel default. */
+  icmp_tos: intIn(0, 255).default(0),
+  /** IP TTL / IPv6 hop limit of every probe; 0 keeps the kernel default (net.ipv4.ip_default_ttl). */
+  icmp_ttl: intIn(0, 255).default(0),
+  /** Local IPv4 address probes leave from; "" lets the routing table choose. */
+  icmp_source_ipv4: str('an IPv4 address of this host, or ""').default(''),
+  /** Local IPv6 address probes leave from; "" lets the routing table choose. */
+  icmp_source_ipv6: str('an IPv6 address of this host, or ""').default(''),
+  /** Network interface probes are sent through (SO_BINDTODEVICE); "" for any. */
+  icmp_interface: str('an interface name such as "eth0", or ""').default(''),
+
   // SNMP (Go parity)
   snmp: snmpSection.optional(),
   snmp_interval: durationDefault('1h', MINUTE),

@@ -1,11 +1,15 @@
-// Child process for engine-netns.test.ts: runs one scenario against the real raw socket inside
+// Child process for engine-netns.test.ts: runs one scenario against the real native socket inside
 // the namespace the test created, and prints one JSON line with what it observed.
+import { spawnSync } from 'node:child_process';
 import { systemClock } from '../../clock/clock.js';
 import { hasCode } from '../../errors/errors.js';
 import type { PingOutcome } from '../../model/ping.js';
 import { Sweeper } from '../../sweep/sweeper.js';
 import { EchoResponder } from '../../testkit/echo-responder.js';
 import { IcmpEngine } from '../engine.js';
+import type { IcmpFamily, IcmpSocketMode } from '../icmp-socket.js';
+import { openNativeIcmpSocket } from '../native-socket.js';
+import { IcmpSocketOpener } from '../open.js';
 
 const scenario = process.argv[2];
 
@@ -38,6 +42,8 @@ async function forged(): Promise<unknown> {
         { delayMs: 0, source: '127.0.0.99' },
         { delayMs: 0, tweaks: { corruptTag: 0x40 } },
         { delayMs: 0, tweaks: { corruptNonce: 0x01 } },
+        { delayMs: 0, tweaks: { flipPayloadByte: 40 } },
+        { delayMs: 0, tweaks: { truncatePayloadTo: 16 } },
       ];
       return req.dst === '127.0.0.5' ? [...forgeries, { delayMs: 400 }] : [...forgeries, { delayMs: 20 }];
     },
@@ -68,9 +74,10 @@ async function rtt(): Promise<unknown> {
     rtts.push(o.rttMs);
     diffs.push(o.rttMs - responder.replies[i]!.heldMs);
   }
+  const stats = engine.stats();
   await engine.stop();
   responder.stop();
-  return { rtts, diffs, medianDiffMs: median(diffs), minDiffMs: Math.min(...diffs), medianRttMs: median(rtts) };
+  return { rtts, diffs, medianDiffMs: median(diffs), minDiffMs: Math.min(...diffs), medianRttMs: median(rtts), stats };
 }
 
 async function loss(): Promise<unknown> {
@@ -129,7 +136,8 @@ async function gcSurvival(): Promise<unknown> {
 }
 
 async function permission(): Promise<unknown> {
-  const engine = new IcmpEngine();
+  const opener = new IcmpSocketOpener({ mode: 'raw', open: openNativeIcmpSocket });
+  const engine = new IcmpEngine({ openSocket: opener.open });
   try {
     await engine.start();
     await engine.stop();
@@ -139,7 +147,80 @@ async function permission(): Promise<unknown> {
   }
 }
 
-const scenarios: Record<string, () => Promise<unknown>> = { aliveAndDead, forged, rtt, loss, gcSurvival, permission };
+interface ModeResult {
+  family: IcmpFamily;
+  mode: IcmpSocketMode;
+  ok: number;
+  total: number;
+  error?: string;
+  code?: string;
+  kernelStamps?: boolean;
+  rttKernel?: number;
+  rttUserspace?: number;
+  invalid?: number;
+  maxRttMs?: number;
+  ips?: string[];
+}
+
+/** Pings loopback and ULA targets through one engine of `family` and `mode`. */
+async function pingAll(family: IcmpFamily, mode: IcmpSocketMode): Promise<ModeResult> {
+  const targets = family === 'ipv4'
+    ? Array.from({ length: 200 }, (_, i) => `127.0.${8 + (i >> 8)}.${(i & 255) || 1}`)
+    : ['::1', ...Array.from({ length: 199 }, (_, i) => `fd00:1::${(i + 1).toString(16)}`)];
+  const engine = new IcmpEngine({ family, mode });
+  try {
+    await engine.start();
+  } catch (err) {
+    return { family, mode, ok: 0, total: targets.length, error: (err as Error).message, code: (err as { code?: string }).code };
+  }
+  const outcomes = await Promise.all(targets.map((ip) => engine.ping(ip, { timeoutMs: 2000 })));
+  const st = engine.stats();
+  await engine.stop();
+  return {
+    family, mode, ok: outcomes.filter((o) => o.ok).length, total: targets.length, kernelStamps: st.kernelStamps, rttKernel: st.rttKernel,
+    rttUserspace: st.rttUserspace, invalid: st.invalid, maxRttMs: Math.max(...outcomes.map((o) => (o.ok ? o.rttMs : 0))),
+    ips: outcomes.slice(0, 2).map((o) => o.ip),
+  };
+}
+
+const combos: Array<[IcmpFamily, IcmpSocketMode]> = [['ipv4', 'raw'], ['ipv6', 'raw'], ['ipv4', 'dgram'], ['ipv6', 'dgram']];
+
+/** Every family and mode as root; with `drop`, then again as uid/gid 65534 (no capabilities). */
+async function modes(): Promise<unknown> {
+  // A ULA prefix routed to loopback: every address in it answers echo, inside this namespace only.
+  const route = spawnSync('ip', ['-6', 'route', 'add', 'local', 'fd00:1::/64', 'dev', 'lo'], { encoding: 'utf8' });
+  if (route.status !== 0) throw new Error(`ip -6 route add failed: ${route.stderr}`);
+  const asRoot: ModeResult[] = [];
+  for (const [family, mode] of combos) asRoot.push(await pingAll(family, mode));
+  if (process.argv[3] !== 'drop') return { asRoot };
+  // setuid(2) from root to another user clears every capability (capabilities(7), no keep-caps).
+  process.setgroups!([]);
+  process.setgid!(65534);
+  process.setuid!(65534);
+  const asNobody: ModeResult[] = [];
+  for (const [family, mode] of combos) asNobody.push(await pingAll(family, mode));
+  return { asRoot, asNobody, uid: process.getuid!() };
+}
+
+/** Enough pings through one datagram engine to rotate its identifier (a new socket) at least once. */
+async function dgramRotation(): Promise<unknown> {
+  const engine = new IcmpEngine({ family: 'ipv4', mode: 'dgram', maxInFlight: 4096 });
+  await engine.start();
+  const firstId = engine.identifier;
+  let ok = 0;
+  let failed = 0;
+  const total = 70_000;
+  for (let b = 0; b < total; b += 10_000) {
+    const outcomes = await Promise.all(Array.from({ length: 10_000 }, (_, i) => engine.ping(`127.10.${(i >> 8) & 255}.${(i & 255) || 1}`, { timeoutMs: 2000 })));
+    for (const o of outcomes) if (o.ok) ok++; else failed++;
+  }
+  const stats = engine.stats();
+  const lastId = engine.identifier;
+  await engine.stop();
+  return { ok, failed, total, firstId, lastId, stats };
+}
+
+const scenarios: Record<string, () => Promise<unknown>> = { aliveAndDead, forged, rtt, loss, gcSurvival, permission, modes, dgramRotation };
 const run = scenario ? scenarios[scenario] : undefined;
 if (!run) {
   console.error(`unknown scenario ${String(scenario)}; one of ${Object.keys(scenarios).join(', ')}`);

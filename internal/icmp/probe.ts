@@ -1,0 +1,135 @@
+/**
+ * The engine's bookkeeping types: one probe per ping, the socket it went out on, and the FIFO of
+ * deadlines that makes expiry O(1).
+ */
+import type { PingOutcome } from '../model/ping.js';
+import type { IcmpSocket } from './icmp-socket.js';
+
+/** Where a probe is in its life. */
+export const enum State {
+  /** Waiting for the in-flight cap. */
+  Queued,
+  /** Holding a sequence number, waiting for the socket to accept sends (EAGAIN/ENOBUFS). */
+  Backlog,
+  /** In the socket's send batch, not yet flushed. */
+  Batched,
+  /** Sent; waiting for its reply or its deadline. */
+  InFlight,
+  /** Settled. */
+  Done,
+}
+
+/** How the last probe that held a sequence number ended (tells a duplicate from a late reply). */
+export const enum SlotHistory {
+  None,
+  Answered,
+  Expired,
+}
+
+/** The engine's probes by sequence number, and how the last holder of each number ended. */
+export class ProbeSlots {
+  /** Probe holding each sequence number (sent or about to be). */
+  readonly probes: Array<Probe | undefined> = new Array<Probe | undefined>(65536).fill(undefined);
+  /** Serial of the last probe that held each sequence number. */
+  readonly lastSerial = new Uint32Array(65536);
+  /** {@link SlotHistory} of the last probe that held each sequence number. */
+  readonly lastHistory = new Uint8Array(65536);
+}
+
+/** One socket the engine sends on or still listens to. */
+export interface SocketRef {
+  readonly socket: IcmpSocket;
+  /** Probes holding a sequence number on this socket (batched or in flight). */
+  probes: number;
+  /** Replaced by a newer socket (datagram identifier rotation): closed once its probes end. */
+  retiring: boolean;
+  /** Closed by the engine: its callbacks reach nothing. */
+  closed: boolean;
+  /** `socket.readBatch.source` as a Buffer, for big-endian reads. */
+  readonly source: Buffer;
+  /** `socket.errorBatch.destination` as a Buffer. */
+  readonly destination: Buffer;
+  /** `socket.errorBatch.offender` as a Buffer. */
+  readonly offender: Buffer;
+}
+
+/** A SocketRef for `socket`, with Buffer views on its address arrays. */
+export function socketRef(socket: IcmpSocket): SocketRef {
+  const view = (a: Uint8Array): Buffer => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+  return {
+    socket, probes: 0, retiring: false, closed: false,
+    source: view(socket.readBatch.source), destination: view(socket.errorBatch.destination), offender: view(socket.errorBatch.offender),
+  };
+}
+
+/** One ping. Addresses are held as four big-endian words (IPv4: w0 only) so matching allocates nothing. */
+export interface Probe {
+  /** Canonical text of the target. */
+  readonly ip: string;
+  readonly w0: number;
+  readonly w1: number;
+  readonly w2: number;
+  readonly w3: number;
+  /** The address as the probe tag mixes it in (IPv4: the address; IPv6: folded). */
+  readonly addrKey: number;
+  readonly timeoutMs: number;
+  readonly signal: AbortSignal | undefined;
+  readonly resolve: (o: PingOutcome) => void;
+  readonly reject: (e: unknown) => void;
+  state: State;
+  /** Socket the probe was queued on (set when batched). */
+  ref: SocketRef | undefined;
+  id: number;
+  seq: number;
+  serial: number;
+  /** User-space send time (clock monoNs right before the flush that sent it). */
+  sentNs: bigint;
+  /** Kernel transmit stamp on the socket's stamp scale, NaN until its error-queue entry is read. */
+  txNs: number;
+  sentAtMs: number;
+  deadlineMs: number;
+  fifo: DeadlineFifo | undefined;
+  fifoPos: number;
+}
+
+/**
+ * FIFO of probes sharing one timeout value: deadlines are non-decreasing, so expiry is O(1).
+ * A probe that settles early leaves a hole, so the answered majority dies young instead of
+ * being held (and promoted to the old generation) until its deadline.
+ */
+export class DeadlineFifo {
+  #items: Array<Probe | undefined> = [];
+  #head = 0;
+  /** Absolute position of #items[0]. */
+  #base = 0;
+  push(p: Probe): void {
+    p.fifo = this;
+    p.fifoPos = this.#base + this.#items.length;
+    this.#items.push(p);
+  }
+  /** Empties the slot of a probe that settled before its deadline. */
+  clear(p: Probe): void {
+    const i = p.fifoPos - this.#base;
+    if (i >= this.#head && this.#items[i] === p) this.#items[i] = undefined;
+    p.fifo = undefined;
+  }
+  /** First live probe, skipping holes. */
+  peek(): Probe | undefined {
+    while (this.#head < this.#items.length && this.#items[this.#head] === undefined) this.#head++;
+    this.#compact();
+    return this.#items[this.#head];
+  }
+  shift(): void {
+    const p = this.#items[this.#head];
+    if (p) p.fifo = undefined;
+    this.#items[this.#head++] = undefined;
+    this.#compact();
+  }
+  #compact(): void {
+    if (this.#head >= 1024 && this.#head * 2 >= this.#items.length) {
+      this.#items = this.#items.slice(this.#head);
+      this.#base += this.#head;
+      this.#head = 0;
+    }
+  }
+}
