@@ -120,24 +120,46 @@ export class DeviceStore {
     this.#clock = opts.clock;
     this.#log = (opts.logger ?? quietLogger()).child({ stage: 'state' });
     if (!Number.isSafeInteger(this.#opts.maxDevices) || this.#opts.maxDevices < 1) {
-      throw new NetscanError('ERR_CONFIG', `DeviceStore maxDevices must be an integer >= 1, got ${this.#opts.maxDevices}`, { stage: 'state' });
+      throw new NetscanError(
+        'ERR_CONFIG',
+        `DeviceStore maxDevices must be an integer >= 1, got ${this.#opts.maxDevices}`,
+        { stage: 'state' },
+      );
     }
     this.#slots = new DeviceSlots(this.#opts.maxDevices);
     this.#events = new DeviceEventQueue(this.#log);
-    this.#breakers = new StoreBreakers({ slots: this.#slots, events: this.#events, clock: this.#clock, now: () => this.#now() });
+    this.#breakers = new StoreBreakers({
+      slots: this.#slots,
+      events: this.#events,
+      clock: this.#clock,
+      now: () => this.#now(),
+    });
     const { stateFile, snapshotIntervalMs, snapshotChunkDevices, fs } = this.#opts;
     this.#persistence = new StorePersistence({
-      stateFile, snapshotIntervalMs, snapshotChunkDevices, fs, clock: this.#clock, log: this.#log,
+      stateFile,
+      snapshotIntervalMs,
+      snapshotChunkDevices,
+      fs,
+      clock: this.#clock,
+      log: this.#log,
       store: {
         devices: () => this.devices(),
         load: (devices) => {
-          const target = { slots: this.#slots, breakers: this.#breakers, events: this.#events, maxDevices: this.#opts.maxDevices };
+          const target = {
+            slots: this.#slots,
+            breakers: this.#breakers,
+            events: this.#events,
+            maxDevices: this.#opts.maxDevices,
+          };
           const loaded = loadRestored({ ...target, now: this.#now() }, devices);
           this.#orderedByLastSeen = true;
           this.#events.flush();
           return loaded;
         },
-        restoredLogFields: () => ({ ping_suspended: this.#breakers.counted('ping'), snmp_suspended: this.#breakers.counted('snmp') }),
+        restoredLogFields: () => ({
+          ping_suspended: this.#breakers.counted('ping'),
+          snmp_suspended: this.#breakers.counted('snmp'),
+        }),
       },
     });
   }
@@ -391,7 +413,8 @@ export class DeviceStore {
   }
 
   async #start(): Promise<void> {
-    if (this.#stopRequested) throw new NetscanError('ERR_STATE', 'DeviceStore cannot start after stop()', { stage: 'state' });
+    if (this.#stopRequested)
+      throw new NetscanError('ERR_STATE', 'DeviceStore cannot start after stop()', { stage: 'state' });
     await this.#persistence.restore();
     this.#restored = true;
     if (this.#stopRequested) return;
@@ -419,7 +442,8 @@ export class DeviceStore {
       if (!this.#running) return;
       try {
         const pruned = this.prune(this.#opts.pruneAfterMs);
-        if (pruned.length > 0) this.#log.info({ count: pruned.length, prune_after_ms: this.#opts.pruneAfterMs }, 'pruned stale devices');
+        if (pruned.length > 0)
+          this.#log.info({ count: pruned.length, prune_after_ms: this.#opts.pruneAfterMs }, 'pruned stale devices');
       } catch (err) {
         this.#log.error({ err }, 'prune failed');
       }

@@ -11,7 +11,9 @@ const NO_BREAKER: BreakerState = Object.freeze({ consecutiveFails: 0, suspendedU
 
 /** The public, frozen-when-idle view of a breaker. */
 export function breakerView(b: Breaker | undefined): BreakerState {
-  return b === undefined || (b.fails === 0 && b.untilMs === 0) ? NO_BREAKER : { consecutiveFails: b.fails, suspendedUntilMs: b.untilMs };
+  return b === undefined || (b.fails === 0 && b.untilMs === 0)
+    ? NO_BREAKER
+    : { consecutiveFails: b.fails, suspendedUntilMs: b.untilMs };
 }
 
 /** Options for {@link StoreBreakers}. */
@@ -112,7 +114,8 @@ export class StoreBreakers {
   /** Counts `b` (of device slot `s`) as suspended until `b.untilMs` and emits 'suspended'. */
   suspend(s: number, kind: BreakerKind, b: Breaker): void {
     (kind === 'ping' ? this.#ping : this.#snmp).track(s, b);
-    if (this.#events.listening) this.#events.push({ type: 'suspended', ip: this.#slots.ip(s), kind, untilMs: b.untilMs });
+    if (this.#events.listening)
+      this.#events.push({ type: 'suspended', ip: this.#slots.ip(s), kind, untilMs: b.untilMs });
     this.#arm();
   }
 

@@ -114,7 +114,10 @@ export class StorePersistence {
       const snap = await readStateFile(this.#opts.fs, path);
       devices = snap.devices;
       if (snap.skipped > 0) {
-        log.warn({ path, skipped: snap.skipped, first_reason: snap.firstSkipReason }, 'state file had unusable device entries; restored the others');
+        log.warn(
+          { path, skipped: snap.skipped, first_reason: snap.firstSkipReason },
+          'state file had unusable device entries; restored the others',
+        );
       }
     } catch (err) {
       if (!(err instanceof StateFileError)) {
@@ -128,14 +131,22 @@ export class StorePersistence {
       }
       // Keep the unusable file for inspection (a newer netscan's file survives a downgrade).
       const keptAs = `${path}.bad`;
-      const kept = await this.#opts.fs.rename(path, keptAs).then(() => true, () => false);
-      log.warn({ err, path, problem: err.problem, kept_as: kept ? keptAs : undefined }, 'state file unusable, starting with no devices');
+      const kept = await this.#opts.fs.rename(path, keptAs).then(
+        () => true,
+        () => false,
+      );
+      log.warn(
+        { err, path, problem: err.problem, kept_as: kept ? keptAs : undefined },
+        'state file unusable, starting with no devices',
+      );
       return;
     }
     const { restored, dropped } = this.#opts.store.load(devices);
     log.info(
       {
-        path, count: restored, dropped,
+        path,
+        count: restored,
+        dropped,
         ...this.#opts.store.restoredLogFields(),
         duration_ms: Number(clock.monoNs() - t0) / 1e6,
       },
@@ -146,7 +157,8 @@ export class StorePersistence {
   /** Arms the periodic snapshot timer (when a file and an interval are configured). */
   start(): void {
     this.#running = true;
-    if (this.enabled && this.#opts.snapshotIntervalMs > 0) this.#arm(this.#opts.clock.now() + this.#opts.snapshotIntervalMs);
+    if (this.enabled && this.#opts.snapshotIntervalMs > 0)
+      this.#arm(this.#opts.clock.now() + this.#opts.snapshotIntervalMs);
   }
 
   /** Cancels the snapshot timer; a snapshot in progress goes on. Idempotent. */
@@ -174,9 +186,11 @@ export class StorePersistence {
    */
   snapshot(): Promise<void> {
     this.#pending++;
-    const run = this.#tail.then(() => this.#write()).finally(() => {
-      this.#pending--;
-    });
+    const run = this.#tail
+      .then(() => this.#write())
+      .finally(() => {
+        this.#pending--;
+      });
     this.#tail = run.catch(() => undefined);
     return run;
   }
@@ -188,14 +202,27 @@ export class StorePersistence {
     const savedAtMs = clock.now();
     try {
       const { count, bytes } = await writeStateFile({
-        fs: this.#opts.fs, path, savedAtMs, devices: this.#opts.store.devices(), chunkDevices: this.#opts.snapshotChunkDevices,
+        fs: this.#opts.fs,
+        path,
+        savedAtMs,
+        devices: this.#opts.store.devices(),
+        chunkDevices: this.#opts.snapshotChunkDevices,
       });
       const durationMs = Number(clock.monoNs() - t0) / 1e6;
-      Object.assign(this.#stats, { snapshots: this.#stats.snapshots + 1, lastSnapshotMs: savedAtMs, lastCount: count, lastBytes: bytes, lastDurationMs: durationMs });
+      Object.assign(this.#stats, {
+        snapshots: this.#stats.snapshots + 1,
+        lastSnapshotMs: savedAtMs,
+        lastCount: count,
+        lastBytes: bytes,
+        lastDurationMs: durationMs,
+      });
       this.#opts.log.debug({ path, count, bytes, duration_ms: durationMs }, 'state snapshot written');
     } catch (err) {
       this.#stats.failures++;
-      throw new NetscanError('ERR_STATE', `writing state file ${path} failed: ${(err as Error).message}`, { stage: 'state', cause: err });
+      throw new NetscanError('ERR_STATE', `writing state file ${path} failed: ${(err as Error).message}`, {
+        stage: 'state',
+        cause: err,
+      });
     }
   }
 
@@ -238,7 +265,9 @@ export interface RestoreTarget {
  */
 export function loadRestored(target: RestoreTarget, devices: Device[]): { restored: number; dropped: number } {
   const { slots, breakers, events, maxDevices, now } = target;
-  const fresh = devices.filter((d) => slots.find(d.ip, slots.keyOf(d.ip)) < 0).sort((a, b) => a.lastSeenMs - b.lastSeenMs);
+  const fresh = devices
+    .filter((d) => slots.find(d.ip, slots.keyOf(d.ip)) < 0)
+    .sort((a, b) => a.lastSeenMs - b.lastSeenMs);
   const room = Math.max(0, maxDevices - slots.size);
   const dropped = Math.max(0, fresh.length - room);
   const existing: number[] = [];
@@ -248,8 +277,10 @@ export function loadRestored(target: RestoreTarget, devices: Device[]): { restor
     const d = fresh[i]!;
     const s = slots.add(d.ip, slots.keyOf(d.ip), d.firstSeenMs, d.lastSeenMs);
     // readStateFile built and froze d.snmp; nobody else holds it.
-    if (d.hostname !== d.ip || d.snmp !== undefined || d.lastSnmpMs !== 0) slots.setSnmp(s, d.hostname, d.snmp, d.lastSnmpMs);
-    if (d.ping.consecutiveFails !== 0 || d.ping.suspendedUntilMs !== 0) slots.setPingBreaker(s, new Breaker(d.ping.consecutiveFails, d.ping.suspendedUntilMs));
+    if (d.hostname !== d.ip || d.snmp !== undefined || d.lastSnmpMs !== 0)
+      slots.setSnmp(s, d.hostname, d.snmp, d.lastSnmpMs);
+    if (d.ping.consecutiveFails !== 0 || d.ping.suspendedUntilMs !== 0)
+      slots.setPingBreaker(s, new Breaker(d.ping.consecutiveFails, d.ping.suspendedUntilMs));
     if (d.snmpBreaker.consecutiveFails !== 0 || d.snmpBreaker.suspendedUntilMs !== 0) {
       slots.setSnmpBreaker(s, new Breaker(d.snmpBreaker.consecutiveFails, d.snmpBreaker.suspendedUntilMs));
     }

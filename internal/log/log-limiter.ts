@@ -1,0 +1,29 @@
+/**
+ * Rate limit for repeated log lines: at most one line per key per `intervalMs`, reporting how many
+ * events the suppressed lines stood for. Keeps a broken dependency (a dead server, a full queue)
+ * from flooding the log while still accounting for every event.
+ */
+export class LogLimiter {
+  readonly #intervalMs: number;
+  readonly #byKey = new Map<string, { lastMs: number; suppressed: number }>();
+
+  /** `intervalMs`: the shortest time between two lines for one key, in ms. */
+  constructor(intervalMs: number) {
+    this.#intervalMs = intervalMs;
+  }
+
+  /**
+   * Records `count` events of `key` at `nowMs`. Returns the number of events the caller should log
+   * now (these plus the ones suppressed since the last line), or 0 when this line is suppressed.
+   */
+  take(key: string, nowMs: number, count = 1): number {
+    const entry = this.#byKey.get(key);
+    if (entry !== undefined && nowMs - entry.lastMs < this.#intervalMs) {
+      entry.suppressed += count;
+      return 0;
+    }
+    const total = count + (entry?.suppressed ?? 0);
+    this.#byKey.set(key, { lastMs: nowMs, suppressed: 0 });
+    return total;
+  }
+}
