@@ -173,6 +173,23 @@ describe('IcmpEngine RTT from kernel stamps', () => {
     await engine.stop();
   });
 
+  test('a reply without its receive stamp is timed in user space even though its transmit stamp came', async () => {
+    const clock = new FakeClock();
+    const socket = new FakeIcmpSocket({ stampClock: clock });
+    const engine = new IcmpEngine({ clock, openSocket: socket.factory(), randomBytes: calmRandom });
+    await engine.start();
+    const p = engine.ping('127.0.0.5', { timeoutMs: 1000 });
+    await flushMicrotasks();
+    clock.advance(2);
+    socket.reply(0, { rxStamp: false });
+    clock.advance(3);
+    socket.deliver();
+    const o = await p;
+    assert.ok(o.ok && Math.abs(o.rttMs - 5) < 1e-3, `rtt ${o.ok ? o.rttMs : o.reason}`);
+    assert.deepEqual([engine.stats().rttKernel, engine.stats().rttUserspace, engine.stats().txStampsUnpaired], [0, 1, 0]);
+    await engine.stop();
+  });
+
   test('a socket without kernel stamps times every reply in user space', async () => {
     const { engine, socket, clock } = await setup();
     const p = engine.ping('127.0.0.5', { timeoutMs: 1000 });
