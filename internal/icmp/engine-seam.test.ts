@@ -218,7 +218,7 @@ describe('IcmpEngine in datagram mode', () => {
     await engine.stop();
   });
 
-  test('an ICMP error from the error queue makes the matching probe unreachable; one about another destination is foreign', async () => {
+  test('an ICMP error from the error queue makes the matching probe unreachable; one about another destination or with another tag is foreign', async () => {
     const { engine, socket } = await setup({ mode: 'dgram' });
     const a = engine.ping('127.0.0.9', { timeoutMs: 1000 });
     const b = track(engine.ping('127.0.0.10', { timeoutMs: 1000 }));
@@ -226,11 +226,15 @@ describe('IcmpEngine in datagram mode', () => {
     socket.unreachable(0, { router: '127.0.0.254', code: 1 });
     socket.sent[1] = { ip: '127.0.0.11', icmp: socket.sent[1]!.icmp };
     socket.unreachable(1);
+    const forgedTag = Buffer.from(socket.sent[1]!.icmp);
+    forgedTag[23] = forgedTag[23]! ^ 0x01;
+    socket.sent[1] = { ip: '127.0.0.10', icmp: forgedTag };
+    socket.unreachable(1);
     socket.deliver();
     assert.deepEqual(await a, { ok: false, ip: '127.0.0.9', reason: 'unreachable', sentAtMs: 1_700_000_000_000, detail: 'host unreachable (from 127.0.0.254)' });
     await flushMicrotasks();
     assert.equal(b.settled, false);
-    assert.equal(engine.stats().foreign, 1);
+    assert.equal(engine.stats().foreign, 2);
     await engine.stop();
   });
 
