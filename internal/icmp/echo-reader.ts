@@ -134,6 +134,11 @@ export class EchoReader {
     }
   }
 
+  /** The tag `p`'s request carried. */
+  #tagOf(p: Probe): number {
+    return probeTag(this.#secret, p.serial, p.addrKey, ((p.id << 16) | p.seq) >>> 0);
+  }
+
   #invalid(which: 'invalidChecksum' | 'invalidIdentity' | 'invalidSource' | 'invalidPayload'): void {
     this.#stats.invalid++;
     this.#stats[which]++;
@@ -203,7 +208,8 @@ export class EchoReader {
     // The quoted request must be one of ours in flight: identifier, destination and, when
     // quoted far enough (Linux quotes up to 576 bytes), the serial.
     if (p === undefined || p.state !== State.InFlight || p.ref !== ref || p.id !== v.id || !this.#sameAddress(p, data, v.dstOffset)
-      || (v.stampBytes >= 12 && data.readUInt32BE(v.stampOffset + 8) !== p.serial)) {
+      || (v.stampBytes >= 12 && data.readUInt32BE(v.stampOffset + 8) !== p.serial)
+      || (v.stampBytes >= 16 && data.readUInt32BE(v.stampOffset + 12) !== this.#tagOf(p))) {
       this.#stats.foreign++;
       return;
     }
@@ -245,7 +251,7 @@ export class EchoReader {
           if (match && p.txNs !== p.txNs) p.txNs = e.txNs[i]!;
           else this.#stats.txStampsUnpaired++;
         } else if (kind === IcmpErrorKind.IcmpError) {
-          if (match && this.#sameAddress(p, ref.destination, i * 16)) this.#unreachable(p, e.icmpType[i]!, e.icmpCode[i]!, this.#formatAddress(ref.offender, i * 16));
+          if (match && this.#sameAddress(p, ref.destination, i * 16) && e.data.readUInt32BE(off + 20) === this.#tagOf(p)) this.#unreachable(p, e.icmpType[i]!, e.icmpCode[i]!, this.#formatAddress(ref.offender, i * 16));
           else this.#stats.foreign++;
         } else {
           this.#stats.errorQueueOther++;

@@ -173,6 +173,23 @@ describe('IcmpEngine RTT from kernel stamps', () => {
     await engine.stop();
   });
 
+  test('a reply without its receive stamp is timed in user space even though its transmit stamp came', async () => {
+    const clock = new FakeClock();
+    const socket = new FakeIcmpSocket({ stampClock: clock });
+    const engine = new IcmpEngine({ clock, openSocket: socket.factory(), randomBytes: calmRandom });
+    await engine.start();
+    const p = engine.ping('127.0.0.5', { timeoutMs: 1000 });
+    await flushMicrotasks();
+    clock.advance(2);
+    socket.reply(0, { rxStamp: false });
+    clock.advance(3);
+    socket.deliver();
+    const o = await p;
+    assert.ok(o.ok && Math.abs(o.rttMs - 5) < 1e-3, `rtt ${o.ok ? o.rttMs : o.reason}`);
+    assert.deepEqual([engine.stats().rttKernel, engine.stats().rttUserspace, engine.stats().txStampsUnpaired], [0, 1, 0]);
+    await engine.stop();
+  });
+
   test('a socket without kernel stamps times every reply in user space', async () => {
     const { engine, socket, clock } = await setup();
     const p = engine.ping('127.0.0.5', { timeoutMs: 1000 });
@@ -201,7 +218,7 @@ describe('IcmpEngine in datagram mode', () => {
     await engine.stop();
   });
 
-  test('an ICMP error from the error queue makes the matching probe unreachable; one about another destination is foreign', async () => {
+  test('an ICMP error from the error queue makes the matching probe unreachable; one about another destination or with another tag is foreign', async () => {
     const { engine, socket } = await setup({ mode: 'dgram' });
     const a = engine.ping('127.0.0.9', { timeoutMs: 1000 });
     const b = track(engine.ping('127.0.0.10', { timeoutMs: 1000 }));
@@ -209,11 +226,15 @@ describe('IcmpEngine in datagram mode', () => {
     socket.unreachable(0, { router: '127.0.0.254', code: 1 });
     socket.sent[1] = { ip: '127.0.0.11', icmp: socket.sent[1]!.icmp };
     socket.unreachable(1);
+    const forgedTag = Buffer.from(socket.sent[1]!.icmp);
+    forgedTag[23] = forgedTag[23]! ^ 0x01;
+    socket.sent[1] = { ip: '127.0.0.10', icmp: forgedTag };
+    socket.unreachable(1);
     socket.deliver();
     assert.deepEqual(await a, { ok: false, ip: '127.0.0.9', reason: 'unreachable', sentAtMs: 1_700_000_000_000, detail: 'host unreachable (from 127.0.0.254)' });
     await flushMicrotasks();
     assert.equal(b.settled, false);
-    assert.equal(engine.stats().foreign, 1);
+    assert.equal(engine.stats().foreign, 2);
     await engine.stop();
   });
 

@@ -8,7 +8,7 @@ import { ECHO_HEADER_BYTES, MAX_PAYLOAD_BYTES_V4, MIN_PAYLOAD_BYTES, writePaddin
 import { MAX_PAYLOAD_BYTES_V6, foldIpv6 } from './packet6.js';
 import { EchoReader, MAX_READ_PER_EVENT } from './echo-reader.js';
 import { EchoSender } from './echo-sender.js';
-import { DeadlineFifo, ProbeSlots, SlotHistory, State, socketRef, type Probe, type SocketRef } from './probe.js';
+import { Deadlines, ProbeSlots, SlotHistory, State, socketRef, type Probe, type SocketRef } from './probe.js';
 
 export { defaultIcmpEngineOptions, type IcmpEngineOptions, type IcmpEngineStats } from './engine-options.js';
 
@@ -61,7 +61,7 @@ export class IcmpEngine implements Pinger {
   #rotatePending = false;
   #inFlight = 0;
   #pumping = false;
-  readonly #deadlines = new Map<number, DeadlineFifo>();
+  readonly #deadlines = new Deadlines();
   readonly #signalGroups = new Map<AbortSignal, SignalGroup>();
   #timer: TimerHandle | undefined;
   #timerDueMs = Infinity;
@@ -290,12 +290,7 @@ export class IcmpEngine implements Pinger {
     p.sentAtMs = nowMs;
     p.txNs = NaN;
     p.deadlineMs = Number(sentNs) / 1e6 + p.timeoutMs;
-    let fifo = this.#deadlines.get(p.timeoutMs);
-    if (!fifo) {
-      fifo = new DeadlineFifo();
-      this.#deadlines.set(p.timeoutMs, fifo);
-    }
-    fifo.push(p);
+    this.#deadlines.push(p);
     if (p.deadlineMs < this.#timerDueMs) this.#armTimer(p.deadlineMs);
   }
 
@@ -388,22 +383,10 @@ export class IcmpEngine implements Pinger {
       for (let r = rounds; r > 0 && this.#drain(ref) === MAX_READ_PER_EVENT; r--);
     }
     const nowMs = monoMs(this.#clock);
-    let nextMs = Infinity;
-    for (const [timeoutMs, fifo] of this.#deadlines) {
-      for (let p = fifo.peek(); p !== undefined; p = fifo.peek()) {
-        if (p.state !== State.InFlight) {
-          fifo.shift();
-          continue;
-        }
-        if (p.deadlineMs > nowMs) break;
-        fifo.shift();
-        this.#stats.timeouts++;
-        this.#finish(p, this.#failed(p, 'timeout'), SlotHistory.Expired);
-      }
-      const head = fifo.peek();
-      if (head === undefined) this.#deadlines.delete(timeoutMs);
-      else nextMs = Math.min(nextMs, head.deadlineMs);
-    }
+    let nextMs = this.#deadlines.expire(nowMs, (p) => {
+      this.#stats.timeouts++;
+      this.#finish(p, this.#failed(p, 'timeout'), SlotHistory.Expired);
+    });
     // Probes the socket never took (it stayed full): rare and few, so a scan is fine.
     let waiting = 0;
     for (const p of this.#sender.held()) {

@@ -133,3 +133,43 @@ export class DeadlineFifo {
     }
   }
 }
+
+/** Probes in flight by deadline: one FIFO per timeout value, so expiry never sorts. */
+export class Deadlines {
+  readonly #fifos = new Map<number, DeadlineFifo>();
+
+  /** Adds a probe just sent (its deadline is the latest of its timeout value). */
+  push(p: Probe): void {
+    let fifo = this.#fifos.get(p.timeoutMs);
+    if (!fifo) {
+      fifo = new DeadlineFifo();
+      this.#fifos.set(p.timeoutMs, fifo);
+    }
+    fifo.push(p);
+  }
+
+  /** Calls `expire` for every probe in flight whose deadline is at or before `nowMs`; returns the earliest deadline left (Infinity when none). */
+  expire(nowMs: number, expire: (p: Probe) => void): number {
+    let nextMs = Infinity;
+    for (const [timeoutMs, fifo] of this.#fifos) {
+      for (let p = fifo.peek(); p !== undefined; p = fifo.peek()) {
+        if (p.state !== State.InFlight) {
+          fifo.shift();
+          continue;
+        }
+        if (p.deadlineMs > nowMs) break;
+        fifo.shift();
+        expire(p);
+      }
+      const head = fifo.peek();
+      if (head === undefined) this.#fifos.delete(timeoutMs);
+      else nextMs = Math.min(nextMs, head.deadlineMs);
+    }
+    return nextMs;
+  }
+
+  /** Forgets every probe. */
+  clear(): void {
+    this.#fifos.clear();
+  }
+}

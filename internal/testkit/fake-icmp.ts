@@ -232,15 +232,15 @@ export class FakeIcmpSocket implements IcmpSocket {
     this.closed = true;
   }
 
-  /** Queues an ICMP message (no IP header) as if it arrived from `source` (not yet read), stamped now. */
-  inject(icmp: Buffer, source: string): void {
-    this.#inbox.push({ data: icmp, source, rxNs: this.stampNow() });
+  /** Queues an ICMP message (no IP header) as if it arrived from `source` (not yet read), stamped now unless `rxStamp` is false. */
+  inject(icmp: Buffer, source: string, rxStamp = true): void {
+    this.#inbox.push({ data: icmp, source, rxNs: rxStamp ? this.stampNow() : NaN });
   }
 
-  /** Queues the echo reply to sent packet `index` from `source` (default: its destination), optionally forged. */
-  reply(index: number, opts: { source?: string; tweaks?: ReplyTweaks } = {}): void {
+  /** Queues the echo reply to sent packet `index` from `source` (default: its destination), optionally forged or without a receive stamp. */
+  reply(index: number, opts: { source?: string; tweaks?: ReplyTweaks; rxStamp?: boolean } = {}): void {
     const req = this.sent[index]!;
-    this.inject(echoReplyMessage(req.icmp, opts.tweaks), opts.source ?? req.ip);
+    this.inject(echoReplyMessage(req.icmp, opts.tweaks), opts.source ?? req.ip, opts.rxStamp ?? true);
   }
 
   /**
