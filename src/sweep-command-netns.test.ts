@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { canonicalIp } from '../internal/net/ipv6.js';
 import { lastJsonLine, netnsAvailable, nftRuleset, runInNetns } from '../internal/testkit/netns.js';
 
 interface Run {
@@ -15,6 +16,8 @@ interface Run {
 }
 type Pair = { netscan: Run; fping: Run };
 interface Result {
+  ipv6: Pair;
+  dualStack: Pair;
   mixed: Pair & { fpingX1: Run };
   dead: Pair;
   alive: Pair;
@@ -51,6 +54,22 @@ describe('netscan sweep against fping in a private namespace', { skip }, () => {
     assert.deepEqual([dead.netscan.code, dead.fping.code, dead.netscan.stdout, dead.fping.stdout], [1, 1, '', '']);
     assert.deepEqual([alive.netscan.code, alive.fping.code], [0, 0]);
     assert.deepEqual(lines(alive.netscan.stdout), lines(alive.fping.stdout));
+  });
+
+  test('sweeps an IPv6 prefix of a ULA test bed: every address found, the same set as fping -6', () => {
+    const { netscan, fping } = result.ipv6;
+    assert.equal(netscan.code, 0, netscan.stderr);
+    assert.equal(lines(netscan.stdout).length, 256);
+    // fping echoes addresses as given (fd00:1::0); netscan prints the canonical RFC 5952 form (fd00:1::).
+    assert.deepEqual(lines(netscan.stdout), lines(fping.stdout).map((ip) => canonicalIp(ip) ?? ip).sort());
+    assert.ok(netscan.stdout.includes('fd00:1::\n') && netscan.stdout.includes('fd00:1::ff\n'), 'canonical RFC 5952 text');
+  });
+
+  test('mixes IPv4 and IPv6 targets in one sweep, as fping does', () => {
+    const { netscan, fping } = result.dualStack;
+    assert.equal(netscan.code, 0, netscan.stderr);
+    assert.deepEqual(lines(netscan.stdout), ['127.0.9.1', '::1', 'fd00:1::7', 'fd00:1::8', 'fd00:1::9']);
+    assert.deepEqual(lines(netscan.stdout), lines(fping.stdout));
   });
 
   test('-u prints the same unreachable set', () => {

@@ -151,3 +151,14 @@ export interface IcmpSocket {
 
 /** Opens an ICMP socket; throws NetscanError ERR_ICMP_PERMISSION (with advice) or ERR_ICMP_SOCKET. */
 export type IcmpSocketFactory = (opts: OpenIcmpSocketOptions) => IcmpSocket;
+
+/** An OS error from the socket, with the errno name in `code` (`EPERM`, `EAGAIN`, ...). */
+export class IcmpSocketError extends Error {
+  /** errno name, or `EUNKNOWN` when the error was not recognised. */
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.name = 'IcmpSocketError';
+    this.code = code;
+  }
+}

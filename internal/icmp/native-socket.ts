@@ -26,7 +26,7 @@ import type {
   OpenIcmpSocketOptions,
 } from './icmp-socket.js';
 import { parseIpv4 } from './ipv4.js';
-import { IcmpSocketError } from './socket.js';
+import { IcmpSocketError } from './icmp-socket.js';
 
 /** Datagrams per batch (sendmmsg / recvmmsg vector length). */
 export const NATIVE_BATCH_SIZE = 64;

@@ -39,7 +39,15 @@ const dead = ['127.0.9.3', '127.0.9.5'];
 const alive = ['127.0.9.1', '127.0.9.2'];
 const counted = ['127.0.9.1', '127.0.9.3', '127.0.9.10'];
 
+// An IPv6 test bed: every address of a ULA prefix made local answers (only inside this namespace).
+const ip6 = spawnSync('ip', ['-6', 'route', 'add', 'local', 'fd00:1::/64', 'dev', 'lo'], { encoding: 'utf8' });
+if (ip6.status !== 0) throw new Error(`ip -6 route: ${ip6.stderr}`);
+const v6list = Array.from({ length: 256 }, (_, i) => `fd00:1::${i.toString(16)}`);
+writeFileSync(join(dir, 'v6.txt'), `${v6list.join('\n')}\n`);
+
 const result = {
+  ipv6: { netscan: netscan(['fd00:1::/120']), fping: fping(['-6', '-a', '-f', join(dir, 'v6.txt')]) },
+  dualStack: { netscan: netscan(['::1', '127.0.9.1', 'fd00:1::7-fd00:1::9', '127.0.9.3']), fping: fping(['-a', '::1', '127.0.9.1', 'fd00:1::7', 'fd00:1::8', 'fd00:1::9', '127.0.9.3']) },
   mixed: { netscan: netscan(mixed), fping: fping(['-a', ...mixed]), fpingX1: fping(['-x', '1', ...mixed]) },
   dead: { netscan: netscan(dead), fping: fping(['-a', ...dead]) },
   alive: { netscan: netscan(alive), fping: fping(['-a', ...alive]) },

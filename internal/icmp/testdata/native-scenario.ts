@@ -10,7 +10,7 @@ import { hasCode } from '../../errors/errors.js';
 import { IcmpErrorKind } from '../icmp-socket.js';
 import type { IcmpFamily, IcmpSocketMode } from '../icmp-socket.js';
 import { NativeIcmpSocket, nativeAddonPath, openNativeIcmpSocketWith, writeIpv6, type NativeSocketTuning } from '../native-socket.js';
-import { IcmpSocketError } from '../socket.js';
+import { IcmpSocketError } from '../icmp-socket.js';
 
 const [scenario = '', ...args] = process.argv.slice(2);
 const ECHO_ID = 0x4e53; // "NS": our identifier on raw sockets
