@@ -14,12 +14,15 @@ for arg in "$@"; do
 done
 say() { [ "$quiet" = 1 ] || echo "setup: $*" >&2; }
 
-# Debian packages the tests use: VictoriaMetrics (InfluxDB write API), InfluxDB 1.x, snmpd,
-# fping (peer in benchmarks), nftables and iproute2 (dead hosts and loss inside namespaces).
+# Debian packages the tests use: VictoriaMetrics (InfluxDB write API), InfluxDB 1.x, Prometheus
+# and promtool (PromQL dashboards, /metrics lint), snmpd, fping (peer in benchmarks), nftables and
+# iproute2 (dead hosts and loss inside namespaces), curl (MANUAL's replay commands).
 if [ "$system" = 1 ]; then
   need=()
   command -v victoria-metrics >/dev/null || need+=(victoria-metrics)
   command -v influxd >/dev/null || need+=(influxdb)
+  command -v prometheus >/dev/null && command -v promtool >/dev/null || need+=(prometheus)
+  command -v curl >/dev/null || need+=(curl)
   command -v snmpd >/dev/null || need+=(snmpd)
   command -v snmpget >/dev/null || need+=(snmp)
   command -v fping >/dev/null || need+=(fping)
