@@ -8,6 +8,7 @@ import { DropLog } from './drop-log.js';
 import { Ledger, type DropReason, type Holding, type WriterStats } from './ledger.js';
 import { toLineProtocol, type LineProtocolOptions } from './line-protocol.js';
 import { OutputHealth } from './output-health.js';
+import { Senders } from './senders.js';
 import { SpoolHandoff } from './spool-handoff.js';
 import { defaultSpoolSegmentBytes, Spool } from './spool.js';
 import type { LineTransport, WriteTarget } from './transport.js';
@@ -86,8 +87,9 @@ const ABORT_GRACE_MS = 1000;
  * While the server fails, requests pause (one probe per backoff period, Retry-After honoured;
  * the states live in output-health.ts) and sealed batches go to the spool; when a probe
  * succeeds the spool is replayed oldest-first at full concurrency, and new batches go through
- * the spool until it is empty so order holds. This class owns the senders and the hand-off
- * between the memory queue (batch-queue.ts), the spool (spool.ts) and the transport.
+ * the spool until it is empty so order holds. This class wires the memory queue
+ * (batch-queue.ts), the spool hand-off (spool-handoff.ts) and the request loops (senders.ts),
+ * and decides what each request's outcome does: the retry layer.
  */
 export class InfluxWriter implements PointSink {
   readonly #o: InfluxWriterOptions;
@@ -98,16 +100,9 @@ export class InfluxWriter implements PointSink {
   readonly #health: OutputHealth;
   readonly #drops: DropLog;
   readonly #spool: SpoolHandoff | undefined;
-  /** Batches whose request is running (close() gives them up when the transport ignores aborts). */
-  readonly #sending = new Set<Batch>();
-  #waiters: Array<() => void> = [];
-  #workers: Array<Promise<void>> = [];
+  readonly #senders: Senders;
   #flushTimer: TimerHandle | undefined;
   #nextFlushMs = 0;
-  /** Aborts the requests once the close deadline passed. */
-  readonly #abort = new AbortController();
-  /** Aborted when close() begins: ends the pause after a failed spool read. */
-  readonly #closeBegun = new AbortController();
   #closing: Promise<void> | undefined;
   #starting: Promise<void> | undefined;
 
@@ -127,6 +122,12 @@ export class InfluxWriter implements PointSink {
       spoolDir, thresholdPoints: this.#o.spoolThresholdPoints ?? Math.floor(this.#o.maxBufferPoints / 2),
       queue: this.#queue, ledger: this.#ledger, health: this.#health, clock, logger: this.#log,
       noteDrop: (reason, n) => this.#noteDrop(reason, n), wake: () => this.#wake(),
+    });
+    this.#senders = new Senders({
+      count: this.#o.maxConcurrentWrites, transport: this.#o.transport, queue: this.#queue, spool: this.#spool, ledger: this.#ledger,
+      health: this.#health, clock, readRetryMs: this.#o.minRetryDelayMs, logger: this.#log,
+      onWritten: (b) => this.#onSuccess(b), onFailed: (b, err) => this.#onFailure(b, classifyWriteError(err, clock.now())),
+      requeue: (b) => this.#requeue(b),
     });
   }
 
@@ -148,11 +149,7 @@ export class InfluxWriter implements PointSink {
       if (rec.points > 0) this.#log.info({ count: rec.points, batches: rec.records }, 'Spool holds points from a previous run; replaying them');
     }
     if (!this.#health.opened()) return;
-    for (let i = 0; i < Math.max(1, this.#o.maxConcurrentWrites); i++) {
-      this.#workers.push(this.#worker().catch((err: unknown) => {
-        this.#log.error({ err }, 'Writer sender stopped on an unexpected error');
-      }));
-    }
+    this.#senders.start();
     this.#nextFlushMs = this.#o.clock.now() + this.#o.flushIntervalMs;
     this.#scheduleFlush();
     this.#spool?.route();
@@ -216,7 +213,7 @@ export class InfluxWriter implements PointSink {
 
   async #close(deadlineMs: number): Promise<void> {
     this.#health.close();
-    this.#closeBegun.abort();
+    this.#senders.closing();
     await this.#starting?.catch(() => undefined);
     this.#flushTimer?.cancel();
     this.flush();
@@ -224,13 +221,13 @@ export class InfluxWriter implements PointSink {
     if (this.#health.started) {
       this.#spool?.route();
       this.#wake();
-      const done = Promise.all(this.#workers);
+      const done = this.#senders.done();
       if (!(await this.#settlesWithin(done, deadlineMs))) {
         this.#health.halt();
-        this.#abort.abort(new Error('writer close deadline passed'));
-        this.#wake();
+        this.#senders.abort(new Error('writer close deadline passed'));
         if (!(await this.#settlesWithin(done, ABORT_GRACE_MS))) {
-          this.#abandonSending();
+          const { points, batches } = this.#senders.abandon();
+          this.#log.warn({ count: points, batches }, 'Output ignored the close deadline; its requests were given up');
           abandoned = true;
         }
       }
@@ -265,26 +262,6 @@ export class InfluxWriter implements PointSink {
     }
   }
 
-  /**
-   * The transport ignored the abort (a hung file system, ...): give up its requests. Their points
-   * go back to the queue (then the spool, or dropped as `shutdown`); spooled ones stay on disk.
-   */
-  #abandonSending(): void {
-    let points = 0;
-    for (const b of this.#sending) {
-      b.abandoned = true;
-      if (b.entry) {
-        this.#ledger.unsent(b.points, 'spool', 'spool');
-      } else {
-        this.#ledger.unsent(b.points, 'memory', 'memory');
-        this.#queue.push({ ...b, abandoned: false });
-      }
-      points += b.points;
-    }
-    this.#log.warn({ count: points, batches: this.#sending.size }, 'Output ignored the close deadline; its requests were given up');
-    this.#sending.clear();
-  }
-
   #sealed(): void {
     this.#spool?.route();
     this.#wake();
@@ -309,9 +286,7 @@ export class InfluxWriter implements PointSink {
   }
 
   #wake(): void {
-    const w = this.#waiters;
-    this.#waiters = [];
-    for (const fn of w) fn();
+    this.#senders.wake();
   }
 
   #scheduleFlush(): void {
@@ -324,78 +299,6 @@ export class InfluxWriter implements PointSink {
       this.#spool?.route();
       this.#scheduleFlush();
     }, delay);
-  }
-
-  async #worker(): Promise<void> {
-    for (;;) {
-      const batch = await this.#next();
-      if (!batch) return;
-      await this.#deliver(batch);
-    }
-  }
-
-  /** The next batch to send (the spool first, for order), once one may start; undefined when the sender should stop. */
-  async #next(): Promise<Batch | undefined> {
-    for (;;) {
-      if (this.#health.halted) return undefined;
-      if (this.#health.mayStartRequest()) {
-        const spool = this.#spool;
-        if (spool && !this.#health.closed && spool.unreadPoints > 0) {
-          const probe = this.#health.takeProbe();
-          const entry = await spool.take();
-          if (entry && !this.#health.halted) {
-            this.#ledger.send(entry.points, 'spool');
-            return { target: entry.target, body: entry.body, points: entry.points, seq: -1, entry, probe };
-          }
-          // close() passed its deadline while the batch was read: it stays in the spool.
-          if (entry) spool.untake(entry);
-          this.#health.probeEnded(probe);
-          // A failed read is retried after a pause, never in a tight loop; close() ends the pause
-          // (the senders stop reading the spool then), so it never holds close() up.
-          if (this.#health.spoolReadFailing && !this.#health.closed) await this.#o.clock.sleep(this.#o.minRetryDelayMs, this.#closeBegun.signal).catch(() => undefined);
-          continue;
-        }
-        const b = this.#queue.shift();
-        if (b) {
-          b.probe = this.#health.takeProbe();
-          this.#ledger.send(b.points, 'memory');
-          return b;
-        }
-      }
-      if (this.#health.closed && this.#queue.sealed === 0) return undefined;
-      await new Promise<void>((resolve) => this.#waiters.push(resolve));
-    }
-  }
-
-  async #deliver(batch: Batch): Promise<void> {
-    if (this.#abort.signal.aborted) {
-      // close() passed its deadline before this request started: never start one it cannot abort.
-      this.#health.probeEnded(batch.probe);
-      this.#requeue(batch);
-      return;
-    }
-    // One controller per request: the client's transport adds an abort listener to the signal
-    // it is given and never removes it, so a shared long-lived signal would leak one per request.
-    const request = new AbortController();
-    const onAbort = (): void => request.abort(this.#abort.signal.reason);
-    this.#abort.signal.addEventListener('abort', onAbort, { once: true });
-    this.#sending.add(batch);
-    try {
-      await this.#o.transport.send(batch.body, batch.target, request.signal);
-      if (batch.abandoned) return;
-      this.#onSuccess(batch);
-    } catch (err) {
-      // The client reports a socket timeout without destroying the request: abort it so the
-      // hung connection is closed instead of leaking.
-      request.abort();
-      if (batch.abandoned) return;
-      this.#onFailure(batch, classifyWriteError(err, this.#o.clock.now()));
-    } finally {
-      this.#sending.delete(batch);
-      this.#abort.signal.removeEventListener('abort', onAbort);
-      this.#health.probeEnded(batch.probe);
-      this.#wake();
-    }
   }
 
   #onSuccess(batch: Batch): void {
@@ -415,7 +318,7 @@ export class InfluxWriter implements PointSink {
     const c = { ...classified, message: redactSecrets(classified.message, this.#o.transport.secrets ?? []) };
     const from = holding(batch);
     this.#ledger.requestFailed(c, this.#o.clock.now());
-    if (this.#abort.signal.aborted) {
+    if (this.#senders.aborted) {
       this.#requeue(batch);
       return;
     }
