@@ -24,6 +24,20 @@ async function settle(cond: () => boolean, what: string): Promise<void> {
   assert.fail(`never happened: ${what}`);
 }
 
+/**
+ * Moves the fake clock in `stepMs` steps, at most `maxMs` in all, until `done()`; real I/O (the
+ * spool) settles between steps. The clock moves only while a timer waits, so slow disk I/O on a
+ * loaded machine cannot run the clock past a timer armed after it. Real time bounds nothing
+ * but the wait itself (about 5 s).
+ */
+async function advanceUntil(clock: FakeClock, done: () => boolean, stepMs: number, maxMs: number): Promise<void> {
+  const endMs = clock.now() + maxMs;
+  for (let i = 0; i < 5000 && !done(); i++) {
+    if (clock.pendingTimers() > 0 && clock.now() < endMs) await clock.advanceAsync(Math.min(stepMs, endMs - clock.now()));
+    await new Promise((r) => setTimeout(r, 1));
+  }
+}
+
 function books(s: WriterStats): void {
   assert.equal(s.pointsReceived, s.pointsWritten + s.pointsDropped + s.queueDepth + s.inFlightPoints + s.spoolPoints, JSON.stringify(s));
 }
@@ -426,10 +440,7 @@ test('a close deadline that passes while a sender reads the spool starts no requ
   clock.advance(0); // the close deadline passes while the read is under way
   let returned = false;
   void closing.then(() => { returned = true; });
-  for (let i = 0; i < 20 && !returned; i++) {
-    await clock.advanceAsync(1000);
-    await new Promise((r) => setTimeout(r, 5));
-  }
+  await advanceUntil(clock, () => returned, 1000, 20_000);
   const heldAfterDeadline = transport.heldCount;
   transport.release();
   await closing;
@@ -456,10 +467,7 @@ test('close() is bounded even when the transport ignores the abort: its batches 
   const closing = writer.close(500);
   let returned = false;
   void closing.then(() => { returned = true; });
-  for (let i = 0; i < 40 && !returned; i++) {
-    await clock.advanceAsync(100);
-    await new Promise((r) => setTimeout(r, 2));
-  }
+  await advanceUntil(clock, () => returned, 100, 4000);
   assert.equal(returned, true, 'close() returned within deadline + grace periods of simulated time');
   const s = writer.stats();
   assert.deepEqual([s.pointsWritten, s.pointsDropped, s.spoolPoints], [0, 0, 4]);
@@ -509,12 +517,10 @@ test('a spool that cannot be read is logged once and retried after a pause, then
     await clock.advanceAsync(1000);
     await new Promise((r) => setTimeout(r, 5));
   }
+  await settle(() => lines.some((l) => l['msg'] === 'Cannot read the spool; retrying'), 'the read failed');
   assert.equal(lines.filter((l) => l['msg'] === 'Cannot read the spool; retrying').length, 1);
   renameSync(join(dir, 'away'), join(dir, seg!));
-  for (let i = 0; i < 10 && writer.stats().pointsWritten < 3; i++) {
-    await clock.advanceAsync(1000);
-    await new Promise((r) => setTimeout(r, 5));
-  }
+  await advanceUntil(clock, () => writer.stats().pointsWritten === 3, 1000, 10_000);
   assert.equal(writer.stats().pointsWritten, 3);
   books(writer.stats());
 });

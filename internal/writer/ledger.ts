@@ -232,11 +232,6 @@ export class Ledger {
     this.#lastErrorMs = nowMs;
   }
 
-  /** Time of the last acknowledged request, ms since the epoch; 0 if none. */
-  get lastSuccessMs(): number {
-    return this.#lastSuccessMs;
-  }
-
   /** The books as {@link WriterStats}, with what only the writer knows. */
   stats(extra: { state: WriterState; spoolBytes: number }): WriterStats {
     return {
