@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,6 +24,20 @@ async function settle(cond: () => boolean, what: string): Promise<void> {
   assert.fail(`never happened: ${what}`);
 }
 
+/**
+ * Moves the fake clock in `stepMs` steps, at most `maxMs` in all, until `done()`; real I/O (the
+ * spool) settles between steps. The clock moves only while a timer waits, so slow disk I/O on a
+ * loaded machine cannot run the clock past a timer armed after it. Real time bounds nothing
+ * but the wait itself (about 5 s).
+ */
+async function advanceUntil(clock: FakeClock, done: () => boolean, stepMs: number, maxMs: number): Promise<void> {
+  const endMs = clock.now() + maxMs;
+  for (let i = 0; i < 5000 && !done(); i++) {
+    if (clock.pendingTimers() > 0 && clock.now() < endMs) await clock.advanceAsync(Math.min(stepMs, endMs - clock.now()));
+    await new Promise((r) => setTimeout(r, 1));
+  }
+}
+
 function books(s: WriterStats): void {
   assert.equal(s.pointsReceived, s.pointsWritten + s.pointsDropped + s.queueDepth + s.inFlightPoints + s.spoolPoints, JSON.stringify(s));
 }
@@ -36,9 +50,16 @@ function setup(t: { after: (fn: () => Promise<void> | void) => void }, opts: Par
   return { clock, transport, writer };
 }
 
-function tempDir(t: { after: (fn: () => void) => void }): string {
+// Removed once the whole file ran: a test's t.after hooks run in the order they were added, so a
+// per-test removal would pull the spool from under a writer its later close() hook still flushes.
+const tempDirs: string[] = [];
+after(() => {
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+});
+
+function tempDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'netscan-writer-test-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  tempDirs.push(dir);
   return dir;
 }
 
@@ -255,8 +276,8 @@ test('stop is safe before start, idempotent, and concurrent callers share one co
   assert.equal(transport.closed, 1);
 });
 
-test('an unwritable spool directory fails start with ERR_WRITE and advice', async (t) => {
-  const dir = tempDir(t);
+test('an unwritable spool directory fails start with ERR_WRITE and advice', async () => {
+  const dir = tempDir();
   const clock = new FakeClock();
   const file = join(dir, 'not-a-dir');
   writeFileSync(file, 'x');
@@ -288,7 +309,7 @@ test('without a spool, close past its deadline aborts the request and counts the
 });
 
 test('an outage sends batches to the spool and replays them oldest first when the server is back', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir();
   const clock = new FakeClock();
   const transport = new FakeLineTransport(clock);
   const { logger, lines } = captureLogger('info');
@@ -319,7 +340,7 @@ test('an outage sends batches to the spool and replays them oldest first when th
 });
 
 test('close past its deadline spools in-flight and queued batches, and the next start replays them', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir();
   const clock = new FakeClock();
   const transport = new FakeLineTransport(clock);
   const writer = new InfluxWriter({ transport, clock, logger: silentLogger(), batchSize: 5, spoolDir: dir });
@@ -344,7 +365,7 @@ test('close past its deadline spools in-flight and queued batches, and the next 
 });
 
 test('a producer faster than the server keeps memory bounded and the books balance exactly', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir();
   const clock = new FakeClock();
   const transport = new FakeLineTransport(clock);
   const writer = new InfluxWriter({ transport, clock, logger: silentLogger(), batchSize: 50, maxBufferPoints: 400, spoolDir: dir, maxConcurrentWrites: 1 });
@@ -373,7 +394,7 @@ test('a producer faster than the server keeps memory bounded and the books balan
 });
 
 test('a probe that started while the last outage was ending does not block probing in the next outage', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir();
   const { clock, transport, writer } = setup(t, { batchSize: 1, maxConcurrentWrites: 2, spoolDir: dir, minRetryDelayMs: 1000, maxRetryDelayMs: 1000 });
   await writer.start();
   // Batch 0 is held (slow but healthy); batch 1 fails: the writer is failing and spools it.
@@ -392,18 +413,17 @@ test('a probe that started while the last outage was ending does not block probi
   writer.write(pt(2));
   await clock.advanceAsync(0);
   await settle(() => writer.stats().state === 'spooling', 'failing again');
+  // The append is real disk I/O (hundreds of ms on a loaded machine): wait for it, not for a real-time budget.
+  await settle(() => writer.stats().spoolPoints === 1 && writer.stats().queueDepth === 0, 'point 2 spooled');
   transport.setDefault('ok');
-  for (let s = 0; s < 10 && writer.stats().pointsWritten < 3; s++) {
-    await clock.advanceAsync(1000);
-    await settle(() => true, '');
-    await new Promise((r) => setTimeout(r, 5));
-  }
+  await clock.advanceAsync(1000); // the backoff passed: a probe must replay point 2
+  await settle(() => writer.stats().pointsWritten === 3, 'probing resumed after the second outage');
   assert.equal(writer.stats().pointsWritten, 3, 'probing resumed after the second outage');
   books(writer.stats());
 });
 
-test('a close deadline that passes while a sender reads the spool starts no request it could not abort', async (t) => {
-  const dir = tempDir(t);
+test('a close deadline that passes while a sender reads the spool starts no request it could not abort', async () => {
+  const dir = tempDir();
   const clock = new FakeClock();
   const transport = new FakeLineTransport(clock);
   const writer = new InfluxWriter({ transport, clock, logger: silentLogger(), random: () => 0.999999, batchSize: 1, maxConcurrentWrites: 1, spoolDir: dir, minRetryDelayMs: 1000, maxRetryDelayMs: 1000 });
@@ -420,10 +440,7 @@ test('a close deadline that passes while a sender reads the spool starts no requ
   clock.advance(0); // the close deadline passes while the read is under way
   let returned = false;
   void closing.then(() => { returned = true; });
-  for (let i = 0; i < 20 && !returned; i++) {
-    await clock.advanceAsync(1000);
-    await new Promise((r) => setTimeout(r, 5));
-  }
+  await advanceUntil(clock, () => returned, 1000, 20_000);
   const heldAfterDeadline = transport.heldCount;
   transport.release();
   await closing;
@@ -432,8 +449,8 @@ test('a close deadline that passes while a sender reads the spool starts no requ
   books(writer.stats());
 });
 
-test('close() is bounded even when the transport ignores the abort: its batches go to the spool', async (t) => {
-  const dir = tempDir(t);
+test('close() is bounded even when the transport ignores the abort: its batches go to the spool', async () => {
+  const dir = tempDir();
   const clock = new FakeClock();
   let sends = 0;
   const transport = {
@@ -450,10 +467,7 @@ test('close() is bounded even when the transport ignores the abort: its batches 
   const closing = writer.close(500);
   let returned = false;
   void closing.then(() => { returned = true; });
-  for (let i = 0; i < 40 && !returned; i++) {
-    await clock.advanceAsync(100);
-    await new Promise((r) => setTimeout(r, 2));
-  }
+  await advanceUntil(clock, () => returned, 100, 4000);
   assert.equal(returned, true, 'close() returned within deadline + grace periods of simulated time');
   const s = writer.stats();
   assert.deepEqual([s.pointsWritten, s.pointsDropped, s.spoolPoints], [0, 0, 4]);
@@ -461,7 +475,7 @@ test('close() is bounded even when the transport ignores the abort: its batches 
 });
 
 test('the books balance while a replayed batch is in flight and its segment is dropped for space', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir();
   const { clock, transport, writer } = setup(t, { batchSize: 1000, maxConcurrentWrites: 1, spoolDir: dir, spoolMaxBytes: 200_000, spoolSegmentBytes: 64 * 1024, minRetryDelayMs: 1000, maxRetryDelayMs: 1000 });
   await writer.start();
   transport.setDefault(connectionRefused());
@@ -484,7 +498,7 @@ test('the books balance while a replayed batch is in flight and its segment is d
 });
 
 test('a spool that cannot be read is logged once and retried after a pause, then replayed', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir();
   const { logger, lines } = captureLogger('warn');
   const clock = new FakeClock();
   const transport = new FakeLineTransport(clock);
@@ -503,18 +517,16 @@ test('a spool that cannot be read is logged once and retried after a pause, then
     await clock.advanceAsync(1000);
     await new Promise((r) => setTimeout(r, 5));
   }
+  await settle(() => lines.some((l) => l['msg'] === 'Cannot read the spool; retrying'), 'the read failed');
   assert.equal(lines.filter((l) => l['msg'] === 'Cannot read the spool; retrying').length, 1);
   renameSync(join(dir, 'away'), join(dir, seg!));
-  for (let i = 0; i < 10 && writer.stats().pointsWritten < 3; i++) {
-    await clock.advanceAsync(1000);
-    await new Promise((r) => setTimeout(r, 5));
-  }
+  await advanceUntil(clock, () => writer.stats().pointsWritten === 3, 1000, 10_000);
   assert.equal(writer.stats().pointsWritten, 3);
   books(writer.stats());
 });
 
 test('a spool that failed to take a batch is tried again 30 s later instead of never', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir();
   const spoolDir = join(dir, 'spool');
   const { logger, lines } = captureLogger('warn');
   const clock = new FakeClock();
@@ -535,4 +547,84 @@ test('a spool that failed to take a batch is tried again 30 s later instead of n
   await settle(() => writer.stats().spoolPoints === 2, 'both points spooled');
   assert.equal(writer.stats().state, 'spooling');
   books(writer.stats());
+});
+
+test('close() during the pause after a failed spool read returns without the clock moving', async () => {
+  const dir = tempDir();
+  const { logger, lines } = captureLogger('warn');
+  const clock = new FakeClock();
+  const transport = new FakeLineTransport(clock);
+  const writer = new InfluxWriter({ transport, clock, logger, random: () => 0.999999, batchSize: 1, spoolDir: dir, minRetryDelayMs: 1000, maxRetryDelayMs: 1000 });
+  await writer.start();
+  transport.setDefault(connectionRefused());
+  for (let i = 0; i < 3; i++) writer.write(pt(i));
+  await clock.advanceAsync(0);
+  await settle(() => writer.stats().spoolPoints === 3, 'spooled');
+  const [seg] = readdirSync(dir).filter((n) => n.endsWith('.seg'));
+  renameSync(join(dir, seg!), join(dir, 'away'));
+  await clock.advanceAsync(1000); // the probe is due: its read fails and the sender pauses on the writer's clock
+  await settle(() => lines.some((l) => l['msg'] === 'Cannot read the spool; retrying'), 'the read failed');
+  renameSync(join(dir, 'away'), join(dir, seg!));
+  // Nothing moves the clock from here: a close() that waited for the pause to end would never
+  // return, and node:test would fail this test as cancelled ("the event loop has already resolved").
+  await writer.close(0);
+  const s = writer.stats();
+  assert.equal(s.state, 'stopped');
+  assert.equal(s.spoolPoints, 3, 'the spooled points stay on disk for the next start');
+  books(s);
+  writer.checkBooks();
+});
+
+test('the books balance after every step: partial writes, splits, an outage that overflows the spool, a close past its deadline', async (t) => {
+  const dir = tempDir();
+  const { clock, transport, writer } = setup(t, { batchSize: 50, maxConcurrentWrites: 2, spoolDir: dir, spoolMaxBytes: 100_000, minRetryDelayMs: 1000, maxRetryDelayMs: 1000 });
+  const check = (): boolean => {
+    writer.checkBooks();
+    books(writer.stats());
+    return true;
+  };
+  let n = 0;
+  const write = (k: number): void => {
+    for (let i = 0; i < k; i++) {
+      writer.write(pt(n++));
+      check();
+    }
+  };
+  const step = async (ms = 0): Promise<void> => {
+    check();
+    await clock.advanceAsync(ms);
+    check();
+  };
+  await writer.start();
+  transport.enqueue(httpError(400, { message: 'partial write: field type conflict dropped=3' }), httpError(422));
+  write(100);
+  await step();
+  assert.deepEqual([writer.stats().pointsWritten, writer.stats().droppedByReason.rejected], [47, 53]);
+  transport.setDefault((body) => (body.split('\n').length > 10 ? httpError(413) : 'ok'));
+  write(50);
+  await step();
+  assert.equal(writer.stats().pointsWritten, 97);
+  transport.setDefault(connectionRefused());
+  write(2000);
+  await step();
+  await settle(() => check() && writer.stats().queueDepth === 0, 'spooled');
+  transport.setDefault('hold');
+  await step(1000); // the probe replays the oldest spooled batch and hangs
+  await settle(() => check() && transport.heldCount === 1, 'probe in flight');
+  write(2000); // still failing: the spool overflows, the probe's segment among the dropped
+  await step();
+  await settle(() => check() && writer.stats().queueDepth === 0, 'appended');
+  assert.ok(writer.stats().droppedByReason.spool_full > 0, 'the spool overflowed');
+  transport.release(connectionRefused());
+  await settle(() => check() && writer.stats().inFlightPoints === 0, 'probe failed');
+  await step(1000); // the next probe hangs until the close deadline aborts it
+  await settle(() => check() && transport.heldCount === 1, 'second probe in flight');
+  const closing = writer.close(500);
+  await step(500);
+  await closing;
+  check();
+  const s = writer.stats();
+  assert.equal(s.state, 'stopped');
+  assert.equal(s.pointsReceived, 4150);
+  assert.equal(s.inFlightPoints + s.queueDepth, 0);
 });

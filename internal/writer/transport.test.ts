@@ -113,11 +113,12 @@ test('401 is a loud configuration error and the data is kept until the token wor
 
 test('connection refused spools to disk, and the data arrives once a server listens there', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'netscan-writer-refused-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
   const port = await freeLoopbackPort();
   const late = new FaultServer();
-  t.after(() => late.stop());
   const w = writer(t, { transport: v2(`http://127.0.0.1:${port}`), spoolDir: dir, minRetryDelayMs: 20, maxRetryDelayMs: 50 });
+  // After the writer's close (hooks run in the order added): its spool and server outlive it.
+  t.after(() => late.stop());
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
   await w.start();
   for (let i = 0; i < 100; i++) w.write(pt(i));
   const down = await until(w, (st) => st.spoolPoints === 100);

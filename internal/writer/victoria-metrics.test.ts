@@ -66,8 +66,8 @@ test('the v1 /write endpoint of VictoriaMetrics takes the same points', async (t
 
 test('points written while VictoriaMetrics is down are spooled and all arrive once it is back', { timeout: 60_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'netscan-writer-vm-outage-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
   const w = writer(t, { transport: v2(), batchSize: 500, spoolDir: dir });
+  t.after(() => rmSync(dir, { recursive: true, force: true })); // after the writer's close: hooks run in the order added
   await w.start();
   const point = (i: number): Point => ({ measurement: 'outage', tags: { ip: '127.0.3.1' }, fields: { seq: field.int(i) }, timeMs: BASE + i });
   for (let i = 0; i < 1000; i++) w.write(point(i));
