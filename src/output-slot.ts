@@ -5,7 +5,7 @@ import type { Point, PointSink } from '../internal/model/point.js';
 import { FileTransport } from '../internal/writer/file-transport.js';
 import { InfluxWriter, type WriterStats } from '../internal/writer/influx-writer.js';
 import { InfluxV1Transport, InfluxV2Transport, type LineTransport } from '../internal/writer/transport.js';
-import { addWriterCounters, emptyWriterStats, sumWriterStats } from '../internal/writer/writer-stats.js';
+import { addWriterCounters, emptyWriterStats, sumWriterStats } from '../internal/writer/ledger.js';
 import type { Config } from './config/schema.js';
 import { fileTransportOptions, fileWriterOptions, influxWriterOptions } from './config/stage-options.js';
 

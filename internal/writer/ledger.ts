@@ -57,13 +57,40 @@ export interface WriterStats {
   state: WriterState;
 }
 
-/** Adds up the stats of several writers (for one health point when several sinks run). */
+/** The cumulative counters of {@link WriterStats}: they only grow, unlike the gauges (queue depth, spool size). */
+const counterKeys = ['pointsReceived', 'pointsWritten', 'pointsDropped', 'pointsSpooled', 'batchesOk', 'batchesFailed'] as const;
+
+/** The gauges of {@link WriterStats}: what a writer holds right now. */
+const gaugeKeys = ['spoolPoints', 'spoolBytes', 'queueDepth', 'inFlightPoints'] as const;
+
+/** Stats of a writer that has done nothing yet. */
+export function emptyWriterStats(): WriterStats {
+  return {
+    pointsReceived: 0, pointsWritten: 0, pointsDropped: 0,
+    droppedByReason: Object.fromEntries(dropReasons.map((r) => [r, 0])) as Record<DropReason, number>,
+    pointsSpooled: 0, spoolPoints: 0, spoolBytes: 0, queueDepth: 0, inFlightPoints: 0, batchesOk: 0, batchesFailed: 0,
+    writeErrors: Object.fromEntries(writeErrorClasses.map((c) => [c, 0])) as Record<WriteErrorClass, number>,
+    lastError: undefined, lastErrorMs: 0, lastSuccessMs: 0, state: 'idle',
+  };
+}
+
+/**
+ * Adds the cumulative counters of `from` to `into` and returns `into`. Gauges are left alone: a
+ * closed writer's spool is replayed by its successor, which reports it.
+ */
+export function addWriterCounters(into: WriterStats, from: WriterStats): WriterStats {
+  for (const k of counterKeys) into[k] += from[k];
+  for (const r of dropReasons) into.droppedByReason[r] += from.droppedByReason[r];
+  for (const c of writeErrorClasses) into.writeErrors[c] += from.writeErrors[c];
+  return into;
+}
+
+/** Adds up the stats of writers running side by side (counters and gauges; the latest error; the first state that is not `writing`). */
 export function sumWriterStats(list: readonly WriterStats[]): WriterStats {
-  const out = emptyStats();
+  const out = emptyWriterStats();
   for (const s of list) {
-    for (const k of ['pointsReceived', 'pointsWritten', 'pointsDropped', 'pointsSpooled', 'spoolPoints', 'spoolBytes', 'queueDepth', 'inFlightPoints', 'batchesOk', 'batchesFailed'] as const) out[k] += s[k];
-    for (const r of dropReasons) out.droppedByReason[r] += s.droppedByReason[r];
-    for (const c of writeErrorClasses) out.writeErrors[c] += s.writeErrors[c];
+    addWriterCounters(out, s);
+    for (const k of gaugeKeys) out[k] += s[k];
     if (s.lastErrorMs > out.lastErrorMs) {
       out.lastErrorMs = s.lastErrorMs;
       out.lastError = s.lastError;
@@ -72,16 +99,6 @@ export function sumWriterStats(list: readonly WriterStats[]): WriterStats {
   }
   out.state = list.find((s) => s.state !== 'writing')?.state ?? (list.length > 0 ? 'writing' : 'idle');
   return out;
-}
-
-function emptyStats(): WriterStats {
-  return {
-    pointsReceived: 0, pointsWritten: 0, pointsDropped: 0,
-    droppedByReason: Object.fromEntries(dropReasons.map((r) => [r, 0])) as Record<DropReason, number>,
-    pointsSpooled: 0, spoolPoints: 0, spoolBytes: 0, queueDepth: 0, inFlightPoints: 0, batchesOk: 0, batchesFailed: 0,
-    writeErrors: Object.fromEntries(writeErrorClasses.map((c) => [c, 0])) as Record<WriteErrorClass, number>,
-    lastError: undefined, lastErrorMs: 0, lastSuccessMs: 0, state: 'idle',
-  };
 }
 
 /** Where a batch waits when it is not in a request: the memory queue or the spool. */

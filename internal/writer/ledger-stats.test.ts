@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { addWriterCounters, emptyWriterStats, sumWriterStats } from './writer-stats.js';
+import { addWriterCounters, emptyWriterStats, sumWriterStats } from './ledger.js';
 
 const busy = () => ({
   ...emptyWriterStats(), pointsReceived: 10, pointsWritten: 4, pointsDropped: 1, pointsSpooled: 3, batchesOk: 2, batchesFailed: 1,
