@@ -1,6 +1,7 @@
 import { Histogram, Registry } from 'prom-client';
 import { systemClock, type Clock, type TimerHandle } from '../internal/clock/clock.js';
 import { errorMessage, NetscanError } from '../internal/errors/errors.js';
+import { DeviceSeries } from '../internal/health/device-series.js';
 import { HealthServer, type HealthDocument, type Readiness, type ReloadResult } from '../internal/health/health-server.js';
 import { IcmpPinger } from '../internal/icmp/pinger.js';
 import { openNativeIcmpSocket } from '../internal/icmp/native-socket.js';
@@ -9,7 +10,7 @@ import type { Logger } from '../internal/log/log.js';
 import type { PingOptions, PingOutcome, Pinger } from '../internal/model/ping.js';
 import { Reconciler } from '../internal/reconcile/reconciler.js';
 import { PingScheduler } from '../internal/schedule/ping-scheduler.js';
-import { SnmpEnricher } from '../internal/snmp/enricher.js';
+import { SnmpEnricher, type SnmpDeviceState } from '../internal/snmp/enricher.js';
 import { NetSnmpSession } from '../internal/snmp/session.js';
 import { DeviceStore } from '../internal/state/device-store.js';
 import { healthPoint } from '../internal/model/points.js';
@@ -71,7 +72,22 @@ const restartKeys = [
   'state_file', 'max_devices', 'prune_after', 'prune_interval', 'state_snapshot_interval', 'snmp', 'snmp_interval', 'snmp_rate_limit',
   'snmp_burst_limit', 'snmp_max_consecutive_fails', 'snmp_backoff_duration', 'health_check_port', 'health_check_bind',
   'icmp_mode', 'icmp_payload_bytes', 'icmp_tos', 'icmp_ttl', 'icmp_source_ipv4', 'icmp_source_ipv6', 'icmp_interface',
+  'prometheus',
 ] as const;
+
+/** The store as the SNMP enricher sees it, with every answer also naming the device's series. */
+function namingSnmpState(store: DeviceStore, series: DeviceSeries): SnmpDeviceState {
+  return {
+    recordSnmpSuccess: (ip, info) => {
+      store.recordSnmpSuccess(ip, info);
+      series.snmpAnswered(ip, info);
+    },
+    recordSnmpFailure: (ip, maxFails, backoffMs) => store.recordSnmpFailure(ip, maxFails, backoffMs),
+    isSnmpSuspended: (ip) => store.isSnmpSuspended(ip),
+    get: (ip) => store.get(ip),
+    has: (ip) => store.has(ip),
+  };
+}
 
 const sameJson = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
 
@@ -145,14 +161,20 @@ export class Agent {
         ttl: config.icmp_ttl || undefined, interfaceName: config.icmp_interface || undefined,
       },
     });
-    const scheduler = new PingScheduler({ clock, pinger: new ObservedPinger(engine, rtt), sink: outputs, state: store, logger }, schedulerOptions(config));
+    // Per-device series (prometheus.per_device) follow the scheduler's record and SNMP's names.
+    const series = config.prometheus.per_device ? new DeviceSeries({ devices: store }) : undefined;
+    const scheduler = new PingScheduler(
+      { clock, pinger: new ObservedPinger(engine, rtt), sink: outputs, state: store, logger, observer: series },
+      schedulerOptions(config),
+    );
     const reconciler = new Reconciler({ source: store, target: scheduler, clock, logger }, reconcilerOptions(config));
     const discovery = new DiscoveryLoop(config, {
       clock, logger, pinger: engine, devices: store, signal: this.#abort.signal, afterSweep: () => this.#checkMemory(),
     });
     if (this.#stopping) discovery.halt();
     const snmp = snmpEnricherOptions(config);
-    const enricher = snmp && new SnmpEnricher({ clock, session: new NetSnmpSession(), state: store, sink: outputs, logger }, snmp);
+    const snmpState = series ? namingSnmpState(store, series) : store;
+    const enricher = snmp && new SnmpEnricher({ clock, session: new NetSnmpSession(), state: snmpState, sink: outputs, logger }, snmp);
     this.#stages = { outputs, store, engine, icmpSockets, scheduler, reconciler, discovery, enricher, health: undefined, registry, rtt };
 
     // Sink first: nothing may produce a point before the outputs accept it.
@@ -173,6 +195,7 @@ export class Agent {
     if (listen) {
       const health = new HealthServer({
         ...listen, registry, logger, health: () => this.healthDocument(), readiness: () => this.readiness(), reload: () => this.reloadFromSource(),
+        extraMetrics: series && (() => series.render()),
       });
       this.#stages.health = health;
       await health.start();

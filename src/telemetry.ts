@@ -227,7 +227,7 @@ export function registerAgentMetrics(registry: Registry, figures: () => AgentFig
   gauge('netscan_ping_interval_seconds', 'Configured ping interval.', (f) => f.scheduler.intervalMs / 1000);
   gauge('netscan_ping_effective_interval_seconds', 'Interval each device actually gets given ping_rate_limit.', (f) => f.scheduler.effectiveIntervalMs / 1000);
   gauge('netscan_ping_send_lag_p99_seconds', 'p99 of send time minus slot time over recent probes.', (f) => f.scheduler.sendLagP99Ms / 1000);
-  gauge('netscan_event_loop_delay_p99_seconds', 'p99 event-loop delay since start.', (f) => (Number.isFinite(f.eventLoopDelayP99Ms) ? f.eventLoopDelayP99Ms / 1000 : 0));
+  gauge('netscan_event_loop_delay_p99_seconds', 'p99 event-loop delay over the last completed minute (since start during the first).', (f) => (Number.isFinite(f.eventLoopDelayP99Ms) ? f.eventLoopDelayP99Ms / 1000 : 0));
   counter('netscan_points_written_total', 'Points acknowledged by the outputs.', (f) => f.writer.pointsWritten);
   counter('netscan_points_spooled_total', 'Points written to the durable spool.', (f) => f.writer.pointsSpooled);
   labelled('netscan_points_dropped_total', 'Points dropped, by reason.', 'reason', (f) => f.writer.droppedByReason);
@@ -250,6 +250,25 @@ export function registerAgentMetrics(registry: Registry, figures: () => AgentFig
   counter('netscan_snmp_queries_total', 'SNMP device queries started.', (f) => f.snmp?.queriesTotal ?? 0);
   labelled('netscan_snmp_failures_total', 'Failed SNMP queries by class.', 'class', (f) => f.snmp?.failuresByClass);
   gauge('netscan_up', '1 when the agent is ready.', (f) => (f.ready.ready ? 1 : 0));
+  new Gauge({
+    name: 'netscan_build_info', help: 'Version of the agent and of Node.js it runs on; always 1.', labelNames: ['version', 'node_version'], registers: [registry],
+    collect() {
+      this.reset();
+      this.labels(get().version, process.versions.node).set(1);
+    },
+  });
   // prom-client's names already start with process_ and nodejs_: the prefix makes netscan_process_*, netscan_nodejs_*.
   collectDefaultMetrics({ register: registry, prefix: 'netscan_' });
+  for (const name of droppedDefaultMetrics) registry.removeSingleMetric(`netscan_${name}`);
 }
+
+/**
+ * prom-client defaults left out of /metrics: its event-loop lag gauges (a second p99 that
+ * disagreed with `netscan_event_loop_delay_p99_seconds`: one event-loop figure is reported), and
+ * gauges named `_total`, which `promtool check metrics` rejects (their `nodejs_active_*`
+ * siblings without the suffix stay).
+ */
+export const droppedDefaultMetrics: readonly string[] = [
+  ...['', '_min', '_max', '_mean', '_stddev', '_p50', '_p90', '_p99'].map((s) => `nodejs_eventloop_lag${s}_seconds`),
+  'nodejs_active_resources_total', 'nodejs_active_handles_total', 'nodejs_active_requests_total',
+];

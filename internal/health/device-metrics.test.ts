@@ -53,3 +53,16 @@ test('label values are escaped and invalid or reserved label names are left out'
   m.setLabels('127.0.0.9', { name: 'x"y', labels: { 'bad-name': 'v', __reserved: 'v', ip: 'spoof', le: '1', ok_name: 'v' } });
   assert.deepEqual(lines(m, /^netscan_device_up/), ['netscan_device_up{ip="127.0.0.9",name="x\\"y",ok_name="v"} 0']);
 });
+
+test('netscan_device_info carries the identity labels; a configured label of the same name wins over an info label', () => {
+  const m = new DeviceMetrics();
+  assert.equal(m.has('127.0.0.4'), false);
+  m.setLabels('127.0.0.4', { name: 'edge-2', labels: { site: 'ams1' }, info: { location: 'rack 9', site: 'from-snmp', contact: '', 'bad-name': 'v' } });
+  assert.equal(m.has('127.0.0.4'), true);
+  assert.deepEqual(lines(m, /^netscan_device_(info|up)/), [
+    'netscan_device_info{ip="127.0.0.4",name="edge-2",site="ams1",location="rack 9"} 1',
+    'netscan_device_up{ip="127.0.0.4",name="edge-2",site="ams1"} 0',
+  ]);
+  m.observe('127.0.0.5', true, 1);
+  assert.deepEqual(lines(m, /^netscan_device_info\{ip="127\.0\.0\.5"/), ['netscan_device_info{ip="127.0.0.5"} 1']);
+});

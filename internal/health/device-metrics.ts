@@ -4,7 +4,7 @@
  * and its configured labels, so a Prometheus user can alert on "host X down" the way
  * smokeping_prober and blackbox_exporter users do. Figures live in typed arrays indexed by a
  * device slot; the exposition text is written directly, without a metric object per series
- * (20,000 devices are 340,000 samples: see MANUAL.md, "Per-device Prometheus metrics").
+ * (20,000 devices are 360,000 samples: see MANUAL.md, "Per-device Prometheus metrics").
  */
 
 /** Upper bounds of the RTT histogram buckets, in seconds (+Inf is implied). */
@@ -16,6 +16,8 @@ export interface DeviceLabels {
   name?: string | undefined;
   /** Configured labels of its network or target (`site`, `role`, ...). */
   labels?: Readonly<Record<string, string>> | undefined;
+  /** Labels of `netscan_device_info` only (SNMP description, location, ...): they may change without splitting the other series. */
+  info?: Readonly<Record<string, string>> | undefined;
 }
 
 const NB = deviceRttBucketsS.length;
@@ -35,6 +37,7 @@ export class DeviceMetrics {
   readonly #slots = new Map<string, number>();
   readonly #free: number[] = [];
   #labelText: string[] = [];
+  #infoText: string[] = [];
   #sent = new Float64Array(CHUNK);
   #received = new Float64Array(CHUNK);
   #up = new Int8Array(CHUNK);
@@ -46,6 +49,11 @@ export class DeviceMetrics {
   /** Devices with series. */
   get size(): number {
     return this.#slots.size;
+  }
+
+  /** True when `ip` has series. */
+  has(ip: string): boolean {
+    return this.#slots.has(ip);
   }
 
   /** Records one probe outcome of `ip`: counts a send, and on success a reply and its RTT. */
@@ -72,7 +80,10 @@ export class DeviceMetrics {
 
   /** Sets the identity labels of `ip` (its series keep their counts). */
   setLabels(ip: string, labels: DeviceLabels): void {
-    this.#labelText[this.#slot(ip)] = labelText(ip, labels);
+    const i = this.#slot(ip);
+    const text = labelText(ip, labels);
+    this.#labelText[i] = text;
+    this.#infoText[i] = infoText(text, labels);
   }
 
   /** Removes every series of `ip` (it is no longer monitored). */
@@ -90,6 +101,8 @@ export class DeviceMetrics {
     const each = (fn: (i: number, l: string) => void): void => {
       for (const i of this.#slots.values()) fn(i, this.#labelText[i]!);
     };
+    parts.push(`# HELP ${PREFIX}info Identity of the device in its labels (name, SNMP description, location, ...); always 1.\n# TYPE ${PREFIX}info gauge\n`);
+    for (const i of this.#slots.values()) parts.push(`${PREFIX}info{${this.#infoText[i]}} 1\n`);
     parts.push(`# HELP ${PREFIX}up 1 when the device answered its last probe, 0 when it failed or is suspended.\n# TYPE ${PREFIX}up gauge\n`);
     each((i, l) => parts.push(`${PREFIX}up{${l}} ${this.#up[i]}\n`));
     parts.push(`# HELP ${PREFIX}pings_sent_total Monitoring echo requests sent to the device.\n# TYPE ${PREFIX}pings_sent_total counter\n`);
@@ -123,7 +136,9 @@ export class DeviceMetrics {
     this.#up[i] = 0;
     this.#sumS[i] = 0;
     this.#buckets.fill(0, i * (NB + 1), (i + 1) * (NB + 1));
-    this.#labelText[i] = labelText(ip, {});
+    const text = labelText(ip, {});
+    this.#labelText[i] = text;
+    this.#infoText[i] = text;
     this.#slots.set(ip, i);
     return i;
   }
@@ -144,12 +159,23 @@ export class DeviceMetrics {
   }
 }
 
+function infoText(base: string, d: DeviceLabels): string {
+  let s = base;
+  for (const [k, v] of Object.entries(d.info ?? {})) {
+    // A configured label of the same name wins: one series may not carry a label twice.
+    if (v !== '' && usableLabel(k) && d.labels?.[k] === undefined) s += `,${k}="${escapeLabelValue(v)}"`;
+  }
+  return s;
+}
+
+const usableLabel = (k: string): boolean => k !== 'ip' && k !== 'name' && k !== 'le' && LABEL_NAME.test(k) && !k.startsWith('__');
+
 function labelText(ip: string, d: DeviceLabels): string {
   let s = `ip="${escapeLabelValue(ip)}"`;
   if (d.name !== undefined && d.name !== '') s += `,name="${escapeLabelValue(d.name)}"`;
   for (const [k, v] of Object.entries(d.labels ?? {})) {
     // ip and name are ours; a label that is not a valid Prometheus name is left out (check-config warns).
-    if (k === 'ip' || k === 'name' || k === 'le' || !LABEL_NAME.test(k) || k.startsWith('__')) continue;
+    if (!usableLabel(k)) continue;
     s += `,${k}="${escapeLabelValue(v)}"`;
   }
   return s;

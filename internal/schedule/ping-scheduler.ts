@@ -34,6 +34,18 @@ export interface PingSchedulerDeps {
   logger: Logger;
   /** Stall detector; default an {@link EventLoopStallMonitor} on `clock`. The scheduler starts and stops it. */
   stallMonitor?: StallMonitor;
+  /** Told what is recorded per device (the per-device Prometheus series); absent = nobody. */
+  observer?: ProbeObserver | undefined;
+}
+
+/** Receives the scheduler's per-device record as it is made. */
+export interface ProbeObserver {
+  /** A probe of a still-monitored device settled (after the `agent_overloaded` reclassification). */
+  probed(outcome: PingOutcome): void;
+  /** A slot of `ip` passed while its ping breaker was open. */
+  suspended(ip: string): void;
+  /** `ip` lost its schedule; nothing more is reported for it until it is added again. */
+  removed(ip: string): void;
 }
 
 /** One device's schedule: its slots (the pacer's part), its summary window, and the probe in flight. */
@@ -80,6 +92,7 @@ export class PingScheduler {
   readonly #errors: ThrottledErrorLog;
   readonly #stalls: StallMonitor;
   readonly #sink: GuardedSink;
+  readonly #observer: ProbeObserver | undefined;
   readonly #breaker: PingBreaker;
   readonly #pacer: SlotPacer<Entry>;
   readonly #windows: SummaryWindows;
@@ -113,6 +126,7 @@ export class PingScheduler {
     this.#errors = new ThrottledErrorLog(deps.clock, this.#log);
     this.#stalls = deps.stallMonitor ?? new EventLoopStallMonitor({ clock: deps.clock });
     this.#sink = new GuardedSink(deps.sink, this.#errors);
+    this.#observer = deps.observer;
     this.#breaker = new PingBreaker({ state: deps.state, log: this.#log, errors: this.#errors }, this.#opts);
     this.#windows = new SummaryWindows({ clock: deps.clock, write: (p) => this.#sink.write(p), devices: () => this.#entries.values() }, this.#opts);
     this.#pacer = new SlotPacer<Entry>(
@@ -218,6 +232,7 @@ export class PingScheduler {
     if (e === undefined) return;
     this.#entries.delete(ip);
     this.#pacer.remove(e);
+    this.#observer?.removed(ip);
     if (e.inFlight) {
       e.removed = true;
       this.#draining.set(ip, e);
@@ -321,6 +336,7 @@ export class PingScheduler {
       this.#pacer.reschedule(e, slot, now);
       if (this.#opts.rawPoints) this.#sink.write(suspendedPingPoint(e.ip, slot));
       this.#windows.recordSuspended(e, slot);
+      this.#observer?.suspended(e.ip);
       return;
     }
     if (this.#pacer.takeToken(e, now)) this.#dispatch(e, slot, now);
@@ -415,6 +431,7 @@ export class PingScheduler {
     }
     if (this.#opts.rawPoints) this.#sink.write(pingPoint(result, { timeMs: sentAt }));
     if (e.removed) this.#finalize(e);
+    else this.#observer?.probed(result);
   }
 
   /** How long after dispatch a probe the pinger has not settled counts as hung: 2 × timeout + 1 s. */

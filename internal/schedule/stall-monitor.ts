@@ -12,7 +12,7 @@ export interface StallStats {
   readonly stallMsTotal: number;
   /** Longest stall recorded, ms. */
   readonly maxStallMs: number;
-  /** p99 event-loop delay from perf_hooks since start, ms (NaN when not measured). */
+  /** p99 event-loop delay from perf_hooks over the last completed `loopDelayWindowMs` (since start until one completes), ms; NaN when not measured. */
   readonly loopDelayP99Ms: number;
 }
 
@@ -46,6 +46,8 @@ export interface EventLoopStallMonitorOptions {
   minStallMs?: number;
   /** How many recent stalls are kept for overlap queries. */
   historySize?: number;
+  /** Window of the reported event-loop delay p99, ms: a stall an hour ago must not hold it up. */
+  loopDelayWindowMs?: number;
 }
 
 /** Defaults for {@link EventLoopStallMonitor}. */
@@ -53,6 +55,7 @@ export const defaultEventLoopStallMonitorOptions = {
   sampleIntervalMs: 20,
   minStallMs: 20,
   historySize: 512,
+  loopDelayWindowMs: 60_000,
 } as const;
 
 /**
@@ -77,6 +80,9 @@ export class EventLoopStallMonitor implements StallMonitor {
   #expectedMono = 0;
   #lastSampleWall = 0;
   #histogram: IntervalHistogram | undefined;
+  readonly #windowMs: number;
+  #windowEndMono = 0;
+  #lastWindowP99Ms = Number.NaN;
 
   constructor(opts: EventLoopStallMonitorOptions) {
     const o = { ...defaultEventLoopStallMonitorOptions, ...opts };
@@ -85,12 +91,14 @@ export class EventLoopStallMonitor implements StallMonitor {
     this.#minStallMs = o.minStallMs;
     this.#starts = new Float64Array(o.historySize);
     this.#ends = new Float64Array(o.historySize);
+    this.#windowMs = o.loopDelayWindowMs;
   }
 
   start(): void {
     if (this.#timer !== undefined) return;
     this.#lastSampleWall = this.#clock.now();
     this.#expectedMono = monoMs(this.#clock) + this.#sampleMs;
+    this.#windowEndMono = this.#expectedMono - this.#sampleMs + this.#windowMs;
     this.#timer = this.#clock.setTimeout(() => this.#sample(), this.#sampleMs);
     try {
       this.#histogram = monitorEventLoopDelay({ resolution: LOOP_DELAY_RESOLUTION_MS });
@@ -124,15 +132,19 @@ export class EventLoopStallMonitor implements StallMonitor {
   }
 
   stats(): StallStats {
-    const h = this.#histogram;
     return {
       stallsTotal: this.#stallsTotal,
       stallMsTotal: this.#stallMsTotal,
       maxStallMs: this.#maxStall,
-      // The histogram records the time between its timer's runs, resolution included (an idle
-      // loop reads ~10.2 ms); report only the delay beyond it.
-      loopDelayP99Ms: h !== undefined && h.count > 0 ? Math.max(0, h.percentile(99) / 1e6 - LOOP_DELAY_RESOLUTION_MS) : NaN,
+      loopDelayP99Ms: Number.isFinite(this.#lastWindowP99Ms) ? this.#lastWindowP99Ms : this.#histogramP99Ms(),
     };
+  }
+
+  #histogramP99Ms(): number {
+    const h = this.#histogram;
+    // The histogram records the time between its timer's runs, resolution included (an idle
+    // loop reads ~10.2 ms); report only the delay beyond it.
+    return h !== undefined && h.count > 0 ? Math.max(0, h.percentile(99) / 1e6 - LOOP_DELAY_RESOLUTION_MS) : NaN;
   }
 
 
@@ -141,6 +153,11 @@ export class EventLoopStallMonitor implements StallMonitor {
     const wall = this.#clock.now();
     const late = mono - this.#expectedMono;
     if (late >= this.#minStallMs) this.#record(wall - late, wall);
+    if (mono >= this.#windowEndMono) {
+      this.#lastWindowP99Ms = this.#histogramP99Ms();
+      this.#histogram?.reset();
+      this.#windowEndMono = mono + this.#windowMs;
+    }
     this.#lastSampleWall = wall;
     this.#expectedMono = mono + this.#sampleMs;
     this.#timer = this.#clock.setTimeout(() => this.#sample(), this.#sampleMs);

@@ -129,6 +129,8 @@ test('reports each rule with its exact message', () => {
     ['influxdb: {url: "http://127.0.0.1:8086", token: t, org: o, bucket: b, bukcet: x}', 'influxdb.bukcet: unknown key; did you mean "bucket"?'],
     ['frobnicate: 1', 'frobnicate: unknown key; remove it or check the spelling'],
     ['sweep_timeout: 0s', 'sweep_timeout: must be at least 10ms (got "0s"; allowed a duration like "1s" of at least 10ms and at most 1m0s)'],
+    ['prometheus: {per_device: 1}', 'prometheus.per_device: must be true or false, not 1 (got 1; allowed true or false)'],
+    ['prometheus: {per_devices: true}', 'prometheus.per_devices: unknown key; did you mean "per_device"?'],
     ['ping_raw_points: yes please', 'ping_raw_points: must be true or false, not "yes please" (got "yes please"; allowed true or false)'],
   ];
   for (const [snippet, want] of table) {

@@ -166,6 +166,12 @@ const influxSection = z.strictObject({
   retention_policy: str().default(''),
 });
 
+/** What /metrics exposes beyond the agent's own figures. */
+const prometheusSection = z.strictObject({
+  /** Per-device series (up, sent, received, RTT histogram, info) labelled with ip and name; opt-in. */
+  per_device: bool().default(false),
+});
+
 const shardSection = z.strictObject({
   index: intIn(0, 65535).default(0),
   count: intIn(1, 65536).default(1),
@@ -249,6 +255,7 @@ export const configSchema = z.strictObject({
   /** Bound on the final flush at shutdown; what is not acknowledged by then is spooled or counted. */
   shutdown_timeout: durationDefault('20s', 100, { maxMs: 10 * MINUTE }),
   shard: shardSection.default({ index: 0, count: 1 }),
+  prometheus: prometheusSection.default({ per_device: false }),
 });
 
 /** Validated configuration with every default applied and durations in milliseconds. */
