@@ -175,7 +175,8 @@ const shardSection = z.strictObject({
 export const configSchema = z.strictObject({
   // Discovery (Go parity)
   networks: cidrList.default([]),
-  icmp_discovery_interval: duration(MINUTE),
+  /** Sweep period; 5m finds a new host within minutes at a sweep cost that a /16 still affords. */
+  icmp_discovery_interval: durationDefault('5m', MINUTE),
   discovery_interval: durationDefault('4h', MINUTE),
   icmp_workers: intIn(1, 2000).default(64),
   snmp_workers: intIn(1, 1000).default(32),
@@ -188,7 +189,8 @@ export const configSchema = z.strictObject({
   sweep_retries: intIn(0, 10).default(1),
 
   // Monitoring (Go parity)
-  ping_interval: duration(SECOND),
+  /** Ping period per device; 5s: longer than ping_timeout's default 3s, and ping_rate_limit's default serves 320 devices. */
+  ping_interval: durationDefault('5s', SECOND),
   ping_timeout: durationDefault('3s', 1, { maxMs: MINUTE }),
   ping_rate_limit: positive().default(64),
   ping_burst_limit: intIn(1, 10_000_000).default(256),
@@ -199,6 +201,10 @@ export const configSchema = z.strictObject({
   ping_raw_points: bool().default(true),
   summary_interval: durationDefault('60s', SECOND, { allowZero: true }),
   overload_threshold: durationDefault('250ms', 1),
+  /** A failed ping carries `rtt_ms=0` as in the Go netscan (true), or no `rtt_ms` at all (false). */
+  ping_failed_rtt_zero: bool().default(false),
+  /** Field names of the summary: netscan's `ping_summary`, or Telegraf's ping input fields in `ping`. */
+  summary_naming: z.enum(['netscan', 'telegraf'], { error: msg('is not a known summary naming', 'netscan or telegraf') }).default('netscan'),
 
   // ICMP sockets and probes (new; sweep and monitoring alike)
   /** Socket kind: `raw` needs CAP_NET_RAW, `dgram` the process's group in net.ipv4.ping_group_range, `auto` tries raw then dgram. */
@@ -245,6 +251,8 @@ export const configSchema = z.strictObject({
   health_check_port: intIn(0, 65535).default(8080),
   health_check_bind: str('an IP address to listen on').default('0.0.0.0'),
   health_report_interval: durationDefault('10s', 100),
+  /** Period of the one-line status log (devices, pings/s, loss, output); 0 turns it off. */
+  status_log_interval: durationDefault('1m', SECOND, { allowZero: true }),
   memory_limit_mb: intIn(64, 16384).default(16384),
   /** Bound on the final flush at shutdown; what is not acknowledged by then is spooled or counted. */
   shutdown_timeout: durationDefault('20s', 100, { maxMs: 10 * MINUTE }),

@@ -221,9 +221,22 @@ function checkRelations(raw: Raw, cfg: Config | undefined, f: Findings): void {
     f.warnings.push(line('ping_timeout', `is not shorter than ping_interval (${formatDuration(cfg.ping_interval)}); a device that stops answering is probed every ${formatDuration(Math.ceil(cfg.ping_timeout / cfg.ping_interval + 1e-9) * cfg.ping_interval)}`, formatDuration(cfg.ping_timeout)));
   }
   const capacity = Math.floor((cfg.ping_rate_limit * cfg.ping_interval) / 1000);
-  if (capacity < Math.min(cfg.max_devices, cfg.max_concurrent_pingers)) {
+  // A device count the networks cannot reach is no reason to warn (a /30 holds 4 addresses).
+  const reachable = networkAddresses(cfg.networks);
+  if (capacity < Math.min(cfg.max_devices, cfg.max_concurrent_pingers, reachable)) {
     f.warnings.push(line('ping_rate_limit', `serves at most ${capacity} devices at ping_interval ${formatDuration(cfg.ping_interval)}; beyond that the effective interval stretches (max_devices is ${cfg.max_devices})`, String(cfg.ping_rate_limit), `>= ${Math.ceil((Math.min(cfg.max_devices, cfg.max_concurrent_pingers) * 1000) / cfg.ping_interval)} to keep the interval for max_devices`));
   }
+}
+
+/** Addresses in `networks` (overlaps counted twice); Infinity when one is not an IPv4 CIDR. */
+function networkAddresses(networks: readonly string[]): number {
+  let n = 0;
+  for (const cidr of networks) {
+    const m = /^\d{1,3}(?:\.\d{1,3}){3}\/(\d{1,2})$/.exec(cidr.trim());
+    if (!m) return Infinity;
+    n += 2 ** (32 - Number(m[1]));
+  }
+  return networks.length === 0 ? Infinity : n;
 }
 
 /** Runs every semantic check; `cfg` is the schema-parsed config when the schema accepted it. */
