@@ -15,7 +15,7 @@ import { configSchema, type Config } from './schema.js';
 /** The tunables of the ping scheduler a config sets. */
 export type SchedulerConfigOptions = Pick<
   PingSchedulerOptions,
-  'intervalMs' | 'timeoutMs' | 'ratePerSec' | 'burst' | 'maxConsecutiveFails' | 'backoffMs' | 'summaryIntervalMs' | 'rawPoints' | 'overloadThresholdMs'
+  'intervalMs' | 'timeoutMs' | 'ratePerSec' | 'burst' | 'maxConsecutiveFails' | 'backoffMs' | 'summaryIntervalMs' | 'rawPoints' | 'overloadThresholdMs' | 'failedRttZero' | 'summaryNaming'
 >;
 
 /** Ping scheduler options from the `ping_*`, `summary_interval` and `overload_threshold` keys. */
@@ -30,6 +30,8 @@ export function schedulerOptions(c: Config): SchedulerConfigOptions {
     summaryIntervalMs: c.summary_interval,
     rawPoints: c.ping_raw_points,
     overloadThresholdMs: c.overload_threshold,
+    failedRttZero: c.ping_failed_rtt_zero,
+    summaryNaming: c.summary_naming,
   };
 }
 
