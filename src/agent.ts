@@ -17,6 +17,7 @@ import type { Config } from './config/schema.js';
 import { deviceStoreOptions, healthServerOptions, reconcilerOptions, schedulerOptions, snmpEnricherOptions } from './config/stage-options.js';
 import { DiscoveryLoop, Ownership } from './discovery-loop.js';
 import { OutputSlot, type PreparedOutputs } from './output-slot.js';
+import { StatusLog, type StatusSample } from './status-log.js';
 import { buildHealthDocument, icmpTotals, registerAgentMetrics, type AgentFigures } from './telemetry.js';
 
 /** What the agent needs from its shell (cmd/). */
@@ -91,6 +92,7 @@ export class Agent {
   #starting: Promise<void> | undefined;
   #stopping: Promise<void> | undefined;
   #healthTimer: TimerHandle | undefined;
+  #statusLog: StatusLog | undefined;
   #abort = new AbortController();
   #memoryWarned = false;
   #reloads = 0;
@@ -180,7 +182,23 @@ export class Agent {
     this.#ready = true;
     this.#armHealthReport();
     discovery.start();
+    this.#startStatusLog();
     logger.info({ devices: store.size, health_port: this.healthPort }, 'netscan started');
+  }
+
+  /** (Re)starts the one-line status log at `status_log_interval`. */
+  #startStatusLog(): void {
+    this.#statusLog?.stop();
+    const { clock, logger, config } = this.#opts;
+    const sample = (): StatusSample => {
+      const f = this.figures();
+      return {
+        nowMs: f.nowMs, devices: f.deviceCount, pingsSent: f.scheduler.pingsSentTotal, replies: f.scheduler.repliesTotal,
+        output: f.writer.state, spoolPoints: f.writer.spoolPoints, pointsDropped: f.writer.pointsDropped,
+      };
+    };
+    this.#statusLog = new StatusLog({ clock, logger, intervalMs: config.status_log_interval, sample });
+    this.#statusLog.start();
   }
 
   #armHealthReport(): void {
@@ -331,6 +349,7 @@ export class Agent {
       logger.info({ outputs: outputs.names }, 'outputs replaced');
     }
     s.discovery.followTargets(old);
+    if (old.status_log_interval !== config.status_log_interval) this.#startStatusLog();
     if (restartNeeded.length > 0) logger.warn({ keys: restartNeeded }, 'these settings take effect after a restart');
     logger.info({ networks: config.networks }, 'configuration reloaded');
   }
@@ -352,6 +371,7 @@ export class Agent {
     await this.#starting?.catch(() => undefined);
     this.#ready = false;
     this.#healthTimer?.cancel();
+    this.#statusLog?.stop();
     this.#abort.abort(new Error('agent stopping'));
     const s = this.#stages;
     if (!s) return;
