@@ -14,8 +14,8 @@ export interface SummaryWindowOptions {
   summaryIntervalMs: number;
   /** Most RTT samples kept per device per window. */
   summaryMaxSamples: number;
-  /** Field names of the summary point (`summary_naming`). */
-  summaryNaming: SummaryNaming;
+  /** Field names of the summary point (`summary_naming`); netscan's when absent. */
+  summaryNaming?: SummaryNaming;
 }
 
 /** What the windows keep on each device (the scheduler's entry). */
