@@ -56,8 +56,12 @@ if [ -L node_modules ]; then
   # directory it points to. Whoever owns it installs it.
   uptodate "node_modules is a symlink to $(readlink node_modules); not installing npm packages"
 elif [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  step "installing npm packages (npm ci; builds the ICMP addon too, about a minute the first time)"
+  step "installing npm packages and compiling (npm ci runs the addon build and tsc; a few minutes on a busy machine)"
+  mkdir -p dist
+  # npm ci's `prepare` script compiles: a stamp taken before it saves a second compile below.
+  ci_stamp="$(mktemp dist/.build-stamp.XXXXXX)"
   npm ci --no-fund --no-audit --ignore-scripts=false >/dev/null 2>&1 || npm ci --no-fund --no-audit
+  if [ -f dist/cmd/netscan.js ]; then mv "$ci_stamp" dist/.build-stamp; else rm -f "$ci_stamp"; fi
 else
   uptodate "npm packages up to date"
 fi
