@@ -280,7 +280,8 @@ export class Agent {
 
   /** The `/health` document. */
   healthDocument(): HealthDocument {
-    return buildHealthDocument(this.figures());
+    const outputs = this.#stages?.outputs.status() ?? [];
+    return { ...buildHealthDocument(this.figures()), outputs };
   }
 
   /** Ready when the state is loaded, monitoring runs, and the output writes or safely spools. */

@@ -166,6 +166,15 @@ const influxSection = z.strictObject({
   retention_policy: str().default(''),
 });
 
+/** One entry of `outputs`: an influxdb section with a name and, optionally, its own spool directory. */
+const outputEntry = influxSection.extend({
+  /** Names the output in logs, /health and its default spool directory (`<spool_dir>/<name>`). */
+  name: z.string({ error: (iss) => msg(iss.input === undefined ? 'is required' : `must be a string, not a ${typeName(iss.input)}`, 'a name of letters, digits, "-" and "_"') })
+    .regex(/^[A-Za-z0-9_-]{1,64}$/, { error: msg('must be 1 to 64 letters, digits, "-" or "_"', 'a name of letters, digits, "-" and "_"') }),
+  /** Spool directory of this output; default `<spool_dir>/<name>`. */
+  spool_dir: str().optional(),
+});
+
 const shardSection = z.strictObject({
   index: intIn(0, 65535).default(0),
   count: intIn(1, 65536).default(1),
@@ -233,6 +242,8 @@ export const configSchema = z.strictObject({
 
   // Output (Go parity + new)
   influxdb: influxSection.optional(),
+  /** More InfluxDB outputs, each with its own queue, spool, counters and health; every point goes to all of them. */
+  outputs: z.array(outputEntry, { error: (iss) => msg(`must be a list of outputs, not a ${typeName(iss.input)}`, 'a YAML list of influxdb sections with a name') }).default([]),
   output_file: str().default(''),
   output_file_max_bytes: intIn(1024, 2 ** 40).default(100 * 1024 * 1024),
   output_file_max_files: intIn(0, 1000).default(5),
@@ -296,12 +307,14 @@ function unwrap(schema: z.ZodType): z.ZodType {
 export const envExpandedPaths: readonly string[] = [
   'influxdb.url', 'influxdb.token', 'influxdb.org', 'influxdb.bucket', 'influxdb.health_bucket',
   'influxdb.database', 'influxdb.health_database', 'influxdb.username', 'influxdb.password',
+  'outputs[].url', 'outputs[].token', 'outputs[].org', 'outputs[].bucket', 'outputs[].health_bucket',
+  'outputs[].database', 'outputs[].health_database', 'outputs[].username', 'outputs[].password',
   'snmp.community', 'snmp.credentials[].community', 'snmp.credentials[].username',
   'snmp.credentials[].auth_key', 'snmp.credentials[].priv_key',
 ];
 
 /** Keys whose values are secrets: never logged, printed or exposed. */
 export const secretPaths: readonly string[] = [
-  'influxdb.token', 'influxdb.password', 'snmp.community', 'snmp.credentials[].community',
+  'influxdb.token', 'influxdb.password', 'outputs[].token', 'outputs[].password', 'snmp.community', 'snmp.credentials[].community',
   'snmp.credentials[].auth_key', 'snmp.credentials[].priv_key',
 ];

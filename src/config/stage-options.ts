@@ -102,6 +102,18 @@ export function influxWriterOptions(c: Pick<Config, 'influxdb' | 'max_buffer_poi
   };
 }
 
+/**
+ * Writer options of one `outputs` entry: as {@link influxWriterOptions} with the entry as its
+ * influxdb section; the spool lives in the entry's `spool_dir`, else `<spool_dir>/<name>`.
+ */
+export function outputWriterOptions(
+  entry: Config['outputs'][number], c: Pick<Config, 'max_buffer_points' | 'spool_dir' | 'spool_max_bytes'>,
+): WriterConfigOptions {
+  const o = influxWriterOptions({ ...c, influxdb: entry });
+  const dir = entry.spool_dir ?? (c.spool_dir === '' ? '' : join(c.spool_dir, entry.name));
+  return { ...o, spoolDir: dir !== '' && c.spool_max_bytes > 0 ? dir : undefined };
+}
+
 /** Largest batch the line-protocol file output writes at once, points. */
 const FILE_BATCH_POINTS = 1000;
 
