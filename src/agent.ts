@@ -10,7 +10,7 @@ import type { PingOptions, PingOutcome, Pinger } from '../internal/model/ping.js
 import { Reconciler } from '../internal/reconcile/reconciler.js';
 import { PingScheduler } from '../internal/schedule/ping-scheduler.js';
 import { SnmpEnricher } from '../internal/snmp/enricher.js';
-import { NetSnmpSession } from '../internal/snmp/session.js';
+import type { SnmpSession } from '../internal/snmp/session.js';
 import { DeviceStore } from '../internal/state/device-store.js';
 import { healthPoint } from '../internal/model/points.js';
 import type { Config } from './config/schema.js';
@@ -128,6 +128,9 @@ export class Agent {
   async #start(): Promise<void> {
     const { config, logger, clock } = this.#opts;
     this.#startedMs = clock.now();
+    const snmp = snmpEnricherOptions(config);
+    // net-snmp takes ~0.4 s to load on a busy machine: only an agent that enriches loads it.
+    const snmpSession: SnmpSession | undefined = snmp ? new (await import('../internal/snmp/session.js')).NetSnmpSession() : undefined;
     logger.info({ version: this.#opts.version, networks: config.networks, shard: config.shard }, 'netscan starting');
     const registry = new Registry();
     const rtt = new Histogram({
@@ -153,8 +156,7 @@ export class Agent {
       clock, logger, pinger: engine, devices: store, signal: this.#abort.signal, afterSweep: () => this.#checkMemory(),
     });
     if (this.#stopping) discovery.halt();
-    const snmp = snmpEnricherOptions(config);
-    const enricher = snmp && new SnmpEnricher({ clock, session: new NetSnmpSession(), state: store, sink: outputs, logger }, snmp);
+    const enricher = snmp && snmpSession && new SnmpEnricher({ clock, session: snmpSession, state: store, sink: outputs, logger }, snmp);
     this.#stages = { outputs, store, engine, icmpSockets, scheduler, reconciler, discovery, enricher, health: undefined, registry, rtt };
 
     // Sink first: nothing may produce a point before the outputs accept it.
