@@ -48,3 +48,31 @@ test('every point goes to each output of `outputs`, each with its own spool, cou
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a reload that removes an output and adds another replaces the writers; the removed one flushes first', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'netscan-outputs-'));
+  const [a, b, c] = [new FaultServer(), new FaultServer(), new FaultServer()];
+  for (const s of [a, b, c]) await s.start();
+  const load = (yaml: string) => parseConfigText(yaml, { env: {}, source: join(dir, 'config.yaml') }).config;
+  const slot = new OutputSlot(load(outputsYaml(a.url, b.url)), { clock: systemClock, logger: silentLogger() });
+  try {
+    await slot.start();
+    slot.write(point);
+    const next = load(['networks: [127.0.0.0/30]', 'spool_dir: spool', 'outputs:',
+      `  - {name: main, url: "${a.url}", token: "s3cret-a", org: o, bucket: b}`,
+      `  - {name: third, version: v1, url: "${c.url}", database: netscan}`].join('\n'));
+    const prepared = await slot.prepare(next);
+    assert.ok(prepared);
+    await slot.replace(prepared, 2000);
+    assert.deepEqual(slot.status().map((s) => s.name), ['main', 'third']);
+    slot.write(point);
+    await slot.close(2000);
+    assert.equal(b.requests.length, 1, 'the removed output sent what it held before closing');
+    assert.equal(c.requests.length, 1);
+    assert.equal(a.requests.length, 2);
+  } finally {
+    await slot.close(0);
+    for (const s of [a, b, c]) await s.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
