@@ -79,6 +79,8 @@ test('run starts on a config and stops cleanly with exit 0 on SIGINT', async () 
   child.kill('SIGINT');
   assert.equal(await exited, 0, stderr);
   assert.match(stderr, /"msg":"netscan stopped"/);
+  const first = JSON.parse(stderr.split('\n')[0] ?? '{}') as { msg?: string };
+  assert.equal(first.msg, 'Ctrl-C or SIGTERM stops netscan (a second one exits at once); SIGHUP reloads the config');
 });
 
 test('usage mistakes in the environment or an empty -c exit 2 with one line, never a stack trace or another file', () => {
