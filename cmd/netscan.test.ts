@@ -18,7 +18,7 @@ test('check-config prints all five mistakes of a broken file and exits 2', () =>
   const r = netscan(['check-config', '-c', 'src/config/testdata/five-mistakes.yml']);
   assert.equal(r.status, 2);
   const lines = r.stderr.split('\n').filter((l) => l.startsWith('  '));
-  assert.deepEqual(lines.map((l) => l.trim().split(':')[0]).sort(), ['icmp_workers', 'networks[0]', 'ping_interval', 'ping_intervall', 'ping_timeout']);
+  assert.deepEqual(lines.map((l) => l.trim().split(':')[0]).sort(), ['icmp_workers', 'networks[0]', 'ping_intervall', 'ping_timeout', 'summary_naming']);
   assert.match(r.stderr, /invalid configuration in .*five-mistakes\.yml \(5 problems\)/);
   assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
 });
@@ -27,6 +27,16 @@ test('check-config accepts the reference config.yaml and exits 0', () => {
   const r = netscan(['check-config']);
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /config\.yaml: configuration is valid\n/);
+});
+
+test('the built binary accepts a config with only networks, without a warning', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'netscan-cli-'));
+  const file = join(dir, 'config.yaml');
+  writeFileSync(file, 'networks: [127.0.0.0/30]\n');
+  const r = spawnSync(process.execPath, [join(root, 'bin/netscan.js'), 'check-config', '-c', file], { cwd: dir, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, `${file}: configuration is valid\n`);
+  assert.equal(r.stderr, '');
 });
 
 test('check-config follows NETSCAN_CONFIG and reports a missing file with exit 2', () => {
@@ -69,6 +79,8 @@ test('run starts on a config and stops cleanly with exit 0 on SIGINT', async () 
   child.kill('SIGINT');
   assert.equal(await exited, 0, stderr);
   assert.match(stderr, /"msg":"netscan stopped"/);
+  const first = JSON.parse(stderr.split('\n')[0] ?? '{}') as { msg?: string };
+  assert.equal(first.msg, 'Ctrl-C or SIGTERM stops netscan (a second one exits at once); SIGHUP reloads the config');
 });
 
 test('usage mistakes in the environment or an empty -c exit 2 with one line, never a stack trace or another file', () => {

@@ -47,14 +47,51 @@ if [ "$system" = 1 ]; then
   fi
 fi
 
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  say "installing npm packages"
+# Every step that does work prints one line first (also without a terminal, also with --quiet:
+# a silent minute looks like a hang); --quiet only hides the "up to date" lines.
+uptodate() { [ "$quiet" = 1 ] || echo "setup: $*" >&2; }
+step() { echo "setup: $*" >&2; }
+
+# npm rewrites node_modules/.package-lock.json on every install: older than package-lock.json
+# means the lock changed since (a pull, a branch switch).
+if [ -L node_modules ]; then
+  # A node_modules shared through a symlink belongs to another checkout: npm ci would empty the
+  # directory it points to. Whoever owns it installs it.
+  uptodate "node_modules is a symlink to $(readlink node_modules); not installing npm packages"
+elif [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  step "installing npm packages and compiling (npm ci runs the addon build and tsc; a few minutes on a busy machine)"
+  mkdir -p dist
+  # npm ci's `prepare` script compiles: a stamp taken before it saves a second compile below.
+  ci_stamp="$(mktemp dist/.build-stamp.XXXXXX)"
   npm ci --no-fund --no-audit --ignore-scripts=false >/dev/null 2>&1 || npm ci --no-fund --no-audit
+  if [ -f dist/cmd/netscan.js ]; then mv "$ci_stamp" dist/.build-stamp; else rm -f "$ci_stamp"; fi
+else
+  uptodate "npm packages up to date"
 fi
 
 # The ICMP socket addon (C++, node-gyp): built by `npm ci` too; this rebuilds it only when a
-# source changed since, and prints nothing otherwise.
+# source changed since (it prints one line when it builds, nothing otherwise).
 node scripts/build-native.mjs
 
-say "compiling TypeScript"
-npx tsc -p tsconfig.json
+# Compiles only when a TypeScript source, tsconfig.json or the lock file (the compiler's
+# version) is newer than the last compile: dist/.build-stamp, touched before tsc starts so an
+# edit made during a compile is picked up by the next start.
+stamp=dist/.build-stamp
+changed=""
+if [ ! -f "$stamp" ] || [ ! -f dist/cmd/netscan.js ]; then
+  changed="no compiled output yet"
+elif [ tsconfig.json -nt "$stamp" ] || [ package-lock.json -nt "$stamp" ]; then
+  changed="tsconfig.json or package-lock.json changed"
+else
+  newer=$(find cmd src internal bench -name '*.ts' -newer "$stamp" -print -quit)
+  [ -z "$newer" ] || changed="$newer changed"
+fi
+if [ -n "$changed" ]; then
+  step "compiling TypeScript into dist/ ($changed)"
+  mkdir -p dist
+  next="$(mktemp dist/.build-stamp.XXXXXX)"
+  node node_modules/typescript/bin/tsc -p tsconfig.json || { rm -f "$next"; exit 1; }
+  mv "$next" "$stamp"
+else
+  uptodate "dist/ up to date"
+fi

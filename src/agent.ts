@@ -11,13 +11,14 @@ import type { PingOptions, PingOutcome, Pinger } from '../internal/model/ping.js
 import { Reconciler } from '../internal/reconcile/reconciler.js';
 import { PingScheduler } from '../internal/schedule/ping-scheduler.js';
 import { SnmpEnricher, type SnmpDeviceState } from '../internal/snmp/enricher.js';
-import { NetSnmpSession } from '../internal/snmp/session.js';
+import type { SnmpSession } from '../internal/snmp/session.js';
 import { DeviceStore } from '../internal/state/device-store.js';
 import { healthPoint } from '../internal/model/points.js';
 import type { Config } from './config/schema.js';
 import { deviceStoreOptions, healthServerOptions, reconcilerOptions, schedulerOptions, snmpEnricherOptions } from './config/stage-options.js';
 import { DiscoveryLoop, Ownership } from './discovery-loop.js';
 import { OutputSlot, type PreparedOutputs } from './output-slot.js';
+import { StatusLog, type StatusSample } from './status-log.js';
 import { buildHealthDocument, icmpTotals, registerAgentMetrics, type AgentFigures } from './telemetry.js';
 
 /** What the agent needs from its shell (cmd/). */
@@ -107,6 +108,7 @@ export class Agent {
   #starting: Promise<void> | undefined;
   #stopping: Promise<void> | undefined;
   #healthTimer: TimerHandle | undefined;
+  #statusLog: StatusLog | undefined;
   #abort = new AbortController();
   #memoryWarned = false;
   #reloads = 0;
@@ -142,6 +144,9 @@ export class Agent {
   async #start(): Promise<void> {
     const { config, logger, clock } = this.#opts;
     this.#startedMs = clock.now();
+    const snmp = snmpEnricherOptions(config);
+    // net-snmp takes ~0.4 s to load on a busy machine: only an agent that enriches loads it.
+    const snmpSession: SnmpSession | undefined = snmp ? new (await import('../internal/snmp/session.js')).NetSnmpSession() : undefined;
     logger.info({ version: this.#opts.version, networks: config.networks, shard: config.shard }, 'netscan starting');
     const registry = new Registry();
     const rtt = new Histogram({
@@ -172,9 +177,8 @@ export class Agent {
       clock, logger, pinger: engine, devices: store, signal: this.#abort.signal, afterSweep: () => this.#checkMemory(),
     });
     if (this.#stopping) discovery.halt();
-    const snmp = snmpEnricherOptions(config);
     const snmpState = series ? namingSnmpState(store, series) : store;
-    const enricher = snmp && new SnmpEnricher({ clock, session: new NetSnmpSession(), state: snmpState, sink: outputs, logger }, snmp);
+    const enricher = snmp && snmpSession && new SnmpEnricher({ clock, session: snmpSession, state: snmpState, sink: outputs, logger }, snmp);
     this.#stages = { outputs, store, engine, icmpSockets, scheduler, reconciler, discovery, enricher, health: undefined, registry, rtt };
 
     // Sink first: nothing may produce a point before the outputs accept it.
@@ -203,7 +207,23 @@ export class Agent {
     this.#ready = true;
     this.#armHealthReport();
     discovery.start();
+    this.#startStatusLog();
     logger.info({ devices: store.size, health_port: this.healthPort }, 'netscan started');
+  }
+
+  /** (Re)starts the one-line status log at `status_log_interval`. */
+  #startStatusLog(): void {
+    this.#statusLog?.stop();
+    const { clock, logger, config } = this.#opts;
+    const sample = (): StatusSample => {
+      const f = this.figures();
+      return {
+        nowMs: f.nowMs, devices: f.deviceCount, pingsSent: f.scheduler.pingsSentTotal, replies: f.scheduler.repliesTotal,
+        output: f.writer.state, spoolPoints: f.writer.spoolPoints, pointsDropped: f.writer.pointsDropped,
+      };
+    };
+    this.#statusLog = new StatusLog({ clock, logger, intervalMs: config.status_log_interval, sample });
+    this.#statusLog.start();
   }
 
   #armHealthReport(): void {
@@ -285,7 +305,8 @@ export class Agent {
 
   /** The `/health` document. */
   healthDocument(): HealthDocument {
-    return buildHealthDocument(this.figures());
+    const outputs = this.#stages?.outputs.status() ?? [];
+    return { ...buildHealthDocument(this.figures()), outputs };
   }
 
   /** Ready when the state is loaded, monitoring runs, and the output writes or safely spools. */
@@ -354,6 +375,7 @@ export class Agent {
       logger.info({ outputs: outputs.names }, 'outputs replaced');
     }
     s.discovery.followTargets(old);
+    if (old.status_log_interval !== config.status_log_interval) this.#startStatusLog();
     if (restartNeeded.length > 0) logger.warn({ keys: restartNeeded }, 'these settings take effect after a restart');
     logger.info({ networks: config.networks }, 'configuration reloaded');
   }
@@ -375,6 +397,7 @@ export class Agent {
     await this.#starting?.catch(() => undefined);
     this.#ready = false;
     this.#healthTimer?.cancel();
+    this.#statusLog?.stop();
     this.#abort.abort(new Error('agent stopping'));
     const s = this.#stages;
     if (!s) return;

@@ -7,14 +7,14 @@ import { InfluxWriter, type WriterStats } from '../internal/writer/influx-writer
 import { InfluxV1Transport, InfluxV2Transport, type LineTransport } from '../internal/writer/transport.js';
 import { addWriterCounters, emptyWriterStats, sumWriterStats } from '../internal/writer/ledger.js';
 import type { Config } from './config/schema.js';
-import { fileTransportOptions, fileWriterOptions, influxWriterOptions } from './config/stage-options.js';
+import { fileTransportOptions, fileWriterOptions, influxWriterOptions, outputWriterOptions, type WriterConfigOptions } from './config/stage-options.js';
 
 /**
  * Every configuration key the outputs read. Outputs see only these (the type below), so a reload
  * that compares them knows exactly when the outputs must be rebuilt.
  */
 export const outputConfigKeys = [
-  'influxdb', 'max_buffer_points', 'output_file', 'output_file_max_bytes', 'output_file_max_files', 'spool_dir', 'spool_max_bytes',
+  'influxdb', 'outputs', 'max_buffer_points', 'output_file', 'output_file_max_bytes', 'output_file_max_files', 'spool_dir', 'spool_max_bytes',
 ] as const;
 
 /** The part of the configuration the outputs are built from. */
@@ -28,11 +28,60 @@ export interface OutputDeps {
   logger: Logger;
 }
 
-/** The writers built from one configuration: InfluxDB and/or the line-protocol file. */
+/** One InfluxDB section to write to: the `influxdb` key, or an entry of `outputs`. */
+type InfluxSection = NonNullable<Config['influxdb']>;
+
+function influxTransport(db: InfluxSection & { url: string }): LineTransport {
+  const gzipThresholdBytes = db.gzip ? 1000 : Number.MAX_SAFE_INTEGER;
+  return db.version === 'v1'
+    ? new InfluxV1Transport({
+      url: db.url, database: db.database || (db.bucket ?? ''), healthDatabase: db.health_database || db.health_bucket || undefined,
+      retentionPolicy: db.retention_policy || undefined,
+      username: db.username || undefined, password: db.password || undefined, timeoutMs: db.timeout, gzipThresholdBytes,
+    })
+    : new InfluxV2Transport({
+      url: db.url, token: db.token ?? '', org: db.org ?? '', bucket: db.bucket ?? '', healthBucket: db.health_bucket,
+      timeoutMs: db.timeout, gzipThresholdBytes,
+    });
+}
+
+/** One output's state and counters, for /health (no secrets: the URL is shown without credentials). */
+export interface OutputStatus {
+  /** `influxdb` for the `influxdb` key, the entry's name for `outputs`, `file` for `output_file`. */
+  name: string;
+  /** Where it writes: `influxdb v2 http://...` or `file /path`. */
+  target: string;
+  state: WriterStats['state'];
+  points_written: number;
+  points_dropped: number;
+  points_spooled: number;
+  spool_points: number;
+  queue_depth: number;
+  last_write_error: string | null;
+}
+
+/** The spool directories and the output file outputs built from `config` hold. */
+function filesOf(config: OutputConfig): string[] {
+  const files: string[] = [];
+  if (config.influxdb?.enabled && config.influxdb.url) {
+    const dir = influxWriterOptions(config).spoolDir;
+    if (dir) files.push(dir);
+  }
+  for (const entry of config.outputs) {
+    const dir = entry.enabled && entry.url ? outputWriterOptions(entry, config).spoolDir : undefined;
+    if (dir) files.push(dir);
+  }
+  if (config.output_file !== '') files.push(config.output_file);
+  return files;
+}
+
+/** The writers built from one configuration: InfluxDB (`influxdb` and each of `outputs`) and/or the line-protocol file. */
 class OutputSet {
   readonly writers: readonly InfluxWriter[];
   /** One line per output, for the logs. */
   readonly names: readonly string[];
+  /** Per writer: its name. */
+  readonly #labels: readonly string[];
   /** What they were built from. */
   readonly config: OutputConfig;
 
@@ -40,28 +89,24 @@ class OutputSet {
   constructor(config: OutputConfig, deps: OutputDeps) {
     const writers: InfluxWriter[] = [];
     const names: string[] = [];
-    const db = config.influxdb;
-    if (db?.enabled && db.url) {
-      const gzipThresholdBytes = db.gzip ? 1000 : Number.MAX_SAFE_INTEGER;
-      const transport: LineTransport = db.version === 'v1'
-        ? new InfluxV1Transport({
-          url: db.url, database: db.database || (db.bucket ?? ''), healthDatabase: db.health_database || db.health_bucket || undefined,
-          retentionPolicy: db.retention_policy || undefined,
-          username: db.username || undefined, password: db.password || undefined, timeoutMs: db.timeout, gzipThresholdBytes,
-        })
-        : new InfluxV2Transport({
-          url: db.url, token: db.token ?? '', org: db.org ?? '', bucket: db.bucket ?? '', healthBucket: db.health_bucket,
-          timeoutMs: db.timeout, gzipThresholdBytes,
-        });
-      writers.push(new InfluxWriter({ ...deps, ...influxWriterOptions(config), transport }));
-      names.push(`influxdb ${db.version} ${redactUrlCredentials(db.url)}`);
-    }
+    const labels: string[] = [];
+    const add = (label: string, db: InfluxSection, options: WriterConfigOptions): void => {
+      if (!db.enabled || !db.url) return;
+      const logger = label === 'influxdb' ? deps.logger : deps.logger.child({ output: label });
+      writers.push(new InfluxWriter({ ...deps, logger, ...options, transport: influxTransport({ ...db, url: db.url }) }));
+      names.push(`${label === 'influxdb' ? '' : `${label}: `}influxdb ${db.version} ${redactUrlCredentials(db.url)}`);
+      labels.push(label);
+    };
+    if (config.influxdb) add('influxdb', config.influxdb, influxWriterOptions(config));
+    for (const entry of config.outputs) add(entry.name, entry, outputWriterOptions(entry, config));
     if (config.output_file !== '') {
       writers.push(new InfluxWriter({ ...deps, ...fileWriterOptions(config), transport: new FileTransport(fileTransportOptions(config)) }));
       names.push(`file ${config.output_file}`);
+      labels.push('file');
     }
     this.writers = writers;
     this.names = names;
+    this.#labels = labels;
     this.config = config;
   }
 
@@ -71,6 +116,17 @@ class OutputSet {
 
   stats(): WriterStats {
     return sumWriterStats(this.writers.map((w) => w.stats()));
+  }
+
+  status(): OutputStatus[] {
+    return this.writers.map((w, i) => {
+      const s = w.stats();
+      return {
+        name: this.#labels[i] ?? '', target: this.names[i] ?? '', state: s.state, points_written: s.pointsWritten,
+        points_dropped: s.pointsDropped, points_spooled: s.pointsSpooled, spool_points: s.spoolPoints, queue_depth: s.queueDepth,
+        last_write_error: s.lastError ?? null,
+      };
+    });
   }
 
   async close(deadlineMs: number): Promise<void> {
@@ -83,8 +139,8 @@ class OutputSet {
  * line-protocol file, which take one writer at a time (the spool's index of segments lives in memory).
  */
 function sharesFiles(a: OutputConfig, b: OutputConfig): boolean {
-  const spooled = (c: OutputConfig): boolean => Boolean(c.influxdb?.enabled && c.influxdb.url) && c.spool_dir !== '' && c.spool_max_bytes > 0;
-  return (spooled(a) && spooled(b) && a.spool_dir === b.spool_dir) || (a.output_file !== '' && a.output_file === b.output_file);
+  const held = new Set(filesOf(a));
+  return filesOf(b).some((f) => held.has(f));
 }
 
 const sameJson = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
@@ -146,6 +202,11 @@ export class OutputSlot implements PointSink {
     const w = this.#current.stats();
     for (const set of this.#closing.keys()) addWriterCounters(w, set.stats());
     return addWriterCounters(w, this.#closed);
+  }
+
+  /** Each current output's state and counters, by name. */
+  status(): OutputStatus[] {
+    return this.#current.status();
   }
 
   /** True when every current output is writing or safely spooling. */

@@ -16,14 +16,63 @@ test('ping points have the Go shape: tag ip, float rtt_ms, bool success and susp
     measurement: 'ping', tags: { ip: '127.0.0.2' }, timeMs: T,
     fields: { rtt_ms: field.float(12.5), success: field.bool(true), suspended: field.bool(false) },
   });
-  assert.deepEqual(pingPoint({ ok: false, ip: '127.0.0.3', reason: 'timeout', sentAtMs: T - 1000 }, { timeMs: T }), {
+  assert.deepEqual(pingPoint({ ok: false, ip: '127.0.0.3', reason: 'timeout', sentAtMs: T - 1000 }, { timeMs: T, failedRttZero: true }), {
     measurement: 'ping', tags: { ip: '127.0.0.3' }, timeMs: T,
     fields: { rtt_ms: field.float(0), success: field.bool(false), suspended: field.bool(false), reason: field.string('timeout') },
   });
-  assert.deepEqual(suspendedPingPoint('127.0.0.4', T), {
+  assert.deepEqual(suspendedPingPoint('127.0.0.4', T, true), {
     measurement: 'ping', tags: { ip: '127.0.0.4' }, timeMs: T,
     fields: { rtt_ms: field.float(0), success: field.bool(false), suspended: field.bool(true), reason: field.string('suspended') },
   });
+});
+
+test('a failed or suspended ping carries no rtt_ms by default, so RTT means count replies only', () => {
+  assert.deepEqual(pingPoint({ ok: false, ip: '127.0.0.3', reason: 'unreachable', sentAtMs: T - 1000 }, { timeMs: T }).fields, {
+    success: field.bool(false), suspended: field.bool(false), reason: field.string('unreachable'),
+  });
+  assert.deepEqual(suspendedPingPoint('127.0.0.4', T).fields, {
+    success: field.bool(false), suspended: field.bool(true), reason: field.string('suspended'),
+  });
+});
+
+// Telegraf's ping input (plugins/inputs/ping/README.md), the fields it writes to measurement `ping`
+// on Linux, with their types and meaning. Fields it writes only on Windows (errors, reply_received,
+// percent_reply_loss) and ttl (netscan's echo replies do not report it) are left out.
+const telegrafPingFields: Record<string, { type: 'int' | 'float'; meaning: string }> = {
+  packets_transmitted: { type: 'int', meaning: 'echo requests sent' },
+  packets_received: { type: 'int', meaning: 'echo replies received' },
+  percent_packet_loss: { type: 'float', meaning: 'percent of requests without a reply' },
+  minimum_response_ms: { type: 'float', meaning: 'smallest round-trip time, ms' },
+  average_response_ms: { type: 'float', meaning: 'mean round-trip time, ms' },
+  maximum_response_ms: { type: 'float', meaning: 'largest round-trip time, ms' },
+  standard_deviation_ms: { type: 'float', meaning: 'standard deviation of the round-trip time, ms' },
+  result_code: { type: 'int', meaning: '0 success, 1 no such host, 2 ping error' },
+};
+
+test('telegraf summary naming writes exactly the fields of Telegraf\'s ping input, typed as Telegraf types them', () => {
+  const s = {
+    windowStartMs: T, sent: 10, received: 9, overloaded: 1, suspendedTicks: 0, lossPct: 10, rttMinMs: 1, rttAvgMs: 2, rttMaxMs: 4,
+    rttP50Ms: 2, rttP95Ms: 3.5, rttStddevMs: 0.5, jitterMs: 0.25,
+  };
+  const p = pingSummaryPoint('127.0.0.5', s, 'telegraf');
+  assert.equal(p.measurement, 'ping');
+  assert.deepEqual(p.tags, { url: '127.0.0.5', ip: '127.0.0.5' });
+  assert.equal(p.timeMs, T);
+  assert.deepEqual(Object.keys(p.fields).sort(), Object.keys(telegrafPingFields).sort());
+  for (const [name, want] of Object.entries(telegrafPingFields)) assert.equal(p.fields[name]?.type, want.type, `${name}: ${want.meaning}`);
+  assert.deepEqual(p.fields, {
+    packets_transmitted: field.int(10), packets_received: field.int(9), result_code: field.int(0), percent_packet_loss: field.float(10),
+    minimum_response_ms: field.float(1), average_response_ms: field.float(2), maximum_response_ms: field.float(4),
+    standard_deviation_ms: field.float(0.5),
+  });
+  // Nothing came back: Telegraf still says success (the ping ran) and writes no RTT fields.
+  const lost = pingSummaryPoint('127.0.0.6', { ...s, received: 0, lossPct: 100, rttMinMs: NaN, rttAvgMs: NaN, rttMaxMs: NaN, rttStddevMs: NaN }, 'telegraf');
+  assert.deepEqual(lost.fields, {
+    packets_transmitted: field.int(10), packets_received: field.int(0), result_code: field.int(0), percent_packet_loss: field.float(100),
+  });
+  // No probe went out (agent overloaded): a ping error.
+  const none = pingSummaryPoint('127.0.0.7', { ...s, sent: 0, received: 0, lossPct: NaN, rttMinMs: NaN, rttAvgMs: NaN, rttMaxMs: NaN, rttStddevMs: NaN }, 'telegraf');
+  assert.deepEqual(none.fields, { packets_transmitted: field.int(0), packets_received: field.int(0), result_code: field.int(2) });
 });
 
 test('ping_summary counts are integers, RTT statistics floats, stamped at the window start', () => {

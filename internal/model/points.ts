@@ -51,40 +51,54 @@ export function sanitizeString(s: string, maxBytes = maxStringFieldBytes): strin
 export interface PingPointOptions {
   /** Point timestamp in ms since the epoch (Go parity: the time the result is written). */
   timeMs: number;
+  /** Write `rtt_ms=0` on a failed probe as the Go netscan did (config `ping_failed_rtt_zero`); default false. */
+  failedRttZero?: boolean;
 }
 
 /**
- * One `ping` point for one probe outcome. Tag `ip`; fields `rtt_ms` (float, 0 on failure),
- * `success` (bool), `suspended` (bool, false here) and, on failure only, `reason` (string, new:
- * `timeout`, `unreachable`, `send_error`, `agent_overloaded`, `agent_error`).
+ * One `ping` point for one probe outcome. Tag `ip`; fields `rtt_ms` (float, only on success
+ * unless `failedRttZero`, where a failure carries 0 as in Go), `success` (bool), `suspended`
+ * (bool, false here) and, on failure only, `reason` (string, new: `timeout`, `unreachable`,
+ * `send_error`, `agent_overloaded`, `agent_error`).
  */
 export function pingPoint(outcome: PingOutcome, opts: PingPointOptions): Point {
   const fields: Record<string, FieldValue> = outcome.ok
     ? { rtt_ms: field.float(outcome.rttMs), success: field.bool(true), suspended: field.bool(false) }
-    : { rtt_ms: field.float(0), success: field.bool(false), suspended: field.bool(false), reason: field.string(outcome.reason) };
+    : {
+      ...(opts.failedRttZero ? { rtt_ms: field.float(0) } : {}),
+      success: field.bool(false), suspended: field.bool(false), reason: field.string(outcome.reason),
+    };
   return { measurement: measurements.ping, tags: { ip: outcome.ip }, fields, timeMs: opts.timeMs };
 }
 
 /**
  * The `ping` point written instead of a probe while the device's circuit breaker is open:
- * `rtt_ms=0`, `success=false`, `suspended=true`, `reason="suspended"`.
+ * `success=false`, `suspended=true`, `reason="suspended"`, and `rtt_ms=0` only with `failedRttZero`.
  */
-export function suspendedPingPoint(ip: string, timeMs: number): Point {
+export function suspendedPingPoint(ip: string, timeMs: number, failedRttZero = false): Point {
   return {
     measurement: measurements.ping,
     tags: { ip },
-    fields: { rtt_ms: field.float(0), success: field.bool(false), suspended: field.bool(true), reason: field.string('suspended') },
+    fields: {
+      ...(failedRttZero ? { rtt_ms: field.float(0) } : {}),
+      success: field.bool(false), suspended: field.bool(true), reason: field.string('suspended'),
+    },
     timeMs,
   };
 }
 
+/** Field names of the summary point: netscan's own, or those of Telegraf's ping input. */
+export type SummaryNaming = 'netscan' | 'telegraf';
+
 /**
- * The `ping_summary` point: tag `ip`; integer counts `sent`, `received`, `overloaded`,
- * `suspended_ticks`; float `loss_pct` (only when something was sent) and, only when a reply
- * came back, float `rtt_min_ms`, `rtt_avg_ms`, `rtt_max_ms`, `rtt_p50_ms`, `rtt_p95_ms`,
- * `rtt_stddev_ms`, and `jitter_ms` (with two or more replies). Timestamp = window start.
+ * The summary point of one window. `netscan` naming: measurement `ping_summary`, tag `ip`;
+ * integer counts `sent`, `received`, `overloaded`, `suspended_ticks`; float `loss_pct` (only
+ * when something was sent) and, only when a reply came back, float `rtt_min_ms`, `rtt_avg_ms`,
+ * `rtt_max_ms`, `rtt_p50_ms`, `rtt_p95_ms`, `rtt_stddev_ms`, and `jitter_ms` (with two or more
+ * replies). `telegraf` naming: see {@link telegrafSummaryPoint}. Timestamp = window start.
  */
-export function pingSummaryPoint(ip: string, s: PingSummary): Point {
+export function pingSummaryPoint(ip: string, s: PingSummary, naming: SummaryNaming = 'netscan'): Point {
+  if (naming === 'telegraf') return telegrafSummaryPoint(ip, s);
   const fields: Record<string, FieldValue> = {
     sent: field.int(s.sent),
     received: field.int(s.received),
@@ -103,6 +117,36 @@ export function pingSummaryPoint(ip: string, s: PingSummary): Point {
   put('rtt_stddev_ms', s.rttStddevMs);
   put('jitter_ms', s.jitterMs);
   return { measurement: measurements.pingSummary, tags: { ip }, fields, timeMs: s.windowStartMs };
+}
+
+/** Telegraf ping input `result_code` values. */
+export const telegrafResultCode = { success: 0, noSuchHost: 1, pingError: 2 } as const;
+
+/**
+ * The summary as Telegraf's ping input writes it, so its dashboards work unchanged: measurement
+ * `ping`, tags `url` (the address, as Telegraf names its target) and `ip`; integer
+ * `packets_transmitted`, `packets_received`, `result_code`; float `percent_packet_loss` (only
+ * when something was sent) and, only when a reply came back, float `minimum_response_ms`,
+ * `average_response_ms`, `maximum_response_ms`, `standard_deviation_ms`. `result_code` is 0
+ * when probes went out (whatever came back, as in Telegraf), 2 (ping error) when none did (agent
+ * overloaded, socket errors, or the device's breaker open); netscan pings addresses, so never 1
+ * (no such host).
+ */
+function telegrafSummaryPoint(ip: string, s: PingSummary): Point {
+  const fields: Record<string, FieldValue> = {
+    packets_transmitted: field.int(s.sent),
+    packets_received: field.int(s.received),
+    result_code: field.int(s.sent > 0 ? telegrafResultCode.success : telegrafResultCode.pingError),
+  };
+  const put = (name: string, v: number): void => {
+    if (Number.isFinite(v)) fields[name] = field.float(v);
+  };
+  put('percent_packet_loss', s.lossPct);
+  put('minimum_response_ms', s.rttMinMs);
+  put('average_response_ms', s.rttAvgMs);
+  put('maximum_response_ms', s.rttMaxMs);
+  put('standard_deviation_ms', s.rttStddevMs);
+  return { measurement: measurements.ping, tags: { url: ip, ip }, fields, timeMs: s.windowStartMs };
 }
 
 /** What SNMP told us about a device, as written to `device_info`. */

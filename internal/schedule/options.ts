@@ -1,4 +1,5 @@
 import { ConfigError } from '../errors/errors.js';
+import type { SummaryNaming } from '../model/points.js';
 
 /** Tunables of the ping scheduler (`PingScheduler`); config keys in parentheses. */
 export interface PingSchedulerOptions {
@@ -18,6 +19,10 @@ export interface PingSchedulerOptions {
   summaryIntervalMs: number;
   /** Write one `ping` point per slot (`ping_raw_points`). */
   rawPoints: boolean;
+  /** A failed or suspended `ping` point carries `rtt_ms=0` as in Go (`ping_failed_rtt_zero`). */
+  failedRttZero: boolean;
+  /** Field names of the summary point (`summary_naming`). */
+  summaryNaming: SummaryNaming;
   /**
    * A timed-out probe whose window overlapped an agent stall this long, or whose send lagged its
    * dispatch this long, is recorded as `agent_overloaded` instead of a failure, ms (`ping_overload_threshold`).
@@ -49,6 +54,8 @@ export const defaultPingSchedulerOptions: PingSchedulerOptions = {
   backoffMs: 300_000,
   summaryIntervalMs: 60_000,
   rawPoints: true,
+  failedRttZero: false,
+  summaryNaming: 'netscan',
   overloadThresholdMs: 250,
   summaryMaxSamples: 120,
   lateSendToleranceMs: 50,

@@ -334,7 +334,7 @@ export class PingScheduler {
     if (this.#breaker.isSuspended(e.ip)) {
       this.#suspendedTicks++;
       this.#pacer.reschedule(e, slot, now);
-      if (this.#opts.rawPoints) this.#sink.write(suspendedPingPoint(e.ip, slot));
+      if (this.#opts.rawPoints) this.#sink.write(suspendedPingPoint(e.ip, slot, this.#opts.failedRttZero));
       this.#windows.recordSuspended(e, slot);
       this.#observer?.suspended(e.ip);
       return;
@@ -429,7 +429,7 @@ export class PingScheduler {
         this.#breaker.recordFailure(e.ip, reason);
       }
     }
-    if (this.#opts.rawPoints) this.#sink.write(pingPoint(result, { timeMs: sentAt }));
+    if (this.#opts.rawPoints) this.#sink.write(pingPoint(result, { timeMs: sentAt, failedRttZero: this.#opts.failedRttZero }));
     if (e.removed) this.#finalize(e);
     else this.#observer?.probed(result);
   }

@@ -1,6 +1,6 @@
 import type { Clock, TimerHandle } from '../clock/clock.js';
 import type { Point } from '../model/point.js';
-import { pingSummaryPoint } from '../model/points.js';
+import { pingSummaryPoint, type SummaryNaming } from '../model/points.js';
 import { summaryOffsetMs } from './phase.js';
 import { SummaryPool, xorshift32 } from './summary.js';
 
@@ -14,6 +14,8 @@ export interface SummaryWindowOptions {
   summaryIntervalMs: number;
   /** Most RTT samples kept per device per window. */
   summaryMaxSamples: number;
+  /** Field names of the summary point (`summary_naming`); netscan's when absent. */
+  summaryNaming?: SummaryNaming;
 }
 
 /** What the windows keep on each device (the scheduler's entry). */
@@ -206,6 +208,6 @@ export class SummaryWindows {
 
   #emit(d: WindowedDevice, slot: number, windowMs: number): void {
     this.#written++;
-    this.#write(pingSummaryPoint(d.ip, this.#pool.snapshot(slot, this.#pool.windowIndex(slot) * windowMs + d.summaryOffset)));
+    this.#write(pingSummaryPoint(d.ip, this.#pool.snapshot(slot, this.#pool.windowIndex(slot) * windowMs + d.summaryOffset), this.#opts.summaryNaming));
   }
 }

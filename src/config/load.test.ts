@@ -1,5 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfigFile, parseConfigText } from './load.js';
 import { parse, stringify } from 'yaml';
@@ -131,6 +134,14 @@ test('reports each rule with its exact message', () => {
     ['sweep_timeout: 0s', 'sweep_timeout: must be at least 10ms (got "0s"; allowed a duration like "1s" of at least 10ms and at most 1m0s)'],
     ['prometheus: {per_device: 1}', 'prometheus.per_device: must be true or false, not 1 (got 1; allowed true or false)'],
     ['prometheus: {per_devices: true}', 'prometheus.per_devices: unknown key; did you mean "per_device"?'],
+    ['outputs: [{url: "http://127.0.0.1:8086", token: t, org: o, bucket: b}]', 'outputs[0].name: is required (got nothing; allowed a name of letters, digits, "-" and "_")'],
+    ['outputs: [{name: a, url: "http://127.0.0.1:8086", token: t, org: o, bucket: b}, {name: a, version: v1, url: "http://127.0.0.1:8428", database: d}]', 'outputs[1].name: is used by an earlier output (got "a"; allowed a name unique among outputs)'],
+    ['outputs: [{name: "a b", version: v1, url: "http://127.0.0.1:8428", database: d}]', 'outputs[0].name: must be 1 to 64 letters, digits, "-" or "_" (got "a b"; allowed a name of letters, digits, "-" and "_")'],
+    ['outputs: [{name: vm, version: v1, database: d}]', 'outputs[0].url: is required (got nothing; allowed an http:// or https:// URL)'],
+    ['outputs: [{name: vm, url: "http://127.0.0.1:8086", token: "${NOPE}", org: o, bucket: b}]', 'outputs[0].token: is required for InfluxDB v2 (got "" (is the environment variable set?); allowed a non-empty string)'],
+    ['summary_naming: influx', 'summary_naming: is not a known summary naming (got "influx"; allowed netscan or telegraf)'],
+    ['status_log_interval: 10ms', 'status_log_interval: must be at least 1s (got "10ms"; allowed a duration like "1s" of at least 1s, or "0" to disable)'],
+    ['ping_failed_rtt_zero: 0', 'ping_failed_rtt_zero: must be true or false, not 0 (got 0; allowed true or false)'],
     ['ping_raw_points: yes please', 'ping_raw_points: must be true or false, not "yes please" (got "yes please"; allowed true or false)'],
   ];
   for (const [snippet, want] of table) {
@@ -139,11 +150,21 @@ test('reports each rule with its exact message', () => {
   }
 });
 
-test('required keys are reported when missing', () => {
-  assert.deepEqual(problems('networks: ["127.0.0.0/24"]\n'), [
-    'icmp_discovery_interval: is required (got nothing; allowed a duration like "1m0s" of at least 1m0s)',
-    'ping_interval: is required (got nothing; allowed a duration like "1s" of at least 1s)',
-  ]);
+test('a config with only networks loads, with a sweep every 5m and a ping every 5s per device', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'netscan-minimal-'));
+  try {
+    const file = join(dir, 'config.yaml');
+    writeFileSync(file, 'networks: [127.0.0.0/30]\n');
+    const { config, warnings } = await loadConfigFile(file, {});
+    assert.deepEqual(warnings, []);
+    assert.equal(config.icmp_discovery_interval, 5 * 60_000);
+    assert.equal(config.ping_interval, 5000);
+    assert.equal(config.status_log_interval, 60_000);
+    assert.equal(config.ping_failed_rtt_zero, false);
+    assert.equal(config.summary_naming, 'netscan');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('reports all five mistakes of a broken file at once', async () => {

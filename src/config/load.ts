@@ -180,6 +180,8 @@ function applyShardEnv(raw: Record<string, unknown>, env: Env): void {
 function resolvePaths(cfg: Config, base: string): Config {
   const abs = (p: string): string => (p === '' || isAbsolute(p) ? p : resolve(base, p));
   // With no InfluxDB the file is the output, so an empty output_file means its default path.
-  const outputFile = cfg.output_file === '' && !cfg.influxdb?.enabled ? 'data/points.lp' : cfg.output_file;
-  return { ...cfg, state_file: abs(cfg.state_file), spool_dir: abs(cfg.spool_dir), output_file: abs(outputFile) };
+  const noInflux = !cfg.influxdb?.enabled && !cfg.outputs.some((o) => o.enabled);
+  const outputFile = cfg.output_file === '' && noInflux ? 'data/points.lp' : cfg.output_file;
+  const outputs = cfg.outputs.map((o) => (o.spool_dir === undefined ? o : { ...o, spool_dir: abs(o.spool_dir) }));
+  return { ...cfg, state_file: abs(cfg.state_file), spool_dir: abs(cfg.spool_dir), output_file: abs(outputFile), outputs };
 }

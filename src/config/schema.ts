@@ -172,6 +172,15 @@ const prometheusSection = z.strictObject({
   per_device: bool().default(false),
 });
 
+/** One entry of `outputs`: an influxdb section with a name and, optionally, its own spool directory. */
+const outputEntry = influxSection.extend({
+  /** Names the output in logs, /health and its default spool directory (`<spool_dir>/<name>`). */
+  name: z.string({ error: (iss) => msg(iss.input === undefined ? 'is required' : `must be a string, not a ${typeName(iss.input)}`, 'a name of letters, digits, "-" and "_"') })
+    .regex(/^[A-Za-z0-9_-]{1,64}$/, { error: msg('must be 1 to 64 letters, digits, "-" or "_"', 'a name of letters, digits, "-" and "_"') }),
+  /** Spool directory of this output; default `<spool_dir>/<name>`. */
+  spool_dir: str().optional(),
+});
+
 const shardSection = z.strictObject({
   index: intIn(0, 65535).default(0),
   count: intIn(1, 65536).default(1),
@@ -181,7 +190,8 @@ const shardSection = z.strictObject({
 export const configSchema = z.strictObject({
   // Discovery (Go parity)
   networks: cidrList.default([]),
-  icmp_discovery_interval: duration(MINUTE),
+  /** Sweep period; 5m finds a new host within minutes at a sweep cost that a /16 still affords. */
+  icmp_discovery_interval: durationDefault('5m', MINUTE),
   discovery_interval: durationDefault('4h', MINUTE),
   icmp_workers: intIn(1, 2000).default(64),
   snmp_workers: intIn(1, 1000).default(32),
@@ -194,7 +204,8 @@ export const configSchema = z.strictObject({
   sweep_retries: intIn(0, 10).default(1),
 
   // Monitoring (Go parity)
-  ping_interval: duration(SECOND),
+  /** Ping period per device; 5s: longer than ping_timeout's default 3s, and ping_rate_limit's default serves 320 devices. */
+  ping_interval: durationDefault('5s', SECOND),
   ping_timeout: durationDefault('3s', 1, { maxMs: MINUTE }),
   ping_rate_limit: positive().default(64),
   ping_burst_limit: intIn(1, 10_000_000).default(256),
@@ -205,6 +216,10 @@ export const configSchema = z.strictObject({
   ping_raw_points: bool().default(true),
   summary_interval: durationDefault('60s', SECOND, { allowZero: true }),
   overload_threshold: durationDefault('250ms', 1),
+  /** A failed ping carries `rtt_ms=0` as in the Go netscan (true), or no `rtt_ms` at all (false). */
+  ping_failed_rtt_zero: bool().default(false),
+  /** Field names of the summary: netscan's `ping_summary`, or Telegraf's ping input fields in `ping`. */
+  summary_naming: z.enum(['netscan', 'telegraf'], { error: msg('is not a known summary naming', 'netscan or telegraf') }).default('netscan'),
 
   // ICMP sockets and probes (new; sweep and monitoring alike)
   /** Socket kind: `raw` needs CAP_NET_RAW, `dgram` the process's group in net.ipv4.ping_group_range, `auto` tries raw then dgram. */
@@ -233,6 +248,8 @@ export const configSchema = z.strictObject({
 
   // Output (Go parity + new)
   influxdb: influxSection.optional(),
+  /** More InfluxDB outputs, each with its own queue, spool, counters and health; every point goes to all of them. */
+  outputs: z.array(outputEntry, { error: (iss) => msg(`must be a list of outputs, not a ${typeName(iss.input)}`, 'a YAML list of influxdb sections with a name') }).default([]),
   output_file: str().default(''),
   output_file_max_bytes: intIn(1024, 2 ** 40).default(100 * 1024 * 1024),
   output_file_max_files: intIn(0, 1000).default(5),
@@ -251,6 +268,8 @@ export const configSchema = z.strictObject({
   health_check_port: intIn(0, 65535).default(8080),
   health_check_bind: str('an IP address to listen on').default('0.0.0.0'),
   health_report_interval: durationDefault('10s', 100),
+  /** Period of the one-line status log (devices, pings/s, loss, output); 0 turns it off. */
+  status_log_interval: durationDefault('1m', SECOND, { allowZero: true }),
   memory_limit_mb: intIn(64, 16384).default(16384),
   /** Bound on the final flush at shutdown; what is not acknowledged by then is spooled or counted. */
   shutdown_timeout: durationDefault('20s', 100, { maxMs: 10 * MINUTE }),
@@ -295,12 +314,14 @@ function unwrap(schema: z.ZodType): z.ZodType {
 export const envExpandedPaths: readonly string[] = [
   'influxdb.url', 'influxdb.token', 'influxdb.org', 'influxdb.bucket', 'influxdb.health_bucket',
   'influxdb.database', 'influxdb.health_database', 'influxdb.username', 'influxdb.password',
+  'outputs[].url', 'outputs[].token', 'outputs[].org', 'outputs[].bucket', 'outputs[].health_bucket',
+  'outputs[].database', 'outputs[].health_database', 'outputs[].username', 'outputs[].password',
   'snmp.community', 'snmp.credentials[].community', 'snmp.credentials[].username',
   'snmp.credentials[].auth_key', 'snmp.credentials[].priv_key',
 ];
 
 /** Keys whose values are secrets: never logged, printed or exposed. */
 export const secretPaths: readonly string[] = [
-  'influxdb.token', 'influxdb.password', 'snmp.community', 'snmp.credentials[].community',
+  'influxdb.token', 'influxdb.password', 'outputs[].token', 'outputs[].password', 'snmp.community', 'snmp.credentials[].community',
   'snmp.credentials[].auth_key', 'snmp.credentials[].priv_key',
 ];

@@ -15,7 +15,7 @@ import { configSchema, type Config } from './schema.js';
 /** The tunables of the ping scheduler a config sets. */
 export type SchedulerConfigOptions = Pick<
   PingSchedulerOptions,
-  'intervalMs' | 'timeoutMs' | 'ratePerSec' | 'burst' | 'maxConsecutiveFails' | 'backoffMs' | 'summaryIntervalMs' | 'rawPoints' | 'overloadThresholdMs'
+  'intervalMs' | 'timeoutMs' | 'ratePerSec' | 'burst' | 'maxConsecutiveFails' | 'backoffMs' | 'summaryIntervalMs' | 'rawPoints' | 'overloadThresholdMs' | 'failedRttZero' | 'summaryNaming'
 >;
 
 /** Ping scheduler options from the `ping_*`, `summary_interval` and `overload_threshold` keys. */
@@ -30,6 +30,8 @@ export function schedulerOptions(c: Config): SchedulerConfigOptions {
     summaryIntervalMs: c.summary_interval,
     rawPoints: c.ping_raw_points,
     overloadThresholdMs: c.overload_threshold,
+    failedRttZero: c.ping_failed_rtt_zero,
+    summaryNaming: c.summary_naming,
   };
 }
 
@@ -98,6 +100,18 @@ export function influxWriterOptions(c: Pick<Config, 'influxdb' | 'max_buffer_poi
     minRetryDelayMs: db.retry_min_delay, maxRetryDelayMs: db.retry_max_delay, maxConcurrentWrites: db.max_in_flight_writes,
     spoolDir: spooled ? join(c.spool_dir, 'influxdb') : undefined, spoolMaxBytes: c.spool_max_bytes,
   };
+}
+
+/**
+ * Writer options of one `outputs` entry: as {@link influxWriterOptions} with the entry as its
+ * influxdb section; the spool lives in the entry's `spool_dir`, else `<spool_dir>/<name>`.
+ */
+export function outputWriterOptions(
+  entry: Config['outputs'][number], c: Pick<Config, 'max_buffer_points' | 'spool_dir' | 'spool_max_bytes'>,
+): WriterConfigOptions {
+  const o = influxWriterOptions({ ...c, influxdb: entry });
+  const dir = entry.spool_dir ?? (c.spool_dir === '' ? '' : join(c.spool_dir, entry.name));
+  return { ...o, spoolDir: dir !== '' && c.spool_max_bytes > 0 ? dir : undefined };
 }
 
 /** Largest batch the line-protocol file output writes at once, points. */

@@ -105,40 +105,53 @@ function checkSnmp(raw: Raw, f: Findings): void {
 }
 
 function checkInflux(raw: Raw, f: Findings): void {
-  const db = obj(raw.influxdb);
+  checkInfluxSection(obj(raw.influxdb), 'influxdb', f);
+  if (!Array.isArray(raw.outputs)) return;
+  const seen = new Set<string>();
+  raw.outputs.forEach((entry, i) => {
+    const db = obj(entry);
+    checkInfluxSection(db, `outputs[${i}]`, f);
+    const name = str(db?.name);
+    if (name === undefined) return;
+    if (seen.has(name)) f.errors.push(line(`outputs[${i}].name`, 'is used by an earlier output', JSON.stringify(name), 'a name unique among outputs'));
+    seen.add(name);
+  });
+}
+
+function checkInfluxSection(db: Raw | undefined, at: string, f: Findings): void {
   if (!db || db.enabled === false) return;
   const url = str(db.url);
   if (url === undefined || url === '') {
-    if (db.url === undefined || url === '') f.errors.push(line('influxdb.url', 'is required when the influxdb section is present', url === '' ? '"" (is the environment variable set?)' : 'nothing', 'an http:// or https:// URL'));
+    if (db.url === undefined || url === '') f.errors.push(line(`${at}.url`, at === 'influxdb' ? 'is required when the influxdb section is present' : 'is required', url === '' ? '"" (is the environment variable set?)' : 'nothing', 'an http:// or https:// URL'));
   } else if (url.length > 2048) {
-    f.errors.push(line('influxdb.url', 'URL too long (max 2048 characters)', `${url.length} characters`, 'an http:// or https:// URL'));
+    f.errors.push(line(`${at}.url`, 'URL too long (max 2048 characters)', `${url.length} characters`, 'an http:// or https:// URL'));
   } else {
     let parsed: URL | undefined;
     try {
       parsed = new URL(url);
     } catch {
-      f.errors.push(line('influxdb.url', 'invalid URL format', JSON.stringify(redactUrlCredentials(url)), 'an http:// or https:// URL'));
+      f.errors.push(line(`${at}.url`, 'invalid URL format', JSON.stringify(redactUrlCredentials(url)), 'an http:// or https:// URL'));
     }
     if (parsed && parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
-      f.errors.push(line('influxdb.url', 'URL must use http or https scheme', JSON.stringify(parsed.protocol), 'http or https'));
+      f.errors.push(line(`${at}.url`, 'URL must use http or https scheme', JSON.stringify(parsed.protocol), 'http or https'));
     } else if (parsed && !parsed.hostname) {
-      f.errors.push(line('influxdb.url', 'URL must include a valid host', JSON.stringify(url), 'an http:// or https:// URL with a host'));
+      f.errors.push(line(`${at}.url`, 'URL must include a valid host', JSON.stringify(url), 'an http:// or https:// URL with a host'));
     }
   }
   const version = str(db.version) ?? 'v2';
   if (version === 'v2') {
     for (const k of ['token', 'org', 'bucket']) {
       const v = db[k];
-      if (v === undefined || v === '') f.errors.push(line(`influxdb.${k}`, `is required for InfluxDB v2`, v === '' ? '"" (is the environment variable set?)' : 'nothing', 'a non-empty string'));
+      if (v === undefined || v === '') f.errors.push(line(`${at}.${k}`, `is required for InfluxDB v2`, v === '' ? '"" (is the environment variable set?)' : 'nothing', 'a non-empty string'));
     }
   }
   const retryMin = typeof db.retry_min_delay === 'string' ? safeDuration(db.retry_min_delay) : 1000;
   const retryMax = typeof db.retry_max_delay === 'string' ? safeDuration(db.retry_max_delay) : 10_000;
   if (retryMin !== undefined && retryMax !== undefined && retryMax < retryMin) {
-    f.errors.push(line('influxdb.retry_max_delay', 'must not be shorter than influxdb.retry_min_delay', formatDuration(retryMax), `>= ${formatDuration(retryMin)}`));
+    f.errors.push(line(`${at}.retry_max_delay`, `must not be shorter than ${at}.retry_min_delay`, formatDuration(retryMax), `>= ${formatDuration(retryMin)}`));
   }
   if (version === 'v1' && !str(db.database) && !str(db.bucket)) {
-    f.errors.push(line('influxdb.database', 'is required for InfluxDB v1', 'nothing', 'a database name (or influxdb.bucket)'));
+    f.errors.push(line(`${at}.database`, 'is required for InfluxDB v1', 'nothing', `a database name (or ${at}.bucket)`));
   }
 }
 
@@ -221,9 +234,22 @@ function checkRelations(raw: Raw, cfg: Config | undefined, f: Findings): void {
     f.warnings.push(line('ping_timeout', `is not shorter than ping_interval (${formatDuration(cfg.ping_interval)}); a device that stops answering is probed every ${formatDuration(Math.ceil(cfg.ping_timeout / cfg.ping_interval + 1e-9) * cfg.ping_interval)}`, formatDuration(cfg.ping_timeout)));
   }
   const capacity = Math.floor((cfg.ping_rate_limit * cfg.ping_interval) / 1000);
-  if (capacity < Math.min(cfg.max_devices, cfg.max_concurrent_pingers)) {
+  // A device count the networks cannot reach is no reason to warn (a /30 holds 4 addresses).
+  const reachable = networkAddresses(cfg.networks);
+  if (capacity < Math.min(cfg.max_devices, cfg.max_concurrent_pingers, reachable)) {
     f.warnings.push(line('ping_rate_limit', `serves at most ${capacity} devices at ping_interval ${formatDuration(cfg.ping_interval)}; beyond that the effective interval stretches (max_devices is ${cfg.max_devices})`, String(cfg.ping_rate_limit), `>= ${Math.ceil((Math.min(cfg.max_devices, cfg.max_concurrent_pingers) * 1000) / cfg.ping_interval)} to keep the interval for max_devices`));
   }
+}
+
+/** Addresses in `networks` (overlaps counted twice); Infinity when one is not an IPv4 CIDR. */
+function networkAddresses(networks: readonly string[]): number {
+  let n = 0;
+  for (const cidr of networks) {
+    const m = /^\d{1,3}(?:\.\d{1,3}){3}\/(\d{1,2})$/.exec(cidr.trim());
+    if (!m) return Infinity;
+    n += 2 ** (32 - Number(m[1]));
+  }
+  return networks.length === 0 ? Infinity : n;
 }
 
 /** Runs every semantic check; `cfg` is the schema-parsed config when the schema accepted it. */
