@@ -14,7 +14,10 @@ interface Run {
   stdout: string;
   stderr: string;
 }
-type Pair = { netscan: Run; fping: Run };
+interface Pair {
+  netscan: Run;
+  fping: Run;
+}
 interface Result {
   ipv6: Pair;
   dualStack: Pair;

@@ -41,15 +41,11 @@ export function parseIpv6(text: string, out: Uint8Array = new Uint8Array(16)): U
       const v4 = parseIpv4(text.slice(i));
       if (v4 === undefined || groups.length > 6) return undefined;
       groups.push(v4 >>> 16, v4 & 0xffff);
-      i = n;
       break;
     }
     if (j === i || j - i > 4) return undefined;
     groups.push(value);
-    if (j === n) {
-      i = j;
-      break;
-    }
+    if (j === n) break;
     if (text[j] !== ':') return undefined;
     if (text[j + 1] === ':') {
       if (gap >= 0) return undefined;
