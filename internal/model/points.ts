@@ -80,7 +80,9 @@ export function suspendedPingPoint(ip: string, timeMs: number): Point {
 
 /**
  * The `ping_summary` point: tag `ip`; integer counts `sent`, `received`, `overloaded`,
- * `suspended_ticks`; float `loss_pct` (only when something was sent) and, only when a reply
+ * `suspended_ticks`, `missed_slots` (slots the agent let pass unprobed), `skipped_ticks` (previous
+ * probe still in flight), so sent + overloaded + suspended_ticks + missed_slots + skipped_ticks
+ * is every slot of the window; float `loss_pct` (only when something was sent) and, only when a reply
  * came back, float `rtt_min_ms`, `rtt_avg_ms`, `rtt_max_ms`, `rtt_p50_ms`, `rtt_p95_ms`,
  * `rtt_stddev_ms`, and `jitter_ms` (with two or more replies). Timestamp = window start.
  */
@@ -90,6 +92,8 @@ export function pingSummaryPoint(ip: string, s: PingSummary): Point {
     received: field.int(s.received),
     overloaded: field.int(s.overloaded),
     suspended_ticks: field.int(s.suspendedTicks),
+    missed_slots: field.int(s.missedSlots ?? 0),
+    skipped_ticks: field.int(s.skippedTicks ?? 0),
   };
   const put = (name: string, v: number): void => {
     if (Number.isFinite(v)) fields[name] = field.float(v);
