@@ -212,6 +212,14 @@ export interface HealthExtraValues {
   skipped_ticks: number;
   /** Devices whose SNMP answered at least once (integer). */
   snmp_enriched_devices: number;
+  /** Slots the agent let pass unprobed, since start (unsigned). */
+  missed_slots?: number;
+  /** Probes sent more than 50 ms after their slot, since start (unsigned). */
+  late_sends?: number;
+  /** p99 send lag over the last health interval, ms (float; omitted without sends). */
+  send_lag_p99_ms?: number;
+  /** Largest send lag over the last health interval, ms (float; omitted without sends). */
+  send_lag_max_ms?: number;
 }
 
 /**
@@ -221,8 +229,9 @@ export interface HealthExtraValues {
  * `influxdb_failed_batches`, `pings_sent_total` unsigned. New: counters `points_written`,
  * `points_dropped`, `points_spooled`, `write_errors_{retry,throttle,split,drop,config}` unsigned;
  * gauges `spool_bytes`, `spool_points`, `queue_depth` integer; with `extra`: `agent_overloaded`,
- * `agent_errors`, `skipped_ticks` unsigned, `unmonitored_devices`, `snmp_suspended_devices`, `snmp_enriched_devices`
- * integer, `effective_ping_interval_ms`, `event_loop_delay_p99_ms` float.
+ * `agent_errors`, `skipped_ticks`, `missed_slots`, `late_sends` unsigned, `unmonitored_devices`, `snmp_suspended_devices`, `snmp_enriched_devices`
+ * integer, `effective_ping_interval_ms`, `event_loop_delay_p99_ms`, `send_lag_p99_ms`, `send_lag_max_ms` (over the
+ * last health interval) float.
  */
 export function healthPoint(values: HealthValues, timeMs: number): Point {
   const w = values.writer;
@@ -270,5 +279,11 @@ function extraFields(x: HealthExtraValues): Record<string, FieldValue> {
   };
   // Before the first event-loop sample there is no p99; omit rather than write NaN.
   if (Number.isFinite(x.event_loop_delay_p99_ms)) fields.event_loop_delay_p99_ms = field.float(x.event_loop_delay_p99_ms);
+  if (x.missed_slots !== undefined) fields.missed_slots = field.uint(x.missed_slots);
+  if (x.late_sends !== undefined) fields.late_sends = field.uint(x.late_sends);
+  for (const k of ['send_lag_p99_ms', 'send_lag_max_ms'] as const) {
+    const v = x[k];
+    if (v !== undefined && Number.isFinite(v)) fields[k] = field.float(v);
+  }
   return fields;
 }

@@ -199,6 +199,8 @@ export const configSchema = z.strictObject({
   ping_raw_points: bool().default(true),
   summary_interval: durationDefault('60s', SECOND, { allowZero: true }),
   overload_threshold: durationDefault('250ms', 1),
+  /** A send this late after its slot, within the last health interval, makes /health `degraded`. */
+  send_lag_degraded_threshold: durationDefault('1s', 1),
 
   // ICMP sockets and probes (new; sweep and monitoring alike)
   /** Socket kind: `raw` needs CAP_NET_RAW, `dgram` the process's group in net.ipv4.ping_group_range, `auto` tries raw then dgram. */
