@@ -2,7 +2,8 @@
 //   burst  2,000 concurrent GET /metrics + /health: pings/s before vs during, slowest answer, /health after
 //   hogs   4 busy loops pinned with the agent to one core (agent at nice 0, then at nice 19):
 //          % of slots probed, % of the unprobed slots the stored data shows as missed_slots (goal 100%)
-// Run: npm run bench -- pressure [--hosts-cidr 127.0.70.0/23] [--hog-seconds 10]. Needs root (unshare, nsenter, taskset).
+// Run from the sources (the agent is spawned from cmd/netscan.ts): node --import tsx bench/pressure/main.ts
+//   [--hosts-cidr 127.0.70.0/23] [--hog-seconds 10] [--json]. Needs root (unshare, nsenter, taskset, renice).
 import { spawn, spawnSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -22,7 +23,7 @@ const pingsIn = (points: readonly LinePoint[], fromMs: number, toMs: number): nu
 
 const agent = await AgentProcess.start({
   netns: true,
-  config: { networks: [cidr], summary_interval: '2s', ping_timeout: '900ms', max_buffer_points: 200_000 },
+  config: { networks: [cidr], summary_interval: '2s', ping_timeout: '900ms', health_report_interval: '10s' },
   startTimeoutMs: 60_000,
 });
 try {
@@ -35,8 +36,8 @@ try {
   const burstFrom = Date.now();
   const burst = await httpBurstInNetns(agent.pid, { port: agent.healthPort, paths: ['/metrics', '/health'], count: 2000 });
   const burstTo = Date.now();
-  await sleep(3000);
   const healthAfterBurst = await agent.health();
+  await sleep(3000);
   let points = agent.points();
   const beforePps = pingsIn(points, beforeFrom, burstFrom) / 5;
   const duringPps = pingsIn(points, burstFrom, burstTo) / ((burstTo - burstFrom) / 1000);
@@ -53,21 +54,27 @@ try {
     spawnSync('renice', ['-n', String(nice), '-p', String(agent.pid)]);
     const from = Date.now();
     const hogs = Array.from({ length: 4 }, () => spawn('taskset', ['-c', cpu, 'timeout', String(hogMs / 1000), 'sh', '-c', 'while :; do :; done'], { stdio: 'ignore' }));
-    await Promise.all(hogs.map((h) => new Promise((r) => h.once('exit', r))));
+    const exited = Promise.all(hogs.map((h) => new Promise((r) => h.once('exit', r))));
+    await sleep(hogMs / 2);
+    const statusDuring = (await agent.health()) as { status: string; reasons: string[] };
+    await exited;
     const to = Date.now();
     spawnSync('renice', ['-n', '0', '-p', String(agent.pid)]);
-    const statusDuring = (await agent.health()) as { status: string; reasons: string[] };
     await sleep(6000);
     points = agent.points();
     const expected = Math.round((hosts * (to - from)) / INTERVAL);
     const probed = pingsIn(points, from, to);
     // Summaries are stamped at their window start (2 s windows): take every window overlapping the hog run.
-    const missed = points.filter((p) => p.measurement === 'ping_summary' && p.timeMs >= from - 2000 && p.timeMs < to).reduce((n, p) => n + Number(p.fields['missed_slots'] ?? 0), 0);
+    const windows = points.filter((p) => p.measurement === 'ping_summary' && p.timeMs >= from - 2000 && p.timeMs < to);
+    const sum = (name: string): number => windows.reduce((n, p) => n + Number(p.fields[name] ?? 0), 0);
+    const missed = sum('missed_slots');
+    const skipped = sum('skipped_ticks');
     const unprobed = Math.max(0, expected - probed);
     hogRuns.push({
       agent_nice: nice, seconds: (to - from) / 1000, expected_slots: expected, probed, probed_pct: +((100 * probed) / expected).toFixed(1),
-      unprobed, missed_slots_in_summaries: missed, unprobed_visible_pct: unprobed === 0 ? null : +Math.min(100, (100 * missed) / unprobed).toFixed(1),
-      health_status_after: statusDuring.status, health_reasons: statusDuring.reasons,
+      unprobed, missed_slots_in_summaries: missed, skipped_ticks_in_summaries: skipped,
+      unprobed_visible_pct: unprobed === 0 ? null : +Math.min(100, (100 * (missed + skipped)) / unprobed).toFixed(1),
+      health_status_during: statusDuring.status, health_reasons_during: statusDuring.reasons,
     });
   }
   const result = {
