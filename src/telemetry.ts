@@ -65,7 +65,6 @@ export function buildHealthDocument(f: AgentFigures, pressure: readonly string[]
   const last = f.sweep.last;
   return {
     status: !f.ready.ready ? 'unhealthy' : reasons.length > 0 ? 'degraded' : 'healthy',
-    reasons,
     version: f.version,
     uptime: formatDuration(Math.floor(f.uptimeMs / 1000) * 1000),
     device_count: f.deviceCount,
@@ -79,6 +78,7 @@ export function buildHealthDocument(f: AgentFigures, pressure: readonly string[]
     memory_mb: f.memoryMb,
     rss_mb: f.rssMb,
     timestamp: new Date(f.nowMs).toISOString(),
+    reasons,
     ready: f.ready.ready,
     not_ready_reason: f.ready.reason ?? null,
     max_devices: f.maxDevices,
