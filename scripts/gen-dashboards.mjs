@@ -330,6 +330,12 @@ const agent = [
     influxql: [iq.healthRate('agent_overloaded'), iq.healthRate('agent_errors')],
     promql: [`sum by (reason) (rate(netscan_ping_failures_total{job=~"$job", reason=~"agent_overloaded|agent_error"}[$__rate_interval])) or vector(0)`],
   }),
+  // Missed slots are the agent not looking; loss is the host not answering: never the same panel.
+  series('Slots the agent did not probe per second (missed: agent late or rate-limited; late sends)', { x: 12, y: 28, w: 12, h: 8 }, {
+    flux: [fx.healthRate('missed_slots'), fx.healthRate('late_sends')],
+    influxql: [iq.healthRate('missed_slots'), iq.healthRate('late_sends')],
+    promql: [`${pq.rate('netscan_ping_missed_slots_total')} or vector(0)`, `${pq.rate('netscan_ping_late_sends_total')} or vector(0)`],
+  }),
 ];
 
 const sets = [

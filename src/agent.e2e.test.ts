@@ -60,7 +60,7 @@ describe('the agent process against a real VictoriaMetrics', () => {
     const doc = await agent.health();
     assert.equal(doc['device_count'], 28);
     assert.equal(doc['influxdb_ok'], true);
-    assert.equal(doc['status'], 'healthy');
+    assert.equal(doc['status'], 'healthy', JSON.stringify(doc['reasons']));
 
     assert.deepEqual(await agent.stop('SIGTERM'), { code: 0, signal: null }, agent.tail());
     const stopped = agent.logsWith('netscan stopped');

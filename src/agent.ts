@@ -18,6 +18,7 @@ import type { Config } from './config/schema.js';
 import { deviceStoreOptions, healthServerOptions, reconcilerOptions, schedulerOptions, snmpEnricherOptions } from './config/stage-options.js';
 import { DiscoveryLoop, Ownership } from './discovery-loop.js';
 import { OutputSlot, type PreparedOutputs } from './output-slot.js';
+import { HealthIntervals } from './health-intervals.js';
 import { StatusLog, type StatusSample } from './status-log.js';
 import { buildHealthDocument, icmpTotals, registerAgentMetrics, type AgentFigures } from './telemetry.js';
 
@@ -112,6 +113,7 @@ export class Agent {
   #abort = new AbortController();
   #memoryWarned = false;
   #reloads = 0;
+  #intervals: HealthIntervals | undefined;
   #reloading: Promise<unknown> = Promise.resolve();
   /** True when the caller fixed the close deadline; otherwise it follows `shutdown_timeout`, reloads included. */
   readonly #closeDeadlineGiven: boolean;
@@ -205,6 +207,8 @@ export class Agent {
       await health.start();
     }
     this.#ready = true;
+    this.#intervals = new HealthIntervals({ logger, resetMissedDevices: () => scheduler.resetMissedDevices() });
+    this.#intervals.begin(this.figures());
     this.#armHealthReport();
     discovery.start();
     this.#startStatusLog();
@@ -243,6 +247,8 @@ export class Agent {
     const s = this.#stages;
     if (!s) return;
     const f = this.figures();
+    const interval = this.#intervals?.close(f);
+    s.scheduler.takeInterval();
     s.outputs.write(healthPoint({
       deviceCount: f.deviceCount, activePingers: f.scheduler.inFlight, suspendedDevices: f.pingSuspended,
       goroutines: f.tasks, memoryMb: f.memoryMb, rssMb: f.rssMb, influxdbOk: f.outputOk, pingsSentTotal: f.scheduler.pingsSentTotal,
@@ -252,6 +258,8 @@ export class Agent {
         unmonitored_devices: f.reconciler.unmonitored, snmp_suspended_devices: f.snmpSuspended,
         effective_ping_interval_ms: f.scheduler.effectiveIntervalMs, skipped_ticks: f.scheduler.skippedTicksTotal,
         snmp_enriched_devices: f.snmp?.devicesEnriched ?? 0,
+        missed_slots: f.scheduler.missedSlotsTotal, late_sends: f.scheduler.lateSendsTotal,
+        send_lag_p99_ms: interval?.sendLagP99Ms ?? Number.NaN, send_lag_max_ms: interval?.sendLagMaxMs ?? Number.NaN,
       },
     }, this.#opts.clock.now()));
   }
@@ -305,8 +313,9 @@ export class Agent {
 
   /** The `/health` document. */
   healthDocument(): HealthDocument {
+    const f = this.figures();
     const outputs = this.#stages?.outputs.status() ?? [];
-    return { ...buildHealthDocument(this.figures()), outputs };
+    return { ...buildHealthDocument(f, this.#intervals?.reasons(f, this.#opts.config.send_lag_degraded_threshold) ?? []), outputs };
   }
 
   /** Ready when the state is loaded, monitoring runs, and the output writes or safely spools. */

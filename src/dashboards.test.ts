@@ -20,13 +20,14 @@ function writtenSchema(): Map<string, Set<string>> {
     pingPoint({ ok: false, ip: '127.0.0.1', reason: 'timeout', sentAtMs: 0 }, { timeMs: 0 }),
     suspendedPingPoint('127.0.0.1', 0),
     pingSummaryPoint('127.0.0.1', {
-      windowStartMs: 0, sent: 2, received: 2, overloaded: 0, suspendedTicks: 0, lossPct: 0, rttMinMs: 1, rttAvgMs: 1, rttMaxMs: 1,
+      windowStartMs: 0, sent: 2, received: 2, overloaded: 0, suspendedTicks: 0, missedSlots: 0, skippedTicks: 0, lossPct: 0, rttMinMs: 1, rttAvgMs: 1, rttMaxMs: 1,
       rttP50Ms: 1, rttP95Ms: 1, rttStddevMs: 0, jitterMs: 0,
     } as Parameters<typeof pingSummaryPoint>[1]),
     deviceInfoPoint('127.0.0.1', { hostname: 'h', sysDescr: 'd', sysObjectId: '1.3', sysLocation: 'l', sysContact: 'c', sysUptimeS: 5 }, 0),
     healthPoint({
       deviceCount: 1, activePingers: 0, suspendedDevices: 0, goroutines: 1, memoryMb: 1, rssMb: 1, influxdbOk: true, pingsSentTotal: 1, writer,
-      extra: { agent_overloaded: 0, agent_errors: 0, event_loop_delay_p99_ms: 1, unmonitored_devices: 0, snmp_suspended_devices: 0, effective_ping_interval_ms: 1, skipped_ticks: 0, snmp_enriched_devices: 0 },
+      extra: { agent_overloaded: 0, agent_errors: 0, event_loop_delay_p99_ms: 1, unmonitored_devices: 0, snmp_suspended_devices: 0, effective_ping_interval_ms: 1, skipped_ticks: 0, snmp_enriched_devices: 0,
+        missed_slots: 0, late_sends: 0, send_lag_p99_ms: 1, send_lag_max_ms: 1 },
     }, 0),
   ];
   const schema = new Map<string, Set<string>>();

@@ -60,11 +60,11 @@ const round = (n: number, digits = 3): number => (Number.isFinite(n) ? Math.roun
  * nanosecond noise; `goroutines` is the Node substitute, active handles and requests), then ours.
  * Never contains a secret.
  */
-export function buildHealthDocument(f: AgentFigures): HealthDocument {
-  const degraded = !f.outputOk || f.scheduler.rateLimited;
+export function buildHealthDocument(f: AgentFigures, pressure: readonly string[] = []): HealthDocument {
+  const reasons = degradedReasons(f, pressure);
   const last = f.sweep.last;
   return {
-    status: !f.ready.ready ? 'unhealthy' : degraded ? 'degraded' : 'healthy',
+    status: !f.ready.ready ? 'unhealthy' : reasons.length > 0 ? 'degraded' : 'healthy',
     version: f.version,
     uptime: formatDuration(Math.floor(f.uptimeMs / 1000) * 1000),
     device_count: f.deviceCount,
@@ -78,6 +78,7 @@ export function buildHealthDocument(f: AgentFigures): HealthDocument {
     memory_mb: f.memoryMb,
     rss_mb: f.rssMb,
     timestamp: new Date(f.nowMs).toISOString(),
+    reasons,
     ready: f.ready.ready,
     not_ready_reason: f.ready.reason ?? null,
     max_devices: f.maxDevices,
@@ -95,6 +96,7 @@ export function buildHealthDocument(f: AgentFigures): HealthDocument {
     missed_slots: f.scheduler.missedSlotsTotal,
     hung_probes: f.scheduler.hungProbesTotal,
     send_lag_p99_ms: round(f.scheduler.sendLagP99Ms),
+    send_lag_max_ms: round(f.scheduler.sendLagMaxMs),
     event_loop_delay_p99_ms: round(f.eventLoopDelayP99Ms),
     output_state: f.writer.state,
     queue_depth: f.writer.queueDepth,
@@ -126,6 +128,17 @@ export function buildHealthDocument(f: AgentFigures): HealthDocument {
     shard: f.shard,
     config_reloads: f.reloads,
   };
+}
+
+/**
+ * Why the agent is `degraded`: the output not writing, a rate limit too low for the fleet, then
+ * `pressure`, what went wrong in the last health interval (see HealthIntervals.reasons).
+ */
+export function degradedReasons(f: AgentFigures, pressure: readonly string[] = []): string[] {
+  const out: string[] = [];
+  if (!f.outputOk) out.push(`output is not writing (${f.writer.state})`);
+  if (f.scheduler.rateLimited) out.push(`ping_rate_limit cannot ping ${f.scheduler.devicesScheduled} devices every ping_interval`);
+  return [...out, ...pressure];
 }
 
 /**

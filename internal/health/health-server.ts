@@ -23,7 +23,7 @@ const READ_METHODS = 'GET, HEAD';
 
 /** The `/health` document: the Go netscan keys first (same names and meanings), then ours. */
 export type HealthDocument = Record<string, unknown> & {
-  /** `healthy`, `degraded` (output spooling or agent overloaded) or `unhealthy` (not ready). */
+  /** `healthy`, `degraded` (see `reasons`: output spooling, rate limit too low, or slots missed, sends lagging, points dropped or probes overloaded in the last health interval) or `unhealthy` (not ready). */
   status: 'healthy' | 'degraded' | 'unhealthy';
 };
 

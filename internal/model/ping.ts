@@ -45,6 +45,10 @@ export interface PingSummary {
   readonly overloaded: number;
   /** Slots skipped because the device's ping breaker was open. */
   readonly suspendedTicks: number;
+  /** Slots the agent let pass unprobed (it was late or waited for the rate limiter); 0 when absent. */
+  readonly missedSlots?: number;
+  /** Slots skipped because the device's previous probe was still in flight; 0 when absent. */
+  readonly skippedTicks?: number;
   /** Loss in percent of `sent`; NaN when nothing was sent. */
   readonly lossPct: number;
   /** Smallest RTT in ms; NaN without replies (likewise for every RTT statistic below). */

@@ -77,13 +77,14 @@ test('telegraf summary naming writes exactly the fields of Telegraf\'s ping inpu
 
 test('ping_summary counts are integers, RTT statistics floats, stamped at the window start', () => {
   const p = pingSummaryPoint('127.0.0.5', {
-    windowStartMs: T, sent: 10, received: 9, overloaded: 1, suspendedTicks: 2, lossPct: 10, rttMinMs: 1, rttAvgMs: 2, rttMaxMs: 4,
-    rttP50Ms: 2, rttP95Ms: 3.5, rttStddevMs: 0.5, jitterMs: 0.25,
+    windowStartMs: T, sent: 10, received: 9, overloaded: 1, suspendedTicks: 2, missedSlots: 3, skippedTicks: 1, lossPct: 10, rttMinMs: 1,
+    rttAvgMs: 2, rttMaxMs: 4, rttP50Ms: 2, rttP95Ms: 3.5, rttStddevMs: 0.5, jitterMs: 0.25,
   });
   assert.deepEqual(p, {
     measurement: 'ping_summary', tags: { ip: '127.0.0.5' }, timeMs: T,
     fields: {
-      sent: field.int(10), received: field.int(9), overloaded: field.int(1), suspended_ticks: field.int(2), loss_pct: field.float(10),
+      sent: field.int(10), received: field.int(9), overloaded: field.int(1), suspended_ticks: field.int(2), missed_slots: field.int(3),
+      skipped_ticks: field.int(1), loss_pct: field.float(10),
       rtt_min_ms: field.float(1), rtt_avg_ms: field.float(2), rtt_max_ms: field.float(4), rtt_p50_ms: field.float(2),
       rtt_p95_ms: field.float(3.5), rtt_stddev_ms: field.float(0.5), jitter_ms: field.float(0.25),
     },

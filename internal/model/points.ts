@@ -91,11 +91,13 @@ export function suspendedPingPoint(ip: string, timeMs: number, failedRttZero = f
 export type SummaryNaming = 'netscan' | 'telegraf';
 
 /**
- * The summary point of one window. `netscan` naming: measurement `ping_summary`, tag `ip`;
- * integer counts `sent`, `received`, `overloaded`, `suspended_ticks`; float `loss_pct` (only
- * when something was sent) and, only when a reply came back, float `rtt_min_ms`, `rtt_avg_ms`,
- * `rtt_max_ms`, `rtt_p50_ms`, `rtt_p95_ms`, `rtt_stddev_ms`, and `jitter_ms` (with two or more
- * replies). `telegraf` naming: see {@link telegrafSummaryPoint}. Timestamp = window start.
+ * The `ping_summary` point: tag `ip`; integer counts `sent`, `received`, `overloaded`,
+ * `suspended_ticks`, `missed_slots` (slots the agent let pass unprobed), `skipped_ticks` (previous
+ * probe still in flight), so sent + overloaded + suspended_ticks + missed_slots + skipped_ticks
+ * is every slot of the window; float `loss_pct` (only when something was sent) and, only when a reply
+ * came back, float `rtt_min_ms`, `rtt_avg_ms`, `rtt_max_ms`, `rtt_p50_ms`, `rtt_p95_ms`,
+ * `rtt_stddev_ms`, and `jitter_ms` (with two or more replies). `telegraf` naming: see
+ * {@link telegrafSummaryPoint}. Timestamp = window start.
  */
 export function pingSummaryPoint(ip: string, s: PingSummary, naming: SummaryNaming = 'netscan'): Point {
   if (naming === 'telegraf') return telegrafSummaryPoint(ip, s);
@@ -104,6 +106,8 @@ export function pingSummaryPoint(ip: string, s: PingSummary, naming: SummaryNami
     received: field.int(s.received),
     overloaded: field.int(s.overloaded),
     suspended_ticks: field.int(s.suspendedTicks),
+    missed_slots: field.int(s.missedSlots ?? 0),
+    skipped_ticks: field.int(s.skippedTicks ?? 0),
   };
   const put = (name: string, v: number): void => {
     if (Number.isFinite(v)) fields[name] = field.float(v);
@@ -252,6 +256,14 @@ export interface HealthExtraValues {
   skipped_ticks: number;
   /** Devices whose SNMP answered at least once (integer). */
   snmp_enriched_devices: number;
+  /** Slots the agent let pass unprobed, since start (unsigned). */
+  missed_slots?: number;
+  /** Probes sent more than 50 ms after their slot, since start (unsigned). */
+  late_sends?: number;
+  /** p99 send lag over the last health interval, ms (float; omitted without sends). */
+  send_lag_p99_ms?: number;
+  /** Largest send lag over the last health interval, ms (float; omitted without sends). */
+  send_lag_max_ms?: number;
 }
 
 /**
@@ -261,8 +273,9 @@ export interface HealthExtraValues {
  * `influxdb_failed_batches`, `pings_sent_total` unsigned. New: counters `points_written`,
  * `points_dropped`, `points_spooled`, `write_errors_{retry,throttle,split,drop,config}` unsigned;
  * gauges `spool_bytes`, `spool_points`, `queue_depth` integer; with `extra`: `agent_overloaded`,
- * `agent_errors`, `skipped_ticks` unsigned, `unmonitored_devices`, `snmp_suspended_devices`, `snmp_enriched_devices`
- * integer, `effective_ping_interval_ms`, `event_loop_delay_p99_ms` float.
+ * `agent_errors`, `skipped_ticks`, `missed_slots`, `late_sends` unsigned, `unmonitored_devices`, `snmp_suspended_devices`, `snmp_enriched_devices`
+ * integer, `effective_ping_interval_ms`, `event_loop_delay_p99_ms`, `send_lag_p99_ms`, `send_lag_max_ms` (over the
+ * last health interval) float.
  */
 export function healthPoint(values: HealthValues, timeMs: number): Point {
   const w = values.writer;
@@ -310,5 +323,11 @@ function extraFields(x: HealthExtraValues): Record<string, FieldValue> {
   };
   // Before the first event-loop sample there is no p99; omit rather than write NaN.
   if (Number.isFinite(x.event_loop_delay_p99_ms)) fields.event_loop_delay_p99_ms = field.float(x.event_loop_delay_p99_ms);
+  if (x.missed_slots !== undefined) fields.missed_slots = field.uint(x.missed_slots);
+  if (x.late_sends !== undefined) fields.late_sends = field.uint(x.late_sends);
+  for (const k of ['send_lag_p99_ms', 'send_lag_max_ms'] as const) {
+    const v = x[k];
+    if (v !== undefined && Number.isFinite(v)) fields[k] = field.float(v);
+  }
   return fields;
 }

@@ -76,7 +76,7 @@ test('one hour of 1,000 devices at 1 s: every probe exactly on its phase slot, n
   assert.ok(r.sample.length === 60 || r.sample.length === 61);
   assert.deepEqual(r.sample.map((p) => p.timeMs), Array.from({ length: r.sample.length }, (_, i) => r.sampleFirstWindowMs + i * 60_000));
   assert.deepEqual(r.sample[1]!.fields, {
-    sent: 60, received: 60, overloaded: 0, suspended_ticks: 0, loss_pct: 0,
+    sent: 60, received: 60, overloaded: 0, suspended_ticks: 0, missed_slots: 0, skipped_ticks: 0, loss_pct: 0,
     rtt_min_ms: 0.5, rtt_avg_ms: 0.5, rtt_max_ms: 0.5, rtt_p50_ms: 0.5, rtt_p95_ms: 0.5, rtt_stddev_ms: 0, jitter_ms: 0,
   });
 });
@@ -392,7 +392,9 @@ test('stop is idempotent, safe before start, aborts probes in flight and writes 
   await stopped;
   assert.equal(r.sched.stats().inFlight, 0);
   assert.equal(r.sched.stats().failuresByReason.timeout, 0); // the aborted probe is not a failure
-  assert.equal(r.sink.count('ping_summary'), 1); // 127.0.0.2's open window; the aborted probe recorded nothing
+  // 127.0.0.2's open window, and IP's: the aborted probe recorded nothing, but the two ticks it made skip are written.
+  assert.equal(r.sink.count('ping_summary'), 2);
+  assert.equal(fieldValue(r.sink.of('ping_summary', IP)[0]!, 'skipped_ticks'), 2);
   assert.equal(r.stalls.started, false);
   assert.equal(r.clock.pendingTimers(), 0);
 });
@@ -511,5 +513,74 @@ test('a device removed while its probe hangs is released after 2 × timeout + 1 
   assert.equal(s.inFlight, 0);
   assert.equal(s.hungProbesTotal, 1);
   assert.equal(sink.count('ping_summary'), 1, 'the open window is written when the entry goes');
+  await sched.stop();
+});
+
+/** A clock that can stall: wall and monotonic time leap together while no timer fires (a starved event loop). */
+function stallableClock(fake: FakeClock): { clock: Clock; stall: (ms: number) => void } {
+  let offsetMs = 0;
+  const clock: Clock = {
+    now: () => fake.now() + offsetMs,
+    monoNs: () => fake.monoNs() + BigInt(offsetMs * 1e6),
+    setTimeout: (fn, ms) => fake.setTimeout(fn, ms),
+    sleep: (ms, signal) => fake.sleep(ms, signal),
+  };
+  return { clock, stall: (ms) => { offsetMs += ms; } };
+}
+
+test('slots passed over by a stall are written per device in the summary windows they belong to, and every slot is accounted', async () => {
+  const fake = new FakeClock(T0);
+  const { clock, stall } = stallableClock(fake);
+  const pinger = new FakePinger({ clock, respond: () => ({ rttMs: 1 }), mode: 'immediate' });
+  const state = new FakeDeviceState(clock);
+  const sink = new RecordingSink();
+  const sched = new PingScheduler({ clock, pinger, sink, state, logger: silentLogger(), stallMonitor: new FakeStallMonitor() },
+    { intervalMs: 1000, timeoutMs: 500, ratePerSec: 1e6, burst: 1e6, summaryIntervalMs: 10_000 });
+  const ips = Array.from({ length: 20 }, (_, i) => ipOf(i + 1));
+  addDevices({ state, sched } as Rig, ips);
+  sched.start();
+  await fake.advanceAsync(5000);
+  assert.equal(sched.stats().missedSlotsTotal, 0);
+  stall(3500);
+  await fake.advanceAsync(31_000);
+  const endMs = clock.now();
+  await sched.stop();
+
+  const stats = sched.stats();
+  assert.ok(stats.missedSlotsTotal >= 2 * ips.length, `missed ${stats.missedSlotsTotal}`);
+  assert.equal(stats.devicesMissed, ips.length);
+  let missedInSummaries = 0;
+  for (const ip of ips) {
+    const summaries = sink.of('ping_summary', ip);
+    const count = (name: string): number => summaries.reduce((n, p) => n + Number(fieldValue(p, name)), 0);
+    const accounted = count('sent') + count('overloaded') + count('suspended_ticks') + count('missed_slots') + count('skipped_ticks');
+    const first = slotAfter(phaseMs(ip, 1000), 1000, T0 - 1);
+    const expected = Math.floor((endMs - first) / 1000) + 1;
+    assert.ok(Math.abs(accounted - expected) <= 1, `${ip}: ${accounted} slots accounted, ${expected} expected`);
+    assert.ok(count('missed_slots') >= 2, `${ip}: ${count('missed_slots')} missed`);
+    missedInSummaries += count('missed_slots');
+  }
+  assert.equal(missedInSummaries, stats.missedSlotsTotal);
+});
+
+test('takeInterval reports the send lag of the interval and starts a new one', async () => {
+  const fake = new FakeClock(T0);
+  const { clock, stall } = stallableClock(fake);
+  const pinger = new FakePinger({ clock, respond: () => ({ rttMs: 1 }), mode: 'immediate' });
+  const state = new FakeDeviceState(clock);
+  const sched = new PingScheduler({ clock, pinger, sink: new RecordingSink(), state, logger: silentLogger(), stallMonitor: new FakeStallMonitor() },
+    { intervalMs: 1000, timeoutMs: 500 });
+  addDevices({ state, sched } as Rig, [IP]);
+  sched.start();
+  await fake.advanceAsync(2000);
+  const calm = sched.takeInterval();
+  assert.equal(calm.sends, 2);
+  assert.equal(calm.sendLagMaxMs, 0);
+  await fake.advanceAsync(Math.max(0, sched.nextSlotMs(IP)! - clock.now() - 100));
+  stall(700);
+  await fake.advanceAsync(1000);
+  const late = sched.takeInterval();
+  assert.equal(late.sendLagMaxMs, 700);
+  assert.equal(Number.isNaN(sched.takeInterval().sendLagMaxMs), true);
   await sched.stop();
 });

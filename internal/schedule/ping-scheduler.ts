@@ -12,13 +12,13 @@ import { phaseMs, slotAfter } from './phase.js';
 import { RecentSamples } from './quantile.js';
 import { SlotPacer, type PacedDevice } from './slot-pacer.js';
 import { EventLoopStallMonitor, type StallMonitor } from './stall-monitor.js';
-import type { PingSchedulerStats } from './stats.js';
+import type { IntervalSendLag, PingSchedulerStats } from './stats.js';
 import { SummaryWindows, type WindowedDevice } from './summary-windows.js';
 import { ThrottledErrorLog } from './throttled-log.js';
 
 export type { PingBreakerState } from './breaker.js';
 export { defaultPingSchedulerOptions, type PingSchedulerOptions } from './options.js';
-export type { PingSchedulerStats } from './stats.js';
+export type { IntervalSendLag, PingSchedulerStats } from './stats.js';
 
 /** Collaborators of {@link PingScheduler}. */
 export interface PingSchedulerDeps {
@@ -63,6 +63,8 @@ interface Entry extends PacedDevice, WindowedDevice {
   probeDispatchMs: number;
   /** Generation of the latest probe; a settlement carrying an older one (an abandoned probe) is ignored. */
   probeGen: number;
+  /** The missed-devices generation in which this device last missed a slot (see resetMissedDevices). */
+  missGen: number;
 }
 
 /** True for a PingOutcome about `ip` (a fulfilment), false for anything else (a rejection reason). */
@@ -116,6 +118,11 @@ export class PingScheduler {
   #suspendedTicks = 0;
   #lateSends = 0;
   #hung = 0;
+  /** Send lags since the last takeInterval(). */
+  readonly #intervalLags = new RecentSamples(8192);
+  #intervalLagMaxMs = Number.NaN;
+  #missGen = 1;
+  #devicesMissed = 0;
 
   constructor(deps: PingSchedulerDeps, opts: Partial<PingSchedulerOptions> = {}) {
     this.#opts = { ...defaultPingSchedulerOptions, ...opts };
@@ -135,6 +142,7 @@ export class PingScheduler {
         serve: (e, now) => this.#serve(e, now),
         deviceCount: () => this.#entries.size,
         onClockJump: () => this.#windows.rearm(),
+        onMissed: (e, afterSlotMs, count) => this.#onMissed(e, afterSlotMs, count),
       },
       this.#opts,
     );
@@ -218,7 +226,7 @@ export class PingScheduler {
     } else {
       e = {
         ip, phase, slotMs, paced: false, inFlight: false, removed: false, summary: -1, summaryOffset: this.#windows.offsetFor(ip),
-        probeSlotMs: 0, probeDispatchMs: 0, probeGen: 0, dueMs: slotMs, seq: 0, heapIndex: -1,
+        probeSlotMs: 0, probeDispatchMs: 0, probeGen: 0, missGen: 0, dueMs: slotMs, seq: 0, heapIndex: -1,
       };
     }
     this.#entries.set(ip, e);
@@ -291,7 +299,35 @@ export class PingScheduler {
       sinkErrorsTotal: this.#sink.errorsTotal,
       hungProbesTotal: this.#hung,
       stalls: this.#stalls.stats(),
+      interval: this.#intervalFigures(),
+      devicesMissed: this.#devicesMissed,
     };
+  }
+
+  /** The send-lag figures since the previous call (see {@link PingSchedulerStats.interval}), then starts a new interval. */
+  takeInterval(): IntervalSendLag {
+    const out = this.#intervalFigures();
+    this.#intervalLags.clear();
+    this.#intervalLagMaxMs = Number.NaN;
+    return out;
+  }
+
+  /** Starts counting the devices that miss a slot afresh (`devicesMissed` becomes 0). */
+  resetMissedDevices(): void {
+    this.#missGen++;
+    this.#devicesMissed = 0;
+  }
+
+  #intervalFigures(): IntervalSendLag {
+    return { sends: this.#intervalLags.total, sendLagP99Ms: this.#intervalLags.quantile(0.99), sendLagMaxMs: this.#intervalLagMaxMs };
+  }
+
+  #onMissed(e: Entry, afterSlotMs: number, count: number): void {
+    if (e.missGen !== this.#missGen) {
+      e.missGen = this.#missGen;
+      this.#devicesMissed++;
+    }
+    this.#windows.recordMissed(e, afterSlotMs, count);
   }
 
   async #stop(): Promise<void> {
@@ -326,6 +362,7 @@ export class PingScheduler {
     if (e.inFlight) {
       if (now - e.probeDispatchMs <= this.#hungAfterMs()) {
         this.#skipped++;
+        this.#windows.recordSkipped(e, slot);
         this.#pacer.reschedule(e, slot, now);
         return;
       }
@@ -409,6 +446,8 @@ export class PingScheduler {
     const sentAt = Number.isFinite(o.sentAtMs) ? o.sentAtMs : dispatchMs;
     const lag = sentAt - slot;
     this.#lags.add(lag);
+    this.#intervalLags.add(lag);
+    if (!(lag <= this.#intervalLagMaxMs)) this.#intervalLagMaxMs = lag;
     if (lag > this.#opts.lateSendToleranceMs) this.#lateSends++;
     let result = o;
     if (o.ok) {

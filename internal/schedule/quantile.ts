@@ -40,6 +40,13 @@ export class RecentSamples {
     this.#total++;
   }
 
+  /** Forgets every sample (`total` too). */
+  clear(): void {
+    this.#next = 0;
+    this.#count = 0;
+    this.#total = 0;
+  }
+
   /** Quantile `q` (0..1) of the kept samples; NaN when empty. */
   quantile(q: number): number {
     const s = this.#buf.slice(0, this.#count).sort();

@@ -46,6 +46,8 @@ export interface SlotPacerDeps<E extends PacedDevice> {
   deviceCount: () => number;
   /** Called after a wall-clock jump rescheduled every device. */
   onClockJump: () => void;
+  /** Called when `count` slots of `e` after `afterSlotMs` passed unserved (they are `afterSlotMs + k × interval`). */
+  onMissed?: (e: E, afterSlotMs: number, count: number) => void;
 }
 
 const MAX_TIMER_DELAY_MS = 10_000;
@@ -63,6 +65,7 @@ export class SlotPacer<E extends PacedDevice> {
   readonly #serve: (e: E, nowMs: number) => void;
   readonly #deviceCount: () => number;
   readonly #onClockJump: () => void;
+  readonly #onMissed: ((e: E, afterSlotMs: number, count: number) => void) | undefined;
   readonly #heap = new SlotHeap<E>();
   readonly #bucket: TokenBucket;
   #opts: SlotPacerOptions;
@@ -83,6 +86,7 @@ export class SlotPacer<E extends PacedDevice> {
     this.#serve = deps.serve;
     this.#deviceCount = deps.deviceCount;
     this.#onClockJump = deps.onClockJump;
+    this.#onMissed = deps.onMissed;
     this.#opts = { ...opts };
     this.#bucket = new TokenBucket({ ratePerSec: opts.ratePerSec, burst: opts.burst, clock: deps.clock });
   }
@@ -140,7 +144,10 @@ export class SlotPacer<E extends PacedDevice> {
   reschedule(e: E, servedSlot: number, now: number): void {
     const { intervalMs } = this.#opts;
     const missed = slotsBetween(e.phase, intervalMs, servedSlot, now);
-    if (missed > 0) this.#missed += missed;
+    if (missed > 0) {
+      this.#missed += missed;
+      this.#onMissed?.(e, servedSlot, missed);
+    }
     e.slotMs = slotAfter(e.phase, intervalMs, Math.max(servedSlot, now));
     this.#heap.push(e, e.slotMs);
     this.#arm();

@@ -49,4 +49,18 @@ export interface PingSchedulerStats {
   readonly hungProbesTotal: number;
   /** Agent stall detector counters. */
   readonly stalls: StallStats;
+  /** Send lag since the scheduler's last `takeInterval()` (the health report interval). */
+  readonly interval: IntervalSendLag;
+  /** Distinct devices that missed a slot since the last `resetMissedDevices()`. */
+  readonly devicesMissed: number;
+}
+
+/** Send lag over one health interval. */
+export interface IntervalSendLag {
+  /** Probes sent in the interval. */
+  readonly sends: number;
+  /** p99 send lag of the interval (its last 8192 sends), ms; NaN without sends. */
+  readonly sendLagP99Ms: number;
+  /** Largest send lag of the interval, ms; NaN without sends. */
+  readonly sendLagMaxMs: number;
 }

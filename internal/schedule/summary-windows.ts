@@ -120,6 +120,32 @@ export class SummaryWindows {
     if (slot >= 0) this.#pool.recordSuspended(slot);
   }
 
+  /**
+   * Records `count` slots the agent let pass unprobed, `afterSlotMs + k × interval` for k = 1..count,
+   * each in the window it belongs to.
+   */
+  recordMissed(d: WindowedDevice, afterSlotMs: number, count: number): void {
+    const windowMs = this.#opts.summaryIntervalMs;
+    const intervalMs = this.#opts.intervalMs;
+    if (windowMs <= 0 || count <= 0) return;
+    let first = afterSlotMs + intervalMs;
+    let left = count;
+    while (left > 0) {
+      const windowEnd = (Math.floor((first - d.summaryOffset) / windowMs) + 1) * windowMs + d.summaryOffset;
+      const n = Math.min(left, Math.max(1, Math.ceil((windowEnd - first) / intervalMs)));
+      const slot = this.#slotFor(d, first);
+      if (slot >= 0) this.#pool.recordMissed(slot, n);
+      left -= n;
+      first += n * intervalMs;
+    }
+  }
+
+  /** Records a slot skipped because the previous probe was still in flight. */
+  recordSkipped(d: WindowedDevice, slotMs: number): void {
+    const slot = this.#slotFor(d, slotMs);
+    if (slot >= 0) this.#pool.recordSkipped(slot);
+  }
+
   /** Writes the device's open window, if any, and clears it. */
   flush(d: WindowedDevice): void {
     this.#flush(d, this.#opts.summaryIntervalMs);

@@ -42,7 +42,7 @@ test('a window without replies has loss but no RTT statistics, and the point omi
   close(s.lossPct, 100);
   assert.ok(Number.isNaN(s.rttAvgMs) && Number.isNaN(s.rttP50Ms) && Number.isNaN(s.jitterMs));
   const p = pingSummaryPoint('127.0.0.9', s);
-  assert.deepEqual(Object.keys(p.fields).sort(), ['loss_pct', 'overloaded', 'received', 'sent', 'suspended_ticks']);
+  assert.deepEqual(Object.keys(p.fields).sort(), ['loss_pct', 'missed_slots', 'overloaded', 'received', 'sent', 'skipped_ticks', 'suspended_ticks']);
   assert.deepEqual(p.fields['sent'], { type: 'int', value: 2 });
   assert.equal(p.measurement, 'ping_summary');
   assert.deepEqual(p.tags, { ip: '127.0.0.9' });
@@ -76,7 +76,7 @@ test('slots are independent, reused after release, and the pool grows a chunk at
   assert.equal(pool.isEmpty(again), true);
   assert.equal(pool.windowIndex(again), 5);
   assert.equal(pool.size, 1027);
-  assert.equal(pool.bytes, 2 * 1024 * (13 * 8 + 4 * 4));
+  assert.equal(pool.bytes, 2 * 1024 * (15 * 8 + 4 * 4));
 });
 
 test('reset clears a window', () => {

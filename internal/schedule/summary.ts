@@ -15,7 +15,9 @@ const JITTER_SUM = 9;
 const JITTER_N = 10;
 const LAST_RTT = 11;
 const KEPT = 12;
-const STRIDE = 13;
+const MISSED = 13;
+const SKIPPED = 14;
+const STRIDE = 15;
 /** Slots per chunk: growth adds one chunk (no copy), so at most one chunk is unused. */
 const CHUNK_BITS = 10;
 const CHUNK = 1 << CHUNK_BITS;
@@ -30,7 +32,7 @@ export function float32Digits(x: number): number {
 
 /**
  * Streaming per-window statistics for many devices in shared typed arrays (chunks of 1,024 slots),
- * one fixed-size slot per device: no per-device objects, so memory is (13 × 8 + 4 × samplesPerSlot)
+ * one fixed-size slot per device: no per-device objects, so memory is (15 × 8 + 4 × samplesPerSlot)
  * bytes per device plus at most one partly used chunk. Count, min, max, Welford mean/variance and jitter are exact; p50/p95 come from
  * up to `samplesPerSlot` RTTs per window (exact while the window holds no more replies than that,
  * Vitter's reservoir sampling beyond). Size `samplesPerSlot` to the replies a window can hold
@@ -87,7 +89,7 @@ export class SummaryPool {
   isEmpty(slot: number): boolean {
     const b = (slot & MASK) * STRIDE;
     const s = this.#stats[slot >>> CHUNK_BITS]!;
-    return s[b + SENT] === 0 && s[b + OVERLOADED] === 0 && s[b + SUSPENDED] === 0;
+    return s[b + SENT] === 0 && s[b + OVERLOADED] === 0 && s[b + SUSPENDED] === 0 && s[b + MISSED] === 0 && s[b + SKIPPED] === 0;
   }
 
   /** Clears `slot` and starts window `windowIndex`. */
@@ -148,6 +150,18 @@ export class SummaryPool {
     this.#stats[slot >>> CHUNK_BITS]![(slot & MASK) * STRIDE + SUSPENDED]!++;
   }
 
+  /** Records `count` slots the agent let pass unprobed. */
+  recordMissed(slot: number, count: number): void {
+    const s = this.#stats[slot >>> CHUNK_BITS]!;
+    const i = (slot & MASK) * STRIDE + MISSED;
+    s[i] = s[i]! + count;
+  }
+
+  /** Records a slot skipped because the previous probe was still in flight. */
+  recordSkipped(slot: number): void {
+    this.#stats[slot >>> CHUNK_BITS]![(slot & MASK) * STRIDE + SKIPPED]!++;
+  }
+
   /** The statistics of `slot` so far, stamped with `windowStartMs`. */
   snapshot(slot: number, windowStartMs: number): PingSummary {
     const b = (slot & MASK) * STRIDE;
@@ -174,6 +188,8 @@ export class SummaryPool {
       received: r,
       overloaded: s[b + OVERLOADED]!,
       suspendedTicks: s[b + SUSPENDED]!,
+      missedSlots: s[b + MISSED]!,
+      skippedTicks: s[b + SKIPPED]!,
       // A suspended device is skipped because it kept failing: its window is all loss, so it stays
       // on every "worst by loss" view instead of dropping out of it (sent = 0 has no ratio).
       lossPct: sent > 0 ? (100 * (sent - r)) / sent : s[b + SUSPENDED]! > 0 ? 100 : NaN,

@@ -142,6 +142,7 @@ test('reports each rule with its exact message', () => {
     ['summary_naming: influx', 'summary_naming: is not a known summary naming (got "influx"; allowed netscan or telegraf)'],
     ['status_log_interval: 10ms', 'status_log_interval: must be at least 1s (got "10ms"; allowed a duration like "1s" of at least 1s, or "0" to disable)'],
     ['ping_failed_rtt_zero: 0', 'ping_failed_rtt_zero: must be true or false, not 0 (got 0; allowed true or false)'],
+    ['send_lag_degraded_threshold: 0s', 'send_lag_degraded_threshold: must be at least 1ms (got "0s"; allowed a duration like "1s" of at least 1ms)'],
     ['ping_raw_points: yes please', 'ping_raw_points: must be true or false, not "yes please" (got "yes please"; allowed true or false)'],
   ];
   for (const [snippet, want] of table) {
@@ -165,6 +166,26 @@ test('a config with only networks loads, with a sweep every 5m and a ping every 
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+const influx = 'influxdb: {url: "http://127.0.0.1:8086", token: t, org: o, bucket: b, batch_size: 5000, flush_interval: 5s}\n';
+
+test('max_buffer_points below 2 x influxdb.batch_size is refused, naming both numbers', () => {
+  assert.deepEqual(problems(`${base}${influx}max_buffer_points: 1000\n`), [
+    'max_buffer_points: must be at least 2 x influxdb.batch_size (5000): one batch is sent while the next one fills, or points are dropped (got 1000; allowed >= 10000, or a smaller influxdb.batch_size)',
+  ]);
+  assert.deepEqual(problems(`${base}${influx}max_buffer_points: 10000\n`), []);
+  assert.deepEqual(problems(`${base}max_buffer_points: 1000\n`), [], 'without influxdb the batch size does not apply');
+});
+
+test('max_buffer_points below one flush_interval of the networks\' devices is warned about with the numbers', () => {
+  const fleet = 'networks: ["127.0.0.0/22"]\nicmp_discovery_interval: 5m\nping_interval: 1s\nping_rate_limit: 20000\nping_burst_limit: 20000\n';
+  assert.deepEqual(warnings(`${fleet}${influx}max_buffer_points: 10000\n`).filter((l) => l.startsWith('max_buffer_points')), []);
+  const small = 'influxdb: {url: "http://127.0.0.1:8086", token: t, org: o, bucket: b, batch_size: 1000, flush_interval: 10s}\n';
+  const tight = warnings(`${fleet}${small}max_buffer_points: 10000\n`);
+  assert.deepEqual(tight.filter((l) => l.startsWith('max_buffer_points')), [
+    'max_buffer_points: holds less than one influxdb.flush_interval (10s) of points: 1022 devices at ping_interval 1s write about 11242; the rest spills to the spool or is dropped (got 10000; allowed >= 11242, or a shorter influxdb.flush_interval)',
+  ]);
 });
 
 test('reports all five mistakes of a broken file at once', async () => {

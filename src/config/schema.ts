@@ -220,6 +220,8 @@ export const configSchema = z.strictObject({
   ping_failed_rtt_zero: bool().default(false),
   /** Field names of the summary: netscan's `ping_summary`, or Telegraf's ping input fields in `ping`. */
   summary_naming: z.enum(['netscan', 'telegraf'], { error: msg('is not a known summary naming', 'netscan or telegraf') }).default('netscan'),
+  /** A send this late after its slot, within the last health interval, makes /health `degraded`. */
+  send_lag_degraded_threshold: durationDefault('1s', 1),
 
   // ICMP sockets and probes (new; sweep and monitoring alike)
   /** Socket kind: `raw` needs CAP_NET_RAW, `dgram` the process's group in net.ipv4.ping_group_range, `auto` tries raw then dgram. */

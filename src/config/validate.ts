@@ -252,6 +252,39 @@ function networkAddresses(networks: readonly string[]): number {
   return networks.length === 0 ? Infinity : n;
 }
 
+/** Hosts a sweep of `networks` can find (an upper bound of the fleet); undefined when none parse. */
+function networkHosts(networks: readonly string[]): number | undefined {
+  let hosts = 0;
+  for (const n of networks) {
+    const c = parseCidr(n.trim());
+    if (c) hosts += c.prefix >= 31 ? 2 ** (32 - c.prefix) : 2 ** (32 - c.prefix) - 2;
+  }
+  return hosts > 0 ? hosts : undefined;
+}
+
+/**
+ * The in-memory queue must hold a batch being sent and the next one filling, and, to drop nothing
+ * while the output keeps up, what one flush_interval produces at the fleet size the config allows.
+ */
+function checkBuffer(cfg: Config | undefined, f: Findings): void {
+  const db = cfg?.influxdb;
+  if (!cfg || !db || !db.enabled) return;
+  const buffer = cfg.max_buffer_points;
+  const batch = db.batch_size;
+  if (buffer < 2 * batch) {
+    f.errors.push(line('max_buffer_points', `must be at least 2 x influxdb.batch_size (${batch}): one batch is sent while the next one fills, or points are dropped`, String(buffer), `>= ${2 * batch}, or a smaller influxdb.batch_size`));
+    return;
+  }
+  const hosts = networkHosts(cfg.networks);
+  if (hosts === undefined) return;
+  const devices = Math.min(hosts, cfg.max_devices, cfg.max_concurrent_pingers);
+  const perFlush = (cfg.ping_raw_points ? Math.ceil(db.flush_interval / cfg.ping_interval) : 0) + (cfg.summary_interval > 0 ? Math.ceil(db.flush_interval / cfg.summary_interval) : 0);
+  const need = devices * perFlush;
+  if (buffer < need) {
+    f.warnings.push(line('max_buffer_points', `holds less than one influxdb.flush_interval (${formatDuration(db.flush_interval)}) of points: ${devices} devices at ping_interval ${formatDuration(cfg.ping_interval)} write about ${need}; the rest spills to the spool or is dropped`, String(buffer), `>= ${need}, or a shorter influxdb.flush_interval`));
+  }
+}
+
 /** Runs every semantic check; `cfg` is the schema-parsed config when the schema accepted it. */
 export function semanticChecks(raw: Raw, cfg: Config | undefined): Findings {
   const f: Findings = { errors: [], warnings: [] };
@@ -261,5 +294,6 @@ export function semanticChecks(raw: Raw, cfg: Config | undefined): Findings {
   checkLegacy(raw, f);
   checkIcmp(raw, f);
   checkRelations(raw, cfg, f);
+  checkBuffer(cfg, f);
   return f;
 }
