@@ -692,6 +692,36 @@ async function tsOnlyRing(mode: IcmpSocketMode): Promise<unknown> {
   return out;
 }
 
+/**
+ * OPT_TSONLY stamps across ENOBUFS: 127.0.7.77 is dropped at lo's netdev egress hook, after the
+ * kernel numbered the datagram, so the send fails with ENOBUFS (datagram sockets; raw sockets
+ * without IP_RECVERR report success). Every stamp must still carry its own datagram's copy.
+ */
+async function tsOnlyEgressDrop(mode: IcmpSocketMode): Promise<unknown> {
+  const s = open('ipv4', mode, { tsOnly: true });
+  const c = new Collector(s, 'ipv4');
+  const targets = Array.from({ length: 40 }, (_, k) => (k % 10 === 5 ? '127.0.7.77' : '127.0.0.1'));
+  const packets = targets.map((ip, seq) => ({ buf: echo('ipv4', seq), ip }));
+  const failures: Record<string, number> = {};
+  let sent = 0;
+  for (const p of packets) s.queue(p.buf, p.buf.length, p.ip);
+  while (s.queued > 0) {
+    sent += s.flush();
+    const e = s.lastSendError;
+    if (e === undefined) continue;
+    failures[e] = (failures[e] ?? 0) + 1;
+    s.discardFirst();
+  }
+  const goodSeqs = targets.flatMap((ip, seq) => (ip === '127.0.0.1' ? [seq] : []));
+  const txs = (): ErrEntry[] => c.errors.filter((e) => e.kind === IcmpErrorKind.TxStamp);
+  await c.until(() => txs().length >= goodSeqs.length);
+  await sleep(20); // a stamp too many would show up too
+  const stampSeqs = txs().map((t) => (t.length >= 8 ? t.data.readUInt16BE(6) : -1));
+  const out = { tsOnly: s.tsOnly, sent, failures, goodSeqs, stampSeqs, stats: s.stats() };
+  s.close();
+  return out;
+}
+
 /** Packets an nft counter named `name` has counted (the test's ruleset defines them). */
 function nftCounter(name: string): number {
   const out = execFileSync('nft', ['list', 'counter', 'inet', 'netscan_native', name], { encoding: 'utf8' });
@@ -794,6 +824,7 @@ const scenarios: Record<string, () => Promise<unknown>> = {
   bareErrQueue,
   callbacks,
   tsOnlyRing: () => tsOnlyRing(args[0] as IcmpSocketMode),
+  tsOnlyEgressDrop: () => tsOnlyEgressDrop(args[0] as IcmpSocketMode),
 };
 
 const run = scenarios[scenario];
