@@ -108,9 +108,10 @@ bool IsIcmpErrno(int e) {
 }
 
 // Send failures that happen after the kernel numbered the datagram for SOF_TIMESTAMPING_OPT_ID
-// (measured: an nft OUTPUT drop's EPERM uses a key; ENETUNREACH from the route lookup, EAGAIN and
-// ENOBUFS from a full send buffer do not). Only matters in OPT_TSONLY mode, for the ring.
-bool SendErrnoUsesTxKey(int e) { return e == EPERM; }
+// (measured: an nft OUTPUT drop's EPERM uses a key, and so does ENOBUFS, which a datagram socket
+// gets when the device layer drops the packet: a full qdisc, an egress filter; ENETUNREACH from the
+// route lookup and EAGAIN from a full send buffer do not). Only matters in OPT_TSONLY mode, for the ring.
+bool SendErrnoUsesTxKey(int e) { return e == EPERM || e == ENOBUFS; }
 
 struct Options {
   bool v6 = false;
