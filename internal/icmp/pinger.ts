@@ -65,6 +65,7 @@ export class IcmpPinger implements Pinger {
   #v6Failure: { err: unknown; atMs: number } | undefined;
   #running = false;
   #stopping: Promise<void> | undefined;
+  #starting: Promise<void> | undefined;
 
   constructor(opts: Partial<IcmpPingerOptions> = {}) {
     this.#opts = { ...defaultIcmpPingerOptions, ...opts };
@@ -86,8 +87,17 @@ export class IcmpPinger implements Pinger {
   }
 
   /** Starts the IPv4 engine (and the IPv6 one when `eagerIpv6`); idempotent. Rejects with the engine's start error. */
-  async start(): Promise<void> {
-    if (this.#running) return;
+  start(): Promise<void> {
+    if (this.#running) return Promise.resolve();
+    // Concurrent callers share one start: a second IPv4 engine would replace the first, whose
+    // socket nobody could close any more.
+    this.#starting ??= this.#start().finally(() => {
+      this.#starting = undefined;
+    });
+    return this.#starting;
+  }
+
+  async #start(): Promise<void> {
     const v4 = this.#newEngine('ipv4');
     await v4.start();
     this.#v4 = v4;
