@@ -99,3 +99,13 @@ test('two start() calls made together open one IPv4 socket, and stop() closes ev
   assert.equal(series.sockets.length, 1, `opened ${series.sockets.length} IPv4 sockets`);
   assert.deepEqual(series.sockets.map((s) => s.closed), [true]);
 });
+
+test('stop() called while start() is still in progress leaves the pinger stopped and its socket closed', async () => {
+  const series = fakeSocketSeries();
+  const pinger = new IcmpPinger({ clock: new FakeClock(), engine: { openSocket: series.factory, randomBytes } });
+  const started = pinger.start();
+  const stopped = pinger.stop();
+  await Promise.allSettled([started, stopped]);
+  assert.equal(pinger.running, false);
+  assert.deepEqual(series.sockets.map((s) => s.closed), [true]);
+});
