@@ -115,6 +115,8 @@ export class IcmpPinger implements Pinger {
 
   /** Stops both engines, rejecting their pending pings with ERR_ICMP_SOCKET; idempotent, safe before start(), concurrent callers share one completion. */
   stop(): Promise<void> {
+    // A start still in progress is stopped once it has (or not at all, if it fails).
+    if (!this.#running && this.#starting) return this.#starting.then(() => this.stop(), () => undefined);
     if (!this.#running) return this.#stopping ?? Promise.resolve();
     this.#running = false;
     const v4 = this.#v4;
