@@ -697,10 +697,12 @@ async function tsOnlyRing(mode: IcmpSocketMode): Promise<unknown> {
  * kernel numbered the datagram, so the send fails with ENOBUFS (datagram sockets; raw sockets
  * without IP_RECVERR report success). Every stamp must still carry its own datagram's copy.
  */
-async function tsOnlyEgressDrop(mode: IcmpSocketMode): Promise<unknown> {
+async function tsOnlyEgressDrop(mode: IcmpSocketMode, once: boolean): Promise<unknown> {
   const s = open('ipv4', mode, { tsOnly: true });
   const c = new Collector(s, 'ipv4');
-  const targets = Array.from({ length: 40 }, (_, k) => (k % 10 === 5 ? '127.0.7.77' : '127.0.0.1'));
+  // `once`: 127.0.7.88 is dropped only the first time, so sendmmsg stops there without an errno
+  // and the next call sends that datagram after all.
+  const targets = Array.from({ length: 40 }, (_, k) => (k % 10 === 5 ? (once ? '127.0.7.88' : '127.0.7.77') : '127.0.0.1'));
   const packets = targets.map((ip, seq) => ({ buf: echo('ipv4', seq), ip }));
   const failures: Record<string, number> = {};
   let sent = 0;
@@ -712,7 +714,7 @@ async function tsOnlyEgressDrop(mode: IcmpSocketMode): Promise<unknown> {
     failures[e] = (failures[e] ?? 0) + 1;
     s.discardFirst();
   }
-  const goodSeqs = targets.flatMap((ip, seq) => (ip === '127.0.0.1' ? [seq] : []));
+  const goodSeqs = targets.flatMap((ip, seq) => (ip !== '127.0.7.77' ? [seq] : []));
   const txs = (): ErrEntry[] => c.errors.filter((e) => e.kind === IcmpErrorKind.TxStamp);
   await c.until(() => txs().length >= goodSeqs.length);
   await sleep(20); // a stamp too many would show up too
@@ -824,7 +826,7 @@ const scenarios: Record<string, () => Promise<unknown>> = {
   bareErrQueue,
   callbacks,
   tsOnlyRing: () => tsOnlyRing(args[0] as IcmpSocketMode),
-  tsOnlyEgressDrop: () => tsOnlyEgressDrop(args[0] as IcmpSocketMode),
+  tsOnlyEgressDrop: () => tsOnlyEgressDrop(args[0] as IcmpSocketMode, args[1] === 'once'),
 };
 
 const run = scenarios[scenario];
