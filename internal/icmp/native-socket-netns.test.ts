@@ -406,7 +406,7 @@ describe('native ICMP socket addon in a private namespace', { skip, concurrency:
       { pingGroup: true, nft: egressDrop },
     );
     assert.equal(r.tsOnly, true);
-    assert.deepEqual(r.failures, { ENOBUFS: 4 });
+    assert.deepEqual(Object.keys(r.failures), ['ENOBUFS']);
     assert.equal(r.sent, r.goodSeqs.length);
     // Stamps come in send order, each with the copy of the datagram it stamps.
     assert.deepEqual(r.stampSeqs, r.goodSeqs);

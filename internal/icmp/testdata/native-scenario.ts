@@ -707,11 +707,17 @@ async function tsOnlyEgressDrop(mode: IcmpSocketMode, once: boolean): Promise<un
   const failures: Record<string, number> = {};
   let sent = 0;
   for (const p of packets) s.queue(p.buf, p.buf.length, p.ip);
+  let tries = 0;
   while (s.queued > 0) {
-    sent += s.flush();
+    const n = s.flush();
+    sent += n;
+    if (n > 0) tries = 0;
     const e = s.lastSendError;
     if (e === undefined) continue;
     failures[e] = (failures[e] ?? 0) + 1;
+    // ENOBUFS is transient to the engine (it tries again once writable): so here, a few times.
+    if (e === 'ENOBUFS' && ++tries < 3) continue;
+    tries = 0;
     s.discardFirst();
   }
   const goodSeqs = targets.flatMap((ip, seq) => (ip !== '127.0.7.77' ? [seq] : []));
