@@ -337,6 +337,25 @@ describe('IcmpEngine with a fake socket', () => {
     await engine.stop();
   });
 
+  test('after a stall, replies waiting beyond one read are still read when read() batches do not add up to exactly 4096', async () => {
+    // recvmmsg may return short (a pending ICMP error ends the vector early; malformed raw IPv4
+    // datagrams are skipped), and a socket's batch need not divide 4096: the drain then reads a
+    // little past 4096, which must still count as "more may wait".
+    const clock = new FakeClock();
+    const socket = new FakeIcmpSocket({ batchSize: 100 });
+    const engine = new IcmpEngine({ clock, openSocket: socket.factory(), randomBytes: fixedRandom, maxInFlight: 8192 });
+    await engine.start();
+    const n = 5000;
+    const pings = Array.from({ length: n }, (_, i) => engine.ping(`127.1.${i >> 8}.${i & 255}`, { timeoutMs: 1000 }));
+    await flushMicrotasks();
+    clock.advance(10);
+    for (let i = 0; i < n; i++) socket.reply(i);
+    clock.advance(1000);
+    const outcomes = await Promise.all(pings);
+    assert.equal(outcomes.filter((o) => !o.ok).length, 0);
+    await engine.stop();
+  });
+
   test('never reads the socket inside a read: replies that free the cap send queued probes, which do not nest a read', async () => {
     const { engine, socket, clock } = await setup({ maxInFlight: 5000 });
     const pings = Array.from({ length: 5100 }, (_, i) => engine.ping(`127.2.${i >> 8}.${i & 255}`, { timeoutMs: 1000 }));

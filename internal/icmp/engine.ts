@@ -380,7 +380,7 @@ export class IcmpEngine implements Pinger {
     // so another process's ICMP flood cannot hold the loop.
     const rounds = Math.ceil(this.#maxInFlight / MAX_READ_PER_EVENT) + 1;
     for (const ref of this.#current ? [...this.#retiring, this.#current] : this.#retiring) {
-      for (let r = rounds; r > 0 && this.#drain(ref) === MAX_READ_PER_EVENT; r--);
+      for (let r = rounds; r > 0 && this.#drain(ref) >= MAX_READ_PER_EVENT; r--);
     }
     const nowMs = monoMs(this.#clock);
     let nextMs = this.#deadlines.expire(nowMs, (p) => {

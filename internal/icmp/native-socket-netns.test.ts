@@ -388,4 +388,39 @@ describe('native ICMP socket addon in a private namespace', { skip, concurrency:
       assert.equal(r.stats.txFromRing, r.txStamps);
     });
   }
+
+  const egressDrop = [
+    'table netdev netscan_native {',
+    '  chain egress {',
+    '    type filter hook egress device "lo" priority 0; policy accept;',
+    '    ip daddr 127.0.7.77 drop',
+    '    ip daddr 127.0.7.88 quota until 100 bytes drop',
+    '  }',
+    '}',
+    '',
+  ].join('\n');
+
+  test('dgram: transmit stamps without data keep their own copy after sends the qdisc layer dropped (ENOBUFS after the kernel numbered them)', async () => {
+    const r = await scenario<{ tsOnly: boolean; sent: number; failures: Record<string, number>; goodSeqs: number[]; stampSeqs: number[]; stats: Stats }>(
+      ['tsOnlyEgressDrop', 'dgram'],
+      { pingGroup: true, nft: egressDrop },
+    );
+    assert.equal(r.tsOnly, true);
+    assert.deepEqual(Object.keys(r.failures), ['ENOBUFS']);
+    assert.equal(r.sent, r.goodSeqs.length);
+    // Stamps come in send order, each with the copy of the datagram it stamps.
+    assert.deepEqual(r.stampSeqs, r.goodSeqs);
+    assert.equal(r.stats.txNoCopy, 0);
+  });
+
+  test('dgram: transmit stamps without data keep their own copy when a send failed silently inside sendmmsg and its retry went out', async () => {
+    const r = await scenario<{ tsOnly: boolean; sent: number; failures: Record<string, number>; goodSeqs: number[]; stampSeqs: number[]; stats: Stats }>(
+      ['tsOnlyEgressDrop', 'dgram', 'once'],
+      { pingGroup: true, nft: egressDrop },
+    );
+    assert.equal(r.tsOnly, true);
+    assert.equal(r.sent, 40);
+    assert.deepEqual(r.stampSeqs, r.goodSeqs);
+    assert.equal(r.stats.txNoCopy, 0);
+  });
 });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { hasCode, NetscanError } from '../errors/errors.js';
 import { FakeClock, flushMicrotasks } from '../testkit/fake-clock.js';
-import { FakeIcmpSocket } from '../testkit/fake-icmp.js';
+import { FakeIcmpSocket, fakeSocketSeries } from '../testkit/fake-icmp.js';
 import type { IcmpSocketFactory, OpenIcmpSocketOptions } from './icmp-socket.js';
 import { IcmpPinger } from './pinger.js';
 
@@ -89,4 +89,23 @@ test('stop() is idempotent, safe before start(), and pings after it are refused 
   await assert.rejects(pending, (e) => hasCode(e, 'ERR_ICMP_SOCKET'));
   await assert.rejects(pinger.ping('127.0.0.5', { timeoutMs: 1 }), (e) => hasCode(e, 'ERR_ICMP_SOCKET'));
   assert.equal(pinger.running, false);
+});
+
+test('two start() calls made together open one IPv4 socket, and stop() closes every socket opened', async () => {
+  const series = fakeSocketSeries();
+  const pinger = new IcmpPinger({ clock: new FakeClock(), engine: { openSocket: series.factory, randomBytes } });
+  await Promise.all([pinger.start(), pinger.start()]);
+  await pinger.stop();
+  assert.equal(series.sockets.length, 1, `opened ${series.sockets.length} IPv4 sockets`);
+  assert.deepEqual(series.sockets.map((s) => s.closed), [true]);
+});
+
+test('stop() called while start() is still in progress leaves the pinger stopped and its socket closed', async () => {
+  const series = fakeSocketSeries();
+  const pinger = new IcmpPinger({ clock: new FakeClock(), engine: { openSocket: series.factory, randomBytes } });
+  const started = pinger.start();
+  const stopped = pinger.stop();
+  await Promise.allSettled([started, stopped]);
+  assert.equal(pinger.running, false);
+  assert.deepEqual(series.sockets.map((s) => s.closed), [true]);
 });

@@ -65,6 +65,7 @@ export class IcmpPinger implements Pinger {
   #v6Failure: { err: unknown; atMs: number } | undefined;
   #running = false;
   #stopping: Promise<void> | undefined;
+  #starting: Promise<void> | undefined;
 
   constructor(opts: Partial<IcmpPingerOptions> = {}) {
     this.#opts = { ...defaultIcmpPingerOptions, ...opts };
@@ -86,8 +87,17 @@ export class IcmpPinger implements Pinger {
   }
 
   /** Starts the IPv4 engine (and the IPv6 one when `eagerIpv6`); idempotent. Rejects with the engine's start error. */
-  async start(): Promise<void> {
-    if (this.#running) return;
+  start(): Promise<void> {
+    if (this.#running) return Promise.resolve();
+    // Concurrent callers share one start: a second IPv4 engine would replace the first, whose
+    // socket nobody could close any more.
+    this.#starting ??= this.#start().finally(() => {
+      this.#starting = undefined;
+    });
+    return this.#starting;
+  }
+
+  async #start(): Promise<void> {
     const v4 = this.#newEngine('ipv4');
     await v4.start();
     this.#v4 = v4;
@@ -105,6 +115,8 @@ export class IcmpPinger implements Pinger {
 
   /** Stops both engines, rejecting their pending pings with ERR_ICMP_SOCKET; idempotent, safe before start(), concurrent callers share one completion. */
   stop(): Promise<void> {
+    // A start still in progress is stopped once it has (or not at all, if it fails).
+    if (!this.#running && this.#starting) return this.#starting.then(() => this.stop(), () => undefined);
     if (!this.#running) return this.#stopping ?? Promise.resolve();
     this.#running = false;
     const v4 = this.#v4;

@@ -108,9 +108,10 @@ bool IsIcmpErrno(int e) {
 }
 
 // Send failures that happen after the kernel numbered the datagram for SOF_TIMESTAMPING_OPT_ID
-// (measured: an nft OUTPUT drop's EPERM uses a key; ENETUNREACH from the route lookup, EAGAIN and
-// ENOBUFS from a full send buffer do not). Only matters in OPT_TSONLY mode, for the ring.
-bool SendErrnoUsesTxKey(int e) { return e == EPERM; }
+// (measured: an nft OUTPUT drop's EPERM uses a key, and so does ENOBUFS, which a datagram socket
+// gets when the device layer drops the packet: a full qdisc, an egress filter; ENETUNREACH from the
+// route lookup and EAGAIN from a full send buffer do not). Only matters in OPT_TSONLY mode, for the ring.
+bool SendErrnoUsesTxKey(int e) { return e == EPERM || e == ENOBUFS; }
 
 struct Options {
   bool v6 = false;
@@ -462,12 +463,17 @@ uint32_t Flush(Socket* s, uint32_t count) {
   // before it): the next call tries that datagram again, so it has been attempted once already.
   bool attempted = false;
   if (!s->raw && count > 0) ClearPendingError(s);
+  // In OPT_TSONLY mode the ring must know which failures used a key, and a transient one (ENOBUFS)
+  // that sendmmsg stopped at silently may well go out on the retry: there, one datagram per call,
+  // so every failure comes with its errno.
+  const uint32_t most = s->tsOnly ? 1 : count;
   while (sent < count) {
-    int r = sendmmsg(s->fd, s->smsg + sent, count - sent, MSG_DONTWAIT);
+    const uint32_t left = count - sent;
+    int r = sendmmsg(s->fd, s->smsg + sent, left < most ? left : most, MSG_DONTWAIT);
     if (r > 0) {
       for (int k = 0; k < r; k++) RecordTx(s, sent + static_cast<uint32_t>(k));
       sent += static_cast<uint32_t>(r);
-      attempted = sent < count;
+      attempted = !s->tsOnly && sent < count;
       continue;
     }
     if (r == 0) break;

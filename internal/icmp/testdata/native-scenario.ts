@@ -692,6 +692,44 @@ async function tsOnlyRing(mode: IcmpSocketMode): Promise<unknown> {
   return out;
 }
 
+/**
+ * OPT_TSONLY stamps across ENOBUFS: 127.0.7.77 is dropped at lo's netdev egress hook, after the
+ * kernel numbered the datagram, so the send fails with ENOBUFS (datagram sockets; raw sockets
+ * without IP_RECVERR report success). Every stamp must still carry its own datagram's copy.
+ */
+async function tsOnlyEgressDrop(mode: IcmpSocketMode, once: boolean): Promise<unknown> {
+  const s = open('ipv4', mode, { tsOnly: true });
+  const c = new Collector(s, 'ipv4');
+  // `once`: 127.0.7.88 is dropped only the first time, so sendmmsg stops there without an errno
+  // and the next call sends that datagram after all.
+  const targets = Array.from({ length: 40 }, (_, k) => (k % 10 === 5 ? (once ? '127.0.7.88' : '127.0.7.77') : '127.0.0.1'));
+  const packets = targets.map((ip, seq) => ({ buf: echo('ipv4', seq), ip }));
+  const failures: Record<string, number> = {};
+  let sent = 0;
+  for (const p of packets) s.queue(p.buf, p.buf.length, p.ip);
+  let tries = 0;
+  while (s.queued > 0) {
+    const n = s.flush();
+    sent += n;
+    if (n > 0) tries = 0;
+    const e = s.lastSendError;
+    if (e === undefined) continue;
+    failures[e] = (failures[e] ?? 0) + 1;
+    // ENOBUFS is transient to the engine (it tries again once writable): so here, a few times.
+    if (e === 'ENOBUFS' && ++tries < 3) continue;
+    tries = 0;
+    s.discardFirst();
+  }
+  const goodSeqs = targets.flatMap((ip, seq) => (ip !== '127.0.7.77' ? [seq] : []));
+  const txs = (): ErrEntry[] => c.errors.filter((e) => e.kind === IcmpErrorKind.TxStamp);
+  await c.until(() => txs().length >= goodSeqs.length);
+  await sleep(20); // a stamp too many would show up too
+  const stampSeqs = txs().map((t) => (t.length >= 8 ? t.data.readUInt16BE(6) : -1));
+  const out = { tsOnly: s.tsOnly, sent, failures, goodSeqs, stampSeqs, stats: s.stats() };
+  s.close();
+  return out;
+}
+
 /** Packets an nft counter named `name` has counted (the test's ruleset defines them). */
 function nftCounter(name: string): number {
   const out = execFileSync('nft', ['list', 'counter', 'inet', 'netscan_native', name], { encoding: 'utf8' });
@@ -794,6 +832,7 @@ const scenarios: Record<string, () => Promise<unknown>> = {
   bareErrQueue,
   callbacks,
   tsOnlyRing: () => tsOnlyRing(args[0] as IcmpSocketMode),
+  tsOnlyEgressDrop: () => tsOnlyEgressDrop(args[0] as IcmpSocketMode, args[1] === 'once'),
 };
 
 const run = scenarios[scenario];
