@@ -15,7 +15,7 @@ import { DeviceStore } from '../internal/state/device-store.js';
 import { healthPoint } from '../internal/model/points.js';
 import type { Config } from './config/schema.js';
 import { deviceStoreOptions, healthServerOptions, reconcilerOptions, schedulerOptions, snmpEnricherOptions } from './config/stage-options.js';
-import { DiscoveryLoop, Ownership } from './discovery-loop.js';
+import { DiscoveryLoop, networkCidrs, Ownership } from './discovery-loop.js';
 import { OutputSlot, type PreparedOutputs } from './output-slot.js';
 import { buildHealthDocument, icmpTotals, registerAgentMetrics, type AgentFigures } from './telemetry.js';
 
@@ -126,7 +126,7 @@ export class Agent {
   async #start(): Promise<void> {
     const { config, logger, clock } = this.#opts;
     this.#startedMs = clock.now();
-    logger.info({ version: this.#opts.version, networks: config.networks, shard: config.shard }, 'netscan starting');
+    logger.info({ version: this.#opts.version, networks: networkCidrs(config), targets: config.targets.length, shard: config.shard }, 'netscan starting');
     const registry = new Registry();
     const rtt = new Histogram({
       name: 'netscan_ping_rtt_seconds',
@@ -332,7 +332,7 @@ export class Agent {
     }
     s.discovery.followTargets(old);
     if (restartNeeded.length > 0) logger.warn({ keys: restartNeeded }, 'these settings take effect after a restart');
-    logger.info({ networks: config.networks }, 'configuration reloaded');
+    logger.info({ networks: networkCidrs(config), targets: config.targets.length }, 'configuration reloaded');
   }
 
   #applyConfig(config: Config): void {
