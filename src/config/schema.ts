@@ -115,7 +115,7 @@ const networkEntry = z.preprocess(
   ),
 );
 
-/** A `targets` entry: a host name or address, or `{host, labels, ping_interval}`. */
+/** A `targets` entry: a host name or address, or `{host, labels}`. */
 const targetEntry = z.preprocess(
   (v) => (typeof v === 'string' ? { host: v } : v),
   z.strictObject(
@@ -123,10 +123,8 @@ const targetEntry = z.preprocess(
       /** Host name (resolved through the system resolver) or IPv4/IPv6 address. */
       host: str('a host name or an IPv4 or IPv6 address'),
       labels: labelMap.default({}),
-      /** This target's ping interval; the global ping_interval when absent. */
-      ping_interval: duration(SECOND).optional(),
     },
-    { error: (iss) => msg(`must be a host string or a {host, labels, ping_interval} map, not a ${typeName(iss.input)}`, 'a host string or {host, labels, ping_interval}') },
+    { error: (iss) => msg(`must be a host string or a {host, labels} map, not a ${typeName(iss.input)}`, 'a host string or {host, labels}') },
   ),
 );
 

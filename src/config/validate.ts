@@ -47,7 +47,7 @@ function checkNetworks(raw: Raw, f: Findings): void {
       const path = entry ? `networks[${i}].cidr` : `networks[${i}]`;
       if (s.includes(':')) return checkIpv6Network(path, s.trim(), f);
       const c = parseCidr(s.trim());
-      const allowed = 'an IPv4 CIDR a.b.c.d/n with n from 8 to 32, or an IPv6 prefix of /112 or longer';
+      const allowed = 'an IPv4 CIDR a.b.c.d/n with n from 8 to 32';
       if (!c) return void f.errors.push(line(path, 'invalid CIDR notation', JSON.stringify(s), allowed));
       if (c.prefix < 8) return void f.errors.push(line(path, `network range too broad (/${c.prefix}), maximum allowed is /8`, JSON.stringify(s), allowed));
       if (c.network === 0) return void f.errors.push(line(path, 'network address is unspecified (0.0.0.0)', JSON.stringify(s), allowed));
