@@ -1,3 +1,4 @@
+import { lookup } from 'node:dns/promises';
 import { Histogram, Registry } from 'prom-client';
 import { systemClock, type Clock, type TimerHandle } from '../internal/clock/clock.js';
 import { errorMessage, NetscanError } from '../internal/errors/errors.js';
@@ -15,7 +16,9 @@ import { DeviceStore } from '../internal/state/device-store.js';
 import { healthPoint } from '../internal/model/points.js';
 import type { Config } from './config/schema.js';
 import { deviceStoreOptions, healthServerOptions, reconcilerOptions, schedulerOptions, snmpEnricherOptions } from './config/stage-options.js';
+import { DeviceTags } from './device-tags.js';
 import { DiscoveryLoop, networkCidrs, Ownership } from './discovery-loop.js';
+import { TargetLoop } from './target-loop.js';
 import { OutputSlot, type PreparedOutputs } from './output-slot.js';
 import { buildHealthDocument, icmpTotals, registerAgentMetrics, type AgentFigures } from './telemetry.js';
 
@@ -45,6 +48,9 @@ interface Stages {
   scheduler: PingScheduler;
   reconciler: Reconciler;
   discovery: DiscoveryLoop;
+  /** Puts agent, labels and name on every point before the outputs. */
+  tags: DeviceTags;
+  targets: TargetLoop;
   enricher: SnmpEnricher | undefined;
   health: HealthServer | undefined;
   registry: Registry;
@@ -145,21 +151,27 @@ export class Agent {
         ttl: config.icmp_ttl || undefined, interfaceName: config.icmp_interface || undefined,
       },
     });
-    const scheduler = new PingScheduler({ clock, pinger: new ObservedPinger(engine, rtt), sink: outputs, state: store, logger }, schedulerOptions(config));
+    const tags = new DeviceTags(outputs, config);
+    const scheduler = new PingScheduler({ clock, pinger: new ObservedPinger(engine, rtt), sink: tags, state: store, logger }, schedulerOptions(config));
     const reconciler = new Reconciler({ source: store, target: scheduler, clock, logger }, reconcilerOptions(config));
     const discovery = new DiscoveryLoop(config, {
       clock, logger, pinger: engine, devices: store, signal: this.#abort.signal, afterSweep: () => this.#checkMemory(),
     });
     if (this.#stopping) discovery.halt();
+    const targets = new TargetLoop(config, { clock, logger, lookup, devices: store, owns: (ip) => discovery.owns(ip), tags, sink: tags });
     const snmp = snmpEnricherOptions(config);
-    const enricher = snmp && new SnmpEnricher({ clock, session: new NetSnmpSession(), state: store, sink: outputs, logger }, snmp);
-    this.#stages = { outputs, store, engine, icmpSockets, scheduler, reconciler, discovery, enricher, health: undefined, registry, rtt };
+    const enricher = snmp && new SnmpEnricher({ clock, session: new NetSnmpSession(), state: store, sink: tags, logger }, snmp);
+    this.#stages = { outputs, store, engine, icmpSockets, scheduler, reconciler, discovery, tags, targets, enricher, health: undefined, registry, rtt };
 
     // Sink first: nothing may produce a point before the outputs accept it.
     await outputs.start();
     logger.info({ outputs: outputs.names }, outputs.names.length ? 'outputs started' : 'no output configured: points are counted and dropped');
     await store.start();
-    discovery.retainOwned('config');
+    // Restored devices outside the networks are kept until the targets have claimed theirs.
+    targets
+      .start()
+      .then(() => discovery.retainOwned('config'))
+      .catch((err: unknown) => logger.error({ stage: 'targets', err: errorMessage(err) }, 'first target resolution failed'));
     await engine.start();
     scheduler.start(this.#abort.signal);
     reconciler.start();
@@ -200,7 +212,7 @@ export class Agent {
     const s = this.#stages;
     if (!s) return;
     const f = this.figures();
-    s.outputs.write(healthPoint({
+    s.tags.write(healthPoint({
       deviceCount: f.deviceCount, activePingers: f.scheduler.inFlight, suspendedDevices: f.pingSuspended,
       goroutines: f.tasks, memoryMb: f.memoryMb, rssMb: f.rssMb, influxdbOk: f.outputOk, pingsSentTotal: f.scheduler.pingsSentTotal,
       writer: f.writer, extra: {
@@ -229,7 +241,8 @@ export class Agent {
     const s = this.#stages;
     if (!s) throw new NetscanError('ERR_INTERNAL', 'agent not started');
     const mem = process.memoryUsage();
-    const scheduler = s.scheduler.stats();
+    const polled = s.scheduler.stats();
+    const scheduler = { ...polled, failuresByReason: { ...polled.failuresByReason, dns: s.targets.figures().dnsFailures } };
     const writer = s.outputs.stats();
     return {
       version: this.#opts.version,
@@ -325,6 +338,8 @@ export class Agent {
     s.scheduler.reconfigure(schedulerOptions(config));
     s.reconciler.reconfigure(reconcilerOptions(config));
     s.discovery.reconfigure(config, ownership);
+    s.tags.reconfigure(config);
+    s.targets.reconfigure(config).catch((err: unknown) => logger.error({ stage: 'targets', err: errorMessage(err) }, 'target resolution after reload failed'));
     if (outputs) {
       // stop() waits for the previous outputs' closing, so a shutdown cannot cut their final flush short.
       await s.outputs.replace(outputs, this.#opts.closeDeadlineMs);
@@ -363,6 +378,7 @@ export class Agent {
       }
     };
     await step('sweep', () => s.discovery.stop());
+    await step('targets', () => s.targets.stop());
     await step('snmp', () => s.enricher?.stop());
     await step('reconcile', () => s.reconciler.stop());
     await step('schedule', () => s.scheduler.stop());
