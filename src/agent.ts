@@ -1,4 +1,4 @@
-import { lookup } from 'node:dns/promises';
+import { lookup, lookupService } from 'node:dns/promises';
 import { Histogram, Registry } from 'prom-client';
 import { systemClock, type Clock, type TimerHandle } from '../internal/clock/clock.js';
 import { errorMessage, NetscanError } from '../internal/errors/errors.js';
@@ -151,7 +151,8 @@ export class Agent {
         ttl: config.icmp_ttl || undefined, interfaceName: config.icmp_interface || undefined,
       },
     });
-    const tags = new DeviceTags(outputs, config);
+    const reverse = (ip: string): Promise<string | undefined> => lookupService(ip, 0).then((r) => r.hostname);
+    const tags = new DeviceTags(outputs, config, reverse);
     const scheduler = new PingScheduler({ clock, pinger: new ObservedPinger(engine, rtt), sink: tags, state: store, logger }, schedulerOptions(config));
     const reconciler = new Reconciler({ source: store, target: scheduler, clock, logger }, reconcilerOptions(config));
     const discovery = new DiscoveryLoop(config, {

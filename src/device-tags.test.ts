@@ -56,3 +56,26 @@ test('a target name outranks the SNMP sysName, and a device_info without sysName
   tags.write(deviceInfoPoint('127.0.0.2', { hostname: '127.0.0.2', sysDescr: '' }, 1));
   assert.equal(tags.tagsFor('127.0.0.2').name, undefined);
 });
+
+test('with reverse_dns, a device without target name or sysName is named by its reverse lookup, once', async () => {
+  const sink = new RecordingSink();
+  const asked: string[] = [];
+  const reverse = async (ip: string): Promise<string | undefined> => {
+    asked.push(ip);
+    return ip === '127.0.0.5' ? 'five.test' : undefined;
+  };
+  const tags = new DeviceTags(sink, config('agent_name: a\nreverse_dns: true\n'), reverse);
+  tags.setTarget('127.0.0.6', { name: 'six.test', labels: {} });
+  const ping = (ip: string) => tags.write(pingPoint({ ok: true, ip, rttMs: 1, sentAtMs: 0 }, { timeMs: 1 }));
+  ping('127.0.0.5');
+  ping('127.0.0.6');
+  ping('127.0.0.7');
+  await new Promise((resolve) => setImmediate(resolve));
+  ping('127.0.0.5');
+  ping('127.0.0.7');
+  assert.deepEqual(sink.points.map((p) => p.tags.name), [undefined, 'six.test', undefined, 'five.test', undefined]);
+  assert.deepEqual(asked, ['127.0.0.5', '127.0.0.7'], 'each address once; never for a target');
+  const off = new DeviceTags(new RecordingSink(), config('agent_name: a\n'), reverse);
+  off.tagsFor('127.0.0.8');
+  assert.equal(asked.length, 2, 'off by default');
+});

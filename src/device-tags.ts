@@ -12,8 +12,13 @@ export interface TargetTags {
   readonly labels: Readonly<Record<string, string>>;
 }
 
-/** Entries kept in the per-address tag cache before it is dropped and rebuilt on demand. */
+/** Entries kept in the per-address tag cache (and reverse-DNS cache) before it is dropped and rebuilt on demand. */
 const MAX_CACHED = 200_000;
+/** Reverse lookups in flight at once (getnameinfo runs on libuv's thread pool). */
+const MAX_REVERSE_IN_FLIGHT = 4;
+
+/** Reverse lookup of one address: its name, or undefined when it has none. */
+export type ReverseLookup = (ip: string) => Promise<string | undefined>;
 
 /** The value of the `agent` tag: `agent_name`, else the machine's host name. */
 export const agentName = (config: Config): string => config.agent_name || hostname();
@@ -22,7 +27,8 @@ export const agentName = (config: Config): string => config.agent_name || hostna
  * A sink in front of the outputs that puts identity on every point: `agent` on all of them
  * (health_metrics included, so sharded agents keep separate series), and on a device's points
  * (those with an `ip` tag) the labels of its network and target and its `name`: the target's
- * host name, else the SNMP sysName seen in its latest device_info point. Tags are computed once
+ * host name, else the SNMP sysName seen in its latest device_info point, else (with
+ * `reverse_dns`) the address's reverse-DNS name, looked up once and cached. Tags are computed once
  * per address and cached, so a ping costs one map lookup and one object spread.
  */
 export class DeviceTags implements PointSink {
@@ -32,9 +38,15 @@ export class DeviceTags implements PointSink {
   readonly #targets = new Map<string, TargetTags>();
   readonly #sysNames = new Map<string, string>();
   readonly #cache = new Map<string, Readonly<Record<string, string>>>();
+  readonly #reverseLookup: ReverseLookup | undefined;
+  /** Reverse-DNS answers: a name, or null for none (or a lookup in flight). */
+  readonly #reverse = new Map<string, string | null>();
+  #reverseInFlight = 0;
+  #reverseOn = false;
 
-  constructor(inner: PointSink, config: Config) {
+  constructor(inner: PointSink, config: Config, reverse?: ReverseLookup) {
     this.#inner = inner;
+    this.#reverseLookup = reverse;
     this.reconfigure(config);
   }
 
@@ -44,6 +56,8 @@ export class DeviceTags implements PointSink {
     this.#networks = config.networks
       .filter((n) => Object.keys(n.labels).length > 0)
       .map((n) => ({ match: new AddressMatch([n.cidr], config.exclude), labels: n.labels }));
+    this.#reverseOn = config.reverse_dns && this.#reverseLookup !== undefined;
+    this.#reverse.clear();
     this.#cache.clear();
   }
 
@@ -72,7 +86,7 @@ export class DeviceTags implements PointSink {
     for (const n of this.#networks) if (n.match.has(ip)) Object.assign(out, n.labels);
     const target = this.#targets.get(ip);
     if (target) Object.assign(out, target.labels);
-    const name = target?.name ?? this.#sysNames.get(ip);
+    const name = target?.name ?? this.#sysNames.get(ip) ?? this.#reverseName(ip);
     if (name !== undefined) out.name = name;
     out.agent = this.#agent.agent!;
     if (this.#cache.size >= MAX_CACHED) this.#cache.clear();
@@ -86,6 +100,27 @@ export class DeviceTags implements PointSink {
     if (ip === undefined) return this.#inner.write({ ...point, tags: { ...this.#agent, ...point.tags } });
     if (point.measurement === measurements.deviceInfo) this.#learnSysName(ip, point);
     return this.#inner.write({ ...point, tags: { ...this.tagsFor(ip), ...point.tags } });
+  }
+
+  /** The cached reverse-DNS name of `ip`; on a miss starts one lookup and answers undefined for now. */
+  #reverseName(ip: string): string | undefined {
+    if (!this.#reverseOn) return undefined;
+    const known = this.#reverse.get(ip);
+    if (known !== undefined) return known ?? undefined;
+    if (this.#reverseInFlight >= MAX_REVERSE_IN_FLIGHT) return undefined;
+    if (this.#reverse.size >= MAX_CACHED) this.#reverse.clear();
+    this.#reverse.set(ip, null);
+    this.#reverseInFlight++;
+    this.#reverseLookup!(ip)
+      .catch(() => undefined)
+      .then((name) => {
+        this.#reverseInFlight--;
+        if (name === undefined || name === ip || !this.#reverse.has(ip)) return;
+        this.#reverse.set(ip, name);
+        this.#cache.delete(ip);
+      })
+      .catch(() => undefined);
+    return undefined;
   }
 
   #learnSysName(ip: string, point: Point): void {

@@ -227,6 +227,8 @@ export const configSchema = z.strictObject({
   ip_family: z.enum(['auto', 'ipv4', 'ipv6'], { error: msg('is not a known address family', 'auto, ipv4 or ipv6') }).default('auto'),
   /** Value of the `agent` tag on every point; "" means the host name of the machine. */
   agent_name: str().default(''),
+  /** Name discovered devices without a target name or sysName by their reverse-DNS name (looked up once, cached). */
+  reverse_dns: bool().default(false),
 
   // Monitoring (Go parity)
   ping_interval: duration(SECOND),
