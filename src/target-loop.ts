@@ -153,8 +153,7 @@ export class TargetLoop {
       this.#resolveTimer?.cancel();
       const startedMs = clock.now();
       try {
-        const changes = await this.#resolver.resolveAll();
-        for (const c of changes) this.#apply(c);
+        const changes = await this.#resolver.resolveAll(undefined, (c) => this.#apply(c));
         this.#cycles++;
         this.#lastCycleMs = clock.now() - startedMs;
         this.#log.debug({ count: this.#resolver.size, changed: changes.length, duration_ms: this.#lastCycleMs }, 'targets resolved');
@@ -185,9 +184,10 @@ export class TargetLoop {
   }
 
   async #retryFailing(hosts: readonly string[]): Promise<void> {
-    const changes = await this.#resolver.resolveAll(hosts);
+    await this.#resolver.resolveAll(hosts, (c) => {
+      if (!this.#stopped) this.#apply(c);
+    });
     if (this.#stopped) return;
-    for (const c of changes) this.#apply(c);
     const nowMs = this.#deps.clock.now();
     for (const host of hosts) {
       const r = this.#resolver.resolution(host);

@@ -89,10 +89,11 @@ export class TargetResolver {
   }
 
   /**
-   * Resolves `hosts` (default: every target), `concurrency` at a time, and returns what changed.
-   * A target removed while its lookup ran is left out.
+   * Resolves `hosts` (default: every target), `concurrency` at a time, and returns what changed;
+   * `onChange` hears each change as it happens, so the first address can be used before the last
+   * lookup ends. A target removed while its lookup ran is left out.
    */
-  async resolveAll(hosts: readonly string[] = [...this.#hosts]): Promise<AddressChange[]> {
+  async resolveAll(hosts: readonly string[] = [...this.#hosts], onChange?: (c: AddressChange) => void): Promise<AddressChange[]> {
     const changes: AddressChange[] = [];
     let next = 0;
     const worker = async (): Promise<void> => {
@@ -104,7 +105,10 @@ export class TargetResolver {
         this.#current.set(host, r);
         const prevIp = before?.ok ? before.ip : undefined;
         const ip = r.ok ? r.ip : undefined;
-        if (before === undefined || prevIp !== ip) changes.push(r.ok ? { host, ip, previous: prevIp } : { host, ip, previous: prevIp, error: r.error });
+        if (before !== undefined && prevIp === ip) continue;
+        const change: AddressChange = r.ok ? { host, ip, previous: prevIp } : { host, ip, previous: prevIp, error: r.error };
+        changes.push(change);
+        onChange?.(change);
       }
     };
     const workers = Array.from({ length: Math.max(1, Math.min(this.#opts.concurrency, hosts.length)) }, worker);
