@@ -1,3 +1,4 @@
+import { lookup, lookupService } from 'node:dns/promises';
 import { Histogram, Registry } from 'prom-client';
 import { systemClock, type Clock, type TimerHandle } from '../internal/clock/clock.js';
 import { errorMessage, NetscanError } from '../internal/errors/errors.js';
@@ -16,7 +17,9 @@ import { DeviceStore } from '../internal/state/device-store.js';
 import { healthPoint } from '../internal/model/points.js';
 import type { Config } from './config/schema.js';
 import { deviceStoreOptions, healthServerOptions, reconcilerOptions, schedulerOptions, snmpEnricherOptions } from './config/stage-options.js';
-import { DiscoveryLoop, Ownership } from './discovery-loop.js';
+import { DeviceTags } from './device-tags.js';
+import { DiscoveryLoop, networkCidrs, Ownership } from './discovery-loop.js';
+import { TargetLoop } from './target-loop.js';
 import { OutputSlot, type PreparedOutputs } from './output-slot.js';
 import { HealthIntervals } from './health-intervals.js';
 import { StatusLog, type StatusSample } from './status-log.js';
@@ -48,6 +51,9 @@ interface Stages {
   scheduler: PingScheduler;
   reconciler: Reconciler;
   discovery: DiscoveryLoop;
+  /** Puts agent, labels and name on every point before the outputs. */
+  tags: DeviceTags;
+  targets: TargetLoop;
   enricher: SnmpEnricher | undefined;
   health: HealthServer | undefined;
   registry: Registry;
@@ -149,7 +155,7 @@ export class Agent {
     const snmp = snmpEnricherOptions(config);
     // net-snmp takes ~0.4 s to load on a busy machine: only an agent that enriches loads it.
     const snmpSession: SnmpSession | undefined = snmp ? new (await import('../internal/snmp/session.js')).NetSnmpSession() : undefined;
-    logger.info({ version: this.#opts.version, networks: config.networks, shard: config.shard }, 'netscan starting');
+    logger.info({ version: this.#opts.version, networks: networkCidrs(config), targets: config.targets.length, shard: config.shard }, 'netscan starting');
     const registry = new Registry();
     const rtt = new Histogram({
       name: 'netscan_ping_rtt_seconds',
@@ -170,8 +176,10 @@ export class Agent {
     });
     // Per-device series (prometheus.per_device) follow the scheduler's record and SNMP's names.
     const series = config.prometheus.per_device ? new DeviceSeries({ devices: store }) : undefined;
+    const reverse = (ip: string): Promise<string | undefined> => lookupService(ip, 0).then((r) => r.hostname);
+    const tags = new DeviceTags(outputs, config, reverse);
     const scheduler = new PingScheduler(
-      { clock, pinger: new ObservedPinger(engine, rtt), sink: outputs, state: store, logger, observer: series },
+      { clock, pinger: new ObservedPinger(engine, rtt), sink: tags, state: store, logger, observer: series },
       schedulerOptions(config),
     );
     const reconciler = new Reconciler({ source: store, target: scheduler, clock, logger }, reconcilerOptions(config));
@@ -179,15 +187,20 @@ export class Agent {
       clock, logger, pinger: engine, devices: store, signal: this.#abort.signal, afterSweep: () => this.#checkMemory(),
     });
     if (this.#stopping) discovery.halt();
+    const targets = new TargetLoop(config, { clock, logger, lookup, devices: store, owns: (ip) => discovery.owns(ip), tags, sink: tags });
     const snmpState = series ? namingSnmpState(store, series) : store;
-    const enricher = snmp && snmpSession && new SnmpEnricher({ clock, session: snmpSession, state: snmpState, sink: outputs, logger }, snmp);
-    this.#stages = { outputs, store, engine, icmpSockets, scheduler, reconciler, discovery, enricher, health: undefined, registry, rtt };
+    const enricher = snmp && snmpSession && new SnmpEnricher({ clock, session: snmpSession, state: snmpState, sink: tags, logger }, snmp);
+    this.#stages = { outputs, store, engine, icmpSockets, scheduler, reconciler, discovery, tags, targets, enricher, health: undefined, registry, rtt };
 
     // Sink first: nothing may produce a point before the outputs accept it.
     await outputs.start();
     logger.info({ outputs: outputs.names }, outputs.names.length ? 'outputs started' : 'no output configured: points are counted and dropped');
     await store.start();
-    discovery.retainOwned('config');
+    // Restored devices outside the networks are kept until the targets have claimed theirs.
+    targets
+      .start()
+      .then(() => discovery.retainOwned('config'))
+      .catch((err: unknown) => logger.error({ stage: 'targets', err: errorMessage(err) }, 'first target resolution failed'));
     await engine.start();
     scheduler.start(this.#abort.signal);
     reconciler.start();
@@ -249,7 +262,7 @@ export class Agent {
     const f = this.figures();
     const interval = this.#intervals?.close(f);
     s.scheduler.takeInterval();
-    s.outputs.write(healthPoint({
+    s.tags.write(healthPoint({
       deviceCount: f.deviceCount, activePingers: f.scheduler.inFlight, suspendedDevices: f.pingSuspended,
       goroutines: f.tasks, memoryMb: f.memoryMb, rssMb: f.rssMb, influxdbOk: f.outputOk, pingsSentTotal: f.scheduler.pingsSentTotal,
       writer: f.writer, extra: {
@@ -280,7 +293,8 @@ export class Agent {
     const s = this.#stages;
     if (!s) throw new NetscanError('ERR_INTERNAL', 'agent not started');
     const mem = process.memoryUsage();
-    const scheduler = s.scheduler.stats();
+    const polled = s.scheduler.stats();
+    const scheduler = { ...polled, failuresByReason: { ...polled.failuresByReason, dns: s.targets.figures().dnsFailures } };
     const writer = s.outputs.stats();
     return {
       version: this.#opts.version,
@@ -378,6 +392,8 @@ export class Agent {
     s.scheduler.reconfigure(schedulerOptions(config));
     s.reconciler.reconfigure(reconcilerOptions(config));
     s.discovery.reconfigure(config, ownership);
+    s.tags.reconfigure(config);
+    s.targets.reconfigure(config).catch((err: unknown) => logger.error({ stage: 'targets', err: errorMessage(err) }, 'target resolution after reload failed'));
     if (outputs) {
       // stop() waits for the previous outputs' closing, so a shutdown cannot cut their final flush short.
       await s.outputs.replace(outputs, this.#opts.closeDeadlineMs);
@@ -386,7 +402,7 @@ export class Agent {
     s.discovery.followTargets(old);
     if (old.status_log_interval !== config.status_log_interval) this.#startStatusLog();
     if (restartNeeded.length > 0) logger.warn({ keys: restartNeeded }, 'these settings take effect after a restart');
-    logger.info({ networks: config.networks }, 'configuration reloaded');
+    logger.info({ networks: networkCidrs(config), targets: config.targets.length }, 'configuration reloaded');
   }
 
   #applyConfig(config: Config): void {
@@ -418,6 +434,7 @@ export class Agent {
       }
     };
     await step('sweep', () => s.discovery.stop());
+    await step('targets', () => s.targets.stop());
     await step('snmp', () => s.enricher?.stop());
     await step('reconcile', () => s.reconciler.stop());
     await step('schedule', () => s.scheduler.stop());

@@ -1,27 +1,27 @@
 import type { Clock, TimerHandle } from '../internal/clock/clock.js';
 import { errorMessage } from '../internal/errors/errors.js';
-import { parseIpv4 } from '../internal/icmp/ipv4.js';
 import type { Logger } from '../internal/log/log.js';
 import type { Pinger } from '../internal/model/ping.js';
-import { AddressSet, parseCidr, type Ipv4Cidr } from '../internal/sweep/cidr.js';
-import { inShard } from '../internal/sweep/shard.js';
+import { inShard, inShardIpv6, type Shard } from '../internal/sweep/shard.js';
+import { AddressMatch, targetInShard } from '../internal/targets/address-match.js';
 import { Sweeper, type SweepSummary } from '../internal/sweep/sweeper.js';
 import type { Config } from './config/schema.js';
 import { sweeperConfigKeys, sweeperOptions } from './config/stage-options.js';
 import type { AgentFigures } from './telemetry.js';
 
-/** The addresses this agent owns: configured networks minus exclusions, within its shard. */
+/** The CIDR texts of the `networks` entries. */
+export const networkCidrs = (config: Config): string[] => config.networks.map((n) => n.cidr);
+
+/** The addresses this agent sweeps and owns: configured networks (both families) minus exclusions, within its shard. */
 export class Ownership {
-  readonly #set: AddressSet;
-  readonly #shard: (ip: number) => boolean;
+  readonly #set: AddressMatch;
+  readonly #shard: Shard;
   constructor(config: Config) {
-    const parse = (list: readonly string[]): Ipv4Cidr[] => list.map((c) => parseCidr(c.trim(), { allowBareAddress: true })).filter((c): c is Ipv4Cidr => c !== undefined);
-    this.#set = AddressSet.fromCidrs(parse(config.networks), parse(config.exclude));
-    this.#shard = inShard(config.shard);
+    this.#set = new AddressMatch(networkCidrs(config), config.exclude);
+    this.#shard = config.shard;
   }
   owns(ip: string): boolean {
-    const n = parseIpv4(ip);
-    return n !== undefined && this.#set.has(n) && this.#shard(n);
+    return this.#set.has(ip) && targetInShard(ip, this.#shard);
   }
 }
 
@@ -33,6 +33,8 @@ export interface DiscoveredDevices {
   ips(): IterableIterator<string>;
   /** Forgets `ip`. */
   remove(ip: string): unknown;
+  /** True for a configured target's address: kept whatever the networks say. */
+  isPinned(ip: string): boolean;
 }
 
 /** Collaborators of {@link DiscoveryLoop}. */
@@ -109,7 +111,7 @@ export class DiscoveryLoop {
   /** Removes devices this agent no longer owns (networks, exclusions or shard changed). */
   retainOwned(why: string): void {
     const { devices, logger } = this.#deps;
-    const gone = [...devices.ips()].filter((ip) => !this.#ownership.owns(ip));
+    const gone = [...devices.ips()].filter((ip) => !this.#ownership.owns(ip) && !devices.isPinned(ip));
     for (const ip of gone) devices.remove(ip);
     if (gone.length > 0) logger.info({ count: gone.length, reason: why }, 'devices outside the configured networks or shard removed');
   }
@@ -195,7 +197,7 @@ export class DiscoveryLoop {
     const { clock, devices, signal } = this.#deps;
     const startedMs = clock.now();
     const summary = await this.#sweeper.sweep(
-      { cidrs: config.networks, exclude: config.exclude, accept: inShard(config.shard) },
+      { cidrs: networkCidrs(config), exclude: config.exclude, accept: inShard(config.shard), acceptIpv6: inShardIpv6(config.shard) },
       (host) => {
         if (this.#ownership.owns(host.ip)) devices.markSeen(host.ip);
       },

@@ -9,7 +9,9 @@ export type PingFailureReason =
   /** The agent itself stalled during the probe window; says nothing about the host. */
   | 'agent_overloaded'
   /** The agent could not judge the probe: its ICMP socket failed or was being reopened, or the pinger failed; says nothing about the host. */
-  | 'agent_error';
+  | 'agent_error'
+  /** A configured target's name did not resolve, so there was no address to probe. */
+  | 'dns';
 
 /** The outcome of one echo request. */
 export type PingOutcome =

@@ -91,6 +91,19 @@ export function suspendedPingPoint(ip: string, timeMs: number, failedRttZero = f
 export type SummaryNaming = 'netscan' | 'telegraf';
 
 /**
+ * The `ping` point for a target whose name did not resolve: tag `name` (no `ip`: there is none),
+ * `rtt_ms=0`, `success=false`, `suspended=false`, `reason="dns"`, plus the target's `labels` as tags.
+ */
+export function dnsFailurePoint(name: string, labels: Readonly<Record<string, string>>, timeMs: number): Point {
+  return {
+    measurement: measurements.ping,
+    tags: { ...labels, name },
+    fields: { rtt_ms: field.float(0), success: field.bool(false), suspended: field.bool(false), reason: field.string('dns') },
+    timeMs,
+  };
+}
+
+/**
  * The `ping_summary` point: tag `ip`; integer counts `sent`, `received`, `overloaded`,
  * `suspended_ticks`, `missed_slots` (slots the agent let pass unprobed), `skipped_ticks` (previous
  * probe still in flight), so sent + overloaded + suspended_ticks + missed_slots + skipped_ticks

@@ -181,7 +181,7 @@ test('unreachable and send_error are failures with their reason and count toward
     assert.deepEqual([...reasonsSeen], [reasons[ip as keyof typeof reasons]]);
   }
   const s = r.sched.stats();
-  assert.deepEqual(s.failuresByReason, { timeout: 2, unreachable: 2, send_error: 2, agent_overloaded: 0, agent_error: 0 });
+  assert.deepEqual(s.failuresByReason, { timeout: 2, unreachable: 2, send_error: 2, agent_overloaded: 0, agent_error: 0, dns: 0 });
   assert.equal(s.breakerTripsTotal, 3);
   await r.sched.stop();
 });

@@ -113,7 +113,7 @@ export class PingScheduler {
   #removeAbortListener: (() => void) | undefined;
   #sent = 0;
   #replies = 0;
-  #failures: Record<PingFailureReason, number> = { timeout: 0, unreachable: 0, send_error: 0, agent_overloaded: 0, agent_error: 0 };
+  #failures: Record<PingFailureReason, number> = { timeout: 0, unreachable: 0, send_error: 0, agent_overloaded: 0, agent_error: 0, dns: 0 };
   #skipped = 0;
   #suspendedTicks = 0;
   #lateSends = 0;

@@ -121,7 +121,9 @@ const authProtocols: Record<string, number> = {
 function openSession(req: SnmpGetRequest): snmp.Session {
   const cred = req.credential;
   // net-snmp treats timeout 0 as "default 5000"; 1 ms is the floor we can express.
-  const options: snmp.SessionOptions = { port: req.port, timeout: Math.max(1, Math.round(req.timeoutMs)), retries: req.retries, transport: 'udp4' };
+  // net-snmp opens a udp4 socket unless told otherwise, and a udp4 socket cannot reach an IPv6 agent.
+  const transport = req.ip.includes(':') ? 'udp6' : 'udp4';
+  const options: snmp.SessionOptions = { port: req.port, timeout: Math.max(1, Math.round(req.timeoutMs)), retries: req.retries, transport };
   if (cred.version === '3') {
     const authProtocol = authProtocols[cred.authProtocol];
     if (authProtocol === undefined) throw new Error(`unsupported SNMPv3 auth protocol '${String(cred.authProtocol)}'`);

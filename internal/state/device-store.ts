@@ -104,6 +104,8 @@ export class DeviceStore {
   readonly #persistence: StorePersistence;
   readonly #breakers: StoreBreakers;
   #lastNowMs = -Infinity;
+  /** Configured targets: never evicted or pruned (see {@link pin}). */
+  readonly #pinned = new Set<string>();
 
   #startPromise: Promise<void> | undefined = undefined;
   #stopPromise: Promise<void> | undefined = undefined;
@@ -182,8 +184,10 @@ export class DeviceStore {
       return KNOWN;
     }
     let evicted: string | undefined;
-    const victim = slots.oldest;
-    if (slots.size >= this.#opts.maxDevices && victim >= 0) {
+    if (slots.size >= this.#opts.maxDevices) {
+      const victim = this.#evictable();
+      // Every device is pinned: a configured target outranks a newly discovered host.
+      if (victim < 0) return KNOWN;
       evicted = slots.ip(victim);
       this.#delete(victim, 'evicted');
     }
@@ -193,6 +197,35 @@ export class DeviceStore {
     if (this.#events.listening) this.#events.push({ type: 'added', ip });
     this.#events.flush();
     return evicted === undefined ? ADDED : { added: true, evicted };
+  }
+
+  /**
+   * Holds `ip` (a configured target) in the state: it is never evicted or pruned until
+   * {@link unpin}. Adds it (as seen now) when unknown. Costs nothing on the IPv4 path: the pinned
+   * set is consulted only when choosing a victim.
+   */
+  pin(ip: string): void {
+    this.#pinned.add(ip);
+    if (!this.has(ip)) this.markSeen(ip);
+  }
+
+  /** Releases `ip` to the usual eviction and pruning (it stays in the state). */
+  unpin(ip: string): void {
+    this.#pinned.delete(ip);
+  }
+
+  /** Whether `ip` is pinned. */
+  isPinned(ip: string): boolean {
+    return this.#pinned.has(ip);
+  }
+
+  /** The least recently seen device that is not pinned, or -1. O(pinned devices older than it). */
+  #evictable(): number {
+    const slots = this.#slots;
+    let s = slots.oldest;
+    if (this.#pinned.size === 0) return s;
+    while (s >= 0 && this.#pinned.has(slots.ip(s))) s = slots.newer(s);
+    return s;
   }
 
   /** Sets lastSeen to now (a successful probe); no-op for an unknown IP. */
@@ -274,6 +307,7 @@ export class DeviceStore {
     }
     const pruned: string[] = [];
     for (const s of victims) {
+      if (this.#pinned.size > 0 && this.#pinned.has(slots.ip(s))) continue;
       pruned.push(slots.ip(s));
       this.#delete(s, 'pruned');
     }

@@ -4,6 +4,7 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { NetscanError } from '../errors/errors.js';
 import type { BreakerState, Device, SnmpInfo } from '../model/device.js';
 import { parseIpv4 } from '../model/ipv4.js';
+import { canonicalIp } from '../net/ipv6.js';
 
 /**
  * The state file: one JSON document, written one device per line so it can be produced in
@@ -279,7 +280,10 @@ function decodeDevice(v: unknown, savedAtMs: number): Device | string {
   if (!isObject(v)) return 'not an object';
   const ip = v['ip'];
   if (typeof ip !== 'string' || ip === '') return '"ip" is not a non-empty string';
-  if (parseIpv4(ip) === undefined) return `"ip" ${JSON.stringify(ip.slice(0, 40))} is not a dotted IPv4 address`;
+  // IPv6 devices are kept in RFC 5952 form: any other spelling would be a second key for the same address.
+  if (parseIpv4(ip) === undefined && (!ip.includes(':') || canonicalIp(ip) !== ip)) {
+    return `"ip" ${JSON.stringify(ip.slice(0, 40))} is not a dotted IPv4 address or a canonical (RFC 5952) IPv6 address`;
+  }
   const hostname = v['hostname'];
   if (typeof hostname !== 'string') return '"hostname" is not a string';
   const firstSeenMs = v['first_seen_ms'];

@@ -98,7 +98,7 @@ function tooLargePrefix(text: string, prefix: number): string {
 }
 
 /** RFC 1123 host name syntax (labels of letters, digits and inner hyphens), plus `_` as resolvers accept it. */
-function isHostName(text: string): boolean {
+export function isHostName(text: string): boolean {
   const name = text.endsWith('.') ? text.slice(0, -1) : text;
   if (name.length === 0 || name.length > 253) return false;
   return name.split('.').every((label) => /^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$/.test(label));

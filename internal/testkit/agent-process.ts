@@ -59,6 +59,14 @@ export interface AgentProcessOptions {
   netns?: boolean;
   /** nftables ruleset loaded in that namespace before the agent starts (needs `netns`). */
   nftRuleset?: string;
+  /**
+   * A hosts file bind-mounted over /etc/hosts (with `hosts: files` in nsswitch.conf) in a private
+   * mount namespace (needs `netns`): the agent resolves names from it alone. Rewrite it in place
+   * (same inode) to change an answer mid-run.
+   */
+  hostsFile?: string;
+  /** Extra shell lines run as root in the namespace before the agent starts, e.g. `ip -6 route add local fd00:1::/64 dev lo`. */
+  setup?: readonly string[];
   /** Run without CAP_NET_RAW (uid 65534 when it can read the checkout; see withoutNetRawArgs). */
   withoutNetRaw?: boolean;
   /** Extra environment variables. */
@@ -155,9 +163,15 @@ export class AgentProcess {
         writeFileSync(rules, opts.nftRuleset);
         lines.push(`nft -f '${rules}'`);
       }
+      lines.push(...(opts.setup ?? []));
+      if (opts.hostsFile !== undefined) {
+        const nsswitch = join(dir, 'nsswitch.conf');
+        writeFileSync(nsswitch, 'hosts: files\n');
+        lines.push(`mount --bind '${opts.hostsFile}' /etc/hosts`, `mount --bind '${nsswitch}' /etc/nsswitch.conf`);
+      }
       // exec all the way down, so the pid we hold is the agent's (signals reach it directly).
       lines.push('exec "$@"');
-      argv = ['unshare', '-n', '--', 'sh', '-c', lines.join('\n'), 'sh', ...setpriv, ...node];
+      argv = ['unshare', ...(opts.hostsFile !== undefined ? ['-m'] : []), '-n', '--', 'sh', '-c', lines.join('\n'), 'sh', ...setpriv, ...node];
     } else {
       argv = [...setpriv, ...node];
     }

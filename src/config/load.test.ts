@@ -68,7 +68,7 @@ test('reports each rule with its exact message', () => {
     ['networks: ["169.254.0.0/16"]', 'networks[0]: link-local networks not allowed (got "169.254.0.0/16"; allowed an IPv4 CIDR a.b.c.d/n with n from 8 to 32)'],
     ['networks: ["0.0.0.0/8"]', 'networks[0]: network address is unspecified (0.0.0.0) (got "0.0.0.0/8"; allowed an IPv4 CIDR a.b.c.d/n with n from 8 to 32)'],
     ['networks: "127.0.0.0/24"', 'networks: must be a list of CIDR strings, not a string (got "127.0.0.0/24"; allowed a YAML list of CIDRs)'],
-    ['exclude: ["127.0.0.300"]', 'exclude[0]: invalid CIDR or address (got "127.0.0.300"; allowed an IPv4 address or CIDR a.b.c.d/n)'],
+    ['exclude: ["127.0.0.300"]', 'exclude[0]: invalid CIDR or address (got "127.0.0.300"; allowed an IPv4 or IPv6 address or CIDR)'],
     ['icmp_workers: 0', 'icmp_workers: must be between 1 and 2000 (got 0; allowed an integer from 1 to 2000)'],
     ['icmp_workers: 2001', 'icmp_workers: must be between 1 and 2000 (got 2001; allowed an integer from 1 to 2000)'],
     ['icmp_workers: 1.5', 'icmp_workers: must be a whole number (got 1.5; allowed an integer from 1 to 2000)'],
@@ -213,7 +213,7 @@ test('warnings never stop validation: a public community and burst below rate st
 
 test('loopback networks and networks up to /8 are valid', () => {
   const { config } = parseConfigText(`networks: ["127.0.0.0/8", "127.5.0.0/16"]\nicmp_discovery_interval: 5m\nping_interval: 2s\nping_rate_limit: 20000\nping_burst_limit: 20000\n`, { env: {} });
-  assert.deepEqual(config.networks, ['127.0.0.0/8', '127.5.0.0/16']);
+  assert.deepEqual(config.networks.map((n) => n.cidr), ['127.0.0.0/8', '127.5.0.0/16']);
 });
 
 test('secrets never appear in problems', () => {

@@ -28,7 +28,7 @@ test('config.yaml is valid, warning-free and sweeps loopback only', () => {
   const text = readFileSync(new URL('config.yaml', root), 'utf8');
   const { config, warnings } = parseConfigText(text, { env: {} });
   assert.deepEqual(warnings, []);
-  for (const n of config.networks) assert.match(n, /^127\./);
+  for (const n of config.networks) assert.match(n.cidr, /^(127\.|fd00:)/);
   assert.equal(config.health_check_bind, '127.0.0.1');
   assert.equal(config.influxdb?.enabled, false);
 });

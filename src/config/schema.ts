@@ -98,6 +98,36 @@ const cidrList = z.array(str('an IPv4 CIDR such as "127.0.0.0/24"'), {
 const MINUTE = 60_000;
 const SECOND = 1000;
 
+/** Tag keys netscan writes itself; `labels` may not use them. */
+export const reservedTagKeys: readonly string[] = ['ip', 'name', 'agent'];
+
+/** Extra tags for a network's or a target's points (keys checked in validate.ts). */
+const labelMap = z.record(z.string(), str('a string (quote numbers and booleans)'), {
+  error: (iss) => msg(`must be a map of tag names to strings, not a ${typeName(iss.input)}`, 'a YAML map such as {site: "lab"}'),
+});
+
+/** A `networks` entry: a CIDR string, or `{cidr, labels}`; the output is always the object. */
+const networkEntry = z.preprocess(
+  (v) => (typeof v === 'string' ? { cidr: v } : v),
+  z.strictObject(
+    { cidr: str('an IPv4 CIDR such as "127.0.0.0/24" or an IPv6 prefix up to /112'), labels: labelMap.default({}) },
+    { error: (iss) => msg(`must be a CIDR string or a {cidr, labels} map, not a ${typeName(iss.input)}`, 'a CIDR string or {cidr, labels}') },
+  ),
+);
+
+/** A `targets` entry: a host name or address, or `{host, labels}`. */
+const targetEntry = z.preprocess(
+  (v) => (typeof v === 'string' ? { host: v } : v),
+  z.strictObject(
+    {
+      /** Host name (resolved through the system resolver) or IPv4/IPv6 address. */
+      host: str('a host name or an IPv4 or IPv6 address'),
+      labels: labelMap.default({}),
+    },
+    { error: (iss) => msg(`must be a host string or a {host, labels} map, not a ${typeName(iss.input)}`, 'a host string or {host, labels}') },
+  ),
+);
+
 const snmpVersionText = (v: unknown): unknown => (v === 1 || v === 3 ? String(v) : v);
 
 /** One SNMP credential tried in order (v1, v2c or v3); secrets are env-expanded and redacted. */
@@ -189,7 +219,9 @@ const shardSection = z.strictObject({
 /** The configuration schema. */
 export const configSchema = z.strictObject({
   // Discovery (Go parity)
-  networks: cidrList.default([]),
+  networks: z
+    .array(networkEntry, { error: (iss) => msg(`must be a list of CIDR strings, not a ${typeName(iss.input)}`, 'a YAML list of CIDRs') })
+    .default([]),
   /** Sweep period; 5m finds a new host within minutes at a sweep cost that a /16 still affords. */
   icmp_discovery_interval: durationDefault('5m', MINUTE),
   discovery_interval: durationDefault('4h', MINUTE),
@@ -202,6 +234,17 @@ export const configSchema = z.strictObject({
   sweep_rate_limit: positive('packets per second, greater than 0').default(1000),
   sweep_timeout: durationDefault('1s', 10, { maxMs: MINUTE }),
   sweep_retries: intIn(0, 10).default(1),
+
+  // What to monitor beyond the sweep (new)
+  targets: z.array(targetEntry, { error: (iss) => msg(`must be a list of targets, not a ${typeName(iss.input)}`, 'a YAML list of host names or addresses') }).default([]),
+  /** How often target names are resolved again (dns.lookup reports no TTL). */
+  target_resolve_interval: durationDefault('5m', SECOND),
+  /** Which address of a name is pinged: `auto` the first the resolver returns, `ipv4` A only, `ipv6` AAAA only. */
+  ip_family: z.enum(['auto', 'ipv4', 'ipv6'], { error: msg('is not a known address family', 'auto, ipv4 or ipv6') }).default('auto'),
+  /** Value of the `agent` tag on every point; "" means the host name of the machine. */
+  agent_name: str().default(''),
+  /** Name discovered devices without a target name or sysName by their reverse-DNS name (looked up once, cached). */
+  reverse_dns: bool().default(false),
 
   // Monitoring (Go parity)
   /** Ping period per device; 5s: longer than ping_timeout's default 3s, and ping_rate_limit's default serves 320 devices. */
@@ -307,7 +350,7 @@ function unwrap(schema: z.ZodType): z.ZodType {
   let s: z.ZodType = schema;
   for (;;) {
     if (s instanceof z.ZodOptional || s instanceof z.ZodDefault || s instanceof z.ZodNullable) s = s.unwrap() as z.ZodType;
-    else if (s instanceof z.ZodPipe) s = s.in as z.ZodType;
+    else if (s instanceof z.ZodPipe) s = (s.in instanceof z.ZodTransform ? s.out : s.in) as z.ZodType;
     else return s;
   }
 }

@@ -2,9 +2,11 @@ import { formatCidr, isLinkLocalNetwork, isMulticastNetwork, parseCidr } from '.
 import { formatDuration, parseDuration } from './duration.js';
 import { redactUrlCredentials } from '../../internal/log/log.js';
 import { parseIpv4 } from '../../internal/icmp/ipv4.js';
-import { parseIpv6 } from '../../internal/net/ipv6.js';
+import { canonicalIp, parseIpv6 } from '../../internal/net/ipv6.js';
+import { MAX_IPV6_SWEEP_ADDRESSES, MIN_IPV6_SWEEP_PREFIX, parseIpv6Cidr } from '../../internal/sweep/cidr6.js';
+import { isHostName } from '../../internal/sweep/targets.js';
 import { badCommunityCharPosition } from '../../internal/snmp/credentials.js';
-import type { Config } from './schema.js';
+import { reservedTagKeys, type Config } from './schema.js';
 
 /**
  * Checks the schema cannot express: CIDR semantics, relationships between keys, and the Go
@@ -32,14 +34,18 @@ const line = (path: string, message: string, got?: string, allowed?: string): st
 
 function checkNetworks(raw: Raw, f: Findings): void {
   const nets = raw.networks;
-  if (nets === undefined || (Array.isArray(nets) && nets.length === 0)) {
+  const targets = raw.targets;
+  if ((nets === undefined || (Array.isArray(nets) && nets.length === 0)) && !(Array.isArray(targets) && targets.length > 0)) {
     f.warnings.push(line('networks', 'is empty: nothing will be discovered (devices restored from the state file are still monitored)'));
   }
   if (Array.isArray(nets)) {
     nets.forEach((n, i) => {
-      const s = str(n);
+      const entry = obj(n);
+      const s = str(n) ?? str(entry?.cidr);
+      if (entry) checkLabels(`networks[${i}].labels`, entry.labels, f);
       if (s === undefined) return; // the schema reports the type
-      const path = `networks[${i}]`;
+      const path = entry ? `networks[${i}].cidr` : `networks[${i}]`;
+      if (s.includes(':')) return checkIpv6Network(path, s.trim(), f);
       const c = parseCidr(s.trim());
       const allowed = 'an IPv4 CIDR a.b.c.d/n with n from 8 to 32';
       if (!c) return void f.errors.push(line(path, 'invalid CIDR notation', JSON.stringify(s), allowed));
@@ -55,9 +61,58 @@ function checkNetworks(raw: Raw, f: Findings): void {
   if (Array.isArray(ex)) {
     ex.forEach((n, i) => {
       const s = str(n);
-      if (s !== undefined && !parseCidr(s.trim(), { allowBareAddress: true })) f.errors.push(line(`exclude[${i}]`, 'invalid CIDR or address', JSON.stringify(s), 'an IPv4 address or CIDR a.b.c.d/n'));
+      if (s === undefined) return;
+      const t = s.trim();
+      const ok = t.includes(':') ? parseIpv6Cidr(t, { allowBareAddress: true }) !== undefined : parseCidr(t, { allowBareAddress: true }) !== undefined;
+      if (!ok) f.errors.push(line(`exclude[${i}]`, 'invalid CIDR or address', JSON.stringify(s), 'an IPv4 or IPv6 address or CIDR'));
     });
   }
+  checkTargets(raw, f);
+}
+
+function checkIpv6Network(path: string, s: string, f: Findings): void {
+  const allowed = `an IPv6 prefix of /${MIN_IPV6_SWEEP_PREFIX} or longer (${MAX_IPV6_SWEEP_ADDRESSES} addresses at most)`;
+  const c = parseIpv6Cidr(s, { allowBareAddress: true });
+  if (!c) return void f.errors.push(line(path, 'invalid IPv6 prefix', JSON.stringify(s), allowed));
+  if (c.prefix < MIN_IPV6_SWEEP_PREFIX) {
+    return void f.errors.push(line(path, `IPv6 prefix /${c.prefix} is too large to sweep; list the hosts to monitor under targets instead`, JSON.stringify(s), allowed));
+  }
+  const top16 = Number(c.network >> 112n);
+  if (top16 >>> 8 === 0xff) return void f.errors.push(line(path, 'multicast networks not allowed', JSON.stringify(s), allowed));
+  if ((top16 & 0xffc0) === 0xfe80) return void f.errors.push(line(path, 'link-local networks not allowed', JSON.stringify(s), allowed));
+}
+
+/** Label keys: line-protocol tag keys that do not collide with the tags netscan writes. */
+function checkLabels(path: string, labels: unknown, f: Findings): void {
+  const m = obj(labels);
+  if (!m) return; // absent, or the schema reports the type
+  for (const k of Object.keys(m)) {
+    const allowed = `a tag name other than ${reservedTagKeys.join(', ')}, not starting with "_"`;
+    if (reservedTagKeys.includes(k)) f.errors.push(line(`${path}.${k}`, 'is a tag netscan writes itself', JSON.stringify(k), allowed));
+    else if (k === '' || k.startsWith('_')) f.errors.push(line(`${path}.${k}`, 'is not a usable tag name', JSON.stringify(k), allowed));
+  }
+}
+
+function checkTargets(raw: Raw, f: Findings): void {
+  const targets = raw.targets;
+  if (!Array.isArray(targets)) return;
+  const seen = new Map<string, number>();
+  targets.forEach((t, i) => {
+    const entry = obj(t);
+    const host = str(t) ?? str(entry?.host);
+    if (entry) checkLabels(`targets[${i}].labels`, entry.labels, f);
+    if (host === undefined) return;
+    const path = entry ? `targets[${i}].host` : `targets[${i}]`;
+    const key = canonicalIp(host.trim()) ?? host.trim().toLowerCase().replace(/\.$/, '');
+    if (canonicalIp(host.trim()) === undefined && !isHostName(host.trim())) {
+      return void f.errors.push(line(path, 'is not an address or a host name', JSON.stringify(host), 'an IPv4 or IPv6 address, or a host name such as "router.example"'));
+    }
+    const dup = seen.get(key);
+    if (dup !== undefined) return void f.errors.push(line(path, `repeats targets[${dup}]`, JSON.stringify(host), 'each host once'));
+    seen.set(key, i);
+  });
+  const max = num(raw.max_devices) ?? 20_000;
+  if (targets.length > max) f.errors.push(line('targets', `has more entries than max_devices (${max})`, `${targets.length} targets`, `at most ${max} targets, or a larger max_devices`));
 }
 
 const weakCommunities = new Set(['private', 'admin', 'password', '123456', 'community']);
@@ -235,7 +290,7 @@ function checkRelations(raw: Raw, cfg: Config | undefined, f: Findings): void {
   }
   const capacity = Math.floor((cfg.ping_rate_limit * cfg.ping_interval) / 1000);
   // A device count the networks cannot reach is no reason to warn (a /30 holds 4 addresses).
-  const reachable = networkAddresses(cfg.networks);
+  const reachable = (cfg.networks.length > 0 ? networkAddresses(cfg.networks.map((n) => n.cidr)) : 0) + cfg.targets.length;
   if (capacity < Math.min(cfg.max_devices, cfg.max_concurrent_pingers, reachable)) {
     f.warnings.push(line('ping_rate_limit', `serves at most ${capacity} devices at ping_interval ${formatDuration(cfg.ping_interval)}; beyond that the effective interval stretches (max_devices is ${cfg.max_devices})`, String(cfg.ping_rate_limit), `>= ${Math.ceil((Math.min(cfg.max_devices, cfg.max_concurrent_pingers) * 1000) / cfg.ping_interval)} to keep the interval for max_devices`));
   }
@@ -275,7 +330,7 @@ function checkBuffer(cfg: Config | undefined, f: Findings): void {
     f.errors.push(line('max_buffer_points', `must be at least 2 x influxdb.batch_size (${batch}): one batch is sent while the next one fills, or points are dropped`, String(buffer), `>= ${2 * batch}, or a smaller influxdb.batch_size`));
     return;
   }
-  const hosts = networkHosts(cfg.networks);
+  const hosts = networkHosts(cfg.networks.map((n) => n.cidr));
   if (hosts === undefined) return;
   const devices = Math.min(hosts, cfg.max_devices, cfg.max_concurrent_pingers);
   const perFlush = (cfg.ping_raw_points ? Math.ceil(db.flush_interval / cfg.ping_interval) : 0) + (cfg.summary_interval > 0 ? Math.ceil(db.flush_interval / cfg.summary_interval) : 0);

@@ -1,0 +1,52 @@
+import { parseIpv4 } from '../model/ipv4.js';
+import { ipv6ToBigInt } from '../sweep/cidr6.js';
+import { parseIpv6 } from '../net/ipv6.js';
+import { addressHash128, addressHash32, type Shard } from '../sweep/shard.js';
+import { buildSweepSpace, parseTarget, type AddressSpec, type SweepSpace } from '../sweep/targets.js';
+import { fmix32, fnv1a32 } from '../hash/hash.js';
+
+/**
+ * Membership of one address (either family, as text) in a set of networks minus exclusions.
+ * IPv4 is a binary search over u32 ranges; IPv6 parses once into a bigint and searches its ranges.
+ */
+export class AddressMatch {
+  readonly #space: SweepSpace;
+  readonly #bytes = new Uint8Array(16);
+
+  /** Networks and exclusions as `networks`/`exclude` spell them; unparsable entries are ignored (the config check reports them). */
+  constructor(include: readonly string[], exclude: readonly string[] = []) {
+    const specs = (list: readonly string[], ex: boolean): AddressSpec[] =>
+      list.flatMap((t) => {
+        const p = parseTarget(t.trim(), { exclude: ex });
+        return p.ok && p.target.family !== 'name' ? [p.target] : [];
+      });
+    this.#space = buildSweepSpace(specs(include, false), specs(exclude, true));
+  }
+
+  /** Number of addresses in the set. */
+  get size(): number {
+    return this.#space.size;
+  }
+
+  /** True when `ip` (dotted IPv4 or IPv6 text) is in the set. */
+  has(ip: string): boolean {
+    const v4 = parseIpv4(ip);
+    if (v4 !== undefined) return this.#space.ipv4.has(v4);
+    const v6 = parseIpv6(ip, this.#bytes);
+    return v6 !== undefined && this.#space.ipv6.has(ipv6ToBigInt(v6));
+  }
+}
+
+/**
+ * Whether `shard` owns a target: an address by the same hash as the sweep uses, so a target that
+ * is also inside a network belongs to the same agent; a host name by a hash of its lower-case text,
+ * so it stays with one agent whatever it resolves to.
+ */
+export function targetInShard(host: string, shard: Shard): boolean {
+  if (shard.count <= 1) return true;
+  const v4 = parseIpv4(host);
+  if (v4 !== undefined) return addressHash32(v4) % shard.count === shard.index;
+  const v6 = parseIpv6(host);
+  if (v6 !== undefined) return addressHash128(v6) % shard.count === shard.index;
+  return fmix32(fnv1a32(host.toLowerCase())) % shard.count === shard.index;
+}

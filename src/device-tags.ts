@@ -1,0 +1,135 @@
+import { hostname } from 'node:os';
+import type { Point, PointSink } from '../internal/model/point.js';
+import { measurements } from '../internal/model/points.js';
+import { AddressMatch } from '../internal/targets/address-match.js';
+import type { Config } from './config/schema.js';
+
+/** What a configured target adds to its device's points. */
+export interface TargetTags {
+  /** The configured host name; undefined for a target given as an address. */
+  readonly name: string | undefined;
+  /** The target's `labels`. */
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+/** Entries kept in the per-address tag cache (and reverse-DNS cache) before it is dropped and rebuilt on demand. */
+const MAX_CACHED = 200_000;
+/** Reverse lookups in flight at once (getnameinfo runs on libuv's thread pool). */
+const MAX_REVERSE_IN_FLIGHT = 4;
+
+/** Reverse lookup of one address: its name, or undefined when it has none. */
+export type ReverseLookup = (ip: string) => Promise<string | undefined>;
+
+/** The value of the `agent` tag: `agent_name`, else the machine's host name. */
+export const agentName = (config: Config): string => config.agent_name || hostname();
+
+/**
+ * A sink in front of the outputs that puts identity on every point: `agent` on all of them
+ * (health_metrics included, so sharded agents keep separate series), and on a device's points
+ * (those with an `ip` tag) the labels of its network and target and its `name`: the target's
+ * host name, else the SNMP sysName seen in its latest device_info point, else (with
+ * `reverse_dns`) the address's reverse-DNS name, looked up once and cached. Tags are computed once
+ * per address and cached, so a ping costs one map lookup and one object spread.
+ */
+export class DeviceTags implements PointSink {
+  readonly #inner: PointSink;
+  #agent: Readonly<Record<string, string>> = {};
+  #networks: Array<{ match: AddressMatch; labels: Readonly<Record<string, string>> }> = [];
+  readonly #targets = new Map<string, TargetTags>();
+  readonly #sysNames = new Map<string, string>();
+  readonly #cache = new Map<string, Readonly<Record<string, string>>>();
+  readonly #reverseLookup: ReverseLookup | undefined;
+  /** Reverse-DNS answers: a name, or null for none (or a lookup in flight). */
+  readonly #reverse = new Map<string, string | null>();
+  #reverseInFlight = 0;
+  #reverseOn = false;
+
+  constructor(inner: PointSink, config: Config, reverse?: ReverseLookup) {
+    this.#inner = inner;
+    this.#reverseLookup = reverse;
+    this.reconfigure(config);
+  }
+
+  /** Takes a new agent name and network labels (a reload); cached tags are rebuilt. */
+  reconfigure(config: Config): void {
+    this.#agent = { agent: agentName(config) };
+    this.#networks = config.networks
+      .filter((n) => Object.keys(n.labels).length > 0)
+      .map((n) => ({ match: new AddressMatch([n.cidr], config.exclude), labels: n.labels }));
+    this.#reverseOn = config.reverse_dns && this.#reverseLookup !== undefined;
+    this.#reverse.clear();
+    this.#cache.clear();
+  }
+
+  /** The `agent` tag value. */
+  get agent(): string {
+    return this.#agent.agent!;
+  }
+
+  /** `ip` is the current address of a configured target. */
+  setTarget(ip: string, tags: TargetTags): void {
+    this.#targets.set(ip, tags);
+    this.#cache.delete(ip);
+  }
+
+  /** `ip` is no longer a configured target's address. */
+  clearTarget(ip: string): void {
+    this.#targets.delete(ip);
+    this.#cache.delete(ip);
+  }
+
+  /** The tags added to points of device `ip` (agent, labels, name). */
+  tagsFor(ip: string): Readonly<Record<string, string>> {
+    let t = this.#cache.get(ip);
+    if (t) return t;
+    const out: Record<string, string> = {};
+    for (const n of this.#networks) if (n.match.has(ip)) Object.assign(out, n.labels);
+    const target = this.#targets.get(ip);
+    if (target) Object.assign(out, target.labels);
+    const name = target?.name ?? this.#sysNames.get(ip) ?? this.#reverseName(ip);
+    if (name !== undefined) out.name = name;
+    out.agent = this.#agent.agent!;
+    if (this.#cache.size >= MAX_CACHED) this.#cache.clear();
+    t = Object.freeze(out);
+    this.#cache.set(ip, t);
+    return t;
+  }
+
+  write(point: Point): number {
+    const ip = point.tags.ip;
+    if (ip === undefined) return this.#inner.write({ ...point, tags: { ...this.#agent, ...point.tags } });
+    if (point.measurement === measurements.deviceInfo) this.#learnSysName(ip, point);
+    return this.#inner.write({ ...point, tags: { ...this.tagsFor(ip), ...point.tags } });
+  }
+
+  /** The cached reverse-DNS name of `ip`; on a miss starts one lookup and answers undefined for now. */
+  #reverseName(ip: string): string | undefined {
+    if (!this.#reverseOn) return undefined;
+    const known = this.#reverse.get(ip);
+    if (known !== undefined) return known ?? undefined;
+    if (this.#reverseInFlight >= MAX_REVERSE_IN_FLIGHT) return undefined;
+    if (this.#reverse.size >= MAX_CACHED) this.#reverse.clear();
+    this.#reverse.set(ip, null);
+    this.#reverseInFlight++;
+    this.#reverseLookup!(ip)
+      .catch(() => undefined)
+      .then((name) => {
+        this.#reverseInFlight--;
+        if (name === undefined || name === ip || !this.#reverse.has(ip)) return;
+        this.#reverse.set(ip, name);
+        this.#cache.delete(ip);
+      })
+      .catch(() => undefined);
+    return undefined;
+  }
+
+  #learnSysName(ip: string, point: Point): void {
+    const f = point.fields.hostname;
+    // device_info carries the IP as hostname when the agent returned no sysName (Go parity).
+    const name = f?.type === 'string' && f.value !== '' && f.value !== ip ? f.value : undefined;
+    if (name === this.#sysNames.get(ip)) return;
+    if (name === undefined) this.#sysNames.delete(ip);
+    else this.#sysNames.set(ip, name);
+    this.#cache.delete(ip);
+  }
+}
