@@ -8,6 +8,7 @@
 import { systemClock, type Clock, type TimerHandle } from '../internal/clock/clock.js';
 import { NetscanError, errorMessage } from '../internal/errors/errors.js';
 import type { IcmpSocketFactory } from '../internal/icmp/icmp-socket.js';
+import type { IcmpModeSetting } from '../internal/icmp/open.js';
 import type { Logger } from '../internal/log/log.js';
 import type { PingOutcome, Pinger } from '../internal/model/ping.js';
 import { canonicalIp } from '../internal/net/ipv6.js';
@@ -45,6 +46,8 @@ export interface SweepCommandOptions {
   readonly order?: 'arrival' | 'address';
   /** Only this address family (fping -4/-6): host names resolve to it, other targets are usage errors. */
   readonly family?: 4 | 6;
+  /** ICMP socket kind: raw, dgram, or auto (default: raw when allowed, else datagram). */
+  readonly icmpMode?: IcmpModeSetting;
 }
 
 /** Where the command writes and what can stop it. */
@@ -119,6 +122,8 @@ export interface SweepCommandArgv {
   readonly ipv4?: boolean;
   /** `-6, --ipv6`. */
   readonly ipv6?: boolean;
+  /** `--icmp-mode auto|raw|dgram`. */
+  readonly icmpMode?: string;
 }
 
 /**
@@ -175,11 +180,13 @@ export function parseSweepCommandArgs(targetArgs: readonly string[], argv: Sweep
   const periodMs = duration('period', argv.period, defaultSweeperOptions.periodMs, 0);
   const order = argv.order ?? 'arrival';
   if (order !== 'arrival' && order !== 'address') problems.push(`--order must be arrival or address, got ${JSON.stringify(order)}`);
+  const icmpMode = argv.icmpMode ?? 'auto';
+  if (icmpMode !== 'auto' && icmpMode !== 'raw' && icmpMode !== 'dgram') problems.push(`--icmp-mode must be auto, raw or dgram, got ${JSON.stringify(icmpMode)}`);
   if (problems.length > 0) throw new NetscanError('ERR_USAGE', problems.join('\n'), { stage: 'sweep' });
   return {
     targets, exclude, ratePps, timeoutMs, retries, json: argv.json === true, inFlight,
     show: argv.unreach ? 'unreachable' : 'alive', quiet: argv.quiet === true, periodMs, order: order as 'arrival' | 'address',
-    ...(count === undefined ? {} : { count }), ...(family === undefined ? {} : { family }),
+    ...(count === undefined ? {} : { count }), ...(family === undefined ? {} : { family }), ...(icmpMode === 'auto' ? {} : { icmpMode: icmpMode as IcmpModeSetting }),
   };
 }
 
@@ -213,6 +220,7 @@ interface OpenPingerOptions {
   readonly logger: Logger | undefined;
   readonly maxInFlight: number;
   readonly openSocket: IcmpSocketFactory | undefined;
+  readonly mode: IcmpModeSetting;
 }
 
 /**
@@ -233,7 +241,7 @@ async function openPinger(o: OpenPingerOptions): Promise<OpenedPinger> {
     eagerIpv6: o.ipv6.length > 0,
     engine: {
       maxInFlight: Math.min(60000, Math.max(o.maxInFlight, 1024)),
-      openSocket: o.openSocket ?? new IcmpSocketOpener({ open: openNativeIcmpSocket, logger: o.logger }).open,
+      openSocket: o.openSocket ?? new IcmpSocketOpener({ mode: o.mode, open: openNativeIcmpSocket, logger: o.logger }).open,
     },
   });
   await pinger.start();
@@ -313,7 +321,7 @@ export async function runSweepCommand(opts: SweepCommandOptions, io: SweepComman
   if (!pinger && space.size > 0) {
     const ipv6 = space.ipv6.size === 0 ? [] : specs.filter((s) => s.family === 'ipv6').map((s) => (fromNames.has(s.text) ? `${s.text} from ${fromNames.get(s.text)}` : s.text));
     try {
-      opened = await openPinger({ ipv4: space.ipv4.size > 0, ipv6, clock, logger: io.logger, maxInFlight: inFlight, openSocket: io.openSocket });
+      opened = await openPinger({ ipv4: space.ipv4.size > 0, ipv6, clock, logger: io.logger, maxInFlight: inFlight, openSocket: io.openSocket, mode: opts.icmpMode ?? 'auto' });
     } catch (err) {
       io.stderr.write(`netscan: ${errorMessage(err)}\n`);
       return SWEEP_EXIT.failure;

@@ -1,12 +1,16 @@
-// ICMP engine and sweep benchmarks: `npm run bench -- icmp [--json] [--rounds N] [--skip-12] [--only 24|16|12|engine|monitor|rtt|hot]`.
+// ICMP engine and sweep benchmarks: `npm run bench -- icmp [--json] [--rounds N] [--skip-12] [--only startup|24|16|v6|12|engine|monitor|rtt|hot]`.
 // Re-executes itself inside a private network namespace (only loopback; 256 addresses of the /16
-// dropped by nft on the INPUT hook) and measures, in one run:
-//   - a /24 and a /16 sweep with netscan (`netscan sweep`, a child process) and with Debian's
-//     `fping -g CIDR -a -q -r 0 -t 500 -i 0`; both must report exactly the live addresses;
+// dropped by nft on the INPUT hook; fd00:1::/64 local on lo) and measures, in one run:
+//   - one-shot start-up: `netscan sweep 127.0.0.1` (bin/netscan.js) against `node -e 0`;
+//   - a /24 and a /16 sweep with netscan (`netscan sweep`, a child process, raw and datagram
+//     sockets) and with Debian's `fping -g CIDR -a -q -r 0 -t 500 -i 0`, interleaved, median of
+//     --rounds (5); all must report exactly the live addresses;
+//   - a /112 of the ULA test bed (65,536 addresses, all live) with netscan and `fping -6 -f LIST`;
 //   - a /12 sweep (1,048,574 addresses) with the sweeping process's peak RSS;
 //   - raw engine pings/s and RTT resolution, against net-ping on the same workload;
 //   - CPU per ping of the engine alone at a steady 20,000 pings/s (monitoring load), per socket mode
-//     and family, against the pacing loop alone, with the RTT percentiles seen under that load;
+//     and family, against the pacing loop alone, with the RTT percentiles seen under that load, and
+//     once more with kernel TX stamps off (what they cost);
 //   - loopback RTT p50/p99/max from kernel stamps, one ping at a time, per mode and family;
 //   - the per-packet hot path (encode + checksum, parse + tag) with tinybench.
 import { spawn, spawnSync } from 'node:child_process';
@@ -17,6 +21,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Bench } from 'tinybench';
 import { IcmpEngine } from '../../internal/icmp/engine.js';
+import { openNativeIcmpSocketWith } from '../../internal/icmp/native-socket.js';
 import type { IcmpFamily, IcmpSocketMode } from '../../internal/icmp/icmp-socket.js';
 import { formatIpv4, parseIpv4 } from '../../internal/icmp/ipv4.js';
 import { newEchoView, parseIcmpV4, probeTag, writeEchoRequest, writePadding } from '../../internal/icmp/packet.js';
@@ -28,14 +33,15 @@ const argValue = (name: string): string | undefined => {
   const i = args.indexOf(name);
   return i >= 0 ? args[i + 1] : undefined;
 };
-const rounds = Number(argValue('--rounds') ?? 3);
+const rounds = Number(argValue('--rounds') ?? 5);
 const skip12 = args.includes('--skip-12');
-const only = argValue('--only'); // 24 | 16 | 12 | engine | monitor | rtt | hot
+const only = argValue('--only'); // startup | 24 | 16 | v6 | 12 | engine | monitor | rtt | hot
 const want = (part: string): boolean => only === undefined || only === part;
 
 const NET24 = '127.1.0.0/24';
 const NET16 = '127.2.0.0/16';
 const NET12 = '127.16.0.0/12';
+const NET6 = 'fd00:1::/112';
 const DROPPED16 = Array.from({ length: 256 }, (_, k) => `127.2.${k}.${((k * 37 + 11) % 254) + 1}`);
 
 // ---------------------------------------------------------------------------------------------
@@ -96,11 +102,39 @@ interface RunResult {
   maxRssMb?: number;
 }
 
-/** Runs a sweeping process, counting (and checking) the addresses it prints. */
-function runSweeper(cmd: string, argv: string[], cidr: string, dropped: ReadonlySet<number>): Promise<RunResult> {
+/** Offset of a printed address in the swept range, or -1 when it is outside (or not an address). */
+type OffsetOf = (line: string) => number;
+
+/** An IPv4 CIDR's offsets: network and broadcast addresses and `dropped` ones count as outside. */
+function ipv4Offsets(cidr: string, dropped: ReadonlySet<number>): { size: number; offsetOf: OffsetOf } {
   const [base, prefix] = cidr.split('/') as [string, string];
   const first = parseIpv4(base)!;
   const size = 2 ** (32 - Number(prefix));
+  return {
+    size,
+    offsetOf: (line) => {
+      const ip = parseIpv4(line);
+      const off = ip === undefined ? -1 : ip - first;
+      return ip === undefined || off <= 0 || off >= size - 1 || dropped.has(ip) ? -1 : off;
+    },
+  };
+}
+
+/** fd00:1::/112 (every address answers): the last 16 bits, from canonical text. */
+const V6_BASE = 'fd00:1::';
+const ipv6Offsets: { size: number; offsetOf: OffsetOf } = {
+  size: 65536,
+  offsetOf: (line) => {
+    if (!line.startsWith(V6_BASE)) return -1;
+    const rest = line.slice(V6_BASE.length);
+    if (rest === '') return 0;
+    return /^[0-9a-f]{1,4}$/.test(rest) ? parseInt(rest, 16) : -1;
+  },
+};
+
+/** Runs a sweeping process, counting (and checking) the addresses it prints. */
+function runSweeper(cmd: string, argv: string[], range: { size: number; offsetOf: OffsetOf }): Promise<RunResult> {
+  const { size, offsetOf } = range;
   const seen = new Uint8Array(size);
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint();
@@ -114,9 +148,8 @@ function runSweeper(cmd: string, argv: string[], cidr: string, dropped: Readonly
       const lines = (rest + chunk).split('\n');
       rest = lines.pop()!;
       for (const line of lines) {
-        const ip = parseIpv4(line.trim());
-        const off = ip === undefined ? -1 : ip - first;
-        if (ip === undefined || off <= 0 || off >= size - 1 || dropped.has(ip)) bad++;
+        const off = offsetOf(line.trim());
+        if (off < 0) bad++;
         else if (seen[off]) duplicates++;
         else {
           seen[off] = 1;
@@ -140,38 +173,82 @@ function runSweeper(cmd: string, argv: string[], cidr: string, dropped: Readonly
 
 const here = fileURLToPath(import.meta.url);
 const childScript = here.replace(/main\.(ts|js)$/, 'sweep-child.$1');
-const netscanArgv = (cidr: string): string[] => [...process.execArgv.filter((a) => a !== '--expose-gc'), childScript, cidr, '10000000', '500', '0', '4096'];
+const netscanArgv = (cidr: string, mode = 'auto'): string[] => [...process.execArgv.filter((a) => a !== '--expose-gc'), childScript, cidr, '10000000', '500', '0', '4096', mode];
 const fpingArgv = (cidr: string): string[] => ['-g', cidr, '-a', '-q', '-r', '0', '-t', '500', '-i', '0'];
+const fpingFileArgv = (file: string): string[] => ['-6', '-f', file, '-a', '-q', '-r', '0', '-t', '500', '-i', '0'];
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)]!;
 }
 
-async function compareSweep(label: string, cidr: string, dropped: readonly string[]): Promise<void> {
-  const droppedSet = new Set(dropped.map((d) => parseIpv4(d)!));
-  const [, prefix] = cidr.split('/');
-  const expected = 2 ** (32 - Number(prefix)) - 2 - dropped.length;
-  const ours: RunResult[] = [];
+/** Sweeps one range with fping and with netscan in raw and datagram mode, interleaved, median of `rounds`. */
+async function compareSweep(label: string, range: { size: number; offsetOf: OffsetOf }, expected: number, fping: string[], target: string, ratioTarget: number): Promise<void> {
+  const modes = ['raw', 'dgram'] as const;
   const theirs: RunResult[] = [];
+  const ours: Record<(typeof modes)[number], RunResult[]> = { raw: [], dgram: [] };
+  const load0 = loadavg()[0]!;
   for (let r = 0; r < rounds; r++) {
-    theirs.push(await runSweeper('fping', fpingArgv(cidr), cidr, droppedSet));
-    ours.push(await runSweeper(process.execPath, netscanArgv(cidr), cidr, droppedSet));
+    theirs.push(await runSweeper('fping', fping, range));
+    for (const mode of modes) ours[mode].push(await runSweeper(process.execPath, netscanArgv(target, mode), range));
   }
   const exact = (xs: RunResult[]): boolean => xs.every((x) => x.alive === expected && x.bad === 0 && x.duplicates === 0);
-  const oursMs = median(ours.map((x) => x.wallMs));
   const theirsMs = median(theirs.map((x) => x.wallMs));
-  const addresses = expected + dropped.length;
-  emit({ suite: 'icmp', case: `${label} fping`, cidr, expected_alive: expected, alive: theirs[0]!.alive, exact: exact(theirs), wall_ms: theirsMs, pps: (addresses * 1000) / theirsMs });
+  const load = (load0 + loadavg()[0]!) / 2;
   emit({
-    suite: 'icmp', case: `${label} netscan`, cidr, expected_alive: expected, alive: ours[0]!.alive, exact: exact(ours), wall_ms: oursMs,
-    pps: (addresses * 1000) / oursMs, sweep_ms: median(ours.map((x) => x.sweepMs ?? NaN)), max_rss_mb: Math.max(...ours.map((x) => x.maxRssMb ?? 0)),
+    suite: 'icmp', case: `${label} fping`, target, command: `fping ${fping.join(' ')}`, expected_alive: expected, alive: theirs[0]!.alive, exact: exact(theirs), wall_ms: theirsMs,
+    wall_ms_all: theirs.map((x) => Math.round(x.wallMs)).join('/'), pps: (range.size * 1000) / theirsMs,
   });
-  emit({ suite: 'icmp', case: `${label} ratio netscan/fping`, ratio: oursMs / theirsMs, target: 2.0, rounds });
+  for (const mode of modes) {
+    const xs = ours[mode];
+    const oursMs = median(xs.map((x) => x.wallMs));
+    emit({
+      suite: 'icmp', case: `${label} netscan ${mode}`, target, expected_alive: expected, alive: xs[0]!.alive, exact: exact(xs), wall_ms: oursMs,
+      wall_ms_all: xs.map((x) => Math.round(x.wallMs)).join('/'), pps: (range.size * 1000) / oursMs, sweep_ms: median(xs.map((x) => x.sweepMs ?? NaN)),
+      max_rss_mb: Math.max(...xs.map((x) => x.maxRssMb ?? 0)),
+    });
+    // Per round: each netscan run against the fping run just before it.
+    const perRound = xs.map((x, i) => x.wallMs / theirs[i]!.wallMs);
+    emit({
+      suite: 'icmp', case: `${label} ratio ${mode}/fping`, ratio: oursMs / theirsMs, ratio_median_per_round: median(perRound), target: ratioTarget,
+      met: oursMs / theirsMs <= ratioTarget, rounds, load_avg_1m: load,
+    });
+  }
+}
+
+/**
+ * The one-shot CLI's start-up: `netscan sweep 127.0.0.1` (one address) against `node -e 0`,
+ * interleaved; wall time and the child's CPU (user + system, from GNU time(1): on a busy machine
+ * the wall time is mostly waiting for a CPU).
+ */
+function startUp(): void {
+  const bin = fileURLToPath(new URL('../../../bin/netscan.js', import.meta.url));
+  const run = (argv: string[]): { wallMs: number; cpuMs: number } => {
+    const t = process.hrtime.bigint();
+    const r = spawnSync('/usr/bin/time', ['-f', 'cpu %U %S', process.execPath, ...argv], { encoding: 'utf8' });
+    const wallMs = Number(process.hrtime.bigint() - t) / 1e6;
+    if (r.status !== 0) throw new Error(`${argv.join(' ')} exited ${r.status}: ${r.stderr}`);
+    const m = /cpu ([0-9.]+) ([0-9.]+)\s*$/.exec(r.stderr);
+    return { wallMs, cpuMs: m ? (Number(m[1]) + Number(m[2])) * 1000 : NaN };
+  };
+  const node: Array<{ wallMs: number; cpuMs: number }> = [];
+  const sweep: Array<{ wallMs: number; cpuMs: number }> = [];
+  const load0 = loadavg()[0]!;
+  for (let r = 0; r < rounds; r++) {
+    node.push(run(['-e', '0']));
+    sweep.push(run([bin, 'sweep', '127.0.0.1']));
+  }
+  const w = (xs: typeof node): number => median(xs.map((x) => x.wallMs));
+  const c = (xs: typeof node): number => median(xs.map((x) => x.cpuMs));
+  emit({ suite: 'icmp', case: 'start-up node -e 0', wall_ms: w(node), cpu_ms: c(node), wall_ms_all: node.map((x) => Math.round(x.wallMs)).join('/') });
+  emit({
+    suite: 'icmp', case: 'start-up netscan sweep 127.0.0.1', wall_ms: w(sweep), cpu_ms: c(sweep), wall_ms_all: sweep.map((x) => Math.round(x.wallMs)).join('/'),
+    above_node_wall_ms: w(sweep) - w(node), above_node_cpu_ms: c(sweep) - c(node), rounds, load_avg_1m: (load0 + loadavg()[0]!) / 2,
+  });
 }
 
 async function sweep12(): Promise<void> {
-  const r = await runSweeper(process.execPath, netscanArgv(NET12), NET12, new Set());
+  const r = await runSweeper(process.execPath, netscanArgv(NET12), ipv4Offsets(NET12, new Set()));
   emit({
     suite: 'icmp', case: '/12 netscan', cidr: NET12, expected_alive: 2 ** 20 - 2, alive: r.alive, exact: r.alive === 2 ** 20 - 2 && r.bad === 0,
     wall_ms: r.wallMs, pps: ((2 ** 20 - 2) * 1000) / r.wallMs, sweep_ms: r.sweepMs ?? NaN, max_rss_mb: r.maxRssMb ?? -1, rss_target_mb: 250,
@@ -291,9 +368,11 @@ async function engineJsOnly(): Promise<void> {
   await engine.start();
   const rounds = 100;
   const perRound = 1000;
-  const cpu0 = process.cpuUsage();
-  for (let r = 0; r < rounds; r++) {
-    const pending = Array.from({ length: perRound }, (_, i) => engine.ping(monitorTarget('ipv4', r * perRound + i), { timeoutMs: 1000 }));
+  let cpu0 = process.cpuUsage();
+  // The first 100 rounds warm the JIT up and are not counted.
+  for (let r = -100; r < rounds; r++) {
+    if (r === 0) cpu0 = process.cpuUsage();
+    const pending = Array.from({ length: perRound }, (_, i) => engine.ping(monitorTarget('ipv4', (r + 100) * perRound + i), { timeoutMs: 1000 }));
     await new Promise((resolve) => setImmediate(resolve));
     for (let i = socket.sent.length - perRound; i < socket.sent.length; i++) socket.reply(i);
     socket.deliver();
@@ -310,9 +389,12 @@ async function monitorLoad(): Promise<void> {
   const seconds = 5;
   await engineJsOnly();
   const base = await paced(pps, seconds, () => Promise.resolve());
-  emit({ suite: 'icmp', case: 'monitor 20k/s pacing loop alone', pps, pings: base.pings, cpu_us_per_ping: base.cpuUsPerPing });
-  for (const [family, mode] of MODES) {
-    const engine = new IcmpEngine({ family, mode, maxInFlight: 8192 });
+  emit({ suite: 'icmp', case: 'monitor 20k/s pacing loop alone', pps, pings: base.pings, cpu_us_per_ping: base.cpuUsPerPing, user_us: base.userUsPerPing, sys_us: base.sysUsPerPing });
+  // Kernel TX stamps cost a clone of every request on the socket's error queue and a read of it:
+  // the IPv4 cases run again without them (RTT then timed in user space).
+  const cases: Array<[IcmpFamily, IcmpSocketMode, boolean]> = [...MODES.map(([f, m]): [IcmpFamily, IcmpSocketMode, boolean] => [f, m, true]), ['ipv4', 'raw', false], ['ipv4', 'dgram', false]];
+  for (const [family, mode, stamps] of cases) {
+    const engine = new IcmpEngine({ family, mode, maxInFlight: 8192, ...(stamps ? {} : { openSocket: (o) => openNativeIcmpSocketWith(o, { noStamps: true }) }) });
     await engine.start();
     const rtts: number[] = [];
     let failed = 0;
@@ -325,9 +407,9 @@ async function monitorLoad(): Promise<void> {
     await engine.stop();
     rtts.sort((a, b) => a - b);
     emit({
-      suite: 'icmp', case: `monitor 20k/s ${family} ${mode}`, pps, pings: r.pings, failed, cpu_us_per_ping: r.cpuUsPerPing,
-      engine_us_per_ping: r.cpuUsPerPing - base.cpuUsPerPing, user_us: r.userUsPerPing, sys_us: r.sysUsPerPing, target_us: 8, behind_ms: r.lagMs,
-      load_avg_1m: loadavg()[0]!,
+      suite: 'icmp', case: `monitor 20k/s ${family} ${mode}${stamps ? '' : ' no TX stamps'}`, pps, pings: r.pings, failed, cpu_us_per_ping: r.cpuUsPerPing,
+      engine_us_per_ping: r.cpuUsPerPing - base.cpuUsPerPing, user_us: r.userUsPerPing, sys_us: r.sysUsPerPing, engine_user_us: r.userUsPerPing - base.userUsPerPing,
+      target_us: 8, behind_ms: r.lagMs, load_avg_1m: loadavg()[0]!,
       rtt_p50_ms: percentile(rtts, 0.5), rtt_p99_ms: percentile(rtts, 0.99), rtt_max_ms: rtts[rtts.length - 1] ?? NaN,
       rtt_kernel: st.rttKernel, rtt_userspace: st.rttUserspace, tx_unpaired: st.txStampsUnpaired,
     });
@@ -383,17 +465,23 @@ async function hotPath(): Promise<void> {
 
 const fping = spawnSync('fping', ['-v'], { encoding: 'utf8' });
 if (!json) console.error(`bench icmp: inside a private namespace; ${fping.stdout.trim() || 'fping not found'}; node ${process.version}; rounds=${rounds}`);
-if (want('24')) {
-  // Context for the /24: a sweep that short is dominated by process start-up, which fping (C) barely has.
-  const startMs = median(Array.from({ length: rounds }, () => {
-    const t = process.hrtime.bigint();
-    spawnSync(process.execPath, ['-e', '0']);
-    return Number(process.hrtime.bigint() - t) / 1e6;
-  }));
-  emit({ suite: 'icmp', case: 'node start-up (node -e 0)', wall_ms: startMs });
-  await compareSweep('/24', NET24, []);
+if (want('startup')) startUp();
+if (want('24')) await compareSweep('/24', ipv4Offsets(NET24, new Set()), 254, fpingArgv(NET24), NET24, 2.0);
+if (want('16')) {
+  const dropped = new Set(DROPPED16.map((d) => parseIpv4(d)!));
+  await compareSweep('/16', ipv4Offsets(NET16, dropped), 2 ** 16 - 2 - DROPPED16.length, fpingArgv(NET16), NET16, 1.0);
 }
-if (want('16')) await compareSweep('/16', NET16, DROPPED16);
+if (want('v6')) {
+  // fping -6 takes no prefix (-g is IPv4 only): the same 65,536 addresses as a list.
+  const dir = mkdtempSync(join(tmpdir(), 'netscan-bench-icmp6-'));
+  const list = join(dir, 'targets');
+  writeFileSync(list, Array.from({ length: 65536 }, (_, k) => (k === 0 ? V6_BASE : `${V6_BASE}${k.toString(16)}`)).join('\n') + '\n');
+  try {
+    await compareSweep('/112 v6', ipv6Offsets, 65536, fpingFileArgv(list), NET6, 1.0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
 if (want('12') && !skip12) await sweep12();
 if (want('engine')) await engineVsNetPing();
 if (want('monitor')) await monitorLoad();

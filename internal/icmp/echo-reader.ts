@@ -11,6 +11,8 @@ import { SlotHistory, State, type Probe, type ProbeSlots, type SocketRef } from 
 /** Most datagrams (and error-queue entries) read per readable event, so a flood cannot starve the event loop. */
 export const MAX_READ_PER_EVENT = 4096;
 const STAMP_END = ECHO_HEADER_BYTES + PROBE_STAMP_BYTES;
+/** Padding up to this size is compared in JavaScript; larger, with Buffer#compare (memcmp). */
+const SMALL_PADDING_BYTES = 256;
 
 /** Options for {@link EchoReader}. */
 export interface EchoReaderOptions {
@@ -101,6 +103,9 @@ export class EchoReader {
         this.#stampsRead = false;
         this.#onBatch(ref, n);
         total += n;
+        // A short batch emptied the socket; what arrives later raises readable again (the poll is
+        // level-triggered), so the empty recvmmsg(2) that would confirm it is saved.
+        if (n < ref.socket.batchSize) break;
       }
     } finally {
       this.#inRead = false;
@@ -174,9 +179,7 @@ export class EchoReader {
     // The whole payload must come back as sent: the padding is the same in every request, so
     // the request buffer serves as the reference (RFC 792: the data is returned unaltered).
     const payloadEnd = ECHO_HEADER_BYTES + this.#payloadBytes;
-    if (len !== payloadEnd || b.data.compare(this.#template, STAMP_END, payloadEnd, off + STAMP_END, off + payloadEnd) !== 0) {
-      return this.#invalid('invalidPayload');
-    }
+    if (len !== payloadEnd || !this.#samePadding(b.data, off)) return this.#invalid('invalidPayload');
     let rttMs = NaN;
     const rxNs = b.rxNs[i]!;
     if (ref.socket.kernelStamps && rxNs === rxNs) {
@@ -196,6 +199,16 @@ export class EchoReader {
     }
     this.#stats.replies++;
     this.#settle(p, { ok: true, ip: p.ip, rttMs, sentAtMs: p.sentAtMs }, SlotHistory.Answered);
+  }
+
+  /** True when the reply at `off` carries the request's padding unaltered. */
+  #samePadding(data: Buffer, off: number): boolean {
+    const t = this.#template;
+    const end = ECHO_HEADER_BYTES + this.#payloadBytes;
+    // A byte loop beats Buffer#compare's argument checks and native call for the usual 40 bytes.
+    if (end - STAMP_END > SMALL_PADDING_BYTES) return data.compare(t, STAMP_END, end, off + STAMP_END, off + end) === 0;
+    for (let k = STAMP_END; k < end; k++) if (data[off + k] !== t[k]) return false;
+    return true;
   }
 
   /** An ICMP error read from a raw socket, quoting one of our requests. */
@@ -257,6 +270,7 @@ export class EchoReader {
           this.#stats.errorQueueOther++;
         }
       }
+      if (n < ref.socket.batchSize) return;
     }
   }
 

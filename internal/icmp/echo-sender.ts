@@ -6,8 +6,11 @@ import { State, type Probe, type SocketRef } from './probe.js';
 
 /** What {@link EchoSender} tells the engine. */
 export interface EchoSenderHooks {
-  /** `p` left in a sendmmsg(2) at `sentNs` (clock monoNs) / `nowMs` (clock now). Also called for probes that ended while batched. */
-  sent(p: Probe, sentNs: bigint, nowMs: number): void;
+  /**
+   * `p` left in a sendmmsg(2) at `sentNs` (clock monoNs; `sentMonoMs` the same in ms) / `nowMs`
+   * (clock now). Also called for probes that ended while batched.
+   */
+  sent(p: Probe, sentNs: bigint, sentMonoMs: number, nowMs: number): void;
   /** The kernel refused `p` with errno `code`. */
   refused(p: Probe, code: string): void;
   /** `p` waits for the full socket until `p.deadlineMs` (monotonic ms). */
@@ -211,8 +214,9 @@ export class EchoSender {
       // The user-space send time (the fallback when a kernel stamp is missing) is taken after
       // the packets are built, immediately before sendmmsg(2).
       const sentNs = this.#clock.monoNs();
+      const sentMonoMs = Number(sentNs) / 1e6;
       const n = socket.flush();
-      for (let i = 0; i < n; i++) this.#hooks.sent(this.#batch[i]!, sentNs, nowMs);
+      for (let i = 0; i < n; i++) this.#hooks.sent(this.#batch[i]!, sentNs, sentMonoMs, nowMs);
       this.#shiftBatch(n);
       if (socket.queued === 0) return;
       const code = socket.lastSendError ?? 'EUNKNOWN';

@@ -12,6 +12,13 @@ import { Deadlines, ProbeSlots, SlotHistory, State, socketRef, type Probe, type 
 
 export { defaultIcmpEngineOptions, type IcmpEngineOptions, type IcmpEngineStats } from './engine-options.js';
 
+/** Where {@link capture} leaves the functions of the promise being built. */
+const captured: { resolve: (o: PingOutcome) => void; reject: (e: unknown) => void } = { resolve: () => {}, reject: () => {} };
+const capture = (resolve: (o: PingOutcome) => void, reject: (e: unknown) => void): void => {
+  captured.resolve = resolve;
+  captured.reject = reject;
+};
+
 /** Pings sharing one AbortSignal: one listener per signal, not per ping (EventTarget's add is O(listeners)). */
 interface SignalGroup {
   readonly probes: Set<Probe>;
@@ -92,7 +99,7 @@ export class IcmpEngine implements Pinger {
     this.#sender = new EchoSender({
       family: this.#opts.family, payloadBytes: this.#opts.payloadBytes, clock: this.#clock, identifier: (ref) => this.#identifierOf(ref),
       hooks: {
-        sent: (p, sentNs, nowMs) => this.#sent(p, sentNs, nowMs),
+        sent: (p, sentNs, sentMonoMs, nowMs) => this.#sent(p, sentNs, sentMonoMs, nowMs),
         refused: (p, code) => this.#refused(p, code),
         held: (p) => {
           if (p.deadlineMs < this.#timerDueMs) this.#armTimer(p.deadlineMs);
@@ -249,15 +256,20 @@ export class IcmpEngine implements Pinger {
     if (!(timeoutMs > 0 && Number.isFinite(timeoutMs))) return Promise.reject(new RangeError(`timeoutMs must be > 0, got ${timeoutMs}`));
     const signal = opts.signal;
     if (signal?.aborted) return Promise.reject(signal.reason);
-    return new Promise<PingOutcome>((resolve, reject) => {
-      const p: Probe = {
-        ip: text, w0, w1, w2, w3, addrKey: key, timeoutMs, signal, resolve, reject,
-        state: State.Queued, ref: undefined, id: 0, seq: -1, serial: 0, sentNs: 0n, txNs: NaN, sentAtMs: 0, deadlineMs: 0, fifo: undefined, fifoPos: 0,
-      };
+    // One shared executor instead of a closure per ping (it runs synchronously inside the constructor).
+    const promise = new Promise<PingOutcome>(capture);
+    const p: Probe = {
+      ip: text, w0, w1, w2, w3, addrKey: key, timeoutMs, signal, resolve: captured.resolve, reject: captured.reject,
+      state: State.Queued, ref: undefined, id: 0, seq: -1, serial: 0, sentNs: 0n, txNs: NaN, sentAtMs: 0, deadlineMs: 0, fifo: undefined, fifoPos: 0,
+    };
+    try {
       if (signal) this.#watchSignal(signal, p);
       if (this.#inFlight < this.#maxInFlight && this.#waitingHead >= this.#waiting.length) this.#transmit(p);
       else this.#waiting.push(p);
-    });
+    } catch (err) {
+      p.reject(err);
+    }
+    return promise;
   }
 
   #transmit(p: Probe): void {
@@ -282,14 +294,14 @@ export class IcmpEngine implements Pinger {
   }
 
   /** A probe left in a flush: its deadline runs from the user-space send time. */
-  #sent(p: Probe, sentNs: bigint, nowMs: number): void {
+  #sent(p: Probe, sentNs: bigint, sentMonoMs: number, nowMs: number): void {
     this.#stats.sent++;
     if (p.state !== State.Batched) return;
     p.state = State.InFlight;
     p.sentNs = sentNs;
     p.sentAtMs = nowMs;
     p.txNs = NaN;
-    p.deadlineMs = Number(sentNs) / 1e6 + p.timeoutMs;
+    p.deadlineMs = sentMonoMs + p.timeoutMs;
     this.#deadlines.push(p);
     if (p.deadlineMs < this.#timerDueMs) this.#armTimer(p.deadlineMs);
   }

@@ -137,14 +137,19 @@ export class DeadlineFifo {
 /** Probes in flight by deadline: one FIFO per timeout value, so expiry never sorts. */
 export class Deadlines {
   readonly #fifos = new Map<number, DeadlineFifo>();
+  /** The FIFO of the last push (probes mostly share one timeout): no Map lookup per probe. */
+  #lastTimeoutMs = NaN;
+  #lastFifo: DeadlineFifo | undefined;
 
   /** Adds a probe just sent (its deadline is the latest of its timeout value). */
   push(p: Probe): void {
-    let fifo = this.#fifos.get(p.timeoutMs);
+    let fifo = p.timeoutMs === this.#lastTimeoutMs ? this.#lastFifo : this.#fifos.get(p.timeoutMs);
     if (!fifo) {
       fifo = new DeadlineFifo();
       this.#fifos.set(p.timeoutMs, fifo);
     }
+    this.#lastTimeoutMs = p.timeoutMs;
+    this.#lastFifo = fifo;
     fifo.push(p);
   }
 
@@ -162,8 +167,12 @@ export class Deadlines {
         expire(p);
       }
       const head = fifo.peek();
-      if (head === undefined) this.#fifos.delete(timeoutMs);
-      else nextMs = Math.min(nextMs, head.deadlineMs);
+      if (head === undefined) {
+        this.#fifos.delete(timeoutMs);
+        if (fifo === this.#lastFifo) this.#forgetLast();
+      } else {
+        nextMs = Math.min(nextMs, head.deadlineMs);
+      }
     }
     return nextMs;
   }
@@ -171,5 +180,11 @@ export class Deadlines {
   /** Forgets every probe. */
   clear(): void {
     this.#fifos.clear();
+    this.#forgetLast();
+  }
+
+  #forgetLast(): void {
+    this.#lastTimeoutMs = NaN;
+    this.#lastFifo = undefined;
   }
 }
