@@ -190,6 +190,7 @@ async function main(argv: string[]): Promise<void> {
     .option('-r, --retries <n>', 'extra attempts for addresses that did not answer (not with -c)', '1')
     .option('--in-flight <n>', 'addresses probed at once', '1024')
     .option('--json', 'one JSON object per printed address: {"ip":"127.0.0.5","rtt_ms":0.021}')
+    .option('--icmp-mode <mode>', 'ICMP socket kind: auto (raw when allowed, else datagram), raw or dgram', 'auto')
     .action(async (targets: string[], opts: Record<string, unknown>) => {
       const { sweepCli } = await import('./sweep.js');
       process.exitCode = await sweepCli(targets, opts);
