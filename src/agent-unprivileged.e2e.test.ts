@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { stringify } from 'yaml';
@@ -23,10 +23,13 @@ const nobody = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '
 function whyNot(): string | false {
   if (!netnsAvailable()) return 'needs root and unshare -n';
   if (!existsSync(addon)) return 'needs the ICMP addon: node scripts/build-native.mjs';
-  // A checkout under a private directory is unreadable to uid 65534.
-  if (spawnSync(nobody[0]!, [...nobody.slice(1), 'test', '-r', tsx], { stdio: 'ignore' }).status !== 0) return 'checkout not readable by uid 65534';
   return false;
 }
+
+// A checkout under a private directory (a 0700 home, `mktemp -d`) is unreadable to uid 65534: the
+// agent then runs from a bind mount of the checkout at a world-traversable path, in a private
+// mount namespace, so nothing outside the test sees it.
+const readable = spawnSync(nobody[0]!, [...nobody.slice(1), 'test', '-r', tsx], { stdio: 'ignore' }).status === 0;
 
 interface Run {
   readonly dir: string;
@@ -43,14 +46,21 @@ async function startAgent(range: string, config: Record<string, unknown>, nftRul
   const cfg = join(dir, 'netscan.yaml');
   writeFileSync(cfg, stringify({ ...agentTestConfig(dir), health_check_port: await freeLoopbackPort(), ...config }));
   const lines = ['set -e', 'ip link set lo up', 'echo "$0" > /proc/sys/net/ipv4/ping_group_range'];
+  let base = root;
+  if (!readable) {
+    base = mkdtempSync(join(tmpdir(), 'netscan-ro-'));
+    chmodSync(base, 0o755);
+    lines.push(`mount --bind '${root}' '${base}'`);
+  }
   if (nftRuleset !== undefined) {
     writeFileSync(join(dir, 'rules.nft'), nftRuleset);
     lines.push(`nft -f '${join(dir, 'rules.nft')}'`);
   }
   // exec all the way down: the pid we hold is the agent's, and names its namespace for nsenter.
   const script = [...lines, 'exec "$@"'].join('\n');
-  const node = [process.execPath, '--import', tsx, join(root, 'cmd/netscan.ts'), '--log-format', 'json', 'run', '-c', cfg];
-  const child = spawn('unshare', ['-n', '--', 'sh', '-c', script, range, ...nobody, ...node], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  const node = [process.execPath, '--import', join(base, relative(root, tsx)), join(base, 'cmd/netscan.ts'), '--log-format', 'json', 'run', '-c', cfg];
+  const ns = readable ? ['-n'] : ['-m', '-n'];
+  const child = spawn('unshare', [...ns, '--', 'sh', '-c', script, range, ...nobody, ...node], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   const logs: LogLine[] = [];
   let partial = '';
@@ -65,7 +75,12 @@ async function startAgent(range: string, config: Record<string, unknown>, nftRul
       } catch { /* not a log line */ }
     }
   });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => {
+      if (base !== root) rmSync(base, { recursive: true, force: true });
+      resolve({ code, signal });
+    }),
+  );
   return { dir, pid: child.pid ?? 0, logs, stderr: () => stderr, exited };
 }
 
