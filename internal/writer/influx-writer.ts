@@ -113,6 +113,7 @@ export class InfluxWriter implements PointSink {
   #walTimer: TimerHandle | undefined;
   #walCommit: Promise<void> | undefined;
   #walFailing = false;
+  #walAgain = false;
   #nextFlushMs = 0;
   #closing: Promise<void> | undefined;
   #starting: Promise<void> | undefined;
@@ -275,7 +276,7 @@ export class InfluxWriter implements PointSink {
     }
     if (this.#wal) {
       // Everything is written, in the spool or counted as dropped now: the log trims to what abandoned requests hold.
-      await this.#walCommit;
+      while (this.#walCommit) await this.#walCommit;
       if (this.#health.started) await this.#commitWal();
       await this.#wal.close();
     }
@@ -338,14 +339,30 @@ export class InfluxWriter implements PointSink {
 
   #scheduleWalCommit(): void {
     this.#walTimer = this.#o.clock.setTimeout(() => {
-      this.#walCommit ??= this.#commitWal().finally(() => { this.#walCommit = undefined; });
+      this.#startWalCommit();
       this.#scheduleWalCommit();
     }, this.#o.walSyncIntervalMs);
   }
 
+  /** Starts a group commit, or one right after the running one (a slow disk stretches the loss window by its own delay, not by a skipped period). */
+  #startWalCommit(): void {
+    if (this.#walCommit) {
+      this.#walAgain = true;
+      return;
+    }
+    this.#walCommit = this.#commitWal().finally(() => {
+      this.#walCommit = undefined;
+      if (this.#walAgain && !this.#health.closed) {
+        this.#walAgain = false;
+        this.#startWalCommit();
+      }
+    });
+  }
+
   /** One group commit of the write-ahead log; trims what the writer no longer holds. Never rejects: a failure is logged once per episode. */
   async #commitWal(): Promise<void> {
-    const live = [this.#queue.oldestWalGroup(), this.#senders.oldestWalGroup(), this.#spool?.oldestWalGroup(), this.#wal!.group];
+    // Every line the writer still holds is in one of these; the group being committed now is done when none holds it.
+    const live = [this.#queue.oldestWalGroup(), this.#senders.oldestWalGroup(), this.#spool?.oldestWalGroup(), this.#wal!.group + 1];
     const oldest = Math.min(...live.filter((g) => g !== undefined));
     try {
       await this.#wal!.commit(oldest);
