@@ -95,8 +95,10 @@ const ABORT_GRACE_MS = 1000;
  * the states live in output-health.ts) and sealed batches go to the spool; when a probe
  * succeeds the spool is replayed oldest-first at full concurrency, and new batches go through
  * the spool until it is empty so order holds. This class wires the memory queue
- * (batch-queue.ts), the spool hand-off (spool-handoff.ts) and the request loops (senders.ts),
- * and decides what each request's outcome does: the retry layer.
+ * (batch-queue.ts), the spool hand-off (spool-handoff.ts), the write-ahead log (wal.ts: every
+ * accepted point, group-committed, trimmed to the oldest batch still held, replayed through the
+ * spool at start) and the request loops (senders.ts), and decides what each request's outcome
+ * does: the retry layer.
  */
 export class InfluxWriter implements PointSink {
   readonly #o: InfluxWriterOptions;
