@@ -14,7 +14,7 @@ import { fileTransportOptions, fileWriterOptions, influxWriterOptions, outputWri
  * that compares them knows exactly when the outputs must be rebuilt.
  */
 export const outputConfigKeys = [
-  'influxdb', 'outputs', 'max_buffer_points', 'output_file', 'output_file_max_bytes', 'output_file_max_files', 'spool_dir', 'spool_max_bytes',
+  'influxdb', 'outputs', 'max_buffer_points', 'output_file', 'output_file_max_bytes', 'output_file_max_files', 'spool_dir', 'spool_max_bytes', 'wal', 'wal_sync_interval',
 ] as const;
 
 /** The part of the configuration the outputs are built from. */

@@ -1,4 +1,4 @@
-// Writer benchmarks: `npm run bench -- writer [--json] [--only throughput,null,outage,saturation]
+// Writer benchmarks: `npm run bench -- writer [--json] [--only throughput,null,outage,saturation,wal]
 //   [--points N] [--rounds R] [--outage-seconds S] [--rate P] [--saturation-seconds S]`.
 // Every case runs against servers started here on loopback (VictoriaMetrics, a slow HTTP sink).
 //  - throughput: points/s through InfluxWriter to VictoriaMetrics vs the plain
@@ -8,7 +8,10 @@
 //    server must hold every point produced; RSS is sampled throughout.
 //  - saturation: a producer faster than the server; the queue must stay bounded and the books
 //    balance exactly: produced = written + spooled + dropped.
-import { mkdtempSync, rmSync } from 'node:fs';
+//  - wal: P points/s (20k and 100k, or --rate) for S seconds (--wal-seconds, default 10) into an
+//    endpoint that answers 204, with the write-ahead log on vs off (spool on in both) in the
+//    same run: process CPU, bytes the log wrote per second, and what the kernel wrote to disk.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,6 +38,7 @@ const ROUNDS = Number(argValue('--rounds') ?? 3);
 const OUTAGE_S = Number(argValue('--outage-seconds') ?? 60);
 const RATE = Number(argValue('--rate') ?? 20_000);
 const SATURATION_S = Number(argValue('--saturation-seconds') ?? 10);
+const WAL_S = Number(argValue('--wal-seconds') ?? 10);
 const DEVICES = 20_000;
 const log = createLogger({ level: process.env['NETSCAN_BENCH_LOG'] ?? 'warn' });
 
@@ -289,6 +293,62 @@ async function saturation(withSpool: boolean): Promise<void> {
   }
 }
 
+// ---------------------------------------------------------------- wal
+
+/** Bytes this process caused to be written to storage (Linux /proc/self/io), or NaN elsewhere. */
+function diskWriteBytes(): number {
+  try {
+    return Number(/write_bytes: (\d+)/.exec(readFileSync('/proc/self/io', 'utf8'))?.[1] ?? NaN);
+  } catch {
+    return NaN;
+  }
+}
+
+async function walCase(rate: number, wal: boolean): Promise<void> {
+  const server = await slowServer(0, false);
+  const spoolDir = mkdtempSync(join(tmpdir(), 'netscan-bench-wal-'));
+  const w = new InfluxWriter({ transport: v2(server.url), clock: systemClock, logger: log, spoolDir, wal, flushIntervalMs: 5000 });
+  await w.start();
+  const base = Math.floor(Date.now() / 1000) * 1000 - 6 * 3_600_000;
+  let produced = 0;
+  const cpu0 = process.cpuUsage();
+  const disk0 = diskWriteBytes();
+  const t0 = Date.now();
+  try {
+    // Paced producer in 20 ms slices, scheduled from the start time (no drift).
+    for (let slice = 1; Date.now() - t0 < WAL_S * 1000; slice++) {
+      for (const due = Math.floor((rate * slice) / 50); produced < due; produced++) {
+        const p = pingPoint({ ok: true, ip: IPS[produced % DEVICES]!, rttMs: 1, sentAtMs: 0 }, { timeMs: timeOf(base, produced) });
+        w.write(p);
+      }
+      await sleep(Math.max(0, t0 + slice * 20 - Date.now()));
+    }
+    const seconds = (Date.now() - t0) / 1000;
+    const cpu = process.cpuUsage(cpu0);
+    const disk = diskWriteBytes() - disk0;
+    const ws = w.walStats();
+    const s = w.stats();
+    emit({
+      case: wal ? 'wal_on' : 'wal_off', rate_points_per_s: rate, seconds: Math.round(seconds), produced, produced_per_s: Math.round(produced / seconds),
+      cpu_pct: (100 * (cpu.user + cpu.system)) / 1e6 / seconds, wal_bytes_per_s: Math.round((ws?.bytes ?? 0) / seconds),
+      wal_commits_per_s: (ws?.commits ?? 0) / seconds, disk_write_bytes_per_s: Math.round(disk / seconds),
+      written: s.pointsWritten, dropped: s.pointsDropped, rss_mb: rss(),
+    });
+  } finally {
+    await w.close(10_000);
+    await server.close();
+    rmSync(spoolDir, { recursive: true, force: true });
+  }
+}
+
+async function walBench(): Promise<void> {
+  const rates = argValue('--rate') === undefined ? [20_000, 100_000] : [RATE];
+  for (const rate of rates) {
+    await walCase(rate, false);
+    await walCase(rate, true);
+  }
+}
+
 console.error(`writer bench (node ${process.version}); cases: ${only.join(', ')}`);
 if (only.includes('throughput')) await throughput();
 if (only.includes('null')) await throughputNull();
@@ -297,3 +357,4 @@ if (only.includes('saturation')) {
   await saturation(true);
 }
 if (only.includes('outage')) await outage();
+if (only.includes('wal')) await walBench();

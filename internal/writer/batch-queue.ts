@@ -14,6 +14,8 @@ export interface Batch {
   probe?: number | undefined;
   /** Given up by close() after the deadline: a late outcome of its request changes nothing. */
   abandoned?: boolean;
+  /** The oldest write-ahead log group among its lines (undefined without a log, and for spool batches). */
+  walGroup?: number | undefined;
 }
 
 /** Options for {@link BatchQueue}. */
@@ -27,6 +29,7 @@ export interface BatchQueueOptions {
 interface OpenBatch {
   lines: string[];
   bytes: number;
+  walGroup: number | undefined;
 }
 
 /**
@@ -35,7 +38,7 @@ interface OpenBatch {
  */
 export class BatchQueue {
   readonly #o: BatchQueueOptions;
-  #open: Record<WriteTarget, OpenBatch> = { primary: { lines: [], bytes: 0 }, health: { lines: [], bytes: 0 } };
+  #open: Record<WriteTarget, OpenBatch> = { primary: openBatch(), health: openBatch() };
   #ready: Batch[] = [];
   #points = 0;
   #seq = 0;
@@ -54,9 +57,10 @@ export class BatchQueue {
     return this.#ready.length;
   }
 
-  /** Adds a line to the target's open batch; true when that filled and sealed it. */
-  add(target: WriteTarget, line: string): boolean {
+  /** Adds a line (of write-ahead log group `walGroup`) to the target's open batch; true when that filled and sealed it. */
+  add(target: WriteTarget, line: string, walGroup?: number): boolean {
     const b = this.#open[target];
+    if (b.lines.length === 0) b.walGroup = walGroup;
     b.lines.push(line);
     b.bytes += line.length + 1;
     this.#points++;
@@ -68,8 +72,8 @@ export class BatchQueue {
   seal(target: WriteTarget): boolean {
     const b = this.#open[target];
     if (b.lines.length === 0) return false;
-    this.#open[target] = { lines: [], bytes: 0 };
-    this.#ready.push({ target, body: b.lines.join('\n'), points: b.lines.length, seq: this.#seq++, entry: undefined });
+    this.#open[target] = openBatch();
+    this.#ready.push({ target, body: b.lines.join('\n'), points: b.lines.length, seq: this.#seq++, entry: undefined, walGroup: b.walGroup });
     return true;
   }
 
@@ -116,6 +120,12 @@ export class BatchQueue {
     return dropped;
   }
 
+  /** The oldest write-ahead log group of the batches held (open and sealed), or undefined. */
+  oldestWalGroup(): number | undefined {
+    const open = [this.#open.primary, this.#open.health].filter((b) => b.lines.length > 0);
+    return oldestWalGroup([...open, ...this.#ready]);
+  }
+
   /** Empties the sealed batches; returns the points they held. */
   clearSealed(): number {
     let n = 0;
@@ -124,4 +134,15 @@ export class BatchQueue {
     this.#points -= n;
     return n;
   }
+}
+
+function openBatch(): OpenBatch {
+  return { lines: [], bytes: 0, walGroup: undefined };
+}
+
+/** The smallest `walGroup` among `batches`, or undefined when none has one. */
+export function oldestWalGroup(batches: Iterable<{ readonly walGroup?: number | undefined }>): number | undefined {
+  let oldest: number | undefined;
+  for (const b of batches) if (b.walGroup !== undefined && (oldest === undefined || b.walGroup < oldest)) oldest = b.walGroup;
+  return oldest;
 }

@@ -91,6 +91,25 @@ test('sends a partial batch when the flush interval passes', async (t) => {
   assert.deepEqual(transport.sends.map((s) => [s.target, s.lines.length]), [['primary', 1], ['health', 1]]);
 });
 
+test('a queue smaller than one flush interval of points flushes early: 1,022 points/s into max_buffer_points 1000 drop nothing', async (t) => {
+  // batch_size 5000 and flush_interval 5 s would hold 5,110 points: without the early seal, 4,110 of every 5,110 are dropped.
+  const { clock, transport, writer } = setup(t, { maxBufferPoints: 1000, batchSize: 5000, flushIntervalMs: 5000 });
+  await writer.start();
+  let sent = 0;
+  for (let tick = 1; tick <= 300; tick++) {
+    // 1,022 points/s in 100 ms slices, the remainder spread so every second has exactly 1,022.
+    const due = Math.floor((1022 * tick) / 10);
+    for (; sent < due; sent++) assert.equal(writer.write(pt(sent)), 0);
+    await clock.advanceAsync(100);
+  }
+  const s = writer.stats();
+  assert.equal(sent, 30_660);
+  assert.equal(s.pointsDropped, 0);
+  assert.equal(s.pointsWritten + s.queueDepth, sent);
+  assert.ok(Math.max(...transport.sends.map((x) => x.lines.length)) <= 500, 'batches sealed at half of max_buffer_points');
+  books(s);
+});
+
 test('seals a batch when it reaches the byte cap', async (t) => {
   const { clock, transport, writer } = setup(t, { batchSize: 1000, maxBatchBytes: 3 * (line(0).length + 1) });
   await writer.start();

@@ -11,6 +11,7 @@ import { OutputHealth } from './output-health.js';
 import { Senders } from './senders.js';
 import { SpoolHandoff } from './spool-handoff.js';
 import { defaultSpoolSegmentBytes, Spool } from './spool.js';
+import { Wal, type WalStats } from './wal.js';
 import type { LineTransport, WriteTarget } from './transport.js';
 
 export { dropReasons, sumWriterStats, type DropReason, type WriterStats } from './ledger.js';
@@ -24,7 +25,7 @@ export interface InfluxWriterOptions {
   clock: Clock;
   /** Logger (a child with `stage: writer` is made). */
   logger: Logger;
-  /** Lines per request; a full batch is sent at once (config `influxdb.batch_size`). */
+  /** Lines per request; a full batch is sent at once (config `influxdb.batch_size`); a batch is also sealed at half of maxBufferPoints. */
   batchSize: number;
   /** Cap on one request body, in bytes (UTF-16 code units, close to bytes for line protocol). */
   maxBatchBytes: number;
@@ -42,6 +43,10 @@ export interface InfluxWriterOptions {
   spoolSegmentBytes: number;
   /** Queued points above which sealed batches go to the spool even while the server is up; default half of maxBufferPoints. */
   spoolThresholdPoints: number | undefined;
+  /** Write-ahead log every accepted point in the spool directory (config `wal`); needs spoolDir. */
+  wal: boolean;
+  /** Group commit period of the write-ahead log, in ms: at most about this much is lost on kill -9 or a power cut (config `wal_sync_interval`). */
+  walSyncIntervalMs: number;
   /** First retry delay, in ms. */
   minRetryDelayMs: number;
   /** Cap on the retry delay, in ms. */
@@ -65,6 +70,8 @@ export const defaultInfluxWriterOptions = {
   spoolMaxBytes: 1024 * 1024 * 1024,
   spoolSegmentBytes: defaultSpoolSegmentBytes,
   spoolThresholdPoints: undefined,
+  wal: true,
+  walSyncIntervalMs: 1000,
   minRetryDelayMs: 1000,
   maxRetryDelayMs: 10_000,
   exponentialBase: 2,
@@ -88,8 +95,10 @@ const ABORT_GRACE_MS = 1000;
  * the states live in output-health.ts) and sealed batches go to the spool; when a probe
  * succeeds the spool is replayed oldest-first at full concurrency, and new batches go through
  * the spool until it is empty so order holds. This class wires the memory queue
- * (batch-queue.ts), the spool hand-off (spool-handoff.ts) and the request loops (senders.ts),
- * and decides what each request's outcome does: the retry layer.
+ * (batch-queue.ts), the spool hand-off (spool-handoff.ts), the write-ahead log (wal.ts: every
+ * accepted point, group-committed, trimmed to the oldest batch still held, replayed through the
+ * spool at start) and the request loops (senders.ts), and decides what each request's outcome
+ * does: the retry layer.
  */
 export class InfluxWriter implements PointSink {
   readonly #o: InfluxWriterOptions;
@@ -100,8 +109,13 @@ export class InfluxWriter implements PointSink {
   readonly #health: OutputHealth;
   readonly #drops: DropLog;
   readonly #spool: SpoolHandoff | undefined;
+  readonly #wal: Wal | undefined;
   readonly #senders: Senders;
   #flushTimer: TimerHandle | undefined;
+  #walTimer: TimerHandle | undefined;
+  #walCommit: Promise<void> | undefined;
+  #walFailing = false;
+  #walAgain = false;
   #nextFlushMs = 0;
   #closing: Promise<void> | undefined;
   #starting: Promise<void> | undefined;
@@ -111,14 +125,18 @@ export class InfluxWriter implements PointSink {
     this.#log = opts.logger.child({ stage: 'writer', output: opts.transport.name });
     this.#lp = { unsignedAsInteger: opts.transport.unsignedAsInteger };
     const { clock, spoolDir } = this.#o;
-    this.#queue = new BatchQueue({ batchSize: this.#o.batchSize, maxBatchBytes: this.#o.maxBatchBytes });
+    // A queue smaller than one flush interval's points flushes early instead of dropping while the server is healthy.
+    const batchSize = Math.min(this.#o.batchSize, Math.max(1, Math.floor(this.#o.maxBufferPoints / 2)));
+    this.#queue = new BatchQueue({ batchSize, maxBatchBytes: this.#o.maxBatchBytes });
     this.#health = new OutputHealth({
       clock, random: this.#o.random, hasSpool: spoolDir !== undefined, minRetryDelayMs: this.#o.minRetryDelayMs,
       maxRetryDelayMs: this.#o.maxRetryDelayMs, exponentialBase: this.#o.exponentialBase, onProbeDue: () => this.#wake(),
     });
     this.#drops = new DropLog(this.#log, clock);
+    const wal = spoolDir !== undefined && this.#o.wal;
+    this.#wal = wal ? new Wal({ dir: spoolDir, segmentBytes: this.#o.spoolSegmentBytes, logger: this.#log }) : undefined;
     this.#spool = spoolDir === undefined ? undefined : new SpoolHandoff({
-      spool: new Spool({ dir: spoolDir, maxBytes: this.#o.spoolMaxBytes, segmentBytes: this.#o.spoolSegmentBytes, logger: this.#log }),
+      spool: new Spool({ dir: spoolDir, maxBytes: this.#o.spoolMaxBytes, segmentBytes: this.#o.spoolSegmentBytes, logger: this.#log, sync: wal }),
       spoolDir, thresholdPoints: this.#o.spoolThresholdPoints ?? Math.floor(this.#o.maxBufferPoints / 2),
       queue: this.#queue, ledger: this.#ledger, health: this.#health, clock, logger: this.#log,
       noteDrop: (reason, n) => this.#noteDrop(reason, n), wake: () => this.#wake(),
@@ -141,17 +159,25 @@ export class InfluxWriter implements PointSink {
   async #start(): Promise<void> {
     this.#health.start();
     if (this.#spool) {
-      const rec = await this.#spool.open().catch((cause: unknown) => {
+      const spool = this.#spool;
+      const rec = await spool.open().then(async (r) => {
+        const logged = (await this.#wal?.recover()) ?? [];
+        const walPoints = await spool.adopt(logged);
+        await this.#wal?.clear();
+        return { ...r, walPoints };
+      }).catch((cause: unknown) => {
         // Not started: the state stays `idle`, so readiness says the output is not writing.
         this.#health.startFailed();
         throw new NetscanError('ERR_WRITE', `cannot open spool_dir ${this.#o.spoolDir}: ${errorMessage(cause)} (check that the directory is writable, or set spool_dir: "" to disable the spool)`, { stage: 'writer', cause });
       });
       if (rec.points > 0) this.#log.info({ count: rec.points, batches: rec.records }, 'Spool holds points from a previous run; replaying them');
+      if (rec.walPoints > 0) this.#log.info({ count: rec.walPoints }, 'Write-ahead log holds points a previous run had not delivered; replaying them (at least once)');
     }
     if (!this.#health.opened()) return;
     this.#senders.start();
     this.#nextFlushMs = this.#o.clock.now() + this.#o.flushIntervalMs;
     this.#scheduleFlush();
+    if (this.#wal) this.#scheduleWalCommit();
     this.#spool?.route();
     this.#wake();
   }
@@ -166,7 +192,7 @@ export class InfluxWriter implements PointSink {
     if (line === undefined) return this.#refuse('invalid');
     const target: WriteTarget = point.bucket === 'health' ? 'health' : 'primary';
     this.#ledger.accept();
-    if (this.#queue.add(target, line)) this.#sealed();
+    if (this.#queue.add(target, line, this.#wal?.add(target, line))) this.#sealed();
     const over = this.#ledger.queued + this.#ledger.spooling - this.#o.maxBufferPoints;
     return over > 0 ? this.#shed(over) : 0;
   }
@@ -180,6 +206,11 @@ export class InfluxWriter implements PointSink {
   /** A copy of the counters. */
   stats(): WriterStats {
     return this.#ledger.stats({ state: this.#health.reported(), spoolBytes: this.#spool?.bytes ?? 0 });
+  }
+
+  /** What the write-ahead log wrote since start; undefined without one. */
+  walStats(): WalStats | undefined {
+    return this.#wal?.stats();
   }
 
   /**
@@ -216,6 +247,7 @@ export class InfluxWriter implements PointSink {
     this.#senders.closing();
     await this.#starting?.catch(() => undefined);
     this.#flushTimer?.cancel();
+    this.#walTimer?.cancel();
     this.flush();
     let abandoned = false;
     if (this.#health.started) {
@@ -243,6 +275,12 @@ export class InfluxWriter implements PointSink {
     if (left > 0) {
       this.#ledger.dropQueued('shutdown', left);
       this.#noteDrop('shutdown', left);
+    }
+    if (this.#wal) {
+      // Everything is written, in the spool or counted as dropped now: the log trims to what abandoned requests hold.
+      while (this.#walCommit) await this.#walCommit;
+      if (this.#health.started) await this.#commitWal();
+      await this.#wal.close();
     }
     await this.#spool?.close();
     // A transport stuck in a request it would not abort gets a grace period to close, not more.
@@ -301,6 +339,43 @@ export class InfluxWriter implements PointSink {
     }, delay);
   }
 
+  #scheduleWalCommit(): void {
+    this.#walTimer = this.#o.clock.setTimeout(() => {
+      this.#startWalCommit();
+      this.#scheduleWalCommit();
+    }, this.#o.walSyncIntervalMs);
+  }
+
+  /** Starts a group commit, or one right after the running one (a slow disk stretches the loss window by its own delay, not by a skipped period). */
+  #startWalCommit(): void {
+    if (this.#walCommit) {
+      this.#walAgain = true;
+      return;
+    }
+    this.#walCommit = this.#commitWal().finally(() => {
+      this.#walCommit = undefined;
+      if (this.#walAgain && !this.#health.closed) {
+        this.#walAgain = false;
+        this.#startWalCommit();
+      }
+    });
+  }
+
+  /** One group commit of the write-ahead log; trims what the writer no longer holds. Never rejects: a failure is logged once per episode. */
+  async #commitWal(): Promise<void> {
+    // Every line the writer still holds is in one of these; the group being committed now is done when none holds it.
+    const live = [this.#queue.oldestWalGroup(), this.#senders.oldestWalGroup(), this.#spool?.oldestWalGroup(), this.#wal!.group + 1];
+    const oldest = Math.min(...live.filter((g) => g !== undefined));
+    try {
+      await this.#wal!.commit(oldest);
+      if (this.#walFailing) this.#log.info({ spool_dir: this.#o.spoolDir }, 'Write-ahead log writable again');
+      this.#walFailing = false;
+    } catch (err) {
+      if (!this.#walFailing) this.#log.error({ err, spool_dir: this.#o.spoolDir }, 'Cannot write the write-ahead log; points are not safe from a crash until it works again');
+      this.#walFailing = true;
+    }
+  }
+
   #onSuccess(batch: Batch): void {
     const nowMs = this.#o.clock.now();
     this.#ledger.written(batch.points, holding(batch));
@@ -341,7 +416,9 @@ export class InfluxWriter implements PointSink {
         }
         const lines = batch.body.split('\n');
         const mid = Math.ceil(lines.length / 2);
-        const halves = [lines.slice(0, mid), lines.slice(mid)].map((l): Batch => ({ target: batch.target, body: l.join('\n'), points: l.length, seq: batch.seq, entry: undefined }));
+        const halves = [lines.slice(0, mid), lines.slice(mid)].map((l): Batch => ({
+          target: batch.target, body: l.join('\n'), points: l.length, seq: batch.seq, entry: undefined, walGroup: batch.walGroup,
+        }));
         this.#ledger.unsent(batch.points, from, 'memory');
         this.#queue.unshift(...halves);
         return;

@@ -1,6 +1,6 @@
 import type { Clock } from '../clock/clock.js';
 import type { Logger } from '../log/log.js';
-import type { Batch, BatchQueue } from './batch-queue.js';
+import { oldestWalGroup, type Batch, type BatchQueue } from './batch-queue.js';
 import type { Ledger } from './ledger.js';
 import type { OutputHealth } from './output-health.js';
 import type { SpoolHandoff } from './spool-handoff.js';
@@ -57,6 +57,11 @@ export class Senders {
   /** The close deadline passed: requests were aborted. */
   get aborted(): boolean {
     return this.#abort.signal.aborted;
+  }
+
+  /** The oldest write-ahead log group among the batches in requests, or undefined. */
+  oldestWalGroup(): number | undefined {
+    return oldestWalGroup(this.#sending);
   }
 
   /** Starts the senders. */

@@ -1,9 +1,10 @@
 import type { Clock } from '../clock/clock.js';
 import type { Logger } from '../log/log.js';
-import type { BatchQueue } from './batch-queue.js';
+import { oldestWalGroup, type Batch, type BatchQueue } from './batch-queue.js';
 import type { DropReason, Ledger } from './ledger.js';
 import { SPOOL_RETRY_MS, type OutputHealth } from './output-health.js';
 import type { Spool, SpoolEntry, SpoolRecovery } from './spool.js';
+import type { WalRecord } from './wal.js';
 
 /** Options for {@link SpoolHandoff}. */
 export interface SpoolHandoffOptions {
@@ -37,6 +38,8 @@ export interface SpoolHandoffOptions {
 export class SpoolHandoff {
   readonly #o: SpoolHandoffOptions;
   #appends: Promise<unknown> = Promise.resolve();
+  /** Batches whose append is under way (the write-ahead log keeps their lines until it is done). */
+  readonly #appending = new Set<Batch>();
 
   constructor(opts: SpoolHandoffOptions) {
     this.#o = opts;
@@ -64,6 +67,26 @@ export class SpoolHandoff {
     return rec;
   }
 
+  /** Appends what the write-ahead log of a previous run held, and books it as recovered; resolves with the points. */
+  async adopt(records: readonly WalRecord[]): Promise<number> {
+    let points = 0;
+    for (const r of records) {
+      const lost = await this.#o.spool.append(r.target, r.body, r.points);
+      this.#o.ledger.recover(r.points);
+      points += r.points;
+      if (lost > 0) {
+        this.#o.ledger.dropSpooled('spool_full', lost);
+        this.#o.noteDrop('spool_full', lost);
+      }
+    }
+    return points;
+  }
+
+  /** The oldest write-ahead log group among the batches being appended, or undefined. */
+  oldestWalGroup(): number | undefined {
+    return oldestWalGroup(this.#appending);
+  }
+
   /** Moves sealed batches to the spool when it should take them; `force` (close) moves them all, started or not. */
   route(force = false): void {
     const { spool, queue, ledger, health } = this.#o;
@@ -74,11 +97,14 @@ export class SpoolHandoff {
     for (let b = queue.shift(); b; b = queue.shift()) {
       const batch = b;
       ledger.spoolBegin(batch.points);
+      this.#appending.add(batch);
       const appended = spool.append(batch.target, batch.body, batch.points).then((lost) => {
+        this.#appending.delete(batch);
         ledger.spoolEnd(batch.points, lost);
         if (lost > 0) this.#o.noteDrop('spool_full', lost);
         this.#o.wake();
       }, (err: unknown) => {
+        this.#appending.delete(batch);
         ledger.spoolRefused(batch.points);
         queue.unshift(batch);
         if (health.spoolWriteFailed(this.#o.clock.now())) {

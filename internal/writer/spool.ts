@@ -3,6 +3,7 @@ import { mkdir, open, readdir, readFile, rm, stat, truncate, writeFile, type Fil
 import { join } from 'node:path';
 import type { Logger } from '../log/log.js';
 import type { WriteTarget } from './transport.js';
+import { syncDir } from './wal.js';
 
 /** Options for {@link Spool}. */
 export interface SpoolOptions {
@@ -14,6 +15,8 @@ export interface SpoolOptions {
   segmentBytes: number;
   /** Logger for recovery and drops. */
   logger: Logger;
+  /** fdatasync(2) every append before it resolves (the write-ahead log trims what the spool took). */
+  sync?: boolean;
 }
 
 /** Default segment size in bytes (capped at a quarter of the spool so dropping stays fine-grained). */
@@ -204,7 +207,7 @@ export class Spool {
 
   /**
    * Appends one batch durably (against process crashes: the data is in the kernel once this
-   * resolves). Resolves with the number of already spooled points dropped to make room.
+   * resolves; with `sync`, against power cuts too: it is on the disk). Resolves with the number of already spooled points dropped to make room.
    */
   append(target: WriteTarget, body: string, points: number): Promise<number> {
     const run = this.#chain.then(() => this.#append(target, body, points));
@@ -316,6 +319,7 @@ export class Spool {
       await truncate(seg.path, seg.size).catch(() => undefined);
       throw new Error(`short write to the spool (${bytesWritten} of ${length} bytes): disk full?`);
     }
+    if (this.#opts.sync) await this.#writer!.datasync();
     const meta: RecordMeta = { seg, offset: seg.size, length, points, target, state: 'unread' };
     seg.size += length;
     this.#bytes += length;
@@ -358,6 +362,7 @@ export class Spool {
     this.#writer = await open(seg.path, 'a');
     this.#active = seg;
     this.#segments.push(seg);
+    if (this.#opts.sync) await syncDir(this.#opts.dir);
   }
 
   async #closeWriter(): Promise<void> {

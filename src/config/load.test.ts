@@ -109,6 +109,8 @@ test('reports each rule with its exact message', () => {
     ['influxdb: {url: "http://127.0.0.1:8086", token: t, org: o}', 'influxdb.bucket: is required for InfluxDB v2 (got nothing; allowed a non-empty string)'],
     ['influxdb: {url: "http://127.0.0.1:8428", version: v1}', 'influxdb.database: is required for InfluxDB v1 (got nothing; allowed a database name (or influxdb.bucket))'],
     ['influxdb: {url: "http://127.0.0.1:8086", token: t, org: o, bucket: b, batch_size: -5}', 'influxdb.batch_size: must be between 1 and 100000 (got -5; allowed an integer from 1 to 100000)'],
+    ['wal: "yes"', 'wal: must be true or false, not "yes" (got "yes"; allowed true or false)'],
+    ['wal_sync_interval: "2m"', 'wal_sync_interval: must be at most 1m0s (got "2m"; allowed a duration like "1s" of at least 10ms and at most 1m0s)'],
     ['influxdb: {url: "http://127.0.0.1:8086", token: t, org: o, bucket: b, flush_interval: "-1s"}', 'influxdb.flush_interval: must be at least 10ms (got "-1s"; allowed a duration like "1s" of at least 10ms)'],
     ['health_check_port: 70000', 'health_check_port: must be between 0 and 65535 (got 70000; allowed an integer from 0 to 65535)'],
     ['health_report_interval: "-10s"', 'health_report_interval: must be at least 100ms (got "-10s"; allowed a duration like "1s" of at least 100ms)'],

@@ -301,6 +301,10 @@ export const configSchema = z.strictObject({
   max_buffer_points: intIn(1000, 100_000_000).default(200_000),
   spool_dir: str().default('data/spool'),
   spool_max_bytes: intIn(0, 2 ** 50).default(1024 * 1024 * 1024),
+  /** Write-ahead log every accepted point in the spool directory, so kill -9 or a power cut loses at most wal_sync_interval. */
+  wal: bool().default(true),
+  /** Group commit period of the write-ahead log (one write and fdatasync each). */
+  wal_sync_interval: durationDefault('1s', 10, { maxMs: MINUTE }),
 
   // State (Go parity + new)
   max_devices: intIn(1, 100_000).default(20_000),

@@ -85,20 +85,21 @@ const influxDefaults: NonNullable<Config['influxdb']> = configSchema.shape.influ
 /** The tunables of an output writer a config sets. */
 export type WriterConfigOptions = Pick<
   InfluxWriterOptions,
-  'batchSize' | 'flushIntervalMs' | 'maxBufferPoints' | 'maxBatchBytes' | 'minRetryDelayMs' | 'maxRetryDelayMs' | 'maxConcurrentWrites' | 'spoolDir' | 'spoolMaxBytes'
+  'batchSize' | 'flushIntervalMs' | 'maxBufferPoints' | 'maxBatchBytes' | 'minRetryDelayMs' | 'maxRetryDelayMs' | 'maxConcurrentWrites' | 'spoolDir' | 'spoolMaxBytes' | 'wal' | 'walSyncIntervalMs'
 >;
 
 /**
  * InfluxDB writer options from the `influxdb` section (its defaults when absent), `max_buffer_points`
- * and `spool_*`; the spool lives in `<spool_dir>/influxdb`, and `spool_dir: ""` or `spool_max_bytes: 0` turn it off.
+ * `spool_*` and `wal*`; the spool (and its write-ahead log) lives in `<spool_dir>/influxdb`, and `spool_dir: ""` or `spool_max_bytes: 0` turn it off.
  */
-export function influxWriterOptions(c: Pick<Config, 'influxdb' | 'max_buffer_points' | 'spool_dir' | 'spool_max_bytes'>): WriterConfigOptions {
+export function influxWriterOptions(c: Pick<Config, 'influxdb' | 'max_buffer_points' | 'spool_dir' | 'spool_max_bytes' | 'wal' | 'wal_sync_interval'>): WriterConfigOptions {
   const db = c.influxdb ?? influxDefaults;
   const spooled = c.spool_dir !== '' && c.spool_max_bytes > 0;
   return {
     batchSize: db.batch_size, flushIntervalMs: db.flush_interval, maxBufferPoints: c.max_buffer_points, maxBatchBytes: db.max_batch_bytes,
     minRetryDelayMs: db.retry_min_delay, maxRetryDelayMs: db.retry_max_delay, maxConcurrentWrites: db.max_in_flight_writes,
     spoolDir: spooled ? join(c.spool_dir, 'influxdb') : undefined, spoolMaxBytes: c.spool_max_bytes,
+    wal: c.wal, walSyncIntervalMs: c.wal_sync_interval,
   };
 }
 
@@ -107,7 +108,7 @@ export function influxWriterOptions(c: Pick<Config, 'influxdb' | 'max_buffer_poi
  * influxdb section; the spool lives in the entry's `spool_dir`, else `<spool_dir>/<name>`.
  */
 export function outputWriterOptions(
-  entry: Config['outputs'][number], c: Pick<Config, 'max_buffer_points' | 'spool_dir' | 'spool_max_bytes'>,
+  entry: Config['outputs'][number], c: Pick<Config, 'max_buffer_points' | 'spool_dir' | 'spool_max_bytes' | 'wal' | 'wal_sync_interval'>,
 ): WriterConfigOptions {
   const o = influxWriterOptions({ ...c, influxdb: entry });
   const dir = entry.spool_dir ?? (c.spool_dir === '' ? '' : join(c.spool_dir, entry.name));
