@@ -9,8 +9,15 @@ import { fileURLToPath } from 'node:url';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const cli = [process.execPath, '--import', import.meta.resolve('tsx'), join(root, 'cmd/netscan.ts')] as const;
 
-function netscan(args: string[], env: Record<string, string> = {}): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(cli[0], [...cli.slice(1), ...args], { cwd: root, encoding: 'utf8', env: { ...process.env, ...env } });
+function netscan(
+  args: string[],
+  env: Record<string, string> = {},
+): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(cli[0], [...cli.slice(1), ...args], {
+    cwd: root,
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
+  });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -18,7 +25,13 @@ test('check-config prints all five mistakes of a broken file and exits 2', () =>
   const r = netscan(['check-config', '-c', 'src/config/testdata/five-mistakes.yml']);
   assert.equal(r.status, 2);
   const lines = r.stderr.split('\n').filter((l) => l.startsWith('  '));
-  assert.deepEqual(lines.map((l) => l.trim().split(':')[0]).sort(), ['icmp_workers', 'networks[0]', 'ping_intervall', 'ping_timeout', 'summary_naming']);
+  assert.deepEqual(lines.map((l) => l.trim().split(':')[0]).sort(), [
+    'icmp_workers',
+    'networks[0]',
+    'ping_intervall',
+    'ping_timeout',
+    'summary_naming',
+  ]);
   assert.match(r.stderr, /invalid configuration in .*five-mistakes\.yml \(5 problems\)/);
   assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
 });
@@ -33,7 +46,10 @@ test('the built binary accepts a config with only networks, without a warning', 
   const dir = mkdtempSync(join(tmpdir(), 'netscan-cli-'));
   const file = join(dir, 'config.yaml');
   writeFileSync(file, 'networks: [127.0.0.0/30]\n');
-  const r = spawnSync(process.execPath, [join(root, 'bin/netscan.js'), 'check-config', '-c', file], { cwd: dir, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [join(root, 'bin/netscan.js'), 'check-config', '-c', file], {
+    cwd: dir,
+    encoding: 'utf8',
+  });
   assert.equal(r.status, 0, r.stderr);
   assert.equal(r.stdout, `${file}: configuration is valid\n`);
   assert.equal(r.stderr, '');
@@ -48,7 +64,10 @@ test('check-config follows NETSCAN_CONFIG and reports a missing file with exit 2
 test('check-config never prints secrets', () => {
   const dir = mkdtempSync(join(tmpdir(), 'netscan-cli-'));
   const file = join(dir, 'c.yaml');
-  writeFileSync(file, 'icmp_discovery_interval: 5m\nping_interval: 2s\nsnmp: {community: "${SECRET_COMM}"}\ninfluxdb: {url: "http://127.0.0.1:1", token: [x], org: o, bucket: b}\n');
+  writeFileSync(
+    file,
+    'icmp_discovery_interval: 5m\nping_interval: 2s\nsnmp: {community: "${SECRET_COMM}"}\ninfluxdb: {url: "http://127.0.0.1:1", token: [x], org: o, bucket: b}\n',
+  );
   const r = netscan(['check-config', '-c', file], { SECRET_COMM: 'private' });
   assert.equal(r.status, 2);
   assert.doesNotMatch(r.stderr + r.stdout, /private/);
@@ -65,8 +84,14 @@ test('usage errors exit 2 and --version prints the package version', () => {
 test('run starts on a config and stops cleanly with exit 0 on SIGINT', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'netscan-run-'));
   const file = join(dir, 'c.yaml');
-  writeFileSync(file, 'networks: ["127.0.0.0/30"]\nicmp_discovery_interval: 5m\nping_interval: 2s\nhealth_check_port: 0\n');
-  const child = spawn(cli[0], [...cli.slice(1), '--log-format', 'json', 'run', '-c', file], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  writeFileSync(
+    file,
+    'networks: ["127.0.0.0/30"]\nicmp_discovery_interval: 5m\nping_interval: 2s\nhealth_check_port: 0\n',
+  );
+  const child = spawn(cli[0], [...cli.slice(1), '--log-format', 'json', 'run', '-c', file], {
+    cwd: dir,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stderr = '';
   const started = new Promise<void>((resolve) => {
     child.stderr.on('data', (d: Buffer) => {
@@ -113,5 +138,8 @@ test('--help names the log format default once', () => {
   const r = netscan(['--help']);
   assert.equal(r.status, 0);
   const help = r.stdout.replace(/\s+/g, ' ');
-  assert.match(help, /--log-format <format> log format \(choices: "json", "pretty", default: pretty on a terminal, json otherwise\)/);
+  assert.match(
+    help,
+    /--log-format <format> log format \(choices: "json", "pretty", default: pretty on a terminal, json otherwise\)/,
+  );
 });

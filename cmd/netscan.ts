@@ -37,7 +37,16 @@ async function buildLogger(g: GlobalOpts): Promise<Logger> {
   const { createLogger } = await loadAgent();
   if (g.logFormat === 'pretty') {
     const { default: pretty } = await import('pino-pretty');
-    return createLogger({ level: g.logLevel, destination: pretty({ colorize: process.stderr.isTTY, destination: 2, sync: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service' }) });
+    return createLogger({
+      level: g.logLevel,
+      destination: pretty({
+        colorize: process.stderr.isTTY,
+        destination: 2,
+        sync: true,
+        translateTime: 'SYS:HH:MM:ss.l',
+        ignore: 'pid,hostname,service',
+      }),
+    });
   }
   return createLogger({ level: g.logLevel });
 }
@@ -46,12 +55,17 @@ async function buildLogger(g: GlobalOpts): Promise<Logger> {
 function configPath(opt: string | undefined): string {
   // An empty -c (e.g. -c "$CFG" with CFG unset) is a mistake, not a request for the default file.
   if (opt !== undefined) {
-    if (opt === '') throw new NetscanError('ERR_USAGE', '-c/--config: empty path (got ""; allowed a path to a YAML file)');
+    if (opt === '')
+      throw new NetscanError('ERR_USAGE', '-c/--config: empty path (got ""; allowed a path to a YAML file)');
     return opt;
   }
   const env = process.env.NETSCAN_CONFIG;
   if (env !== undefined) {
-    if (env === '') throw new NetscanError('ERR_USAGE', 'NETSCAN_CONFIG: empty path (got ""; allowed a path to a YAML file, or unset it)');
+    if (env === '')
+      throw new NetscanError(
+        'ERR_USAGE',
+        'NETSCAN_CONFIG: empty path (got ""; allowed a path to a YAML file, or unset it)',
+      );
     return env;
   }
   if (!existsSync('config.yaml') && existsSync('config.yml')) return 'config.yml';
@@ -59,7 +73,9 @@ function configPath(opt: string | undefined): string {
 }
 
 function printConfigError(err: ConfigError, path: string): void {
-  process.stderr.write(`netscan: invalid configuration in ${path} (${err.problems.length} problem${err.problems.length === 1 ? '' : 's'}):\n`);
+  process.stderr.write(
+    `netscan: invalid configuration in ${path} (${err.problems.length} problem${err.problems.length === 1 ? '' : 's'}):\n`,
+  );
   for (const p of err.problems) process.stderr.write(`  ${p}\n`);
   for (const w of err.warnings) process.stderr.write(`netscan: warning: ${w}\n`);
 }
@@ -87,7 +103,9 @@ async function checkConfig(opts: { config?: string }): Promise<void> {
   const loaded = await load(path);
   if (!loaded) return;
   printWarnings(loaded);
-  process.stdout.write(`${loaded.source}: configuration is valid${loaded.warnings.length ? ` (${loaded.warnings.length} warning${loaded.warnings.length === 1 ? '' : 's'})` : ''}\n`);
+  process.stdout.write(
+    `${loaded.source}: configuration is valid${loaded.warnings.length ? ` (${loaded.warnings.length} warning${loaded.warnings.length === 1 ? '' : 's'})` : ''}\n`,
+  );
   process.exitCode = EXIT_OK;
 }
 
@@ -96,11 +114,17 @@ async function run(opts: { config?: string }, g: GlobalOpts): Promise<void> {
   const loaded = await load(path);
   if (!loaded) return;
   const logger = await buildLogger(g);
-  logger.info({ pid: process.pid, config: path }, 'Ctrl-C or SIGTERM stops netscan (a second one exits at once); SIGHUP reloads the config');
+  logger.info(
+    { pid: process.pid, config: path },
+    'Ctrl-C or SIGTERM stops netscan (a second one exits at once); SIGHUP reloads the config',
+  );
   for (const w of loaded.warnings) logger.warn({ warning: w }, 'configuration warning');
   const { Agent, loadConfigFile, systemClock } = await loadAgent();
   const agent = new Agent({
-    config: loaded.config, logger, clock: systemClock, version,
+    config: loaded.config,
+    logger,
+    clock: systemClock,
+    version,
     loadConfig: () => loadConfigFile(path, process.env),
   });
 
@@ -114,8 +138,15 @@ async function run(opts: { config?: string }, g: GlobalOpts): Promise<void> {
     }
     logger.info({ signal }, 'shutdown signal received, stopping');
     agent.stop().then(
-      () => { logger.flush(); process.exit(EXIT_OK); },
-      (err: unknown) => { logger.error({ err }, 'error during shutdown'); logger.flush(); process.exit(EXIT_FAILURE); },
+      () => {
+        logger.flush();
+        process.exit(EXIT_OK);
+      },
+      (err: unknown) => {
+        logger.error({ err }, 'error during shutdown');
+        logger.flush();
+        process.exit(EXIT_FAILURE);
+      },
     );
   };
   process.on('SIGINT', () => shutdown('SIGINT'));
@@ -130,7 +161,8 @@ async function run(opts: { config?: string }, g: GlobalOpts): Promise<void> {
     await agent.start();
   } catch (err) {
     // The stable code goes to the log (no stack: the advice is printed below by main()).
-    if (err instanceof NetscanError) logger.fatal({ code: err.code, stage: err.stage, err: err.message }, 'netscan could not start');
+    if (err instanceof NetscanError)
+      logger.fatal({ code: err.code, stage: err.stage, err: err.message }, 'netscan could not start');
     logger.flush();
     throw err;
   }
@@ -145,7 +177,10 @@ function defaultLogLevel(): string {
   const env = process.env.NETSCAN_LOG_LEVEL;
   if (env !== undefined && env !== '') {
     if (!LOG_LEVELS.includes(env)) {
-      throw new NetscanError('ERR_USAGE', `NETSCAN_LOG_LEVEL: invalid log level (got ${JSON.stringify(env)}; allowed ${LOG_LEVELS.join(', ')})`);
+      throw new NetscanError(
+        'ERR_USAGE',
+        `NETSCAN_LOG_LEVEL: invalid log level (got ${JSON.stringify(env)}; allowed ${LOG_LEVELS.join(', ')})`,
+      );
     }
     return env;
   }
@@ -157,34 +192,60 @@ async function main(argv: string[]): Promise<void> {
     .description('Network discovery and continuous ping monitoring agent')
     .version(version, '-V, --version')
     .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default(defaultLogLevel()))
-    .addOption(new Option('--log-format <format>', 'log format').choices(['json', 'pretty'])
-      .default(process.stderr.isTTY ? 'pretty' : 'json', 'pretty on a terminal, json otherwise'))
+    .addOption(
+      new Option('--log-format <format>', 'log format')
+        .choices(['json', 'pretty'])
+        .default(process.stderr.isTTY ? 'pretty' : 'json', 'pretty on a terminal, json otherwise'),
+    )
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => process.stdout.write(s) });
 
-  program.command('run', { isDefault: true })
+  program
+    .command('run', { isDefault: true })
     .description('run the agent (default command)')
-    .option('-c, --config <file>', 'config file (env NETSCAN_CONFIG; default ./config.yaml, or ./config.yml if only that exists)')
+    .option(
+      '-c, --config <file>',
+      'config file (env NETSCAN_CONFIG; default ./config.yaml, or ./config.yml if only that exists)',
+    )
     .action(async (opts: { config?: string }) => run(opts, program.opts<GlobalOpts>()));
 
-  program.command('check-config')
+  program
+    .command('check-config')
     .description('validate a config file; exit 0 if valid, 2 if not (all problems are listed)')
     .option('-c, --config <file>', 'config file (env NETSCAN_CONFIG; default ./config.yaml)')
     .action(async (opts: { config?: string }) => checkConfig(opts));
 
-  program.command('sweep')
-    .description('one-shot ICMP sweep with fping\'s habits: prints the targets that answered; exit 0 if one did, 1 if none, 2 on usage errors')
-    .argument('[target...]', 'IPv4 CIDRs, IPv6 prefixes up to /112, addresses, ranges FIRST-LAST or host names (none: -f FILE, else standard input)')
+  program
+    .command('sweep')
+    .description(
+      "one-shot ICMP sweep with fping's habits: prints the targets that answered; exit 0 if one did, 1 if none, 2 on usage errors",
+    )
+    .argument(
+      '[target...]',
+      'IPv4 CIDRs, IPv6 prefixes up to /112, addresses, ranges FIRST-LAST or host names (none: -f FILE, else standard input)',
+    )
     .option('-f, --file <file>', 'read targets from FILE, one per line, # comments (- is standard input)')
     .option('-a, --alive', 'print the targets that answered (default)')
     .option('-u, --unreach', 'print the targets that did not answer')
     .option('-q, --quiet', 'print no per-target lines (errors, -c statistics and the summary still print)')
     .option('-c, --count <n>', 'send N echo requests to every target; per-target statistics on stderr')
-    .option('-p, --period <duration>', 'with -c: time between two requests to one target (default 1s; a bare number is ms)')
-    .addOption(new Option('--order <order>', 'print targets as they answer, or sorted by address at the end').choices(['arrival', 'address']).default('arrival'))
+    .option(
+      '-p, --period <duration>',
+      'with -c: time between two requests to one target (default 1s; a bare number is ms)',
+    )
+    .addOption(
+      new Option('--order <order>', 'print targets as they answer, or sorted by address at the end')
+        .choices(['arrival', 'address'])
+        .default('arrival'),
+    )
     .option('-4, --ipv4', 'IPv4 only: host names resolve to IPv4 addresses')
     .option('-6, --ipv6', 'IPv6 only: host names resolve to IPv6 addresses')
-    .option('--exclude <cidr>', 'exclude a CIDR, address or range (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option(
+      '--exclude <cidr>',
+      'exclude a CIDR, address or range (repeatable)',
+      (v: string, acc: string[]) => [...acc, v],
+      [] as string[],
+    )
     .option('--rate <pps>', 'echo requests per second, retries included', '1000')
     .option('-t, --timeout <duration>', 'reply timeout (e.g. 500ms; a bare number is ms)', '1s')
     .option('-r, --retries <n>', 'extra attempts for addresses that did not answer (not with -c)', '1')
@@ -212,7 +273,9 @@ main(process.argv).catch((err: unknown) => {
     process.stderr.write(`netscan: ${err.message}\n`);
     process.exitCode = err.code === 'ERR_CONFIG' || err.code === 'ERR_USAGE' ? EXIT_CONFIG : EXIT_FAILURE;
   } else {
-    process.stderr.write(`netscan: unexpected error: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+    process.stderr.write(
+      `netscan: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+    );
     process.exitCode = EXIT_FAILURE;
   }
 });

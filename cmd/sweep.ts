@@ -1,5 +1,10 @@
 import { readFile } from 'node:fs/promises';
-import { parseSweepCommandArgs, parseTargetList, runSweepCommand, type SweepCommandArgv } from '../src/sweep-command.js';
+import {
+  parseSweepCommandArgs,
+  parseTargetList,
+  runSweepCommand,
+  type SweepCommandArgv,
+} from '../src/sweep-command.js';
 
 /** Raw commander values of `netscan sweep`, with the target-list file. */
 export interface SweepCliArgv extends SweepCommandArgv {
@@ -23,11 +28,14 @@ async function readStdin(): Promise<string> {
 export async function sweepCli(args: string[], argv: SweepCliArgv): Promise<number> {
   const targets = [...args];
   try {
-    if (argv.file !== undefined) targets.push(...parseTargetList(argv.file === '-' ? await readStdin() : await readFile(argv.file, 'utf8')));
+    if (argv.file !== undefined)
+      targets.push(...parseTargetList(argv.file === '-' ? await readStdin() : await readFile(argv.file, 'utf8')));
     else if (targets.length === 0 && !process.stdin.isTTY) targets.push(...parseTargetList(await readStdin()));
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    process.stderr.write(`netscan: -f ${argv.file}: cannot read the target list: ${e.code === 'ENOENT' ? 'no such file' : e.message}\n`);
+    process.stderr.write(
+      `netscan: -f ${argv.file}: cannot read the target list: ${e.code === 'ENOENT' ? 'no such file' : e.message}\n`,
+    );
     return EXIT_USAGE;
   }
   let parsed;
@@ -50,7 +58,11 @@ export async function sweepCli(args: string[], argv: SweepCliArgv): Promise<numb
   });
   try {
     return await runSweepCommand(parsed, {
-      stdout: process.stdout, stderr: process.stderr, isTTY: process.stderr.isTTY === true, stdoutIsTTY: process.stdout.isTTY === true, signal: ac.signal,
+      stdout: process.stdout,
+      stderr: process.stderr,
+      isTTY: process.stderr.isTTY === true,
+      stdoutIsTTY: process.stdout.isTTY === true,
+      signal: ac.signal,
     });
   } finally {
     process.off('SIGINT', stop);

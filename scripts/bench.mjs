@@ -11,10 +11,15 @@ const suites = readdirSync(new URL('../bench', import.meta.url), { withFileTypes
   .filter((d) => d.isDirectory() && existsSync(new URL(`../bench/${d.name}/main.ts`, import.meta.url)))
   .map((d) => d.name);
 if (!suite || !suites.includes(suite)) {
-  console.error(`usage: npm run bench -- <suite> [--json] [suite options]\nsuites: ${suites.join(', ') || '(none yet)'}`);
+  console.error(
+    `usage: npm run bench -- <suite> [--json] [suite options]\nsuites: ${suites.join(', ') || '(none yet)'}`,
+  );
   process.exit(2);
 }
 const tsc = spawnSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: root, stdio: 'inherit' });
 if (tsc.status !== 0) process.exit(tsc.status ?? 1);
-const res = spawnSync(process.execPath, ['--expose-gc', `dist/bench/${suite}/main.js`, ...args], { cwd: root, stdio: 'inherit' });
+const res = spawnSync(process.execPath, ['--expose-gc', `dist/bench/${suite}/main.js`, ...args], {
+  cwd: root,
+  stdio: 'inherit',
+});
 process.exit(res.status ?? 1);

@@ -16,11 +16,16 @@ const filters = process.argv.slice(2);
 
 function walk(dir, out) {
   let entries;
-  try { entries = readdirSync(dir, { withFileTypes: true }); } catch { return out; }
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return out;
+  }
   for (const e of entries) {
     const p = join(dir, e.name);
-    if (e.isDirectory()) { if (e.name !== 'node_modules' && e.name !== 'testdata') walk(p, out); }
-    else if (e.name.endsWith('.test.ts')) out.push(relative(root, p));
+    if (e.isDirectory()) {
+      if (e.name !== 'node_modules' && e.name !== 'testdata') walk(p, out);
+    } else if (e.name.endsWith('.test.ts')) out.push(relative(root, p));
   }
   return out;
 }
@@ -34,9 +39,13 @@ if (files.length === 0) {
 
 const tapFile = join(mkdtempSync(join(tmpdir(), 'netscan-tests-')), 'report.tap');
 const nodeArgs = [
-  '--import', 'tsx', '--test',
-  '--test-reporter=spec', '--test-reporter-destination=stdout',
-  '--test-reporter=tap', `--test-reporter-destination=${tapFile}`,
+  '--import',
+  'tsx',
+  '--test',
+  '--test-reporter=spec',
+  '--test-reporter-destination=stdout',
+  '--test-reporter=tap',
+  `--test-reporter-destination=${tapFile}`,
   ...files,
 ];
 
@@ -45,15 +54,31 @@ const cmd = inNetns ? 'unshare' : process.execPath;
 const args = inNetns
   ? ['-n', '--', 'sh', '-c', 'ip link set lo up && exec "$0" "$@"', process.execPath, ...nodeArgs]
   : nodeArgs;
-if (!inNetns) console.error('run-tests: unshare -n is not permitted here; running in the host namespace (loopback targets only)');
+if (!inNetns)
+  console.error('run-tests: unshare -n is not permitted here; running in the host namespace (loopback targets only)');
 
 const started = Date.now();
-const res = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', env: { ...process.env, NETSCAN_TEST_NETNS: inNetns ? '1' : '0' } });
+const res = spawnSync(cmd, args, {
+  cwd: root,
+  stdio: 'inherit',
+  env: { ...process.env, NETSCAN_TEST_NETNS: inNetns ? '1' : '0' },
+});
 
 let tap = '';
-try { tap = readFileSync(tapFile, 'utf8'); } catch { /* reported below */ }
+try {
+  tap = readFileSync(tapFile, 'utf8');
+} catch {
+  /* reported below */
+}
 const count = (name) => Number((tap.match(new RegExp(`^# ${name} (\\d+)$`, 'm')) ?? [])[1] ?? 0);
-const tests = count('tests'), pass = count('pass'), fail = count('fail');
-console.error(`run-tests: ${files.length} files, ${tests} tests, ${pass} passed, ${fail} failed, ${count('skipped')} skipped in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-if (tests === 0) { console.error('run-tests: zero tests ran; failing'); process.exit(1); }
+const tests = count('tests'),
+  pass = count('pass'),
+  fail = count('fail');
+console.error(
+  `run-tests: ${files.length} files, ${tests} tests, ${pass} passed, ${fail} failed, ${count('skipped')} skipped in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+);
+if (tests === 0) {
+  console.error('run-tests: zero tests ran; failing');
+  process.exit(1);
+}
 process.exit(res.status === 0 && fail === 0 ? 0 : 1);

@@ -39,7 +39,8 @@ const { runs, hogs, filters } = parseArgs(process.argv.slice(2));
 
 // A hog is a node child spinning until killed; it never touches the network or the disk.
 const hogProcs = Array.from({ length: hogs }, () =>
-  spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' }));
+  spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' }),
+);
 
 function killHogs() {
   for (const h of hogProcs) if (h.exitCode === null && h.signalCode === null) h.kill('SIGKILL');
@@ -65,15 +66,20 @@ function runOnce() {
     child.stdout.on('data', keep);
     child.stderr.on('data', keep);
     child.on('close', (code, signal) => {
-      const summary = (out.match(/^run-tests: .*$/gm) ?? []).pop() ?? `run-tests: no summary (${signal ?? `exit ${code}`})`;
+      const summary =
+        (out.match(/^run-tests: .*$/gm) ?? []).pop() ?? `run-tests: no summary (${signal ?? `exit ${code}`})`;
       // Failing and cancelled tests, by name, from the spec reporter's output.
-      const failed = [...out.matchAll(/^\s*✖ (.+?)(?: \(\d[\d.]*m?s\))?$/gm)].map((m) => m[1]).filter((n) => !/^failing tests:?$/.test(n));
+      const failed = [...out.matchAll(/^\s*✖ (.+?)(?: \(\d[\d.]*m?s\))?$/gm)]
+        .map((m) => m[1])
+        .filter((n) => !/^failing tests:?$/.test(n));
       resolve({ code: code ?? 1, seconds: (Date.now() - started) / 1000, summary, failed: [...new Set(failed)], out });
     });
   });
 }
 
-console.log(`soak: ${runs} run(s) of run-tests.mjs${filters.length ? ` ${filters.join(' ')}` : ''} with ${hogs} CPU hog(s)`);
+console.log(
+  `soak: ${runs} run(s) of run-tests.mjs${filters.length ? ` ${filters.join(' ')}` : ''} with ${hogs} CPU hog(s)`,
+);
 const results = [];
 for (let i = 1; i <= runs; i++) {
   const r = await runOnce();

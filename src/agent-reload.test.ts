@@ -22,8 +22,14 @@ function tempDir(t: { after: (fn: () => void) => void }): string {
 
 function config(dir: string, over: Record<string, unknown> = {}): Config {
   const text = stringify({
-    networks: [], ping_interval: '1s', health_check_port: 0, icmp_discovery_interval: '1h',
-    output_file: join(dir, 'out.lp'), state_file: join(dir, 'state.json'), spool_dir: join(dir, 'spool'), ...over,
+    networks: [],
+    ping_interval: '1s',
+    health_check_port: 0,
+    icmp_discovery_interval: '1h',
+    output_file: join(dir, 'out.lp'),
+    state_file: join(dir, 'state.json'),
+    spool_dir: join(dir, 'spool'),
+    ...over,
   });
   return parseConfigText(text, { env: {} }).config;
 }
@@ -41,7 +47,14 @@ async function hangingInflux(t: { after: (fn: () => Promise<void>) => void }): P
  */
 async function settleOnClock(clock: FakeClock, p: Promise<unknown>, limitMs = 60_000): Promise<number> {
   let done = false;
-  void p.then(() => { done = true; }, () => { done = true; });
+  void p.then(
+    () => {
+      done = true;
+    },
+    () => {
+      done = true;
+    },
+  );
   let waited = 0;
   while (!done && waited < limitMs) {
     await clock.advanceAsync(50);
@@ -72,7 +85,11 @@ test('a reload that changes shutdown_timeout bounds the final flush with the new
   const { logger } = captureLogger('info');
   const clock = new FakeClock();
   // As cmd/ builds it: no explicit close deadline, so it follows shutdown_timeout.
-  const agent = new Agent({ config: config(dir, { output_file: '', spool_max_bytes: 0, influxdb, shutdown_timeout: '20s' }), logger, clock });
+  const agent = new Agent({
+    config: config(dir, { output_file: '', spool_max_bytes: 0, influxdb, shutdown_timeout: '20s' }),
+    logger,
+    clock,
+  });
   await agent.start();
   await agent.reload(config(dir, { output_file: '', spool_max_bytes: 0, influxdb, shutdown_timeout: '1s' }));
   // With the start-time deadline (20 s) stop() would wait that long on the hanging server; the
@@ -86,7 +103,13 @@ test('reloading the spool A -> B -> A while A is still closing waits for the old
   const server = await hangingInflux(t);
   const influxdb = { url: server.url, token: 'tok', org: 'o', bucket: 'b', flush_interval: '100ms' };
   const withSpool = (name: string): Config =>
-    config(dir, { output_file: '', influxdb, spool_dir: join(dir, name), shutdown_timeout: '3s', health_report_interval: '100ms' });
+    config(dir, {
+      output_file: '',
+      influxdb,
+      spool_dir: join(dir, name),
+      shutdown_timeout: '3s',
+      health_report_interval: '100ms',
+    });
   const { logger, lines } = captureLogger('info');
   const clock = new FakeClock();
   const agent = new Agent({ config: withSpool('A'), logger, clock });
@@ -98,7 +121,10 @@ test('reloading the spool A -> B -> A while A is still closing waits for the old
   const stopped = lines.findIndex((l) => l['msg'] === 'Writer stopped');
   const replaced = lines.map((l, i) => (l['msg'] === 'outputs replaced' ? i : -1)).filter((i) => i >= 0);
   assert.equal(replaced.length, 2);
-  assert.ok(stopped >= 0 && stopped < replaced[1]!, `the writer on spool A stopped (line ${stopped}) before spool A was reopened (line ${replaced[1]})`);
+  assert.ok(
+    stopped >= 0 && stopped < replaced[1]!,
+    `the writer on spool A stopped (line ${stopped}) before spool A was reopened (line ${replaced[1]})`,
+  );
   await settleOnClock(clock, agent.stop());
 });
 
@@ -126,7 +152,10 @@ test('a stop that arrives while the agent is starting lets it finish, then stops
   await starting.catch(() => undefined);
   await settleOnClock(clock, stopping);
   const msgs = lines.map((l) => l['msg']);
-  assert.ok(msgs.indexOf('ICMP engine stopped') > msgs.indexOf('ICMP engine started'), 'the engine opened during start-up is closed');
+  assert.ok(
+    msgs.indexOf('ICMP engine stopped') > msgs.indexOf('ICMP engine started'),
+    'the engine opened during start-up is closed',
+  );
   assert.equal(msgs.at(-1), 'netscan stopped');
 });
 
@@ -139,7 +168,10 @@ test('a reload whose new outputs cannot start is rejected and the running output
   await agent.start();
   writeFileSync(join(dir, 'not-a-dir'), 'x');
   const influxdb = { url: server.url, token: 'tok', org: 'o', bucket: 'b' };
-  await assert.rejects(agent.reload(config(dir, { influxdb, output_file: '', spool_dir: join(dir, 'not-a-dir', 'spool') })), /spool_dir/);
+  await assert.rejects(
+    agent.reload(config(dir, { influxdb, output_file: '', spool_dir: join(dir, 'not-a-dir', 'spool') })),
+    /spool_dir/,
+  );
   assert.equal(lines.filter((l) => l['msg'] === 'outputs replaced').length, 0);
   assert.equal(agent.healthDocument().output_state, 'writing');
   assert.equal(agent.config.spool_dir, join(dir, 'spool'));

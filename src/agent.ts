@@ -3,7 +3,12 @@ import { Histogram, Registry } from 'prom-client';
 import { systemClock, type Clock, type TimerHandle } from '../internal/clock/clock.js';
 import { errorMessage, NetscanError } from '../internal/errors/errors.js';
 import { DeviceSeries } from '../internal/health/device-series.js';
-import { HealthServer, type HealthDocument, type Readiness, type ReloadResult } from '../internal/health/health-server.js';
+import {
+  HealthServer,
+  type HealthDocument,
+  type Readiness,
+  type ReloadResult,
+} from '../internal/health/health-server.js';
 import { IcmpPinger } from '../internal/icmp/pinger.js';
 import { openNativeIcmpSocket } from '../internal/icmp/native-socket.js';
 import { IcmpSocketOpener } from '../internal/icmp/open.js';
@@ -16,7 +21,13 @@ import type { SnmpSession } from '../internal/snmp/session.js';
 import { DeviceStore } from '../internal/state/device-store.js';
 import { healthPoint } from '../internal/model/points.js';
 import type { Config } from './config/schema.js';
-import { deviceStoreOptions, healthServerOptions, reconcilerOptions, schedulerOptions, snmpEnricherOptions } from './config/stage-options.js';
+import {
+  deviceStoreOptions,
+  healthServerOptions,
+  reconcilerOptions,
+  schedulerOptions,
+  snmpEnricherOptions,
+} from './config/stage-options.js';
 import { DeviceTags } from './device-tags.js';
 import { DiscoveryLoop, networkCidrs, Ownership } from './discovery-loop.js';
 import { TargetLoop } from './target-loop.js';
@@ -77,9 +88,26 @@ class ObservedPinger implements Pinger {
 
 /** Settings the state store, the SNMP enricher, the health listener and the ICMP sockets take at construction only. */
 const restartKeys = [
-  'state_file', 'max_devices', 'prune_after', 'prune_interval', 'state_snapshot_interval', 'snmp', 'snmp_interval', 'snmp_rate_limit',
-  'snmp_burst_limit', 'snmp_max_consecutive_fails', 'snmp_backoff_duration', 'health_check_port', 'health_check_bind',
-  'icmp_mode', 'icmp_payload_bytes', 'icmp_tos', 'icmp_ttl', 'icmp_source_ipv4', 'icmp_source_ipv6', 'icmp_interface',
+  'state_file',
+  'max_devices',
+  'prune_after',
+  'prune_interval',
+  'state_snapshot_interval',
+  'snmp',
+  'snmp_interval',
+  'snmp_rate_limit',
+  'snmp_burst_limit',
+  'snmp_max_consecutive_fails',
+  'snmp_backoff_duration',
+  'health_check_port',
+  'health_check_bind',
+  'icmp_mode',
+  'icmp_payload_bytes',
+  'icmp_tos',
+  'icmp_ttl',
+  'icmp_source_ipv4',
+  'icmp_source_ipv6',
+  'icmp_interface',
   'prometheus',
 ] as const;
 
@@ -154,8 +182,18 @@ export class Agent {
     this.#startedMs = clock.now();
     const snmp = snmpEnricherOptions(config);
     // net-snmp takes ~0.4 s to load on a busy machine: only an agent that enriches loads it.
-    const snmpSession: SnmpSession | undefined = snmp ? new (await import('../internal/snmp/session.js')).NetSnmpSession() : undefined;
-    logger.info({ version: this.#opts.version, networks: networkCidrs(config), targets: config.targets.length, shard: config.shard }, 'netscan starting');
+    const snmpSession: SnmpSession | undefined = snmp
+      ? new (await import('../internal/snmp/session.js')).NetSnmpSession()
+      : undefined;
+    logger.info(
+      {
+        version: this.#opts.version,
+        networks: networkCidrs(config),
+        targets: config.targets.length,
+        shard: config.shard,
+      },
+      'netscan starting',
+    );
     const registry = new Registry();
     const rtt = new Histogram({
       name: 'netscan_ping_rtt_seconds',
@@ -168,10 +206,16 @@ export class Agent {
     const store = new DeviceStore({ clock, logger, ...deviceStoreOptions(config) });
     const icmpSockets = new IcmpSocketOpener({ mode: config.icmp_mode, open: openNativeIcmpSocket, logger });
     const engine = new IcmpPinger({
-      clock, logger, sourceIpv4: config.icmp_source_ipv4 || undefined, sourceIpv6: config.icmp_source_ipv6 || undefined,
+      clock,
+      logger,
+      sourceIpv4: config.icmp_source_ipv4 || undefined,
+      sourceIpv6: config.icmp_source_ipv6 || undefined,
       engine: {
-        openSocket: icmpSockets.open, payloadBytes: config.icmp_payload_bytes, tos: config.icmp_tos || undefined,
-        ttl: config.icmp_ttl || undefined, interfaceName: config.icmp_interface || undefined,
+        openSocket: icmpSockets.open,
+        payloadBytes: config.icmp_payload_bytes,
+        tos: config.icmp_tos || undefined,
+        ttl: config.icmp_ttl || undefined,
+        interfaceName: config.icmp_interface || undefined,
       },
     });
     // Per-device series (prometheus.per_device) follow the scheduler's record and SNMP's names.
@@ -184,23 +228,58 @@ export class Agent {
     );
     const reconciler = new Reconciler({ source: store, target: scheduler, clock, logger }, reconcilerOptions(config));
     const discovery = new DiscoveryLoop(config, {
-      clock, logger, pinger: engine, devices: store, signal: this.#abort.signal, afterSweep: () => this.#checkMemory(),
+      clock,
+      logger,
+      pinger: engine,
+      devices: store,
+      signal: this.#abort.signal,
+      afterSweep: () => this.#checkMemory(),
     });
     if (this.#stopping) discovery.halt();
-    const targets = new TargetLoop(config, { clock, logger, lookup, devices: store, owns: (ip) => discovery.owns(ip), tags, sink: tags });
+    const targets = new TargetLoop(config, {
+      clock,
+      logger,
+      lookup,
+      devices: store,
+      owns: (ip) => discovery.owns(ip),
+      tags,
+      sink: tags,
+    });
     const snmpState = series ? namingSnmpState(store, series) : store;
-    const enricher = snmp && snmpSession && new SnmpEnricher({ clock, session: snmpSession, state: snmpState, sink: tags, logger }, snmp);
-    this.#stages = { outputs, store, engine, icmpSockets, scheduler, reconciler, discovery, tags, targets, enricher, health: undefined, registry, rtt };
+    const enricher =
+      snmp &&
+      snmpSession &&
+      new SnmpEnricher({ clock, session: snmpSession, state: snmpState, sink: tags, logger }, snmp);
+    this.#stages = {
+      outputs,
+      store,
+      engine,
+      icmpSockets,
+      scheduler,
+      reconciler,
+      discovery,
+      tags,
+      targets,
+      enricher,
+      health: undefined,
+      registry,
+      rtt,
+    };
 
     // Sink first: nothing may produce a point before the outputs accept it.
     await outputs.start();
-    logger.info({ outputs: outputs.names }, outputs.names.length ? 'outputs started' : 'no output configured: points are counted and dropped');
+    logger.info(
+      { outputs: outputs.names },
+      outputs.names.length ? 'outputs started' : 'no output configured: points are counted and dropped',
+    );
     await store.start();
     // Restored devices outside the networks are kept until the targets have claimed theirs.
     targets
       .start()
       .then(() => discovery.retainOwned('config'))
-      .catch((err: unknown) => logger.error({ stage: 'targets', err: errorMessage(err) }, 'first target resolution failed'));
+      .catch((err: unknown) =>
+        logger.error({ stage: 'targets', err: errorMessage(err) }, 'first target resolution failed'),
+      );
     await engine.start();
     scheduler.start(this.#abort.signal);
     reconciler.start();
@@ -213,7 +292,12 @@ export class Agent {
     const listen = healthServerOptions(config);
     if (listen) {
       const health = new HealthServer({
-        ...listen, registry, logger, health: () => this.healthDocument(), readiness: () => this.readiness(), reload: () => this.reloadFromSource(),
+        ...listen,
+        registry,
+        logger,
+        health: () => this.healthDocument(),
+        readiness: () => this.readiness(),
+        reload: () => this.reloadFromSource(),
         extraMetrics: series && (() => series.render()),
       });
       this.#stages.health = health;
@@ -235,8 +319,13 @@ export class Agent {
     const sample = (): StatusSample => {
       const f = this.figures();
       return {
-        nowMs: f.nowMs, devices: f.deviceCount, pingsSent: f.scheduler.pingsSentTotal, replies: f.scheduler.repliesTotal,
-        output: f.writer.state, spoolPoints: f.writer.spoolPoints, pointsDropped: f.writer.pointsDropped,
+        nowMs: f.nowMs,
+        devices: f.deviceCount,
+        pingsSent: f.scheduler.pingsSentTotal,
+        replies: f.scheduler.repliesTotal,
+        output: f.writer.state,
+        spoolPoints: f.writer.spoolPoints,
+        pointsDropped: f.writer.pointsDropped,
       };
     };
     this.#statusLog = new StatusLog({ clock, logger, intervalMs: config.status_log_interval, sample });
@@ -262,19 +351,36 @@ export class Agent {
     const f = this.figures();
     const interval = this.#intervals?.close(f);
     s.scheduler.takeInterval();
-    s.tags.write(healthPoint({
-      deviceCount: f.deviceCount, activePingers: f.scheduler.inFlight, suspendedDevices: f.pingSuspended,
-      goroutines: f.tasks, memoryMb: f.memoryMb, rssMb: f.rssMb, influxdbOk: f.outputOk, pingsSentTotal: f.scheduler.pingsSentTotal,
-      writer: f.writer, extra: {
-        agent_overloaded: f.scheduler.overloadedTotal, agent_errors: f.scheduler.failuresByReason.agent_error,
-        event_loop_delay_p99_ms: f.eventLoopDelayP99Ms,
-        unmonitored_devices: f.reconciler.unmonitored, snmp_suspended_devices: f.snmpSuspended,
-        effective_ping_interval_ms: f.scheduler.effectiveIntervalMs, skipped_ticks: f.scheduler.skippedTicksTotal,
-        snmp_enriched_devices: f.snmp?.devicesEnriched ?? 0,
-        missed_slots: f.scheduler.missedSlotsTotal, late_sends: f.scheduler.lateSendsTotal,
-        send_lag_p99_ms: interval?.sendLagP99Ms ?? Number.NaN, send_lag_max_ms: interval?.sendLagMaxMs ?? Number.NaN,
-      },
-    }, this.#opts.clock.now()));
+    s.tags.write(
+      healthPoint(
+        {
+          deviceCount: f.deviceCount,
+          activePingers: f.scheduler.inFlight,
+          suspendedDevices: f.pingSuspended,
+          goroutines: f.tasks,
+          memoryMb: f.memoryMb,
+          rssMb: f.rssMb,
+          influxdbOk: f.outputOk,
+          pingsSentTotal: f.scheduler.pingsSentTotal,
+          writer: f.writer,
+          extra: {
+            agent_overloaded: f.scheduler.overloadedTotal,
+            agent_errors: f.scheduler.failuresByReason.agent_error,
+            event_loop_delay_p99_ms: f.eventLoopDelayP99Ms,
+            unmonitored_devices: f.reconciler.unmonitored,
+            snmp_suspended_devices: f.snmpSuspended,
+            effective_ping_interval_ms: f.scheduler.effectiveIntervalMs,
+            skipped_ticks: f.scheduler.skippedTicksTotal,
+            snmp_enriched_devices: f.snmp?.devicesEnriched ?? 0,
+            missed_slots: f.scheduler.missedSlotsTotal,
+            late_sends: f.scheduler.lateSendsTotal,
+            send_lag_p99_ms: interval?.sendLagP99Ms ?? Number.NaN,
+            send_lag_max_ms: interval?.sendLagMaxMs ?? Number.NaN,
+          },
+        },
+        this.#opts.clock.now(),
+      ),
+    );
   }
 
   /** Go parity: a soft limit, a warning when the heap passes it (and one line when it is back under). */
@@ -283,8 +389,16 @@ export class Agent {
     const over = heapMb > this.#opts.config.memory_limit_mb;
     if (over !== this.#memoryWarned) {
       this.#memoryWarned = over;
-      if (over) this.#opts.logger.warn({ memory_mb: Math.round(heapMb), limit_mb: this.#opts.config.memory_limit_mb }, 'Memory usage exceeds limit');
-      else this.#opts.logger.info({ memory_mb: Math.round(heapMb), limit_mb: this.#opts.config.memory_limit_mb }, 'memory usage back under the limit');
+      if (over)
+        this.#opts.logger.warn(
+          { memory_mb: Math.round(heapMb), limit_mb: this.#opts.config.memory_limit_mb },
+          'Memory usage exceeds limit',
+        );
+      else
+        this.#opts.logger.info(
+          { memory_mb: Math.round(heapMb), limit_mb: this.#opts.config.memory_limit_mb },
+          'memory usage back under the limit',
+        );
     }
   }
 
@@ -294,7 +408,10 @@ export class Agent {
     if (!s) throw new NetscanError('ERR_INTERNAL', 'agent not started');
     const mem = process.memoryUsage();
     const polled = s.scheduler.stats();
-    const scheduler = { ...polled, failuresByReason: { ...polled.failuresByReason, dns: s.targets.figures().dnsFailures } };
+    const scheduler = {
+      ...polled,
+      failuresByReason: { ...polled.failuresByReason, dns: s.targets.figures().dnsFailures },
+    };
     const writer = s.outputs.stats();
     return {
       version: this.#opts.version,
@@ -329,7 +446,10 @@ export class Agent {
   healthDocument(): HealthDocument {
     const f = this.figures();
     const outputs = this.#stages?.outputs.status() ?? [];
-    return { ...buildHealthDocument(f, this.#intervals?.reasons(f, this.#opts.config.send_lag_degraded_threshold) ?? []), outputs };
+    return {
+      ...buildHealthDocument(f, this.#intervals?.reasons(f, this.#opts.config.send_lag_degraded_threshold) ?? []),
+      outputs,
+    };
   }
 
   /** Ready when the state is loaded, monitoring runs, and the output writes or safely spools. */
@@ -343,13 +463,17 @@ export class Agent {
 
   /** Re-reads the config through `loadConfig` and applies it (SIGHUP, POST /-/reload). */
   async reloadFromSource(): Promise<ReloadResult> {
-    if (!this.#opts.loadConfig) return { ok: false, problems: ['reload is not available: the agent was started without a config file'] };
+    if (!this.#opts.loadConfig)
+      return { ok: false, problems: ['reload is not available: the agent was started without a config file'] };
     try {
       const next = await this.#opts.loadConfig();
       await this.reload(next.config, next.warnings);
       return { ok: true, problems: [] };
     } catch (err) {
-      const problems = err instanceof NetscanError && 'problems' in err ? [...(err as { problems: string[] }).problems] : [errorMessage(err)];
+      const problems =
+        err instanceof NetscanError && 'problems' in err
+          ? [...(err as { problems: string[] }).problems]
+          : [errorMessage(err)];
       this.#opts.logger.error({ problems }, 'configuration reload rejected; keeping the running configuration');
       return { ok: false, problems };
     }
@@ -393,7 +517,11 @@ export class Agent {
     s.reconciler.reconfigure(reconcilerOptions(config));
     s.discovery.reconfigure(config, ownership);
     s.tags.reconfigure(config);
-    s.targets.reconfigure(config).catch((err: unknown) => logger.error({ stage: 'targets', err: errorMessage(err) }, 'target resolution after reload failed'));
+    s.targets
+      .reconfigure(config)
+      .catch((err: unknown) =>
+        logger.error({ stage: 'targets', err: errorMessage(err) }, 'target resolution after reload failed'),
+      );
     if (outputs) {
       // stop() waits for the previous outputs' closing, so a shutdown cannot cut their final flush short.
       await s.outputs.replace(outputs, this.#opts.closeDeadlineMs);
@@ -406,7 +534,11 @@ export class Agent {
   }
 
   #applyConfig(config: Config): void {
-    this.#opts = { ...this.#opts, config, closeDeadlineMs: this.#closeDeadlineGiven ? this.#opts.closeDeadlineMs : config.shutdown_timeout };
+    this.#opts = {
+      ...this.#opts,
+      config,
+      closeDeadlineMs: this.#closeDeadlineGiven ? this.#opts.closeDeadlineMs : config.shutdown_timeout,
+    };
   }
 
   /** Stops every stage, source first; idempotent, and concurrent callers share one completion. */
@@ -446,6 +578,9 @@ export class Agent {
     await step('writer', () => s.outputs.close(this.#opts.closeDeadlineMs));
     await step('health', () => s.health?.stop());
     const w = s.outputs.stats();
-    logger.info({ points_written: w.pointsWritten, points_spooled: w.spoolPoints, points_dropped: w.pointsDropped }, 'netscan stopped');
+    logger.info(
+      { points_written: w.pointsWritten, points_spooled: w.spoolPoints, points_dropped: w.pointsDropped },
+      'netscan stopped',
+    );
   }
 }

@@ -35,7 +35,11 @@ test('the ConfigMap holds a valid config whose ${VARS} the Secret provides', () 
 });
 
 test('probes and health checks use endpoints the agent serves, on the configured port', () => {
-  for (const p of ['deploy/kubernetes/daemonset.yaml', 'deploy/kubernetes/statefulset.yaml', 'deploy/kubernetes/daemonset-restricted.yaml']) {
+  for (const p of [
+    'deploy/kubernetes/daemonset.yaml',
+    'deploy/kubernetes/statefulset.yaml',
+    'deploy/kubernetes/daemonset-restricted.yaml',
+  ]) {
     const c = container(p);
     assert.ok((healthPaths as readonly string[]).includes(c.livenessProbe.httpGet.path), p);
     assert.ok((healthPaths as readonly string[]).includes(c.readinessProbe.httpGet.path), p);
@@ -43,7 +47,11 @@ test('probes and health checks use endpoints the agent serves, on the configured
     assert.ok(c.envFrom.some((e: Obj) => e.secretRef?.name === 'netscan-secrets'));
   }
   for (const p of ['deploy/kubernetes/daemonset.yaml', 'deploy/kubernetes/statefulset.yaml']) {
-    assert.deepEqual(container(p).securityContext.capabilities, { drop: ['ALL'], add: ['NET_RAW'] }, `${p}: raw sockets, one capability`);
+    assert.deepEqual(
+      container(p).securityContext.capabilities,
+      { drop: ['ALL'], add: ['NET_RAW'] },
+      `${p}: raw sockets, one capability`,
+    );
   }
   const docker = read('deploy/docker/Dockerfile');
   const hc = /HEALTHCHECK[\s\S]*?'(\/health[^']*)'/.exec(docker)?.[1];
@@ -53,9 +61,13 @@ test('probes and health checks use endpoints the agent serves, on the configured
 test('the StatefulSet derives each shard index from the pod name and its count from replicas', () => {
   const ss = docs('deploy/kubernetes/statefulset.yaml').find((d) => d.kind === 'StatefulSet') as Obj;
   const env = ss.spec.template.spec.containers[0].env as Obj[];
-  assert.deepEqual(env.find((e) => e.name === 'NETSCAN_SHARD_INDEX')?.valueFrom, { fieldRef: { fieldPath: 'metadata.name' } });
+  assert.deepEqual(env.find((e) => e.name === 'NETSCAN_SHARD_INDEX')?.valueFrom, {
+    fieldRef: { fieldPath: 'metadata.name' },
+  });
   assert.equal(Number(env.find((e) => e.name === 'NETSCAN_SHARD_COUNT')?.value), ss.spec.replicas);
-  const { config } = parseConfigText('icmp_discovery_interval: 5m\nping_interval: 2s\n', { env: { NETSCAN_SHARD_INDEX: `${ss.metadata.name}-2`, NETSCAN_SHARD_COUNT: String(ss.spec.replicas) } });
+  const { config } = parseConfigText('icmp_discovery_interval: 5m\nping_interval: 2s\n', {
+    env: { NETSCAN_SHARD_INDEX: `${ss.metadata.name}-2`, NETSCAN_SHARD_COUNT: String(ss.spec.replicas) },
+  });
   assert.deepEqual(config.shard, { index: 2, count: 3 });
 });
 
@@ -63,8 +75,18 @@ test('systemd, Docker and the bin launcher run node with the same flags', () => 
   const shebang = read('bin/netscan.js').split('\n')[0] ?? '';
   const flags = shebang.replace(/^#!\/usr\/bin\/env -S node/, '').trim();
   assert.match(flags, /^--max-semi-space-size=\d+$/);
-  assert.match(read('deploy/systemd/netscan.service'), new RegExp(`^ExecStart=/usr/bin/node ${flags} /opt/netscan/bin/netscan\\.js `, 'm'));
-  assert.ok(read('deploy/docker/Dockerfile').includes(`"node", ${flags.split(' ').map((f) => JSON.stringify(f)).join(', ')}, "/app/bin/netscan.js"`));
+  assert.match(
+    read('deploy/systemd/netscan.service'),
+    new RegExp(`^ExecStart=/usr/bin/node ${flags} /opt/netscan/bin/netscan\\.js `, 'm'),
+  );
+  assert.ok(
+    read('deploy/docker/Dockerfile').includes(
+      `"node", ${flags
+        .split(' ')
+        .map((f) => JSON.stringify(f))
+        .join(', ')}, "/app/bin/netscan.js"`,
+    ),
+  );
   assert.match(JSON.parse(read('package.json')).scripts.start as string, /\.\/bin\/netscan\.js run$/);
 });
 
@@ -84,14 +106,21 @@ test('the restricted DaemonSet holds no capability, passes Pod Security "restric
   const ds = all.find((d) => d.kind === 'DaemonSet') as Obj;
   const pod = ds.spec.template.spec as Obj;
   for (const k of ['hostNetwork', 'hostPID', 'hostIPC']) assert.ok(!pod[k], `${k} is not set`);
-  assert.deepEqual((pod.volumes as Obj[]).filter((v) => v.hostPath !== undefined), [], 'no hostPath volume');
+  assert.deepEqual(
+    (pod.volumes as Obj[]).filter((v) => v.hostPath !== undefined),
+    [],
+    'no hostPath volume',
+  );
   assert.equal(pod.securityContext.runAsNonRoot, true);
   assert.notEqual(pod.securityContext.runAsUser, 0);
   assert.deepEqual(pod.securityContext.seccompProfile, { type: 'RuntimeDefault' });
   const sysctls = pod.securityContext.sysctls as Obj[];
   assert.deepEqual(sysctls, [{ name: 'net.ipv4.ping_group_range', value: '0 2147483647' }]);
   const [low, high] = (sysctls[0]!.value as string).split(' ').map(Number);
-  assert.ok(low! <= pod.securityContext.runAsGroup && pod.securityContext.runAsGroup <= high!, 'the range holds the pod\'s group');
+  assert.ok(
+    low! <= pod.securityContext.runAsGroup && pod.securityContext.runAsGroup <= high!,
+    "the range holds the pod's group",
+  );
   const containers = [...(pod.initContainers ?? []), ...pod.containers] as Obj[];
   assert.ok(containers.length > 0);
   for (const c of containers) {
@@ -106,7 +135,9 @@ test('the restricted DaemonSet holds no capability, passes Pod Security "restric
   const cm = all.find((d) => d.kind === 'ConfigMap') as Obj;
   assert.equal(pod.volumes.find((v: Obj) => v.name === 'config').configMap.name, cm.metadata.name);
   const secret = docs('deploy/kubernetes/secret.yaml')[0] as Obj;
-  const { config } = parseConfigText(cm.data['config.yaml'] as string, { env: secret.stringData as Record<string, string> });
+  const { config } = parseConfigText(cm.data['config.yaml'] as string, {
+    env: secret.stringData as Record<string, string>,
+  });
   assert.equal(config.icmp_mode, 'dgram');
   assert.equal(config.health_check_port, 8080);
 });
@@ -117,7 +148,11 @@ test('the restricted pod runs the image stage without a file capability; the def
   const unprivileged = stages.find((st) => /^\S+ AS unprivileged$/m.test(st.split('\n')[0] ?? ''));
   assert.ok(unprivileged, 'a stage named unprivileged');
   assert.doesNotMatch(unprivileged, /setcap/);
-  assert.match(stages.at(-1) ?? '', /^unprivileged\n[\s\S]*setcap cap_net_raw\+ep/, 'the default (last) stage adds the capability on top');
+  assert.match(
+    stages.at(-1) ?? '',
+    /^unprivileged\n[\s\S]*setcap cap_net_raw\+ep/,
+    'the default (last) stage adds the capability on top',
+  );
   assert.equal(container('deploy/kubernetes/daemonset-restricted.yaml').image, 'netscan:unprivileged');
   assert.match(docker, /--target unprivileged -t netscan:unprivileged/);
 });

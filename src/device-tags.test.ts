@@ -8,29 +8,75 @@ import { DeviceTags } from './device-tags.js';
 
 const base = 'icmp_discovery_interval: 5m\nping_interval: 5s\nping_rate_limit: 20000\nping_burst_limit: 20000\n';
 const config = (yaml: string) => parseConfigText(base + yaml, { env: {} }).config;
-const writer = { batchesOk: 0, batchesFailed: 0, pointsWritten: 0, pointsDropped: 0, pointsSpooled: 0, spoolBytes: 0, spoolPoints: 0, queueDepth: 0, writeErrors: { retry: 0, throttle: 0, split: 0, drop: 0, config: 0 } };
-const health = healthPoint({ deviceCount: 0, activePingers: 0, suspendedDevices: 0, goroutines: 0, memoryMb: 0, rssMb: 0, influxdbOk: true, pingsSentTotal: 0, writer }, 1);
+const writer = {
+  batchesOk: 0,
+  batchesFailed: 0,
+  pointsWritten: 0,
+  pointsDropped: 0,
+  pointsSpooled: 0,
+  spoolBytes: 0,
+  spoolPoints: 0,
+  queueDepth: 0,
+  writeErrors: { retry: 0, throttle: 0, split: 0, drop: 0, config: 0 },
+};
+const health = healthPoint(
+  {
+    deviceCount: 0,
+    activePingers: 0,
+    suspendedDevices: 0,
+    goroutines: 0,
+    memoryMb: 0,
+    rssMb: 0,
+    influxdbOk: true,
+    pingsSentTotal: 0,
+    writer,
+  },
+  1,
+);
 
 test('network labels, target labels and name land on ping, ping_summary and device_info; agent on every point', () => {
   const sink = new RecordingSink();
-  const tags = new DeviceTags(sink, config('agent_name: edge-1\nnetworks: [{cidr: "127.0.0.0/24", labels: {site: lab, rack: r1}}, {cidr: "fd00:1::/120", labels: {site: v6lab}}]\n'));
+  const tags = new DeviceTags(
+    sink,
+    config(
+      'agent_name: edge-1\nnetworks: [{cidr: "127.0.0.0/24", labels: {site: lab, rack: r1}}, {cidr: "fd00:1::/120", labels: {site: v6lab}}]\n',
+    ),
+  );
   tags.setTarget('127.0.0.7', { name: 'db.test', labels: { rack: 'r2' } });
   tags.write(pingPoint({ ok: true, ip: '127.0.0.7', rttMs: 1, sentAtMs: 0 }, { timeMs: 1 }));
-  tags.write(pingSummaryPoint('fd00:1::3', { windowStartMs: 1, sent: 1, received: 1, overloaded: 0, suspendedTicks: 0, lossPct: 0, rttMinMs: 1, rttAvgMs: 1, rttMaxMs: 1, rttP50Ms: 1, rttP95Ms: 1, rttStddevMs: 0, jitterMs: NaN }));
+  tags.write(
+    pingSummaryPoint('fd00:1::3', {
+      windowStartMs: 1,
+      sent: 1,
+      received: 1,
+      overloaded: 0,
+      suspendedTicks: 0,
+      lossPct: 0,
+      rttMinMs: 1,
+      rttAvgMs: 1,
+      rttMaxMs: 1,
+      rttP50Ms: 1,
+      rttP95Ms: 1,
+      rttStddevMs: 0,
+      jitterMs: NaN,
+    }),
+  );
   tags.write(deviceInfoPoint('127.0.0.9', { hostname: 'core-sw', sysDescr: 'x' }, 1));
   tags.write(pingPoint({ ok: false, ip: '127.0.0.9', reason: 'timeout', sentAtMs: 0 }, { timeMs: 2 }));
   tags.write(pingPoint({ ok: false, ip: '127.0.1.1', reason: 'timeout', sentAtMs: 0 }, { timeMs: 2 }));
   tags.write(health);
-  assert.deepEqual(sink.points.map((p) => p.tags), [
-    { site: 'lab', rack: 'r2', name: 'db.test', agent: 'edge-1', ip: '127.0.0.7' },
-    { site: 'v6lab', agent: 'edge-1', ip: 'fd00:1::3' },
-    { site: 'lab', rack: 'r1', name: 'core-sw', agent: 'edge-1', ip: '127.0.0.9' },
-    { site: 'lab', rack: 'r1', name: 'core-sw', agent: 'edge-1', ip: '127.0.0.9' },
-    { agent: 'edge-1', ip: '127.0.1.1' },
-    { agent: 'edge-1' },
-  ]);
+  assert.deepEqual(
+    sink.points.map((p) => p.tags),
+    [
+      { site: 'lab', rack: 'r2', name: 'db.test', agent: 'edge-1', ip: '127.0.0.7' },
+      { site: 'v6lab', agent: 'edge-1', ip: 'fd00:1::3' },
+      { site: 'lab', rack: 'r1', name: 'core-sw', agent: 'edge-1', ip: '127.0.0.9' },
+      { site: 'lab', rack: 'r1', name: 'core-sw', agent: 'edge-1', ip: '127.0.0.9' },
+      { agent: 'edge-1', ip: '127.0.1.1' },
+      { agent: 'edge-1' },
+    ],
+  );
 });
-
 
 test('the agent tag defaults to the host name, and a reload changes agent and network labels', () => {
   const sink = new RecordingSink();
@@ -38,10 +84,13 @@ test('the agent tag defaults to the host name, and a reload changes agent and ne
   tags.write(pingPoint({ ok: true, ip: '127.0.0.1', rttMs: 1, sentAtMs: 0 }, { timeMs: 1 }));
   tags.reconfigure(config('agent_name: b\nnetworks: [{cidr: "127.0.0.0/24", labels: {site: x}}]\n'));
   tags.write(pingPoint({ ok: true, ip: '127.0.0.1', rttMs: 1, sentAtMs: 0 }, { timeMs: 2 }));
-  assert.deepEqual(sink.points.map((p) => p.tags), [
-    { agent: hostname(), ip: '127.0.0.1' },
-    { site: 'x', agent: 'b', ip: '127.0.0.1' },
-  ]);
+  assert.deepEqual(
+    sink.points.map((p) => p.tags),
+    [
+      { agent: hostname(), ip: '127.0.0.1' },
+      { site: 'x', agent: 'b', ip: '127.0.0.1' },
+    ],
+  );
 });
 
 test('a target name outranks the SNMP sysName, and a device_info without sysName drops the learned name', () => {
@@ -73,7 +122,10 @@ test('with reverse_dns, a device without target name or sysName is named by its 
   await new Promise((resolve) => setImmediate(resolve));
   ping('127.0.0.5');
   ping('127.0.0.7');
-  assert.deepEqual(sink.points.map((p) => p.tags.name), [undefined, 'six.test', undefined, 'five.test', undefined]);
+  assert.deepEqual(
+    sink.points.map((p) => p.tags.name),
+    [undefined, 'six.test', undefined, 'five.test', undefined],
+  );
   assert.deepEqual(asked, ['127.0.0.5', '127.0.0.7'], 'each address once; never for a target');
   const off = new DeviceTags(new RecordingSink(), config('agent_name: a\n'), reverse);
   off.tagsFor('127.0.0.8');

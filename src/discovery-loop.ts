@@ -113,7 +113,8 @@ export class DiscoveryLoop {
     const { devices, logger } = this.#deps;
     const gone = [...devices.ips()].filter((ip) => !this.#ownership.owns(ip) && !devices.isPinned(ip));
     for (const ip of gone) devices.remove(ip);
-    if (gone.length > 0) logger.info({ count: gone.length, reason: why }, 'devices outside the configured networks or shard removed');
+    if (gone.length > 0)
+      logger.info({ count: gone.length, reason: why }, 'devices outside the configured networks or shard removed');
   }
 
   /** Takes the new targets (for the next hosts that answer) and sweep settings (for the next sweep). */
@@ -162,7 +163,10 @@ export class DiscoveryLoop {
       this.#current = this.#sweepOnce()
         .catch((err: unknown) => {
           this.#errors++;
-          logger.error({ stage: 'sweep', err: errorMessage(err) }, 'discovery sweep failed; retrying at the next interval');
+          logger.error(
+            { stage: 'sweep', err: errorMessage(err) },
+            'discovery sweep failed; retrying at the next interval',
+          );
         })
         .finally(() => {
           this.#current = undefined;
@@ -197,7 +201,12 @@ export class DiscoveryLoop {
     const { clock, devices, signal } = this.#deps;
     const startedMs = clock.now();
     const summary = await this.#sweeper.sweep(
-      { cidrs: networkCidrs(config), exclude: config.exclude, accept: inShard(config.shard), acceptIpv6: inShardIpv6(config.shard) },
+      {
+        cidrs: networkCidrs(config),
+        exclude: config.exclude,
+        accept: inShard(config.shard),
+        acceptIpv6: inShardIpv6(config.shard),
+      },
       (host) => {
         if (this.#ownership.owns(host.ip)) devices.markSeen(host.ip);
       },

@@ -38,7 +38,9 @@ const schemaKeys = new Set(Object.keys(configSchema.shape));
 const minimal = { networks: ['127.0.0.0/30'], icmp_discovery_interval: '5m', ping_interval: '1s' };
 /** Harmless stand-ins for the ${VAR} references of one example. */
 const envFor = (text: string): Record<string, string> =>
-  Object.fromEntries([...text.matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g)].map((m) => [m[1]!, `example-${m[1]!.toLowerCase()}`]));
+  Object.fromEntries(
+    [...text.matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g)].map((m) => [m[1]!, `example-${m[1]!.toLowerCase()}`]),
+  );
 
 test('every netscan configuration example in README.md and MANUAL.md passes check-config', () => {
   const examples = [...yamlBlocks('README.md'), ...yamlBlocks('MANUAL.md')];
@@ -47,7 +49,13 @@ test('every netscan configuration example in README.md and MANUAL.md passes chec
   for (const ex of examples) {
     const data = parse(ex.text) as unknown;
     // Kubernetes, Docker or Prometheus YAML shown in the manual is not a netscan config.
-    if (data === null || typeof data !== 'object' || Array.isArray(data) || !Object.keys(data).some((k) => schemaKeys.has(k))) continue;
+    if (
+      data === null ||
+      typeof data !== 'object' ||
+      Array.isArray(data) ||
+      !Object.keys(data).some((k) => schemaKeys.has(k))
+    )
+      continue;
     checked++;
     const merged = { ...minimal, ...(data as Record<string, unknown>) };
     try {

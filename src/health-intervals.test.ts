@@ -24,24 +24,66 @@ interface Fake {
 /** Agent figures with only the counters the interval logic reads set; the rest is zero or empty. */
 function figures(x: Fake): AgentFigures {
   const scheduler = {
-    devicesScheduled: 62, intervalMs: 1000, effectiveIntervalMs: 1000, rateLimited: x.rateLimited ?? false, pingsSentTotal: 0, inFlight: 0,
-    repliesTotal: 0, failuresByReason: {}, overloadedTotal: x.overloaded, skippedTicksTotal: 0, missedSlotsTotal: x.missed,
-    lateSendsTotal: x.late, sendLagP99Ms: 0, sendLagMaxMs: 0, sendLagP50Ms: 0, devicesMissed: x.devicesMissed,
+    devicesScheduled: 62,
+    intervalMs: 1000,
+    effectiveIntervalMs: 1000,
+    rateLimited: x.rateLimited ?? false,
+    pingsSentTotal: 0,
+    inFlight: 0,
+    repliesTotal: 0,
+    failuresByReason: {},
+    overloadedTotal: x.overloaded,
+    skippedTicksTotal: 0,
+    missedSlotsTotal: x.missed,
+    lateSendsTotal: x.late,
+    sendLagP99Ms: 0,
+    sendLagMaxMs: 0,
+    sendLagP50Ms: 0,
+    devicesMissed: x.devicesMissed,
     interval: { sends: 1, sendLagP99Ms: x.lagMaxMs, sendLagMaxMs: x.lagMaxMs },
   } as unknown as PingSchedulerStats;
-  const writer = { state: x.outputOk === false ? 'spooling' : 'writing', pointsDropped: x.dropped } as unknown as WriterStats;
+  const writer = {
+    state: x.outputOk === false ? 'spooling' : 'writing',
+    pointsDropped: x.dropped,
+  } as unknown as WriterStats;
   return {
-    version: '0.0.0', nowMs: x.nowMs, uptimeMs: x.nowMs - T0, ready: { ready: true }, deviceCount: 62, maxDevices: 100, pingSuspended: 0,
-    snmpSuspended: 0, scheduler, reconciler: { monitored: 62, unmonitored: 0 } as AgentFigures['reconciler'], writer,
-    outputOk: x.outputOk ?? true, outputHealthy: true, icmp: zeroIcmpEngineStats('ipv4'), icmpModeSetting: 'auto', icmpSockets: [],
-    snmp: undefined, persistence: {} as AgentFigures['persistence'], eventLoopDelayP99Ms: 1, tasks: 1, memoryMb: 1, rssMb: 1,
+    version: '0.0.0',
+    nowMs: x.nowMs,
+    uptimeMs: x.nowMs - T0,
+    ready: { ready: true },
+    deviceCount: 62,
+    maxDevices: 100,
+    pingSuspended: 0,
+    snmpSuspended: 0,
+    scheduler,
+    reconciler: { monitored: 62, unmonitored: 0 } as AgentFigures['reconciler'],
+    writer,
+    outputOk: x.outputOk ?? true,
+    outputHealthy: true,
+    icmp: zeroIcmpEngineStats('ipv4'),
+    icmpModeSetting: 'auto',
+    icmpSockets: [],
+    snmp: undefined,
+    persistence: {} as AgentFigures['persistence'],
+    eventLoopDelayP99Ms: 1,
+    tasks: 1,
+    memoryMb: 1,
+    rssMb: 1,
     sweep: { running: false, progress: undefined, total: 0, errors: 0, skipped: 0, nextMs: 0, last: undefined },
-    shard: { index: 0, count: 1 }, reloads: 0,
+    shard: { index: 0, count: 1 },
+    reloads: 0,
   };
 }
 
 const calm = (nowMs: number, over: Partial<Fake> = {}): Fake => ({
-  nowMs, missed: 0, late: 0, dropped: 0, overloaded: 0, lagMaxMs: 0, devicesMissed: 0, ...over,
+  nowMs,
+  missed: 0,
+  late: 0,
+  dropped: 0,
+  overloaded: 0,
+  lagMaxMs: 0,
+  devicesMissed: 0,
+  ...over,
 });
 
 function rig(): { intervals: HealthIntervals; lines: Array<Record<string, unknown>>; resets: () => number } {
@@ -54,7 +96,8 @@ function rig(): { intervals: HealthIntervals; lines: Array<Record<string, unknow
 test('healthy only when the last interval and the running one missed nothing, lagged nothing and dropped nothing', () => {
   const { intervals } = rig();
   intervals.begin(figures(calm(T0)));
-  const doc = (f: Fake): ReturnType<typeof buildHealthDocument> => buildHealthDocument(figures(f), intervals.reasons(figures(f), 1000));
+  const doc = (f: Fake): ReturnType<typeof buildHealthDocument> =>
+    buildHealthDocument(figures(f), intervals.reasons(figures(f), 1000));
   assert.deepEqual([doc(calm(T0 + 5000)).status, doc(calm(T0 + 5000)).reasons], ['healthy', []]);
 
   const missed = calm(T0 + 6000, { missed: 180, late: 62, lagMaxMs: 3100, dropped: 7, overloaded: 4 });
@@ -73,7 +116,10 @@ test('healthy only when the last interval and the running one missed nothing, la
   assert.match(String((doc(after).reasons as string[])[0]), /^180 ping slots missed in the last 12 s/);
   // ...and is forgotten once a whole clean interval follows.
   intervals.close(figures({ ...after, nowMs: T0 + 20_000 }));
-  assert.deepEqual([doc({ ...after, nowMs: T0 + 21_000 }).status, doc({ ...after, nowMs: T0 + 21_000 }).reasons], ['healthy', []]);
+  assert.deepEqual(
+    [doc({ ...after, nowMs: T0 + 21_000 }).status, doc({ ...after, nowMs: T0 + 21_000 }).reasons],
+    ['healthy', []],
+  );
 });
 
 test('a send lag at or under send_lag_degraded_threshold is not a reason; the output and the rate limit still are', () => {
@@ -81,7 +127,10 @@ test('a send lag at or under send_lag_degraded_threshold is not a reason; the ou
   intervals.begin(figures(calm(T0)));
   const f = figures(calm(T0 + 1000, { lagMaxMs: 1000, outputOk: false, rateLimited: true }));
   const doc = buildHealthDocument(f, intervals.reasons(f, 1000));
-  assert.deepEqual(doc.reasons, ['output is not writing (spooling)', 'ping_rate_limit cannot ping 62 devices every ping_interval']);
+  assert.deepEqual(doc.reasons, [
+    'output is not writing (spooling)',
+    'ping_rate_limit cannot ping 62 devices every ping_interval',
+  ]);
   assert.equal(doc.status, 'degraded');
 });
 
@@ -99,7 +148,10 @@ test('an episode of missed slots is warned once with its size and closed by a cl
   intervals.close(figures(calm(T0 + 40_000, { missed: 250, devicesMissed: 55 })));
   const over = lines.filter((l) => String(l['msg']).startsWith('missed ping slots over'));
   assert.equal(over.length, 1);
-  assert.deepEqual([over[0]!['missed_slots'], over[0]!['devices'], over[0]!['max_send_lag_ms'], over[0]!['duration_ms']], [250, 55, 2500, 30_000]);
+  assert.deepEqual(
+    [over[0]!['missed_slots'], over[0]!['devices'], over[0]!['max_send_lag_ms'], over[0]!['duration_ms']],
+    [250, 55, 2500, 30_000],
+  );
   assert.equal(resets(), 2);
   intervals.close(figures(calm(T0 + 50_000, { missed: 251, devicesMissed: 1, lagMaxMs: 1200 })));
   assert.equal(lines.filter((l) => l['level'] === 'warn').length, 2, 'a new episode warns again');
@@ -109,5 +161,13 @@ test('close reports the interval deltas and the interval send lag', () => {
   const { intervals } = rig();
   intervals.begin(figures(calm(T0, { missed: 5, late: 2, dropped: 1 })));
   const i = intervals.close(figures(calm(T0 + 10_000, { missed: 9, late: 12, dropped: 1, lagMaxMs: 70 })));
-  assert.deepEqual(i, { durationMs: 10_000, missedSlots: 4, lateSends: 10, pointsDropped: 0, overloaded: 0, sendLagP99Ms: 70, sendLagMaxMs: 70 });
+  assert.deepEqual(i, {
+    durationMs: 10_000,
+    missedSlots: 4,
+    lateSends: 10,
+    pointsDropped: 0,
+    overloaded: 0,
+    sendLagP99Ms: 70,
+    sendLagMaxMs: 70,
+  });
 });

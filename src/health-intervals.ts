@@ -116,7 +116,10 @@ export class HealthIntervals {
     if (missed > 0) out.push(`${missed} ping slots missed in the last ${span} (the agent did not probe on time)`);
     const lagMs = maxOf(this.#lastLagMaxMs, f.scheduler.interval.sendLagMaxMs);
     const limit = sendLagThresholdMs;
-    if (lagMs > limit) out.push(`send lag reached ${Math.round(lagMs)} ms in the last ${span}, over send_lag_degraded_threshold ${limit} ms`);
+    if (lagMs > limit)
+      out.push(
+        `send lag reached ${Math.round(lagMs)} ms in the last ${span}, over send_lag_degraded_threshold ${limit} ms`,
+      );
     const dropped = now.pointsDropped - base.pointsDropped;
     if (dropped > 0) out.push(`${dropped} points dropped in the last ${span}`);
     const overloaded = now.overloaded - base.overloaded;
@@ -135,7 +138,12 @@ export class HealthIntervals {
         return;
       }
       const lag = Math.round(maxOf(0, i.sendLagMaxMs));
-      this.#episode = { startMs: f.nowMs - i.durationMs, missedSlots: i.missedSlots, devices, maxLagMs: maxOf(0, i.sendLagMaxMs) };
+      this.#episode = {
+        startMs: f.nowMs - i.durationMs,
+        missedSlots: i.missedSlots,
+        devices,
+        maxLagMs: maxOf(0, i.sendLagMaxMs),
+      };
       this.#log.warn(
         { missed_slots: i.missedSlots, devices, max_send_lag_ms: lag, interval_ms: i.durationMs },
         `ping slots missed: ${i.missedSlots} slots of ${devices} devices were not probed on time (longest send lag ${lag} ms); the agent is short of CPU or ping_rate_limit`,

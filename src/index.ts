@@ -7,4 +7,12 @@ export { version } from './version.js';
 export { NetscanError, ConfigError, type ErrorCode } from '../internal/errors/errors.js';
 export { createLogger, type Logger } from '../internal/log/log.js';
 export { systemClock, type Clock } from '../internal/clock/clock.js';
-export { parseSweepCommandArgs, runSweepCommand, formatSummary, SWEEP_EXIT, type SweepCommandArgv, type SweepCommandOptions, type SweepCommandIo } from './sweep-command.js';
+export {
+  parseSweepCommandArgs,
+  runSweepCommand,
+  formatSummary,
+  SWEEP_EXIT,
+  type SweepCommandArgv,
+  type SweepCommandOptions,
+  type SweepCommandIo,
+} from './sweep-command.js';

@@ -20,7 +20,12 @@ function relativeImports(file: string): string[] {
 }
 
 test('imports flow cmd -> src -> internal and never into bench', () => {
-  const rules: Record<string, string[]> = { cmd: ['cmd', 'src'], src: ['src', 'internal'], internal: ['internal'], bench: ['internal', 'src', 'bench'] };
+  const rules: Record<string, string[]> = {
+    cmd: ['cmd', 'src'],
+    src: ['src', 'internal'],
+    internal: ['internal'],
+    bench: ['internal', 'src', 'bench'],
+  };
   const violations: string[] = [];
   for (const [dir, allowed] of Object.entries(rules)) {
     for (const f of files(dir)) {
@@ -42,14 +47,23 @@ test('model/ imports nothing outside itself, and schedule/ and snmp/ build point
   ];
   const violations: string[] = [];
   for (const [dir, bad] of forbidden) {
-    for (const f of files(dir)) for (const target of relativeImports(f)) if (bad(target)) violations.push(`${f} imports ${target}`);
+    for (const f of files(dir))
+      for (const target of relativeImports(f)) if (bad(target)) violations.push(`${f} imports ${target}`);
   }
   assert.deepEqual(violations, []);
 });
 
 test('internal/ outside clock/ never reads wall time or arms timers directly', () => {
   const offenders = files('internal')
-    .filter((f) => !f.startsWith('internal/clock/') && !f.startsWith('internal/testkit/') && !f.includes('/testdata/') && !f.endsWith('.test.ts'))
-    .filter((f) => /\bDate\.now\(\)|(?<![.\w])setTimeout\(|(?<![.\w])setInterval\(/.test(readFileSync(join(root, f), 'utf8')));
+    .filter(
+      (f) =>
+        !f.startsWith('internal/clock/') &&
+        !f.startsWith('internal/testkit/') &&
+        !f.includes('/testdata/') &&
+        !f.endsWith('.test.ts'),
+    )
+    .filter((f) =>
+      /\bDate\.now\(\)|(?<![.\w])setTimeout\(|(?<![.\w])setInterval\(/.test(readFileSync(join(root, f), 'utf8')),
+    );
   assert.deepEqual(offenders, []);
 });

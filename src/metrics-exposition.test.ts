@@ -14,28 +14,55 @@ import { parseConfigText } from './config/load.js';
 
 const havePromtool = spawnSync('promtool', ['--version']).status === 0;
 
-test('/metrics passes promtool check metrics, with build info, one event-loop figure and per-device series', {
-  timeout: 60_000, skip: havePromtool ? false : 'needs promtool (Debian prometheus)',
-}, async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'netscan-metrics-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const text = stringify({
-    networks: ['127.0.94.0/30'], icmp_discovery_interval: '1h', ping_interval: '1s', ping_timeout: '500ms',
-    health_check_port: await freeLoopbackPort(), health_check_bind: '127.0.0.1', prometheus: { per_device: true },
-    output_file: join(dir, 'out.lp'), state_file: join(dir, 'state.json'), spool_dir: join(dir, 'spool'),
-  });
-  const agent = new Agent({ config: parseConfigText(text, { env: {} }).config, logger: silentLogger(), version: '9.8.7' });
-  await agent.start();
-  t.after(() => agent.stop());
-  const url = `http://127.0.0.1:${agent.healthPort}/metrics`;
-  const body = await pollUntil(() => fetch(url).then((r) => r.text()), (b) => /^netscan_device_up\{ip="127\.0\.94\.1"\} 1$/m.test(b), {
-    deadlineMs: 30_000, intervalMs: 250,
-  });
-  const check = spawnSync('promtool', ['check', 'metrics'], { input: body, encoding: 'utf8' });
-  assert.deepEqual({ status: check.status, problems: `${check.stdout}${check.stderr}` }, { status: 0, problems: '' });
-  assert.match(body, new RegExp(`^netscan_build_info\\{version="9\\.8\\.7",node_version="${process.versions.node.replaceAll('.', '\\.')}"\\} 1$`, 'm'));
-  assert.match(body, /^netscan_event_loop_delay_p99_seconds \d/m);
-  assert.doesNotMatch(body, /eventloop_lag|_active_\w+_total/, 'one event-loop figure; no gauge named _total');
-  assert.match(body, /^netscan_device_info\{ip="127\.0\.94\.1"\} 1$/m);
-  assert.match(body, /^netscan_device_rtt_seconds_count\{ip="127\.0\.94\.1"\} [1-9]/m);
-});
+test(
+  '/metrics passes promtool check metrics, with build info, one event-loop figure and per-device series',
+  {
+    timeout: 60_000,
+    skip: havePromtool ? false : 'needs promtool (Debian prometheus)',
+  },
+  async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'netscan-metrics-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const text = stringify({
+      networks: ['127.0.94.0/30'],
+      icmp_discovery_interval: '1h',
+      ping_interval: '1s',
+      ping_timeout: '500ms',
+      health_check_port: await freeLoopbackPort(),
+      health_check_bind: '127.0.0.1',
+      prometheus: { per_device: true },
+      output_file: join(dir, 'out.lp'),
+      state_file: join(dir, 'state.json'),
+      spool_dir: join(dir, 'spool'),
+    });
+    const agent = new Agent({
+      config: parseConfigText(text, { env: {} }).config,
+      logger: silentLogger(),
+      version: '9.8.7',
+    });
+    await agent.start();
+    t.after(() => agent.stop());
+    const url = `http://127.0.0.1:${agent.healthPort}/metrics`;
+    const body = await pollUntil(
+      () => fetch(url).then((r) => r.text()),
+      (b) => /^netscan_device_up\{ip="127\.0\.94\.1"\} 1$/m.test(b),
+      {
+        deadlineMs: 30_000,
+        intervalMs: 250,
+      },
+    );
+    const check = spawnSync('promtool', ['check', 'metrics'], { input: body, encoding: 'utf8' });
+    assert.deepEqual({ status: check.status, problems: `${check.stdout}${check.stderr}` }, { status: 0, problems: '' });
+    assert.match(
+      body,
+      new RegExp(
+        `^netscan_build_info\\{version="9\\.8\\.7",node_version="${process.versions.node.replaceAll('.', '\\.')}"\\} 1$`,
+        'm',
+      ),
+    );
+    assert.match(body, /^netscan_event_loop_delay_p99_seconds \d/m);
+    assert.doesNotMatch(body, /eventloop_lag|_active_\w+_total/, 'one event-loop figure; no gauge named _total');
+    assert.match(body, /^netscan_device_info\{ip="127\.0\.94\.1"\} 1$/m);
+    assert.match(body, /^netscan_device_rtt_seconds_count\{ip="127\.0\.94\.1"\} [1-9]/m);
+  },
+);

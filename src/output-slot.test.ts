@@ -10,7 +10,12 @@ import { silentLogger } from '../internal/testkit/logger.js';
 import { parseConfigText } from './config/load.js';
 import { OutputSlot } from './output-slot.js';
 
-const point = { measurement: 'ping', tags: { ip: '127.0.0.1' }, fields: { success: field.bool(true) }, timeMs: 1_700_000_000_000 };
+const point = {
+  measurement: 'ping',
+  tags: { ip: '127.0.0.1' },
+  fields: { success: field.bool(true) },
+  timeMs: 1_700_000_000_000,
+};
 
 function outputsYaml(a: string, b: string): string {
   return [
@@ -35,10 +40,19 @@ test('every point goes to each output of `outputs`, each with its own spool, cou
     assert.deepEqual(slot.names, [`main: influxdb v2 ${a.url}`, `mirror: influxdb v1 ${b.url}`]);
     assert.equal(slot.write(point), 0);
     await slot.close(2000);
-    assert.deepEqual(a.requests.map((r) => [r.path, r.body.trim()]), [['/api/v2/write', 'ping,ip=127.0.0.1 success=T 1700000000000']]);
+    assert.deepEqual(
+      a.requests.map((r) => [r.path, r.body.trim()]),
+      [['/api/v2/write', 'ping,ip=127.0.0.1 success=T 1700000000000']],
+    );
     assert.ok(b.requests.length >= 1 && b.requests.every((r) => r.path === '/write'));
     const status = slot.status();
-    assert.deepEqual(status.map((s) => [s.name, s.points_written, s.spool_points]), [['main', 1, 0], ['mirror', 0, 1]]);
+    assert.deepEqual(
+      status.map((s) => [s.name, s.points_written, s.spool_points]),
+      [
+        ['main', 1, 0],
+        ['mirror', 0, 1],
+      ],
+    );
     assert.doesNotMatch(JSON.stringify(status), /s3cret/);
     assert.deepEqual(readdirSync(join(dir, 'spool')).sort(), ['main', 'mirror']);
   } finally {
@@ -58,13 +72,22 @@ test('a reload that removes an output and adds another replaces the writers; the
   try {
     await slot.start();
     slot.write(point);
-    const next = load(['networks: [127.0.0.0/30]', 'spool_dir: spool', 'outputs:',
-      `  - {name: main, url: "${a.url}", token: "s3cret-a", org: o, bucket: b}`,
-      `  - {name: third, version: v1, url: "${c.url}", database: netscan}`].join('\n'));
+    const next = load(
+      [
+        'networks: [127.0.0.0/30]',
+        'spool_dir: spool',
+        'outputs:',
+        `  - {name: main, url: "${a.url}", token: "s3cret-a", org: o, bucket: b}`,
+        `  - {name: third, version: v1, url: "${c.url}", database: netscan}`,
+      ].join('\n'),
+    );
     const prepared = await slot.prepare(next);
     assert.ok(prepared);
     await slot.replace(prepared, 2000);
-    assert.deepEqual(slot.status().map((s) => s.name), ['main', 'third']);
+    assert.deepEqual(
+      slot.status().map((s) => s.name),
+      ['main', 'third'],
+    );
     slot.write(point);
     await slot.close(2000);
     assert.equal(b.requests.length, 1, 'the removed output sent what it held before closing');

@@ -7,14 +7,29 @@ import { InfluxWriter, type WriterStats } from '../internal/writer/influx-writer
 import { InfluxV1Transport, InfluxV2Transport, type LineTransport } from '../internal/writer/transport.js';
 import { addWriterCounters, emptyWriterStats, sumWriterStats } from '../internal/writer/ledger.js';
 import type { Config } from './config/schema.js';
-import { fileTransportOptions, fileWriterOptions, influxWriterOptions, outputWriterOptions, type WriterConfigOptions } from './config/stage-options.js';
+import {
+  fileTransportOptions,
+  fileWriterOptions,
+  influxWriterOptions,
+  outputWriterOptions,
+  type WriterConfigOptions,
+} from './config/stage-options.js';
 
 /**
  * Every configuration key the outputs read. Outputs see only these (the type below), so a reload
  * that compares them knows exactly when the outputs must be rebuilt.
  */
 export const outputConfigKeys = [
-  'influxdb', 'outputs', 'max_buffer_points', 'output_file', 'output_file_max_bytes', 'output_file_max_files', 'spool_dir', 'spool_max_bytes', 'wal', 'wal_sync_interval',
+  'influxdb',
+  'outputs',
+  'max_buffer_points',
+  'output_file',
+  'output_file_max_bytes',
+  'output_file_max_files',
+  'spool_dir',
+  'spool_max_bytes',
+  'wal',
+  'wal_sync_interval',
 ] as const;
 
 /** The part of the configuration the outputs are built from. */
@@ -35,14 +50,24 @@ function influxTransport(db: InfluxSection & { url: string }): LineTransport {
   const gzipThresholdBytes = db.gzip ? 1000 : Number.MAX_SAFE_INTEGER;
   return db.version === 'v1'
     ? new InfluxV1Transport({
-      url: db.url, database: db.database || (db.bucket ?? ''), healthDatabase: db.health_database || db.health_bucket || undefined,
-      retentionPolicy: db.retention_policy || undefined,
-      username: db.username || undefined, password: db.password || undefined, timeoutMs: db.timeout, gzipThresholdBytes,
-    })
+        url: db.url,
+        database: db.database || (db.bucket ?? ''),
+        healthDatabase: db.health_database || db.health_bucket || undefined,
+        retentionPolicy: db.retention_policy || undefined,
+        username: db.username || undefined,
+        password: db.password || undefined,
+        timeoutMs: db.timeout,
+        gzipThresholdBytes,
+      })
     : new InfluxV2Transport({
-      url: db.url, token: db.token ?? '', org: db.org ?? '', bucket: db.bucket ?? '', healthBucket: db.health_bucket,
-      timeoutMs: db.timeout, gzipThresholdBytes,
-    });
+        url: db.url,
+        token: db.token ?? '',
+        org: db.org ?? '',
+        bucket: db.bucket ?? '',
+        healthBucket: db.health_bucket,
+        timeoutMs: db.timeout,
+        gzipThresholdBytes,
+      });
 }
 
 /** One output's state and counters, for /health (no secrets: the URL is shown without credentials). */
@@ -93,14 +118,22 @@ class OutputSet {
     const add = (label: string, db: InfluxSection, options: WriterConfigOptions): void => {
       if (!db.enabled || !db.url) return;
       const logger = label === 'influxdb' ? deps.logger : deps.logger.child({ output: label });
-      writers.push(new InfluxWriter({ ...deps, logger, ...options, transport: influxTransport({ ...db, url: db.url }) }));
+      writers.push(
+        new InfluxWriter({ ...deps, logger, ...options, transport: influxTransport({ ...db, url: db.url }) }),
+      );
       names.push(`${label === 'influxdb' ? '' : `${label}: `}influxdb ${db.version} ${redactUrlCredentials(db.url)}`);
       labels.push(label);
     };
     if (config.influxdb) add('influxdb', config.influxdb, influxWriterOptions(config));
     for (const entry of config.outputs) add(entry.name, entry, outputWriterOptions(entry, config));
     if (config.output_file !== '') {
-      writers.push(new InfluxWriter({ ...deps, ...fileWriterOptions(config), transport: new FileTransport(fileTransportOptions(config)) }));
+      writers.push(
+        new InfluxWriter({
+          ...deps,
+          ...fileWriterOptions(config),
+          transport: new FileTransport(fileTransportOptions(config)),
+        }),
+      );
       names.push(`file ${config.output_file}`);
       labels.push('file');
     }
@@ -122,8 +155,14 @@ class OutputSet {
     return this.writers.map((w, i) => {
       const s = w.stats();
       return {
-        name: this.#labels[i] ?? '', target: this.names[i] ?? '', state: s.state, points_written: s.pointsWritten,
-        points_dropped: s.pointsDropped, points_spooled: s.pointsSpooled, spool_points: s.spoolPoints, queue_depth: s.queueDepth,
+        name: this.#labels[i] ?? '',
+        target: this.names[i] ?? '',
+        state: s.state,
+        points_written: s.pointsWritten,
+        points_dropped: s.pointsDropped,
+        points_spooled: s.pointsSpooled,
+        spool_points: s.spoolPoints,
+        queue_depth: s.queueDepth,
         last_write_error: s.lastError ?? null,
       };
     });
@@ -224,7 +263,9 @@ export class OutputSlot implements PointSink {
     const now = this.#current.config;
     if (outputConfigKeys.every((k) => sameJson(now[k], next[k]))) return undefined;
     const set = new OutputSet(next, this.#deps);
-    const stillClosing = [...this.#closing].filter(([old]) => sharesFiles(old.config, next)).map(([, closing]) => closing);
+    const stillClosing = [...this.#closing]
+      .filter(([old]) => sharesFiles(old.config, next))
+      .map(([, closing]) => closing);
     const handOver: Prepared = { names: set.names, set, waitFor: stillClosing };
     if (sharesFiles(now, next) || stillClosing.length > 0) return handOver;
     await set.start().catch(async (err: unknown) => {
@@ -248,7 +289,8 @@ export class OutputSlot implements PointSink {
     const previous = this.#current;
     this.#current = set;
     this.#writers = set.writers;
-    const closed = previous.close(closeDeadlineMs)
+    const closed = previous
+      .close(closeDeadlineMs)
       .catch((err: unknown) => logger.error({ err: errorMessage(err) }, 'closing the previous outputs failed'))
       .finally(() => {
         this.#closing.delete(previous);
@@ -260,7 +302,10 @@ export class OutputSlot implements PointSink {
     try {
       await set.start();
     } catch (err) {
-      logger.error({ err: errorMessage(err) }, 'the new outputs could not start; points are held in memory (bounded by max_buffer_points)');
+      logger.error(
+        { err: errorMessage(err) },
+        'the new outputs could not start; points are held in memory (bounded by max_buffer_points)',
+      );
     }
   }
 

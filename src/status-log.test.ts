@@ -4,7 +4,15 @@ import { FakeClock } from '../internal/testkit/fake-clock.js';
 import { captureLogger } from '../internal/testkit/logger.js';
 import { StatusLog, statusLine, type StatusSample } from './status-log.js';
 
-const base: StatusSample = { nowMs: 0, devices: 3, pingsSent: 0, replies: 0, output: 'writing', spoolPoints: 0, pointsDropped: 0 };
+const base: StatusSample = {
+  nowMs: 0,
+  devices: 3,
+  pingsSent: 0,
+  replies: 0,
+  output: 'writing',
+  spoolPoints: 0,
+  pointsDropped: 0,
+};
 
 test('a status line gives devices, pings/s and loss over the window and the output state', () => {
   const line = statusLine(base, { ...base, nowMs: 60_000, pingsSent: 90, replies: 81 });
@@ -16,7 +24,14 @@ test('a status line gives devices, pings/s and loss over the window and the outp
 
 test('a status line adds the spool and the drops of the window only when there are any', () => {
   const prev = { ...base, pointsDropped: 5 };
-  const line = statusLine(prev, { ...prev, nowMs: 60_000, devices: 1, output: 'spooling', spoolPoints: 1200, pointsDropped: 12 });
+  const line = statusLine(prev, {
+    ...prev,
+    nowMs: 60_000,
+    devices: 1,
+    output: 'spooling',
+    spoolPoints: 1200,
+    pointsDropped: 12,
+  });
   assert.deepEqual(line, {
     fields: { devices: 1, pings_per_s: 0, loss_pct: 0, output: 'spooling', spool_points: 1200, points_dropped: 7 },
     message: 'status: 1 device, 0 pings/s, 0% loss, output spooling, 1200 points spooled, 7 points dropped',
@@ -34,9 +49,15 @@ test('the status log writes one line per interval and none when the interval is 
   clock.advance(59_999);
   assert.equal(lines.length, 0);
   clock.advance(1);
-  assert.deepEqual(lines.map((l) => l.msg), ['status: 3 devices, 2 pings/s, 0% loss, output writing']);
+  assert.deepEqual(
+    lines.map((l) => l.msg),
+    ['status: 3 devices, 2 pings/s, 0% loss, output writing'],
+  );
   clock.advance(60_000);
-  assert.deepEqual(lines.map((l) => l.pings_per_s), [2, 0]);
+  assert.deepEqual(
+    lines.map((l) => l.pings_per_s),
+    [2, 0],
+  );
   log.stop();
   log.stop();
   clock.advance(120_000);

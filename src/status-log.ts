@@ -34,7 +34,12 @@ export function statusLine(prev: StatusSample, cur: StatusSample): StatusLine {
   // Probes still in flight at the end of the window count as lost until the next one.
   const lossPct = sent > 0 ? Math.round(Math.max(0, 1 - replies / sent) * 1000) / 10 : 0;
   const dropped = cur.pointsDropped - prev.pointsDropped;
-  const fields: Record<string, number | string> = { devices: cur.devices, pings_per_s: pingsPerS, loss_pct: lossPct, output: cur.output };
+  const fields: Record<string, number | string> = {
+    devices: cur.devices,
+    pings_per_s: pingsPerS,
+    loss_pct: lossPct,
+    output: cur.output,
+  };
   let message = `status: ${cur.devices} device${cur.devices === 1 ? '' : 's'}, ${pingsPerS} pings/s, ${lossPct}% loss, output ${cur.output}`;
   if (cur.spoolPoints > 0) {
     fields.spool_points = cur.spoolPoints;

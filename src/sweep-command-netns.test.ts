@@ -36,10 +36,20 @@ interface Result {
 const script = fileURLToPath(new URL('./testdata/sweep-vs-fping.ts', import.meta.url));
 const built = existsSync(fileURLToPath(new URL('../dist/cmd/netscan.js', import.meta.url)));
 const hasFping = spawnSync('fping', ['-v'], { stdio: 'ignore' }).status === 0;
-const skip = !netnsAvailable() ? 'needs root and unshare -n' : !hasFping ? 'needs fping' : !built ? 'needs a build (npx tsc -p tsconfig.json)' : false;
+const skip = !netnsAvailable()
+  ? 'needs root and unshare -n'
+  : !hasFping
+    ? 'needs fping'
+    : !built
+      ? 'needs a build (npx tsc -p tsconfig.json)'
+      : false;
 
 const dropped = ['127.0.9.3', '127.0.9.5', '127.0.9.7'];
-const lines = (text: string): string[] => text.split('\n').filter((l) => l !== '').sort();
+const lines = (text: string): string[] =>
+  text
+    .split('\n')
+    .filter((l) => l !== '')
+    .sort();
 
 describe('netscan sweep against fping in a private namespace', { skip }, () => {
   let result: Result;
@@ -64,8 +74,16 @@ describe('netscan sweep against fping in a private namespace', { skip }, () => {
     assert.equal(netscan.code, 0, netscan.stderr);
     assert.equal(lines(netscan.stdout).length, 256);
     // fping echoes addresses as given (fd00:1::0); netscan prints the canonical RFC 5952 form (fd00:1::).
-    assert.deepEqual(lines(netscan.stdout), lines(fping.stdout).map((ip) => canonicalIp(ip) ?? ip).sort());
-    assert.ok(netscan.stdout.includes('fd00:1::\n') && netscan.stdout.includes('fd00:1::ff\n'), 'canonical RFC 5952 text');
+    assert.deepEqual(
+      lines(netscan.stdout),
+      lines(fping.stdout)
+        .map((ip) => canonicalIp(ip) ?? ip)
+        .sort(),
+    );
+    assert.ok(
+      netscan.stdout.includes('fd00:1::\n') && netscan.stdout.includes('fd00:1::ff\n'),
+      'canonical RFC 5952 text',
+    );
   });
 
   test('mixes IPv4 and IPv6 targets in one sweep, as fping does', () => {
@@ -95,7 +113,10 @@ describe('netscan sweep against fping in a private namespace', { skip }, () => {
 
   test('-c prints the per-target statistics fping prints, same counts and layout', () => {
     const shape = (text: string): string[] =>
-      text.split('\n').filter((l) => l.includes(' : xmt/rcv/%loss')).map((l) => l.replace(/min\/avg\/max = [0-9.e+-]+\/[0-9.e+-]+\/[0-9.e+-]+$/, 'min/avg/max = N/N/N'));
+      text
+        .split('\n')
+        .filter((l) => l.includes(' : xmt/rcv/%loss'))
+        .map((l) => l.replace(/min\/avg\/max = [0-9.e+-]+\/[0-9.e+-]+\/[0-9.e+-]+$/, 'min/avg/max = N/N/N'));
     const ours = result.count.netscan.stderr;
     const theirs = result.count.fping.stderr;
     assert.deepEqual(shape(ours), [

@@ -5,15 +5,39 @@ import { FakeClock } from '../internal/testkit/fake-clock.js';
 import { TargetPinger } from '../internal/testkit/fake-icmp.js';
 import { netnsAvailable, runInNetns } from '../internal/testkit/netns.js';
 import type { PingOptions, PingOutcome } from '../internal/model/ping.js';
-import { fpingMs, parseSweepCommandArgs, parseTargetList, runSweepCommand, type SweepCommandIo, type SweepCommandOptions } from './sweep-command.js';
+import {
+  fpingMs,
+  parseSweepCommandArgs,
+  parseTargetList,
+  runSweepCommand,
+  type SweepCommandIo,
+  type SweepCommandOptions,
+} from './sweep-command.js';
 
 function sink(): { write(chunk: string): boolean; text: string } {
-  return { text: '', write(chunk: string) { this.text += chunk; return true; } };
+  return {
+    text: '',
+    write(chunk: string) {
+      this.text += chunk;
+      return true;
+    },
+  };
 }
 
-const base: SweepCommandOptions = { targets: ['127.0.0.0/29'], exclude: [], ratePps: 1000, timeoutMs: 100, retries: 0, json: false };
+const base: SweepCommandOptions = {
+  targets: ['127.0.0.0/29'],
+  exclude: [],
+  ratePps: 1000,
+  timeoutMs: 100,
+  retries: 0,
+  json: false,
+};
 
-async function run(opts: Partial<SweepCommandOptions>, io: Partial<SweepCommandIo> = {}, configure?: (p: TargetPinger) => void) {
+async function run(
+  opts: Partial<SweepCommandOptions>,
+  io: Partial<SweepCommandIo> = {},
+  configure?: (p: TargetPinger) => void,
+) {
   const clock = new FakeClock();
   const pinger = new TargetPinger(clock);
   pinger.targets.set('127.0.0.2', { rttMs: 0.0214 });
@@ -22,7 +46,11 @@ async function run(opts: Partial<SweepCommandOptions>, io: Partial<SweepCommandI
   const stdout = sink();
   const stderr = sink();
   let code: number | undefined;
-  const done = runSweepCommand({ ...base, ...opts }, { stdout, stderr, isTTY: false, clock, pinger, ...io }).then((c) => { code = c; });
+  const done = runSweepCommand({ ...base, ...opts }, { stdout, stderr, isTTY: false, clock, pinger, ...io }).then(
+    (c) => {
+      code = c;
+    },
+  );
   for (let i = 0; i < 1000 && code === undefined; i++) await clock.advanceAsync(50);
   await done;
   return { code: code!, stdout: stdout.text, stderr: stderr.text };
@@ -38,11 +66,17 @@ describe('netscan sweep', () => {
 
   test('prints one JSON object per alive host with --json, RTT rounded to the microsecond', async () => {
     const r = await run({ json: true });
-    const lines = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as unknown);
-    assert.deepEqual(lines.sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))), [
-      { ip: '127.0.0.2', rtt_ms: 0.021 },
-      { ip: '127.0.0.5', rtt_ms: 1.5 },
-    ]);
+    const lines = r.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as unknown);
+    assert.deepEqual(
+      lines.sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))),
+      [
+        { ip: '127.0.0.2', rtt_ms: 0.021 },
+        { ip: '127.0.0.5', rtt_ms: 1.5 },
+      ],
+    );
     const summary = JSON.parse(r.stderr) as Record<string, unknown>;
     assert.deepEqual([summary.scanned, summary.alive, summary.interrupted], [6, 2, false]);
   });
@@ -59,7 +93,10 @@ describe('netscan sweep', () => {
     const clock = new FakeClock();
     const pinger = new TargetPinger(clock);
     const stderr = sink();
-    const done = runSweepCommand({ ...base, targets: ['127.0.0.0/24'], ratePps: 10 }, { stdout: sink(), stderr, isTTY: false, clock, pinger, signal: ac.signal });
+    const done = runSweepCommand(
+      { ...base, targets: ['127.0.0.0/24'], ratePps: 10 },
+      { stdout: sink(), stderr, isTTY: false, clock, pinger, signal: ac.signal },
+    );
     await clock.advanceAsync(1000);
     ac.abort();
     assert.equal(await done, 130);
@@ -77,22 +114,67 @@ describe('netscan sweep', () => {
   test('prints the permission advice without a stack trace and exits 1', async () => {
     const stderr = sink();
     const code = await runSweepCommand(base, {
-      stdout: sink(), stderr, isTTY: false,
-      openSocket: () => { throw new NetscanError('ERR_ICMP_PERMISSION', 'netscan needs CAP_NET_RAW (advice)'); },
+      stdout: sink(),
+      stderr,
+      isTTY: false,
+      openSocket: () => {
+        throw new NetscanError('ERR_ICMP_PERMISSION', 'netscan needs CAP_NET_RAW (advice)');
+      },
     });
     assert.equal(code, 1);
     assert.equal(stderr.text, 'netscan: netscan needs CAP_NET_RAW (advice)\n');
   });
 
   test('parses argv into options and lists every problem at once', () => {
-    assert.deepEqual(parseSweepCommandArgs(['127.0.0.0/24', '127.0.1.0/24,127.0.2.1'], { exclude: ['127.0.0.0/30'], rate: '5000', timeout: '250ms', retries: '2', json: true, inFlight: '64' }), {
-      targets: ['127.0.0.0/24', '127.0.1.0/24', '127.0.2.1'], exclude: ['127.0.0.0/30'], ratePps: 5000, timeoutMs: 250, retries: 2, json: true, inFlight: 64,
-      show: 'alive', quiet: false, periodMs: 1000, order: 'arrival',
-    });
-    assert.deepEqual(parseSweepCommandArgs(['fd00::1', 'fd00::1-fd00::9', 'gw.example'], { unreach: true, quiet: true, count: '3', period: '20', timeout: '500', order: 'address', ipv6: true }), {
-      targets: ['fd00::1', 'fd00::1-fd00::9', 'gw.example'], exclude: [], ratePps: 1000, timeoutMs: 500, retries: 1, json: false, inFlight: 1024,
-      show: 'unreachable', quiet: true, periodMs: 20, order: 'address', count: 3, family: 6,
-    });
+    assert.deepEqual(
+      parseSweepCommandArgs(['127.0.0.0/24', '127.0.1.0/24,127.0.2.1'], {
+        exclude: ['127.0.0.0/30'],
+        rate: '5000',
+        timeout: '250ms',
+        retries: '2',
+        json: true,
+        inFlight: '64',
+      }),
+      {
+        targets: ['127.0.0.0/24', '127.0.1.0/24', '127.0.2.1'],
+        exclude: ['127.0.0.0/30'],
+        ratePps: 5000,
+        timeoutMs: 250,
+        retries: 2,
+        json: true,
+        inFlight: 64,
+        show: 'alive',
+        quiet: false,
+        periodMs: 1000,
+        order: 'arrival',
+      },
+    );
+    assert.deepEqual(
+      parseSweepCommandArgs(['fd00::1', 'fd00::1-fd00::9', 'gw.example'], {
+        unreach: true,
+        quiet: true,
+        count: '3',
+        period: '20',
+        timeout: '500',
+        order: 'address',
+        ipv6: true,
+      }),
+      {
+        targets: ['fd00::1', 'fd00::1-fd00::9', 'gw.example'],
+        exclude: [],
+        ratePps: 1000,
+        timeoutMs: 500,
+        retries: 1,
+        json: false,
+        inFlight: 1024,
+        show: 'unreachable',
+        quiet: true,
+        periodMs: 20,
+        order: 'address',
+        count: 3,
+        family: 6,
+      },
+    );
   });
 
   test('refuses bad targets and flags with one exact line each', () => {
@@ -105,30 +187,50 @@ describe('netscan sweep', () => {
         return e.message.split('\n');
       }
     };
-    assert.deepEqual(problems(['127.0.0.0/33'], { exclude: 'x', rate: '0', retries: '-1', timeout: 'soon', inFlight: '1.5', count: '0', order: 'random' }), [
-      'invalid CIDR notation: 127.0.0.0/33',
-      'invalid CIDR notation: x',
-      '--rate must be a number > 0, got "0"',
-      '--retries must be an integer 0..100, got "-1"',
-      '--in-flight must be an integer 1..60000, got "1.5"',
-      '--count must be an integer 1..100000, got "0"',
-      '--timeout: invalid duration "soon"',
-      '--order must be arrival or address, got "random"',
+    assert.deepEqual(
+      problems(['127.0.0.0/33'], {
+        exclude: 'x',
+        rate: '0',
+        retries: '-1',
+        timeout: 'soon',
+        inFlight: '1.5',
+        count: '0',
+        order: 'random',
+      }),
+      [
+        'invalid CIDR notation: 127.0.0.0/33',
+        'invalid CIDR notation: x',
+        '--rate must be a number > 0, got "0"',
+        '--retries must be an integer 0..100, got "-1"',
+        '--in-flight must be an integer 1..60000, got "1.5"',
+        '--count must be an integer 1..100000, got "0"',
+        '--timeout: invalid duration "soon"',
+        '--order must be arrival or address, got "random"',
+      ],
+    );
+    assert.deepEqual(problems([], {}), [
+      'no targets: give them as arguments, in a file with -f FILE, or one per line on standard input',
     ]);
-    assert.deepEqual(problems([], {}), ['no targets: give them as arguments, in a file with -f FILE, or one per line on standard input']);
-    assert.deepEqual(problems(['127.0.0.1'], { alive: true, unreach: true, ipv4: true, ipv6: true }), ['-a and -u exclude each other: give one', '-4 and -6 exclude each other: give one']);
+    assert.deepEqual(problems(['127.0.0.1'], { alive: true, unreach: true, ipv4: true, ipv6: true }), [
+      '-a and -u exclude each other: give one',
+      '-4 and -6 exclude each other: give one',
+    ]);
     assert.deepEqual(problems(['fd00::/64', '::1', '127.0.0.300'], { ipv4: true }), [
       'IPv6 prefix fd00::/64 is too large to sweep (2^64 addresses; the limit is /112, 65536 addresses): list the hosts to probe as targets instead',
       '::1: an IPv6 target, but -4 limits the sweep to IPv4',
       'invalid address: 127.0.0.300',
     ]);
-    assert.deepEqual(problems(['127.0.0.1'], { period: '-5ms', timeout: '0' }), ['--timeout must be > 0, got "0"', '--period must be >= 0, got "-5ms"']);
+    assert.deepEqual(problems(['127.0.0.1'], { period: '-5ms', timeout: '0' }), [
+      '--timeout must be > 0, got "0"',
+      '--period must be >= 0, got "-5ms"',
+    ]);
   });
 
   test('reads a target list: one or more per line, blank lines and # comments ignored', () => {
-    assert.deepEqual(parseTargetList('# routers\n127.0.0.1\n\n  127.0.0.0/30 # lab\r\nfd00::1 fd00::2\n#127.0.0.9\ngw.example'), [
-      '127.0.0.1', '127.0.0.0/30', 'fd00::1', 'fd00::2', 'gw.example',
-    ]);
+    assert.deepEqual(
+      parseTargetList('# routers\n127.0.0.1\n\n  127.0.0.0/30 # lab\r\nfd00::1 fd00::2\n#127.0.0.9\ngw.example'),
+      ['127.0.0.1', '127.0.0.0/30', 'fd00::1', 'fd00::2', 'gw.example'],
+    );
   });
 
   test('prints IPv6 targets in canonical text through the pinger, with IPv4 ones in one sweep', async () => {
@@ -146,7 +248,9 @@ describe('netscan sweep', () => {
     const u = await run({ targets, show: 'unreachable', order: 'address' });
     assert.equal(u.code, 0, 'two targets answered');
     assert.equal(u.stdout, ['127.0.0.1', '127.0.0.3', '127.0.0.4', '127.0.0.6', 'fd00::9', 'fd00::1:0', ''].join('\n'));
-    const a = await run({ targets: ['127.0.0.0/24'], order: 'address' }, {}, (p) => p.targets.set('127.0.0.10', { rttMs: 1 }));
+    const a = await run({ targets: ['127.0.0.0/24'], order: 'address' }, {}, (p) =>
+      p.targets.set('127.0.0.10', { rttMs: 1 }),
+    );
     assert.equal(a.stdout, '127.0.0.2\n127.0.0.5\n127.0.0.10\n');
     const q = await run({ targets, quiet: true });
     assert.deepEqual([q.code, q.stdout], [0, '']);
@@ -161,12 +265,26 @@ describe('netscan sweep', () => {
   });
 
   test('-c sends N requests to each target and prints fping statistics on stderr in address order', async () => {
-    const r = await run({ targets: ['127.0.0.10', '127.0.0.2', '127.0.0.3', '127.0.0.5', '127.0.0.7'], count: 3, periodMs: 20, show: 'alive' }, {}, (p) => {
-      p.targets.set('127.0.0.10', { rttMs: 12.345 });
-      p.targets.set('127.0.0.7', (attempt) => (attempt === 1 ? { rttMs: 0.5 } : { reason: 'timeout' }));
-    });
+    const r = await run(
+      {
+        targets: ['127.0.0.10', '127.0.0.2', '127.0.0.3', '127.0.0.5', '127.0.0.7'],
+        count: 3,
+        periodMs: 20,
+        show: 'alive',
+      },
+      {},
+      (p) => {
+        p.targets.set('127.0.0.10', { rttMs: 12.345 });
+        p.targets.set('127.0.0.7', (attempt) => (attempt === 1 ? { rttMs: 0.5 } : { reason: 'timeout' }));
+      },
+    );
     assert.equal(r.code, 0);
-    assert.deepEqual(r.stdout.split('\n').filter(Boolean).sort(), ['127.0.0.10', '127.0.0.2', '127.0.0.5', '127.0.0.7']);
+    assert.deepEqual(r.stdout.split('\n').filter(Boolean).sort(), [
+      '127.0.0.10',
+      '127.0.0.2',
+      '127.0.0.5',
+      '127.0.0.7',
+    ]);
     const lines = r.stderr.split('\n');
     assert.deepEqual(lines.slice(0, 5), [
       '127.0.0.2  : xmt/rcv/%loss = 3/3/0%, min/avg/max = 0.021/0.021/0.021',
@@ -181,7 +299,16 @@ describe('netscan sweep', () => {
   });
 
   test('formats milliseconds with three significant digits as fping does', () => {
-    assert.deepEqual([0.0534, 0.5, 1.5, 9.999, 12.345, 99.94, 123.4, 5e6].map(fpingMs), ['0.053', '0.500', '1.50', '10.00', '12.3', '99.9', '123', '5.000e+6']);
+    assert.deepEqual([0.0534, 0.5, 1.5, 9.999, 12.345, 99.94, 123.4, 5e6].map(fpingMs), [
+      '0.053',
+      '0.500',
+      '1.50',
+      '10.00',
+      '12.3',
+      '99.9',
+      '123',
+      '5.000e+6',
+    ]);
   });
 
   test('resolves host names to every address, prints a name that does not resolve as fping does and counts it unreachable', async () => {
@@ -192,7 +319,9 @@ describe('netscan sweep', () => {
       if (name === 'six.test') return ['0:0:0:0:0:0:0:1'];
       throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${name}`), { code: 'ENOTFOUND' });
     };
-    const r = await run({ targets: ['gw.test', 'nx.invalid', 'six.test'] }, { lookup }, (p) => p.targets.set('::1', { rttMs: 1 }));
+    const r = await run({ targets: ['gw.test', 'nx.invalid', 'six.test'] }, { lookup }, (p) =>
+      p.targets.set('::1', { rttMs: 1 }),
+    );
     assert.equal(r.code, 0);
     assert.deepEqual(asked.sort(), ['gw.test/0', 'nx.invalid/0', 'six.test/0']);
     assert.deepEqual(r.stdout.split('\n').filter(Boolean).sort(), ['127.0.0.2', '127.0.0.5', '::1']);
@@ -200,7 +329,10 @@ describe('netscan sweep', () => {
     const alone = await run({ targets: ['nx.invalid'] }, { lookup });
     assert.deepEqual([alone.code, alone.stdout], [1, '']);
     assert.match(alone.stderr, /^nx\.invalid: Name or service not known\nscanned 0, alive 0,/);
-    const again = await run({ targets: ['nx.invalid'] }, { lookup: () => Promise.reject(Object.assign(new Error('x'), { code: 'EAI_AGAIN' })) });
+    const again = await run(
+      { targets: ['nx.invalid'] },
+      { lookup: () => Promise.reject(Object.assign(new Error('x'), { code: 'EAI_AGAIN' })) },
+    );
     assert.match(again.stderr, /^nx\.invalid: Temporary failure in name resolution\n/);
   });
 
@@ -211,13 +343,24 @@ describe('netscan sweep', () => {
     const failures: Record<string, PingOutcome> = {
       '127.0.0.3': { ok: false, ip: '127.0.0.3', reason: 'unreachable', sentAtMs: 0, detail: 'Network is unreachable' },
       '127.0.0.4': { ok: false, ip: '127.0.0.4', reason: 'send_error', sentAtMs: 0, detail: 'Operation not permitted' },
-      '127.0.0.5': { ok: false, ip: '127.0.0.5', reason: 'unreachable', sentAtMs: 0, detail: 'host unreachable (from 127.0.0.1)' },
+      '127.0.0.5': {
+        ok: false,
+        ip: '127.0.0.5',
+        reason: 'unreachable',
+        sentAtMs: 0,
+        detail: 'host unreachable (from 127.0.0.1)',
+      },
     };
     const ping = pinger.ping.bind(pinger);
-    const failing = { ping: (ip: string, o: PingOptions) => (failures[ip] ? Promise.resolve(failures[ip]) : ping(ip, o)) };
+    const failing = {
+      ping: (ip: string, o: PingOptions) => (failures[ip] ? Promise.resolve(failures[ip]) : ping(ip, o)),
+    };
     const stdout = sink();
     const stderr = sink();
-    const done = runSweepCommand({ ...base, targets: ['127.0.0.2-127.0.0.5'], retries: 2 }, { stdout, stderr, isTTY: false, clock, pinger: failing });
+    const done = runSweepCommand(
+      { ...base, targets: ['127.0.0.2-127.0.0.5'], retries: 2 },
+      { stdout, stderr, isTTY: false, clock, pinger: failing },
+    );
     for (let i = 0; i < 50; i++) await clock.advanceAsync(50);
     assert.equal(await done, 0);
     assert.deepEqual(stderr.text.split('\n').slice(0, 3).sort(), [
@@ -230,9 +373,13 @@ describe('netscan sweep', () => {
 
   test('keeps the progress bar on screen: each printed line lifts it and it is redrawn below', async () => {
     const screen = sink();
-    const r = await run({ targets: ['127.0.0.0/24'], ratePps: 100 }, { isTTY: true, stdoutIsTTY: true, stdout: screen, stderr: screen }, (p) => {
-      p.targets.set('127.0.0.10', { reason: 'send_error' });
-    });
+    const r = await run(
+      { targets: ['127.0.0.0/24'], ratePps: 100 },
+      { isTTY: true, stdoutIsTTY: true, stdout: screen, stderr: screen },
+      (p) => {
+        p.targets.set('127.0.0.10', { reason: 'send_error' });
+      },
+    );
     assert.equal(r.code, 0);
     const bar = String.raw`\r\x1b\[K\[[#-]{30}\] \d+% \d+\/254 alive \d`;
     for (const line of ['127.0.0.2', '127.0.0.5', '127.0.0.10: error while sending ping: send_error']) {
@@ -241,23 +388,27 @@ describe('netscan sweep', () => {
     assert.match(screen.text, /\r\x1b\[Kscanned 254, alive 2, /);
   });
 
-  test('as uid 65534 without CAP_NET_RAW prints the advice, no stack trace, and exits 1', { skip: netnsAvailable() ? false : 'needs root and unshare -n' }, async () => {
-    const moduleUrl = new URL('./sweep-command.ts', import.meta.url).href;
-    const res = await runInNetns({
-      withoutNetRaw: true,
-      evalModule: [
-        `const { runSweepCommand } = await import(${JSON.stringify(moduleUrl)});`,
-        `const code = await runSweepCommand({ targets: ['127.0.0.1'], exclude: [], ratePps: 10, timeoutMs: 100, retries: 0, json: false },`,
-        `  { stdout: process.stdout, stderr: process.stderr, isTTY: false });`,
-        'process.exitCode = code;',
-      ].join('\n'),
-    });
-    assert.equal(res.code, 1, res.stderr);
-    assert.match(res.stderr, /^netscan: netscan needs CAP_NET_RAW to send ICMP echo requests/);
-    assert.match(res.stderr, /setcap cap_net_raw\+ep/);
-    assert.match(res.stderr, /AmbientCapabilities=CAP_NET_RAW/);
-    assert.match(res.stderr, /capabilities\.add: \["NET_RAW"\]/);
-    assert.doesNotMatch(res.stderr, /\n\s+at /);
-    assert.equal(res.stdout, '');
-  });
+  test(
+    'as uid 65534 without CAP_NET_RAW prints the advice, no stack trace, and exits 1',
+    { skip: netnsAvailable() ? false : 'needs root and unshare -n' },
+    async () => {
+      const moduleUrl = new URL('./sweep-command.ts', import.meta.url).href;
+      const res = await runInNetns({
+        withoutNetRaw: true,
+        evalModule: [
+          `const { runSweepCommand } = await import(${JSON.stringify(moduleUrl)});`,
+          `const code = await runSweepCommand({ targets: ['127.0.0.1'], exclude: [], ratePps: 10, timeoutMs: 100, retries: 0, json: false },`,
+          `  { stdout: process.stdout, stderr: process.stderr, isTTY: false });`,
+          'process.exitCode = code;',
+        ].join('\n'),
+      });
+      assert.equal(res.code, 1, res.stderr);
+      assert.match(res.stderr, /^netscan: netscan needs CAP_NET_RAW to send ICMP echo requests/);
+      assert.match(res.stderr, /setcap cap_net_raw\+ep/);
+      assert.match(res.stderr, /AmbientCapabilities=CAP_NET_RAW/);
+      assert.match(res.stderr, /capabilities\.add: \["NET_RAW"\]/);
+      assert.doesNotMatch(res.stderr, /\n\s+at /);
+      assert.equal(res.stdout, '');
+    },
+  );
 });

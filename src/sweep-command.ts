@@ -144,7 +144,10 @@ export function parseTargetList(text: string): string[] {
 export function parseSweepCommandArgs(targetArgs: readonly string[], argv: SweepCommandArgv): SweepCommandOptions {
   const problems: string[] = [];
   const split = (v: string | readonly string[] | undefined): string[] =>
-    (v === undefined ? [] : typeof v === 'string' ? [v] : [...v]).flatMap((s) => s.split(',')).map((s) => s.trim()).filter((s) => s !== '');
+    (v === undefined ? [] : typeof v === 'string' ? [v] : [...v])
+      .flatMap((s) => s.split(','))
+      .map((s) => s.trim())
+      .filter((s) => s !== '');
   const targets = split(targetArgs);
   const exclude = split(argv.exclude);
   if (targets.length === 0) problems.push(NO_TARGETS);
@@ -152,7 +155,13 @@ export function parseSweepCommandArgs(targetArgs: readonly string[], argv: Sweep
   if (argv.ipv4 && argv.ipv6) problems.push('-4 and -6 exclude each other: give one');
   const family = argv.ipv4 ? 4 : argv.ipv6 ? 6 : undefined;
   problems.push(...targetProblems(targets, exclude, family));
-  const number = (name: string, text: string | undefined, fallback: number, ok: (n: number) => boolean, rule: string): number => {
+  const number = (
+    name: string,
+    text: string | undefined,
+    fallback: number,
+    ok: (n: number) => boolean,
+    rule: string,
+  ): number => {
     if (text === undefined) return fallback;
     const n = Number(text);
     if (text.trim() === '' || !ok(n)) {
@@ -161,10 +170,31 @@ export function parseSweepCommandArgs(targetArgs: readonly string[], argv: Sweep
     }
     return n;
   };
-  const ratePps = number('rate', argv.rate, defaultSweeperOptions.ratePps, (n) => Number.isFinite(n) && n > 0, 'a number > 0');
-  const retries = number('retries', argv.retries, defaultSweeperOptions.retries, (n) => Number.isInteger(n) && n >= 0 && n <= 100, 'an integer 0..100');
-  const inFlight = number('in-flight', argv.inFlight, SWEEP_COMMAND_IN_FLIGHT, (n) => Number.isInteger(n) && n >= 1 && n <= 60000, 'an integer 1..60000');
-  const count = argv.count === undefined ? undefined : number('count', argv.count, 1, (n) => Number.isInteger(n) && n >= 1 && n <= 100000, 'an integer 1..100000');
+  const ratePps = number(
+    'rate',
+    argv.rate,
+    defaultSweeperOptions.ratePps,
+    (n) => Number.isFinite(n) && n > 0,
+    'a number > 0',
+  );
+  const retries = number(
+    'retries',
+    argv.retries,
+    defaultSweeperOptions.retries,
+    (n) => Number.isInteger(n) && n >= 0 && n <= 100,
+    'an integer 0..100',
+  );
+  const inFlight = number(
+    'in-flight',
+    argv.inFlight,
+    SWEEP_COMMAND_IN_FLIGHT,
+    (n) => Number.isInteger(n) && n >= 1 && n <= 60000,
+    'an integer 1..60000',
+  );
+  const count =
+    argv.count === undefined
+      ? undefined
+      : number('count', argv.count, 1, (n) => Number.isInteger(n) && n >= 1 && n <= 100000, 'an integer 1..100000');
   const duration = (name: string, text: string | undefined, fallback: number, min: number): number => {
     if (text === undefined) return fallback;
     try {
@@ -179,14 +209,27 @@ export function parseSweepCommandArgs(targetArgs: readonly string[], argv: Sweep
   const timeoutMs = duration('timeout', argv.timeout, defaultSweeperOptions.timeoutMs, Number.MIN_VALUE);
   const periodMs = duration('period', argv.period, defaultSweeperOptions.periodMs, 0);
   const order = argv.order ?? 'arrival';
-  if (order !== 'arrival' && order !== 'address') problems.push(`--order must be arrival or address, got ${JSON.stringify(order)}`);
+  if (order !== 'arrival' && order !== 'address')
+    problems.push(`--order must be arrival or address, got ${JSON.stringify(order)}`);
   const icmpMode = argv.icmpMode ?? 'auto';
-  if (icmpMode !== 'auto' && icmpMode !== 'raw' && icmpMode !== 'dgram') problems.push(`--icmp-mode must be auto, raw or dgram, got ${JSON.stringify(icmpMode)}`);
+  if (icmpMode !== 'auto' && icmpMode !== 'raw' && icmpMode !== 'dgram')
+    problems.push(`--icmp-mode must be auto, raw or dgram, got ${JSON.stringify(icmpMode)}`);
   if (problems.length > 0) throw new NetscanError('ERR_USAGE', problems.join('\n'), { stage: 'sweep' });
   return {
-    targets, exclude, ratePps, timeoutMs, retries, json: argv.json === true, inFlight,
-    show: argv.unreach ? 'unreachable' : 'alive', quiet: argv.quiet === true, periodMs, order: order as 'arrival' | 'address',
-    ...(count === undefined ? {} : { count }), ...(family === undefined ? {} : { family }), ...(icmpMode === 'auto' ? {} : { icmpMode: icmpMode as IcmpModeSetting }),
+    targets,
+    exclude,
+    ratePps,
+    timeoutMs,
+    retries,
+    json: argv.json === true,
+    inFlight,
+    show: argv.unreach ? 'unreachable' : 'alive',
+    quiet: argv.quiet === true,
+    periodMs,
+    order: order as 'arrival' | 'address',
+    ...(count === undefined ? {} : { count }),
+    ...(family === undefined ? {} : { family }),
+    ...(icmpMode === 'auto' ? {} : { icmpMode: icmpMode as IcmpModeSetting }),
   };
 }
 
@@ -198,7 +241,9 @@ function targetProblems(targets: readonly string[], exclude: readonly string[], 
     const p = parseTarget(text, isExclude ? { exclude: true } : { names: true });
     if (!p.ok) problems.push(p.error);
     else if (!isExclude && family !== undefined && p.target.family !== 'name' && p.target.family !== `ipv${family}`) {
-      problems.push(`${text}: an ${p.target.family === 'ipv4' ? 'IPv4' : 'IPv6'} target, but -${family} limits the sweep to IPv${family}`);
+      problems.push(
+        `${text}: an ${p.target.family === 'ipv4' ? 'IPv4' : 'IPv6'} target, but -${family} limits the sweep to IPv${family}`,
+      );
     }
   };
   for (const t of targets) check(t, false);
@@ -241,7 +286,8 @@ async function openPinger(o: OpenPingerOptions): Promise<OpenedPinger> {
     eagerIpv6: o.ipv6.length > 0,
     engine: {
       maxInFlight: Math.min(60000, Math.max(o.maxInFlight, 1024)),
-      openSocket: o.openSocket ?? new IcmpSocketOpener({ mode: o.mode, open: openNativeIcmpSocket, logger: o.logger }).open,
+      openSocket:
+        o.openSocket ?? new IcmpSocketOpener({ mode: o.mode, open: openNativeIcmpSocket, logger: o.logger }).open,
     },
   });
   await pinger.start();
@@ -284,19 +330,23 @@ export async function runSweepCommand(opts: SweepCommandOptions, io: SweepComman
     if (p.target.family === 'name') names.push(t);
     else specs.push(p.target);
   }
-  const excludeSpecs = opts.exclude.map((t) => parseTarget(t, { exclude: true })).flatMap((p) => (p.ok && p.target.family !== 'name' ? [p.target] : []));
+  const excludeSpecs = opts.exclude
+    .map((t) => parseTarget(t, { exclude: true }))
+    .flatMap((p) => (p.ok && p.target.family !== 'name' ? [p.target] : []));
   const fromNames = new Map<string, string>();
   if (names.length > 0) {
     const lookup = io.lookup ?? systemLookup;
-    const resolved = await Promise.all(names.map(async (name) => {
-      try {
-        return { name, addresses: await lookup(name, opts.family ?? 0) };
-      } catch (err) {
-        // fping prints the resolver's text and counts the name as unreachable.
-        io.stderr.write(`${name}: ${resolverMessage(err)}\n`);
-        return { name, addresses: [] };
-      }
-    }));
+    const resolved = await Promise.all(
+      names.map(async (name) => {
+        try {
+          return { name, addresses: await lookup(name, opts.family ?? 0) };
+        } catch (err) {
+          // fping prints the resolver's text and counts the name as unreachable.
+          io.stderr.write(`${name}: ${resolverMessage(err)}\n`);
+          return { name, addresses: [] };
+        }
+      }),
+    );
     for (const { name, addresses } of resolved) {
       for (const a of addresses) {
         const ip = canonicalIp(a);
@@ -319,9 +369,22 @@ export async function runSweepCommand(opts: SweepCommandOptions, io: SweepComman
   let opened: OpenedPinger | undefined;
   let pinger = io.pinger;
   if (!pinger && space.size > 0) {
-    const ipv6 = space.ipv6.size === 0 ? [] : specs.filter((s) => s.family === 'ipv6').map((s) => (fromNames.has(s.text) ? `${s.text} from ${fromNames.get(s.text)}` : s.text));
+    const ipv6 =
+      space.ipv6.size === 0
+        ? []
+        : specs
+            .filter((s) => s.family === 'ipv6')
+            .map((s) => (fromNames.has(s.text) ? `${s.text} from ${fromNames.get(s.text)}` : s.text));
     try {
-      opened = await openPinger({ ipv4: space.ipv4.size > 0, ipv6, clock, logger: io.logger, maxInFlight: inFlight, openSocket: io.openSocket, mode: opts.icmpMode ?? 'auto' });
+      opened = await openPinger({
+        ipv4: space.ipv4.size > 0,
+        ipv6,
+        clock,
+        logger: io.logger,
+        maxInFlight: inFlight,
+        openSocket: io.openSocket,
+        mode: opts.icmpMode ?? 'auto',
+      });
     } catch (err) {
       io.stderr.write(`netscan: ${errorMessage(err)}\n`);
       return SWEEP_EXIT.failure;
@@ -335,13 +398,26 @@ export async function runSweepCommand(opts: SweepCommandOptions, io: SweepComman
   }
 
   const sweeper = new Sweeper({
-    pinger, clock, logger: io.logger, ratePps: opts.ratePps, maxInFlight: inFlight, timeoutMs: opts.timeoutMs, retries: opts.retries,
-    count: opts.count, periodMs: opts.periodMs ?? defaultSweeperOptions.periodMs,
+    pinger,
+    clock,
+    logger: io.logger,
+    ratePps: opts.ratePps,
+    maxInFlight: inFlight,
+    timeoutMs: opts.timeoutMs,
+    retries: opts.retries,
+    count: opts.count,
+    periodMs: opts.periodMs ?? defaultSweeperOptions.periodMs,
   });
   const stdoutIsTTY = io.stdoutIsTTY ?? io.isTTY;
   const bar = io.isTTY ? new ProgressBar(io.stderr, clock, () => sweeper.progress()) : undefined;
   // On a terminal every line shows at once; into a pipe they go in large chunks.
-  const screen = new Screen({ stdout: io.stdout, stderr: io.stderr, bar, barSharesStdout: stdoutIsTTY, flushBytes: stdoutIsTTY ? 0 : 65536 });
+  const screen = new Screen({
+    stdout: io.stdout,
+    stderr: io.stderr,
+    bar,
+    barSharesStdout: stdoutIsTTY,
+    flushBytes: stdoutIsTTY ? 0 : 65536,
+  });
   const sorted: Array<{ key: string; line: string }> = [];
   const print = (ip: string, line: string): void => {
     if (opts.quiet) return;
@@ -377,10 +453,15 @@ export async function runSweepCommand(opts: SweepCommandOptions, io: SweepComman
       { cidrs: texts, exclude: opts.exclude },
       {
         alive: (h) => {
-          if (show === 'alive') print(h.ip, json ? `${JSON.stringify({ ip: h.ip, rtt_ms: Math.round(h.rttMs * 1000) / 1000 })}\n` : `${h.ip}\n`);
+          if (show === 'alive')
+            print(
+              h.ip,
+              json ? `${JSON.stringify({ ip: h.ip, rtt_ms: Math.round(h.rttMs * 1000) / 1000 })}\n` : `${h.ip}\n`,
+            );
         },
         unreachable: (h) => {
-          if (show === 'unreachable') print(h.ip, json ? `${JSON.stringify({ ip: h.ip, reason: h.reason })}\n` : `${h.ip}\n`);
+          if (show === 'unreachable')
+            print(h.ip, json ? `${JSON.stringify({ ip: h.ip, reason: h.reason })}\n` : `${h.ip}\n`);
         },
         probe: onProbe,
       },
@@ -399,7 +480,9 @@ export async function runSweepCommand(opts: SweepCommandOptions, io: SweepComman
   }
   if (failure !== undefined || !summary) {
     io.stderr.write(`netscan: sweep failed: ${errorMessage(failure)}\n`);
-    return failure instanceof NetscanError && (failure.code === 'ERR_CONFIG' || failure.code === 'ERR_USAGE') ? SWEEP_EXIT.usage : SWEEP_EXIT.failure;
+    return failure instanceof NetscanError && (failure.code === 'ERR_CONFIG' || failure.code === 'ERR_USAGE')
+      ? SWEEP_EXIT.usage
+      : SWEEP_EXIT.failure;
   }
   if (stats) io.stderr.write(formatCountStats(stats));
   io.stderr.write(formatSummary(summary, json));
@@ -420,8 +503,13 @@ interface ProbeStats {
  * fping -c's per-target lines, in address order, names padded to one width:
  * `127.0.0.1 : xmt/rcv/%loss = 3/3/0%, min/avg/max = 0.053/0.059/0.067`.
  */
-export function formatCountStats(stats: ReadonlyMap<string, { sent: number; received: number; minMs: number; maxMs: number; sumMs: number }>): string {
-  const ips = [...stats.keys()].map((ip) => ({ ip, key: addressKey(ip) })).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)).map((x) => x.ip);
+export function formatCountStats(
+  stats: ReadonlyMap<string, { sent: number; received: number; minMs: number; maxMs: number; sumMs: number }>,
+): string {
+  const ips = [...stats.keys()]
+    .map((ip) => ({ ip, key: addressKey(ip) }))
+    .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+    .map((x) => x.ip);
   const width = Math.max(0, ...ips.map((ip) => ip.length));
   let out = '';
   for (const ip of ips) {
@@ -429,7 +517,8 @@ export function formatCountStats(stats: ReadonlyMap<string, { sent: number; rece
     // fping rounds the loss down (integer division).
     const lossPct = s.sent > 0 ? Math.floor(((s.sent - s.received) * 100) / s.sent) : 0;
     out += `${ip.padEnd(width)} : xmt/rcv/%loss = ${s.sent}/${s.received}/${lossPct}%`;
-    if (s.received > 0) out += `, min/avg/max = ${fpingMs(s.minMs)}/${fpingMs(s.sumMs / s.received)}/${fpingMs(s.maxMs)}`;
+    if (s.received > 0)
+      out += `, min/avg/max = ${fpingMs(s.minMs)}/${fpingMs(s.sumMs / s.received)}/${fpingMs(s.maxMs)}`;
     out += '\n';
   }
   return out;
@@ -461,7 +550,17 @@ function addressKey(ip: string): string {
 }
 
 function emptySummary(): SweepSummary {
-  return { total: 0, scanned: 0, alive: 0, probesSent: 0, elapsedMs: 0, ratePps: 0, aborted: false, skipped: false, filtered: 0 };
+  return {
+    total: 0,
+    scanned: 0,
+    alive: 0,
+    probesSent: 0,
+    elapsedMs: 0,
+    ratePps: 0,
+    aborted: false,
+    skipped: false,
+    filtered: 0,
+  };
 }
 
 /** The stderr summary: `scanned 254, alive 12, elapsed 1.234 s, rate 206 pps` or one JSON object with --json. */
@@ -529,7 +628,11 @@ class ProgressBar {
   #timer: TimerHandle | undefined;
   #drawn = false;
   #running = false;
-  constructor(err: { write(chunk: string): unknown }, clock: Clock, progress: () => { total: number; scanned: number; alive: number } | undefined) {
+  constructor(
+    err: { write(chunk: string): unknown },
+    clock: Clock,
+    progress: () => { total: number; scanned: number; alive: number } | undefined,
+  ) {
     this.#err = err;
     this.#clock = clock;
     this.#progress = progress;
@@ -565,7 +668,9 @@ class ProgressBar {
     const width = 30;
     const done = Math.floor((p.scanned / p.total) * width);
     const pct = Math.floor((p.scanned / p.total) * 100);
-    this.#err.write(`\r\x1b[K[${'#'.repeat(done)}${'-'.repeat(width - done)}] ${pct}% ${p.scanned}/${p.total} alive ${p.alive}`);
+    this.#err.write(
+      `\r\x1b[K[${'#'.repeat(done)}${'-'.repeat(width - done)}] ${pct}% ${p.scanned}/${p.total} alive ${p.alive}`,
+    );
     this.#drawn = true;
   }
 }

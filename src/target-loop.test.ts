@@ -10,7 +10,8 @@ import { DeviceTags } from './device-tags.js';
 import { TargetLoop } from './target-loop.js';
 
 // Names resolve through a fake table; no lookup and no packet leaves the process.
-const base = 'icmp_discovery_interval: 5m\nping_interval: 5s\nping_rate_limit: 20000\nping_burst_limit: 20000\nagent_name: a1\n';
+const base =
+  'icmp_discovery_interval: 5m\nping_interval: 5s\nping_rate_limit: 20000\nping_burst_limit: 20000\nagent_name: a1\n';
 
 function harness(yaml: string, table: Map<string, string[]>) {
   const clock = new FakeClock();
@@ -25,7 +26,15 @@ function harness(yaml: string, table: Map<string, string[]>) {
     if (!a) throw Object.assign(new Error('not found'), { code: 'ENOTFOUND' });
     return a.map((address) => ({ address, family: address.includes(':') ? 6 : 4 }));
   };
-  const loop = new TargetLoop(config, { clock, logger: silentLogger(), lookup, devices: store, owns: () => false, tags, sink: tags });
+  const loop = new TargetLoop(config, {
+    clock,
+    logger: silentLogger(),
+    lookup,
+    devices: store,
+    owns: () => false,
+    tags,
+    sink: tags,
+  });
   return { clock, config, sink, tags, store, loop, lookups };
 }
 
@@ -66,7 +75,11 @@ test('a name that stops resolving writes a ping point with reason dns every ping
   assert.equal(h.loop.figures().unresolved, 1);
   table.set('gone.test', ['127.0.0.4']);
   await h.clock.advanceAsync(5000);
-  assert.deepEqual([...h.store.ips()], ['127.0.0.4'], 'a failing name is retried every ping_interval, not only every resolve interval');
+  assert.deepEqual(
+    [...h.store.ips()],
+    ['127.0.0.4'],
+    'a failing name is retried every ping_interval, not only every resolve interval',
+  );
   assert.equal(h.loop.figures().dnsFailures, failures);
   await h.loop.stop();
 });
@@ -97,6 +110,12 @@ test('with shards, each name belongs to exactly one agent', () => {
     const h = harness(`shard: {index: ${index}, count: 3}\ntargets: [${names.join(', ')}]\n`, new Map());
     return h.loop.figures().configured;
   });
-  assert.equal(owned.reduce((a, b) => a + b, 0), 50);
-  assert.ok(owned.every((n) => n > 0), String(owned));
+  assert.equal(
+    owned.reduce((a, b) => a + b, 0),
+    50,
+  );
+  assert.ok(
+    owned.every((n) => n > 0),
+    String(owned),
+  );
 });

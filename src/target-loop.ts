@@ -136,8 +136,11 @@ export class TargetLoop {
 
   #takeTargets(config: Config): void {
     const mine = config.targets.filter((t) => targetInShard(t.host, config.shard));
-    this.#specs = new Map(mine.map((t) => [t.host, { name: canonicalIp(t.host) === undefined ? t.host : undefined, labels: t.labels }]));
-    for (const { host, ip } of this.#resolver.setHosts(this.#specs.keys())) this.#apply({ host, ip: undefined, previous: ip });
+    this.#specs = new Map(
+      mine.map((t) => [t.host, { name: canonicalIp(t.host) === undefined ? t.host : undefined, labels: t.labels }]),
+    );
+    for (const { host, ip } of this.#resolver.setHosts(this.#specs.keys()))
+      this.#apply({ host, ip: undefined, previous: ip });
     // Labels may have changed for targets that stay.
     for (const [ip, host] of this.#holders) {
       const spec = this.#specs.get(host);
@@ -156,7 +159,10 @@ export class TargetLoop {
         const changes = await this.#resolver.resolveAll(undefined, (c) => this.#apply(c));
         this.#cycles++;
         this.#lastCycleMs = clock.now() - startedMs;
-        this.#log.debug({ count: this.#resolver.size, changed: changes.length, duration_ms: this.#lastCycleMs }, 'targets resolved');
+        this.#log.debug(
+          { count: this.#resolver.size, changed: changes.length, duration_ms: this.#lastCycleMs },
+          'targets resolved',
+        );
       } catch (err) {
         this.#log.error({ err: errorMessage(err) }, 'target resolution failed; retrying at the next interval');
       }
@@ -164,7 +170,9 @@ export class TargetLoop {
       // From the schedule, not from the end of the cycle.
       this.#nextResolveMs = Math.max(startedMs + this.#config.target_resolve_interval, clock.now());
       this.#resolveTimer = clock.setTimeout(() => {
-        this.#runCycle().catch((err: unknown) => this.#log.error({ err: errorMessage(err) }, 'target resolution failed'));
+        this.#runCycle().catch((err: unknown) =>
+          this.#log.error({ err: errorMessage(err) }, 'target resolution failed'),
+        );
       }, this.#nextResolveMs - clock.now());
     });
     return this.#cycle;
@@ -210,13 +218,17 @@ export class TargetLoop {
     if (c.ip !== undefined) {
       const holder = this.#holders.get(c.ip);
       if (holder !== undefined && holder !== c.host) {
-        this.#log.warn({ name: c.host, ip: c.ip, held_by: holder }, 'two targets resolve to the same address; it is pinged once, under the first name');
+        this.#log.warn(
+          { name: c.host, ip: c.ip, held_by: holder },
+          'two targets resolve to the same address; it is pinged once, under the first name',
+        );
         return;
       }
       this.#holders.set(c.ip, c.host);
       tags.setTarget(c.ip, this.#specs.get(c.host) ?? { name: undefined, labels: {} });
       devices.pin(c.ip);
-      if (c.previous !== undefined) this.#log.info({ name: c.host, ip: c.ip, previous: c.previous }, 'target address changed');
+      if (c.previous !== undefined)
+        this.#log.info({ name: c.host, ip: c.ip, previous: c.previous }, 'target address changed');
     } else if (c.error !== undefined) {
       this.#log.warn({ name: c.host, previous: c.previous, err: c.error }, 'target name does not resolve');
     }

@@ -109,20 +109,37 @@ export function buildHealthDocument(f: AgentFigures, pressure: readonly string[]
     write_errors: f.writer.writeErrors,
     last_write_error: f.writer.lastError ?? null,
     icmp: icmpHealth(f),
-    snmp: f.snmp ? {
-      devices_enriched: f.snmp.devicesEnriched, devices_tracked: f.snmp.devicesTracked, queries_total: f.snmp.queriesTotal,
-      successes_total: f.snmp.successesTotal, failures: f.snmp.failuresByClass, in_flight: f.snmp.inFlight, queued: f.snmp.queued,
-    } : null,
+    snmp: f.snmp
+      ? {
+          devices_enriched: f.snmp.devicesEnriched,
+          devices_tracked: f.snmp.devicesTracked,
+          queries_total: f.snmp.queriesTotal,
+          successes_total: f.snmp.successesTotal,
+          failures: f.snmp.failuresByClass,
+          in_flight: f.snmp.inFlight,
+          queued: f.snmp.queued,
+        }
+      : null,
     sweep: {
       running: f.sweep.running,
       sweeps_total: f.sweep.total,
       errors_total: f.sweep.errors,
       next_at: f.sweep.nextMs > 0 ? new Date(f.sweep.nextMs).toISOString() : null,
-      progress: f.sweep.progress ? { total: f.sweep.progress.total, scanned: f.sweep.progress.scanned, alive: f.sweep.progress.alive } : null,
-      last: last ? {
-        started_at: new Date(last.startedMs).toISOString(), total: last.total, scanned: last.scanned, alive: last.alive,
-        probes_sent: last.probesSent, elapsed_ms: last.elapsedMs, rate_pps: round(last.ratePps, 1), aborted: last.aborted,
-      } : null,
+      progress: f.sweep.progress
+        ? { total: f.sweep.progress.total, scanned: f.sweep.progress.scanned, alive: f.sweep.progress.alive }
+        : null,
+      last: last
+        ? {
+            started_at: new Date(last.startedMs).toISOString(),
+            total: last.total,
+            scanned: last.scanned,
+            alive: last.alive,
+            probes_sent: last.probesSent,
+            elapsed_ms: last.elapsedMs,
+            rate_pps: round(last.ratePps, 1),
+            aborted: last.aborted,
+          }
+        : null,
     },
     state: f.persistence,
     shard: f.shard,
@@ -137,7 +154,8 @@ export function buildHealthDocument(f: AgentFigures, pressure: readonly string[]
 export function degradedReasons(f: AgentFigures, pressure: readonly string[] = []): string[] {
   const out: string[] = [];
   if (!f.outputOk) out.push(`output is not writing (${f.writer.state})`);
-  if (f.scheduler.rateLimited) out.push(`ping_rate_limit cannot ping ${f.scheduler.devicesScheduled} devices every ping_interval`);
+  if (f.scheduler.rateLimited)
+    out.push(`ping_rate_limit cannot ping ${f.scheduler.devicesScheduled} devices every ping_interval`);
   return [...out, ...pressure];
 }
 
@@ -150,7 +168,8 @@ export function icmpTotals(s: IcmpPingerStats): IcmpEngineStats {
   const counters = out as unknown as Record<string, number>;
   for (const e of [s.ipv4, s.ipv6]) {
     if (!e) continue;
-    for (const [k, v] of Object.entries(e)) if (typeof v === 'number' && typeof counters[k] === 'number') counters[k] += v;
+    for (const [k, v] of Object.entries(e))
+      if (typeof v === 'number' && typeof counters[k] === 'number') counters[k] += v;
   }
   return out;
 }
@@ -167,10 +186,21 @@ export function icmpHealth(f: Pick<AgentFigures, 'icmp' | 'icmpModeSetting' | 'i
     mode_setting: f.icmpModeSetting,
     families: f.icmpSockets.map((s) => s.family),
     kernel_timestamps: f.icmpSockets.length > 0 && f.icmpSockets.every((s) => s.kernelStamps),
-    sent: f.icmp.sent, replies: f.icmp.replies, timeouts: f.icmp.timeouts, unreachable: f.icmp.unreachable, send_errors: f.icmp.sendErrors,
-    late: f.icmp.late, duplicates: f.icmp.duplicates, foreign: f.icmp.foreign, invalid: f.icmp.invalid, in_flight: f.icmp.inFlight,
-    rcvbuf_bytes: f.icmp.rcvbufBytes, socket_failures: f.icmp.socketFailures,
-    rtt_kernel: f.icmp.rttKernel, rtt_userspace: f.icmp.rttUserspace, tx_stamps_unpaired: f.icmp.txStampsUnpaired,
+    sent: f.icmp.sent,
+    replies: f.icmp.replies,
+    timeouts: f.icmp.timeouts,
+    unreachable: f.icmp.unreachable,
+    send_errors: f.icmp.sendErrors,
+    late: f.icmp.late,
+    duplicates: f.icmp.duplicates,
+    foreign: f.icmp.foreign,
+    invalid: f.icmp.invalid,
+    in_flight: f.icmp.inFlight,
+    rcvbuf_bytes: f.icmp.rcvbufBytes,
+    socket_failures: f.icmp.socketFailures,
+    rtt_kernel: f.icmp.rttKernel,
+    rtt_userspace: f.icmp.rttUserspace,
+    tx_stamps_unpaired: f.icmp.txStampsUnpaired,
   };
 }
 
@@ -180,8 +210,10 @@ export function icmpHealth(f: Pick<AgentFigures, 'icmp' | 'icmpModeSetting' | 'i
  */
 export function registerIcmpInfo(registry: Registry, sockets: () => readonly IcmpSocketInfo[]): void {
   new Gauge({
-    name: 'netscan_icmp_info', help: 'ICMP socket in use per address family: kind (raw or dgram) and kernel timestamping; always 1.',
-    labelNames: ['mode', 'family', 'kernel_timestamps'], registers: [registry],
+    name: 'netscan_icmp_info',
+    help: 'ICMP socket in use per address family: kind (raw or dgram) and kernel timestamping; always 1.',
+    labelNames: ['mode', 'family', 'kernel_timestamps'],
+    registers: [registry],
     collect() {
       this.reset();
       for (const s of sockets()) this.labels(s.mode, s.family, String(s.kernelStamps)).set(1);
@@ -208,14 +240,37 @@ export function registerAgentMetrics(registry: Registry, figures: () => AgentFig
   };
 
   const gauge = (name: string, help: string, read: (f: AgentFigures) => number): void => {
-    new Gauge({ name, help, registers: [registry], collect() { this.set(read(get())); } });
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(read(get()));
+      },
+    });
   };
   const counter = (name: string, help: string, read: (f: AgentFigures) => number): void => {
-    new Counter({ name, help, registers: [registry], collect() { this.reset(); this.inc(read(get())); } });
-  };
-  const labelled = <K extends string>(name: string, help: string, label: string, read: (f: AgentFigures) => Readonly<Record<K, number>> | undefined): void => {
     new Counter({
-      name, help, labelNames: [label], registers: [registry],
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(read(get()));
+      },
+    });
+  };
+  const labelled = <K extends string>(
+    name: string,
+    help: string,
+    label: string,
+    read: (f: AgentFigures) => Readonly<Record<K, number>> | undefined,
+  ): void => {
+    new Counter({
+      name,
+      help,
+      labelNames: [label],
+      registers: [registry],
       collect() {
         this.reset();
         for (const [k, v] of Object.entries(read(get()) ?? {}) as Array<[string, number]>) this.labels(k).inc(v);
@@ -225,22 +280,63 @@ export function registerAgentMetrics(registry: Registry, figures: () => AgentFig
 
   gauge('netscan_devices', 'Devices in the state.', (f) => f.deviceCount);
   gauge('netscan_devices_monitored', 'Devices with a ping schedule.', (f) => f.reconciler.monitored);
-  gauge('netscan_devices_unmonitored', 'Devices left without a schedule by max_concurrent_pingers.', (f) => f.reconciler.unmonitored);
+  gauge(
+    'netscan_devices_unmonitored',
+    'Devices left without a schedule by max_concurrent_pingers.',
+    (f) => f.reconciler.unmonitored,
+  );
   gauge('netscan_devices_ping_suspended', 'Devices whose ping circuit breaker is open.', (f) => f.pingSuspended);
   gauge('netscan_devices_snmp_suspended', 'Devices whose SNMP circuit breaker is open.', (f) => f.snmpSuspended);
   counter('netscan_pings_sent_total', 'Monitoring echo requests sent.', (f) => f.scheduler.pingsSentTotal);
   counter('netscan_ping_replies_total', 'Monitoring echo replies received.', (f) => f.scheduler.repliesTotal);
-  labelled('netscan_ping_failures_total', 'Failed monitoring probes by reason.', 'reason', (f) => f.scheduler.failuresByReason);
-  counter('netscan_ping_skipped_ticks_total', 'Slots skipped because the previous probe was still in flight.', (f) => f.scheduler.skippedTicksTotal);
-  counter('netscan_ping_late_sends_total', 'Probes sent more than 50 ms after their slot.', (f) => f.scheduler.lateSendsTotal);
-  counter('netscan_ping_missed_slots_total', 'Slots that passed unserved while a device waited for the rate limiter or the agent was late.', (f) => f.scheduler.missedSlotsTotal);
-  counter('netscan_ping_hung_probes_total', 'Probes the engine never settled, given up by the watchdog (should stay 0).', (f) => f.scheduler.hungProbesTotal);
-  counter('netscan_ping_breaker_trips_total', 'Times a device ping circuit breaker opened.', (f) => f.scheduler.breakerTripsTotal);
+  labelled(
+    'netscan_ping_failures_total',
+    'Failed monitoring probes by reason.',
+    'reason',
+    (f) => f.scheduler.failuresByReason,
+  );
+  counter(
+    'netscan_ping_skipped_ticks_total',
+    'Slots skipped because the previous probe was still in flight.',
+    (f) => f.scheduler.skippedTicksTotal,
+  );
+  counter(
+    'netscan_ping_late_sends_total',
+    'Probes sent more than 50 ms after their slot.',
+    (f) => f.scheduler.lateSendsTotal,
+  );
+  counter(
+    'netscan_ping_missed_slots_total',
+    'Slots that passed unserved while a device waited for the rate limiter or the agent was late.',
+    (f) => f.scheduler.missedSlotsTotal,
+  );
+  counter(
+    'netscan_ping_hung_probes_total',
+    'Probes the engine never settled, given up by the watchdog (should stay 0).',
+    (f) => f.scheduler.hungProbesTotal,
+  );
+  counter(
+    'netscan_ping_breaker_trips_total',
+    'Times a device ping circuit breaker opened.',
+    (f) => f.scheduler.breakerTripsTotal,
+  );
   gauge('netscan_pings_in_flight', 'Monitoring probes in flight (Go active_pingers).', (f) => f.scheduler.inFlight);
   gauge('netscan_ping_interval_seconds', 'Configured ping interval.', (f) => f.scheduler.intervalMs / 1000);
-  gauge('netscan_ping_effective_interval_seconds', 'Interval each device actually gets given ping_rate_limit.', (f) => f.scheduler.effectiveIntervalMs / 1000);
-  gauge('netscan_ping_send_lag_p99_seconds', 'p99 of send time minus slot time over recent probes.', (f) => f.scheduler.sendLagP99Ms / 1000);
-  gauge('netscan_event_loop_delay_p99_seconds', 'p99 event-loop delay over the last completed minute (since start during the first).', (f) => (Number.isFinite(f.eventLoopDelayP99Ms) ? f.eventLoopDelayP99Ms / 1000 : 0));
+  gauge(
+    'netscan_ping_effective_interval_seconds',
+    'Interval each device actually gets given ping_rate_limit.',
+    (f) => f.scheduler.effectiveIntervalMs / 1000,
+  );
+  gauge(
+    'netscan_ping_send_lag_p99_seconds',
+    'p99 of send time minus slot time over recent probes.',
+    (f) => f.scheduler.sendLagP99Ms / 1000,
+  );
+  gauge(
+    'netscan_event_loop_delay_p99_seconds',
+    'p99 event-loop delay over the last completed minute (since start during the first).',
+    (f) => (Number.isFinite(f.eventLoopDelayP99Ms) ? f.eventLoopDelayP99Ms / 1000 : 0),
+  );
   counter('netscan_points_written_total', 'Points acknowledged by the outputs.', (f) => f.writer.pointsWritten);
   counter('netscan_points_spooled_total', 'Points written to the durable spool.', (f) => f.writer.pointsSpooled);
   labelled('netscan_points_dropped_total', 'Points dropped, by reason.', 'reason', (f) => f.writer.droppedByReason);
@@ -250,21 +346,48 @@ export function registerAgentMetrics(registry: Registry, figures: () => AgentFig
   gauge('netscan_output_ok', '1 when the last write succeeded (Go influxdb_ok).', (f) => (f.outputOk ? 1 : 0));
   counter('netscan_sweeps_total', 'Discovery sweeps completed.', (f) => f.sweep.total);
   gauge('netscan_last_sweep_alive', 'Hosts that answered the last sweep.', (f) => f.sweep.last?.alive ?? 0);
-  gauge('netscan_last_sweep_duration_seconds', 'Wall time of the last sweep.', (f) => (f.sweep.last?.elapsedMs ?? 0) / 1000);
+  gauge(
+    'netscan_last_sweep_duration_seconds',
+    'Wall time of the last sweep.',
+    (f) => (f.sweep.last?.elapsedMs ?? 0) / 1000,
+  );
   registerIcmpInfo(registry, () => get().icmpSockets);
-  labelled('netscan_icmp_rtt_total', 'Replies timed, by stamp source: kernel (transmit to receive) or userspace (the fallback).', 'source',
-    (f) => ({ kernel: f.icmp.rttKernel, userspace: f.icmp.rttUserspace }));
-  counter('netscan_icmp_tx_stamps_unpaired_total', 'Kernel transmit stamps that matched no probe in flight.', (f) => f.icmp.txStampsUnpaired);
+  labelled(
+    'netscan_icmp_rtt_total',
+    'Replies timed, by stamp source: kernel (transmit to receive) or userspace (the fallback).',
+    'source',
+    (f) => ({ kernel: f.icmp.rttKernel, userspace: f.icmp.rttUserspace }),
+  );
+  counter(
+    'netscan_icmp_tx_stamps_unpaired_total',
+    'Kernel transmit stamps that matched no probe in flight.',
+    (f) => f.icmp.txStampsUnpaired,
+  );
   counter('netscan_icmp_late_replies_total', 'Genuine replies that arrived after their timeout.', (f) => f.icmp.late);
-  counter('netscan_icmp_socket_failures_total', 'ICMP socket failures survived (socket reopened; probes in flight recorded as agent_error).', (f) => f.icmp.socketFailures);
+  counter(
+    'netscan_icmp_socket_failures_total',
+    'ICMP socket failures survived (socket reopened; probes in flight recorded as agent_error).',
+    (f) => f.icmp.socketFailures,
+  );
   counter('netscan_icmp_foreign_packets_total', 'ICMP packets for other processes, ignored.', (f) => f.icmp.foreign);
-  counter('netscan_icmp_invalid_replies_total', 'Replies carrying our nonce that failed a check, ignored.', (f) => f.icmp.invalid);
-  gauge('netscan_snmp_enriched_devices', 'Devices whose SNMP answered at least once.', (f) => f.snmp?.devicesEnriched ?? 0);
+  counter(
+    'netscan_icmp_invalid_replies_total',
+    'Replies carrying our nonce that failed a check, ignored.',
+    (f) => f.icmp.invalid,
+  );
+  gauge(
+    'netscan_snmp_enriched_devices',
+    'Devices whose SNMP answered at least once.',
+    (f) => f.snmp?.devicesEnriched ?? 0,
+  );
   counter('netscan_snmp_queries_total', 'SNMP device queries started.', (f) => f.snmp?.queriesTotal ?? 0);
   labelled('netscan_snmp_failures_total', 'Failed SNMP queries by class.', 'class', (f) => f.snmp?.failuresByClass);
   gauge('netscan_up', '1 when the agent is ready.', (f) => (f.ready.ready ? 1 : 0));
   new Gauge({
-    name: 'netscan_build_info', help: 'Version of the agent and of Node.js it runs on; always 1.', labelNames: ['version', 'node_version'], registers: [registry],
+    name: 'netscan_build_info',
+    help: 'Version of the agent and of Node.js it runs on; always 1.',
+    labelNames: ['version', 'node_version'],
+    registers: [registry],
     collect() {
       this.reset();
       this.labels(get().version, process.versions.node).set(1);
@@ -283,5 +406,7 @@ export function registerAgentMetrics(registry: Registry, figures: () => AgentFig
  */
 export const droppedDefaultMetrics: readonly string[] = [
   ...['', '_min', '_max', '_mean', '_stddev', '_p50', '_p90', '_p99'].map((s) => `nodejs_eventloop_lag${s}_seconds`),
-  'nodejs_active_resources_total', 'nodejs_active_handles_total', 'nodejs_active_requests_total',
+  'nodejs_active_resources_total',
+  'nodejs_active_handles_total',
+  'nodejs_active_requests_total',
 ];

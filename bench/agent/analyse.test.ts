@@ -14,10 +14,18 @@ const slot = (i: number, k: number): number => {
   return Math.floor((T0 - phase) / INTERVAL) * INTERVAL + phase + k * INTERVAL;
 };
 const ok = (i: number, ts: number, rtt = 0.02): string => `ping,ip=${ip(i)} rtt_ms=${rtt},success=T,suspended=F ${ts}`;
-const fail = (i: number, ts: number, reason: string): string => `ping,ip=${ip(i)} reason="${reason}",rtt_ms=0,success=F,suspended=F ${ts}`;
+const fail = (i: number, ts: number, reason: string): string =>
+  `ping,ip=${ip(i)} reason="${reason}",rtt_ms=0,success=F,suspended=F ${ts}`;
 
 function analyser(count: number): PingLineAnalyser {
-  return new PingLineAnalyser({ firstIpU32: FIRST, count, intervalMs: INTERVAL, windowStartMs: T0, windowEndMs: T0 + 3 * INTERVAL, toleranceMs: 50 });
+  return new PingLineAnalyser({
+    firstIpU32: FIRST,
+    count,
+    intervalMs: INTERVAL,
+    windowStartMs: T0,
+    windowEndMs: T0 + 3 * INTERVAL,
+    toleranceMs: 50,
+  });
 }
 
 test('counts a slot as on time only when its point was sent at most the tolerance after it', () => {

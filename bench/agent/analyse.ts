@@ -131,8 +131,20 @@ export class PingLineAnalyser {
   readonly #spacing: Samples;
   readonly #late: Array<{ ts: number; lag: number }> = [];
   #r = {
-    lines: 0, pingPoints: 0, summaryPoints: 0, healthPoints: 0, otherPoints: 0, unparsable: 0, foreignPoints: 0,
-    windowPoints: 0, onTimeSlots: 0, lateSends: 0, duplicates: 0, servedSlots: 0, failures: 0, suspendedPoints: 0,
+    lines: 0,
+    pingPoints: 0,
+    summaryPoints: 0,
+    healthPoints: 0,
+    otherPoints: 0,
+    unparsable: 0,
+    foreignPoints: 0,
+    windowPoints: 0,
+    onTimeSlots: 0,
+    lateSends: 0,
+    duplicates: 0,
+    servedSlots: 0,
+    failures: 0,
+    suspendedPoints: 0,
   };
   readonly #reasons: Record<string, number> = {};
 
@@ -242,16 +254,36 @@ export class PingLineAnalyser {
     const spacing = this.#spacing.sorted();
     const r = this.#r;
     return {
-      lines: r.lines, pingPoints: r.pingPoints, summaryPoints: r.summaryPoints, healthPoints: r.healthPoints,
-      otherPoints: r.otherPoints, unparsable: r.unparsable, foreignPoints: r.foreignPoints,
-      scheduledSlots: scheduled, windowPoints: r.windowPoints, onTimeSlots: r.onTimeSlots,
+      lines: r.lines,
+      pingPoints: r.pingPoints,
+      summaryPoints: r.summaryPoints,
+      healthPoints: r.healthPoints,
+      otherPoints: r.otherPoints,
+      unparsable: r.unparsable,
+      foreignPoints: r.foreignPoints,
+      scheduledSlots: scheduled,
+      windowPoints: r.windowPoints,
+      onTimeSlots: r.onTimeSlots,
       onTimePct: scheduled > 0 ? (100 * r.onTimeSlots) / scheduled : Number.NaN,
-      lateSends: r.lateSends, duplicates: r.duplicates, missingSlots: Math.max(0, scheduled - r.servedSlots),
-      failures: r.failures, failuresByReason: { ...this.#reasons }, suspendedPoints: r.suspendedPoints,
-      lagP50Ms: quantileOf(lags, 0.5), lagP99Ms: quantileOf(lags, 0.99), lagP999Ms: quantileOf(lags, 0.999), lagMaxMs: quantileOf(lags, 1),
-      rttP50Ms: quantileOf(rtts, 0.5), rttP99Ms: quantileOf(rtts, 0.99), rttP999Ms: quantileOf(rtts, 0.999), rttMaxMs: quantileOf(rtts, 1),
-      perDeviceMin: count > 0 ? perMin : 0, perDeviceMax: perMax, devicesShort: short,
-      spacingDevP99Ms: quantileOf(spacing, 0.99), spacingDevMaxMs: quantileOf(spacing, 1),
+      lateSends: r.lateSends,
+      duplicates: r.duplicates,
+      missingSlots: Math.max(0, scheduled - r.servedSlots),
+      failures: r.failures,
+      failuresByReason: { ...this.#reasons },
+      suspendedPoints: r.suspendedPoints,
+      lagP50Ms: quantileOf(lags, 0.5),
+      lagP99Ms: quantileOf(lags, 0.99),
+      lagP999Ms: quantileOf(lags, 0.999),
+      lagMaxMs: quantileOf(lags, 1),
+      rttP50Ms: quantileOf(rtts, 0.5),
+      rttP99Ms: quantileOf(rtts, 0.99),
+      rttP999Ms: quantileOf(rtts, 0.999),
+      rttMaxMs: quantileOf(rtts, 1),
+      perDeviceMin: count > 0 ? perMin : 0,
+      perDeviceMax: perMax,
+      devicesShort: short,
+      spacingDevP99Ms: quantileOf(spacing, 0.99),
+      spacingDevMaxMs: quantileOf(spacing, 1),
       lateBursts: this.#bursts(),
     };
   }
@@ -261,7 +293,13 @@ export class PingLineAnalyser {
     const out: LateBurst[] = [];
     let cur: { first: number; last: number; count: number; max: number } | undefined;
     const close = (): void => {
-      if (cur) out.push({ atMs: cur.first - this.#o.windowStartMs, spanMs: cur.last - cur.first, count: cur.count, maxLagMs: cur.max });
+      if (cur)
+        out.push({
+          atMs: cur.first - this.#o.windowStartMs,
+          spanMs: cur.last - cur.first,
+          count: cur.count,
+          maxLagMs: cur.max,
+        });
     };
     for (const { ts, lag } of late) {
       if (cur && ts - cur.last < 1000) {

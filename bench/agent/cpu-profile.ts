@@ -94,13 +94,20 @@ export function summariseProfile(p: CpuProfile, top = 20): ProfileSummary {
     }
   }
   const pct = (ms: number): number => Math.round((1000 * ms) / Math.max(wall, 1e-9)) / 10;
-  const functions = [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, top)
+  const functions = [...self.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, top)
     .map(([name, ms]) => ({ name, selfPct: pct(ms), totalPct: pct(total.get(name) ?? ms) }));
   return {
     wallMs: Math.round(wall),
     busyPct: pct(wall - idle),
     functions,
-    areas: [...areas.entries()].sort((a, b) => b[1] - a[1])
-      .map(([area, ms]) => ({ area, selfPct: pct(ms), busySharePct: Math.round((1000 * ms) / Math.max(wall - idle, 1e-9)) / 10 })),
+    areas: [...areas.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .map(([area, ms]) => ({
+        area,
+        selfPct: pct(ms),
+        busySharePct: Math.round((1000 * ms) / Math.max(wall - idle, 1e-9)) / 10,
+      })),
   };
 }

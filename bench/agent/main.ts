@@ -32,7 +32,17 @@
 //                      pinned to the same CPU for the whole case: RTT under pressure, judged against p99 <= 0.02 ms
 //                      and max <= 1 ms, the RTT coming from kernel stamps: /health icmp.rtt_kernel vs rtt_userspace)
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createReadStream, existsSync, mkdtempSync, openSync, closeSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  createReadStream,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  closeSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { loadavg, setPriority, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -42,7 +52,15 @@ import { AddressSet, parseCidr, type Ipv4Cidr } from '../../internal/sweep/cidr.
 import { parseDuration } from '../../src/config/duration.js';
 import { PingLineAnalyser, quantileOf, type PingAnalysis } from './analyse.js';
 import { summariseProfile, type CpuProfile } from './cpu-profile.js';
-import { machineCpuSeconds, processCpuSeconds, processMemoryMb, processUserSystemSeconds, runQueueWaitMs, threadCpuSeconds, timedGet } from './proc.js';
+import {
+  machineCpuSeconds,
+  processCpuSeconds,
+  processMemoryMb,
+  processUserSystemSeconds,
+  runQueueWaitMs,
+  threadCpuSeconds,
+  timedGet,
+} from './proc.js';
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');
@@ -68,7 +86,8 @@ if (hog && pinCpu === undefined) {
   process.exit(2);
 }
 /** Prefixes a command with `taskset -c N` under --pin-cpu (taskset execs it: the pid stays the command's). */
-const pinned = (cmd: string, argv: string[]): [string, string[]] => (pinCpu === undefined ? [cmd, argv] : ['taskset', ['-c', pinCpu, cmd, ...argv]]);
+const pinned = (cmd: string, argv: string[]): [string, string[]] =>
+  pinCpu === undefined ? [cmd, argv] : ['taskset', ['-c', pinCpu, cmd, ...argv]];
 /** Under --hog: RTT with a CPU hog on the agent's core, from kernel stamps. */
 const HOG_TARGETS = { rttP99Ms: 0.02, rttMaxMs: 1 } as const;
 
@@ -76,11 +95,18 @@ const HOG_TARGETS = { rttP99Ms: 0.02, rttMaxMs: 1 } as const;
 // Outside the namespace: create it and run this file again inside.
 if (process.env.NETSCAN_BENCH_AGENT_NETNS !== '1') {
   const script = ['set -e', 'ip link set lo up', 'exec "$0" "$@"'].join('\n');
-  const res = spawnSync('unshare', ['-n', '--', 'sh', '-c', script, process.execPath, ...process.execArgv, fileURLToPath(import.meta.url), ...args], {
-    stdio: 'inherit',
-    env: { ...process.env, NETSCAN_BENCH_AGENT_NETNS: '1' },
-  });
-  if (res.error || res.status === null) console.error(`bench agent: cannot run inside a private namespace (needs root and unshare -n): ${res.error?.message ?? res.signal}`);
+  const res = spawnSync(
+    'unshare',
+    ['-n', '--', 'sh', '-c', script, process.execPath, ...process.execArgv, fileURLToPath(import.meta.url), ...args],
+    {
+      stdio: 'inherit',
+      env: { ...process.env, NETSCAN_BENCH_AGENT_NETNS: '1' },
+    },
+  );
+  if (res.error || res.status === null)
+    console.error(
+      `bench agent: cannot run inside a private namespace (needs root and unshare -n): ${res.error?.message ?? res.signal}`,
+    );
   process.exit(res.status ?? 1);
 }
 
@@ -147,7 +173,8 @@ function deviceNetworks(n: number): { networks: string[]; exclude: string[]; fir
   const networks = [`${formatIpv4(network)}/${prefix}`];
   const parse = (xs: string[]): Ipv4Cidr[] => xs.map((c) => parseCidr(c)!);
   const got = AddressSet.fromCidrs(parse(networks), parse(exclude));
-  if (got.size !== n || got.at(0) !== first || got.at(n - 1) !== first + n - 1) throw new Error(`bench agent: networks yield ${got.size} addresses, wanted ${n}`);
+  if (got.size !== n || got.at(0) !== first || got.at(n - 1) !== first + n - 1)
+    throw new Error(`bench agent: networks yield ${got.size} addresses, wanted ${n}`);
   return { networks, exclude, first };
 }
 
@@ -217,7 +244,13 @@ interface HealthDoc {
   effective_ping_interval_ms: number;
   sweep: { last: { elapsed_ms: number; alive: number; probes_sent: number } | null };
   /** Engine counters (absent on older agents). */
-  icmp?: { mode: string | null; kernel_timestamps: boolean; rtt_kernel: number; rtt_userspace: number; tx_stamps_unpaired: number };
+  icmp?: {
+    mode: string | null;
+    kernel_timestamps: boolean;
+    rtt_kernel: number;
+    rtt_userspace: number;
+    tx_stamps_unpaired: number;
+  };
 }
 
 async function getHealth(): Promise<HealthDoc | undefined> {
@@ -238,7 +271,11 @@ function exited(child: ChildProcess): Promise<number | null> {
 }
 
 /** SIGTERM (or `signal`), then SIGKILL after `graceMs`; resolves with the exit code and how long the stop took. */
-async function stopChild(child: ChildProcess, graceMs: number, signal: NodeJS.Signals = 'SIGTERM'): Promise<{ code: number | null; stopMs: number }> {
+async function stopChild(
+  child: ChildProcess,
+  graceMs: number,
+  signal: NodeJS.Signals = 'SIGTERM',
+): Promise<{ code: number | null; stopMs: number }> {
   const t = Date.now();
   const done = exited(child);
   child.kill(signal);
@@ -285,7 +322,11 @@ function sumOver(pids: readonly number[], read: (pid: number) => number): number
 }
 
 /** Samples CPU and RSS of `pids` (summed) every PROBE_EVERY_MS until `untilMs`, running `each` per tick. */
-async function sampleUsage(pids: readonly number[], untilMs: number, each: () => Promise<void>): Promise<Usage & { t0: number; t1: number }> {
+async function sampleUsage(
+  pids: readonly number[],
+  untilMs: number,
+  each: () => Promise<void>,
+): Promise<Usage & { t0: number; t1: number }> {
   const cpu = (): number => sumOver(pids, processCpuSeconds);
   const t0 = Date.now();
   const cpu0 = cpu();
@@ -337,18 +378,33 @@ async function sampleUsage(pids: readonly number[], untilMs: number, each: () =>
   }
   const machineBusyCores = (mach1.busy - mach0.busy) / wallS;
   return {
-    t0, t1, windowMs: t1 - t0, cpuCores, cpuCoresMax5s: max5, rssAvgMb: rss.reduce((a, b) => a + b, 0) / rss.length, rssPeakMb: Math.max(...rss), hwmMb,
-    machineBusyCores, othersBusyCores: machineBusyCores - cpuCores - (self.user + self.system) / 1e6 / wallS,
-    userCores: (us1.user - us0.user) / wallS, systemCores: (us1.system - us0.system) / wallS,
-    threads: [...threads1].map(([name, sec]) => ({ name, cores: r2((sec - (threads0.get(name) ?? 0)) / wallS, 3) })).filter((x) => x.cores > 0).sort((a, b) => b.cores - a.cores),
-    runWaitMs: wait1 - wait0, runWaitSeries, cpuSeries5s,
+    t0,
+    t1,
+    windowMs: t1 - t0,
+    cpuCores,
+    cpuCoresMax5s: max5,
+    rssAvgMb: rss.reduce((a, b) => a + b, 0) / rss.length,
+    rssPeakMb: Math.max(...rss),
+    hwmMb,
+    machineBusyCores,
+    othersBusyCores: machineBusyCores - cpuCores - (self.user + self.system) / 1e6 / wallS,
+    userCores: (us1.user - us0.user) / wallS,
+    systemCores: (us1.system - us0.system) / wallS,
+    threads: [...threads1]
+      .map(([name, sec]) => ({ name, cores: r2((sec - (threads0.get(name) ?? 0)) / wallS, 3) }))
+      .filter((x) => x.cores > 0)
+      .sort((a, b) => b.cores - a.cores),
+    runWaitMs: wait1 - wait0,
+    runWaitSeries,
+    cpuSeries5s,
   };
 }
 
 /** Main-thread run-queue wait in the samples overlapping [fromMs - 500, toMs + 500], ms. */
 function runWaitAround(series: ReadonlyArray<{ t: number; ms: number }>, fromMs: number, toMs: number): number {
   let total = 0;
-  for (const x of series) if (x.t >= fromMs - PROBE_EVERY_MS && x.t - PROBE_EVERY_MS <= toMs + PROBE_EVERY_MS) total += x.ms;
+  for (const x of series)
+    if (x.t >= fromMs - PROBE_EVERY_MS && x.t - PROBE_EVERY_MS <= toMs + PROBE_EVERY_MS) total += x.ms;
   return total;
 }
 
@@ -383,10 +439,16 @@ function readLog(path: string): LogSummary {
   return out;
 }
 
-async function analyseOutput(path: string, opts: ConstructorParameters<typeof PingLineAnalyser>[0]): Promise<PingAnalysis> {
+async function analyseOutput(
+  path: string,
+  opts: ConstructorParameters<typeof PingLineAnalyser>[0],
+): Promise<PingAnalysis> {
   const a = new PingLineAnalyser(opts);
   if (existsSync(path)) {
-    const rl = createInterface({ input: createReadStream(path, { encoding: 'utf8', highWaterMark: 1 << 20 }), crlfDelay: Infinity });
+    const rl = createInterface({
+      input: createReadStream(path, { encoding: 'utf8', highWaterMark: 1 << 20 }),
+      crlfDelay: Infinity,
+    });
     for await (const line of rl) a.add(line);
   }
   return a.result();
@@ -394,7 +456,12 @@ async function analyseOutput(path: string, opts: ConstructorParameters<typeof Pi
 
 function latencyFigures(xs: number[]): { p50: number; p99: number; max: number; over: number } {
   const s = Float64Array.from(xs).sort();
-  return { p50: quantileOf(s, 0.5), p99: quantileOf(s, 0.99), max: quantileOf(s, 1), over: xs.filter((x) => x > TARGETS.endpointMs).length };
+  return {
+    p50: quantileOf(s, 0.5),
+    p99: quantileOf(s, 0.99),
+    max: quantileOf(s, 1),
+    over: xs.filter((x) => x > TARGETS.endpointMs).length,
+  };
 }
 
 function newWorkDir(tag: string): string {
@@ -406,12 +473,24 @@ function summariseProfiles(dir: string): void {
   if (!existsSync(dir)) return;
   for (const f of readdirSync(dir).filter((x) => x.endsWith('.cpuprofile'))) {
     const s = summariseProfile(JSON.parse(readFileSync(join(dir, f), 'utf8')) as CpuProfile, 25);
-    const row: Row = { suite: 'agent', case: 'cpu_profile', file: f, wall_ms: s.wallMs, busy_pct: s.busyPct, areas: s.areas.slice(0, 15), functions: s.functions };
+    const row: Row = {
+      suite: 'agent',
+      case: 'cpu_profile',
+      file: f,
+      wall_ms: s.wallMs,
+      busy_pct: s.busyPct,
+      areas: s.areas.slice(0, 15),
+      functions: s.functions,
+    };
     emit(row, [
       `profile ${f}: ${s.wallMs} ms (whole process life), main thread busy ${s.busyPct}%; self time by area (% of wall, % of busy):`,
-      ...s.areas.slice(0, 15).map((a) => `  ${String(a.selfPct).padStart(5)}% ${String(a.busySharePct).padStart(5)}%  ${a.area}`),
+      ...s.areas
+        .slice(0, 15)
+        .map((a) => `  ${String(a.selfPct).padStart(5)}% ${String(a.busySharePct).padStart(5)}%  ${a.area}`),
       'top functions by self time (self% / inclusive%):',
-      ...s.functions.map((fn) => `  ${String(fn.selfPct).padStart(5)}% ${String(fn.totalPct).padStart(5)}%  ${fn.name}`),
+      ...s.functions.map(
+        (fn) => `  ${String(fn.selfPct).padStart(5)}% ${String(fn.totalPct).padStart(5)}%  ${fn.name}`,
+      ),
     ]);
   }
 }
@@ -426,7 +505,11 @@ function startHog(): ChildProcess {
 /** The node flags on bin/netscan.js's `#!/usr/bin/env -S node ...` line: the agent runs as shipped. */
 function launcherNodeFlags(): string[] {
   const first = readFileSync(BIN, 'utf8').split('\n')[0] ?? '';
-  return first.replace(/^#!.*?\bnode\b/, '').trim().split(/\s+/).filter((x) => x !== '');
+  return first
+    .replace(/^#!.*?\bnode\b/, '')
+    .trim()
+    .split(/\s+/)
+    .filter((x) => x !== '');
 }
 
 /** One agent run: spawn, wait for discovery, measure, stop, analyse. */
@@ -437,9 +520,26 @@ async function runAgent(c: CaseSpec): Promise<void> {
   const logPath = join(dir, 'agent.log');
   const profDir = join(dir, 'prof');
   const logFd = openSync(logPath, 'w');
-  const nodeArgs = [...launcherNodeFlags(), ...nodeOpts, ...(cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [])];
+  const nodeArgs = [
+    ...launcherNodeFlags(),
+    ...nodeOpts,
+    ...(cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []),
+  ];
   const spawnedAt = Date.now();
-  const child = spawn(...pinned(process.execPath, [...nodeArgs, BIN, '--log-level', 'info', '--log-format', 'json', 'run', '-c', configPath]), { stdio: ['ignore', logFd, logFd] });
+  const child = spawn(
+    ...pinned(process.execPath, [
+      ...nodeArgs,
+      BIN,
+      '--log-level',
+      'info',
+      '--log-format',
+      'json',
+      'run',
+      '-c',
+      configPath,
+    ]),
+    { stdio: ['ignore', logFd, logFd] },
+  );
   closeSync(logFd);
   const hogChild = hog ? startHog() : undefined;
   if (niceness !== 0) setPriority(child.pid!, niceness);
@@ -447,27 +547,39 @@ async function runAgent(c: CaseSpec): Promise<void> {
   void exited(child).then((code) => {
     exitedEarly = code;
   });
-  note(`${c.name}: agent pid ${child.pid}, ${c.devices} devices (${nets.networks.join(', ')} minus ${nets.exclude.length} excluded blocks), interval ${c.intervalMs} ms, dir ${dir}`);
+  note(
+    `${c.name}: agent pid ${child.pid}, ${c.devices} devices (${nets.networks.join(', ')} minus ${nets.exclude.length} excluded blocks), interval ${c.intervalMs} ms, dir ${dir}`,
+  );
   try {
     // Discovery: until the sweep finished and every device is monitored.
     const deadline = Date.now() + 60_000 + c.devices;
     let h: HealthDoc | undefined;
     for (;;) {
-      if (exitedEarly !== undefined) throw new Error(`agent exited with ${exitedEarly} during start-up; log:\n${readFileSync(logPath, 'utf8').slice(-3000)}`);
+      if (exitedEarly !== undefined)
+        throw new Error(
+          `agent exited with ${exitedEarly} during start-up; log:\n${readFileSync(logPath, 'utf8').slice(-3000)}`,
+        );
       h = await getHealth().catch(() => undefined);
       if (h?.sweep.last && h.device_count === c.devices && h.monitored_devices === c.devices) break;
-      if (Date.now() > deadline) throw new Error(`discovery did not reach ${c.devices} monitored devices (last /health: devices ${h?.device_count}, monitored ${h?.monitored_devices}, sweep ${JSON.stringify(h?.sweep.last)})`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `discovery did not reach ${c.devices} monitored devices (last /health: devices ${h?.device_count}, monitored ${h?.monitored_devices}, sweep ${JSON.stringify(h?.sweep.last)})`,
+        );
       await sleep(250);
     }
     const discoveryMs = Date.now() - spawnedAt;
     const sweep = h.sweep.last!;
-    note(`${c.name}: ${c.devices} devices monitored ${(discoveryMs / 1000).toFixed(1)} s after spawn (sweep ${sweep.elapsed_ms} ms); warming up, then measuring ${c.seconds} s`);
+    note(
+      `${c.name}: ${c.devices} devices monitored ${(discoveryMs / 1000).toFixed(1)} s after spawn (sweep ${sweep.elapsed_ms} ms); warming up, then measuring ${c.seconds} s`,
+    );
     // Every device's first slot falls within one interval; two intervals reach the steady state.
     await sleep(Math.max(3000, 2 * c.intervalMs));
 
     const health0 = (await getHealth())!;
     const lat: Record<string, number[]> = Object.fromEntries(ENDPOINTS.map((p) => [p, []]));
-    const worst: Record<string, { ms: number; at: number }> = Object.fromEntries(ENDPOINTS.map((p) => [p, { ms: -1, at: 0 }]));
+    const worst: Record<string, { ms: number; at: number }> = Object.fromEntries(
+      ENDPOINTS.map((p) => [p, { ms: -1, at: 0 }]),
+    );
     const badStatus: Record<string, number> = Object.fromEntries(ENDPOINTS.map((p) => [p, 0]));
     const healthSamples: HealthDoc[] = [];
     let lastProbe = 0;
@@ -490,7 +602,12 @@ async function runAgent(c: CaseSpec): Promise<void> {
     const stop = await stopChild(child, 60_000);
     const log = readLog(logPath);
     const a = await analyseOutput(join(dir, 'points.lp'), {
-      firstIpU32: nets.first, count: c.devices, intervalMs: c.intervalMs, windowStartMs: usage.t0, windowEndMs: usage.t1, toleranceMs: SLOT_TOLERANCE_MS,
+      firstIpU32: nets.first,
+      count: c.devices,
+      intervalMs: c.intervalMs,
+      windowStartMs: usage.t0,
+      windowEndMs: usage.t1,
+      toleranceMs: SLOT_TOLERANCE_MS,
     });
     const windowS = usage.windowMs / 1000;
     const expectedPings = (c.devices * usage.windowMs) / c.intervalMs;
@@ -506,46 +623,120 @@ async function runAgent(c: CaseSpec): Promise<void> {
       failures: (c.rawPoints ? a.failures : healthFailures) === TARGETS.failures && healthEnd.points_dropped === 0,
       cpu: usage.cpuCores <= TARGETS.cpuCores,
       rss: usage.rssPeakMb <= TARGETS.rssMb,
-      rtt: c.rawPoints ? a.rttP99Ms <= (hog ? HOG_TARGETS.rttP99Ms : TARGETS.rttP99Ms) && (!hog || a.rttMaxMs <= HOG_TARGETS.rttMaxMs) : true,
+      rtt: c.rawPoints
+        ? a.rttP99Ms <= (hog ? HOG_TARGETS.rttP99Ms : TARGETS.rttP99Ms) && (!hog || a.rttMaxMs <= HOG_TARGETS.rttMaxMs)
+        : true,
       endpoints: probeMs > 0 && epMax <= TARGETS.endpointMs && Object.values(badStatus).every((x) => x === 0),
     };
     const row: Row = {
-      suite: 'agent', case: c.name, devices: c.devices, interval_ms: c.intervalMs, raw_points: c.rawPoints, pings_per_sec_target: pps,
-      influxdb_batch_size: batchSize ?? 5000, probe_ms: probeMs, nice: niceness, node_opts: nodeOpts.join(' '), summary_interval: summaryInterval,
-      window_s: r2(windowS, 1), discovery_s: r2(discoveryMs / 1000, 1), sweep_ms: sweep.elapsed_ms, sweep_alive: sweep.alive,
-      cpu_cores: r2(usage.cpuCores, 3), cpu_cores_max_5s: r2(usage.cpuCoresMax5s, 3), cpu_millicores_per_1k_devices: r2((1e6 * usage.cpuCores) / c.devices, 1),
+      suite: 'agent',
+      case: c.name,
+      devices: c.devices,
+      interval_ms: c.intervalMs,
+      raw_points: c.rawPoints,
+      pings_per_sec_target: pps,
+      influxdb_batch_size: batchSize ?? 5000,
+      probe_ms: probeMs,
+      nice: niceness,
+      node_opts: nodeOpts.join(' '),
+      summary_interval: summaryInterval,
+      window_s: r2(windowS, 1),
+      discovery_s: r2(discoveryMs / 1000, 1),
+      sweep_ms: sweep.elapsed_ms,
+      sweep_alive: sweep.alive,
+      cpu_cores: r2(usage.cpuCores, 3),
+      cpu_cores_max_5s: r2(usage.cpuCoresMax5s, 3),
+      cpu_millicores_per_1k_devices: r2((1e6 * usage.cpuCores) / c.devices, 1),
       cpu_millicores_per_1k_pps: r2((1e6 * usage.cpuCores) / pps, 1),
-      rss_avg_mb: r2(usage.rssAvgMb, 1), rss_peak_mb: r2(usage.rssPeakMb, 1), rss_hwm_mb: r2(usage.hwmMb, 1), heap_used_mb: healthEnd.memory_mb,
+      rss_avg_mb: r2(usage.rssAvgMb, 1),
+      rss_peak_mb: r2(usage.rssPeakMb, 1),
+      rss_hwm_mb: r2(usage.hwmMb, 1),
+      heap_used_mb: healthEnd.memory_mb,
       rss_mb_per_1k_devices: r2((1000 * usage.rssAvgMb) / c.devices, 2),
-      machine_busy_cores: r2(usage.machineBusyCores, 2), others_busy_cores: r2(usage.othersBusyCores, 2),
-      cpu_series_5s: usage.cpuSeries5s, window_start: new Date(usage.t0).toISOString(), cpu_user_cores: r2(usage.userCores, 3), cpu_system_cores: r2(usage.systemCores, 3), cpu_threads: usage.threads,
-      run_queue_wait_ms: Math.round(usage.runWaitMs), run_queue_wait_max_per_500ms: Math.round(Math.max(0, ...usage.runWaitSeries.map((x) => x.ms))),
-      scheduled_slots: a.scheduledSlots, on_time_slots: a.onTimeSlots, on_time_pct: r2(a.onTimePct, 4), late_sends: a.lateSends,
-      missing_slots: a.missingSlots, duplicates: a.duplicates, points_per_device_min: a.perDeviceMin, points_per_device_max: a.perDeviceMax,
-      devices_short: a.devicesShort, send_lag_p50_ms: a.lagP50Ms, send_lag_p99_ms: a.lagP99Ms, send_lag_p999_ms: a.lagP999Ms, send_lag_max_ms: a.lagMaxMs,
-      spacing_dev_p99_ms: a.spacingDevP99Ms, spacing_dev_max_ms: a.spacingDevMaxMs, late_bursts: a.lateBursts.map((b) => ({ ...b, at: new Date(usage.t0 + b.atMs).toISOString(), run_queue_wait_ms: Math.round(runWaitAround(usage.runWaitSeries, usage.t0 + b.atMs, usage.t0 + b.atMs + b.spanMs)) })),
-      failures: a.failures, failures_by_reason: a.failuresByReason, suspended_points: a.suspendedPoints,
-      rtt_p50_ms: r2(a.rttP50Ms, 4), rtt_p99_ms: r2(a.rttP99Ms, 4), rtt_p999_ms: r2(a.rttP999Ms, 4), rtt_max_ms: r2(a.rttMaxMs, 4),
-      pin_cpu: pinCpu ?? 'none', hog, load_avg_1m: loadavg()[0]!, icmp_mode: healthEnd.icmp?.mode ?? 'unknown', icmp_kernel_timestamps: healthEnd.icmp?.kernel_timestamps ?? false,
-      rtt_kernel: (health1.icmp?.rtt_kernel ?? NaN) - (health0.icmp?.rtt_kernel ?? NaN), rtt_userspace: (health1.icmp?.rtt_userspace ?? NaN) - (health0.icmp?.rtt_userspace ?? NaN),
+      machine_busy_cores: r2(usage.machineBusyCores, 2),
+      others_busy_cores: r2(usage.othersBusyCores, 2),
+      cpu_series_5s: usage.cpuSeries5s,
+      window_start: new Date(usage.t0).toISOString(),
+      cpu_user_cores: r2(usage.userCores, 3),
+      cpu_system_cores: r2(usage.systemCores, 3),
+      cpu_threads: usage.threads,
+      run_queue_wait_ms: Math.round(usage.runWaitMs),
+      run_queue_wait_max_per_500ms: Math.round(Math.max(0, ...usage.runWaitSeries.map((x) => x.ms))),
+      scheduled_slots: a.scheduledSlots,
+      on_time_slots: a.onTimeSlots,
+      on_time_pct: r2(a.onTimePct, 4),
+      late_sends: a.lateSends,
+      missing_slots: a.missingSlots,
+      duplicates: a.duplicates,
+      points_per_device_min: a.perDeviceMin,
+      points_per_device_max: a.perDeviceMax,
+      devices_short: a.devicesShort,
+      send_lag_p50_ms: a.lagP50Ms,
+      send_lag_p99_ms: a.lagP99Ms,
+      send_lag_p999_ms: a.lagP999Ms,
+      send_lag_max_ms: a.lagMaxMs,
+      spacing_dev_p99_ms: a.spacingDevP99Ms,
+      spacing_dev_max_ms: a.spacingDevMaxMs,
+      late_bursts: a.lateBursts.map((b) => ({
+        ...b,
+        at: new Date(usage.t0 + b.atMs).toISOString(),
+        run_queue_wait_ms: Math.round(
+          runWaitAround(usage.runWaitSeries, usage.t0 + b.atMs, usage.t0 + b.atMs + b.spanMs),
+        ),
+      })),
+      failures: a.failures,
+      failures_by_reason: a.failuresByReason,
+      suspended_points: a.suspendedPoints,
+      rtt_p50_ms: r2(a.rttP50Ms, 4),
+      rtt_p99_ms: r2(a.rttP99Ms, 4),
+      rtt_p999_ms: r2(a.rttP999Ms, 4),
+      rtt_max_ms: r2(a.rttMaxMs, 4),
+      pin_cpu: pinCpu ?? 'none',
+      hog,
+      load_avg_1m: loadavg()[0]!,
+      icmp_mode: healthEnd.icmp?.mode ?? 'unknown',
+      icmp_kernel_timestamps: healthEnd.icmp?.kernel_timestamps ?? false,
+      rtt_kernel: (health1.icmp?.rtt_kernel ?? NaN) - (health0.icmp?.rtt_kernel ?? NaN),
+      rtt_userspace: (health1.icmp?.rtt_userspace ?? NaN) - (health0.icmp?.rtt_userspace ?? NaN),
       tx_stamps_unpaired: (health1.icmp?.tx_stamps_unpaired ?? NaN) - (health0.icmp?.tx_stamps_unpaired ?? NaN),
-      health_pings_sent: sent, pings_expected: Math.round(expectedPings), health_sent_pct: r2((100 * sent) / expectedPings, 3),
-      health_failures: healthFailures, health_skipped_ticks: health1.skipped_ticks - health0.skipped_ticks,
+      health_pings_sent: sent,
+      pings_expected: Math.round(expectedPings),
+      health_sent_pct: r2((100 * sent) / expectedPings, 3),
+      health_failures: healthFailures,
+      health_skipped_ticks: health1.skipped_ticks - health0.skipped_ticks,
       health_late_sends: (health1.late_sends ?? Number.NaN) - (health0.late_sends ?? Number.NaN),
       health_missed_slots: (health1.missed_slots ?? Number.NaN) - (health0.missed_slots ?? Number.NaN),
       health_agent_overloaded: health1.agent_overloaded - health0.agent_overloaded,
-      health_send_lag_p99_ms_median: quantileOf(lags, 0.5), health_send_lag_p99_ms_max: quantileOf(lags, 1),
-      event_loop_delay_p99_ms: healthEnd.event_loop_delay_p99_ms, queue_depth_max: Math.max(0, ...healthSamples.map((s) => s.queue_depth)),
-      file_ping_points: a.pingPoints, file_summary_points: a.summaryPoints, file_health_points: a.healthPoints, file_unparsable: a.unparsable,
+      health_send_lag_p99_ms_median: quantileOf(lags, 0.5),
+      health_send_lag_p99_ms_max: quantileOf(lags, 1),
+      event_loop_delay_p99_ms: healthEnd.event_loop_delay_p99_ms,
+      queue_depth_max: Math.max(0, ...healthSamples.map((s) => s.queue_depth)),
+      file_ping_points: a.pingPoints,
+      file_summary_points: a.summaryPoints,
+      file_health_points: a.healthPoints,
+      file_unparsable: a.unparsable,
       points_written: (log.stopped?.points_written as number | undefined) ?? healthEnd.points_written,
       points_dropped: (log.stopped?.points_dropped as number | undefined) ?? healthEnd.points_dropped,
-      ...Object.fromEntries(ENDPOINTS.flatMap((p) => {
-        const k = p === '/health' ? 'health' : p.replace('/health/', '').replace('/', '');
-        const f = ep[p]!;
-        return [[`${k}_p50_ms`, r2(f.p50, 2)], [`${k}_p99_ms`, r2(f.p99, 2)], [`${k}_max_ms`, r2(f.max, 2)], [`${k}_max_at`, worst[p]!.at ? new Date(worst[p]!.at).toISOString() : null],
-          [`${k}_over_50ms`, f.over], [`${k}_probes`, lat[p]!.length], [`${k}_bad_status`, badStatus[p]]];
-      })),
-      log_warnings: log.warnings, log_errors: log.errors, log_messages: log.messages.slice(0, 10), exit_code: stop.code, stop_ms: stop.stopMs,
+      ...Object.fromEntries(
+        ENDPOINTS.flatMap((p) => {
+          const k = p === '/health' ? 'health' : p.replace('/health/', '').replace('/', '');
+          const f = ep[p]!;
+          return [
+            [`${k}_p50_ms`, r2(f.p50, 2)],
+            [`${k}_p99_ms`, r2(f.p99, 2)],
+            [`${k}_max_ms`, r2(f.max, 2)],
+            [`${k}_max_at`, worst[p]!.at ? new Date(worst[p]!.at).toISOString() : null],
+            [`${k}_over_50ms`, f.over],
+            [`${k}_probes`, lat[p]!.length],
+            [`${k}_bad_status`, badStatus[p]],
+          ];
+        }),
+      ),
+      log_warnings: log.warnings,
+      log_errors: log.errors,
+      log_messages: log.messages.slice(0, 10),
+      exit_code: stop.code,
+      stop_ms: stop.stopMs,
       ...(c.reference ? { reference: true } : { ok, pass: Object.values(ok).every(Boolean) }),
     };
     const lines = [
@@ -554,7 +745,11 @@ async function runAgent(c: CaseSpec): Promise<void> {
         ? `within slot (lag <= ${SLOT_TOLERANCE_MS} ms): ${a.onTimeSlots}/${a.scheduledSlots} = ${r2(a.onTimePct, 4)}% (target >= ${TARGETS.onTimePct}%) ${mark(ok.on_time)}; late ${a.lateSends}, missing ${a.missingSlots}, duplicates ${a.duplicates}`
         : 'within slot: not measurable without raw points (see /health figures)',
       `send lag from the output: p50 ${a.lagP50Ms} p99 ${a.lagP99Ms} p99.9 ${a.lagP999Ms} max ${a.lagMaxMs} ms; spacing vs interval p99 ${a.spacingDevP99Ms} max ${a.spacingDevMaxMs} ms; points/device ${a.perDeviceMin}..${a.perDeviceMax}`,
-      ...(a.lateBursts.length ? [`late-send bursts (time, offset s: count, max lag ms, main-thread run-queue wait ms around it): ${a.lateBursts.map((b) => `${new Date(usage.t0 + b.atMs).toISOString().slice(11, 22)} ${r2(b.atMs / 1000, 1)}: ${b.count}, ${b.maxLagMs}, ${Math.round(runWaitAround(usage.runWaitSeries, usage.t0 + b.atMs, usage.t0 + b.atMs + b.spanMs))}`).join('; ')}`] : []),
+      ...(a.lateBursts.length
+        ? [
+            `late-send bursts (time, offset s: count, max lag ms, main-thread run-queue wait ms around it): ${a.lateBursts.map((b) => `${new Date(usage.t0 + b.atMs).toISOString().slice(11, 22)} ${r2(b.atMs / 1000, 1)}: ${b.count}, ${b.maxLagMs}, ${Math.round(runWaitAround(usage.runWaitSeries, usage.t0 + b.atMs, usage.t0 + b.atMs + b.spanMs))}`).join('; ')}`,
+          ]
+        : []),
       `/health: sent ${sent} of ${Math.round(expectedPings)} expected (${r2((100 * sent) / expectedPings, 3)}%), skipped ticks ${health1.skipped_ticks - health0.skipped_ticks}, late sends ${(health1.late_sends ?? Number.NaN) - (health0.late_sends ?? Number.NaN)}, missed slots ${(health1.missed_slots ?? Number.NaN) - (health0.missed_slots ?? Number.NaN)}, overloaded ${health1.agent_overloaded - health0.agent_overloaded}, send_lag_p99 median ${quantileOf(lags, 0.5)} max ${quantileOf(lags, 1)} ms, event-loop p99 ${healthEnd.event_loop_delay_p99_ms} ms`,
       `failures ${c.rawPoints ? a.failures : healthFailures} ${JSON.stringify(a.failuresByReason)}, points dropped ${row.points_dropped} (written ${row.points_written}) ${mark(ok.failures)}`,
       `CPU ${r2(usage.cpuCores, 3)} cores avg (max over 5 s ${r2(usage.cpuCoresMax5s, 2)}; target <= ${TARGETS.cpuCores}) ${mark(ok.cpu)}; machine busy ${r2(usage.machineBusyCores, 2)} of 2 cores, others ${r2(usage.othersBusyCores, 2)}`,
@@ -565,11 +760,16 @@ async function runAgent(c: CaseSpec): Promise<void> {
         ? `RTT p50 ${r2(a.rttP50Ms, 4)} p99 ${r2(a.rttP99Ms, 4)} p99.9 ${r2(a.rttP999Ms, 4)} max ${r2(a.rttMaxMs, 3)} ms (target p99 <= ${hog ? `${HOG_TARGETS.rttP99Ms}, max <= ${HOG_TARGETS.rttMaxMs}` : TARGETS.rttP99Ms}) ${mark(ok.rtt)}`
         : 'RTT: no raw points',
       `ICMP ${row.icmp_mode}, kernel stamps ${row.icmp_kernel_timestamps}: RTT from kernel stamps ${row.rtt_kernel}, from user space ${row.rtt_userspace}, TX stamps unpaired ${row.tx_stamps_unpaired} (window); CPU pin ${pinCpu ?? 'none'}, hog ${hog}; load average ${r2(loadavg()[0]!, 2)}`,
-      ...ENDPOINTS.map((p) => `${p.padEnd(14)} p50 ${r2(ep[p]!.p50, 2)} p99 ${r2(ep[p]!.p99, 2)} max ${r2(ep[p]!.max, 2)} ms${worst[p]!.at ? ` (at ${new Date(worst[p]!.at).toISOString().slice(11, 22)})` : ''} over ${lat[p]!.length} probes, ${ep[p]!.over} over 50 ms, ${badStatus[p]} non-200`),
+      ...ENDPOINTS.map(
+        (p) =>
+          `${p.padEnd(14)} p50 ${r2(ep[p]!.p50, 2)} p99 ${r2(ep[p]!.p99, 2)} max ${r2(ep[p]!.max, 2)} ms${worst[p]!.at ? ` (at ${new Date(worst[p]!.at).toISOString().slice(11, 22)})` : ''} over ${lat[p]!.length} probes, ${ep[p]!.over} over 50 ms, ${badStatus[p]} non-200`,
+      ),
       `endpoints within ${TARGETS.endpointMs} ms: ${mark(ok.endpoints)}`,
       `per 1k devices: CPU ${r2((1e6 * usage.cpuCores) / c.devices, 1)} millicores, RSS ${r2((1000 * usage.rssAvgMb) / c.devices, 2)} MB; per 1k pings/s: ${r2((1e6 * usage.cpuCores) / pps, 1)} millicores`,
       `log: ${log.warnings} warnings, ${log.errors} errors${log.messages.length ? ` (${log.messages.slice(0, 5).join('; ')})` : ''}; exit ${stop.code} after ${stop.stopMs} ms`,
-      c.reference ? 'reference run (idle floor): not judged against the targets' : `overall ${mark(row.pass as boolean)}`,
+      c.reference
+        ? 'reference run (idle floor): not judged against the targets'
+        : `overall ${mark(row.pass as boolean)}`,
     ];
     emit(row, lines);
     if (cpuProf) summariseProfiles(profDir);
@@ -604,7 +804,20 @@ async function runFping(c: CaseSpec): Promise<void> {
     const to = Math.min(nets.first + c.devices - 1, from + per - 1);
     // Global gap between two sends of this process, with the agent's 25% rate headroom.
     const gapMs = c.intervalMs / (to - from + 1) / 1.25;
-    const argv = ['-l', '-p', String(c.intervalMs), '-i', gapMs.toFixed(4), '-t', String(timeoutMs), '-Q', '10', '-g', formatIpv4(from), formatIpv4(to)];
+    const argv = [
+      '-l',
+      '-p',
+      String(c.intervalMs),
+      '-i',
+      gapMs.toFixed(4),
+      '-t',
+      String(timeoutMs),
+      '-Q',
+      '10',
+      '-g',
+      formatIpv4(from),
+      formatIpv4(to),
+    ];
     const errPath = join(dir, `fping-${k}.stderr`);
     const fd = openSync(errPath, 'w');
     const child = spawn(...pinned('fping', argv), { stdio: ['ignore', 'ignore', fd] });
@@ -620,14 +833,22 @@ async function runFping(c: CaseSpec): Promise<void> {
     await sleep(Math.max(3000, 2 * c.intervalMs));
     const gone = children.filter((x) => x.child.exitCode !== null);
     if (gone.length > 0) throw new Error(`fping exited early: ${readFileSync(gone[0]!.errPath, 'utf8').slice(0, 500)}`);
-    const usage = await sampleUsage(children.map((x) => x.child.pid!), Date.now() + baselineSeconds * 1000, async () => undefined);
+    const usage = await sampleUsage(
+      children.map((x) => x.child.pid!),
+      Date.now() + baselineSeconds * 1000,
+      async () => undefined,
+    );
     const stops = await Promise.all(children.map((x) => stopChild(x.child, 10_000, 'SIGINT')));
     const elapsedMs = Date.now() - Math.max(...stops.map((x) => x.stopMs)) - started;
     const last = new Map<string, { xmt: number; rcv: number; avg: number; max: number }>();
     for (const { errPath } of children) {
       for (const line of readFileSync(errPath, 'utf8').split('\n')) {
-        const m = /^(\S+)\s+: xmt\/rcv\/%loss = (\d+)\/(\d+)\/[^,]*(?:, min\/avg\/max = ([0-9.]+)\/([0-9.]+)\/([0-9.]+))?/.exec(line);
-        if (m) last.set(m[1]!, { xmt: Number(m[2]), rcv: Number(m[3]), avg: Number(m[5] ?? NaN), max: Number(m[6] ?? NaN) });
+        const m =
+          /^(\S+)\s+: xmt\/rcv\/%loss = (\d+)\/(\d+)\/[^,]*(?:, min\/avg\/max = ([0-9.]+)\/([0-9.]+)\/([0-9.]+))?/.exec(
+            line,
+          );
+        if (m)
+          last.set(m[1]!, { xmt: Number(m[2]), rcv: Number(m[3]), avg: Number(m[5] ?? NaN), max: Number(m[6] ?? NaN) });
       }
     }
     let xmt = 0;
@@ -642,12 +863,31 @@ async function runFping(c: CaseSpec): Promise<void> {
     }
     const expected = (c.devices * elapsedMs) / c.intervalMs;
     const row: Row = {
-      suite: 'agent', case: name, devices: c.devices, interval_ms: c.intervalMs, processes: procs, window_s: r2(usage.windowMs / 1000, 1), command: cmd,
-      cpu_cores: r2(usage.cpuCores, 3), cpu_cores_max_5s: r2(usage.cpuCoresMax5s, 3), cpu_millicores_per_1k_devices: r2((1e6 * usage.cpuCores) / c.devices, 1),
-      cpu_millicores_per_1k_pps: r2((1e6 * usage.cpuCores) / pps, 1), rss_avg_mb: r2(usage.rssAvgMb, 1), rss_peak_mb: r2(usage.rssPeakMb, 1), rss_hwm_mb: r2(usage.hwmMb, 1),
-      rss_mb_per_1k_devices: r2((1000 * usage.rssAvgMb) / c.devices, 2), machine_busy_cores: r2(usage.machineBusyCores, 2), others_busy_cores: r2(usage.othersBusyCores, 2),
-      targets_reported: last.size, pings_sent: xmt, pings_expected: Math.round(expected), sent_pct: r2((100 * xmt) / expected, 2), replies: rcv,
-      loss_pct: r2(xmt > 0 ? (100 * (xmt - rcv)) / xmt : NaN, 3), rtt_avg_ms: r2(avgSum / Math.max(1, last.size), 4), rtt_max_ms: maxMax,
+      suite: 'agent',
+      case: name,
+      devices: c.devices,
+      interval_ms: c.intervalMs,
+      processes: procs,
+      window_s: r2(usage.windowMs / 1000, 1),
+      command: cmd,
+      cpu_cores: r2(usage.cpuCores, 3),
+      cpu_cores_max_5s: r2(usage.cpuCoresMax5s, 3),
+      cpu_millicores_per_1k_devices: r2((1e6 * usage.cpuCores) / c.devices, 1),
+      cpu_millicores_per_1k_pps: r2((1e6 * usage.cpuCores) / pps, 1),
+      rss_avg_mb: r2(usage.rssAvgMb, 1),
+      rss_peak_mb: r2(usage.rssPeakMb, 1),
+      rss_hwm_mb: r2(usage.hwmMb, 1),
+      rss_mb_per_1k_devices: r2((1000 * usage.rssAvgMb) / c.devices, 2),
+      machine_busy_cores: r2(usage.machineBusyCores, 2),
+      others_busy_cores: r2(usage.othersBusyCores, 2),
+      targets_reported: last.size,
+      pings_sent: xmt,
+      pings_expected: Math.round(expected),
+      sent_pct: r2((100 * xmt) / expected, 2),
+      replies: rcv,
+      loss_pct: r2(xmt > 0 ? (100 * (xmt - rcv)) / xmt : NaN, 3),
+      rtt_avg_ms: r2(avgSum / Math.max(1, last.size), 4),
+      rtt_max_ms: maxMax,
       exit_codes: stops.map((x) => x.code),
     };
     emit(row, [
@@ -659,7 +899,8 @@ async function runFping(c: CaseSpec): Promise<void> {
       `per 1k devices: CPU ${row.cpu_millicores_per_1k_devices} millicores, RSS ${row.rss_mb_per_1k_devices} MB; per 1k pings/s: ${row.cpu_millicores_per_1k_pps} millicores`,
     ]);
   } finally {
-    for (const { child } of children) if (child.exitCode === null && child.signalCode === null) await stopChild(child, 5000, 'SIGKILL');
+    for (const { child } of children)
+      if (child.exitCode === null && child.signalCode === null) await stopChild(child, 5000, 'SIGKILL');
     if (hogChild) await stopChild(hogChild, 5000, 'SIGKILL');
     if (keep) note(`kept ${dir}`);
     else rmSync(dir, { recursive: true, force: true });
@@ -672,51 +913,112 @@ function sizingTable(): void {
   if (data.length === 0) return;
   const floor = data.find((r) => r.reference === true && String(r.case).startsWith('floor_'));
   const marginal = (r: Row, k: 'cpu_cores' | 'rss_avg_mb', scale: number): number | string =>
-    floor && r !== floor && !String(r.case).startsWith('fping_') ? r2(((Number(r[k]) - Number(floor[k])) * scale * 1000) / Number(r.devices), 2) : '-';
+    floor && r !== floor && !String(r.case).startsWith('fping_')
+      ? r2(((Number(r[k]) - Number(floor[k])) * scale * 1000) / Number(r.devices), 2)
+      : '-';
   const table = data.map((r) => ({
-    case: String(r.case), devices: Number(r.devices), interval_s: Number(r.interval_ms) / 1000, pings_per_sec: (Number(r.devices) * 1000) / Number(r.interval_ms),
-    cpu_cores: Number(r.cpu_cores), cpu_millicores_per_1k_devices: Number(r.cpu_millicores_per_1k_devices), cpu_millicores_per_1k_pps: Number(r.cpu_millicores_per_1k_pps),
+    case: String(r.case),
+    devices: Number(r.devices),
+    interval_s: Number(r.interval_ms) / 1000,
+    pings_per_sec: (Number(r.devices) * 1000) / Number(r.interval_ms),
+    cpu_cores: Number(r.cpu_cores),
+    cpu_millicores_per_1k_devices: Number(r.cpu_millicores_per_1k_devices),
+    cpu_millicores_per_1k_pps: Number(r.cpu_millicores_per_1k_pps),
     cpu_millicores_per_1k_devices_above_floor: marginal(r, 'cpu_cores', 1000),
-    rss_avg_mb: Number(r.rss_avg_mb), rss_peak_mb: Number(r.rss_peak_mb), rss_mb_per_1k_devices: Number(r.rss_mb_per_1k_devices),
-    rss_mb_per_1k_devices_above_floor: marginal(r, 'rss_avg_mb', 1), others_busy_cores: Number(r.others_busy_cores),
+    rss_avg_mb: Number(r.rss_avg_mb),
+    rss_peak_mb: Number(r.rss_peak_mb),
+    rss_mb_per_1k_devices: Number(r.rss_mb_per_1k_devices),
+    rss_mb_per_1k_devices_above_floor: marginal(r, 'rss_avg_mb', 1),
+    others_busy_cores: Number(r.others_busy_cores),
   }));
   if (json) {
     console.log(JSON.stringify({ suite: 'agent', case: 'sizing', rows: table }));
     return;
   }
-  const head = ['case', 'devices', 'interval', 'pings/s', 'CPU cores', 'mcores/1k dev', '(above floor)', 'mcores/1k pps', 'RSS avg MB', 'RSS peak MB', 'MB/1k dev', '(above floor)', 'others busy'];
-  const body = table.map((t) => [
-    t.case, t.devices, `${t.interval_s} s`, t.pings_per_sec, t.cpu_cores, t.cpu_millicores_per_1k_devices, t.cpu_millicores_per_1k_devices_above_floor,
-    t.cpu_millicores_per_1k_pps, t.rss_avg_mb, t.rss_peak_mb, t.rss_mb_per_1k_devices, t.rss_mb_per_1k_devices_above_floor, t.others_busy_cores,
-  ].map(String));
+  const head = [
+    'case',
+    'devices',
+    'interval',
+    'pings/s',
+    'CPU cores',
+    'mcores/1k dev',
+    '(above floor)',
+    'mcores/1k pps',
+    'RSS avg MB',
+    'RSS peak MB',
+    'MB/1k dev',
+    '(above floor)',
+    'others busy',
+  ];
+  const body = table.map((t) =>
+    [
+      t.case,
+      t.devices,
+      `${t.interval_s} s`,
+      t.pings_per_sec,
+      t.cpu_cores,
+      t.cpu_millicores_per_1k_devices,
+      t.cpu_millicores_per_1k_devices_above_floor,
+      t.cpu_millicores_per_1k_pps,
+      t.rss_avg_mb,
+      t.rss_peak_mb,
+      t.rss_mb_per_1k_devices,
+      t.rss_mb_per_1k_devices_above_floor,
+      t.others_busy_cores,
+    ].map(String),
+  );
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
   const fmt = (cells: string[]): string => cells.map((x, i) => x.padEnd(widths[i]!)).join('  ');
-  console.error(['\nsizing (CPU = utime+stime of the process(es) over the window; "above floor" subtracts the idle floor_10_1s run; "others busy" = rest of the machine from /proc/stat, tick-sampled, approximate (can read below 0))', fmt(head), ...body.map(fmt)].join('\n'));
+  console.error(
+    [
+      '\nsizing (CPU = utime+stime of the process(es) over the window; "above floor" subtracts the idle floor_10_1s run; "others busy" = rest of the machine from /proc/stat, tick-sampled, approximate (can read below 0))',
+      fmt(head),
+      ...body.map(fmt),
+    ].join('\n'),
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
 const custom = argValue('--devices') !== undefined || argValue('--interval') !== undefined;
 const cases: CaseSpec[] = custom
-  ? [(() => {
-    const devices = Number(argValue('--devices') ?? 20_000);
-    const intervalMs = parseDuration(argValue('--interval') ?? '1s');
-    const label = devices % 1000 === 0 ? `${devices / 1000}k` : String(devices);
-    return { name: `monitor_${label}_${intervalMs % 1000 === 0 ? `${intervalMs / 1000}s` : `${intervalMs}ms`}`, devices, intervalMs, rawPoints: true, seconds };
-  })()]
+  ? [
+      (() => {
+        const devices = Number(argValue('--devices') ?? 20_000);
+        const intervalMs = parseDuration(argValue('--interval') ?? '1s');
+        const label = devices % 1000 === 0 ? `${devices / 1000}k` : String(devices);
+        return {
+          name: `monitor_${label}_${intervalMs % 1000 === 0 ? `${intervalMs / 1000}s` : `${intervalMs}ms`}`,
+          devices,
+          intervalMs,
+          rawPoints: true,
+          seconds,
+        };
+      })(),
+    ]
   : [
-    // The idle floor (process, libraries, endpoints probed): the fixed part of the sizing table.
-    { name: 'floor_10_1s', devices: 10, intervalMs: 1000, rawPoints: true, seconds: Math.min(20, seconds), reference: true },
-    { name: 'monitor_20k_1s', devices: 20_000, intervalMs: 1000, rawPoints: true, seconds },
-    { name: 'monitor_100k_5s', devices: 100_000, intervalMs: 5000, rawPoints: true, seconds },
-  ].filter((c) => only === undefined || c.name.includes(`_${only}_`) || c.name.startsWith(`${only}_`));
+      // The idle floor (process, libraries, endpoints probed): the fixed part of the sizing table.
+      {
+        name: 'floor_10_1s',
+        devices: 10,
+        intervalMs: 1000,
+        rawPoints: true,
+        seconds: Math.min(20, seconds),
+        reference: true,
+      },
+      { name: 'monitor_20k_1s', devices: 20_000, intervalMs: 1000, rawPoints: true, seconds },
+      { name: 'monitor_100k_5s', devices: 100_000, intervalMs: 5000, rawPoints: true, seconds },
+    ].filter((c) => only === undefined || c.name.includes(`_${only}_`) || c.name.startsWith(`${only}_`));
 if (cases.length === 0) {
   console.error(`bench agent: --only ${only} matches no case (floor, 20k, 100k)`);
   process.exit(2);
 }
-note(`inside a private namespace; node ${process.version}; ${spawnSync('fping', ['-v'], { encoding: 'utf8' }).stdout.trim() || 'fping not found'}; agent ${BIN}; ${seconds} s per case`);
+note(
+  `inside a private namespace; node ${process.version}; ${spawnSync('fping', ['-v'], { encoding: 'utf8' }).stdout.trim() || 'fping not found'}; agent ${BIN}; ${seconds} s per case`,
+);
 for (const c of cases) {
   await runAgent(c);
-  if ((baselineMode === 'noraw' || baselineMode === 'all') && !c.reference) await runAgent({ ...c, name: `${c.name}_noraw`, rawPoints: false });
+  if ((baselineMode === 'noraw' || baselineMode === 'all') && !c.reference)
+    await runAgent({ ...c, name: `${c.name}_noraw`, rawPoints: false });
   if ((baselineMode === 'fping' || baselineMode === 'all') && !c.reference) await runFping(c);
 }
 sizingTable();

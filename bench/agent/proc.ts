@@ -54,7 +54,9 @@ export function timedGet(host: string, port: number, path: string, timeoutMs: nu
     const req = request({ host, port, path, agent: false, timeout: timeoutMs }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, latencyMs: elapsed(), body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, latencyMs: elapsed(), body: Buffer.concat(chunks).toString('utf8') }),
+      );
       res.on('error', () => resolve({ status: 0, latencyMs: elapsed(), body: '' }));
     });
     req.on('timeout', () => req.destroy(new Error('timeout')));

@@ -49,27 +49,40 @@ const DROPPED16 = Array.from({ length: 256 }, (_, k) => `127.2.${k}.${((k * 37 +
 if (process.env.NETSCAN_BENCH_NETNS !== '1') {
   const dir = mkdtempSync(join(tmpdir(), 'netscan-bench-icmp-'));
   const rules = join(dir, 'rules.nft');
-  writeFileSync(rules, [
-    'table inet netscan_bench {',
-    '  chain input {',
-    '    type filter hook input priority 0; policy accept;',
-    `    ip daddr { ${DROPPED16.join(', ')} } icmp type echo-request drop`,
-    '  }',
-    '}',
-    '',
-  ].join('\n'));
+  writeFileSync(
+    rules,
+    [
+      'table inet netscan_bench {',
+      '  chain input {',
+      '    type filter hook input priority 0; policy accept;',
+      `    ip daddr { ${DROPPED16.join(', ')} } icmp type echo-request drop`,
+      '  }',
+      '}',
+      '',
+    ].join('\n'),
+  );
   const script = [
-    'set -e', 'ip link set lo up', `nft -f '${rules}'`,
+    'set -e',
+    'ip link set lo up',
+    `nft -f '${rules}'`,
     // Datagram sockets for root (gid 0) and a ULA prefix answering on loopback, in this namespace only.
-    'echo "0 0" > /proc/sys/net/ipv4/ping_group_range', 'ip -6 route add local fd00:1::/64 dev lo',
+    'echo "0 0" > /proc/sys/net/ipv4/ping_group_range',
+    'ip -6 route add local fd00:1::/64 dev lo',
     'exec "$0" "$@"',
   ].join('\n');
-  const res = spawnSync('unshare', ['-n', '--', 'sh', '-c', script, process.execPath, ...process.execArgv, fileURLToPath(import.meta.url), ...args], {
-    stdio: 'inherit',
-    env: { ...process.env, NETSCAN_BENCH_NETNS: '1' },
-  });
+  const res = spawnSync(
+    'unshare',
+    ['-n', '--', 'sh', '-c', script, process.execPath, ...process.execArgv, fileURLToPath(import.meta.url), ...args],
+    {
+      stdio: 'inherit',
+      env: { ...process.env, NETSCAN_BENCH_NETNS: '1' },
+    },
+  );
   rmSync(dir, { recursive: true, force: true });
-  if (res.error || res.status === null) console.error(`bench icmp: cannot run inside a private namespace (needs root and unshare -n): ${res.error?.message ?? res.signal}`);
+  if (res.error || res.status === null)
+    console.error(
+      `bench icmp: cannot run inside a private namespace (needs root and unshare -n): ${res.error?.message ?? res.signal}`,
+    );
   process.exit(res.status ?? 1);
 }
 
@@ -87,7 +100,9 @@ function emit(row: Row): void {
     console.log(JSON.stringify(row));
   } else {
     const { suite: _s, case: name, ...rest } = row;
-    const fields = Object.entries(rest).map(([k, v]) => `${k}=${typeof v === 'number' ? (Number.isInteger(v) ? v : v.toFixed(3)) : v}`);
+    const fields = Object.entries(rest).map(
+      ([k, v]) => `${k}=${typeof v === 'number' ? (Number.isInteger(v) ? v : v.toFixed(3)) : v}`,
+    );
     console.error(`  ${name.padEnd(30)} ${fields.join('  ')}`);
   }
 }
@@ -157,11 +172,17 @@ function runSweeper(cmd: string, argv: string[], range: { size: number; offsetOf
         }
       }
     });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+    });
     child.on('error', reject);
     child.on('close', () => {
       const wallMs = Number(process.hrtime.bigint() - started) / 1e6;
-      const benchLine = stderr.trim().split('\n').reverse().find((l) => l.startsWith('{"bench"'));
+      const benchLine = stderr
+        .trim()
+        .split('\n')
+        .reverse()
+        .find((l) => l.startsWith('{"bench"'));
       const result: RunResult = { wallMs, alive, bad, duplicates };
       if (benchLine) result.maxRssMb = (JSON.parse(benchLine) as { bench: { maxRssMb: number } }).bench.maxRssMb;
       const elapsed = /elapsed ([0-9.]+) s/.exec(stderr);
@@ -173,7 +194,16 @@ function runSweeper(cmd: string, argv: string[], range: { size: number; offsetOf
 
 const here = fileURLToPath(import.meta.url);
 const childScript = here.replace(/main\.(ts|js)$/, 'sweep-child.$1');
-const netscanArgv = (cidr: string, mode = 'auto'): string[] => [...process.execArgv.filter((a) => a !== '--expose-gc'), childScript, cidr, '10000000', '500', '0', '4096', mode];
+const netscanArgv = (cidr: string, mode = 'auto'): string[] => [
+  ...process.execArgv.filter((a) => a !== '--expose-gc'),
+  childScript,
+  cidr,
+  '10000000',
+  '500',
+  '0',
+  '4096',
+  mode,
+];
 const fpingArgv = (cidr: string): string[] => ['-g', cidr, '-a', '-q', '-r', '0', '-t', '500', '-i', '0'];
 const fpingFileArgv = (file: string): string[] => ['-6', '-f', file, '-a', '-q', '-r', '0', '-t', '500', '-i', '0'];
 
@@ -183,7 +213,14 @@ function median(xs: number[]): number {
 }
 
 /** Sweeps one range with fping and with netscan in raw and datagram mode, interleaved, median of `rounds`. */
-async function compareSweep(label: string, range: { size: number; offsetOf: OffsetOf }, expected: number, fping: string[], target: string, ratioTarget: number): Promise<void> {
+async function compareSweep(
+  label: string,
+  range: { size: number; offsetOf: OffsetOf },
+  expected: number,
+  fping: string[],
+  target: string,
+  ratioTarget: number,
+): Promise<void> {
   const modes = ['raw', 'dgram'] as const;
   const theirs: RunResult[] = [];
   const ours: Record<(typeof modes)[number], RunResult[]> = { raw: [], dgram: [] };
@@ -192,26 +229,49 @@ async function compareSweep(label: string, range: { size: number; offsetOf: Offs
     theirs.push(await runSweeper('fping', fping, range));
     for (const mode of modes) ours[mode].push(await runSweeper(process.execPath, netscanArgv(target, mode), range));
   }
-  const exact = (xs: RunResult[]): boolean => xs.every((x) => x.alive === expected && x.bad === 0 && x.duplicates === 0);
+  const exact = (xs: RunResult[]): boolean =>
+    xs.every((x) => x.alive === expected && x.bad === 0 && x.duplicates === 0);
   const theirsMs = median(theirs.map((x) => x.wallMs));
   const load = (load0 + loadavg()[0]!) / 2;
   emit({
-    suite: 'icmp', case: `${label} fping`, target, command: `fping ${fping.join(' ')}`, expected_alive: expected, alive: theirs[0]!.alive, exact: exact(theirs), wall_ms: theirsMs,
-    wall_ms_all: theirs.map((x) => Math.round(x.wallMs)).join('/'), pps: (range.size * 1000) / theirsMs,
+    suite: 'icmp',
+    case: `${label} fping`,
+    target,
+    command: `fping ${fping.join(' ')}`,
+    expected_alive: expected,
+    alive: theirs[0]!.alive,
+    exact: exact(theirs),
+    wall_ms: theirsMs,
+    wall_ms_all: theirs.map((x) => Math.round(x.wallMs)).join('/'),
+    pps: (range.size * 1000) / theirsMs,
   });
   for (const mode of modes) {
     const xs = ours[mode];
     const oursMs = median(xs.map((x) => x.wallMs));
     emit({
-      suite: 'icmp', case: `${label} netscan ${mode}`, target, expected_alive: expected, alive: xs[0]!.alive, exact: exact(xs), wall_ms: oursMs,
-      wall_ms_all: xs.map((x) => Math.round(x.wallMs)).join('/'), pps: (range.size * 1000) / oursMs, sweep_ms: median(xs.map((x) => x.sweepMs ?? NaN)),
+      suite: 'icmp',
+      case: `${label} netscan ${mode}`,
+      target,
+      expected_alive: expected,
+      alive: xs[0]!.alive,
+      exact: exact(xs),
+      wall_ms: oursMs,
+      wall_ms_all: xs.map((x) => Math.round(x.wallMs)).join('/'),
+      pps: (range.size * 1000) / oursMs,
+      sweep_ms: median(xs.map((x) => x.sweepMs ?? NaN)),
       max_rss_mb: Math.max(...xs.map((x) => x.maxRssMb ?? 0)),
     });
     // Per round: each netscan run against the fping run just before it.
     const perRound = xs.map((x, i) => x.wallMs / theirs[i]!.wallMs);
     emit({
-      suite: 'icmp', case: `${label} ratio ${mode}/fping`, ratio: oursMs / theirsMs, ratio_median_per_round: median(perRound), target: ratioTarget,
-      met: oursMs / theirsMs <= ratioTarget, rounds, load_avg_1m: load,
+      suite: 'icmp',
+      case: `${label} ratio ${mode}/fping`,
+      ratio: oursMs / theirsMs,
+      ratio_median_per_round: median(perRound),
+      target: ratioTarget,
+      met: oursMs / theirsMs <= ratioTarget,
+      rounds,
+      load_avg_1m: load,
     });
   }
 }
@@ -240,18 +300,40 @@ function startUp(): void {
   }
   const w = (xs: typeof node): number => median(xs.map((x) => x.wallMs));
   const c = (xs: typeof node): number => median(xs.map((x) => x.cpuMs));
-  emit({ suite: 'icmp', case: 'start-up node -e 0', wall_ms: w(node), cpu_ms: c(node), wall_ms_all: node.map((x) => Math.round(x.wallMs)).join('/') });
   emit({
-    suite: 'icmp', case: 'start-up netscan sweep 127.0.0.1', wall_ms: w(sweep), cpu_ms: c(sweep), wall_ms_all: sweep.map((x) => Math.round(x.wallMs)).join('/'),
-    above_node_wall_ms: w(sweep) - w(node), above_node_cpu_ms: c(sweep) - c(node), rounds, load_avg_1m: (load0 + loadavg()[0]!) / 2,
+    suite: 'icmp',
+    case: 'start-up node -e 0',
+    wall_ms: w(node),
+    cpu_ms: c(node),
+    wall_ms_all: node.map((x) => Math.round(x.wallMs)).join('/'),
+  });
+  emit({
+    suite: 'icmp',
+    case: 'start-up netscan sweep 127.0.0.1',
+    wall_ms: w(sweep),
+    cpu_ms: c(sweep),
+    wall_ms_all: sweep.map((x) => Math.round(x.wallMs)).join('/'),
+    above_node_wall_ms: w(sweep) - w(node),
+    above_node_cpu_ms: c(sweep) - c(node),
+    rounds,
+    load_avg_1m: (load0 + loadavg()[0]!) / 2,
   });
 }
 
 async function sweep12(): Promise<void> {
   const r = await runSweeper(process.execPath, netscanArgv(NET12), ipv4Offsets(NET12, new Set()));
   emit({
-    suite: 'icmp', case: '/12 netscan', cidr: NET12, expected_alive: 2 ** 20 - 2, alive: r.alive, exact: r.alive === 2 ** 20 - 2 && r.bad === 0,
-    wall_ms: r.wallMs, pps: ((2 ** 20 - 2) * 1000) / r.wallMs, sweep_ms: r.sweepMs ?? NaN, max_rss_mb: r.maxRssMb ?? -1, rss_target_mb: 250,
+    suite: 'icmp',
+    case: '/12 netscan',
+    cidr: NET12,
+    expected_alive: 2 ** 20 - 2,
+    alive: r.alive,
+    exact: r.alive === 2 ** 20 - 2 && r.bad === 0,
+    wall_ms: r.wallMs,
+    pps: ((2 ** 20 - 2) * 1000) / r.wallMs,
+    sweep_ms: r.sweepMs ?? NaN,
+    max_rss_mb: r.maxRssMb ?? -1,
+    rss_target_mb: 250,
   });
 }
 
@@ -302,8 +384,20 @@ async function engineVsNetPing(): Promise<void> {
 
   const netPing = createRequire(import.meta.url)('net-ping') as { createSession(o: object): NetPingSession };
   const session = netPing.createSession({ retries: 0, timeout: 2000, packetSize: 56 });
-  const np = await windowed(total, window, (ip) => new Promise((resolve) => session.pingHost(ip, (err) => resolve(!err))));
-  const npRtts = await sequentialRtts(200, () => new Promise((resolve) => session.pingHost('127.0.0.1', (err, _t, sent, rcvd) => resolve(err || !sent || !rcvd ? NaN : rcvd.getTime() - sent.getTime()))));
+  const np = await windowed(
+    total,
+    window,
+    (ip) => new Promise((resolve) => session.pingHost(ip, (err) => resolve(!err))),
+  );
+  const npRtts = await sequentialRtts(
+    200,
+    () =>
+      new Promise((resolve) =>
+        session.pingHost('127.0.0.1', (err, _t, sent, rcvd) =>
+          resolve(err || !sent || !rcvd ? NaN : rcvd.getTime() - sent.getTime()),
+        ),
+      ),
+  );
   session.close();
 
   const describe = (xs: number[]): { median: number; distinct: number; whole_ms: number } => ({
@@ -313,15 +407,48 @@ async function engineVsNetPing(): Promise<void> {
   });
   const o = describe(ownRtts);
   const n = describe(npRtts);
-  emit({ suite: 'icmp', case: 'engine pings/s (own)', pings: total, window, ok: own.ok, pings_per_sec: own.pingsPerSec });
-  emit({ suite: 'icmp', case: 'engine pings/s (net-ping)', pings: total, window, ok: np.ok, pings_per_sec: np.pingsPerSec });
+  emit({
+    suite: 'icmp',
+    case: 'engine pings/s (own)',
+    pings: total,
+    window,
+    ok: own.ok,
+    pings_per_sec: own.pingsPerSec,
+  });
+  emit({
+    suite: 'icmp',
+    case: 'engine pings/s (net-ping)',
+    pings: total,
+    window,
+    ok: np.ok,
+    pings_per_sec: np.pingsPerSec,
+  });
   emit({ suite: 'icmp', case: 'ratio own/net-ping pings/s', ratio: own.pingsPerSec / np.pingsPerSec });
-  emit({ suite: 'icmp', case: 'loopback RTT (own)', samples: ownRtts.length, median_ms: o.median, distinct_values: o.distinct, whole_ms_values: o.whole_ms });
-  emit({ suite: 'icmp', case: 'loopback RTT (net-ping)', samples: npRtts.length, median_ms: n.median, distinct_values: n.distinct, whole_ms_values: n.whole_ms });
+  emit({
+    suite: 'icmp',
+    case: 'loopback RTT (own)',
+    samples: ownRtts.length,
+    median_ms: o.median,
+    distinct_values: o.distinct,
+    whole_ms_values: o.whole_ms,
+  });
+  emit({
+    suite: 'icmp',
+    case: 'loopback RTT (net-ping)',
+    samples: npRtts.length,
+    median_ms: n.median,
+    distinct_values: n.distinct,
+    whole_ms_values: n.whole_ms,
+  });
 }
 
 // --- monitoring load and kernel-stamped RTT -----------------------------------------------------
-const MODES: Array<[IcmpFamily, IcmpSocketMode]> = [['ipv4', 'raw'], ['ipv4', 'dgram'], ['ipv6', 'raw'], ['ipv6', 'dgram']];
+const MODES: Array<[IcmpFamily, IcmpSocketMode]> = [
+  ['ipv4', 'raw'],
+  ['ipv4', 'dgram'],
+  ['ipv6', 'raw'],
+  ['ipv6', 'dgram'],
+];
 
 function monitorTarget(family: IcmpFamily, n: number): string {
   return family === 'ipv4' ? formatIpv4(0x7f0b0000 + (n % 5000) + 1) : `fd00:1::${((n % 5000) + 1).toString(16)}`;
@@ -358,7 +485,13 @@ async function paced(
   await Promise.all(pending);
   const lagMs = Number(process.hrtime.bigint() - t0) / 1e6 - seconds * 1000;
   const cpu = process.cpuUsage(cpu0);
-  return { cpuUsPerPing: (cpu.user + cpu.system) / n, userUsPerPing: cpu.user / n, sysUsPerPing: cpu.system / n, pings: n, lagMs };
+  return {
+    cpuUsPerPing: (cpu.user + cpu.system) / n,
+    userUsPerPing: cpu.user / n,
+    sysUsPerPing: cpu.system / n,
+    pings: n,
+    lagMs,
+  };
 }
 
 /** The engine's JavaScript alone: a fake socket answers every request at once, no syscall, no kernel work. */
@@ -372,7 +505,9 @@ async function engineJsOnly(): Promise<void> {
   // The first 100 rounds warm the JIT up and are not counted.
   for (let r = -100; r < rounds; r++) {
     if (r === 0) cpu0 = process.cpuUsage();
-    const pending = Array.from({ length: perRound }, (_, i) => engine.ping(monitorTarget('ipv4', (r + 100) * perRound + i), { timeoutMs: 1000 }));
+    const pending = Array.from({ length: perRound }, (_, i) =>
+      engine.ping(monitorTarget('ipv4', (r + 100) * perRound + i), { timeoutMs: 1000 }),
+    );
     await new Promise((resolve) => setImmediate(resolve));
     for (let i = socket.sent.length - perRound; i < socket.sent.length; i++) socket.reply(i);
     socket.deliver();
@@ -381,7 +516,12 @@ async function engineJsOnly(): Promise<void> {
   }
   const cpu = process.cpuUsage(cpu0);
   await engine.stop();
-  emit({ suite: 'icmp', case: 'engine JS alone (fake socket)', pings: rounds * perRound, cpu_us_per_ping: (cpu.user + cpu.system) / (rounds * perRound) });
+  emit({
+    suite: 'icmp',
+    case: 'engine JS alone (fake socket)',
+    pings: rounds * perRound,
+    cpu_us_per_ping: (cpu.user + cpu.system) / (rounds * perRound),
+  });
 }
 
 async function monitorLoad(): Promise<void> {
@@ -389,12 +529,29 @@ async function monitorLoad(): Promise<void> {
   const seconds = 5;
   await engineJsOnly();
   const base = await paced(pps, seconds, () => Promise.resolve());
-  emit({ suite: 'icmp', case: 'monitor 20k/s pacing loop alone', pps, pings: base.pings, cpu_us_per_ping: base.cpuUsPerPing, user_us: base.userUsPerPing, sys_us: base.sysUsPerPing });
+  emit({
+    suite: 'icmp',
+    case: 'monitor 20k/s pacing loop alone',
+    pps,
+    pings: base.pings,
+    cpu_us_per_ping: base.cpuUsPerPing,
+    user_us: base.userUsPerPing,
+    sys_us: base.sysUsPerPing,
+  });
   // Kernel TX stamps cost a clone of every request on the socket's error queue and a read of it:
   // the IPv4 cases run again without them (RTT then timed in user space).
-  const cases: Array<[IcmpFamily, IcmpSocketMode, boolean]> = [...MODES.map(([f, m]): [IcmpFamily, IcmpSocketMode, boolean] => [f, m, true]), ['ipv4', 'raw', false], ['ipv4', 'dgram', false]];
+  const cases: Array<[IcmpFamily, IcmpSocketMode, boolean]> = [
+    ...MODES.map(([f, m]): [IcmpFamily, IcmpSocketMode, boolean] => [f, m, true]),
+    ['ipv4', 'raw', false],
+    ['ipv4', 'dgram', false],
+  ];
   for (const [family, mode, stamps] of cases) {
-    const engine = new IcmpEngine({ family, mode, maxInFlight: 8192, ...(stamps ? {} : { openSocket: (o) => openNativeIcmpSocketWith(o, { noStamps: true }) }) });
+    const engine = new IcmpEngine({
+      family,
+      mode,
+      maxInFlight: 8192,
+      ...(stamps ? {} : { openSocket: (o) => openNativeIcmpSocketWith(o, { noStamps: true }) }),
+    });
     await engine.start();
     const rtts: number[] = [];
     let failed = 0;
@@ -407,11 +564,25 @@ async function monitorLoad(): Promise<void> {
     await engine.stop();
     rtts.sort((a, b) => a - b);
     emit({
-      suite: 'icmp', case: `monitor 20k/s ${family} ${mode}${stamps ? '' : ' no TX stamps'}`, pps, pings: r.pings, failed, cpu_us_per_ping: r.cpuUsPerPing,
-      engine_us_per_ping: r.cpuUsPerPing - base.cpuUsPerPing, user_us: r.userUsPerPing, sys_us: r.sysUsPerPing, engine_user_us: r.userUsPerPing - base.userUsPerPing,
-      target_us: 8, behind_ms: r.lagMs, load_avg_1m: loadavg()[0]!,
-      rtt_p50_ms: percentile(rtts, 0.5), rtt_p99_ms: percentile(rtts, 0.99), rtt_max_ms: rtts[rtts.length - 1] ?? NaN,
-      rtt_kernel: st.rttKernel, rtt_userspace: st.rttUserspace, tx_unpaired: st.txStampsUnpaired,
+      suite: 'icmp',
+      case: `monitor 20k/s ${family} ${mode}${stamps ? '' : ' no TX stamps'}`,
+      pps,
+      pings: r.pings,
+      failed,
+      cpu_us_per_ping: r.cpuUsPerPing,
+      engine_us_per_ping: r.cpuUsPerPing - base.cpuUsPerPing,
+      user_us: r.userUsPerPing,
+      sys_us: r.sysUsPerPing,
+      engine_user_us: r.userUsPerPing - base.userUsPerPing,
+      target_us: 8,
+      behind_ms: r.lagMs,
+      load_avg_1m: loadavg()[0]!,
+      rtt_p50_ms: percentile(rtts, 0.5),
+      rtt_p99_ms: percentile(rtts, 0.99),
+      rtt_max_ms: rtts[rtts.length - 1] ?? NaN,
+      rtt_kernel: st.rttKernel,
+      rtt_userspace: st.rttUserspace,
+      tx_unpaired: st.txStampsUnpaired,
     });
   }
 }
@@ -422,15 +593,23 @@ async function loopbackRtt(): Promise<void> {
     const engine = new IcmpEngine({ family, mode });
     await engine.start();
     const target = family === 'ipv4' ? '127.0.0.1' : '::1';
-    const rtts = (await sequentialRtts(samples, async () => {
-      const o = await engine.ping(target, { timeoutMs: 1000 });
-      return o.ok ? o.rttMs : NaN;
-    })).sort((a, b) => a - b);
+    const rtts = (
+      await sequentialRtts(samples, async () => {
+        const o = await engine.ping(target, { timeoutMs: 1000 });
+        return o.ok ? o.rttMs : NaN;
+      })
+    ).sort((a, b) => a - b);
     const st = engine.stats();
     await engine.stop();
     emit({
-      suite: 'icmp', case: `loopback RTT ${family} ${mode}`, samples, p50_us: percentile(rtts, 0.5) * 1000, p99_us: percentile(rtts, 0.99) * 1000,
-      max_us: rtts[rtts.length - 1]! * 1000, rtt_kernel: st.rttKernel, rtt_userspace: st.rttUserspace,
+      suite: 'icmp',
+      case: `loopback RTT ${family} ${mode}`,
+      samples,
+      p50_us: percentile(rtts, 0.5) * 1000,
+      p99_us: percentile(rtts, 0.99) * 1000,
+      max_us: rtts[rtts.length - 1]! * 1000,
+      rtt_kernel: st.rttKernel,
+      rtt_userspace: st.rttUserspace,
     });
   }
 }
@@ -449,7 +628,11 @@ async function hotPath(): Promise<void> {
   bench.add('encode echo request (1000x)', () => {
     for (let i = 0; i < 1000; i++) {
       serial = (serial + 1) >>> 0;
-      writeEchoRequest(buf, { id: 7, seq: serial & 0xffff, nonceHi: 1, nonceLo: 2, serial, tag: probeTag(9, serial, 0x7f000001, serial) }, 56);
+      writeEchoRequest(
+        buf,
+        { id: 7, seq: serial & 0xffff, nonceHi: 1, nonceLo: 2, serial, tag: probeTag(9, serial, 0x7f000001, serial) },
+        56,
+      );
     }
   });
   bench.add('parse + verify reply (1000x)', () => {
@@ -459,12 +642,20 @@ async function hotPath(): Promise<void> {
   for (const t of bench.tasks) {
     const r = t.result as { latency?: { mean: number }; mean?: number } | undefined;
     const meanMs = r?.latency?.mean ?? r?.mean ?? NaN;
-    emit({ suite: 'icmp', case: t.name, ns_per_packet: (meanMs * 1e6) / 1000, packets_per_sec: 1000 / (meanMs / 1000) });
+    emit({
+      suite: 'icmp',
+      case: t.name,
+      ns_per_packet: (meanMs * 1e6) / 1000,
+      packets_per_sec: 1000 / (meanMs / 1000),
+    });
   }
 }
 
 const fping = spawnSync('fping', ['-v'], { encoding: 'utf8' });
-if (!json) console.error(`bench icmp: inside a private namespace; ${fping.stdout.trim() || 'fping not found'}; node ${process.version}; rounds=${rounds}`);
+if (!json)
+  console.error(
+    `bench icmp: inside a private namespace; ${fping.stdout.trim() || 'fping not found'}; node ${process.version}; rounds=${rounds}`,
+  );
 if (want('startup')) startUp();
 if (want('24')) await compareSweep('/24', ipv4Offsets(NET24, new Set()), 254, fpingArgv(NET24), NET24, 2.0);
 if (want('16')) {
@@ -475,7 +666,10 @@ if (want('v6')) {
   // fping -6 takes no prefix (-g is IPv4 only): the same 65,536 addresses as a list.
   const dir = mkdtempSync(join(tmpdir(), 'netscan-bench-icmp6-'));
   const list = join(dir, 'targets');
-  writeFileSync(list, Array.from({ length: 65536 }, (_, k) => (k === 0 ? V6_BASE : `${V6_BASE}${k.toString(16)}`)).join('\n') + '\n');
+  writeFileSync(
+    list,
+    Array.from({ length: 65536 }, (_, k) => (k === 0 ? V6_BASE : `${V6_BASE}${k.toString(16)}`)).join('\n') + '\n',
+  );
   try {
     await compareSweep('/112 v6', ipv6Offsets, 65536, fpingFileArgv(list), NET6, 1.0);
   } finally {

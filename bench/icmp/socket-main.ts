@@ -23,12 +23,24 @@ const rounds = Number(argValue('--rounds') ?? 3);
 const count = Math.min(65_534, Number(argValue('--count') ?? 65_534));
 
 if (process.env.NETSCAN_BENCH_NETNS !== '1') {
-  const script = ['set -e', 'ip link set lo up', "echo '0 2147483647' > /proc/sys/net/ipv4/ping_group_range", 'exec "$0" "$@"'].join('\n');
-  const res = spawnSync('unshare', ['-n', '--', 'sh', '-c', script, process.execPath, ...process.execArgv, fileURLToPath(import.meta.url), ...args], {
-    stdio: 'inherit',
-    env: { ...process.env, NETSCAN_BENCH_NETNS: '1' },
-  });
-  if (res.error || res.status === null) console.error(`bench icmp-socket: cannot run inside a private namespace (needs root and unshare -n): ${res.error?.message ?? res.signal}`);
+  const script = [
+    'set -e',
+    'ip link set lo up',
+    "echo '0 2147483647' > /proc/sys/net/ipv4/ping_group_range",
+    'exec "$0" "$@"',
+  ].join('\n');
+  const res = spawnSync(
+    'unshare',
+    ['-n', '--', 'sh', '-c', script, process.execPath, ...process.execArgv, fileURLToPath(import.meta.url), ...args],
+    {
+      stdio: 'inherit',
+      env: { ...process.env, NETSCAN_BENCH_NETNS: '1' },
+    },
+  );
+  if (res.error || res.status === null)
+    console.error(
+      `bench icmp-socket: cannot run inside a private namespace (needs root and unshare -n): ${res.error?.message ?? res.signal}`,
+    );
   process.exit(res.status ?? 1);
 }
 
@@ -42,7 +54,9 @@ function emit(row: Row): void {
     console.log(JSON.stringify(row));
   } else {
     const { suite: _s, case: name, ...rest } = row;
-    const fields = Object.entries(rest).map(([k, v]) => `${k}=${typeof v === 'number' ? (Number.isInteger(v) ? v : v.toFixed(2)) : v}`);
+    const fields = Object.entries(rest).map(
+      ([k, v]) => `${k}=${typeof v === 'number' ? (Number.isInteger(v) ? v : v.toFixed(2)) : v}`,
+    );
     console.error(`  ${name.padEnd(26)} ${fields.join('  ')}`);
   }
 }
@@ -66,7 +80,13 @@ function setSeq(seq: number): void {
   packet.writeUInt16BE(~sum & 0xffff, 2);
 }
 
-interface Result { wallMs: number; userUs: number; sysUs: number; replies: number; txStamps: number }
+interface Result {
+  wallMs: number;
+  userUs: number;
+  sysUs: number;
+  replies: number;
+  txStamps: number;
+}
 
 // Replies are counted by type; stragglers are collected for up to a second after the last send.
 async function settle(readAll: () => void, done: () => boolean): Promise<void> {
@@ -120,10 +140,18 @@ async function runNative(mode: 'raw' | 'dgram', noStamps = false): Promise<Resul
 type RawModule = typeof import('raw-socket').default;
 async function runRawSocket(): Promise<Result> {
   const raw = createRequire(import.meta.url)('raw-socket') as RawModule;
-  const sock = raw.createSocket({ protocol: raw.Protocol.ICMP, addressFamily: raw.AddressFamily.IPv4, bufferSize: 4096 });
+  const sock = raw.createSocket({
+    protocol: raw.Protocol.ICMP,
+    addressFamily: raw.AddressFamily.IPv4,
+    bufferSize: 4096,
+  });
   // As internal/icmp/socket.ts set it up: ICMP_FILTER (echo reply, unreachable, time exceeded), a large receive buffer.
   sock.setOption(255, 1, ~((1 << 0) | (1 << 3) | (1 << 11)) >>> 0);
-  try { sock.setOption(1, 33, 8 << 20); } catch { sock.setOption(1, 8, 8 << 20); }
+  try {
+    sock.setOption(1, 33, 8 << 20);
+  } catch {
+    sock.setOption(1, 8, 8 << 20);
+  }
   sock.wrap.removeAllListeners('recvReady');
   sock.wrap.removeAllListeners('sendReady');
   const buf = Buffer.alloc(65536);

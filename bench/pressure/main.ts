@@ -11,7 +11,13 @@ import { AgentProcess, type LinePoint } from '../../internal/testkit/agent-proce
 import { httpBurstInNetns } from '../../internal/testkit/http-burst.js';
 import { pollUntil } from '../../internal/testkit/server-process.js';
 
-const { values } = parseArgs({ options: { 'hosts-cidr': { type: 'string', default: '127.0.70.0/23' }, 'hog-seconds': { type: 'string', default: '10' }, json: { type: 'boolean', default: false } } });
+const { values } = parseArgs({
+  options: {
+    'hosts-cidr': { type: 'string', default: '127.0.70.0/23' },
+    'hog-seconds': { type: 'string', default: '10' },
+    json: { type: 'boolean', default: false },
+  },
+});
 const cidr = values['hosts-cidr']!;
 const hogMs = Number(values['hog-seconds']) * 1000;
 const prefix = Number(cidr.split('/')[1]);
@@ -28,13 +34,27 @@ const agent = await AgentProcess.start({
 });
 try {
   await agent.waitForLog('sweep finished', { timeoutMs: 60_000 });
-  await pollUntil(async () => new Set(agent.points().filter((p) => p.measurement === 'ping').map((p) => p.tags['ip'])), (s) => s.size >= hosts, { deadlineMs: 30_000, intervalMs: 500 });
+  await pollUntil(
+    async () =>
+      new Set(
+        agent
+          .points()
+          .filter((p) => p.measurement === 'ping')
+          .map((p) => p.tags['ip']),
+      ),
+    (s) => s.size >= hosts,
+    { deadlineMs: 30_000, intervalMs: 500 },
+  );
   await sleep(5000);
 
   // ---- burst
   const beforeFrom = Date.now() - 5000;
   const burstFrom = Date.now();
-  const burst = await httpBurstInNetns(agent.pid, { port: agent.healthPort, paths: ['/metrics', '/health'], count: 2000 });
+  const burst = await httpBurstInNetns(agent.pid, {
+    port: agent.healthPort,
+    paths: ['/metrics', '/health'],
+    count: 2000,
+  });
   const burstTo = Date.now();
   const healthAfterBurst = await agent.health();
   await sleep(3000);
@@ -43,8 +63,11 @@ try {
   const duringPps = pingsIn(points, burstFrom, burstTo) / ((burstTo - burstFrom) / 1000);
   let worstGapMs = 0;
   const byIp = new Map<string, number[]>();
-  for (const p of points) if (p.measurement === 'ping' && p.timeMs >= beforeFrom) (byIp.get(p.tags['ip']!) ?? byIp.set(p.tags['ip']!, []).get(p.tags['ip']!)!).push(p.timeMs);
-  for (const ts of byIp.values()) for (let k = 1; k < ts.length; k++) worstGapMs = Math.max(worstGapMs, ts[k]! - ts[k - 1]!);
+  for (const p of points)
+    if (p.measurement === 'ping' && p.timeMs >= beforeFrom)
+      (byIp.get(p.tags['ip']!) ?? byIp.set(p.tags['ip']!, []).get(p.tags['ip']!)!).push(p.timeMs);
+  for (const ts of byIp.values())
+    for (let k = 1; k < ts.length; k++) worstGapMs = Math.max(worstGapMs, ts[k]! - ts[k - 1]!);
 
   // ---- hogs
   const cpu = String(availableParallelism() - 1);
@@ -53,7 +76,11 @@ try {
   for (const nice of [0, 19]) {
     spawnSync('renice', ['-n', String(nice), '-p', String(agent.pid)]);
     const from = Date.now();
-    const hogs = Array.from({ length: 4 }, () => spawn('taskset', ['-c', cpu, 'timeout', String(hogMs / 1000), 'sh', '-c', 'while :; do :; done'], { stdio: 'ignore' }));
+    const hogs = Array.from({ length: 4 }, () =>
+      spawn('taskset', ['-c', cpu, 'timeout', String(hogMs / 1000), 'sh', '-c', 'while :; do :; done'], {
+        stdio: 'ignore',
+      }),
+    );
     const exited = Promise.all(hogs.map((h) => new Promise((r) => h.once('exit', r))));
     await sleep(hogMs / 2);
     const statusDuring = (await agent.health()) as { status: string; reasons: string[] };
@@ -71,17 +98,31 @@ try {
     const skipped = sum('skipped_ticks');
     const unprobed = Math.max(0, expected - probed);
     hogRuns.push({
-      agent_nice: nice, seconds: (to - from) / 1000, expected_slots: expected, probed, probed_pct: +((100 * probed) / expected).toFixed(1),
-      unprobed, missed_slots_in_summaries: missed, skipped_ticks_in_summaries: skipped,
+      agent_nice: nice,
+      seconds: (to - from) / 1000,
+      expected_slots: expected,
+      probed,
+      probed_pct: +((100 * probed) / expected).toFixed(1),
+      unprobed,
+      missed_slots_in_summaries: missed,
+      skipped_ticks_in_summaries: skipped,
       unprobed_visible_pct: unprobed === 0 ? null : +Math.min(100, (100 * (missed + skipped)) / unprobed).toFixed(1),
-      health_status_during: statusDuring.status, health_reasons_during: statusDuring.reasons,
+      health_status_during: statusDuring.status,
+      health_reasons_during: statusDuring.reasons,
     });
   }
   const result = {
-    hosts, interval_ms: INTERVAL,
+    hosts,
+    interval_ms: INTERVAL,
     burst: {
-      requests: 2000, answers: burst.statuses, refused: burst.errors, slowest_answer_ms: burst.slowestMs, burst_ms: burst.elapsedMs,
-      pings_per_s_before: +beforePps.toFixed(1), pings_per_s_during: +duringPps.toFixed(1), longest_gap_without_ping_ms: worstGapMs,
+      requests: 2000,
+      answers: burst.statuses,
+      refused: burst.errors,
+      slowest_answer_ms: burst.slowestMs,
+      burst_ms: burst.elapsedMs,
+      pings_per_s_before: +beforePps.toFixed(1),
+      pings_per_s_during: +duringPps.toFixed(1),
+      longest_gap_without_ping_ms: worstGapMs,
       health_after: { status: healthAfterBurst['status'], reasons: healthAfterBurst['reasons'] },
     },
     hogs: hogRuns,

@@ -42,16 +42,41 @@ const devices = (n: number): DeviceSeries => {
   const series = new DeviceSeries({
     devices: {
       get: (ip) => {
-        const i = Number(ip.split('.').slice(1).reduce((a, b) => a * 256 + Number(b), 0));
-        return { ip, hostname: nameOf(i), snmp: { sysName: nameOf(i), sysDescr: '', sysObjectId: '', sysLocation: '', sysContact: '', sysUptimeS: 1, credentialId: 'c' },
-          firstSeenMs: 0, lastSeenMs: 0, lastSnmpMs: 0, ping: { consecutiveFails: 0, suspendedUntilMs: 0 }, snmpBreaker: { consecutiveFails: 0, suspendedUntilMs: 0 } };
+        const i = Number(
+          ip
+            .split('.')
+            .slice(1)
+            .reduce((a, b) => a * 256 + Number(b), 0),
+        );
+        return {
+          ip,
+          hostname: nameOf(i),
+          snmp: {
+            sysName: nameOf(i),
+            sysDescr: '',
+            sysObjectId: '',
+            sysLocation: '',
+            sysContact: '',
+            sysUptimeS: 1,
+            credentialId: 'c',
+          },
+          firstSeenMs: 0,
+          lastSeenMs: 0,
+          lastSnmpMs: 0,
+          ping: { consecutiveFails: 0, suspendedUntilMs: 0 },
+          snmpBreaker: { consecutiveFails: 0, suspendedUntilMs: 0 },
+        };
       },
     },
   });
   for (let k = 0; k < PROBES; k++) {
     for (let i = 0; i < n; i++) {
       const ip = ipOf(i);
-      series.probed((i + k) % 10 === 0 ? { ok: false, ip, reason: 'timeout', sentAtMs: 0 } : { ok: true, ip, rttMs: rttOf(i, k), sentAtMs: 0 });
+      series.probed(
+        (i + k) % 10 === 0
+          ? { ok: false, ip, reason: 'timeout', sentAtMs: 0 }
+          : { ok: true, ip, rttMs: rttOf(i, k), sentAtMs: 0 },
+      );
     }
   }
   return series;
@@ -61,9 +86,25 @@ function promClient(n: number): Registry {
   const registry = new Registry();
   const labelNames = ['ip', 'name'];
   const up = new Gauge({ name: 'netscan_device_up', help: 'up', labelNames, registers: [registry] });
-  const sent = new Counter({ name: 'netscan_device_pings_sent_total', help: 'sent', labelNames, registers: [registry] });
-  const received = new Counter({ name: 'netscan_device_pings_received_total', help: 'received', labelNames, registers: [registry] });
-  const rtt = new Histogram({ name: 'netscan_device_rtt_seconds', help: 'rtt', labelNames, buckets: [...deviceRttBucketsS], registers: [registry] });
+  const sent = new Counter({
+    name: 'netscan_device_pings_sent_total',
+    help: 'sent',
+    labelNames,
+    registers: [registry],
+  });
+  const received = new Counter({
+    name: 'netscan_device_pings_received_total',
+    help: 'received',
+    labelNames,
+    registers: [registry],
+  });
+  const rtt = new Histogram({
+    name: 'netscan_device_rtt_seconds',
+    help: 'rtt',
+    labelNames,
+    buckets: [...deviceRttBucketsS],
+    registers: [registry],
+  });
   const info = new Gauge({ name: 'netscan_device_info', help: 'info', labelNames, registers: [registry] });
   for (let i = 0; i < n; i++) {
     const l = { ip: ipOf(i), name: nameOf(i) };
@@ -106,8 +147,10 @@ for (const n of sizes) {
   };
   if (json) console.log(JSON.stringify(result));
   else {
-    console.log(`${n} devices: ${result.series_per_device} series/device (${samples} samples), scrape ${(bytes / 1e6).toFixed(2)} MB ` +
-      `(${(result.scrape_gzip_bytes / 1e6).toFixed(2)} MB gzip), render ${result.render_ms} ms (prom-client baseline ${result.baseline_prom_client_render_ms} ms), ` +
-      `${result.cpu_pct_at_15s}% of one core at a 15 s scrape, ${result.feed_ns_per_probe} ns per probe recorded`);
+    console.log(
+      `${n} devices: ${result.series_per_device} series/device (${samples} samples), scrape ${(bytes / 1e6).toFixed(2)} MB ` +
+        `(${(result.scrape_gzip_bytes / 1e6).toFixed(2)} MB gzip), render ${result.render_ms} ms (prom-client baseline ${result.baseline_prom_client_render_ms} ms), ` +
+        `${result.cpu_pct_at_15s}% of one core at a 15 s scrape, ${result.feed_ns_per_probe} ns per probe recorded`,
+    );
   }
 }

@@ -31,7 +31,6 @@ const only = argValue('--only');
 const sizes = (argValue('--n') ?? '20000,100000').split(',').map(Number);
 const wanted = (c: string): boolean => only === undefined || c.startsWith(only);
 
-
 const noStalls: StallMonitor = {
   start: () => undefined,
   stop: () => undefined,
@@ -149,29 +148,63 @@ async function ours(n: number, goNs: number): Promise<void> {
   const churn = Math.max(1, Math.round(n / 100));
   const clock = new StillClock(1_700_000_040_000);
   const source = new EventSource();
-  const sched = newScheduler(clock, { isPingSuspended: () => false, recordPingSuccess: () => undefined, recordPingFailure: () => false });
-  const rec = new Reconciler({ source, target: sched, clock, logger: silentLogger() }, { maxMonitored: n, resyncIntervalMs: 0 });
+  const sched = newScheduler(clock, {
+    isPingSuspended: () => false,
+    recordPingSuccess: () => undefined,
+    recordPingFailure: () => false,
+  });
+  const rec = new Reconciler(
+    { source, target: sched, clock, logger: silentLogger() },
+    { maxMonitored: n, resyncIntervalMs: 0 },
+  );
   const roll = new Rolling(n);
   for (let i = 0; i < n; i++) source.live.add(ipOf(i));
   sched.start();
   rec.start();
-  const cycle = (): void => roll.cycle(churn, (ip) => source.remove(ip), (ip) => source.add(ip));
+  const cycle = (): void =>
+    roll.cycle(
+      churn,
+      (ip) => source.remove(ip),
+      (ip) => source.add(ip),
+    );
   const ns = await timePerOp('reconcile_full_cycle', cycle);
   const bytes = await allocatedPerOp(cycle, 64);
   if (sched.size !== n) throw new Error(`scheduler holds ${sched.size}, expected ${n}`);
-  emit({ suite: 'reconcile', case: 'reconcile_full_cycle', n, ns_per_op: Math.round(ns), ops_per_sec: Math.round(1e9 / ns), bytes_per_op: bytes, churn, ns_per_change: Math.round(ns / (2 * churn)), vs_go_style: Math.round((goNs / ns) * 10) / 10 });
+  emit({
+    suite: 'reconcile',
+    case: 'reconcile_full_cycle',
+    n,
+    ns_per_op: Math.round(ns),
+    ops_per_sec: Math.round(1e9 / ns),
+    bytes_per_op: bytes,
+    churn,
+    ns_per_change: Math.round(ns / (2 * churn)),
+    vs_go_style: Math.round((goNs / ns) * 10) / 10,
+  });
 
   const resync = (): void => {
     rec.resync();
   };
   // Resync with 1% drift: changes made behind the reconciler's back, then one full pass.
   const drifted = (): void => {
-    roll.cycle(churn, (ip) => source.live.delete(ip), (ip) => source.live.add(ip));
+    roll.cycle(
+      churn,
+      (ip) => source.live.delete(ip),
+      (ip) => source.live.add(ip),
+    );
     rec.resync();
   };
   const nsR = await timePerOp('reconcile_resync', drifted);
   const bytesR = await allocatedPerOp(resync, 8);
-  emit({ suite: 'reconcile', case: 'reconcile_resync', n, ns_per_op: Math.round(nsR), ops_per_sec: Math.round(1e9 / nsR), bytes_per_op: bytesR, churn });
+  emit({
+    suite: 'reconcile',
+    case: 'reconcile_resync',
+    n,
+    ns_per_op: Math.round(nsR),
+    ops_per_sec: Math.round(1e9 / nsR),
+    bytes_per_op: bytesR,
+    churn,
+  });
   await rec.stop();
   await sched.stop();
 }
@@ -181,7 +214,10 @@ async function withStore(n: number): Promise<void> {
   const clock = new StillClock(1_700_000_040_000);
   const store = new DeviceStore({ clock, maxDevices: n });
   const sched = newScheduler(clock, store);
-  const rec = new Reconciler({ source: store, target: sched, clock, logger: silentLogger() }, { maxMonitored: n, resyncIntervalMs: 0 });
+  const rec = new Reconciler(
+    { source: store, target: sched, clock, logger: silentLogger() },
+    { maxMonitored: n, resyncIntervalMs: 0 },
+  );
   for (let i = 0; i < n; i++) store.markSeen(ipOf(i));
   sched.start();
   rec.start();
@@ -193,8 +229,17 @@ async function withStore(n: number): Promise<void> {
   };
   const ns = await timePerOp('reconcile_cycle_with_store', cycle);
   const bytes = await allocatedPerOp(cycle, 64);
-  if (sched.size !== n || store.size !== n) throw new Error(`scheduler ${sched.size}, store ${store.size}, expected ${n}`);
-  emit({ suite: 'reconcile', case: 'reconcile_cycle_with_store', n, ns_per_op: Math.round(ns), ops_per_sec: Math.round(1e9 / ns), bytes_per_op: bytes, churn });
+  if (sched.size !== n || store.size !== n)
+    throw new Error(`scheduler ${sched.size}, store ${store.size}, expected ${n}`);
+  emit({
+    suite: 'reconcile',
+    case: 'reconcile_cycle_with_store',
+    n,
+    ns_per_op: Math.round(ns),
+    ops_per_sec: Math.round(1e9 / ns),
+    bytes_per_op: bytes,
+    churn,
+  });
   await rec.stop();
   await sched.stop();
 }
@@ -209,7 +254,11 @@ async function goStyle(n: number): Promise<number> {
   for (const ip of state) active.set(ip, () => undefined);
   const roll = new Rolling(n);
   const cycle = (): void => {
-    roll.cycle(churn, (ip) => state.delete(ip), (ip) => state.add(ip));
+    roll.cycle(
+      churn,
+      (ip) => state.delete(ip),
+      (ip) => state.add(ip),
+    );
     const current = new Set<string>(Array.from(state)); // GetAllIPs() copy, then the map build
     for (const ip of current) {
       if (!active.has(ip) && !stopping.has(ip) && active.size < n + churn) active.set(ip, () => undefined);
@@ -225,14 +274,36 @@ async function goStyle(n: number): Promise<number> {
   };
   const ns = await timePerOp('go_style_snapshot_diff', cycle);
   const bytes = await allocatedPerOp(cycle, 16);
-  emit({ suite: 'reconcile', case: 'go_style_snapshot_diff', n, ns_per_op: Math.round(ns), ops_per_sec: Math.round(1e9 / ns), bytes_per_op: bytes, churn });
+  emit({
+    suite: 'reconcile',
+    case: 'go_style_snapshot_diff',
+    n,
+    ns_per_op: Math.round(ns),
+    ops_per_sec: Math.round(1e9 / ns),
+    bytes_per_op: bytes,
+    churn,
+  });
   return ns;
 }
 
-if (!json) console.error(`reconcile: ${timeMs} ms per case; Go published reconcile_full_cycle at 20k: 2.37 ms and 882 KB per cycle (GitHub Actions, 4 cores)`);
+if (!json)
+  console.error(
+    `reconcile: ${timeMs} ms per case; Go published reconcile_full_cycle at 20k: 2.37 ms and 882 KB per cycle (GitHub Actions, 4 cores)`,
+  );
 for (const n of sizes) {
   const goNs = wanted('go_style') || wanted('reconcile_full_cycle') ? await goStyle(n) : NaN;
   if (wanted('reconcile_full_cycle') || wanted('reconcile_resync')) await ours(n, goNs);
   if (wanted('reconcile_cycle_with_store')) await withStore(n);
 }
-if (json) console.log(JSON.stringify({ suite: 'reconcile', case: 'go_published_full_cycle', n: 20_000, ns_per_op: 2_370_000, ops_per_sec: Math.round(1e9 / 2_370_000), bytes_per_op: 882 * 1024, source: 'docs/go-parity.md (Go, GitHub Actions 4 cores)' }));
+if (json)
+  console.log(
+    JSON.stringify({
+      suite: 'reconcile',
+      case: 'go_published_full_cycle',
+      n: 20_000,
+      ns_per_op: 2_370_000,
+      ops_per_sec: Math.round(1e9 / 2_370_000),
+      bytes_per_op: 882 * 1024,
+      source: 'docs/go-parity.md (Go, GitHub Actions 4 cores)',
+    }),
+  );

@@ -106,11 +106,23 @@ async function simThroughput(n: number, intervalMs: number, simSeconds: number):
   const nsPerPing = ((cpu.user + cpu.system) * 1000) / sent;
   emit(
     {
-      suite: 'schedule', case: 'scheduler_sim_throughput', n, ns_per_op: Math.round(nsPerPing), ops_per_sec: Math.round(1e9 / nsPerPing),
-      interval_ms: intervalMs, target_pings_per_sec: target, core_share_at_target: round((target * nsPerPing) / 1e9, 3),
-      cpu_ms: Math.round((cpu.user + cpu.system) / 1000), wall_ms: Math.round(realNs / 1e6), points: sink.points,
+      suite: 'schedule',
+      case: 'scheduler_sim_throughput',
+      n,
+      ns_per_op: Math.round(nsPerPing),
+      ops_per_sec: Math.round(1e9 / nsPerPing),
+      interval_ms: intervalMs,
+      target_pings_per_sec: target,
+      core_share_at_target: round((target * nsPerPing) / 1e9, 3),
+      cpu_ms: Math.round((cpu.user + cpu.system) / 1000),
+      wall_ms: Math.round(realNs / 1e6),
+      points: sink.points,
     },
-    `${Math.round(1e9 / nsPerPing).toLocaleString('en-US').padStart(10)} pings/s (${Math.round(nsPerPing)} ns CPU each); ${target.toLocaleString('en-US')}/s costs ${round((100 * target * nsPerPing) / 1e9)}% of a core`,
+    `${Math.round(1e9 / nsPerPing)
+      .toLocaleString('en-US')
+      .padStart(
+        10,
+      )} pings/s (${Math.round(nsPerPing)} ns CPU each); ${target.toLocaleString('en-US')}/s costs ${round((100 * target * nsPerPing) / 1e9)}% of a core`,
   );
 }
 
@@ -124,7 +136,14 @@ async function schedulerMemory(n: number, intervalMs: number): Promise<void> {
   const store = new DeviceStore({ clock, maxDevices: n });
   for (const ip of ips) store.markSeen(ip);
   const sched = new PingScheduler(
-    { clock, pinger: noopPinger(clock), sink: new CountingSink(), state: store, logger: silentLogger(), stallMonitor: noStalls },
+    {
+      clock,
+      pinger: noopPinger(clock),
+      sink: new CountingSink(),
+      state: store,
+      logger: silentLogger(),
+      stallMonitor: noStalls,
+    },
     { intervalMs, timeoutMs: 1000, ratePerSec: 1e7, burst: 1e5 },
   );
   gc();
@@ -140,7 +159,17 @@ async function schedulerMemory(n: number, intervalMs: number): Promise<void> {
   const idle = Math.round((heap1 - heap0) / n);
   const probing = Math.round((heap2 - heap0) / n);
   emit(
-    { suite: 'schedule', case: 'scheduler_memory', n, ns_per_op: 0, ops_per_sec: 0, interval_ms: intervalMs, bytes_per_device_scheduled: idle, bytes_per_device_probing: probing, mb_total: round((heap2 - heap0) / 1048576) },
+    {
+      suite: 'schedule',
+      case: 'scheduler_memory',
+      n,
+      ns_per_op: 0,
+      ops_per_sec: 0,
+      interval_ms: intervalMs,
+      bytes_per_device_scheduled: idle,
+      bytes_per_device_probing: probing,
+      mb_total: round((heap2 - heap0) / 1048576),
+    },
     `${idle} B/device scheduled, ${probing} B/device once probing (open summary window): ${round((heap2 - heap0) / 1048576)} MB`,
   );
 }
@@ -153,7 +182,7 @@ async function realtimeOurs(n: number, intervalMs: number, seconds: number): Pro
   const stalls = new EventLoopStallMonitor({ clock });
   const sched = new PingScheduler(
     { clock, pinger: noopPinger(clock), sink, state: store, logger: silentLogger(), stallMonitor: stalls },
-    { intervalMs, timeoutMs: 1000, ratePerSec: (n * 1000) / intervalMs * 1.2, burst: Math.max(256, n / 20) },
+    { intervalMs, timeoutMs: 1000, ratePerSec: ((n * 1000) / intervalMs) * 1.2, burst: Math.max(256, n / 20) },
   );
   for (let i = 0; i < n; i++) {
     store.markSeen(ipOf(i));
@@ -173,11 +202,27 @@ async function realtimeOurs(n: number, intervalMs: number, seconds: number): Pro
   const cpuPct = (100 * (cpu.user + cpu.system)) / 1000 / wallMs;
   emit(
     {
-      suite: 'schedule', case: 'scheduler_realtime', n, ns_per_op: Math.round(((cpu.user + cpu.system) * 1000) / sent), ops_per_sec: Math.round((sent * 1000) / wallMs),
-      interval_ms: intervalMs, cpu_pct: round(cpuPct), send_lag_p50_ms: round(s.sendLagP50Ms, 2), send_lag_p99_ms: round(s.sendLagP99Ms, 2), send_lag_max_ms: round(s.sendLagMaxMs, 2),
-      late_sends: s.lateSendsTotal, missed_slots: s.missedSlotsTotal, stalls: s.stalls.stallsTotal, max_stall_ms: round(s.stalls.maxStallMs), seconds,
+      suite: 'schedule',
+      case: 'scheduler_realtime',
+      n,
+      ns_per_op: Math.round(((cpu.user + cpu.system) * 1000) / sent),
+      ops_per_sec: Math.round((sent * 1000) / wallMs),
+      interval_ms: intervalMs,
+      cpu_pct: round(cpuPct),
+      send_lag_p50_ms: round(s.sendLagP50Ms, 2),
+      send_lag_p99_ms: round(s.sendLagP99Ms, 2),
+      send_lag_max_ms: round(s.sendLagMaxMs, 2),
+      late_sends: s.lateSendsTotal,
+      missed_slots: s.missedSlotsTotal,
+      stalls: s.stalls.stallsTotal,
+      max_stall_ms: round(s.stalls.maxStallMs),
+      seconds,
     },
-    `${Math.round((sent * 1000) / wallMs).toLocaleString('en-US').padStart(10)} pings/s  cpu ${round(cpuPct)}%  send lag p50 ${round(s.sendLagP50Ms, 2)} p99 ${round(s.sendLagP99Ms, 2)} max ${round(s.sendLagMaxMs, 1)} ms  missed ${s.missedSlotsTotal}`,
+    `${Math.round((sent * 1000) / wallMs)
+      .toLocaleString('en-US')
+      .padStart(
+        10,
+      )} pings/s  cpu ${round(cpuPct)}%  send lag p50 ${round(s.sendLagP50Ms, 2)} p99 ${round(s.sendLagP99Ms, 2)} max ${round(s.sendLagMaxMs, 1)} ms  missed ${s.missedSlotsTotal}`,
   );
   return cpuPct;
 }
@@ -197,7 +242,7 @@ async function realtimePerDeviceTimers(n: number, intervalMs: number, seconds: n
     store.markSeen(ip);
     // Go netscan: the first fire 1 s after start, then interval after each completion (docs/go-parity.md);
     // spread the first fire over the interval here so the baseline is not handicapped by a burst.
-    let due = clock.now() + ((i * intervalMs) / n);
+    let due = clock.now() + (i * intervalMs) / n;
     const fire = (): void => {
       if (stop) return;
       lags.push(clock.now() - due);
@@ -227,10 +272,22 @@ async function realtimePerDeviceTimers(n: number, intervalMs: number, seconds: n
   const p99 = sorted[Math.floor(sorted.length * 0.99)] ?? NaN;
   emit(
     {
-      suite: 'schedule', case: 'per_device_timers_realtime', n, ns_per_op: Math.round(((cpu.user + cpu.system) * 1000) / done), ops_per_sec: Math.round((done * 1000) / wallMs),
-      interval_ms: intervalMs, cpu_pct: round(cpuPct), send_lag_p99_ms: round(p99, 2), ours_cpu_ratio: round(oursCpu / cpuPct, 2), seconds,
+      suite: 'schedule',
+      case: 'per_device_timers_realtime',
+      n,
+      ns_per_op: Math.round(((cpu.user + cpu.system) * 1000) / done),
+      ops_per_sec: Math.round((done * 1000) / wallMs),
+      interval_ms: intervalMs,
+      cpu_pct: round(cpuPct),
+      send_lag_p99_ms: round(p99, 2),
+      ours_cpu_ratio: round(oursCpu / cpuPct, 2),
+      seconds,
     },
-    `${Math.round((done * 1000) / wallMs).toLocaleString('en-US').padStart(10)} pings/s  cpu ${round(cpuPct)}%  send lag p99 ${round(p99, 2)} ms  (baseline; ours uses ${round((100 * oursCpu) / cpuPct)}% of its CPU)`,
+    `${Math.round((done * 1000) / wallMs)
+      .toLocaleString('en-US')
+      .padStart(
+        10,
+      )} pings/s  cpu ${round(cpuPct)}%  send lag p99 ${round(p99, 2)} ms  (baseline; ours uses ${round((100 * oursCpu) / cpuPct)}% of its CPU)`,
   );
 }
 
@@ -266,7 +323,10 @@ async function highChurn(n: number, minutes: number): Promise<void> {
     { clock, pinger, sink, state: store, logger: silentLogger(), stallMonitor: noStalls },
     { intervalMs, timeoutMs: 500, ratePerSec: 1e7, burst: 1e5 },
   );
-  const rec = new Reconciler({ source: store, target: sched, clock, logger: silentLogger() }, { maxMonitored: n, resyncIntervalMs: 60_000 });
+  const rec = new Reconciler(
+    { source: store, target: sched, clock, logger: silentLogger() },
+    { maxMonitored: n, resyncIntervalMs: 60_000 },
+  );
   sched.start();
   rec.start();
   let next = 0;
@@ -307,13 +367,33 @@ async function highChurn(n: number, minutes: number): Promise<void> {
   await sched.stop();
   const steady = heap[1] ?? heap[0]!;
   const growthPct = round((100 * (heap.at(-1)! - steady)) / steady);
-  const ok = maxAddToFirstProbe <= intervalMs && minSpacing >= intervalMs && overlaps === 0 && unscheduled === 0 && addedAt.size === 0;
+  const ok =
+    maxAddToFirstProbe <= intervalMs &&
+    minSpacing >= intervalMs &&
+    overlaps === 0 &&
+    unscheduled === 0 &&
+    addedAt.size === 0;
   emit(
     {
-      suite: 'schedule', case: 'high_churn', n, ns_per_op: Math.round((realMs * 1e6) / s.pingsSentTotal), ops_per_sec: Math.round((s.pingsSentTotal * 1000) / realMs),
-      minutes, replaced_per_minute: replace, max_add_to_first_probe_ms: maxAddToFirstProbe, min_send_spacing_ms: minSpacing, overlaps, unscheduled,
-      never_probed: addedAt.size, heap_mb_by_minute: heap, heap_growth_pct_vs_minute2: growthPct, pings: s.pingsSentTotal, skipped: s.skippedTicksTotal,
-      missed: s.missedSlotsTotal, real_ms: Math.round(realMs), ok,
+      suite: 'schedule',
+      case: 'high_churn',
+      n,
+      ns_per_op: Math.round((realMs * 1e6) / s.pingsSentTotal),
+      ops_per_sec: Math.round((s.pingsSentTotal * 1000) / realMs),
+      minutes,
+      replaced_per_minute: replace,
+      max_add_to_first_probe_ms: maxAddToFirstProbe,
+      min_send_spacing_ms: minSpacing,
+      overlaps,
+      unscheduled,
+      never_probed: addedAt.size,
+      heap_mb_by_minute: heap,
+      heap_growth_pct_vs_minute2: growthPct,
+      pings: s.pingsSentTotal,
+      skipped: s.skippedTicksTotal,
+      missed: s.missedSlotsTotal,
+      real_ms: Math.round(realMs),
+      ok,
     },
     `${ok ? 'OK ' : 'FAIL'} add->first probe max ${maxAddToFirstProbe} ms, min spacing ${minSpacing} ms, overlaps ${overlaps}, unscheduled ${unscheduled}; heap MB by minute ${heap.join(' ')} (${growthPct >= 0 ? '+' : ''}${growthPct}% vs minute 2); ${Math.round(realMs)} ms real`,
   );

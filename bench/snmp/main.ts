@@ -18,7 +18,12 @@ import { createLogger } from '../../internal/log/log.js';
 import type { SnmpInfo } from '../../internal/model/device.js';
 import type { Point, PointSink } from '../../internal/model/point.js';
 import { SnmpEnricher, type SnmpEnricherOptions } from '../../internal/snmp/enricher.js';
-import { NetSnmpSession, type SnmpGetRequest, type SnmpGetResult, type SnmpSession } from '../../internal/snmp/session.js';
+import {
+  NetSnmpSession,
+  type SnmpGetRequest,
+  type SnmpGetResult,
+  type SnmpSession,
+} from '../../internal/snmp/session.js';
 import { FakeSnmpSession, FakeSnmpState } from '../../internal/testkit/fake-snmp.js';
 import { Snmpd } from '../../internal/testkit/snmpd.js';
 
@@ -36,11 +41,28 @@ const capDemo = args.includes('--cap-demo');
 // ---------------------------------------------------------------------------------------------
 // Outside the namespace: create it and run this file again inside.
 if (process.env.NETSCAN_BENCH_NETNS !== '1') {
-  const res = spawnSync('unshare', ['-n', '--', 'sh', '-c', 'set -e; ip link set lo up; exec "$0" "$@"', process.execPath, ...process.execArgv, fileURLToPath(import.meta.url), ...args], {
-    stdio: 'inherit',
-    env: { ...process.env, NETSCAN_BENCH_NETNS: '1', NETSCAN_TEST_NETNS: '1' },
-  });
-  if (res.error || res.status === null) console.error(`bench snmp: cannot run inside a private namespace (needs root and unshare -n): ${res.error?.message ?? res.signal}`);
+  const res = spawnSync(
+    'unshare',
+    [
+      '-n',
+      '--',
+      'sh',
+      '-c',
+      'set -e; ip link set lo up; exec "$0" "$@"',
+      process.execPath,
+      ...process.execArgv,
+      fileURLToPath(import.meta.url),
+      ...args,
+    ],
+    {
+      stdio: 'inherit',
+      env: { ...process.env, NETSCAN_BENCH_NETNS: '1', NETSCAN_TEST_NETNS: '1' },
+    },
+  );
+  if (res.error || res.status === null)
+    console.error(
+      `bench snmp: cannot run inside a private namespace (needs root and unshare -n): ${res.error?.message ?? res.signal}`,
+    );
   process.exit(res.status ?? 1);
 }
 
@@ -117,17 +139,24 @@ interface RunResult {
   cpu_ms: number;
 }
 
-const snmpd = await Snmpd.start({ community: 'bench-ro', sysName: 'bench', sysDescr: 'netscan bench agent', bindAll: true });
-nft([
-  'table inet snmp_bench {',
-  '  set dead { type ipv4_addr; }',
-  '  chain input {',
-  '    type filter hook input priority 0; policy accept;',
-  `    ip daddr @dead udp dport ${snmpd.port} drop`,
-  '  }',
-  '}',
-  '',
-].join('\n'));
+const snmpd = await Snmpd.start({
+  community: 'bench-ro',
+  sysName: 'bench',
+  sysDescr: 'netscan bench agent',
+  bindAll: true,
+});
+nft(
+  [
+    'table inet snmp_bench {',
+    '  set dead { type ipv4_addr; }',
+    '  chain input {',
+    '    type filter hook input priority 0; policy accept;',
+    `    ip daddr @dead udp dport ${snmpd.port} drop`,
+    '  }',
+    '}',
+    '',
+  ].join('\n'),
+);
 
 const base: Partial<SnmpEnricherOptions> & Pick<SnmpEnricherOptions, 'credentials'> = {
   credentials: [{ version: '2c', community: 'bench-ro' }],
@@ -142,15 +171,27 @@ const base: Partial<SnmpEnricherOptions> & Pick<SnmpEnricherOptions, 'credential
   intervalMs: 3_600_000,
 };
 
-async function run(scenario: string, session: SnmpSession, deadPct: number, opts: Partial<SnmpEnricherOptions> = {}, baselineMs?: number, list: readonly string[] = ips): Promise<RunResult> {
+async function run(
+  scenario: string,
+  session: SnmpSession,
+  deadPct: number,
+  opts: Partial<SnmpEnricherOptions> = {},
+  baselineMs?: number,
+  list: readonly string[] = ips,
+): Promise<RunResult> {
   const n = list.length;
-  nft(`flush set inet snmp_bench dead\n${deadPct > 0 ? `add element inet snmp_bench dead { ${list.filter((_, i) => isDead(i, deadPct)).join(', ')} }\n` : ''}`);
+  nft(
+    `flush set inet snmp_bench dead\n${deadPct > 0 ? `add element inet snmp_bench dead { ${list.filter((_, i) => isDead(i, deadPct)).join(', ')} }\n` : ''}`,
+  );
   const state = new CountingState(systemClock);
   for (const ip of list) state.add(ip);
   const sink = new CountingSink();
   const peak = new PeakSession(session);
   const o = { ...base, ...opts };
-  const enricher = new SnmpEnricher({ clock: systemClock, session: peak, state, sink, logger: createLogger({ level: 'error' }) }, o);
+  const enricher = new SnmpEnricher(
+    { clock: systemClock, session: peak, state, sink, logger: createLogger({ level: 'error' }) },
+    o,
+  );
   await enricher.start();
   global.gc?.();
   const cpu0 = process.cpuUsage();
@@ -163,12 +204,20 @@ async function run(scenario: string, session: SnmpSession, deadPct: number, opts
   await enricher.stop();
   const idealMs = (n / o.ratePerSec!) * 1000;
   return {
-    scenario, devices: n, dead_pct: deadPct, rate_limit: o.ratePerSec!, max_in_flight: o.maxInFlight!, deadline_ms: o.deadlineMs!,
-    total_ms: Math.round(totalMs), ideal_ms: Math.round(idealMs),
+    scenario,
+    devices: n,
+    dead_pct: deadPct,
+    rate_limit: o.ratePerSec!,
+    max_in_flight: o.maxInFlight!,
+    deadline_ms: o.deadlineMs!,
+    total_ms: Math.round(totalMs),
+    ideal_ms: Math.round(idealMs),
     ratio_to_ideal: Math.round((totalMs / idealMs) * 1000) / 1000,
     ratio_to_baseline: baselineMs === undefined ? null : Math.round((totalMs / baselineMs) * 1000) / 1000,
     devices_per_s: Math.round(n / (totalMs / 1000)),
-    successes: s.successesTotal, failures: { ...s.failuresByClass }, peak_in_flight: peak.peak,
+    successes: s.successesTotal,
+    failures: { ...s.failuresByClass },
+    peak_in_flight: peak.peak,
     cpu_ms: Math.round((cpu.user + cpu.system) / 1000),
   };
 }
@@ -183,16 +232,20 @@ function report(r: RunResult): void {
   const f = r.failures;
   console.log(
     `${r.scenario.padEnd(34)} ${String(r.dead_pct).padStart(3)}% dead  ${(r.total_ms / 1000).toFixed(2).padStart(7)} s  ` +
-    `x${r.ratio_to_ideal.toFixed(3)} of N/rate  ${r.ratio_to_baseline === null ? '        ' : `x${r.ratio_to_baseline.toFixed(3)} base`}  ` +
-    `${String(r.devices_per_s).padStart(5)} dev/s  ok ${r.successes} timeout ${f.timeout} other ${f.other + f.auth + f.no_such}  ` +
-    `peak in flight ${r.peak_in_flight}  cpu ${(r.cpu_ms / 1000).toFixed(1)} s`,
+      `x${r.ratio_to_ideal.toFixed(3)} of N/rate  ${r.ratio_to_baseline === null ? '        ' : `x${r.ratio_to_baseline.toFixed(3)} base`}  ` +
+      `${String(r.devices_per_s).padStart(5)} dev/s  ok ${r.successes} timeout ${f.timeout} other ${f.other + f.auth + f.no_such}  ` +
+      `peak in flight ${r.peak_in_flight}  cpu ${(r.cpu_ms / 1000).toFixed(1)} s`,
   );
 }
 
 try {
   if (!json) {
-    console.log(`SNMP enrichment: ${N} devices (127.1.0.0/16 in a private namespace, one real snmpd 5.9), rate ${RATE}/s, burst 50, timeout = deadline 1 s, max_in_flight ${base.maxInFlight}`);
-    console.log(`ideal N / rate = ${(N / RATE).toFixed(1)} s; a Go-style sequential poll (Get + 2 GetNext per dead agent, 1 s timeout) would need ${(N * 0.8 * 3 / 3600).toFixed(1)} h at 80% dead\n`);
+    console.log(
+      `SNMP enrichment: ${N} devices (127.1.0.0/16 in a private namespace, one real snmpd 5.9), rate ${RATE}/s, burst 50, timeout = deadline 1 s, max_in_flight ${base.maxInFlight}`,
+    );
+    console.log(
+      `ideal N / rate = ${(N / RATE).toFixed(1)} s; a Go-style sequential poll (Get + 2 GetNext per dead agent, 1 s timeout) would need ${((N * 0.8 * 3) / 3600).toFixed(1)} h at 80% dead\n`,
+    );
   }
   // Baseline: pacing alone, with an instant fake session on the real clock.
   const instant = new FakeSnmpSession({ clock: systemClock, record: false });
@@ -204,7 +257,9 @@ try {
   if (capDemo) {
     // The default max_in_flight 50 with a 1 s deadline sustains only 50 / (0.8 x 1 s) = 62 devices/s at 80% dead.
     const n = Math.min(N, 2_000);
-    report(await run(`cap demo: max_in_flight 50, ${n} devices`, real, 80, { maxInFlight: 50 }, undefined, ips.slice(0, n)));
+    report(
+      await run(`cap demo: max_in_flight 50, ${n} devices`, real, 80, { maxInFlight: 50 }, undefined, ips.slice(0, n)),
+    );
   }
 } finally {
   await snmpd.stop();

@@ -38,7 +38,6 @@ const cpuTimestamps: TimestampProvider = {
 /** Operations per tinybench iteration: timer overhead (~100 ns) would swamp single sub-µs calls. */
 const BATCH = 1000;
 
-
 const ipOf = (i: number): string => `127.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
 const ips = (n: number): string[] => Array.from({ length: n }, (_, i) => ipOf(i));
 
@@ -56,9 +55,13 @@ function emit(row: Row): void {
   rows.push(row);
   if (json) console.log(JSON.stringify(row));
   else {
-    const extra = Object.entries(row).filter(([k]) => !['suite', 'case', 'n', 'ns_per_op', 'ops_per_sec', 'ns_per_op_p50', 'samples'].includes(k));
+    const extra = Object.entries(row).filter(
+      ([k]) => !['suite', 'case', 'n', 'ns_per_op', 'ops_per_sec', 'ns_per_op_p50', 'samples'].includes(k),
+    );
     const p50 = row['ns_per_op_p50'] === undefined ? '' : `(p50 ${row['ns_per_op_p50']})`;
-    console.error(`  ${row.case.padEnd(24)} n=${String(row.n).padEnd(8)} ${row.ns_per_op.toFixed(1).padStart(12)} ns/op ${p50.padEnd(16)} ${Math.round(row.ops_per_sec).toLocaleString('en-US').padStart(14)} ops/s  ${extra.map(([k, v]) => `${k}=${v}`).join(' ')}`);
+    console.error(
+      `  ${row.case.padEnd(24)} n=${String(row.n).padEnd(8)} ${row.ns_per_op.toFixed(1).padStart(12)} ns/op ${p50.padEnd(16)} ${Math.round(row.ops_per_sec).toLocaleString('en-US').padStart(14)} ops/s  ${extra.map(([k, v]) => `${k}=${v}`).join(' ')}`,
+    );
   }
 }
 
@@ -67,26 +70,46 @@ function gc(): void {
 }
 
 /** Runs `fn` (which performs BATCH operations) under tinybench and reports per-operation figures. */
-async function measure(name: string, n: number, fn: () => void, opts: { beforeEach?: () => void; batch?: number; iterations?: number } = {}): Promise<Row> {
+async function measure(
+  name: string,
+  n: number,
+  fn: () => void,
+  opts: { beforeEach?: () => void; batch?: number; iterations?: number } = {},
+): Promise<Row> {
   const batch = opts.batch ?? BATCH;
   // Start clean: garbage left by building the fixture must not be collected inside the timing.
   gc();
   // At 100k+ devices rare costs (Map rehash, old-generation GC) dominate the mean; run long
   // enough that they are amortised rather than hit or missed by luck.
   const big = n >= 100_000;
-  const bench = new Bench({ time: big ? timeMs * 5 : timeMs, warmupTime: Math.min(100, timeMs / 4), iterations: opts.iterations ?? (big ? 300 : 10), ...(cpu ? { timestampProvider: cpuTimestamps } : {}) });
+  const bench = new Bench({
+    time: big ? timeMs * 5 : timeMs,
+    warmupTime: Math.min(100, timeMs / 4),
+    iterations: opts.iterations ?? (big ? 300 : 10),
+    ...(cpu ? { timestampProvider: cpuTimestamps } : {}),
+  });
   bench.add(name, fn, opts.beforeEach ? { beforeEach: opts.beforeEach } : {});
   await bench.run();
   const r = bench.tasks[0]!.result;
-  if (r.state !== 'completed') throw new Error(`${name} n=${n}: ${r.state}${'error' in r ? `: ${String(r.error)}` : ''}`);
+  if (r.state !== 'completed')
+    throw new Error(`${name} n=${n}: ${r.state}${'error' in r ? `: ${String(r.error)}` : ''}`);
   const ns = (r.latency.mean * 1e6) / batch;
-  const row: Row = { suite: 'state', case: name, n, ns_per_op: round(ns), ops_per_sec: Math.round(1e9 / ns), ns_per_op_p50: round((r.latency.p50 * 1e6) / batch), samples: r.latency.samplesCount };
+  const row: Row = {
+    suite: 'state',
+    case: name,
+    n,
+    ns_per_op: round(ns),
+    ops_per_sec: Math.round(1e9 / ns),
+    ns_per_op_p50: round((r.latency.p50 * 1e6) / batch),
+    samples: r.latency.samplesCount,
+  };
   emit(row);
   return row;
 }
 
 const round = (x: number): number => Math.round(x * 10) / 10;
-const pct = (xs: number[], q: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))] ?? 0;
+const pct = (xs: number[], q: number): number =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))] ?? 0;
 
 // ----------------------------------------------------------------------------------------------
 
@@ -141,16 +164,25 @@ async function addWithEviction(): Promise<void> {
       let t = n;
       let nxt = n;
       const scanBatch = Math.max(1, Math.floor(BATCH / Math.max(1, n / 100)));
-      await measure('baseline_scan_eviction', n, () => {
-        for (let k = 0; k < scanBatch; k++) {
-          let victim: string | undefined;
-          let best = Infinity;
-          for (const [ip, d] of scan) if (d.lastSeenMs < best) { best = d.lastSeenMs; victim = ip; }
-          scan.delete(victim!);
-          scan.set(pool[nxt]!, { lastSeenMs: t++ });
-          if (++nxt === pool.length) nxt = 0;
-        }
-      }, { batch: scanBatch });
+      await measure(
+        'baseline_scan_eviction',
+        n,
+        () => {
+          for (let k = 0; k < scanBatch; k++) {
+            let victim: string | undefined;
+            let best = Infinity;
+            for (const [ip, d] of scan)
+              if (d.lastSeenMs < best) {
+                best = d.lastSeenMs;
+                victim = ip;
+              }
+            scan.delete(victim!);
+            scan.set(pool[nxt]!, { lastSeenMs: t++ });
+            if (++nxt === pool.length) nxt = 0;
+          }
+        },
+        { batch: scanBatch },
+      );
     }
   }
 }
@@ -225,13 +257,18 @@ async function suspendedCount(): Promise<void> {
     const devices = [...store.devices()];
     const now = clock.now();
     const scanBatch = Math.max(1, Math.floor(BATCH / (n / 100)));
-    await measure('baseline_scan_count', n, () => {
-      for (let k = 0; k < scanBatch; k++) {
-        let c = 0;
-        for (const d of devices) if (now < d.ping.suspendedUntilMs) c++;
-        sink += c;
-      }
-    }, { batch: scanBatch });
+    await measure(
+      'baseline_scan_count',
+      n,
+      () => {
+        for (let k = 0; k < scanBatch; k++) {
+          let c = 0;
+          for (const d of devices) if (now < d.ping.suspendedUntilMs) c++;
+          sink += c;
+        }
+      },
+      { batch: scanBatch },
+    );
   }
 }
 
@@ -249,9 +286,14 @@ async function prune(): Promise<void> {
     for (let i = stale; i < n; i++) store.markSeen(pool[i]!);
     clock.t += 60_000;
   };
-  await measure('prune', n, () => {
-    if (store.prune(1_800_000).length !== stale) throw new Error('prune removed the wrong number');
-  }, { beforeEach: build, batch: 1, iterations: 30 });
+  await measure(
+    'prune',
+    n,
+    () => {
+      if (store.prune(1_800_000).length !== stale) throw new Error('prune removed the wrong number');
+    },
+    { beforeEach: build, batch: 1, iterations: 30 },
+  );
 }
 
 async function snapshot(): Promise<void> {
@@ -285,8 +327,13 @@ async function snapshot(): Promise<void> {
     };
     const store = new DeviceStore({ clock, maxDevices: n, stateFile, fs: timedFs });
     const info = (i: number): SnmpInfo => ({
-      sysName: `sw-${i}`, sysDescr: 'Cisco IOS Software, C2960 Software (C2960-LANBASEK9-M), Version 15.0(2)SE11, RELEASE SOFTWARE (fc3)',
-      sysObjectId: '1.3.6.1.4.1.9.1.1208', sysLocation: 'building 2, rack 14', sysContact: 'noc', sysUptimeS: 1_234_567, credentialId: 'v2c#0',
+      sysName: `sw-${i}`,
+      sysDescr: 'Cisco IOS Software, C2960 Software (C2960-LANBASEK9-M), Version 15.0(2)SE11, RELEASE SOFTWARE (fc3)',
+      sysObjectId: '1.3.6.1.4.1.9.1.1208',
+      sysLocation: 'building 2, rack 14',
+      sysContact: 'noc',
+      sysUptimeS: 1_234_567,
+      credentialId: 'v2c#0',
     });
     for (let i = 0; i < n; i++) {
       const ip = ipOf(i);
@@ -309,8 +356,18 @@ async function snapshot(): Promise<void> {
     const med = runs[Math.floor(runs.length / 2)]!;
     const maxStall = Math.max(...runs.map((x) => x.stallMs));
     emit({
-      suite: 'state', case: 'snapshot', n, ns_per_op: round((med.ms * 1e6) / n), ops_per_sec: Math.round(n / (med.ms / 1000)),
-      total_ms: round(med.ms), max_stall_ms: round(maxStall), max_slice_ms: round(Number(maxSliceNs) / 1e6), p99_slice_ms: Math.round(pct(slices, 0.99) * 100) / 100, p50_slice_ms: Math.round(pct(slices, 0.5) * 100) / 100, bytes: med.bytes, runs: runs.length,
+      suite: 'state',
+      case: 'snapshot',
+      n,
+      ns_per_op: round((med.ms * 1e6) / n),
+      ops_per_sec: Math.round(n / (med.ms / 1000)),
+      total_ms: round(med.ms),
+      max_stall_ms: round(maxStall),
+      max_slice_ms: round(Number(maxSliceNs) / 1e6),
+      p99_slice_ms: Math.round(pct(slices, 0.99) * 100) / 100,
+      p50_slice_ms: Math.round(pct(slices, 0.5) * 100) / 100,
+      bytes: med.bytes,
+      runs: runs.length,
     });
 
     const restores: number[] = [];
@@ -330,8 +387,14 @@ async function snapshot(): Promise<void> {
     restores.sort((a, b) => a - b);
     const rms = restores[1]!;
     emit({
-      suite: 'state', case: 'restore', n, ns_per_op: round((rms * 1e6) / n), ops_per_sec: Math.round(n / (rms / 1000)),
-      total_ms: round(rms), max_stall_ms: round(restoreStall), runs: restores.length,
+      suite: 'state',
+      case: 'restore',
+      n,
+      ns_per_op: round((rms * 1e6) / n),
+      ops_per_sec: Math.round(n / (rms / 1000)),
+      total_ms: round(rms),
+      max_stall_ms: round(restoreStall),
+      runs: restores.length,
     });
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -352,12 +415,21 @@ if (only !== undefined) {
 } else {
   // Each suite in its own process: the 1M-device heaps of one suite would otherwise still be
   // swept and collected (on GC threads, which --cpu counts) while the next one is measured.
-  if (!json) console.error(`state bench (node ${process.version}, ${timeMs} ms per case, ${cpu ? 'CPU' : 'wall'} time; --json for machine output)`);
+  if (!json)
+    console.error(
+      `state bench (node ${process.version}, ${timeMs} ms per case, ${cpu ? 'CPU' : 'wall'} time; --json for machine output)`,
+    );
   const self = fileURLToPath(import.meta.url);
   for (const [name] of suites) {
-    const child = spawnSync(process.execPath, ['--expose-gc', self, '--only', name, '--json', '--time', String(timeMs), ...(cpu ? ['--cpu'] : [])], {
-      stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', maxBuffer: 1 << 24,
-    });
+    const child = spawnSync(
+      process.execPath,
+      ['--expose-gc', self, '--only', name, '--json', '--time', String(timeMs), ...(cpu ? ['--cpu'] : [])],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+        encoding: 'utf8',
+        maxBuffer: 1 << 24,
+      },
+    );
     if (child.status !== 0) throw new Error(`suite ${name} failed with status ${child.status}`);
     for (const line of child.stdout.split('\n')) if (line.startsWith('{')) emit(JSON.parse(line) as Row);
   }
@@ -370,7 +442,10 @@ if (!json && only === undefined) {
   };
   const verdict = (ok: boolean): string => (ok ? 'ok' : 'MISSED');
   const a20k = get('add_with_eviction', 20_000);
-  if (a20k !== undefined) console.error(`  target add_with_eviction(20k) <= 1000 ns: ${a20k} ns mean, ${get('add_with_eviction', 20_000, 'ns_per_op_p50')} ns p50 -> ${verdict(a20k <= 1000)}`);
+  if (a20k !== undefined)
+    console.error(
+      `  target add_with_eviction(20k) <= 1000 ns: ${a20k} ns mean, ${get('add_with_eviction', 20_000, 'ns_per_op_p50')} ns p50 -> ${verdict(a20k <= 1000)}`,
+    );
   for (const k of ['ns_per_op', 'ns_per_op_p50'] as const) {
     const a1k = get('add_with_eviction', 1_000, k);
     const a1m = get('add_with_eviction', 1_000_000, k);
@@ -378,22 +453,30 @@ if (!json && only === undefined) {
     const m1m = get('baseline_map_set_delete', 1_000_000, k);
     if (a1k !== undefined && a1m !== undefined) {
       const floor = m1k !== undefined && m1m !== undefined ? ` (bare Map: ${(m1m / m1k).toFixed(2)})` : '';
-      console.error(`  target add_with_eviction ${k} 1M/1k <= 3: ${(a1m / a1k).toFixed(2)}${floor} -> ${verdict(a1m / a1k <= 3)}`);
+      console.error(
+        `  target add_with_eviction ${k} 1M/1k <= 3: ${(a1m / a1k).toFixed(2)}${floor} -> ${verdict(a1m / a1k <= 3)}`,
+      );
     }
   }
   const a1k = get('add_with_eviction', 1_000);
   const a1m = get('add_with_eviction', 1_000_000);
   const f1m = get('floor_dependent_load', 1_000_000);
   if (a1k !== undefined && a1m !== undefined && f1m !== undefined) {
-    console.error(`  add_with_eviction(1M) - add_with_eviction(1k) = ${(a1m - a1k).toFixed(0)} ns = ${((a1m - a1k) / f1m).toFixed(2)} dependent loads in a ${indexBytesFor(1_000_000) / 1048576} MiB table (${f1m} ns each)`);
+    console.error(
+      `  add_with_eviction(1M) - add_with_eviction(1k) = ${(a1m - a1k).toFixed(0)} ns = ${((a1m - a1k) / f1m).toFixed(2)} dependent loads in a ${indexBytesFor(1_000_000) / 1048576} MiB table (${f1m} ns each)`,
+    );
   }
   for (const n of [1_000, 10_000, 20_000]) {
     const c = get('suspended_count', n);
-    if (c !== undefined) console.error(`  target suspended_count(${n}) <= 100 ns: ${c} ns mean, ${get('suspended_count', n, 'ns_per_op_p50')} ns p50 -> ${verdict(c <= 100)}`);
+    if (c !== undefined)
+      console.error(
+        `  target suspended_count(${n}) <= 100 ns: ${c} ns mean, ${get('suspended_count', n, 'ns_per_op_p50')} ns p50 -> ${verdict(c <= 100)}`,
+      );
   }
   for (const n of [100, 1_000, 10_000, 20_000]) {
     const ours = get('add_with_eviction', n);
     const scan = get('baseline_scan_eviction', n);
-    if (ours !== undefined && scan !== undefined) console.error(`  add_with_eviction vs Go-era O(n) scan at n=${n}: ${(scan / ours).toFixed(0)}x faster`);
+    if (ours !== undefined && scan !== undefined)
+      console.error(`  add_with_eviction vs Go-era O(n) scan at n=${n}: ${(scan / ours).toFixed(0)}x faster`);
   }
 }

@@ -32,14 +32,20 @@ if (process.env.NETSCAN_BENCH_TARGETS_NS !== '1') {
   writeFileSync(join(dir, 'hosts'), `${lines.join('\n')}\n`);
   writeFileSync(join(dir, 'nsswitch.conf'), 'hosts: files\n');
   const sh = [
-    'set -e', 'ip link set lo up',
-    `mount --bind '${join(dir, 'hosts')}' /etc/hosts`, `mount --bind '${join(dir, 'nsswitch.conf')}' /etc/nsswitch.conf`,
+    'set -e',
+    'ip link set lo up',
+    `mount --bind '${join(dir, 'hosts')}' /etc/hosts`,
+    `mount --bind '${join(dir, 'nsswitch.conf')}' /etc/nsswitch.conf`,
     'exec "$0" "$@"',
   ].join('\n');
-  const r = spawnSync('unshare', ['-m', '-n', '--', 'sh', '-c', sh, process.execPath, ...process.execArgv, fileURLToPath(import.meta.url), ...args], {
-    stdio: 'inherit',
-    env: { ...process.env, NETSCAN_BENCH_TARGETS_NS: '1', NETSCAN_BENCH_DIR: dir },
-  });
+  const r = spawnSync(
+    'unshare',
+    ['-m', '-n', '--', 'sh', '-c', sh, process.execPath, ...process.execArgv, fileURLToPath(import.meta.url), ...args],
+    {
+      stdio: 'inherit',
+      env: { ...process.env, NETSCAN_BENCH_TARGETS_NS: '1', NETSCAN_BENCH_DIR: dir },
+    },
+  );
   rmSync(dir, { recursive: true, force: true });
   process.exit(r.status ?? 1);
 }
@@ -56,7 +62,8 @@ async function measure(fn: () => Promise<unknown>): Promise<{ ms: number; alloca
   const after = process.memoryUsage().heapUsed;
   const events = profiler.stop()?.statistics ?? [];
   let freed = 0;
-  for (const e of events) freed += Math.max(0, e.beforeGC.heapStatistics.usedHeapSize - e.afterGC.heapStatistics.usedHeapSize);
+  for (const e of events)
+    freed += Math.max(0, e.beforeGC.heapStatistics.usedHeapSize - e.afterGC.heapStatistics.usedHeapSize);
   return { ms, allocatedBytes: after - before + freed };
 }
 
@@ -67,8 +74,11 @@ async function cycle(label: string, hosts: string[], look: LookupAll): Promise<R
   const again = await measure(() => resolver.resolveAll());
   const failing = [...resolver.failing()].length;
   return {
-    case: label, targets: hosts.length, failing,
-    first_cycle_ms: Math.round(first.ms), steady_cycle_ms: Math.round(again.ms),
+    case: label,
+    targets: hosts.length,
+    failing,
+    first_cycle_ms: Math.round(first.ms),
+    steady_cycle_ms: Math.round(again.ms),
     steady_names_per_s: Math.round(hosts.length / (again.ms / 1000)),
     steady_alloc_bytes_per_target: Math.round(again.allocatedBytes / hosts.length),
     steady_alloc_mib: Number((again.allocatedBytes / 1048576).toFixed(1)),
@@ -80,14 +90,28 @@ async function agentStartup(): Promise<Record<string, number | string>> {
   const out = join(dir, 'out.lp');
   const config = {
     targets: Array.from({ length: count }, (_, i) => nameOf(i)),
-    icmp_discovery_interval: '1h', ping_interval: '10s', ping_timeout: '1s', ping_rate_limit: 20_000, ping_burst_limit: 20_000,
-    max_devices: count + 10, max_concurrent_pingers: count + 10, summary_interval: '0', ping_raw_points: true,
-    output_file: out, output_file_max_bytes: 1024 ** 3, influxdb: { enabled: false, flush_interval: '200ms' },
-    state_file: join(dir, 'state.json'), spool_dir: join(dir, 'spool'), health_check_port: 0, agent_name: 'bench',
+    icmp_discovery_interval: '1h',
+    ping_interval: '10s',
+    ping_timeout: '1s',
+    ping_rate_limit: 20_000,
+    ping_burst_limit: 20_000,
+    max_devices: count + 10,
+    max_concurrent_pingers: count + 10,
+    summary_interval: '0',
+    ping_raw_points: true,
+    output_file: out,
+    output_file_max_bytes: 1024 ** 3,
+    influxdb: { enabled: false, flush_interval: '200ms' },
+    state_file: join(dir, 'state.json'),
+    spool_dir: join(dir, 'spool'),
+    health_check_port: 0,
+    agent_name: 'bench',
   };
   writeFileSync(join(dir, 'netscan.yaml'), stringify(config));
   const t0 = performance.now();
-  const child = spawn(process.execPath, [bin, 'run', '-c', join(dir, 'netscan.yaml')], { stdio: ['ignore', 'ignore', 'ignore'] });
+  const child = spawn(process.execPath, [bin, 'run', '-c', join(dir, 'netscan.yaml')], {
+    stdio: ['ignore', 'ignore', 'ignore'],
+  });
   let firstPingMs = NaN;
   let allMs = NaN;
   const seen = new Set<string>();
@@ -109,20 +133,37 @@ async function agentStartup(): Promise<Record<string, number | string>> {
   }
   child.kill('SIGTERM');
   await new Promise((r) => child.once('exit', r));
-  return { case: 'agent start-up', targets: count, spawn_to_first_ping_ms: Math.round(firstPingMs), spawn_to_all_pinged_ms: Math.round(allMs), pinged: seen.size };
+  return {
+    case: 'agent start-up',
+    targets: count,
+    spawn_to_first_ping_ms: Math.round(firstPingMs),
+    spawn_to_all_pinged_ms: Math.round(allMs),
+    pinged: seen.size,
+  };
 }
 
 const names = Array.from({ length: count }, (_, i) => nameOf(i));
 const table = new Map(names.map((n, i) => [n, [{ address: addressOf(i), family: 4 }]]));
-const fake: LookupAll = async (host) => table.get(host) ?? Promise.reject(Object.assign(new Error('ENOTFOUND'), { code: 'ENOTFOUND' }));
+const fake: LookupAll = async (host) =>
+  table.get(host) ?? Promise.reject(Object.assign(new Error('ENOTFOUND'), { code: 'ENOTFOUND' }));
 // --only agent: the whole-agent case alone (the lookup cycles take minutes at 20k).
 const rows = args.includes('--only')
   ? [await agentStartup()]
   : [
-      await cycle('addresses (no lookup, baseline)', names.map((_, i) => addressOf(i)), fake),
+      await cycle(
+        'addresses (no lookup, baseline)',
+        names.map((_, i) => addressOf(i)),
+        fake,
+      ),
       await cycle('names, in-memory lookup (resolver cost)', names, fake),
       await cycle('names, dns.lookup from /etc/hosts', names, lookup),
       await agentStartup(),
     ];
 if (json) for (const r of rows) console.log(JSON.stringify(r));
-else for (const r of rows) console.log(Object.entries(r).map(([k, v]) => `${k}=${v}`).join('  '));
+else
+  for (const r of rows)
+    console.log(
+      Object.entries(r)
+        .map(([k, v]) => `${k}=${v}`)
+        .join('  '),
+    );

@@ -44,7 +44,12 @@ const log = createLogger({ level: process.env['NETSCAN_BENCH_LOG'] ?? 'warn' });
 
 function emit(row: Record<string, unknown>): void {
   if (json) console.log(JSON.stringify({ suite: 'writer', ...row }));
-  else console.error(`  ${Object.entries(row).map(([k, v]) => `${k}=${typeof v === 'number' ? (Number.isInteger(v) ? v : v.toFixed(2)) : String(v)}`).join(' ')}`);
+  else
+    console.error(
+      `  ${Object.entries(row)
+        .map(([k, v]) => `${k}=${typeof v === 'number' ? (Number.isInteger(v) ? v : v.toFixed(2)) : String(v)}`)
+        .join(' ')}`,
+    );
 }
 
 const ipOf = (i: number): string => `127.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
@@ -73,17 +78,32 @@ function v2(url: string): InfluxV2Transport {
 async function runClient(url: string, measurement: string, n: number, base: number): Promise<number> {
   let acked = 0;
   const api = new InfluxDB({ url, token: 'bench' }).getWriteApi('bench', 'bench', 'ms', {
-    batchSize: 5000, flushInterval: 1000, maxRetries: 0,
-    writeSuccess: (lines: string[]) => { acked += lines.length; },
+    batchSize: 5000,
+    flushInterval: 1000,
+    maxRetries: 0,
+    writeSuccess: (lines: string[]) => {
+      acked += lines.length;
+    },
   });
   const t0 = performance.now();
   for (let i = 0; i < n; i++) {
-    api.writePoint(new ClientPoint(measurement).tag('ip', IPS[i % DEVICES]!).floatField('rtt_ms', (i % 1000) / 10)
-      .booleanField('success', true).booleanField('suspended', false).timestamp(timeOf(base, i)));
+    api.writePoint(
+      new ClientPoint(measurement)
+        .tag('ip', IPS[i % DEVICES]!)
+        .floatField('rtt_ms', (i % 1000) / 10)
+        .booleanField('success', true)
+        .booleanField('suspended', false)
+        .timestamp(timeOf(base, i)),
+    );
     if (i % 5000 === 4999) await yieldLoop();
   }
   await api.flush();
-  await waitFor(() => acked, (a) => a >= n, 60_000, 1);
+  await waitFor(
+    () => acked,
+    (a) => a >= n,
+    60_000,
+    1,
+  );
   const dt = (performance.now() - t0) / 1000;
   await api.close().catch(() => undefined);
   if (acked !== n) throw new Error(`client acknowledged ${acked} of ${n}`);
@@ -91,16 +111,31 @@ async function runClient(url: string, measurement: string, n: number, base: numb
 }
 
 async function runWriter(url: string, measurement: string, n: number, base: number): Promise<number> {
-  const w = new InfluxWriter({ transport: v2(url), clock: systemClock, logger: log, flushIntervalMs: 1000, maxConcurrentWrites: 2, maxBufferPoints: 2 * n });
+  const w = new InfluxWriter({
+    transport: v2(url),
+    clock: systemClock,
+    logger: log,
+    flushIntervalMs: 1000,
+    maxConcurrentWrites: 2,
+    maxBufferPoints: 2 * n,
+  });
   await w.start();
   const t0 = performance.now();
   for (let i = 0; i < n; i++) {
-    const p = pingPoint({ ok: true, ip: IPS[i % DEVICES]!, rttMs: (i % 1000) / 10, sentAtMs: 0 }, { timeMs: timeOf(base, i) });
+    const p = pingPoint(
+      { ok: true, ip: IPS[i % DEVICES]!, rttMs: (i % 1000) / 10, sentAtMs: 0 },
+      { timeMs: timeOf(base, i) },
+    );
     w.write(measurement === 'ping' ? p : { ...p, measurement });
     if (i % 5000 === 4999) await yieldLoop();
   }
   w.flush();
-  const s = await waitFor(() => w.stats(), (st) => st.pointsWritten + st.pointsDropped >= n, 60_000, 1);
+  const s = await waitFor(
+    () => w.stats(),
+    (st) => st.pointsWritten + st.pointsDropped >= n,
+    60_000,
+    1,
+  );
   const dt = (performance.now() - t0) / 1000;
   await w.close(10_000);
   if (s.pointsWritten !== n) throw new Error(`writer wrote ${s.pointsWritten} of ${n} (dropped ${s.pointsDropped})`);
@@ -120,8 +155,18 @@ async function throughputNull(): Promise<void> {
       client.push(await runClient(server.url, 'bench_client', POINTS, base));
       writer.push(await runWriter(server.url, 'bench_writer', POINTS, base));
     }
-    emit({ case: 'throughput_null_server_client', points: POINTS, points_per_s: Math.round(median(client)), all: client.map(Math.round).join('/') });
-    emit({ case: 'throughput_null_server_writer', points: POINTS, points_per_s: Math.round(median(writer)), all: writer.map(Math.round).join('/') });
+    emit({
+      case: 'throughput_null_server_client',
+      points: POINTS,
+      points_per_s: Math.round(median(client)),
+      all: client.map(Math.round).join('/'),
+    });
+    emit({
+      case: 'throughput_null_server_writer',
+      points: POINTS,
+      points_per_s: Math.round(median(writer)),
+      all: writer.map(Math.round).join('/'),
+    });
   } finally {
     await server.close();
   }
@@ -141,9 +186,25 @@ async function throughput(): Promise<void> {
       client.push(await runClient(vm.url, 'bench_client', POINTS, base));
       writer.push(await runWriter(vm.url, 'bench_writer', POINTS, base));
     }
-    emit({ case: 'throughput_client', points: POINTS, rounds: ROUNDS, points_per_s: Math.round(median(client)), all: client.map(Math.round).join('/') });
-    emit({ case: 'throughput_writer', points: POINTS, rounds: ROUNDS, points_per_s: Math.round(median(writer)), all: writer.map(Math.round).join('/') });
-    emit({ case: 'throughput_ratio', writer_over_client: median(writer) / median(client), target: '>= 0.9 and >= 250000 points/s' });
+    emit({
+      case: 'throughput_client',
+      points: POINTS,
+      rounds: ROUNDS,
+      points_per_s: Math.round(median(client)),
+      all: client.map(Math.round).join('/'),
+    });
+    emit({
+      case: 'throughput_writer',
+      points: POINTS,
+      rounds: ROUNDS,
+      points_per_s: Math.round(median(writer)),
+      all: writer.map(Math.round).join('/'),
+    });
+    emit({
+      case: 'throughput_ratio',
+      writer_over_client: median(writer) / median(client),
+      target: '>= 0.9 and >= 250000 points/s',
+    });
   } finally {
     await vm.dispose();
   }
@@ -155,20 +216,32 @@ async function outage(): Promise<void> {
   const vm = new VictoriaMetrics();
   await vm.start();
   const spoolDir = mkdtempSync(join(tmpdir(), 'netscan-bench-spool-'));
-  const w = new InfluxWriter({ transport: v2(vm.url), clock: systemClock, logger: log, spoolDir, minRetryDelayMs: 500, maxRetryDelayMs: 5000 });
+  const w = new InfluxWriter({
+    transport: v2(vm.url),
+    clock: systemClock,
+    logger: log,
+    spoolDir,
+    minRetryDelayMs: 500,
+    maxRetryDelayMs: 5000,
+  });
   await w.start();
   const base = Math.floor(Date.now() / 1000) * 1000 - 12 * 3_600_000;
   let produced = 0;
   let producing = true;
   let rssMax = 0;
-  const rssSampler = setInterval(() => { rssMax = Math.max(rssMax, rss()); }, 250);
+  const rssSampler = setInterval(() => {
+    rssMax = Math.max(rssMax, rss());
+  }, 250);
   // Paced producer: RATE points/s in 50 ms slices, scheduled from the start time (no drift).
   const t0 = Date.now();
   const producer = (async () => {
     for (let slice = 1; producing; slice++) {
       const target = Math.floor((RATE * slice) / 20);
       while (produced < target) {
-        const p = pingPoint({ ok: true, ip: IPS[produced % DEVICES]!, rttMs: 1, sentAtMs: 0 }, { timeMs: timeOf(base, produced) });
+        const p = pingPoint(
+          { ok: true, ip: IPS[produced % DEVICES]!, rttMs: 1, sentAtMs: 0 },
+          { timeMs: timeOf(base, produced) },
+        );
         w.write({ ...p, measurement: 'outage' });
         produced++;
       }
@@ -184,24 +257,45 @@ async function outage(): Promise<void> {
     const during = w.stats();
     await vm.start();
     const upAt = Date.now();
-    const replayed = await waitFor(() => w.stats(), (st) => st.spoolPoints === 0, 300_000, 20);
+    const replayed = await waitFor(
+      () => w.stats(),
+      (st) => st.spoolPoints === 0,
+      300_000,
+      20,
+    );
     const replayDoneAt = Date.now();
     await sleep(Math.max(0, upAt + 5000 - Date.now()));
     producing = false;
     await producer;
     w.flush();
-    const s = await waitFor(() => w.stats(), (st) => st.pointsWritten + st.pointsDropped >= produced, 300_000, 50);
+    const s = await waitFor(
+      () => w.stats(),
+      (st) => st.pointsWritten + st.pointsDropped >= produced,
+      300_000,
+      50,
+    );
     const drainedAt = Date.now();
     const series = await vm.waitForSamples('{__name__="outage_rtt_ms"}', produced, 60_000);
     const inServer = distinctSampleCount(series);
     emit({
-      case: 'outage', rate_points_per_s: RATE, outage_s: OUTAGE_S, produced, written: s.pointsWritten, dropped: s.pointsDropped,
-      in_server: inServer, books_ok: inServer === produced && s.pointsDropped === 0 ? 'yes' : 'NO',
-      spooled_at_end_of_outage: during.spoolPoints, spool_mb_at_end_of_outage: Math.round(during.spoolBytes / 1048576),
-      downtime_s: Math.round((upAt - downAt) / 1000), spool_empty_after_s: Math.round((replayDoneAt - upAt) / 100) / 10,
-      replay_points_per_s: Math.round((replayed.pointsWritten - during.pointsWritten) / Math.max(0.001, (replayDoneAt - upAt) / 1000)),
+      case: 'outage',
+      rate_points_per_s: RATE,
+      outage_s: OUTAGE_S,
+      produced,
+      written: s.pointsWritten,
+      dropped: s.pointsDropped,
+      in_server: inServer,
+      books_ok: inServer === produced && s.pointsDropped === 0 ? 'yes' : 'NO',
+      spooled_at_end_of_outage: during.spoolPoints,
+      spool_mb_at_end_of_outage: Math.round(during.spoolBytes / 1048576),
+      downtime_s: Math.round((upAt - downAt) / 1000),
+      spool_empty_after_s: Math.round((replayDoneAt - upAt) / 100) / 10,
+      replay_points_per_s: Math.round(
+        (replayed.pointsWritten - during.pointsWritten) / Math.max(0.001, (replayDoneAt - upAt) / 1000),
+      ),
       all_written_after_stop_s: Math.round((drainedAt - upAt) / 100) / 10,
-      rss_mb_before: rssBefore, rss_mb_max: rssMax,
+      rss_mb_before: rssBefore,
+      rss_mb_max: rssMax,
     });
   } finally {
     producing = false;
@@ -215,7 +309,10 @@ async function outage(): Promise<void> {
 // ---------------------------------------------------------------- saturation
 
 /** An HTTP write endpoint that takes `delayMs` per request: a server slower than the producer. */
-async function slowServer(delayMs: number, count = true): Promise<{ url: string; lines: () => number; close: () => Promise<void> }> {
+async function slowServer(
+  delayMs: number,
+  count = true,
+): Promise<{ url: string; lines: () => number; close: () => Promise<void> }> {
   let lines = 0;
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -243,7 +340,11 @@ async function slowServer(delayMs: number, count = true): Promise<{ url: string;
   return {
     url: `http://127.0.0.1:${port}`,
     lines: () => lines,
-    close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
 
@@ -252,8 +353,13 @@ async function saturation(withSpool: boolean): Promise<void> {
   const spoolDir = mkdtempSync(join(tmpdir(), 'netscan-bench-sat-'));
   const maxBufferPoints = 100_000;
   const w = new InfluxWriter({
-    transport: v2(server.url), clock: systemClock, logger: log, maxBufferPoints, maxConcurrentWrites: 2,
-    spoolDir: withSpool ? spoolDir : undefined, spoolMaxBytes: 256 * 1024 * 1024,
+    transport: v2(server.url),
+    clock: systemClock,
+    logger: log,
+    maxBufferPoints,
+    maxConcurrentWrites: 2,
+    spoolDir: withSpool ? spoolDir : undefined,
+    spoolMaxBytes: 256 * 1024 * 1024,
   });
   await w.start();
   let produced = 0;
@@ -266,7 +372,10 @@ async function saturation(withSpool: boolean): Promise<void> {
   try {
     while (Date.now() < end) {
       for (let k = 0; k < 5000; k++) {
-        const p: Point = pingPoint({ ok: true, ip: IPS[produced % DEVICES]!, rttMs: 1, sentAtMs: 0 }, { timeMs: timeOf(base, produced) });
+        const p: Point = pingPoint(
+          { ok: true, ip: IPS[produced % DEVICES]!, rttMs: 1, sentAtMs: 0 },
+          { timeMs: timeOf(base, produced) },
+        );
         returnedDrops += w.write(p);
         produced++;
       }
@@ -279,12 +388,23 @@ async function saturation(withSpool: boolean): Promise<void> {
     const s = w.stats();
     const balance = produced - (s.pointsWritten + s.spoolPoints + s.pointsDropped);
     emit({
-      case: withSpool ? 'saturation_spool' : 'saturation_memory', seconds: SATURATION_S, produced,
-      produced_per_s: Math.round(produced / SATURATION_S), written: s.pointsWritten, server_lines: server.lines(),
-      spooled: s.spoolPoints, dropped: s.pointsDropped, dropped_returned_by_write: returnedDrops,
-      books_balance: balance, books_ok: balance === 0 && server.lines() === s.pointsWritten && returnedDrops <= s.pointsDropped ? 'yes' : 'NO',
-      max_queue_depth: maxDepth, max_buffer_points: maxBufferPoints, queue_at_stop: atStop.queueDepth,
-      spool_mb: Math.round(s.spoolBytes / 1048576), rss_mb_before: rssBefore, rss_mb_max: rssMax,
+      case: withSpool ? 'saturation_spool' : 'saturation_memory',
+      seconds: SATURATION_S,
+      produced,
+      produced_per_s: Math.round(produced / SATURATION_S),
+      written: s.pointsWritten,
+      server_lines: server.lines(),
+      spooled: s.spoolPoints,
+      dropped: s.pointsDropped,
+      dropped_returned_by_write: returnedDrops,
+      books_balance: balance,
+      books_ok: balance === 0 && server.lines() === s.pointsWritten && returnedDrops <= s.pointsDropped ? 'yes' : 'NO',
+      max_queue_depth: maxDepth,
+      max_buffer_points: maxBufferPoints,
+      queue_at_stop: atStop.queueDepth,
+      spool_mb: Math.round(s.spoolBytes / 1048576),
+      rss_mb_before: rssBefore,
+      rss_mb_max: rssMax,
     });
   } finally {
     await w.close(2000);
@@ -307,7 +427,14 @@ function diskWriteBytes(): number {
 async function walCase(rate: number, wal: boolean): Promise<void> {
   const server = await slowServer(0, false);
   const spoolDir = mkdtempSync(join(tmpdir(), 'netscan-bench-wal-'));
-  const w = new InfluxWriter({ transport: v2(server.url), clock: systemClock, logger: log, spoolDir, wal, flushIntervalMs: 5000 });
+  const w = new InfluxWriter({
+    transport: v2(server.url),
+    clock: systemClock,
+    logger: log,
+    spoolDir,
+    wal,
+    flushIntervalMs: 5000,
+  });
   await w.start();
   const base = Math.floor(Date.now() / 1000) * 1000 - 6 * 3_600_000;
   let produced = 0;
@@ -318,7 +445,10 @@ async function walCase(rate: number, wal: boolean): Promise<void> {
     // Paced producer in 20 ms slices, scheduled from the start time (no drift).
     for (let slice = 1; Date.now() - t0 < WAL_S * 1000; slice++) {
       for (const due = Math.floor((rate * slice) / 50); produced < due; produced++) {
-        const p = pingPoint({ ok: true, ip: IPS[produced % DEVICES]!, rttMs: 1, sentAtMs: 0 }, { timeMs: timeOf(base, produced) });
+        const p = pingPoint(
+          { ok: true, ip: IPS[produced % DEVICES]!, rttMs: 1, sentAtMs: 0 },
+          { timeMs: timeOf(base, produced) },
+        );
         w.write(p);
       }
       await sleep(Math.max(0, t0 + slice * 20 - Date.now()));
@@ -329,10 +459,18 @@ async function walCase(rate: number, wal: boolean): Promise<void> {
     const ws = w.walStats();
     const s = w.stats();
     emit({
-      case: wal ? 'wal_on' : 'wal_off', rate_points_per_s: rate, seconds: Math.round(seconds), produced, produced_per_s: Math.round(produced / seconds),
-      cpu_pct: (100 * (cpu.user + cpu.system)) / 1e6 / seconds, wal_bytes_per_s: Math.round((ws?.bytes ?? 0) / seconds),
-      wal_commits_per_s: (ws?.commits ?? 0) / seconds, disk_write_bytes_per_s: Math.round(disk / seconds),
-      written: s.pointsWritten, dropped: s.pointsDropped, rss_mb: rss(),
+      case: wal ? 'wal_on' : 'wal_off',
+      rate_points_per_s: rate,
+      seconds: Math.round(seconds),
+      produced,
+      produced_per_s: Math.round(produced / seconds),
+      cpu_pct: (100 * (cpu.user + cpu.system)) / 1e6 / seconds,
+      wal_bytes_per_s: Math.round((ws?.bytes ?? 0) / seconds),
+      wal_commits_per_s: (ws?.commits ?? 0) / seconds,
+      disk_write_bytes_per_s: Math.round(disk / seconds),
+      written: s.pointsWritten,
+      dropped: s.pointsDropped,
+      rss_mb: rss(),
     });
   } finally {
     await w.close(10_000);

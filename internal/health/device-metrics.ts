@@ -8,7 +8,9 @@
  */
 
 /** Upper bounds of the RTT histogram buckets, in seconds (+Inf is implied). */
-export const deviceRttBucketsS: readonly number[] = [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
+export const deviceRttBucketsS: readonly number[] = [
+  0.0001, 0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+];
 
 /** Identity labels of one device. */
 export interface DeviceLabels {
@@ -101,15 +103,25 @@ export class DeviceMetrics {
     const each = (fn: (i: number, l: string) => void): void => {
       for (const i of this.#slots.values()) fn(i, this.#labelText[i]!);
     };
-    parts.push(`# HELP ${PREFIX}info Identity of the device in its labels (name, SNMP description, location, ...); always 1.\n# TYPE ${PREFIX}info gauge\n`);
+    parts.push(
+      `# HELP ${PREFIX}info Identity of the device in its labels (name, SNMP description, location, ...); always 1.\n# TYPE ${PREFIX}info gauge\n`,
+    );
     for (const i of this.#slots.values()) parts.push(`${PREFIX}info{${this.#infoText[i]}} 1\n`);
-    parts.push(`# HELP ${PREFIX}up 1 when the device answered its last probe, 0 when it failed or is suspended.\n# TYPE ${PREFIX}up gauge\n`);
+    parts.push(
+      `# HELP ${PREFIX}up 1 when the device answered its last probe, 0 when it failed or is suspended.\n# TYPE ${PREFIX}up gauge\n`,
+    );
     each((i, l) => parts.push(`${PREFIX}up{${l}} ${this.#up[i]}\n`));
-    parts.push(`# HELP ${PREFIX}pings_sent_total Monitoring echo requests sent to the device.\n# TYPE ${PREFIX}pings_sent_total counter\n`);
+    parts.push(
+      `# HELP ${PREFIX}pings_sent_total Monitoring echo requests sent to the device.\n# TYPE ${PREFIX}pings_sent_total counter\n`,
+    );
     each((i, l) => parts.push(`${PREFIX}pings_sent_total{${l}} ${this.#sent[i]}\n`));
-    parts.push(`# HELP ${PREFIX}pings_received_total Echo replies received from the device.\n# TYPE ${PREFIX}pings_received_total counter\n`);
+    parts.push(
+      `# HELP ${PREFIX}pings_received_total Echo replies received from the device.\n# TYPE ${PREFIX}pings_received_total counter\n`,
+    );
     each((i, l) => parts.push(`${PREFIX}pings_received_total{${l}} ${this.#received[i]}\n`));
-    parts.push(`# HELP ${PREFIX}rtt_seconds Round-trip time of the device's echo replies.\n# TYPE ${PREFIX}rtt_seconds histogram\n`);
+    parts.push(
+      `# HELP ${PREFIX}rtt_seconds Round-trip time of the device's echo replies.\n# TYPE ${PREFIX}rtt_seconds histogram\n`,
+    );
     each((i, l) => {
       let cum = 0;
       const base = i * (NB + 1);
@@ -118,7 +130,9 @@ export class DeviceMetrics {
         parts.push(`${PREFIX}rtt_seconds_bucket{${l},le="${deviceRttBucketsS[b]}"} ${cum}\n`);
       }
       cum += this.#buckets[base + NB]!;
-      parts.push(`${PREFIX}rtt_seconds_bucket{${l},le="+Inf"} ${cum}\n${PREFIX}rtt_seconds_sum{${l}} ${this.#sumS[i]}\n${PREFIX}rtt_seconds_count{${l}} ${cum}\n`);
+      parts.push(
+        `${PREFIX}rtt_seconds_bucket{${l},le="+Inf"} ${cum}\n${PREFIX}rtt_seconds_sum{${l}} ${this.#sumS[i]}\n${PREFIX}rtt_seconds_count{${l}} ${cum}\n`,
+      );
     });
     return parts.join('');
   }
@@ -168,7 +182,8 @@ function infoText(base: string, d: DeviceLabels): string {
   return s;
 }
 
-const usableLabel = (k: string): boolean => k !== 'ip' && k !== 'name' && k !== 'le' && LABEL_NAME.test(k) && !k.startsWith('__');
+const usableLabel = (k: string): boolean =>
+  k !== 'ip' && k !== 'name' && k !== 'le' && LABEL_NAME.test(k) && !k.startsWith('__');
 
 function labelText(ip: string, d: DeviceLabels): string {
   let s = `ip="${escapeLabelValue(ip)}"`;

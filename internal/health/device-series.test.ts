@@ -16,7 +16,10 @@ const B = '127.0.0.2';
 
 /** The sample of `metric` for `ip`, or undefined when the series does not exist. */
 function sample(series: DeviceSeries, metric: string, ip: string): number | undefined {
-  const line = series.render().split('\n').find((l) => l.startsWith(`${metric}{ip="${ip}"`));
+  const line = series
+    .render()
+    .split('\n')
+    .find((l) => l.startsWith(`${metric}{ip="${ip}"`));
   return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
 }
 
@@ -26,8 +29,24 @@ function rig(respond: (ip: string) => FakeReply) {
   const stalls = new FakeStallMonitor();
   const series = new DeviceSeries({ devices: state });
   const sched = new PingScheduler(
-    { clock, pinger: new FakePinger({ clock, respond }), sink: new RecordingSink(), state, logger: silentLogger(), stallMonitor: stalls, observer: series },
-    { intervalMs: 1000, timeoutMs: 500, ratePerSec: 1e6, burst: 1e6, maxConsecutiveFails: 3, backoffMs: 60_000, overloadThresholdMs: 200 },
+    {
+      clock,
+      pinger: new FakePinger({ clock, respond }),
+      sink: new RecordingSink(),
+      state,
+      logger: silentLogger(),
+      stallMonitor: stalls,
+      observer: series,
+    },
+    {
+      intervalMs: 1000,
+      timeoutMs: 500,
+      ratePerSec: 1e6,
+      burst: 1e6,
+      maxConsecutiveFails: 3,
+      backoffMs: 60_000,
+      overloadThresholdMs: 200,
+    },
   );
   return { clock, state, stalls, series, sched };
 }
@@ -79,14 +98,23 @@ test('a device suspended before its first probe is down at its first slot; a rem
 
 test('an SNMP answer names the series and fills netscan_device_info; a device without series is not created by it', () => {
   const info: SnmpInfo = {
-    sysName: 'core-1', sysDescr: 'Linux "x"', sysObjectId: '1.3.6.1.4.1.8072.3.2.10', sysLocation: 'rack 9', sysContact: '', sysUptimeS: 5, credentialId: 'c',
+    sysName: 'core-1',
+    sysDescr: 'Linux "x"',
+    sysObjectId: '1.3.6.1.4.1.8072.3.2.10',
+    sysLocation: 'rack 9',
+    sysContact: '',
+    sysUptimeS: 5,
+    credentialId: 'c',
   };
   const series = new DeviceSeries({ devices: { get: () => undefined }, labelsOf: () => ({ site: 'ams1' }) });
   series.snmpAnswered(A, info);
   assert.equal(series.size, 0);
   series.probed({ ok: true, ip: A, rttMs: 1, sentAtMs: T0 });
   series.snmpAnswered(A, info);
-  const lines = series.render().split('\n').filter((l) => /^netscan_device_(info|up)\{/.test(l));
+  const lines = series
+    .render()
+    .split('\n')
+    .filter((l) => /^netscan_device_(info|up)\{/.test(l));
   assert.deepEqual(lines, [
     'netscan_device_info{ip="127.0.0.1",name="core-1",site="ams1",description="Linux \\"x\\"",sys_object_id="1.3.6.1.4.1.8072.3.2.10",location="rack 9"} 1',
     'netscan_device_up{ip="127.0.0.1",name="core-1",site="ams1"} 1',

@@ -73,7 +73,10 @@ export class DeviceSeries {
       name: snmp?.sysName || undefined,
       labels: this.#opts.labelsOf?.(ip),
       info: snmp && {
-        description: snmp.sysDescr, sys_object_id: snmp.sysObjectId, location: snmp.sysLocation, contact: snmp.sysContact,
+        description: snmp.sysDescr,
+        sys_object_id: snmp.sysObjectId,
+        location: snmp.sysLocation,
+        contact: snmp.sysContact,
       },
     };
   }

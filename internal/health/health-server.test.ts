@@ -12,14 +12,21 @@ function server(over: Partial<HealthServerOptions> = {}): HealthServer {
   const registry = new Registry();
   new Gauge({ name: 'netscan_devices', help: 'devices', registers: [registry] }).set(7);
   return new HealthServer({
-    port: 0, host: '127.0.0.1', registry, logger: silentLogger(),
+    port: 0,
+    host: '127.0.0.1',
+    registry,
+    logger: silentLogger(),
     health: () => ({ status: 'healthy', version: '1.2.3', device_count: 7 }),
     readiness: () => ({ ready: true }),
     ...over,
   });
 }
 
-async function get(s: HealthServer, path: string, method = 'GET'): Promise<{ status: number; body: string; type: string | null }> {
+async function get(
+  s: HealthServer,
+  path: string,
+  method = 'GET',
+): Promise<{ status: number; body: string; type: string | null }> {
   const r = await fetch(`http://127.0.0.1:${s.port}${path}`, { method });
   return { status: r.status, body: await r.text(), type: r.headers.get('content-type') };
 }
@@ -47,7 +54,11 @@ test('/health/ready answers 503 with the reason when not ready', async () => {
   const s = server({ readiness: () => ({ ready: false, reason: 'state not loaded' }) });
   await s.start();
   try {
-    assert.deepEqual(await get(s, '/health/ready'), { status: 503, body: 'NOT READY: state not loaded', type: 'text/plain; charset=utf-8' });
+    assert.deepEqual(await get(s, '/health/ready'), {
+      status: 503,
+      body: 'NOT READY: state not loaded',
+      type: 'text/plain; charset=utf-8',
+    });
   } finally {
     await s.stop();
   }
@@ -55,7 +66,10 @@ test('/health/ready answers 503 with the reason when not ready', async () => {
 
 test('POST /-/reload reports success or the problems, other methods are refused', async () => {
   let calls = 0;
-  const s = server({ reload: async () => (++calls === 1 ? { ok: true, problems: [] } : { ok: false, problems: ['ping_interval: is required'] }) });
+  const s = server({
+    reload: async () =>
+      ++calls === 1 ? { ok: true, problems: [] } : { ok: false, problems: ['ping_interval: is required'] },
+  });
   await s.start();
   try {
     assert.equal((await get(s, '/-/reload', 'GET')).status, 405);
@@ -66,7 +80,10 @@ test('POST /-/reload reports success or the problems, other methods are refused'
     const refused = await fetch(`http://127.0.0.1:${s.port}/-/reload`, { method: 'PUT' });
     assert.equal(refused.headers.get('allow'), 'POST');
     // What a web page's cross-site form POST looks like: refused, the reload never runs.
-    const crossSite = await fetch(`http://127.0.0.1:${s.port}/-/reload`, { method: 'POST', headers: { origin: 'http://evil.example' } });
+    const crossSite = await fetch(`http://127.0.0.1:${s.port}/-/reload`, {
+      method: 'POST',
+      headers: { origin: 'http://evil.example' },
+    });
     assert.equal(crossSite.status, 403);
     assert.equal(calls, 2);
   } finally {
@@ -79,7 +96,11 @@ test('a busy port is an ERR_HEALTH error naming the address, and stop is idempot
   await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
   const port = (blocker.address() as { port: number }).port;
   const s = server({ port });
-  await assert.rejects(s.start(), (err: unknown) => hasCode(err, 'ERR_HEALTH') && /127\.0\.0\.1:\d+: address already in use/.test((err as Error).message));
+  await assert.rejects(
+    s.start(),
+    (err: unknown) =>
+      hasCode(err, 'ERR_HEALTH') && /127\.0\.0\.1:\d+: address already in use/.test((err as Error).message),
+  );
   await Promise.all([s.stop(), s.stop()]);
   blocker.close();
 });
@@ -128,7 +149,8 @@ test('/ lists every endpoint', async () => {
   try {
     const r = await get(s, '/');
     assert.equal(r.status, 200);
-    for (const p of ['/health ', '/health/live', '/health/ready', '/metrics', '/-/reload']) assert.ok(r.body.includes(p), p);
+    for (const p of ['/health ', '/health/live', '/health/ready', '/metrics', '/-/reload'])
+      assert.ok(r.body.includes(p), p);
   } finally {
     await s.stop();
   }
@@ -139,7 +161,10 @@ test('a reload with a body over the limit is 413 and never reloads; an empty or 
   const s = server({ reload: async () => (calls++, { ok: true, problems: [] }), maxBodyBytes: 1024 });
   await s.start();
   try {
-    const big = await fetch(`http://127.0.0.1:${s.port}/-/reload`, { method: 'POST', body: 'x'.repeat(10 * 1024 * 1024) });
+    const big = await fetch(`http://127.0.0.1:${s.port}/-/reload`, {
+      method: 'POST',
+      body: 'x'.repeat(10 * 1024 * 1024),
+    });
     assert.equal(big.status, 413);
     // Chunked, so the server cannot see the size up front.
     const stream = new ReadableStream({
@@ -148,7 +173,11 @@ test('a reload with a body over the limit is 413 and never reloads; an empty or 
         c.close();
       },
     });
-    const chunked = await fetch(`http://127.0.0.1:${s.port}/-/reload`, { method: 'POST', body: stream, duplex: 'half' } as RequestInit);
+    const chunked = await fetch(`http://127.0.0.1:${s.port}/-/reload`, {
+      method: 'POST',
+      body: stream,
+      duplex: 'half',
+    } as RequestInit);
     assert.equal(chunked.status, 413);
     assert.equal(calls, 0);
     assert.equal((await fetch(`http://127.0.0.1:${s.port}/-/reload`, { method: 'POST', body: '{}' })).status, 200);
@@ -177,7 +206,14 @@ test('/metrics is rendered at most once per cache interval, and concurrent reque
   const clock = new FakeClock();
   const registry = new Registry();
   let renders = 0;
-  new Gauge({ name: 'netscan_renders', help: 'renders', registers: [registry], collect() { this.set(++renders); } });
+  new Gauge({
+    name: 'netscan_renders',
+    help: 'renders',
+    registers: [registry],
+    collect() {
+      this.set(++renders);
+    },
+  });
   const s = server({ registry, clock, metricsCacheMs: 1000 });
   await s.start();
   try {
@@ -188,7 +224,10 @@ test('/metrics is rendered at most once per cache interval, and concurrent reque
     assert.match((await get(s, '/metrics')).body, /^netscan_renders 1$/m);
     clock.advance(1);
     assert.match((await get(s, '/metrics')).body, /^netscan_renders 2$/m);
-    assert.deepEqual({ renders: s.stats().metricsRenders, cached: s.stats().metricsCached }, { renders: 2, cached: 50 });
+    assert.deepEqual(
+      { renders: s.stats().metricsRenders, cached: s.stats().metricsCached },
+      { renders: 2, cached: 50 },
+    );
   } finally {
     await s.stop();
   }

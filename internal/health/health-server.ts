@@ -111,7 +111,13 @@ export class HealthServer {
   #metricsText: string | undefined;
   #metricsAtMs = -Infinity;
   #metricsRender: Promise<string> | undefined;
-  readonly #stats: HealthServerStats = { methodRefused: 0, bodyTooLarge: 0, versionRefused: 0, metricsRenders: 0, metricsCached: 0 };
+  readonly #stats: HealthServerStats = {
+    methodRefused: 0,
+    bodyTooLarge: 0,
+    versionRefused: 0,
+    metricsRenders: 0,
+    metricsCached: 0,
+  };
 
   constructor(opts: Omit<HealthServerOptions, keyof typeof defaultHealthServerOptions> & Partial<HealthServerOptions>) {
     this.#opts = { ...defaultHealthServerOptions, ...opts };
@@ -148,7 +154,13 @@ export class HealthServer {
     this.#server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) => {
-        reject(new NetscanError('ERR_HEALTH', `cannot listen on ${this.#opts.host}:${this.#opts.port}: ${err.code === 'EADDRINUSE' ? 'address already in use' : err.message}`, { stage: 'health', cause: err }));
+        reject(
+          new NetscanError(
+            'ERR_HEALTH',
+            `cannot listen on ${this.#opts.host}:${this.#opts.port}: ${err.code === 'EADDRINUSE' ? 'address already in use' : err.message}`,
+            { stage: 'health', cause: err },
+          ),
+        );
       });
       server.listen(this.#opts.port, this.#opts.host, () => resolve());
     });
@@ -212,7 +224,13 @@ export class HealthServer {
     if (req.headers.origin !== undefined) return send(res, 403, TEXT, 'cross-origin reload refused');
     if (!(await bodyWithin(req, this.#opts.maxBodyBytes))) {
       this.#stats.bodyTooLarge++;
-      return send(res, 413, TEXT, `request body over ${this.#opts.maxBodyBytes} bytes; POST /-/reload takes an empty body`, { connection: 'close' });
+      return send(
+        res,
+        413,
+        TEXT,
+        `request body over ${this.#opts.maxBodyBytes} bytes; POST /-/reload takes an empty body`,
+        { connection: 'close' },
+      );
     }
     const r = await this.#opts.reload();
     send(res, r.ok ? 200 : 400, 'application/json', `${JSON.stringify(r)}\n`);
@@ -271,7 +289,18 @@ function bodyWithin(req: IncomingMessage, maxBytes: number): Promise<boolean> {
   });
 }
 
-function send(res: ServerResponse, status: number, type: string, body: string, headers: Record<string, string> = {}): void {
-  res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body), ...headers });
+function send(
+  res: ServerResponse,
+  status: number,
+  type: string,
+  body: string,
+  headers: Record<string, string> = {},
+): void {
+  res.writeHead(status, {
+    'content-type': type,
+    'cache-control': 'no-store',
+    'content-length': Buffer.byteLength(body),
+    ...headers,
+  });
   res.end(body);
 }

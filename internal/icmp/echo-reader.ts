@@ -4,7 +4,15 @@ import { formatIpv6 } from '../net/ipv6.js';
 import type { IcmpEngineStats } from './engine-options.js';
 import { IcmpErrorKind, type IcmpFamily } from './icmp-socket.js';
 import { formatIpv4 } from './ipv4.js';
-import { ECHO_HEADER_BYTES, EchoKind, PROBE_STAMP_BYTES, icmpErrorDetail, newEchoView, parseIcmpV4, probeTag } from './packet.js';
+import {
+  ECHO_HEADER_BYTES,
+  EchoKind,
+  PROBE_STAMP_BYTES,
+  icmpErrorDetail,
+  newEchoView,
+  parseIcmpV4,
+  probeTag,
+} from './packet.js';
 import { foldIpv6, icmp6ErrorDetail, parseIcmpV6 } from './packet6.js';
 import { SlotHistory, State, type Probe, type ProbeSlots, type SocketRef } from './probe.js';
 
@@ -127,7 +135,10 @@ export class EchoReader {
         continue;
       }
       const quotesNonce = v.stampBytes >= 8;
-      const ours = quotesNonce && b.data.readUInt32BE(v.stampOffset) === this.#nonceHi && b.data.readUInt32BE(v.stampOffset + 4) === this.#nonceLo;
+      const ours =
+        quotesNonce &&
+        b.data.readUInt32BE(v.stampOffset) === this.#nonceHi &&
+        b.data.readUInt32BE(v.stampOffset + 4) === this.#nonceLo;
       // Errors from routers that quote only 8 bytes of the request (RFC 792's minimum) carry no
       // nonce; they are matched on identifier, sequence and destination alone.
       if (kind === EchoKind.Reply ? !ours : quotesNonce && !ours) {
@@ -151,12 +162,17 @@ export class EchoReader {
 
   #sameAddress(p: Probe, buf: Buffer, off: number): boolean {
     if (buf.readUInt32BE(off) !== p.w0) return false;
-    return !this.#v6 || (buf.readUInt32BE(off + 4) === p.w1 && buf.readUInt32BE(off + 8) === p.w2 && buf.readUInt32BE(off + 12) === p.w3);
+    return (
+      !this.#v6 ||
+      (buf.readUInt32BE(off + 4) === p.w1 && buf.readUInt32BE(off + 8) === p.w2 && buf.readUInt32BE(off + 12) === p.w3)
+    );
   }
 
   #addressKey(buf: Buffer, off: number): number {
     const w0 = buf.readUInt32BE(off);
-    return this.#v6 ? foldIpv6(w0, buf.readUInt32BE(off + 4), buf.readUInt32BE(off + 8), buf.readUInt32BE(off + 12)) : w0;
+    return this.#v6
+      ? foldIpv6(w0, buf.readUInt32BE(off + 4), buf.readUInt32BE(off + 8), buf.readUInt32BE(off + 12))
+      : w0;
   }
 
   #onReply(ref: SocketRef, i: number, off: number, len: number, rxUserNs: bigint): void {
@@ -169,12 +185,15 @@ export class EchoReader {
     const idSeq = ((v.id << 16) | v.seq) >>> 0;
     const p = this.#table.probes[v.seq];
     if (p === undefined || p.serial !== serial || p.state !== State.InFlight) {
-      if (tag !== probeTag(this.#secret, serial, this.#addressKey(ref.source, i * 16), idSeq)) this.#invalid('invalidIdentity');
-      else if (this.#table.lastSerial[v.seq] === serial && this.#table.lastHistory[v.seq] === SlotHistory.Answered) this.#stats.duplicates++;
+      if (tag !== probeTag(this.#secret, serial, this.#addressKey(ref.source, i * 16), idSeq))
+        this.#invalid('invalidIdentity');
+      else if (this.#table.lastSerial[v.seq] === serial && this.#table.lastHistory[v.seq] === SlotHistory.Answered)
+        this.#stats.duplicates++;
       else this.#stats.late++;
       return;
     }
-    if (p.id !== v.id || p.ref !== ref || tag !== probeTag(this.#secret, serial, p.addrKey, idSeq)) return this.#invalid('invalidIdentity');
+    if (p.id !== v.id || p.ref !== ref || tag !== probeTag(this.#secret, serial, p.addrKey, idSeq))
+      return this.#invalid('invalidIdentity');
     if (!this.#sameAddress(p, ref.source, i * 16)) return this.#invalid('invalidSource');
     // The whole payload must come back as sent: the padding is the same in every request, so
     // the request buffer serves as the reference (RFC 792: the data is returned unaltered).
@@ -220,9 +239,15 @@ export class EchoReader {
     const p = this.#table.probes[v.seq];
     // The quoted request must be one of ours in flight: identifier, destination and, when
     // quoted far enough (Linux quotes up to 576 bytes), the serial.
-    if (p === undefined || p.state !== State.InFlight || p.ref !== ref || p.id !== v.id || !this.#sameAddress(p, data, v.dstOffset)
-      || (v.stampBytes >= 12 && data.readUInt32BE(v.stampOffset + 8) !== p.serial)
-      || (v.stampBytes >= 16 && data.readUInt32BE(v.stampOffset + 12) !== this.#tagOf(p))) {
+    if (
+      p === undefined ||
+      p.state !== State.InFlight ||
+      p.ref !== ref ||
+      p.id !== v.id ||
+      !this.#sameAddress(p, data, v.dstOffset) ||
+      (v.stampBytes >= 12 && data.readUInt32BE(v.stampOffset + 8) !== p.serial) ||
+      (v.stampBytes >= 16 && data.readUInt32BE(v.stampOffset + 12) !== this.#tagOf(p))
+    ) {
       this.#stats.foreign++;
       return;
     }
@@ -248,7 +273,7 @@ export class EchoReader {
   /** Reads the error queue: transmit stamps, and in datagram mode the ICMP errors about our requests. */
   readErrors(ref: SocketRef): void {
     const e = ref.socket.errorBatch;
-    for (let total = 0; total < MAX_READ_PER_EVENT && !ref.closed; ) {
+    for (let total = 0; total < MAX_READ_PER_EVENT && !ref.closed;) {
       const n = ref.socket.readErrors();
       if (n === 0) return;
       total += n;
@@ -257,14 +282,23 @@ export class EchoReader {
         const off = i * e.slotBytes;
         const len = e.length[i]!;
         // The copy of our request: sequence at 6, nonce at 8, serial at 16.
-        const ours = len >= STAMP_END && e.data.readUInt32BE(off + 8) === this.#nonceHi && e.data.readUInt32BE(off + 12) === this.#nonceLo;
+        const ours =
+          len >= STAMP_END &&
+          e.data.readUInt32BE(off + 8) === this.#nonceHi &&
+          e.data.readUInt32BE(off + 12) === this.#nonceLo;
         const p = ours ? this.#table.probes[e.data.readUInt16BE(off + 6)] : undefined;
-        const match = p !== undefined && p.ref === ref && p.state === State.InFlight && p.serial === e.data.readUInt32BE(off + 16);
+        const match =
+          p !== undefined && p.ref === ref && p.state === State.InFlight && p.serial === e.data.readUInt32BE(off + 16);
         if (kind === IcmpErrorKind.TxStamp) {
           if (match && p.txNs !== p.txNs) p.txNs = e.txNs[i]!;
           else this.#stats.txStampsUnpaired++;
         } else if (kind === IcmpErrorKind.IcmpError) {
-          if (match && this.#sameAddress(p, ref.destination, i * 16) && e.data.readUInt32BE(off + 20) === this.#tagOf(p)) this.#unreachable(p, e.icmpType[i]!, e.icmpCode[i]!, this.#formatAddress(ref.offender, i * 16));
+          if (
+            match &&
+            this.#sameAddress(p, ref.destination, i * 16) &&
+            e.data.readUInt32BE(off + 20) === this.#tagOf(p)
+          )
+            this.#unreachable(p, e.icmpType[i]!, e.icmpCode[i]!, this.#formatAddress(ref.offender, i * 16));
           else this.#stats.foreign++;
         } else {
           this.#stats.errorQueueOther++;
@@ -273,5 +307,4 @@ export class EchoReader {
       if (n < ref.socket.batchSize) return;
     }
   }
-
 }

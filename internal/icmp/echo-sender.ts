@@ -115,7 +115,8 @@ export class EchoSender {
   /** Sends `p` (sequence number and serial assigned): into the batch, or the backlog while the socket is full. */
   send(p: Probe): void {
     // Probes that ended while held (timed out, aborted) no longer hold the queue.
-    while (this.#backlogHead < this.#backlog.length && this.#backlog[this.#backlogHead]!.state !== State.Backlog) this.#backlogHead++;
+    while (this.#backlogHead < this.#backlog.length && this.#backlog[this.#backlogHead]!.state !== State.Backlog)
+      this.#backlogHead++;
     if (this.#backlogHead > 0 && this.#backlogHead >= this.#backlog.length) {
       this.#backlog = [];
       this.#backlogHead = 0;
@@ -161,7 +162,14 @@ export class EchoSender {
     const idSeq = ((p.id << 16) | p.seq) >>> 0;
     const length = writeEchoRequest(
       this.#keys.packet,
-      { id: p.id, seq: p.seq, nonceHi: this.#keys.nonceHi, nonceLo: this.#keys.nonceLo, serial: p.serial, tag: probeTag(this.#keys.secret, p.serial, p.addrKey, idSeq) },
+      {
+        id: p.id,
+        seq: p.seq,
+        nonceHi: this.#keys.nonceHi,
+        nonceLo: this.#keys.nonceLo,
+        serial: p.serial,
+        tag: probeTag(this.#keys.secret, p.serial, p.addrKey, idSeq),
+      },
       this.#payloadBytes,
       this.#v6 ? ICMP6_ECHO_REQUEST : ICMP_ECHO_REQUEST,
       !this.#v6,

@@ -22,30 +22,44 @@ async function scenario<T>(name: string, opts: Partial<NetnsRunOptions> = {}, ar
 const dead = [10, 11, 12, 50, 99, 128, 129, 130, 254].map((h) => `127.0.3.${h}`);
 
 const addonBuilt = existsSync(nativeAddonPath());
-const skip = !netnsAvailable() ? 'needs root and unshare -n (network namespaces)' : !addonBuilt ? 'the ICMP addon is not built (node scripts/build-native.mjs)' : false;
+const skip = !netnsAvailable()
+  ? 'needs root and unshare -n (network namespaces)'
+  : !addonBuilt
+    ? 'the ICMP addon is not built (node scripts/build-native.mjs)'
+    : false;
 
 describe('IcmpEngine on the real native socket in a private namespace', { skip }, () => {
   test('finds every live host of a /24 and never reports an nft-dropped or rejected one', async () => {
-    const r = await scenario<{ alive: string[]; summary: SweepSummary; rejected: PingOutcome; dropped: PingOutcome; stats: IcmpEngineStats }>(
-      'aliveAndDead',
-      { nftRuleset: nftRuleset({ dropEchoTo: dead, rejectEchoTo: ['127.0.3.200'] }) },
+    const r = await scenario<{
+      alive: string[];
+      summary: SweepSummary;
+      rejected: PingOutcome;
+      dropped: PingOutcome;
+      stats: IcmpEngineStats;
+    }>('aliveAndDead', { nftRuleset: nftRuleset({ dropEchoTo: dead, rejectEchoTo: ['127.0.3.200'] }) });
+    const expected = Array.from({ length: 254 }, (_, i) => `127.0.3.${i + 1}`).filter(
+      (ip) => !dead.includes(ip) && ip !== '127.0.3.200',
     );
-    const expected = Array.from({ length: 254 }, (_, i) => `127.0.3.${i + 1}`).filter((ip) => !dead.includes(ip) && ip !== '127.0.3.200');
     assert.deepEqual([...r.alive].sort(), [...expected].sort());
     assert.deepEqual([r.summary.scanned, r.summary.alive], [254, 244]);
     assert.equal(r.rejected.ok === false && r.rejected.reason, 'unreachable');
     // The kernel's reject answers from the address that was probed.
-    assert.match(r.rejected.ok === false ? r.rejected.detail ?? '' : '', /^host unreachable \(from 127\.0\.3\.200\)$/);
+    assert.match(
+      r.rejected.ok === false ? (r.rejected.detail ?? '') : '',
+      /^host unreachable \(from 127\.0\.3\.200\)$/,
+    );
     assert.equal(r.dropped.ok === false && r.dropped.reason, 'timeout');
     assert.equal(r.stats.invalid, 0);
     assert.deepEqual([r.stats.mode, r.stats.kernelStamps], ['raw', true]);
   });
 
   test('ignores replies with a wrong identifier, sequence, source, tag, nonce or payload, and counts a late reply as late', async () => {
-    const r = await scenario<{ silent: PingOutcome; answered: PingOutcome; stats: IcmpEngineStats; repliesSent: number }>(
-      'forged',
-      { sysctls: { 'net.ipv4.icmp_echo_ignore_all': '1' } },
-    );
+    const r = await scenario<{
+      silent: PingOutcome;
+      answered: PingOutcome;
+      stats: IcmpEngineStats;
+      repliesSent: number;
+    }>('forged', { sysctls: { 'net.ipv4.icmp_echo_ignore_all': '1' } });
     assert.equal(r.repliesSent, 16);
     assert.equal(r.silent.ok === false && r.silent.reason, 'timeout');
     assert.equal(r.answered.ok, true);
@@ -59,11 +73,13 @@ describe('IcmpEngine on the real native socket in a private namespace', { skip }
   });
 
   test('measures a 5 ms userspace delay as 5 ms with sub-millisecond error', async () => {
-    const r = await scenario<{ rtts: number[]; medianDiffMs: number; minDiffMs: number; medianRttMs: number; stats: IcmpEngineStats }>(
-      'rtt',
-      { sysctls: { 'net.ipv4.icmp_echo_ignore_all': '1' } },
-      ['5'],
-    );
+    const r = await scenario<{
+      rtts: number[];
+      medianDiffMs: number;
+      minDiffMs: number;
+      medianRttMs: number;
+      stats: IcmpEngineStats;
+    }>('rtt', { sysctls: { 'net.ipv4.icmp_echo_ignore_all': '1' } }, ['5']);
     // The RTT can only exceed the time the responder held the request: the rest is loopback and
     // event-loop dispatch, tens of microseconds on an idle machine.
     assert.ok(r.minDiffMs >= 0, `RTT shorter than the hold: ${r.minDiffMs} ms`);
@@ -85,10 +101,13 @@ describe('IcmpEngine on the real native socket in a private namespace', { skip }
   });
 
   test('survives 100,000 pings with garbage collections forced in between, even when nothing references the engine', async () => {
-    const r = await scenario<{ ok: number; failed: number; heapUsedMb: number; aliveAfterGc: boolean; stats: IcmpEngineStats }>(
-      'gcSurvival',
-      { nodeArgs: ['--expose-gc'], timeoutMs: 120_000 },
-    );
+    const r = await scenario<{
+      ok: number;
+      failed: number;
+      heapUsedMb: number;
+      aliveAfterGc: boolean;
+      stats: IcmpEngineStats;
+    }>('gcSurvival', { nodeArgs: ['--expose-gc'], timeoutMs: 120_000 });
     assert.deepEqual([r.ok, r.failed], [100_000, 0]);
     assert.equal(r.aliveAfterGc, true);
     assert.equal(r.stats.inFlight, 0);
@@ -96,7 +115,9 @@ describe('IcmpEngine on the real native socket in a private namespace', { skip }
   });
 
   test('without CAP_NET_RAW a raw engine fails to start with ERR_ICMP_PERMISSION and advice', async () => {
-    const r = await scenario<{ started: boolean; permissionError: boolean; message: string }>('permission', { withoutNetRaw: true });
+    const r = await scenario<{ started: boolean; permissionError: boolean; message: string }>('permission', {
+      withoutNetRaw: true,
+    });
     assert.equal(r.started, false, 'started');
     assert.match(r.message, /CAP_NET_RAW/, r.message);
     assert.equal(r.started, false);
@@ -117,7 +138,11 @@ describe('IcmpEngine on the real native socket in a private namespace', { skip }
   });
 
   test('as uid 65534 without capabilities, with ping_group_range allowing it, datagram sockets ping both families and raw ones are refused', async () => {
-    const r = await scenario<{ asNobody: ModeResult[]; uid: number }>('modes', { sysctls: { 'net.ipv4.ping_group_range': '0 2147483647' } }, ['drop']);
+    const r = await scenario<{ asNobody: ModeResult[]; uid: number }>(
+      'modes',
+      { sysctls: { 'net.ipv4.ping_group_range': '0 2147483647' } },
+      ['drop'],
+    );
     assert.equal(r.uid, 65534);
     assert.deepEqual(r.asNobody.map(summary), [
       'ipv4 raw refused ERR_ICMP_PERMISSION',
@@ -128,7 +153,10 @@ describe('IcmpEngine on the real native socket in a private namespace', { skip }
   });
 
   test('a datagram engine past 65,536 sequence numbers rotates to a new socket and loses no reply', async () => {
-    const r = await scenario<{ ok: number; failed: number; firstId: number; lastId: number; stats: IcmpEngineStats }>('dgramRotation', { timeoutMs: 120_000, sysctls: { 'net.ipv4.ping_group_range': '0 0' } });
+    const r = await scenario<{ ok: number; failed: number; firstId: number; lastId: number; stats: IcmpEngineStats }>(
+      'dgramRotation',
+      { timeoutMs: 120_000, sysctls: { 'net.ipv4.ping_group_range': '0 0' } },
+    );
     assert.deepEqual([r.ok, r.failed], [70_000, 0]);
     assert.ok(r.stats.identifierRotations >= 1, `rotations ${r.stats.identifierRotations}`);
     assert.notEqual(r.lastId, r.firstId);

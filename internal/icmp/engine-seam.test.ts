@@ -42,7 +42,16 @@ async function setup(
 /** Tracks a promise's settlement without awaiting it. */
 function track<T>(p: Promise<T>): { value?: T; error?: unknown; settled: boolean } {
   const box: { value?: T; error?: unknown; settled: boolean } = { settled: false };
-  p.then((v) => { box.value = v; box.settled = true; }, (e: unknown) => { box.error = e; box.settled = true; });
+  p.then(
+    (v) => {
+      box.value = v;
+      box.settled = true;
+    },
+    (e: unknown) => {
+      box.error = e;
+      box.settled = true;
+    },
+  );
   return box;
 }
 
@@ -74,7 +83,14 @@ describe('IcmpEngine reply validation', () => {
     }
     const st = engine.stats();
     assert.deepEqual(
-      { invalid: st.invalid, identity: st.invalidIdentity, payload: st.invalidPayload, source: st.invalidSource, checksum: st.invalidChecksum, foreign: st.foreign },
+      {
+        invalid: st.invalid,
+        identity: st.invalidIdentity,
+        payload: st.invalidPayload,
+        source: st.invalidSource,
+        checksum: st.invalidChecksum,
+        foreign: st.foreign,
+      },
       { invalid: 9, identity: 1, payload: 6, source: 1, checksum: 1, foreign: 1 },
     );
     clock.advance(1);
@@ -128,7 +144,10 @@ describe('IcmpEngine RTT from kernel stamps', () => {
     socket.deliver();
     const o = await p;
     assert.ok(o.ok && Math.abs(o.rttMs - 2) < 1e-3, `rtt ${o.ok ? o.rttMs : o.reason}`);
-    assert.deepEqual([engine.stats().rttKernel, engine.stats().rttUserspace, engine.stats().txStampsUnpaired], [1, 0, 0]);
+    assert.deepEqual(
+      [engine.stats().rttKernel, engine.stats().rttUserspace, engine.stats().txStampsUnpaired],
+      [1, 0, 0],
+    );
     await engine.stop();
   });
 
@@ -186,7 +205,10 @@ describe('IcmpEngine RTT from kernel stamps', () => {
     socket.deliver();
     const o = await p;
     assert.ok(o.ok && Math.abs(o.rttMs - 5) < 1e-3, `rtt ${o.ok ? o.rttMs : o.reason}`);
-    assert.deepEqual([engine.stats().rttKernel, engine.stats().rttUserspace, engine.stats().txStampsUnpaired], [0, 1, 0]);
+    assert.deepEqual(
+      [engine.stats().rttKernel, engine.stats().rttUserspace, engine.stats().txStampsUnpaired],
+      [0, 1, 0],
+    );
     await engine.stop();
   });
 
@@ -199,7 +221,10 @@ describe('IcmpEngine RTT from kernel stamps', () => {
     socket.deliver();
     const o = await p;
     assert.ok(o.ok && Math.abs(o.rttMs - 1.5) < 1e-3);
-    assert.deepEqual([engine.stats().kernelStamps, engine.stats().rttKernel, engine.stats().rttUserspace], [false, 0, 1]);
+    assert.deepEqual(
+      [engine.stats().kernelStamps, engine.stats().rttKernel, engine.stats().rttUserspace],
+      [false, 0, 1],
+    );
     await engine.stop();
   });
 });
@@ -231,7 +256,13 @@ describe('IcmpEngine in datagram mode', () => {
     socket.sent[1] = { ip: '127.0.0.10', icmp: forgedTag };
     socket.unreachable(1);
     socket.deliver();
-    assert.deepEqual(await a, { ok: false, ip: '127.0.0.9', reason: 'unreachable', sentAtMs: 1_700_000_000_000, detail: 'host unreachable (from 127.0.0.254)' });
+    assert.deepEqual(await a, {
+      ok: false,
+      ip: '127.0.0.9',
+      reason: 'unreachable',
+      sentAtMs: 1_700_000_000_000,
+      detail: 'host unreachable (from 127.0.0.254)',
+    });
     await flushMicrotasks();
     assert.equal(b.settled, false);
     assert.equal(engine.stats().foreign, 2);
@@ -249,9 +280,15 @@ describe('IcmpEngine in datagram mode', () => {
     const third = engine.ping('127.0.0.3', { timeoutMs: 100 });
     await flushMicrotasks();
     assert.equal(sockets.length, 2);
-    assert.deepEqual(sockets.map((s) => s.sent.length), [2, 1]);
+    assert.deepEqual(
+      sockets.map((s) => s.sent.length),
+      [2, 1],
+    );
     assert.deepEqual(echoIdSeq(sockets[1]!.sent[0]!.icmp), { id: 0x5001, seq: 0 });
-    assert.deepEqual([engine.identifier, engine.stats().identifierRotations, engine.stats().socketsOpen], [0x5001, 1, 2]);
+    assert.deepEqual(
+      [engine.identifier, engine.stats().identifierRotations, engine.stats().socketsOpen],
+      [0x5001, 1, 2],
+    );
     assert.equal(sockets[0]!.closed, false);
     sockets[0]!.reply(0);
     sockets[0]!.deliver();
@@ -300,7 +337,10 @@ describe('IcmpEngine for IPv6', () => {
     socket.deliver();
     const o = await p;
     assert.deepEqual([o.ok, o.ip], [true, 'fd00:1::5']);
-    assert.deepEqual([engine.stats().invalidSource, engine.stats().invalidPayload, engine.stats().family], [1, 1, 'ipv6']);
+    assert.deepEqual(
+      [engine.stats().invalidSource, engine.stats().invalidPayload, engine.stats().family],
+      [1, 1, 'ipv6'],
+    );
     await assert.rejects(engine.ping('127.0.0.1', { timeoutMs: 100 }), TypeError);
     await engine.stop();
   });
@@ -342,18 +382,32 @@ describe('IcmpEngine batching and socket settings', () => {
     assert.deepEqual([socket.sent.length, socket.flushes], [64, 1], 'a full batch leaves at once');
     await flushMicrotasks();
     assert.deepEqual([socket.sent.length, socket.flushes], [100, 2]);
-    assert.deepEqual(socket.sent.map((s) => s.ip), Array.from({ length: 100 }, (_, i) => `127.0.2.${i}`));
+    assert.deepEqual(
+      socket.sent.map((s) => s.ip),
+      Array.from({ length: 100 }, (_, i) => `127.0.2.${i}`),
+    );
     await engine.stop();
   });
 
   test('a datagram the kernel refuses mid-batch fails alone; the rest go out in order', async () => {
     const { engine, socket } = await setup();
     socket.sendError = (ip) => (ip === '127.0.0.2' ? 'EPERM' : ip === '127.0.0.3' ? 'EHOSTUNREACH' : undefined);
-    const pings = ['127.0.0.1', '127.0.0.2', '127.0.0.3', '127.0.0.4'].map((ip) => track(engine.ping(ip, { timeoutMs: 1000 })));
+    const pings = ['127.0.0.1', '127.0.0.2', '127.0.0.3', '127.0.0.4'].map((ip) =>
+      track(engine.ping(ip, { timeoutMs: 1000 })),
+    );
     await flushMicrotasks();
-    assert.deepEqual(socket.sent.map((s) => s.ip), ['127.0.0.1', '127.0.0.4']);
-    assert.deepEqual(pings.map((p) => reasonOf(p.value)), ['pending', 'send_error', 'unreachable', 'pending']);
-    assert.deepEqual([engine.stats().sent, engine.stats().sendErrors, engine.stats().unreachable, engine.stats().inFlight], [2, 1, 1, 2]);
+    assert.deepEqual(
+      socket.sent.map((s) => s.ip),
+      ['127.0.0.1', '127.0.0.4'],
+    );
+    assert.deepEqual(
+      pings.map((p) => reasonOf(p.value)),
+      ['pending', 'send_error', 'unreachable', 'pending'],
+    );
+    assert.deepEqual(
+      [engine.stats().sent, engine.stats().sendErrors, engine.stats().unreachable, engine.stats().inFlight],
+      [2, 1, 1, 2],
+    );
     await engine.stop();
   });
 
@@ -361,7 +415,9 @@ describe('IcmpEngine batching and socket settings', () => {
     const { engine, socket } = await setup();
     let budget = 2;
     socket.sendError = () => (budget-- > 0 ? undefined : 'EAGAIN');
-    const pings = ['127.0.0.1', '127.0.0.2', '127.0.0.3', '127.0.0.4'].map((ip) => engine.ping(ip, { timeoutMs: 1000 }));
+    const pings = ['127.0.0.1', '127.0.0.2', '127.0.0.3', '127.0.0.4'].map((ip) =>
+      engine.ping(ip, { timeoutMs: 1000 }),
+    );
     await flushMicrotasks();
     assert.deepEqual([socket.sent.length, socket.queued, socket.waitingForWritable], [2, 2, true]);
     const late = engine.ping('127.0.0.5', { timeoutMs: 1000 });
@@ -369,7 +425,10 @@ describe('IcmpEngine batching and socket settings', () => {
     assert.equal(socket.sent.length, 2, 'nothing overtakes the held datagrams');
     socket.sendError = () => undefined;
     socket.makeWritable();
-    assert.deepEqual(socket.sent.map((s) => s.ip), ['127.0.0.1', '127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5']);
+    assert.deepEqual(
+      socket.sent.map((s) => s.ip),
+      ['127.0.0.1', '127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5'],
+    );
     for (let i = 0; i < 5; i++) socket.reply(i);
     socket.deliver();
     assert.deepEqual((await Promise.all([...pings, late])).map(reasonOf), ['ok', 'ok', 'ok', 'ok', 'ok']);
@@ -377,14 +436,34 @@ describe('IcmpEngine batching and socket settings', () => {
   });
 
   test('passes the probe settings to the socket factory and checks the payload size per family', async () => {
-    const { socket, engine } = await setup({}, { tos: 0xb8, ttl: 7, sourceAddress: '127.0.0.1', interfaceName: 'lo', payloadBytes: 1472, mode: 'dgram' });
+    const { socket, engine } = await setup(
+      {},
+      { tos: 0xb8, ttl: 7, sourceAddress: '127.0.0.1', interfaceName: 'lo', payloadBytes: 1472, mode: 'dgram' },
+    );
     assert.deepEqual(socket.openedWith, {
-      family: 'ipv4', mode: 'dgram', rcvbufBytes: 8 * 1024 * 1024, tos: 0xb8, ttl: 7, sourceAddress: '127.0.0.1', interfaceName: 'lo',
+      family: 'ipv4',
+      mode: 'dgram',
+      rcvbufBytes: 8 * 1024 * 1024,
+      tos: 0xb8,
+      ttl: 7,
+      sourceAddress: '127.0.0.1',
+      interfaceName: 'lo',
     });
     await engine.stop();
-    const sizes: Array<[IcmpEngineOptions['family'], number, boolean]> = [['ipv4', 1473, false], ['ipv6', 1452, true], ['ipv6', 1453, false], ['ipv4', 15, false]];
+    const sizes: Array<[IcmpEngineOptions['family'], number, boolean]> = [
+      ['ipv4', 1473, false],
+      ['ipv6', 1452, true],
+      ['ipv6', 1453, false],
+      ['ipv4', 15, false],
+    ];
     for (const [family, payloadBytes, ok] of sizes) {
-      const e = new IcmpEngine({ family, payloadBytes, clock: new FakeClock(), openSocket: new FakeIcmpSocket({ family }).factory(), randomBytes: calmRandom });
+      const e = new IcmpEngine({
+        family,
+        payloadBytes,
+        clock: new FakeClock(),
+        openSocket: new FakeIcmpSocket({ family }).factory(),
+        randomBytes: calmRandom,
+      });
       if (ok) await e.start();
       else await assert.rejects(e.start(), RangeError, `${family} ${payloadBytes}`);
       await e.stop();
@@ -393,7 +472,12 @@ describe('IcmpEngine batching and socket settings', () => {
 
   test('refuses a socket of the wrong family from the factory', async () => {
     const socket = new FakeIcmpSocket({ family: 'ipv4' });
-    const engine = new IcmpEngine({ family: 'ipv6', clock: new FakeClock(), openSocket: socket.factory(), randomBytes: calmRandom });
+    const engine = new IcmpEngine({
+      family: 'ipv6',
+      clock: new FakeClock(),
+      openSocket: socket.factory(),
+      randomBytes: calmRandom,
+    });
     await assert.rejects(engine.start(), /opened an ipv4 socket for an ipv6 engine/);
     assert.equal(socket.closed, true);
   });

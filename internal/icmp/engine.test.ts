@@ -21,7 +21,9 @@ function fixedRandom(n: number): Buffer {
   return b;
 }
 
-async function setup(opts: Partial<IcmpEngineOptions> = {}): Promise<{ engine: IcmpEngine; socket: FakeIcmpSocket; clock: FakeClock }> {
+async function setup(
+  opts: Partial<IcmpEngineOptions> = {},
+): Promise<{ engine: IcmpEngine; socket: FakeIcmpSocket; clock: FakeClock }> {
   const clock = new FakeClock();
   const socket = new FakeIcmpSocket();
   const engine = new IcmpEngine({ clock, openSocket: socket.factory(), randomBytes: fixedRandom, ...opts });
@@ -32,7 +34,16 @@ async function setup(opts: Partial<IcmpEngineOptions> = {}): Promise<{ engine: I
 /** Tracks a promise's settlement without awaiting it. */
 function track<T>(p: Promise<T>): { value?: T; error?: unknown; settled: boolean } {
   const box: { value?: T; error?: unknown; settled: boolean } = { settled: false };
-  p.then((v) => { box.value = v; box.settled = true; }, (e: unknown) => { box.error = e; box.settled = true; });
+  p.then(
+    (v) => {
+      box.value = v;
+      box.settled = true;
+    },
+    (e: unknown) => {
+      box.error = e;
+      box.settled = true;
+    },
+  );
   return box;
 }
 
@@ -81,7 +92,10 @@ describe('IcmpEngine with a fake socket', () => {
     socket.reply(1);
     socket.reply(2);
     socket.deliver();
-    assert.deepEqual((await Promise.all([first, second, third])).map((o) => o.ok), [true, true, true]);
+    assert.deepEqual(
+      (await Promise.all([first, second, third])).map((o) => o.ok),
+      [true, true, true],
+    );
     await engine.stop();
   });
 
@@ -182,21 +196,32 @@ describe('IcmpEngine with a fake socket', () => {
 
   test('holds pings beyond the in-flight cap in FIFO order and sends them as slots free', async () => {
     const { engine, socket } = await setup({ maxInFlight: 2 });
-    const pings = ['127.0.0.1', '127.0.0.2', '127.0.0.3', '127.0.0.4'].map((ip) => engine.ping(ip, { timeoutMs: 1000 }));
+    const pings = ['127.0.0.1', '127.0.0.2', '127.0.0.3', '127.0.0.4'].map((ip) =>
+      engine.ping(ip, { timeoutMs: 1000 }),
+    );
     await flushMicrotasks();
-    assert.deepEqual(socket.sent.map((s) => s.ip), ['127.0.0.1', '127.0.0.2']);
+    assert.deepEqual(
+      socket.sent.map((s) => s.ip),
+      ['127.0.0.1', '127.0.0.2'],
+    );
     assert.equal(engine.stats().queued, 2);
     socket.reply(1);
     socket.deliver();
     await flushMicrotasks();
-    assert.deepEqual(socket.sent.map((s) => s.ip), ['127.0.0.1', '127.0.0.2', '127.0.0.3']);
+    assert.deepEqual(
+      socket.sent.map((s) => s.ip),
+      ['127.0.0.1', '127.0.0.2', '127.0.0.3'],
+    );
     socket.reply(0);
     socket.reply(2);
     socket.deliver();
     await flushMicrotasks();
     socket.reply(3);
     socket.deliver();
-    assert.deepEqual((await Promise.all(pings)).map((o) => o.ok), [true, true, true, true]);
+    assert.deepEqual(
+      (await Promise.all(pings)).map((o) => o.ok),
+      [true, true, true, true],
+    );
     await engine.stop();
   });
 
@@ -207,7 +232,11 @@ describe('IcmpEngine with a fake socket', () => {
     socket.unreachable(0, { router: '127.0.0.254', code: 1 });
     socket.deliver();
     assert.deepEqual(await p, {
-      ok: false, ip: '127.0.0.9', reason: 'unreachable', sentAtMs: 1_700_000_000_000, detail: 'host unreachable (from 127.0.0.254)',
+      ok: false,
+      ip: '127.0.0.9',
+      reason: 'unreachable',
+      sentAtMs: 1_700_000_000_000,
+      detail: 'host unreachable (from 127.0.0.254)',
     });
     await engine.stop();
   });
@@ -254,9 +283,24 @@ describe('IcmpEngine with a fake socket', () => {
   test('classifies send errors: EPERM is send_error, ENETUNREACH is unreachable', async () => {
     const { engine, socket } = await setup();
     socket.sendError = (ip) => (ip === '127.0.0.1' ? 'EPERM' : ip === '127.0.0.2' ? 'ENETUNREACH' : undefined);
-    const [a, b] = await Promise.all([engine.ping('127.0.0.1', { timeoutMs: 100 }), engine.ping('127.0.0.2', { timeoutMs: 100 })]);
-    assert.deepEqual(a, { ok: false, ip: '127.0.0.1', reason: 'send_error', sentAtMs: 1_700_000_000_000, detail: 'sendmmsg: EPERM' });
-    assert.deepEqual(b, { ok: false, ip: '127.0.0.2', reason: 'unreachable', sentAtMs: 1_700_000_000_000, detail: 'sendmmsg: ENETUNREACH' });
+    const [a, b] = await Promise.all([
+      engine.ping('127.0.0.1', { timeoutMs: 100 }),
+      engine.ping('127.0.0.2', { timeoutMs: 100 }),
+    ]);
+    assert.deepEqual(a, {
+      ok: false,
+      ip: '127.0.0.1',
+      reason: 'send_error',
+      sentAtMs: 1_700_000_000_000,
+      detail: 'sendmmsg: EPERM',
+    });
+    assert.deepEqual(b, {
+      ok: false,
+      ip: '127.0.0.2',
+      reason: 'unreachable',
+      sentAtMs: 1_700_000_000_000,
+      detail: 'sendmmsg: ENETUNREACH',
+    });
     assert.equal(engine.stats().inFlight, 0);
     await engine.stop();
   });
@@ -272,11 +316,17 @@ describe('IcmpEngine with a fake socket', () => {
     assert.equal(socket.waitingForWritable, true);
     full = false;
     socket.makeWritable();
-    assert.deepEqual(socket.sent.map((s) => s.ip), ['127.0.0.1', '127.0.0.2']);
+    assert.deepEqual(
+      socket.sent.map((s) => s.ip),
+      ['127.0.0.1', '127.0.0.2'],
+    );
     socket.reply(0);
     socket.reply(1);
     socket.deliver();
-    assert.deepEqual((await Promise.all([a, b])).map((o) => o.ok), [true, true]);
+    assert.deepEqual(
+      (await Promise.all([a, b])).map((o) => o.ok),
+      [true, true],
+    );
     await engine.stop();
   });
 
@@ -290,7 +340,10 @@ describe('IcmpEngine with a fake socket', () => {
     ac.abort(new Error('bye'));
     await assert.rejects(a, /bye/);
     await assert.rejects(b, /bye/);
-    assert.deepEqual(socket.sent.map((s) => s.ip), ['127.0.0.1', '127.0.0.3']);
+    assert.deepEqual(
+      socket.sent.map((s) => s.ip),
+      ['127.0.0.1', '127.0.0.3'],
+    );
     socket.reply(1);
     socket.deliver();
     assert.equal((await c).ok, true);
@@ -319,7 +372,11 @@ describe('IcmpEngine with a fake socket', () => {
   });
 
   test('stop() before start() does nothing', async () => {
-    const engine = new IcmpEngine({ openSocket: () => { throw new Error('must not open'); } });
+    const engine = new IcmpEngine({
+      openSocket: () => {
+        throw new Error('must not open');
+      },
+    });
     await engine.stop();
     assert.equal(engine.running, false);
   });
@@ -358,7 +415,9 @@ describe('IcmpEngine with a fake socket', () => {
 
   test('never reads the socket inside a read: replies that free the cap send queued probes, which do not nest a read', async () => {
     const { engine, socket, clock } = await setup({ maxInFlight: 5000 });
-    const pings = Array.from({ length: 5100 }, (_, i) => engine.ping(`127.2.${i >> 8}.${i & 255}`, { timeoutMs: 1000 }));
+    const pings = Array.from({ length: 5100 }, (_, i) =>
+      engine.ping(`127.2.${i >> 8}.${i & 255}`, { timeoutMs: 1000 }),
+    );
     await flushMicrotasks();
     assert.equal(socket.sent.length, 5000);
     clock.advance(5);
@@ -418,7 +477,10 @@ describe('IcmpEngine with a fake socket', () => {
     // The old socket's late callbacks reach nothing.
     sockets[0]!.fail(new Error('EBADF again'));
     assert.equal(engine.stats().socketFailures, 1);
-    assert.deepEqual(lines.filter((l) => l.level === 'warn' || l.level === 'error').map((l) => l.msg), ['ICMP socket failed; pings in flight rejected, reopening the socket']);
+    assert.deepEqual(
+      lines.filter((l) => l.level === 'warn' || l.level === 'error').map((l) => l.msg),
+      ['ICMP socket failed; pings in flight rejected, reopening the socket'],
+    );
     assert.equal(lines.filter((l) => l.msg === 'ICMP socket reopened; pinging resumed').length, 1);
     await engine.stop();
   });
@@ -429,7 +491,8 @@ describe('IcmpEngine with a fake socket', () => {
     let refuse = false;
     let opens = 0;
     const engine = new IcmpEngine({
-      clock, randomBytes: fixedRandom,
+      clock,
+      randomBytes: fixedRandom,
       openSocket: () => {
         opens++;
         if (refuse) throw new Error('ENOBUFS');
@@ -468,7 +531,13 @@ describe('IcmpEngine with a fake socket', () => {
   test('lowers the in-flight cap to what the receive buffer can hold and says why', async () => {
     const { logger, lines } = captureLogger();
     const socket = new FakeIcmpSocket(212_992 * 2);
-    const engine = new IcmpEngine({ clock: new FakeClock(), openSocket: socket.factory(), randomBytes: fixedRandom, logger, maxInFlight: 8192 });
+    const engine = new IcmpEngine({
+      clock: new FakeClock(),
+      openSocket: socket.factory(),
+      randomBytes: fixedRandom,
+      logger,
+      maxInFlight: 8192,
+    });
     await engine.start();
     // 425,984 bytes / (968 + 56) bytes per queued reply = 416 replies.
     assert.equal(engine.stats().maxInFlight, 416);
@@ -482,7 +551,9 @@ describe('IcmpEngine with a fake socket', () => {
 
   test('start() passes the permission error of the socket factory through', async () => {
     const engine = new IcmpEngine({
-      openSocket: () => { throw new NetscanError('ERR_ICMP_PERMISSION', 'needs CAP_NET_RAW'); },
+      openSocket: () => {
+        throw new NetscanError('ERR_ICMP_PERMISSION', 'needs CAP_NET_RAW');
+      },
     });
     await assert.rejects(engine.start(), (e) => hasCode(e, 'ERR_ICMP_PERMISSION'));
     assert.equal(engine.running, false);

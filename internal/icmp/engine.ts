@@ -2,7 +2,12 @@ import { monoMs, type Clock, type TimerHandle } from '../clock/clock.js';
 import { NetscanError } from '../errors/errors.js';
 import type { PingFailureReason, PingOptions, PingOutcome, Pinger } from '../model/ping.js';
 import { formatIpv6, parseIpv6 } from '../net/ipv6.js';
-import { defaultIcmpEngineOptions, zeroIcmpEngineStats, type IcmpEngineOptions, type IcmpEngineStats } from './engine-options.js';
+import {
+  defaultIcmpEngineOptions,
+  zeroIcmpEngineStats,
+  type IcmpEngineOptions,
+  type IcmpEngineStats,
+} from './engine-options.js';
 import { parseIpv4 } from './ipv4.js';
 import { ECHO_HEADER_BYTES, MAX_PAYLOAD_BYTES_V4, MIN_PAYLOAD_BYTES, writePadding } from './packet.js';
 import { MAX_PAYLOAD_BYTES_V6, foldIpv6 } from './packet6.js';
@@ -13,7 +18,10 @@ import { Deadlines, ProbeSlots, SlotHistory, State, socketRef, type Probe, type 
 export { defaultIcmpEngineOptions, type IcmpEngineOptions, type IcmpEngineStats } from './engine-options.js';
 
 /** Where {@link capture} leaves the functions of the promise being built. */
-const captured: { resolve: (o: PingOutcome) => void; reject: (e: unknown) => void } = { resolve: () => {}, reject: () => {} };
+const captured: { resolve: (o: PingOutcome) => void; reject: (e: unknown) => void } = {
+  resolve: () => {},
+  reject: () => {},
+};
 const capture = (resolve: (o: PingOutcome) => void, reject: (e: unknown) => void): void => {
   captured.resolve = resolve;
   captured.reject = reject;
@@ -93,11 +101,18 @@ export class IcmpEngine implements Pinger {
     this.#v6 = this.#opts.family === 'ipv6';
     this.#stats = zeroIcmpEngineStats(this.#opts.family);
     this.#reader = new EchoReader({
-      family: this.#opts.family, payloadBytes: this.#opts.payloadBytes, clock: this.#clock, stats: this.#stats, table: this.#table,
+      family: this.#opts.family,
+      payloadBytes: this.#opts.payloadBytes,
+      clock: this.#clock,
+      stats: this.#stats,
+      table: this.#table,
       settle: (p, outcome, history) => this.#finish(p, outcome, history),
     });
     this.#sender = new EchoSender({
-      family: this.#opts.family, payloadBytes: this.#opts.payloadBytes, clock: this.#clock, identifier: (ref) => this.#identifierOf(ref),
+      family: this.#opts.family,
+      payloadBytes: this.#opts.payloadBytes,
+      clock: this.#clock,
+      identifier: (ref) => this.#identifierOf(ref),
       hooks: {
         sent: (p, sentNs, sentMonoMs, nowMs) => this.#sent(p, sentNs, sentMonoMs, nowMs),
         refused: (p, code) => this.#refused(p, code),
@@ -124,7 +139,12 @@ export class IcmpEngine implements Pinger {
   /** A copy of the counters. */
   stats(): IcmpEngineStats {
     const open = (this.#current ? 1 : 0) + this.#retiring.length;
-    return { ...this.#stats, socketsOpen: open, inFlight: this.#inFlight, queued: this.#waiting.length - this.#waitingHead };
+    return {
+      ...this.#stats,
+      socketsOpen: open,
+      inFlight: this.#inFlight,
+      queued: this.#waiting.length - this.#waitingHead,
+    };
   }
 
   /**
@@ -134,11 +154,17 @@ export class IcmpEngine implements Pinger {
   async start(): Promise<void> {
     if (this.#running) return;
     const o = this.#opts;
-    if (o.family !== 'ipv4' && o.family !== 'ipv6') throw new NetscanError('ERR_ICMP_SOCKET', `address family ${String(o.family)} is not supported`, { stage: 'icmp' });
-    if (!(o.maxInFlight >= 1 && o.maxInFlight <= 60000)) throw new RangeError(`maxInFlight must be 1..60000, got ${o.maxInFlight}`);
+    if (o.family !== 'ipv4' && o.family !== 'ipv6')
+      throw new NetscanError('ERR_ICMP_SOCKET', `address family ${String(o.family)} is not supported`, {
+        stage: 'icmp',
+      });
+    if (!(o.maxInFlight >= 1 && o.maxInFlight <= 60000))
+      throw new RangeError(`maxInFlight must be 1..60000, got ${o.maxInFlight}`);
     const maxPayload = this.#v6 ? MAX_PAYLOAD_BYTES_V6 : MAX_PAYLOAD_BYTES_V4;
     if (!(o.payloadBytes >= MIN_PAYLOAD_BYTES && o.payloadBytes <= maxPayload)) {
-      throw new RangeError(`payloadBytes must be ${MIN_PAYLOAD_BYTES}..${maxPayload} for ${o.family}, got ${o.payloadBytes}`);
+      throw new RangeError(
+        `payloadBytes must be ${MIN_PAYLOAD_BYTES}..${maxPayload} for ${o.family}, got ${o.payloadBytes}`,
+      );
     }
     const ref = this.#open();
     const rnd = o.randomBytes(16);
@@ -160,26 +186,43 @@ export class IcmpEngine implements Pinger {
     // they must all fit in the socket buffer or the kernel drops them silently (false loss).
     const socket = ref.socket;
     const replyBytes = REPLY_TRUESIZE_BYTES + o.payloadBytes;
-    const fits = socket.rcvbufBytes > 0 ? Math.max(MIN_IN_FLIGHT, Math.floor(socket.rcvbufBytes / replyBytes)) : o.maxInFlight;
+    const fits =
+      socket.rcvbufBytes > 0 ? Math.max(MIN_IN_FLIGHT, Math.floor(socket.rcvbufBytes / replyBytes)) : o.maxInFlight;
     this.#maxInFlight = Math.min(o.maxInFlight, fits);
     this.#stats.maxInFlight = this.#maxInFlight;
     this.#running = true;
     if (socket.mode === 'raw') {
       for (const other of liveEngines) {
         if (other.#opts.family === o.family && other.#current?.socket.mode === 'raw') {
-          o.logger?.warn({ stage: 'icmp', family: o.family }, 'a second raw ICMP engine is running in this process; each raw socket receives every ICMP packet, share one engine instead');
+          o.logger?.warn(
+            { stage: 'icmp', family: o.family },
+            'a second raw ICMP engine is running in this process; each raw socket receives every ICMP packet, share one engine instead',
+          );
           break;
         }
       }
     }
     liveEngines.add(this);
     o.logger?.info(
-      { stage: 'icmp', family: o.family, mode: socket.mode, identifier: this.identifier, kernel_stamps: socket.kernelStamps, rcvbuf_bytes: socket.rcvbufBytes, max_in_flight: this.#maxInFlight },
+      {
+        stage: 'icmp',
+        family: o.family,
+        mode: socket.mode,
+        identifier: this.identifier,
+        kernel_stamps: socket.kernelStamps,
+        rcvbuf_bytes: socket.rcvbufBytes,
+        max_in_flight: this.#maxInFlight,
+      },
       'ICMP engine started',
     );
     if (this.#maxInFlight < o.maxInFlight) {
       o.logger?.warn(
-        { stage: 'icmp', requested_bytes: o.rcvbufBytes, granted_bytes: socket.rcvbufBytes, max_in_flight: this.#maxInFlight },
+        {
+          stage: 'icmp',
+          requested_bytes: o.rcvbufBytes,
+          granted_bytes: socket.rcvbufBytes,
+          max_in_flight: this.#maxInFlight,
+        },
         'ICMP receive buffer too small for the in-flight cap; cap lowered. Raise net.core.rmem_max (or grant CAP_NET_ADMIN) for full speed',
       );
     }
@@ -189,11 +232,21 @@ export class IcmpEngine implements Pinger {
   #open(): SocketRef {
     const o = this.#opts;
     const socket = o.openSocket({
-      family: o.family, mode: o.mode, rcvbufBytes: o.rcvbufBytes, tos: o.tos, ttl: o.ttl, sourceAddress: o.sourceAddress, interfaceName: o.interfaceName,
+      family: o.family,
+      mode: o.mode,
+      rcvbufBytes: o.rcvbufBytes,
+      tos: o.tos,
+      ttl: o.ttl,
+      sourceAddress: o.sourceAddress,
+      interfaceName: o.interfaceName,
     });
     if (socket.family !== o.family) {
       socket.close();
-      throw new NetscanError('ERR_ICMP_SOCKET', `the socket factory opened an ${socket.family} socket for an ${o.family} engine`, { stage: 'icmp' });
+      throw new NetscanError(
+        'ERR_ICMP_SOCKET',
+        `the socket factory opened an ${socket.family} socket for an ${o.family} engine`,
+        { stage: 'icmp' },
+      );
     }
     const ref = socketRef(socket);
     socket.onReadable(() => {
@@ -224,8 +277,19 @@ export class IcmpEngine implements Pinger {
     const st = this.stats();
     this.#opts.logger?.info(
       {
-        stage: 'icmp', family: st.family, sent: st.sent, replies: st.replies, rtt_kernel: st.rttKernel, rtt_userspace: st.rttUserspace, timeouts: st.timeouts,
-        unreachable: st.unreachable, send_errors: st.sendErrors, late: st.late, duplicates: st.duplicates, foreign: st.foreign, invalid: st.invalid,
+        stage: 'icmp',
+        family: st.family,
+        sent: st.sent,
+        replies: st.replies,
+        rtt_kernel: st.rttKernel,
+        rtt_userspace: st.rttUserspace,
+        timeouts: st.timeouts,
+        unreachable: st.unreachable,
+        send_errors: st.sendErrors,
+        late: st.late,
+        duplicates: st.duplicates,
+        foreign: st.foreign,
+        invalid: st.invalid,
       },
       'ICMP engine stopped',
     );
@@ -234,9 +298,16 @@ export class IcmpEngine implements Pinger {
   /** Sends one echo request to `ip` (an address of the engine's family) and resolves with the outcome; the outcome's `ip` is the canonical text. */
   ping(ip: string, opts: PingOptions): Promise<PingOutcome> {
     if (!this.#running || this.#current === undefined) {
-      return Promise.reject(this.#failure ?? new NetscanError('ERR_ICMP_SOCKET', 'ICMP engine is not running', { stage: 'icmp', ip }));
+      return Promise.reject(
+        this.#failure ?? new NetscanError('ERR_ICMP_SOCKET', 'ICMP engine is not running', { stage: 'icmp', ip }),
+      );
     }
-    let w0: number, w1 = 0, w2 = 0, w3 = 0, key: number, text = ip;
+    let w0: number,
+      w1 = 0,
+      w2 = 0,
+      w3 = 0,
+      key: number,
+      text = ip;
     if (this.#v6) {
       const a = parseIpv6(ip, this.#addr);
       if (a === undefined) return Promise.reject(new TypeError(`not an IPv6 address: ${JSON.stringify(ip)}`));
@@ -253,14 +324,34 @@ export class IcmpEngine implements Pinger {
       w0 = key = v4;
     }
     const timeoutMs = opts.timeoutMs;
-    if (!(timeoutMs > 0 && Number.isFinite(timeoutMs))) return Promise.reject(new RangeError(`timeoutMs must be > 0, got ${timeoutMs}`));
+    if (!(timeoutMs > 0 && Number.isFinite(timeoutMs)))
+      return Promise.reject(new RangeError(`timeoutMs must be > 0, got ${timeoutMs}`));
     const signal = opts.signal;
     if (signal?.aborted) return Promise.reject(signal.reason);
     // One shared executor instead of a closure per ping (it runs synchronously inside the constructor).
     const promise = new Promise<PingOutcome>(capture);
     const p: Probe = {
-      ip: text, w0, w1, w2, w3, addrKey: key, timeoutMs, signal, resolve: captured.resolve, reject: captured.reject,
-      state: State.Queued, ref: undefined, id: 0, seq: -1, serial: 0, sentNs: 0n, txNs: NaN, sentAtMs: 0, deadlineMs: 0, fifo: undefined, fifoPos: 0,
+      ip: text,
+      w0,
+      w1,
+      w2,
+      w3,
+      addrKey: key,
+      timeoutMs,
+      signal,
+      resolve: captured.resolve,
+      reject: captured.reject,
+      state: State.Queued,
+      ref: undefined,
+      id: 0,
+      seq: -1,
+      serial: 0,
+      sentNs: 0n,
+      txNs: NaN,
+      sentAtMs: 0,
+      deadlineMs: 0,
+      fifo: undefined,
+      fifoPos: 0,
     };
     try {
       if (signal) this.#watchSignal(signal, p);
@@ -338,7 +429,10 @@ export class IcmpEngine implements Pinger {
       try {
         next = this.#open();
       } catch (err) {
-        this.#opts.logger?.warn({ stage: 'icmp', err }, 'could not open a socket for a new ICMP identifier; the current one stays in use');
+        this.#opts.logger?.warn(
+          { stage: 'icmp', err },
+          'could not open a socket for a new ICMP identifier; the current one stays in use',
+        );
         this.#rotatePending = false;
         return;
       }
@@ -405,7 +499,11 @@ export class IcmpEngine implements Pinger {
       if (p.state !== State.Backlog && p.state !== State.Batched) continue;
       if (p.deadlineMs <= nowMs) {
         this.#stats.sendErrors++;
-        this.#finish(p, this.#failed(p, 'agent_error', 'never sent: the socket stayed full (EAGAIN/ENOBUFS)'), SlotHistory.Expired);
+        this.#finish(
+          p,
+          this.#failed(p, 'agent_error', 'never sent: the socket stayed full (EAGAIN/ENOBUFS)'),
+          SlotHistory.Expired,
+        );
       } else {
         waiting++;
         nextMs = Math.min(nextMs, p.deadlineMs);
@@ -506,7 +604,10 @@ export class IcmpEngine implements Pinger {
       { stage: 'icmp', err, failures: this.#stats.socketFailures, reopen_in_ms: this.#reopenDelayMs },
       'ICMP socket failed; pings in flight rejected, reopening the socket',
     );
-    this.#failure = new NetscanError('ERR_ICMP_SOCKET', `ICMP socket failed: ${err.message}`, { stage: 'icmp', cause: err });
+    this.#failure = new NetscanError('ERR_ICMP_SOCKET', `ICMP socket failed: ${err.message}`, {
+      stage: 'icmp',
+      cause: err,
+    });
     this.#closeSockets(this.#failure);
     this.#reopenTimer = this.#clock.setTimeout(() => this.#reopen(), this.#reopenDelayMs);
   }
@@ -521,7 +622,10 @@ export class IcmpEngine implements Pinger {
       o.logger?.info({ stage: 'icmp', failures: this.#stats.socketFailures }, 'ICMP socket reopened; pinging resumed');
     } catch (err) {
       this.#reopenDelayMs = nextReopenDelay(this.#reopenDelayMs);
-      o.logger?.error({ stage: 'icmp', err, reopen_in_ms: this.#reopenDelayMs }, 'ICMP socket could not be reopened; retrying');
+      o.logger?.error(
+        { stage: 'icmp', err, reopen_in_ms: this.#reopenDelayMs },
+        'ICMP socket could not be reopened; retrying',
+      );
       this.#reopenTimer = this.#clock.setTimeout(() => this.#reopen(), this.#reopenDelayMs);
     }
   }

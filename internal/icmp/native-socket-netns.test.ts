@@ -33,7 +33,10 @@ let nobodyArgs: string[] | undefined;
 function dropArgs(): string[] {
   if (!nobodyArgs) {
     const ids = ['--reuid=65534', '--regid=65534', '--clear-groups'];
-    const readable = spawnSync('setpriv', [...ids, 'test', '-r', join(root, 'node_modules', 'tsx', 'package.json')], { stdio: 'ignore' }).status === 0;
+    const readable =
+      spawnSync('setpriv', [...ids, 'test', '-r', join(root, 'node_modules', 'tsx', 'package.json')], {
+        stdio: 'ignore',
+      }).status === 0;
     nobodyArgs = ['setpriv', ...(readable ? ids : []), '--bounding-set=-all', '--inh-caps=-all'];
   }
   return nobodyArgs;
@@ -53,11 +56,18 @@ async function scenario<T>(args: string[], opts: RunOptions = {}): Promise<T> {
   const argv = [...(opts.nodeArgs ?? []), '--import', 'tsx', script, ...args];
   try {
     const res = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-      const child = spawn('unshare', ['-n', '--', 'sh', '-c', lines.join('\n'), process.execPath, ...argv], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn('unshare', ['-n', '--', 'sh', '-c', lines.join('\n'), process.execPath, ...argv], {
+        cwd: root,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let stdout = '';
       let stderr = '';
-      child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
-      child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+      child.stdout.setEncoding('utf8').on('data', (d: string) => {
+        stdout += d;
+      });
+      child.stderr.setEncoding('utf8').on('data', (d: string) => {
+        stderr += d;
+      });
       // A socket that kept the event loop alive after close() would hang here.
       const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
       child.on('error', reject);
@@ -74,7 +84,12 @@ async function scenario<T>(args: string[], opts: RunOptions = {}): Promise<T> {
   }
 }
 
-interface Stats { malformed: number; txFromRing: number; txNoCopy: number; staleErrors: number }
+interface Stats {
+  malformed: number;
+  txFromRing: number;
+  txNoCopy: number;
+  staleErrors: number;
+}
 
 interface EchoResult {
   identifier: number | null;
@@ -129,9 +144,27 @@ describe('native ICMP socket addon in a private namespace', { skip, concurrency:
   }
 
   test('datagram mode as uid 65534 without capabilities works when ping_group_range allows it; raw mode is refused', async () => {
-    type Opened = { opened: true; identifier: number; sent: number; replies: number; replyIds: number[]; rxStamped: number; txStamps: number; rcvbufBytes?: number };
-    type Refused = { opened: false; permission: boolean; code: string; causeCode: string; causeIsSocketError: boolean; message: string };
-    const r = await scenario<Record<string, Opened | Refused> & { rcvbuf: { requested: number; granted: number; rmemMax: number } }>(['permissions'], { nobody: true, pingGroup: true });
+    interface Opened {
+      opened: true;
+      identifier: number;
+      sent: number;
+      replies: number;
+      replyIds: number[];
+      rxStamped: number;
+      txStamps: number;
+      rcvbufBytes?: number;
+    }
+    interface Refused {
+      opened: false;
+      permission: boolean;
+      code: string;
+      causeCode: string;
+      causeIsSocketError: boolean;
+      message: string;
+    }
+    const r = await scenario<
+      Record<string, Opened | Refused> & { rcvbuf: { requested: number; granted: number; rmemMax: number } }
+    >(['permissions'], { nobody: true, pingGroup: true });
     // Unprivileged, the receive buffer stops at rmem_max (doubled, as getsockopt reports it).
     assert.equal(r.rcvbuf.granted, 2 * r.rcvbuf.rmemMax);
     for (const family of ['ipv4', 'ipv6']) {
@@ -150,10 +183,12 @@ describe('native ICMP socket addon in a private namespace', { skip, concurrency:
   });
 
   test('without ping_group_range every socket is refused with ERR_ICMP_PERMISSION and the errno as cause', async () => {
-    const r = await scenario<Record<string, { opened: boolean; permission: boolean; code: string; causeCode: string; causeIsSocketError: boolean }>>(
-      ['permissions'],
-      { nobody: true },
-    );
+    const r = await scenario<
+      Record<
+        string,
+        { opened: boolean; permission: boolean; code: string; causeCode: string; causeIsSocketError: boolean }
+      >
+    >(['permissions'], { nobody: true });
     for (const [key, v] of Object.entries(r)) {
       if (key === 'uid' || key === 'rcvbuf') continue;
       assert.equal(v.opened, false, key);
@@ -177,7 +212,17 @@ describe('native ICMP socket addon in a private namespace', { skip, concurrency:
 
   interface ErrorsResult {
     identifier: number;
-    first: Array<{ type: number; code: number; destination: string; offender: string; length: number; dataType: number; dataId: number; dataSeq: number; marked: boolean }>;
+    first: Array<{
+      type: number;
+      code: number;
+      destination: string;
+      offender: string;
+      length: number;
+      dataType: number;
+      dataId: number;
+      dataSeq: number;
+      marked: boolean;
+    }>;
     readWhilePending: number;
     sentAfterPending: number;
     errorAfterPending: string | null;
@@ -207,10 +252,13 @@ describe('native ICMP socket addon in a private namespace', { skip, concurrency:
 
   test('datagram IPv6: admin-prohibited and address-unreachable reach readErrors', async () => {
     const r = await scenario<ErrorsResult>(['icmpErrors', 'ipv6'], { pingGroup: true, nft: rejects });
-    assert.deepEqual(r.first.map((e) => [e.type, e.code, e.destination]), [
-      [1, 1, 'fd00:1:0:0:0:0:0:2'],
-      [1, 3, 'fd00:1:0:0:0:0:0:3'],
-    ]);
+    assert.deepEqual(
+      r.first.map((e) => [e.type, e.code, e.destination]),
+      [
+        [1, 1, 'fd00:1:0:0:0:0:0:2'],
+        [1, 3, 'fd00:1:0:0:0:0:0:3'],
+      ],
+    );
     for (const [k, e] of r.first.entries()) {
       assert.notEqual(e.offender, '0:0:0:0:0:0:0:0');
       assert.deepEqual([e.dataType, e.dataId, e.dataSeq, e.marked], [128, r.identifier, k + 1, true]);
@@ -220,7 +268,10 @@ describe('native ICMP socket addon in a private namespace', { skip, concurrency:
 
   for (const family of ['ipv4', 'ipv6'] as const) {
     test(`raw ${family}: ICMP errors arrive through read(), not the error queue`, async () => {
-      const r = await scenario<{ got: { type: number; code: number; length: number } | null; errorQueue: number }>(['rawErrors', family], { nft: rejects });
+      const r = await scenario<{ got: { type: number; code: number; length: number } | null; errorQueue: number }>(
+        ['rawErrors', family],
+        { nft: rejects },
+      );
       assert.deepEqual(r.got && [r.got.type, r.got.code], family === 'ipv4' ? [3, 1] : [1, 1]);
       assert.equal(r.errorQueue, 0);
     });
@@ -283,16 +334,37 @@ describe('native ICMP socket addon in a private namespace', { skip, concurrency:
     assert.deepEqual(r.emptyFlush, { sent: 0, lastSendError: null, queued: 0 });
     assert.equal((r.overfull as { name: string }).name, 'RangeError');
     assert.deepEqual(r.fullFlush, { sent: 64, queued: 0, lastSendError: null });
-    assert.deepEqual([(r.badAddress as { code: string }).code, (r.v6OnV4 as { code: string }).code], ['EINVAL', 'EINVAL']);
+    assert.deepEqual(
+      [(r.badAddress as { code: string }).code, (r.v6OnV4 as { code: string }).code],
+      ['EINVAL', 'EINVAL'],
+    );
     assert.equal((r.badLength as { name: string }).name, 'RangeError');
     assert.equal(r.queuedAfterBad, 0);
     // [ok, ok, no route, ok, ok]: two go, ENETUNREACH names the third, which discardFirst drops.
-    assert.deepEqual(r.partial, { sent: 2, lastSendError: 'ENETUNREACH', queued: 3, afterDiscard: 2, second: 2, lastSendError2: null, queued2: 0 });
+    assert.deepEqual(r.partial, {
+      sent: 2,
+      lastSendError: 'ENETUNREACH',
+      queued: 3,
+      afterDiscard: 2,
+      second: 2,
+      lastSendError2: null,
+      queued2: 0,
+    });
     assert.equal(r.discardEmpty, 0);
     assert.deepEqual(r.partialReplies, ['200@127.0.1.1', '201@127.0.1.2', '203@127.0.1.4', '204@127.0.1.5']);
     assert.equal(r.fullReplies, 64);
-    const after = r.afterClose as { read: number; readErrors: number; flush: number; queued: number; queue: { code: string }; closed: boolean };
-    assert.deepEqual([after.read, after.readErrors, after.flush, after.queued, after.queue.code, after.closed], [0, 0, 0, 0, 'EBADF', true]);
+    const after = r.afterClose as {
+      read: number;
+      readErrors: number;
+      flush: number;
+      queued: number;
+      queue: { code: string };
+      closed: boolean;
+    };
+    assert.deepEqual(
+      [after.read, after.readErrors, after.flush, after.queued, after.queue.code, after.closed],
+      [0, 0, 0, 0, 'EBADF', true],
+    );
   });
 
   test('a tiny send buffer behind a slow qdisc: partial sends, EAGAIN/ENOBUFS, onceWritable, every datagram sent once in order', async () => {
@@ -312,15 +384,20 @@ describe('native ICMP socket addon in a private namespace', { skip, concurrency:
   });
 
   test('without SO_SELECT_ERR_QUEUE (bare POLLERR, which libuv reports as UV_EBADF) the socket stays readable and healthy', async () => {
-    const r = await scenario<{ txStamps: number; replies: number; failed: string | null; closed: boolean }>(['bareErrQueue']);
+    const r = await scenario<{ txStamps: number; replies: number; failed: string | null; closed: boolean }>([
+      'bareErrQueue',
+    ]);
     assert.deepEqual(r, { txStamps: 200, replies: 200, failed: null, closed: false });
   });
 
   test('a throwing callback reaches uncaughtException; a polling socket nobody references survives GC, and is collectable once closed', async () => {
-    const r = await scenario<{ uncaught: string[]; callsAfter: number; orphanEvents: number; orphanReplies: number; finalizedAfterClose: string[] }>(
-      ['callbacks'],
-      { pingGroup: true, nodeArgs: ['--expose-gc'] },
-    );
+    const r = await scenario<{
+      uncaught: string[];
+      callsAfter: number;
+      orphanEvents: number;
+      orphanReplies: number;
+      finalizedAfterClose: string[];
+    }>(['callbacks'], { pingGroup: true, nodeArgs: ['--expose-gc'] });
     assert.deepEqual(r.uncaught, ['boom from onReadable']);
     assert.ok(r.callsAfter >= 2, 'the socket kept calling back after the exception');
     assert.ok(r.orphanReplies >= 20 && r.orphanEvents >= 1);
@@ -328,10 +405,14 @@ describe('native ICMP socket addon in a private namespace', { skip, concurrency:
   });
 
   test('a terminated worker thread with polling sockets exits cleanly; sockets dropped without close() are collected, fds closed', async () => {
-    const r = await scenario<{ whileOpen: number; exitCode: number; afterTerminate: number; dropped: number; afterGc: number; links: string[] }>(
-      ['lifecycle'],
-      { pingGroup: true, nodeArgs: ['--expose-gc'] },
-    );
+    const r = await scenario<{
+      whileOpen: number;
+      exitCode: number;
+      afterTerminate: number;
+      dropped: number;
+      afterGc: number;
+      links: string[];
+    }>(['lifecycle'], { pingGroup: true, nodeArgs: ['--expose-gc'] });
     assert.ok(r.whileOpen >= 5);
     assert.equal(r.afterTerminate, 0);
     assert.ok(r.dropped >= 33, `dropped ${r.dropped}`);
@@ -351,12 +432,15 @@ describe('native ICMP socket addon in a private namespace', { skip, concurrency:
       '}',
       '',
     ].join('\n');
-    const r = await scenario<Record<string, { marked: number; replies: number } & { code?: string; causeCode?: string; message: string }>>(['options'], {
+    const r = await scenario<
+      Record<string, { marked: number; replies: number } & { code?: string; causeCode?: string; message: string }>
+    >(['options'], {
       pingGroup: true,
       nft,
       setup: ['ip -6 addr add fd00:1::5/128 dev lo nodad'],
     });
-    for (const name of ['v4raw', 'v4dgram', 'v6raw', 'v6dgram']) assert.deepEqual([r[name]!.marked, r[name]!.replies], [3, 3], name);
+    for (const name of ['v4raw', 'v4dgram', 'v6raw', 'v6dgram'])
+      assert.deepEqual([r[name]!.marked, r[name]!.replies], [3, 3], name);
     assert.deepEqual([r.noDevice!.code, r.noDevice!.causeCode], ['ERR_ICMP_SOCKET', 'ENODEV']);
     assert.deepEqual([r.wrongFamilySource!.code, r.wrongFamilySource!.causeCode], ['ERR_ICMP_SOCKET', 'EINVAL']);
     assert.deepEqual([r.foreignSource!.code, r.foreignSource!.causeCode], ['ERR_ICMP_SOCKET', 'EADDRNOTAVAIL']);
@@ -375,10 +459,14 @@ describe('native ICMP socket addon in a private namespace', { skip, concurrency:
 
   for (const mode of ['raw', 'dgram'] as const) {
     test(`${mode}: transmit stamps without data (OPT_TSONLY) get their copy from the ring, also across EPERM and ENETUNREACH`, async () => {
-      const r = await scenario<{ tsOnly: boolean; send: { sent: number; failures: Record<string, number> }; good: number; txStamps: number; mismatched: number; stats: Stats }>(
-        ['tsOnlyRing', mode],
-        { pingGroup: true, nft: outputDrop },
-      );
+      const r = await scenario<{
+        tsOnly: boolean;
+        send: { sent: number; failures: Record<string, number> };
+        good: number;
+        txStamps: number;
+        mismatched: number;
+        stats: Stats;
+      }>(['tsOnlyRing', mode], { pingGroup: true, nft: outputDrop });
       assert.equal(r.tsOnly, true);
       assert.deepEqual(r.send.failures, { EPERM: 4, ENETUNREACH: 4 });
       assert.equal(r.send.sent, r.good);
@@ -401,10 +489,14 @@ describe('native ICMP socket addon in a private namespace', { skip, concurrency:
   ].join('\n');
 
   test('dgram: transmit stamps without data keep their own copy after sends the qdisc layer dropped (ENOBUFS after the kernel numbered them)', async () => {
-    const r = await scenario<{ tsOnly: boolean; sent: number; failures: Record<string, number>; goodSeqs: number[]; stampSeqs: number[]; stats: Stats }>(
-      ['tsOnlyEgressDrop', 'dgram'],
-      { pingGroup: true, nft: egressDrop },
-    );
+    const r = await scenario<{
+      tsOnly: boolean;
+      sent: number;
+      failures: Record<string, number>;
+      goodSeqs: number[];
+      stampSeqs: number[];
+      stats: Stats;
+    }>(['tsOnlyEgressDrop', 'dgram'], { pingGroup: true, nft: egressDrop });
     assert.equal(r.tsOnly, true);
     assert.deepEqual(Object.keys(r.failures), ['ENOBUFS']);
     assert.equal(r.sent, r.goodSeqs.length);
@@ -414,10 +506,14 @@ describe('native ICMP socket addon in a private namespace', { skip, concurrency:
   });
 
   test('dgram: transmit stamps without data keep their own copy when a send failed silently inside sendmmsg and its retry went out', async () => {
-    const r = await scenario<{ tsOnly: boolean; sent: number; failures: Record<string, number>; goodSeqs: number[]; stampSeqs: number[]; stats: Stats }>(
-      ['tsOnlyEgressDrop', 'dgram', 'once'],
-      { pingGroup: true, nft: egressDrop },
-    );
+    const r = await scenario<{
+      tsOnly: boolean;
+      sent: number;
+      failures: Record<string, number>;
+      goodSeqs: number[];
+      stampSeqs: number[];
+      stats: Stats;
+    }>(['tsOnlyEgressDrop', 'dgram', 'once'], { pingGroup: true, nft: egressDrop });
     assert.equal(r.tsOnly, true);
     assert.equal(r.sent, 40);
     assert.deepEqual(r.stampSeqs, r.goodSeqs);

@@ -3,7 +3,19 @@
 // Real sockets: native-socket-netns.test.ts.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { isIPv6 } from 'node:net';
 import { constants as osConstants, tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
@@ -36,7 +48,25 @@ describe('writeIpv6', () => {
     assert.equal(parse6('1::')?.toString('hex'), '0001' + '0'.repeat(28));
     assert.equal(parse6('::ffff:192.0.2.1')?.toString('hex'), '0'.repeat(20) + 'ffffc0000201');
     assert.equal(parse6('2001:DB8:0:0:0:0:0:FFFF')?.toString('hex'), '20010db8' + '0'.repeat(20) + 'ffff');
-    for (const bad of ['', ':', ':1', '1:', '1:::2', '1::2::3', '12345::', '1:2:3:4:5:6:7:8:9', '1:2:3:4:5:6:7', 'g::', '::1.2.3', '::1.2.3.256', '::01.2.3.4', '1.2.3.4', ' ::1', '1:2:3:4:5:6:7:8::', '::1.2.3.4:5']) {
+    for (const bad of [
+      '',
+      ':',
+      ':1',
+      '1:',
+      '1:::2',
+      '1::2::3',
+      '12345::',
+      '1:2:3:4:5:6:7:8:9',
+      '1:2:3:4:5:6:7',
+      'g::',
+      '::1.2.3',
+      '::1.2.3.256',
+      '::01.2.3.4',
+      '1.2.3.4',
+      ' ::1',
+      '1:2:3:4:5:6:7:8::',
+      '::1.2.3.4:5',
+    ]) {
       assert.equal(parse6(bad), undefined, JSON.stringify(bad));
     }
   });
@@ -55,7 +85,12 @@ describe('writeIpv6', () => {
         const full = groups.join(':');
         const canonical = new URL(`http://[${full}]/`).hostname.slice(1, -1); // RFC 5952, with ::
         const dotted = `${groups.slice(0, 6).join(':')}:${b[12]}.${b[13]}.${b[14]}.${b[15]}`;
-        for (const form of [full, canonical, dotted, upper ? full.toUpperCase() : full.padStart(40, '0').slice(-full.length)]) {
+        for (const form of [
+          full,
+          canonical,
+          dotted,
+          upper ? full.toUpperCase() : full.padStart(40, '0').slice(-full.length),
+        ]) {
           assert.deepEqual(parse6(form), b, form);
         }
       }),
@@ -76,8 +111,19 @@ test('the addon path is under the package root, wherever the module is loaded fr
   assert.equal(nativeAddonPath(), join(root, 'internal', 'icmp', 'native', 'build', 'Release', 'netscan_icmp.node'));
   // Compiled: dist/internal/icmp/native-socket.js walks up past dist/ to the package.json.
   const dist = join(root, 'dist', 'internal', 'icmp', 'native-socket.js');
-  if (existsSync(dist) && statSync(dist).mtimeMs >= statSync(join(root, 'internal', 'icmp', 'native-socket.ts')).mtimeMs) {
-    const res = spawnSync(process.execPath, ['--input-type=module', '-e', `import { nativeAddonPath } from ${JSON.stringify(dist)}; console.log(nativeAddonPath());`], { encoding: 'utf8' });
+  if (
+    existsSync(dist) &&
+    statSync(dist).mtimeMs >= statSync(join(root, 'internal', 'icmp', 'native-socket.ts')).mtimeMs
+  ) {
+    const res = spawnSync(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `import { nativeAddonPath } from ${JSON.stringify(dist)}; console.log(nativeAddonPath());`,
+      ],
+      { encoding: 'utf8' },
+    );
     assert.equal(res.stdout.trim(), nativeAddonPath(), res.stderr);
   }
 });
@@ -87,10 +133,16 @@ describe('loading the addon', () => {
     const mod = JSON.stringify(join(root, 'internal', 'icmp', 'native-socket.ts'));
     const res = spawnSync(
       process.execPath,
-      ['--import', 'tsx', '--input-type=module', '-e', `
+      [
+        '--import',
+        'tsx',
+        '--input-type=module',
+        '-e',
+        `
         import { openNativeIcmpSocket } from ${mod};
         try { openNativeIcmpSocket({ family: 'ipv4', mode: 'raw', rcvbufBytes: 1 << 20 }); console.log('{}'); }
-        catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }`],
+        catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }`,
+      ],
       { cwd: root, encoding: 'utf8', env: { ...process.env, NETSCAN_ICMP_ADDON: addonPath } },
     );
     assert.equal(res.status, 0, res.stderr);
@@ -117,21 +169,41 @@ describe('loading the addon', () => {
   });
 });
 
-test('the packet and control-message parsers survive 300,000 hostile inputs under ASan and UBSan', { skip: which('g++') ? false : 'needs g++' }, () => {
-  const dir = mkdtempSync(join(tmpdir(), 'netscan-fuzz-'));
-  try {
-    const exe = join(dir, 'fuzz_parse');
-    const cc = spawnSync('g++', ['-std=gnu++17', '-O1', '-g', '-fsanitize=address,undefined', '-fno-sanitize-recover=all', join(nativeDir, 'test', 'fuzz_parse.cc'), '-o', exe], { encoding: 'utf8' });
-    assert.equal(cc.status, 0, cc.stderr);
-    for (const seed of ['1', '2']) {
-      const run = spawnSync(exe, ['150000', seed], { encoding: 'utf8', env: { ...process.env, ASAN_OPTIONS: 'detect_leaks=1' } });
-      assert.equal(run.status, 0, `${run.stdout}\n${run.stderr}`);
-      assert.match(run.stdout, /^ok 150000 strip=[1-9]\d* frame4=[1-9]\d* frame6=[1-9]\d* rx=[1-9]\d* ee=[1-9]\d*/);
+test(
+  'the packet and control-message parsers survive 300,000 hostile inputs under ASan and UBSan',
+  { skip: which('g++') ? false : 'needs g++' },
+  () => {
+    const dir = mkdtempSync(join(tmpdir(), 'netscan-fuzz-'));
+    try {
+      const exe = join(dir, 'fuzz_parse');
+      const cc = spawnSync(
+        'g++',
+        [
+          '-std=gnu++17',
+          '-O1',
+          '-g',
+          '-fsanitize=address,undefined',
+          '-fno-sanitize-recover=all',
+          join(nativeDir, 'test', 'fuzz_parse.cc'),
+          '-o',
+          exe,
+        ],
+        { encoding: 'utf8' },
+      );
+      assert.equal(cc.status, 0, cc.stderr);
+      for (const seed of ['1', '2']) {
+        const run = spawnSync(exe, ['150000', seed], {
+          encoding: 'utf8',
+          env: { ...process.env, ASAN_OPTIONS: 'detect_leaks=1' },
+        });
+        assert.equal(run.status, 0, `${run.stdout}\n${run.stderr}`);
+        assert.match(run.stdout, /^ok 150000 strip=[1-9]\d* frame4=[1-9]\d* frame6=[1-9]\d* rx=[1-9]\d* ee=[1-9]\d*/);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+  },
+);
 
 describe('scripts/build-native.mjs', { skip: process.platform === 'linux' ? false : 'Linux only' }, () => {
   // A copy of the script and the addon sources, so the real build is never touched.
@@ -140,7 +212,8 @@ describe('scripts/build-native.mjs', { skip: process.platform === 'linux' ? fals
     mkdirSync(join(dir, 'scripts'));
     cpSync(join(root, 'scripts', 'build-native.mjs'), join(dir, 'scripts', 'build-native.mjs'));
     mkdirSync(join(dir, 'internal', 'icmp', 'native'), { recursive: true });
-    for (const f of ['binding.gyp', 'icmp_socket.cc', 'icmp_packet.h']) cpSync(join(nativeDir, f), join(dir, 'internal', 'icmp', 'native', f));
+    for (const f of ['binding.gyp', 'icmp_socket.cc', 'icmp_packet.h'])
+      cpSync(join(nativeDir, f), join(dir, 'internal', 'icmp', 'native', f));
     return dir;
   }
 
@@ -152,7 +225,11 @@ describe('scripts/build-native.mjs', { skip: process.platform === 'linux' ? fals
   }
 
   function run(dir: string, args: string[] = [], extraEnv: Record<string, string> = {}) {
-    return spawnSync(process.execPath, [join(dir, 'scripts', 'build-native.mjs'), ...args], { cwd: dir, encoding: 'utf8', env: env(extraEnv) });
+    return spawnSync(process.execPath, [join(dir, 'scripts', 'build-native.mjs'), ...args], {
+      cwd: dir,
+      encoding: 'utf8',
+      env: env(extraEnv),
+    });
   }
 
   /** A PATH of symlinks to the given tools only. */
@@ -166,39 +243,43 @@ describe('scripts/build-native.mjs', { skip: process.platform === 'linux' ? fals
     return bin;
   }
 
-  test('builds, then skips silently while the addon is newer than every source; a touched source rebuilds', { skip: which('g++') && which('make') && which('python3') ? false : 'needs g++ make python3' }, () => {
-    const dir = copyTree();
-    try {
-      const out = join(dir, 'internal', 'icmp', 'native', 'build', 'Release', 'netscan_icmp.node');
-      const first = run(dir);
-      assert.equal(first.status, 0, first.stderr);
-      assert.ok(existsSync(out));
-      assert.match(first.stderr, /building the ICMP socket addon/);
-      const built = statSync(out).mtimeMs;
-      // Offline: node-gyp was pointed at this node's installed headers, never at a download.
-      const gypi = readFileSync(join(dir, 'internal', 'icmp', 'native', 'build', 'config.gypi'), 'utf8');
-      assert.match(gypi, new RegExp(`"nodedir": "${dirname(dirname(realpathSync(process.execPath)))}"`));
+  test(
+    'builds, then skips silently while the addon is newer than every source; a touched source rebuilds',
+    { skip: which('g++') && which('make') && which('python3') ? false : 'needs g++ make python3' },
+    () => {
+      const dir = copyTree();
+      try {
+        const out = join(dir, 'internal', 'icmp', 'native', 'build', 'Release', 'netscan_icmp.node');
+        const first = run(dir);
+        assert.equal(first.status, 0, first.stderr);
+        assert.ok(existsSync(out));
+        assert.match(first.stderr, /building the ICMP socket addon/);
+        const built = statSync(out).mtimeMs;
+        // Offline: node-gyp was pointed at this node's installed headers, never at a download.
+        const gypi = readFileSync(join(dir, 'internal', 'icmp', 'native', 'build', 'config.gypi'), 'utf8');
+        assert.match(gypi, new RegExp(`"nodedir": "${dirname(dirname(realpathSync(process.execPath)))}"`));
 
-      const second = run(dir);
-      assert.equal(second.status, 0, second.stderr);
-      assert.equal(second.stdout + second.stderr, '');
-      assert.equal(statSync(out).mtimeMs, built);
+        const second = run(dir);
+        assert.equal(second.status, 0, second.stderr);
+        assert.equal(second.stdout + second.stderr, '');
+        assert.equal(statSync(out).mtimeMs, built);
 
-      // Up to date, a machine without a compiler (npm start in production) is fine.
-      const noTools = run(dir, [], { PATH: pathWith(dir, []) });
-      assert.equal(noTools.status, 0, noTools.stderr);
-      assert.equal(noTools.stderr, '');
+        // Up to date, a machine without a compiler (npm start in production) is fine.
+        const noTools = run(dir, [], { PATH: pathWith(dir, []) });
+        assert.equal(noTools.status, 0, noTools.stderr);
+        assert.equal(noTools.stderr, '');
 
-      // A newer source means a rebuild: seen here as the toolchain check it runs first.
-      const later = (built + 5000) / 1000;
-      utimesSync(join(dir, 'internal', 'icmp', 'native', 'icmp_packet.h'), later, later);
-      const stale = run(dir, [], { PATH: pathWith(dir, ['make', 'python3']) });
-      assert.equal(stale.status, 1);
-      assert.match(stale.stderr, /netscan: building the ICMP addon needs g\+\+ make python3; missing: g\+\+/);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+        // A newer source means a rebuild: seen here as the toolchain check it runs first.
+        const later = (built + 5000) / 1000;
+        utimesSync(join(dir, 'internal', 'icmp', 'native', 'icmp_packet.h'), later, later);
+        const stale = run(dir, [], { PATH: pathWith(dir, ['make', 'python3']) });
+        assert.equal(stale.status, 1);
+        assert.match(stale.stderr, /netscan: building the ICMP addon needs g\+\+ make python3; missing: g\+\+/);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
 
   test('names every missing tool in one message', () => {
     const dir = copyTree();
@@ -206,7 +287,10 @@ describe('scripts/build-native.mjs', { skip: process.platform === 'linux' ? fals
       const r = run(dir, ['--force'], { PATH: pathWith(dir, []) });
       assert.equal(r.status, 1);
       assert.equal(r.stderr.trim().split('\n').length, 1);
-      assert.match(r.stderr, /^netscan: building the ICMP addon needs g\+\+ make python3; missing: g\+\+ make python3 /);
+      assert.match(
+        r.stderr,
+        /^netscan: building the ICMP addon needs g\+\+ make python3; missing: g\+\+ make python3 /,
+      );
       assert.ok(!existsSync(join(dir, 'internal', 'icmp', 'native', 'build')));
     } finally {
       rmSync(dir, { recursive: true, force: true });

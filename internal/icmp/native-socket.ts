@@ -148,7 +148,10 @@ function packageRoot(): string {
 
 /** Where the addon is loaded from: $NETSCAN_ICMP_ADDON, else the build output under the package root. */
 export function nativeAddonPath(): string {
-  return process.env.NETSCAN_ICMP_ADDON || join(packageRoot(), 'internal', 'icmp', 'native', 'build', 'Release', 'netscan_icmp.node');
+  return (
+    process.env.NETSCAN_ICMP_ADDON ||
+    join(packageRoot(), 'internal', 'icmp', 'native', 'build', 'Release', 'netscan_icmp.node')
+  );
 }
 
 let addon: NativeAddon | undefined;
@@ -158,19 +161,29 @@ function loadAddon(): NativeAddon {
   const path = nativeAddonPath();
   const toolchain = 'needs g++, make and python3; Debian: apt-get install g++ make python3';
   if (process.platform !== 'linux') {
-    throw new NetscanError('ERR_ICMP_SOCKET', `the ICMP socket addon is Linux-only (this is ${process.platform})`, { stage: 'icmp' });
+    throw new NetscanError('ERR_ICMP_SOCKET', `the ICMP socket addon is Linux-only (this is ${process.platform})`, {
+      stage: 'icmp',
+    });
   }
   if (!existsSync(path)) {
-    throw new NetscanError('ERR_ICMP_SOCKET', `the ICMP socket addon is not built (${path} is missing); run \`npm run setup\` to build it (${toolchain})`, { stage: 'icmp' });
+    throw new NetscanError(
+      'ERR_ICMP_SOCKET',
+      `the ICMP socket addon is not built (${path} is missing); run \`npm run setup\` to build it (${toolchain})`,
+      { stage: 'icmp' },
+    );
   }
   try {
     addon = createRequire(import.meta.url)(path) as NativeAddon;
   } catch (err) {
     const why = err instanceof Error ? err.message.split('\n')[0] : String(err);
-    throw new NetscanError('ERR_ICMP_SOCKET', `cannot load the ICMP socket addon ${path} (${why}); run \`npm run setup\` to rebuild it (${toolchain})`, {
-      stage: 'icmp',
-      cause: err,
-    });
+    throw new NetscanError(
+      'ERR_ICMP_SOCKET',
+      `cannot load the ICMP socket addon ${path} (${why}); run \`npm run setup\` to rebuild it (${toolchain})`,
+      {
+        stage: 'icmp',
+        cause: err,
+      },
+    );
   }
   return addon;
 }
@@ -213,7 +226,6 @@ export function writeIpv6(text: string, end: number, out: Uint8Array, off: numbe
       if (v4 === undefined) return false;
       groups[ng++] = v4 >>> 16;
       groups[ng++] = v4 & 0xffff;
-      k = end;
       break;
     }
     if (digits === 0 || digits > 4 || ng === 8) return false;
@@ -377,7 +389,8 @@ export class NativeIcmpSocket implements IcmpSocket {
   queue(packet: Buffer, length: number, ip: string): number {
     if (this.#closed) throw new IcmpSocketError('EBADF', 'queue() on a closed ICMP socket');
     const i = this.#queued;
-    if (i >= this.batchSize) throw new RangeError(`ICMP send batch is full (${this.batchSize} datagrams queued): flush() first`);
+    if (i >= this.batchSize)
+      throw new RangeError(`ICMP send batch is full (${this.batchSize} datagrams queued): flush() first`);
     if (!Number.isInteger(length) || length < 0 || length > packet.length || length > this.#slot) {
       throw new RangeError(`datagram length ${length} out of range (0..${Math.min(packet.length, this.#slot)})`);
     }
@@ -504,7 +517,12 @@ export class NativeIcmpSocket implements IcmpSocket {
   /** Counters of what the addon handled by itself. */
   stats(): NativeIcmpSocketStats {
     const s = this.#state;
-    return { malformed: s[STATE_MALFORMED]!, txFromRing: s[STATE_TX_FROM_RING]!, txNoCopy: s[STATE_TX_NO_COPY]!, staleErrors: s[STATE_STALE_ERRORS]! };
+    return {
+      malformed: s[STATE_MALFORMED]!,
+      txFromRing: s[STATE_TX_FROM_RING]!,
+      txNoCopy: s[STATE_TX_NO_COPY]!,
+      staleErrors: s[STATE_STALE_ERRORS]!,
+    };
   }
 
   #setMask(mask: number): void {
@@ -558,7 +576,10 @@ export class NativeIcmpSocket implements IcmpSocket {
 export const openNativeIcmpSocket: IcmpSocketFactory = (opts) => openNativeIcmpSocketWith(opts);
 
 /** {@link openNativeIcmpSocket} with {@link NativeSocketTuning} (tests, benchmarks). */
-export function openNativeIcmpSocketWith(opts: OpenIcmpSocketOptions, tuning: NativeSocketTuning = {}): NativeIcmpSocket {
+export function openNativeIcmpSocketWith(
+  opts: OpenIcmpSocketOptions,
+  tuning: NativeSocketTuning = {},
+): NativeIcmpSocket {
   validate(opts);
   const native = loadAddon();
   const what = `${opts.mode === 'raw' ? 'raw' : 'datagram'} ICMP${opts.family === 'ipv6' ? 'v6' : ''} socket`;
@@ -568,21 +589,29 @@ export function openNativeIcmpSocketWith(opts: OpenIcmpSocketOptions, tuning: Na
     if (err instanceof RangeError || err instanceof TypeError) throw err;
     const cause = toSocketError(err);
     if ((err as NativeError).syscall === 'socket' && (cause.code === 'EPERM' || cause.code === 'EACCES')) {
-      const why = opts.mode === 'raw'
-        ? 'raw ICMP sockets need CAP_NET_RAW'
-        : "datagram ICMP sockets need the process's group inside net.ipv4.ping_group_range";
-      throw new NetscanError('ERR_ICMP_PERMISSION', `not allowed to open a ${what} (${cause.code}): ${why}`, { stage: 'icmp', cause });
+      const why =
+        opts.mode === 'raw'
+          ? 'raw ICMP sockets need CAP_NET_RAW'
+          : "datagram ICMP sockets need the process's group inside net.ipv4.ping_group_range";
+      throw new NetscanError('ERR_ICMP_PERMISSION', `not allowed to open a ${what} (${cause.code}): ${why}`, {
+        stage: 'icmp',
+        cause,
+      });
     }
     throw new NetscanError('ERR_ICMP_SOCKET', `cannot open a ${what}: ${cause.message}`, { stage: 'icmp', cause });
   }
 }
 
 function validate(opts: OpenIcmpSocketOptions): void {
-  if (opts.family !== 'ipv4' && opts.family !== 'ipv6') throw new RangeError(`ICMP socket family must be ipv4 or ipv6, got ${String(opts.family)}`);
-  if (opts.mode !== 'raw' && opts.mode !== 'dgram') throw new RangeError(`ICMP socket mode must be raw or dgram, got ${String(opts.mode)}`);
+  if (opts.family !== 'ipv4' && opts.family !== 'ipv6')
+    throw new RangeError(`ICMP socket family must be ipv4 or ipv6, got ${String(opts.family)}`);
+  if (opts.mode !== 'raw' && opts.mode !== 'dgram')
+    throw new RangeError(`ICMP socket mode must be raw or dgram, got ${String(opts.mode)}`);
   if (!(Number.isInteger(opts.rcvbufBytes) && opts.rcvbufBytes >= 0 && opts.rcvbufBytes <= 0x7fffffff)) {
     throw new RangeError(`rcvbufBytes must be an integer 0..2^31-1, got ${opts.rcvbufBytes}`);
   }
-  if (opts.tos !== undefined && !(Number.isInteger(opts.tos) && opts.tos >= 0 && opts.tos <= 255)) throw new RangeError(`tos must be 0..255, got ${opts.tos}`);
-  if (opts.ttl !== undefined && !(Number.isInteger(opts.ttl) && opts.ttl >= 1 && opts.ttl <= 255)) throw new RangeError(`ttl must be 1..255, got ${opts.ttl}`);
+  if (opts.tos !== undefined && !(Number.isInteger(opts.tos) && opts.tos >= 0 && opts.tos <= 255))
+    throw new RangeError(`tos must be 0..255, got ${opts.tos}`);
+  if (opts.ttl !== undefined && !(Number.isInteger(opts.ttl) && opts.ttl >= 1 && opts.ttl <= 255))
+    throw new RangeError(`ttl must be 1..255, got ${opts.ttl}`);
 }

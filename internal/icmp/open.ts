@@ -1,7 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { hasCode, NetscanError } from '../errors/errors.js';
 import type { Logger } from '../log/log.js';
-import type { IcmpFamily, IcmpSocket, IcmpSocketFactory, IcmpSocketMode, OpenIcmpSocketOptions } from './icmp-socket.js';
+import type {
+  IcmpFamily,
+  IcmpSocket,
+  IcmpSocketFactory,
+  IcmpSocketMode,
+  OpenIcmpSocketOptions,
+} from './icmp-socket.js';
 
 /** The `icmp_mode` setting: a socket kind, or `auto` (raw when CAP_NET_RAW is held, else datagram). */
 export type IcmpModeSetting = 'auto' | IcmpSocketMode;
@@ -111,7 +117,16 @@ export class IcmpSocketOpener {
       }
       if (!this.#chosen.has(opts.family)) {
         this.#chosen.set(opts.family, mode);
-        this.#opts.logger?.info({ stage: 'icmp', family: opts.family, mode, setting: this.#opts.mode, refused: refused.map((r) => `${r.mode}: ${r.errno}`) }, 'ICMP socket mode chosen');
+        this.#opts.logger?.info(
+          {
+            stage: 'icmp',
+            family: opts.family,
+            mode,
+            setting: this.#opts.mode,
+            refused: refused.map((r) => `${r.mode}: ${r.errno}`),
+          },
+          'ICMP socket mode chosen',
+        );
       }
       this.#opened.set(opts.family, { family: opts.family, mode, kernelStamps: socket.kernelStamps === true });
       return socket;
@@ -168,9 +183,10 @@ export function icmpPermissionAdvice(f: PermissionFacts): string {
     dgram: `netscan needs its group in net.ipv4.ping_group_range to send ICMP echo requests with icmp_mode dgram; the kernel refused the datagram socket (${refusedText}).`,
   }[f.setting];
   const others = f.groups.groups.filter((g) => g !== gid);
-  const rangeText = f.pingGroupRange === undefined
-    ? `net.ipv4.ping_group_range could not be read (${PING_GROUP_RANGE_PATH})`
-    : `net.ipv4.ping_group_range is "${f.pingGroupRange}"${groupInPingRange(f.groups, f.pingGroupRange) ? '' : (others.length > 0 ? ', which includes none of them' : ', which does not include it')}`;
+  const rangeText =
+    f.pingGroupRange === undefined
+      ? `net.ipv4.ping_group_range could not be read (${PING_GROUP_RANGE_PATH})`
+      : `net.ipv4.ping_group_range is "${f.pingGroupRange}"${groupInPingRange(f.groups, f.pingGroupRange) ? '' : others.length > 0 ? ', which includes none of them' : ', which does not include it'}`;
   const facts = `This process runs with gid ${gid}${others.length > 0 ? ` (supplementary groups ${others.join(' ')})` : ''}; ${rangeText}.`;
   const sysctl = [
     `      sudo sysctl -w net.ipv4.ping_group_range="0 2147483647" (or any range holding gid ${gid}), and persist it in /etc/sysctl.d/;`,
@@ -184,11 +200,24 @@ export function icmpPermissionAdvice(f: PermissionFacts): string {
     '      Kubernetes: securityContext.capabilities.add: ["NET_RAW"] on the container;',
     '      Docker: docker run --cap-add=NET_RAW.',
   ];
-  const dgramFix = f.setting === 'raw'
-    ? ['  - or set icmp_mode: auto (or dgram) and allow datagram ICMP sockets for the agent\'s group (no capability needed):', ...sysctl]
-    : ['  - allow datagram ICMP sockets for the agent\'s group (no capability needed; icmp_mode auto or dgram):', ...sysctl];
-  const rawFix = f.setting === 'dgram'
-    ? ['  - or set icmp_mode: auto (or raw) and grant CAP_NET_RAW:', ...capability]
-    : [`  - ${f.setting === 'raw' ? '' : 'or '}grant CAP_NET_RAW (icmp_mode auto or raw):`, ...capability];
-  return [head, facts, 'Fix one of:', ...(f.setting === 'raw' ? [...rawFix, ...dgramFix] : [...dgramFix, ...rawFix])].join('\n');
+  const dgramFix =
+    f.setting === 'raw'
+      ? [
+          "  - or set icmp_mode: auto (or dgram) and allow datagram ICMP sockets for the agent's group (no capability needed):",
+          ...sysctl,
+        ]
+      : [
+          "  - allow datagram ICMP sockets for the agent's group (no capability needed; icmp_mode auto or dgram):",
+          ...sysctl,
+        ];
+  const rawFix =
+    f.setting === 'dgram'
+      ? ['  - or set icmp_mode: auto (or raw) and grant CAP_NET_RAW:', ...capability]
+      : [`  - ${f.setting === 'raw' ? '' : 'or '}grant CAP_NET_RAW (icmp_mode auto or raw):`, ...capability];
+  return [
+    head,
+    facts,
+    'Fix one of:',
+    ...(f.setting === 'raw' ? [...rawFix, ...dgramFix] : [...dgramFix, ...rawFix]),
+  ].join('\n');
 }

@@ -3,7 +3,16 @@ import { test } from 'node:test';
 import { echoReplyMessage, unreachable6Message, unreachableMessage } from '../testkit/icmp-packets.js';
 import { formatIpv6 } from '../net/ipv6.js';
 import { formatIpv4, parseIpv4 } from './ipv4.js';
-import { EchoKind, icmpErrorDetail, internetChecksum, newEchoView, parseIcmpV4, probeTag, writeEchoRequest, writePadding } from './packet.js';
+import {
+  EchoKind,
+  icmpErrorDetail,
+  internetChecksum,
+  newEchoView,
+  parseIcmpV4,
+  probeTag,
+  writeEchoRequest,
+  writePadding,
+} from './packet.js';
 import { foldIpv6, icmp6ErrorDetail, parseIcmpV6 } from './packet6.js';
 
 const fields = { id: 0xabcd, seq: 7, nonceHi: 1, nonceLo: 2, serial: 3, tag: 4 };
@@ -25,7 +34,10 @@ test('writes an echo request whose checksum verifies, whose stamp sits after the
   const buf = request();
   assert.equal(buf[0], 8);
   assert.equal(internetChecksum(buf, 0, 64), 0);
-  assert.deepEqual([buf.readUInt16BE(4), buf.readUInt16BE(6), buf.readUInt32BE(16), buf.readUInt32BE(20)], [0xabcd, 7, 3, 4]);
+  assert.deepEqual(
+    [buf.readUInt16BE(4), buf.readUInt16BE(6), buf.readUInt32BE(16), buf.readUInt32BE(20)],
+    [0xabcd, 7, 3, 4],
+  );
   assert.deepEqual([buf[24], buf[25], buf[63]], [16, 17, 55]);
 });
 
@@ -43,7 +55,10 @@ test('parses an ICMPv4 echo reply and an unreachable quoting the request, at an 
   assert.deepEqual([v.type, v.id, v.seq, v.stampOffset, v.stampBytes, v.checksumOk], [0, 0xabcd, 7, 2056, 16, true]);
   const err = unreachableMessage({ request: req, origSrc: '127.0.0.1', origDst: '127.0.0.5', code: 3 });
   assert.equal(parseIcmpV4(err, 0, err.length, v, true), EchoKind.Error);
-  assert.deepEqual([v.type, v.code, v.id, v.seq, formatIpv4(err.readUInt32BE(v.dstOffset)), v.stampBytes, v.checksumOk], [3, 3, 0xabcd, 7, '127.0.0.5', 16, true]);
+  assert.deepEqual(
+    [v.type, v.code, v.id, v.seq, formatIpv4(err.readUInt32BE(v.dstOffset)), v.stampBytes, v.checksumOk],
+    [3, 3, 0xabcd, 7, '127.0.0.5', 16, true],
+  );
 });
 
 test('reports a bad ICMPv4 checksum only when asked to verify it', () => {
@@ -60,7 +75,11 @@ test('rejects truncated ICMPv4 messages, other types and errors that do not quot
   const v = newEchoView();
   const reply = echoReplyMessage(req);
   assert.equal(parseIcmpV4(reply, 0, 7, v, true), EchoKind.Other);
-  const quotedReply = unreachableMessage({ request: echoReplyMessage(req), origSrc: '127.0.0.1', origDst: '127.0.0.5' });
+  const quotedReply = unreachableMessage({
+    request: echoReplyMessage(req),
+    origSrc: '127.0.0.1',
+    origDst: '127.0.0.5',
+  });
   assert.equal(parseIcmpV4(quotedReply, 0, quotedReply.length, v, true), EchoKind.Other);
   assert.equal(parseIcmpV4(req, 0, req.length, v, true), EchoKind.Other);
   const quotedUdp = unreachableMessage({ request: req, origSrc: '127.0.0.1', origDst: '127.0.0.5' });
@@ -81,10 +100,17 @@ test('round-trips an ICMPv6 echo: the reply parses with the request identity and
 test('parses ICMPv6 errors quoting the 40-byte IPv6 header and the echo request: unreachable, packet too big, time exceeded', () => {
   const req = request(128, false);
   const v = newEchoView();
-  for (const [type, code, name] of [[1, 3, 'address unreachable'], [2, 0, 'packet too big'], [3, 0, 'hop limit exceeded in transit']] as const) {
+  for (const [type, code, name] of [
+    [1, 3, 'address unreachable'],
+    [2, 0, 'packet too big'],
+    [3, 0, 'hop limit exceeded in transit'],
+  ] as const) {
     const err = unreachable6Message({ request: req, origSrc: 'fd00:1::1', origDst: 'fd00:1::5', type, code });
     assert.equal(parseIcmpV6(err, 0, err.length, v), EchoKind.Error, name);
-    assert.deepEqual([v.type, v.code, v.id, v.seq, formatIpv6(err, v.dstOffset), v.stampBytes], [type, code, 0xabcd, 7, 'fd00:1::5', 16]);
+    assert.deepEqual(
+      [v.type, v.code, v.id, v.seq, formatIpv6(err, v.dstOffset), v.stampBytes],
+      [type, code, 0xabcd, 7, 'fd00:1::5', 16],
+    );
     assert.equal(icmp6ErrorDetail(type, code), name);
   }
   const short = unreachable6Message({ request: req, origSrc: 'fd00:1::1', origDst: 'fd00:1::5', quoteBytes: 8 });
@@ -96,7 +122,11 @@ test('rejects ICMPv6 messages that are not echo replies or errors about an echo 
   const req = request(128, false);
   const v = newEchoView();
   assert.equal(parseIcmpV6(req, 0, req.length, v), EchoKind.Other, 'our own request looped back');
-  const aboutReply = unreachable6Message({ request: echoReplyMessage(req), origSrc: 'fd00:1::1', origDst: 'fd00:1::5' });
+  const aboutReply = unreachable6Message({
+    request: echoReplyMessage(req),
+    origSrc: 'fd00:1::1',
+    origDst: 'fd00:1::5',
+  });
   assert.equal(parseIcmpV6(aboutReply, 0, aboutReply.length, v), EchoKind.Other);
   const extHeader = unreachable6Message({ request: req, origSrc: 'fd00:1::1', origDst: 'fd00:1::5' });
   extHeader[8 + 6] = 0; // a hop-by-hop header before the ICMPv6 message
@@ -121,9 +151,17 @@ test('the probe tag depends on every input, and the IPv6 fold on every address w
 
 test('parses IPv4 addresses strictly', () => {
   const table: Array<[string, number | undefined]> = [
-    ['127.0.0.1', 0x7f000001], ['0.0.0.0', 0], ['255.255.255.255', 0xffffffff],
-    ['127.0.0.01', undefined], ['127.0.0', undefined], ['127.0.0.256', undefined], [' 127.0.0.1', undefined],
-    ['127..0.1', undefined], ['1.2.3.4.5', undefined], ['::1', undefined], ['', undefined],
+    ['127.0.0.1', 0x7f000001],
+    ['0.0.0.0', 0],
+    ['255.255.255.255', 0xffffffff],
+    ['127.0.0.01', undefined],
+    ['127.0.0', undefined],
+    ['127.0.0.256', undefined],
+    [' 127.0.0.1', undefined],
+    ['127..0.1', undefined],
+    ['1.2.3.4.5', undefined],
+    ['::1', undefined],
+    ['', undefined],
   ];
   for (const [text, want] of table) assert.equal(parseIpv4(text), want, text);
   assert.equal(formatIpv4(0xffffffff), '255.255.255.255');

@@ -81,7 +81,13 @@ export function writePadding(buf: Buffer, payloadBytes: number): void {
  * already wrote; returns the ICMP message length in bytes. `type` is 8 (ICMPv4) or 128 (ICMPv6);
  * with `checksum` false the checksum is left 0 for the kernel (ICMPv6, RFC 4443 section 2.3).
  */
-export function writeEchoRequest(buf: Buffer, f: EchoRequestFields, payloadBytes: number, type = ICMP_ECHO_REQUEST, checksum = true): number {
+export function writeEchoRequest(
+  buf: Buffer,
+  f: EchoRequestFields,
+  payloadBytes: number,
+  type = ICMP_ECHO_REQUEST,
+  checksum = true,
+): number {
   const length = ECHO_HEADER_BYTES + payloadBytes;
   buf[0] = type;
   buf[1] = 0;
@@ -130,7 +136,17 @@ export interface EchoView {
 
 /** Returns a fresh view to pass to the parsers. */
 export function newEchoView(): EchoView {
-  return { kind: EchoKind.Other, type: -1, code: 0, id: 0, seq: 0, dstOffset: 0, stampOffset: 0, stampBytes: 0, checksumOk: false };
+  return {
+    kind: EchoKind.Other,
+    type: -1,
+    code: 0,
+    id: 0,
+    seq: 0,
+    dstOffset: 0,
+    stampOffset: 0,
+    stampBytes: 0,
+    checksumOk: false,
+  };
 }
 
 /**
@@ -138,7 +154,13 @@ export function newEchoView(): EchoView {
  * destination-unreachable / time-exceeded errors quoting an IPv4 header and an echo request.
  * Verifies the checksum when `verifyChecksum` (raw sockets; a datagram socket's kernel already did).
  */
-export function parseIcmpV4(buf: Buffer, offset: number, length: number, out: EchoView, verifyChecksum: boolean): EchoKind {
+export function parseIcmpV4(
+  buf: Buffer,
+  offset: number,
+  length: number,
+  out: EchoView,
+  verifyChecksum: boolean,
+): EchoKind {
   out.kind = EchoKind.Other;
   if (length < ECHO_HEADER_BYTES) return EchoKind.Other;
   const type = buf[offset]!;
@@ -160,7 +182,8 @@ export function parseIcmpV4(buf: Buffer, offset: number, length: number, out: Ec
   if (end < inner + 20 || buf[inner]! >> 4 !== 4 || buf[inner + 9] !== IPPROTO_ICMP) return EchoKind.Other;
   const innerIhl = (buf[inner]! & 0x0f) * 4;
   const innerIcmp = inner + innerIhl;
-  if (innerIhl < 20 || end < innerIcmp + ECHO_HEADER_BYTES || buf[innerIcmp] !== ICMP_ECHO_REQUEST) return EchoKind.Other;
+  if (innerIhl < 20 || end < innerIcmp + ECHO_HEADER_BYTES || buf[innerIcmp] !== ICMP_ECHO_REQUEST)
+    return EchoKind.Other;
   out.id = buf.readUInt16BE(innerIcmp + 4);
   out.seq = buf.readUInt16BE(innerIcmp + 6);
   out.dstOffset = inner + 16;

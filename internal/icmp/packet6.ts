@@ -42,12 +42,14 @@ export function parseIcmpV6(buf: Buffer, offset: number, length: number, out: Ec
     out.stampBytes = Math.min(PROBE_STAMP_BYTES, length - ECHO_HEADER_BYTES);
     return (out.kind = EchoKind.Reply);
   }
-  if (type !== ICMP6_DEST_UNREACHABLE && type !== ICMP6_PACKET_TOO_BIG && type !== ICMP6_TIME_EXCEEDED) return EchoKind.Other;
+  if (type !== ICMP6_DEST_UNREACHABLE && type !== ICMP6_PACKET_TOO_BIG && type !== ICMP6_TIME_EXCEEDED)
+    return EchoKind.Other;
   // RFC 4443 section 3: the error quotes as much of the invoking packet as fits the minimum MTU.
   const inner = offset + ECHO_HEADER_BYTES;
   const end = offset + length;
   const innerIcmp = inner + IPV6_HEADER_BYTES;
-  if (end < innerIcmp + ECHO_HEADER_BYTES || buf[inner]! >> 4 !== 6 || buf[inner + 6] !== IPPROTO_ICMPV6) return EchoKind.Other;
+  if (end < innerIcmp + ECHO_HEADER_BYTES || buf[inner]! >> 4 !== 6 || buf[inner + 6] !== IPPROTO_ICMPV6)
+    return EchoKind.Other;
   if (buf[innerIcmp] !== ICMP6_ECHO_REQUEST) return EchoKind.Other;
   out.id = buf.readUInt16BE(innerIcmp + 4);
   out.seq = buf.readUInt16BE(innerIcmp + 6);
@@ -60,7 +62,8 @@ export function parseIcmpV6(buf: Buffer, offset: number, length: number, out: Ec
 /** Human-readable name of an ICMPv6 error, for the `detail` of an unreachable outcome. */
 export function icmp6ErrorDetail(type: number, code: number): string {
   if (type === ICMP6_PACKET_TOO_BIG) return 'packet too big';
-  if (type === ICMP6_TIME_EXCEEDED) return code === 0 ? 'hop limit exceeded in transit' : 'fragment reassembly time exceeded';
+  if (type === ICMP6_TIME_EXCEEDED)
+    return code === 0 ? 'hop limit exceeded in transit' : 'fragment reassembly time exceeded';
   const names: Record<number, string> = {
     0: 'no route to destination',
     1: 'communication administratively prohibited',

@@ -13,7 +13,13 @@ function randomBytes(n: number): Buffer {
 }
 
 /** One fake socket per family; `refuseV6` makes IPv6 opens fail with ERR_ICMP_PERMISSION. */
-function sockets(): { factory: IcmpSocketFactory; opened: OpenIcmpSocketOptions[]; v4: FakeIcmpSocket; v6: FakeIcmpSocket; refuseV6: { on: boolean } } {
+function sockets(): {
+  factory: IcmpSocketFactory;
+  opened: OpenIcmpSocketOptions[];
+  v4: FakeIcmpSocket;
+  v6: FakeIcmpSocket;
+  refuseV6: { on: boolean };
+} {
   const v4 = new FakeIcmpSocket({ family: 'ipv4' });
   const v6 = new FakeIcmpSocket({ family: 'ipv6' });
   const opened: OpenIcmpSocketOptions[] = [];
@@ -28,13 +34,27 @@ function sockets(): { factory: IcmpSocketFactory; opened: OpenIcmpSocketOptions[
 
 test('pings both families through one object, opening the IPv6 socket on the first IPv6 target, with per-family source addresses', async () => {
   const s = sockets();
-  const pinger = new IcmpPinger({ clock: new FakeClock(), engine: { openSocket: s.factory, randomBytes, ttl: 9 }, sourceIpv4: '127.0.0.1', sourceIpv6: '::1' });
+  const pinger = new IcmpPinger({
+    clock: new FakeClock(),
+    engine: { openSocket: s.factory, randomBytes, ttl: 9 },
+    sourceIpv4: '127.0.0.1',
+    sourceIpv6: '::1',
+  });
   await pinger.start();
-  assert.deepEqual(s.opened.map((o) => o.family), ['ipv4']);
+  assert.deepEqual(
+    s.opened.map((o) => o.family),
+    ['ipv4'],
+  );
   const a = pinger.ping('127.0.0.5', { timeoutMs: 1000 });
   const b = pinger.ping('0:0:0:0:0:0:0:1', { timeoutMs: 1000 });
   await flushMicrotasks();
-  assert.deepEqual(s.opened.map((o) => [o.family, o.sourceAddress, o.ttl]), [['ipv4', '127.0.0.1', 9], ['ipv6', '::1', 9]]);
+  assert.deepEqual(
+    s.opened.map((o) => [o.family, o.sourceAddress, o.ttl]),
+    [
+      ['ipv4', '127.0.0.1', 9],
+      ['ipv6', '::1', 9],
+    ],
+  );
   s.v4.reply(0);
   s.v4.deliver();
   s.v6.reply(0);
@@ -52,7 +72,10 @@ test('text that is no address (a name, an IPv4 address with leading zeros) is re
   await pinger.start();
   await assert.rejects(pinger.ping('example.com', { timeoutMs: 100 }), TypeError);
   await assert.rejects(pinger.ping('127.0.0.05', { timeoutMs: 100 }), TypeError);
-  assert.deepEqual(s.opened.map((o) => o.family), ['ipv4']);
+  assert.deepEqual(
+    s.opened.map((o) => o.family),
+    ['ipv4'],
+  );
   await pinger.stop();
 });
 
@@ -64,7 +87,11 @@ test('when IPv6 cannot start, IPv6 pings reject with its error, IPv4 goes on, an
   await pinger.start();
   await assert.rejects(pinger.ping('fd00:1::5', { timeoutMs: 100 }), (e) => hasCode(e, 'ERR_ICMP_PERMISSION'));
   s.refuseV6.on = false;
-  await assert.rejects(pinger.ping('fd00:1::5', { timeoutMs: 100 }), (e) => hasCode(e, 'ERR_ICMP_PERMISSION'), 'not retried yet');
+  await assert.rejects(
+    pinger.ping('fd00:1::5', { timeoutMs: 100 }),
+    (e) => hasCode(e, 'ERR_ICMP_PERMISSION'),
+    'not retried yet',
+  );
   const v4 = pinger.ping('127.0.0.5', { timeoutMs: 1000 });
   await flushMicrotasks();
   s.v4.reply(0);
@@ -97,7 +124,10 @@ test('two start() calls made together open one IPv4 socket, and stop() closes ev
   await Promise.all([pinger.start(), pinger.start()]);
   await pinger.stop();
   assert.equal(series.sockets.length, 1, `opened ${series.sockets.length} IPv4 sockets`);
-  assert.deepEqual(series.sockets.map((s) => s.closed), [true]);
+  assert.deepEqual(
+    series.sockets.map((s) => s.closed),
+    [true],
+  );
 });
 
 test('stop() called while start() is still in progress leaves the pinger stopped and its socket closed', async () => {
@@ -107,5 +137,8 @@ test('stop() called while start() is still in progress leaves the pinger stopped
   const stopped = pinger.stop();
   await Promise.allSettled([started, stopped]);
   assert.equal(pinger.running, false);
-  assert.deepEqual(series.sockets.map((s) => s.closed), [true]);
+  assert.deepEqual(
+    series.sockets.map((s) => s.closed),
+    [true],
+  );
 });

@@ -116,7 +116,11 @@ export class IcmpPinger implements Pinger {
   /** Stops both engines, rejecting their pending pings with ERR_ICMP_SOCKET; idempotent, safe before start(), concurrent callers share one completion. */
   stop(): Promise<void> {
     // A start still in progress is stopped once it has (or not at all, if it fails).
-    if (!this.#running && this.#starting) return this.#starting.then(() => this.stop(), () => undefined);
+    if (!this.#running && this.#starting)
+      return this.#starting.then(
+        () => this.stop(),
+        () => undefined,
+      );
     if (!this.#running) return this.#stopping ?? Promise.resolve();
     this.#running = false;
     const v4 = this.#v4;
@@ -129,14 +133,19 @@ export class IcmpPinger implements Pinger {
       await v4?.stop();
       await v6?.stop();
       // An IPv6 engine still starting is stopped once it has.
-      if (starting) await starting.then((e) => e.stop(), () => undefined);
+      if (starting)
+        await starting.then(
+          (e) => e.stop(),
+          () => undefined,
+        );
     })();
     return this.#stopping;
   }
 
   /** Pings `ip` (IPv4 or IPv6 text) through the engine of its family. */
   ping(ip: string, opts: PingOptions): Promise<PingOutcome> {
-    if (!this.#running) return Promise.reject(new NetscanError('ERR_ICMP_SOCKET', 'ICMP pinger is not running', { stage: 'icmp', ip }));
+    if (!this.#running)
+      return Promise.reject(new NetscanError('ERR_ICMP_SOCKET', 'ICMP pinger is not running', { stage: 'icmp', ip }));
     // Strict dotted-quad text is already canonical: the common case costs one parse.
     if (parseIpv4(ip) !== undefined) return this.#v4!.ping(ip, opts);
     const canonical = canonicalIp(ip);
@@ -162,7 +171,10 @@ export class IcmpPinger implements Pinger {
       (err: unknown) => {
         if (this.#v6Starting === starting) this.#v6Starting = undefined;
         this.#v6Failure = { err, atMs: this.#opts.clock.now() };
-        this.#opts.logger?.error({ stage: 'icmp', family: 'ipv6', err, retry_in_ms: this.#opts.ipv6RetryMs }, 'IPv6 ICMP engine could not start; IPv6 pings fail until it can');
+        this.#opts.logger?.error(
+          { stage: 'icmp', family: 'ipv6', err, retry_in_ms: this.#opts.ipv6RetryMs },
+          'IPv6 ICMP engine could not start; IPv6 pings fail until it can',
+        );
         throw err;
       },
     );

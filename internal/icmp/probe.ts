@@ -57,8 +57,13 @@ export interface SocketRef {
 export function socketRef(socket: IcmpSocket): SocketRef {
   const view = (a: Uint8Array): Buffer => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
   return {
-    socket, probes: 0, retiring: false, closed: false,
-    source: view(socket.readBatch.source), destination: view(socket.errorBatch.destination), offender: view(socket.errorBatch.offender),
+    socket,
+    probes: 0,
+    retiring: false,
+    closed: false,
+    source: view(socket.readBatch.source),
+    destination: view(socket.errorBatch.destination),
+    offender: view(socket.errorBatch.offender),
   };
 }
 

@@ -7,12 +7,30 @@ export type { Logger };
  * a log, wherever they appear in a logged object.
  */
 export const redactPaths: readonly string[] = [
-  'token', '*.token', '*.*.token',
-  'password', '*.password', '*.*.password',
-  'community', '*.community', '*.*.community', '*.communities', '*.*.communities',
-  'auth_key', '*.auth_key', '*.*.auth_key', '*.*.*.auth_key',
-  'priv_key', '*.priv_key', '*.*.priv_key', '*.*.*.priv_key',
-  'authorization', '*.authorization', '*.headers.authorization', '*.Authorization', '*.headers.Authorization',
+  'token',
+  '*.token',
+  '*.*.token',
+  'password',
+  '*.password',
+  '*.*.password',
+  'community',
+  '*.community',
+  '*.*.community',
+  '*.communities',
+  '*.*.communities',
+  'auth_key',
+  '*.auth_key',
+  '*.*.auth_key',
+  '*.*.*.auth_key',
+  'priv_key',
+  '*.priv_key',
+  '*.*.priv_key',
+  '*.*.*.priv_key',
+  'authorization',
+  '*.authorization',
+  '*.headers.authorization',
+  '*.Authorization',
+  '*.headers.Authorization',
 ];
 
 /** Replaces the user:password part of every URL in `s` (`http://u:p@host` -> `http://[redacted]@host`). */

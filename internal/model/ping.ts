@@ -16,7 +16,13 @@ export type PingFailureReason =
 /** The outcome of one echo request. */
 export type PingOutcome =
   | { readonly ok: true; readonly ip: string; readonly rttMs: number; readonly sentAtMs: number }
-  | { readonly ok: false; readonly ip: string; readonly reason: PingFailureReason; readonly sentAtMs: number; readonly detail?: string };
+  | {
+      readonly ok: false;
+      readonly ip: string;
+      readonly reason: PingFailureReason;
+      readonly sentAtMs: number;
+      readonly detail?: string;
+    };
 
 /** Per-probe options. */
 export interface PingOptions {

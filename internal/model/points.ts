@@ -65,9 +65,11 @@ export function pingPoint(outcome: PingOutcome, opts: PingPointOptions): Point {
   const fields: Record<string, FieldValue> = outcome.ok
     ? { rtt_ms: field.float(outcome.rttMs), success: field.bool(true), suspended: field.bool(false) }
     : {
-      ...(opts.failedRttZero ? { rtt_ms: field.float(0) } : {}),
-      success: field.bool(false), suspended: field.bool(false), reason: field.string(outcome.reason),
-    };
+        ...(opts.failedRttZero ? { rtt_ms: field.float(0) } : {}),
+        success: field.bool(false),
+        suspended: field.bool(false),
+        reason: field.string(outcome.reason),
+      };
   return { measurement: measurements.ping, tags: { ip: outcome.ip }, fields, timeMs: opts.timeMs };
 }
 
@@ -81,7 +83,9 @@ export function suspendedPingPoint(ip: string, timeMs: number, failedRttZero = f
     tags: { ip },
     fields: {
       ...(failedRttZero ? { rtt_ms: field.float(0) } : {}),
-      success: field.bool(false), suspended: field.bool(true), reason: field.string('suspended'),
+      success: field.bool(false),
+      suspended: field.bool(true),
+      reason: field.string('suspended'),
     },
     timeMs,
   };
@@ -98,7 +102,12 @@ export function dnsFailurePoint(name: string, labels: Readonly<Record<string, st
   return {
     measurement: measurements.ping,
     tags: { ...labels, name },
-    fields: { rtt_ms: field.float(0), success: field.bool(false), suspended: field.bool(false), reason: field.string('dns') },
+    fields: {
+      rtt_ms: field.float(0),
+      success: field.bool(false),
+      suspended: field.bool(false),
+      reason: field.string('dns'),
+    },
     timeMs,
   };
 }
@@ -201,7 +210,8 @@ export function deviceInfoPoint(ip: string, info: DeviceInfoValues, timeMs: numb
     const clean = value === undefined ? '' : sanitizeString(value);
     if (clean !== '') fields[name] = field.string(clean);
   }
-  if (info.sysUptimeS !== undefined && Number.isFinite(info.sysUptimeS)) fields['sys_uptime_s'] = field.int(info.sysUptimeS);
+  if (info.sysUptimeS !== undefined && Number.isFinite(info.sysUptimeS))
+    fields['sys_uptime_s'] = field.int(info.sysUptimeS);
   return { measurement: measurements.deviceInfo, tags: { ip }, fields, timeMs };
 }
 
@@ -335,7 +345,8 @@ function extraFields(x: HealthExtraValues): Record<string, FieldValue> {
     snmp_enriched_devices: field.int(x.snmp_enriched_devices),
   };
   // Before the first event-loop sample there is no p99; omit rather than write NaN.
-  if (Number.isFinite(x.event_loop_delay_p99_ms)) fields.event_loop_delay_p99_ms = field.float(x.event_loop_delay_p99_ms);
+  if (Number.isFinite(x.event_loop_delay_p99_ms))
+    fields.event_loop_delay_p99_ms = field.float(x.event_loop_delay_p99_ms);
   if (x.missed_slots !== undefined) fields.missed_slots = field.uint(x.missed_slots);
   if (x.late_sends !== undefined) fields.late_sends = field.uint(x.late_sends);
   for (const k of ['send_lag_p99_ms', 'send_lag_max_ms'] as const) {

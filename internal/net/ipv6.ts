@@ -91,7 +91,7 @@ export function formatIpv6(bytes: Uint8Array, offset = 0): string {
   }
   let bestAt = -1;
   let bestLen = 1;
-  for (let k = 0; k < 8; ) {
+  for (let k = 0; k < 8;) {
     if (g[k] !== 0) {
       k++;
       continue;
@@ -104,7 +104,11 @@ export function formatIpv6(bytes: Uint8Array, offset = 0): string {
     }
     k = e;
   }
-  const hex = (from: number, to: number): string => g.slice(from, to).map((v) => v.toString(16)).join(':');
+  const hex = (from: number, to: number): string =>
+    g
+      .slice(from, to)
+      .map((v) => v.toString(16))
+      .join(':');
   if (bestAt < 0) return hex(0, 8);
   return `${hex(0, bestAt)}::${hex(bestAt + bestLen, 8)}`;
 }

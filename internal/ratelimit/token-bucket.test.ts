@@ -34,7 +34,9 @@ test('take waits in simulated time and an aborted take returns its token', async
   await assert.rejects(waiting, /stopped/);
   assert.ok(Math.abs(b.available() - 0) < 1e-9);
   let done = false;
-  const p = b.take().then(() => { done = true; });
+  const p = b.take().then(() => {
+    done = true;
+  });
   await clock.advanceAsync(999);
   assert.equal(done, false);
   await clock.advanceAsync(1);

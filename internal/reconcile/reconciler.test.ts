@@ -16,17 +16,27 @@ import { Reconciler, type DeviceSource, type MonitorTarget, type ReconcilerOptio
 const T0 = 1_700_000_040_000;
 const ipOf = (i: number): string => `127.0.1.${i}`;
 
-function rig(opts: Partial<ReconcilerOptions> = {}, logger: Logger = silentLogger(), capacity = Number.POSITIVE_INFINITY) {
+function rig(
+  opts: Partial<ReconcilerOptions> = {},
+  logger: Logger = silentLogger(),
+  capacity = Number.POSITIVE_INFINITY,
+) {
   const clock = new FakeClock(T0);
   const state = new FakeDeviceState(clock, capacity);
   // Odd devices are dead; the 1.5 s timeout over a 1 s interval keeps probes in flight across churn.
-  const pinger = new FakePinger({ clock, respond: (ip) => (Number(ip.split('.')[3]) % 2 === 1 ? { reason: 'timeout' } : { rttMs: 3 }) });
+  const pinger = new FakePinger({
+    clock,
+    respond: (ip) => (Number(ip.split('.')[3]) % 2 === 1 ? { reason: 'timeout' } : { rttMs: 3 }),
+  });
   const sink = new RecordingSink({ keep: (p) => p.fields['suspended']?.value === true });
   const sched = new PingScheduler(
     { clock, pinger, sink, state, logger: silentLogger(), stallMonitor: new FakeStallMonitor() },
     { intervalMs: 1000, timeoutMs: 1500, ratePerSec: 1e6, burst: 1e6, maxConsecutiveFails: 3, backoffMs: 4000 },
   );
-  const rec = new Reconciler({ source: state, target: sched, clock, logger }, { warnDebounceMs: 1000, resyncIntervalMs: 0, ...opts });
+  const rec = new Reconciler(
+    { source: state, target: sched, clock, logger },
+    { warnDebounceMs: 1000, resyncIntervalMs: 0, ...opts },
+  );
   return { clock, state, pinger, sink, sched, rec };
 }
 
@@ -41,7 +51,11 @@ function assertInvariants(r: Rig, cap: number, where: string): void {
   assert.equal(monitored.length, r.sched.size, `${where}: size disagrees with the schedules`);
   for (const ip of monitored) assert.ok(stateIps.has(ip), `${where}: ${ip} monitored but not in the state`);
   for (const ip of waiting) assert.ok(stateIps.has(ip) && !r.sched.has(ip), `${where}: ${ip} waiting wrongly`);
-  for (const ip of stateIps) assert.ok(r.sched.has(ip) !== waiting.includes(ip), `${where}: ${ip} has ${r.sched.has(ip) ? 'a schedule and a waiting place' : 'no schedule'}`);
+  for (const ip of stateIps)
+    assert.ok(
+      r.sched.has(ip) !== waiting.includes(ip),
+      `${where}: ${ip} has ${r.sched.has(ip) ? 'a schedule and a waiting place' : 'no schedule'}`,
+    );
   assert.ok(r.sched.size <= cap, `${where}: over the cap`);
   if (waiting.length > 0) assert.equal(r.sched.size, cap, `${where}: devices wait while there is room`);
   assert.equal(r.pinger.overlaps, 0, `${where}: two probes in flight for one device`);
@@ -65,12 +79,25 @@ test('churn never leaves a device with zero or two schedules (property, probes i
       r.rec.start();
       for (const [k, o] of ops.entries()) {
         switch (o.kind) {
-          case 'discover': r.state.markSeen(ipOf(o.i)); break;
-          case 'remove': r.state.remove(ipOf(o.i)); break;
-          case 'prune': r.state.prune(o.ms); break;
-          case 'advance': await r.clock.advanceAsync(o.ms); break;
-          case 'resync': r.rec.resync(); break;
-          case 'cap': cap = o.n; r.rec.reconfigure({ maxMonitored: cap }); break;
+          case 'discover':
+            r.state.markSeen(ipOf(o.i));
+            break;
+          case 'remove':
+            r.state.remove(ipOf(o.i));
+            break;
+          case 'prune':
+            r.state.prune(o.ms);
+            break;
+          case 'advance':
+            await r.clock.advanceAsync(o.ms);
+            break;
+          case 'resync':
+            r.rec.resync();
+            break;
+          case 'cap':
+            cap = o.n;
+            r.rec.reconfigure({ maxMonitored: cap });
+            break;
         }
         assertInvariants(r, cap, `after op ${k} ${JSON.stringify(o)}`);
       }
@@ -102,7 +129,10 @@ test('max_concurrent_pingers: one warning naming how many are left unmonitored; 
   await r.clock.advanceAsync(5000);
   const warns = lines.filter((l) => l['level'] === 'warn');
   assert.equal(warns.length, 1);
-  assert.equal(warns[0]!['msg'], 'max_concurrent_pingers (5) reached: 7 devices are not monitored; they start as others leave (raise max_concurrent_pingers to monitor all)');
+  assert.equal(
+    warns[0]!['msg'],
+    'max_concurrent_pingers (5) reached: 7 devices are not monitored; they start as others leave (raise max_concurrent_pingers to monitor all)',
+  );
   assert.equal(warns[0]!['count'], 7);
   assert.equal(r.rec.stats().unmonitored, 9);
 
@@ -173,10 +203,18 @@ class SetTarget implements MonitorTarget {
     }
     this.set.add(ip);
   }
-  remove(ip: string): void { this.set.delete(ip); }
-  has(ip: string): boolean { return this.set.has(ip); }
-  get size(): number { return this.set.size; }
-  ips(): IterableIterator<string> { return this.set.values(); }
+  remove(ip: string): void {
+    this.set.delete(ip);
+  }
+  has(ip: string): boolean {
+    return this.set.has(ip);
+  }
+  get size(): number {
+    return this.set.size;
+  }
+  ips(): IterableIterator<string> {
+    return this.set.values();
+  }
 }
 
 test('a failed prepare leaves what runs untouched', () => {
@@ -193,7 +231,10 @@ test('a failed prepare leaves what runs untouched', () => {
   assert.equal(r.ok, false);
   assert.deepEqual([...target.set], ['127.0.2.1', '127.0.2.2']);
   assert.equal(rec.stats().resyncFailuresTotal, 1);
-  assert.equal(lines.filter((l) => l['msg'] === 'reconcile prepare failed; running schedules left unchanged').length, 1);
+  assert.equal(
+    lines.filter((l) => l['msg'] === 'reconcile prepare failed; running schedules left unchanged').length,
+    1,
+  );
   assert.deepEqual(rec.resync(), { added: 0, removed: 2, unmonitored: 0, ok: true });
   assert.equal(target.size, 0);
 });
@@ -213,7 +254,10 @@ test('the periodic resync repairs schedules out of step with the state (a restor
   await clock.advanceAsync(1);
   assert.deepEqual([...target.set].sort(), ['127.0.2.1', '127.0.2.2']);
   assert.equal(rec.stats().driftRepairedTotal, 2);
-  assert.equal(lines.filter((l) => l['msg'] === 'reconcile resync repaired schedules out of step with the state').length, 1);
+  assert.equal(
+    lines.filter((l) => l['msg'] === 'reconcile resync repaired schedules out of step with the state').length,
+    1,
+  );
   await clock.advanceAsync(60_000); // in step now: nothing to repair, nothing logged
   assert.equal(rec.stats().driftRepairedTotal, 2);
   await rec.stop();
@@ -222,7 +266,10 @@ test('the periodic resync repairs schedules out of step with the state (a restor
 test('a failing schedule start never escapes into the state manager and is repaired by a resync', async () => {
   const source = new ManualSource();
   const target = new SetTarget();
-  const rec = new Reconciler({ source, target, clock: new FakeClock(T0), logger: silentLogger() }, { resyncIntervalMs: 0 });
+  const rec = new Reconciler(
+    { source, target, clock: new FakeClock(T0), logger: silentLogger() },
+    { resyncIntervalMs: 0 },
+  );
   rec.start();
   target.throwOnAdd = 1;
   assert.doesNotThrow(() => source.add('127.0.2.1'));
@@ -237,9 +284,22 @@ test('the real DeviceStore and PingScheduler fit the narrow interfaces, and driv
   const source: DeviceSource = store;
   const breaker: PingBreakerState = store;
   const pinger = new FakePinger({ clock, respond: () => ({ rttMs: 1 }) });
-  const sched = new PingScheduler({ clock, pinger, sink: new RecordingSink(), state: breaker, logger: silentLogger(), stallMonitor: new FakeStallMonitor() }, { intervalMs: 1000, ratePerSec: 1e6, burst: 1e6 });
+  const sched = new PingScheduler(
+    {
+      clock,
+      pinger,
+      sink: new RecordingSink(),
+      state: breaker,
+      logger: silentLogger(),
+      stallMonitor: new FakeStallMonitor(),
+    },
+    { intervalMs: 1000, ratePerSec: 1e6, burst: 1e6 },
+  );
   const target: MonitorTarget = sched;
-  const rec = new Reconciler({ source, target, clock, logger: silentLogger() }, { maxMonitored: 10, resyncIntervalMs: 0 });
+  const rec = new Reconciler(
+    { source, target, clock, logger: silentLogger() },
+    { maxMonitored: 10, resyncIntervalMs: 0 },
+  );
   sched.start();
   rec.start();
   for (let i = 1; i <= 4; i++) store.markSeen(ipOf(i)); // the 4th evicts the 1st

@@ -266,7 +266,10 @@ export class Reconciler {
       this.#warnTimer = undefined;
       if (this.#warned) {
         this.#warned = false;
-        this.#log.info({ max_pingers: this.#opts.maxMonitored, count: this.#target.size }, 'every device is monitored again');
+        this.#log.info(
+          { max_pingers: this.#opts.maxMonitored, count: this.#target.size },
+          'every device is monitored again',
+        );
       }
       return;
     }
@@ -299,7 +302,10 @@ export class Reconciler {
     const repaired = r.added + r.removed;
     if (repaired > 0) {
       this.#drift += repaired;
-      this.#log.warn({ count: repaired, added: r.added, removed: r.removed }, 'reconcile resync repaired schedules out of step with the state');
+      this.#log.warn(
+        { count: repaired, added: r.added, removed: r.removed },
+        'reconcile resync repaired schedules out of step with the state',
+      );
     }
   }
 

@@ -8,7 +8,10 @@ import { captureLogger } from '../testkit/logger.js';
 function breaker(state: PingBreakerState): { b: PingBreaker; clock: FakeClock; lines: Array<Record<string, unknown>> } {
   const clock = new FakeClock();
   const { logger, lines } = captureLogger();
-  const b = new PingBreaker({ state, log: logger, errors: new ThrottledErrorLog(clock, logger) }, { maxConsecutiveFails: 3, backoffMs: 5_000 });
+  const b = new PingBreaker(
+    { state, log: logger, errors: new ThrottledErrorLog(clock, logger) },
+    { maxConsecutiveFails: 3, backoffMs: 5_000 },
+  );
   return { b, clock, lines };
 }
 
@@ -26,11 +29,23 @@ test('a failure that opens the breaker is counted and logged with the thresholds
   b.recordFailure('127.0.0.2', 'unreachable');
   b.configure({ maxConsecutiveFails: 7, backoffMs: 9_000 });
   b.recordFailure('127.0.0.2', 'timeout');
-  assert.deepEqual(calls, [['127.0.0.2', 3, 5_000], ['127.0.0.2', 3, 5_000], ['127.0.0.2', 7, 9_000]]);
+  assert.deepEqual(calls, [
+    ['127.0.0.2', 3, 5_000],
+    ['127.0.0.2', 3, 5_000],
+    ['127.0.0.2', 7, 9_000],
+  ]);
   assert.equal(b.tripsTotal, 1);
   assert.deepEqual(
     lines.filter((l) => l.level === 'warn').map((l) => [l.msg, l.ip, l.reason, l.fails, l.backoff_ms]),
-    [['device failed its maximum consecutive pings; suspending it (circuit breaker tripped)', '127.0.0.2', 'unreachable', 3, 5_000]],
+    [
+      [
+        'device failed its maximum consecutive pings; suspending it (circuit breaker tripped)',
+        '127.0.0.2',
+        'unreachable',
+        3,
+        5_000,
+      ],
+    ],
   );
 });
 
@@ -47,5 +62,8 @@ test('a throwing state manager loses the update, never the slot: not suspended, 
   assert.deepEqual(errors(), [['state manager call failed', '127.0.0.2']]);
   clock.advance(60_000);
   b.recordSuccess('127.0.0.3');
-  assert.deepEqual(errors(), [['state manager call failed', '127.0.0.2'], ['state manager call failed', '127.0.0.3']]);
+  assert.deepEqual(errors(), [
+    ['state manager call failed', '127.0.0.2'],
+    ['state manager call failed', '127.0.0.3'],
+  ]);
 });

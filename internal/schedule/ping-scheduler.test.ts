@@ -5,7 +5,7 @@ import type { Clock } from '../clock/clock.js';
 import type { PingOutcome } from '../model/ping.js';
 import type { Point } from '../model/point.js';
 import { NetscanError } from '../errors/errors.js';
-import { FakeClock, flushMicrotasks } from '../testkit/fake-clock.js';
+import { FakeClock } from '../testkit/fake-clock.js';
 import { FakeDeviceState } from '../testkit/fake-device-state.js';
 import { FakePinger, type FakePingerOptions } from '../testkit/fake-pinger.js';
 import { FakeStallMonitor } from '../testkit/fake-stall-monitor.js';
@@ -27,7 +27,10 @@ interface Rig {
   sched: PingScheduler;
 }
 
-function rig(opts: Partial<PingSchedulerOptions> = {}, extra: { pinger?: Partial<FakePingerOptions>; sink?: RecordingSinkOptions; logger?: Logger; clock?: FakeClock } = {}): Rig {
+function rig(
+  opts: Partial<PingSchedulerOptions> = {},
+  extra: { pinger?: Partial<FakePingerOptions>; sink?: RecordingSinkOptions; logger?: Logger; clock?: FakeClock } = {},
+): Rig {
   const clock = extra.clock ?? new FakeClock(T0);
   const pinger = new FakePinger({ clock, ...extra.pinger });
   const sink = new RecordingSink(extra.sink);
@@ -54,7 +57,10 @@ test('one hour of 1,000 devices at 1 s: every probe exactly on its phase slot, n
   const r = await new Promise<HourResult>((resolve, reject) => {
     // Worker entry points do not go through tsx's loader in Node 20; register it, then load the .ts file.
     const url = new URL('./testdata/hour-simulation.ts', import.meta.url).href;
-    const w = new Worker(`import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(url)}); })`, { eval: true });
+    const w = new Worker(
+      `import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(url)}); })`,
+      { eval: true },
+    );
     w.once('message', (m: HourResult | { error: string }) => ('error' in m ? reject(new Error(m.error)) : resolve(m)));
     w.once('error', reject);
   });
@@ -74,10 +80,25 @@ test('one hour of 1,000 devices at 1 s: every probe exactly on its phase slot, n
   assert.equal(r.summaryPoints, r.expectedSummaryPoints);
   assert.ok(r.summaryPoints >= 60 * 1000 && r.summaryPoints <= 61 * 1000, String(r.summaryPoints));
   assert.ok(r.sample.length === 60 || r.sample.length === 61);
-  assert.deepEqual(r.sample.map((p) => p.timeMs), Array.from({ length: r.sample.length }, (_, i) => r.sampleFirstWindowMs + i * 60_000));
+  assert.deepEqual(
+    r.sample.map((p) => p.timeMs),
+    Array.from({ length: r.sample.length }, (_, i) => r.sampleFirstWindowMs + i * 60_000),
+  );
   assert.deepEqual(r.sample[1]!.fields, {
-    sent: 60, received: 60, overloaded: 0, suspended_ticks: 0, missed_slots: 0, skipped_ticks: 0, loss_pct: 0,
-    rtt_min_ms: 0.5, rtt_avg_ms: 0.5, rtt_max_ms: 0.5, rtt_p50_ms: 0.5, rtt_p95_ms: 0.5, rtt_stddev_ms: 0, jitter_ms: 0,
+    sent: 60,
+    received: 60,
+    overloaded: 0,
+    suspended_ticks: 0,
+    missed_slots: 0,
+    skipped_ticks: 0,
+    loss_pct: 0,
+    rtt_min_ms: 0.5,
+    rtt_avg_ms: 0.5,
+    rtt_max_ms: 0.5,
+    rtt_p50_ms: 0.5,
+    rtt_p95_ms: 0.5,
+    rtt_stddev_ms: 0,
+    jitter_ms: 0,
   });
 });
 
@@ -94,13 +115,23 @@ test('a device whose previous probe is still in flight skips the tick, counted, 
   assert.equal(r.sched.stats().skippedTicksTotal, 6);
   assert.equal(r.sched.stats().missedSlotsTotal, 0);
   assert.equal(r.pinger.overlaps, 0);
-  assert.deepEqual(r.sink.of('ping').map((p) => [p.timeMs - T0, fieldValue(p, 'reason')]), [[407, 'timeout'], [3407, 'timeout'], [6407, 'timeout']]);
+  assert.deepEqual(
+    r.sink.of('ping').map((p) => [p.timeMs - T0, fieldValue(p, 'reason')]),
+    [
+      [407, 'timeout'],
+      [3407, 'timeout'],
+      [6407, 'timeout'],
+    ],
+  );
   await r.sched.stop();
 });
 
 test('the breaker trips after exactly N failures, writes a suspended point per slot without probing, and resumes after the backoff', async () => {
   let alive = false;
-  const r = rig({ maxConsecutiveFails: 3, backoffMs: 10_000 }, { pinger: { respond: () => (alive ? { rttMs: 2 } : { reason: 'timeout' }), record: true } });
+  const r = rig(
+    { maxConsecutiveFails: 3, backoffMs: 10_000 },
+    { pinger: { respond: () => (alive ? { rttMs: 2 } : { reason: 'timeout' }), record: true } },
+  );
   addDevices(r, [IP]);
   r.sched.start();
   await r.clock.advanceAsync(2906); // failures at 907 and 1907; the third probe is in flight
@@ -114,9 +145,16 @@ test('the breaker trips after exactly N failures, writes a suspended point per s
   await r.clock.advanceAsync(13_000 - 2907); // suspended until 12907: slots 3407 ... 12407 write suspended points
   assert.equal(r.pinger.calls, 3);
   const suspended = r.sink.of('ping').filter((p) => fieldValue(p, 'suspended') === true);
-  assert.deepEqual(suspended.map((p) => p.timeMs - T0), [3407, 4407, 5407, 6407, 7407, 8407, 9407, 10407, 11407, 12407]);
+  assert.deepEqual(
+    suspended.map((p) => p.timeMs - T0),
+    [3407, 4407, 5407, 6407, 7407, 8407, 9407, 10407, 11407, 12407],
+  );
   // No rtt_ms: ping_failed_rtt_zero is off by default.
-  assert.deepEqual(suspended[0]!.fields, { success: { type: 'bool', value: false }, suspended: { type: 'bool', value: true }, reason: { type: 'string', value: 'suspended' } });
+  assert.deepEqual(suspended[0]!.fields, {
+    success: { type: 'bool', value: false },
+    suspended: { type: 'bool', value: true },
+    reason: { type: 'string', value: 'suspended' },
+  });
   assert.equal(r.sched.stats().suspendedTicksTotal, 10);
   await r.clock.advanceAsync(1000); // slot 13407: probed normally, answers, breaker closed
   assert.deepEqual(sendTimes(r), [407, 1407, 2407, 13407]);
@@ -127,7 +165,10 @@ test('the breaker trips after exactly N failures, writes a suspended point per s
 });
 
 test('a timeout during an injected agent stall is agent_overloaded and never feeds the breaker', async () => {
-  const r = rig({ maxConsecutiveFails: 3, backoffMs: 60_000, overloadThresholdMs: 200 }, { pinger: { respond: () => ({ reason: 'timeout' }) } });
+  const r = rig(
+    { maxConsecutiveFails: 3, backoffMs: 60_000, overloadThresholdMs: 200 },
+    { pinger: { respond: () => ({ reason: 'timeout' }) } },
+  );
   addDevices(r, [IP]);
   r.stalls.inject(T0 + 300, T0 + 9_950); // one long stall covering the probes at 407 ... 9407
   r.stalls.inject(T0 + 10_500, T0 + 10_650); // 150 ms: under the threshold, a real timeout
@@ -139,7 +180,11 @@ test('a timeout during an injected agent stall is agent_overloaded and never fee
   assert.equal(s1.failuresByReason.timeout, 0);
   assert.equal(r.state.failuresReported.get(IP) ?? 0, 0);
   assert.equal(r.state.isPingSuspended(IP), false);
-  assert.ok(r.sink.of('ping').every((p) => fieldValue(p, 'reason') === 'agent_overloaded' && fieldValue(p, 'success') === false));
+  assert.ok(
+    r.sink
+      .of('ping')
+      .every((p) => fieldValue(p, 'reason') === 'agent_overloaded' && fieldValue(p, 'success') === false),
+  );
   await r.clock.advanceAsync(3000); // probes at 10407, 11407, 12407 are real timeouts: the third trips
   assert.equal(r.sched.stats().failuresByReason.timeout, 3);
   assert.equal(r.state.isPingSuspended(IP), true);
@@ -152,9 +197,15 @@ test('a timeout during an injected agent stall is agent_overloaded and never fee
 
 test('a send that lagged its dispatch past the threshold makes a timeout agent_overloaded; lag is measured either way', async () => {
   let n = 0;
-  const r = rig({ overloadThresholdMs: 200, lateSendToleranceMs: 50 }, {
-    pinger: { respond: () => (++n === 1 ? { sendLagMs: 300, then: { reason: 'timeout' } } : { sendLagMs: 100, then: { rttMs: 1 } }) },
-  });
+  const r = rig(
+    { overloadThresholdMs: 200, lateSendToleranceMs: 50 },
+    {
+      pinger: {
+        respond: () =>
+          ++n === 1 ? { sendLagMs: 300, then: { reason: 'timeout' } } : { sendLagMs: 100, then: { rttMs: 1 } },
+      },
+    },
+  );
   addDevices(r, [IP]);
   r.sched.start();
   await r.clock.advanceAsync(2000);
@@ -164,24 +215,42 @@ test('a send that lagged its dispatch past the threshold makes a timeout agent_o
   assert.equal(s.sendLagMaxMs, 300);
   assert.equal(s.lateSendsTotal, 2);
   const pings = r.sink.of('ping');
-  assert.deepEqual(pings.map((p) => p.timeMs - T0), [707, 1507]); // stamped with the actual send time
+  assert.deepEqual(
+    pings.map((p) => p.timeMs - T0),
+    [707, 1507],
+  ); // stamped with the actual send time
   await r.sched.stop();
 });
 
 test('unreachable and send_error are failures with their reason and count toward the breaker', async () => {
   const ips = ['127.0.0.1', '127.0.0.2', '127.0.0.3'];
   const reasons = { '127.0.0.1': 'unreachable', '127.0.0.2': 'send_error', '127.0.0.3': 'timeout' } as const;
-  const r = rig({ maxConsecutiveFails: 2 }, { pinger: { respond: (ip) => ({ reason: reasons[ip as keyof typeof reasons] }) } });
+  const r = rig(
+    { maxConsecutiveFails: 2 },
+    { pinger: { respond: (ip) => ({ reason: reasons[ip as keyof typeof reasons] }) } },
+  );
   addDevices(r, ips);
   r.sched.start();
   await r.clock.advanceAsync(3000);
   for (const ip of ips) {
     assert.equal(r.state.isPingSuspended(ip), true, ip);
-    const reasonsSeen = new Set(r.sink.of('ping', ip).filter((p) => fieldValue(p, 'suspended') === false).map((p) => fieldValue(p, 'reason')));
+    const reasonsSeen = new Set(
+      r.sink
+        .of('ping', ip)
+        .filter((p) => fieldValue(p, 'suspended') === false)
+        .map((p) => fieldValue(p, 'reason')),
+    );
     assert.deepEqual([...reasonsSeen], [reasons[ip as keyof typeof reasons]]);
   }
   const s = r.sched.stats();
-  assert.deepEqual(s.failuresByReason, { timeout: 2, unreachable: 2, send_error: 2, agent_overloaded: 0, agent_error: 0, dns: 0 });
+  assert.deepEqual(s.failuresByReason, {
+    timeout: 2,
+    unreachable: 2,
+    send_error: 2,
+    agent_overloaded: 0,
+    agent_error: 0,
+    dns: 0,
+  });
   assert.equal(s.breakerTripsTotal, 3);
   await r.sched.stop();
 });
@@ -191,12 +260,18 @@ test('ping points keep the Go field types, stamped at send time', async () => {
   addDevices(r, [IP]);
   r.sched.start();
   await r.clock.advanceAsync(1000);
-  assert.deepEqual(r.sink.of('ping'), [{
-    measurement: 'ping',
-    tags: { ip: IP },
-    fields: { rtt_ms: { type: 'float', value: 1.25 }, success: { type: 'bool', value: true }, suspended: { type: 'bool', value: false } },
-    timeMs: T0 + 407,
-  }]);
+  assert.deepEqual(r.sink.of('ping'), [
+    {
+      measurement: 'ping',
+      tags: { ip: IP },
+      fields: {
+        rtt_ms: { type: 'float', value: 1.25 },
+        success: { type: 'bool', value: true },
+        suspended: { type: 'bool', value: false },
+      },
+      timeMs: T0 + 407,
+    },
+  ]);
   await r.sched.stop();
 });
 
@@ -212,14 +287,23 @@ test('with raw points off only summaries are written', async () => {
   const got = r.sink.of('ping_summary', IP).map((p) => [p.timeMs - T0, fieldValue(p, 'sent')] as const);
   const first = slotAfter(phaseMs(IP, 1000), 1000, T0 - 1);
   const w0 = Math.floor((first - off) / 10_000) * 10_000 + off - T0;
-  assert.deepEqual(got.map(([t]) => t), got.map((_, i) => w0 + i * 10_000));
-  assert.equal(got.reduce((n, [, sent]) => n + (sent as number), 0), 30);
+  assert.deepEqual(
+    got.map(([t]) => t),
+    got.map((_, i) => w0 + i * 10_000),
+  );
+  assert.equal(
+    got.reduce((n, [, sent]) => n + (sent as number), 0),
+    30,
+  );
   for (const [, sent] of got.slice(1, -1)) assert.equal(sent, 10);
   assert.equal(r.sink.count('ping_summary'), got.length + r.sink.of('ping_summary', '127.0.0.2').length);
 });
 
 test('a device pinged less often than the summary window gets its summary from the sweep', async () => {
-  const r = rig({ intervalMs: 20_000, summaryIntervalMs: 10_000 }, { pinger: { respond: () => ({ rttMs: 3 }), record: true } });
+  const r = rig(
+    { intervalMs: 20_000, summaryIntervalMs: 10_000 },
+    { pinger: { respond: () => ({ rttMs: 3 }), record: true } },
+  );
   addDevices(r, [IP]);
   r.sched.start();
   const phase = phaseMs(IP, 20_000);
@@ -227,7 +311,10 @@ test('a device pinged less often than the summary window gets its summary from t
   const window = Math.floor((T0 + phase - off) / 10_000) * 10_000 + off - T0;
   // The sweep runs once per summary interval and writes windows that ended one interval + timeout ago.
   await r.clock.advanceAsync(window + 10_000 + 20_500 + 10_000 + 1);
-  assert.deepEqual(r.sink.of('ping_summary').map((p) => p.timeMs - T0), [window]);
+  assert.deepEqual(
+    r.sink.of('ping_summary').map((p) => p.timeMs - T0),
+    [window],
+  );
   await r.sched.stop();
 });
 
@@ -240,7 +327,10 @@ test('pacing: a rate below devices / interval is reported once with the effectiv
   await r.clock.advanceAsync(60_000);
   const warns = lines.filter((l) => l['level'] === 'warn');
   assert.equal(warns.length, 1);
-  assert.match(String(warns[0]!['msg']), /^ping_rate_limit 10\/s cannot ping 50 devices every 1000 ms; each device is pinged about every 5000 ms/);
+  assert.match(
+    String(warns[0]!['msg']),
+    /^ping_rate_limit 10\/s cannot ping 50 devices every 1000 ms; each device is pinged about every 5000 ms/,
+  );
   assert.equal(warns[0]!['effective_interval_ms'], 5000);
   const s = r.sched.stats();
   assert.equal(s.effectiveIntervalMs, 5000);
@@ -260,7 +350,10 @@ test('reconfigure: a new interval re-phases every device, a rate change keeps ph
   await r.clock.advanceAsync(5000);
   const before = ips.map((ip) => r.sched.nextSlotMs(ip));
   r.sched.reconfigure({ ratePerSec: 5000, burst: 100 });
-  assert.deepEqual(ips.map((ip) => r.sched.nextSlotMs(ip)), before);
+  assert.deepEqual(
+    ips.map((ip) => r.sched.nextSlotMs(ip)),
+    before,
+  );
   r.sched.reconfigure({ intervalMs: 2000 });
   const now = r.clock.now();
   for (const ip of ips) {
@@ -284,7 +377,11 @@ test('raising the rate on reconfigure serves the devices already waiting for tok
   r.sched.reconfigure({ ratePerSec: 1e6, burst: 1e6 });
   const before = new Map(ips.map((ip) => [ip, r.pinger.callsTo(ip)]));
   await r.clock.advanceAsync(1_000);
-  assert.deepEqual(ips.filter((ip) => r.pinger.callsTo(ip) === before.get(ip)), [], 'every device probed within one interval');
+  assert.deepEqual(
+    ips.filter((ip) => r.pinger.callsTo(ip) === before.get(ip)),
+    [],
+    'every device probed within one interval',
+  );
   await r.sched.stop();
 });
 
@@ -323,7 +420,10 @@ test('a pinger that throws or rejects is an agent_error, never feeds the breaker
       return Promise.reject(new Error('engine stopped'));
     },
   };
-  const sched = new PingScheduler({ clock, pinger, sink, state, logger: silentLogger(), stallMonitor: new FakeStallMonitor() }, { intervalMs: 1000, maxConsecutiveFails: 100 });
+  const sched = new PingScheduler(
+    { clock, pinger, sink, state, logger: silentLogger(), stallMonitor: new FakeStallMonitor() },
+    { intervalMs: 1000, maxConsecutiveFails: 100 },
+  );
   state.markSeen(IP);
   sched.add(IP);
   sched.start();
@@ -341,10 +441,14 @@ test('a failed ICMP socket (ERR_ICMP_SOCKET) is agent_error: written, counted, n
   const sink = new RecordingSink();
   const state = new FakeDeviceState(clock);
   const pinger = {
-    ping: (): Promise<never> => Promise.reject(new NetscanError('ERR_ICMP_SOCKET', 'ICMP socket failed: EBADF', { stage: 'icmp' })),
+    ping: (): Promise<never> =>
+      Promise.reject(new NetscanError('ERR_ICMP_SOCKET', 'ICMP socket failed: EBADF', { stage: 'icmp' })),
   };
   const { logger, lines } = captureLogger();
-  const sched = new PingScheduler({ clock, pinger, sink, state, logger, stallMonitor: new FakeStallMonitor() }, { intervalMs: 1000, maxConsecutiveFails: 3 });
+  const sched = new PingScheduler(
+    { clock, pinger, sink, state, logger, stallMonitor: new FakeStallMonitor() },
+    { intervalMs: 1000, maxConsecutiveFails: 3 },
+  );
   state.markSeen(IP);
   sched.add(IP);
   sched.start();
@@ -353,8 +457,15 @@ test('a failed ICMP socket (ERR_ICMP_SOCKET) is agent_error: written, counted, n
   assert.equal(sched.stats().failuresByReason.send_error, 0);
   assert.equal(state.failuresReported.get(IP) ?? 0, 0);
   assert.equal(state.isPingSuspended(IP), false);
-  assert.ok(sink.of('ping').length === 10 && sink.of('ping').every((p) => fieldValue(p, 'reason') === 'agent_error' && fieldValue(p, 'success') === false));
-  assert.equal(lines.filter((l) => l.level === 'warn' || l.level === 'error').length, 0, 'the engine logs the socket failure, not every probe');
+  assert.ok(
+    sink.of('ping').length === 10 &&
+      sink.of('ping').every((p) => fieldValue(p, 'reason') === 'agent_error' && fieldValue(p, 'success') === false),
+  );
+  assert.equal(
+    lines.filter((l) => l.level === 'warn' || l.level === 'error').length,
+    0,
+    'the engine logs the socket failure, not every probe',
+  );
   await sched.stop();
   const summary = sink.of('ping_summary');
   assert.equal(fieldValue(summary[0]!, 'sent'), 0);
@@ -363,8 +474,15 @@ test('a failed ICMP socket (ERR_ICMP_SOCKET) is agent_error: written, counted, n
 
 test('a sink that throws loses the point, is counted, and scheduling goes on', async () => {
   const r = rig({}, { pinger: { respond: () => ({ rttMs: 1 }) } });
-  const sink = { write: (): number => { throw new Error('queue gone'); } };
-  const sched = new PingScheduler({ clock: r.clock, pinger: r.pinger, sink, state: r.state, logger: silentLogger(), stallMonitor: r.stalls }, { intervalMs: 1000 });
+  const sink = {
+    write: (): number => {
+      throw new Error('queue gone');
+    },
+  };
+  const sched = new PingScheduler(
+    { clock: r.clock, pinger: r.pinger, sink, state: r.state, logger: silentLogger(), stallMonitor: r.stalls },
+    { intervalMs: 1000 },
+  );
   r.state.markSeen(IP);
   sched.add(IP);
   sched.start();
@@ -383,7 +501,10 @@ test('stop is idempotent, safe before start, aborts probes in flight and writes 
   idle.sched.add(IP);
   assert.equal(idle.sched.size, 0);
 
-  const r = rig({ timeoutMs: 5000, summaryIntervalMs: 60_000 }, { pinger: { respond: (ip) => (ip === IP ? { reason: 'timeout' } : { rttMs: 1 }) } });
+  const r = rig(
+    { timeoutMs: 5000, summaryIntervalMs: 60_000 },
+    { pinger: { respond: (ip) => (ip === IP ? { reason: 'timeout' } : { rttMs: 1 }) } },
+  );
   addDevices(r, [IP, '127.0.0.2']);
   r.sched.start();
   await r.clock.advanceAsync(3000);
@@ -419,7 +540,12 @@ function steppableClock(fake: FakeClock): { clock: Clock; step: (ms: number) => 
     setTimeout: (fn, ms) => fake.setTimeout(fn, ms),
     sleep: (ms, signal) => fake.sleep(ms, signal),
   };
-  return { clock, step: (ms) => { offsetMs += ms; } };
+  return {
+    clock,
+    step: (ms) => {
+      offsetMs += ms;
+    },
+  };
 }
 
 test('a wall clock stepped back 10 minutes keeps the cadence: pacing follows monotonic time', async () => {
@@ -428,9 +554,14 @@ test('a wall clock stepped back 10 minutes keeps the cadence: pacing follows mon
   const pinger = new FakePinger({ clock, respond: () => ({ rttMs: 1 }), mode: 'immediate' });
   const state = new FakeDeviceState(clock);
   // 100 devices at 2 s need 50 probes/s: a rate of 64/s is enough.
-  const sched = new PingScheduler({ clock, pinger, sink: new RecordingSink(), state, logger: silentLogger(), stallMonitor: new FakeStallMonitor() },
-    { intervalMs: 2000, timeoutMs: 1000, ratePerSec: 64, burst: 256 });
-  addDevices({ state, sched } as Rig, Array.from({ length: 100 }, (_, i) => ipOf(i + 1)));
+  const sched = new PingScheduler(
+    { clock, pinger, sink: new RecordingSink(), state, logger: silentLogger(), stallMonitor: new FakeStallMonitor() },
+    { intervalMs: 2000, timeoutMs: 1000, ratePerSec: 64, burst: 256 },
+  );
+  addDevices(
+    { state, sched } as Rig,
+    Array.from({ length: 100 }, (_, i) => ipOf(i + 1)),
+  );
   sched.start();
   await fake.advanceAsync(10_000);
   step(-600_000);
@@ -447,7 +578,10 @@ test('a wall-clock jump reschedules from the new time instead of firing every mi
   const { logger, lines } = captureLogger('warn');
   const pinger = new FakePinger({ clock, respond: () => ({ rttMs: 1 }), record: true });
   const state = new FakeDeviceState(clock);
-  const sched = new PingScheduler({ clock, pinger, sink: new RecordingSink(), state, logger, stallMonitor: new FakeStallMonitor() }, { intervalMs: 1000, timeoutMs: 500 });
+  const sched = new PingScheduler(
+    { clock, pinger, sink: new RecordingSink(), state, logger, stallMonitor: new FakeStallMonitor() },
+    { intervalMs: 1000, timeoutMs: 500 },
+  );
   state.markSeen(IP);
   sched.add(IP);
   sched.start();
@@ -455,7 +589,10 @@ test('a wall-clock jump reschedules from the new time instead of firing every mi
   step(3_600_000);
   await fake.advanceAsync(3000);
   assert.equal(sched.stats().missedSlotsTotal, 0);
-  assert.deepEqual(pinger.sends.map((s) => s.sentAtMs - T0), [407, 1407, 3_600_000 + 2407, 3_600_000 + 3407, 3_600_000 + 4407]);
+  assert.deepEqual(
+    pinger.sends.map((s) => s.sentAtMs - T0),
+    [407, 1407, 3_600_000 + 2407, 3_600_000 + 3407, 3_600_000 + 4407],
+  );
   assert.equal(lines.filter((l) => String(l['msg']).startsWith('wall clock jumped')).length, 1);
   await sched.stop();
 });
@@ -469,10 +606,15 @@ test('a probe the pinger never settles is given up after 2 × timeout + 1 s and 
   const pinger = {
     ping: (ip: string): Promise<PingOutcome> => {
       sends.push(clock.now() - T0);
-      return hang ? new Promise<PingOutcome>(() => undefined) : Promise.resolve({ ok: true, ip, rttMs: 1, sentAtMs: clock.now() });
+      return hang
+        ? new Promise<PingOutcome>(() => undefined)
+        : Promise.resolve({ ok: true, ip, rttMs: 1, sentAtMs: clock.now() });
     },
   };
-  const sched = new PingScheduler({ clock, pinger, sink, state, logger: silentLogger(), stallMonitor: new FakeStallMonitor() }, { intervalMs: 1000, timeoutMs: 500 });
+  const sched = new PingScheduler(
+    { clock, pinger, sink, state, logger: silentLogger(), stallMonitor: new FakeStallMonitor() },
+    { intervalMs: 1000, timeoutMs: 500 },
+  );
   state.markSeen(IP);
   sched.add(IP);
   sched.start();
@@ -497,10 +639,14 @@ test('a device removed while its probe hangs is released after 2 × timeout + 1 
   let hang = false;
   const pinger = {
     ping: (ip: string): Promise<PingOutcome> =>
-      hang ? new Promise<PingOutcome>(() => undefined) : Promise.resolve({ ok: true, ip, rttMs: 1, sentAtMs: clock.now() }),
+      hang
+        ? new Promise<PingOutcome>(() => undefined)
+        : Promise.resolve({ ok: true, ip, rttMs: 1, sentAtMs: clock.now() }),
   };
-  const sched = new PingScheduler({ clock, pinger, sink, state, logger: silentLogger(), stallMonitor: new FakeStallMonitor() },
-    { intervalMs: 1000, timeoutMs: 500, summaryIntervalMs: 10_000 });
+  const sched = new PingScheduler(
+    { clock, pinger, sink, state, logger: silentLogger(), stallMonitor: new FakeStallMonitor() },
+    { intervalMs: 1000, timeoutMs: 500, summaryIntervalMs: 10_000 },
+  );
   state.markSeen(IP);
   sched.add(IP);
   sched.start();
@@ -525,7 +671,12 @@ function stallableClock(fake: FakeClock): { clock: Clock; stall: (ms: number) =>
     setTimeout: (fn, ms) => fake.setTimeout(fn, ms),
     sleep: (ms, signal) => fake.sleep(ms, signal),
   };
-  return { clock, stall: (ms) => { offsetMs += ms; } };
+  return {
+    clock,
+    stall: (ms) => {
+      offsetMs += ms;
+    },
+  };
 }
 
 test('slots passed over by a stall are written per device in the summary windows they belong to, and every slot is accounted', async () => {
@@ -534,8 +685,10 @@ test('slots passed over by a stall are written per device in the summary windows
   const pinger = new FakePinger({ clock, respond: () => ({ rttMs: 1 }), mode: 'immediate' });
   const state = new FakeDeviceState(clock);
   const sink = new RecordingSink();
-  const sched = new PingScheduler({ clock, pinger, sink, state, logger: silentLogger(), stallMonitor: new FakeStallMonitor() },
-    { intervalMs: 1000, timeoutMs: 500, ratePerSec: 1e6, burst: 1e6, summaryIntervalMs: 10_000 });
+  const sched = new PingScheduler(
+    { clock, pinger, sink, state, logger: silentLogger(), stallMonitor: new FakeStallMonitor() },
+    { intervalMs: 1000, timeoutMs: 500, ratePerSec: 1e6, burst: 1e6, summaryIntervalMs: 10_000 },
+  );
   const ips = Array.from({ length: 20 }, (_, i) => ipOf(i + 1));
   addDevices({ state, sched } as Rig, ips);
   sched.start();
@@ -553,7 +706,8 @@ test('slots passed over by a stall are written per device in the summary windows
   for (const ip of ips) {
     const summaries = sink.of('ping_summary', ip);
     const count = (name: string): number => summaries.reduce((n, p) => n + Number(fieldValue(p, name)), 0);
-    const accounted = count('sent') + count('overloaded') + count('suspended_ticks') + count('missed_slots') + count('skipped_ticks');
+    const accounted =
+      count('sent') + count('overloaded') + count('suspended_ticks') + count('missed_slots') + count('skipped_ticks');
     const first = slotAfter(phaseMs(ip, 1000), 1000, T0 - 1);
     const expected = Math.floor((endMs - first) / 1000) + 1;
     assert.ok(Math.abs(accounted - expected) <= 1, `${ip}: ${accounted} slots accounted, ${expected} expected`);
@@ -568,8 +722,10 @@ test('takeInterval reports the send lag of the interval and starts a new one', a
   const { clock, stall } = stallableClock(fake);
   const pinger = new FakePinger({ clock, respond: () => ({ rttMs: 1 }), mode: 'immediate' });
   const state = new FakeDeviceState(clock);
-  const sched = new PingScheduler({ clock, pinger, sink: new RecordingSink(), state, logger: silentLogger(), stallMonitor: new FakeStallMonitor() },
-    { intervalMs: 1000, timeoutMs: 500 });
+  const sched = new PingScheduler(
+    { clock, pinger, sink: new RecordingSink(), state, logger: silentLogger(), stallMonitor: new FakeStallMonitor() },
+    { intervalMs: 1000, timeoutMs: 500 },
+  );
   addDevices({ state, sched } as Rig, [IP]);
   sched.start();
   await fake.advanceAsync(2000);

@@ -69,7 +69,12 @@ interface Entry extends PacedDevice, WindowedDevice {
 
 /** True for a PingOutcome about `ip` (a fulfilment), false for anything else (a rejection reason). */
 function isOutcome(v: unknown, ip: string): v is PingOutcome {
-  return typeof v === 'object' && v !== null && typeof (v as { ok?: unknown }).ok === 'boolean' && (v as { ip?: unknown }).ip === ip;
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    typeof (v as { ok?: unknown }).ok === 'boolean' &&
+    (v as { ip?: unknown }).ip === ip
+  );
 }
 
 /**
@@ -113,7 +118,14 @@ export class PingScheduler {
   #removeAbortListener: (() => void) | undefined;
   #sent = 0;
   #replies = 0;
-  #failures: Record<PingFailureReason, number> = { timeout: 0, unreachable: 0, send_error: 0, agent_overloaded: 0, agent_error: 0, dns: 0 };
+  #failures: Record<PingFailureReason, number> = {
+    timeout: 0,
+    unreachable: 0,
+    send_error: 0,
+    agent_overloaded: 0,
+    agent_error: 0,
+    dns: 0,
+  };
   #skipped = 0;
   #suspendedTicks = 0;
   #lateSends = 0;
@@ -135,10 +147,15 @@ export class PingScheduler {
     this.#sink = new GuardedSink(deps.sink, this.#errors);
     this.#observer = deps.observer;
     this.#breaker = new PingBreaker({ state: deps.state, log: this.#log, errors: this.#errors }, this.#opts);
-    this.#windows = new SummaryWindows({ clock: deps.clock, write: (p) => this.#sink.write(p), devices: () => this.#entries.values() }, this.#opts);
+    this.#windows = new SummaryWindows(
+      { clock: deps.clock, write: (p) => this.#sink.write(p), devices: () => this.#entries.values() },
+      this.#opts,
+    );
     this.#pacer = new SlotPacer<Entry>(
       {
-        clock: deps.clock, log: this.#log, errors: this.#errors,
+        clock: deps.clock,
+        log: this.#log,
+        errors: this.#errors,
         serve: (e, now) => this.#serve(e, now),
         deviceCount: () => this.#entries.size,
         onClockJump: () => this.#windows.rearm(),
@@ -194,7 +211,13 @@ export class PingScheduler {
     this.#windows.start();
     this.#pacer.checkRate();
     this.#log.info(
-      { interval_ms: this.#opts.intervalMs, timeout_ms: this.#opts.timeoutMs, rate_limit: this.#opts.ratePerSec, burst_limit: this.#opts.burst, count: this.#entries.size },
+      {
+        interval_ms: this.#opts.intervalMs,
+        timeout_ms: this.#opts.timeoutMs,
+        rate_limit: this.#opts.ratePerSec,
+        burst_limit: this.#opts.burst,
+        count: this.#entries.size,
+      },
       'ping scheduler started',
     );
   }
@@ -225,8 +248,21 @@ export class PingScheduler {
       e.summaryOffset = this.#windows.offsetFor(ip);
     } else {
       e = {
-        ip, phase, slotMs, paced: false, inFlight: false, removed: false, summary: -1, summaryOffset: this.#windows.offsetFor(ip),
-        probeSlotMs: 0, probeDispatchMs: 0, probeGen: 0, missGen: 0, dueMs: slotMs, seq: 0, heapIndex: -1,
+        ip,
+        phase,
+        slotMs,
+        paced: false,
+        inFlight: false,
+        removed: false,
+        summary: -1,
+        summaryOffset: this.#windows.offsetFor(ip),
+        probeSlotMs: 0,
+        probeDispatchMs: 0,
+        probeGen: 0,
+        missGen: 0,
+        dueMs: slotMs,
+        seq: 0,
+        heapIndex: -1,
       };
     }
     this.#entries.set(ip, e);
@@ -247,9 +283,12 @@ export class PingScheduler {
       // A removed entry is never served again, so the hung-probe check of #serve cannot reach it.
       const gen = e.probeGen;
       const giveUpAt = e.probeDispatchMs + this.#hungAfterMs();
-      this.#clock.setTimeout(() => {
-        if (this.#draining.get(ip) === e && e.inFlight && e.probeGen === gen && !this.#stopping) this.#abandon(e);
-      }, Math.max(0, giveUpAt - this.#clock.now()));
+      this.#clock.setTimeout(
+        () => {
+          if (this.#draining.get(ip) === e && e.inFlight && e.probeGen === gen && !this.#stopping) this.#abandon(e);
+        },
+        Math.max(0, giveUpAt - this.#clock.now()),
+      );
     } else {
       this.#windows.release(e);
     }
@@ -268,7 +307,10 @@ export class PingScheduler {
     this.#breaker.configure(next);
     this.#pacer.reconfigure(next, this.#draining.values());
     this.#windows.reconfigure(next, [...this.#entries.values(), ...this.#draining.values()]);
-    this.#log.info({ interval_ms: next.intervalMs, rate_limit: next.ratePerSec, burst_limit: next.burst }, 'ping scheduler reconfigured');
+    this.#log.info(
+      { interval_ms: next.intervalMs, rate_limit: next.ratePerSec, burst_limit: next.burst },
+      'ping scheduler reconfigured',
+    );
   }
 
   /** Counters and gauges for /health. */
@@ -319,7 +361,11 @@ export class PingScheduler {
   }
 
   #intervalFigures(): IntervalSendLag {
-    return { sends: this.#intervalLags.total, sendLagP99Ms: this.#intervalLags.quantile(0.99), sendLagMaxMs: this.#intervalLagMaxMs };
+    return {
+      sends: this.#intervalLags.total,
+      sendLagP99Ms: this.#intervalLags.quantile(0.99),
+      sendLagMaxMs: this.#intervalLagMaxMs,
+    };
   }
 
   #onMissed(e: Entry, afterSlotMs: number, count: number): void {
@@ -342,9 +388,16 @@ export class PingScheduler {
       const drained = new Promise<void>((resolve) => {
         this.#drained = resolve;
       });
-      await Promise.race([drained, this.#clock.sleep(this.#opts.timeoutMs + 1000, giveUp.signal).catch(() => undefined)]);
+      await Promise.race([
+        drained,
+        this.#clock.sleep(this.#opts.timeoutMs + 1000, giveUp.signal).catch(() => undefined),
+      ]);
       giveUp.abort();
-      if (this.#inFlight > 0) this.#log.warn({ count: this.#inFlight }, 'ping probes still in flight after stop; their results are discarded');
+      if (this.#inFlight > 0)
+        this.#log.warn(
+          { count: this.#inFlight },
+          'ping probes still in flight after stop; their results are discarded',
+        );
     }
     for (const map of [this.#entries, this.#draining]) for (const e of map.values()) this.#windows.flush(e);
     this.#stalls.stop();
@@ -407,9 +460,19 @@ export class PingScheduler {
    */
   #abandon(e: Entry): void {
     this.#hung++;
-    this.#errors.error('hung', { ip: e.ip, count: this.#hung }, 'pinger never settled a probe; recorded as agent_error');
+    this.#errors.error(
+      'hung',
+      { ip: e.ip, count: this.#hung },
+      'pinger never settled a probe; recorded as agent_error',
+    );
     e.probeGen++;
-    this.#complete(e, e.probeSlotMs, e.probeDispatchMs, { ok: false, ip: e.ip, reason: 'agent_error', sentAtMs: e.probeDispatchMs, detail: 'no result from the pinger' });
+    this.#complete(e, e.probeSlotMs, e.probeDispatchMs, {
+      ok: false,
+      ip: e.ip,
+      reason: 'agent_error',
+      sentAtMs: e.probeDispatchMs,
+      detail: 'no result from the pinger',
+    });
   }
 
   /**
@@ -425,7 +488,8 @@ export class PingScheduler {
       if (isOutcome(v, e.ip)) {
         o = v;
       } else {
-        if (!hasCode(v, 'ERR_ICMP_SOCKET')) this.#errors.error('pinger', { err: v, ip: e.ip }, 'pinger rejected; recorded as agent_error');
+        if (!hasCode(v, 'ERR_ICMP_SOCKET'))
+          this.#errors.error('pinger', { err: v, ip: e.ip }, 'pinger rejected; recorded as agent_error');
         o = { ok: false, ip: e.ip, reason: 'agent_error', sentAtMs: e.probeDispatchMs, detail: errorMessage(v) };
       }
       this.#complete(e, e.probeSlotMs, e.probeDispatchMs, o);
@@ -468,7 +532,8 @@ export class PingScheduler {
         this.#breaker.recordFailure(e.ip, reason);
       }
     }
-    if (this.#opts.rawPoints) this.#sink.write(pingPoint(result, { timeMs: sentAt, failedRttZero: this.#opts.failedRttZero }));
+    if (this.#opts.rawPoints)
+      this.#sink.write(pingPoint(result, { timeMs: sentAt, failedRttZero: this.#opts.failedRttZero }));
     if (e.removed) this.#finalize(e);
     else this.#observer?.probed(result);
   }

@@ -189,7 +189,10 @@ export class SlotPacer<E extends PacedDevice> {
     if (this.#rateWarned) {
       if (needPerSec <= 0.9 * ratePerSec) {
         this.#rateWarned = false;
-        this.#log.info({ count, rate_limit: ratePerSec }, 'ping_rate_limit now serves every device once per ping_interval');
+        this.#log.info(
+          { count, rate_limit: ratePerSec },
+          'ping_rate_limit now serves every device once per ping_interval',
+        );
       }
       return;
     }
@@ -207,7 +210,13 @@ export class SlotPacer<E extends PacedDevice> {
     this.#rateWarned = true;
     const effectiveMs = Math.ceil((count * 1000) / ratePerSec);
     this.#log.warn(
-      { count, interval_ms: intervalMs, rate_limit: ratePerSec, needed_rate: Math.ceil(need), effective_interval_ms: effectiveMs },
+      {
+        count,
+        interval_ms: intervalMs,
+        rate_limit: ratePerSec,
+        needed_rate: Math.ceil(need),
+        effective_interval_ms: effectiveMs,
+      },
       `ping_rate_limit ${ratePerSec}/s cannot ping ${count} devices every ${intervalMs} ms; each device is pinged about every ${effectiveMs} ms (raise ping_rate_limit to at least ${Math.ceil(need)})`,
     );
   }

@@ -8,14 +8,24 @@ import { EventLoopStallMonitor } from './stall-monitor.js';
 class LateClock implements Clock {
   nowMs = 0;
   timers: Array<{ dueMs: number; fn: () => void; cancelled: boolean }> = [];
-  now(): number { return this.nowMs; }
-  monoNs(): bigint { return BigInt(this.nowMs) * 1_000_000n; }
+  now(): number {
+    return this.nowMs;
+  }
+  monoNs(): bigint {
+    return BigInt(this.nowMs) * 1_000_000n;
+  }
   setTimeout(fn: () => void, delayMs: number): TimerHandle {
     const t = { dueMs: this.nowMs + delayMs, fn, cancelled: false };
     this.timers.push(t);
-    return { cancel: () => { t.cancelled = true; } };
+    return {
+      cancel: () => {
+        t.cancelled = true;
+      },
+    };
   }
-  sleep(ms: number, signal?: AbortSignal): Promise<void> { return sleepOn(this, ms, signal); }
+  sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    return sleepOn(this, ms, signal);
+  }
   /** Moves to `t` and runs every timer due by then, each seeing now = t (late if it was due earlier). */
   runAt(t: number): void {
     this.nowMs = t;
@@ -72,7 +82,9 @@ test('on the real clock, a blocked event loop is detected', async () => {
   m.start();
   await sleep(30);
   const from = Date.now();
-  while (Date.now() - from < 200) { /* block the loop */ }
+  while (Date.now() - from < 200) {
+    /* block the loop */
+  }
   await sleep(30);
   const stats = m.stats();
   m.stop();

@@ -147,7 +147,6 @@ export class EventLoopStallMonitor implements StallMonitor {
     return h !== undefined && h.count > 0 ? Math.max(0, h.percentile(99) / 1e6 - LOOP_DELAY_RESOLUTION_MS) : NaN;
   }
 
-
   #sample(): void {
     const mono = monoMs(this.#clock);
     const wall = this.#clock.now();

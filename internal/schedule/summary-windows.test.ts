@@ -5,9 +5,19 @@ import { summaryOffsetMs } from './phase.js';
 import { SummaryWindows, type SummaryWindowOptions, type WindowedDevice } from './summary-windows.js';
 import { FakeClock } from '../testkit/fake-clock.js';
 
-const opts: SummaryWindowOptions = { intervalMs: 1_000, timeoutMs: 500, summaryIntervalMs: 60_000, summaryMaxSamples: 120 };
+const opts: SummaryWindowOptions = {
+  intervalMs: 1_000,
+  timeoutMs: 500,
+  summaryIntervalMs: 60_000,
+  summaryMaxSamples: 120,
+};
 
-function rig(o: SummaryWindowOptions = opts): { w: SummaryWindows; clock: FakeClock; points: Point[]; devices: Device[] } {
+function rig(o: SummaryWindowOptions = opts): {
+  w: SummaryWindows;
+  clock: FakeClock;
+  points: Point[];
+  devices: Device[];
+} {
   const clock = new FakeClock(0);
   const points: Point[] = [];
   const devices: Device[] = [];
@@ -16,8 +26,20 @@ function rig(o: SummaryWindowOptions = opts): { w: SummaryWindows; clock: FakeCl
 }
 
 type Device = WindowedDevice & { inFlight: boolean; paced: boolean };
-const device = (ip: string, summaryOffset = 0): Device => ({ ip, summary: -1, summaryOffset, inFlight: false, paced: false });
-const counts = (p: Point): unknown => [p.tags['ip'], p.timeMs, p.fields['sent']?.value, p.fields['received']?.value, p.fields['loss_pct']?.value];
+const device = (ip: string, summaryOffset = 0): Device => ({
+  ip,
+  summary: -1,
+  summaryOffset,
+  inFlight: false,
+  paced: false,
+});
+const counts = (p: Point): unknown => [
+  p.tags['ip'],
+  p.timeMs,
+  p.fields['sent']?.value,
+  p.fields['received']?.value,
+  p.fields['loss_pct']?.value,
+];
 
 test("a window is written by the device's first result in the next one, stamped at the window start", () => {
   const { w, points } = rig();
@@ -72,7 +94,10 @@ test('release writes the open window and frees the slot for the next device', ()
   w.recordSuspended(a, 1_000);
   const slot = a.summary;
   w.release(a);
-  assert.deepEqual(points.map((p) => [p.tags['ip'], p.fields['suspended_ticks']?.value]), [['127.0.0.2', 1]]);
+  assert.deepEqual(
+    points.map((p) => [p.tags['ip'], p.fields['suspended_ticks']?.value]),
+    [['127.0.0.2', 1]],
+  );
   const b = device('127.0.0.3');
   w.recordOverloaded(b, 1_000);
   assert.equal(b.summary, slot);

@@ -234,6 +234,12 @@ export class SummaryWindows {
 
   #emit(d: WindowedDevice, slot: number, windowMs: number): void {
     this.#written++;
-    this.#write(pingSummaryPoint(d.ip, this.#pool.snapshot(slot, this.#pool.windowIndex(slot) * windowMs + d.summaryOffset), this.#opts.summaryNaming));
+    this.#write(
+      pingSummaryPoint(
+        d.ip,
+        this.#pool.snapshot(slot, this.#pool.windowIndex(slot) * windowMs + d.summaryOffset),
+        this.#opts.summaryNaming,
+      ),
+    );
   }
 }

@@ -4,7 +4,8 @@ import { float32Digits, SummaryPool, xorshift32 } from './summary.js';
 import { RecentSamples, sortedQuantile } from './quantile.js';
 import { pingSummaryPoint } from '../model/points.js';
 
-const close = (a: number, b: number, msg?: string): void => assert.ok(Math.abs(a - b) < 1e-6, `${msg ?? ''} ${a} != ${b}`);
+const close = (a: number, b: number, msg?: string): void =>
+  assert.ok(Math.abs(a - b) < 1e-6, `${msg ?? ''} ${a} != ${b}`);
 
 test('summarises a window: counts, loss, min/avg/max, p50/p95, stddev and jitter', () => {
   const pool = new SummaryPool(120);
@@ -42,7 +43,15 @@ test('a window without replies has loss but no RTT statistics, and the point omi
   close(s.lossPct, 100);
   assert.ok(Number.isNaN(s.rttAvgMs) && Number.isNaN(s.rttP50Ms) && Number.isNaN(s.jitterMs));
   const p = pingSummaryPoint('127.0.0.9', s);
-  assert.deepEqual(Object.keys(p.fields).sort(), ['loss_pct', 'missed_slots', 'overloaded', 'received', 'sent', 'skipped_ticks', 'suspended_ticks']);
+  assert.deepEqual(Object.keys(p.fields).sort(), [
+    'loss_pct',
+    'missed_slots',
+    'overloaded',
+    'received',
+    'sent',
+    'skipped_ticks',
+    'suspended_ticks',
+  ]);
   assert.deepEqual(p.fields['sent'], { type: 'int', value: 2 });
   assert.equal(p.measurement, 'ping_summary');
   assert.deepEqual(p.tags, { ip: '127.0.0.9' });
@@ -68,7 +77,10 @@ test('slots are independent, reused after release, and the pool grows a chunk at
   for (let i = 0; i < 1024; i++) pool.alloc(0); // fill the first chunk
   const slots = [pool.alloc(1), pool.alloc(1), pool.alloc(1)]; // the second chunk
   slots.forEach((slot, i) => pool.recordReply(slot, 10 * (i + 1), Math.random));
-  assert.deepEqual(slots.map((slot) => pool.snapshot(slot, 0).rttAvgMs), [10, 20, 30]);
+  assert.deepEqual(
+    slots.map((slot) => pool.snapshot(slot, 0).rttAvgMs),
+    [10, 20, 30],
+  );
   assert.equal(pool.size, 1027);
   pool.release(slots[1]!);
   const again = pool.alloc(5);
@@ -121,5 +133,8 @@ test('a window in which the device was suspended and nothing was sent is 100% lo
   assert.equal(s.sent, 0);
   assert.equal(s.lossPct, 100);
   const idle = pool.alloc(1);
-  assert.ok(Number.isNaN(pool.snapshot(idle, 1000).lossPct), 'a window with nothing sent and no suspension has no loss figure');
+  assert.ok(
+    Number.isNaN(pool.snapshot(idle, 1000).lossPct),
+    'a window with nothing sent and no suspension has no loss figure',
+  );
 });

@@ -89,7 +89,13 @@ export class SummaryPool {
   isEmpty(slot: number): boolean {
     const b = (slot & MASK) * STRIDE;
     const s = this.#stats[slot >>> CHUNK_BITS]!;
-    return s[b + SENT] === 0 && s[b + OVERLOADED] === 0 && s[b + SUSPENDED] === 0 && s[b + MISSED] === 0 && s[b + SKIPPED] === 0;
+    return (
+      s[b + SENT] === 0 &&
+      s[b + OVERLOADED] === 0 &&
+      s[b + SUSPENDED] === 0 &&
+      s[b + MISSED] === 0 &&
+      s[b + SKIPPED] === 0
+    );
   }
 
   /** Clears `slot` and starts window `windowIndex`. */

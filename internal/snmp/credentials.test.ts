@@ -18,7 +18,10 @@ test('community checks use the Go netscan wording without ever quoting the commu
 test('ids name the credential without its secret', () => {
   assert.equal(credentialId({ version: '2c', community: 'secret' }, 3), 'v2c#3');
   assert.equal(credentialId({ version: '1', community: 'secret' }, 0), 'v1#0');
-  assert.equal(credentialId({ version: '3', user: 'ops', level: 'authNoPriv', authProtocol: 'sha', authKey: 'k'.repeat(8) }, 1), 'v3:ops');
+  assert.equal(
+    credentialId({ version: '3', user: 'ops', level: 'authNoPriv', authProtocol: 'sha', authKey: 'k'.repeat(8) }, 1),
+    'v3:ops',
+  );
   assert.equal(credentialId({ version: '2c', community: 'secret', name: 'campus' }, 0), 'campus');
 });
 
@@ -26,7 +29,15 @@ test('validation reports every problem of every credential, and public only as a
   const creds = [
     { version: '2c', community: 'public' },
     { version: '2c', community: 'admin' },
-    { version: '3', user: '', level: 'authPriv', authProtocol: 'md5', authKey: 'short', privProtocol: 'des', privKey: '' },
+    {
+      version: '3',
+      user: '',
+      level: 'authPriv',
+      authProtocol: 'md5',
+      authKey: 'short',
+      privProtocol: 'des',
+      privKey: '',
+    },
     { version: '3', user: 'ops', level: 'authNoPriv', authProtocol: 'sha256', authKey: 'long-enough' },
     { version: '3', user: 'ops', level: 'authNoPriv', authProtocol: 'sha', authKey: 'long-enough' },
   ] as SnmpCredential[];
@@ -40,7 +51,9 @@ test('validation reports every problem of every credential, and public only as a
       'snmp.credentials[2].priv_key: authPriv needs a key of at least 8 characters, got 0',
       "snmp.credentials[4]: duplicate credential id 'v3:ops' (same as snmp.credentials[3]; set a distinct name)",
     ],
-    warnings: ["snmp.credentials[0].community: WARNING: Using default SNMP community 'public' - consider changing for security"],
+    warnings: [
+      "snmp.credentials[0].community: WARNING: Using default SNMP community 'public' - consider changing for security",
+    ],
   });
   assert.deepEqual(validateCredentials([]).errors, ['snmp.credentials: at least one credential is required']);
 });

@@ -98,7 +98,8 @@ export function checkCommunity(community: string): CommunityCheck {
   if (weakCommunities.has(community)) {
     return { error: 'snmp community string is a common default value and should be changed for security' };
   }
-  if (community === 'public') return { warning: "WARNING: Using default SNMP community 'public' - consider changing for security" };
+  if (community === 'public')
+    return { warning: "WARNING: Using default SNMP community 'public' - consider changing for security" };
   return {};
 }
 
@@ -123,7 +124,8 @@ export function validateCredentials(creds: readonly SnmpCredential[], path = 'sn
     const at = `${path}[${i}]`;
     const id = credentialId(cred, i);
     const first = seen.get(id);
-    if (first !== undefined) errors.push(`${at}: duplicate credential id '${id}' (same as ${path}[${first}]; set a distinct name)`);
+    if (first !== undefined)
+      errors.push(`${at}: duplicate credential id '${id}' (same as ${path}[${first}]; set a distinct name)`);
     else seen.set(id, i);
     if (cred.version === '1' || cred.version === '2c') {
       const c = checkCommunity(cred.community);
@@ -132,26 +134,35 @@ export function validateCredentials(creds: readonly SnmpCredential[], path = 'sn
       return;
     }
     if (cred.version !== '3') {
-      errors.push(`${at}.version: unknown SNMP version '${String((cred as { version: unknown }).version)}' (allowed: 1, 2c, 3)`);
+      errors.push(
+        `${at}.version: unknown SNMP version '${String((cred as { version: unknown }).version)}' (allowed: 1, 2c, 3)`,
+      );
       return;
     }
     if (cred.user === '') errors.push(`${at}.user: SNMPv3 user name cannot be empty`);
-    if (cred.user.length > 32) errors.push(`${at}.user: SNMPv3 user name too long (max 32 characters), got ${cred.user.length}`);
+    if (cred.user.length > 32)
+      errors.push(`${at}.user: SNMPv3 user name too long (max 32 characters), got ${cred.user.length}`);
     if (cred.level !== 'authNoPriv' && cred.level !== 'authPriv') {
       errors.push(`${at}.level: must be authNoPriv or authPriv, got '${String(cred.level)}'`);
     }
     if (!authProtocols.includes(cred.authProtocol)) {
-      errors.push(`${at}.auth_protocol: must be one of ${authProtocols.join(', ')}, got '${String(cred.authProtocol)}'`);
+      errors.push(
+        `${at}.auth_protocol: must be one of ${authProtocols.join(', ')}, got '${String(cred.authProtocol)}'`,
+      );
     }
     if (cred.authKey.length < minKeyLength) {
       errors.push(`${at}.auth_key: must be at least ${minKeyLength} characters (RFC 3414), got ${cred.authKey.length}`);
     }
     if (cred.level === 'authPriv') {
       if (cred.privProtocol === undefined || !privProtocols.includes(cred.privProtocol)) {
-        errors.push(`${at}.priv_protocol: authPriv needs one of ${privProtocols.join(', ')}, got '${String(cred.privProtocol ?? '')}'`);
+        errors.push(
+          `${at}.priv_protocol: authPriv needs one of ${privProtocols.join(', ')}, got '${String(cred.privProtocol ?? '')}'`,
+        );
       }
       if ((cred.privKey ?? '').length < minKeyLength) {
-        errors.push(`${at}.priv_key: authPriv needs a key of at least ${minKeyLength} characters, got ${(cred.privKey ?? '').length}`);
+        errors.push(
+          `${at}.priv_key: authPriv needs a key of at least ${minKeyLength} characters, got ${(cred.privKey ?? '').length}`,
+        );
       }
     }
   });

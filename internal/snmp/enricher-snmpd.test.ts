@@ -13,7 +13,14 @@ import { NetSnmpSession, type SnmpGetRequest, type SnmpGetResult, type SnmpSessi
 // own timers are real). Waits poll for a state change; nothing asserts a duration.
 let snmpd: Snmpd;
 const ops: SnmpV3Credential = {
-  version: '3', user: 'ops256', level: 'authPriv', authProtocol: 'sha256', authKey: 'auth-pass-256', privProtocol: 'aes', privKey: 'priv-pass-256', name: 'ops',
+  version: '3',
+  user: 'ops256',
+  level: 'authPriv',
+  authProtocol: 'sha256',
+  authKey: 'auth-pass-256',
+  privProtocol: 'aes',
+  privKey: 'priv-pass-256',
+  name: 'ops',
 };
 
 before(async () => {
@@ -62,7 +69,16 @@ function make(credentials: SnmpCredential[], opts: Partial<SnmpEnricherOptions> 
   const session = new SpySession();
   const enricher = new SnmpEnricher(
     { clock: systemClock, session, state, sink, logger: silentLogger() },
-    { credentials, port: snmpd.port, timeoutMs: 200, deadlineMs: 3_000, intervalMs: 3_600_000, ratePerSec: 100, burst: 100, ...opts },
+    {
+      credentials,
+      port: snmpd.port,
+      timeoutMs: 200,
+      deadlineMs: 3_000,
+      intervalMs: 3_600_000,
+      ratePerSec: 100,
+      burst: 100,
+      ...opts,
+    },
   );
   return { state, sink, session, enricher };
 }
@@ -122,7 +138,12 @@ test('a wrong v3 key is a counted auth failure', async () => {
 test('a dead port trips the breaker after snmp_max_consecutive_fails', async () => {
   const dead = await silentUdpPort();
   const r = make([{ version: '2c', community: 'n3tscan-ro' }], {
-    port: dead.port, timeoutMs: 100, deadlineMs: 150, intervalMs: 50, maxConsecutiveFails: 3, backoffMs: 3_600_000,
+    port: dead.port,
+    timeoutMs: 100,
+    deadlineMs: 150,
+    intervalMs: 50,
+    maxConsecutiveFails: 3,
+    backoffMs: 3_600_000,
   });
   r.state.add('127.0.0.1');
   await r.enricher.start();

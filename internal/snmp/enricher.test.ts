@@ -39,13 +39,29 @@ function rig(opts: Partial<SnmpEnricherOptions> = {}, extra: { session?: SnmpSes
   const sink = new ArraySink();
   const enricher = new SnmpEnricher(
     { clock, session: extra.session ?? session, state, sink, logger: extra.logger ?? silentLogger() },
-    { credentials: [good], timeoutMs: 1 * S, deadlineMs: 2 * S, intervalMs: 60 * S, ratePerSec: 1000, burst: 1000, maxInFlight: 1000, ...opts },
+    {
+      credentials: [good],
+      timeoutMs: 1 * S,
+      deadlineMs: 2 * S,
+      intervalMs: 60 * S,
+      ratePerSec: 1000,
+      burst: 1000,
+      maxInFlight: 1000,
+      ...opts,
+    },
   );
   return { clock, session, state, sink, enricher };
 }
 
 const agent = (over: Partial<FakeAgent> = {}): FakeAgent => ({
-  values: { sysName: 'sw1', sysDescr: 'Switch OS 1.0', sysObjectId: '1.3.6.1.4.1.9.1.1', sysUpTimeTicks: 123_456, sysLocation: 'rack 1', sysContact: 'noc' },
+  values: {
+    sysName: 'sw1',
+    sysDescr: 'Switch OS 1.0',
+    sysObjectId: '1.3.6.1.4.1.9.1.1',
+    sysUpTimeTicks: 123_456,
+    sysLocation: 'rack 1',
+    sysContact: 'noc',
+  },
   accepts: (c) => c.version === '2c' && c.community === 'good-one',
   ...over,
 });
@@ -107,7 +123,13 @@ test('re-enriches every interval, timed from the previous start', async () => {
 });
 
 test('tries credentials in order and remembers the one that answered', async () => {
-  const v3: SnmpCredential = { version: '3', user: 'ops', level: 'authNoPriv', authProtocol: 'sha256', authKey: 'secret-secret' };
+  const v3: SnmpCredential = {
+    version: '3',
+    user: 'ops',
+    level: 'authNoPriv',
+    authProtocol: 'sha256',
+    authKey: 'secret-secret',
+  };
   const r = rig({ credentials: [v3, v2c('wrong-one'), good], timeoutMs: 1 * S, deadlineMs: 5 * S });
   device(r, '127.0.0.2', agent());
   await r.enricher.start();
@@ -117,14 +139,25 @@ test('tries credentials in order and remembers the one that answered', async () 
   assert.deepEqual(used, ['v3', 'wrong-one', 'good-one']);
   assert.equal(r.state.get('127.0.0.2')?.snmp?.credentialId, 'v2c#2');
   await r.clock.advanceAsync(60 * S);
-  assert.deepEqual(r.session.calls.slice(3).map((c) => (c.credential.version === '3' ? 'v3' : c.credential.community)), ['good-one']);
+  assert.deepEqual(
+    r.session.calls.slice(3).map((c) => (c.credential.version === '3' ? 'v3' : c.credential.community)),
+    ['good-one'],
+  );
   await r.enricher.stop();
 });
 
 test('a credential remembered in the state before a restart is tried first', async () => {
   const r = rig({ credentials: [v2c('wrong-one'), good] });
   r.state.add('127.0.0.2', {
-    snmp: { sysName: 'sw1', sysDescr: '', sysObjectId: '', sysLocation: '', sysContact: '', sysUptimeS: 10, credentialId: 'v2c#1' },
+    snmp: {
+      sysName: 'sw1',
+      sysDescr: '',
+      sysObjectId: '',
+      sysLocation: '',
+      sysContact: '',
+      sysUptimeS: 10,
+      credentialId: 'v2c#1',
+    },
     lastSnmpMs: T0 - 50 * S,
   });
   r.session.setAgent('127.0.0.2', agent());
@@ -133,7 +166,10 @@ test('a credential remembered in the state before a restart is tried first', asy
   await r.clock.advanceAsync(9 * S);
   assert.equal(r.session.callCount, 0, 'restored devices wait for last success + interval');
   await r.clock.advanceAsync(2 * S);
-  assert.deepEqual(r.session.calls.map((c) => [c.atMs - T0, c.credential.version === '3' ? '' : c.credential.community]), [[10 * S, 'good-one']]);
+  assert.deepEqual(
+    r.session.calls.map((c) => [c.atMs - T0, c.credential.version === '3' ? '' : c.credential.community]),
+    [[10 * S, 'good-one']],
+  );
   await r.enricher.stop();
 });
 
@@ -149,14 +185,23 @@ test('a remembered credential that stops answering is forgotten, so a rotated co
   accepted = 'new-comm';
   await r.clock.advanceAsync(3 * 60 * S);
   const after = r.session.calls.slice(1).map((c) => (c.credential.version === '3' ? '' : c.credential.community));
-  assert.deepEqual(after.slice(0, 2), ['old-comm', 'new-comm'], 'the round after the failure starts with the other credential');
+  assert.deepEqual(
+    after.slice(0, 2),
+    ['old-comm', 'new-comm'],
+    'the round after the failure starts with the other credential',
+  );
   assert.equal(r.sink.points.length, 3, 'enriched again with the new community, then every interval');
   assert.equal(r.state.get('127.0.0.2')?.snmp?.credentialId, 'v2c#1');
   await r.enricher.stop();
 });
 
 test('a dead agent costs one deadline, whatever the credential count and retries', async () => {
-  const r = rig({ credentials: [v2c('a-one'), v2c('b-one'), v2c('c-one')], timeoutMs: 1 * S, retries: 2, deadlineMs: 2 * S });
+  const r = rig({
+    credentials: [v2c('a-one'), v2c('b-one'), v2c('c-one')],
+    timeoutMs: 1 * S,
+    retries: 2,
+    deadlineMs: 2 * S,
+  });
   device(r, '127.0.0.9');
   await r.enricher.start();
   r.enricher.enqueue('127.0.0.9');
@@ -173,12 +218,19 @@ test('a dead agent costs one deadline, whatever the credential count and retries
 });
 
 test('credentials the deadline cut off go first in the next round', async () => {
-  const r = rig({ credentials: [v2c('a-one'), v2c('b-one'), good], timeoutMs: 1 * S, deadlineMs: 1500, intervalMs: 60 * S });
+  const r = rig({
+    credentials: [v2c('a-one'), v2c('b-one'), good],
+    timeoutMs: 1 * S,
+    deadlineMs: 1500,
+    intervalMs: 60 * S,
+  });
   device(r, '127.0.0.2', agent());
   await r.enricher.start();
   r.enricher.enqueue('127.0.0.2');
   await r.clock.advanceAsync(130 * S);
-  const rounds = r.session.calls.map((c) => `${(c.atMs - T0) / S}:${c.credential.version === '3' ? '' : c.credential.community}`);
+  const rounds = r.session.calls.map(
+    (c) => `${(c.atMs - T0) / S}:${c.credential.version === '3' ? '' : c.credential.community}`,
+  );
   // Round 1: a times out at 1 s, b is cut at 1.5 s. Round 2 starts with b, then good-one answers.
   assert.deepEqual(rounds.slice(0, 4), ['0:a-one', '1:b-one', '60:b-one', '61:good-one']);
   assert.equal(r.state.get('127.0.0.2')?.snmp?.credentialId, 'v2c#2');
@@ -187,7 +239,13 @@ test('credentials the deadline cut off go first in the next round', async () => 
 });
 
 test('an answer of any kind is reported over silence: a refused v3 user counts as auth', async () => {
-  const v3: SnmpCredential = { version: '3', user: 'ops', level: 'authNoPriv', authProtocol: 'sha', authKey: 'secret-secret' };
+  const v3: SnmpCredential = {
+    version: '3',
+    user: 'ops',
+    level: 'authNoPriv',
+    authProtocol: 'sha',
+    authKey: 'secret-secret',
+  };
   const r = rig({ credentials: [v2c('wrong-one'), v3], deadlineMs: 5 * S });
   device(r, '127.0.0.2', agent({ accepts: () => false }));
   await r.enricher.start();
@@ -211,10 +269,16 @@ test('an agent with none of the system objects is a no_such failure', async () =
 test('a failing session is counted as other and the device keeps its schedule', async () => {
   const clock = new FakeClock(T0);
   const happy = new FakeSnmpSession({ clock });
-  const failing: SnmpSession = { ...happy, get: () => Promise.resolve({ ok: false, failure: 'other', detail: 'send EPERM' }) };
+  const failing: SnmpSession = {
+    ...happy,
+    get: () => Promise.resolve({ ok: false, failure: 'other', detail: 'send EPERM' }),
+  };
   const state = new FakeSnmpState(clock);
   state.add('127.0.0.2');
-  const e = new SnmpEnricher({ clock, session: failing, state, sink: new ArraySink(), logger: silentLogger() }, { credentials: [good], intervalMs: 60 * S });
+  const e = new SnmpEnricher(
+    { clock, session: failing, state, sink: new ArraySink(), logger: silentLogger() },
+    { credentials: [good], intervalMs: 60 * S },
+  );
   await e.start();
   e.enqueue('127.0.0.2');
   await clock.advanceAsync(61 * S);
@@ -279,7 +343,15 @@ test('sysUpTime going backwards re-enriches early, before the next interval', as
 test('a reboot is also detected against the uptime restored from a snapshot', async () => {
   const r = rig();
   r.state.add('127.0.0.2', {
-    snmp: { sysName: 'sw1', sysDescr: '', sysObjectId: '', sysLocation: '', sysContact: '', sysUptimeS: 999_999, credentialId: 'v2c#0' },
+    snmp: {
+      sysName: 'sw1',
+      sysDescr: '',
+      sysObjectId: '',
+      sysLocation: '',
+      sysContact: '',
+      sysUptimeS: 999_999,
+      credentialId: 'v2c#0',
+    },
     lastSnmpMs: T0 - 3600 * S,
   });
   r.session.setAgent('127.0.0.2', agent());
@@ -293,7 +365,14 @@ test('a reboot is also detected against the uptime restored from a snapshot', as
 test('2,000 devices at 500/s take N / rate even when 80% of the agents are dead', async () => {
   const N = 2_000;
   const rate = 500;
-  const r = rig({ ratePerSec: rate, burst: 1, deadlineMs: 1 * S, timeoutMs: 1 * S, maxInFlight: 1_000, intervalMs: 3600 * S });
+  const r = rig({
+    ratePerSec: rate,
+    burst: 1,
+    deadlineMs: 1 * S,
+    timeoutMs: 1 * S,
+    maxInFlight: 1_000,
+    intervalMs: 3600 * S,
+  });
   for (let i = 0; i < N; i++) {
     const ip = `127.1.${i >> 8}.${i & 255}`;
     device(r, ip, i % 5 === 0 ? agent({ latencyMs: 5 }) : undefined);
@@ -339,7 +418,10 @@ test('warns at start when max_in_flight cannot sustain the rate while agents tim
   assert.equal(w?.['dead_agent_rate'], 25);
   await r.enricher.stop();
   const quiet = captureLogger('warn');
-  const d = rig({ ratePerSec: 10, timeoutMs: 5 * S, deadlineMs: 10 * S, maxInFlight: 50, credentials: [good] }, { logger: quiet.logger });
+  const d = rig(
+    { ratePerSec: 10, timeoutMs: 5 * S, deadlineMs: 10 * S, maxInFlight: 50, credentials: [good] },
+    { logger: quiet.logger },
+  );
   await d.enricher.start();
   assert.deepEqual(quiet.lines, [], 'the defaults (10/s, 5 s timeout, one credential, 50 in flight) are consistent');
   await d.enricher.stop();
@@ -441,7 +523,10 @@ test('the real DeviceStore satisfies SnmpDeviceState and takes the result', asyn
   const state: SnmpDeviceState = store;
   const session = new FakeSnmpSession({ clock });
   session.setAgent('127.0.0.2', agent());
-  const e = new SnmpEnricher({ clock, session, state, sink: new ArraySink(), logger: silentLogger() }, { credentials: [good] });
+  const e = new SnmpEnricher(
+    { clock, session, state, sink: new ArraySink(), logger: silentLogger() },
+    { credentials: [good] },
+  );
   e.follow(store);
   await e.start();
   store.markSeen('127.0.0.2');

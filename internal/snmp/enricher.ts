@@ -6,7 +6,12 @@ import type { Device, DeviceEvent, SnmpInfo } from '../model/device.js';
 import type { PointSink } from '../model/point.js';
 import { TokenBucket } from '../ratelimit/token-bucket.js';
 import { deviceInfoPoint } from '../model/points.js';
-import { identifyCredentials, validateCredentials, type IdentifiedCredential, type SnmpCredential } from './credentials.js';
+import {
+  identifyCredentials,
+  validateCredentials,
+  type IdentifiedCredential,
+  type SnmpCredential,
+} from './credentials.js';
 import type { SnmpFailureClass, SnmpGetResult, SnmpSession } from './session.js';
 import { allMissing, defaultMaxStringBytes, systemOidList, toSnmpInfo } from './system-info.js';
 
@@ -184,7 +189,14 @@ export class SnmpEnricher {
   #inFlight = 0;
   #unsubscribe: (() => void) | undefined = undefined;
   readonly #counts = {
-    queries: 0, attempts: 0, successes: 0, suspendedSkips: 0, trips: 0, reboots: 0, points: 0, dropped: 0,
+    queries: 0,
+    attempts: 0,
+    successes: 0,
+    suspendedSkips: 0,
+    trips: 0,
+    reboots: 0,
+    points: 0,
+    dropped: 0,
     failures: { timeout: 0, auth: 0, no_such: 0, other: 0 } as SnmpFailureCounts,
   };
 
@@ -212,11 +224,25 @@ export class SnmpEnricher {
     const sustainable = o.maxInFlight / (deadCostMs / 1000);
     if (sustainable < o.ratePerSec) {
       this.#log.warn(
-        { max_in_flight: o.maxInFlight, dead_agent_cost_ms: deadCostMs, rate_limit: o.ratePerSec, dead_agent_rate: Math.round(sustainable * 10) / 10 },
+        {
+          max_in_flight: o.maxInFlight,
+          dead_agent_cost_ms: deadCostMs,
+          rate_limit: o.ratePerSec,
+          dead_agent_rate: Math.round(sustainable * 10) / 10,
+        },
         'snmp max_in_flight is too small for snmp_rate_limit: while agents time out, enrichment runs at dead_agent_rate devices/s',
       );
     }
-    this.#log.info({ credentials: this.#creds.map((c) => c.id), rate_limit: o.ratePerSec, max_in_flight: o.maxInFlight, interval_ms: o.intervalMs, deadline_ms: o.deadlineMs }, 'SNMP enricher started');
+    this.#log.info(
+      {
+        credentials: this.#creds.map((c) => c.id),
+        rate_limit: o.ratePerSec,
+        max_in_flight: o.maxInFlight,
+        interval_ms: o.intervalMs,
+        deadline_ms: o.deadlineMs,
+      },
+      'SNMP enricher started',
+    );
     this.#schedulePump();
   }
 
@@ -310,22 +336,38 @@ export class SnmpEnricher {
     const o = this.#opts;
     const problems = validateCredentials(o.credentials, 'snmp.credentials').errors;
     const positive: Array<[string, number]> = [
-      ['snmp.timeout', o.timeoutMs], ['snmp.deadline', o.deadlineMs], ['snmp_interval', o.intervalMs],
-      ['snmp_rate_limit', o.ratePerSec], ['snmp_burst_limit', o.burst], ['snmp.max_in_flight', o.maxInFlight],
-      ['snmp_max_consecutive_fails', o.maxConsecutiveFails], ['snmp_backoff_duration', o.backoffMs],
-      ['snmp.reboot_recheck', o.rebootRecheckMs], ['snmp.max_string_bytes', o.maxStringBytes],
+      ['snmp.timeout', o.timeoutMs],
+      ['snmp.deadline', o.deadlineMs],
+      ['snmp_interval', o.intervalMs],
+      ['snmp_rate_limit', o.ratePerSec],
+      ['snmp_burst_limit', o.burst],
+      ['snmp.max_in_flight', o.maxInFlight],
+      ['snmp_max_consecutive_fails', o.maxConsecutiveFails],
+      ['snmp_backoff_duration', o.backoffMs],
+      ['snmp.reboot_recheck', o.rebootRecheckMs],
+      ['snmp.max_string_bytes', o.maxStringBytes],
     ];
-    for (const [key, v] of positive) if (!(Number.isFinite(v) && v > 0)) problems.push(`${key}: must be greater than 0, got ${v}`);
-    if (!Number.isInteger(o.port) || o.port < 1 || o.port > 65535) problems.push(`snmp.port: snmp port must be between 1 and 65535, got ${o.port}`);
-    if (!Number.isInteger(o.retries) || o.retries < 0 || o.retries > 10) problems.push(`snmp.retries: snmp retries must be between 0 and 10, got ${o.retries}`);
+    for (const [key, v] of positive)
+      if (!(Number.isFinite(v) && v > 0)) problems.push(`${key}: must be greater than 0, got ${v}`);
+    if (!Number.isInteger(o.port) || o.port < 1 || o.port > 65535)
+      problems.push(`snmp.port: snmp port must be between 1 and 65535, got ${o.port}`);
+    if (!Number.isInteger(o.retries) || o.retries < 0 || o.retries > 10)
+      problems.push(`snmp.retries: snmp retries must be between 0 and 10, got ${o.retries}`);
     if (problems.length > 0) throw new ConfigError(problems, { stage: 'snmp' });
   }
 
   #newEntry(ip: string): Entry {
     const known = this.#deps.state.get(ip)?.snmp;
     const e: Entry = {
-      ip, dueMs: Infinity, seq: 0, abort: undefined, expedite: false,
-      credentialId: known?.credentialId, cursor: 0, lastUptimeS: known?.sysUptimeS, enriched: known !== undefined,
+      ip,
+      dueMs: Infinity,
+      seq: 0,
+      abort: undefined,
+      expedite: false,
+      credentialId: known?.credentialId,
+      cursor: 0,
+      lastUptimeS: known?.sysUptimeS,
+      enriched: known !== undefined,
     };
     this.#entries.set(ip, e);
     return e;
@@ -363,7 +405,8 @@ export class SnmpEnricher {
     for (;;) {
       const top = this.#heap.peek();
       if (top === undefined) return undefined;
-      if (top.seq === top.entry.seq && this.#entries.get(top.entry.ip) === top.entry && top.entry.abort === undefined) return top;
+      if (top.seq === top.entry.seq && this.#entries.get(top.entry.ip) === top.entry && top.entry.abort === undefined)
+        return top;
       this.#heap.pop();
     }
   }
@@ -427,7 +470,9 @@ export class SnmpEnricher {
         }
         this.#pump();
       })
-      .catch((err: unknown) => this.#log.error({ ip: e.ip, err: errorMessage(err) }, 'SNMP scheduler failed after a query'));
+      .catch((err: unknown) =>
+        this.#log.error({ ip: e.ip, err: errorMessage(err) }, 'SNMP scheduler failed after a query'),
+      );
     this.#running.add(run);
   }
 
@@ -453,11 +498,21 @@ export class SnmpEnricher {
       if (signal.aborted) break;
       this.#counts.attempts++;
       let r: SnmpGetResult = await this.#deps.session.get({
-        ip: e.ip, port: o.port, credential: cred.credential, oids: systemOidList, timeoutMs: o.timeoutMs, retries: o.retries, signal,
+        ip: e.ip,
+        port: o.port,
+        credential: cred.credential,
+        oids: systemOidList,
+        timeoutMs: o.timeoutMs,
+        retries: o.retries,
+        signal,
       });
-      if (r.ok && allMissing(r.values)) r = { ok: false, failure: 'no_such', detail: 'the agent has none of the system group objects' };
+      if (r.ok && allMissing(r.values))
+        r = { ok: false, failure: 'no_such', detail: 'the agent has none of the system group objects' };
       if (r.ok) return { ok: true, info: toSnmpInfo(r.values, cred.id, o.maxStringBytes) };
-      this.#log.debug({ ip: e.ip, credential: cred.id, failure: r.failure, detail: r.detail }, 'SNMP credential failed');
+      this.#log.debug(
+        { ip: e.ip, credential: cred.id, failure: r.failure, detail: r.detail },
+        'SNMP credential failed',
+      );
       if (worst === undefined || failureRank[r.failure] > failureRank[worst.failure]) worst = r;
       // The next round starts with the first credential this round did not finish, so with
       // many credentials and a short deadline every one of them is eventually tried first. A
@@ -465,7 +520,11 @@ export class SnmpEnricher {
       const at = this.#creds.indexOf(cred);
       nextCursor = signal.aborted && i > 0 ? at : (at + 1) % this.#creds.length;
     }
-    return { ok: false, ...(worst ?? { failure: 'timeout', detail: 'deadline passed before any credential was tried' }), nextCursor };
+    return {
+      ok: false,
+      ...(worst ?? { failure: 'timeout', detail: 'deadline passed before any credential was tried' }),
+      nextCursor,
+    };
   }
 
   /** Records the result; returns when the device is next due. */
@@ -480,10 +539,16 @@ export class SnmpEnricher {
       // deadline and starve the others (a rotated community would never be found).
       e.credentialId = undefined;
       const tripped = this.#deps.state.recordSnmpFailure(e.ip, o.maxConsecutiveFails, o.backoffMs);
-      this.#log.debug({ ip: e.ip, failure: r.failure, detail: r.detail, duration_ms: now - startedMs }, 'SNMP enrichment failed');
+      this.#log.debug(
+        { ip: e.ip, failure: r.failure, detail: r.detail, duration_ms: now - startedMs },
+        'SNMP enrichment failed',
+      );
       if (tripped) {
         this.#counts.trips++;
-        this.#log.warn({ ip: e.ip, failure: r.failure, backoff_ms: o.backoffMs }, 'SNMP failed max attempts, suspending SNMP (circuit breaker tripped)');
+        this.#log.warn(
+          { ip: e.ip, failure: r.failure, backoff_ms: o.backoffMs },
+          'SNMP failed max attempts, suspending SNMP (circuit breaker tripped)',
+        );
         return now + o.backoffMs;
       }
       return startedMs + o.intervalMs;
@@ -495,20 +560,32 @@ export class SnmpEnricher {
     e.credentialId = info.credentialId;
     e.enriched = true;
     this.#deps.state.recordSnmpSuccess(e.ip, info);
-    const dropped = this.#deps.sink.write(deviceInfoPoint(e.ip, {
-      hostname: info.sysName || e.ip,
-      sysDescr: info.sysDescr,
-      sysObjectId: info.sysObjectId,
-      sysLocation: info.sysLocation,
-      sysContact: info.sysContact,
-      sysUptimeS: info.sysUptimeS,
-    }, now));
+    const dropped = this.#deps.sink.write(
+      deviceInfoPoint(
+        e.ip,
+        {
+          hostname: info.sysName || e.ip,
+          sysDescr: info.sysDescr,
+          sysObjectId: info.sysObjectId,
+          sysLocation: info.sysLocation,
+          sysContact: info.sysContact,
+          sysUptimeS: info.sysUptimeS,
+        },
+        now,
+      ),
+    );
     this.#counts.points++;
     this.#counts.dropped += dropped;
-    this.#log.debug({ ip: e.ip, hostname: info.sysName || e.ip, credential: info.credentialId, duration_ms: now - startedMs }, 'SNMP enrichment succeeded');
+    this.#log.debug(
+      { ip: e.ip, hostname: info.sysName || e.ip, credential: info.credentialId, duration_ms: now - startedMs },
+      'SNMP enrichment succeeded',
+    );
     if (rebooted) {
       this.#counts.reboots++;
-      this.#log.info({ ip: e.ip, uptime_s: info.sysUptimeS, recheck_ms: o.rebootRecheckMs }, 'sysUpTime went backwards (agent restarted); re-enriching early');
+      this.#log.info(
+        { ip: e.ip, uptime_s: info.sysUptimeS, recheck_ms: o.rebootRecheckMs },
+        'sysUpTime went backwards (agent restarted); re-enriching early',
+      );
       return now + o.rebootRecheckMs;
     }
     return startedMs + o.intervalMs;
@@ -523,6 +600,10 @@ export class SnmpEnricher {
     this.#timerDueMs = Infinity;
     for (const e of this.#entries.values()) e.abort?.abort();
     await Promise.allSettled([...this.#running]);
-    if (this.#started) this.#log.info(this.#counts.queries > 0 ? { queries: this.#counts.queries, successes: this.#counts.successes } : {}, 'SNMP enricher stopped');
+    if (this.#started)
+      this.#log.info(
+        this.#counts.queries > 0 ? { queries: this.#counts.queries, successes: this.#counts.successes } : {},
+        'SNMP enricher stopped',
+      );
   }
 }

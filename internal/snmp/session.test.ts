@@ -13,9 +13,21 @@ import { systemOidList, toSnmpInfo } from './system-info.js';
 let snmpd: Snmpd;
 const session = new NetSnmpSession();
 const sha256Priv: SnmpV3Credential = {
-  version: '3', user: 'ops256', level: 'authPriv', authProtocol: 'sha256', authKey: 'auth-pass-256', privProtocol: 'aes', privKey: 'priv-pass-256',
+  version: '3',
+  user: 'ops256',
+  level: 'authPriv',
+  authProtocol: 'sha256',
+  authKey: 'auth-pass-256',
+  privProtocol: 'aes',
+  privKey: 'priv-pass-256',
 };
-const shaAuth: SnmpV3Credential = { version: '3', user: 'opssha', level: 'authNoPriv', authProtocol: 'sha', authKey: 'auth-pass-sha' };
+const shaAuth: SnmpV3Credential = {
+  version: '3',
+  user: 'opssha',
+  level: 'authNoPriv',
+  authProtocol: 'sha',
+  authKey: 'auth-pass-sha',
+};
 
 before(async () => {
   snmpd = await Snmpd.start({
@@ -36,10 +48,18 @@ after(async () => {
   await snmpd?.stop();
 });
 
-function get(credential: SnmpCredential, opts: { port?: number; timeoutMs?: number; signal?: AbortSignal; ip?: string } = {}): Promise<SnmpGetResult> {
+function get(
+  credential: SnmpCredential,
+  opts: { port?: number; timeoutMs?: number; signal?: AbortSignal; ip?: string } = {},
+): Promise<SnmpGetResult> {
   return session.get({
-    ip: opts.ip ?? '127.0.0.1', port: opts.port ?? snmpd.port, credential, oids: systemOidList,
-    timeoutMs: opts.timeoutMs ?? 1_000, retries: 0, signal: opts.signal ?? new AbortController().signal,
+    ip: opts.ip ?? '127.0.0.1',
+    port: opts.port ?? snmpd.port,
+    credential,
+    oids: systemOidList,
+    timeoutMs: opts.timeoutMs ?? 1_000,
+    retries: 0,
+    signal: opts.signal ?? new AbortController().signal,
   });
 }
 
@@ -91,7 +111,10 @@ test('an unknown v3 user is refused as an auth failure', async () => {
 });
 
 test('a v3 user asking below its required security level is refused as an auth failure', async () => {
-  const r = await get({ version: '3', user: 'ops256', level: 'authNoPriv', authProtocol: 'sha256', authKey: 'auth-pass-256' }, { timeoutMs: 5_000 });
+  const r = await get(
+    { version: '3', user: 'ops256', level: 'authNoPriv', authProtocol: 'sha256', authKey: 'auth-pass-256' },
+    { timeoutMs: 5_000 },
+  );
   assert.ok(!r.ok);
   assert.equal(r.failure, 'auth');
 });
@@ -120,17 +143,31 @@ test('aborting the signal ends a silent query at once as a timeout', async () =>
   assert.match(r.detail, /deadline/);
 });
 
-test('answers for every 127.x address when bound inside the test namespace', { skip: process.env.NETSCAN_TEST_NETNS !== '1' && 'needs the private namespace of run-tests.mjs' }, async () => {
-  assert.equal(info(await get({ version: '2c', community: 'n3tscan-ro' }, { ip: '127.3.2.1' })).sysName, 'core-sw1');
-});
+test(
+  'answers for every 127.x address when bound inside the test namespace',
+  { skip: process.env.NETSCAN_TEST_NETNS !== '1' && 'needs the private namespace of run-tests.mjs' },
+  async () => {
+    assert.equal(info(await get({ version: '2c', community: 'n3tscan-ro' }, { ip: '127.3.2.1' })).sysName, 'core-sw1');
+  },
+);
 
 test('NUL-padded and non-UTF-8 sysDescr from snmpd is cleaned, not rejected', async () => {
-  const bytes = Buffer.concat([Buffer.from('RouterOS\tv7 '), Buffer.from([0xff, 0xfe]), Buffer.from('x'), Buffer.alloc(24)]);
+  const bytes = Buffer.concat([
+    Buffer.from('RouterOS\tv7 '),
+    Buffer.from([0xff, 0xfe]),
+    Buffer.from('x'),
+    Buffer.alloc(24),
+  ]);
   const padded = await Snmpd.start({ sysDescrBytes: bytes });
   try {
     const r = await session.get({
-      ip: '127.0.0.1', port: padded.port, credential: { version: '2c', community: padded.community }, oids: systemOidList,
-      timeoutMs: 1_000, retries: 0, signal: new AbortController().signal,
+      ip: '127.0.0.1',
+      port: padded.port,
+      credential: { version: '2c', community: padded.community },
+      oids: systemOidList,
+      timeoutMs: 1_000,
+      retries: 0,
+      signal: new AbortController().signal,
     });
     assert.ok(r.ok);
     const raw = r.values[0];
@@ -144,22 +181,34 @@ test('NUL-padded and non-UTF-8 sysDescr from snmpd is cleaned, not rejected', as
 test('an oversized sysDescr served by snmpd (pass script, 4 KiB) is capped at 1024 bytes', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'netscan-pass-'));
   const script = join(dir, 'sysdescr.sh');
-  writeFileSync(script, [
-    '#!/bin/sh',
-    'if [ "$1" = "-g" ] && [ "$2" = ".1.3.6.1.2.1.1.1.0" ]; then',
-    '  echo .1.3.6.1.2.1.1.1.0; echo string; head -c 65536 /dev/zero | tr "\\000" D; echo',
-    'fi',
-    '',
-  ].join('\n'), { mode: 0o755 });
+  writeFileSync(
+    script,
+    [
+      '#!/bin/sh',
+      'if [ "$1" = "-g" ] && [ "$2" = ".1.3.6.1.2.1.1.1.0" ]; then',
+      '  echo .1.3.6.1.2.1.1.1.0; echo string; head -c 65536 /dev/zero | tr "\\000" D; echo',
+      'fi',
+      '',
+    ].join('\n'),
+    { mode: 0o755 },
+  );
   const big = await Snmpd.start({ extraConfig: [`pass -p 10 .1.3.6.1.2.1.1.1 /bin/sh ${script}`] });
   try {
     const r = await session.get({
-      ip: '127.0.0.1', port: big.port, credential: { version: '2c', community: big.community }, oids: systemOidList,
-      timeoutMs: 1_000, retries: 0, signal: new AbortController().signal,
+      ip: '127.0.0.1',
+      port: big.port,
+      credential: { version: '2c', community: big.community },
+      oids: systemOidList,
+      timeoutMs: 1_000,
+      retries: 0,
+      signal: new AbortController().signal,
     });
     assert.ok(r.ok, JSON.stringify(r));
     const raw = r.values[0];
-    assert.ok(raw?.type === 'octets' && raw.value.length > 1024, `snmpd served ${raw?.type === 'octets' ? raw.value.length : raw?.type} bytes`);
+    assert.ok(
+      raw?.type === 'octets' && raw.value.length > 1024,
+      `snmpd served ${raw?.type === 'octets' ? raw.value.length : raw?.type} bytes`,
+    );
     const descr = toSnmpInfo(r.values, 'x').sysDescr;
     assert.equal(Buffer.byteLength(descr), 1024);
     assert.match(descr, /^D+\.\.\.$/);
@@ -171,11 +220,18 @@ test('an oversized sysDescr served by snmpd (pass script, 4 KiB) is capped at 10
 
 test('a 65,000-byte sysDescr (the most one UDP datagram can carry) is received and capped', async () => {
   // snmpd's config and pass buffers stop near 4 KiB; net-snmp's own agent sends any size.
-  const sim = await SnmpSim.start({ values: { sysDescr: Buffer.alloc(65_000, 0x45), sysName: Buffer.from('sim\0\0\0\0') } });
+  const sim = await SnmpSim.start({
+    values: { sysDescr: Buffer.alloc(65_000, 0x45), sysName: Buffer.from('sim\0\0\0\0') },
+  });
   try {
     const r = await session.get({
-      ip: '127.0.0.1', port: sim.port, credential: { version: '2c', community: sim.community }, oids: systemOidList,
-      timeoutMs: 2_000, retries: 0, signal: new AbortController().signal,
+      ip: '127.0.0.1',
+      port: sim.port,
+      credential: { version: '2c', community: sim.community },
+      oids: systemOidList,
+      timeoutMs: 2_000,
+      retries: 0,
+      signal: new AbortController().signal,
     });
     assert.ok(r.ok, JSON.stringify(r));
     assert.equal(r.values[0]?.type === 'octets' ? r.values[0].value.length : 0, 65_000);
@@ -189,7 +245,21 @@ test('a 65,000-byte sysDescr (the most one UDP datagram can carry) is received a
 
 test('failure details never carry a community or a v3 key', () => {
   const msg = "Community 'S3cret' in request does not match community 'TheirS3cret' in response";
-  assert.equal(scrubSecrets(msg, { version: '2c', community: 'S3cret' }), "Community '[redacted]' in request does not match community '[redacted]' in response");
-  assert.equal(scrubSecrets('bad key auth-pass-256 / priv-pass-256', { version: '3', user: 'u', level: 'authPriv', authProtocol: 'sha256', authKey: 'auth-pass-256', privProtocol: 'aes', privKey: 'priv-pass-256' }), 'bad key [redacted] / [redacted]');
+  assert.equal(
+    scrubSecrets(msg, { version: '2c', community: 'S3cret' }),
+    "Community '[redacted]' in request does not match community '[redacted]' in response",
+  );
+  assert.equal(
+    scrubSecrets('bad key auth-pass-256 / priv-pass-256', {
+      version: '3',
+      user: 'u',
+      level: 'authPriv',
+      authProtocol: 'sha256',
+      authKey: 'auth-pass-256',
+      privProtocol: 'aes',
+      privKey: 'priv-pass-256',
+    }),
+    'bad key [redacted] / [redacted]',
+  );
   assert.equal(scrubSecrets('Request timed out', { version: '2c', community: 'public' }), 'Request timed out');
 });

@@ -101,7 +101,8 @@ export function classifySnmpError(err: unknown): { failure: SnmpFailureClass; de
       return { failure: 'other', detail };
     case 'RequestFailedError':
       if (e.status === status['NoSuchName']) return { failure: 'no_such', detail };
-      if (e.status === status['AuthorizationError'] || e.status === status['NoAccess']) return { failure: 'auth', detail };
+      if (e.status === status['AuthorizationError'] || e.status === status['NoAccess'])
+        return { failure: 'auth', detail };
       return { failure: 'other', detail };
     default: {
       const code = typeof e?.code === 'string' ? `${e.code}: ` : '';
@@ -123,7 +124,12 @@ function openSession(req: SnmpGetRequest): snmp.Session {
   // net-snmp treats timeout 0 as "default 5000"; 1 ms is the floor we can express.
   // net-snmp opens a udp4 socket unless told otherwise, and a udp4 socket cannot reach an IPv6 agent.
   const transport = req.ip.includes(':') ? 'udp6' : 'udp4';
-  const options: snmp.SessionOptions = { port: req.port, timeout: Math.max(1, Math.round(req.timeoutMs)), retries: req.retries, transport };
+  const options: snmp.SessionOptions = {
+    port: req.port,
+    timeout: Math.max(1, Math.round(req.timeoutMs)),
+    retries: req.retries,
+    transport,
+  };
   if (cred.version === '3') {
     const authProtocol = authProtocols[cred.authProtocol];
     if (authProtocol === undefined) throw new Error(`unsupported SNMPv3 auth protocol '${String(cred.authProtocol)}'`);
@@ -139,7 +145,10 @@ function openSession(req: SnmpGetRequest): snmp.Session {
     }
     return snmp.createV3Session(req.ip, user, { ...options, context: cred.context ?? '' });
   }
-  return snmp.createSession(req.ip, cred.community, { ...options, version: cred.version === '1' ? snmp.Version1 : snmp.Version2c });
+  return snmp.createSession(req.ip, cred.community, {
+    ...options,
+    version: cred.version === '1' ? snmp.Version1 : snmp.Version2c,
+  });
 }
 
 /**

@@ -6,7 +6,12 @@ import { allMissing, sanitizeSnmpString, systemOidList, toSnmpInfo } from './sys
 
 test('requests the six system objects by numeric OID, without a leading dot', () => {
   assert.deepEqual(systemOidList, [
-    '1.3.6.1.2.1.1.1.0', '1.3.6.1.2.1.1.2.0', '1.3.6.1.2.1.1.3.0', '1.3.6.1.2.1.1.4.0', '1.3.6.1.2.1.1.5.0', '1.3.6.1.2.1.1.6.0',
+    '1.3.6.1.2.1.1.1.0',
+    '1.3.6.1.2.1.1.2.0',
+    '1.3.6.1.2.1.1.3.0',
+    '1.3.6.1.2.1.1.4.0',
+    '1.3.6.1.2.1.1.5.0',
+    '1.3.6.1.2.1.1.6.0',
   ]);
 });
 
@@ -37,12 +42,25 @@ test('a 64 KiB value is capped at 1024 UTF-8 bytes without splitting a character
 });
 
 test('builds the info from the values in request order, with uptime in whole seconds', () => {
-  const info = toSnmpInfo(fakeValues({
-    sysDescr: Buffer.from('Linux\0'), sysObjectId: '1.3.6.1.4.1.8072.3.2.10', sysUpTimeTicks: 360_099,
-    sysContact: 'noc', sysName: 'sw1', sysLocation: 'rack 1',
-  }), 'v3:ops');
+  const info = toSnmpInfo(
+    fakeValues({
+      sysDescr: Buffer.from('Linux\0'),
+      sysObjectId: '1.3.6.1.4.1.8072.3.2.10',
+      sysUpTimeTicks: 360_099,
+      sysContact: 'noc',
+      sysName: 'sw1',
+      sysLocation: 'rack 1',
+    }),
+    'v3:ops',
+  );
   assert.deepEqual(info, {
-    sysName: 'sw1', sysDescr: 'Linux', sysObjectId: '1.3.6.1.4.1.8072.3.2.10', sysLocation: 'rack 1', sysContact: 'noc', sysUptimeS: 3600, credentialId: 'v3:ops',
+    sysName: 'sw1',
+    sysDescr: 'Linux',
+    sysObjectId: '1.3.6.1.4.1.8072.3.2.10',
+    sysLocation: 'rack 1',
+    sysContact: 'noc',
+    sysUptimeS: 3600,
+    credentialId: 'v3:ops',
   });
 });
 
@@ -50,17 +68,33 @@ test('missing objects become empty strings and an undefined uptime', () => {
   const values = fakeValues({ sysDescr: 'only this' });
   assert.equal(allMissing(values), false);
   assert.deepEqual(toSnmpInfo(values, 'v2c#0'), {
-    sysName: '', sysDescr: 'only this', sysObjectId: '', sysLocation: '', sysContact: '', sysUptimeS: undefined, credentialId: 'v2c#0',
+    sysName: '',
+    sysDescr: 'only this',
+    sysObjectId: '',
+    sysLocation: '',
+    sysContact: '',
+    sysUptimeS: undefined,
+    credentialId: 'v2c#0',
   });
   assert.equal(allMissing(fakeValues({})), true);
 });
 
 test('values of an unexpected type are rendered as text, never thrown on', () => {
   const odd: SnmpValue[] = [
-    { type: 'number', value: 42 }, { type: 'octets', value: Buffer.from('not an oid') }, { type: 'octets', value: Buffer.from('x') },
-    { type: 'other', value: '127.0.0.1' }, { type: 'oid', value: '1.2.3' }, { type: 'missing' },
+    { type: 'number', value: 42 },
+    { type: 'octets', value: Buffer.from('not an oid') },
+    { type: 'octets', value: Buffer.from('x') },
+    { type: 'other', value: '127.0.0.1' },
+    { type: 'oid', value: '1.2.3' },
+    { type: 'missing' },
   ];
   assert.deepEqual(toSnmpInfo(odd, 'id'), {
-    sysName: '1.2.3', sysDescr: '42', sysObjectId: 'not an oid', sysLocation: '', sysContact: '127.0.0.1', sysUptimeS: undefined, credentialId: 'id',
+    sysName: '1.2.3',
+    sysDescr: '42',
+    sysObjectId: 'not an oid',
+    sysLocation: '',
+    sysContact: '127.0.0.1',
+    sysUptimeS: undefined,
+    credentialId: 'id',
   });
 });

@@ -68,7 +68,11 @@ export function allMissing(values: readonly SnmpValue[]): boolean {
  * Builds the stored info from values returned in {@link systemOidList} order. Missing objects
  * become empty strings (an empty sysName leaves the hostname as the IP) or an undefined uptime.
  */
-export function toSnmpInfo(values: readonly SnmpValue[], credentialId: string, maxBytes = defaultMaxStringBytes): SnmpInfo {
+export function toSnmpInfo(
+  values: readonly SnmpValue[],
+  credentialId: string,
+  maxBytes = defaultMaxStringBytes,
+): SnmpInfo {
   const at = (oid: string): SnmpValue | undefined => values[systemOidList.indexOf(oid)];
   const up = at(systemOids.sysUpTime);
   const oid = at(systemOids.sysObjectId);

@@ -44,7 +44,12 @@ test('iterators are live exactly like Map iterators, including removal of the de
         if (want.done) open.splice(open.indexOf(it), 1);
       }
     }
-    for (const it of open) assert.deepEqual([...{ [Symbol.iterator]: () => it.ours }], [...{ [Symbol.iterator]: () => it.theirs }], `run ${run} drain`);
+    for (const it of open)
+      assert.deepEqual(
+        [...{ [Symbol.iterator]: () => it.ours }],
+        [...{ [Symbol.iterator]: () => it.theirs }],
+        `run ${run} drain`,
+      );
   }
 });
 

@@ -90,7 +90,6 @@ export class DeviceSlots {
     return this.#index.find(ip, key);
   }
 
-
   /**
    * Adds an absent `ip` (size < maxSlots) at the newest end of the LRU list and the end of the
    * insertion order, with no SNMP data and no breakers. Returns its slot.

@@ -46,8 +46,17 @@ class Model {
       this.devices.delete(evicted);
     }
     this.devices.set(ip, {
-      ip, hostname: ip, snmp: undefined, firstSeenMs: now, lastSeenMs: now, lastSnmpMs: 0, seq: ++this.#seq,
-      pingFails: 0, pingUntilMs: 0, snmpFails: 0, snmpUntilMs: 0,
+      ip,
+      hostname: ip,
+      snmp: undefined,
+      firstSeenMs: now,
+      lastSeenMs: now,
+      lastSnmpMs: 0,
+      seq: ++this.#seq,
+      pingFails: 0,
+      pingUntilMs: 0,
+      snmpFails: 0,
+      snmpUntilMs: 0,
     });
     return { added: true, evicted };
   }
@@ -94,7 +103,9 @@ class Model {
   }
 
   prune(olderThanMs: number, now: number): string[] {
-    const stale = [...this.devices.values()].filter((d) => d.lastSeenMs < now - olderThanMs).sort((a, b) => a.seq - b.seq);
+    const stale = [...this.devices.values()]
+      .filter((d) => d.lastSeenMs < now - olderThanMs)
+      .sort((a, b) => a.seq - b.seq);
     for (const d of stale) this.devices.delete(d.ip);
     return stale.map((d) => d.ip);
   }
@@ -142,8 +153,13 @@ interface RunConfig {
 const OTHER_KEYS = ['::1', 'host-a', '127.0.0.01', '2001:db8::7', '127.000.0.2', 'sw-core'];
 
 const snmpInfo = (n: number): SnmpInfo => ({
-  sysName: n % 4 === 0 ? '' : `host-${n}`, sysDescr: `descr ${n}`, sysObjectId: '1.3.6.1.4.1.8072', sysLocation: '', sysContact: '',
-  sysUptimeS: n % 3 === 0 ? undefined : n, credentialId: `c${n % 2}`,
+  sysName: n % 4 === 0 ? '' : `host-${n}`,
+  sysDescr: `descr ${n}`,
+  sysObjectId: '1.3.6.1.4.1.8072',
+  sysLocation: '',
+  sysContact: '',
+  sysUptimeS: n % 3 === 0 ? undefined : n,
+  credentialId: `c${n % 2}`,
 });
 
 function diffDevice(got: Device, want: ModelDevice): string | undefined {
@@ -179,9 +195,16 @@ function runSteps(steps: Iterable<Step>, cfg: RunConfig): number {
   // Addresses on both sides of 128.0.0.0 (whose 32-bit keys are negative as int32), and with
   // mixedKeys some that are not dotted IPv4 at all. Strings only: nothing is sent anywhere.
   const pool = Array.from({ length: cfg.poolSize }, (_, i) =>
-    cfg.mixedKeys && i % 3 === 2 ? `${OTHER_KEYS[(i / 3) % OTHER_KEYS.length | 0]}${i >= 18 ? `#${i}` : ''}`
-      : `${i % 2 === 0 ? 127 : 198}.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`);
-  const mirror = { ips: new Set<string>(), ping: new Set<string>(), snmp: new Set<string>(), until: { ping: new Map<string, number>(), snmp: new Map<string, number>() } };
+    cfg.mixedKeys && i % 3 === 2
+      ? `${OTHER_KEYS[((i / 3) % OTHER_KEYS.length) | 0]}${i >= 18 ? `#${i}` : ''}`
+      : `${i % 2 === 0 ? 127 : 198}.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`,
+  );
+  const mirror = {
+    ips: new Set<string>(),
+    ping: new Set<string>(),
+    snmp: new Set<string>(),
+    until: { ping: new Map<string, number>(), snmp: new Map<string, number>() },
+  };
   const bad: string[] = [];
   store.subscribe((e: DeviceEvent) => {
     switch (e.type) {
@@ -201,7 +224,8 @@ function runSteps(steps: Iterable<Step>, cfg: RunConfig): number {
         if (e.untilMs <= clock.now()) bad.push(`suspended in the past: ${e.ip}`);
         // Re-suspending is only an extension of a suspension still running; one that ran out must
         // have been closed by 'resumed' first.
-        if ((mirror.until[e.kind].get(e.ip) ?? Infinity) <= clock.now()) bad.push(`suspended again without resumed: ${e.ip} ${e.kind}`);
+        if ((mirror.until[e.kind].get(e.ip) ?? Infinity) <= clock.now())
+          bad.push(`suspended again without resumed: ${e.ip} ${e.kind}`);
         mirror[e.kind].add(e.ip);
         mirror.until[e.kind].set(e.ip, e.untilMs);
         break;
@@ -232,14 +256,22 @@ function runSteps(steps: Iterable<Step>, cfg: RunConfig): number {
         model.pingSuccess(ip, now);
         break;
       case 'pingFailure':
-        assert.equal(store.recordPingFailure(ip, op.maxFails, op.backoffMs), model.pingFailure(ip, op.maxFails, op.backoffMs, now), where('tripped'));
+        assert.equal(
+          store.recordPingFailure(ip, op.maxFails, op.backoffMs),
+          model.pingFailure(ip, op.maxFails, op.backoffMs, now),
+          where('tripped'),
+        );
         break;
       case 'snmpSuccess':
         store.recordSnmpSuccess(ip, snmpInfo(op.name));
         model.snmpSuccess(ip, snmpInfo(op.name), now);
         break;
       case 'snmpFailure':
-        assert.equal(store.recordSnmpFailure(ip, op.maxFails, op.backoffMs), model.snmpFailure(ip, op.maxFails, op.backoffMs, now), where('tripped'));
+        assert.equal(
+          store.recordSnmpFailure(ip, op.maxFails, op.backoffMs),
+          model.snmpFailure(ip, op.maxFails, op.backoffMs, now),
+          where('tripped'),
+        );
         break;
       case 'prune':
         assert.deepEqual(store.prune(op.olderThanMs), model.prune(op.olderThanMs, now), where('pruned'));
@@ -324,7 +356,10 @@ test('matches a naive reference model over 100,000 random operations', () => {
 
 test('matches the reference model when keys mix IPv4 with other strings (20,000 operations)', () => {
   const seed = Number(process.env['NETSCAN_PROPERTY_SEED'] ?? 20_261_123) + 2;
-  assert.equal(runSteps(randomSteps(seed, 20_000, 30), { maxDevices: 12, poolSize: 30, started: true, mixedKeys: true }), 20_000);
+  assert.equal(
+    runSteps(randomSteps(seed, 20_000, 30), { maxDevices: 12, poolSize: 30, started: true, mixedKeys: true }),
+    20_000,
+  );
 });
 
 const ipArb = fc.nat(15);
@@ -332,22 +367,50 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 5, arbitrary: fc.record({ op: fc.constant('markSeen' as const), ip: ipArb }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('touch' as const), ip: ipArb }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('pingSuccess' as const), ip: ipArb }) },
-  { weight: 4, arbitrary: fc.record({ op: fc.constant('pingFailure' as const), ip: ipArb, maxFails: fc.integer({ min: 1, max: 3 }), backoffMs: fc.integer({ min: 0, max: 5000 }) }) },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      op: fc.constant('pingFailure' as const),
+      ip: ipArb,
+      maxFails: fc.integer({ min: 1, max: 3 }),
+      backoffMs: fc.integer({ min: 0, max: 5000 }),
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('snmpSuccess' as const), ip: ipArb, name: fc.nat(9) }) },
-  { weight: 3, arbitrary: fc.record({ op: fc.constant('snmpFailure' as const), ip: ipArb, maxFails: fc.integer({ min: 1, max: 3 }), backoffMs: fc.integer({ min: 0, max: 5000 }) }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant('prune' as const), olderThanMs: fc.integer({ min: 0, max: 20_000 }) }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      op: fc.constant('snmpFailure' as const),
+      ip: ipArb,
+      maxFails: fc.integer({ min: 1, max: 3 }),
+      backoffMs: fc.integer({ min: 0, max: 5000 }),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({ op: fc.constant('prune' as const), olderThanMs: fc.integer({ min: 0, max: 20_000 }) }),
+  },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('remove' as const), ip: ipArb }) },
 );
 const stepArb: fc.Arbitrary<Step> = fc.record({
-  advanceMs: fc.oneof({ weight: 4, arbitrary: fc.constant(0) }, { weight: 5, arbitrary: fc.integer({ min: 1, max: 8000 }) }, { weight: 1, arbitrary: fc.integer({ min: -3000, max: -1 }) }),
+  advanceMs: fc.oneof(
+    { weight: 4, arbitrary: fc.constant(0) },
+    { weight: 5, arbitrary: fc.integer({ min: 1, max: 8000 }) },
+    { weight: 1, arbitrary: fc.integer({ min: -3000, max: -1 }) },
+  ),
   op: opArb,
 });
 
 test('matches the reference model for shrinkable random programs (fast-check)', () => {
   fc.assert(
-    fc.property(fc.array(stepArb, { minLength: 1, maxLength: 200, size: 'max' }), fc.integer({ min: 1, max: 10 }), fc.boolean(), (steps, maxDevices, started) => {
-      runSteps(steps, { maxDevices, poolSize: 16, started });
-    }),
+    fc.property(
+      fc.array(stepArb, { minLength: 1, maxLength: 200, size: 'max' }),
+      fc.integer({ min: 1, max: 10 }),
+      fc.boolean(),
+      (steps, maxDevices, started) => {
+        runSteps(steps, { maxDevices, poolSize: 16, started });
+      },
+    ),
     { numRuns: 300, seed: 42 },
   );
 });

@@ -31,7 +31,13 @@ function assertCountsExact(store: DeviceStore, clock: FakeClock): void {
 }
 
 const info = (sysName: string): SnmpInfo => ({
-  sysName, sysDescr: 'descr', sysObjectId: '1.3.6.1.4.1.9', sysLocation: 'lab', sysContact: 'ops', sysUptimeS: 42, credentialId: 'v2c#0',
+  sysName,
+  sysDescr: 'descr',
+  sysObjectId: '1.3.6.1.4.1.9',
+  sysLocation: 'lab',
+  sysContact: 'ops',
+  sysUptimeS: 42,
+  credentialId: 'v2c#0',
 });
 
 describe('devices', () => {
@@ -39,8 +45,14 @@ describe('devices', () => {
     const { store } = setup();
     assert.deepEqual(store.markSeen('127.0.0.1'), { added: true, evicted: undefined });
     assert.deepEqual(store.get('127.0.0.1'), {
-      ip: '127.0.0.1', hostname: '127.0.0.1', snmp: undefined, firstSeenMs: T0, lastSeenMs: T0, lastSnmpMs: 0,
-      ping: { consecutiveFails: 0, suspendedUntilMs: 0 }, snmpBreaker: { consecutiveFails: 0, suspendedUntilMs: 0 },
+      ip: '127.0.0.1',
+      hostname: '127.0.0.1',
+      snmp: undefined,
+      firstSeenMs: T0,
+      lastSeenMs: T0,
+      lastSnmpMs: 0,
+      ping: { consecutiveFails: 0, suspendedUntilMs: 0 },
+      snmpBreaker: { consecutiveFails: 0, suspendedUntilMs: 0 },
     });
     assert.equal(store.size, 1);
     assert.equal(store.has('127.0.0.1'), true);
@@ -122,12 +134,16 @@ describe('devices', () => {
     store.markSeen('127.0.0.1');
     store.recordSnmpSuccess('127.0.0.1', info('sw1'));
     store.recordPingFailure('127.0.0.1', 5, 60_000);
-    assert.throws(() => { (store.get('127.0.0.1')!.snmpBreaker as { consecutiveFails: number }).consecutiveFails = 1; }, TypeError);
+    assert.throws(() => {
+      (store.get('127.0.0.1')!.snmpBreaker as { consecutiveFails: number }).consecutiveFails = 1;
+    }, TypeError);
     const d = store.get('127.0.0.1')! as { -readonly [K in keyof Device]: Device[K] };
     d.hostname = 'evil';
     d.lastSeenMs = 0;
     (d.ping as { consecutiveFails: number }).consecutiveFails = 99;
-    assert.throws(() => { (d.snmp as { sysName: string }).sysName = 'evil'; }, TypeError);
+    assert.throws(() => {
+      (d.snmp as { sysName: string }).sysName = 'evil';
+    }, TypeError);
     const again = store.get('127.0.0.1')!;
     assert.equal(again.hostname, 'sw1');
     assert.equal(again.lastSeenMs, T0);
@@ -189,7 +205,10 @@ describe('devices', () => {
 
   test('rejects a capacity below one', () => {
     const clock = new FakeClock(T0);
-    assert.throws(() => new DeviceStore({ clock, maxDevices: 0 }), (err) => hasCode(err, 'ERR_CONFIG'));
+    assert.throws(
+      () => new DeviceStore({ clock, maxDevices: 0 }),
+      (err) => hasCode(err, 'ERR_CONFIG'),
+    );
   });
 });
 
@@ -383,11 +402,23 @@ describe('Go StateManager counter bugs', () => {
       const ip = ips[(i * 7) % 50]!;
       clock.advance(1);
       switch (i % 5) {
-        case 0: store.recordSnmpSuccess(ip, info(`h${i}`)); break;
-        case 1: store.recordPingFailure(ip, 2, 1000); break;
-        case 2: store.recordSnmpFailure(ip, 1, 1000); break;
-        case 3: store.markSeen(ip); sight(ip); break;
-        case 4: store.recordPingSuccess(ip); sight(ip); break;
+        case 0:
+          store.recordSnmpSuccess(ip, info(`h${i}`));
+          break;
+        case 1:
+          store.recordPingFailure(ip, 2, 1000);
+          break;
+        case 2:
+          store.recordSnmpFailure(ip, 1, 1000);
+          break;
+        case 3:
+          store.markSeen(ip);
+          sight(ip);
+          break;
+        case 4:
+          store.recordPingSuccess(ip);
+          sight(ip);
+          break;
       }
     }
     const evicted: string[] = [];
@@ -525,7 +556,10 @@ describe('events', () => {
     store.recordPingFailure('127.0.0.1', 1, 1_000);
     clock.advance(2_000);
     store.recordPingFailure('127.0.0.1', 1, 1_000);
-    assert.deepEqual(events.map((e) => e.type), ['suspended', 'resumed', 'suspended']);
+    assert.deepEqual(
+      events.map((e) => e.type),
+      ['suspended', 'resumed', 'suspended'],
+    );
   });
 
   test('a removed suspended device gets removed but no resumed', () => {
@@ -563,7 +597,9 @@ describe('events', () => {
     const { logger, lines } = captureLogger();
     const store = new DeviceStore({ clock, logger });
     const got: string[] = [];
-    store.subscribe(() => { throw new Error('boom'); });
+    store.subscribe(() => {
+      throw new Error('boom');
+    });
     store.subscribe((e) => got.push(e.ip));
     store.markSeen('127.0.0.1');
     assert.deepEqual(got, ['127.0.0.1']);
@@ -656,6 +692,9 @@ describe('keys', () => {
     store.markSeen('127.0.0.5');
     assert.equal(store.markSeen('127.0.0.6').evicted, '127.0.0.2', 'one the iterator has not reached either');
     assert.deepEqual([...{ [Symbol.iterator]: () => it }], ['127.0.0.4', '127.0.0.5', '127.0.0.6']);
-    assert.deepEqual([...store.devices()].map((d) => d.ip), ['127.0.0.4', '127.0.0.5', '127.0.0.6']);
+    assert.deepEqual(
+      [...store.devices()].map((d) => d.ip),
+      ['127.0.0.4', '127.0.0.5', '127.0.0.6'],
+    );
   });
 });

@@ -16,7 +16,13 @@ test('IPv6 devices round-trip through the state file beside IPv4 ones, breakers 
   a.markSeen('::1');
   a.recordPingFailure('fd00:1::5', 1, 60_000);
   a.recordSnmpSuccess('::1', {
-    sysName: 'lo6', sysDescr: 'd', sysObjectId: '', sysLocation: '', sysContact: '', sysUptimeS: 5, credentialId: 'c',
+    sysName: 'lo6',
+    sysDescr: 'd',
+    sysObjectId: '',
+    sysLocation: '',
+    sysContact: '',
+    sysUptimeS: 5,
+    credentialId: 'c',
   });
   await a.snapshot();
   const b = new DeviceStore({ clock, stateFile: PATH, fs });

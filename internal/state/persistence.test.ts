@@ -18,8 +18,13 @@ const PATH = '/state/state.json';
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 
 const info = (sysName: string): SnmpInfo => ({
-  sysName, sysDescr: 'Linux "edge" \\ router\nline 2', sysObjectId: '1.3.6.1.4.1.8072.3.2.10', sysLocation: 'rack 4',
-  sysContact: 'noc@example.org', sysUptimeS: 1234, credentialId: 'v3#1',
+  sysName,
+  sysDescr: 'Linux "edge" \\ router\nline 2',
+  sysObjectId: '1.3.6.1.4.1.8072.3.2.10',
+  sysLocation: 'rack 4',
+  sysContact: 'noc@example.org',
+  sysUptimeS: 1234,
+  credentialId: 'v3#1',
 });
 
 const byIp = (ds: Iterable<Device>): Device[] => [...ds].sort((a, b) => (a.ip < b.ip ? -1 : 1));
@@ -29,7 +34,10 @@ function tempDir(): string {
 }
 
 /** A store with every kind of device state: plain, SNMP-known, fails, active and expiring suspensions. */
-function populated(clock: FakeClock, opts: { fs?: StateFs; stateFile?: string; maxDevices?: number } = {}): DeviceStore {
+function populated(
+  clock: FakeClock,
+  opts: { fs?: StateFs; stateFile?: string; maxDevices?: number } = {},
+): DeviceStore {
   const store = new DeviceStore({ clock, stateFile: PATH, fs: new MemoryStateFs(), ...opts });
   store.markSeen('127.0.0.1');
   clock.advance(1000);
@@ -96,11 +104,20 @@ describe('snapshot and restore', () => {
     const events: DeviceEvent[] = [];
     b.subscribe((e) => events.push(e));
     await b.start();
-    assert.deepEqual(events.filter((e) => e.type === 'added').map((e) => e.ip).sort(), ['127.0.0.1', '127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5']);
-    assert.deepEqual(events.filter((e) => e.type !== 'added'), [
-      { type: 'suspended', ip: '127.0.0.4', kind: 'ping', untilMs: T0 + 62_000 },
-      { type: 'suspended', ip: '127.0.0.4', kind: 'snmp', untilMs: T0 + 2000 + 3_600_000 },
-    ]);
+    assert.deepEqual(
+      events
+        .filter((e) => e.type === 'added')
+        .map((e) => e.ip)
+        .sort(),
+      ['127.0.0.1', '127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5'],
+    );
+    assert.deepEqual(
+      events.filter((e) => e.type !== 'added'),
+      [
+        { type: 'suspended', ip: '127.0.0.4', kind: 'ping', untilMs: T0 + 62_000 },
+        { type: 'suspended', ip: '127.0.0.4', kind: 'snmp', untilMs: T0 + 2000 + 3_600_000 },
+      ],
+    );
     await b.stop();
   });
 
@@ -143,7 +160,10 @@ describe('snapshot and restore', () => {
     s.markSeen('127.0.0.1');
     await Promise.all([s.stop(), s.stop()]);
     const snap = await readStateFile(fs, PATH);
-    assert.deepEqual(snap.devices.map((d) => d.ip), ['127.0.0.1']);
+    assert.deepEqual(
+      snap.devices.map((d) => d.ip),
+      ['127.0.0.1'],
+    );
     assert.equal(fs.calls.filter((c) => c.startsWith('rename')).length, 1);
   });
 
@@ -172,7 +192,13 @@ describe('snapshot and restore', () => {
     const fs = new MemoryStateFs();
     await populated(clock, { fs }).snapshot();
     const text = fs.files.get(PATH)!;
-    const doc = JSON.parse(text) as { format: string; version: number; saved_at_ms: number; count: number; devices: unknown[] };
+    const doc = JSON.parse(text) as {
+      format: string;
+      version: number;
+      saved_at_ms: number;
+      count: number;
+      devices: unknown[];
+    };
     assert.equal(doc.format, 'netscan-state');
     assert.equal(doc.version, 1);
     assert.equal(doc.saved_at_ms, T0 + 3000);
@@ -186,7 +212,9 @@ describe('snapshot and restore', () => {
 });
 
 describe('unusable state files', () => {
-  async function startOn(text: string | undefined): Promise<{ store: DeviceStore; warns: Array<Record<string, unknown>>; fs: MemoryStateFs }> {
+  async function startOn(
+    text: string | undefined,
+  ): Promise<{ store: DeviceStore; warns: Array<Record<string, unknown>>; fs: MemoryStateFs }> {
     const fs = new MemoryStateFs();
     if (text !== undefined) fs.files.set(PATH, text);
     const { logger, lines } = captureLogger();
@@ -231,9 +259,30 @@ describe('unusable state files', () => {
 
   type Doc = Record<string, unknown> & { devices: Array<Record<string, unknown>> };
   const cases: Array<[string, (doc: Doc) => void, string, RegExp]> = [
-    ['a foreign format', (d) => { d['format'] = 'other'; }, 'corrupt', /"format" is not "netscan-state"/],
-    ['a newer version', (d) => { d['version'] = 2; }, 'unsupported_version', /has version 2; this netscan reads version 1/],
-    ['a count that disagrees', (d) => { d['count'] = 4; }, 'corrupt', /"count" is 4 but 5 devices are listed/],
+    [
+      'a foreign format',
+      (d) => {
+        d['format'] = 'other';
+      },
+      'corrupt',
+      /"format" is not "netscan-state"/,
+    ],
+    [
+      'a newer version',
+      (d) => {
+        d['version'] = 2;
+      },
+      'unsupported_version',
+      /has version 2; this netscan reads version 1/,
+    ],
+    [
+      'a count that disagrees',
+      (d) => {
+        d['count'] = 4;
+      },
+      'corrupt',
+      /"count" is 4 but 5 devices are listed/,
+    ],
   ];
   for (const [name, mutate, problem, message] of cases) {
     test(`a state file with ${name} is not loaded`, async () => {
@@ -249,13 +298,62 @@ describe('unusable state files', () => {
 
   // One bad entry costs that entry, never the other devices.
   const entryCases: Array<[string, (doc: Doc) => void, number, RegExp]> = [
-    ['a device without ip', (d) => { delete d.devices[1]!['ip']; }, 4, /device #1: "ip" is not a non-empty string/],
-    ['a duplicate ip (the most recently seen copy is kept)', (d) => { d.devices[2]!['ip'] = d.devices[0]!['ip']; }, 4, /device #2: duplicate ip 127.0.0.1/],
-    ['a negative timestamp', (d) => { d.devices[0]!['last_seen_ms'] = -1; }, 4, /device #0: "last_seen_ms" is not a timestamp/],
-    ['a bad breaker', (d) => { d.devices[3]!['ping_fails'] = 'x'; }, 4, /device #3: ping fails is not a count/],
-    ['bad SNMP data', (d) => { d.devices[1]!['snmp'] = { sys_name: 1 }; }, 4, /device #1: "snmp" misses a string field/],
-    ['a list instead of an object', (d) => { d.devices[4] = [] as never; }, 4, /device #4: not an object/],
-    ['a key that is not a dotted IPv4 address', (d) => { d.devices[2]!['ip'] = '127.0.0.01'; }, 4, /device #2: "ip" "127.0.0.01" is not a dotted IPv4 address/],
+    [
+      'a device without ip',
+      (d) => {
+        delete d.devices[1]!['ip'];
+      },
+      4,
+      /device #1: "ip" is not a non-empty string/,
+    ],
+    [
+      'a duplicate ip (the most recently seen copy is kept)',
+      (d) => {
+        d.devices[2]!['ip'] = d.devices[0]!['ip'];
+      },
+      4,
+      /device #2: duplicate ip 127.0.0.1/,
+    ],
+    [
+      'a negative timestamp',
+      (d) => {
+        d.devices[0]!['last_seen_ms'] = -1;
+      },
+      4,
+      /device #0: "last_seen_ms" is not a timestamp/,
+    ],
+    [
+      'a bad breaker',
+      (d) => {
+        d.devices[3]!['ping_fails'] = 'x';
+      },
+      4,
+      /device #3: ping fails is not a count/,
+    ],
+    [
+      'bad SNMP data',
+      (d) => {
+        d.devices[1]!['snmp'] = { sys_name: 1 };
+      },
+      4,
+      /device #1: "snmp" misses a string field/,
+    ],
+    [
+      'a list instead of an object',
+      (d) => {
+        d.devices[4] = [] as never;
+      },
+      4,
+      /device #4: not an object/,
+    ],
+    [
+      'a key that is not a dotted IPv4 address',
+      (d) => {
+        d.devices[2]!['ip'] = '127.0.0.01';
+      },
+      4,
+      /device #2: "ip" "127.0.0.01" is not a dotted IPv4 address/,
+    ],
   ];
   for (const [name, mutate, kept, reason] of entryCases) {
     test(`a state file with ${name} restores the other devices, with one warning`, async () => {
@@ -282,9 +380,14 @@ describe('unusable state files', () => {
     const mem = new MemoryStateFs();
     mem.files.set(PATH, 'whatever');
     const fs: StateFs = {
-      readFile: async () => { throw Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' }); },
-      openForWrite: (p) => mem.openForWrite(p), rename: (a, b) => mem.rename(a, b), unlink: (p) => mem.unlink(p),
-      mkdirp: (p) => mem.mkdirp(p), syncDir: (p) => mem.syncDir(p),
+      readFile: async () => {
+        throw Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' });
+      },
+      openForWrite: (p) => mem.openForWrite(p),
+      rename: (a, b) => mem.rename(a, b),
+      unlink: (p) => mem.unlink(p),
+      mkdirp: (p) => mem.mkdirp(p),
+      syncDir: (p) => mem.syncDir(p),
     };
     const { logger, lines } = captureLogger();
     const store = new DeviceStore({ clock: new FakeClock(T0), stateFile: PATH, fs, logger });
@@ -298,7 +401,10 @@ describe('unusable state files', () => {
 
   test('readStateFile reports the problem as a typed error', async () => {
     const fs = new MemoryStateFs();
-    await assert.rejects(readStateFile(fs, PATH), (err) => err instanceof StateFileError && err.problem === 'missing' && hasCode(err, 'ERR_STATE'));
+    await assert.rejects(
+      readStateFile(fs, PATH),
+      (err) => err instanceof StateFileError && err.problem === 'missing' && hasCode(err, 'ERR_STATE'),
+    );
   });
 });
 
@@ -319,12 +425,21 @@ describe('atomic writes', () => {
       syncDir: (p) => mem.syncDir(p),
       async openForWrite(p) {
         const fh = await mem.openForWrite(p);
-        return { ...fh, write: async (t) => { if (++writes > 1) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' }); await fh.write(t); } };
+        return {
+          ...fh,
+          write: async (t) => {
+            if (++writes > 1) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+            await fh.write(t);
+          },
+        };
       },
     };
     const t = new DeviceStore({ clock, stateFile: PATH, fs: failing, snapshotChunkDevices: 1 });
     for (let i = 0; i < 5; i++) t.markSeen(`127.0.3.${i}`);
-    await assert.rejects(t.snapshot(), (err) => hasCode(err, 'ERR_STATE') && /no space left on device/.test((err as Error).message));
+    await assert.rejects(
+      t.snapshot(),
+      (err) => hasCode(err, 'ERR_STATE') && /no space left on device/.test((err as Error).message),
+    );
     assert.equal(mem.files.get(PATH), old);
     assert.equal(mem.files.has(`${PATH}.tmp`), false);
     assert.equal(t.persistenceStats().failures, 1);
@@ -340,11 +455,19 @@ describe('atomic writes', () => {
     await s.snapshot();
     const old = mem.files.get(PATH);
     const failing: StateFs = {
-      readFile: (p) => mem.readFile(p), rename: (a, b) => mem.rename(a, b), unlink: (p) => mem.unlink(p),
-      mkdirp: (p) => mem.mkdirp(p), syncDir: (p) => mem.syncDir(p),
+      readFile: (p) => mem.readFile(p),
+      rename: (a, b) => mem.rename(a, b),
+      unlink: (p) => mem.unlink(p),
+      mkdirp: (p) => mem.mkdirp(p),
+      syncDir: (p) => mem.syncDir(p),
       async openForWrite(p) {
         const fh = await mem.openForWrite(p);
-        return { ...fh, sync: async () => { throw Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' }); } };
+        return {
+          ...fh,
+          sync: async () => {
+            throw Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' });
+          },
+        };
       },
     };
     const t = new DeviceStore({ clock, stateFile: PATH, fs: failing });
@@ -394,10 +517,17 @@ describe('atomic writes', () => {
 
 describe('kill during write', () => {
   function spawnWriter(path: string, devices: number, mode: 'hang' | 'loop') {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'internal/state/testdata/kill-writer.ts'), path, String(devices), mode], {
-      cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', join(repoRoot, 'internal/state/testdata/kill-writer.ts'), path, String(devices), mode],
+      {
+        cwd: repoRoot,
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    const exited = new Promise<NodeJS.Signals | null>((resolve) =>
+      child.on('exit', (_code, signal) => resolve(signal)),
+    );
     const waitFor = (re: RegExp): Promise<string> =>
       new Promise((resolve, reject) => {
         let buf = '';

@@ -60,7 +60,7 @@ export const nodeStateFs: StateFs = {
       async write(text) {
         const buf = Buffer.from(text, 'utf8');
         // write(2) may be partial; loop until the whole buffer is down.
-        for (let off = 0; off < buf.length; ) {
+        for (let off = 0; off < buf.length;) {
           const { bytesWritten } = await fh.write(buf, off, buf.length - off);
           off += bytesWritten;
         }
@@ -193,7 +193,8 @@ export async function readStateFile(fs: StateFs, path: string, yieldEvery = 5000
   try {
     text = await fs.readFile(path);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new StateFileError('missing', `state file ${path} does not exist`, err);
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+      throw new StateFileError('missing', `state file ${path} does not exist`, err);
     throw err;
   }
   let doc: unknown;
@@ -202,19 +203,29 @@ export async function readStateFile(fs: StateFs, path: string, yieldEvery = 5000
   } catch (err) {
     // A file we wrote that was cut short still starts with our header.
     const prefix = `{"format":"${STATE_FILE_FORMAT}"`;
-    const looksTruncated = prefix.startsWith(text) || (text.startsWith(prefix) && !/\],"count":\d+\}\s*$/.test(text.slice(-64)));
-    throw new StateFileError(looksTruncated ? 'truncated' : 'corrupt', `state file ${path} is ${looksTruncated ? 'truncated' : 'not valid JSON'}`, err);
+    const looksTruncated =
+      prefix.startsWith(text) || (text.startsWith(prefix) && !/\],"count":\d+\}\s*$/.test(text.slice(-64)));
+    throw new StateFileError(
+      looksTruncated ? 'truncated' : 'corrupt',
+      `state file ${path} is ${looksTruncated ? 'truncated' : 'not valid JSON'}`,
+      err,
+    );
   }
-  const corrupt = (why: string): StateFileError => new StateFileError('corrupt', `state file ${path} is corrupt: ${why}`);
+  const corrupt = (why: string): StateFileError =>
+    new StateFileError('corrupt', `state file ${path} is corrupt: ${why}`);
   if (!isObject(doc) || doc['format'] !== STATE_FILE_FORMAT) throw corrupt(`"format" is not "${STATE_FILE_FORMAT}"`);
   if (doc['version'] !== STATE_FILE_VERSION) {
-    throw new StateFileError('unsupported_version', `state file ${path} has version ${JSON.stringify(doc['version'])}; this netscan reads version ${STATE_FILE_VERSION}`);
+    throw new StateFileError(
+      'unsupported_version',
+      `state file ${path} has version ${JSON.stringify(doc['version'])}; this netscan reads version ${STATE_FILE_VERSION}`,
+    );
   }
   const savedAtMs = doc['saved_at_ms'];
   if (!isTime(savedAtMs)) throw corrupt('"saved_at_ms" is not a timestamp');
   const list = doc['devices'];
   if (!Array.isArray(list)) throw corrupt('"devices" is not a list');
-  if (doc['count'] !== list.length) throw corrupt(`"count" is ${JSON.stringify(doc['count'])} but ${list.length} devices are listed`);
+  if (doc['count'] !== list.length)
+    throw corrupt(`"count" is ${JSON.stringify(doc['count'])} but ${list.length} devices are listed`);
   // One bad entry costs that entry, not the whole fleet: it is skipped and counted.
   const byIp = new Map<string, Device>();
   let skipped = 0;
@@ -302,20 +313,39 @@ function decodeDevice(v: unknown, savedAtMs: number): Device | string {
     if (!isObject(s)) return '"snmp" is not an object';
     const str = (k: string): string | undefined => (typeof s[k] === 'string' ? (s[k] as string) : undefined);
     const uptime = s['sys_uptime_s'];
-    const fields = [str('sys_name'), str('sys_descr'), str('sys_object_id'), str('sys_location'), str('sys_contact'), str('credential_id')];
+    const fields = [
+      str('sys_name'),
+      str('sys_descr'),
+      str('sys_object_id'),
+      str('sys_location'),
+      str('sys_contact'),
+      str('credential_id'),
+    ];
     if (fields.some((f) => f === undefined)) return '"snmp" misses a string field';
-    if (uptime !== null && !(typeof uptime === 'number' && Number.isFinite(uptime) && uptime >= 0)) return '"snmp.sys_uptime_s" is not a number or null';
+    if (uptime !== null && !(typeof uptime === 'number' && Number.isFinite(uptime) && uptime >= 0))
+      return '"snmp.sys_uptime_s" is not a number or null';
     const [sysName, sysDescr, sysObjectId, sysLocation, sysContact, credentialId] = fields as string[];
     snmp = Object.freeze({
-      sysName: sysName!, sysDescr: sysDescr!, sysObjectId: sysObjectId!, sysLocation: sysLocation!, sysContact: sysContact!,
-      sysUptimeS: uptime === null ? undefined : uptime, credentialId: credentialId!,
+      sysName: sysName!,
+      sysDescr: sysDescr!,
+      sysObjectId: sysObjectId!,
+      sysLocation: sysLocation!,
+      sysContact: sysContact!,
+      sysUptimeS: uptime === null ? undefined : uptime,
+      credentialId: credentialId!,
     });
   }
   // A device cannot have been seen after the snapshot was taken: future times (a clock that was
   // wrong, a hand-edited file) would otherwise win every eviction contest.
   return {
-    ip, hostname, snmp, firstSeenMs: Math.min(firstSeenMs, savedAtMs), lastSeenMs: Math.min(lastSeenMs, savedAtMs),
-    lastSnmpMs: Math.min(lastSnmpMs as number, savedAtMs), ping, snmpBreaker,
+    ip,
+    hostname,
+    snmp,
+    firstSeenMs: Math.min(firstSeenMs, savedAtMs),
+    lastSeenMs: Math.min(lastSeenMs, savedAtMs),
+    lastSnmpMs: Math.min(lastSnmpMs as number, savedAtMs),
+    ping,
+    snmpBreaker,
   };
 }
 

@@ -1,8 +1,19 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
-  AddressSet, cidrSize, formatCidr, formatIpv4, hostCount, hostRange, isLinkLocalNetwork, isLoopbackNetwork,
-  isMulticastNetwork, mergeRanges, parseCidr, parseIpv4, subtractRanges,
+  AddressSet,
+  cidrSize,
+  formatCidr,
+  formatIpv4,
+  hostCount,
+  hostRange,
+  isLinkLocalNetwork,
+  isLoopbackNetwork,
+  isMulticastNetwork,
+  mergeRanges,
+  parseCidr,
+  parseIpv4,
+  subtractRanges,
 } from './cidr.js';
 
 const ip = (s: string): number => parseIpv4(s)!;
@@ -14,8 +25,14 @@ test('parses CIDRs strictly and clears host bits like Go net.ParseCIDR', () => {
     ['127.0.0.5/24', '127.0.0.0/24', true],
     ['0.0.0.0/0', '0.0.0.0/0', false],
     ['127.1.2.3/32', '127.1.2.3/32', false],
-    ['127.0.0.0/33', undefined], ['127.0.0.0/-1', undefined], ['127.0.0.0/08', undefined], ['127.0.0.0/', undefined],
-    ['127.0.0/24', undefined], ['127.0.0.0/24 ', undefined], ['nonsense', undefined], ['127.0.0.1', undefined],
+    ['127.0.0.0/33', undefined],
+    ['127.0.0.0/-1', undefined],
+    ['127.0.0.0/08', undefined],
+    ['127.0.0.0/', undefined],
+    ['127.0.0/24', undefined],
+    ['127.0.0.0/24 ', undefined],
+    ['nonsense', undefined],
+    ['127.0.0.1', undefined],
   ];
   for (const [text, want, hostBits] of table) {
     const c = parseCidr(text);
@@ -49,17 +66,40 @@ test('classifies networks by their network address as Go validateCIDR does', () 
 });
 
 test('merges overlapping and adjacent ranges and subtracts holes', () => {
-  assert.deepEqual(mergeRanges([{ first: 10, last: 20 }, { first: 0, last: 5 }, { first: 6, last: 8 }, { first: 15, last: 30 }]), [
-    { first: 0, last: 8 }, { first: 10, last: 30 },
-  ]);
-  assert.deepEqual(subtractRanges([{ first: 0, last: 100 }], [{ first: 10, last: 19 }, { first: 0, last: 0 }, { first: 95, last: 200 }]), [
-    { first: 1, last: 9 }, { first: 20, last: 94 },
-  ]);
+  assert.deepEqual(
+    mergeRanges([
+      { first: 10, last: 20 },
+      { first: 0, last: 5 },
+      { first: 6, last: 8 },
+      { first: 15, last: 30 },
+    ]),
+    [
+      { first: 0, last: 8 },
+      { first: 10, last: 30 },
+    ],
+  );
+  assert.deepEqual(
+    subtractRanges(
+      [{ first: 0, last: 100 }],
+      [
+        { first: 10, last: 19 },
+        { first: 0, last: 0 },
+        { first: 95, last: 200 },
+      ],
+    ),
+    [
+      { first: 1, last: 9 },
+      { first: 20, last: 94 },
+    ],
+  );
   assert.deepEqual(subtractRanges([{ first: 5, last: 6 }], [{ first: 0, last: 10 }]), []);
 });
 
 test('an address set deduplicates overlapping networks and honours excludes', () => {
-  const set = AddressSet.fromCidrs([cidr('127.1.0.0/16'), cidr('127.1.5.0/24'), cidr('127.1.5.7')], [cidr('127.1.9.0/24')]);
+  const set = AddressSet.fromCidrs(
+    [cidr('127.1.0.0/16'), cidr('127.1.5.0/24'), cidr('127.1.5.7')],
+    [cidr('127.1.9.0/24')],
+  );
   assert.equal(set.size, 65534 - 256);
   assert.equal(set.has(ip('127.1.5.7')), true);
   assert.equal(set.has(ip('127.1.9.1')), false);
@@ -80,10 +120,26 @@ test('indexes a /8 without materialising it', () => {
 });
 
 test('indexes every address of a fragmented set in ascending order', () => {
-  const set = AddressSet.fromCidrs([cidr('127.0.0.0/28'), cidr('127.0.1.0/30'), cidr('127.0.2.9')], [cidr('127.0.0.4/31')]);
+  const set = AddressSet.fromCidrs(
+    [cidr('127.0.0.0/28'), cidr('127.0.1.0/30'), cidr('127.0.2.9')],
+    [cidr('127.0.0.4/31')],
+  );
   const all = Array.from({ length: set.size }, (_, i) => formatIpv4(set.at(i)));
   assert.deepEqual(all, [
-    '127.0.0.1', '127.0.0.2', '127.0.0.3', '127.0.0.6', '127.0.0.7', '127.0.0.8', '127.0.0.9', '127.0.0.10',
-    '127.0.0.11', '127.0.0.12', '127.0.0.13', '127.0.0.14', '127.0.1.1', '127.0.1.2', '127.0.2.9',
+    '127.0.0.1',
+    '127.0.0.2',
+    '127.0.0.3',
+    '127.0.0.6',
+    '127.0.0.7',
+    '127.0.0.8',
+    '127.0.0.9',
+    '127.0.0.10',
+    '127.0.0.11',
+    '127.0.0.12',
+    '127.0.0.13',
+    '127.0.0.14',
+    '127.0.1.1',
+    '127.0.1.2',
+    '127.0.2.9',
   ]);
 });

@@ -2,7 +2,15 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { formatIpv6 } from '../net/ipv6.js';
 import {
-  Ipv6AddressSet, bigIntToIpv6, formatIpv6BigInt, ipv6CidrRange, ipv6ToBigInt, mergeIpv6Ranges, parseIpv6BigInt, parseIpv6Cidr, subtractIpv6Ranges,
+  Ipv6AddressSet,
+  bigIntToIpv6,
+  formatIpv6BigInt,
+  ipv6CidrRange,
+  ipv6ToBigInt,
+  mergeIpv6Ranges,
+  parseIpv6BigInt,
+  parseIpv6Cidr,
+  subtractIpv6Ranges,
 } from './cidr6.js';
 
 const v = (text: string): bigint => parseIpv6BigInt(text)!;
@@ -44,13 +52,28 @@ describe('IPv6 prefixes and ranges', () => {
 
   test('merges overlapping and adjacent ranges and subtracts holes', () => {
     const r = (a: string, b: string) => ({ first: v(a), last: v(b) });
-    const show = (rs: Array<{ first: bigint; last: bigint }>) => rs.map((x) => `${formatIpv6BigInt(x.first)}-${formatIpv6BigInt(x.last)}`);
-    assert.deepEqual(show(mergeIpv6Ranges([r('fd00::10', 'fd00::20'), r('fd00::1', 'fd00::f'), r('fd00::18', 'fd00::30'), r('fd00::40', 'fd00::41')])), [
-      'fd00::1-fd00::30', 'fd00::40-fd00::41',
-    ]);
-    assert.deepEqual(show(subtractIpv6Ranges([r('fd00::1', 'fd00::ff')], [r('fd00::10', 'fd00::1f'), r('fd00::f0', 'fd00::1:0'), r('::', 'fd00::1')])), [
-      'fd00::2-fd00::f', 'fd00::20-fd00::ef',
-    ]);
+    const show = (rs: Array<{ first: bigint; last: bigint }>) =>
+      rs.map((x) => `${formatIpv6BigInt(x.first)}-${formatIpv6BigInt(x.last)}`);
+    assert.deepEqual(
+      show(
+        mergeIpv6Ranges([
+          r('fd00::10', 'fd00::20'),
+          r('fd00::1', 'fd00::f'),
+          r('fd00::18', 'fd00::30'),
+          r('fd00::40', 'fd00::41'),
+        ]),
+      ),
+      ['fd00::1-fd00::30', 'fd00::40-fd00::41'],
+    );
+    assert.deepEqual(
+      show(
+        subtractIpv6Ranges(
+          [r('fd00::1', 'fd00::ff')],
+          [r('fd00::10', 'fd00::1f'), r('fd00::f0', 'fd00::1:0'), r('::', 'fd00::1')],
+        ),
+      ),
+      ['fd00::2-fd00::f', 'fd00::20-fd00::ef'],
+    );
   });
 
   test('enumerates every address exactly once, carrying across 16-bit boundaries', () => {
@@ -64,7 +87,12 @@ describe('IPv6 prefixes and ranges', () => {
     const all = Array.from({ length: set.size }, (_, i) => formatIpv6(set.bytesAt(i, out)));
     assert.equal(new Set(all).size, set.size);
     assert.deepEqual(all.slice(14, 18), ['fd00::1:fffe', 'fd00::1:ffff', 'fd00::2:0', 'fd00::2:1']);
-    assert.deepEqual(all.slice(-4), ['fd00:ffff:ffff:ffff:ffff:ffff:ffff:fffe', 'fd00:ffff:ffff:ffff:ffff:ffff:ffff:ffff', 'fd01::', 'fd01::1']);
+    assert.deepEqual(all.slice(-4), [
+      'fd00:ffff:ffff:ffff:ffff:ffff:ffff:fffe',
+      'fd00:ffff:ffff:ffff:ffff:ffff:ffff:ffff',
+      'fd01::',
+      'fd01::1',
+    ]);
     for (const ip of all) assert.ok(set.has(v(ip)), ip);
     assert.ok(!set.has(v('fd00::1:ffef')) && !set.has(v('fd01::2')));
   });

@@ -34,7 +34,12 @@ const ALL_ONES = (1n << 128n) - 1n;
 export function ipv6ToBigInt(bytes: Uint8Array, offset = 0): bigint {
   let v = 0n;
   for (let k = 0; k < 16; k += 4) {
-    const word = ((bytes[offset + k]! << 24) | (bytes[offset + k + 1]! << 16) | (bytes[offset + k + 2]! << 8) | bytes[offset + k + 3]!) >>> 0;
+    const word =
+      ((bytes[offset + k]! << 24) |
+        (bytes[offset + k + 1]! << 16) |
+        (bytes[offset + k + 2]! << 8) |
+        bytes[offset + k + 3]!) >>>
+      0;
     v = (v << 32n) | BigInt(word);
   }
   return v;
@@ -92,7 +97,9 @@ export function ipv6RangeSize(r: Ipv6Range): bigint {
 
 /** Sorts and coalesces ranges into disjoint, non-adjacent ranges in ascending order. */
 export function mergeIpv6Ranges(ranges: readonly Ipv6Range[]): Ipv6Range[] {
-  const sorted = ranges.filter((r) => r.first <= r.last).sort((a, b) => (a.first < b.first ? -1 : a.first > b.first ? 1 : 0));
+  const sorted = ranges
+    .filter((r) => r.first <= r.last)
+    .sort((a, b) => (a.first < b.first ? -1 : a.first > b.first ? 1 : 0));
   const out: Array<{ first: bigint; last: bigint }> = [];
   for (const r of sorted) {
     const top = out[out.length - 1];

@@ -24,7 +24,10 @@ test('is a bijection on a /16-sized domain', () => {
   const p = new IndexPermutation(n, 42);
   const seen = new Uint8Array(n);
   for (let i = 0; i < n; i++) seen[p.at(i)] = 1;
-  assert.equal(seen.reduce((a, b) => a + b, 0), n);
+  assert.equal(
+    seen.reduce((a, b) => a + b, 0),
+    n,
+  );
 });
 
 test('gives the same order for the same seed and a different one for another seed', () => {

@@ -17,7 +17,8 @@ export class IndexPermutation {
    * @param seed any 32-bit integer; the same seed gives the same order
    */
   constructor(n: number, seed: number) {
-    if (!(Number.isInteger(n) && n >= 0 && n <= 2 ** 32)) throw new RangeError(`permutation size must be 0..2^32, got ${n}`);
+    if (!(Number.isInteger(n) && n >= 0 && n <= 2 ** 32))
+      throw new RangeError(`permutation size must be 0..2^32, got ${n}`);
     this.#n = n;
     let bits = 2;
     while (2 ** bits < n) bits += 2;

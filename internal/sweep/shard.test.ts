@@ -17,7 +17,8 @@ test('count shards cover every address of a /16 exactly once, in near-equal part
       assert.equal(owners, 1, `address ${i} owned by ${owners} shards`);
       sizes[shardOf(base + i, count)]!++;
     }
-    for (const s of sizes) assert.ok(Math.abs(s - 65536 / count) < (65536 / count) * 0.05, `shard sizes ${sizes.join(',')}`);
+    for (const s of sizes)
+      assert.ok(Math.abs(s - 65536 / count) < (65536 / count) * 0.05, `shard sizes ${sizes.join(',')}`);
   }
 });
 
@@ -32,8 +33,19 @@ test('two sweeps with count 2 probe and find a /24 exactly once between them', a
   for (let i = 1; i < 255; i++) pinger.targets.set(`127.6.0.${i}`, { rttMs: 1 });
   const found: string[][] = [[], []];
   for (const index of [0, 1]) {
-    const sweeper = new Sweeper({ pinger, clock, logger: undefined, ratePps: 100_000, maxInFlight: 64, timeoutMs: 100, retries: 0, seed: 1 });
-    const run = sweeper.sweep({ cidrs: ['127.6.0.0/24'], accept: inShard({ index, count: 2 }) }, (h) => found[index]!.push(h.ip));
+    const sweeper = new Sweeper({
+      pinger,
+      clock,
+      logger: undefined,
+      ratePps: 100_000,
+      maxInFlight: 64,
+      timeoutMs: 100,
+      retries: 0,
+      seed: 1,
+    });
+    const run = sweeper.sweep({ cidrs: ['127.6.0.0/24'], accept: inShard({ index, count: 2 }) }, (h) =>
+      found[index]!.push(h.ip),
+    );
     await clock.advanceAsync(5_000);
     const summary = await run;
     assert.equal(summary.alive + summary.filtered, 254);
@@ -46,8 +58,14 @@ test('two sweeps with count 2 probe and find a /24 exactly once between them', a
 });
 
 test('shard hashes are pinned: ownership must not move between versions', () => {
-  assert.deepEqual(['127.0.0.1', '127.5.0.9'].map((ip) => addressHash32(parseIpv4(ip)!)), [1267594440, 1838670083]);
-  assert.deepEqual(['::1', 'fd00:1::5'].map((ip) => addressHash128(parseIpv6(ip)!)), [3709852057, 619708391]);
+  assert.deepEqual(
+    ['127.0.0.1', '127.5.0.9'].map((ip) => addressHash32(parseIpv4(ip)!)),
+    [1267594440, 1838670083],
+  );
+  assert.deepEqual(
+    ['::1', 'fd00:1::5'].map((ip) => addressHash128(parseIpv6(ip)!)),
+    [3709852057, 619708391],
+  );
 });
 
 test('IPv6 shards cover every address of a /112 exactly once, in near-equal parts, from the address bytes alone', () => {
@@ -64,7 +82,8 @@ test('IPv6 shards cover every address of a /112 exactly once, in near-equal part
       assert.equal(owners, 1, `address ${i} owned by ${owners} shards`);
       sizes[shardOfIpv6(bytes, count)]!++;
     }
-    for (const s of sizes) assert.ok(Math.abs(s - 65536 / count) < (65536 / count) * 0.05, `shard sizes ${sizes.join(',')}`);
+    for (const s of sizes)
+      assert.ok(Math.abs(s - 65536 / count) < (65536 / count) * 0.05, `shard sizes ${sizes.join(',')}`);
   }
   // The hash reads only the 16 bytes at the offset it is given.
   const padded = new Uint8Array(20).fill(0xaa);
@@ -77,10 +96,22 @@ test('two IPv6 sweeps with count 2 probe a /120 exactly once between them', asyn
   const pinger = new TargetPinger(clock);
   const found: string[][] = [[], []];
   for (const index of [0, 1]) {
-    const sweeper = new Sweeper({ pinger, clock, logger: undefined, ratePps: 100_000, maxInFlight: 64, timeoutMs: 100, retries: 0, seed: 1 });
-    const run = sweeper.sweep({ cidrs: ['fd00:6::/120'], acceptIpv6: inShardIpv6({ index, count: 2 }) }, {
-      unreachable: (h) => found[index]!.push(h.ip),
+    const sweeper = new Sweeper({
+      pinger,
+      clock,
+      logger: undefined,
+      ratePps: 100_000,
+      maxInFlight: 64,
+      timeoutMs: 100,
+      retries: 0,
+      seed: 1,
     });
+    const run = sweeper.sweep(
+      { cidrs: ['fd00:6::/120'], acceptIpv6: inShardIpv6({ index, count: 2 }) },
+      {
+        unreachable: (h) => found[index]!.push(h.ip),
+      },
+    );
     await clock.advanceAsync(5_000);
     const summary = await run;
     assert.equal(summary.scanned, 256);

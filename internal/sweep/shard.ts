@@ -39,7 +39,12 @@ export function inShard(shard: Shard): (ip: number) => boolean {
 export function addressHash128(bytes: Uint8Array, offset = 0): number {
   let h = 0x9e3779b9;
   for (let k = 0; k < 16; k += 4) {
-    const word = ((bytes[offset + k]! << 24) | (bytes[offset + k + 1]! << 16) | (bytes[offset + k + 2]! << 8) | bytes[offset + k + 3]!) >>> 0;
+    const word =
+      ((bytes[offset + k]! << 24) |
+        (bytes[offset + k + 1]! << 16) |
+        (bytes[offset + k + 2]! << 8) |
+        bytes[offset + k + 3]!) >>>
+      0;
     h = fmix32((h ^ word) + k);
   }
   return h;

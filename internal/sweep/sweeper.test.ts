@@ -9,14 +9,30 @@ import { Sweeper, type AliveHost, type SweeperOptions, type SweepSummary } from 
 function setup(opts: Partial<SweeperOptions> = {}): { clock: FakeClock; pinger: TargetPinger; sweeper: Sweeper } {
   const clock = new FakeClock();
   const pinger = new TargetPinger(clock);
-  const sweeper = new Sweeper({ pinger, clock, ratePps: 1000, maxInFlight: 64, timeoutMs: 100, retries: 0, seed: 1, ...opts });
+  const sweeper = new Sweeper({
+    pinger,
+    clock,
+    ratePps: 1000,
+    maxInFlight: 64,
+    timeoutMs: 100,
+    retries: 0,
+    seed: 1,
+    ...opts,
+  });
   return { clock, pinger, sweeper };
 }
 
 async function sweepToEnd(clock: FakeClock, run: Promise<SweepSummary>, maxMs = 600_000): Promise<SweepSummary> {
   let done: SweepSummary | undefined;
   let failed: unknown;
-  run.then((s) => { done = s; }, (e: unknown) => { failed = e; });
+  run.then(
+    (s) => {
+      done = s;
+    },
+    (e: unknown) => {
+      failed = e;
+    },
+  );
   for (let t = 0; t < maxMs && done === undefined && failed === undefined; t += 100) await clock.advanceAsync(100);
   if (failed !== undefined) throw failed;
   assert.ok(done, 'sweep did not finish');
@@ -29,20 +45,29 @@ describe('Sweeper', () => {
     for (const h of [1, 7, 100, 254]) pinger.targets.set(`127.0.0.${h}`, { rttMs: 2 });
     pinger.targets.set('127.0.0.8', { reason: 'unreachable', afterMs: 1 });
     const alive: AliveHost[] = [];
-    const s = await sweepToEnd(clock, sweeper.sweep({ cidrs: ['127.0.0.0/24'] }, (h) => alive.push(h)));
+    const s = await sweepToEnd(
+      clock,
+      sweeper.sweep({ cidrs: ['127.0.0.0/24'] }, (h) => alive.push(h)),
+    );
     assert.deepEqual(alive.map((h) => h.ip).sort(), ['127.0.0.1', '127.0.0.100', '127.0.0.254', '127.0.0.7']);
     assert.equal(alive[0]!.rttMs, 2);
-    assert.deepEqual([s.total, s.scanned, s.alive, s.probesSent, s.aborted, s.skipped], [254, 254, 4, 254, false, false]);
+    assert.deepEqual(
+      [s.total, s.scanned, s.alive, s.probesSent, s.aborted, s.skipped],
+      [254, 254, 4, 254, false, false],
+    );
     assert.equal(new Set(pinger.calls).size, 254);
     assert.ok(!pinger.calls.includes('127.0.0.0') && !pinger.calls.includes('127.0.0.255'));
   });
 
   test('probes overlapping networks once, skips excludes, and mixes networks in one random order', async () => {
     const { clock, pinger, sweeper } = setup();
-    const s = await sweepToEnd(clock, sweeper.sweep({
-      cidrs: ['127.0.1.0/24', '127.0.2.0/24', '127.0.1.128/25', '127.0.1.5'],
-      exclude: ['127.0.2.0/25'],
-    }));
+    const s = await sweepToEnd(
+      clock,
+      sweeper.sweep({
+        cidrs: ['127.0.1.0/24', '127.0.2.0/24', '127.0.1.128/25', '127.0.1.5'],
+        exclude: ['127.0.2.0/25'],
+      }),
+    );
     assert.equal(s.total, 254 + 127);
     assert.equal(pinger.calls.length, 254 + 127);
     assert.equal(new Set(pinger.calls).size, pinger.calls.length);
@@ -73,7 +98,10 @@ describe('Sweeper', () => {
     pinger.targets.set('127.0.0.1', (attempt) => (attempt === 2 ? { rttMs: 1 } : { reason: 'timeout', afterMs: 100 }));
     pinger.targets.set('127.0.0.2', { reason: 'unreachable', afterMs: 1 });
     const alive: string[] = [];
-    const s = await sweepToEnd(clock, sweeper.sweep({ cidrs: ['127.0.0.0/30'] }, (h) => alive.push(h.ip)));
+    const s = await sweepToEnd(
+      clock,
+      sweeper.sweep({ cidrs: ['127.0.0.0/30'] }, (h) => alive.push(h.ip)),
+    );
     assert.deepEqual(alive, ['127.0.0.1']);
     assert.deepEqual(pinger.calls.filter((ip) => ip === '127.0.0.1').length, 3);
     assert.deepEqual(pinger.calls.filter((ip) => ip === '127.0.0.2').length, 1);
@@ -129,18 +157,25 @@ describe('Sweeper', () => {
 
   test('rejects unparsable networks with ERR_CONFIG naming them', async () => {
     const { sweeper } = setup();
-    await assert.rejects(sweeper.sweep({ cidrs: ['127.0.0.0/24', '127.0.0.0/33', 'x'] }), (e) =>
-      hasCode(e, 'ERR_CONFIG') && e.message === 'invalid CIDR notation: 127.0.0.0/33, x');
-    await assert.rejects(new Sweeper({ pinger: new TargetPinger(new FakeClock()), ratePps: 0 }).sweep({ cidrs: ['127.0.0.1'] }), (e) =>
-      hasCode(e, 'ERR_CONFIG') && e.message === 'ratePps must be > 0, got 0');
+    await assert.rejects(
+      sweeper.sweep({ cidrs: ['127.0.0.0/24', '127.0.0.0/33', 'x'] }),
+      (e) => hasCode(e, 'ERR_CONFIG') && e.message === 'invalid CIDR notation: 127.0.0.0/33, x',
+    );
+    await assert.rejects(
+      new Sweeper({ pinger: new TargetPinger(new FakeClock()), ratePps: 0 }).sweep({ cidrs: ['127.0.0.1'] }),
+      (e) => hasCode(e, 'ERR_CONFIG') && e.message === 'ratePps must be > 0, got 0',
+    );
   });
 
   test('fails the sweep with the engine error when the engine breaks', async () => {
     const { clock, pinger, sweeper } = setup();
     let n = 0;
     const original = pinger.ping.bind(pinger);
-    pinger.ping = (ip, opts) => (++n === 10 ? Promise.reject(new NetscanError('ERR_ICMP_SOCKET', 'socket died')) : original(ip, opts));
-    await assert.rejects(sweepToEnd(clock, sweeper.sweep({ cidrs: ['127.0.0.0/24'] })), (e) => hasCode(e, 'ERR_ICMP_SOCKET'));
+    pinger.ping = (ip, opts) =>
+      ++n === 10 ? Promise.reject(new NetscanError('ERR_ICMP_SOCKET', 'socket died')) : original(ip, opts);
+    await assert.rejects(sweepToEnd(clock, sweeper.sweep({ cidrs: ['127.0.0.0/24'] })), (e) =>
+      hasCode(e, 'ERR_ICMP_SOCKET'),
+    );
     assert.equal(sweeper.running, false);
   });
 
@@ -149,7 +184,12 @@ describe('Sweeper', () => {
     const { clock, pinger, sweeper } = setup({ logger });
     pinger.targets.set('127.0.0.1', { rttMs: 1 });
     pinger.targets.set('127.0.0.2', { rttMs: 1 });
-    const s = await sweepToEnd(clock, sweeper.sweep({ cidrs: ['127.0.0.0/30'] }, () => { throw new Error('boom'); }));
+    const s = await sweepToEnd(
+      clock,
+      sweeper.sweep({ cidrs: ['127.0.0.0/30'] }, () => {
+        throw new Error('boom');
+      }),
+    );
     assert.equal(s.alive, 2);
     assert.equal(lines.filter((l) => l.msg === 'sweep listener threw; sweep continues').length, 2);
   });
@@ -169,18 +209,35 @@ describe('Sweeper', () => {
     const { clock, pinger, sweeper } = setup({ ratePps: 100_000, maxInFlight: 256, timeoutMs: 10 });
     pinger.targets.set('fd00:1::2a', { rttMs: 1 });
     const alive: string[] = [];
-    const s = await sweepToEnd(clock, sweeper.sweep({
-      cidrs: ['fd00:1::/112', 'FD00:1:0::FFF0-fd00:1::1:f', 'fd00:2::1'],
-      exclude: ['fd00:1::/120', 'fd00:1::1:8'],
-    }, (h) => alive.push(h.ip)));
+    const s = await sweepToEnd(
+      clock,
+      sweeper.sweep(
+        {
+          cidrs: ['fd00:1::/112', 'FD00:1:0::FFF0-fd00:1::1:f', 'fd00:2::1'],
+          exclude: ['fd00:1::/120', 'fd00:1::1:8'],
+        },
+        (h) => alive.push(h.ip),
+      ),
+    );
     const expected = 65536 - 256 + 15 + 1;
     assert.deepEqual([s.total, s.scanned, s.probesSent], [expected, expected, expected]);
     assert.equal(pinger.calls.length, expected);
     assert.equal(new Set(pinger.calls).size, expected);
     assert.deepEqual(alive, [], 'fd00:1::2a is excluded');
-    assert.ok(pinger.calls.includes('fd00:1::ffff') && pinger.calls.includes('fd00:1::1:0') && pinger.calls.includes('fd00:2::1'));
-    assert.ok(!pinger.calls.includes('fd00:1::ff') && !pinger.calls.includes('fd00:1::1:8') && !pinger.calls.includes('fd00:1::1:10'));
-    assert.ok(pinger.calls.every((ip) => ip === ip.toLowerCase() && !/(^|:)0[0-9a-f]/.test(ip)), 'RFC 5952 text');
+    assert.ok(
+      pinger.calls.includes('fd00:1::ffff') &&
+        pinger.calls.includes('fd00:1::1:0') &&
+        pinger.calls.includes('fd00:2::1'),
+    );
+    assert.ok(
+      !pinger.calls.includes('fd00:1::ff') &&
+        !pinger.calls.includes('fd00:1::1:8') &&
+        !pinger.calls.includes('fd00:1::1:10'),
+    );
+    assert.ok(
+      pinger.calls.every((ip) => ip === ip.toLowerCase() && !/(^|:)0[0-9a-f]/.test(ip)),
+      'RFC 5952 text',
+    );
   });
 
   test('mixes IPv4 and IPv6 addresses in one random order, the same for the same seed', async () => {
@@ -201,8 +258,13 @@ describe('Sweeper', () => {
 
   test('refuses an IPv6 prefix too large to sweep, naming it and the way out', async () => {
     const { sweeper } = setup();
-    await assert.rejects(sweeper.sweep({ cidrs: ['fd00::/64', 'x'] }), (e) =>
-      hasCode(e, 'ERR_CONFIG') && e.message === 'invalid CIDR notation: x; IPv6 prefix fd00::/64 is too large to sweep (2^64 addresses; the limit is /112, 65536 addresses): list the hosts to probe as targets instead');
+    await assert.rejects(
+      sweeper.sweep({ cidrs: ['fd00::/64', 'x'] }),
+      (e) =>
+        hasCode(e, 'ERR_CONFIG') &&
+        e.message ===
+          'invalid CIDR notation: x; IPv6 prefix fd00::/64 is too large to sweep (2^64 addresses; the limit is /112, 65536 addresses): list the hosts to probe as targets instead',
+    );
   });
 
   test('reports each silent address once as unreachable with the reason of its last probe', async () => {
@@ -211,10 +273,16 @@ describe('Sweeper', () => {
     pinger.targets.set('127.0.0.2', { reason: 'unreachable', afterMs: 1 });
     const unreachable: string[] = [];
     const probes: string[] = [];
-    await sweepToEnd(clock, sweeper.sweep({ cidrs: ['127.0.0.0/30', '::1'] }, {
-      unreachable: (h) => unreachable.push(`${h.ip} ${h.reason}`),
-      probe: (o, seq) => probes.push(`${o.ip}#${seq} ${o.ok ? 'ok' : o.reason}`),
-    }));
+    await sweepToEnd(
+      clock,
+      sweeper.sweep(
+        { cidrs: ['127.0.0.0/30', '::1'] },
+        {
+          unreachable: (h) => unreachable.push(`${h.ip} ${h.reason}`),
+          probe: (o, seq) => probes.push(`${o.ip}#${seq} ${o.ok ? 'ok' : o.reason}`),
+        },
+      ),
+    );
     assert.deepEqual(unreachable.sort(), ['127.0.0.2 unreachable', '::1 timeout']);
     assert.deepEqual(probes.sort(), ['127.0.0.1#0 ok', '127.0.0.2#0 unreachable', '::1#0 timeout', '::1#1 timeout']);
   });
@@ -225,11 +293,17 @@ describe('Sweeper', () => {
     const sends: Record<string, number[]> = {};
     const alive: string[] = [];
     const unreachable: string[] = [];
-    const s = await sweepToEnd(clock, sweeper.sweep({ cidrs: ['127.0.0.1', '127.0.0.2'] }, {
-      alive: (h) => alive.push(h.ip),
-      unreachable: (h) => unreachable.push(h.ip),
-      probe: (o) => (sends[o.ip] ??= []).push(o.sentAtMs),
-    }));
+    const s = await sweepToEnd(
+      clock,
+      sweeper.sweep(
+        { cidrs: ['127.0.0.1', '127.0.0.2'] },
+        {
+          alive: (h) => alive.push(h.ip),
+          unreachable: (h) => unreachable.push(h.ip),
+          probe: (o) => (sends[o.ip] ??= []).push(o.sentAtMs),
+        },
+      ),
+    );
     assert.equal(s.probesSent, 6);
     assert.deepEqual([alive, unreachable], [['127.0.0.1'], ['127.0.0.2']]);
     for (const times of Object.values(sends)) {

@@ -174,10 +174,17 @@ export class Sweeper {
    * `skipped: true`. Rejects with ERR_CONFIG for an unparsable target or an IPv6 prefix too large
    * to sweep, and with the engine's error if the engine fails mid-sweep.
    */
-  sweep(targets: SweepTargets, listener: SweepListener | ((host: AliveHost) => void) = {}, signal?: AbortSignal): Promise<SweepSummary> {
+  sweep(
+    targets: SweepTargets,
+    listener: SweepListener | ((host: AliveHost) => void) = {},
+    signal?: AbortSignal,
+  ): Promise<SweepSummary> {
     if (this.#current) {
       this.#skipped++;
-      this.#opts.logger?.warn({ stage: 'sweep', count: this.#skipped }, 'sweep skipped: the previous sweep is still running');
+      this.#opts.logger?.warn(
+        { stage: 'sweep', count: this.#skipped },
+        'sweep skipped: the previous sweep is still running',
+      );
       return Promise.resolve(emptySummary({ skipped: true }));
     }
     if (this.#stopped || signal?.aborted) return Promise.resolve(emptySummary({ aborted: true }));
@@ -306,12 +313,14 @@ export class Sweeper {
     try {
       while (next < total && !signal.aborted) {
         if (inFlight >= maxInFlight) {
-          await new Promise<void>((resolve) => { wake = resolve; });
+          await new Promise<void>((resolve) => {
+            wake = resolve;
+          });
           continue;
         }
         const n = Math.min(maxInFlight - inFlight, batch, total - next);
         await bucket.take(n, signal);
-        for (let k = 0; k < n && next < total; ) {
+        for (let k = 0; k < n && next < total;) {
           const index = order.at(next);
           next++;
           let ip: string;
@@ -340,7 +349,10 @@ export class Sweeper {
     } catch (err) {
       if (!signal.aborted) throw err;
     }
-    while (inFlight > 0) await new Promise<void>((resolve) => { wake = resolve; });
+    while (inFlight > 0)
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+      });
     if (failure !== undefined) throw failure;
     const elapsedMs = clock.now() - startedMs;
     const summary: SweepSummary = {
@@ -355,7 +367,16 @@ export class Sweeper {
       filtered,
     };
     logger?.info(
-      { stage: 'sweep', total, scanned: summary.scanned, alive: summary.alive, probes_sent: probesSent, filtered, duration_ms: elapsedMs, rate_pps: Math.round(summary.ratePps) },
+      {
+        stage: 'sweep',
+        total,
+        scanned: summary.scanned,
+        alive: summary.alive,
+        probes_sent: probesSent,
+        filtered,
+        duration_ms: elapsedMs,
+        rate_pps: Math.round(summary.ratePps),
+      },
       summary.aborted ? 'sweep aborted' : 'sweep finished',
     );
     return summary;
@@ -385,17 +406,27 @@ function parseAll(texts: readonly string[], exclude: boolean): AddressSpec[] {
 function validate(o: SweeperOptions): void {
   const problems: string[] = [];
   if (!(o.ratePps > 0 && Number.isFinite(o.ratePps))) problems.push(`ratePps must be > 0, got ${o.ratePps}`);
-  if (!(Number.isInteger(o.maxInFlight) && o.maxInFlight >= 1)) problems.push(`maxInFlight must be an integer >= 1, got ${o.maxInFlight}`);
+  if (!(Number.isInteger(o.maxInFlight) && o.maxInFlight >= 1))
+    problems.push(`maxInFlight must be an integer >= 1, got ${o.maxInFlight}`);
   if (!(o.timeoutMs > 0 && Number.isFinite(o.timeoutMs))) problems.push(`timeoutMs must be > 0, got ${o.timeoutMs}`);
-  if (!(Number.isInteger(o.retries) && o.retries >= 0)) problems.push(`retries must be an integer >= 0, got ${o.retries}`);
-  if (o.count !== undefined && !(Number.isInteger(o.count) && o.count >= 1)) problems.push(`count must be an integer >= 1, got ${o.count}`);
+  if (!(Number.isInteger(o.retries) && o.retries >= 0))
+    problems.push(`retries must be an integer >= 0, got ${o.retries}`);
+  if (o.count !== undefined && !(Number.isInteger(o.count) && o.count >= 1))
+    problems.push(`count must be an integer >= 1, got ${o.count}`);
   if (!(o.periodMs >= 0 && Number.isFinite(o.periodMs))) problems.push(`periodMs must be >= 0, got ${o.periodMs}`);
   if (problems.length > 0) throw new NetscanError('ERR_CONFIG', problems.join('; '), { stage: 'sweep' });
 }
 
 function emptySummary(flags: { aborted?: boolean; skipped?: boolean }): SweepSummary {
   return {
-    total: 0, scanned: 0, alive: 0, probesSent: 0, elapsedMs: 0, ratePps: 0, filtered: 0,
-    aborted: flags.aborted ?? false, skipped: flags.skipped ?? false,
+    total: 0,
+    scanned: 0,
+    alive: 0,
+    probesSent: 0,
+    elapsedMs: 0,
+    ratePps: 0,
+    filtered: 0,
+    aborted: flags.aborted ?? false,
+    skipped: flags.skipped ?? false,
   };
 }

@@ -34,9 +34,18 @@ describe('sweep targets', () => {
 
   test('refuses what it cannot sweep with one exact line each', () => {
     const table: Array<[string, string]> = [
-      ['fd00:1::/64', 'IPv6 prefix fd00:1::/64 is too large to sweep (2^64 addresses; the limit is /112, 65536 addresses): list the hosts to probe as targets instead'],
-      ['fd00::/111', 'IPv6 prefix fd00::/111 is too large to sweep (2^17 addresses; the limit is /112, 65536 addresses): list the hosts to probe as targets instead'],
-      ['fd00::-fd00::1:0', 'IPv6 range fd00::-fd00::1:0 is too large to sweep (65537 addresses; the limit is 65536): list the hosts to probe as targets instead'],
+      [
+        'fd00:1::/64',
+        'IPv6 prefix fd00:1::/64 is too large to sweep (2^64 addresses; the limit is /112, 65536 addresses): list the hosts to probe as targets instead',
+      ],
+      [
+        'fd00::/111',
+        'IPv6 prefix fd00::/111 is too large to sweep (2^17 addresses; the limit is /112, 65536 addresses): list the hosts to probe as targets instead',
+      ],
+      [
+        'fd00::-fd00::1:0',
+        'IPv6 range fd00::-fd00::1:0 is too large to sweep (65537 addresses; the limit is 65536): list the hosts to probe as targets instead',
+      ],
       ['127.0.0.0/33', 'invalid CIDR notation: 127.0.0.0/33'],
       ['fd00::/129', 'invalid CIDR notation: fd00::/129'],
       ['host/24', 'invalid CIDR notation: host/24'],
@@ -61,7 +70,12 @@ describe('sweep targets', () => {
 
   test('builds one space per family, deduplicated and minus the exclusions', () => {
     const specs = (texts: string[], exclude = false): AddressSpec[] =>
-      texts.map((t) => parseTarget(t, { exclude })).map((p) => { assert.ok(p.ok && p.target.family !== 'name'); return p.target as AddressSpec; });
+      texts
+        .map((t) => parseTarget(t, { exclude }))
+        .map((p) => {
+          assert.ok(p.ok && p.target.family !== 'name');
+          return p.target as AddressSpec;
+        });
     const space = buildSweepSpace(
       specs(['127.0.0.0/29', '127.0.0.4-127.0.0.9', 'fd00::/120', 'fd00::80-fd00::1:0', '::1']),
       specs(['127.0.0.2', 'fd00::/121'], true),

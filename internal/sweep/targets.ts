@@ -3,7 +3,16 @@
  * a bare address of either family, a range `first-last` of one family, or a host name (resolved by
  * the caller, never here). Every problem is reported as one line naming the target.
  */
-import { AddressSet, cidrRange, formatIpv4, hostRange, parseCidr, parseIpv4, subtractRanges, type Ipv4Range } from './cidr.js';
+import {
+  AddressSet,
+  cidrRange,
+  formatIpv4,
+  hostRange,
+  parseCidr,
+  parseIpv4,
+  subtractRanges,
+  type Ipv4Range,
+} from './cidr.js';
 import {
   Ipv6AddressSet,
   MAX_IPV6_SWEEP_ADDRESSES,
@@ -24,7 +33,8 @@ export type AddressSpec =
 export type TargetSpec = AddressSpec | { readonly family: 'name'; readonly text: string };
 
 /** The result of {@link parseTarget}: the target, or one line saying what is wrong with it. */
-export type ParsedTarget = { readonly ok: true; readonly target: TargetSpec } | { readonly ok: false; readonly error: string };
+export type ParsedTarget =
+  { readonly ok: true; readonly target: TargetSpec } | { readonly ok: false; readonly error: string };
 
 /** How {@link parseTarget} reads a text. */
 export interface ParseTargetOptions {
@@ -63,7 +73,11 @@ export function parseTarget(text: string, opts: ParseTargetOptions = {}): Parsed
   }
   if (text.includes(':') || /^[0-9.]+$/.test(text)) return fail(`invalid address: ${text}`);
   if (opts.names && isHostName(text)) return ok({ family: 'name', text });
-  return fail(opts.names ? `invalid target: ${text} (expected an address, a CIDR, a range first-last or a host name)` : `invalid CIDR notation: ${text}`);
+  return fail(
+    opts.names
+      ? `invalid target: ${text} (expected an address, a CIDR, a range first-last or a host name)`
+      : `invalid CIDR notation: ${text}`,
+  );
 }
 
 /** `first-last` when `first` is an address; undefined when the text is rather a host name. */
@@ -76,12 +90,20 @@ function parseRange(text: string, dash: number, opts: ParseTargetOptions): Parse
   const fail = (why: string): ParsedTarget => ({ ok: false, error: `invalid range ${text}: ${why}` });
   if (a4 !== undefined) {
     const b4 = parseIpv4(right);
-    if (b4 === undefined) return fail(parseIpv6BigInt(right) !== undefined ? 'mixes IPv4 and IPv6' : `${JSON.stringify(right)} is not an IPv4 address`);
+    if (b4 === undefined)
+      return fail(
+        parseIpv6BigInt(right) !== undefined
+          ? 'mixes IPv4 and IPv6'
+          : `${JSON.stringify(right)} is not an IPv4 address`,
+      );
     if (b4 < a4) return fail(`${formatIpv4(a4)} comes after ${formatIpv4(b4)}`);
     return { ok: true, target: { family: 'ipv4', text, range: { first: a4, last: b4 } } };
   }
   const b6 = parseIpv6BigInt(right);
-  if (b6 === undefined) return fail(parseIpv4(right) !== undefined ? 'mixes IPv4 and IPv6' : `${JSON.stringify(right)} is not an IPv6 address`);
+  if (b6 === undefined)
+    return fail(
+      parseIpv4(right) !== undefined ? 'mixes IPv4 and IPv6' : `${JSON.stringify(right)} is not an IPv6 address`,
+    );
   if (b6 < a6!) return fail(`${left} comes after ${right}`);
   const size = b6 - a6! + 1n;
   if (!opts.exclude && size > BigInt(MAX_IPV6_SWEEP_ADDRESSES)) {
@@ -116,8 +138,10 @@ export interface SweepSpace {
 
 /** Builds the address space of a sweep: the union of `include`, minus every address of `exclude`. */
 export function buildSweepSpace(include: readonly AddressSpec[], exclude: readonly AddressSpec[] = []): SweepSpace {
-  const v4 = (specs: readonly AddressSpec[]): Ipv4Range[] => specs.flatMap((s) => (s.family === 'ipv4' ? [s.range] : []));
-  const v6 = (specs: readonly AddressSpec[]): Ipv6Range[] => specs.flatMap((s) => (s.family === 'ipv6' ? [s.range] : []));
+  const v4 = (specs: readonly AddressSpec[]): Ipv4Range[] =>
+    specs.flatMap((s) => (s.family === 'ipv4' ? [s.range] : []));
+  const v6 = (specs: readonly AddressSpec[]): Ipv6Range[] =>
+    specs.flatMap((s) => (s.family === 'ipv6' ? [s.range] : []));
   const ipv4 = new AddressSet(subtractRanges(v4(include), v4(exclude)));
   const ipv6 = new Ipv6AddressSet(subtractIpv6Ranges(v6(include), v6(exclude)));
   return { ipv4, ipv6, size: ipv4.size + ipv6.size };

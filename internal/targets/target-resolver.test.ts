@@ -55,7 +55,9 @@ test('only changes are reported: a new address, a lost one, a name that answers 
   table.set('a.test', ['127.0.0.3']);
   assert.deepEqual(await r.resolveAll(), [{ host: 'a.test', ip: '127.0.0.3', previous: '127.0.0.2' }]);
   table.delete('a.test');
-  assert.deepEqual(await r.resolveAll(), [{ host: 'a.test', ip: undefined, previous: '127.0.0.3', error: 'ENOTFOUND' }]);
+  assert.deepEqual(await r.resolveAll(), [
+    { host: 'a.test', ip: undefined, previous: '127.0.0.3', error: 'ENOTFOUND' },
+  ]);
   assert.deepEqual([...r.failing()], ['a.test']);
   assert.deepEqual(await r.resolveAll(), [], 'a name that keeps failing is not a change');
   table.set('a.test', ['127.0.0.3']);

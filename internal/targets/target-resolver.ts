@@ -93,7 +93,10 @@ export class TargetResolver {
    * `onChange` hears each change as it happens, so the first address can be used before the last
    * lookup ends. A target removed while its lookup ran is left out.
    */
-  async resolveAll(hosts: readonly string[] = [...this.#hosts], onChange?: (c: AddressChange) => void): Promise<AddressChange[]> {
+  async resolveAll(
+    hosts: readonly string[] = [...this.#hosts],
+    onChange?: (c: AddressChange) => void,
+  ): Promise<AddressChange[]> {
     const changes: AddressChange[] = [];
     let next = 0;
     const worker = async (): Promise<void> => {
@@ -106,7 +109,9 @@ export class TargetResolver {
         const prevIp = before?.ok ? before.ip : undefined;
         const ip = r.ok ? r.ip : undefined;
         if (before !== undefined && prevIp === ip) continue;
-        const change: AddressChange = r.ok ? { host, ip, previous: prevIp } : { host, ip, previous: prevIp, error: r.error };
+        const change: AddressChange = r.ok
+          ? { host, ip, previous: prevIp }
+          : { host, ip, previous: prevIp, error: r.error };
         changes.push(change);
         onChange?.(change);
       }

@@ -149,7 +149,10 @@ export class AgentProcess {
     const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'netscan-e2e-'));
     const configPath = join(dir, 'netscan.yaml');
     // health_check_port 0 disables the server, so the test picks a free loopback port.
-    const config = typeof opts.config === 'string' || 'health_check_port' in opts.config ? opts.config : { health_check_port: await freeLoopbackPort(), ...opts.config };
+    const config =
+      typeof opts.config === 'string' || 'health_check_port' in opts.config
+        ? opts.config
+        : { health_check_port: await freeLoopbackPort(), ...opts.config };
     writeConfigFile(configPath, dir, config);
     const node = [process.execPath, '--import', tsx, entry, '--log-format', 'json', 'run', '-c', configPath];
     const setpriv = opts.withoutNetRaw ? withoutNetRawArgs() : [];
@@ -171,7 +174,18 @@ export class AgentProcess {
       }
       // exec all the way down, so the pid we hold is the agent's (signals reach it directly).
       lines.push('exec "$@"');
-      argv = ['unshare', ...(opts.hostsFile !== undefined ? ['-m'] : []), '-n', '--', 'sh', '-c', lines.join('\n'), 'sh', ...setpriv, ...node];
+      argv = [
+        'unshare',
+        ...(opts.hostsFile !== undefined ? ['-m'] : []),
+        '-n',
+        '--',
+        'sh',
+        '-c',
+        lines.join('\n'),
+        'sh',
+        ...setpriv,
+        ...node,
+      ];
     } else {
       argv = [...setpriv, ...node];
     }
@@ -182,10 +196,12 @@ export class AgentProcess {
     });
     const agent = new AgentProcess(child, dir, configPath, opts.netns ?? false, ownsDir);
     if (opts.waitFor === 'spawned') return agent;
-    const started = await agent.waitForLog('netscan started', { timeoutMs: opts.startTimeoutMs ?? 30_000 }).catch(async (err: unknown) => {
-      await agent.dispose();
-      throw err;
-    });
+    const started = await agent
+      .waitForLog('netscan started', { timeoutMs: opts.startTimeoutMs ?? 30_000 })
+      .catch(async (err: unknown) => {
+        await agent.dispose();
+        throw err;
+      });
     agent.#healthPort = typeof started['health_port'] === 'number' ? started['health_port'] : 0;
     return agent;
   }
@@ -230,22 +246,39 @@ export class AgentProcess {
    * message, a regular expression on it, or a predicate); rejects after `timeoutMs` or when the
    * process exits without one.
    */
-  waitForLog(match: string | RegExp | ((l: LogLine) => boolean), opts: { timeoutMs?: number; from?: number } = {}): Promise<LogLine> {
-    const test = typeof match === 'string' ? (l: LogLine) => l.msg === match
-      : match instanceof RegExp ? (l: LogLine) => match.test(l.msg) : match;
+  waitForLog(
+    match: string | RegExp | ((l: LogLine) => boolean),
+    opts: { timeoutMs?: number; from?: number } = {},
+  ): Promise<LogLine> {
+    const test =
+      typeof match === 'string'
+        ? (l: LogLine) => l.msg === match
+        : match instanceof RegExp
+          ? (l: LogLine) => match.test(l.msg)
+          : match;
     const timeoutMs = opts.timeoutMs ?? 20_000;
     return new Promise((resolve, reject) => {
       const check = (): void => {
         const hit = this.logs.slice(opts.from ?? 0).find(test);
         if (hit) return finish(() => resolve(hit));
-        if (this.#exit) return finish(() => reject(new Error(`agent exited (${this.#exit?.code ?? this.#exit?.signal}) before logging ${String(match)}\n${this.tail()}`)));
+        if (this.#exit)
+          return finish(() =>
+            reject(
+              new Error(
+                `agent exited (${this.#exit?.code ?? this.#exit?.signal}) before logging ${String(match)}\n${this.tail()}`,
+              ),
+            ),
+          );
       };
       const finish = (fn: () => void): void => {
         clearTimeout(timer);
         this.#waiters.delete(check);
         fn();
       };
-      const timer = setTimeout(() => finish(() => reject(new Error(`no log line ${String(match)} within ${timeoutMs} ms\n${this.tail()}`))), timeoutMs);
+      const timer = setTimeout(
+        () => finish(() => reject(new Error(`no log line ${String(match)} within ${timeoutMs} ms\n${this.tail()}`))),
+        timeoutMs,
+      );
       this.#waiters.add(check);
       check();
     });
@@ -276,7 +309,10 @@ export class AgentProcess {
 
   /** Rewrites the config file (an object is merged over the test defaults like at start). */
   writeConfig(config: Record<string, unknown> | string): void {
-    const withPort = typeof config === 'string' || 'health_check_port' in config ? config : { health_check_port: this.#healthPort, ...config };
+    const withPort =
+      typeof config === 'string' || 'health_check_port' in config
+        ? config
+        : { health_check_port: this.#healthPort, ...config };
     writeConfigFile(this.configPath, this.dir, withPort);
   }
 
@@ -288,7 +324,11 @@ export class AgentProcess {
       const res = await fetch(url, { method, signal: AbortSignal.timeout(10_000) });
       return { status: res.status, body: await res.text() };
     }
-    const r = spawnSync('nsenter', [`--net=/proc/${this.pid}/ns/net`, 'curl', '-s', '-m', '10', '-X', method, '-w', '\n%{http_code}', url], { encoding: 'utf8' });
+    const r = spawnSync(
+      'nsenter',
+      [`--net=/proc/${this.pid}/ns/net`, 'curl', '-s', '-m', '10', '-X', method, '-w', '\n%{http_code}', url],
+      { encoding: 'utf8' },
+    );
     const i = r.stdout.lastIndexOf('\n');
     return { status: Number(r.stdout.slice(i + 1)), body: r.stdout.slice(0, i) };
   }
@@ -303,14 +343,20 @@ export class AgentProcess {
   /** Runs `nft -f -` with `ruleset` inside the agent's namespace (needs `netns`). */
   nft(ruleset: string): void {
     if (!this.#netns) throw new Error('nft rules only in a private namespace');
-    const r = spawnSync('nsenter', [`--net=/proc/${this.pid}/ns/net`, 'nft', '-f', '-'], { input: ruleset, encoding: 'utf8' });
+    const r = spawnSync('nsenter', [`--net=/proc/${this.pid}/ns/net`, 'nft', '-f', '-'], {
+      input: ruleset,
+      encoding: 'utf8',
+    });
     if (r.status !== 0) throw new Error(`nft failed: ${r.stderr}`);
   }
 
   /** Points in the line-protocol output file (default `<dir>/out.lp`); [] when it does not exist yet. */
   points(file = join(this.dir, 'out.lp')): LinePoint[] {
     if (!existsSync(file)) return [];
-    return readFileSync(file, 'utf8').split('\n').filter((l) => l !== '').map(parseLine);
+    return readFileSync(file, 'utf8')
+      .split('\n')
+      .filter((l) => l !== '')
+      .map(parseLine);
   }
 
   /** The state file's device list (default `<dir>/state.json`). */

@@ -131,11 +131,17 @@ export class EchoResponder {
       const send = (): void => {
         const socket = this.#socket;
         if (!socket) return;
-        const datagram = ipv4Datagram({ src: planned.source ?? req.dst, dst: req.src, icmp: echoReplyMessage(req.icmp, planned.tweaks) });
+        const datagram = ipv4Datagram({
+          src: planned.source ?? req.dst,
+          dst: req.src,
+          icmp: echoReplyMessage(req.icmp, planned.tweaks),
+        });
         // Node timers may fire up to ~1 ms early relative to hrtime (they count from the loop's
         // cached time); spin out the remainder so the hold is never shorter than asked.
         const dueNs = receivedNs + BigInt(Math.round(planned.delayMs * 1e6));
-        while (process.hrtime.bigint() < dueNs) { /* spin */ }
+        while (process.hrtime.bigint() < dueNs) {
+          /* spin */
+        }
         const heldMs = Number(process.hrtime.bigint() - receivedNs) / 1e6;
         socket.wrap.send(datagram, 0, datagram.length, req.src, () => {});
         this.replies.push({ request: req, heldMs });

@@ -12,7 +12,11 @@ test('fires timers in due order and sets now to each due time', () => {
   assert.deepEqual(seen, [['a', 10]]);
   assert.equal(clock.now(), 15);
   clock.advance(100);
-  assert.deepEqual(seen, [['a', 10], ['b', 20], ['c', 20]]);
+  assert.deepEqual(seen, [
+    ['a', 10],
+    ['b', 20],
+    ['c', 20],
+  ]);
   assert.equal(clock.now(), 115);
 });
 
@@ -21,7 +25,7 @@ test('cancelled timers never fire and timers scheduled while advancing fire in t
   let fired = 0;
   const h = clock.setTimeout(() => fired++, 5);
   h.cancel();
-  clock.setTimeout(() => clock.setTimeout(() => fired += 10, 5), 5);
+  clock.setTimeout(() => clock.setTimeout(() => (fired += 10), 5), 5);
   clock.advance(10);
   assert.equal(fired, 10);
   assert.equal(clock.pendingTimers(), 0);
@@ -30,7 +34,9 @@ test('cancelled timers never fire and timers scheduled while advancing fire in t
 test('sleep resolves on advanceAsync and rejects when its signal aborts', async () => {
   const clock = new FakeClock(0);
   let done = false;
-  const p = clock.sleep(1000).then(() => { done = true; });
+  const p = clock.sleep(1000).then(() => {
+    done = true;
+  });
   await clock.advanceAsync(999);
   assert.equal(done, false);
   await clock.advanceAsync(1);

@@ -38,7 +38,11 @@ export class FakeClock implements Clock {
   setTimeout(fn: () => void, delayMs: number): TimerHandle {
     const t: FakeTimer = { dueMs: this.#nowMs + Math.max(0, delayMs), seq: this.#seq++, fn, cancelled: false };
     this.#timers.push(t);
-    return { cancel: () => { t.cancelled = true; } };
+    return {
+      cancel: () => {
+        t.cancelled = true;
+      },
+    };
   }
 
   sleep(delayMs: number, signal?: AbortSignal): Promise<void> {

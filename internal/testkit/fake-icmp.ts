@@ -100,7 +100,13 @@ export class FakeIcmpSocket implements IcmpSocket {
 
   constructor(opts: Partial<FakeIcmpSocketOptions> | number = {}) {
     const o: FakeIcmpSocketOptions = {
-      family: 'ipv4', mode: 'raw', identifier: 0x5000, rcvbufBytes: 16 << 20, batchSize: 64, stampClock: undefined, txStamps: 'queue',
+      family: 'ipv4',
+      mode: 'raw',
+      identifier: 0x5000,
+      rcvbufBytes: 16 << 20,
+      batchSize: 64,
+      stampClock: undefined,
+      txStamps: 'queue',
       ...(typeof opts === 'number' ? { rcvbufBytes: opts } : opts),
     };
     this.#opts = o;
@@ -112,10 +118,23 @@ export class FakeIcmpSocket implements IcmpSocket {
     this.#stampBaseNs = o.stampClock?.monoNs() ?? 0n;
     this.batchSize = o.batchSize;
     const n = o.batchSize;
-    this.readBatch = { data: Buffer.alloc(n * SLOT_BYTES), slotBytes: SLOT_BYTES, length: new Int32Array(n), source: new Uint8Array(n * 16), rxNs: new Float64Array(n) };
+    this.readBatch = {
+      data: Buffer.alloc(n * SLOT_BYTES),
+      slotBytes: SLOT_BYTES,
+      length: new Int32Array(n),
+      source: new Uint8Array(n * 16),
+      rxNs: new Float64Array(n),
+    };
     this.errorBatch = {
-      kind: new Uint8Array(n), data: Buffer.alloc(n * SLOT_BYTES), slotBytes: SLOT_BYTES, length: new Int32Array(n), destination: new Uint8Array(n * 16),
-      offender: new Uint8Array(n * 16), icmpType: new Uint8Array(n), icmpCode: new Uint8Array(n), txNs: new Float64Array(n),
+      kind: new Uint8Array(n),
+      data: Buffer.alloc(n * SLOT_BYTES),
+      slotBytes: SLOT_BYTES,
+      length: new Int32Array(n),
+      destination: new Uint8Array(n * 16),
+      offender: new Uint8Array(n * 16),
+      icmpType: new Uint8Array(n),
+      icmpCode: new Uint8Array(n),
+      txNs: new Float64Array(n),
     };
   }
 
@@ -163,7 +182,15 @@ export class FakeIcmpSocket implements IcmpSocket {
       }
       this.sent.push(p);
       if (this.kernelStamps && this.#opts.txStamps !== 'drop') {
-        const entry: ErrorEntry = { kind: IcmpErrorKind.TxStamp, data: p.icmp, destination: p.ip, offender: undefined, icmpType: 0, icmpCode: 0, txNs: this.stampNow() };
+        const entry: ErrorEntry = {
+          kind: IcmpErrorKind.TxStamp,
+          data: p.icmp,
+          destination: p.ip,
+          offender: undefined,
+          icmpType: 0,
+          icmpCode: 0,
+          txNs: this.stampNow(),
+        };
         if (this.#opts.txStamps === 'hold') this.heldTxStamps.push(entry);
         else this.#errors.push(entry);
       }
@@ -247,27 +274,56 @@ export class FakeIcmpSocket implements IcmpSocket {
    * Queues an ICMP error from `router` about sent packet `index`: raw sockets read the error message
    * (quoting the IP header and `quoteBytes` of the request); datagram sockets find it on the error queue.
    */
-  unreachable(index: number, opts: { router?: string; type?: number; code?: number; quoteBytes?: number; corrupt?: boolean } = {}): void {
+  unreachable(
+    index: number,
+    opts: { router?: string; type?: number; code?: number; quoteBytes?: number; corrupt?: boolean } = {},
+  ): void {
     const req = this.sent[index]!;
     const v6 = this.family === 'ipv6';
     const router = opts.router ?? (v6 ? '::1' : '127.0.0.254');
     if (this.mode === 'dgram') {
       this.#errors.push({
-        kind: IcmpErrorKind.IcmpError, data: req.icmp, destination: req.ip, offender: router,
-        icmpType: opts.type ?? (v6 ? 1 : 3), icmpCode: opts.code ?? (v6 ? 3 : 1), txNs: NaN,
+        kind: IcmpErrorKind.IcmpError,
+        data: req.icmp,
+        destination: req.ip,
+        offender: router,
+        icmpType: opts.type ?? (v6 ? 1 : 3),
+        icmpCode: opts.code ?? (v6 ? 3 : 1),
+        txNs: NaN,
       });
       return;
     }
     const msg = v6
-      ? unreachable6Message({ request: req.icmp, origSrc: '::1', origDst: req.ip, type: opts.type, code: opts.code, quoteBytes: opts.quoteBytes })
-      : unreachableMessage({ request: req.icmp, origSrc: '127.0.0.1', origDst: req.ip, code: opts.code, quoteBytes: opts.quoteBytes });
+      ? unreachable6Message({
+          request: req.icmp,
+          origSrc: '::1',
+          origDst: req.ip,
+          type: opts.type,
+          code: opts.code,
+          quoteBytes: opts.quoteBytes,
+        })
+      : unreachableMessage({
+          request: req.icmp,
+          origSrc: '127.0.0.1',
+          origDst: req.ip,
+          code: opts.code,
+          quoteBytes: opts.quoteBytes,
+        });
     if (opts.corrupt) msg[4] = (msg[4]! ^ 0xff) & 0xff; // damaged in transit: the checksum no longer matches
     this.inject(msg, router);
   }
 
   /** Queues an error-queue entry of another kind (neither a stamp nor an ICMP error). */
   injectOtherError(): void {
-    this.#errors.push({ kind: IcmpErrorKind.Other, data: Buffer.alloc(0), destination: this.family === 'ipv6' ? '::' : '0.0.0.0', offender: undefined, icmpType: 0, icmpCode: 0, txNs: NaN });
+    this.#errors.push({
+      kind: IcmpErrorKind.Other,
+      data: Buffer.alloc(0),
+      destination: this.family === 'ipv6' ? '::' : '0.0.0.0',
+      offender: undefined,
+      icmpType: 0,
+      icmpCode: 0,
+      txNs: NaN,
+    });
   }
 
   /** Moves held transmit stamps to the error queue (they arrive late). */
@@ -300,10 +356,17 @@ export class FakeIcmpSocket implements IcmpSocket {
 }
 
 /** A factory opening a new FakeIcmpSocket per call (datagram identifiers counting up from `identifier`), and the sockets it opened. */
-export function fakeSocketSeries(opts: Partial<FakeIcmpSocketOptions> = {}): { factory: IcmpSocketFactory; sockets: FakeIcmpSocket[] } {
+export function fakeSocketSeries(opts: Partial<FakeIcmpSocketOptions> = {}): {
+  factory: IcmpSocketFactory;
+  sockets: FakeIcmpSocket[];
+} {
   const sockets: FakeIcmpSocket[] = [];
   const factory: IcmpSocketFactory = (o) => {
-    const s = new FakeIcmpSocket({ family: o.family, ...opts, identifier: (opts.identifier ?? 0x5000) + sockets.length });
+    const s = new FakeIcmpSocket({
+      family: o.family,
+      ...opts,
+      identifier: (opts.identifier ?? 0x5000) + sockets.length,
+    });
     s.openedWith = o;
     sockets.push(s);
     return s;
@@ -312,9 +375,7 @@ export function fakeSocketSeries(opts: Partial<FakeIcmpSocketOptions> = {}): { f
 }
 
 /** How a TargetPinger target behaves. */
-export type FakeTarget =
-  | { readonly rttMs: number }
-  | { readonly reason: PingFailureReason; readonly afterMs?: number };
+export type FakeTarget = { readonly rttMs: number } | { readonly reason: PingFailureReason; readonly afterMs?: number };
 
 /**
  * A Pinger for sweep tests (the scheduler tests use FakePinger in fake-pinger.ts): targets in `targets` answer after their RTT (or fail with a reason);

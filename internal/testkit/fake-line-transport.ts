@@ -22,7 +22,15 @@ export interface FakeSend {
 /** An HttpError as the InfluxDB client raises it, for scripting server answers. */
 export function httpError(status: number, opts: { retryAfter?: string; message?: string } = {}): HttpError {
   const body = opts.message === undefined ? '' : JSON.stringify({ code: 'invalid', message: opts.message });
-  return new HttpError(status, undefined, body, opts.retryAfter, 'application/json', undefined, opts.retryAfter === undefined ? {} : { 'retry-after': opts.retryAfter });
+  return new HttpError(
+    status,
+    undefined,
+    body,
+    opts.retryAfter,
+    'application/json',
+    undefined,
+    opts.retryAfter === undefined ? {} : { 'retry-after': opts.retryAfter },
+  );
 }
 
 /** A network error like the one Node raises when nothing listens. */
@@ -92,11 +100,15 @@ export class FakeLineTransport implements LineTransport {
       return new Promise<void>((resolve, reject) => {
         const entry = { send, resolve, reject };
         this.#held.push(entry);
-        signal.addEventListener('abort', () => {
-          this.#held = this.#held.filter((h) => h !== entry);
-          send.result = 'failed';
-          reject(signal.reason);
-        }, { once: true });
+        signal.addEventListener(
+          'abort',
+          () => {
+            this.#held = this.#held.filter((h) => h !== entry);
+            send.result = 'failed';
+            reject(signal.reason);
+          },
+          { once: true },
+        );
       });
     }
     if (outcome === 'ok') {

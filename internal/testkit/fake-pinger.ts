@@ -75,12 +75,14 @@ export class FakePinger implements Pinger {
     }
     const sentAtMs = this.#clock.now() + lag;
     if (this.#record) this.sends.push({ ip, sentAtMs });
-    const outcome: PingOutcome = 'rttMs' in reply
-      ? { ok: true, ip, rttMs: reply.rttMs, sentAtMs }
-      : { ok: false, ip, reason: reply.reason, sentAtMs };
+    const outcome: PingOutcome =
+      'rttMs' in reply
+        ? { ok: true, ip, rttMs: reply.rttMs, sentAtMs }
+        : { ok: false, ip, reason: reply.reason, sentAtMs };
     if (this.#immediate) return Promise.resolve(this.#settle(ip, outcome));
     const settle = (o: PingOutcome): PingOutcome => this.#settle(ip, o);
-    const delay = lag + ('rttMs' in reply ? reply.rttMs : reply.reason === 'timeout' ? opts.timeoutMs : (reply.afterMs ?? 0));
+    const delay =
+      lag + ('rttMs' in reply ? reply.rttMs : reply.reason === 'timeout' ? opts.timeoutMs : (reply.afterMs ?? 0));
     return new Promise<PingOutcome>((resolve) => {
       const onAbort = (): void => {
         timer.cancel();

@@ -48,10 +48,21 @@ export interface FakeSnmpSessionOptions {
   record?: boolean;
 }
 
-const order: ReadonlyArray<keyof FakeSystemValues> = ['sysDescr', 'sysObjectId', 'sysUpTimeTicks', 'sysContact', 'sysName', 'sysLocation'];
+const order: ReadonlyArray<keyof FakeSystemValues> = [
+  'sysDescr',
+  'sysObjectId',
+  'sysUpTimeTicks',
+  'sysContact',
+  'sysName',
+  'sysLocation',
+];
 const byOid = new Map<string, keyof FakeSystemValues>([
-  [systemOids.sysDescr, 'sysDescr'], [systemOids.sysObjectId, 'sysObjectId'], [systemOids.sysUpTime, 'sysUpTimeTicks'],
-  [systemOids.sysContact, 'sysContact'], [systemOids.sysName, 'sysName'], [systemOids.sysLocation, 'sysLocation'],
+  [systemOids.sysDescr, 'sysDescr'],
+  [systemOids.sysObjectId, 'sysObjectId'],
+  [systemOids.sysUpTime, 'sysUpTimeTicks'],
+  [systemOids.sysContact, 'sysContact'],
+  [systemOids.sysName, 'sysName'],
+  [systemOids.sysLocation, 'sysLocation'],
 ]);
 
 function valueOf(values: FakeSystemValues, key: keyof FakeSystemValues | undefined): SnmpValue {
@@ -161,7 +172,13 @@ export class FakeSnmpState implements SnmpDeviceState {
 
   /** Adds a device (optionally with SNMP info restored from a snapshot). */
   add(ip: string, restored?: { snmp: SnmpInfo; lastSnmpMs: number }): void {
-    this.#devices.set(ip, { snmp: restored?.snmp, lastSnmpMs: restored?.lastSnmpMs ?? 0, hostname: restored?.snmp.sysName || ip, fails: 0, suspendedUntilMs: 0 });
+    this.#devices.set(ip, {
+      snmp: restored?.snmp,
+      lastSnmpMs: restored?.lastSnmpMs ?? 0,
+      hostname: restored?.snmp.sysName || ip,
+      fails: 0,
+      suspendedUntilMs: 0,
+    });
   }
 
   /** Removes a device. */
@@ -177,7 +194,12 @@ export class FakeSnmpState implements SnmpDeviceState {
     const r = this.#devices.get(ip);
     if (r === undefined) return undefined;
     return {
-      ip, hostname: r.hostname, snmp: r.snmp, firstSeenMs: 0, lastSeenMs: 0, lastSnmpMs: r.lastSnmpMs,
+      ip,
+      hostname: r.hostname,
+      snmp: r.snmp,
+      firstSeenMs: 0,
+      lastSeenMs: 0,
+      lastSnmpMs: r.lastSnmpMs,
       ping: { consecutiveFails: 0, suspendedUntilMs: 0 },
       snmpBreaker: { consecutiveFails: r.fails, suspendedUntilMs: r.suspendedUntilMs },
     };

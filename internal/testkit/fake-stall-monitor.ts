@@ -20,7 +20,8 @@ export class FakeStallMonitor implements StallMonitor {
 
   maxStallMs(fromMs: number, toMs: number): number {
     let worst = 0;
-    for (const s of this.stalls) if (s.startMs <= toMs && s.endMs >= fromMs) worst = Math.max(worst, s.endMs - s.startMs);
+    for (const s of this.stalls)
+      if (s.startMs <= toMs && s.endMs >= fromMs) worst = Math.max(worst, s.endMs - s.startMs);
     return worst;
   }
 

@@ -5,7 +5,12 @@ import { gunzipSync } from 'node:zlib';
 /** What the fault server does with one request. */
 export type FaultResponse =
   /** Answer with this status, optional headers and body. */
-  | { readonly kind: 'status'; readonly status: number; readonly headers?: Readonly<Record<string, string>>; readonly body?: string }
+  | {
+      readonly kind: 'status';
+      readonly status: number;
+      readonly headers?: Readonly<Record<string, string>>;
+      readonly body?: string;
+    }
   /** Read the request and never answer (the client must time out or abort). */
   | { readonly kind: 'hang' }
   /** Destroy the connection without an answer (the client sees ECONNRESET / socket hang up). */
@@ -17,11 +22,18 @@ export const faults = {
   ok: (): FaultResponse => ({ kind: 'status', status: 204 }),
   /** A plain status with an optional InfluxDB-style JSON error body. */
   status: (status: number, message?: string): FaultResponse => ({
-    kind: 'status', status,
-    ...(message === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify({ code: 'invalid', message }) }),
+    kind: 'status',
+    status,
+    ...(message === undefined
+      ? {}
+      : { headers: { 'content-type': 'application/json' }, body: JSON.stringify({ code: 'invalid', message }) }),
   }),
   /** 429 or 503 with a Retry-After header in seconds. */
-  retryAfter: (status: 429 | 503, seconds: number): FaultResponse => ({ kind: 'status', status, headers: { 'retry-after': String(seconds) } }),
+  retryAfter: (status: 429 | 503, seconds: number): FaultResponse => ({
+    kind: 'status',
+    status,
+    headers: { 'retry-after': String(seconds) },
+  }),
   hang: (): FaultResponse => ({ kind: 'hang' }),
   reset: (): FaultResponse => ({ kind: 'reset' }),
 } as const;
@@ -115,7 +127,14 @@ export class FaultServer {
       const body = (req.headers['content-encoding'] === 'gzip' ? gunzipSync(raw) : raw).toString('utf8');
       const response = this.#script.shift() ?? this.#default;
       const u = new URL(req.url ?? '/', 'http://127.0.0.1');
-      this.requests.push({ method: req.method ?? '', path: u.pathname, query: u.searchParams, headers: req.headers, body, response });
+      this.requests.push({
+        method: req.method ?? '',
+        path: u.pathname,
+        query: u.searchParams,
+        headers: req.headers,
+        body,
+        response,
+      });
       switch (response.kind) {
         case 'hang':
           return;

@@ -40,18 +40,21 @@ export async function httpBurst(o: BurstOptions): Promise<BurstResult> {
   let slowestMs = 0;
   const one = (path: string): Promise<void> =>
     new Promise((resolve) => {
-      const req = request({ host: '127.0.0.1', port: o.port, path, agent: false, timeout: o.timeoutMs ?? 30_000 }, (res) => {
-        res.resume();
-        res.on('end', () => {
-          statuses[String(res.statusCode)] = (statuses[String(res.statusCode)] ?? 0) + 1;
-          slowestMs = Math.max(slowestMs, performance.now() - start);
-          resolve();
-        });
-        res.on('error', (err: NodeJS.ErrnoException) => {
-          errors[err.code ?? 'error'] = (errors[err.code ?? 'error'] ?? 0) + 1;
-          resolve();
-        });
-      });
+      const req = request(
+        { host: '127.0.0.1', port: o.port, path, agent: false, timeout: o.timeoutMs ?? 30_000 },
+        (res) => {
+          res.resume();
+          res.on('end', () => {
+            statuses[String(res.statusCode)] = (statuses[String(res.statusCode)] ?? 0) + 1;
+            slowestMs = Math.max(slowestMs, performance.now() - start);
+            resolve();
+          });
+          res.on('error', (err: NodeJS.ErrnoException) => {
+            errors[err.code ?? 'error'] = (errors[err.code ?? 'error'] ?? 0) + 1;
+            resolve();
+          });
+        },
+      );
       req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })));
       req.on('error', (err: NodeJS.ErrnoException) => {
         errors[err.code ?? 'error'] = (errors[err.code ?? 'error'] ?? 0) + 1;

@@ -4,7 +4,13 @@
  */
 import { formatIpv4, parseIpv4 } from '../icmp/ipv4.js';
 import { ICMP_DEST_UNREACHABLE, ICMP_ECHO_REPLY, IPPROTO_ICMP, internetChecksum } from '../icmp/packet.js';
-import { ICMP6_DEST_UNREACHABLE, ICMP6_ECHO_REPLY, ICMP6_ECHO_REQUEST, IPPROTO_ICMPV6, IPV6_HEADER_BYTES } from '../icmp/packet6.js';
+import {
+  ICMP6_DEST_UNREACHABLE,
+  ICMP6_ECHO_REPLY,
+  ICMP6_ECHO_REQUEST,
+  IPPROTO_ICMPV6,
+  IPV6_HEADER_BYTES,
+} from '../icmp/packet6.js';
 import { parseIpv6 } from '../net/ipv6.js';
 
 function ipU32(ip: string): number {
@@ -56,7 +62,8 @@ export function echoReplyMessage(request: Buffer, tweaks: ReplyTweaks = {}): Buf
   if (tweaks.extraPayload !== undefined) reply = Buffer.concat([reply, tweaks.extraPayload]);
   reply[0] = v6 ? ICMP6_ECHO_REPLY : ICMP_ECHO_REPLY;
   reply[1] = 0;
-  if (tweaks.flipPayloadByte !== undefined) reply[8 + tweaks.flipPayloadByte] = reply[8 + tweaks.flipPayloadByte]! ^ 0x01;
+  if (tweaks.flipPayloadByte !== undefined)
+    reply[8 + tweaks.flipPayloadByte] = reply[8 + tweaks.flipPayloadByte]! ^ 0x01;
   if (tweaks.id !== undefined) reply.writeUInt16BE(tweaks.id, 4);
   if (tweaks.seq !== undefined) reply.writeUInt16BE(tweaks.seq, 6);
   if (tweaks.corruptNonce !== undefined && reply.length > 8) reply[8] = reply[8]! ^ tweaks.corruptNonce;
@@ -92,8 +99,18 @@ export function ipv6Bytes(ip: string): Uint8Array {
  * An ICMPv6 error message (destination unreachable by default; RFC 4443) quoting the IPv6 header of
  * the original request (from `origSrc` to `origDst`) and `quoteBytes` of its ICMPv6 message.
  */
-export function unreachable6Message(opts: { request: Buffer; origSrc: string; origDst: string; type?: number; code?: number; quoteBytes?: number }): Buffer {
-  const quoted = ipv6Datagram({ src: opts.origSrc, dst: opts.origDst, icmp: opts.request }).subarray(0, IPV6_HEADER_BYTES + (opts.quoteBytes ?? opts.request.length));
+export function unreachable6Message(opts: {
+  request: Buffer;
+  origSrc: string;
+  origDst: string;
+  type?: number;
+  code?: number;
+  quoteBytes?: number;
+}): Buffer {
+  const quoted = ipv6Datagram({ src: opts.origSrc, dst: opts.origDst, icmp: opts.request }).subarray(
+    0,
+    IPV6_HEADER_BYTES + (opts.quoteBytes ?? opts.request.length),
+  );
   const msg = Buffer.alloc(8 + quoted.length);
   msg[0] = opts.type ?? ICMP6_DEST_UNREACHABLE;
   msg[1] = opts.code ?? 3;
@@ -105,8 +122,17 @@ export function unreachable6Message(opts: { request: Buffer; origSrc: string; or
  * An ICMP destination-unreachable message (no outer IP header) quoting the IP header of the
  * original request (from `origSrc` to `origDst`) and `quoteBytes` of its ICMP message.
  */
-export function unreachableMessage(opts: { request: Buffer; origSrc: string; origDst: string; code?: number; quoteBytes?: number }): Buffer {
-  const quoted = ipv4Datagram({ src: opts.origSrc, dst: opts.origDst, icmp: opts.request }).subarray(0, 20 + (opts.quoteBytes ?? opts.request.length));
+export function unreachableMessage(opts: {
+  request: Buffer;
+  origSrc: string;
+  origDst: string;
+  code?: number;
+  quoteBytes?: number;
+}): Buffer {
+  const quoted = ipv4Datagram({ src: opts.origSrc, dst: opts.origDst, icmp: opts.request }).subarray(
+    0,
+    20 + (opts.quoteBytes ?? opts.request.length),
+  );
   const msg = Buffer.alloc(8 + quoted.length);
   msg[0] = ICMP_DEST_UNREACHABLE;
   msg[1] = opts.code ?? 1;

@@ -53,16 +53,27 @@ export class InfluxDb1 {
       this.#httpPort = await freeLoopbackPort();
       const rpcPort = await freeLoopbackPort();
       const conf = join(this.#dir, 'influxdb.conf');
-      writeFileSync(conf, [
-        'reporting-disabled = true',
-        `bind-address = "127.0.0.1:${rpcPort}"`,
-        '[meta]', `  dir = "${join(this.#dir, 'meta')}"`,
-        '[data]', `  dir = "${join(this.#dir, 'data')}"`, `  wal-dir = "${join(this.#dir, 'wal')}"`, '  query-log-enabled = false',
-        '[http]', `  bind-address = "127.0.0.1:${this.#httpPort}"`, '  log-enabled = false',
-        '[monitor]', '  store-enabled = false',
-        '[continuous_queries]', '  enabled = false',
-        '',
-      ].join('\n'));
+      writeFileSync(
+        conf,
+        [
+          'reporting-disabled = true',
+          `bind-address = "127.0.0.1:${rpcPort}"`,
+          '[meta]',
+          `  dir = "${join(this.#dir, 'meta')}"`,
+          '[data]',
+          `  dir = "${join(this.#dir, 'data')}"`,
+          `  wal-dir = "${join(this.#dir, 'wal')}"`,
+          '  query-log-enabled = false',
+          '[http]',
+          `  bind-address = "127.0.0.1:${this.#httpPort}"`,
+          '  log-enabled = false',
+          '[monitor]',
+          '  store-enabled = false',
+          '[continuous_queries]',
+          '  enabled = false',
+          '',
+        ].join('\n'),
+      );
       this.#proc = new ServerProcess({
         name: 'influxd',
         command: this.#opts.binary ?? 'influxd',
@@ -97,18 +108,30 @@ export class InfluxDb1 {
   async query(db: string, q: string): Promise<InfluxQlSeries[]> {
     const params = new URLSearchParams({ db, q, epoch: 'ms' });
     const res = await fetch(`${this.url}/query?${params}`);
-    const body = (await res.json()) as { error?: string; results?: Array<{ error?: string; series?: InfluxQlSeries[] }> };
+    const body = (await res.json()) as {
+      error?: string;
+      results?: Array<{ error?: string; series?: InfluxQlSeries[] }>;
+    };
     const r = body.results?.[0];
     if (!res.ok || body.error || r?.error) throw new Error(`influxql ${q}: ${body.error ?? r?.error ?? res.status}`);
     return r?.series ?? [];
   }
 
   /** Rows of `SELECT * FROM <measurement>` as objects keyed by column, polled until `count` rows or the deadline. */
-  async waitForRows(db: string, measurement: string, count: number, deadlineMs = 10_000): Promise<Array<Record<string, unknown>>> {
-    return pollUntil(async () => {
-      const series = await this.query(db, `SELECT * FROM "${measurement}"`);
-      return series.flatMap((s) => s.values.map((row) => Object.fromEntries(s.columns.map((c, i) => [c, row[i]]))));
-    }, (rows) => rows.length >= count, { deadlineMs, intervalMs: 100 });
+  async waitForRows(
+    db: string,
+    measurement: string,
+    count: number,
+    deadlineMs = 10_000,
+  ): Promise<Array<Record<string, unknown>>> {
+    return pollUntil(
+      async () => {
+        const series = await this.query(db, `SELECT * FROM "${measurement}"`);
+        return series.flatMap((s) => s.values.map((row) => Object.fromEntries(s.columns.map((c, i) => [c, row[i]]))));
+      },
+      (rows) => rows.length >= count,
+      { deadlineMs, intervalMs: 100 },
+    );
   }
 
   /** Last lines of the server log, for assertion messages. */

@@ -58,9 +58,10 @@ export function withoutNetRawArgs(): readonly string[] {
   if (dropArgs === undefined) {
     const nobody = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
     const probe = join(fileURLToPath(new URL('../../node_modules/tsx/package.json', import.meta.url)));
-    dropArgs = spawnSync(nobody[0]!, [...nobody.slice(1), 'test', '-r', probe], { stdio: 'ignore' }).status === 0
-      ? nobody
-      : ['setpriv', '--bounding-set=-net_raw', '--inh-caps=-net_raw'];
+    dropArgs =
+      spawnSync(nobody[0]!, [...nobody.slice(1), 'test', '-r', probe], { stdio: 'ignore' }).status === 0
+        ? nobody
+        : ['setpriv', '--bounding-set=-net_raw', '--inh-caps=-net_raw'];
   }
   return dropArgs;
 }
@@ -68,8 +69,10 @@ export function withoutNetRawArgs(): readonly string[] {
 /** True when this process may create network namespaces and run nft in them (root). */
 export function netnsAvailable(): boolean {
   if (available === undefined) {
-    available = process.env.NETSCAN_TEST_NO_NETNS !== '1'
-      && spawnSync('unshare', ['-n', '--', 'sh', '-c', 'ip link set lo up && nft list tables'], { stdio: 'ignore' }).status === 0;
+    available =
+      process.env.NETSCAN_TEST_NO_NETNS !== '1' &&
+      spawnSync('unshare', ['-n', '--', 'sh', '-c', 'ip link set lo up && nft list tables'], { stdio: 'ignore' })
+        .status === 0;
   }
   return available;
 }
@@ -88,7 +91,8 @@ export function runInNetns(opts: NetnsRunOptions): Promise<NetnsResult> {
   }
   const prefix = opts.withoutNetRaw ? `${withoutNetRawArgs().join(' ')} ` : '';
   lines.push(`exec ${prefix}"$0" "$@"`);
-  if ((opts.script === undefined) === (opts.evalModule === undefined)) throw new TypeError('give exactly one of script and evalModule');
+  if ((opts.script === undefined) === (opts.evalModule === undefined))
+    throw new TypeError('give exactly one of script and evalModule');
   const entry = opts.script !== undefined ? [opts.script] : ['--input-type=module', '-e', opts.evalModule!];
   const argv = [...(opts.nodeArgs ?? []), '--import', 'tsx', ...entry, ...(opts.args ?? [])];
   return new Promise((resolve, reject) => {
@@ -99,8 +103,12 @@ export function runInNetns(opts: NetnsRunOptions): Promise<NetnsResult> {
     });
     let stdout = '';
     let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+    });
     const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
     child.on('error', (err) => {
       clearTimeout(timer);
@@ -121,7 +129,9 @@ export function lastJsonLine<T>(result: NetnsResult): T {
   try {
     return JSON.parse(line) as T;
   } catch {
-    throw new Error(`child printed no JSON result (exit ${result.code ?? result.signal}):\n${result.stdout}\n${result.stderr}`);
+    throw new Error(
+      `child printed no JSON result (exit ${result.code ?? result.signal}):\n${result.stdout}\n${result.stderr}`,
+    );
   }
 }
 
@@ -143,7 +153,8 @@ export function nftRuleset(rules: NftRules): string {
   const body: string[] = [];
   const set = (addrs: readonly string[]): string => `{ ${addrs.join(', ')} }`;
   if (rules.dropEchoTo?.length) body.push(`    ip daddr ${set(rules.dropEchoTo)} icmp type echo-request drop`);
-  if (rules.rejectEchoTo?.length) body.push(`    ip daddr ${set(rules.rejectEchoTo)} icmp type echo-request reject with icmp type host-unreachable`);
+  if (rules.rejectEchoTo?.length)
+    body.push(`    ip daddr ${set(rules.rejectEchoTo)} icmp type echo-request reject with icmp type host-unreachable`);
   if (rules.lossPercent !== undefined && rules.lossPercent > 0) {
     body.push(`    icmp type echo-request numgen random mod 100 < ${Math.round(rules.lossPercent)} drop`);
   }

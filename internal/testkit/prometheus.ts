@@ -18,7 +18,9 @@ export interface PromResult {
   /** `vector`, `matrix`, `scalar` or `string`. */
   resultType: string;
   /** Result rows. */
-  result: Array<{ metric?: Record<string, string>; value?: [number, string]; values?: Array<[number, string]> }> | [number, string];
+  result:
+    | Array<{ metric?: Record<string, string>; value?: [number, string]; values?: Array<[number, string]> }>
+    | [number, string];
 }
 
 /**
@@ -46,21 +48,26 @@ export class Prometheus {
     this.#port = await freeLoopbackPort();
     const interval = this.#opts.scrapeInterval ?? '1s';
     const conf = join(this.#dir, 'prometheus.yml');
-    writeFileSync(conf, [
-      'global:',
-      `  scrape_interval: ${interval}`,
-      `  evaluation_interval: ${interval}`,
-      'scrape_configs:',
-      '  - job_name: netscan',
-      '    static_configs:',
-      `      - targets: [${this.#opts.targets.map((t) => JSON.stringify(t)).join(', ')}]`,
-      '',
-    ].join('\n'));
+    writeFileSync(
+      conf,
+      [
+        'global:',
+        `  scrape_interval: ${interval}`,
+        `  evaluation_interval: ${interval}`,
+        'scrape_configs:',
+        '  - job_name: netscan',
+        '    static_configs:',
+        `      - targets: [${this.#opts.targets.map((t) => JSON.stringify(t)).join(', ')}]`,
+        '',
+      ].join('\n'),
+    );
     this.#proc = new ServerProcess({
       name: 'prometheus',
       command: this.#opts.binary ?? 'prometheus',
       args: [
-        `--config.file=${conf}`, `--storage.tsdb.path=${join(this.#dir, 'data')}`, `--web.listen-address=127.0.0.1:${this.#port}`,
+        `--config.file=${conf}`,
+        `--storage.tsdb.path=${join(this.#dir, 'data')}`,
+        `--web.listen-address=127.0.0.1:${this.#port}`,
         '--log.level=warn',
       ],
       logFile: join(this.#dir, 'prometheus.log'),
@@ -80,7 +87,12 @@ export class Prometheus {
   /** Runs a range query over the last `rangeS` seconds with `stepS` resolution. */
   async queryRange(promql: string, rangeS: number, stepS: number): Promise<PromResult> {
     const end = Date.now() / 1000;
-    const params = new URLSearchParams({ query: promql, start: String(end - rangeS), end: String(end), step: String(stepS) });
+    const params = new URLSearchParams({
+      query: promql,
+      start: String(end - rangeS),
+      end: String(end),
+      step: String(stepS),
+    });
     return this.#get(`/api/v1/query_range?${params}`, promql);
   }
 

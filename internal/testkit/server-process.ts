@@ -74,13 +74,23 @@ export class ServerProcess {
     let spawnError: Error | undefined;
     let exitCode: number | null | undefined;
     this.#exited = new Promise<void>((resolve) => {
-      child.once('error', (err) => { spawnError = err; resolve(); });
-      child.once('exit', (code) => { exitCode = code; resolve(); });
-    }).then(() => { if (this.#child === child) this.#child = undefined; });
+      child.once('error', (err) => {
+        spawnError = err;
+        resolve();
+      });
+      child.once('exit', (code) => {
+        exitCode = code;
+        resolve();
+      });
+    }).then(() => {
+      if (this.#child === child) this.#child = undefined;
+    });
     const deadline = systemClock.now() + this.#opts.startTimeoutMs;
     for (;;) {
       if (spawnError || exitCode !== undefined) {
-        const why = spawnError ? `${spawnError.message} (is the Debian package installed? scripts/setup.sh --with-system)` : `exited with code ${exitCode}`;
+        const why = spawnError
+          ? `${spawnError.message} (is the Debian package installed? scripts/setup.sh --with-system)`
+          : `exited with code ${exitCode}`;
         throw new Error(`${this.#opts.name} failed to start: ${why}\n${this.logTail()}`);
       }
       if (await this.#opts.ready().catch(() => false)) return;
@@ -125,7 +135,11 @@ export class ServerProcess {
  * passes (then returns the last value). Its sleeps are ref'd timers, unlike the Clock's, so a
  * test waiting on a writer whose only activity is unref'd timers keeps the process alive.
  */
-export async function pollUntil<T>(probe: () => Promise<T>, done: (v: T) => boolean, opts: { deadlineMs: number; intervalMs?: number }): Promise<T> {
+export async function pollUntil<T>(
+  probe: () => Promise<T>,
+  done: (v: T) => boolean,
+  opts: { deadlineMs: number; intervalMs?: number },
+): Promise<T> {
   const end = systemClock.now() + opts.deadlineMs;
   for (;;) {
     const v = await probe();

@@ -79,8 +79,12 @@ export class SnmpSim {
     const community = opts.community ?? 'netscan-sim';
     const address = opts.address ?? '127.0.0.1';
     const values: SnmpSimValues = {
-      sysDescr: 'netscan simulated agent', sysObjectId: '1.3.6.1.4.1.8072.3.2.10', sysContact: 'sim@example.invalid',
-      sysName: 'sim', sysLocation: 'namespace', ...opts.values,
+      sysDescr: 'netscan simulated agent',
+      sysObjectId: '1.3.6.1.4.1.8072.3.2.10',
+      sysContact: 'sim@example.invalid',
+      sysName: 'sim',
+      sysLocation: 'namespace',
+      ...opts.values,
     };
     const port = await freeUdpPort(address);
     const agent = snmp.createAgent({ port, address, accessControlModelType: snmp.AccessControlModelType.None }, () => {
@@ -92,7 +96,11 @@ export class SnmpSim {
     for (const [key, oid, type] of scalars) {
       const name = `sim_${key}`;
       mib.registerProvider({
-        name, type: snmp.MibProviderType.Scalar, oid: oid.replace(/\.0$/, ''), scalarType: type, maxAccess: snmp.MaxAccess['read-only']!,
+        name,
+        type: snmp.MibProviderType.Scalar,
+        oid: oid.replace(/\.0$/, ''),
+        scalarType: type,
+        maxAccess: snmp.MaxAccess['read-only']!,
         handler: (req) => {
           sim.#handled++;
           req.instanceNode.value = sim.#value(key);
@@ -115,7 +123,8 @@ export class SnmpSim {
   }
 
   #value(key: keyof SnmpSimValues): unknown {
-    if (key === 'sysUpTimeTicks') return this.#values.sysUpTimeTicks ?? Math.floor((systemClock.now() - this.#startedMs) / 10);
+    if (key === 'sysUpTimeTicks')
+      return this.#values.sysUpTimeTicks ?? Math.floor((systemClock.now() - this.#startedMs) / 10);
     return this.#values[key];
   }
 }

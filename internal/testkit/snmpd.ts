@@ -115,11 +115,14 @@ export class Snmpd {
     if (opts.sysObjectId !== undefined) lines.push(`sysObjectID .${opts.sysObjectId}`);
     if (opts.sysDescr !== undefined) lines.push(`sysDescr ${opts.sysDescr}`);
     // read_config_read_octet_string takes 0x-prefixed hex, so any byte (NUL included) can be served.
-    if (opts.sysDescrBytes !== undefined) lines.push(`override .${systemOids.sysDescr} octet_str 0x${opts.sysDescrBytes.toString('hex')}`);
+    if (opts.sysDescrBytes !== undefined)
+      lines.push(`override .${systemOids.sysDescr} octet_str 0x${opts.sysDescrBytes.toString('hex')}`);
     for (const u of opts.users ?? []) {
-      lines.push(u.privKey === undefined
-        ? `createUser ${u.user} ${u.authProtocol} ${u.authKey}`
-        : `createUser ${u.user} ${u.authProtocol} ${u.authKey} AES ${u.privKey}`);
+      lines.push(
+        u.privKey === undefined
+          ? `createUser ${u.user} ${u.authProtocol} ${u.authKey}`
+          : `createUser ${u.user} ${u.authProtocol} ${u.authKey} AES ${u.privKey}`,
+      );
       lines.push(`rouser ${u.user} ${u.privKey === undefined ? 'auth' : 'priv'}`);
     }
     lines.push(...(opts.extraConfig ?? []));
@@ -131,13 +134,28 @@ export class Snmpd {
       const proc = new ServerProcess({
         name: 'snmpd',
         command: 'snmpd',
-        args: ['-f', '-Lo', '-C', '-c', conf, '-m', '', `--persistentDir=${join(dir, 'persist')}`, `udp:${address}:${port}`],
+        args: [
+          '-f',
+          '-Lo',
+          '-C',
+          '-c',
+          conf,
+          '-m',
+          '',
+          `--persistentDir=${join(dir, 'persist')}`,
+          `udp:${address}:${port}`,
+        ],
         logFile: join(dir, 'snmpd.log'),
         startTimeoutMs: 5_000,
         ready: async () => {
           const r = await session.get({
-            ip: '127.0.0.1', port, credential: { version: '2c', community }, oids: [systemOids.sysUpTime],
-            timeoutMs: 200, retries: 0, signal: new AbortController().signal,
+            ip: '127.0.0.1',
+            port,
+            credential: { version: '2c', community },
+            oids: [systemOids.sysUpTime],
+            timeoutMs: 200,
+            retries: 0,
+            signal: new AbortController().signal,
           });
           return r.ok;
         },

@@ -118,7 +118,10 @@ export class VictoriaMetrics {
     const res = await fetch(`${this.url}/api/v1/export`, { method: 'POST', body });
     const text = await res.text();
     if (!res.ok) throw new Error(`export: HTTP ${res.status}: ${text}`);
-    return text.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as ExportedSeries);
+    return text
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .map((l) => JSON.parse(l) as ExportedSeries);
   }
 
   /**
@@ -126,7 +129,11 @@ export class VictoriaMetrics {
    * data searchable asynchronously) or `deadlineMs` passes; returns what was seen last.
    */
   async waitForSamples(match: string, count: number, deadlineMs = 10_000): Promise<ExportedSeries[]> {
-    return pollUntil(() => this.exportSeries(match), (s) => sampleCount(s) >= count, { deadlineMs, intervalMs: 200 });
+    return pollUntil(
+      () => this.exportSeries(match),
+      (s) => sampleCount(s) >= count,
+      { deadlineMs, intervalMs: 200 },
+    );
   }
 
   /** Last lines of the server log, for assertion messages. */

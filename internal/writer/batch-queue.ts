@@ -73,7 +73,14 @@ export class BatchQueue {
     const b = this.#open[target];
     if (b.lines.length === 0) return false;
     this.#open[target] = openBatch();
-    this.#ready.push({ target, body: b.lines.join('\n'), points: b.lines.length, seq: this.#seq++, entry: undefined, walGroup: b.walGroup });
+    this.#ready.push({
+      target,
+      body: b.lines.join('\n'),
+      points: b.lines.length,
+      seq: this.#seq++,
+      entry: undefined,
+      walGroup: b.walGroup,
+    });
     return true;
   }
 
@@ -143,6 +150,7 @@ function openBatch(): OpenBatch {
 /** The smallest `walGroup` among `batches`, or undefined when none has one. */
 export function oldestWalGroup(batches: Iterable<{ readonly walGroup?: number | undefined }>): number | undefined {
   let oldest: number | undefined;
-  for (const b of batches) if (b.walGroup !== undefined && (oldest === undefined || b.walGroup < oldest)) oldest = b.walGroup;
+  for (const b of batches)
+    if (b.walGroup !== undefined && (oldest === undefined || b.walGroup < oldest)) oldest = b.walGroup;
   return oldest;
 }

@@ -7,7 +7,15 @@ const NOW = 1_700_000_000_000;
 
 test('classifies every HTTP status and network error into exactly one action', () => {
   const http = (status: number, retryAfter?: string, body = ''): HttpError =>
-    new HttpError(status, 'x', body, retryAfter, 'application/json', undefined, retryAfter === undefined ? {} : { 'retry-after': retryAfter });
+    new HttpError(
+      status,
+      'x',
+      body,
+      retryAfter,
+      'application/json',
+      undefined,
+      retryAfter === undefined ? {} : { 'retry-after': retryAfter },
+    );
   const table: Array<[unknown, string, number | undefined]> = [
     [http(500), 'retry', undefined],
     [http(502), 'retry', undefined],
@@ -37,9 +45,21 @@ test('classifies every HTTP status and network error into exactly one action', (
 });
 
 test('carries the server reason from v2 and v1 error bodies', () => {
-  const v2 = new HttpError(400, 'Bad Request', '{"code":"invalid","message":"unable to parse \'x\': missing fields"}', undefined, 'application/json');
+  const v2 = new HttpError(
+    400,
+    'Bad Request',
+    '{"code":"invalid","message":"unable to parse \'x\': missing fields"}',
+    undefined,
+    'application/json',
+  );
   assert.equal(classifyWriteError(v2, NOW).message, "HTTP 400 Bad Request: unable to parse 'x': missing fields");
-  const v1 = new HttpError(400, 'Bad Request', '{"error":"partial write: field type conflict"}', undefined, 'application/json');
+  const v1 = new HttpError(
+    400,
+    'Bad Request',
+    '{"error":"partial write: field type conflict"}',
+    undefined,
+    'application/json',
+  );
   assert.equal(classifyWriteError(v1, NOW).message, 'HTTP 400 Bad Request: partial write: field type conflict');
   const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9'), { code: 'ECONNREFUSED' });
   assert.equal(classifyWriteError(refused, NOW).message, 'connect ECONNREFUSED 127.0.0.1:9');
@@ -47,11 +67,29 @@ test('carries the server reason from v2 and v1 error bodies', () => {
 
 test('a partial write carries how many lines the server refused, even past the 300-character reason cut', () => {
   const long = 'x'.repeat(400);
-  const v2 = new HttpError(422, 'Unprocessable Entity', `{"code":"unprocessable entity","message":"failure writing points to database: partial write: field type conflict: ${long} dropped=2"}`, undefined, 'application/json');
+  const v2 = new HttpError(
+    422,
+    'Unprocessable Entity',
+    `{"code":"unprocessable entity","message":"failure writing points to database: partial write: field type conflict: ${long} dropped=2"}`,
+    undefined,
+    'application/json',
+  );
   assert.deepEqual([classifyWriteError(v2, NOW).errorClass, classifyWriteError(v2, NOW).partialDropped], ['drop', 2]);
-  const v1 = new HttpError(400, 'Bad Request', '{"error":"partial write: points beyond retention policy dropped=17"}', undefined, 'application/json');
+  const v1 = new HttpError(
+    400,
+    'Bad Request',
+    '{"error":"partial write: points beyond retention policy dropped=17"}',
+    undefined,
+    'application/json',
+  );
   assert.equal(classifyWriteError(v1, NOW).partialDropped, 17);
-  const whole = new HttpError(400, 'Bad Request', '{"error":"unable to parse \'x dropped=3\': missing fields"}', undefined, 'application/json');
+  const whole = new HttpError(
+    400,
+    'Bad Request',
+    '{"error":"unable to parse \'x dropped=3\': missing fields"}',
+    undefined,
+    'application/json',
+  );
   assert.equal(classifyWriteError(whole, NOW).partialDropped, undefined);
 });
 
@@ -64,6 +102,12 @@ test('parses Retry-After as seconds or as an HTTP date', () => {
 
 test('backoff doubles from the minimum, is capped, and jitters within [delay/2, delay]', () => {
   const opts = { minRetryDelayMs: 1000, maxRetryDelayMs: 30_000, exponentialBase: 2 };
-  assert.deepEqual([1, 2, 3, 4, 5, 6, 7].map((n) => backoffDelayMs(n, opts, () => 0.999999)), [1000, 2000, 4000, 8000, 16000, 30000, 30000]);
-  assert.deepEqual([1, 2, 6].map((n) => backoffDelayMs(n, opts, () => 0)), [500, 1000, 15000]);
+  assert.deepEqual(
+    [1, 2, 3, 4, 5, 6, 7].map((n) => backoffDelayMs(n, opts, () => 0.999999)),
+    [1000, 2000, 4000, 8000, 16000, 30000, 30000],
+  );
+  assert.deepEqual(
+    [1, 2, 6].map((n) => backoffDelayMs(n, opts, () => 0)),
+    [500, 1000, 15000],
+  );
 });

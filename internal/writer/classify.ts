@@ -45,7 +45,11 @@ export function parseRetryAfterMs(value: string | string[] | undefined, nowMs: n
 /** The server's reason from an InfluxDB error body (`{"message": ...}` v2, `{"error": ...}` v1) or the raw text. */
 function serverReason(err: HttpError): string {
   const json = err.json as { message?: unknown; error?: unknown } | undefined;
-  return typeof json?.message === 'string' ? json.message : typeof json?.error === 'string' ? json.error : err.body ?? '';
+  return typeof json?.message === 'string'
+    ? json.message
+    : typeof json?.error === 'string'
+      ? json.error
+      : (err.body ?? '');
 }
 
 /** Lines refused by a partial write, from InfluxDB's `partial write: <why> dropped=N` reason. */
@@ -78,7 +82,8 @@ export function classifyWriteError(err: unknown, nowMs: number): ClassifiedWrite
     return c('retry');
   }
   const code = (err as { code?: unknown } | undefined)?.code;
-  const message = typeof code === 'string' && !errorMessage(err).includes(code) ? `${code}: ${errorMessage(err)}` : errorMessage(err);
+  const message =
+    typeof code === 'string' && !errorMessage(err).includes(code) ? `${code}: ${errorMessage(err)}` : errorMessage(err);
   return { errorClass: 'retry', status: undefined, retryAfterMs: undefined, message };
 }
 

@@ -37,7 +37,12 @@ export class DropLog {
     }
     const count = n + (entry?.suppressed ?? 0);
     this.#last.set(reason, { lastMs: now, suppressed: 0 });
-    const fields = { reason, count, total_dropped: totalDropped, ...(detail === undefined ? {} : { server_reason: detail }) };
+    const fields = {
+      reason,
+      count,
+      total_dropped: totalDropped,
+      ...(detail === undefined ? {} : { server_reason: detail }),
+    };
     if (reason === 'invalid' || reason === 'closed') this.#log.warn(fields, messages[reason]);
     else this.#log.error(fields, messages[reason]);
   }

@@ -52,7 +52,8 @@ export class FileTransport implements LineTransport {
   async #append(body: string): Promise<void> {
     const data = Buffer.from(body.endsWith('\n') ? body : `${body}\n`, 'utf8');
     if (!this.#fh) await this.#openFile();
-    if (this.#opts.maxBytes > 0 && this.#size > 0 && this.#size + data.length > this.#opts.maxBytes) await this.#rotate();
+    if (this.#opts.maxBytes > 0 && this.#size > 0 && this.#size + data.length > this.#opts.maxBytes)
+      await this.#rotate();
     const fh = this.#fh!;
     const { bytesWritten } = await fh.write(data);
     if (bytesWritten !== data.length) {
@@ -75,7 +76,8 @@ export class FileTransport implements LineTransport {
     this.#fh = undefined;
     const p = this.#opts.path;
     await rm(`${p}.${this.#opts.maxFiles}`, { force: true });
-    for (let i = this.#opts.maxFiles - 1; i >= 1; i--) await rename(`${p}.${i}`, `${p}.${i + 1}`).catch(() => undefined);
+    for (let i = this.#opts.maxFiles - 1; i >= 1; i--)
+      await rename(`${p}.${i}`, `${p}.${i + 1}`).catch(() => undefined);
     if (this.#opts.maxFiles >= 1) await rename(p, `${p}.1`);
     else await rm(p, { force: true });
     await this.#openFile();

@@ -11,7 +11,11 @@ import { connectionRefused, FakeLineTransport, httpError } from '../testkit/fake
 import { InfluxWriter, type InfluxWriterOptions, type WriterStats } from './influx-writer.js';
 
 const pt = (i: number, bucket?: 'health'): Point => ({
-  measurement: 'ping', tags: { ip: '127.0.0.2' }, fields: { seq: field.int(i) }, timeMs: 1_700_000_000_000 + i, ...(bucket ? { bucket } : {}),
+  measurement: 'ping',
+  tags: { ip: '127.0.0.2' },
+  fields: { seq: field.int(i) },
+  timeMs: 1_700_000_000_000 + i,
+  ...(bucket ? { bucket } : {}),
 });
 const line = (i: number): string => `ping,ip=127.0.0.2 seq=${i}i ${1_700_000_000_000 + i}`;
 
@@ -33,13 +37,18 @@ async function settle(cond: () => boolean, what: string): Promise<void> {
 async function advanceUntil(clock: FakeClock, done: () => boolean, stepMs: number, maxMs: number): Promise<void> {
   const endMs = clock.now() + maxMs;
   for (let i = 0; i < 5000 && !done(); i++) {
-    if (clock.pendingTimers() > 0 && clock.now() < endMs) await clock.advanceAsync(Math.min(stepMs, endMs - clock.now()));
+    if (clock.pendingTimers() > 0 && clock.now() < endMs)
+      await clock.advanceAsync(Math.min(stepMs, endMs - clock.now()));
     await new Promise((r) => setTimeout(r, 1));
   }
 }
 
 function books(s: WriterStats): void {
-  assert.equal(s.pointsReceived, s.pointsWritten + s.pointsDropped + s.queueDepth + s.inFlightPoints + s.spoolPoints, JSON.stringify(s));
+  assert.equal(
+    s.pointsReceived,
+    s.pointsWritten + s.pointsDropped + s.queueDepth + s.inFlightPoints + s.spoolPoints,
+    JSON.stringify(s),
+  );
 }
 
 function setup(t: { after: (fn: () => Promise<void> | void) => void }, opts: Partial<InfluxWriterOptions> = {}) {
@@ -88,7 +97,13 @@ test('sends a partial batch when the flush interval passes', async (t) => {
   await clock.advanceAsync(4999);
   assert.equal(transport.sends.length, 0);
   await clock.advanceAsync(1);
-  assert.deepEqual(transport.sends.map((s) => [s.target, s.lines.length]), [['primary', 1], ['health', 1]]);
+  assert.deepEqual(
+    transport.sends.map((s) => [s.target, s.lines.length]),
+    [
+      ['primary', 1],
+      ['health', 1],
+    ],
+  );
 });
 
 test('a queue smaller than one flush interval of points flushes early: 1,022 points/s into max_buffer_points 1000 drop nothing', async (t) => {
@@ -106,7 +121,10 @@ test('a queue smaller than one flush interval of points flushes early: 1,022 poi
   assert.equal(sent, 30_660);
   assert.equal(s.pointsDropped, 0);
   assert.equal(s.pointsWritten + s.queueDepth, sent);
-  assert.ok(Math.max(...transport.sends.map((x) => x.lines.length)) <= 500, 'batches sealed at half of max_buffer_points');
+  assert.ok(
+    Math.max(...transport.sends.map((x) => x.lines.length)) <= 500,
+    'batches sealed at half of max_buffer_points',
+  );
   books(s);
 });
 
@@ -115,7 +133,10 @@ test('seals a batch when it reaches the byte cap', async (t) => {
   await writer.start();
   for (let i = 0; i < 7; i++) writer.write(pt(i));
   await clock.advanceAsync(0);
-  assert.deepEqual(transport.sends.map((s) => s.lines.length), [3, 3]);
+  assert.deepEqual(
+    transport.sends.map((s) => s.lines.length),
+    [3, 3],
+  );
 });
 
 test('keeps at most maxConcurrentWrites requests in flight', async (t) => {
@@ -132,7 +153,12 @@ test('keeps at most maxConcurrentWrites requests in flight', async (t) => {
 });
 
 test('backs off exponentially while the server fails, one probe at a time, and resumes on success', async (t) => {
-  const { clock, transport, writer } = setup(t, { batchSize: 1, maxConcurrentWrites: 4, minRetryDelayMs: 1000, maxRetryDelayMs: 5000 });
+  const { clock, transport, writer } = setup(t, {
+    batchSize: 1,
+    maxConcurrentWrites: 4,
+    minRetryDelayMs: 1000,
+    maxRetryDelayMs: 5000,
+  });
   await writer.start();
   transport.enqueue(httpError(500), httpError(502), connectionRefused(), httpError(503), httpError(500));
   writer.write(pt(0));
@@ -141,7 +167,10 @@ test('backs off exponentially while the server fails, one probe at a time, and r
   const start = clock.now();
   await clock.advanceAsync(20_000);
   // t=0: both batches go out concurrently and fail; then one probe per backoff period: 1 s, 2 s, 4 s, 5 s (cap).
-  assert.deepEqual(transport.sends.map((s) => s.atMs - start), [0, 0, 1000, 3000, 7000, 12_000, 12_000]);
+  assert.deepEqual(
+    transport.sends.map((s) => s.atMs - start),
+    [0, 0, 1000, 3000, 7000, 12_000, 12_000],
+  );
   assert.deepEqual(transport.acceptedLines(), [line(0), line(1)]);
   const s = writer.stats();
   assert.equal(s.writeErrors.retry, 5);
@@ -156,7 +185,10 @@ test('honours Retry-After on 429 and 503', async (t) => {
   transport.enqueue(httpError(429, { retryAfter: '7' }), httpError(503, { retryAfter: '2' }));
   writer.write(pt(0));
   await clock.advanceAsync(60_000);
-  assert.deepEqual(transport.sends.map((s) => s.atMs - transport.sends[0]!.atMs), [0, 7000, 9000]);
+  assert.deepEqual(
+    transport.sends.map((s) => s.atMs - transport.sends[0]!.atMs),
+    [0, 7000, 9000],
+  );
   assert.equal(writer.stats().writeErrors.throttle, 2);
   assert.equal(writer.stats().pointsWritten, 1);
 });
@@ -300,8 +332,16 @@ test('an unwritable spool directory fails start with ERR_WRITE and advice', asyn
   const clock = new FakeClock();
   const file = join(dir, 'not-a-dir');
   writeFileSync(file, 'x');
-  const writer = new InfluxWriter({ transport: new FakeLineTransport(clock), clock, logger: silentLogger(), spoolDir: join(file, 'spool') });
-  await assert.rejects(writer.start(), (err: unknown) => hasCode(err, 'ERR_WRITE') && /spool_dir: ""/.test((err as Error).message));
+  const writer = new InfluxWriter({
+    transport: new FakeLineTransport(clock),
+    clock,
+    logger: silentLogger(),
+    spoolDir: join(file, 'spool'),
+  });
+  await assert.rejects(
+    writer.start(),
+    (err: unknown) => hasCode(err, 'ERR_WRITE') && /spool_dir: ""/.test((err as Error).message),
+  );
   // Not writing: readiness must say so. Points written meanwhile are counted when it closes.
   assert.equal(writer.stats().state, 'idle');
   assert.equal(writer.isHealthy(), false);
@@ -332,7 +372,16 @@ test('an outage sends batches to the spool and replays them oldest first when th
   const clock = new FakeClock();
   const transport = new FakeLineTransport(clock);
   const { logger, lines } = captureLogger('info');
-  const writer = new InfluxWriter({ transport, clock, logger, batchSize: 10, spoolDir: dir, minRetryDelayMs: 1000, maxRetryDelayMs: 4000, maxConcurrentWrites: 2 });
+  const writer = new InfluxWriter({
+    transport,
+    clock,
+    logger,
+    batchSize: 10,
+    spoolDir: dir,
+    minRetryDelayMs: 1000,
+    maxRetryDelayMs: 4000,
+    maxConcurrentWrites: 2,
+  });
   t.after(() => writer.close(0));
   await writer.start();
   transport.setDefault(connectionRefused());
@@ -346,16 +395,27 @@ test('an outage sends batches to the spool and replays them oldest first when th
   for (let i = 200; i < 230; i++) writer.write(pt(i));
   await clock.advanceAsync(5000);
   await settle(() => writer.stats().pointsWritten === 230, 'replayed');
-  assert.deepEqual(transport.acceptedLines(), Array.from({ length: 230 }, (_, i) => line(i)).sort((a, b) => transport.acceptedLines().indexOf(a) - transport.acceptedLines().indexOf(b)));
+  assert.deepEqual(
+    transport.acceptedLines(),
+    Array.from({ length: 230 }, (_, i) => line(i)).sort(
+      (a, b) => transport.acceptedLines().indexOf(a) - transport.acceptedLines().indexOf(b),
+    ),
+  );
   // Oldest first: the first acknowledged batch is the first one written.
-  assert.deepEqual(transport.sends.find((s) => s.result === 'ok')!.lines, Array.from({ length: 10 }, (_, i) => line(i)));
+  assert.deepEqual(
+    transport.sends.find((s) => s.result === 'ok')!.lines,
+    Array.from({ length: 10 }, (_, i) => line(i)),
+  );
   assert.equal(new Set(transport.acceptedLines()).size, 230);
   const s = writer.stats();
   assert.equal(s.pointsSpooled >= 200, true);
   books(s);
   await settle(() => writer.stats().spoolBytes === 0, 'spool emptied');
   const transitions = lines.filter((l) => /unreachable|Output back/.test(String(l['msg'])));
-  assert.deepEqual(transitions.map((l) => l['msg']), ['Output unreachable; spooling to disk', 'Output back, replaying 220 points']);
+  assert.deepEqual(
+    transitions.map((l) => l['msg']),
+    ['Output unreachable; spooling to disk', 'Output back, replaying 220 points'],
+  );
 });
 
 test('close past its deadline spools in-flight and queued batches, and the next start replays them', async (t) => {
@@ -387,7 +447,15 @@ test('a producer faster than the server keeps memory bounded and the books balan
   const dir = tempDir();
   const clock = new FakeClock();
   const transport = new FakeLineTransport(clock);
-  const writer = new InfluxWriter({ transport, clock, logger: silentLogger(), batchSize: 50, maxBufferPoints: 400, spoolDir: dir, maxConcurrentWrites: 1 });
+  const writer = new InfluxWriter({
+    transport,
+    clock,
+    logger: silentLogger(),
+    batchSize: 50,
+    maxBufferPoints: 400,
+    spoolDir: dir,
+    maxConcurrentWrites: 1,
+  });
   t.after(() => writer.close(0));
   await writer.start();
   transport.setDefault('hold');
@@ -414,7 +482,13 @@ test('a producer faster than the server keeps memory bounded and the books balan
 
 test('a probe that started while the last outage was ending does not block probing in the next outage', async (t) => {
   const dir = tempDir();
-  const { clock, transport, writer } = setup(t, { batchSize: 1, maxConcurrentWrites: 2, spoolDir: dir, minRetryDelayMs: 1000, maxRetryDelayMs: 1000 });
+  const { clock, transport, writer } = setup(t, {
+    batchSize: 1,
+    maxConcurrentWrites: 2,
+    spoolDir: dir,
+    minRetryDelayMs: 1000,
+    maxRetryDelayMs: 1000,
+  });
   await writer.start();
   // Batch 0 is held (slow but healthy); batch 1 fails: the writer is failing and spools it.
   transport.enqueue('hold', connectionRefused());
@@ -445,7 +519,17 @@ test('a close deadline that passes while a sender reads the spool starts no requ
   const dir = tempDir();
   const clock = new FakeClock();
   const transport = new FakeLineTransport(clock);
-  const writer = new InfluxWriter({ transport, clock, logger: silentLogger(), random: () => 0.999999, batchSize: 1, maxConcurrentWrites: 1, spoolDir: dir, minRetryDelayMs: 1000, maxRetryDelayMs: 1000 });
+  const writer = new InfluxWriter({
+    transport,
+    clock,
+    logger: silentLogger(),
+    random: () => 0.999999,
+    batchSize: 1,
+    maxConcurrentWrites: 1,
+    spoolDir: dir,
+    minRetryDelayMs: 1000,
+    maxRetryDelayMs: 1000,
+  });
   await writer.start();
   transport.setDefault(connectionRefused());
   for (let i = 0; i < 3; i++) writer.write(pt(i));
@@ -458,7 +542,9 @@ test('a close deadline that passes while a sender reads the spool starts no requ
   for (let i = 0; i < 50; i++) await Promise.resolve(); // close() arms its deadline timer
   clock.advance(0); // the close deadline passes while the read is under way
   let returned = false;
-  void closing.then(() => { returned = true; });
+  void closing.then(() => {
+    returned = true;
+  });
   await advanceUntil(clock, () => returned, 1000, 20_000);
   const heldAfterDeadline = transport.heldCount;
   transport.release();
@@ -473,8 +559,12 @@ test('close() is bounded even when the transport ignores the abort: its batches 
   const clock = new FakeClock();
   let sends = 0;
   const transport = {
-    name: 'stuck', unsignedAsInteger: false,
-    send: (): Promise<void> => { sends++; return new Promise<void>(() => undefined); }, // a hung file system: never settles, ignores the signal
+    name: 'stuck',
+    unsignedAsInteger: false,
+    send: (): Promise<void> => {
+      sends++;
+      return new Promise<void>(() => undefined);
+    }, // a hung file system: never settles, ignores the signal
     close: (): Promise<void> => new Promise<void>(() => undefined),
   };
   const { logger, lines } = captureLogger('warn');
@@ -485,17 +575,30 @@ test('close() is bounded even when the transport ignores the abort: its batches 
   assert.equal(sends, 2);
   const closing = writer.close(500);
   let returned = false;
-  void closing.then(() => { returned = true; });
+  void closing.then(() => {
+    returned = true;
+  });
   await advanceUntil(clock, () => returned, 100, 4000);
   assert.equal(returned, true, 'close() returned within deadline + grace periods of simulated time');
   const s = writer.stats();
   assert.deepEqual([s.pointsWritten, s.pointsDropped, s.spoolPoints], [0, 0, 4]);
-  assert.equal(lines.filter((l) => l['msg'] === 'Output ignored the close deadline; its requests were given up').length, 1);
+  assert.equal(
+    lines.filter((l) => l['msg'] === 'Output ignored the close deadline; its requests were given up').length,
+    1,
+  );
 });
 
 test('the books balance while a replayed batch is in flight and its segment is dropped for space', async (t) => {
   const dir = tempDir();
-  const { clock, transport, writer } = setup(t, { batchSize: 1000, maxConcurrentWrites: 1, spoolDir: dir, spoolMaxBytes: 200_000, spoolSegmentBytes: 64 * 1024, minRetryDelayMs: 1000, maxRetryDelayMs: 1000 });
+  const { clock, transport, writer } = setup(t, {
+    batchSize: 1000,
+    maxConcurrentWrites: 1,
+    spoolDir: dir,
+    spoolMaxBytes: 200_000,
+    spoolSegmentBytes: 64 * 1024,
+    minRetryDelayMs: 1000,
+    maxRetryDelayMs: 1000,
+  });
   await writer.start();
   transport.setDefault(connectionRefused());
   let n = 0;
@@ -521,7 +624,16 @@ test('a spool that cannot be read is logged once and retried after a pause, then
   const { logger, lines } = captureLogger('warn');
   const clock = new FakeClock();
   const transport = new FakeLineTransport(clock);
-  const writer = new InfluxWriter({ transport, clock, logger, random: () => 0.999999, batchSize: 1, spoolDir: dir, minRetryDelayMs: 1000, maxRetryDelayMs: 1000 });
+  const writer = new InfluxWriter({
+    transport,
+    clock,
+    logger,
+    random: () => 0.999999,
+    batchSize: 1,
+    spoolDir: dir,
+    minRetryDelayMs: 1000,
+    maxRetryDelayMs: 1000,
+  });
   t.after(() => writer.close(0));
   await writer.start();
   transport.setDefault(connectionRefused());
@@ -550,7 +662,16 @@ test('a spool that failed to take a batch is tried again 30 s later instead of n
   const { logger, lines } = captureLogger('warn');
   const clock = new FakeClock();
   const transport = new FakeLineTransport(clock);
-  const writer = new InfluxWriter({ transport, clock, logger, random: () => 0.999999, batchSize: 1, spoolDir, minRetryDelayMs: 1000, maxRetryDelayMs: 1000 });
+  const writer = new InfluxWriter({
+    transport,
+    clock,
+    logger,
+    random: () => 0.999999,
+    batchSize: 1,
+    spoolDir,
+    minRetryDelayMs: 1000,
+    maxRetryDelayMs: 1000,
+  });
   t.after(() => writer.close(0));
   await writer.start();
   rmSync(spoolDir, { recursive: true, force: true }); // the disk goes away under the spool
@@ -573,7 +694,16 @@ test('close() during the pause after a failed spool read returns without the clo
   const { logger, lines } = captureLogger('warn');
   const clock = new FakeClock();
   const transport = new FakeLineTransport(clock);
-  const writer = new InfluxWriter({ transport, clock, logger, random: () => 0.999999, batchSize: 1, spoolDir: dir, minRetryDelayMs: 1000, maxRetryDelayMs: 1000 });
+  const writer = new InfluxWriter({
+    transport,
+    clock,
+    logger,
+    random: () => 0.999999,
+    batchSize: 1,
+    spoolDir: dir,
+    minRetryDelayMs: 1000,
+    maxRetryDelayMs: 1000,
+  });
   await writer.start();
   transport.setDefault(connectionRefused());
   for (let i = 0; i < 3; i++) writer.write(pt(i));
@@ -596,7 +726,14 @@ test('close() during the pause after a failed spool read returns without the clo
 
 test('the books balance after every step: partial writes, splits, an outage that overflows the spool, a close past its deadline', async (t) => {
   const dir = tempDir();
-  const { clock, transport, writer } = setup(t, { batchSize: 50, maxConcurrentWrites: 2, spoolDir: dir, spoolMaxBytes: 100_000, minRetryDelayMs: 1000, maxRetryDelayMs: 1000 });
+  const { clock, transport, writer } = setup(t, {
+    batchSize: 50,
+    maxConcurrentWrites: 2,
+    spoolDir: dir,
+    spoolMaxBytes: 100_000,
+    minRetryDelayMs: 1000,
+    maxRetryDelayMs: 1000,
+  });
   const check = (): boolean => {
     writer.checkBooks();
     books(writer.stats());

@@ -129,22 +129,52 @@ export class InfluxWriter implements PointSink {
     const batchSize = Math.min(this.#o.batchSize, Math.max(1, Math.floor(this.#o.maxBufferPoints / 2)));
     this.#queue = new BatchQueue({ batchSize, maxBatchBytes: this.#o.maxBatchBytes });
     this.#health = new OutputHealth({
-      clock, random: this.#o.random, hasSpool: spoolDir !== undefined, minRetryDelayMs: this.#o.minRetryDelayMs,
-      maxRetryDelayMs: this.#o.maxRetryDelayMs, exponentialBase: this.#o.exponentialBase, onProbeDue: () => this.#wake(),
+      clock,
+      random: this.#o.random,
+      hasSpool: spoolDir !== undefined,
+      minRetryDelayMs: this.#o.minRetryDelayMs,
+      maxRetryDelayMs: this.#o.maxRetryDelayMs,
+      exponentialBase: this.#o.exponentialBase,
+      onProbeDue: () => this.#wake(),
     });
     this.#drops = new DropLog(this.#log, clock);
     const wal = spoolDir !== undefined && this.#o.wal;
-    this.#wal = wal ? new Wal({ dir: spoolDir, segmentBytes: this.#o.spoolSegmentBytes, logger: this.#log }) : undefined;
-    this.#spool = spoolDir === undefined ? undefined : new SpoolHandoff({
-      spool: new Spool({ dir: spoolDir, maxBytes: this.#o.spoolMaxBytes, segmentBytes: this.#o.spoolSegmentBytes, logger: this.#log, sync: wal }),
-      spoolDir, thresholdPoints: this.#o.spoolThresholdPoints ?? Math.floor(this.#o.maxBufferPoints / 2),
-      queue: this.#queue, ledger: this.#ledger, health: this.#health, clock, logger: this.#log,
-      noteDrop: (reason, n) => this.#noteDrop(reason, n), wake: () => this.#wake(),
-    });
+    this.#wal = wal
+      ? new Wal({ dir: spoolDir, segmentBytes: this.#o.spoolSegmentBytes, logger: this.#log })
+      : undefined;
+    this.#spool =
+      spoolDir === undefined
+        ? undefined
+        : new SpoolHandoff({
+            spool: new Spool({
+              dir: spoolDir,
+              maxBytes: this.#o.spoolMaxBytes,
+              segmentBytes: this.#o.spoolSegmentBytes,
+              logger: this.#log,
+              sync: wal,
+            }),
+            spoolDir,
+            thresholdPoints: this.#o.spoolThresholdPoints ?? Math.floor(this.#o.maxBufferPoints / 2),
+            queue: this.#queue,
+            ledger: this.#ledger,
+            health: this.#health,
+            clock,
+            logger: this.#log,
+            noteDrop: (reason, n) => this.#noteDrop(reason, n),
+            wake: () => this.#wake(),
+          });
     this.#senders = new Senders({
-      count: this.#o.maxConcurrentWrites, transport: this.#o.transport, queue: this.#queue, spool: this.#spool, ledger: this.#ledger,
-      health: this.#health, clock, readRetryMs: this.#o.minRetryDelayMs, logger: this.#log,
-      onWritten: (b) => this.#onSuccess(b), onFailed: (b, err) => this.#onFailure(b, classifyWriteError(err, clock.now())),
+      count: this.#o.maxConcurrentWrites,
+      transport: this.#o.transport,
+      queue: this.#queue,
+      spool: this.#spool,
+      ledger: this.#ledger,
+      health: this.#health,
+      clock,
+      readRetryMs: this.#o.minRetryDelayMs,
+      logger: this.#log,
+      onWritten: (b) => this.#onSuccess(b),
+      onFailed: (b, err) => this.#onFailure(b, classifyWriteError(err, clock.now())),
       requeue: (b) => this.#requeue(b),
     });
   }
@@ -160,18 +190,33 @@ export class InfluxWriter implements PointSink {
     this.#health.start();
     if (this.#spool) {
       const spool = this.#spool;
-      const rec = await spool.open().then(async (r) => {
-        const logged = (await this.#wal?.recover()) ?? [];
-        const walPoints = await spool.adopt(logged);
-        await this.#wal?.clear();
-        return { ...r, walPoints };
-      }).catch((cause: unknown) => {
-        // Not started: the state stays `idle`, so readiness says the output is not writing.
-        this.#health.startFailed();
-        throw new NetscanError('ERR_WRITE', `cannot open spool_dir ${this.#o.spoolDir}: ${errorMessage(cause)} (check that the directory is writable, or set spool_dir: "" to disable the spool)`, { stage: 'writer', cause });
-      });
-      if (rec.points > 0) this.#log.info({ count: rec.points, batches: rec.records }, 'Spool holds points from a previous run; replaying them');
-      if (rec.walPoints > 0) this.#log.info({ count: rec.walPoints }, 'Write-ahead log holds points a previous run had not delivered; replaying them (at least once)');
+      const rec = await spool
+        .open()
+        .then(async (r) => {
+          const logged = (await this.#wal?.recover()) ?? [];
+          const walPoints = await spool.adopt(logged);
+          await this.#wal?.clear();
+          return { ...r, walPoints };
+        })
+        .catch((cause: unknown) => {
+          // Not started: the state stays `idle`, so readiness says the output is not writing.
+          this.#health.startFailed();
+          throw new NetscanError(
+            'ERR_WRITE',
+            `cannot open spool_dir ${this.#o.spoolDir}: ${errorMessage(cause)} (check that the directory is writable, or set spool_dir: "" to disable the spool)`,
+            { stage: 'writer', cause },
+          );
+        });
+      if (rec.points > 0)
+        this.#log.info(
+          { count: rec.points, batches: rec.records },
+          'Spool holds points from a previous run; replaying them',
+        );
+      if (rec.walPoints > 0)
+        this.#log.info(
+          { count: rec.walPoints },
+          'Write-ahead log holds points a previous run had not delivered; replaying them (at least once)',
+        );
     }
     if (!this.#health.opened()) return;
     this.#senders.start();
@@ -266,7 +311,12 @@ export class InfluxWriter implements PointSink {
     }
     if (this.#spool && this.#queue.sealed > 0) {
       // A spool that would not open is no place for them: they are counted as dropped below.
-      const usable = this.#health.started || await this.#spool.open().then(() => true, () => false);
+      const usable =
+        this.#health.started ||
+        (await this.#spool.open().then(
+          () => true,
+          () => false,
+        ));
       if (usable) this.#spool.route(true);
     }
     this.#health.stopTimers();
@@ -294,7 +344,16 @@ export class InfluxWriter implements PointSink {
   async #settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
     const timer = new AbortController();
     try {
-      return await Promise.race([p.then(() => true, () => true), this.#o.clock.sleep(ms, timer.signal).then(() => false, () => true)]);
+      return await Promise.race([
+        p.then(
+          () => true,
+          () => true,
+        ),
+        this.#o.clock.sleep(ms, timer.signal).then(
+          () => false,
+          () => true,
+        ),
+      ]);
     } finally {
       timer.abort();
     }
@@ -364,14 +423,23 @@ export class InfluxWriter implements PointSink {
   /** One group commit of the write-ahead log; trims what the writer no longer holds. Never rejects: a failure is logged once per episode. */
   async #commitWal(): Promise<void> {
     // Every line the writer still holds is in one of these; the group being committed now is done when none holds it.
-    const live = [this.#queue.oldestWalGroup(), this.#senders.oldestWalGroup(), this.#spool?.oldestWalGroup(), this.#wal!.group + 1];
+    const live = [
+      this.#queue.oldestWalGroup(),
+      this.#senders.oldestWalGroup(),
+      this.#spool?.oldestWalGroup(),
+      this.#wal!.group + 1,
+    ];
     const oldest = Math.min(...live.filter((g) => g !== undefined));
     try {
       await this.#wal!.commit(oldest);
       if (this.#walFailing) this.#log.info({ spool_dir: this.#o.spoolDir }, 'Write-ahead log writable again');
       this.#walFailing = false;
     } catch (err) {
-      if (!this.#walFailing) this.#log.error({ err, spool_dir: this.#o.spoolDir }, 'Cannot write the write-ahead log; points are not safe from a crash until it works again');
+      if (!this.#walFailing)
+        this.#log.error(
+          { err, spool_dir: this.#o.spoolDir },
+          'Cannot write the write-ahead log; points are not safe from a crash until it works again',
+        );
       this.#walFailing = true;
     }
   }
@@ -401,7 +469,8 @@ export class InfluxWriter implements PointSink {
       case 'drop': {
         if (batch.entry) this.#spool!.ack(batch.entry);
         // A partial write stored the other lines: they count as written, only the refused ones as dropped.
-        const refused = c.partialDropped !== undefined && c.partialDropped < batch.points ? c.partialDropped : batch.points;
+        const refused =
+          c.partialDropped !== undefined && c.partialDropped < batch.points ? c.partialDropped : batch.points;
         this.#ledger.written(batch.points - refused, from);
         this.#ledger.dropSent('rejected', refused, from);
         this.#noteDrop('rejected', refused, c.message);
@@ -417,7 +486,12 @@ export class InfluxWriter implements PointSink {
         const lines = batch.body.split('\n');
         const mid = Math.ceil(lines.length / 2);
         const halves = [lines.slice(0, mid), lines.slice(mid)].map((l): Batch => ({
-          target: batch.target, body: l.join('\n'), points: l.length, seq: batch.seq, entry: undefined, walGroup: batch.walGroup,
+          target: batch.target,
+          body: l.join('\n'),
+          points: l.length,
+          seq: batch.seq,
+          entry: undefined,
+          walGroup: batch.walGroup,
         }));
         this.#ledger.unsent(batch.points, from, 'memory');
         this.#queue.unshift(...halves);
@@ -448,7 +522,10 @@ export class InfluxWriter implements PointSink {
     const where = this.#spool && !this.#health.spoolBroken ? 'spooling to disk' : 'buffering in memory';
     const fields = { err_class: c.errorClass, status: c.status, error: c.message, retry_in_ms: delayMs };
     if (c.errorClass === 'config') {
-      this.#log.error(fields, `Output refused our credentials or target (check influxdb url, token, org, bucket/database); keeping data, ${where}`);
+      this.#log.error(
+        fields,
+        `Output refused our credentials or target (check influxdb url, token, org, bucket/database); keeping data, ${where}`,
+      );
     } else if (c.errorClass === 'throttle') {
       this.#log.warn(fields, `Output asked us to slow down; ${where}`);
     } else {

@@ -19,7 +19,15 @@ export type DropReason =
   | 'shutdown';
 
 /** Every drop reason, in a fixed order. */
-export const dropReasons: readonly DropReason[] = ['buffer_full', 'spool_full', 'rejected', 'too_large', 'invalid', 'closed', 'shutdown'];
+export const dropReasons: readonly DropReason[] = [
+  'buffer_full',
+  'spool_full',
+  'rejected',
+  'too_large',
+  'invalid',
+  'closed',
+  'shutdown',
+];
 
 /** Counters and gauges of one writer (a plain object, safe to serialise). */
 export interface WriterStats {
@@ -58,7 +66,14 @@ export interface WriterStats {
 }
 
 /** The cumulative counters of {@link WriterStats}: they only grow, unlike the gauges (queue depth, spool size). */
-const counterKeys = ['pointsReceived', 'pointsWritten', 'pointsDropped', 'pointsSpooled', 'batchesOk', 'batchesFailed'] as const;
+const counterKeys = [
+  'pointsReceived',
+  'pointsWritten',
+  'pointsDropped',
+  'pointsSpooled',
+  'batchesOk',
+  'batchesFailed',
+] as const;
 
 /** The gauges of {@link WriterStats}: what a writer holds right now. */
 const gaugeKeys = ['spoolPoints', 'spoolBytes', 'queueDepth', 'inFlightPoints'] as const;
@@ -66,11 +81,22 @@ const gaugeKeys = ['spoolPoints', 'spoolBytes', 'queueDepth', 'inFlightPoints'] 
 /** Stats of a writer that has done nothing yet. */
 export function emptyWriterStats(): WriterStats {
   return {
-    pointsReceived: 0, pointsWritten: 0, pointsDropped: 0,
+    pointsReceived: 0,
+    pointsWritten: 0,
+    pointsDropped: 0,
     droppedByReason: Object.fromEntries(dropReasons.map((r) => [r, 0])) as Record<DropReason, number>,
-    pointsSpooled: 0, spoolPoints: 0, spoolBytes: 0, queueDepth: 0, inFlightPoints: 0, batchesOk: 0, batchesFailed: 0,
+    pointsSpooled: 0,
+    spoolPoints: 0,
+    spoolBytes: 0,
+    queueDepth: 0,
+    inFlightPoints: 0,
+    batchesOk: 0,
+    batchesFailed: 0,
     writeErrors: Object.fromEntries(writeErrorClasses.map((c) => [c, 0])) as Record<WriteErrorClass, number>,
-    lastError: undefined, lastErrorMs: 0, lastSuccessMs: 0, state: 'idle',
+    lastError: undefined,
+    lastErrorMs: 0,
+    lastSuccessMs: 0,
+    state: 'idle',
   };
 }
 
@@ -252,11 +278,22 @@ export class Ledger {
   /** The books as {@link WriterStats}, with what only the writer knows. */
   stats(extra: { state: WriterState; spoolBytes: number }): WriterStats {
     return {
-      pointsReceived: this.#received, pointsWritten: this.#written, pointsDropped: this.#dropped,
-      droppedByReason: { ...this.#droppedBy }, pointsSpooled: this.#spooledTotal, spoolPoints: this.#spooled,
-      spoolBytes: extra.spoolBytes, queueDepth: this.#queued + this.#spooling, inFlightPoints: this.#inFlight,
-      batchesOk: this.#batchesOk, batchesFailed: this.#batchesFailed, writeErrors: { ...this.#writeErrors },
-      lastError: this.#lastError, lastErrorMs: this.#lastErrorMs, lastSuccessMs: this.#lastSuccessMs, state: extra.state,
+      pointsReceived: this.#received,
+      pointsWritten: this.#written,
+      pointsDropped: this.#dropped,
+      droppedByReason: { ...this.#droppedBy },
+      pointsSpooled: this.#spooledTotal,
+      spoolPoints: this.#spooled,
+      spoolBytes: extra.spoolBytes,
+      queueDepth: this.#queued + this.#spooling,
+      inFlightPoints: this.#inFlight,
+      batchesOk: this.#batchesOk,
+      batchesFailed: this.#batchesFailed,
+      writeErrors: { ...this.#writeErrors },
+      lastError: this.#lastError,
+      lastErrorMs: this.#lastErrorMs,
+      lastSuccessMs: this.#lastSuccessMs,
+      state: extra.state,
     };
   }
 
@@ -268,19 +305,31 @@ export class Ledger {
   check(seen: LedgerObservation = {}): void {
     const problems: string[] = [];
     const places = {
-      received: this.#received, recovered: this.#recovered, written: this.#written, dropped: this.#dropped,
-      queued: this.#queued, spooling: this.#spooling, inFlight: this.#inFlight, inFlightFromSpool: this.#inFlightFromSpool,
+      received: this.#received,
+      recovered: this.#recovered,
+      written: this.#written,
+      dropped: this.#dropped,
+      queued: this.#queued,
+      spooling: this.#spooling,
+      inFlight: this.#inFlight,
+      inFlightFromSpool: this.#inFlightFromSpool,
       spooled: this.#spooled,
     };
     for (const [k, v] of Object.entries(places)) if (!Number.isSafeInteger(v) || v < 0) problems.push(`${k} is ${v}`);
-    if (this.#inFlightFromSpool > this.#inFlight) problems.push(`inFlightFromSpool ${this.#inFlightFromSpool} > inFlight ${this.#inFlight}`);
+    if (this.#inFlightFromSpool > this.#inFlight)
+      problems.push(`inFlightFromSpool ${this.#inFlightFromSpool} > inFlight ${this.#inFlight}`);
     const byReason = dropReasons.reduce((n, r) => n + this.#droppedBy[r], 0);
     if (byReason !== this.#dropped) problems.push(`dropped ${this.#dropped} but by reason ${byReason}`);
     const inn = this.#received + this.#recovered;
     const out = this.#written + this.#dropped + this.#queued + this.#spooling + this.#inFlight + this.#spooled;
-    if (inn !== out) problems.push(`received + recovered = ${inn} but written + dropped + queued + spooling + inFlight + spooled = ${out}`);
-    if (seen.queuedPoints !== undefined && seen.queuedPoints !== this.#queued) problems.push(`queued ${this.#queued} but the queue holds ${seen.queuedPoints}`);
-    if (problems.length > 0) throw new Error(`writer books do not balance: ${problems.join('; ')} ${JSON.stringify(places)}`);
+    if (inn !== out)
+      problems.push(
+        `received + recovered = ${inn} but written + dropped + queued + spooling + inFlight + spooled = ${out}`,
+      );
+    if (seen.queuedPoints !== undefined && seen.queuedPoints !== this.#queued)
+      problems.push(`queued ${this.#queued} but the queue holds ${seen.queuedPoints}`);
+    if (problems.length > 0)
+      throw new Error(`writer books do not balance: ${problems.join('; ')} ${JSON.stringify(places)}`);
   }
 
   #leaveRequest(n: number, from: Holding): void {

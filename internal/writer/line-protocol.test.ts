@@ -18,26 +18,37 @@ test('renders exactly what the client Point renders for arbitrary names, tags an
     fc.boolean().map((v) => field.bool(v)),
     text.map((v) => field.string(v)),
   );
-  fc.assert(fc.property(key, fc.dictionary(key, key), fc.dictionary(key, fieldArb, { minKeys: 1 }), fc.integer({ min: 0, max: 2 ** 45 }),
-    (measurement, tags, fields, timeMs) => {
-      const p: Point = { measurement, tags, fields, timeMs };
-      const cp = new ClientPoint(measurement).timestamp(timeMs);
-      for (const [k, v] of Object.entries(tags)) cp.tag(k, v);
-      for (const [k, f] of Object.entries(fields)) {
-        if (f.type === 'float') cp.floatField(k, f.value);
-        else if (f.type === 'int') cp.intField(k, f.value);
-        else if (f.type === 'uint') cp.uintField(k, f.value);
-        else if (f.type === 'bool') cp.booleanField(k, f.value);
-        else cp.stringField(k, f.value);
-      }
-      assert.equal(toLineProtocol(p, v2), cp.toLineProtocol({ convertTime: (t: unknown) => String(t) } as never));
-    }), { numRuns: 300 });
+  fc.assert(
+    fc.property(
+      key,
+      fc.dictionary(key, key),
+      fc.dictionary(key, fieldArb, { minKeys: 1 }),
+      fc.integer({ min: 0, max: 2 ** 45 }),
+      (measurement, tags, fields, timeMs) => {
+        const p: Point = { measurement, tags, fields, timeMs };
+        const cp = new ClientPoint(measurement).timestamp(timeMs);
+        for (const [k, v] of Object.entries(tags)) cp.tag(k, v);
+        for (const [k, f] of Object.entries(fields)) {
+          if (f.type === 'float') cp.floatField(k, f.value);
+          else if (f.type === 'int') cp.intField(k, f.value);
+          else if (f.type === 'uint') cp.uintField(k, f.value);
+          else if (f.type === 'bool') cp.booleanField(k, f.value);
+          else cp.stringField(k, f.value);
+        }
+        assert.equal(toLineProtocol(p, v2), cp.toLineProtocol({ convertTime: (t: unknown) => String(t) } as never));
+      },
+    ),
+    { numRuns: 300 },
+  );
 });
 
 test('a hostile string cannot start a new line or break out of its field', () => {
   const payloads = ['a\nping,ip=6.6.6.6 rtt_ms=1 1', 'x" ,evil=1', 'back\\', 'k=v,k2=v2', 'cr\rlf\n', 'tab\there'];
   for (const s of payloads) {
-    const line = toLineProtocol({ measurement: 'device_info', tags: { ip: 'a b,c=d\ne' }, fields: { d: field.string(s) }, timeMs: 1 }, v2)!;
+    const line = toLineProtocol(
+      { measurement: 'device_info', tags: { ip: 'a b,c=d\ne' }, fields: { d: field.string(s) }, timeMs: 1 },
+      v2,
+    )!;
     assert.equal(line.split('\n').length, 1, line);
     assert.ok(line.startsWith('device_info,ip=a\\ b\\,c\\=d_e d="'), line);
     assert.ok(line.endsWith('" 1'), line);
@@ -51,5 +62,11 @@ test('unrepresentable fields are left out and a point without fields is refused'
   assert.equal(toLineProtocol(p({ a: { type: 'int', value: 2 ** 60 } }), v2), undefined);
   assert.equal(toLineProtocol({ measurement: '', tags: {}, fields: { a: field.int(1) }, timeMs: 5 }, v2), undefined);
   assert.equal(toLineProtocol(p({ u: field.uint(7) }), { unsignedAsInteger: true }), 'm u=7i 5');
-  assert.equal(toLineProtocol({ measurement: 'm', tags: { empty: '', ip: '127.0.0.1' }, fields: { u: field.uint(7) }, timeMs: 5 }, v2), 'm,ip=127.0.0.1 u=7u 5');
+  assert.equal(
+    toLineProtocol(
+      { measurement: 'm', tags: { empty: '', ip: '127.0.0.1' }, fields: { u: field.uint(7) }, timeMs: 5 },
+      v2,
+    ),
+    'm,ip=127.0.0.1 u=7u 5',
+  );
 });

@@ -4,14 +4,26 @@ import { FakeClock } from '../testkit/fake-clock.js';
 import type { ClassifiedWriteError } from './classify.js';
 import { OutputHealth, SPOOL_RETRY_MS } from './output-health.js';
 
-const refused: ClassifiedWriteError = { errorClass: 'retry', message: 'ECONNREFUSED', status: undefined, retryAfterMs: undefined };
+const refused: ClassifiedWriteError = {
+  errorClass: 'retry',
+  message: 'ECONNREFUSED',
+  status: undefined,
+  retryAfterMs: undefined,
+};
 
 function machine(opts: { hasSpool?: boolean } = {}) {
   const clock = new FakeClock();
   let due = 0;
   const h = new OutputHealth({
-    clock, random: () => 0.999999, hasSpool: opts.hasSpool ?? true, minRetryDelayMs: 1000, maxRetryDelayMs: 4000, exponentialBase: 2,
-    onProbeDue: () => { due++; },
+    clock,
+    random: () => 0.999999,
+    hasSpool: opts.hasSpool ?? true,
+    minRetryDelayMs: 1000,
+    maxRetryDelayMs: 4000,
+    exponentialBase: 2,
+    onProbeDue: () => {
+      due++;
+    },
   });
   return { clock, h, due: () => due };
 }
@@ -20,11 +32,55 @@ test('the phases follow start and close, and an illegal change throws', () => {
   const table: Array<[string, (h: OutputHealth) => void, string, string]> = [
     ['close before start', (h) => h.close(), 'closed', 'stopped'],
     ['start', (h) => h.start(), 'starting', 'writing'],
-    ['start, spool fails to open', (h) => { h.start(); h.startFailed(); }, 'idle', 'idle'],
-    ['start, opened', (h) => { h.start(); assert.equal(h.opened(), true); }, 'running', 'writing'],
-    ['close while the spool opens, then it opens', (h) => { h.start(); h.close(); assert.equal(h.opened(), false); }, 'draining', 'stopped'],
-    ['close while the spool opens, then it fails', (h) => { h.start(); h.close(); h.startFailed(); }, 'closed', 'stopped'],
-    ['close past its deadline', (h) => { h.start(); h.opened(); h.close(); h.halt(); }, 'halted', 'stopped'],
+    [
+      'start, spool fails to open',
+      (h) => {
+        h.start();
+        h.startFailed();
+      },
+      'idle',
+      'idle',
+    ],
+    [
+      'start, opened',
+      (h) => {
+        h.start();
+        assert.equal(h.opened(), true);
+      },
+      'running',
+      'writing',
+    ],
+    [
+      'close while the spool opens, then it opens',
+      (h) => {
+        h.start();
+        h.close();
+        assert.equal(h.opened(), false);
+      },
+      'draining',
+      'stopped',
+    ],
+    [
+      'close while the spool opens, then it fails',
+      (h) => {
+        h.start();
+        h.close();
+        h.startFailed();
+      },
+      'closed',
+      'stopped',
+    ],
+    [
+      'close past its deadline',
+      (h) => {
+        h.start();
+        h.opened();
+        h.close();
+        h.halt();
+      },
+      'halted',
+      'stopped',
+    ],
   ];
   for (const [what, steps, phase, reported] of table) {
     const { h } = machine();
@@ -80,17 +136,29 @@ test('a probe left over from the last outage does not speak for the next one', (
   h.probeEnded(old);
   assert.equal(h.mayStartRequest(), false, 'the current probe is still in flight');
   assert.equal(h.fail(refused, old, clock.now()), undefined);
-  assert.deepEqual(h.snapshot().output, { kind: 'failing', error: refused, failures: 1, sinceMs: clock.now() - 1000, probe: { kind: 'in_flight', ticket: current } });
+  assert.deepEqual(h.snapshot().output, {
+    kind: 'failing',
+    error: refused,
+    failures: 1,
+    sinceMs: clock.now() - 1000,
+    probe: { kind: 'in_flight', ticket: current },
+  });
 });
 
 test('Retry-After sets the delay, and a config error is not healthy even with a spool', () => {
   const { clock, h } = machine();
   h.start();
   h.opened();
-  assert.deepEqual(h.fail({ ...refused, errorClass: 'throttle', retryAfterMs: 7000 }, undefined, clock.now()), { delayMs: 7000, newEpisode: true });
+  assert.deepEqual(h.fail({ ...refused, errorClass: 'throttle', retryAfterMs: 7000 }, undefined, clock.now()), {
+    delayMs: 7000,
+    newEpisode: true,
+  });
   assert.equal(h.healthy(), true);
   clock.advance(7000);
-  assert.deepEqual(h.fail({ ...refused, errorClass: 'config', status: 401 }, h.takeProbe(), clock.now()), { delayMs: 2000, newEpisode: true });
+  assert.deepEqual(h.fail({ ...refused, errorClass: 'config', status: 401 }, h.takeProbe(), clock.now()), {
+    delayMs: 2000,
+    newEpisode: true,
+  });
   assert.equal(h.healthy(), false);
 });
 

@@ -12,21 +12,22 @@ export type WriterState = 'idle' | 'writing' | 'spooling' | 'buffering' | 'stopp
 export type Phase = 'idle' | 'starting' | 'running' | 'draining' | 'halted' | 'closed';
 
 /** While failing, requests wait for the backoff, then one probe may go; its outcome decides. */
-export type Probe = { readonly kind: 'backoff' } | { readonly kind: 'due' } | { readonly kind: 'in_flight'; readonly ticket: number };
+export type Probe =
+  { readonly kind: 'backoff' } | { readonly kind: 'due' } | { readonly kind: 'in_flight'; readonly ticket: number };
 
 /** Whether the server takes our requests. */
 export type Output =
   | { readonly kind: 'writing' }
   | {
-    readonly kind: 'failing';
-    /** The last failure (redacted). */
-    readonly error: ClassifiedWriteError;
-    /** Consecutive failed probes, for the backoff. */
-    readonly failures: number;
-    /** When the outage began, ms since the epoch. */
-    readonly sinceMs: number;
-    readonly probe: Probe;
-  };
+      readonly kind: 'failing';
+      /** The last failure (redacted). */
+      readonly error: ClassifiedWriteError;
+      /** Consecutive failed probes, for the backoff. */
+      readonly failures: number;
+      /** When the outage began, ms since the epoch. */
+      readonly sinceMs: number;
+      readonly probe: Probe;
+    };
 
 /** The spool's own trouble: it refused a batch (`broken` until `retryAtMs`), or a read failed. */
 export interface SpoolHealth {
@@ -103,7 +104,9 @@ export class OutputHealth {
 
   /** start() was called (or it was, before close()): senders may exist and batches may go to the spool. */
   get started(): boolean {
-    return this.#phase === 'starting' || this.#phase === 'running' || this.#phase === 'draining' || this.#phase === 'halted';
+    return (
+      this.#phase === 'starting' || this.#phase === 'running' || this.#phase === 'draining' || this.#phase === 'halted'
+    );
   }
 
   /** close() was called: new points are refused and the spool is not read any more. */
@@ -196,7 +199,8 @@ export class OutputHealth {
   /** The probe ended without a verdict (no batch to send, or it was not sent): the next one may go. */
   probeEnded(ticket: number | undefined): void {
     const out = this.#output;
-    if (ticket === undefined || out.kind !== 'failing' || out.probe.kind !== 'in_flight' || out.probe.ticket !== ticket) return;
+    if (ticket === undefined || out.kind !== 'failing' || out.probe.kind !== 'in_flight' || out.probe.ticket !== ticket)
+      return;
     this.#output = { ...out, probe: { kind: 'due' } };
   }
 
@@ -218,10 +222,17 @@ export class OutputHealth {
     const was = this.#output;
     if (was.kind === 'failing' && !(was.probe.kind === 'in_flight' && was.probe.ticket === probe)) return undefined;
     const failures = was.kind === 'failing' ? was.failures + 1 : 1;
-    const delayMs = error.retryAfterMs === undefined
-      ? backoffDelayMs(failures, this.#o, this.#o.random)
-      : Math.min(error.retryAfterMs, MAX_RETRY_AFTER_MS);
-    this.#output = { kind: 'failing', error, failures, sinceMs: was.kind === 'failing' ? was.sinceMs : nowMs, probe: { kind: 'backoff' } };
+    const delayMs =
+      error.retryAfterMs === undefined
+        ? backoffDelayMs(failures, this.#o, this.#o.random)
+        : Math.min(error.retryAfterMs, MAX_RETRY_AFTER_MS);
+    this.#output = {
+      kind: 'failing',
+      error,
+      failures,
+      sinceMs: was.kind === 'failing' ? was.sinceMs : nowMs,
+      probe: { kind: 'backoff' },
+    };
     // Driven by the timer alone: a real timer may fire a millisecond before the wall clock agrees.
     this.#probeTimer?.cancel();
     this.#probeTimer = this.#o.clock.setTimeout(() => this.#probeDue(), delayMs);

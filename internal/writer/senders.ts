@@ -67,9 +67,11 @@ export class Senders {
   /** Starts the senders. */
   start(): void {
     for (let i = 0; i < Math.max(1, this.#o.count); i++) {
-      this.#workers.push(this.#worker().catch((err: unknown) => {
-        this.#o.logger.error({ err }, 'Writer sender stopped on an unexpected error');
-      }));
+      this.#workers.push(
+        this.#worker().catch((err: unknown) => {
+          this.#o.logger.error({ err }, 'Writer sender stopped on an unexpected error');
+        }),
+      );
     }
   }
 
@@ -146,7 +148,8 @@ export class Senders {
           health.probeEnded(probe);
           // A failed read is retried after a pause, never in a tight loop. close() ends the pause:
           // senders do not read the spool while closing, so it must not hold close() up.
-          if (health.spoolReadFailing && !health.closed) await this.#o.clock.sleep(this.#o.readRetryMs, this.#closeBegun.signal).catch(() => undefined);
+          if (health.spoolReadFailing && !health.closed)
+            await this.#o.clock.sleep(this.#o.readRetryMs, this.#closeBegun.signal).catch(() => undefined);
           continue;
         }
         const b = queue.shift();

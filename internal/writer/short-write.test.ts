@@ -11,7 +11,11 @@ test('a write cut short by a full disk is undone and reported: never counted as 
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const script = fileURLToPath(new URL('./testdata/short-write.ts', import.meta.url));
   // `ulimit -f` stands in for a full disk: writes past 100 KiB per file come back short.
-  const run = spawnSync('bash', ['-c', `ulimit -f 100 && exec "${process.execPath}" --import tsx "${script}" "${dir}"`], { encoding: 'utf8', timeout: 60_000 });
+  const run = spawnSync(
+    'bash',
+    ['-c', `ulimit -f 100 && exec "${process.execPath}" --import tsx "${script}" "${dir}"`],
+    { encoding: 'utf8', timeout: 60_000 },
+  );
   assert.equal(run.status, 0, run.stderr);
   const r = JSON.parse(run.stdout.trim()) as Record<string, unknown>;
   assert.match(String(r['spoolError']), /short write to the spool/);

@@ -92,26 +92,37 @@ export class SpoolHandoff {
     const { spool, queue, ledger, health } = this.#o;
     const writable = force || health.spoolWritable(this.#o.clock.now());
     if ((!health.started && !force) || !writable) return;
-    const useSpool = force || health.failure !== undefined || spool.pendingPoints > 0 || ledger.spooling > 0 || ledger.queued > this.#o.thresholdPoints;
+    const useSpool =
+      force ||
+      health.failure !== undefined ||
+      spool.pendingPoints > 0 ||
+      ledger.spooling > 0 ||
+      ledger.queued > this.#o.thresholdPoints;
     if (!useSpool) return;
     for (let b = queue.shift(); b; b = queue.shift()) {
       const batch = b;
       ledger.spoolBegin(batch.points);
       this.#appending.add(batch);
-      const appended = spool.append(batch.target, batch.body, batch.points).then((lost) => {
-        this.#appending.delete(batch);
-        ledger.spoolEnd(batch.points, lost);
-        if (lost > 0) this.#o.noteDrop('spool_full', lost);
-        this.#o.wake();
-      }, (err: unknown) => {
-        this.#appending.delete(batch);
-        ledger.spoolRefused(batch.points);
-        queue.unshift(batch);
-        if (health.spoolWriteFailed(this.#o.clock.now())) {
-          this.#o.logger.error({ err, spool_dir: this.#o.spoolDir, retry_in_ms: SPOOL_RETRY_MS }, 'Cannot write the spool; keeping data in memory');
-        }
-        this.#o.wake();
-      });
+      const appended = spool.append(batch.target, batch.body, batch.points).then(
+        (lost) => {
+          this.#appending.delete(batch);
+          ledger.spoolEnd(batch.points, lost);
+          if (lost > 0) this.#o.noteDrop('spool_full', lost);
+          this.#o.wake();
+        },
+        (err: unknown) => {
+          this.#appending.delete(batch);
+          ledger.spoolRefused(batch.points);
+          queue.unshift(batch);
+          if (health.spoolWriteFailed(this.#o.clock.now())) {
+            this.#o.logger.error(
+              { err, spool_dir: this.#o.spoolDir, retry_in_ms: SPOOL_RETRY_MS },
+              'Cannot write the spool; keeping data in memory',
+            );
+          }
+          this.#o.wake();
+        },
+      );
       this.#appends = this.#appends.then(() => appended);
     }
   }
@@ -123,13 +134,17 @@ export class SpoolHandoff {
 
   /** The oldest spooled batch, or undefined when there is none or the read failed (logged once per episode). */
   take(): Promise<SpoolEntry | undefined> {
-    return this.#o.spool.take().then((entry) => {
-      this.#o.health.spoolReadOk();
-      return entry;
-    }, (err: unknown) => {
-      if (this.#o.health.spoolReadFailed()) this.#o.logger.error({ err, spool_dir: this.#o.spoolDir }, 'Cannot read the spool; retrying');
-      return undefined;
-    });
+    return this.#o.spool.take().then(
+      (entry) => {
+        this.#o.health.spoolReadOk();
+        return entry;
+      },
+      (err: unknown) => {
+        if (this.#o.health.spoolReadFailed())
+          this.#o.logger.error({ err, spool_dir: this.#o.spoolDir }, 'Cannot read the spool; retrying');
+        return undefined;
+      },
+    );
   }
 
   /** Puts back a batch that was taken but never booked as sent; its points are dropped if its segment went for space meanwhile. */

@@ -1,6 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../testkit/logger.js';
@@ -12,7 +21,8 @@ function tempDir(t: { after: (fn: () => void) => void }): string {
   return dir;
 }
 
-const body = (tag: string, n: number): string => Array.from({ length: n }, (_, i) => `m,t=${tag} v=${i}i ${i}`).join('\n');
+const body = (tag: string, n: number): string =>
+  Array.from({ length: n }, (_, i) => `m,t=${tag} v=${i}i ${i}`).join('\n');
 
 function spool(dir: string, maxBytes = 1 << 30, segmentBytes = 1 << 20): Spool {
   return new Spool({ dir, maxBytes, segmentBytes, logger: silentLogger() });
@@ -59,7 +69,9 @@ test('replays unacknowledged batches after a restart', async (t) => {
   const done: SpoolEntry[] = [];
   for (let i = 0; i < 6; i++) done.push((await first.take())!);
   // Acknowledge the first segment's records only; the process then "dies" (no close).
-  const firstSegment = done.filter((e) => (e.record as { seg: unknown }).seg === (done[0]!.record as { seg: unknown }).seg);
+  const firstSegment = done.filter(
+    (e) => (e.record as { seg: unknown }).seg === (done[0]!.record as { seg: unknown }).seg,
+  );
   assert.ok(firstSegment.length < 6, 'records span several segments');
   for (const e of firstSegment) first.ack(e);
   await first.close();
@@ -69,7 +81,10 @@ test('replays unacknowledged batches after a restart', async (t) => {
   assert.equal(rec.truncatedBytes, 0);
   const replayed: string[] = [];
   for (let e = await second.take(); e; e = await second.take()) replayed.push(e.body);
-  assert.deepEqual(replayed, done.slice(firstSegment.length).map((e) => e.body));
+  assert.deepEqual(
+    replayed,
+    done.slice(firstSegment.length).map((e) => e.body),
+  );
   await second.close();
 });
 

@@ -84,8 +84,19 @@ const crc32: (data: Uint8Array) => number =
 
 function newSegment(seq: number, path: string, active: boolean): Segment {
   return {
-    seq, path, size: 0, live: 0, livePoints: 0, active, deleted: false, reader: undefined,
-    records: [], ackedPrefix: 0, savedWatermark: 0, saving: false, saveAgain: false,
+    seq,
+    path,
+    size: 0,
+    live: 0,
+    livePoints: 0,
+    active,
+    deleted: false,
+    reader: undefined,
+    records: [],
+    ackedPrefix: 0,
+    savedWatermark: 0,
+    saving: false,
+    saveAgain: false,
   };
 }
 
@@ -144,7 +155,10 @@ export class Spool {
   #saves = new Set<Promise<void>>();
 
   constructor(opts: SpoolOptions) {
-    this.#opts = { ...opts, segmentBytes: Math.max(64 * 1024, Math.min(opts.segmentBytes, Math.floor(opts.maxBytes / 4))) };
+    this.#opts = {
+      ...opts,
+      segmentBytes: Math.max(64 * 1024, Math.min(opts.segmentBytes, Math.floor(opts.maxBytes / 4))),
+    };
     this.#log = opts.logger;
   }
 
@@ -175,7 +189,8 @@ export class Spool {
     // a new segment of the same name and hide that segment's records from the next replay.
     const present = new Set(names);
     for (const n of all) {
-      if (n.endsWith('.ack') && !present.has(n.replace(/\.ack$/, '.seg'))) await rm(join(this.#opts.dir, n), { force: true });
+      if (n.endsWith('.ack') && !present.has(n.replace(/\.ack$/, '.seg')))
+        await rm(join(this.#opts.dir, n), { force: true });
     }
     for (const name of names) {
       const seq = Number(SEGMENT_RE.exec(name)![1]);
@@ -201,7 +216,11 @@ export class Spool {
       rec.records += records.length;
       rec.points += records.reduce((n, r) => n + r.points, 0);
     }
-    if (rec.truncatedBytes > 0) this.#log.warn({ stage: 'writer', spool_dir: this.#opts.dir, truncated_bytes: rec.truncatedBytes }, 'Spool had a partial record from an interrupted write; cut it off');
+    if (rec.truncatedBytes > 0)
+      this.#log.warn(
+        { stage: 'writer', spool_dir: this.#opts.dir, truncated_bytes: rec.truncatedBytes },
+        'Spool had a partial record from an interrupted write; cut it off',
+      );
     return rec;
   }
 
@@ -276,9 +295,11 @@ export class Spool {
     this.#advanceWatermark(meta.seg);
     if (meta.seg.live === 0) {
       const seg = meta.seg;
-      this.#chain = this.#chain.then(() => this.#retireIfEmpty(seg)).catch((err: unknown) => {
-        this.#log.warn({ stage: 'writer', err, path: seg.path }, 'Could not delete an acknowledged spool segment');
-      });
+      this.#chain = this.#chain
+        .then(() => this.#retireIfEmpty(seg))
+        .catch((err: unknown) => {
+          this.#log.warn({ stage: 'writer', err, path: seg.path }, 'Could not delete an acknowledged spool segment');
+        });
     }
   }
 
@@ -301,7 +322,8 @@ export class Spool {
     header.writeUInt8(target === 'health' ? 1 : 0, 12);
     header.writeUInt32LE(crc32(payload), 16);
     const length = HEADER_BYTES + payload.length;
-    if (this.#active && this.#active.size > 0 && this.#active.size + length > this.#opts.segmentBytes) await this.#closeWriter();
+    if (this.#active && this.#active.size > 0 && this.#active.size + length > this.#opts.segmentBytes)
+      await this.#closeWriter();
     // A batch larger than the whole spool cannot be kept: refuse it before dropping anything for it.
     if (length > this.#opts.maxBytes) return points;
     let dropped = 0;
@@ -403,7 +425,11 @@ export class Spool {
     for (const m of seg.records) if (m.state === 'inflight') inflight += m.points;
     this.#pendingPoints -= seg.livePoints - inflight;
     await this.#remove(seg);
-    if (lost > 0) this.#log.error({ stage: 'writer', spool_dir: this.#opts.dir, count: lost }, 'Spool full: dropped the oldest spooled points');
+    if (lost > 0)
+      this.#log.error(
+        { stage: 'writer', spool_dir: this.#opts.dir, count: lost },
+        'Spool full: dropped the oldest spooled points',
+      );
     return lost;
   }
 
@@ -440,13 +466,18 @@ export class Spool {
       } while (seg.saveAgain && !seg.deleted);
     };
     seg.saving = true;
-    const saving = save().catch((err: unknown) => {
-      this.#log.warn({ stage: 'writer', err, path: ackPath(seg) }, 'Could not record spool progress; some batches may be replayed twice after a restart');
-    }).finally(() => {
-      seg.saving = false;
-      this.#saves.delete(saving);
-      if (seg.saveAgain && !seg.deleted) this.#advanceWatermark(seg);
-    });
+    const saving = save()
+      .catch((err: unknown) => {
+        this.#log.warn(
+          { stage: 'writer', err, path: ackPath(seg) },
+          'Could not record spool progress; some batches may be replayed twice after a restart',
+        );
+      })
+      .finally(() => {
+        seg.saving = false;
+        this.#saves.delete(saving);
+        if (seg.saveAgain && !seg.deleted) this.#advanceWatermark(seg);
+      });
     this.#saves.add(saving);
   }
 
@@ -466,8 +497,12 @@ export class Spool {
         await fh.read(payload, 0, len, offset + HEADER_BYTES);
         if (crc32(payload) !== header.readUInt32LE(16)) break;
         records.push({
-          seg, offset, length: HEADER_BYTES + len, points: header.readUInt32LE(8),
-          target: header.readUInt8(12) === 1 ? 'health' : 'primary', state: 'unread',
+          seg,
+          offset,
+          length: HEADER_BYTES + len,
+          points: header.readUInt32LE(8),
+          target: header.readUInt8(12) === 1 ? 'health' : 'primary',
+          state: 'unread',
         });
         offset += HEADER_BYTES + len;
       }

@@ -12,7 +12,11 @@ import { InfluxWriter, type InfluxWriterOptions } from './influx-writer.js';
 import { InfluxV1Transport, InfluxV2Transport } from './transport.js';
 
 const pt = (i: number, bucket?: 'health'): Point => ({
-  measurement: 'ping', tags: { ip: '127.0.0.2' }, fields: { seq: field.int(i), n: field.uint(i) }, timeMs: 1_700_000_000_000 + i, ...(bucket ? { bucket } : {}),
+  measurement: 'ping',
+  tags: { ip: '127.0.0.2' },
+  fields: { seq: field.int(i), n: field.uint(i) },
+  timeMs: 1_700_000_000_000 + i,
+  ...(bucket ? { bucket } : {}),
 });
 const line = (i: number): string => `ping,ip=127.0.0.2 n=${i}u,seq=${i}i ${1_700_000_000_000 + i}`;
 
@@ -24,17 +28,38 @@ before(async () => {
 after(() => server.stop());
 
 function v2(url = server.url, timeoutMs = 2000): InfluxV2Transport {
-  return new InfluxV2Transport({ url, token: 'tok3n', org: 'acme', bucket: 'netscan', healthBucket: 'health', timeoutMs });
+  return new InfluxV2Transport({
+    url,
+    token: 'tok3n',
+    org: 'acme',
+    bucket: 'netscan',
+    healthBucket: 'health',
+    timeoutMs,
+  });
 }
 
 /** A writer on the real clock with short backoff, closed after the test. */
-function writer(t: { after: (fn: () => Promise<void>) => void }, opts: Partial<InfluxWriterOptions> & Pick<InfluxWriterOptions, 'transport'>): InfluxWriter {
-  const w = new InfluxWriter({ clock: systemClock, logger: silentLogger(), batchSize: 10, flushIntervalMs: 20, minRetryDelayMs: 10, maxRetryDelayMs: 40, ...opts });
+function writer(
+  t: { after: (fn: () => Promise<void>) => void },
+  opts: Partial<InfluxWriterOptions> & Pick<InfluxWriterOptions, 'transport'>,
+): InfluxWriter {
+  const w = new InfluxWriter({
+    clock: systemClock,
+    logger: silentLogger(),
+    batchSize: 10,
+    flushIntervalMs: 20,
+    minRetryDelayMs: 10,
+    maxRetryDelayMs: 40,
+    ...opts,
+  });
   t.after(() => w.close(2000));
   return w;
 }
 
-const until = (w: InfluxWriter, cond: (s: ReturnType<InfluxWriter['stats']>) => boolean): Promise<ReturnType<InfluxWriter['stats']>> =>
+const until = (
+  w: InfluxWriter,
+  cond: (s: ReturnType<InfluxWriter['stats']>) => boolean,
+): Promise<ReturnType<InfluxWriter['stats']>> =>
   pollUntil(async () => w.stats(), cond, { deadlineMs: 10_000, intervalMs: 5 });
 
 test('v2 writes gzip line protocol to /api/v2/write with token, org, bucket and ms precision', async (t) => {
@@ -50,14 +75,24 @@ test('v2 writes gzip line protocol to /api/v2/write with token, org, bucket and 
   assert.deepEqual(Object.fromEntries(main.query), { org: 'acme', bucket: 'netscan', precision: 'ms' });
   assert.equal(main.headers['authorization'], 'Token tok3n');
   assert.equal(main.headers['content-encoding'], 'gzip');
-  assert.deepEqual(main.body.split('\n'), Array.from({ length: 50 }, (_, i) => line(i)));
+  assert.deepEqual(
+    main.body.split('\n'),
+    Array.from({ length: 50 }, (_, i) => line(i)),
+  );
   const health = server.requests.find((r) => r.query.get('bucket') === 'health')!;
   assert.equal(health.body, line(1000));
 });
 
 test('v1 writes to /write?db= with basic auth, the health database, and unsigned fields as integers', async (t) => {
   server.requests.length = 0;
-  const transport = new InfluxV1Transport({ url: server.url, database: 'netscan', healthDatabase: 'netscan_health', username: 'ns', password: 'pw', retentionPolicy: 'autogen' });
+  const transport = new InfluxV1Transport({
+    url: server.url,
+    database: 'netscan',
+    healthDatabase: 'netscan_health',
+    username: 'ns',
+    password: 'pw',
+    retentionPolicy: 'autogen',
+  });
   const w = writer(t, { transport });
   await w.start();
   w.write(pt(7));
@@ -86,9 +121,15 @@ test('every fault class from a real HTTP server ends with the data written or co
   );
   await w.start();
   for (let i = 0; i < 8; i++) w.write(pt(i));
-  const s = await until(w, (st) => st.pointsWritten + st.pointsDropped === 8 && st.queueDepth + st.inFlightPoints === 0);
+  const s = await until(
+    w,
+    (st) => st.pointsWritten + st.pointsDropped === 8 && st.queueDepth + st.inFlightPoints === 0,
+  );
   assert.deepEqual(s.writeErrors, { retry: 3, throttle: 2, split: 1, drop: 1, config: 0 });
-  assert.deepEqual(server.requests.slice(0, 7).map((r) => r.body.split('\n').length), [4, 4, 4, 4, 4, 4, 2]);
+  assert.deepEqual(
+    server.requests.slice(0, 7).map((r) => r.body.split('\n').length),
+    [4, 4, 4, 4, 4, 4, 2],
+  );
   // The 400 hit the first half of the split batch; everything else arrived exactly once.
   assert.equal(s.droppedByReason.rejected, 2);
   assert.equal(s.pointsWritten, 6);
@@ -115,7 +156,12 @@ test('connection refused spools to disk, and the data arrives once a server list
   const dir = mkdtempSync(join(tmpdir(), 'netscan-writer-refused-'));
   const port = await freeLoopbackPort();
   const late = new FaultServer();
-  const w = writer(t, { transport: v2(`http://127.0.0.1:${port}`), spoolDir: dir, minRetryDelayMs: 20, maxRetryDelayMs: 50 });
+  const w = writer(t, {
+    transport: v2(`http://127.0.0.1:${port}`),
+    spoolDir: dir,
+    minRetryDelayMs: 20,
+    maxRetryDelayMs: 50,
+  });
   // After the writer's close (hooks run in the order added): its spool and server outlive it.
   t.after(() => late.stop());
   t.after(() => rmSync(dir, { recursive: true, force: true }));

@@ -45,7 +45,12 @@ class ClientPoster {
   /** POSTs `body` to `path` (with its query); resolves once the server acknowledged it. */
   post(path: string, body: string, headers: Record<string, string>, signal: AbortSignal): Promise<void> {
     this.#transport ??= new InfluxDB({ url: this.#url, token: this.#token, timeout: this.#timeoutMs }).transport;
-    return this.#transport.request(path, body, { method: 'POST', headers, gzipThreshold: this.#gzipThresholdBytes, signal }) as Promise<void>;
+    return this.#transport.request(path, body, {
+      method: 'POST',
+      headers,
+      gzipThreshold: this.#gzipThresholdBytes,
+      signal,
+    }) as Promise<void>;
   }
 
   close(): Promise<void> {
@@ -88,7 +93,10 @@ export class InfluxV2Transport implements LineTransport {
   readonly #opts: InfluxV2TransportOptions;
   readonly #poster: ClientPoster;
 
-  constructor(opts: Partial<InfluxV2TransportOptions> & Pick<InfluxV2TransportOptions, 'url' | 'token' | 'org' | 'bucket' | 'healthBucket'>) {
+  constructor(
+    opts: Partial<InfluxV2TransportOptions> &
+      Pick<InfluxV2TransportOptions, 'url' | 'token' | 'org' | 'bucket' | 'healthBucket'>,
+  ) {
     this.#opts = { ...defaultInfluxV2TransportOptions, ...opts };
     this.#poster = new ClientPoster(this.#opts);
     this.name = `influxdb-v2 ${redactUrlCredentials(opts.url)}`;
@@ -142,16 +150,19 @@ export class InfluxV1Transport implements LineTransport {
     // v1 authenticates with basic auth (below), not with a token.
     this.#poster = new ClientPoster({ ...this.#opts, token: undefined });
     this.name = `influxdb-v1 ${redactUrlCredentials(opts.url)}`;
-    this.secrets = opts.password ? [opts.password, Buffer.from(`${opts.username ?? ''}:${opts.password}`).toString('base64')] : [];
+    this.secrets = opts.password
+      ? [opts.password, Buffer.from(`${opts.username ?? ''}:${opts.password}`).toString('base64')]
+      : [];
   }
 
   send(body: string, target: WriteTarget, signal: AbortSignal): Promise<void> {
-    const db = target === 'health' ? this.#opts.healthDatabase ?? this.#opts.database : this.#opts.database;
+    const db = target === 'health' ? (this.#opts.healthDatabase ?? this.#opts.database) : this.#opts.database;
     const q = new URLSearchParams({ db, precision: 'ms' });
     if (this.#opts.retentionPolicy) q.set('rp', this.#opts.retentionPolicy);
     const headers: Record<string, string> = { 'content-type': TEXT_PLAIN };
     if (this.#opts.username !== undefined) {
-      headers['authorization'] = `Basic ${Buffer.from(`${this.#opts.username}:${this.#opts.password ?? ''}`).toString('base64')}`;
+      headers['authorization'] =
+        `Basic ${Buffer.from(`${this.#opts.username}:${this.#opts.password ?? ''}`).toString('base64')}`;
     }
     return this.#poster.post(`/write?${q.toString()}`, body, headers, signal);
   }

@@ -9,7 +9,12 @@ import { silentLogger } from '../testkit/logger.js';
 import { FakeLineTransport } from '../testkit/fake-line-transport.js';
 import { InfluxWriter, type InfluxWriterOptions } from './influx-writer.js';
 
-const pt = (i: number): Point => ({ measurement: 'ping', tags: { ip: '127.0.0.2' }, fields: { seq: field.int(i) }, timeMs: 1_700_000_000_000 + i });
+const pt = (i: number): Point => ({
+  measurement: 'ping',
+  tags: { ip: '127.0.0.2' },
+  fields: { seq: field.int(i) },
+  timeMs: 1_700_000_000_000 + i,
+});
 const line = (i: number): string => `ping,ip=127.0.0.2 seq=${i}i ${1_700_000_000_000 + i}`;
 const range = (from: number, to: number): string[] => Array.from({ length: to - from }, (_, k) => line(from + k));
 
@@ -36,8 +41,22 @@ async function settle(cond: () => boolean, what: string): Promise<void> {
 
 const walFiles = (dir: string): string[] => readdirSync(dir).filter((n) => n.startsWith('wal'));
 
-function writer(clock: FakeClock, transport: FakeLineTransport, dir: string, opts: Partial<InfluxWriterOptions> = {}): InfluxWriter {
-  return new InfluxWriter({ transport, clock, logger: silentLogger(), batchSize: 100, flushIntervalMs: 5000, walSyncIntervalMs: 1000, spoolDir: dir, ...opts });
+function writer(
+  clock: FakeClock,
+  transport: FakeLineTransport,
+  dir: string,
+  opts: Partial<InfluxWriterOptions> = {},
+): InfluxWriter {
+  return new InfluxWriter({
+    transport,
+    clock,
+    logger: silentLogger(),
+    batchSize: 100,
+    flushIntervalMs: 5000,
+    walSyncIntervalMs: 1000,
+    spoolDir: dir,
+    ...opts,
+  });
 }
 
 test('a writer that dies without close loses only the points after its last group commit; the next start replays the rest', async (t) => {

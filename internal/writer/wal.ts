@@ -109,7 +109,10 @@ export class Wal {
    */
   async recover(): Promise<WalRecord[]> {
     const names = (await readdir(this.#o.dir)).filter((n) => FILE_RE.test(n)).sort();
-    const mark = await readFile(join(this.#o.dir, MARK_FILE), 'utf8').then((s) => Number(s.trim()), () => 0);
+    const mark = await readFile(join(this.#o.dir, MARK_FILE), 'utf8').then(
+      (s) => Number(s.trim()),
+      () => 0,
+    );
     const from = Number.isSafeInteger(mark) && mark > 0 ? mark : 0;
     const out: WalRecord[] = [];
     let maxGroup = from - 1;
@@ -125,7 +128,11 @@ export class Wal {
         const group = buf.readUInt32LE(off + 16);
         maxGroup = Math.max(maxGroup, group);
         if (group >= from) {
-          out.push({ target: buf.readUInt8(off + 12) === 1 ? 'health' : 'primary', body: payload.toString('utf8'), points: buf.readUInt32LE(off + 8) });
+          out.push({
+            target: buf.readUInt8(off + 12) === 1 ? 'health' : 'primary',
+            body: payload.toString('utf8'),
+            points: buf.readUInt32LE(off + 8),
+          });
         }
         off += HEADER_BYTES + len;
       }
@@ -139,7 +146,8 @@ export class Wal {
   async clear(): Promise<void> {
     await rm(join(this.#o.dir, MARK_FILE), { force: true });
     this.#savedMark = 0;
-    for (const name of (await readdir(this.#o.dir)).filter((n) => FILE_RE.test(n))) await rm(join(this.#o.dir, name), { force: true });
+    for (const name of (await readdir(this.#o.dir)).filter((n) => FILE_RE.test(n)))
+      await rm(join(this.#o.dir, name), { force: true });
   }
 
   /**
@@ -188,7 +196,11 @@ export class Wal {
     if (!this.#writer || !file || file.size >= this.#o.segmentBytes) {
       await this.#writer?.close();
       this.#writer = undefined;
-      file = { path: join(this.#o.dir, `wal-${String(this.#nextFile++).padStart(16, '0')}.log`), size: 0, maxGroup: -1 };
+      file = {
+        path: join(this.#o.dir, `wal-${String(this.#nextFile++).padStart(16, '0')}.log`),
+        size: 0,
+        maxGroup: -1,
+      };
       this.#writer = await open(file.path, 'a');
       this.#files.push(file);
       await syncDir(this.#o.dir);
@@ -201,7 +213,8 @@ export class Wal {
     this.#stats.bytes += bytesWritten;
     this.#stats.commits++;
     this.#stats.points += points;
-    if (bytesWritten !== bytes) throw new Error(`short write to the write-ahead log (${bytesWritten} of ${bytes} bytes): disk full?`);
+    if (bytesWritten !== bytes)
+      throw new Error(`short write to the write-ahead log (${bytesWritten} of ${bytes} bytes): disk full?`);
   }
 
   async #trim(oldestLiveGroup: number): Promise<void> {

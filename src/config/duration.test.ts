@@ -4,9 +4,19 @@ import { parseDuration, formatDuration } from './duration.js';
 
 test('parses every Go duration form plus days', () => {
   const table: Array<[string, number]> = [
-    ['500ms', 500], ['1s', 1000], ['1h30m', 5_400_000], ['1.5h', 5_400_000], ['2m3.5s', 123_500],
-    ['0', 0], ['-2s', -2000], ['250us', 0.25], ['1000ns', 0.001], ['1d', 86_400_000], ['1d12h', 129_600_000],
-    ['.5s', 500], [' 5m ', 300_000],
+    ['500ms', 500],
+    ['1s', 1000],
+    ['1h30m', 5_400_000],
+    ['1.5h', 5_400_000],
+    ['2m3.5s', 123_500],
+    ['0', 0],
+    ['-2s', -2000],
+    ['250us', 0.25],
+    ['1000ns', 0.001],
+    ['1d', 86_400_000],
+    ['1d12h', 129_600_000],
+    ['.5s', 500],
+    [' 5m ', 300_000],
   ];
   for (const [input, want] of table) assert.equal(parseDuration(input), want, input);
 });

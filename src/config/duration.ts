@@ -6,8 +6,8 @@
 const unitMs: Readonly<Record<string, number>> = {
   ns: 1e-6,
   us: 1e-3,
-  'µs': 1e-3,
-  'μs': 1e-3,
+  µs: 1e-3,
+  μs: 1e-3,
   ms: 1,
   s: 1000,
   m: 60_000,
@@ -35,7 +35,9 @@ export function parseDuration(text: string): number {
   }
   if (s.slice(i) === '0') return 0;
   if (/^\d+(\.\d+)?$/.test(s.slice(i))) {
-    throw new DurationSyntaxError(`missing unit in duration "${text}" (write e.g. "${s.slice(i)}s" or "${s.slice(i)}ms")`);
+    throw new DurationSyntaxError(
+      `missing unit in duration "${text}" (write e.g. "${s.slice(i)}s" or "${s.slice(i)}ms")`,
+    );
   }
   let total = 0;
   let parts = 0;
@@ -49,7 +51,8 @@ export function parseDuration(text: string): number {
   }
   if (parts === 0) throw new DurationSyntaxError(`invalid duration "${text}"`);
   // Go's time.Duration ends at about 292 years; past 2^53 ms a number no longer counts milliseconds.
-  if (!Number.isFinite(total) || total > Number.MAX_SAFE_INTEGER) throw new DurationSyntaxError(`duration "${text.length > 30 ? `${text.slice(0, 27)}...` : text}" is too large`);
+  if (!Number.isFinite(total) || total > Number.MAX_SAFE_INTEGER)
+    throw new DurationSyntaxError(`duration "${text.length > 30 ? `${text.slice(0, 27)}...` : text}" is too large`);
   return sign * total;
 }
 

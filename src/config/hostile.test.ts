@@ -10,7 +10,10 @@ function problems(text: string, env: Record<string, string> = {}): string[] {
   try {
     parseConfigText(text, { env });
   } catch (e) {
-    assert.ok(e instanceof ConfigError, `not a ConfigError: ${(e as Error).name}: ${(e as Error).message.split('\n')[0]}`);
+    assert.ok(
+      e instanceof ConfigError,
+      `not a ConfigError: ${(e as Error).name}: ${(e as Error).message.split('\n')[0]}`,
+    );
     return [...e.problems];
   }
   return [];
@@ -18,7 +21,14 @@ function problems(text: string, env: Record<string, string> = {}): string[] {
 
 test('a YAML alias bomb is a config error, not a crash', () => {
   const levels = ['a: &a [1,2,3,4,5,6,7,8,9]'];
-  for (const [prev, name] of [['a', 'b'], ['b', 'c'], ['c', 'd'], ['d', 'e'], ['e', 'f']]) levels.push(`${name}: &${name} [${Array(9).fill(`*${prev}`).join(',')}]`);
+  for (const [prev, name] of [
+    ['a', 'b'],
+    ['b', 'c'],
+    ['c', 'd'],
+    ['d', 'e'],
+    ['e', 'f'],
+  ])
+    levels.push(`${name}: &${name} [${Array(9).fill(`*${prev}`).join(',')}]`);
   const p = problems(`${levels.join('\n')}\n`);
   assert.equal(p.length, 1);
   assert.match(p[0]!, /YAML error: .*alias/i);

@@ -57,7 +57,10 @@ export function parseConfigText(text: string, opts: ParseConfigOptions): LoadedC
     throw new ConfigError([`${source}: YAML error: ${err instanceof Error ? err.message : String(err)}`]);
   }
   if (raw === null || raw === undefined) throw new ConfigError([`${source}: config file is empty`]);
-  if (typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError([`${source}: top level must be a mapping of keys, not a ${Array.isArray(raw) ? 'list' : typeof raw}`]);
+  if (typeof raw !== 'object' || Array.isArray(raw))
+    throw new ConfigError([
+      `${source}: top level must be a mapping of keys, not a ${Array.isArray(raw) ? 'list' : typeof raw}`,
+    ]);
   const rawObj = raw as Record<string, unknown>;
   expandPaths(rawObj, opts.env);
   applyShardEnv(rawObj, opts.env);
@@ -112,7 +115,11 @@ function formatIssue(iss: z.core.$ZodIssue, raw: unknown): string[] {
       const full = parent ? `${parent}.${k}` : k;
       const near = closest(k, siblings);
       const elsewhere = near ? undefined : all.find((p) => leafOf(p) === k);
-      const hint = near ? `did you mean "${near}"?` : elsewhere ? `did you mean "${elsewhere}"? (it belongs in another section)` : 'remove it or check the spelling';
+      const hint = near
+        ? `did you mean "${near}"?`
+        : elsewhere
+          ? `did you mean "${elsewhere}"? (it belongs in another section)`
+          : 'remove it or check the spelling';
       return `${full}: unknown key; ${hint}`;
     });
   }
@@ -166,7 +173,8 @@ function applyShardEnv(raw: Record<string, unknown>, env: Env): void {
   const count = env.NETSCAN_SHARD_COUNT;
   if (idx === undefined && count === undefined) return;
   // A `shard` that is not a mapping is left for the schema to report, not hidden by the override.
-  if (raw.shard !== undefined && (raw.shard === null || typeof raw.shard !== 'object' || Array.isArray(raw.shard))) return;
+  if (raw.shard !== undefined && (raw.shard === null || typeof raw.shard !== 'object' || Array.isArray(raw.shard)))
+    return;
   const shard = { ...((raw.shard as Record<string, unknown> | undefined) ?? {}) };
   if (idx !== undefined && idx !== '') {
     // A number, or a name ending in -<number> (a StatefulSet pod name); anything else is reported as given.
@@ -183,5 +191,11 @@ function resolvePaths(cfg: Config, base: string): Config {
   const noInflux = !cfg.influxdb?.enabled && !cfg.outputs.some((o) => o.enabled);
   const outputFile = cfg.output_file === '' && noInflux ? 'data/points.lp' : cfg.output_file;
   const outputs = cfg.outputs.map((o) => (o.spool_dir === undefined ? o : { ...o, spool_dir: abs(o.spool_dir) }));
-  return { ...cfg, state_file: abs(cfg.state_file), spool_dir: abs(cfg.spool_dir), output_file: abs(outputFile), outputs };
+  return {
+    ...cfg,
+    state_file: abs(cfg.state_file),
+    spool_dir: abs(cfg.spool_dir),
+    output_file: abs(outputFile),
+    outputs,
+  };
 }

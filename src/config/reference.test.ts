@@ -20,8 +20,16 @@ test('config.yaml sets exactly the keys the schema knows', () => {
   const text = readFileSync(new URL('config.yaml', root), 'utf8');
   const inFile = new Set(keyPaths(parse(text)));
   const inSchema = new Set(schemaKeyPaths());
-  assert.deepEqual([...inSchema].filter((k) => !inFile.has(k)), [], 'schema keys missing from config.yaml');
-  assert.deepEqual([...inFile].filter((k) => !inSchema.has(k)), [], 'config.yaml keys unknown to the schema');
+  assert.deepEqual(
+    [...inSchema].filter((k) => !inFile.has(k)),
+    [],
+    'schema keys missing from config.yaml',
+  );
+  assert.deepEqual(
+    [...inFile].filter((k) => !inSchema.has(k)),
+    [],
+    'config.yaml keys unknown to the schema',
+  );
 });
 
 test('config.yaml is valid, warning-free and sweeps loopback only', () => {

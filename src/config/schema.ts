@@ -23,7 +23,10 @@ const typeName = (v: unknown): string =>
 function intIn(min: number, max: number) {
   const allowed = `an integer from ${min} to ${max}`;
   return z
-    .number({ error: (iss) => msg(iss.input === undefined ? 'is required' : `must be a number, not a ${typeName(iss.input)}`, allowed) })
+    .number({
+      error: (iss) =>
+        msg(iss.input === undefined ? 'is required' : `must be a number, not a ${typeName(iss.input)}`, allowed),
+    })
     .int({ error: msg('must be a whole number', allowed) })
     .min(min, { error: msg(`must be between ${min} and ${max}`, allowed) })
     .max(max, { error: msg(`must be between ${min} and ${max}`, allowed) });
@@ -31,7 +34,10 @@ function intIn(min: number, max: number) {
 
 function positive(allowed = 'a number greater than 0') {
   return z
-    .number({ error: (iss) => msg(iss.input === undefined ? 'is required' : `must be a number, not a ${typeName(iss.input)}`, allowed) })
+    .number({
+      error: (iss) =>
+        msg(iss.input === undefined ? 'is required' : `must be a number, not a ${typeName(iss.input)}`, allowed),
+    })
     .gt(0, { error: msg('must be greater than 0', allowed) })
     .refine(Number.isFinite, { error: msg('must be finite', allowed) });
 }
@@ -49,7 +55,9 @@ function duration(minMs: number, opts: { allowZero?: boolean; maxMs?: number } =
       return z.NEVER;
     }
     if (typeof v === 'number') {
-      const hint = Number.isFinite(v) ? `a bare number is not a duration; add a unit, e.g. "${v}s"` : `must be a duration string, not ${String(v)}`;
+      const hint = Number.isFinite(v)
+        ? `a bare number is not a duration; add a unit, e.g. "${v}s"`
+        : `must be a duration string, not ${String(v)}`;
       ctx.addIssue({ code: 'custom', message: msg(hint, allowed) });
       return z.NEVER;
     }
@@ -61,12 +69,18 @@ function duration(minMs: number, opts: { allowZero?: boolean; maxMs?: number } =
     try {
       ms = parseDuration(v);
     } catch (err) {
-      ctx.addIssue({ code: 'custom', message: msg(err instanceof DurationSyntaxError ? err.message : String(err), allowed) });
+      ctx.addIssue({
+        code: 'custom',
+        message: msg(err instanceof DurationSyntaxError ? err.message : String(err), allowed),
+      });
       return z.NEVER;
     }
     if (ms === 0 && opts.allowZero) return 0;
     if (ms < minMs || (minMs === 0 && ms <= 0)) {
-      ctx.addIssue({ code: 'custom', message: msg(minMs > 0 ? `must be at least ${formatDuration(minMs)}` : 'must be greater than 0', allowed) });
+      ctx.addIssue({
+        code: 'custom',
+        message: msg(minMs > 0 ? `must be at least ${formatDuration(minMs)}` : 'must be greater than 0', allowed),
+      });
       return z.NEVER;
     }
     if (opts.maxMs !== undefined && ms > opts.maxMs) {
@@ -79,11 +93,16 @@ function duration(minMs: number, opts: { allowZero?: boolean; maxMs?: number } =
 
 /** A duration key with a default given in Go syntax (applied when the key is absent). */
 function durationDefault(def: string, minMs: number, opts: { allowZero?: boolean; maxMs?: number } = {}) {
-  return duration(minMs, opts).optional().transform((v) => v ?? parseDuration(def));
+  return duration(minMs, opts)
+    .optional()
+    .transform((v) => v ?? parseDuration(def));
 }
 
 function str(allowed = 'a string') {
-  return z.string({ error: (iss) => msg(iss.input === undefined ? 'is required' : `must be a string, not a ${typeName(iss.input)}`, allowed) });
+  return z.string({
+    error: (iss) =>
+      msg(iss.input === undefined ? 'is required' : `must be a string, not a ${typeName(iss.input)}`, allowed),
+  });
 }
 
 function bool() {
@@ -103,7 +122,8 @@ export const reservedTagKeys: readonly string[] = ['ip', 'name', 'agent'];
 
 /** Extra tags for a network's or a target's points (keys checked in validate.ts). */
 const labelMap = z.record(z.string(), str('a string (quote numbers and booleans)'), {
-  error: (iss) => msg(`must be a map of tag names to strings, not a ${typeName(iss.input)}`, 'a YAML map such as {site: "lab"}'),
+  error: (iss) =>
+    msg(`must be a map of tag names to strings, not a ${typeName(iss.input)}`, 'a YAML map such as {site: "lab"}'),
 });
 
 /** A `networks` entry: a CIDR string, or `{cidr, labels}`; the output is always the object. */
@@ -111,7 +131,13 @@ const networkEntry = z.preprocess(
   (v) => (typeof v === 'string' ? { cidr: v } : v),
   z.strictObject(
     { cidr: str('an IPv4 CIDR such as "127.0.0.0/24" or an IPv6 prefix up to /112'), labels: labelMap.default({}) },
-    { error: (iss) => msg(`must be a CIDR string or a {cidr, labels} map, not a ${typeName(iss.input)}`, 'a CIDR string or {cidr, labels}') },
+    {
+      error: (iss) =>
+        msg(
+          `must be a CIDR string or a {cidr, labels} map, not a ${typeName(iss.input)}`,
+          'a CIDR string or {cidr, labels}',
+        ),
+    },
   ),
 );
 
@@ -124,7 +150,13 @@ const targetEntry = z.preprocess(
       host: str('a host name or an IPv4 or IPv6 address'),
       labels: labelMap.default({}),
     },
-    { error: (iss) => msg(`must be a host string or a {host, labels} map, not a ${typeName(iss.input)}`, 'a host string or {host, labels}') },
+    {
+      error: (iss) =>
+        msg(
+          `must be a host string or a {host, labels} map, not a ${typeName(iss.input)}`,
+          'a host string or {host, labels}',
+        ),
+    },
   ),
 );
 
@@ -135,16 +167,27 @@ const snmpCredential = z.strictObject({
   /** Label used in logs and remembered per device instead of the secret. */
   name: str().optional(),
   // YAML reads an unquoted `version: 3` as a number: take 1 and 3 as the strings they mean.
-  version: z.preprocess(snmpVersionText, z.enum(['1', '2c', '3'], { error: msg('must be "1", "2c" or "3"', '"1", "2c" or "3"') })).default('2c'),
+  version: z
+    .preprocess(
+      snmpVersionText,
+      z.enum(['1', '2c', '3'], { error: msg('must be "1", "2c" or "3"', '"1", "2c" or "3"') }),
+    )
+    .default('2c'),
   community: str().optional(),
   username: str().optional(),
   security_level: z
     .enum(['authNoPriv', 'authPriv'], { error: msg('is not a supported security level', 'authNoPriv or authPriv') })
     .optional(),
   // MD5 and DES are refused: both are broken (RFC 3414's originals, superseded by RFC 7860/3826).
-  auth_protocol: z.enum(['sha', 'sha224', 'sha256', 'sha384', 'sha512'], { error: msg('is not a supported auth protocol', 'sha, sha224, sha256, sha384 or sha512') }).default('sha'),
+  auth_protocol: z
+    .enum(['sha', 'sha224', 'sha256', 'sha384', 'sha512'], {
+      error: msg('is not a supported auth protocol', 'sha, sha224, sha256, sha384 or sha512'),
+    })
+    .default('sha'),
   auth_key: str().optional(),
-  priv_protocol: z.enum(['aes'], { error: msg('is not a supported privacy protocol', 'aes (AES-128, RFC 3826)') }).default('aes'),
+  priv_protocol: z
+    .enum(['aes'], { error: msg('is not a supported privacy protocol', 'aes (AES-128, RFC 3826)') })
+    .default('aes'),
   priv_key: str().optional(),
 });
 
@@ -155,7 +198,12 @@ const snmpSection = z.strictObject({
   port: intIn(1, 65535).default(161),
   timeout: durationDefault('5s', SECOND),
   retries: intIn(0, 10).default(0),
-  version: z.preprocess(snmpVersionText, z.enum(['1', '2c'], { error: msg('must be "1" or "2c" (use credentials for v3)', '"1" or "2c"') })).default('2c'),
+  version: z
+    .preprocess(
+      snmpVersionText,
+      z.enum(['1', '2c'], { error: msg('must be "1" or "2c" (use credentials for v3)', '"1" or "2c"') }),
+    )
+    .default('2c'),
   credentials: z.array(snmpCredential, { error: msg('must be a list of credentials', 'a YAML list') }).default([]),
   deadline: durationDefault('10s', SECOND, { maxMs: 10 * MINUTE }),
   /** Device queries in flight at once; size it >= snmp_rate_limit x deadline when many agents may be dead. */
@@ -205,8 +253,17 @@ const prometheusSection = z.strictObject({
 /** One entry of `outputs`: an influxdb section with a name and, optionally, its own spool directory. */
 const outputEntry = influxSection.extend({
   /** Names the output in logs, /health and its default spool directory (`<spool_dir>/<name>`). */
-  name: z.string({ error: (iss) => msg(iss.input === undefined ? 'is required' : `must be a string, not a ${typeName(iss.input)}`, 'a name of letters, digits, "-" and "_"') })
-    .regex(/^[A-Za-z0-9_-]{1,64}$/, { error: msg('must be 1 to 64 letters, digits, "-" or "_"', 'a name of letters, digits, "-" and "_"') }),
+  name: z
+    .string({
+      error: (iss) =>
+        msg(
+          iss.input === undefined ? 'is required' : `must be a string, not a ${typeName(iss.input)}`,
+          'a name of letters, digits, "-" and "_"',
+        ),
+    })
+    .regex(/^[A-Za-z0-9_-]{1,64}$/, {
+      error: msg('must be 1 to 64 letters, digits, "-" or "_"', 'a name of letters, digits, "-" and "_"'),
+    }),
   /** Spool directory of this output; default `<spool_dir>/<name>`. */
   spool_dir: str().optional(),
 });
@@ -220,7 +277,9 @@ const shardSection = z.strictObject({
 export const configSchema = z.strictObject({
   // Discovery (Go parity)
   networks: z
-    .array(networkEntry, { error: (iss) => msg(`must be a list of CIDR strings, not a ${typeName(iss.input)}`, 'a YAML list of CIDRs') })
+    .array(networkEntry, {
+      error: (iss) => msg(`must be a list of CIDR strings, not a ${typeName(iss.input)}`, 'a YAML list of CIDRs'),
+    })
     .default([]),
   /** Sweep period; 5m finds a new host within minutes at a sweep cost that a /16 still affords. */
   icmp_discovery_interval: durationDefault('5m', MINUTE),
@@ -236,11 +295,18 @@ export const configSchema = z.strictObject({
   sweep_retries: intIn(0, 10).default(1),
 
   // What to monitor beyond the sweep (new)
-  targets: z.array(targetEntry, { error: (iss) => msg(`must be a list of targets, not a ${typeName(iss.input)}`, 'a YAML list of host names or addresses') }).default([]),
+  targets: z
+    .array(targetEntry, {
+      error: (iss) =>
+        msg(`must be a list of targets, not a ${typeName(iss.input)}`, 'a YAML list of host names or addresses'),
+    })
+    .default([]),
   /** How often target names are resolved again (dns.lookup reports no TTL). */
   target_resolve_interval: durationDefault('5m', SECOND),
   /** Which address of a name is pinged: `auto` the first the resolver returns, `ipv4` A only, `ipv6` AAAA only. */
-  ip_family: z.enum(['auto', 'ipv4', 'ipv6'], { error: msg('is not a known address family', 'auto, ipv4 or ipv6') }).default('auto'),
+  ip_family: z
+    .enum(['auto', 'ipv4', 'ipv6'], { error: msg('is not a known address family', 'auto, ipv4 or ipv6') })
+    .default('auto'),
   /** Value of the `agent` tag on every point; "" means the host name of the machine. */
   agent_name: str().default(''),
   /** Name discovered devices without a target name or sysName by their reverse-DNS name (looked up once, cached). */
@@ -262,13 +328,17 @@ export const configSchema = z.strictObject({
   /** A failed ping carries `rtt_ms=0` as in the Go netscan (true), or no `rtt_ms` at all (false). */
   ping_failed_rtt_zero: bool().default(false),
   /** Field names of the summary: netscan's `ping_summary`, or Telegraf's ping input fields in `ping`. */
-  summary_naming: z.enum(['netscan', 'telegraf'], { error: msg('is not a known summary naming', 'netscan or telegraf') }).default('netscan'),
+  summary_naming: z
+    .enum(['netscan', 'telegraf'], { error: msg('is not a known summary naming', 'netscan or telegraf') })
+    .default('netscan'),
   /** A send this late after its slot, within the last health interval, makes /health `degraded`. */
   send_lag_degraded_threshold: durationDefault('1s', 1),
 
   // ICMP sockets and probes (new; sweep and monitoring alike)
   /** Socket kind: `raw` needs CAP_NET_RAW, `dgram` the process's group in net.ipv4.ping_group_range, `auto` tries raw then dgram. */
-  icmp_mode: z.enum(['auto', 'raw', 'dgram'], { error: msg('is not a known ICMP socket mode', 'auto, raw or dgram') }).default('auto'),
+  icmp_mode: z
+    .enum(['auto', 'raw', 'dgram'], { error: msg('is not a known ICMP socket mode', 'auto, raw or dgram') })
+    .default('auto'),
   /** Echo payload in bytes, netscan's 16-byte stamp included (56 like ping(8); 1472 fills a 1500-byte IPv4 MTU). */
   icmp_payload_bytes: intIn(16, 1472).default(56),
   /** IP_TOS / IPv6 traffic class of every probe (DSCP << 2); 0 keeps the kernel default. */
@@ -294,7 +364,12 @@ export const configSchema = z.strictObject({
   // Output (Go parity + new)
   influxdb: influxSection.optional(),
   /** More InfluxDB outputs, each with its own queue, spool, counters and health; every point goes to all of them. */
-  outputs: z.array(outputEntry, { error: (iss) => msg(`must be a list of outputs, not a ${typeName(iss.input)}`, 'a YAML list of influxdb sections with a name') }).default([]),
+  outputs: z
+    .array(outputEntry, {
+      error: (iss) =>
+        msg(`must be a list of outputs, not a ${typeName(iss.input)}`, 'a YAML list of influxdb sections with a name'),
+    })
+    .default([]),
   output_file: str().default(''),
   output_file_max_bytes: intIn(1024, 2 ** 40).default(100 * 1024 * 1024),
   output_file_max_files: intIn(0, 1000).default(5),
@@ -353,7 +428,8 @@ export function schemaKeyPaths(): string[] {
 function unwrap(schema: z.ZodType): z.ZodType {
   let s: z.ZodType = schema;
   for (;;) {
-    if (s instanceof z.ZodOptional || s instanceof z.ZodDefault || s instanceof z.ZodNullable) s = s.unwrap() as z.ZodType;
+    if (s instanceof z.ZodOptional || s instanceof z.ZodDefault || s instanceof z.ZodNullable)
+      s = s.unwrap() as z.ZodType;
     else if (s instanceof z.ZodPipe) s = (s.in instanceof z.ZodTransform ? s.out : s.in) as z.ZodType;
     else return s;
   }
@@ -361,16 +437,39 @@ function unwrap(schema: z.ZodType): z.ZodType {
 
 /** Keys whose string values get `$VAR` expansion (the Go six plus our new secrets). */
 export const envExpandedPaths: readonly string[] = [
-  'influxdb.url', 'influxdb.token', 'influxdb.org', 'influxdb.bucket', 'influxdb.health_bucket',
-  'influxdb.database', 'influxdb.health_database', 'influxdb.username', 'influxdb.password',
-  'outputs[].url', 'outputs[].token', 'outputs[].org', 'outputs[].bucket', 'outputs[].health_bucket',
-  'outputs[].database', 'outputs[].health_database', 'outputs[].username', 'outputs[].password',
-  'snmp.community', 'snmp.credentials[].community', 'snmp.credentials[].username',
-  'snmp.credentials[].auth_key', 'snmp.credentials[].priv_key',
+  'influxdb.url',
+  'influxdb.token',
+  'influxdb.org',
+  'influxdb.bucket',
+  'influxdb.health_bucket',
+  'influxdb.database',
+  'influxdb.health_database',
+  'influxdb.username',
+  'influxdb.password',
+  'outputs[].url',
+  'outputs[].token',
+  'outputs[].org',
+  'outputs[].bucket',
+  'outputs[].health_bucket',
+  'outputs[].database',
+  'outputs[].health_database',
+  'outputs[].username',
+  'outputs[].password',
+  'snmp.community',
+  'snmp.credentials[].community',
+  'snmp.credentials[].username',
+  'snmp.credentials[].auth_key',
+  'snmp.credentials[].priv_key',
 ];
 
 /** Keys whose values are secrets: never logged, printed or exposed. */
 export const secretPaths: readonly string[] = [
-  'influxdb.token', 'influxdb.password', 'outputs[].token', 'outputs[].password', 'snmp.community', 'snmp.credentials[].community',
-  'snmp.credentials[].auth_key', 'snmp.credentials[].priv_key',
+  'influxdb.token',
+  'influxdb.password',
+  'outputs[].token',
+  'outputs[].password',
+  'snmp.community',
+  'snmp.credentials[].community',
+  'snmp.credentials[].auth_key',
+  'snmp.credentials[].priv_key',
 ];

@@ -9,8 +9,15 @@ import { defaultFileTransportOptions } from '../../internal/writer/file-transpor
 import { defaultInfluxWriterOptions } from '../../internal/writer/influx-writer.js';
 import { configSchema, type Config } from './schema.js';
 import {
-  deviceStoreOptions, fileTransportOptions, fileWriterOptions, healthServerOptions, influxWriterOptions, reconcilerOptions, schedulerOptions,
-  snmpEnricherOptions, sweeperOptions,
+  deviceStoreOptions,
+  fileTransportOptions,
+  fileWriterOptions,
+  healthServerOptions,
+  influxWriterOptions,
+  reconcilerOptions,
+  schedulerOptions,
+  snmpEnricherOptions,
+  sweeperOptions,
 } from './stage-options.js';
 
 // The smallest valid config. The two intervals have no product default (the config must set
@@ -54,7 +61,12 @@ test('the writer defaults equal the schema defaults with or without an influxdb 
 });
 
 test('the file writer sends 1,000-line batches (fewer when batch_size is smaller), one at a time, without a spool', () => {
-  assert.deepEqual(fileWriterOptions(parse()), { ...influxWriterOptions(parse()), batchSize: 1000, maxConcurrentWrites: 1, spoolDir: undefined });
+  assert.deepEqual(fileWriterOptions(parse()), {
+    ...influxWriterOptions(parse()),
+    batchSize: 1000,
+    maxConcurrentWrites: 1,
+    spoolDir: undefined,
+  });
   assert.equal(fileWriterOptions(parse({ influxdb: { batch_size: 300 } })).batchSize, 300);
   const transport = fileTransportOptions(parse({ output_file: 'out.lp' }));
   assert.deepEqual(transport, { ...sameKeys(defaultFileTransportOptions, transport), path: 'out.lp' });

@@ -15,7 +15,17 @@ import { configSchema, type Config } from './schema.js';
 /** The tunables of the ping scheduler a config sets. */
 export type SchedulerConfigOptions = Pick<
   PingSchedulerOptions,
-  'intervalMs' | 'timeoutMs' | 'ratePerSec' | 'burst' | 'maxConsecutiveFails' | 'backoffMs' | 'summaryIntervalMs' | 'rawPoints' | 'overloadThresholdMs' | 'failedRttZero' | 'summaryNaming'
+  | 'intervalMs'
+  | 'timeoutMs'
+  | 'ratePerSec'
+  | 'burst'
+  | 'maxConsecutiveFails'
+  | 'backoffMs'
+  | 'summaryIntervalMs'
+  | 'rawPoints'
+  | 'overloadThresholdMs'
+  | 'failedRttZero'
+  | 'summaryNaming'
 >;
 
 /** Ping scheduler options from the `ping_*`, `summary_interval` and `overload_threshold` keys. */
@@ -43,7 +53,12 @@ export type SweeperConfigOptions = Pick<SweeperOptions, 'ratePps' | 'maxInFlight
 
 /** Sweeper options from the `sweep_*` keys and `icmp_workers`. */
 export function sweeperOptions(c: Config): SweeperConfigOptions {
-  return { ratePps: c.sweep_rate_limit, maxInFlight: c.icmp_workers, timeoutMs: c.sweep_timeout, retries: c.sweep_retries };
+  return {
+    ratePps: c.sweep_rate_limit,
+    maxInFlight: c.icmp_workers,
+    timeoutMs: c.sweep_timeout,
+    retries: c.sweep_retries,
+  };
 }
 
 /** Reconciler options from `max_concurrent_pingers`. */
@@ -52,13 +67,19 @@ export function reconcilerOptions(c: Config): Pick<ReconcilerOptions, 'maxMonito
 }
 
 /** The tunables of the device store a config sets. */
-export type DeviceStoreConfigOptions = Pick<DeviceStoreOptions, 'maxDevices' | 'pruneAfterMs' | 'pruneIntervalMs' | 'stateFile' | 'snapshotIntervalMs'>;
+export type DeviceStoreConfigOptions = Pick<
+  DeviceStoreOptions,
+  'maxDevices' | 'pruneAfterMs' | 'pruneIntervalMs' | 'stateFile' | 'snapshotIntervalMs'
+>;
 
 /** Device store options from `max_devices`, `prune_*`, `state_file` and `state_snapshot_interval`. */
 export function deviceStoreOptions(c: Config): DeviceStoreConfigOptions {
   return {
-    maxDevices: c.max_devices, pruneAfterMs: c.prune_after, pruneIntervalMs: c.prune_interval,
-    stateFile: c.state_file, snapshotIntervalMs: c.state_snapshot_interval,
+    maxDevices: c.max_devices,
+    pruneAfterMs: c.prune_after,
+    pruneIntervalMs: c.prune_interval,
+    stateFile: c.state_file,
+    snapshotIntervalMs: c.state_snapshot_interval,
   };
 }
 
@@ -67,10 +88,19 @@ export function snmpEnricherOptions(c: Config): SnmpEnricherOptions | undefined 
   const snmp = c.snmp;
   if (!snmp?.enabled) return undefined;
   return {
-    credentials: snmpCredentials(snmp), port: snmp.port, timeoutMs: snmp.timeout, retries: snmp.retries, deadlineMs: snmp.deadline,
-    intervalMs: c.snmp_interval, ratePerSec: c.snmp_rate_limit, burst: c.snmp_burst_limit,
-    maxInFlight: snmp.max_in_flight, maxConsecutiveFails: c.snmp_max_consecutive_fails, backoffMs: c.snmp_backoff_duration,
-    rebootRecheckMs: snmp.reboot_recheck, maxStringBytes: snmp.max_string_bytes,
+    credentials: snmpCredentials(snmp),
+    port: snmp.port,
+    timeoutMs: snmp.timeout,
+    retries: snmp.retries,
+    deadlineMs: snmp.deadline,
+    intervalMs: c.snmp_interval,
+    ratePerSec: c.snmp_rate_limit,
+    burst: c.snmp_burst_limit,
+    maxInFlight: snmp.max_in_flight,
+    maxConsecutiveFails: c.snmp_max_consecutive_fails,
+    backoffMs: c.snmp_backoff_duration,
+    rebootRecheckMs: snmp.reboot_recheck,
+    maxStringBytes: snmp.max_string_bytes,
   };
 }
 
@@ -85,21 +115,40 @@ const influxDefaults: NonNullable<Config['influxdb']> = configSchema.shape.influ
 /** The tunables of an output writer a config sets. */
 export type WriterConfigOptions = Pick<
   InfluxWriterOptions,
-  'batchSize' | 'flushIntervalMs' | 'maxBufferPoints' | 'maxBatchBytes' | 'minRetryDelayMs' | 'maxRetryDelayMs' | 'maxConcurrentWrites' | 'spoolDir' | 'spoolMaxBytes' | 'wal' | 'walSyncIntervalMs'
+  | 'batchSize'
+  | 'flushIntervalMs'
+  | 'maxBufferPoints'
+  | 'maxBatchBytes'
+  | 'minRetryDelayMs'
+  | 'maxRetryDelayMs'
+  | 'maxConcurrentWrites'
+  | 'spoolDir'
+  | 'spoolMaxBytes'
+  | 'wal'
+  | 'walSyncIntervalMs'
 >;
 
 /**
  * InfluxDB writer options from the `influxdb` section (its defaults when absent), `max_buffer_points`
  * `spool_*` and `wal*`; the spool (and its write-ahead log) lives in `<spool_dir>/influxdb`, and `spool_dir: ""` or `spool_max_bytes: 0` turn it off.
  */
-export function influxWriterOptions(c: Pick<Config, 'influxdb' | 'max_buffer_points' | 'spool_dir' | 'spool_max_bytes' | 'wal' | 'wal_sync_interval'>): WriterConfigOptions {
+export function influxWriterOptions(
+  c: Pick<Config, 'influxdb' | 'max_buffer_points' | 'spool_dir' | 'spool_max_bytes' | 'wal' | 'wal_sync_interval'>,
+): WriterConfigOptions {
   const db = c.influxdb ?? influxDefaults;
   const spooled = c.spool_dir !== '' && c.spool_max_bytes > 0;
   return {
-    batchSize: db.batch_size, flushIntervalMs: db.flush_interval, maxBufferPoints: c.max_buffer_points, maxBatchBytes: db.max_batch_bytes,
-    minRetryDelayMs: db.retry_min_delay, maxRetryDelayMs: db.retry_max_delay, maxConcurrentWrites: db.max_in_flight_writes,
-    spoolDir: spooled ? join(c.spool_dir, 'influxdb') : undefined, spoolMaxBytes: c.spool_max_bytes,
-    wal: c.wal, walSyncIntervalMs: c.wal_sync_interval,
+    batchSize: db.batch_size,
+    flushIntervalMs: db.flush_interval,
+    maxBufferPoints: c.max_buffer_points,
+    maxBatchBytes: db.max_batch_bytes,
+    minRetryDelayMs: db.retry_min_delay,
+    maxRetryDelayMs: db.retry_max_delay,
+    maxConcurrentWrites: db.max_in_flight_writes,
+    spoolDir: spooled ? join(c.spool_dir, 'influxdb') : undefined,
+    spoolMaxBytes: c.spool_max_bytes,
+    wal: c.wal,
+    walSyncIntervalMs: c.wal_sync_interval,
   };
 }
 
@@ -108,7 +157,8 @@ export function influxWriterOptions(c: Pick<Config, 'influxdb' | 'max_buffer_poi
  * influxdb section; the spool lives in the entry's `spool_dir`, else `<spool_dir>/<name>`.
  */
 export function outputWriterOptions(
-  entry: Config['outputs'][number], c: Pick<Config, 'max_buffer_points' | 'spool_dir' | 'spool_max_bytes' | 'wal' | 'wal_sync_interval'>,
+  entry: Config['outputs'][number],
+  c: Pick<Config, 'max_buffer_points' | 'spool_dir' | 'spool_max_bytes' | 'wal' | 'wal_sync_interval'>,
 ): WriterConfigOptions {
   const o = influxWriterOptions({ ...c, influxdb: entry });
   const dir = entry.spool_dir ?? (c.spool_dir === '' ? '' : join(c.spool_dir, entry.name));
@@ -129,6 +179,8 @@ export function fileWriterOptions(c: Parameters<typeof influxWriterOptions>[0]):
 }
 
 /** File transport options from `output_file` and `output_file_max_*`. */
-export function fileTransportOptions(c: Pick<Config, 'output_file' | 'output_file_max_bytes' | 'output_file_max_files'>): Pick<FileTransportOptions, 'path' | 'maxBytes' | 'maxFiles'> {
+export function fileTransportOptions(
+  c: Pick<Config, 'output_file' | 'output_file_max_bytes' | 'output_file_max_files'>,
+): Pick<FileTransportOptions, 'path' | 'maxBytes' | 'maxFiles'> {
   return { path: c.output_file, maxBytes: c.output_file_max_bytes, maxFiles: c.output_file_max_files };
 }

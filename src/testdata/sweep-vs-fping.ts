@@ -19,15 +19,27 @@ interface Run {
 
 function run(cmd: string, args: readonly string[], input?: string, withHosts = false): Run {
   const argv = withHosts
-    ? ['unshare', ['-m', '--', 'sh', '-c', `mount --bind ${join(dir, 'hosts')} /etc/hosts && mount --bind ${join(dir, 'nsswitch.conf')} /etc/nsswitch.conf && exec "$0" "$@"`, cmd, ...args]] as const
-    : [cmd, args] as const;
+    ? ([
+        'unshare',
+        [
+          '-m',
+          '--',
+          'sh',
+          '-c',
+          `mount --bind ${join(dir, 'hosts')} /etc/hosts && mount --bind ${join(dir, 'nsswitch.conf')} /etc/nsswitch.conf && exec "$0" "$@"`,
+          cmd,
+          ...args,
+        ],
+      ] as const)
+    : ([cmd, args] as const);
   const r = spawnSync(argv[0], argv[1], { encoding: 'utf8', input: input ?? '', timeout: 60_000 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 const netscan = (args: readonly string[], input?: string, withHosts = false): Run =>
   run(process.execPath, [bin, '--log-level', 'silent', 'sweep', '-t', '300', '-r', '0', ...args], input, withHosts);
-const fping = (args: readonly string[], input?: string, withHosts = false): Run => run('fping', ['-t', '300', '-r', '0', ...args], input, withHosts);
+const fping = (args: readonly string[], input?: string, withHosts = false): Run =>
+  run('fping', ['-t', '300', '-r', '0', ...args], input, withHosts);
 
 writeFileSync(join(dir, 'hosts'), '127.0.0.1 localhost\n127.0.9.1 alive.test\n127.0.9.3 dead.test\n');
 writeFileSync(join(dir, 'nsswitch.conf'), 'hosts: files\n');
@@ -47,7 +59,10 @@ writeFileSync(join(dir, 'v6.txt'), `${v6list.join('\n')}\n`);
 
 const result = {
   ipv6: { netscan: netscan(['fd00:1::/120']), fping: fping(['-6', '-a', '-f', join(dir, 'v6.txt')]) },
-  dualStack: { netscan: netscan(['::1', '127.0.9.1', 'fd00:1::7-fd00:1::9', '127.0.9.3']), fping: fping(['-a', '::1', '127.0.9.1', 'fd00:1::7', 'fd00:1::8', 'fd00:1::9', '127.0.9.3']) },
+  dualStack: {
+    netscan: netscan(['::1', '127.0.9.1', 'fd00:1::7-fd00:1::9', '127.0.9.3']),
+    fping: fping(['-a', '::1', '127.0.9.1', 'fd00:1::7', 'fd00:1::8', 'fd00:1::9', '127.0.9.3']),
+  },
   mixed: { netscan: netscan(mixed), fping: fping(['-a', ...mixed]), fpingX1: fping(['-x', '1', ...mixed]) },
   dead: { netscan: netscan(dead), fping: fping(['-a', ...dead]) },
   alive: { netscan: netscan(alive), fping: fping(['-a', ...alive]) },
@@ -55,11 +70,18 @@ const result = {
   file: { netscan: netscan(['-f', listFile]), fping: fping(['-a', '-f', listFile]) },
   stdin: { netscan: netscan([], list), fping: fping(['-a'], list) },
   cidr: { netscan: netscan(['127.0.9.0/28']), fping: fping(['-a', '-g', '127.0.9.0/28']) },
-  count: { netscan: netscan(['-c', '3', '-p', '20', ...counted]), fping: fping(['-c', '3', '-p', '20', '-q', ...counted]) },
+  count: {
+    netscan: netscan(['-c', '3', '-p', '20', ...counted]),
+    fping: fping(['-c', '3', '-p', '20', '-q', ...counted]),
+  },
   names: {
     netscan: netscan(['alive.test', 'dead.test', 'nx.invalid'], undefined, true),
     fping: fping(['-a', '-A', 'alive.test', 'dead.test', 'nx.invalid'], undefined, true),
   },
-  usage: { badTarget: netscan(['127.0.9.300']), badFlag: netscan(['--bogus', '127.0.9.1']), both: netscan(['-a', '-u', '127.0.9.1']) },
+  usage: {
+    badTarget: netscan(['127.0.9.300']),
+    badFlag: netscan(['--bogus', '127.0.9.1']),
+    both: netscan(['-a', '-u', '127.0.9.1']),
+  },
 };
 process.stdout.write(`${JSON.stringify(result)}\n`);

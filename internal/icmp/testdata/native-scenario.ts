@@ -9,7 +9,13 @@ import { Worker } from 'node:worker_threads';
 import { hasCode } from '../../errors/errors.js';
 import { IcmpErrorKind } from '../icmp-socket.js';
 import type { IcmpFamily, IcmpSocketMode } from '../icmp-socket.js';
-import { NativeIcmpSocket, nativeAddonPath, openNativeIcmpSocketWith, writeIpv6, type NativeSocketTuning } from '../native-socket.js';
+import {
+  type NativeIcmpSocket,
+  nativeAddonPath,
+  openNativeIcmpSocketWith,
+  writeIpv6,
+  type NativeSocketTuning,
+} from '../native-socket.js';
 import { IcmpSocketError } from '../icmp-socket.js';
 
 const [scenario = '', ...args] = process.argv.slice(2);
@@ -41,7 +47,10 @@ function echo(family: IcmpFamily, seq: number, length = 64, id = ECHO_ID, type?:
 
 function addressBytes(ip: string, family: IcmpFamily): Buffer {
   const out = Buffer.alloc(16);
-  if (family === 'ipv4') ip.split('.').forEach((o, i) => { out[i] = Number(o); });
+  if (family === 'ipv4')
+    ip.split('.').forEach((o, i) => {
+      out[i] = Number(o);
+    });
   else if (!writeIpv6(ip, ip.length, out, 0)) throw new Error(`bad address ${ip}`);
   return out;
 }
@@ -57,8 +66,26 @@ function open(family: IcmpFamily, mode: IcmpSocketMode, tuning: NativeSocketTuni
   return openNativeIcmpSocketWith({ family, mode, rcvbufBytes: 4 << 20 }, tuning);
 }
 
-interface Reply { seq: number; id: number; type: number; code: number; length: number; source: string; rxNs: number; data: Buffer }
-interface ErrEntry { kind: number; length: number; data: Buffer; destination: string; offender: string; type: number; code: number; txNs: number }
+interface Reply {
+  seq: number;
+  id: number;
+  type: number;
+  code: number;
+  length: number;
+  source: string;
+  rxNs: number;
+  data: Buffer;
+}
+interface ErrEntry {
+  kind: number;
+  length: number;
+  data: Buffer;
+  destination: string;
+  offender: string;
+  type: number;
+  code: number;
+  txNs: number;
+}
 
 /** Reads everything the socket reports, on every readable event, into arrays. */
 class Collector {
@@ -69,9 +96,14 @@ class Collector {
   readCalls = 0;
   #waiters: Array<() => void> = [];
 
-  constructor(readonly s: NativeIcmpSocket, readonly family: IcmpFamily) {
+  constructor(
+    readonly s: NativeIcmpSocket,
+    readonly family: IcmpFamily,
+  ) {
     s.onReadable(() => this.drain());
-    s.onError((err) => { throw err; });
+    s.onError((err) => {
+      throw err;
+    });
   }
 
   drain(): void {
@@ -129,14 +161,22 @@ class Collector {
       if (left <= 0) return false;
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, Math.min(left, 50));
-        this.#waiters.push(() => { clearTimeout(t); resolve(); });
+        this.#waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
       });
     }
     return true;
   }
 }
 
-interface SendResult { sent: number; flushes: number; failures: Record<string, number>; eagain: number }
+interface SendResult {
+  sent: number;
+  flushes: number;
+  failures: Record<string, number>;
+  eagain: number;
+}
 
 /** Queues every packet, flushing full batches; waits for writability on EAGAIN/ENOBUFS, drops datagrams that fail otherwise. */
 async function sendAll(s: NativeIcmpSocket, packets: Array<{ buf: Buffer; ip: string }>): Promise<SendResult> {
@@ -173,7 +213,12 @@ function v6Targets(n: number): string[] {
 }
 
 /** Echo requests to many loopback targets; replies with RX stamps, transmit stamps with copies. */
-async function echoScenario(mode: IcmpSocketMode, family: IcmpFamily, count: number, tuning: NativeSocketTuning = {}): Promise<unknown> {
+async function echoScenario(
+  mode: IcmpSocketMode,
+  family: IcmpFamily,
+  count: number,
+  tuning: NativeSocketTuning = {},
+): Promise<unknown> {
   const s = open(family, mode, tuning);
   const c = new Collector(s, family);
   const targets = family === 'ipv4' ? v4Targets(count) : v6Targets(count);
@@ -190,9 +235,17 @@ async function echoScenario(mode: IcmpSocketMode, family: IcmpFamily, count: num
   let badPayload = 0;
   let rxNaN = 0;
   for (const r of replies) {
-    if (r.id !== wantId) { badId++; continue; }
+    if (r.id !== wantId) {
+      badId++;
+      continue;
+    }
     const sent = packets[r.seq];
-    if (!sent || r.length !== sent.buf.length || !r.data.subarray(8).equals(sent.buf.subarray(8, Math.min(64, sent.buf.length)))) badPayload++;
+    if (
+      !sent ||
+      r.length !== sent.buf.length ||
+      !r.data.subarray(8).equals(sent.buf.subarray(8, Math.min(64, sent.buf.length)))
+    )
+      badPayload++;
     if (sent && formatAddress(addressBytes(sent.ip, family), family) !== r.source) badSource++;
     if (Number.isNaN(r.rxNs)) rxNaN++;
     rxBySeq.set(r.seq, r.rxNs);
@@ -206,13 +259,21 @@ async function echoScenario(mode: IcmpSocketMode, family: IcmpFamily, count: num
   const txSeqs = new Set<number>();
   for (const t of txs()) {
     if (Number.isNaN(t.txNs)) txNaN++;
-    if (t.length < 8) { badCopy++; continue; }
+    if (t.length < 8) {
+      badCopy++;
+      continue;
+    }
     const seq = t.data.readUInt16BE(6);
     const sent = packets[seq];
     const want = tuning.tsOnly ? Math.min(24, sent?.buf.length ?? 0) : sent?.buf.length;
     const id = t.data.readUInt16BE(4);
-    if (!sent || t.length !== want || t.data[0] !== sent.buf[0] || id !== wantId ||
-        !t.data.subarray(8, Math.min(t.length, 64)).equals(sent.buf.subarray(8, Math.min(t.length, 64)))) {
+    if (
+      !sent ||
+      t.length !== want ||
+      t.data[0] !== sent.buf[0] ||
+      id !== wantId ||
+      !t.data.subarray(8, Math.min(t.length, 64)).equals(sent.buf.subarray(8, Math.min(t.length, 64)))
+    ) {
       badCopy++;
       continue;
     }
@@ -274,7 +335,10 @@ async function permissions(): Promise<unknown> {
         const s = open(family, mode);
         const c = new Collector(s, family);
         const target = family === 'ipv4' ? '127.0.0.1' : '::1';
-        const send = await sendAll(s, [0, 1, 2].map((seq) => ({ buf: echo(family, seq), ip: target })));
+        const send = await sendAll(
+          s,
+          [0, 1, 2].map((seq) => ({ buf: echo(family, seq), ip: target })),
+        );
         const replyType = family === 'ipv4' ? 0 : 129;
         const txs = (): number => c.errors.filter((e) => e.kind === IcmpErrorKind.TxStamp).length;
         await c.until(() => c.replies.length >= 3 && txs() >= 3);
@@ -310,7 +374,10 @@ async function icmpErrors(family: IcmpFamily): Promise<unknown> {
   const c = new Collector(s, family);
   const [rejected, prohibited] = family === 'ipv4' ? ['127.0.0.2', '127.0.0.2'] : ['fd00:1::2', 'fd00:1::3'];
   const icmpErrs = (): ErrEntry[] => c.errors.filter((e) => e.kind === IcmpErrorKind.IcmpError);
-  await sendAll(s, [{ buf: echo(family, 1), ip: rejected! }, { buf: echo(family, 2), ip: prohibited! }]);
+  await sendAll(s, [
+    { buf: echo(family, 1), ip: rejected! },
+    { buf: echo(family, 2), ip: prohibited! },
+  ]);
   await c.until(() => icmpErrs().length >= (family === 'ipv4' ? 2 : 2));
   const first = icmpErrs().map((e) => ({
     type: e.type,
@@ -332,14 +399,21 @@ async function icmpErrors(family: IcmpFamily): Promise<unknown> {
   const readWhilePending = s.read(); // absorbs the pending errno; nothing to read yet
   await sendAll(s, [{ buf: echo(family, 4), ip: rejected! }]);
   await sleep(100);
-  const live = family === 'ipv4' ? v4Targets(20, 9) : v6Targets(21).slice(1).map((a) => a.replace('fd00:1::', 'fd00:1::1:'));
+  const live =
+    family === 'ipv4'
+      ? v4Targets(20, 9)
+      : v6Targets(21)
+          .slice(1)
+          .map((a) => a.replace('fd00:1::', 'fd00:1::1:'));
   const batch = live.map((ip, i) => ({ buf: echo(family, 100 + i), ip }));
   for (const p of batch) s.queue(p.buf, p.buf.length, p.ip);
   const sentAfterPending = s.flush();
   const errorAfterPending = s.lastSendError ?? null;
   s.onReadable(() => c.drain());
   const replyType = family === 'ipv4' ? 0 : 129;
-  await c.until(() => c.replies.filter((r) => r.type === replyType && r.seq >= 100).length >= live.length && icmpErrs().length >= 4);
+  await c.until(
+    () => c.replies.filter((r) => r.type === replyType && r.seq >= 100).length >= live.length && icmpErrs().length >= 4,
+  );
   const result = {
     identifier: s.identifier,
     first,
@@ -364,7 +438,10 @@ async function rawErrors(family: IcmpFamily): Promise<unknown> {
   await c.until(() => c.replies.some((r) => r.type === errType));
   const e = c.replies.find((r) => r.type === errType);
   s.close();
-  return { got: e ? { type: e.type, code: e.code, source: e.source, length: e.length } : null, errorQueue: c.errors.filter((x) => x.kind !== IcmpErrorKind.TxStamp).length };
+  return {
+    got: e ? { type: e.type, code: e.code, source: e.source, length: e.length } : null,
+    errorQueue: c.errors.filter((x) => x.kind !== IcmpErrorKind.TxStamp).length,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -431,7 +508,10 @@ async function hostile(mode: IcmpSocketMode, family: IcmpFamily): Promise<unknow
     ip[6] = 58;
     ip[7] = 64;
     ip[23] = 1;
-    ip[24] = 0xfd; ip[26] = 0; ip[27] = 1; ip[39] = 9; // fd00:1::9
+    ip[24] = 0xfd;
+    ip[26] = 0;
+    ip[27] = 1;
+    ip[39] = 9; // fd00:1::9
     return Buffer.concat([ip, req.subarray(0, icmpBytes)]);
   };
   const unreach = v4 ? 3 : 1;
@@ -449,7 +529,10 @@ async function hostile(mode: IcmpSocketMode, family: IcmpFamily): Promise<unknow
   put(icmpMessage(v4 ? 13 : 140, 0, idSeq(7, 12), family)); // a type the raw filters drop
   // Junk: random types the filters pass and random lengths and bytes (bad checksums on IPv4).
   let seed = 12345;
-  const rnd = (n: number): number => { seed = (seed * 1103515245 + 12345) >>> 0; return seed % n; };
+  const rnd = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) >>> 0;
+    return seed % n;
+  };
   const junkTypes = v4 ? [0, 3, 11] : [1, 2, 3, 4, 129];
   for (let k = 0; k < 500; k++) {
     const len = rnd(4) === 0 ? rnd(4000) : rnd(80);
@@ -481,7 +564,13 @@ async function hostile(mode: IcmpSocketMode, family: IcmpFamily): Promise<unknow
     filteredTypeSeen: c.replies.some((r) => r.type === (v4 ? 13 : 140)),
     requestsSeen: c.replies.some((r) => r.type === (v4 ? 8 : 128)),
     errorsRead: c.replies.filter((r) => r.type === unreach).length,
-    errorQueue: errs.map((e) => ({ type: e.type, code: e.code, length: e.length, seq: e.length >= 8 ? e.data.readUInt16BE(6) : -1, destination: e.destination })),
+    errorQueue: errs.map((e) => ({
+      type: e.type,
+      code: e.code,
+      length: e.length,
+      seq: e.length >= 8 ? e.data.readUInt16BE(6) : -1,
+      destination: e.destination,
+    })),
     otherEntries: c.errors.filter((e) => e.kind === IcmpErrorKind.Other).length,
     stats: s.stats(),
     sawEnd: bySeq(9999) !== undefined,
@@ -527,8 +616,15 @@ async function batchEdges(): Promise<unknown> {
   out.partial = { ...mid, afterDiscard, second, lastSendError2: s.lastSendError ?? null, queued2: s.queued };
   s.discardFirst(); // nothing queued: a no-op
   out.discardEmpty = s.queued;
-  await c.until(() => [200, 201, 203, 204].every((q) => c.replies.some((r) => r.type === 0 && r.seq === q)) && c.replies.filter((r) => r.type === 0 && r.seq < 64).length >= 64);
-  out.partialReplies = c.replies.filter((r) => r.type === 0 && r.seq >= 200).map((r) => `${r.seq}@${r.source}`).sort();
+  await c.until(
+    () =>
+      [200, 201, 203, 204].every((q) => c.replies.some((r) => r.type === 0 && r.seq === q)) &&
+      c.replies.filter((r) => r.type === 0 && r.seq < 64).length >= 64,
+  );
+  out.partialReplies = c.replies
+    .filter((r) => r.type === 0 && r.seq >= 200)
+    .map((r) => `${r.seq}@${r.source}`)
+    .sort();
   out.fullReplies = new Set(c.replies.filter((r) => r.type === 0 && r.seq < 64).map((r) => r.seq)).size;
 
   s.close();
@@ -541,8 +637,12 @@ async function batchEdges(): Promise<unknown> {
     queue: caught(() => s.queue(p, 64, '127.0.0.1')),
     closed: s.closed,
   };
-  s.onReadable(() => { throw new Error('called after close'); });
-  s.onceWritable(() => { throw new Error('called after close'); });
+  s.onReadable(() => {
+    throw new Error('called after close');
+  });
+  s.onceWritable(() => {
+    throw new Error('called after close');
+  });
   return out;
 }
 
@@ -570,7 +670,12 @@ async function partialSend(): Promise<unknown> {
     if (s.lastSendError === 'EAGAIN' || s.lastSendError === 'ENOBUFS') {
       if (s.queued !== before - sent) throw new Error('queued count wrong after a partial send');
       result.eagain++;
-      await new Promise<void>((resolve) => s.onceWritable(() => { writableCalls++; resolve(); }));
+      await new Promise<void>((resolve) =>
+        s.onceWritable(() => {
+          writableCalls++;
+          resolve();
+        }),
+      );
     } else if (s.lastSendError !== undefined) {
       result.failures[s.lastSendError] = (result.failures[s.lastSendError] ?? 0) + 1;
       s.discardFirst();
@@ -589,13 +694,26 @@ async function bareErrQueue(): Promise<unknown> {
   const s = open('ipv4', 'raw', { noSelectErrQueue: true });
   const c = new Collector(s, 'ipv4');
   let failed: string | null = null;
-  s.onError((err) => { failed = err.message; });
+  s.onError((err) => {
+    failed = err.message;
+  });
   const packets = v4Targets(100, 4).map((ip, seq) => ({ buf: echo('ipv4', seq), ip }));
   await sendAll(s, packets);
-  await c.until(() => c.errors.filter((e) => e.kind === IcmpErrorKind.TxStamp).length >= 100 && c.replies.filter((r) => r.type === 0).length >= 100);
+  await c.until(
+    () =>
+      c.errors.filter((e) => e.kind === IcmpErrorKind.TxStamp).length >= 100 &&
+      c.replies.filter((r) => r.type === 0).length >= 100,
+  );
   // A second round after the first error-queue wakeup re-armed the poll.
-  await sendAll(s, packets.map((p, k) => ({ buf: echo('ipv4', 1000 + k), ip: p.ip })));
-  await c.until(() => c.errors.filter((e) => e.kind === IcmpErrorKind.TxStamp).length >= 200 && c.replies.filter((r) => r.type === 0).length >= 200);
+  await sendAll(
+    s,
+    packets.map((p, k) => ({ buf: echo('ipv4', 1000 + k), ip: p.ip })),
+  );
+  await c.until(
+    () =>
+      c.errors.filter((e) => e.kind === IcmpErrorKind.TxStamp).length >= 200 &&
+      c.replies.filter((r) => r.type === 0).length >= 200,
+  );
   const out = {
     txStamps: c.errors.filter((e) => e.kind === IcmpErrorKind.TxStamp).length,
     replies: c.replies.filter((r) => r.type === 0).length,
@@ -611,7 +729,9 @@ async function callbacks(): Promise<unknown> {
   const gc = (globalThis as { gc?: () => void }).gc;
   if (!gc) throw new Error('run with --expose-gc');
   const uncaught: string[] = [];
-  process.on('uncaughtException', (err) => { uncaught.push(err.message); });
+  process.on('uncaughtException', (err) => {
+    uncaught.push(err.message);
+  });
 
   const s = open('ipv4', 'dgram');
   let calls = 0;
@@ -682,8 +802,13 @@ async function tsOnlyRing(mode: IcmpSocketMode): Promise<unknown> {
   for (const t of txs()) {
     const seq = t.length >= 8 ? t.data.readUInt16BE(6) : -1;
     const sent = packets[seq];
-    if (!sent || t.length !== 24 || t.data.readUInt16BE(4) !== wantId || !t.data.subarray(8, 24).equals(sent.buf.subarray(8, 24)) ||
-        formatAddress(addressBytes(sent.ip, 'ipv4'), 'ipv4') !== t.destination) {
+    if (
+      !sent ||
+      t.length !== 24 ||
+      t.data.readUInt16BE(4) !== wantId ||
+      !t.data.subarray(8, 24).equals(sent.buf.subarray(8, 24)) ||
+      formatAddress(addressBytes(sent.ip, 'ipv4'), 'ipv4') !== t.destination
+    ) {
       mismatched++;
     }
   }
@@ -702,7 +827,9 @@ async function tsOnlyEgressDrop(mode: IcmpSocketMode, once: boolean): Promise<un
   const c = new Collector(s, 'ipv4');
   // `once`: 127.0.7.88 is dropped only the first time, so sendmmsg stops there without an errno
   // and the next call sends that datagram after all.
-  const targets = Array.from({ length: 40 }, (_, k) => (k % 10 === 5 ? (once ? '127.0.7.88' : '127.0.7.77') : '127.0.0.1'));
+  const targets = Array.from({ length: 40 }, (_, k) =>
+    k % 10 === 5 ? (once ? '127.0.7.88' : '127.0.7.77') : '127.0.0.1',
+  );
   const packets = targets.map((ip, seq) => ({ buf: echo('ipv4', seq), ip }));
   const failures: Record<string, number> = {};
   let sent = 0;
@@ -741,14 +868,26 @@ function openError(fn: () => unknown): { code?: string; causeCode?: string; mess
     (fn() as NativeIcmpSocket).close();
     return null;
   } catch (err) {
-    return { code: (err as { code?: string }).code, causeCode: (err as { cause?: { code?: string } }).cause?.code, message: (err as Error).message };
+    return {
+      code: (err as { code?: string }).code,
+      causeCode: (err as { cause?: { code?: string } }).cause?.code,
+      message: (err as Error).message,
+    };
   }
 }
 
 /** tos/ttl, a source address and a device, seen by nft counters on the output hook; bad values refused at open. */
 async function options(): Promise<unknown> {
   const out: Record<string, unknown> = {};
-  const cases: Array<[string, IcmpFamily, IcmpSocketMode, { tos?: number; ttl?: number; sourceAddress?: string; interfaceName?: string }, string]> = [
+  const cases: Array<
+    [
+      string,
+      IcmpFamily,
+      IcmpSocketMode,
+      { tos?: number; ttl?: number; sourceAddress?: string; interfaceName?: string },
+      string,
+    ]
+  > = [
     ['v4raw', 'ipv4', 'raw', { tos: 0x20, ttl: 7, sourceAddress: '127.0.0.5', interfaceName: 'lo' }, '127.0.0.1'],
     ['v4dgram', 'ipv4', 'dgram', { tos: 0x20, ttl: 7, sourceAddress: '127.0.0.5' }, '127.0.0.1'],
     ['v6raw', 'ipv6', 'raw', { tos: 0x20, ttl: 7, sourceAddress: 'fd00:1::5', interfaceName: 'lo' }, 'fd00:1::1'],
@@ -758,16 +897,28 @@ async function options(): Promise<unknown> {
     const before = nftCounter(`${family}_marked`);
     const s = openNativeIcmpSocketWith({ family, mode, rcvbufBytes: 1 << 20, ...o });
     const c = new Collector(s, family);
-    await sendAll(s, [1, 2, 3].map((seq) => ({ buf: echo(family, seq), ip: target })));
+    await sendAll(
+      s,
+      [1, 2, 3].map((seq) => ({ buf: echo(family, seq), ip: target })),
+    );
     const replyType = family === 'ipv4' ? 0 : 129;
     await c.until(() => c.replies.filter((r) => r.type === replyType).length >= 3);
-    out[name] = { marked: nftCounter(`${family}_marked`) - before, replies: c.replies.filter((r) => r.type === replyType).length };
+    out[name] = {
+      marked: nftCounter(`${family}_marked`) - before,
+      replies: c.replies.filter((r) => r.type === replyType).length,
+    };
     s.close();
   }
   out.rmemMax = Number(readFileSync('/proc/sys/net/core/rmem_max', 'utf8'));
-  out.noDevice = openError(() => openNativeIcmpSocketWith({ family: 'ipv4', mode: 'raw', rcvbufBytes: 0, interfaceName: 'nosuchdev0' }));
-  out.wrongFamilySource = openError(() => openNativeIcmpSocketWith({ family: 'ipv4', mode: 'dgram', rcvbufBytes: 0, sourceAddress: '::1' }));
-  out.foreignSource = openError(() => openNativeIcmpSocketWith({ family: 'ipv4', mode: 'raw', rcvbufBytes: 0, sourceAddress: '192.0.2.1' }));
+  out.noDevice = openError(() =>
+    openNativeIcmpSocketWith({ family: 'ipv4', mode: 'raw', rcvbufBytes: 0, interfaceName: 'nosuchdev0' }),
+  );
+  out.wrongFamilySource = openError(() =>
+    openNativeIcmpSocketWith({ family: 'ipv4', mode: 'dgram', rcvbufBytes: 0, sourceAddress: '::1' }),
+  );
+  out.foreignSource = openError(() =>
+    openNativeIcmpSocketWith({ family: 'ipv4', mode: 'raw', rcvbufBytes: 0, sourceAddress: '192.0.2.1' }),
+  );
   out.badTtl = openError(() => openNativeIcmpSocketWith({ family: 'ipv4', mode: 'raw', rcvbufBytes: 0, ttl: 0 }));
   return out;
 }
@@ -794,14 +945,25 @@ async function lifecycle(): Promise<unknown> {
      setInterval(() => {}, 1000);`,
     { eval: true, workerData: nativeAddonPath() },
   );
-  await new Promise((resolve, reject) => { worker.once('message', resolve); worker.once('error', reject); });
+  await new Promise((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('error', reject);
+  });
   const whileOpen = fds() - before;
   const exitCode = await worker.terminate();
   await sleep(50);
   const afterTerminate = fds() - before;
 
   const base = fds();
-  const baseLinks = new Set(readdirSync('/proc/self/fd').map((f) => { try { return readlinkSync(`/proc/self/fd/${f}`); } catch { return '?'; } }));
+  const baseLinks = new Set(
+    readdirSync('/proc/self/fd').map((f) => {
+      try {
+        return readlinkSync(`/proc/self/fd/${f}`);
+      } catch {
+        return '?';
+      }
+    }),
+  );
   // In a function of its own, so no frame of this one still points at the last socket.
   ((): void => {
     for (let i = 0; i < 50; i++) {
@@ -815,7 +977,15 @@ async function lifecycle(): Promise<unknown> {
     gc();
     await sleep(20);
   }
-  const links = readdirSync('/proc/self/fd').map((f) => { try { return readlinkSync(`/proc/self/fd/${f}`); } catch { return '?'; } }).filter((l) => !baseLinks.has(l));
+  const links = readdirSync('/proc/self/fd')
+    .map((f) => {
+      try {
+        return readlinkSync(`/proc/self/fd/${f}`);
+      } catch {
+        return '?';
+      }
+    })
+    .filter((l) => !baseLinks.has(l));
   return { whileOpen, exitCode, afterTerminate, dropped, afterGc: fds() - base, links };
 }
 

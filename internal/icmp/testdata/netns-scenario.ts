@@ -85,7 +85,12 @@ async function loss(): Promise<unknown> {
   await engine.start();
   const outcomes: PingOutcome[] = [];
   const pings: Array<Promise<void>> = [];
-  for (let i = 1; i <= 400; i++) pings.push(engine.ping(`127.0.4.${i % 250 + 1}`, { timeoutMs: 300 }).then((o) => { outcomes.push(o); }));
+  for (let i = 1; i <= 400; i++)
+    pings.push(
+      engine.ping(`127.0.4.${(i % 250) + 1}`, { timeoutMs: 300 }).then((o) => {
+        outcomes.push(o);
+      }),
+    );
   await Promise.all(pings);
   const okOnce = outcomes.filter((o) => o.ok).length;
   const alive: string[] = [];
@@ -102,14 +107,17 @@ async function gcSurvival(): Promise<unknown> {
   await engine.start();
   let ok = 0;
   let failed = 0;
-  const count = (o: PingOutcome): void => { if (o.ok) ok++; else failed++; };
+  const count = (o: PingOutcome): void => {
+    if (o.ok) ok++;
+    else failed++;
+  };
   const batch = 10_000;
   // 90,000 pings in batches with full collections forced between and in the middle of batches.
   for (let b = 0; b < 9; b++) {
     const pending: Array<Promise<void>> = [];
     for (let i = 0; i < batch; i++) {
       const n = b * batch + i;
-      pending.push(engine.ping(`127.6.${(n >> 8) & 255}.${(n & 255) || 1}`, { timeoutMs: 2000 }).then(count));
+      pending.push(engine.ping(`127.6.${(n >> 8) & 255}.${n & 255 || 1}`, { timeoutMs: 2000 }).then(count));
       if (i === batch / 2) gc();
     }
     gc();
@@ -124,7 +132,8 @@ async function gcSurvival(): Promise<unknown> {
     const orphan = new IcmpEngine({ maxInFlight: 4096 });
     await orphan.start();
     const pending = Array.from({ length: batch }, (_, i) =>
-      orphan.ping(`127.7.${(i >> 8) & 255}.${(i & 255) || 1}`, { timeoutMs: 2000 }).then(count));
+      orphan.ping(`127.7.${(i >> 8) & 255}.${i & 255 || 1}`, { timeoutMs: 2000 }).then(count),
+    );
     return { pending, ref: new WeakRef(orphan) };
   };
   const { pending, ref } = await fireAndForget();
@@ -164,26 +173,46 @@ interface ModeResult {
 
 /** Pings loopback and ULA targets through one engine of `family` and `mode`. */
 async function pingAll(family: IcmpFamily, mode: IcmpSocketMode): Promise<ModeResult> {
-  const targets = family === 'ipv4'
-    ? Array.from({ length: 200 }, (_, i) => `127.0.${8 + (i >> 8)}.${(i & 255) || 1}`)
-    : ['::1', ...Array.from({ length: 199 }, (_, i) => `fd00:1::${(i + 1).toString(16)}`)];
+  const targets =
+    family === 'ipv4'
+      ? Array.from({ length: 200 }, (_, i) => `127.0.${8 + (i >> 8)}.${i & 255 || 1}`)
+      : ['::1', ...Array.from({ length: 199 }, (_, i) => `fd00:1::${(i + 1).toString(16)}`)];
   const engine = new IcmpEngine({ family, mode });
   try {
     await engine.start();
   } catch (err) {
-    return { family, mode, ok: 0, total: targets.length, error: (err as Error).message, code: (err as { code?: string }).code };
+    return {
+      family,
+      mode,
+      ok: 0,
+      total: targets.length,
+      error: (err as Error).message,
+      code: (err as { code?: string }).code,
+    };
   }
   const outcomes = await Promise.all(targets.map((ip) => engine.ping(ip, { timeoutMs: 2000 })));
   const st = engine.stats();
   await engine.stop();
   return {
-    family, mode, ok: outcomes.filter((o) => o.ok).length, total: targets.length, kernelStamps: st.kernelStamps, rttKernel: st.rttKernel,
-    rttUserspace: st.rttUserspace, invalid: st.invalid, maxRttMs: Math.max(...outcomes.map((o) => (o.ok ? o.rttMs : 0))),
+    family,
+    mode,
+    ok: outcomes.filter((o) => o.ok).length,
+    total: targets.length,
+    kernelStamps: st.kernelStamps,
+    rttKernel: st.rttKernel,
+    rttUserspace: st.rttUserspace,
+    invalid: st.invalid,
+    maxRttMs: Math.max(...outcomes.map((o) => (o.ok ? o.rttMs : 0))),
     ips: outcomes.slice(0, 2).map((o) => o.ip),
   };
 }
 
-const combos: Array<[IcmpFamily, IcmpSocketMode]> = [['ipv4', 'raw'], ['ipv6', 'raw'], ['ipv4', 'dgram'], ['ipv6', 'dgram']];
+const combos: Array<[IcmpFamily, IcmpSocketMode]> = [
+  ['ipv4', 'raw'],
+  ['ipv6', 'raw'],
+  ['ipv4', 'dgram'],
+  ['ipv6', 'dgram'],
+];
 
 /** Every family and mode as root; with `drop`, then again as uid/gid 65534 (no capabilities). */
 async function modes(): Promise<unknown> {
@@ -211,8 +240,14 @@ async function dgramRotation(): Promise<unknown> {
   let failed = 0;
   const total = 70_000;
   for (let b = 0; b < total; b += 10_000) {
-    const outcomes = await Promise.all(Array.from({ length: 10_000 }, (_, i) => engine.ping(`127.10.${(i >> 8) & 255}.${(i & 255) || 1}`, { timeoutMs: 2000 })));
-    for (const o of outcomes) if (o.ok) ok++; else failed++;
+    const outcomes = await Promise.all(
+      Array.from({ length: 10_000 }, (_, i) =>
+        engine.ping(`127.10.${(i >> 8) & 255}.${i & 255 || 1}`, { timeoutMs: 2000 }),
+      ),
+    );
+    for (const o of outcomes)
+      if (o.ok) ok++;
+      else failed++;
   }
   const stats = engine.stats();
   const lastId = engine.identifier;
@@ -220,7 +255,16 @@ async function dgramRotation(): Promise<unknown> {
   return { ok, failed, total, firstId, lastId, stats };
 }
 
-const scenarios: Record<string, () => Promise<unknown>> = { aliveAndDead, forged, rtt, loss, gcSurvival, permission, modes, dgramRotation };
+const scenarios: Record<string, () => Promise<unknown>> = {
+  aliveAndDead,
+  forged,
+  rtt,
+  loss,
+  gcSurvival,
+  permission,
+  modes,
+  dgramRotation,
+};
 const run = scenario ? scenarios[scenario] : undefined;
 if (!run) {
   console.error(`unknown scenario ${String(scenario)}; one of ${Object.keys(scenarios).join(', ')}`);
@@ -228,6 +272,12 @@ if (!run) {
 }
 run().then(
   // exit explicitly: an engine left running on purpose keeps its socket (and the loop) alive.
-  (result) => { console.log(JSON.stringify(result)); process.exit(0); },
-  (err: unknown) => { console.error(err); process.exit(1); },
+  (result) => {
+    console.log(JSON.stringify(result));
+    process.exit(0);
+  },
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
 );

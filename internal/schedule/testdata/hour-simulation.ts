@@ -93,12 +93,18 @@ export async function runHour(devices = 1000, intervalMs = 1000, hourMs = 3_600_
     summaryPoints: sink.count('ping_summary'),
     expectedSummaryPoints: ips.reduce((n, ip) => n + windowsOf(ip), 0),
     sampleFirstWindowMs: firstWindow('127.0.0.7'),
-    sample: sink.points.map((p) => ({ timeMs: p.timeMs, fields: Object.fromEntries(Object.entries(p.fields).map(([k, v]) => [k, v.value])) })),
+    sample: sink.points.map((p) => ({
+      timeMs: p.timeMs,
+      fields: Object.fromEntries(Object.entries(p.fields).map(([k, v]) => [k, v.value])),
+    })),
     realMs,
   };
 }
 
 if (parentPort !== null) {
   const port = parentPort;
-  runHour().then((r) => port.postMessage(r), (err: unknown) => port.postMessage({ error: String(err) }));
+  runHour().then(
+    (r) => port.postMessage(r),
+    (err: unknown) => port.postMessage({ error: String(err) }),
+  );
 }

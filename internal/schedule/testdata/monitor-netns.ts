@@ -40,7 +40,15 @@ const sink = {
 };
 const sched = new PingScheduler(
   { clock, pinger: engine, sink, state: store, logger },
-  { intervalMs: 250, timeoutMs: 400, ratePerSec: 1000, burst: 100, maxConsecutiveFails: 3, backoffMs: 1500, summaryIntervalMs: 0 },
+  {
+    intervalMs: 250,
+    timeoutMs: 400,
+    ratePerSec: 1000,
+    burst: 100,
+    maxConsecutiveFails: 3,
+    backoffMs: 1500,
+    summaryIntervalMs: 0,
+  },
 );
 const rec = new Reconciler({ source: store, target: sched, clock, logger }, { maxMonitored: 100 });
 sched.start();
@@ -79,14 +87,16 @@ const stats = sched.stats();
 await rec.stop();
 await sched.stop();
 await engine.stop();
-console.log(JSON.stringify({
-  found: found.sort(),
-  dropped,
-  before: Object.fromEntries(before),
-  after: Object.fromEntries(after),
-  whole: Object.fromEntries(whole),
-  suspendedNow,
-  trips: stats.breakerTripsTotal,
-  failuresByReason: stats.failuresByReason,
-  devicesScheduled: stats.devicesScheduled,
-}));
+console.log(
+  JSON.stringify({
+    found: found.sort(),
+    dropped,
+    before: Object.fromEntries(before),
+    after: Object.fromEntries(after),
+    whole: Object.fromEntries(whole),
+    suspendedNow,
+    trips: stats.breakerTripsTotal,
+    failuresByReason: stats.failuresByReason,
+    devicesScheduled: stats.devicesScheduled,
+  }),
+);

@@ -24,7 +24,14 @@ interface ChildOptions {
 }
 
 const opts = JSON.parse(process.argv[2]!) as ChildOptions;
-const real = new InfluxV2Transport({ url: opts.url, token: 'unused', org: 'acme', bucket: 'netscan', healthBucket: 'health', timeoutMs: 2000 });
+const real = new InfluxV2Transport({
+  url: opts.url,
+  token: 'unused',
+  org: 'acme',
+  bucket: 'netscan',
+  healthBucket: 'health',
+  timeoutMs: 2000,
+});
 let acks = 0;
 const transport: LineTransport = {
   name: real.name,
@@ -36,8 +43,14 @@ const transport: LineTransport = {
   close: () => real.close(),
 };
 const writer = new InfluxWriter({
-  transport, clock: systemClock, logger: createLogger({ level: 'info' }),
-  batchSize: opts.batchSize ?? 1000, flushIntervalMs: opts.flushIntervalMs ?? 50, spoolDir: opts.spoolDir, minRetryDelayMs: 50, maxRetryDelayMs: 200,
+  transport,
+  clock: systemClock,
+  logger: createLogger({ level: 'info' }),
+  batchSize: opts.batchSize ?? 1000,
+  flushIntervalMs: opts.flushIntervalMs ?? 50,
+  spoolDir: opts.spoolDir,
+  minRetryDelayMs: 50,
+  maxRetryDelayMs: 200,
 });
 await writer.start();
 let reporting = true;
@@ -47,7 +60,12 @@ const report = (async () => {
     await sleep(20);
   }
 })();
-const point = (i: number) => ({ measurement: 'crash', tags: { ip: '127.0.6.1' }, fields: { seq: field.int(i) }, timeMs: opts.baseMs + i });
+const point = (i: number) => ({
+  measurement: 'crash',
+  tags: { ip: '127.0.6.1' },
+  fields: { seq: field.int(i) },
+  timeMs: opts.baseMs + i,
+});
 if (opts.rate !== undefined) {
   // Steady rate in 20 ms slices, paced from the start time so it does not drift.
   const t0 = Date.now();

@@ -8,7 +8,8 @@ import { FileTransport } from '../file-transport.js';
 import { Spool } from '../spool.js';
 
 const dir = process.argv[2]!;
-const body = (tag: string, n: number): string => Array.from({ length: n }, (_, i) => `m,t=${tag} v=${i}i ${i}`).join('\n');
+const body = (tag: string, n: number): string =>
+  Array.from({ length: n }, (_, i) => `m,t=${tag} v=${i}i ${i}`).join('\n');
 
 const spool = new Spool({ dir: join(dir, 'spool'), maxBytes: 1 << 30, segmentBytes: 1 << 30, logger: silentLogger() });
 await spool.open();
@@ -22,7 +23,12 @@ for (let i = 0; i < 10 && spoolError === ''; i++) {
 }
 const spooledPoints = spool.pendingPoints;
 await spool.close();
-const reopened = new Spool({ dir: join(dir, 'spool'), maxBytes: 1 << 30, segmentBytes: 1 << 30, logger: silentLogger() });
+const reopened = new Spool({
+  dir: join(dir, 'spool'),
+  maxBytes: 1 << 30,
+  segmentBytes: 1 << 30,
+  logger: silentLogger(),
+});
 const recovered = await reopened.open();
 
 const path = join(dir, 'out.lp');
@@ -39,7 +45,16 @@ for (let i = 0; i < 10 && fileError === ''; i++) {
 }
 await file.close();
 const text = readFileSync(path, 'utf8');
-console.log(JSON.stringify({
-  spoolError, spooledPoints, recoveredPoints: recovered.points, truncatedBytes: recovered.truncatedBytes,
-  fileError, linesAccepted, linesInFile: text.split('\n').filter((l) => l !== '').length, endsWithNewline: text.endsWith('\n'), fileBytes: statSync(path).size,
-}));
+console.log(
+  JSON.stringify({
+    spoolError,
+    spooledPoints,
+    recoveredPoints: recovered.points,
+    truncatedBytes: recovered.truncatedBytes,
+    fileError,
+    linesAccepted,
+    linesInFile: text.split('\n').filter((l) => l !== '').length,
+    endsWithNewline: text.endsWith('\n'),
+    fileBytes: statSync(path).size,
+  }),
+);
