@@ -17,6 +17,7 @@ function problems(yaml: string): string[] {
 }
 
 test('reports each networks, labels and targets rule with its exact message', () => {
+  // Validation fixtures only: parsed and refused, never pinged (multicast and link-local included).
   const table: Array<[string, string]> = [
     [
       'networks: ["fd00:1::/64"]',

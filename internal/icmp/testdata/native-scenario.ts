@@ -606,7 +606,7 @@ async function batchEdges(): Promise<unknown> {
   out.queuedAfterBad = s.queued;
 
   // A datagram that cannot go (no route in the namespace) in the middle of a batch.
-  const plan = ['127.0.1.1', '127.0.1.2', '10.255.255.1', '127.0.1.4', '127.0.1.5'];
+  const plan = ['127.0.1.1', '127.0.1.2', '192.0.2.1', '127.0.1.4', '127.0.1.5'];
   plan.forEach((ip, k) => s.queue(echo('ipv4', 200 + k), 64, ip));
   const first = s.flush();
   const mid = { sent: first, lastSendError: s.lastSendError ?? null, queued: s.queued };
@@ -790,8 +790,9 @@ async function tsOnlyRing(mode: IcmpSocketMode): Promise<unknown> {
   const s = open('ipv4', mode, { tsOnly: true });
   const c = new Collector(s, 'ipv4');
   // 127.0.7.66 is dropped by an nft OUTPUT rule (EPERM after the kernel numbered the datagram);
-  // 10.255.255.1 has no route (ENETUNREACH before it).
-  const targets = v4Targets(150, 8).map((ip, k) => (k % 37 === 5 ? '127.0.7.66' : k % 41 === 7 ? '10.255.255.1' : ip));
+  // 192.0.2.1 (TEST-NET-1) has no route in this namespace: the kernel refuses the send with
+  // ENETUNREACH before numbering it, and no packet is ever emitted.
+  const targets = v4Targets(150, 8).map((ip, k) => (k % 37 === 5 ? '127.0.7.66' : k % 41 === 7 ? '192.0.2.1' : ip));
   const packets = targets.map((ip, seq) => ({ buf: echo('ipv4', seq), ip }));
   const send = await sendAll(s, packets);
   const good = targets.filter((ip) => ip.startsWith('127.8.')).length;
