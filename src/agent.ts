@@ -218,10 +218,13 @@ export class Agent {
         interfaceName: config.icmp_interface || undefined,
       },
     });
-    // Per-device series (prometheus.per_device) follow the scheduler's record and SNMP's names.
-    const series = config.prometheus.per_device ? new DeviceSeries({ devices: store }) : undefined;
     const reverse = (ip: string): Promise<string | undefined> => lookupService(ip, 0).then((r) => r.hostname);
     const tags = new DeviceTags(outputs, config, reverse);
+    // Per-device series (prometheus.per_device) follow the scheduler's record, with the device's
+    // name and labels as its points carry them (the agent tag is the scrape's job, not a label).
+    const series = config.prometheus.per_device
+      ? new DeviceSeries({ devices: store, labelsOf: (ip) => withoutAgent(tags.tagsFor(ip)) })
+      : undefined;
     const scheduler = new PingScheduler(
       { clock, pinger: new ObservedPinger(engine, rtt), sink: tags, state: store, logger, observer: series },
       schedulerOptions(config),
@@ -583,4 +586,10 @@ export class Agent {
       'netscan stopped',
     );
   }
+}
+
+/** `tags` without the `agent` key. */
+function withoutAgent(tags: Readonly<Record<string, string>>): Record<string, string> {
+  const { agent: _agent, ...rest } = tags;
+  return rest;
 }

@@ -120,3 +120,25 @@ test('an SNMP answer names the series and fills netscan_device_info; a device wi
     'netscan_device_up{ip="127.0.0.1",name="core-1",site="ams1"} 1',
   ]);
 });
+
+test("a target's name and the configured labels label its series; SNMP's sysName only when no name is configured", () => {
+  const clock = new FakeClock(T0);
+  const state = new FakeDeviceState(clock);
+  const labels: Record<string, Record<string, string>> = {
+    [A]: { name: 'core-1', site: 'ams1' },
+    [B]: { role: 'edge' },
+  };
+  const series = new DeviceSeries({ devices: state, labelsOf: (ip) => labels[ip] });
+  series.probed({ ok: true, ip: A, rttMs: 1, sentAtMs: T0 });
+  series.probed({ ok: true, ip: B, rttMs: 1, sentAtMs: T0 });
+  series.snmpAnswered(A, { sysName: 'snmp-a' } as SnmpInfo);
+  series.snmpAnswered(B, { sysName: 'snmp-b' } as SnmpInfo);
+  const up = series
+    .render()
+    .split('\n')
+    .filter((l) => l.startsWith('netscan_device_up{'));
+  assert.deepEqual(up, [
+    'netscan_device_up{ip="127.0.0.1",name="core-1",site="ams1"} 1',
+    'netscan_device_up{ip="127.0.0.2",name="snmp-b",role="edge"} 1',
+  ]);
+});

@@ -12,7 +12,7 @@ export interface DeviceDirectory {
 export interface DeviceSeriesOptions {
   /** The device state: names come from its SNMP data. */
   devices: DeviceDirectory;
-  /** Configured labels of a device (its network's or target's); absent = none. */
+  /** Configured labels of a device (its network's or target's) and its `name` when it has one (a target's name wins over SNMP's); absent = none. */
   labelsOf?: ((ip: string) => Readonly<Record<string, string>> | undefined) | undefined;
 }
 
@@ -69,9 +69,10 @@ export class DeviceSeries {
   }
 
   #identity(ip: string, snmp: SnmpInfo | undefined): DeviceLabels {
+    const labels = this.#opts.labelsOf?.(ip);
     return {
-      name: snmp?.sysName || undefined,
-      labels: this.#opts.labelsOf?.(ip),
+      name: labels?.name || snmp?.sysName || undefined,
+      labels,
       info: snmp && {
         description: snmp.sysDescr,
         sys_object_id: snmp.sysObjectId,
