@@ -435,6 +435,7 @@ export class Agent {
       icmpSockets: s.icmpSockets.sockets(),
       snmp: s.enricher?.stats(),
       persistence: s.store.persistenceStats(),
+      targets: s.targets.figures(),
       eventLoopDelayP99Ms: scheduler.stalls.loopDelayP99Ms,
       tasks: process.getActiveResourcesInfo().length,
       memoryMb: Math.floor(mem.heapUsed / 1048576),

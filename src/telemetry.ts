@@ -1,3 +1,4 @@
+import type { TargetFigures } from './target-loop.js';
 import { Counter, Gauge, collectDefaultMetrics, type Registry } from 'prom-client';
 import type { HealthDocument, Readiness } from '../internal/health/health-server.js';
 import { zeroIcmpEngineStats, type IcmpEngineStats } from '../internal/icmp/engine-options.js';
@@ -35,6 +36,8 @@ export interface AgentFigures {
   icmpSockets: readonly IcmpSocketInfo[];
   snmp: SnmpEnricherStats | undefined;
   persistence: PersistenceStats;
+  /** The configured targets: resolved, unresolved, dns failures; absent before start. */
+  targets?: TargetFigures | undefined;
   eventLoopDelayP99Ms: number;
   /** Node substitute for Go's goroutine count: active handles and requests. */
   tasks: number;
@@ -142,6 +145,16 @@ export function buildHealthDocument(f: AgentFigures, pressure: readonly string[]
         : null,
     },
     state: f.persistence,
+    targets: f.targets
+      ? {
+          configured: f.targets.configured,
+          resolved: f.targets.resolved,
+          unresolved: f.targets.unresolved,
+          dns_failures: f.targets.dnsFailures,
+          resolve_cycles: f.targets.cycles,
+          last_cycle_ms: f.targets.lastCycleMs,
+        }
+      : null,
     shard: f.shard,
     config_reloads: f.reloads,
   };
