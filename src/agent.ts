@@ -13,13 +13,14 @@ import { IcmpPinger } from '../internal/icmp/pinger.js';
 import { openNativeIcmpSocket } from '../internal/icmp/native-socket.js';
 import { IcmpSocketOpener } from '../internal/icmp/open.js';
 import type { Logger } from '../internal/log/log.js';
-import type { PingOptions, PingOutcome, Pinger } from '../internal/model/ping.js';
 import { Reconciler } from '../internal/reconcile/reconciler.js';
 import { PingScheduler } from '../internal/schedule/ping-scheduler.js';
-import { SnmpEnricher, type SnmpDeviceState } from '../internal/snmp/enricher.js';
+import { SnmpEnricher } from '../internal/snmp/enricher.js';
 import type { SnmpSession } from '../internal/snmp/session.js';
 import { DeviceStore } from '../internal/state/device-store.js';
-import { healthPoint } from '../internal/model/points.js';
+import { agentFigures, healthReportPoint, statusSample } from './agent-figures.js';
+import { applyReload, prepareReload, reloadFromLoader } from './agent-reload.js';
+import { namingSnmpState, ObservedPinger, withoutAgent, type AgentStages } from './agent-stages.js';
 import type { Config } from './config/schema.js';
 import {
   deviceStoreOptions,
@@ -29,12 +30,12 @@ import {
   snmpEnricherOptions,
 } from './config/stage-options.js';
 import { DeviceTags } from './device-tags.js';
-import { DiscoveryLoop, networkCidrs, Ownership } from './discovery-loop.js';
+import { DiscoveryLoop, networkCidrs } from './discovery-loop.js';
 import { TargetLoop } from './target-loop.js';
-import { OutputSlot, type PreparedOutputs } from './output-slot.js';
+import { OutputSlot } from './output-slot.js';
 import { HealthIntervals } from './health-intervals.js';
-import { StatusLog, type StatusSample } from './status-log.js';
-import { buildHealthDocument, icmpTotals, registerAgentMetrics, type AgentFigures } from './telemetry.js';
+import { StatusLog } from './status-log.js';
+import { buildHealthDocument, registerAgentMetrics, type AgentFigures } from './telemetry.js';
 
 /** What the agent needs from its shell (cmd/). */
 export interface AgentOptions {
@@ -52,81 +53,6 @@ export interface AgentOptions {
   loadConfig?: () => Promise<{ config: Config; warnings: readonly string[] }>;
 }
 
-/** The stages of one running agent. */
-interface Stages {
-  outputs: OutputSlot;
-  store: DeviceStore;
-  engine: IcmpPinger;
-  /** Opens the engine's sockets of the kind icmp_mode picks, and reports it. */
-  icmpSockets: IcmpSocketOpener;
-  scheduler: PingScheduler;
-  reconciler: Reconciler;
-  discovery: DiscoveryLoop;
-  /** Puts agent, labels and name on every point before the outputs. */
-  tags: DeviceTags;
-  targets: TargetLoop;
-  enricher: SnmpEnricher | undefined;
-  health: HealthServer | undefined;
-  registry: Registry;
-  rtt: Histogram;
-}
-
-/** Wraps the engine for monitoring so every RTT lands in the fleet-wide histogram. */
-class ObservedPinger implements Pinger {
-  readonly #inner: Pinger;
-  readonly #rtt: Histogram;
-  constructor(inner: Pinger, rtt: Histogram) {
-    this.#inner = inner;
-    this.#rtt = rtt;
-  }
-  async ping(ip: string, opts: PingOptions): Promise<PingOutcome> {
-    const o = await this.#inner.ping(ip, opts);
-    if (o.ok) this.#rtt.observe(o.rttMs / 1000);
-    return o;
-  }
-}
-
-/** Settings the state store, the SNMP enricher, the health listener and the ICMP sockets take at construction only. */
-const restartKeys = [
-  'state_file',
-  'max_devices',
-  'prune_after',
-  'prune_interval',
-  'state_snapshot_interval',
-  'snmp',
-  'snmp_interval',
-  'snmp_rate_limit',
-  'snmp_burst_limit',
-  'snmp_max_consecutive_fails',
-  'snmp_backoff_duration',
-  'health_check_port',
-  'health_check_bind',
-  'icmp_mode',
-  'icmp_payload_bytes',
-  'icmp_tos',
-  'icmp_ttl',
-  'icmp_source_ipv4',
-  'icmp_source_ipv6',
-  'icmp_interface',
-  'prometheus',
-] as const;
-
-/** The store as the SNMP enricher sees it, with every answer also naming the device's series. */
-function namingSnmpState(store: DeviceStore, series: DeviceSeries): SnmpDeviceState {
-  return {
-    recordSnmpSuccess: (ip, info) => {
-      store.recordSnmpSuccess(ip, info);
-      series.snmpAnswered(ip, info);
-    },
-    recordSnmpFailure: (ip, maxFails, backoffMs) => store.recordSnmpFailure(ip, maxFails, backoffMs),
-    isSnmpSuspended: (ip) => store.isSnmpSuspended(ip),
-    get: (ip) => store.get(ip),
-    has: (ip) => store.has(ip),
-  };
-}
-
-const sameJson = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
-
 /**
  * The composition root: builds every stage from the config and wires the pipeline
  * sweep -> state -> reconciler -> ping schedulers -> writer, with SNMP enrichment and health.
@@ -135,7 +61,7 @@ const sameJson = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON
  */
 export class Agent {
   #opts: AgentOptions;
-  #stages: Stages | undefined;
+  #stages: AgentStages | undefined;
   #startedMs = 0;
   #ready = false;
   #startPromise: Promise<void> | undefined;
@@ -319,18 +245,7 @@ export class Agent {
   #startStatusLog(): void {
     this.#statusLog?.stop();
     const { clock, logger, config } = this.#opts;
-    const sample = (): StatusSample => {
-      const f = this.figures();
-      return {
-        nowMs: f.nowMs,
-        devices: f.deviceCount,
-        pingsSent: f.scheduler.pingsSentTotal,
-        replies: f.scheduler.repliesTotal,
-        output: f.writer.state,
-        spoolPoints: f.writer.spoolPoints,
-        pointsDropped: f.writer.pointsDropped,
-      };
-    };
+    const sample = () => statusSample(this.figures());
     this.#statusLog = new StatusLog({ clock, logger, intervalMs: config.status_log_interval, sample });
     this.#statusLog.start();
   }
@@ -354,36 +269,7 @@ export class Agent {
     const f = this.figures();
     const interval = this.#intervals?.close(f);
     s.scheduler.takeInterval();
-    s.tags.write(
-      healthPoint(
-        {
-          deviceCount: f.deviceCount,
-          activePingers: f.scheduler.inFlight,
-          suspendedDevices: f.pingSuspended,
-          goroutines: f.tasks,
-          memoryMb: f.memoryMb,
-          rssMb: f.rssMb,
-          influxdbOk: f.outputOk,
-          pingsSentTotal: f.scheduler.pingsSentTotal,
-          writer: f.writer,
-          extra: {
-            agent_overloaded: f.scheduler.overloadedTotal,
-            agent_errors: f.scheduler.failuresByReason.agent_error,
-            event_loop_delay_p99_ms: f.eventLoopDelayP99Ms,
-            unmonitored_devices: f.reconciler.unmonitored,
-            snmp_suspended_devices: f.snmpSuspended,
-            effective_ping_interval_ms: f.scheduler.effectiveIntervalMs,
-            skipped_ticks: f.scheduler.skippedTicksTotal,
-            snmp_enriched_devices: f.snmp?.devicesEnriched ?? 0,
-            missed_slots: f.scheduler.missedSlotsTotal,
-            late_sends: f.scheduler.lateSendsTotal,
-            send_lag_p99_ms: interval?.sendLagP99Ms ?? Number.NaN,
-            send_lag_max_ms: interval?.sendLagMaxMs ?? Number.NaN,
-          },
-        },
-        this.#opts.clock.now(),
-      ),
-    );
+    s.tags.write(healthReportPoint(f, interval, this.#opts.clock.now()));
   }
 
   /** Go parity: a soft limit, a warning when the heap passes it (and one line when it is back under). */
@@ -409,41 +295,15 @@ export class Agent {
   figures(): AgentFigures {
     const s = this.#stages;
     if (!s) throw new NetscanError('ERR_INTERNAL', 'agent not started');
-    const mem = process.memoryUsage();
-    const polled = s.scheduler.stats();
-    const scheduler = {
-      ...polled,
-      failuresByReason: { ...polled.failuresByReason, dns: s.targets.figures().dnsFailures },
-    };
-    const writer = s.outputs.stats();
-    return {
+    return agentFigures({
+      stages: s,
+      clock: this.#opts.clock,
       version: this.#opts.version,
-      nowMs: this.#opts.clock.now(),
-      uptimeMs: this.#opts.clock.now() - this.#startedMs,
+      startedMs: this.#startedMs,
       ready: this.readiness(),
-      deviceCount: s.store.size,
-      maxDevices: s.store.maxDevices,
-      pingSuspended: s.store.pingSuspendedCount(),
-      snmpSuspended: s.store.snmpSuspendedCount(),
-      scheduler,
-      reconciler: s.reconciler.stats(),
-      writer,
-      outputOk: writer.state === 'writing',
-      outputHealthy: s.outputs.isHealthy(),
-      icmp: icmpTotals(s.engine.stats()),
-      icmpModeSetting: s.icmpSockets.setting,
-      icmpSockets: s.icmpSockets.sockets(),
-      snmp: s.enricher?.stats(),
-      persistence: s.store.persistenceStats(),
-      targets: s.targets.figures(),
-      eventLoopDelayP99Ms: scheduler.stalls.loopDelayP99Ms,
-      tasks: process.getActiveResourcesInfo().length,
-      memoryMb: Math.floor(mem.heapUsed / 1048576),
-      rssMb: Math.floor(mem.rss / 1048576),
-      sweep: s.discovery.figures(),
       shard: this.#opts.config.shard,
       reloads: this.#reloads,
-    };
+    });
   }
 
   /** The `/health` document. */
@@ -466,21 +326,8 @@ export class Agent {
   }
 
   /** Re-reads the config through `loadConfig` and applies it (SIGHUP, POST /-/reload). */
-  async reloadFromSource(): Promise<ReloadResult> {
-    if (!this.#opts.loadConfig)
-      return { ok: false, problems: ['reload is not available: the agent was started without a config file'] };
-    try {
-      const next = await this.#opts.loadConfig();
-      await this.reload(next.config, next.warnings);
-      return { ok: true, problems: [] };
-    } catch (err) {
-      const problems =
-        err instanceof NetscanError && 'problems' in err
-          ? [...(err as { problems: string[] }).problems]
-          : [errorMessage(err)];
-      this.#opts.logger.error({ problems }, 'configuration reload rejected; keeping the running configuration');
-      return { ok: false, problems };
-    }
+  reloadFromSource(): Promise<ReloadResult> {
+    return reloadFromLoader(this.#opts.loadConfig, (c, w) => this.reload(c, w), this.#opts.logger);
   }
 
   /**
@@ -511,30 +358,15 @@ export class Agent {
       return;
     }
     // Prepare everything that can fail before touching what runs.
-    const ownership = new Ownership(config);
-    const outputs: PreparedOutputs | undefined = await s.outputs.prepare(config);
-    const restartNeeded = restartKeys.filter((k) => !sameJson(old[k], config[k]));
-
+    const plan = await prepareReload(s, old, config);
     this.#applyConfig(config);
     this.#reloads++;
-    s.scheduler.reconfigure(schedulerOptions(config));
-    s.reconciler.reconfigure(reconcilerOptions(config));
-    s.discovery.reconfigure(config, ownership);
-    s.tags.reconfigure(config);
-    s.targets
-      .reconfigure(config)
-      .catch((err: unknown) =>
-        logger.error({ stage: 'targets', err: errorMessage(err) }, 'target resolution after reload failed'),
-      );
-    if (outputs) {
-      // stop() waits for the previous outputs' closing, so a shutdown cannot cut their final flush short.
-      await s.outputs.replace(outputs, this.#opts.closeDeadlineMs);
-      logger.info({ outputs: outputs.names }, 'outputs replaced');
-    }
-    s.discovery.followTargets(old);
-    if (old.status_log_interval !== config.status_log_interval) this.#startStatusLog();
-    if (restartNeeded.length > 0) logger.warn({ keys: restartNeeded }, 'these settings take effect after a restart');
-    logger.info({ networks: networkCidrs(config), targets: config.targets.length }, 'configuration reloaded');
+    await applyReload(plan, {
+      stages: s,
+      logger,
+      closeDeadlineMs: this.#opts.closeDeadlineMs,
+      restartStatusLog: () => this.#startStatusLog(),
+    });
   }
 
   #applyConfig(config: Config): void {
@@ -587,10 +419,4 @@ export class Agent {
       'netscan stopped',
     );
   }
-}
-
-/** `tags` without the `agent` key. */
-function withoutAgent(tags: Readonly<Record<string, string>>): Record<string, string> {
-  const { agent: _agent, ...rest } = tags;
-  return rest;
 }

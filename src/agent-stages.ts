@@ -1,0 +1,80 @@
+import type { Histogram, Registry } from 'prom-client';
+import type { DeviceSeries } from '../internal/health/device-series.js';
+import type { HealthServer } from '../internal/health/health-server.js';
+import type { IcmpSocketOpener } from '../internal/icmp/open.js';
+import type { IcmpPinger } from '../internal/icmp/pinger.js';
+import type { PingOptions, PingOutcome, Pinger } from '../internal/model/ping.js';
+import type { Reconciler } from '../internal/reconcile/reconciler.js';
+import type { PingScheduler } from '../internal/schedule/ping-scheduler.js';
+import type { SnmpDeviceState, SnmpEnricher } from '../internal/snmp/enricher.js';
+import type { DeviceStore } from '../internal/state/device-store.js';
+import type { DeviceTags } from './device-tags.js';
+import type { DiscoveryLoop } from './discovery-loop.js';
+import type { OutputSlot } from './output-slot.js';
+import type { TargetLoop } from './target-loop.js';
+
+/** The stages of one running agent. */
+export interface AgentStages {
+  /** The configured outputs, replaceable on reload. */
+  outputs: OutputSlot;
+  /** Every known device and its state. */
+  store: DeviceStore;
+  /** The ICMP engine shared by sweeps and monitoring. */
+  engine: IcmpPinger;
+  /** Opens the engine's sockets of the kind icmp_mode picks, and reports it. */
+  icmpSockets: IcmpSocketOpener;
+  /** Pings every monitored device on its schedule. */
+  scheduler: PingScheduler;
+  /** Keeps the scheduler's devices in step with the store. */
+  reconciler: Reconciler;
+  /** Sweeps the configured networks. */
+  discovery: DiscoveryLoop;
+  /** Puts agent, labels and name on every point before the outputs. */
+  tags: DeviceTags;
+  /** Resolves and monitors the configured targets. */
+  targets: TargetLoop;
+  /** SNMP enrichment, when configured. */
+  enricher: SnmpEnricher | undefined;
+  /** The /health and /metrics listener, when configured. */
+  health: HealthServer | undefined;
+  /** The Prometheus registry /metrics renders. */
+  registry: Registry;
+  /** Fleet-wide histogram of monitoring RTTs, seconds. */
+  rtt: Histogram;
+}
+
+/** Wraps the engine for monitoring so every RTT lands in the fleet-wide histogram. */
+export class ObservedPinger implements Pinger {
+  readonly #inner: Pinger;
+  readonly #rtt: Histogram;
+  constructor(inner: Pinger, rtt: Histogram) {
+    this.#inner = inner;
+    this.#rtt = rtt;
+  }
+  /** Pings through the engine and records a successful RTT. */
+  async ping(ip: string, opts: PingOptions): Promise<PingOutcome> {
+    const o = await this.#inner.ping(ip, opts);
+    if (o.ok) this.#rtt.observe(o.rttMs / 1000);
+    return o;
+  }
+}
+
+/** The store as the SNMP enricher sees it, with every answer also naming the device's series. */
+export function namingSnmpState(store: DeviceStore, series: DeviceSeries): SnmpDeviceState {
+  return {
+    recordSnmpSuccess: (ip, info) => {
+      store.recordSnmpSuccess(ip, info);
+      series.snmpAnswered(ip, info);
+    },
+    recordSnmpFailure: (ip, maxFails, backoffMs) => store.recordSnmpFailure(ip, maxFails, backoffMs),
+    isSnmpSuspended: (ip) => store.isSnmpSuspended(ip),
+    get: (ip) => store.get(ip),
+    has: (ip) => store.has(ip),
+  };
+}
+
+/** `tags` without the `agent` key (per-device Prometheus series leave the agent to the scrape's job). */
+export function withoutAgent(tags: Readonly<Record<string, string>>): Record<string, string> {
+  const { agent: _agent, ...rest } = tags;
+  return rest;
+}
