@@ -14,7 +14,10 @@ import { SlotPacer, type PacedDevice } from './slot-pacer.js';
 import { EventLoopStallMonitor, type StallMonitor } from './stall-monitor.js';
 import type { IntervalSendLag, PingSchedulerStats } from './stats.js';
 import { SummaryWindows, type WindowedDevice } from './summary-windows.js';
-import { ThrottledErrorLog } from './throttled-log.js';
+import { limitedErrorLog, type LimitedErrorLog } from '../log/log-limiter.js';
+
+/** Shortest time between two error lines of one kind, ms: a broken dependency cannot flood the log. */
+const ERROR_LOG_EVERY_MS = 60_000;
 
 export type { PingBreakerState } from './breaker.js';
 export { defaultPingSchedulerOptions, type PingSchedulerOptions } from './options.js';
@@ -96,7 +99,7 @@ export class PingScheduler {
   readonly #clock: Clock;
   readonly #pinger: Pinger;
   readonly #log: Logger;
-  readonly #errors: ThrottledErrorLog;
+  readonly #errors: LimitedErrorLog;
   readonly #stalls: StallMonitor;
   readonly #sink: GuardedSink;
   readonly #observer: ProbeObserver | undefined;
@@ -142,7 +145,7 @@ export class PingScheduler {
     this.#clock = deps.clock;
     this.#pinger = deps.pinger;
     this.#log = deps.logger.child({ stage: 'schedule' });
-    this.#errors = new ThrottledErrorLog(deps.clock, this.#log);
+    this.#errors = limitedErrorLog(this.#log, () => deps.clock.now(), ERROR_LOG_EVERY_MS);
     this.#stalls = deps.stallMonitor ?? new EventLoopStallMonitor({ clock: deps.clock });
     this.#sink = new GuardedSink(deps.sink, this.#errors);
     this.#observer = deps.observer;
