@@ -1,3 +1,5 @@
+import type { Logger } from './log.js';
+
 /**
  * Rate limit for repeated log lines: at most one line per key per `intervalMs`, reporting how many
  * events the suppressed lines stood for. Keeps a broken dependency (a dead server, a full queue)
@@ -26,4 +28,23 @@ export class LogLimiter {
     this.#byKey.set(key, { lastMs: nowMs, suppressed: 0 });
     return total;
   }
+}
+
+/** Error logging limited per kind, so a broken dependency cannot flood the log. */
+export interface LimitedErrorLog {
+  /** Logs `msg` at error level unless an error of this `kind` was logged in the last interval. */
+  error(kind: string, obj: Record<string, unknown>, msg: string): void;
+}
+
+/**
+ * A {@link LimitedErrorLog} on `log`: at most one line per kind per `intervalMs` (a {@link LogLimiter}),
+ * timed by `now()` (ms). Suppressed errors are dropped, not reported later.
+ */
+export function limitedErrorLog(log: Logger, now: () => number, intervalMs: number): LimitedErrorLog {
+  const limiter = new LogLimiter(intervalMs);
+  return {
+    error(kind, obj, msg) {
+      if (limiter.take(kind, now()) > 0) log.error(obj, msg);
+    },
+  };
 }

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PingBreaker, type PingBreakerState } from './breaker.js';
-import { ThrottledErrorLog } from './throttled-log.js';
+import { limitedErrorLog } from '../log/log-limiter.js';
 import { FakeClock } from '../testkit/fake-clock.js';
 import { captureLogger } from '../testkit/logger.js';
 
@@ -9,7 +9,7 @@ function breaker(state: PingBreakerState): { b: PingBreaker; clock: FakeClock; l
   const clock = new FakeClock();
   const { logger, lines } = captureLogger();
   const b = new PingBreaker(
-    { state, log: logger, errors: new ThrottledErrorLog(clock, logger) },
+    { state, log: logger, errors: limitedErrorLog(logger, () => clock.now(), 60_000) },
     { maxConsecutiveFails: 3, backoffMs: 5_000 },
   );
   return { b, clock, lines };

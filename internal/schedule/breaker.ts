@@ -1,6 +1,6 @@
 import type { Logger } from '../log/log.js';
 import type { PingFailureReason } from '../model/ping.js';
-import type { ThrottledErrorLog } from './throttled-log.js';
+import type { LimitedErrorLog } from '../log/log-limiter.js';
 
 /** The slice of the state manager (internal/state DeviceStore) the scheduler needs: the ping breaker. */
 export interface PingBreakerState {
@@ -27,7 +27,7 @@ export interface PingBreakerDeps {
   /** Where trips are logged (warn). */
   log: Logger;
   /** Where failing state-manager calls are logged. */
-  errors: ThrottledErrorLog;
+  errors: LimitedErrorLog;
 }
 
 /**
@@ -38,7 +38,7 @@ export interface PingBreakerDeps {
 export class PingBreaker {
   readonly #state: PingBreakerState;
   readonly #log: Logger;
-  readonly #errors: ThrottledErrorLog;
+  readonly #errors: LimitedErrorLog;
   #opts: BreakerOptions;
   #trips = 0;
 

@@ -1,5 +1,5 @@
 import type { Point, PointSink } from '../model/point.js';
-import type { ThrottledErrorLog } from './throttled-log.js';
+import type { LimitedErrorLog } from '../log/log-limiter.js';
 
 /**
  * Hands the scheduler's points to the sink and counts them. A sink that throws loses that point
@@ -7,12 +7,12 @@ import type { ThrottledErrorLog } from './throttled-log.js';
  */
 export class GuardedSink {
   readonly #sink: PointSink;
-  readonly #errors: ThrottledErrorLog;
+  readonly #errors: LimitedErrorLog;
   #written = 0;
   #dropped = 0;
   #failed = 0;
 
-  constructor(sink: PointSink, errors: ThrottledErrorLog) {
+  constructor(sink: PointSink, errors: LimitedErrorLog) {
     this.#sink = sink;
     this.#errors = errors;
   }

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SlotPacer, type PacedDevice, type SlotPacerOptions } from './slot-pacer.js';
-import { ThrottledErrorLog } from './throttled-log.js';
+import { limitedErrorLog } from '../log/log-limiter.js';
 import { FakeClock } from '../testkit/fake-clock.js';
 import { silentLogger } from '../testkit/logger.js';
 
@@ -30,7 +30,7 @@ function rig(o: SlotPacerOptions = opts): {
     {
       clock,
       log,
-      errors: new ThrottledErrorLog(clock, log),
+      errors: limitedErrorLog(log, () => clock.now(), 60_000),
       serve: (e, now) => {
         if (e.paced) e.paced = false;
         else if (!pacer.takeToken(e, now)) return;

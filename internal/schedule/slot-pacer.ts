@@ -3,7 +3,7 @@ import type { Logger } from '../log/log.js';
 import { TokenBucket } from '../ratelimit/token-bucket.js';
 import { phaseMs, slotAfter, slotsBetween } from './phase.js';
 import { SlotHeap, type HeapItem } from './slot-heap.js';
-import type { ThrottledErrorLog } from './throttled-log.js';
+import type { LimitedErrorLog } from '../log/log-limiter.js';
 
 /** What the pacer keeps on each device (the scheduler's entry). */
 export interface PacedDevice extends HeapItem {
@@ -39,7 +39,7 @@ export interface SlotPacerDeps<E extends PacedDevice> {
   /** Where clock jumps and the rate warning are logged. */
   log: Logger;
   /** Where a failing `serve` is logged. */
-  errors: ThrottledErrorLog;
+  errors: LimitedErrorLog;
   /** Serves a device whose slot (or token-granted send time) has come; it was popped from the heap. */
   serve: (e: E, nowMs: number) => void;
   /** Devices with a schedule right now, for the rate warning. */
@@ -61,7 +61,7 @@ const MAX_TIMER_DELAY_MS = 10_000;
 export class SlotPacer<E extends PacedDevice> {
   readonly #clock: Clock;
   readonly #log: Logger;
-  readonly #errors: ThrottledErrorLog;
+  readonly #errors: LimitedErrorLog;
   readonly #serve: (e: E, nowMs: number) => void;
   readonly #deviceCount: () => number;
   readonly #onClockJump: () => void;
