@@ -1,13 +1,13 @@
 import type { Clock, TimerHandle } from '../clock/clock.js';
 import { errorMessage, NetscanError } from '../errors/errors.js';
-import { redactSecrets, type Logger } from '../log/log.js';
+import type { Logger } from '../log/log.js';
 import type { Point, PointSink } from '../model/point.js';
-import { BatchQueue, type Batch } from './batch-queue.js';
-import { classifyWriteError, type ClassifiedWriteError } from './classify.js';
+import { BatchQueue } from './batch-queue.js';
 import { DropLog } from './drop-log.js';
-import { Ledger, type DropReason, type Holding, type WriterStats } from './ledger.js';
+import { Ledger, type DropReason, type WriterStats } from './ledger.js';
 import { toLineProtocol, type LineProtocolOptions } from './line-protocol.js';
 import { OutputHealth } from './output-health.js';
+import { RetryLayer } from './retry-layer.js';
 import { Senders } from './senders.js';
 import { SpoolHandoff } from './spool-handoff.js';
 import { defaultSpoolSegmentBytes, Spool } from './spool.js';
@@ -97,8 +97,8 @@ const ABORT_GRACE_MS = 1000;
  * the spool until it is empty so order holds. This class wires the memory queue
  * (batch-queue.ts), the spool hand-off (spool-handoff.ts), the write-ahead log (wal.ts: every
  * accepted point, group-committed, trimmed to the oldest batch still held, replayed through the
- * spool at start) and the request loops (senders.ts), and decides what each request's outcome
- * does: the retry layer.
+ * spool at start), the request loops (senders.ts) and the retry layer (retry-layer.ts: what
+ * each request's outcome does).
  */
 export class InfluxWriter implements PointSink {
   readonly #o: InfluxWriterOptions;
@@ -110,6 +110,7 @@ export class InfluxWriter implements PointSink {
   readonly #drops: DropLog;
   readonly #spool: SpoolHandoff | undefined;
   readonly #wal: Wal | undefined;
+  readonly #retry: RetryLayer;
   readonly #senders: Senders;
   #flushTimer: TimerHandle | undefined;
   #walTimer: TimerHandle | undefined;
@@ -163,6 +164,17 @@ export class InfluxWriter implements PointSink {
             noteDrop: (reason, n) => this.#noteDrop(reason, n),
             wake: () => this.#wake(),
           });
+    this.#retry = new RetryLayer({
+      queue: this.#queue,
+      spool: this.#spool,
+      ledger: this.#ledger,
+      health: this.#health,
+      clock,
+      logger: this.#log,
+      secrets: this.#o.transport.secrets ?? [],
+      aborted: () => this.#senders.aborted,
+      noteDrop: (reason, n, detail) => this.#noteDrop(reason, n, detail),
+    });
     this.#senders = new Senders({
       count: this.#o.maxConcurrentWrites,
       transport: this.#o.transport,
@@ -173,9 +185,9 @@ export class InfluxWriter implements PointSink {
       clock,
       readRetryMs: this.#o.minRetryDelayMs,
       logger: this.#log,
-      onWritten: (b) => this.#onSuccess(b),
-      onFailed: (b, err) => this.#onFailure(b, classifyWriteError(err, clock.now())),
-      requeue: (b) => this.#requeue(b),
+      onWritten: (b) => this.#retry.succeeded(b),
+      onFailed: (b, err) => this.#retry.failed(b, err),
+      requeue: (b) => this.#retry.requeue(b),
     });
   }
 
@@ -443,97 +455,4 @@ export class InfluxWriter implements PointSink {
       this.#walFailing = true;
     }
   }
-
-  #onSuccess(batch: Batch): void {
-    const nowMs = this.#o.clock.now();
-    this.#ledger.written(batch.points, holding(batch));
-    this.#ledger.requestOk(nowMs);
-    if (batch.entry) this.#spool!.ack(batch.entry);
-    if (this.#health.failure) {
-      const backlog = (this.#spool?.pendingPoints ?? 0) + this.#ledger.queued + this.#ledger.spooling;
-      const failedForMs = this.#health.succeeded(nowMs);
-      this.#log.info({ count: backlog, failed_for_ms: failedForMs }, `Output back, replaying ${backlog} points`);
-    }
-  }
-
-  #onFailure(batch: Batch, classified: ClassifiedWriteError): void {
-    // A server may echo the token or password in its error body: never let it reach /health or a log.
-    const c = { ...classified, message: redactSecrets(classified.message, this.#o.transport.secrets ?? []) };
-    const from = holding(batch);
-    this.#ledger.requestFailed(c, this.#o.clock.now());
-    if (this.#senders.aborted) {
-      this.#requeue(batch);
-      return;
-    }
-    switch (c.errorClass) {
-      case 'drop': {
-        if (batch.entry) this.#spool!.ack(batch.entry);
-        // A partial write stored the other lines: they count as written, only the refused ones as dropped.
-        const refused =
-          c.partialDropped !== undefined && c.partialDropped < batch.points ? c.partialDropped : batch.points;
-        this.#ledger.written(batch.points - refused, from);
-        this.#ledger.dropSent('rejected', refused, from);
-        this.#noteDrop('rejected', refused, c.message);
-        return;
-      }
-      case 'split': {
-        if (batch.entry) this.#spool!.ack(batch.entry);
-        if (batch.points <= 1) {
-          this.#ledger.dropSent('too_large', batch.points, from);
-          this.#noteDrop('too_large', batch.points, c.message);
-          return;
-        }
-        const lines = batch.body.split('\n');
-        const mid = Math.ceil(lines.length / 2);
-        const halves = [lines.slice(0, mid), lines.slice(mid)].map((l): Batch => ({
-          target: batch.target,
-          body: l.join('\n'),
-          points: l.length,
-          seq: batch.seq,
-          entry: undefined,
-          walGroup: batch.walGroup,
-        }));
-        this.#ledger.unsent(batch.points, from, 'memory');
-        this.#queue.unshift(...halves);
-        return;
-      }
-      default: {
-        this.#requeue(batch);
-        const verdict = this.#health.fail(c, batch.probe, this.#o.clock.now());
-        if (!verdict) return;
-        if (verdict.newEpisode) this.#logFailing(c, verdict.delayMs);
-        this.#spool?.route();
-      }
-    }
-  }
-
-  /** A batch that was taken for a request and not delivered waits again: spool batches in the spool, others in sealing order. */
-  #requeue(batch: Batch): void {
-    if (batch.entry) {
-      this.#spool!.requeue(batch.entry);
-      return;
-    }
-    this.#ledger.unsent(batch.points, 'memory', 'memory');
-    this.#queue.putBack(batch);
-    this.#spool?.route();
-  }
-
-  #logFailing(c: ClassifiedWriteError, delayMs: number): void {
-    const where = this.#spool && !this.#health.spoolBroken ? 'spooling to disk' : 'buffering in memory';
-    const fields = { err_class: c.errorClass, status: c.status, error: c.message, retry_in_ms: delayMs };
-    if (c.errorClass === 'config') {
-      this.#log.error(
-        fields,
-        `Output refused our credentials or target (check influxdb url, token, org, bucket/database); keeping data, ${where}`,
-      );
-    } else if (c.errorClass === 'throttle') {
-      this.#log.warn(fields, `Output asked us to slow down; ${where}`);
-    } else {
-      this.#log.warn(fields, `Output unreachable; ${where}`);
-    }
-  }
-}
-
-function holding(batch: Batch): Holding {
-  return batch.entry ? 'spool' : 'memory';
 }
