@@ -17,3 +17,10 @@ test('keys are limited independently', () => {
   assert.equal(limiter.take('settle', 10), 1);
   assert.equal(limiter.take('send', 20), 0);
 });
+
+test('admit tells a line for zero events from a suppressed one', () => {
+  const limiter = new LogLimiter(60_000);
+  assert.equal(limiter.admit('rejected', 0, 0), 0);
+  assert.equal(limiter.admit('rejected', 10, 3), undefined);
+  assert.equal(limiter.admit('rejected', 60_000, 0), 3);
+});

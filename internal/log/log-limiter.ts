@@ -19,10 +19,18 @@ export class LogLimiter {
    * now (these plus the ones suppressed since the last line), or 0 when this line is suppressed.
    */
   take(key: string, nowMs: number, count = 1): number {
+    return this.admit(key, nowMs, count) ?? 0;
+  }
+
+  /**
+   * {@link take}, but a suppressed line is `undefined`, so a line for zero events (a count the
+   * caller logs as it is) is told apart from a suppressed one.
+   */
+  admit(key: string, nowMs: number, count = 1): number | undefined {
     const entry = this.#byKey.get(key);
     if (entry !== undefined && nowMs - entry.lastMs < this.#intervalMs) {
       entry.suppressed += count;
-      return 0;
+      return undefined;
     }
     const total = count + (entry?.suppressed ?? 0);
     this.#byKey.set(key, { lastMs: nowMs, suppressed: 0 });

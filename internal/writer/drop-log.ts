@@ -1,4 +1,5 @@
 import type { Clock } from '../clock/clock.js';
+import { LogLimiter } from '../log/log-limiter.js';
 import type { Logger } from '../log/log.js';
 import type { DropReason } from './ledger.js';
 
@@ -19,7 +20,8 @@ const messages: Readonly<Record<DropReason, string>> = {
 export class DropLog {
   readonly #log: Logger;
   readonly #clock: Clock;
-  readonly #last = new Map<DropReason, { lastMs: number; suppressed: number }>();
+  // Keyed by reason only: server messages often quote the offending line, so they differ per batch.
+  readonly #limiter = new LogLimiter(DROP_LOG_INTERVAL_MS);
 
   constructor(log: Logger, clock: Clock) {
     this.#log = log;
@@ -28,15 +30,8 @@ export class DropLog {
 
   /** Notes `n` points dropped for `reason` (`totalDropped` includes them; `detail` is the server's reason, redacted). */
   note(reason: DropReason, n: number, totalDropped: number, detail?: string): void {
-    // Keyed by reason only: server messages often quote the offending line, so they differ per batch.
-    const now = this.#clock.now();
-    const entry = this.#last.get(reason);
-    if (entry && now - entry.lastMs < DROP_LOG_INTERVAL_MS) {
-      entry.suppressed += n;
-      return;
-    }
-    const count = n + (entry?.suppressed ?? 0);
-    this.#last.set(reason, { lastMs: now, suppressed: 0 });
+    const count = this.#limiter.admit(reason, this.#clock.now(), n);
+    if (count === undefined) return;
     const fields = {
       reason,
       count,

@@ -1,83 +1,23 @@
-import type { Clock, TimerHandle } from '../clock/clock.js';
+import type { TimerHandle } from '../clock/clock.js';
 import { errorMessage, NetscanError } from '../errors/errors.js';
-import { redactSecrets, type Logger } from '../log/log.js';
+import type { Logger } from '../log/log.js';
 import type { Point, PointSink } from '../model/point.js';
-import { BatchQueue, type Batch } from './batch-queue.js';
-import { classifyWriteError, type ClassifiedWriteError } from './classify.js';
+import { BatchQueue } from './batch-queue.js';
 import { DropLog } from './drop-log.js';
-import { Ledger, type DropReason, type Holding, type WriterStats } from './ledger.js';
+import { Ledger, type DropReason, type WriterStats } from './ledger.js';
 import { toLineProtocol, type LineProtocolOptions } from './line-protocol.js';
 import { OutputHealth } from './output-health.js';
+import { RetryLayer } from './retry-layer.js';
 import { Senders } from './senders.js';
 import { SpoolHandoff } from './spool-handoff.js';
-import { defaultSpoolSegmentBytes, Spool } from './spool.js';
+import { Spool } from './spool.js';
 import { Wal, type WalStats } from './wal.js';
-import type { LineTransport, WriteTarget } from './transport.js';
+import type { WriteTarget } from './transport.js';
+import { defaultInfluxWriterOptions, type InfluxWriterOptions } from './writer-options.js';
 
 export { dropReasons, sumWriterStats, type DropReason, type WriterStats } from './ledger.js';
 export type { WriterState } from './output-health.js';
-
-/** Options for {@link InfluxWriter}. */
-export interface InfluxWriterOptions {
-  /** Where batches go (InfluxDB v2, v1, a file, or a fake). */
-  transport: LineTransport;
-  /** Time source for flush timers, backoff and timestamps in stats. */
-  clock: Clock;
-  /** Logger (a child with `stage: writer` is made). */
-  logger: Logger;
-  /** Lines per request; a full batch is sent at once (config `influxdb.batch_size`); a batch is also sealed at half of maxBufferPoints. */
-  batchSize: number;
-  /** Cap on one request body, in bytes (UTF-16 code units, close to bytes for line protocol). */
-  maxBatchBytes: number;
-  /** A partial batch is sent after this long, in ms (config `influxdb.flush_interval`). */
-  flushIntervalMs: number;
-  /** Points held in memory (not yet in a request or the spool) before the oldest are dropped. */
-  maxBufferPoints: number;
-  /** Requests in flight at once. */
-  maxConcurrentWrites: number;
-  /** Directory of the durable spool; undefined keeps failed batches in memory only. */
-  spoolDir: string | undefined;
-  /** Upper bound of the spool on disk, in bytes; the oldest data is dropped past it. */
-  spoolMaxBytes: number;
-  /** Spool segment file size, in bytes. */
-  spoolSegmentBytes: number;
-  /** Queued points above which sealed batches go to the spool even while the server is up; default half of maxBufferPoints. */
-  spoolThresholdPoints: number | undefined;
-  /** Write-ahead log every accepted point in the spool directory (config `wal`); needs spoolDir. */
-  wal: boolean;
-  /** Group commit period of the write-ahead log, in ms: at most about this much is lost on kill -9 or a power cut (config `wal_sync_interval`). */
-  walSyncIntervalMs: number;
-  /** First retry delay, in ms. */
-  minRetryDelayMs: number;
-  /** Cap on the retry delay, in ms. */
-  maxRetryDelayMs: number;
-  /** Backoff growth per consecutive failure. */
-  exponentialBase: number;
-  /** Default deadline of {@link InfluxWriter.stop}, in ms. */
-  closeTimeoutMs: number;
-  /** Random source in [0, 1) for backoff jitter. */
-  random: () => number;
-}
-
-/** Defaults for {@link InfluxWriterOptions}; sized for 20,000 points/s. */
-export const defaultInfluxWriterOptions = {
-  batchSize: 5000,
-  maxBatchBytes: 4 * 1024 * 1024,
-  flushIntervalMs: 5000,
-  maxBufferPoints: 200_000,
-  maxConcurrentWrites: 2,
-  spoolDir: undefined,
-  spoolMaxBytes: 1024 * 1024 * 1024,
-  spoolSegmentBytes: defaultSpoolSegmentBytes,
-  spoolThresholdPoints: undefined,
-  wal: true,
-  walSyncIntervalMs: 1000,
-  minRetryDelayMs: 1000,
-  maxRetryDelayMs: 10_000,
-  exponentialBase: 2,
-  closeTimeoutMs: 10_000,
-  random: Math.random,
-} as const satisfies Partial<InfluxWriterOptions>;
+export { defaultInfluxWriterOptions, type InfluxWriterOptions } from './writer-options.js';
 
 /** How long close() waits, after aborting, for requests whose transport ignores the abort. */
 const ABORT_GRACE_MS = 1000;
@@ -97,8 +37,8 @@ const ABORT_GRACE_MS = 1000;
  * the spool until it is empty so order holds. This class wires the memory queue
  * (batch-queue.ts), the spool hand-off (spool-handoff.ts), the write-ahead log (wal.ts: every
  * accepted point, group-committed, trimmed to the oldest batch still held, replayed through the
- * spool at start) and the request loops (senders.ts), and decides what each request's outcome
- * does: the retry layer.
+ * spool at start), the request loops (senders.ts) and the retry layer (retry-layer.ts: what
+ * each request's outcome does).
  */
 export class InfluxWriter implements PointSink {
   readonly #o: InfluxWriterOptions;
@@ -110,6 +50,7 @@ export class InfluxWriter implements PointSink {
   readonly #drops: DropLog;
   readonly #spool: SpoolHandoff | undefined;
   readonly #wal: Wal | undefined;
+  readonly #retry: RetryLayer;
   readonly #senders: Senders;
   #flushTimer: TimerHandle | undefined;
   #walTimer: TimerHandle | undefined;
@@ -163,6 +104,17 @@ export class InfluxWriter implements PointSink {
             noteDrop: (reason, n) => this.#noteDrop(reason, n),
             wake: () => this.#wake(),
           });
+    this.#retry = new RetryLayer({
+      queue: this.#queue,
+      spool: this.#spool,
+      ledger: this.#ledger,
+      health: this.#health,
+      clock,
+      logger: this.#log,
+      secrets: this.#o.transport.secrets ?? [],
+      aborted: () => this.#senders.aborted,
+      noteDrop: (reason, n, detail) => this.#noteDrop(reason, n, detail),
+    });
     this.#senders = new Senders({
       count: this.#o.maxConcurrentWrites,
       transport: this.#o.transport,
@@ -173,9 +125,9 @@ export class InfluxWriter implements PointSink {
       clock,
       readRetryMs: this.#o.minRetryDelayMs,
       logger: this.#log,
-      onWritten: (b) => this.#onSuccess(b),
-      onFailed: (b, err) => this.#onFailure(b, classifyWriteError(err, clock.now())),
-      requeue: (b) => this.#requeue(b),
+      onWritten: (b) => this.#retry.succeeded(b),
+      onFailed: (b, err) => this.#retry.failed(b, err),
+      requeue: (b) => this.#retry.requeue(b),
     });
   }
 
@@ -443,97 +395,4 @@ export class InfluxWriter implements PointSink {
       this.#walFailing = true;
     }
   }
-
-  #onSuccess(batch: Batch): void {
-    const nowMs = this.#o.clock.now();
-    this.#ledger.written(batch.points, holding(batch));
-    this.#ledger.requestOk(nowMs);
-    if (batch.entry) this.#spool!.ack(batch.entry);
-    if (this.#health.failure) {
-      const backlog = (this.#spool?.pendingPoints ?? 0) + this.#ledger.queued + this.#ledger.spooling;
-      const failedForMs = this.#health.succeeded(nowMs);
-      this.#log.info({ count: backlog, failed_for_ms: failedForMs }, `Output back, replaying ${backlog} points`);
-    }
-  }
-
-  #onFailure(batch: Batch, classified: ClassifiedWriteError): void {
-    // A server may echo the token or password in its error body: never let it reach /health or a log.
-    const c = { ...classified, message: redactSecrets(classified.message, this.#o.transport.secrets ?? []) };
-    const from = holding(batch);
-    this.#ledger.requestFailed(c, this.#o.clock.now());
-    if (this.#senders.aborted) {
-      this.#requeue(batch);
-      return;
-    }
-    switch (c.errorClass) {
-      case 'drop': {
-        if (batch.entry) this.#spool!.ack(batch.entry);
-        // A partial write stored the other lines: they count as written, only the refused ones as dropped.
-        const refused =
-          c.partialDropped !== undefined && c.partialDropped < batch.points ? c.partialDropped : batch.points;
-        this.#ledger.written(batch.points - refused, from);
-        this.#ledger.dropSent('rejected', refused, from);
-        this.#noteDrop('rejected', refused, c.message);
-        return;
-      }
-      case 'split': {
-        if (batch.entry) this.#spool!.ack(batch.entry);
-        if (batch.points <= 1) {
-          this.#ledger.dropSent('too_large', batch.points, from);
-          this.#noteDrop('too_large', batch.points, c.message);
-          return;
-        }
-        const lines = batch.body.split('\n');
-        const mid = Math.ceil(lines.length / 2);
-        const halves = [lines.slice(0, mid), lines.slice(mid)].map((l): Batch => ({
-          target: batch.target,
-          body: l.join('\n'),
-          points: l.length,
-          seq: batch.seq,
-          entry: undefined,
-          walGroup: batch.walGroup,
-        }));
-        this.#ledger.unsent(batch.points, from, 'memory');
-        this.#queue.unshift(...halves);
-        return;
-      }
-      default: {
-        this.#requeue(batch);
-        const verdict = this.#health.fail(c, batch.probe, this.#o.clock.now());
-        if (!verdict) return;
-        if (verdict.newEpisode) this.#logFailing(c, verdict.delayMs);
-        this.#spool?.route();
-      }
-    }
-  }
-
-  /** A batch that was taken for a request and not delivered waits again: spool batches in the spool, others in sealing order. */
-  #requeue(batch: Batch): void {
-    if (batch.entry) {
-      this.#spool!.requeue(batch.entry);
-      return;
-    }
-    this.#ledger.unsent(batch.points, 'memory', 'memory');
-    this.#queue.putBack(batch);
-    this.#spool?.route();
-  }
-
-  #logFailing(c: ClassifiedWriteError, delayMs: number): void {
-    const where = this.#spool && !this.#health.spoolBroken ? 'spooling to disk' : 'buffering in memory';
-    const fields = { err_class: c.errorClass, status: c.status, error: c.message, retry_in_ms: delayMs };
-    if (c.errorClass === 'config') {
-      this.#log.error(
-        fields,
-        `Output refused our credentials or target (check influxdb url, token, org, bucket/database); keeping data, ${where}`,
-      );
-    } else if (c.errorClass === 'throttle') {
-      this.#log.warn(fields, `Output asked us to slow down; ${where}`);
-    } else {
-      this.#log.warn(fields, `Output unreachable; ${where}`);
-    }
-  }
-}
-
-function holding(batch: Batch): Holding {
-  return batch.entry ? 'spool' : 'memory';
 }

@@ -1,0 +1,66 @@
+import type { Clock } from '../clock/clock.js';
+import type { Logger } from '../log/log.js';
+import { defaultSpoolSegmentBytes } from './spool.js';
+import type { LineTransport } from './transport.js';
+
+/** Options for {@link InfluxWriter}. */
+export interface InfluxWriterOptions {
+  /** Where batches go (InfluxDB v2, v1, a file, or a fake). */
+  transport: LineTransport;
+  /** Time source for flush timers, backoff and timestamps in stats. */
+  clock: Clock;
+  /** Logger (a child with `stage: writer` is made). */
+  logger: Logger;
+  /** Lines per request; a full batch is sent at once (config `influxdb.batch_size`); a batch is also sealed at half of maxBufferPoints. */
+  batchSize: number;
+  /** Cap on one request body, in bytes (UTF-16 code units, close to bytes for line protocol). */
+  maxBatchBytes: number;
+  /** A partial batch is sent after this long, in ms (config `influxdb.flush_interval`). */
+  flushIntervalMs: number;
+  /** Points held in memory (not yet in a request or the spool) before the oldest are dropped. */
+  maxBufferPoints: number;
+  /** Requests in flight at once. */
+  maxConcurrentWrites: number;
+  /** Directory of the durable spool; undefined keeps failed batches in memory only. */
+  spoolDir: string | undefined;
+  /** Upper bound of the spool on disk, in bytes; the oldest data is dropped past it. */
+  spoolMaxBytes: number;
+  /** Spool segment file size, in bytes. */
+  spoolSegmentBytes: number;
+  /** Queued points above which sealed batches go to the spool even while the server is up; default half of maxBufferPoints. */
+  spoolThresholdPoints: number | undefined;
+  /** Write-ahead log every accepted point in the spool directory (config `wal`); needs spoolDir. */
+  wal: boolean;
+  /** Group commit period of the write-ahead log, in ms: at most about this much is lost on kill -9 or a power cut (config `wal_sync_interval`). */
+  walSyncIntervalMs: number;
+  /** First retry delay, in ms. */
+  minRetryDelayMs: number;
+  /** Cap on the retry delay, in ms. */
+  maxRetryDelayMs: number;
+  /** Backoff growth per consecutive failure. */
+  exponentialBase: number;
+  /** Default deadline of {@link InfluxWriter.stop}, in ms. */
+  closeTimeoutMs: number;
+  /** Random source in [0, 1) for backoff jitter. */
+  random: () => number;
+}
+
+/** Defaults for {@link InfluxWriterOptions}; sized for 20,000 points/s. */
+export const defaultInfluxWriterOptions = {
+  batchSize: 5000,
+  maxBatchBytes: 4 * 1024 * 1024,
+  flushIntervalMs: 5000,
+  maxBufferPoints: 200_000,
+  maxConcurrentWrites: 2,
+  spoolDir: undefined,
+  spoolMaxBytes: 1024 * 1024 * 1024,
+  spoolSegmentBytes: defaultSpoolSegmentBytes,
+  spoolThresholdPoints: undefined,
+  wal: true,
+  walSyncIntervalMs: 1000,
+  minRetryDelayMs: 1000,
+  maxRetryDelayMs: 10_000,
+  exponentialBase: 2,
+  closeTimeoutMs: 10_000,
+  random: Math.random,
+} as const satisfies Partial<InfluxWriterOptions>;
