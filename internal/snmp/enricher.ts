@@ -1,131 +1,29 @@
 import { Heap } from 'heap-js';
-import type { Clock, TimerHandle } from '../clock/clock.js';
-import { ConfigError, errorMessage } from '../errors/errors.js';
+import type { TimerHandle } from '../clock/clock.js';
+import { errorMessage } from '../errors/errors.js';
 import type { Logger } from '../log/log.js';
-import type { Device, DeviceEvent, SnmpInfo } from '../model/device.js';
-import type { PointSink } from '../model/point.js';
+import type { DeviceEvent } from '../model/device.js';
 import { TokenBucket } from '../ratelimit/token-bucket.js';
 import { deviceInfoPoint } from '../model/points.js';
+import { identifyCredentials, type IdentifiedCredential } from './credentials.js';
+import { queryDevice, type CredentialQuery, type QueryResult } from './credential-query.js';
 import {
-  identifyCredentials,
-  validateCredentials,
-  type IdentifiedCredential,
-  type SnmpCredential,
-} from './credentials.js';
-import type { SnmpFailureClass, SnmpGetResult, SnmpSession } from './session.js';
-import { allMissing, defaultMaxStringBytes, systemOidList, toSnmpInfo } from './system-info.js';
+  checkEnricherOptions,
+  defaultSnmpEnricherOptions,
+  type SnmpEnricherDeps,
+  type SnmpEnricherOptions,
+  type SnmpEnricherStats,
+  type SnmpFailureCounts,
+} from './enricher-options.js';
 
-/**
- * The slice of the state manager (internal/state DeviceStore) the enricher needs. The names
- * are DeviceStore's, so the real store satisfies it.
- */
-export interface SnmpDeviceState {
-  /** SNMP answered: store the info (hostname = sysName || ip) and close the SNMP breaker. */
-  recordSnmpSuccess(ip: string, info: SnmpInfo): void;
-  /** SNMP failed; returns true when this failure opened the breaker for `backoffMs`. */
-  recordSnmpFailure(ip: string, maxFails: number, backoffMs: number): boolean;
-  /** True while the device's SNMP breaker is open. */
-  isSnmpSuspended(ip: string): boolean;
-  /** A copy of the device, or undefined when unknown. */
-  get(ip: string): Device | undefined;
-  /** Whether the device is in the state. */
-  has(ip: string): boolean;
-}
-
-/** Tunables of {@link SnmpEnricher}; config keys in parentheses. */
-export interface SnmpEnricherOptions {
-  /** Credentials tried in order per device; the one that answered is tried first next time (`snmp.credentials`, or Go's `snmp.community`). */
-  credentials: readonly SnmpCredential[];
-  /** Agent UDP port (`snmp.port`). */
-  port: number;
-  /** Per-attempt timeout, ms (`snmp.timeout`). */
-  timeoutMs: number;
-  /** Extra attempts per credential after a timeout (`snmp.retries`). */
-  retries: number;
-  /** Budget for one device's whole query, all credentials and retries included, ms (`snmp.deadline`). */
-  deadlineMs: number;
-  /** Time between two enrichments of one device, ms (`snmp_interval`). */
-  intervalMs: number;
-  /** Global query start rate, devices per second (`snmp_rate_limit`). */
-  ratePerSec: number;
-  /** Token-bucket capacity, queries (`snmp_burst_limit`). */
-  burst: number;
-  /** Devices queried at once; size it >= rate x deadline when many agents may be dead (`snmp.max_in_flight`). */
-  maxInFlight: number;
-  /** Consecutive failed enrichments that open a device's SNMP breaker (`snmp_max_consecutive_fails`). */
-  maxConsecutiveFails: number;
-  /** How long an open breaker suspends a device's enrichment, ms (`snmp_backoff_duration`). */
-  backoffMs: number;
-  /** Re-enrich this soon after sysUpTime went backwards (a reboot), ms (`snmp.reboot_recheck`). */
-  rebootRecheckMs: number;
-  /** Longest string kept from an agent, UTF-8 bytes (`snmp.max_string_bytes`). */
-  maxStringBytes: number;
-}
-
-/** Defaults: Go netscan values for every key it had (docs/go-parity.md); see MANUAL.md, "SNMP". */
-export const defaultSnmpEnricherOptions: Omit<SnmpEnricherOptions, 'credentials'> = {
-  port: 161,
-  timeoutMs: 5_000,
-  retries: 0,
-  deadlineMs: 10_000,
-  intervalMs: 3_600_000,
-  ratePerSec: 10,
-  burst: 50,
-  maxInFlight: 50,
-  maxConsecutiveFails: 5,
-  backoffMs: 3_600_000,
-  rebootRecheckMs: 60_000,
-  maxStringBytes: defaultMaxStringBytes,
-};
-
-/** Collaborators of {@link SnmpEnricher}. */
-export interface SnmpEnricherDeps {
-  /** Time source for schedules, the deadline, pacing and timestamps. */
-  clock: Clock;
-  /** The SNMP transport (net-snmp, or a fake). */
-  session: SnmpSession;
-  /** Where results and the breaker live. */
-  state: SnmpDeviceState;
-  /** Where `device_info` points go (the writer). */
-  sink: PointSink;
-  /** Parent logger; the enricher logs under `stage: snmp`. */
-  logger: Logger;
-}
-
-/** Failed enrichments per class. */
-export type SnmpFailureCounts = Record<SnmpFailureClass, number>;
-
-/** Counters and gauges for /health and health_metrics. */
-export interface SnmpEnricherStats {
-  /** Devices with a schedule. */
-  readonly devicesTracked: number;
-  /** Tracked devices whose SNMP answered at least once (this run or before a restart). */
-  readonly devicesEnriched: number;
-  /** Tracked devices whose SNMP breaker is open right now. */
-  readonly devicesSuspended: number;
-  /** Device queries started (one per device per round, whatever the credential count). */
-  readonly queriesTotal: number;
-  /** GETs sent, one per credential tried. */
-  readonly attemptsTotal: number;
-  /** Queries that returned data. */
-  readonly successesTotal: number;
-  /** Failed queries per class (the most telling class among the credentials tried). */
-  readonly failuresByClass: Readonly<SnmpFailureCounts>;
-  /** Device queries in flight right now. */
-  readonly inFlight: number;
-  /** Devices due now and waiting for a token or an in-flight slot. */
-  readonly queued: number;
-  /** Due rounds skipped because the device's breaker was open. */
-  readonly suspendedSkipsTotal: number;
-  /** Times a device's breaker opened. */
-  readonly breakerTripsTotal: number;
-  /** Times sysUpTime went backwards (agent restart or 497-day TimeTicks wrap). */
-  readonly rebootsDetectedTotal: number;
-  /** `device_info` points handed to the sink. */
-  readonly pointsWrittenTotal: number;
-  /** Points the sink reported dropping on our writes. */
-  readonly pointsDroppedTotal: number;
-}
+export {
+  defaultSnmpEnricherOptions,
+  type SnmpDeviceState,
+  type SnmpEnricherDeps,
+  type SnmpEnricherOptions,
+  type SnmpEnricherStats,
+  type SnmpFailureCounts,
+} from './enricher-options.js';
 
 interface Entry {
   readonly ip: string;
@@ -153,13 +51,6 @@ interface HeapItem {
   readonly entry: Entry;
 }
 
-type QueryResult =
-  | { readonly ok: true; readonly info: SnmpInfo }
-  | { readonly ok: false; readonly failure: SnmpFailureClass; readonly detail: string; readonly nextCursor: number };
-
-// Which failure to report when credentials failed differently: any answer says more than silence.
-const failureRank: Record<SnmpFailureClass, number> = { auth: 3, no_such: 2, other: 1, timeout: 0 };
-
 /**
  * Asks every device who it is over SNMP: right after discovery (`enqueue`), then every
  * `intervalMs`, and again soon after its sysUpTime goes backwards. Writes one `device_info` point
@@ -175,6 +66,7 @@ export class SnmpEnricher {
   readonly #deps: SnmpEnricherDeps;
   readonly #log: Logger;
   readonly #creds: readonly IdentifiedCredential[];
+  readonly #querier: CredentialQuery;
   readonly #entries = new Map<string, Entry>();
   readonly #heap = new Heap<HeapItem>((a, b) => a.dueMs - b.dueMs || a.seq - b.seq);
   readonly #running = new Set<Promise<void>>();
@@ -201,12 +93,19 @@ export class SnmpEnricher {
   };
 
   constructor(deps: SnmpEnricherDeps, opts: Partial<SnmpEnricherOptions> & Pick<SnmpEnricherOptions, 'credentials'>) {
-    const merged: Record<string, unknown> = { ...defaultSnmpEnricherOptions };
-    for (const [k, v] of Object.entries(opts)) if (v !== undefined) merged[k] = v;
-    this.#opts = merged as unknown as SnmpEnricherOptions;
+    this.#opts = { ...defaultSnmpEnricherOptions, ...opts };
     this.#deps = deps;
     this.#log = deps.logger.child({ stage: 'snmp' });
     this.#creds = identifyCredentials(this.#opts.credentials);
+    this.#querier = {
+      session: deps.session,
+      log: this.#log,
+      creds: this.#creds,
+      opts: this.#opts,
+      onAttempt: () => {
+        this.#counts.attempts++;
+      },
+    };
   }
 
   /**
@@ -215,7 +114,7 @@ export class SnmpEnricher {
    */
   async start(): Promise<void> {
     if (this.#started || this.#stopping) return;
-    this.#checkOptions();
+    checkEnricherOptions(this.#opts);
     this.#started = true;
     const o = this.#opts;
     this.#bucket = new TokenBucket({ ratePerSec: o.ratePerSec, burst: o.burst, clock: this.#deps.clock });
@@ -332,30 +231,6 @@ export class SnmpEnricher {
 
   // ---------------------------------------------------------------- scheduling
 
-  #checkOptions(): void {
-    const o = this.#opts;
-    const problems = validateCredentials(o.credentials, 'snmp.credentials').errors;
-    const positive: Array<[string, number]> = [
-      ['snmp.timeout', o.timeoutMs],
-      ['snmp.deadline', o.deadlineMs],
-      ['snmp_interval', o.intervalMs],
-      ['snmp_rate_limit', o.ratePerSec],
-      ['snmp_burst_limit', o.burst],
-      ['snmp.max_in_flight', o.maxInFlight],
-      ['snmp_max_consecutive_fails', o.maxConsecutiveFails],
-      ['snmp_backoff_duration', o.backoffMs],
-      ['snmp.reboot_recheck', o.rebootRecheckMs],
-      ['snmp.max_string_bytes', o.maxStringBytes],
-    ];
-    for (const [key, v] of positive)
-      if (!(Number.isFinite(v) && v > 0)) problems.push(`${key}: must be greater than 0, got ${v}`);
-    if (!Number.isInteger(o.port) || o.port < 1 || o.port > 65535)
-      problems.push(`snmp.port: snmp port must be between 1 and 65535, got ${o.port}`);
-    if (!Number.isInteger(o.retries) || o.retries < 0 || o.retries > 10)
-      problems.push(`snmp.retries: snmp retries must be between 0 and 10, got ${o.retries}`);
-    if (problems.length > 0) throw new ConfigError(problems, { stage: 'snmp' });
-  }
-
   #newEntry(ip: string): Entry {
     const known = this.#deps.state.get(ip)?.snmp;
     const e: Entry = {
@@ -452,7 +327,7 @@ export class SnmpEnricher {
     this.#inFlight++;
     this.#counts.queries++;
     const deadline = this.#deps.clock.setTimeout(() => abort.abort(), this.#opts.deadlineMs);
-    const run: Promise<void> = this.#query(e, abort.signal)
+    const run: Promise<void> = queryDevice(this.#querier, e, abort.signal)
       .then((result) => this.#complete(e, startedMs, result))
       .catch((err: unknown) => {
         // A bug in the session, state or sink: logged, and the device keeps its schedule.
@@ -474,57 +349,6 @@ export class SnmpEnricher {
         this.#log.error({ ip: e.ip, err: errorMessage(err) }, 'SNMP scheduler failed after a query'),
       );
     this.#running.add(run);
-  }
-
-  /** Remembered credential first, then the rest in configured order starting at the cursor. */
-  #order(e: Entry): IdentifiedCredential[] {
-    const n = this.#creds.length;
-    const order: IdentifiedCredential[] = [];
-    const remembered = this.#creds.find((c) => c.id === e.credentialId);
-    if (remembered !== undefined) order.push(remembered);
-    for (let i = 0; i < n; i++) {
-      const c = this.#creds[(e.cursor + i) % n]!;
-      if (c !== remembered) order.push(c);
-    }
-    return order;
-  }
-
-  async #query(e: Entry, signal: AbortSignal): Promise<QueryResult> {
-    const o = this.#opts;
-    const order = this.#order(e);
-    let worst: { failure: SnmpFailureClass; detail: string } | undefined;
-    let nextCursor = e.cursor;
-    for (const [i, cred] of order.entries()) {
-      if (signal.aborted) break;
-      this.#counts.attempts++;
-      let r: SnmpGetResult = await this.#deps.session.get({
-        ip: e.ip,
-        port: o.port,
-        credential: cred.credential,
-        oids: systemOidList,
-        timeoutMs: o.timeoutMs,
-        retries: o.retries,
-        signal,
-      });
-      if (r.ok && allMissing(r.values))
-        r = { ok: false, failure: 'no_such', detail: 'the agent has none of the system group objects' };
-      if (r.ok) return { ok: true, info: toSnmpInfo(r.values, cred.id, o.maxStringBytes) };
-      this.#log.debug(
-        { ip: e.ip, credential: cred.id, failure: r.failure, detail: r.detail },
-        'SNMP credential failed',
-      );
-      if (worst === undefined || failureRank[r.failure] > failureRank[worst.failure]) worst = r;
-      // The next round starts with the first credential this round did not finish, so with
-      // many credentials and a short deadline every one of them is eventually tried first. A
-      // credential that had the whole deadline to itself is passed over, or the rotation would stall.
-      const at = this.#creds.indexOf(cred);
-      nextCursor = signal.aborted && i > 0 ? at : (at + 1) % this.#creds.length;
-    }
-    return {
-      ok: false,
-      ...(worst ?? { failure: 'timeout', detail: 'deadline passed before any credential was tried' }),
-      nextCursor,
-    };
   }
 
   /** Records the result; returns when the device is next due. */

@@ -1,12 +1,15 @@
-import type { Clock, TimerHandle } from '../clock/clock.js';
+import type { Clock } from '../clock/clock.js';
 import { NetscanError } from '../errors/errors.js';
 import { createLogger, type Logger } from '../log/log.js';
 import type { Device, DeviceListener, RemovalCause, SnmpInfo } from '../model/device.js';
 import { nodeStateFs, type StateFs } from './state-file.js';
 import { DeviceEventQueue } from './device-events.js';
-import { loadRestored, nextDueMs, StorePersistence, type PersistenceStats } from './store-persistence.js';
+import { loadRestored, StorePersistence, type PersistenceStats } from './store-persistence.js';
 import { DeviceSlots } from './device-slots.js';
-import { breakerView, StoreBreakers } from './store-breakers.js';
+import { StoreBreakers } from './store-breakers.js';
+import { copySnmpInfo, deviceView } from './device-view.js';
+import { StoreRetention } from './store-retention.js';
+import { StoreLifecycle } from './store-lifecycle.js';
 
 const MINUTE_MS = 60_000;
 const HOUR_MS = 60 * MINUTE_MS;
@@ -60,18 +63,6 @@ const ADDED: MarkSeenResult = Object.freeze({ added: true, evicted: undefined })
 
 export type { PersistenceStats } from './store-persistence.js';
 
-function copySnmpInfo(i: SnmpInfo): SnmpInfo {
-  return Object.freeze({
-    sysName: i.sysName,
-    sysDescr: i.sysDescr,
-    sysObjectId: i.sysObjectId,
-    sysLocation: i.sysLocation,
-    sysContact: i.sysContact,
-    sysUptimeS: i.sysUptimeS,
-    credentialId: i.credentialId,
-  });
-}
-
 let quiet: Logger | undefined;
 const quietLogger = (): Logger => (quiet ??= createLogger({ level: 'silent' }));
 
@@ -92,33 +83,22 @@ const quietLogger = (): Logger => (quiet ??= createLogger({ level: 'silent' }));
  *   finished, so listeners always see a consistent store and may call back into it.
  * - Persistence: {@link StorePersistence}; start() restores the state file, a timer snapshots it,
  *   stop() writes a final one.
+ * - Retention: {@link StoreRetention}, the pinned targets, the eviction victim and pruning.
  */
 export class DeviceStore {
   readonly #opts: DeviceStoreOptions;
   readonly #clock: Clock;
   readonly #log: Logger;
   readonly #slots: DeviceSlots;
-  // True while list order equals lastSeenMs order, which lets prune stop at the first fresh device.
-  #orderedByLastSeen = true;
   readonly #events: DeviceEventQueue;
   readonly #persistence: StorePersistence;
   readonly #breakers: StoreBreakers;
+  readonly #retention: StoreRetention;
+  readonly #lifecycle: StoreLifecycle;
   #lastNowMs = -Infinity;
-  /** Configured targets: never evicted or pruned (see {@link pin}). */
-  readonly #pinned = new Set<string>();
-
-  #startPromise: Promise<void> | undefined = undefined;
-  #stopPromise: Promise<void> | undefined = undefined;
-  #stopRequested = false;
-  #restored = false;
-  #running = false;
-  #pruneTimer: TimerHandle | undefined = undefined;
 
   constructor(opts: Partial<DeviceStoreOptions> & { clock: Clock }) {
-    // Keys passed as undefined keep their default (a plain spread would overwrite it with undefined).
-    const merged: Record<string, unknown> = { ...defaultDeviceStoreOptions };
-    for (const [k, v] of Object.entries(opts)) if (v !== undefined) merged[k] = v;
-    this.#opts = merged as unknown as DeviceStoreOptions;
+    this.#opts = { ...defaultDeviceStoreOptions, ...opts };
     this.#clock = opts.clock;
     this.#log = (opts.logger ?? quietLogger()).child({ stage: 'state' });
     if (!Number.isSafeInteger(this.#opts.maxDevices) || this.#opts.maxDevices < 1) {
@@ -135,6 +115,15 @@ export class DeviceStore {
       events: this.#events,
       clock: this.#clock,
       now: () => this.#now(),
+    });
+    this.#retention = new StoreRetention({
+      slots: this.#slots,
+      clock: this.#clock,
+      log: this.#log,
+      pruneAfterMs: this.#opts.pruneAfterMs,
+      pruneIntervalMs: this.#opts.pruneIntervalMs,
+      remove: (s) => this.#delete(s, 'pruned'),
+      prune: (olderThanMs) => this.prune(olderThanMs),
     });
     const { stateFile, snapshotIntervalMs, snapshotChunkDevices, fs } = this.#opts;
     this.#persistence = new StorePersistence({
@@ -154,7 +143,7 @@ export class DeviceStore {
             maxDevices: this.#opts.maxDevices,
           };
           const loaded = loadRestored({ ...target, now: this.#now() }, devices);
-          this.#orderedByLastSeen = true;
+          this.#retention.ordered();
           this.#events.flush();
           return loaded;
         },
@@ -163,6 +152,13 @@ export class DeviceStore {
           snmp_suspended: this.#breakers.counted('snmp'),
         }),
       },
+    });
+    this.#lifecycle = new StoreLifecycle({
+      persistence: this.#persistence,
+      retention: this.#retention,
+      breakers: this.#breakers,
+      log: this.#log,
+      startedFields: () => ({ count: this.#slots.size, max_devices: this.#opts.maxDevices }),
     });
   }
 
@@ -185,14 +181,13 @@ export class DeviceStore {
     }
     let evicted: string | undefined;
     if (slots.size >= this.#opts.maxDevices) {
-      const victim = this.#evictable();
+      const victim = this.#retention.evictable();
       // Every device is pinned: a configured target outranks a newly discovered host.
       if (victim < 0) return KNOWN;
       evicted = slots.ip(victim);
       this.#delete(victim, 'evicted');
     }
-    const newest = slots.newest;
-    if (newest >= 0 && now < slots.lastSeenMs(newest)) this.#orderedByLastSeen = false;
+    this.#retention.sighting(slots.newest, now);
     slots.add(ip, key, now, now);
     if (this.#events.listening) this.#events.push({ type: 'added', ip });
     this.#events.flush();
@@ -205,27 +200,18 @@ export class DeviceStore {
    * set is consulted only when choosing a victim.
    */
   pin(ip: string): void {
-    this.#pinned.add(ip);
+    this.#retention.pin(ip);
     if (!this.has(ip)) this.markSeen(ip);
   }
 
   /** Releases `ip` to the usual eviction and pruning (it stays in the state). */
   unpin(ip: string): void {
-    this.#pinned.delete(ip);
+    this.#retention.unpin(ip);
   }
 
   /** Whether `ip` is pinned. */
   isPinned(ip: string): boolean {
-    return this.#pinned.has(ip);
-  }
-
-  /** The least recently seen device that is not pinned, or -1. O(pinned devices older than it). */
-  #evictable(): number {
-    const slots = this.#slots;
-    let s = slots.oldest;
-    if (this.#pinned.size === 0) return s;
-    while (s >= 0 && this.#pinned.has(slots.ip(s))) s = slots.newer(s);
-    return s;
+    return this.#retention.isPinned(ip);
   }
 
   /** Sets lastSeen to now (a successful probe); no-op for an unknown IP. */
@@ -238,7 +224,7 @@ export class DeviceStore {
   /** A copy of the device, or undefined. Changing the copy changes nothing in the store. */
   get(ip: string): Device | undefined {
     const s = this.#find(ip);
-    return s < 0 ? undefined : this.#view(s);
+    return s < 0 ? undefined : deviceView(this.#slots, s);
   }
 
   /** Whether `ip` is known. */
@@ -286,31 +272,7 @@ export class DeviceStore {
    * their IPs, oldest first. O(pruned) while the clock has not stepped back, else one O(n) pass.
    */
   prune(olderThanMs: number): string[] {
-    const cutoffMs = this.#now() - olderThanMs;
-    const slots = this.#slots;
-    const victims: number[] = [];
-    if (this.#orderedByLastSeen) {
-      for (let s = slots.oldest; s >= 0 && slots.lastSeenMs(s) < cutoffMs; s = slots.newer(s)) victims.push(s);
-    } else {
-      let ordered = true;
-      let prevMs = -Infinity;
-      for (let s = slots.oldest; s >= 0; s = slots.newer(s)) {
-        const lastSeenMs = slots.lastSeenMs(s);
-        if (lastSeenMs < cutoffMs) {
-          victims.push(s);
-        } else {
-          if (lastSeenMs < prevMs) ordered = false;
-          prevMs = lastSeenMs;
-        }
-      }
-      this.#orderedByLastSeen = ordered;
-    }
-    const pruned: string[] = [];
-    for (const s of victims) {
-      if (this.#pinned.size > 0 && this.#pinned.has(slots.ip(s))) continue;
-      pruned.push(slots.ip(s));
-      this.#delete(s, 'pruned');
-    }
+    const pruned = this.#retention.prune(this.#now() - olderThanMs);
     this.#events.flush();
     return pruned;
   }
@@ -419,8 +381,7 @@ export class DeviceStore {
    * subscribe before start() to see them. Idempotent.
    */
   start(): Promise<void> {
-    this.#startPromise ??= this.#start();
-    return this.#startPromise;
+    return this.#lifecycle.start();
   }
 
   /**
@@ -429,8 +390,7 @@ export class DeviceStore {
    * snapshot is logged. Idempotent; concurrent callers share one completion.
    */
   stop(): Promise<void> {
-    this.#stopPromise ??= this.#stop();
-    return this.#stopPromise;
+    return this.#lifecycle.stop();
   }
 
   /**
@@ -444,45 +404,6 @@ export class DeviceStore {
   /** Persistence counters (a copy). */
   persistenceStats(): PersistenceStats {
     return this.#persistence.stats();
-  }
-
-  async #start(): Promise<void> {
-    if (this.#stopRequested)
-      throw new NetscanError('ERR_STATE', 'DeviceStore cannot start after stop()', { stage: 'state' });
-    await this.#persistence.restore();
-    this.#restored = true;
-    if (this.#stopRequested) return;
-    this.#running = true;
-    if (this.#opts.pruneIntervalMs > 0) this.#armPrune(this.#clock.now() + this.#opts.pruneIntervalMs);
-    this.#persistence.start();
-    this.#breakers.start();
-    this.#log.info({ count: this.#slots.size, max_devices: this.#opts.maxDevices }, 'device state started');
-  }
-
-  async #stop(): Promise<void> {
-    this.#stopRequested = true;
-    if (this.#startPromise !== undefined) await this.#startPromise.catch(() => undefined);
-    this.#running = false;
-    this.#pruneTimer?.cancel();
-    this.#persistence.stopTimer();
-    this.#breakers.stop();
-    this.#pruneTimer = undefined;
-    // A store that never restored must not overwrite the file.
-    if (this.#restored) await this.#persistence.finalSnapshot();
-  }
-
-  #armPrune(dueMs: number): void {
-    this.#pruneTimer = this.#clock.setTimeout(() => {
-      if (!this.#running) return;
-      try {
-        const pruned = this.prune(this.#opts.pruneAfterMs);
-        if (pruned.length > 0)
-          this.#log.info({ count: pruned.length, prune_after_ms: this.#opts.pruneAfterMs }, 'pruned stale devices');
-      } catch (err) {
-        this.#log.error({ err }, 'prune failed');
-      }
-      this.#armPrune(nextDueMs(this.#clock, dueMs, this.#opts.pruneIntervalMs));
-    }, dueMs - this.#clock.now());
   }
 
   // ---------------------------------------------------------------- internals
@@ -507,27 +428,11 @@ export class DeviceStore {
   }
 
   readonly #ipOf = (s: number): string => this.#slots.ip(s);
-  readonly #viewOf = (s: number): Device => this.#view(s);
-
-  #view(s: number): Device {
-    const slots = this.#slots;
-    return {
-      ip: slots.ip(s),
-      hostname: slots.hostname(s),
-      snmp: slots.snmp(s),
-      firstSeenMs: slots.firstSeenMs(s),
-      lastSeenMs: slots.lastSeenMs(s),
-      lastSnmpMs: slots.lastSnmpMs(s),
-      ping: breakerView(slots.pingBreaker(s)),
-      snmpBreaker: breakerView(slots.snmpBreaker(s)),
-    };
-  }
+  readonly #viewOf = (s: number): Device => deviceView(this.#slots, s);
 
   #sighted(s: number, now: number): void {
     const slots = this.#slots;
-    // Sighting order stays lastSeen order unless this sighting is earlier than the one before it.
-    const before = s === slots.newest ? slots.older(s) : slots.newest;
-    if (before >= 0 && now < slots.lastSeenMs(before)) this.#orderedByLastSeen = false;
+    this.#retention.sighting(s === slots.newest ? slots.older(s) : slots.newest, now);
     slots.setLastSeenMs(s, now);
     slots.moveToNewest(s);
   }
