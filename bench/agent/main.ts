@@ -31,6 +31,10 @@
 //          --pin-cpu N (taskset the agent, and fping, to CPU N)  --hog (with --pin-cpu: a busy-looping process
 //                      pinned to the same CPU for the whole case: RTT under pressure, judged against p99 <= 0.02 ms
 //                      and max <= 1 ms, the RTT coming from kernel stamps: /health icmp.rtt_kernel vs rtt_userspace)
+//          --prom-scrape S (prometheus: {per_device: true}, and GET /metrics every S s from this process, inside
+//                           the namespace, first at the window's start: each GET's wall time and size reported;
+//                           /metrics leaves the 500 ms probe set)  --baseline noscrape (the same case, per_device
+//                           on, never scraped: what the scrapes cost is the CPU difference)
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import {
   createReadStream,
@@ -81,6 +85,7 @@ const summaryInterval = argValue('--summary-interval') ?? '60s';
 const probeMs = Number(argValue('--probe-ms') ?? 500);
 const pinCpu = argValue('--pin-cpu');
 const hog = args.includes('--hog');
+const promScrapeS = argValue('--prom-scrape') === undefined ? undefined : Number(argValue('--prom-scrape'));
 if (hog && pinCpu === undefined) {
   console.error('bench agent: --hog needs --pin-cpu N (the hog shares that CPU with the agent)');
   process.exit(2);
@@ -183,6 +188,8 @@ interface CaseSpec {
   devices: number;
   intervalMs: number;
   rawPoints: boolean;
+  /** prometheus.per_device on, /metrics scraped every scrapeS s (0: never scraped). */
+  prom?: { scrapeS: number };
   /** Measurement window, s. */
   seconds: number;
   /** A reference run (the idle floor): reported, not judged against the targets. */
@@ -217,7 +224,7 @@ state_file: "${join(dir, 'state.json')}"
 spool_dir: "${join(dir, 'spool')}"
 health_check_port: ${HEALTH_PORT}
 health_check_bind: "127.0.0.1"
-${batchSize === undefined ? '' : `influxdb:\n  enabled: false\n  batch_size: ${batchSize}\n`}`;
+${c.prom ? 'prometheus:\n  per_device: true\n' : ''}${batchSize === undefined ? '' : `influxdb:\n  enabled: false\n  batch_size: ${batchSize}\n`}`;
   const path = join(dir, 'config.yaml');
   writeFileSync(path, text);
   return path;
@@ -253,8 +260,8 @@ interface HealthDoc {
   };
 }
 
-async function getHealth(): Promise<HealthDoc | undefined> {
-  const r = await timedGet('127.0.0.1', HEALTH_PORT, '/health', 5000);
+async function getHealth(timeoutMs = 5000): Promise<HealthDoc | undefined> {
+  const r = await timedGet('127.0.0.1', HEALTH_PORT, '/health', timeoutMs);
   if (r.status !== 200) return undefined;
   try {
     return JSON.parse(r.body) as HealthDoc;
@@ -268,6 +275,17 @@ function exited(child: ChildProcess): Promise<number | null> {
     if (child.exitCode !== null || child.signalCode !== null) resolve(child.exitCode);
     else child.once('exit', (code) => resolve(code));
   });
+}
+
+/** /health, retried (a /metrics scrape of 20k devices can hold the event loop for seconds). */
+async function mustGetHealth(): Promise<HealthDoc> {
+  for (let i = 0; ; i++) {
+    const h = await getHealth(15_000);
+    if (h || i >= 4) {
+      if (!h) throw new Error('bench agent: /health did not answer within 15 s, 5 times');
+      return h;
+    }
+  }
 }
 
 /** SIGTERM (or `signal`), then SIGKILL after `graceMs`; resolves with the exit code and how long the stop took. */
@@ -575,7 +593,9 @@ async function runAgent(c: CaseSpec): Promise<void> {
     // Every device's first slot falls within one interval; two intervals reach the steady state.
     await sleep(Math.max(3000, 2 * c.intervalMs));
 
-    const health0 = (await getHealth())!;
+    const health0 = await mustGetHealth();
+    // Under --prom-scrape /metrics is tens of MB: scraped on its own timer, not probed every 500 ms.
+    const probed = ENDPOINTS.filter((p) => !(c.prom && p === '/metrics'));
     const lat: Record<string, number[]> = Object.fromEntries(ENDPOINTS.map((p) => [p, []]));
     const worst: Record<string, { ms: number; at: number }> = Object.fromEntries(
       ENDPOINTS.map((p) => [p, { ms: -1, at: 0 }]),
@@ -583,10 +603,23 @@ async function runAgent(c: CaseSpec): Promise<void> {
     const badStatus: Record<string, number> = Object.fromEntries(ENDPOINTS.map((p) => [p, 0]));
     const healthSamples: HealthDoc[] = [];
     let lastProbe = 0;
+    const scrapes: Array<{ at: number; ms: number; bytes: number; status: number }> = [];
+    const pending: Array<Promise<void>> = [];
+    const scrape = (): void => {
+      const at = Date.now();
+      pending.push(
+        timedGet('127.0.0.1', HEALTH_PORT, '/metrics', 14_000).then((r) => {
+          scrapes.push({ at, ms: r.latencyMs, bytes: Buffer.byteLength(r.body), status: r.status });
+        }),
+      );
+    };
+    const scrapeS = c.prom?.scrapeS ?? 0;
+    const scrapeTimer = scrapeS > 0 ? setInterval(scrape, scrapeS * 1000) : undefined;
+    if (scrapeS > 0) scrape();
     const usage = await sampleUsage([child.pid!], Date.now() + c.seconds * 1000, async () => {
       if (probeMs <= 0 || Date.now() - lastProbe < probeMs - 50) return;
       lastProbe = Date.now();
-      for (const path of ENDPOINTS) {
+      for (const path of probed) {
         const at = Date.now();
         const r = await timedGet('127.0.0.1', HEALTH_PORT, path, 5000);
         lat[path]!.push(r.latencyMs);
@@ -595,10 +628,13 @@ async function runAgent(c: CaseSpec): Promise<void> {
         if (path === '/health' && r.status === 200) healthSamples.push(JSON.parse(r.body) as HealthDoc);
       }
     });
-    const health1 = (await getHealth())!;
+    if (scrapeTimer) clearInterval(scrapeTimer);
+    const health1 = await mustGetHealth();
+    await Promise.all(pending);
+    const scrapeMs = scrapes.map((x) => x.ms).sort((x, y) => x - y);
     // Points of the window's last slots are written at completion and flushed within flush_interval (5 s).
     await sleep(Math.max(6000, 1000 + Math.min(1000, c.intervalMs / 2)));
-    const healthEnd = (await getHealth())!;
+    const healthEnd = await mustGetHealth();
     const stop = await stopChild(child, 60_000);
     const log = readLog(logPath);
     const a = await analyseOutput(join(dir, 'points.lp'), {
@@ -615,7 +651,7 @@ async function runAgent(c: CaseSpec): Promise<void> {
     const sumFailures = (d: HealthDoc): number => Object.values(d.ping_failures).reduce((x, y) => x + y, 0);
     const healthFailures = sumFailures(health1) - sumFailures(health0);
     const lags = healthSamples.map((s) => s.send_lag_p99_ms).sort((x, y) => x - y);
-    const ep = Object.fromEntries(ENDPOINTS.map((p) => [p, latencyFigures(lat[p]!)]));
+    const ep = Object.fromEntries(probed.map((p) => [p, latencyFigures(lat[p]!)]));
     const epMax = Math.max(...Object.values(ep).map((x) => x.max));
     const pps = (c.devices * 1000) / c.intervalMs;
     const ok = {
@@ -627,6 +663,7 @@ async function runAgent(c: CaseSpec): Promise<void> {
         ? a.rttP99Ms <= (hog ? HOG_TARGETS.rttP99Ms : TARGETS.rttP99Ms) && (!hog || a.rttMaxMs <= HOG_TARGETS.rttMaxMs)
         : true,
       endpoints: probeMs > 0 && epMax <= TARGETS.endpointMs && Object.values(badStatus).every((x) => x === 0),
+      ...(scrapeS > 0 ? { scrapes: scrapes.length > 0 && scrapes.every((x) => x.status === 200) } : {}),
     };
     const row: Row = {
       suite: 'agent',
@@ -718,7 +755,7 @@ async function runAgent(c: CaseSpec): Promise<void> {
       points_written: (log.stopped?.points_written as number | undefined) ?? healthEnd.points_written,
       points_dropped: (log.stopped?.points_dropped as number | undefined) ?? healthEnd.points_dropped,
       ...Object.fromEntries(
-        ENDPOINTS.flatMap((p) => {
+        probed.flatMap((p) => {
           const k = p === '/health' ? 'health' : p.replace('/health/', '').replace('/', '');
           const f = ep[p]!;
           return [
@@ -732,6 +769,18 @@ async function runAgent(c: CaseSpec): Promise<void> {
           ];
         }),
       ),
+      ...(c.prom
+        ? {
+            prometheus_per_device: true,
+            scrape_every_s: scrapeS,
+            scrapes: scrapes.length,
+            scrape_ms: scrapes.map((x) => r2(x.ms, 1)),
+            scrape_p50_ms: r2(quantileOf(scrapeMs, 0.5), 1),
+            scrape_max_ms: r2(quantileOf(scrapeMs, 1), 1),
+            scrape_bytes_max: Math.max(0, ...scrapes.map((x) => x.bytes)),
+            scrape_bad_status: scrapes.filter((x) => x.status !== 200).length,
+          }
+        : {}),
       log_warnings: log.warnings,
       log_errors: log.errors,
       log_messages: log.messages.slice(0, 10),
@@ -760,11 +809,18 @@ async function runAgent(c: CaseSpec): Promise<void> {
         ? `RTT p50 ${r2(a.rttP50Ms, 4)} p99 ${r2(a.rttP99Ms, 4)} p99.9 ${r2(a.rttP999Ms, 4)} max ${r2(a.rttMaxMs, 3)} ms (target p99 <= ${hog ? `${HOG_TARGETS.rttP99Ms}, max <= ${HOG_TARGETS.rttMaxMs}` : TARGETS.rttP99Ms}) ${mark(ok.rtt)}`
         : 'RTT: no raw points',
       `ICMP ${row.icmp_mode}, kernel stamps ${row.icmp_kernel_timestamps}: RTT from kernel stamps ${row.rtt_kernel}, from user space ${row.rtt_userspace}, TX stamps unpaired ${row.tx_stamps_unpaired} (window); CPU pin ${pinCpu ?? 'none'}, hog ${hog}; load average ${r2(loadavg()[0]!, 2)}`,
-      ...ENDPOINTS.map(
+      ...probed.map(
         (p) =>
           `${p.padEnd(14)} p50 ${r2(ep[p]!.p50, 2)} p99 ${r2(ep[p]!.p99, 2)} max ${r2(ep[p]!.max, 2)} ms${worst[p]!.at ? ` (at ${new Date(worst[p]!.at).toISOString().slice(11, 22)})` : ''} over ${lat[p]!.length} probes, ${ep[p]!.over} over 50 ms, ${badStatus[p]} non-200`,
       ),
       `endpoints within ${TARGETS.endpointMs} ms: ${mark(ok.endpoints)}`,
+      ...(c.prom
+        ? [
+            scrapeS > 0
+              ? `prometheus.per_device on, GET /metrics every ${scrapeS} s: ${scrapes.length} scrapes, wall ${scrapes.map((x) => r2(x.ms, 0)).join(', ')} ms (p50 ${r2(quantileOf(scrapeMs, 0.5), 0)}, max ${r2(quantileOf(scrapeMs, 1), 0)}), ${r2(Math.max(0, ...scrapes.map((x) => x.bytes)) / 1e6, 2)} MB each, ${scrapes.filter((x) => x.status !== 200).length} non-200 ${mark(ok.scrapes === true)}`
+              : 'prometheus.per_device on, /metrics never scraped (baseline)',
+          ]
+        : []),
       `per 1k devices: CPU ${r2((1e6 * usage.cpuCores) / c.devices, 1)} millicores, RSS ${r2((1000 * usage.rssAvgMb) / c.devices, 2)} MB; per 1k pings/s: ${r2((1e6 * usage.cpuCores) / pps, 1)} millicores`,
       `log: ${log.warnings} warnings, ${log.errors} errors${log.messages.length ? ` (${log.messages.slice(0, 5).join('; ')})` : ''}; exit ${stop.code} after ${stop.stopMs} ms`,
       c.reference
@@ -987,11 +1043,12 @@ const cases: CaseSpec[] = custom
         const intervalMs = parseDuration(argValue('--interval') ?? '1s');
         const label = devices % 1000 === 0 ? `${devices / 1000}k` : String(devices);
         return {
-          name: `monitor_${label}_${intervalMs % 1000 === 0 ? `${intervalMs / 1000}s` : `${intervalMs}ms`}`,
+          name: `monitor_${label}_${intervalMs % 1000 === 0 ? `${intervalMs / 1000}s` : `${intervalMs}ms`}${promScrapeS === undefined ? '' : `_prom${promScrapeS}s`}`,
           devices,
           intervalMs,
           rawPoints: true,
           seconds,
+          ...(promScrapeS === undefined ? {} : { prom: { scrapeS: promScrapeS } }),
         };
       })(),
     ]
@@ -1020,6 +1077,8 @@ for (const c of cases) {
   if ((baselineMode === 'noraw' || baselineMode === 'all') && !c.reference)
     await runAgent({ ...c, name: `${c.name}_noraw`, rawPoints: false });
   if ((baselineMode === 'fping' || baselineMode === 'all') && !c.reference) await runFping(c);
+  if (baselineMode === 'noscrape' && c.prom && !c.reference)
+    await runAgent({ ...c, name: `${c.name.replace(/_prom\d+s$/, '')}_prom_noscrape`, prom: { scrapeS: 0 } });
 }
 sizingTable();
 process.exitCode = rows.every((r) => r.pass !== false) ? 0 : 1;
