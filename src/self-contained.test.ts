@@ -35,6 +35,7 @@ function filesUnder(dir: string): string[] {
 }
 
 test('the citation check recognises every outside document and leaves RFC sections alone', () => {
+  // Matcher fixtures: sample lines the check must catch, not citations of this repository's own.
   const table: Array<[string, string[]]> = [
     ['// see STYLE.md rule 4', ['1: // see STYLE.md rule 4']],
     ['x\n * (peers.md §10 idea 6)', ['2: * (peers.md §10 idea 6)']],
