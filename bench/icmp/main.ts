@@ -10,7 +10,8 @@
 //   - raw engine pings/s and RTT resolution, against net-ping on the same workload;
 //   - CPU per ping of the engine alone at a steady 20,000 pings/s (monitoring load), per socket mode
 //     and family, against the pacing loop alone, with the RTT percentiles seen under that load, and
-//     once more with kernel TX stamps off (what they cost);
+//     once more with kernel TX stamps off (what they cost); beside the C floor at the same rate
+//     (bench/icmp/floor.c, gcc -O2 at bench time: the kernel's own cost), each engine row with its ratio;
 //   - loopback RTT p50/p99/max from kernel stamps, one ping at a time, per mode and family;
 //   - the per-packet hot path (encode + checksum, parse + tag) with tinybench.
 import { spawn, spawnSync } from 'node:child_process';
@@ -26,6 +27,7 @@ import type { IcmpFamily, IcmpSocketMode } from '../../internal/icmp/icmp-socket
 import { formatIpv4, parseIpv4 } from '../../internal/icmp/ipv4.js';
 import { newEchoView, parseIcmpV4, probeTag, writeEchoRequest, writePadding } from '../../internal/icmp/packet.js';
 import { FakeIcmpSocket } from '../../internal/testkit/fake-icmp.js';
+import { buildFloor, runFloor } from './floor.js';
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');
@@ -538,6 +540,30 @@ async function monitorLoad(): Promise<void> {
     user_us: base.userUsPerPing,
     sys_us: base.sysUsPerPing,
   });
+  // The kernel floor at the same rate (bench/icmp/floor.c: one raw socket, sendmmsg every 5 ms,
+  // recvmmsg), with and without TX stamps: each engine row prints its ratio to the matching one.
+  const floorUs = new Map<boolean, number>();
+  const floorBin = buildFloor();
+  if ('path' in floorBin) {
+    try {
+      for (const stamps of [true, false]) {
+        const f = await runFloor(floorBin, { pps, seconds, txStamps: stamps });
+        floorUs.set(stamps, f.cpuUsPerPing);
+        emit({
+          suite: 'icmp',
+          case: `monitor 20k/s C floor (kernel)${stamps ? '' : ' no TX stamps'}`,
+          pps,
+          pings: f.sent,
+          failed: f.sent - f.received,
+          cpu_us_per_ping: f.cpuUsPerPing,
+          tx_stamps_read: f.txStampsRead,
+          rtt_avg_us: f.rttAvgUs,
+        });
+      }
+    } finally {
+      floorBin.dispose();
+    }
+  } else emit({ suite: 'icmp', case: 'monitor 20k/s C floor (kernel)', skipped: floorBin.skipped });
   // Kernel TX stamps cost a clone of every request on the socket's error queue and a read of it:
   // the IPv4 cases run again without them (RTT then timed in user space).
   const cases: Array<[IcmpFamily, IcmpSocketMode, boolean]> = [
@@ -571,6 +597,8 @@ async function monitorLoad(): Promise<void> {
       failed,
       cpu_us_per_ping: r.cpuUsPerPing,
       engine_us_per_ping: r.cpuUsPerPing - base.cpuUsPerPing,
+      floor_us_per_ping: floorUs.get(stamps) ?? NaN,
+      x_floor: r.cpuUsPerPing / (floorUs.get(stamps) ?? NaN),
       user_us: r.userUsPerPing,
       sys_us: r.sysUsPerPing,
       engine_user_us: r.userUsPerPing - base.userUsPerPing,
