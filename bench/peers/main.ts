@@ -1,5 +1,6 @@
 // Peer benchmark for monitoring at scale: `npm run bench -- peers [--devices 1000,5000] [--seconds 30] [--json]
-// [--only netscan,fping_one,fping_burst,fping_paced,smokeping,floor] [--smokeping-mode unprivileged|privileged]`.
+// [--only netscan,fping_one,fping_burst,fping_paced,smokeping,floor] [--smokeping-mode unprivileged|privileged]
+// [--smokeping-wait S]`.
 //
 // Re-executes itself inside a private network namespace (`unshare -n`, lo up: 127.0.0.0/8 answers,
 // nothing leaves the machine). For each fleet size N, every peer pings the same N loopback devices
@@ -14,7 +15,9 @@
 //   - smokeping_prober (Debian prometheus-smokeping-prober, installed with apt-get when missing and
 //     possible): N hosts at 1 s, /metrics on 127.0.0.1, sent and received from its counters; its default
 //     unprivileged mode (one datagram ICMP socket per host), or --smokeping-mode privileged (one raw
-//     socket per host: every socket receives a copy of every reply, so its cost grows as N squared);
+//     socket per host: the kernel hands every raw ICMP socket a copy of every reply, N x N a second).
+//     It starts its pingers one at a time and serves /metrics once all have: the window starts 3 s
+//     after spawn like the others, or with --smokeping-wait S once /metrics answers (at most S s);
 //   - the C floor (bench/icmp/floor.c, gcc -O2 at bench time): one raw socket, sendmmsg every 5 ms,
 //     recvmmsg, kernel TX and RX stamps: what the kernel alone costs at N pings/s.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -52,6 +55,8 @@ const devicesArg = argValue('--devices') ?? '1000,5000';
 const secondsArg = argValue('--seconds') ?? '30';
 const onlyArg = argValue('--only');
 const smokepingMode = argValue('--smokeping-mode') ?? 'unprivileged';
+const smokepingWaitArg = argValue('--smokeping-wait') ?? '0';
+const smokepingWaitS = Number(smokepingWaitArg);
 const problems: string[] = [];
 const fleets = devicesArg.split(',').map(Number);
 if (fleets.some((n) => !Number.isInteger(n) || n < 1 || n > 100_000))
@@ -64,6 +69,8 @@ const unknown = peers.filter((p) => !(PEER_COLUMNS as readonly string[]).include
 if (unknown.length > 0) problems.push(`--only: "${unknown.join(',')}" unknown; allowed: ${PEER_COLUMNS.join(', ')}`);
 if (smokepingMode !== 'unprivileged' && smokepingMode !== 'privileged')
   problems.push(`--smokeping-mode: "${smokepingMode}" must be unprivileged or privileged`);
+if (!Number.isFinite(smokepingWaitS) || smokepingWaitS < 0 || smokepingWaitS > 3600)
+  problems.push(`--smokeping-wait: "${smokepingWaitArg}" must be a number of seconds from 0 to 3600`);
 if (problems.length > 0) {
   console.error(`bench peers: ${problems.join('; ')}`);
   process.exit(2);
@@ -279,8 +286,14 @@ async function runSmokeping(first: number, n: number): Promise<PeerResult> {
   };
   try {
     await sleep(WARMUP_MS);
+    // --smokeping-wait: up to so many seconds for every pinger to start (/metrics answering) before the window.
+    for (const until = Date.now() + smokepingWaitS * 1000; Date.now() < until && child.exitCode === null;) {
+      if ((await scrape()) !== undefined) break;
+      await sleep(1000);
+    }
     if (child.exitCode !== null)
       throw new Error(`exited with ${child.exitCode}: ${readFileSync(logPath, 'utf8').slice(-300)}`);
+    const windowStart = Date.now();
     const startedAt0 = countStartedPingers(readFileSync(logPath, 'utf8'));
     const s0 = await scrape();
     const usage = await sampleUsage([child.pid!], Date.now() + seconds * 1000, async () => undefined);
@@ -313,7 +326,7 @@ async function runSmokeping(first: number, n: number): Promise<PeerResult> {
       },
       command: `${bin} ${argv.join(' ')} (${n} hosts, interval ${INTERVAL_MS}ms, network ip4, protocol icmp)`,
       notes: [
-        `${smokepingMode} mode; pingers started (its log): ${startedAt0} of ${n} at the window's start, ${startedAt1} at its end; /metrics ${s0 ? 'answered at the window start' : s1 ? 'answered only at the window end' : 'not answering at the window end (it listens once every pinger has started): sent, lost and µs/ping unknown'}${figures ? `; counters ${figures.how}` : ''}`,
+        `${smokepingMode} mode, window from ${((windowStart - started) / 1000).toFixed(1)} s after spawn; pingers started (its log): ${startedAt0} of ${n} at the window's start, ${startedAt1} at its end; /metrics ${s0 ? 'answered at the window start' : s1 ? 'answered only at the window end' : 'not answering at the window end (it listens once every pinger has started): sent, lost and µs/ping unknown'}${figures ? `; counters ${figures.how}` : ''}`,
       ],
       extra: {
         mode: smokepingMode,
