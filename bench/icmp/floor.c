@@ -127,6 +127,7 @@ int main(int argc, char **argv) {
   const int64_t end = t0 + ticks * TICK_NS;
   int64_t next = t0;
   int64_t t = 0;
+  int64_t last_tick = t0;
   for (;;) {
     int64_t now = now_ns(CLOCK_MONOTONIC);
     if (now >= next && t < ticks) {
@@ -166,10 +167,13 @@ int main(int argc, char **argv) {
       }
       t++;
       next = t0 + t * TICK_NS;
+      last_tick = now;
     }
-    if (t >= ticks && now >= end + 200000000LL) break;
+    // After the last tick (late if the machine was busy), 200 ms to drain its replies.
+    const int64_t drained = (last_tick > end ? last_tick : end) + 200000000LL;
+    if (t >= ticks && now >= drained) break;
 
-    int64_t wait = (t < ticks ? next : end + 200000000LL) - now_ns(CLOCK_MONOTONIC);
+    int64_t wait = (t < ticks ? next : drained) - now_ns(CLOCK_MONOTONIC);
     if (wait < 0) wait = 0;
     struct timespec ts = {.tv_sec = wait / 1000000000LL, .tv_nsec = wait % 1000000000LL};
     struct pollfd p = {.fd = fd, .events = POLLIN};
@@ -242,10 +246,12 @@ int main(int argc, char **argv) {
   long max_rss_kb = 0;
   const double cpu = cpu_us(&max_rss_kb) - cpu0;
   const double wall_s = (now_ns(CLOCK_MONOTONIC) - t0) / 1e9;
-  printf("{\"pps\":%.0f,\"seconds\":%.3f,\"wall_s\":%.3f,\"targets\":%u,\"tx_stamps_on\":%s,\"opt_id\":%s,"
+  // From the first tick to the end of the last one: longer than SECONDS when ticks ran late.
+  const double send_span_s = (last_tick - t0 + TICK_NS) / 1e9;
+  printf("{\"pps\":%.0f,\"seconds\":%.3f,\"wall_s\":%.3f,\"send_span_s\":%.3f,\"targets\":%u,\"tx_stamps_on\":%s,\"opt_id\":%s,"
          "\"rcvbuf\":%d,\"sent\":%llu,\"received\":%llu,\"foreign\":%llu,\"send_errors\":%llu,\"tx_stamps\":%llu,"
          "\"max_rss_kb\":%ld,\"cpu_us\":%.0f,\"cpu_us_per_ping\":%.3f,\"rtt_avg_us\":%.2f,\"rtt_max_us\":%.1f}\n",
-         pps, seconds, wall_s, targets, stamps ? "true" : "false", opt_id ? "true" : "false", rcvbuf,
+         pps, seconds, wall_s, send_span_s, targets, stamps ? "true" : "false", opt_id ? "true" : "false", rcvbuf,
          (unsigned long long)sent, (unsigned long long)received, (unsigned long long)foreign,
          (unsigned long long)send_errors, (unsigned long long)tx_stamps, max_rss_kb, cpu, sent ? cpu / (double)sent : 0.0,
          rx_stamped ? rtt_sum_ns / 1e3 / (double)rx_stamped : 0.0, rtt_max_ns / 1e3);

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { parseFloorLine } from './floor.js';
 
 const LINE =
-  '{"pps":20000,"seconds":3.000,"wall_s":3.203,"targets":5000,"tx_stamps_on":true,"opt_id":true,"rcvbuf":67108864,' +
+  '{"pps":20000,"seconds":3.000,"wall_s":3.203,"send_span_s":3.001,"targets":5000,"tx_stamps_on":true,"opt_id":true,"rcvbuf":67108864,' +
   '"sent":60000,"received":59990,"foreign":0,"send_errors":0,"tx_stamps":60000,"max_rss_kb":1564,"cpu_us":747961,' +
   '"cpu_us_per_ping":12.466,"rtt_avg_us":3.80,"rtt_max_us":639.4}';
 
@@ -12,6 +12,7 @@ test('parseFloorLine reads the JSON line floor.c prints, after any warning lines
     pps: 20000,
     seconds: 3,
     wallS: 3.203,
+    sendSpanS: 3.001,
     targets: 5000,
     txStamps: true,
     sent: 60000,

@@ -17,6 +17,8 @@ export interface FloorResult {
   seconds: number;
   /** Measured from the first tick to the end of the final 200 ms drain, s. */
   wallS: number;
+  /** From the first tick to the end of the last, s: above `seconds` when ticks ran late (a busy machine). */
+  sendSpanS: number;
   targets: number;
   txStamps: boolean;
   sent: number;
@@ -50,6 +52,7 @@ export function parseFloorLine(stdout: string): FloorResult {
     pps: num('pps'),
     seconds: num('seconds'),
     wallS: num('wall_s'),
+    sendSpanS: num('send_span_s'),
     targets: num('targets'),
     txStamps: o.tx_stamps_on === true,
     sent: num('sent'),

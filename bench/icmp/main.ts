@@ -556,6 +556,7 @@ async function monitorLoad(): Promise<void> {
           pings: f.sent,
           failed: f.sent - f.received,
           cpu_us_per_ping: f.cpuUsPerPing,
+          behind_ms: Math.max(0, f.sendSpanS - f.seconds) * 1000,
           tx_stamps_read: f.txStampsRead,
           rtt_avg_us: f.rttAvgUs,
         });

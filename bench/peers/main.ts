@@ -351,7 +351,7 @@ async function runFloorPeer(bin: FloorBinary | { skipped: string }, first: numbe
       label: '1',
       cpuCores: f.cpuUs / 1e6 / f.wallS,
       usPerPing: f.cpuUsPerPing,
-      sentPct: (100 * f.sent) / (f.pps * f.seconds),
+      sentPct: (100 * f.sent) / (f.pps * Math.max(f.seconds, f.sendSpanS)),
       lost: f.sent - f.received,
       rssMb: f.maxRssMb,
     },
