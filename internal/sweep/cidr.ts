@@ -4,6 +4,15 @@
  * set that never materialises the addresses (a /8 is two numbers, not 16M strings).
  */
 import { formatIpv4, parseIpv4 } from '../icmp/ipv4.js';
+import { parsePrefixText } from '../net/prefix.js';
+import {
+  ipv4Step,
+  mergeAddressRanges,
+  rangeAtPosition,
+  rangesHave,
+  subtractAddressRanges,
+  type AddressRange,
+} from './address-ranges.js';
 
 export { formatIpv4, parseIpv4 };
 
@@ -18,30 +27,17 @@ export interface Ipv4Cidr {
 }
 
 /** An inclusive range of IPv4 addresses as unsigned 32-bit integers; `first <= last`. */
-export interface Ipv4Range {
-  /** First address. */
-  readonly first: number;
-  /** Last address (inclusive). */
-  readonly last: number;
-}
+export type Ipv4Range = AddressRange<number>;
 
 /**
  * Parses `a.b.c.d/n` strictly (dotted quad without leading zeros, prefix 0..32, no spaces).
  * With `allowBareAddress`, a plain address is read as a /32. Returns undefined when invalid.
  */
 export function parseCidr(text: string, opts: { allowBareAddress?: boolean } = {}): Ipv4Cidr | undefined {
-  const slash = text.indexOf('/');
-  if (slash < 0) {
-    if (!opts.allowBareAddress) return undefined;
-    const ip = parseIpv4(text);
-    return ip === undefined ? undefined : { network: ip, prefix: 32, hostBitsSet: false };
-  }
-  const ip = parseIpv4(text.slice(0, slash));
-  const prefixText = text.slice(slash + 1);
-  if (ip === undefined || !/^(?:[0-9]|[12][0-9]|3[0-2])$/.test(prefixText)) return undefined;
-  const prefix = Number(prefixText);
-  const network = (ip & prefixMask(prefix)) >>> 0;
-  return { network, prefix, hostBitsSet: network !== ip };
+  const p = parsePrefixText(text, { maxPrefix: 32, allowBareAddress: opts.allowBareAddress, parseAddress: parseIpv4 });
+  if (!p) return undefined;
+  const network = (p.address & prefixMask(p.prefix)) >>> 0;
+  return { network, prefix: p.prefix, hostBitsSet: network !== p.address };
 }
 
 /** Formats a network as `a.b.c.d/n`. */
@@ -95,32 +91,12 @@ export function isLinkLocalNetwork(c: Ipv4Cidr): boolean {
 
 /** Sorts and coalesces ranges into disjoint, non-adjacent ranges in ascending order. */
 export function mergeRanges(ranges: readonly Ipv4Range[]): Ipv4Range[] {
-  const sorted = ranges.filter((r) => r.first <= r.last).sort((a, b) => a.first - b.first || a.last - b.last);
-  const out: Array<{ first: number; last: number }> = [];
-  for (const r of sorted) {
-    const top = out[out.length - 1];
-    if (top && r.first <= top.last + 1) top.last = Math.max(top.last, r.last);
-    else out.push({ first: r.first, last: r.last });
-  }
-  return out;
+  return mergeAddressRanges(ranges, ipv4Step);
 }
 
 /** `ranges` minus every address in `minus`; both may overlap and be unsorted. Result is merged. */
 export function subtractRanges(ranges: readonly Ipv4Range[], minus: readonly Ipv4Range[]): Ipv4Range[] {
-  const holes = mergeRanges(minus);
-  const out: Ipv4Range[] = [];
-  for (const r of mergeRanges(ranges)) {
-    let first = r.first;
-    for (const h of holes) {
-      if (h.last < first) continue;
-      if (h.first > r.last) break;
-      if (h.first > first) out.push({ first, last: h.first - 1 });
-      first = h.last + 1;
-      if (first > r.last) break;
-    }
-    if (first <= r.last) out.push({ first, last: r.last });
-  }
-  return out;
+  return subtractAddressRanges(ranges, minus, ipv4Step);
 }
 
 /**
@@ -161,28 +137,12 @@ export class AddressSet {
 
   /** The `index`-th address in ascending order (0 <= index < size), as an unsigned 32-bit integer. */
   at(index: number): number {
-    const starts = this.#starts;
-    let lo = 0;
-    let hi = starts.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >>> 1;
-      if (starts[mid]! <= index) lo = mid;
-      else hi = mid - 1;
-    }
-    return this.#ranges[lo]!.first + (index - starts[lo]!);
+    const i = rangeAtPosition(this.#starts, index);
+    return this.#ranges[i]!.first + (index - this.#starts[i]!);
   }
 
   /** True when `ip` (unsigned 32-bit) is in the set. */
   has(ip: number): boolean {
-    let lo = 0;
-    let hi = this.#ranges.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      const r = this.#ranges[mid]!;
-      if (ip < r.first) hi = mid - 1;
-      else if (ip > r.last) lo = mid + 1;
-      else return true;
-    }
-    return false;
+    return rangesHave(this.#ranges, ip);
   }
 }
