@@ -6,7 +6,6 @@
  */
 
 import { fmix32 } from '../hash/hash.js';
-import { wordAt } from '../net/ipv6.js';
 
 /** Which slice of the fleet an agent owns. */
 export interface Shard {
@@ -39,7 +38,15 @@ export function inShard(shard: Shard): (ip: number) => boolean {
  */
 export function addressHash128(bytes: Uint8Array, offset = 0): number {
   let h = 0x9e3779b9;
-  for (let k = 0; k < 16; k += 4) h = fmix32((h ^ wordAt(bytes, offset + k)) + k);
+  for (let k = 0; k < 16; k += 4) {
+    const word =
+      ((bytes[offset + k]! << 24) |
+        (bytes[offset + k + 1]! << 16) |
+        (bytes[offset + k + 2]! << 8) |
+        bytes[offset + k + 3]!) >>>
+      0;
+    h = fmix32((h ^ word) + k);
+  }
   return h;
 }
 
