@@ -1,10 +1,7 @@
 import { readFile } from 'node:fs/promises';
-import {
-  parseSweepCommandArgs,
-  parseTargetList,
-  runSweepCommand,
-  type SweepCommandArgv,
-} from '../src/sweep-command.js';
+import { parseSweepCommandArgs, type SweepCommandArgv } from '../src/sweep-argv.js';
+import { runSweepCommand } from '../src/sweep-command.js';
+import { parseTargetList } from '../src/sweep-targets.js';
 
 /** Raw commander values of `netscan sweep`, with the target-list file. */
 export interface SweepCliArgv extends SweepCommandArgv {

@@ -7,12 +7,6 @@ export { version } from './version.js';
 export { NetscanError, ConfigError, type ErrorCode } from '../internal/errors/errors.js';
 export { createLogger, type Logger } from '../internal/log/log.js';
 export { systemClock, type Clock } from '../internal/clock/clock.js';
-export {
-  parseSweepCommandArgs,
-  runSweepCommand,
-  formatSummary,
-  SWEEP_EXIT,
-  type SweepCommandArgv,
-  type SweepCommandOptions,
-  type SweepCommandIo,
-} from './sweep-command.js';
+export { runSweepCommand, SWEEP_EXIT, type SweepCommandIo } from './sweep-command.js';
+export { parseSweepCommandArgs, type SweepCommandArgv, type SweepCommandOptions } from './sweep-argv.js';
+export { formatSummary } from './sweep-output.js';

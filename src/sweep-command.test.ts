@@ -1,18 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { NetscanError, hasCode } from '../internal/errors/errors.js';
+import { NetscanError } from '../internal/errors/errors.js';
 import { FakeClock } from '../internal/testkit/fake-clock.js';
 import { TargetPinger } from '../internal/testkit/fake-icmp.js';
 import { netnsAvailable, runInNetns } from '../internal/testkit/netns.js';
 import type { PingOptions, PingOutcome } from '../internal/model/ping.js';
-import {
-  fpingMs,
-  parseSweepCommandArgs,
-  parseTargetList,
-  runSweepCommand,
-  type SweepCommandIo,
-  type SweepCommandOptions,
-} from './sweep-command.js';
+import type { SweepCommandOptions } from './sweep-argv.js';
+import { runSweepCommand, type SweepCommandIo } from './sweep-command.js';
 
 function sink(): { write(chunk: string): boolean; text: string } {
   return {
@@ -125,114 +119,6 @@ describe('netscan sweep', () => {
     assert.equal(stderr.text, 'netscan: netscan needs CAP_NET_RAW (advice)\n');
   });
 
-  test('parses argv into options and lists every problem at once', () => {
-    assert.deepEqual(
-      parseSweepCommandArgs(['127.0.0.0/24', '127.0.1.0/24,127.0.2.1'], {
-        exclude: ['127.0.0.0/30'],
-        rate: '5000',
-        timeout: '250ms',
-        retries: '2',
-        json: true,
-        inFlight: '64',
-      }),
-      {
-        targets: ['127.0.0.0/24', '127.0.1.0/24', '127.0.2.1'],
-        exclude: ['127.0.0.0/30'],
-        ratePps: 5000,
-        timeoutMs: 250,
-        retries: 2,
-        json: true,
-        inFlight: 64,
-        show: 'alive',
-        quiet: false,
-        periodMs: 1000,
-        order: 'arrival',
-      },
-    );
-    assert.deepEqual(
-      parseSweepCommandArgs(['fd00::1', 'fd00::1-fd00::9', 'gw.example'], {
-        unreach: true,
-        quiet: true,
-        count: '3',
-        period: '20',
-        timeout: '500',
-        order: 'address',
-        ipv6: true,
-      }),
-      {
-        targets: ['fd00::1', 'fd00::1-fd00::9', 'gw.example'],
-        exclude: [],
-        ratePps: 1000,
-        timeoutMs: 500,
-        retries: 1,
-        json: false,
-        inFlight: 1024,
-        show: 'unreachable',
-        quiet: true,
-        periodMs: 20,
-        order: 'address',
-        count: 3,
-        family: 6,
-      },
-    );
-  });
-
-  test('refuses bad targets and flags with one exact line each', () => {
-    const problems = (targets: string[], argv: Parameters<typeof parseSweepCommandArgs>[1]): string[] => {
-      try {
-        parseSweepCommandArgs(targets, argv);
-        return [];
-      } catch (e) {
-        assert.ok(hasCode(e, 'ERR_USAGE'));
-        return e.message.split('\n');
-      }
-    };
-    assert.deepEqual(
-      problems(['127.0.0.0/33'], {
-        exclude: 'x',
-        rate: '0',
-        retries: '-1',
-        timeout: 'soon',
-        inFlight: '1.5',
-        count: '0',
-        order: 'random',
-      }),
-      [
-        'invalid CIDR notation: 127.0.0.0/33',
-        'invalid CIDR notation: x',
-        '--rate must be a number > 0, got "0"',
-        '--retries must be an integer 0..100, got "-1"',
-        '--in-flight must be an integer 1..60000, got "1.5"',
-        '--count must be an integer 1..100000, got "0"',
-        '--timeout: invalid duration "soon"',
-        '--order must be arrival or address, got "random"',
-      ],
-    );
-    assert.deepEqual(problems([], {}), [
-      'no targets: give them as arguments, in a file with -f FILE, or one per line on standard input',
-    ]);
-    assert.deepEqual(problems(['127.0.0.1'], { alive: true, unreach: true, ipv4: true, ipv6: true }), [
-      '-a and -u exclude each other: give one',
-      '-4 and -6 exclude each other: give one',
-    ]);
-    assert.deepEqual(problems(['fd00::/64', '::1', '127.0.0.300'], { ipv4: true }), [
-      'IPv6 prefix fd00::/64 is too large to sweep (2^64 addresses; the limit is /112, 65536 addresses): list the hosts to probe as targets instead',
-      '::1: an IPv6 target, but -4 limits the sweep to IPv4',
-      'invalid address: 127.0.0.300',
-    ]);
-    assert.deepEqual(problems(['127.0.0.1'], { period: '-5ms', timeout: '0' }), [
-      '--timeout must be > 0, got "0"',
-      '--period must be >= 0, got "-5ms"',
-    ]);
-  });
-
-  test('reads a target list: one or more per line, blank lines and # comments ignored', () => {
-    assert.deepEqual(
-      parseTargetList('# routers\n127.0.0.1\n\n  127.0.0.0/30 # lab\r\nfd00::1 fd00::2\n#127.0.0.9\ngw.example'),
-      ['127.0.0.1', '127.0.0.0/30', 'fd00::1', 'fd00::2', 'gw.example'],
-    );
-  });
-
   test('prints IPv6 targets in canonical text through the pinger, with IPv4 ones in one sweep', async () => {
     const r = await run({ targets: ['FD00:1:0::2a', 'fd00:1::/126', '127.0.0.2'] }, {}, (p) => {
       p.targets.set('fd00:1::2a', { rttMs: 1 });
@@ -296,19 +182,6 @@ describe('netscan sweep', () => {
     assert.match(lines[5]!, /^scanned 5, alive 4, /);
     const q = await run({ targets: ['127.0.0.3'], count: 2, periodMs: 20, quiet: true });
     assert.deepEqual([q.code, q.stdout, q.stderr.split('\n')[0]], [1, '', '127.0.0.3 : xmt/rcv/%loss = 2/0/100%']);
-  });
-
-  test('formats milliseconds with three significant digits as fping does', () => {
-    assert.deepEqual([0.0534, 0.5, 1.5, 9.999, 12.345, 99.94, 123.4, 5e6].map(fpingMs), [
-      '0.053',
-      '0.500',
-      '1.50',
-      '10.00',
-      '12.3',
-      '99.9',
-      '123',
-      '5.000e+6',
-    ]);
   });
 
   test('resolves host names to every address, prints a name that does not resolve as fping does and counts it unreachable', async () => {

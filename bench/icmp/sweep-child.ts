@@ -1,7 +1,8 @@
 // One `netscan sweep` run as a separate process, exactly as the CLI runs it (alive addresses on
 // stdout), for bench/icmp/main.ts. Last stderr line: {"bench":{...}} with the peak RSS.
 // Usage: sweep-child <target> <ratePps> <timeoutMs> <retries> <inFlight> [auto|raw|dgram]
-import { parseSweepCommandArgs, runSweepCommand } from '../../src/sweep-command.js';
+import { parseSweepCommandArgs } from '../../src/sweep-argv.js';
+import { runSweepCommand } from '../../src/sweep-command.js';
 
 const [target, rate, timeout, retries, inFlight, icmpMode] = process.argv.slice(2);
 const opts = parseSweepCommandArgs([target!], { rate, timeout, retries, inFlight, icmpMode });

@@ -81,13 +81,18 @@ function hexDigit(c: number): number {
   return -1;
 }
 
+/** The unsigned big-endian 32-bit word of address bytes at `offset` (network byte order). */
+export function wordAt(bytes: Uint8Array, offset: number): number {
+  return ((bytes[offset]! << 24) | (bytes[offset + 1]! << 16) | (bytes[offset + 2]! << 8) | bytes[offset + 3]!) >>> 0;
+}
+
 /** Formats 16 bytes (from `offset`) as canonical IPv6 text (RFC 5952). */
 export function formatIpv6(bytes: Uint8Array, offset = 0): string {
   const g = new Array<number>(8);
   for (let k = 0; k < 8; k++) g[k] = (bytes[offset + 2 * k]! << 8) | bytes[offset + 2 * k + 1]!;
   // RFC 5952 section 5: IPv4-mapped addresses keep the dotted tail.
   if (g[0] === 0 && g[1] === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0 && g[5] === 0xffff) {
-    return `::ffff:${formatIpv4(((g[6]! << 16) | g[7]!) >>> 0)}`;
+    return `::ffff:${formatIpv4(wordAt(bytes, offset + 12))}`;
   }
   let bestAt = -1;
   let bestLen = 1;

@@ -1,7 +1,20 @@
-import * as zlib from 'node:zlib';
-import { mkdir, open, readdir, readFile, rm, stat, truncate, writeFile, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, rm, truncate, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../log/log.js';
+import {
+  ackPath,
+  closeReader,
+  encodeRecordHeader,
+  newSegment,
+  readRecordBody,
+  readWatermark,
+  scanSegment,
+  segmentFileName,
+  segmentOfAck,
+  segmentSeq,
+  type RecordMeta,
+  type Segment,
+} from './spool-segment.js';
 import type { WriteTarget } from './transport.js';
 import { syncDir } from './wal.js';
 
@@ -42,88 +55,6 @@ export interface SpoolRecovery {
   points: number;
   /** Bytes cut from segment tails that held a partial or corrupt record (a crash mid-append). */
   truncatedBytes: number;
-}
-
-// Record framing, little-endian: magic | payload length | points | target (1 byte + 3 pad) | crc32(payload) | payload.
-const MAGIC = 0x3150534e; // 'NSP1'
-const HEADER_BYTES = 20;
-const SEGMENT_RE = /^spool-(\d{16})\.seg$/;
-const ackPath = (seg: Segment): string => seg.path.replace(/\.seg$/, '.ack');
-
-interface RecordMeta {
-  seg: Segment;
-  offset: number;
-  length: number;
-  points: number;
-  target: WriteTarget;
-  state: 'unread' | 'inflight' | 'done';
-}
-
-interface Segment {
-  seq: number;
-  path: string;
-  size: number;
-  live: number;
-  livePoints: number;
-  active: boolean;
-  deleted: boolean;
-  reader: Promise<FileHandle> | undefined;
-  /** Records in file order, for the acknowledged-prefix watermark. */
-  records: RecordMeta[];
-  /** Index of the first record not yet acknowledged. */
-  ackedPrefix: number;
-  /** Byte offset persisted in the `.ack` sidecar (records before it are not replayed after a restart). */
-  savedWatermark: number;
-  /** A sidecar write is running / another is wanted after it. */
-  saving: boolean;
-  saveAgain: boolean;
-}
-
-const crc32: (data: Uint8Array) => number =
-  typeof (zlib as { crc32?: unknown }).crc32 === 'function' ? (d) => zlib.crc32(d) : crc32Js;
-
-function newSegment(seq: number, path: string, active: boolean): Segment {
-  return {
-    seq,
-    path,
-    size: 0,
-    live: 0,
-    livePoints: 0,
-    active,
-    deleted: false,
-    reader: undefined,
-    records: [],
-    ackedPrefix: 0,
-    savedWatermark: 0,
-    saving: false,
-    saveAgain: false,
-  };
-}
-
-/** Reads a segment's `.ack` sidecar: the byte offset below which every record was acknowledged (0 when absent or unreadable). */
-async function readWatermark(seg: Segment): Promise<number> {
-  try {
-    const n = Number((await readFile(ackPath(seg), 'utf8')).trim());
-    return Number.isSafeInteger(n) && n > 0 ? n : 0;
-  } catch {
-    return 0;
-  }
-}
-
-async function closeReader(seg: Segment): Promise<void> {
-  const reader = seg.reader;
-  seg.reader = undefined;
-  if (reader) await reader.then((fh) => fh.close()).catch(() => undefined);
-}
-
-/** Table-driven CRC-32 (IEEE) for Node releases without zlib.crc32 (< 20.15). */
-function crc32Js(data: Uint8Array): number {
-  let c = ~0;
-  for (const b of data) {
-    c ^= b;
-    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0xedb88320 : c >>> 1;
-  }
-  return ~c >>> 0;
 }
 
 /**
@@ -184,19 +115,19 @@ export class Spool {
     this.#opened = true;
     await mkdir(this.#opts.dir, { recursive: true });
     const all = await readdir(this.#opts.dir);
-    const names = all.filter((n) => SEGMENT_RE.test(n)).sort();
+    const names = all.filter((n) => segmentSeq(n) !== undefined).sort();
     // An .ack without its segment (a crash between the two deletions) would hand its watermark to
     // a new segment of the same name and hide that segment's records from the next replay.
     const present = new Set(names);
     for (const n of all) {
-      if (n.endsWith('.ack') && !present.has(n.replace(/\.ack$/, '.seg')))
-        await rm(join(this.#opts.dir, n), { force: true });
+      const seg = segmentOfAck(n);
+      if (seg !== undefined && !present.has(seg)) await rm(join(this.#opts.dir, n), { force: true });
     }
     for (const name of names) {
-      const seq = Number(SEGMENT_RE.exec(name)![1]);
+      const seq = segmentSeq(name)!;
       this.#nextSeq = Math.max(this.#nextSeq, seq + 1);
       const seg = newSegment(seq, join(this.#opts.dir, name), false);
-      const { validBytes, fileBytes, records: all } = await this.#scan(seg);
+      const { validBytes, fileBytes, records: all } = await scanSegment(seg);
       seg.savedWatermark = await readWatermark(seg);
       // Records acknowledged before the restart (below the persisted watermark) are not replayed.
       const records = all.filter((r) => r.offset >= seg.savedWatermark);
@@ -251,9 +182,8 @@ export class Spool {
           seg.reader = undefined; // a failed open (EMFILE, ...) is retried by the next take
           throw err;
         }
-        const buf = Buffer.allocUnsafe(meta.length - HEADER_BYTES);
-        await reader.read(buf, 0, buf.length, meta.offset + HEADER_BYTES);
-        return { target: meta.target, body: buf.toString('utf8'), points: meta.points, record: meta };
+        const body = await readRecordBody(reader, meta);
+        return { target: meta.target, body, points: meta.points, record: meta };
       } catch (err) {
         // The segment vanished (dropped for space while we read): its points were counted then.
         if (seg.deleted) continue;
@@ -315,13 +245,8 @@ export class Spool {
 
   async #append(target: WriteTarget, body: string, points: number): Promise<number> {
     const payload = Buffer.from(body, 'utf8');
-    const header = Buffer.alloc(HEADER_BYTES);
-    header.writeUInt32LE(MAGIC, 0);
-    header.writeUInt32LE(payload.length, 4);
-    header.writeUInt32LE(points, 8);
-    header.writeUInt8(target === 'health' ? 1 : 0, 12);
-    header.writeUInt32LE(crc32(payload), 16);
-    const length = HEADER_BYTES + payload.length;
+    const header = encodeRecordHeader(target, payload, points);
+    const length = header.length + payload.length;
     if (this.#active && this.#active.size > 0 && this.#active.size + length > this.#opts.segmentBytes)
       await this.#closeWriter();
     // A batch larger than the whole spool cannot be kept: refuse it before dropping anything for it.
@@ -380,7 +305,7 @@ export class Spool {
 
   async #openWriter(): Promise<void> {
     const seq = this.#nextSeq++;
-    const seg = newSegment(seq, join(this.#opts.dir, `spool-${String(seq).padStart(16, '0')}.seg`), true);
+    const seg = newSegment(seq, join(this.#opts.dir, segmentFileName(seq)), true);
     this.#writer = await open(seg.path, 'a');
     this.#active = seg;
     this.#segments.push(seg);
@@ -479,36 +404,5 @@ export class Spool {
         if (seg.saveAgain && !seg.deleted) this.#advanceWatermark(seg);
       });
     this.#saves.add(saving);
-  }
-
-  async #scan(seg: Segment): Promise<{ validBytes: number; fileBytes: number; records: RecordMeta[] }> {
-    const fileBytes = (await stat(seg.path)).size;
-    const fh = await open(seg.path, 'r');
-    const records: RecordMeta[] = [];
-    let offset = 0;
-    try {
-      const header = Buffer.alloc(HEADER_BYTES);
-      while (offset + HEADER_BYTES <= fileBytes) {
-        await fh.read(header, 0, HEADER_BYTES, offset);
-        if (header.readUInt32LE(0) !== MAGIC) break;
-        const len = header.readUInt32LE(4);
-        if (offset + HEADER_BYTES + len > fileBytes) break;
-        const payload = Buffer.allocUnsafe(len);
-        await fh.read(payload, 0, len, offset + HEADER_BYTES);
-        if (crc32(payload) !== header.readUInt32LE(16)) break;
-        records.push({
-          seg,
-          offset,
-          length: HEADER_BYTES + len,
-          points: header.readUInt32LE(8),
-          target: header.readUInt8(12) === 1 ? 'health' : 'primary',
-          state: 'unread',
-        });
-        offset += HEADER_BYTES + len;
-      }
-    } finally {
-      await fh.close();
-    }
-    return { validBytes: offset, fileBytes, records };
   }
 }

@@ -109,7 +109,7 @@ function bool() {
   return z.boolean({ error: (iss) => msg(`must be true or false, not ${JSON.stringify(iss.input)}`, 'true or false') });
 }
 
-/** An IPv4 CIDR such as 127.0.0.0/24 (checked further in validate.ts). */
+/** An IPv4 CIDR such as 127.0.0.0/24 (checked further in validate-networks.ts). */
 const cidrList = z.array(str('an IPv4 CIDR such as "127.0.0.0/24"'), {
   error: (iss) => msg(`must be a list of CIDR strings, not a ${typeName(iss.input)}`, 'a YAML list of CIDRs'),
 });
@@ -120,7 +120,7 @@ const SECOND = 1000;
 /** Tag keys netscan writes itself; `labels` may not use them. */
 export const reservedTagKeys: readonly string[] = ['ip', 'name', 'agent'];
 
-/** Extra tags for a network's or a target's points (keys checked in validate.ts). */
+/** Extra tags for a network's or a target's points (keys checked in validate-networks.ts). */
 const labelMap = z.record(z.string(), str('a string (quote numbers and booleans)'), {
   error: (iss) =>
     msg(`must be a map of tag names to strings, not a ${typeName(iss.input)}`, 'a YAML map such as {site: "lab"}'),

@@ -1,0 +1,27 @@
+/** What the semantic config checks report, and the helpers every check uses to read raw YAML and word a finding. */
+
+/** The raw (env-expanded) YAML object, before the schema. */
+export type Raw = Record<string, unknown>;
+/** Collected problems (errors) and warnings, each formatted as `path: message (got X; allowed Y)`. */
+export interface Findings {
+  /** Problems that reject the config. */
+  errors: string[];
+  /** Problems that are logged and let the config load. */
+  warnings: string[];
+}
+
+/** The value as a YAML mapping, or undefined when it is not one. */
+export const obj = (v: unknown): Raw | undefined =>
+  v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Raw) : undefined;
+/** The value as a finite number, or undefined. */
+export const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+/** The value as a string, or undefined. */
+export const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+/** One finding: `path: message (got X; allowed Y)`. */
+export const line = (path: string, message: string, got?: string, allowed?: string): string => {
+  const extra = [
+    got !== undefined ? `got ${got}` : undefined,
+    allowed !== undefined ? `allowed ${allowed}` : undefined,
+  ].filter(Boolean);
+  return `${path}: ${message}${extra.length ? ` (${extra.join('; ')})` : ''}`;
+};

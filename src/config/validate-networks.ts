@@ -1,0 +1,144 @@
+/** Semantic checks of what the agent probes: `networks`, `exclude`, `targets` and their labels. */
+import { formatCidr, isLinkLocalNetwork, isMulticastNetwork, parseCidr } from '../../internal/sweep/cidr.js';
+import { canonicalIp } from '../../internal/net/ipv6.js';
+import { MAX_IPV6_SWEEP_ADDRESSES, MIN_IPV6_SWEEP_PREFIX, parseIpv6Cidr } from '../../internal/sweep/cidr6.js';
+import { isHostName } from '../../internal/sweep/targets.js';
+import { line, num, obj, str, type Findings, type Raw } from './findings.js';
+import { reservedTagKeys } from './schema.js';
+
+/** 240.0.0.0: class E (reserved) and the limited broadcast address. */
+const CLASS_E = 0xf0000000;
+
+/** `networks` (IPv4 CIDRs and IPv6 prefixes a sweep can cover), `exclude` and `targets`. */
+export function checkNetworks(raw: Raw, f: Findings): void {
+  const nets = raw.networks;
+  const targets = raw.targets;
+  if (
+    (nets === undefined || (Array.isArray(nets) && nets.length === 0)) &&
+    !(Array.isArray(targets) && targets.length > 0)
+  ) {
+    f.warnings.push(
+      line(
+        'networks',
+        'is empty: nothing will be discovered (devices restored from the state file are still monitored)',
+      ),
+    );
+  }
+  if (Array.isArray(nets)) {
+    nets.forEach((n, i) => {
+      const entry = obj(n);
+      const s = str(n) ?? str(entry?.cidr);
+      if (entry) checkLabels(`networks[${i}].labels`, entry.labels, f);
+      if (s === undefined) return; // the schema reports the type
+      const path = entry ? `networks[${i}].cidr` : `networks[${i}]`;
+      if (s.includes(':')) return checkIpv6Network(path, s.trim(), f);
+      const c = parseCidr(s.trim());
+      const allowed = 'an IPv4 CIDR a.b.c.d/n with n from 8 to 32';
+      if (!c) return void f.errors.push(line(path, 'invalid CIDR notation', JSON.stringify(s), allowed));
+      if (c.prefix < 8)
+        return void f.errors.push(
+          line(path, `network range too broad (/${c.prefix}), maximum allowed is /8`, JSON.stringify(s), allowed),
+        );
+      if (c.network === 0)
+        return void f.errors.push(line(path, 'network address is unspecified (0.0.0.0)', JSON.stringify(s), allowed));
+      if (isMulticastNetwork(c))
+        return void f.errors.push(line(path, 'multicast networks not allowed', JSON.stringify(s), allowed));
+      if (c.network >= CLASS_E)
+        return void f.errors.push(
+          line(path, 'reserved (class E / broadcast) networks not allowed', JSON.stringify(s), allowed),
+        );
+      if (isLinkLocalNetwork(c))
+        return void f.errors.push(line(path, 'link-local networks not allowed', JSON.stringify(s), allowed));
+      if (c.hostBitsSet)
+        f.warnings.push(line(path, `has host bits set; scanning the network ${formatCidr(c)}`, JSON.stringify(s)));
+    });
+  }
+  const ex = raw.exclude;
+  if (Array.isArray(ex)) {
+    ex.forEach((n, i) => {
+      const s = str(n);
+      if (s === undefined) return;
+      const t = s.trim();
+      const ok = t.includes(':')
+        ? parseIpv6Cidr(t, { allowBareAddress: true }) !== undefined
+        : parseCidr(t, { allowBareAddress: true }) !== undefined;
+      if (!ok)
+        f.errors.push(
+          line(`exclude[${i}]`, 'invalid CIDR or address', JSON.stringify(s), 'an IPv4 or IPv6 address or CIDR'),
+        );
+    });
+  }
+  checkTargets(raw, f);
+}
+
+function checkIpv6Network(path: string, s: string, f: Findings): void {
+  const allowed = `an IPv6 prefix of /${MIN_IPV6_SWEEP_PREFIX} or longer (${MAX_IPV6_SWEEP_ADDRESSES} addresses at most)`;
+  const c = parseIpv6Cidr(s, { allowBareAddress: true });
+  if (!c) return void f.errors.push(line(path, 'invalid IPv6 prefix', JSON.stringify(s), allowed));
+  if (c.prefix < MIN_IPV6_SWEEP_PREFIX) {
+    return void f.errors.push(
+      line(
+        path,
+        `IPv6 prefix /${c.prefix} is too large to sweep; list the hosts to monitor under targets instead`,
+        JSON.stringify(s),
+        allowed,
+      ),
+    );
+  }
+  const top16 = Number(c.network >> 112n);
+  if (top16 >>> 8 === 0xff)
+    return void f.errors.push(line(path, 'multicast networks not allowed', JSON.stringify(s), allowed));
+  if ((top16 & 0xffc0) === 0xfe80)
+    return void f.errors.push(line(path, 'link-local networks not allowed', JSON.stringify(s), allowed));
+}
+
+/** Label keys: line-protocol tag keys that do not collide with the tags netscan writes. */
+function checkLabels(path: string, labels: unknown, f: Findings): void {
+  const m = obj(labels);
+  if (!m) return; // absent, or the schema reports the type
+  for (const k of Object.keys(m)) {
+    const allowed = `a tag name other than ${reservedTagKeys.join(', ')}, not starting with "_"`;
+    if (reservedTagKeys.includes(k))
+      f.errors.push(line(`${path}.${k}`, 'is a tag netscan writes itself', JSON.stringify(k), allowed));
+    else if (k === '' || k.startsWith('_'))
+      f.errors.push(line(`${path}.${k}`, 'is not a usable tag name', JSON.stringify(k), allowed));
+  }
+}
+
+function checkTargets(raw: Raw, f: Findings): void {
+  const targets = raw.targets;
+  if (!Array.isArray(targets)) return;
+  const seen = new Map<string, number>();
+  targets.forEach((t, i) => {
+    const entry = obj(t);
+    const host = str(t) ?? str(entry?.host);
+    if (entry) checkLabels(`targets[${i}].labels`, entry.labels, f);
+    if (host === undefined) return;
+    const path = entry ? `targets[${i}].host` : `targets[${i}]`;
+    const key = canonicalIp(host.trim()) ?? host.trim().toLowerCase().replace(/\.$/, '');
+    if (canonicalIp(host.trim()) === undefined && !isHostName(host.trim())) {
+      return void f.errors.push(
+        line(
+          path,
+          'is not an address or a host name',
+          JSON.stringify(host),
+          'an IPv4 or IPv6 address, or a host name such as "router.example"',
+        ),
+      );
+    }
+    const dup = seen.get(key);
+    if (dup !== undefined)
+      return void f.errors.push(line(path, `repeats targets[${dup}]`, JSON.stringify(host), 'each host once'));
+    seen.set(key, i);
+  });
+  const max = num(raw.max_devices) ?? 20_000;
+  if (targets.length > max)
+    f.errors.push(
+      line(
+        'targets',
+        `has more entries than max_devices (${max})`,
+        `${targets.length} targets`,
+        `at most ${max} targets, or a larger max_devices`,
+      ),
+    );
+}
