@@ -5,6 +5,7 @@ import { parseIpv4 } from '../../internal/icmp/ipv4.js';
 import { canonicalIp, parseIpv6 } from '../../internal/net/ipv6.js';
 import { MAX_IPV6_SWEEP_ADDRESSES, MIN_IPV6_SWEEP_PREFIX, parseIpv6Cidr } from '../../internal/sweep/cidr6.js';
 import { isHostName } from '../../internal/sweep/targets.js';
+import { Exclusions } from '../../internal/targets/address-match.js';
 import { badCommunityCharPosition } from '../../internal/snmp/credentials.js';
 import { reservedTagKeys, type Config } from './schema.js';
 
@@ -135,6 +136,7 @@ function checkTargets(raw: Raw, f: Findings): void {
   const targets = raw.targets;
   if (!Array.isArray(targets)) return;
   const seen = new Map<string, number>();
+  const excluded = new Exclusions(Array.isArray(raw.exclude) ? raw.exclude.map((e) => str(e) ?? '') : []);
   targets.forEach((t, i) => {
     const entry = obj(t);
     const host = str(t) ?? str(entry?.host);
@@ -156,6 +158,17 @@ function checkTargets(raw: Raw, f: Findings): void {
     if (dup !== undefined)
       return void f.errors.push(line(path, `repeats targets[${dup}]`, JSON.stringify(host), 'each host once'));
     seen.set(key, i);
+    const ip = canonicalIp(host.trim());
+    const j = ip === undefined ? -1 : excluded.indexOf(ip);
+    if (j >= 0)
+      f.errors.push(
+        line(
+          path,
+          `${ip} is inside exclude[${j}] (${JSON.stringify(excluded.entries[j])}), so it would never be pinged`,
+          JSON.stringify(host),
+          `an address outside every exclude entry: remove targets[${i}] or exclude[${j}]`,
+        ),
+      );
   });
   const max = num(raw.max_devices) ?? 20_000;
   if (targets.length > max)
@@ -487,6 +500,9 @@ function checkRelations(raw: Raw, cfg: Config | undefined, f: Findings): void {
   // A device count the networks cannot reach is no reason to warn (a /30 holds 4 addresses).
   const reachable =
     (cfg.networks.length > 0 ? networkAddresses(cfg.networks.map((n) => n.cidr)) : 0) + cfg.targets.length;
+  const own = cfg.targets.flatMap((t) => (t.ping_interval === undefined ? [] : [t.ping_interval]));
+  if (own.length > 0)
+    return checkOwnIntervalRate(cfg, own, Math.min(cfg.max_devices, cfg.max_concurrent_pingers, reachable), f);
   if (capacity < Math.min(cfg.max_devices, cfg.max_concurrent_pingers, reachable)) {
     f.warnings.push(
       line(
@@ -497,6 +513,25 @@ function checkRelations(raw: Raw, cfg: Config | undefined, f: Findings): void {
       ),
     );
   }
+}
+
+/**
+ * The rate warning when targets have their own `ping_interval`: each device counts at its own rate
+ * (targets at theirs, up to `devices` minus those at ping_interval), so a fast target weighs more.
+ */
+function checkOwnIntervalRate(cfg: Config, own: readonly number[], devices: number, f: Findings): void {
+  const ownPerSec = own.reduce((n, ms) => n + 1000 / ms, 0);
+  const others = Math.max(0, devices - own.length);
+  const need = ownPerSec + (others * 1000) / cfg.ping_interval;
+  if (need <= cfg.ping_rate_limit) return;
+  f.warnings.push(
+    line(
+      'ping_rate_limit',
+      `cannot serve ${own.length} targets at their own ping_interval (${Math.round(ownPerSec * 100) / 100} pings/s) and up to ${others} other devices at ping_interval ${formatDuration(cfg.ping_interval)}; beyond that every interval stretches`,
+      String(cfg.ping_rate_limit),
+      `>= ${Math.ceil(need)}`,
+    ),
+  );
 }
 
 /** Addresses in `networks` (overlaps counted twice); Infinity when one is not an IPv4 CIDR. */
