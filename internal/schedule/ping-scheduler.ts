@@ -61,22 +61,22 @@ interface Entry extends PacedDevice, WindowedDevice, ProbeDevice {
   removed: boolean;
   /** The missed-devices generation in which this device last missed a slot (see resetMissedDevices). */
   missGen: number;
-  /** The device's own interval, ms; undefined = the global `intervalMs`. */
+  /** Mutable here: setDeviceInterval changes it. */
   ownIntervalMs: number | undefined;
 }
 
 /** Options of {@link PingScheduler.add}. */
 export interface AddDeviceOptions {
-  /** The device's own interval, ms (at least 1); absent = the one set by setDeviceInterval, else the global one. */
+  /** The device's own interval, ms (at least 1); absent = as set by setDeviceInterval, else the global one. */
   intervalMs?: number | undefined;
 }
 
 /**
  * Pings every monitored device on its own fixed-phase schedule, with one timer for all of them.
  *
- * Each device has a phase = hash(ip) mod interval and is due at phase + k * interval (wall-clock
- * ms), its interval being its own (a target's `ping_interval`) or else the global one, computed from the schedule, never from when the last probe fired; the {@link SlotPacer}
- * keeps every device in one heap under one timer. At its slot a device either writes a suspended
+ * Each device has a phase = hash(ip) mod interval (its own interval, else the global one) and is
+ * due at phase + k * interval (wall-clock ms), computed from the schedule, never from when the
+ * last probe fired; the {@link SlotPacer} keeps every device in one heap under one timer. At its slot a device either writes a suspended
  * point (breaker open, no probe), skips the tick (previous probe still in flight; counted, never
  * queued), or takes a token from the global bucket and probes ({@link ProbeRunner}). Every probe becomes a `ping` point
  * and feeds the device's `ping_summary` window ({@link SummaryWindows}); failures feed the
@@ -212,7 +212,6 @@ export class PingScheduler {
         rate_limit: this.#opts.ratePerSec,
         burst_limit: this.#opts.burst,
         count: this.#entries.size,
-        own_interval_count: this.#load().ownInterval,
       },
       'ping scheduler started',
     );
