@@ -2,12 +2,12 @@ import { formatCidr, isLinkLocalNetwork, isMulticastNetwork, parseCidr } from '.
 import { formatDuration, parseDuration } from './duration.js';
 import { redactUrlCredentials } from '../../internal/log/log.js';
 import { parseIpv4 } from '../../internal/icmp/ipv4.js';
-import { canonicalIp, parseIpv6 } from '../../internal/net/ipv6.js';
+import { parseIpv6 } from '../../internal/net/ipv6.js';
 import { MAX_IPV6_SWEEP_ADDRESSES, MIN_IPV6_SWEEP_PREFIX, parseIpv6Cidr } from '../../internal/sweep/cidr6.js';
-import { isHostName } from '../../internal/sweep/targets.js';
-import { Exclusions } from '../../internal/targets/address-match.js';
 import { badCommunityCharPosition } from '../../internal/snmp/credentials.js';
-import { reservedTagKeys, type Config } from './schema.js';
+import type { Config } from './schema.js';
+import { checkLabels, line, num, obj, str, type Findings, type Raw } from './findings.js';
+import { checkOwnIntervalRate, checkTargets } from './validate-targets.js';
 
 /**
  * Checks the schema cannot express: CIDR semantics, relationships between keys, and the Go
@@ -16,26 +16,8 @@ import { reservedTagKeys, type Config } from './schema.js';
  * types. Warnings never stop validation (the Go version returned at its first warning).
  */
 
-type Raw = Record<string, unknown>;
 /** 240.0.0.0: class E (reserved) and the limited broadcast address. */
 const CLASS_E = 0xf0000000;
-/** Collected problems (errors) and warnings, each formatted as `path: message (got X; allowed Y)`. */
-export interface Findings {
-  errors: string[];
-  warnings: string[];
-}
-
-const obj = (v: unknown): Raw | undefined =>
-  v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Raw) : undefined;
-const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
-const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
-const line = (path: string, message: string, got?: string, allowed?: string): string => {
-  const extra = [
-    got !== undefined ? `got ${got}` : undefined,
-    allowed !== undefined ? `allowed ${allowed}` : undefined,
-  ].filter(Boolean);
-  return `${path}: ${message}${extra.length ? ` (${extra.join('; ')})` : ''}`;
-};
 
 function checkNetworks(raw: Raw, f: Findings): void {
   const nets = raw.networks;
@@ -117,69 +99,6 @@ function checkIpv6Network(path: string, s: string, f: Findings): void {
     return void f.errors.push(line(path, 'multicast networks not allowed', JSON.stringify(s), allowed));
   if ((top16 & 0xffc0) === 0xfe80)
     return void f.errors.push(line(path, 'link-local networks not allowed', JSON.stringify(s), allowed));
-}
-
-/** Label keys: line-protocol tag keys that do not collide with the tags netscan writes. */
-function checkLabels(path: string, labels: unknown, f: Findings): void {
-  const m = obj(labels);
-  if (!m) return; // absent, or the schema reports the type
-  for (const k of Object.keys(m)) {
-    const allowed = `a tag name other than ${reservedTagKeys.join(', ')}, not starting with "_"`;
-    if (reservedTagKeys.includes(k))
-      f.errors.push(line(`${path}.${k}`, 'is a tag netscan writes itself', JSON.stringify(k), allowed));
-    else if (k === '' || k.startsWith('_'))
-      f.errors.push(line(`${path}.${k}`, 'is not a usable tag name', JSON.stringify(k), allowed));
-  }
-}
-
-function checkTargets(raw: Raw, f: Findings): void {
-  const targets = raw.targets;
-  if (!Array.isArray(targets)) return;
-  const seen = new Map<string, number>();
-  const excluded = new Exclusions(Array.isArray(raw.exclude) ? raw.exclude.map((e) => str(e) ?? '') : []);
-  targets.forEach((t, i) => {
-    const entry = obj(t);
-    const host = str(t) ?? str(entry?.host);
-    if (entry) checkLabels(`targets[${i}].labels`, entry.labels, f);
-    if (host === undefined) return;
-    const path = entry ? `targets[${i}].host` : `targets[${i}]`;
-    const key = canonicalIp(host.trim()) ?? host.trim().toLowerCase().replace(/\.$/, '');
-    if (canonicalIp(host.trim()) === undefined && !isHostName(host.trim())) {
-      return void f.errors.push(
-        line(
-          path,
-          'is not an address or a host name',
-          JSON.stringify(host),
-          'an IPv4 or IPv6 address, or a host name such as "router.example"',
-        ),
-      );
-    }
-    const dup = seen.get(key);
-    if (dup !== undefined)
-      return void f.errors.push(line(path, `repeats targets[${dup}]`, JSON.stringify(host), 'each host once'));
-    seen.set(key, i);
-    const ip = canonicalIp(host.trim());
-    const j = ip === undefined ? -1 : excluded.indexOf(ip);
-    if (j >= 0)
-      f.errors.push(
-        line(
-          path,
-          `${ip} is inside exclude[${j}] (${JSON.stringify(excluded.entries[j])}), so it would never be pinged`,
-          JSON.stringify(host),
-          `an address outside every exclude entry: remove targets[${i}] or exclude[${j}]`,
-        ),
-      );
-  });
-  const max = num(raw.max_devices) ?? 20_000;
-  if (targets.length > max)
-    f.errors.push(
-      line(
-        'targets',
-        `has more entries than max_devices (${max})`,
-        `${targets.length} targets`,
-        `at most ${max} targets, or a larger max_devices`,
-      ),
-    );
 }
 
 const weakCommunities = new Set(['private', 'admin', 'password', '123456', 'community']);
@@ -513,25 +432,6 @@ function checkRelations(raw: Raw, cfg: Config | undefined, f: Findings): void {
       ),
     );
   }
-}
-
-/**
- * The rate warning when targets have their own `ping_interval`: each device counts at its own rate
- * (targets at theirs, up to `devices` minus those at ping_interval), so a fast target weighs more.
- */
-function checkOwnIntervalRate(cfg: Config, own: readonly number[], devices: number, f: Findings): void {
-  const ownPerSec = own.reduce((n, ms) => n + 1000 / ms, 0);
-  const others = Math.max(0, devices - own.length);
-  const need = ownPerSec + (others * 1000) / cfg.ping_interval;
-  if (need <= cfg.ping_rate_limit) return;
-  f.warnings.push(
-    line(
-      'ping_rate_limit',
-      `cannot serve ${own.length} targets at their own ping_interval (${Math.round(ownPerSec * 100) / 100} pings/s) and up to ${others} other devices at ping_interval ${formatDuration(cfg.ping_interval)}; beyond that every interval stretches`,
-      String(cfg.ping_rate_limit),
-      `>= ${Math.ceil(need)}`,
-    ),
-  );
 }
 
 /** Addresses in `networks` (overlaps counted twice); Infinity when one is not an IPv4 CIDR. */

@@ -1,0 +1,40 @@
+import { reservedTagKeys } from './schema.js';
+
+// The shapes and helpers every semantic check shares (validate.ts, validate-targets.ts).
+
+/** The raw (env-expanded) YAML object, or a section of it. */
+export type Raw = Record<string, unknown>;
+/** Collected problems (errors) and warnings, each formatted as `path: message (got X; allowed Y)`. */
+export interface Findings {
+  errors: string[];
+  warnings: string[];
+}
+
+/** `v` as a mapping, or undefined. */
+export const obj = (v: unknown): Raw | undefined =>
+  v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Raw) : undefined;
+/** `v` as a finite number, or undefined. */
+export const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+/** `v` as a string, or undefined. */
+export const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+/** One finding: `path: message (got X; allowed Y)`. */
+export const line = (path: string, message: string, got?: string, allowed?: string): string => {
+  const extra = [
+    got !== undefined ? `got ${got}` : undefined,
+    allowed !== undefined ? `allowed ${allowed}` : undefined,
+  ].filter(Boolean);
+  return `${path}: ${message}${extra.length ? ` (${extra.join('; ')})` : ''}`;
+};
+
+/** Label keys: line-protocol tag keys that do not collide with the tags netscan writes. */
+export function checkLabels(path: string, labels: unknown, f: Findings): void {
+  const m = obj(labels);
+  if (!m) return; // absent, or the schema reports the type
+  for (const k of Object.keys(m)) {
+    const allowed = `a tag name other than ${reservedTagKeys.join(', ')}, not starting with "_"`;
+    if (reservedTagKeys.includes(k))
+      f.errors.push(line(`${path}.${k}`, 'is a tag netscan writes itself', JSON.stringify(k), allowed));
+    else if (k === '' || k.startsWith('_'))
+      f.errors.push(line(`${path}.${k}`, 'is not a usable tag name', JSON.stringify(k), allowed));
+  }
+}
