@@ -254,7 +254,8 @@ export class TargetLoop {
       this.#exclude(c.host, c.ip, wasExcluded);
       return;
     }
-    if (wasExcluded)
+    // A target removed from the config (no address, no error) leaves without a line.
+    if (wasExcluded && (c.ip !== undefined || c.error !== undefined))
       this.#log.info(
         { name: c.host, ip: c.ip ?? null },
         c.ip === undefined
