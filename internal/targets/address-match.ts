@@ -58,11 +58,6 @@ export class Exclusions {
     });
   }
 
-  /** True when there is no exclusion at all. */
-  get empty(): boolean {
-    return this.entries.length === 0;
-  }
-
   /** Index in `exclude` of the first entry holding `ip` (dotted IPv4 or IPv6 text), or -1. */
   indexOf(ip: string): number {
     if (this.entries.length === 0) return -1;
