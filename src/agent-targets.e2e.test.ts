@@ -142,3 +142,66 @@ test('two shards writing health_metrics keep separate series through the agent t
   }
   assert.deepEqual([...series.keys()].sort(), ['shard-0', 'shard-1']);
 });
+
+test(
+  'a target with its own ping_interval keeps its cadence beside the global one; a name inside exclude is counted, not pinged, until it resolves outside',
+  { timeout: 90_000, skip },
+  async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'netscan-targets-own-e2e-'));
+    const hosts = join(dir, 'hosts');
+    writeFileSync(hosts, '127.0.0.1 localhost\n127.0.54.1 fast.test\n127.0.54.2 slow.test\n127.0.55.5 hidden.test\n');
+    const agent = await AgentProcess.start({
+      dir,
+      netns: true,
+      hostsFile: hosts,
+      config: {
+        ping_interval: '3s',
+        exclude: ['127.0.55.0/24'],
+        targets: [{ host: 'fast.test', ping_interval: '1s' }, 'slow.test', 'hidden.test'],
+        target_resolve_interval: '1s',
+      },
+    });
+    t.after(async () => {
+      await agent.dispose();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    const sendTimes = (name: string): number[] =>
+      pings(agent.points())
+        .filter((p) => p.tags.name === name && p.fields.success === true)
+        .map((p) => p.timeMs)
+        .sort((a, b) => a - b);
+    await pollUntil(
+      async () => sendTimes('slow.test').length,
+      (n) => n >= 5,
+      { deadlineMs: 30_000, intervalMs: 500 },
+    );
+    const medianGap = (times: number[]): number => {
+      const gaps = times.slice(1).map((x, i) => x - times[i]!);
+      return gaps.sort((a, b) => a - b)[Math.floor(gaps.length / 2)]!;
+    };
+    const fastGap = medianGap(sendTimes('fast.test'));
+    const slowGap = medianGap(sendTimes('slow.test'));
+    assert.ok(Math.abs(fastGap - 1000) <= 200, `fast.test every ${fastGap} ms`);
+    assert.ok(Math.abs(slowGap - 3000) <= 200, `slow.test every ${slowGap} ms`);
+    let health = await agent.health();
+    assert.equal(health.own_interval_devices, 1);
+    assert.equal(health.expected_pings_per_sec, 1.333);
+    assert.equal((health.targets as Record<string, number>).excluded, 1);
+    assert.equal((health.targets as Record<string, number>).resolved, 2);
+    assert.deepEqual(sendTimes('hidden.test'), [], 'an excluded name is not pinged');
+    const warned = agent.logs.filter((l) => l.msg.startsWith('target hidden.test resolves to 127.0.55.5'));
+    assert.equal(warned.length, 1, 'one warning for the episode, not one per resolution');
+
+    writeFileSync(hosts, '127.0.0.1 localhost\n127.0.54.1 fast.test\n127.0.54.2 slow.test\n127.0.54.3 hidden.test\n');
+    await agent.waitForLog('target resolves outside the exclusions again; pinging it');
+    await pollUntil(
+      async () => sendTimes('hidden.test').length,
+      (n) => n >= 1,
+      { deadlineMs: 20_000, intervalMs: 200 },
+    );
+    health = await agent.health();
+    assert.equal((health.targets as Record<string, number>).excluded, 0);
+    assert.equal((health.targets as Record<string, number>).resolved, 3);
+    assert.deepEqual(await agent.stop(), { code: 0, signal: null }, agent.tail());
+  },
+);

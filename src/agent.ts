@@ -173,6 +173,7 @@ export class Agent {
       owns: (ip) => discovery.owns(ip),
       tags,
       sink: tags,
+      intervals: scheduler,
     });
     const snmpState = series ? namingSnmpState(store, series) : store;
     const enricher =

@@ -1,7 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FakeClock, flushMicrotasks } from '../internal/testkit/fake-clock.js';
-import { silentLogger } from '../internal/testkit/logger.js';
+import { captureLogger, silentLogger } from '../internal/testkit/logger.js';
+import { FakePinger } from '../internal/testkit/fake-pinger.js';
+import { PingScheduler } from '../internal/schedule/ping-scheduler.js';
+import { Reconciler } from '../internal/reconcile/reconciler.js';
+import { schedulerOptions } from './config/stage-options.js';
 import { RecordingSink } from '../internal/testkit/recording-sink.js';
 import { DeviceStore } from '../internal/state/device-store.js';
 import type { LookupAll } from '../internal/targets/target-resolver.js';
@@ -15,6 +19,7 @@ const base =
 
 function harness(yaml: string, table: Map<string, string[]>) {
   const clock = new FakeClock();
+  const { logger, lines } = captureLogger('info');
   const config = parseConfigText(base + yaml, { env: {} }).config;
   const sink = new RecordingSink();
   const tags = new DeviceTags(sink, config);
@@ -26,16 +31,20 @@ function harness(yaml: string, table: Map<string, string[]>) {
     if (!a) throw Object.assign(new Error('not found'), { code: 'ENOTFOUND' });
     return a.map((address) => ({ address, family: address.includes(':') ? 6 : 4 }));
   };
+  const intervals = new Map<string, number>();
   const loop = new TargetLoop(config, {
     clock,
-    logger: silentLogger(),
+    logger,
     lookup,
     devices: store,
     owns: () => false,
     tags,
     sink: tags,
+    intervals: {
+      setDeviceInterval: (ip, ms) => (ms === undefined ? intervals.delete(ip) : intervals.set(ip, ms)),
+    },
   });
-  return { clock, config, sink, tags, store, loop, lookups };
+  return { clock, config, sink, tags, store, loop, lookups, intervals, lines };
 }
 
 test('a name whose address changes mid-run keeps its name; the new address is pinged and the old one leaves', async () => {
@@ -118,4 +127,146 @@ test('with shards, each name belongs to exactly one agent', () => {
     owned.every((n) => n > 0),
     String(owned),
   );
+});
+
+test('a name that resolves into an exclude entry is counted and not pinged, logged once, and pinged again once it resolves outside', async () => {
+  const table = new Map([['moved.test', ['127.0.9.5']]]);
+  const h = harness(
+    'exclude: ["127.0.9.0/24"]\ntarget_resolve_interval: 1m\ntargets: [{host: moved.test, ping_interval: 2s}]\n',
+    table,
+  );
+  const warns = (): Array<Record<string, unknown>> => h.lines.filter((l) => l['level'] === 'warn');
+  await h.loop.start();
+  assert.deepEqual([...h.store.ips()], []);
+  assert.deepEqual(
+    {
+      excluded: h.loop.figures().excluded,
+      resolved: h.loop.figures().resolved,
+      unresolved: h.loop.figures().unresolved,
+    },
+    { excluded: 1, resolved: 0, unresolved: 0 },
+  );
+  await h.clock.advanceAsync(180_000);
+  assert.equal(h.loop.figures().cycles, 4);
+  assert.deepEqual([...h.store.ips()], []);
+  assert.equal(h.sink.count('ping'), 0, 'an excluded target writes no point');
+  assert.deepEqual(
+    warns().map((l) => [l['name'], l['ip'], l['exclude'], l['msg']]),
+    [
+      [
+        'moved.test',
+        '127.0.9.5',
+        '127.0.9.0/24',
+        'target moved.test resolves to 127.0.9.5, inside exclude[0] (127.0.9.0/24): it is not pinged while it resolves there (remove the exclude entry or the target)',
+      ],
+    ],
+    'one line for the episode, not one per cycle',
+  );
+  table.set('moved.test', ['127.0.0.7']);
+  await h.clock.advanceAsync(60_000);
+  assert.deepEqual([...h.store.ips()], ['127.0.0.7']);
+  assert.equal(h.intervals.get('127.0.0.7'), 2000);
+  assert.equal(h.loop.figures().excluded, 0);
+  assert.equal(h.loop.figures().resolved, 1);
+  assert.equal(
+    h.lines.filter((l) => l['msg'] === 'target resolves outside the exclusions again; pinging it').length,
+    1,
+  );
+  table.set('moved.test', ['127.0.9.6']);
+  await h.clock.advanceAsync(60_000);
+  assert.deepEqual([...h.store.ips()], [], 'back inside: the address is released');
+  assert.equal(h.intervals.has('127.0.0.7'), false);
+  assert.equal(h.loop.figures().excluded, 1);
+  assert.equal(warns().length, 2, 'a new episode is logged again');
+  await h.loop.stop();
+});
+
+test('reload applies a changed exclude list to the targets already resolved', async () => {
+  const table = new Map([
+    ['a.test', ['127.0.0.20']],
+    ['b.test', ['127.0.0.21']],
+  ]);
+  const h = harness('targets: [a.test, b.test]\n', table);
+  await h.loop.start();
+  assert.deepEqual([...h.store.ips()].sort(), ['127.0.0.20', '127.0.0.21']);
+  const reload = (yaml: string) =>
+    h.loop.reconfigure(parseConfigText(base + yaml + 'targets: [a.test, b.test]\n', { env: {} }).config);
+  await reload('exclude: ["127.0.0.20"]\n');
+  assert.deepEqual([...h.store.ips()], ['127.0.0.21']);
+  assert.equal(h.loop.figures().excluded, 1);
+  assert.equal(h.tags.tagsFor('127.0.0.20').name, undefined);
+  await reload('');
+  assert.deepEqual([...h.store.ips()].sort(), ['127.0.0.20', '127.0.0.21']);
+  assert.equal(h.loop.figures().excluded, 0);
+  assert.equal(h.tags.tagsFor('127.0.0.20').name, 'a.test');
+  await h.loop.stop();
+});
+
+test("a target's own ping_interval follows its address and reloads, and is cleared when the target goes", async () => {
+  const table = new Map([
+    ['a.test', ['127.0.0.30']],
+    ['b.test', ['127.0.0.31']],
+  ]);
+  const h = harness('targets: [{host: a.test, ping_interval: 1s}, b.test]\n', table);
+  await h.loop.start();
+  assert.deepEqual([...h.intervals], [['127.0.0.30', 1000]]);
+  const reload = (yaml: string) => h.loop.reconfigure(parseConfigText(base + yaml, { env: {} }).config);
+  await reload('targets: [{host: a.test, ping_interval: 3s}, {host: b.test, ping_interval: 10s}]\n');
+  assert.deepEqual([...h.intervals].sort(), [
+    ['127.0.0.30', 3000],
+    ['127.0.0.31', 10_000],
+  ]);
+  await reload('targets: [a.test]\n');
+  assert.deepEqual([...h.intervals], []);
+  assert.deepEqual([...h.store.ips()], ['127.0.0.30']);
+  await h.loop.stop();
+});
+
+test('wired to the scheduler: a target swept too is pinged at its own ping_interval, and at ping_interval again once it is no target', async () => {
+  const clock = new FakeClock();
+  const logger = silentLogger();
+  const yaml = (targets: string): string => base + `networks: ["127.0.0.40/30"]\ntargets: ${targets}\n`;
+  const config = parseConfigText(yaml('[{host: "127.0.0.40", ping_interval: 1s}, "127.0.0.50"]'), { env: {} }).config;
+  const store = new DeviceStore({ clock, maxDevices: 100 });
+  const tags = new DeviceTags(new RecordingSink(), config);
+  const pinger = new FakePinger({ clock, respond: () => ({ rttMs: 1 }), record: true });
+  const scheduler = new PingScheduler({ clock, pinger, sink: tags, state: store, logger }, schedulerOptions(config));
+  const reconciler = new Reconciler({ source: store, target: scheduler, clock, logger });
+  store.markSeen('127.0.0.40'); // found by a sweep before the target loop starts
+  const loop = new TargetLoop(config, {
+    clock,
+    logger,
+    lookup: () => Promise.reject(new Error('no lookup for addresses')),
+    devices: store,
+    owns: (ip) => ip === '127.0.0.40',
+    tags,
+    sink: tags,
+    intervals: scheduler,
+  });
+  scheduler.start();
+  reconciler.start();
+  await loop.start();
+  const sendsIn = async (ms: number): Promise<Map<string, number>> => {
+    pinger.sends.length = 0;
+    await clock.advanceAsync(ms);
+    const n = new Map<string, number>();
+    for (const s of pinger.sends) n.set(s.ip, (n.get(s.ip) ?? 0) + 1);
+    return n;
+  };
+  await clock.advanceAsync(5000);
+  assert.deepEqual([...(await sendsIn(60_000))].sort(), [
+    ['127.0.0.40', 60],
+    ['127.0.0.50', 12],
+  ]);
+  assert.equal(scheduler.stats().expectedPingsPerSec, 1 + 1 / 5);
+  await loop.reconfigure(parseConfigText(yaml('["127.0.0.50"]'), { env: {} }).config);
+  assert.equal(scheduler.has('127.0.0.40'), true, 'the swept device stays');
+  await clock.advanceAsync(5000);
+  assert.deepEqual([...(await sendsIn(60_000))].sort(), [
+    ['127.0.0.40', 12],
+    ['127.0.0.50', 12],
+  ]);
+  await loop.stop();
+  await reconciler.stop();
+  await scheduler.stop();
 });

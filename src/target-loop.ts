@@ -4,7 +4,7 @@ import type { Logger } from '../internal/log/log.js';
 import type { PointSink } from '../internal/model/point.js';
 import { dnsFailurePoint } from '../internal/model/points.js';
 import { canonicalIp } from '../internal/net/ipv6.js';
-import { targetInShard } from '../internal/targets/address-match.js';
+import { Exclusions, targetInShard } from '../internal/targets/address-match.js';
 import { TargetResolver, type AddressChange, type LookupAll } from '../internal/targets/target-resolver.js';
 import type { Config } from './config/schema.js';
 import type { TargetTags } from './device-tags.js';
@@ -17,6 +17,12 @@ export interface TargetDevices {
   unpin(ip: string): void;
   /** Forgets `ip`. */
   remove(ip: string): unknown;
+}
+
+/** The slice of the ping scheduler targets need. */
+export interface TargetIntervals {
+  /** Pings `ip` every `intervalMs` (a target's own `ping_interval`), or with undefined at the global interval. */
+  setDeviceInterval(ip: string, intervalMs: number | undefined): void;
 }
 
 /** Collaborators of {@link TargetLoop}. */
@@ -35,6 +41,8 @@ export interface TargetLoopDeps {
   tags: { setTarget(ip: string, tags: TargetTags): void; clearTarget(ip: string): void };
   /** Where `ping` points with reason `dns` go. */
   sink: PointSink;
+  /** Where a target's own `ping_interval` goes, per address (the ping scheduler). */
+  intervals: TargetIntervals;
 }
 
 /** Target figures for /health and /metrics. */
@@ -45,6 +53,8 @@ export interface TargetFigures {
   resolved: number;
   /** Targets whose name does not resolve now. */
   unresolved: number;
+  /** Targets whose name resolves into an `exclude` entry now: not pinged. */
+  excluded: number;
   /** `ping` points with reason dns written since start. */
   dnsFailures: number;
   /** Resolution cycles completed since start. */
@@ -59,7 +69,10 @@ export interface TargetFigures {
  * store (so it is pinged, and never evicted or pruned while configured), and follows a changed
  * address: the old one stops, the new one is pinged under the same `name` tag. A name that does
  * not resolve is looked up again every `ping_interval` and, while it fails, writes a `ping` point
- * with reason `dns` each time. Reload adds and removes targets without a restart.
+ * with reason `dns` each time. A target with its own `ping_interval` is pinged at it (also when the
+ * sweep found the same address). A name that resolves into an `exclude` entry is not pinged: it is
+ * counted, logged once when that starts and once when it ends, and pinged again as soon as it
+ * resolves outside the exclusions. Reload adds and removes targets without a restart.
  */
 export class TargetLoop {
   readonly #deps: TargetLoopDeps;
@@ -68,8 +81,13 @@ export class TargetLoop {
   #resolver: TargetResolver;
   /** Labels and name per configured host. */
   #specs = new Map<string, TargetTags>();
+  /** The own `ping_interval` of each configured host that has one, ms. */
+  #intervals = new Map<string, number>();
+  #exclusions: Exclusions;
   /** Which target holds each pinned address (the first one, when two names share an address). */
   readonly #holders = new Map<string, string>();
+  /** Hosts whose address lies in an exclude entry, with that address (not pinned). */
+  readonly #excluded = new Map<string, string>();
   #resolveTimer: TimerHandle | undefined;
   #dnsTimer: TimerHandle | undefined;
   #cycle: Promise<void> = Promise.resolve();
@@ -83,6 +101,7 @@ export class TargetLoop {
     this.#deps = deps;
     this.#log = deps.logger.child({ stage: 'targets' });
     this.#config = config;
+    this.#exclusions = new Exclusions(config.exclude);
     this.#resolver = this.#buildResolver(config);
     this.#takeTargets(config);
   }
@@ -111,6 +130,10 @@ export class TargetLoop {
       this.#resolver = this.#buildResolver(config);
     }
     this.#takeTargets(config);
+    if (JSON.stringify(old.exclude) !== JSON.stringify(config.exclude)) {
+      this.#exclusions = new Exclusions(config.exclude);
+      this.#reapplyExclusions();
+    }
     if (old.ping_interval !== config.ping_interval) this.#armDns();
     if (old.target_resolve_interval !== config.target_resolve_interval) this.#nextResolveMs = this.#deps.clock.now();
     const pending = this.#resolver.pending();
@@ -124,6 +147,7 @@ export class TargetLoop {
       configured: this.#resolver.size,
       resolved: this.#holders.size,
       unresolved,
+      excluded: this.#excluded.size,
       dnsFailures: this.#dnsFailures,
       cycles: this.#cycles,
       lastCycleMs: this.#lastCycleMs,
@@ -139,12 +163,27 @@ export class TargetLoop {
     this.#specs = new Map(
       mine.map((t) => [t.host, { name: canonicalIp(t.host) === undefined ? t.host : undefined, labels: t.labels }]),
     );
+    this.#intervals = new Map(mine.flatMap((t) => (t.ping_interval === undefined ? [] : [[t.host, t.ping_interval]])));
     for (const { host, ip } of this.#resolver.setHosts(this.#specs.keys()))
       this.#apply({ host, ip: undefined, previous: ip });
-    // Labels may have changed for targets that stay.
+    // Labels and intervals may have changed for targets that stay.
     for (const [ip, host] of this.#holders) {
       const spec = this.#specs.get(host);
       if (spec) this.#deps.tags.setTarget(ip, spec);
+      this.#deps.intervals.setDeviceInterval(ip, this.#intervals.get(host));
+    }
+  }
+
+  /** The exclusions changed: held addresses now excluded are released, excluded ones now outside are pinged. */
+  #reapplyExclusions(): void {
+    for (const [ip, host] of [...this.#holders]) {
+      if (this.#exclusions.indexOf(ip) < 0) continue;
+      this.#release(ip);
+      this.#exclude(host, ip);
+    }
+    for (const [host, ip] of [...this.#excluded]) {
+      if (this.#exclusions.indexOf(ip) >= 0) continue;
+      this.#apply({ host, ip, previous: undefined });
     }
   }
 
@@ -208,13 +247,21 @@ export class TargetLoop {
   }
 
   #apply(c: AddressChange): void {
-    const { devices, tags, owns } = this.#deps;
-    if (c.previous !== undefined && this.#holders.get(c.previous) === c.host) {
-      this.#holders.delete(c.previous);
-      tags.clearTarget(c.previous);
-      devices.unpin(c.previous);
-      if (!owns(c.previous)) devices.remove(c.previous);
+    const { devices, tags } = this.#deps;
+    if (c.previous !== undefined && this.#holders.get(c.previous) === c.host) this.#release(c.previous);
+    const wasExcluded = this.#excluded.delete(c.host);
+    if (c.ip !== undefined && this.#exclusions.indexOf(c.ip) >= 0) {
+      this.#exclude(c.host, c.ip, wasExcluded);
+      return;
     }
+    // A target removed from the config (no address, no error) leaves without a line.
+    if (wasExcluded && (c.ip !== undefined || c.error !== undefined))
+      this.#log.info(
+        { name: c.host, ip: c.ip ?? null },
+        c.ip === undefined
+          ? 'excluded target no longer resolves'
+          : 'target resolves outside the exclusions again; pinging it',
+      );
     if (c.ip !== undefined) {
       const holder = this.#holders.get(c.ip);
       if (holder !== undefined && holder !== c.host) {
@@ -226,11 +273,38 @@ export class TargetLoop {
       }
       this.#holders.set(c.ip, c.host);
       tags.setTarget(c.ip, this.#specs.get(c.host) ?? { name: undefined, labels: {} });
+      // Before the pin: the scheduler then starts the device at its own interval.
+      this.#deps.intervals.setDeviceInterval(c.ip, this.#intervals.get(c.host));
       devices.pin(c.ip);
       if (c.previous !== undefined)
         this.#log.info({ name: c.host, ip: c.ip, previous: c.previous }, 'target address changed');
     } else if (c.error !== undefined) {
       this.#log.warn({ name: c.host, previous: c.previous, err: c.error }, 'target name does not resolve');
     }
+  }
+
+  /** Stops pinging the target address `ip` (the device stays when the networks own it). */
+  #release(ip: string): void {
+    const { devices, tags, intervals, owns } = this.#deps;
+    this.#holders.delete(ip);
+    tags.clearTarget(ip);
+    intervals.setDeviceInterval(ip, undefined);
+    devices.unpin(ip);
+    if (!owns(ip)) devices.remove(ip);
+  }
+
+  /** Records that `host` resolves into an exclusion; logs when that starts, not at every resolution. */
+  #exclude(host: string, ip: string, already = false): void {
+    this.#excluded.set(host, ip);
+    const j = this.#exclusions.indexOf(ip);
+    const entry = this.#exclusions.entries[j];
+    if (already) {
+      this.#log.debug({ name: host, ip, exclude: entry }, 'excluded target moved to another excluded address');
+      return;
+    }
+    this.#log.warn(
+      { name: host, ip, exclude: entry },
+      `target ${host} resolves to ${ip}, inside exclude[${j}] (${entry}): it is not pinged while it resolves there (remove the exclude entry or the target)`,
+    );
   }
 }

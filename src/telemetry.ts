@@ -89,6 +89,8 @@ export function buildHealthDocument(f: AgentFigures, pressure: readonly string[]
     unmonitored_devices: f.reconciler.unmonitored,
     snmp_suspended_devices: f.snmpSuspended,
     ping_interval_ms: f.scheduler.intervalMs,
+    own_interval_devices: f.scheduler.ownIntervalDevices,
+    expected_pings_per_sec: round(f.scheduler.expectedPingsPerSec),
     effective_ping_interval_ms: f.scheduler.effectiveIntervalMs,
     ping_rate_limited: f.scheduler.rateLimited,
     ping_replies_total: f.scheduler.repliesTotal,
@@ -150,6 +152,7 @@ export function buildHealthDocument(f: AgentFigures, pressure: readonly string[]
           configured: f.targets.configured,
           resolved: f.targets.resolved,
           unresolved: f.targets.unresolved,
+          excluded: f.targets.excluded,
           dns_failures: f.targets.dnsFailures,
           resolve_cycles: f.targets.cycles,
           last_cycle_ms: f.targets.lastCycleMs,
@@ -167,8 +170,13 @@ export function buildHealthDocument(f: AgentFigures, pressure: readonly string[]
 export function degradedReasons(f: AgentFigures, pressure: readonly string[] = []): string[] {
   const out: string[] = [];
   if (!f.outputOk) out.push(`output is not writing (${f.writer.state})`);
-  if (f.scheduler.rateLimited)
-    out.push(`ping_rate_limit cannot ping ${f.scheduler.devicesScheduled} devices every ping_interval`);
+  const s = f.scheduler;
+  if (s.rateLimited)
+    out.push(
+      s.ownIntervalDevices > 0
+        ? `ping_rate_limit cannot ping ${s.devicesScheduled} devices at their intervals (${Math.ceil(s.expectedPingsPerSec)}/s needed)`
+        : `ping_rate_limit cannot ping ${s.devicesScheduled} devices every ping_interval`,
+    );
   return [...out, ...pressure];
 }
 
@@ -336,8 +344,13 @@ export function registerAgentMetrics(registry: Registry, figures: () => AgentFig
   gauge('netscan_pings_in_flight', 'Monitoring probes in flight (Go active_pingers).', (f) => f.scheduler.inFlight);
   gauge('netscan_ping_interval_seconds', 'Configured ping interval.', (f) => f.scheduler.intervalMs / 1000);
   gauge(
+    'netscan_ping_expected_rate',
+    'Probes per second the monitored devices need, each at its own interval (sum of 1 / interval).',
+    (f) => f.scheduler.expectedPingsPerSec,
+  );
+  gauge(
     'netscan_ping_effective_interval_seconds',
-    'Interval each device actually gets given ping_rate_limit.',
+    'Interval a device at ping_interval actually gets given ping_rate_limit.',
     (f) => f.scheduler.effectiveIntervalMs / 1000,
   );
   gauge(

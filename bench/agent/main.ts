@@ -207,6 +207,8 @@ interface HealthDoc {
   points_written: number;
   points_dropped: number;
   effective_ping_interval_ms: number;
+  /** Pings/s the agent's devices need, each at its own interval (absent on older agents). */
+  expected_pings_per_sec?: number;
   sweep: { last: { elapsed_ms: number; alive: number; probes_sent: number } | null };
   /** Engine counters (absent on older agents). */
   icmp?: {
@@ -467,6 +469,8 @@ async function runAgent(c: CaseSpec): Promise<void> {
       toleranceMs: SLOT_TOLERANCE_MS,
     });
     const windowS = usage.windowMs / 1000;
+    // Every device here is swept (no target, so no interval of its own): devices / interval is the
+    // need, and the agent's own figure must agree.
     const expectedPings = (c.devices * usage.windowMs) / c.intervalMs;
     const sent = health1.pings_sent_total - health0.pings_sent_total;
     const sumFailures = (d: HealthDoc): number => Object.values(d.ping_failures).reduce((x, y) => x + y, 0);
@@ -559,6 +563,7 @@ async function runAgent(c: CaseSpec): Promise<void> {
       tx_stamps_unpaired: (health1.icmp?.tx_stamps_unpaired ?? NaN) - (health0.icmp?.tx_stamps_unpaired ?? NaN),
       health_pings_sent: sent,
       pings_expected: Math.round(expectedPings),
+      health_expected_pps: healthEnd.expected_pings_per_sec ?? Number.NaN,
       health_sent_pct: r2((100 * sent) / expectedPings, 3),
       health_failures: healthFailures,
       health_skipped_ticks: health1.skipped_ticks - health0.skipped_ticks,
@@ -620,7 +625,7 @@ async function runAgent(c: CaseSpec): Promise<void> {
             `late-send bursts (time, offset s: count, max lag ms, main-thread run-queue wait ms around it): ${a.lateBursts.map((b) => `${new Date(usage.t0 + b.atMs).toISOString().slice(11, 22)} ${r2(b.atMs / 1000, 1)}: ${b.count}, ${b.maxLagMs}, ${Math.round(runWaitAround(usage.runWaitSeries, usage.t0 + b.atMs, usage.t0 + b.atMs + b.spanMs))}`).join('; ')}`,
           ]
         : []),
-      `/health: sent ${sent} of ${Math.round(expectedPings)} expected (${r2((100 * sent) / expectedPings, 3)}%), skipped ticks ${health1.skipped_ticks - health0.skipped_ticks}, late sends ${(health1.late_sends ?? Number.NaN) - (health0.late_sends ?? Number.NaN)}, missed slots ${(health1.missed_slots ?? Number.NaN) - (health0.missed_slots ?? Number.NaN)}, overloaded ${health1.agent_overloaded - health0.agent_overloaded}, send_lag_p99 median ${quantileOf(lags, 0.5)} max ${quantileOf(lags, 1)} ms, event-loop p99 ${healthEnd.event_loop_delay_p99_ms} ms`,
+      `/health: sent ${sent} of ${Math.round(expectedPings)} expected (${r2((100 * sent) / expectedPings, 3)}%; the agent expects ${healthEnd.expected_pings_per_sec ?? '?'} pings/s, ${pps} by devices / interval), skipped ticks ${health1.skipped_ticks - health0.skipped_ticks}, late sends ${(health1.late_sends ?? Number.NaN) - (health0.late_sends ?? Number.NaN)}, missed slots ${(health1.missed_slots ?? Number.NaN) - (health0.missed_slots ?? Number.NaN)}, overloaded ${health1.agent_overloaded - health0.agent_overloaded}, send_lag_p99 median ${quantileOf(lags, 0.5)} max ${quantileOf(lags, 1)} ms, event-loop p99 ${healthEnd.event_loop_delay_p99_ms} ms`,
       `failures ${c.rawPoints ? a.failures : healthFailures} ${JSON.stringify(a.failuresByReason)}, points dropped ${row.points_dropped} (written ${row.points_written}) ${mark(ok.failures)}`,
       `CPU ${r2(usage.cpuCores, 3)} cores avg (max over 5 s ${r2(usage.cpuCoresMax5s, 2)}; target <= ${TARGETS.cpuCores}) ${mark(ok.cpu)}; machine busy ${r2(usage.machineBusyCores, 2)} of 2 cores, others ${r2(usage.othersBusyCores, 2)}`,
       `CPU per 5 s from ${new Date(usage.t0).toISOString().slice(11, 19)} (cores): ${usage.cpuSeries5s.join(' ')}`,

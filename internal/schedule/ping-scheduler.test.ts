@@ -12,7 +12,7 @@ import { FakeStallMonitor } from '../testkit/fake-stall-monitor.js';
 import { RecordingSink, type RecordingSinkOptions } from '../testkit/recording-sink.js';
 import { captureLogger, silentLogger } from '../testkit/logger.js';
 import type { Logger } from '../log/log.js';
-import { phaseMs, slotAfter, summaryOffsetMs } from './phase.js';
+import { phaseMs, slotAfter, slotsBetween, summaryOffsetMs } from './phase.js';
 import { PingScheduler, type PingSchedulerOptions } from './ping-scheduler.js';
 import type { HourResult } from './testdata/hour-simulation.js';
 
@@ -739,4 +739,153 @@ test('takeInterval reports the send lag of the interval and starts a new one', a
   assert.equal(late.sendLagMaxMs, 700);
   assert.equal(Number.isNaN(sched.takeInterval().sendLagMaxMs), true);
   await sched.stop();
+});
+
+test('devices at 1 s and at their own 3 s get 3:1 pings over a minute, each on its own phase', async () => {
+  const r = rig({ intervalMs: 1000 }, { pinger: { respond: () => ({ rttMs: 1 }), record: true } });
+  const [fast, slow] = ['127.0.0.1', '127.0.0.2'];
+  r.state.markSeen(fast);
+  r.state.markSeen(slow);
+  r.sched.add(fast);
+  r.sched.add(slow, { intervalMs: 3000 });
+  r.sched.start();
+  await r.clock.advanceAsync(60_000);
+  const sendsOf = (ip: string): number[] => r.pinger.sends.filter((s) => s.ip === ip).map((s) => s.sentAtMs - T0);
+  for (const [ip, intervalMs] of [
+    [fast, 1000],
+    [slow, 3000],
+  ] as const) {
+    const phase = phaseMs(ip, intervalMs);
+    assert.deepEqual(
+      sendsOf(ip),
+      Array.from({ length: 60_000 / intervalMs }, (_, k) => phase + k * intervalMs),
+      ip,
+    );
+    assert.equal(r.sched.intervalMsOf(ip), intervalMs);
+  }
+  assert.equal(sendsOf(fast).length, 3 * sendsOf(slow).length);
+  const s = r.sched.stats();
+  assert.equal(s.ownIntervalDevices, 1);
+  assert.equal(s.expectedPingsPerSec, 1 + 1 / 3);
+  assert.equal(s.missedSlotsTotal, 0);
+  await r.sched.stop();
+});
+
+test('slots a stall passes over are counted per device at its own interval, and each resumes on its own phase', async () => {
+  const fake = new FakeClock(T0);
+  const { clock, stall } = stallableClock(fake);
+  const pinger = new FakePinger({ clock, respond: () => ({ rttMs: 1 }), mode: 'immediate', record: true });
+  const state = new FakeDeviceState(clock);
+  const sink = new RecordingSink();
+  const sched = new PingScheduler(
+    { clock, pinger, sink, state, logger: silentLogger(), stallMonitor: new FakeStallMonitor() },
+    { intervalMs: 1000, timeoutMs: 500, ratePerSec: 1e6, burst: 1e6, summaryIntervalMs: 60_000 },
+  );
+  const devices = [
+    ['127.0.0.1', 1000],
+    ['127.0.0.2', 3000],
+    ['127.0.0.3', 7000],
+  ] as const;
+  for (const [ip, intervalMs] of devices) {
+    state.markSeen(ip);
+    sched.add(ip, { intervalMs });
+  }
+  sched.start();
+  await fake.advanceAsync(10_000);
+  const next = devices.map(([ip]) => sched.nextSlotMs(ip)!);
+  const firedAt = Math.min(...next) + 20_000;
+  stall(20_000);
+  await fake.advanceAsync(Math.min(...next) - fake.now());
+  const expected = devices.map(([ip, intervalMs], i) =>
+    slotsBetween(phaseMs(ip, intervalMs), intervalMs, next[i]!, firedAt),
+  );
+  // The 1 s device's first slot is served 20 s late; the 20 slots after it, up to the moment it is served, are missed.
+  assert.equal(expected[0], 20);
+  assert.equal(sched.stats().missedSlotsTotal, expected[0]! + expected[1]! + expected[2]!);
+  pinger.sends.length = 0;
+  await fake.advanceAsync(30_000);
+  for (const s of pinger.sends) {
+    const intervalMs = devices.find(([ip]) => ip === s.ip)![1];
+    assert.equal(s.sentAtMs % intervalMs, phaseMs(s.ip, intervalMs), s.ip);
+  }
+  await sched.stop();
+  devices.forEach(([ip], i) => {
+    const missed = sink.of('ping_summary', ip).reduce((n, p) => n + Number(fieldValue(p, 'missed_slots')), 0);
+    assert.equal(missed, expected[i], ip);
+  });
+});
+
+test('a new global interval re-phases only the devices without their own; a changed own interval re-phases that device', async () => {
+  const r = rig({}, { pinger: { respond: () => ({ rttMs: 1 }), record: true } });
+  const ips = Array.from({ length: 10 }, (_, i) => ipOf(i + 1));
+  addDevices(r, ips);
+  const own = ips.slice(0, 3);
+  for (const ip of own) r.sched.setDeviceInterval(ip, 4000);
+  r.sched.start();
+  await r.clock.advanceAsync(5000);
+  const ownSlots = own.map((ip) => r.sched.nextSlotMs(ip));
+  r.sched.reconfigure({ intervalMs: 2000 });
+  assert.deepEqual(
+    own.map((ip) => r.sched.nextSlotMs(ip)),
+    ownSlots,
+  );
+  for (const ip of ips.slice(3)) assert.equal((r.sched.nextSlotMs(ip)! - T0) % 2000, phaseMs(ip, 2000), ip);
+  r.sched.setDeviceInterval(own[0]!, 1000);
+  r.sched.add(own[1]!, { intervalMs: 1000 });
+  r.sched.setDeviceInterval(own[2]!, undefined);
+  const now = r.clock.now();
+  for (const [ip, intervalMs] of [
+    [own[0]!, 1000],
+    [own[1]!, 1000],
+    [own[2]!, 2000],
+  ] as const) {
+    const slot = r.sched.nextSlotMs(ip)!;
+    assert.equal((slot - T0) % intervalMs, phaseMs(ip, intervalMs), ip);
+    assert.ok(slot >= now && slot < now + intervalMs, ip);
+  }
+  assert.equal(r.sched.size, 10);
+  assert.equal(r.sched.stats().ownIntervalDevices, 2);
+  assert.equal(r.sched.stats().expectedPingsPerSec, 8 / 2 + 2);
+  r.pinger.sends.length = 0;
+  await r.clock.advanceAsync(4000);
+  for (const [ip, intervalMs] of [
+    [own[0]!, 1000],
+    [own[2]!, 2000],
+  ] as const)
+    assert.equal(
+      r.pinger.sends.filter((x) => x.ip === ip).length,
+      slotsBetween(phaseMs(ip, intervalMs), intervalMs, now - 1, now + 4000),
+      ip,
+    );
+  assert.equal(r.pinger.overlaps, 0);
+  await r.sched.stop();
+});
+
+test('the rate check counts each device at its own interval', async () => {
+  const { logger, lines } = captureLogger('info');
+  const r = rig({ ratePerSec: 20, burst: 20 }, { logger, pinger: { respond: () => ({ rttMs: 1 }) } });
+  const ips = Array.from({ length: 15 }, (_, i) => ipOf(i + 1));
+  addDevices(r, ips);
+  r.sched.start();
+  await r.clock.advanceAsync(2000);
+  assert.equal(r.sched.stats().rateLimited, false, '15 devices at 1 s fit 20/s');
+  for (const ip of ips.slice(0, 5)) r.sched.setDeviceInterval(ip, 200);
+  await r.clock.advanceAsync(2000);
+  const s = r.sched.stats();
+  assert.equal(s.expectedPingsPerSec, 10 + 25);
+  assert.equal(s.rateLimited, true);
+  assert.equal(s.effectiveIntervalMs, 1750);
+  const warns = lines.filter((l) => l['level'] === 'warn');
+  assert.equal(warns.length, 1);
+  assert.equal(
+    warns[0]!['msg'],
+    'ping_rate_limit 20/s cannot ping 15 devices at their intervals (10 every 1000 ms, 5 at their own, 35/s in all); each device is pinged about 1.75 times less often (every 1750 ms at 1000 ms) (raise ping_rate_limit to at least 35)',
+  );
+  for (const ip of ips.slice(0, 5)) r.sched.setDeviceInterval(ip, 2000);
+  assert.equal(r.sched.stats().rateLimited, false);
+  assert.equal(
+    lines.filter((l) => l['msg'] === 'ping_rate_limit now serves every device at its ping_interval').length,
+    1,
+  );
+  await r.sched.stop();
 });

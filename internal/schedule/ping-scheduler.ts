@@ -6,9 +6,10 @@ import { suspendedPingPoint } from '../model/points.js';
 import { PingBreaker, type PingBreakerState } from './breaker.js';
 import { GuardedSink } from './guarded-sink.js';
 import { defaultPingSchedulerOptions, validatePingSchedulerOptions, type PingSchedulerOptions } from './options.js';
+import { OwnIntervals } from './own-intervals.js';
 import { phaseMs, slotAfter } from './phase.js';
 import { ProbeRunner, type ProbeDevice } from './probe-runner.js';
-import { SlotPacer, type PacedDevice } from './slot-pacer.js';
+import { SlotPacer, type PacedDevice, type PingLoad } from './slot-pacer.js';
 import { EventLoopStallMonitor, type StallMonitor } from './stall-monitor.js';
 import type { IntervalSendLag, PingSchedulerStats } from './stats.js';
 import { SummaryWindows, type WindowedDevice } from './summary-windows.js';
@@ -60,14 +61,22 @@ interface Entry extends PacedDevice, WindowedDevice, ProbeDevice {
   removed: boolean;
   /** The missed-devices generation in which this device last missed a slot (see resetMissedDevices). */
   missGen: number;
+  /** Mutable here: setDeviceInterval changes it. */
+  ownIntervalMs: number | undefined;
+}
+
+/** Options of {@link PingScheduler.add}. */
+export interface AddDeviceOptions {
+  /** The device's own interval, ms (at least 1); absent = as set by setDeviceInterval, else the global one. */
+  intervalMs?: number | undefined;
 }
 
 /**
  * Pings every monitored device on its own fixed-phase schedule, with one timer for all of them.
  *
- * Each device has a phase = hash(ip) mod interval and is due at phase + k * interval (wall-clock
- * ms), computed from the schedule, never from when the last probe fired; the {@link SlotPacer}
- * keeps every device in one heap under one timer. At its slot a device either writes a suspended
+ * Each device has a phase = hash(ip) mod interval (its own interval, else the global one) and is
+ * due at phase + k * interval (wall-clock ms), computed from the schedule, never from when the
+ * last probe fired; the {@link SlotPacer} keeps every device in one heap under one timer. At its slot a device either writes a suspended
  * point (breaker open, no probe), skips the tick (previous probe still in flight; counted, never
  * queued), or takes a token from the global bucket and probes ({@link ProbeRunner}). Every probe becomes a `ping` point
  * and feeds the device's `ping_summary` window ({@link SummaryWindows}); failures feed the
@@ -93,6 +102,8 @@ export class PingScheduler {
   readonly #entries = new Map<string, Entry>();
   /** Devices removed while their probe was in flight; they leave when it settles, or return on add(). */
   readonly #draining = new Map<string, Entry>();
+  /** Devices with an interval of their own. */
+  readonly #own = new OwnIntervals();
   #running = false;
   #stopping = false;
   #stopPromise: Promise<void> | undefined;
@@ -137,7 +148,7 @@ export class PingScheduler {
         log: this.#log,
         errors: this.#errors,
         serve: (e, now) => this.#serve(e, now),
-        deviceCount: () => this.#entries.size,
+        load: () => this.#load(),
         onClockJump: () => this.#windows.rearm(),
         onMissed: (e, afterSlotMs, count) => this.#onMissed(e, afterSlotMs, count),
       },
@@ -163,6 +174,11 @@ export class PingScheduler {
   /** The device's next slot (or, while it waits for a token, the slot being served), ms since the epoch. */
   nextSlotMs(ip: string): number | undefined {
     return this.#entries.get(ip)?.slotMs;
+  }
+
+  /** The interval `ip` is (or, once scheduled, will be) pinged at, ms: its own, else the global one. */
+  intervalMsOf(ip: string): number {
+    return this.#own.get(ip) ?? this.#opts.intervalMs;
   }
 
   /** Current options (a copy). */
@@ -210,18 +226,25 @@ export class PingScheduler {
     return this.#stopPromise;
   }
 
-  /** Gives `ip` a schedule; a no-op when it has one. Its first slot is at most one interval away. */
-  add(ip: string): void {
+  /**
+   * Gives `ip` a schedule; with `opts.intervalMs`, its own interval (as {@link setDeviceInterval}).
+   * Adding a scheduled device only applies that interval. Its first slot is at most one interval away.
+   */
+  add(ip: string, opts: AddDeviceOptions = {}): void {
     if (this.#stopping) return;
+    if (opts.intervalMs !== undefined) this.setDeviceInterval(ip, opts.intervalMs);
     if (this.#entries.has(ip)) return;
     const now = this.#clock.now();
-    const phase = phaseMs(ip, this.#opts.intervalMs);
-    const slotMs = slotAfter(phase, this.#opts.intervalMs, now - 1);
+    const own = this.#own.get(ip);
+    const intervalMs = own ?? this.#opts.intervalMs;
+    const phase = phaseMs(ip, intervalMs);
+    const slotMs = slotAfter(phase, intervalMs, now - 1);
     let e = this.#draining.get(ip);
     if (e !== undefined) {
       // Re-added while its previous probe is still in flight: revive the same entry.
       this.#draining.delete(ip);
       e.removed = false;
+      e.ownIntervalMs = own;
       e.phase = phase;
       e.slotMs = slotMs;
       e.summaryOffset = this.#windows.offsetFor(ip);
@@ -239,13 +262,33 @@ export class PingScheduler {
         probeDispatchMs: 0,
         probeGen: 0,
         missGen: 0,
+        ownIntervalMs: own,
         dueMs: slotMs,
         seq: 0,
         heapIndex: -1,
       };
     }
     this.#entries.set(ip, e);
+    this.#own.count(own, 1);
     this.#pacer.add(e);
+    this.#pacer.checkRate();
+  }
+
+  /**
+   * Gives `ip` an interval of its own, ms, or with undefined returns it to the global one; kept for
+   * the address whether or not it is scheduled now. A scheduled device whose interval changes is
+   * re-phased to hash(ip) mod its new interval and takes its first new slot from now.
+   */
+  setDeviceInterval(ip: string, intervalMs: number | undefined): void {
+    if (!this.#own.set(ip, intervalMs)) return;
+    const scheduled = this.#entries.get(ip);
+    const e = scheduled ?? this.#draining.get(ip);
+    if (e === undefined) return;
+    if (scheduled) this.#own.count(e.ownIntervalMs, -1);
+    e.ownIntervalMs = intervalMs;
+    if (scheduled) this.#own.count(intervalMs, 1);
+    this.#pacer.rephase(e);
+    this.#log.debug({ ip, interval_ms: this.#pacer.intervalOf(e) }, 'device interval changed');
     this.#pacer.checkRate();
   }
 
@@ -254,6 +297,7 @@ export class PingScheduler {
     const e = this.#entries.get(ip);
     if (e === undefined) return;
     this.#entries.delete(ip);
+    this.#own.count(e.ownIntervalMs, -1);
     this.#pacer.remove(e);
     this.#observer?.removed(ip);
     if (e.inFlight) {
@@ -276,8 +320,8 @@ export class PingScheduler {
   }
 
   /**
-   * Applies new options at runtime (config reload). A new interval re-phases every device; with the
-   * interval unchanged devices keep their phase. Rate and burst apply to the next token. A new
+   * Applies new options at runtime (config reload). A new interval re-phases every device without
+   * an interval of its own; the others, and every device when the interval is unchanged, keep their phase. Rate and burst apply to the next token. A new
    * summary interval closes the open windows first.
    */
   reconfigure(opts: Partial<PingSchedulerOptions>): void {
@@ -297,14 +341,17 @@ export class PingScheduler {
   /** Counters and gauges for /health. */
   stats(): PingSchedulerStats {
     const { intervalMs, ratePerSec } = this.#opts;
-    const needMs = Math.ceil((this.#entries.size * 1000) / ratePerSec);
+    const load = this.#load();
+    const rateLimited = load.perSec > ratePerSec;
     const probes = this.#probes;
     const failuresByReason = probes.failuresByReason;
     return {
       devicesScheduled: this.#entries.size,
+      ownIntervalDevices: load.ownInterval,
       intervalMs,
-      effectiveIntervalMs: Math.max(intervalMs, needMs),
-      rateLimited: needMs > intervalMs,
+      expectedPingsPerSec: load.perSec,
+      effectiveIntervalMs: rateLimited ? Math.ceil((intervalMs * load.perSec) / ratePerSec) : intervalMs,
+      rateLimited,
       pingsSentTotal: probes.sentTotal,
       inFlight: probes.inFlight,
       repliesTotal: probes.repliesTotal,
@@ -338,6 +385,10 @@ export class PingScheduler {
   resetMissedDevices(): void {
     this.#missGen++;
     this.#devicesMissed = 0;
+  }
+
+  #load(): PingLoad {
+    return this.#own.load(this.#entries.size, this.#opts.intervalMs);
   }
 
   #onMissed(e: Entry, afterSlotMs: number, count: number): void {

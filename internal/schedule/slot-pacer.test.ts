@@ -37,7 +37,7 @@ function rig(o: SlotPacerOptions = opts): {
         served.push([e.ip, e.slotMs, now]);
         pacer.reschedule(e, e.slotMs, now);
       },
-      deviceCount: () => 2,
+      load: () => ({ devices: 2, ownInterval: 0, perSec: 2000 / o.intervalMs }),
       onClockJump: () => undefined,
     },
     o,

@@ -8,8 +8,10 @@ import type { LimitedErrorLog } from '../log/log-limiter.js';
 /** What the pacer keeps on each device (the scheduler's entry). */
 export interface PacedDevice extends HeapItem {
   readonly ip: string;
-  /** Phase within the interval, ms. */
+  /** Phase within the device's interval, ms. */
   phase: number;
+  /** The device's own interval, ms; undefined = the global `intervalMs` (and a new one re-phases it). */
+  readonly ownIntervalMs?: number | undefined;
   /** Next slot; while `paced`, the slot being served. */
   slotMs: number;
   /** In the heap at a token-granted send time rather than at a slot. */
@@ -18,9 +20,19 @@ export interface PacedDevice extends HeapItem {
   readonly removed: boolean;
 }
 
+/** What the monitored devices ask of the rate limiter. */
+export interface PingLoad {
+  /** Devices with a schedule. */
+  devices: number;
+  /** Of those, devices with their own interval. */
+  ownInterval: number;
+  /** Probes per second every device at its own interval needs: the sum of 1000 / interval. */
+  perSec: number;
+}
+
 /** The settings that shape slots and pacing; the scheduler's options satisfy it. */
 export interface SlotPacerOptions {
-  /** Time between two slots of one device, ms. */
+  /** Time between two slots of a device without an interval of its own, ms. */
   intervalMs: number;
   /** Sustained send rate, probes per second. */
   ratePerSec: number;
@@ -42,8 +54,8 @@ export interface SlotPacerDeps<E extends PacedDevice> {
   errors: LimitedErrorLog;
   /** Serves a device whose slot (or token-granted send time) has come; it was popped from the heap. */
   serve: (e: E, nowMs: number) => void;
-  /** Devices with a schedule right now, for the rate warning. */
-  deviceCount: () => number;
+  /** What the scheduled devices need right now, for the rate warning. */
+  load: () => PingLoad;
   /** Called after a wall-clock jump rescheduled every device. */
   onClockJump: () => void;
   /** Called when `count` slots of `e` after `afterSlotMs` passed unserved (they are `afterSlotMs + k × interval`). */
@@ -63,7 +75,7 @@ export class SlotPacer<E extends PacedDevice> {
   readonly #log: Logger;
   readonly #errors: LimitedErrorLog;
   readonly #serve: (e: E, nowMs: number) => void;
-  readonly #deviceCount: () => number;
+  readonly #load: () => PingLoad;
   readonly #onClockJump: () => void;
   readonly #onMissed: ((e: E, afterSlotMs: number, count: number) => void) | undefined;
   readonly #heap = new SlotHeap<E>();
@@ -84,7 +96,7 @@ export class SlotPacer<E extends PacedDevice> {
     this.#log = deps.log;
     this.#errors = deps.errors;
     this.#serve = deps.serve;
-    this.#deviceCount = deps.deviceCount;
+    this.#load = deps.load;
     this.#onClockJump = deps.onClockJump;
     this.#onMissed = deps.onMissed;
     this.#opts = { ...opts };
@@ -112,6 +124,28 @@ export class SlotPacer<E extends PacedDevice> {
     this.#timer = undefined;
     this.#rateTimer?.cancel();
     this.#rateTimer = undefined;
+  }
+
+  /** The interval `e` is served at, ms: its own, else the global one. */
+  intervalOf(e: E): number {
+    return e.ownIntervalMs ?? this.#opts.intervalMs;
+  }
+
+  /**
+   * `e`'s interval changed (set `e.ownIntervalMs` first): re-phases it to hash(ip) mod its
+   * interval and moves it to its first new slot from now; a token it waited for is handed back.
+   */
+  rephase(e: E): void {
+    const intervalMs = this.intervalOf(e);
+    e.phase = phaseMs(e.ip, intervalMs);
+    if (e.removed) return;
+    if (this.#heap.remove(e) && e.paced) {
+      this.#bucket.cancel();
+      e.paced = false;
+    }
+    e.slotMs = slotAfter(e.phase, intervalMs, this.#clock.now() - 1);
+    this.#heap.push(e, e.slotMs);
+    this.#arm();
   }
 
   /** Puts `e` in the heap at `e.slotMs`. */
@@ -142,7 +176,7 @@ export class SlotPacer<E extends PacedDevice> {
 
   /** Puts `e` back in the heap at its first slot after both `servedSlot` and `now`, counting slots passed over. */
   reschedule(e: E, servedSlot: number, now: number): void {
-    const { intervalMs } = this.#opts;
+    const intervalMs = this.intervalOf(e);
     const missed = slotsBetween(e.phase, intervalMs, servedSlot, now);
     if (missed > 0) {
       this.#missed += missed;
@@ -156,7 +190,8 @@ export class SlotPacer<E extends PacedDevice> {
   /**
    * Applies new options. A new rate or burst hands back the tokens of waiting devices, which
    * reserve again at their own slots under the new rate; a new interval re-phases every device
-   * (and `draining`, the removed ones whose probe is still out, so a re-add finds them in phase).
+   * without an interval of its own (and such `draining` ones, the removed ones whose probe is
+   * still out, so a re-add finds them in phase).
    */
   reconfigure(next: SlotPacerOptions, draining: Iterable<E>): void {
     const old = this.#opts;
@@ -180,23 +215,22 @@ export class SlotPacer<E extends PacedDevice> {
     }
   }
 
-  /** Warns once (after a 1 s debounce, so a discovery burst is summarised) when the rate cannot serve every device per interval. */
+  /** Warns once (after a 1 s debounce, so a discovery burst is summarised) when the rate cannot serve every device at its interval. */
   checkRate(): void {
     if (!this.#running) return;
-    const { intervalMs, ratePerSec } = this.#opts;
-    const count = this.#deviceCount();
-    const needPerSec = (count * 1000) / intervalMs;
+    const { ratePerSec } = this.#opts;
+    const { devices, perSec } = this.#load();
     if (this.#rateWarned) {
-      if (needPerSec <= 0.9 * ratePerSec) {
+      if (perSec <= 0.9 * ratePerSec) {
         this.#rateWarned = false;
         this.#log.info(
-          { count, rate_limit: ratePerSec },
-          'ping_rate_limit now serves every device once per ping_interval',
+          { count: devices, rate_limit: ratePerSec },
+          'ping_rate_limit now serves every device at its ping_interval',
         );
       }
       return;
     }
-    if (needPerSec <= ratePerSec || this.#rateTimer !== undefined) return;
+    if (perSec <= ratePerSec || this.#rateTimer !== undefined) return;
     this.#rateTimer = this.#clock.setTimeout(() => this.#warnRate(), 1000);
   }
 
@@ -204,20 +238,24 @@ export class SlotPacer<E extends PacedDevice> {
     this.#rateTimer = undefined;
     if (!this.#running || this.#rateWarned) return;
     const { intervalMs, ratePerSec } = this.#opts;
-    const count = this.#deviceCount();
-    const need = (count * 1000) / intervalMs;
+    const { devices: count, ownInterval, perSec: need } = this.#load();
     if (need <= ratePerSec) return;
     this.#rateWarned = true;
-    const effectiveMs = Math.ceil((count * 1000) / ratePerSec);
+    const effectiveMs = Math.ceil((intervalMs * need) / ratePerSec);
+    const what =
+      ownInterval === 0
+        ? `every ${intervalMs} ms; each device is pinged about every ${effectiveMs} ms`
+        : `at their intervals (${count - ownInterval} every ${intervalMs} ms, ${ownInterval} at their own, ${Math.ceil(need)}/s in all); each device is pinged about ${Math.round((100 * need) / ratePerSec) / 100} times less often (every ${effectiveMs} ms at ${intervalMs} ms)`;
     this.#log.warn(
       {
         count,
+        own_interval_count: ownInterval,
         interval_ms: intervalMs,
         rate_limit: ratePerSec,
         needed_rate: Math.ceil(need),
         effective_interval_ms: effectiveMs,
       },
-      `ping_rate_limit ${ratePerSec}/s cannot ping ${count} devices every ${intervalMs} ms; each device is pinged about every ${effectiveMs} ms (raise ping_rate_limit to at least ${Math.ceil(need)})`,
+      `ping_rate_limit ${ratePerSec}/s cannot ping ${count} devices ${what} (raise ping_rate_limit to at least ${Math.ceil(need)})`,
     );
   }
 
@@ -268,16 +306,20 @@ export class SlotPacer<E extends PacedDevice> {
     this.#arm();
   }
 
-  /** Moves every device in the heap to its first slot at or after `now`; with `rephase`, recomputes phases (also of `others`). */
+  /**
+   * Moves every device in the heap to its first slot at or after `now`; with `rephase`, recomputes
+   * the phases of the devices at the global interval (also of `others`).
+   */
   #resetSlots(now: number, rephase: boolean, others: Iterable<E>): void {
-    const { intervalMs } = this.#opts;
     for (const e of this.#heap.values()) {
-      if (rephase) e.phase = phaseMs(e.ip, intervalMs);
+      const intervalMs = this.intervalOf(e);
+      if (rephase && e.ownIntervalMs === undefined) e.phase = phaseMs(e.ip, intervalMs);
       if (e.paced) continue;
       e.slotMs = slotAfter(e.phase, intervalMs, now - 1);
       e.dueMs = e.slotMs;
     }
-    if (rephase) for (const e of others) e.phase = phaseMs(e.ip, intervalMs);
+    if (rephase)
+      for (const e of others) if (e.ownIntervalMs === undefined) e.phase = phaseMs(e.ip, this.#opts.intervalMs);
     this.#rebuildHeap();
   }
 

@@ -5,11 +5,18 @@ import type { StallStats } from './stall-monitor.js';
 export interface PingSchedulerStats {
   /** Devices with a schedule. */
   readonly devicesScheduled: number;
-  /** Configured interval, ms. */
+  /** Of those, devices pinged at an interval of their own (a target's `ping_interval`). */
+  readonly ownIntervalDevices: number;
+  /** Configured global interval, ms. */
   readonly intervalMs: number;
-  /** Interval each device actually gets: max(interval, devices / rate), ms. */
+  /** Probes per second the scheduled devices need, each at its own interval: the sum of 1000 / interval. */
+  readonly expectedPingsPerSec: number;
+  /**
+   * Interval a device at the global interval actually gets, ms: the interval itself, or when the rate
+   * is too low, the interval stretched by expected rate / `ping_rate_limit` (every device stretches alike).
+   */
   readonly effectiveIntervalMs: number;
-  /** True when `ping_rate_limit` cannot serve every device once per interval. */
+  /** True when `ping_rate_limit` cannot serve every device once per its interval. */
   readonly rateLimited: boolean;
   /** Probes started (attempts), Go `pings_sent_total`. */
   readonly pingsSentTotal: number;

@@ -29,6 +29,8 @@ export interface WindowedDevice {
   readonly inFlight: boolean;
   /** Waiting for a token: its window is not over yet. */
   readonly paced: boolean;
+  /** The device's own probe interval, ms; undefined = the global `intervalMs`. */
+  readonly ownIntervalMs?: number | undefined;
 }
 
 /** Collaborators of {@link SummaryWindows}. */
@@ -121,12 +123,12 @@ export class SummaryWindows {
   }
 
   /**
-   * Records `count` slots the agent let pass unprobed, `afterSlotMs + k × interval` for k = 1..count,
-   * each in the window it belongs to.
+   * Records `count` slots the agent let pass unprobed, `afterSlotMs + k × interval` (the device's
+   * interval) for k = 1..count, each in the window it belongs to.
    */
   recordMissed(d: WindowedDevice, afterSlotMs: number, count: number): void {
     const windowMs = this.#opts.summaryIntervalMs;
-    const intervalMs = this.#opts.intervalMs;
+    const intervalMs = d.ownIntervalMs ?? this.#opts.intervalMs;
     if (windowMs <= 0 || count <= 0) return;
     let first = afterSlotMs + intervalMs;
     let left = count;

@@ -1,5 +1,5 @@
 import { parseIpv4 } from '../model/ipv4.js';
-import { ipv6ToBigInt } from '../sweep/cidr6.js';
+import { ipv6ToBigInt, parseIpv6BigInt } from '../sweep/cidr6.js';
 import { parseIpv6 } from '../net/ipv6.js';
 import { addressHash128, addressHash32, type Shard } from '../sweep/shard.js';
 import { buildSweepSpace, parseTarget, type AddressSpec, type SweepSpace } from '../sweep/targets.js';
@@ -34,6 +34,42 @@ export class AddressMatch {
     if (v4 !== undefined) return this.#space.ipv4.has(v4);
     const v6 = parseIpv6(ip, this.#bytes);
     return v6 !== undefined && this.#space.ipv6.has(ipv6ToBigInt(v6));
+  }
+}
+
+/** One `exclude` entry as a range of addresses. */
+type ExcludeRange =
+  | { readonly family: 'ipv4'; readonly first: number; readonly last: number }
+  | { readonly family: 'ipv6'; readonly first: bigint; readonly last: bigint };
+
+/** Which `exclude` entry an address falls in (the config check and the target loop both ask). */
+export class Exclusions {
+  readonly #ranges: Array<ExcludeRange | undefined>;
+
+  /** `exclude` as the config spells it; unparsable entries never match (the config check reports them). */
+  constructor(readonly entries: readonly string[]) {
+    this.#ranges = entries.map((t) => {
+      const p = parseTarget(t.trim(), { exclude: true });
+      if (!p.ok || p.target.family === 'name') return undefined;
+      const spec = p.target;
+      return spec.family === 'ipv4'
+        ? { family: 'ipv4', first: spec.range.first, last: spec.range.last }
+        : { family: 'ipv6', first: spec.range.first, last: spec.range.last };
+    });
+  }
+
+  /** Index in `exclude` of the first entry holding `ip` (dotted IPv4 or IPv6 text), or -1. */
+  indexOf(ip: string): number {
+    if (this.entries.length === 0) return -1;
+    const v4 = parseIpv4(ip);
+    const v6 = v4 === undefined ? parseIpv6BigInt(ip) : undefined;
+    return this.#ranges.findIndex(
+      (r) =>
+        r !== undefined &&
+        (r.family === 'ipv4'
+          ? v4 !== undefined && v4 >= r.first && v4 <= r.last
+          : v6 !== undefined && v6 >= r.first && v6 <= r.last),
+    );
   }
 }
 

@@ -1,4 +1,5 @@
 /** What the semantic config checks report, and the helpers every check uses to read raw YAML and word a finding. */
+import { reservedTagKeys } from './schema.js';
 
 /** The raw (env-expanded) YAML object, before the schema. */
 export type Raw = Record<string, unknown>;
@@ -25,3 +26,16 @@ export const line = (path: string, message: string, got?: string, allowed?: stri
   ].filter(Boolean);
   return `${path}: ${message}${extra.length ? ` (${extra.join('; ')})` : ''}`;
 };
+
+/** Label keys: line-protocol tag keys that do not collide with the tags netscan writes. */
+export function checkLabels(path: string, labels: unknown, f: Findings): void {
+  const m = obj(labels);
+  if (!m) return; // absent, or the schema reports the type
+  for (const k of Object.keys(m)) {
+    const allowed = `a tag name other than ${reservedTagKeys.join(', ')}, not starting with "_"`;
+    if (reservedTagKeys.includes(k))
+      f.errors.push(line(`${path}.${k}`, 'is a tag netscan writes itself', JSON.stringify(k), allowed));
+    else if (k === '' || k.startsWith('_'))
+      f.errors.push(line(`${path}.${k}`, 'is not a usable tag name', JSON.stringify(k), allowed));
+  }
+}

@@ -141,7 +141,7 @@ const networkEntry = z.preprocess(
   ),
 );
 
-/** A `targets` entry: a host name or address, or `{host, labels}`. */
+/** A `targets` entry: a host name or address, or `{host, labels, ping_interval}`. */
 const targetEntry = z.preprocess(
   (v) => (typeof v === 'string' ? { host: v } : v),
   z.strictObject(
@@ -149,12 +149,14 @@ const targetEntry = z.preprocess(
       /** Host name (resolved through the system resolver) or IPv4/IPv6 address. */
       host: str('a host name or an IPv4 or IPv6 address'),
       labels: labelMap.default({}),
+      /** The target's own ping period, with the limits of the global `ping_interval`; absent = the global one. */
+      ping_interval: duration(SECOND).optional(),
     },
     {
       error: (iss) =>
         msg(
-          `must be a host string or a {host, labels} map, not a ${typeName(iss.input)}`,
-          'a host string or {host, labels}',
+          `must be a host string or a {host, labels, ping_interval} map, not a ${typeName(iss.input)}`,
+          'a host string or {host, labels, ping_interval}',
         ),
     },
   ),

@@ -74,8 +74,20 @@ test('reports each networks, labels and targets rule with its exact message', ()
     ['targets: [a.example, A.example.]', 'targets[1]: repeats targets[0] (got "A.example."; allowed each host once)'],
     ['targets: ["::1", "0:0::1"]', 'targets[1]: repeats targets[0] (got "0:0::1"; allowed each host once)'],
     [
-      'targets: [{host: a.example, ping_interval: 5s}]',
-      'targets[0].ping_interval: unknown key; did you mean "ping_interval"? (it belongs in another section)',
+      'targets: [{host: a.example, ping_interval: 500ms}]',
+      'targets[0].ping_interval: must be at least 1s (got "500ms"; allowed a duration like "1s" of at least 1s)',
+    ],
+    [
+      'targets: [{host: a.example, ping_interval: 5}]',
+      'targets[0].ping_interval: a bare number is not a duration; add a unit, e.g. "5s" (got 5; allowed a duration like "1s" of at least 1s)',
+    ],
+    [
+      'targets: [{host: a.example, ping_intervl: 5s}]',
+      'targets[0].ping_intervl: unknown key; did you mean "ping_interval"?',
+    ],
+    [
+      'targets: [7]',
+      'targets[0]: must be a host string or a {host, labels, ping_interval} map, not a number (got 7; allowed a host string or {host, labels, ping_interval})',
     ],
     [
       'max_devices: 1\ntargets: [a.example, b.example]',
@@ -91,9 +103,9 @@ test('reports each networks, labels and targets rule with its exact message', ()
   for (const [yaml, expected] of table) assert.deepEqual(problems(yaml), [expected], yaml);
 });
 
-test('networks entries come out as {cidr, labels} and targets as {host, labels}', () => {
+test('networks entries come out as {cidr, labels} and targets as {host, labels, ping_interval}', () => {
   const yaml =
-    'networks: ["127.0.0.0/24", {cidr: "fd00:1::/120", labels: {site: lab}}]\ntargets: ["::1", {host: localhost, labels: {role: db}}]\n';
+    'networks: ["127.0.0.0/24", {cidr: "fd00:1::/120", labels: {site: lab}}]\ntargets: ["::1", {host: localhost, labels: {role: db}, ping_interval: 1m30s}]\n';
   const { config, warnings } = parseConfigText(base + yaml, { env: {} });
   assert.deepEqual(warnings, []);
   assert.deepEqual(config.networks, [
@@ -102,7 +114,7 @@ test('networks entries come out as {cidr, labels} and targets as {host, labels}'
   ]);
   assert.deepEqual(config.targets, [
     { host: '::1', labels: {} },
-    { host: 'localhost', labels: { role: 'db' } },
+    { host: 'localhost', labels: { role: 'db' }, ping_interval: 90_000 },
   ]);
   assert.equal(config.ip_family, 'auto');
   assert.equal(config.target_resolve_interval, 300_000);
@@ -112,4 +124,27 @@ test('networks entries come out as {cidr, labels} and targets as {host, labels}'
 test('targets alone do not warn that nothing is monitored', () => {
   const { warnings } = parseConfigText(base + 'targets: [localhost]\n', { env: {} });
   assert.deepEqual(warnings, []);
+});
+
+test('a literal target inside an exclude entry is an error naming both, reported with every other problem', () => {
+  const yaml =
+    'exclude: ["127.0.0.0/24", "fd00:1::/120", "127.0.1.7"]\n' +
+    'targets: ["127.0.0.5", {host: "fd00:1::9", ping_interval: 500ms}, router.example, {host: "127.0.1.7", ping_interval: 2s}, "127.0.1.8"]\n';
+  assert.deepEqual(problems(yaml), [
+    'targets[1].ping_interval: must be at least 1s (got "500ms"; allowed a duration like "1s" of at least 1s)',
+    'targets[0]: 127.0.0.5 is inside exclude[0] ("127.0.0.0/24"), so it would never be pinged (got "127.0.0.5"; allowed an address outside every exclude entry: remove targets[0] or exclude[0])',
+    'targets[1].host: fd00:1::9 is inside exclude[1] ("fd00:1::/120"), so it would never be pinged (got "fd00:1::9"; allowed an address outside every exclude entry: remove targets[1] or exclude[1])',
+    'targets[3].host: 127.0.1.7 is inside exclude[2] ("127.0.1.7"), so it would never be pinged (got "127.0.1.7"; allowed an address outside every exclude entry: remove targets[3] or exclude[2])',
+  ]);
+});
+
+test('the rate warning counts each target at its own ping_interval', () => {
+  const warningsOf = (yaml: string): readonly string[] =>
+    parseConfigText('icmp_discovery_interval: 5m\nping_interval: 5s\n' + yaml, { env: {} }).warnings;
+  const targets =
+    'targets: [a.example, {host: b.example, ping_interval: 1s}, {host: c.example, ping_interval: 100s}]\n';
+  assert.deepEqual(warningsOf('ping_rate_limit: 2\nping_burst_limit: 10\n' + targets), []);
+  assert.deepEqual(warningsOf('ping_rate_limit: 1\nping_burst_limit: 10\n' + targets), [
+    'ping_rate_limit: cannot serve 2 targets at their own ping_interval (1.01 pings/s) and up to 1 other devices at ping_interval 5s; beyond that every interval stretches (got 1; allowed >= 2)',
+  ]);
 });

@@ -1,10 +1,8 @@
 /** Semantic checks of what the agent probes: `networks`, `exclude`, `targets` and their labels. */
 import { formatCidr, isLinkLocalNetwork, isMulticastNetwork, parseCidr } from '../../internal/sweep/cidr.js';
-import { canonicalIp } from '../../internal/net/ipv6.js';
 import { MAX_IPV6_SWEEP_ADDRESSES, MIN_IPV6_SWEEP_PREFIX, parseIpv6Cidr } from '../../internal/sweep/cidr6.js';
-import { isHostName } from '../../internal/sweep/targets.js';
-import { line, num, obj, str, type Findings, type Raw } from './findings.js';
-import { reservedTagKeys } from './schema.js';
+import { checkLabels, line, obj, str, type Findings, type Raw } from './findings.js';
+import { checkTargets } from './validate-targets.js';
 
 /** 240.0.0.0: class E (reserved) and the limited broadcast address. */
 const CLASS_E = 0xf0000000;
@@ -90,55 +88,4 @@ function checkIpv6Network(path: string, s: string, f: Findings): void {
     return void f.errors.push(line(path, 'multicast networks not allowed', JSON.stringify(s), allowed));
   if ((top16 & 0xffc0) === 0xfe80)
     return void f.errors.push(line(path, 'link-local networks not allowed', JSON.stringify(s), allowed));
-}
-
-/** Label keys: line-protocol tag keys that do not collide with the tags netscan writes. */
-function checkLabels(path: string, labels: unknown, f: Findings): void {
-  const m = obj(labels);
-  if (!m) return; // absent, or the schema reports the type
-  for (const k of Object.keys(m)) {
-    const allowed = `a tag name other than ${reservedTagKeys.join(', ')}, not starting with "_"`;
-    if (reservedTagKeys.includes(k))
-      f.errors.push(line(`${path}.${k}`, 'is a tag netscan writes itself', JSON.stringify(k), allowed));
-    else if (k === '' || k.startsWith('_'))
-      f.errors.push(line(`${path}.${k}`, 'is not a usable tag name', JSON.stringify(k), allowed));
-  }
-}
-
-function checkTargets(raw: Raw, f: Findings): void {
-  const targets = raw.targets;
-  if (!Array.isArray(targets)) return;
-  const seen = new Map<string, number>();
-  targets.forEach((t, i) => {
-    const entry = obj(t);
-    const host = str(t) ?? str(entry?.host);
-    if (entry) checkLabels(`targets[${i}].labels`, entry.labels, f);
-    if (host === undefined) return;
-    const path = entry ? `targets[${i}].host` : `targets[${i}]`;
-    const key = canonicalIp(host.trim()) ?? host.trim().toLowerCase().replace(/\.$/, '');
-    if (canonicalIp(host.trim()) === undefined && !isHostName(host.trim())) {
-      return void f.errors.push(
-        line(
-          path,
-          'is not an address or a host name',
-          JSON.stringify(host),
-          'an IPv4 or IPv6 address, or a host name such as "router.example"',
-        ),
-      );
-    }
-    const dup = seen.get(key);
-    if (dup !== undefined)
-      return void f.errors.push(line(path, `repeats targets[${dup}]`, JSON.stringify(host), 'each host once'));
-    seen.set(key, i);
-  });
-  const max = num(raw.max_devices) ?? 20_000;
-  if (targets.length > max)
-    f.errors.push(
-      line(
-        'targets',
-        `has more entries than max_devices (${max})`,
-        `${targets.length} targets`,
-        `at most ${max} targets, or a larger max_devices`,
-      ),
-    );
 }

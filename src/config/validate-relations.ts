@@ -3,6 +3,7 @@ import { parseCidr } from '../../internal/sweep/cidr.js';
 import { formatDuration } from './duration.js';
 import { line, num, obj, type Findings, type Raw } from './findings.js';
 import type { Config } from './schema.js';
+import { checkOwnIntervalRate } from './validate-targets.js';
 
 /** Rate against burst limits, `shard.index` against `shard.count`, and ping timing against the rate limit. */
 export function checkRelations(raw: Raw, cfg: Config | undefined, f: Findings): void {
@@ -38,6 +39,9 @@ export function checkRelations(raw: Raw, cfg: Config | undefined, f: Findings): 
   // A device count the networks cannot reach is no reason to warn (a /30 holds 4 addresses).
   const reachable =
     (cfg.networks.length > 0 ? networkAddresses(cfg.networks.map((n) => n.cidr)) : 0) + cfg.targets.length;
+  const own = cfg.targets.flatMap((t) => (t.ping_interval === undefined ? [] : [t.ping_interval]));
+  if (own.length > 0)
+    return checkOwnIntervalRate(cfg, own, Math.min(cfg.max_devices, cfg.max_concurrent_pingers, reachable), f);
   if (capacity < Math.min(cfg.max_devices, cfg.max_concurrent_pingers, reachable)) {
     f.warnings.push(
       line(
