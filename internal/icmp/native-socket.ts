@@ -21,7 +21,7 @@ import type {
   IcmpSocketMode,
   OpenIcmpSocketOptions,
 } from './icmp-socket.js';
-import { IcmpSocketError } from './icmp-socket.js';
+import { IcmpSocketError, checkOpenIcmpSocketOptions } from './icmp-socket.js';
 import { parseIpv4 } from './ipv4.js';
 import {
   STATE_LAST_ERRNO,
@@ -367,7 +367,7 @@ export function openNativeIcmpSocketWith(
   opts: OpenIcmpSocketOptions,
   tuning: NativeSocketTuning = {},
 ): NativeIcmpSocket {
-  checkSocketOptions(opts);
+  checkOpenIcmpSocketOptions(new OptionChecks('icmp'), opts).throwIfAny();
   const native = loadAddon();
   try {
     return new NativeIcmpSocket(native, opts, tuning);
@@ -375,15 +375,4 @@ export function openNativeIcmpSocketWith(
     if (err instanceof RangeError || err instanceof TypeError) throw err;
     throw openFailure(err, opts);
   }
-}
-
-/** Throws one ConfigError naming every option of `opts` the socket cannot take. */
-export function checkSocketOptions(opts: OpenIcmpSocketOptions): void {
-  const c = new OptionChecks('icmp')
-    .oneOf('family', opts.family, ['ipv4', 'ipv6'])
-    .oneOf('mode', opts.mode, ['raw', 'dgram'])
-    .integer('rcvbufBytes', opts.rcvbufBytes, 0, 0x7fffffff);
-  if (opts.tos !== undefined) c.integer('tos', opts.tos, 0, 255);
-  if (opts.ttl !== undefined) c.integer('ttl', opts.ttl, 1, 255);
-  c.throwIfAny();
 }
