@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { hasCode, NetscanError } from '../errors/errors.js';
+import { ConfigError, hasCode, NetscanError } from '../errors/errors.js';
 import { FakeClock } from '../testkit/fake-clock.js';
 import { TargetPinger } from '../testkit/fake-icmp.js';
 import { captureLogger } from '../testkit/logger.js';
@@ -163,8 +163,33 @@ describe('Sweeper', () => {
     );
     await assert.rejects(
       new Sweeper({ pinger: new TargetPinger(new FakeClock()), ratePps: 0 }).sweep({ cidrs: ['127.0.0.1'] }),
-      (e) => hasCode(e, 'ERR_CONFIG') && e.message === 'ratePps must be > 0, got 0',
+      (e) => hasCode(e, 'ERR_CONFIG') && e.message === 'ratePps: must be a finite number greater than 0 (got 0)',
     );
+  });
+
+  test('refuses every bad option at once, each named with its value and what is allowed', async () => {
+    const sweeper = new Sweeper({
+      pinger: new TargetPinger(new FakeClock()),
+      ratePps: 0,
+      maxInFlight: 0.5,
+      timeoutMs: NaN,
+      retries: -1,
+      count: 0,
+      periodMs: -5,
+    });
+    await assert.rejects(sweeper.sweep({ cidrs: ['127.0.0.1'] }), (e: unknown) => {
+      assert.ok(e instanceof ConfigError);
+      assert.equal(e.stage, 'sweep');
+      assert.deepEqual(e.problems, [
+        'ratePps: must be a finite number greater than 0 (got 0)',
+        'maxInFlight: must be an integer >= 1 (got 0.5)',
+        'timeoutMs: must be a finite number greater than 0 (got NaN)',
+        'retries: must be an integer >= 0 (got -1)',
+        'count: must be an integer >= 1 (got 0)',
+        'periodMs: must be a finite number >= 0 (got -5)',
+      ]);
+      return true;
+    });
   });
 
   test('fails the sweep with the engine error when the engine breaks', async () => {
