@@ -1,7 +1,7 @@
 import type { Clock, TimerHandle } from '../clock/clock.js';
+import { OptionChecks } from '../errors/option-checks.js';
 import type { Logger } from '../log/log.js';
 import type { DeviceEvent } from '../model/device.js';
-import { OptionChecks } from '../errors/option-checks.js';
 
 /** The slice of the state manager (internal/state DeviceStore) the reconciler reads. */
 export interface DeviceSource {
