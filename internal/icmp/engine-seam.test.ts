@@ -8,6 +8,7 @@ import { FakeClock, flushMicrotasks } from '../testkit/fake-clock.js';
 import { FakeIcmpSocket, fakeSocketSeries, type FakeIcmpSocketOptions } from '../testkit/fake-icmp.js';
 import { echoIdSeq } from '../testkit/icmp-packets.js';
 import { IcmpEngine, type IcmpEngineOptions } from './engine.js';
+import { optionError } from '../testkit/option-error.js';
 
 // Identifier 0x1234 (raw mode), first sequence 0xfffe (the identifier rotates after two probes),
 // fixed nonce and secret; rotations draw 0x4321.
@@ -482,16 +483,14 @@ describe('IcmpEngine batching and socket settings', () => {
       openSocket: socket.factory(),
       randomBytes: calmRandom,
     });
-    await assert.rejects(e.start(), (err: unknown) => {
-      assert.ok(err instanceof ConfigError);
-      assert.equal(err.stage, 'icmp');
-      assert.deepEqual(err.problems, [
+    await assert.rejects(
+      e.start(),
+      optionError('icmp', [
         'ttl: must be an integer from 1 to 255 (got 256)',
         'maxInFlight: must be an integer from 1 to 60000 (got 0)',
         'payloadBytes: must be an integer from 16 to 1452 for ipv6 (got 1453)',
-      ]);
-      return true;
-    });
+      ]),
+    );
     assert.equal(socket.openedWith, undefined, 'no socket opened');
     assert.equal(e.running, false);
   });

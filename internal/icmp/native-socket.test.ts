@@ -20,8 +20,8 @@ import { constants as osConstants, tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
-import { ConfigError } from '../errors/errors.js';
 import { errnoName, nativeAddonPath, openNativeIcmpSocketWith } from './native-socket.js';
+import { optionError } from '../testkit/option-error.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const nativeDir = join(root, 'internal', 'icmp', 'native');
@@ -243,16 +243,11 @@ test('refuses bad socket options before loading the addon, naming each with its 
         tos: 256,
         ttl: 0,
       }),
-    (err: unknown) => {
-      assert.ok(err instanceof ConfigError);
-      assert.equal(err.stage, 'icmp');
-      assert.deepEqual(err.problems, [
-        'family: must be one of "ipv4", "ipv6" (got "ipv5")',
-        'rcvbufBytes: must be an integer from 0 to 2147483647 (got -1)',
-        'tos: must be an integer from 0 to 255 (got 256)',
-        'ttl: must be an integer from 1 to 255 (got 0)',
-      ]);
-      return true;
-    },
+    optionError('icmp', [
+      'family: must be one of "ipv4", "ipv6" (got "ipv5")',
+      'rcvbufBytes: must be an integer from 0 to 2147483647 (got -1)',
+      'tos: must be an integer from 0 to 255 (got 256)',
+      'ttl: must be an integer from 1 to 255 (got 0)',
+    ]),
   );
 });

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ConfigError, hasCode, NetscanError } from '../errors/errors.js';
+import { hasCode, NetscanError } from '../errors/errors.js';
 import { FakeClock } from '../testkit/fake-clock.js';
 import { TargetPinger } from '../testkit/fake-icmp.js';
 import { captureLogger } from '../testkit/logger.js';
 import { Sweeper, type AliveHost, type SweeperOptions, type SweepSummary } from './sweeper.js';
+import { optionError } from '../testkit/option-error.js';
 
 function setup(opts: Partial<SweeperOptions> = {}): { clock: FakeClock; pinger: TargetPinger; sweeper: Sweeper } {
   const clock = new FakeClock();
@@ -177,19 +178,17 @@ describe('Sweeper', () => {
       count: 0,
       periodMs: -5,
     });
-    await assert.rejects(sweeper.sweep({ cidrs: ['127.0.0.1'] }), (e: unknown) => {
-      assert.ok(e instanceof ConfigError);
-      assert.equal(e.stage, 'sweep');
-      assert.deepEqual(e.problems, [
+    await assert.rejects(
+      sweeper.sweep({ cidrs: ['127.0.0.1'] }),
+      optionError('sweep', [
         'ratePps: must be a finite number greater than 0 (got 0)',
         'maxInFlight: must be an integer >= 1 (got 0.5)',
         'timeoutMs: must be a finite number greater than 0 (got NaN)',
         'retries: must be an integer >= 0 (got -1)',
         'count: must be an integer >= 1 (got 0)',
         'periodMs: must be a finite number >= 0 (got -5)',
-      ]);
-      return true;
-    });
+      ]),
+    );
   });
 
   test('fails the sweep with the engine error when the engine breaks', async () => {
