@@ -13,12 +13,19 @@ import { NetscanError } from '../errors/errors.js';
 import { IcmpSocketError, type OpenIcmpSocketOptions } from './icmp-socket.js';
 
 // Poll mask bits and `state` indices shared with icmp_socket.cc.
+/** Poll mask bit: call back when the socket is readable (datagrams or error-queue entries wait). */
 export const WANT_READABLE = 1;
+/** Poll mask bit: call back once the socket is writable. */
 export const WANT_WRITABLE = 2;
+/** `state` index: errno of the last flush (0 when it sent everything). */
 export const STATE_LAST_ERRNO = 0;
+/** `state` index: datagrams read() dropped for an inconsistent IPv4 header. */
 export const STATE_MALFORMED = 1;
+/** `state` index: transmit stamps whose datagram copy came from the addon's ring. */
 export const STATE_TX_FROM_RING = 2;
+/** `state` index: transmit stamps with no copy of the datagram. */
 export const STATE_TX_NO_COPY = 3;
+/** `state` index: pending socket errors cleared before a send or absorbed by a retry. */
 export const STATE_STALE_ERRORS = 4;
 
 /** What the addon's open() takes. */
