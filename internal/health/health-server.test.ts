@@ -7,6 +7,7 @@ import { Gauge, Registry } from 'prom-client';
 import { HealthServer, type HealthServerOptions } from './health-server.js';
 import { silentLogger } from '../testkit/logger.js';
 import { hasCode } from '../errors/errors.js';
+import { optionError } from '../testkit/option-error.js';
 
 function server(over: Partial<HealthServerOptions> = {}): HealthServer {
   const registry = new Registry();
@@ -103,6 +104,20 @@ test('a busy port is an ERR_HEALTH error naming the address, and stop is idempot
   );
   await Promise.all([s.stop(), s.stop()]);
   blocker.close();
+});
+
+test('refuses bad options at start, naming each with its value and what is allowed, and listens on nothing', async () => {
+  const s = server({ port: 70_000, maxConnections: 0, headersTimeoutMs: -1 });
+  await assert.rejects(
+    s.start(),
+    optionError('health', [
+      'port: must be an integer from 0 to 65535 (got 70000)',
+      'maxConnections: must be an integer >= 1 (got 0)',
+      'headersTimeoutMs: must be a finite number greater than 0 (got -1)',
+    ]),
+  );
+  assert.equal(s.port, 0);
+  await s.stop();
 });
 
 /** Sends raw bytes and returns the whole answer (the server closes or the reply ends). */

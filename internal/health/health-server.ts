@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import { monoMs, systemClock, type Clock } from '../clock/clock.js';
 import { NetscanError } from '../errors/errors.js';
+import { OptionChecks } from '../errors/option-checks.js';
 import type { Logger } from '../log/log.js';
 
 /** Every path the health server answers (manifests and dashboards are checked against it). */
@@ -133,9 +134,17 @@ export class HealthServer {
     return (this.#server?.address() as AddressInfo | null)?.port ?? 0;
   }
 
-  /** Listens; rejects with ERR_HEALTH when the port cannot be bound. */
+  /** Listens; rejects with ConfigError naming every bad option, or ERR_HEALTH when the port cannot be bound. */
   async start(): Promise<void> {
     if (this.#server) return;
+    new OptionChecks('health')
+      .integer('port', this.#opts.port, 0, 65535)
+      .nonNegative('metricsCacheMs', this.#opts.metricsCacheMs)
+      .integer('maxConnections', this.#opts.maxConnections, 1)
+      .integer('maxBodyBytes', this.#opts.maxBodyBytes, 1)
+      .positive('headersTimeoutMs', this.#opts.headersTimeoutMs)
+      .positive('requestTimeoutMs', this.#opts.requestTimeoutMs)
+      .throwIfAny();
     const server = createServer((req, res) => {
       this.#handle(req, res).catch((err: unknown) => {
         this.#opts.logger.error({ err, path: req.url }, 'health request failed');

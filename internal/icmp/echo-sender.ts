@@ -112,6 +112,27 @@ export class EchoSender {
     return [...batched, ...this.#backlog.slice(this.#backlogHead)];
   }
 
+  /**
+   * Ends the held probes past their deadline with `expire` (they were never sent), returns the
+   * earliest deadline of the others (Infinity when none), and when none is left waiting, tries
+   * the full socket again.
+   */
+  expireHeld(nowMs: number, expire: (p: Probe) => void): number {
+    let nextMs = Infinity;
+    let waiting = 0;
+    for (const p of this.held()) {
+      if (p.state !== State.Backlog && p.state !== State.Batched) continue;
+      if (p.deadlineMs <= nowMs) {
+        expire(p);
+      } else {
+        waiting++;
+        nextMs = Math.min(nextMs, p.deadlineMs);
+      }
+    }
+    if (this.#blocked && waiting === 0) this.unblockIdle();
+    return nextMs;
+  }
+
   /** Sends `p` (sequence number and serial assigned): into the batch, or the backlog while the socket is full. */
   send(p: Probe): void {
     // Probes that ended while held (timed out, aborted) no longer hold the queue.

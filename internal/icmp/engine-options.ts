@@ -1,11 +1,19 @@
 /**
- * Options, defaults and counters of the ICMP engine, and the socket-factory default.
+ * Options, defaults, option checks and counters of the ICMP engine, and the socket-factory default.
  */
 import { randomBytes as cryptoRandomBytes } from 'node:crypto';
 import { systemClock, type Clock } from '../clock/clock.js';
+import { OptionChecks } from '../errors/option-checks.js';
 import type { Logger } from '../log/log.js';
-import type { IcmpFamily, IcmpSocketFactory, IcmpSocketMode } from './icmp-socket.js';
+import {
+  checkOpenIcmpSocketOptions,
+  type IcmpFamily,
+  type IcmpSocketFactory,
+  type IcmpSocketMode,
+} from './icmp-socket.js';
 import { openNativeIcmpSocket } from './native-socket.js';
+import { MAX_PAYLOAD_BYTES_V4, MIN_PAYLOAD_BYTES } from './packet.js';
+import { MAX_PAYLOAD_BYTES_V6 } from './packet6.js';
 
 /** Options for {@link IcmpEngine}. */
 export interface IcmpEngineOptions {
@@ -53,6 +61,38 @@ export const defaultIcmpEngineOptions: IcmpEngineOptions = {
   openSocket: openNativeIcmpSocket,
   randomBytes: cryptoRandomBytes,
 };
+
+/** Throws one ConfigError (stage icmp) naming every option of `o` out of range; start() calls it. */
+export function checkIcmpEngineOptions(o: IcmpEngineOptions): void {
+  const c = checkOpenIcmpSocketOptions(new OptionChecks('icmp'), o).integer('maxInFlight', o.maxInFlight, 1, 60000);
+  const maxPayload = o.family === 'ipv6' ? MAX_PAYLOAD_BYTES_V6 : MAX_PAYLOAD_BYTES_V4;
+  c.require(
+    Number.isSafeInteger(o.payloadBytes) && o.payloadBytes >= MIN_PAYLOAD_BYTES && o.payloadBytes <= maxPayload,
+    'payloadBytes',
+    o.payloadBytes,
+    `an integer from ${MIN_PAYLOAD_BYTES} to ${maxPayload} for ${o.family}`,
+  );
+  c.throwIfAny();
+}
+
+// Kernel memory charged per queued echo reply beyond its payload: skb truesize measured on
+// Linux 6.x loopback as ~830 bytes for a 56-byte payload, rounded up.
+const REPLY_TRUESIZE_BYTES = 968;
+// The cap never goes below this, however small the buffer.
+const MIN_IN_FLIGHT = 64;
+
+/**
+ * The in-flight cap in force: `maxInFlight`, lowered (never below 64) when the granted receive
+ * buffer cannot hold that many replies. Every reply of the in-flight probes may arrive while the
+ * loop is stalled (GC, a long task); they must all fit in the socket buffer or the kernel drops
+ * them silently (false loss). A deliberate clamp, not an error: the engine logs a warning with
+ * both figures and reports the cap as `maxInFlight` in its stats.
+ */
+export function inFlightCap(o: Pick<IcmpEngineOptions, 'maxInFlight' | 'payloadBytes'>, rcvbufBytes: number): number {
+  if (rcvbufBytes <= 0) return o.maxInFlight;
+  const fits = Math.max(MIN_IN_FLIGHT, Math.floor(rcvbufBytes / (REPLY_TRUESIZE_BYTES + o.payloadBytes)));
+  return Math.min(o.maxInFlight, fits);
+}
 
 /** Counters since the engine started. */
 export interface IcmpEngineStats {

@@ -2,11 +2,13 @@
 // identifier rotation, IPv6 and batching. engine.test.ts holds the behaviour that predates them.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { ConfigError } from '../errors/errors.js';
 import type { PingOutcome } from '../model/ping.js';
 import { FakeClock, flushMicrotasks } from '../testkit/fake-clock.js';
 import { FakeIcmpSocket, fakeSocketSeries, type FakeIcmpSocketOptions } from '../testkit/fake-icmp.js';
 import { echoIdSeq } from '../testkit/icmp-packets.js';
 import { IcmpEngine, type IcmpEngineOptions } from './engine.js';
+import { optionError } from '../testkit/option-error.js';
 
 // Identifier 0x1234 (raw mode), first sequence 0xfffe (the identifier rotates after two probes),
 // fixed nonce and secret; rotations draw 0x4321.
@@ -465,9 +467,32 @@ describe('IcmpEngine batching and socket settings', () => {
         randomBytes: calmRandom,
       });
       if (ok) await e.start();
-      else await assert.rejects(e.start(), RangeError, `${family} ${payloadBytes}`);
+      else await assert.rejects(e.start(), ConfigError, `${family} ${payloadBytes}`);
       await e.stop();
     }
+  });
+
+  test('refuses bad options at start, naming every one with its value and what is allowed', async () => {
+    const socket = new FakeIcmpSocket({ family: 'ipv6' });
+    const e = new IcmpEngine({
+      family: 'ipv6',
+      maxInFlight: 0,
+      payloadBytes: 1453,
+      ttl: 256,
+      clock: new FakeClock(),
+      openSocket: socket.factory(),
+      randomBytes: calmRandom,
+    });
+    await assert.rejects(
+      e.start(),
+      optionError('icmp', [
+        'ttl: must be an integer from 1 to 255 (got 256)',
+        'maxInFlight: must be an integer from 1 to 60000 (got 0)',
+        'payloadBytes: must be an integer from 16 to 1452 for ipv6 (got 1453)',
+      ]),
+    );
+    assert.equal(socket.openedWith, undefined, 'no socket opened');
+    assert.equal(e.running, false);
   });
 
   test('refuses a socket of the wrong family from the factory', async () => {

@@ -16,6 +16,7 @@
  *
  * Addresses are raw bytes: 4 for IPv4, 16 for IPv6, each in a 16-byte cell.
  */
+import type { OptionChecks } from '../errors/option-checks.js';
 
 /** Address family of a socket. */
 export type IcmpFamily = 'ipv4' | 'ipv6';
@@ -39,6 +40,16 @@ export interface OpenIcmpSocketOptions {
   sourceAddress?: string | undefined;
   /** Interface to send through (SO_BINDTODEVICE). */
   interfaceName?: string | undefined;
+}
+
+/** Adds to `c` a problem for each option of `opts` no ICMP socket can take (family, mode, rcvbufBytes, tos, ttl). */
+export function checkOpenIcmpSocketOptions(c: OptionChecks, opts: OpenIcmpSocketOptions): OptionChecks {
+  c.oneOf('family', opts.family, ['ipv4', 'ipv6'])
+    .oneOf('mode', opts.mode, ['raw', 'dgram'])
+    .integer('rcvbufBytes', opts.rcvbufBytes, 0, 0x7fffffff);
+  if (opts.tos !== undefined) c.integer('tos', opts.tos, 0, 255);
+  if (opts.ttl !== undefined) c.integer('ttl', opts.ttl, 1, 255);
+  return c;
 }
 
 /** Datagrams read by one {@link IcmpSocket.read}; every array is indexed 0..count-1 and reused by the next read. */

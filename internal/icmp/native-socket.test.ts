@@ -1,4 +1,4 @@
-// The native ICMP socket addon without sockets: address parsing, errno names, how a missing or
+// The native ICMP socket addon without sockets: errno names, how a missing or
 // broken addon is reported, the parsers under AddressSanitizer, and scripts/build-native.mjs.
 // Real sockets: native-socket-netns.test.ts.
 import assert from 'node:assert/strict';
@@ -16,13 +16,12 @@ import {
   utimesSync,
   writeFileSync,
 } from 'node:fs';
-import { isIPv6 } from 'node:net';
 import { constants as osConstants, tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
-import fc from 'fast-check';
-import { errnoName, nativeAddonPath, writeIpv6 } from './native-socket.js';
+import { errnoName, nativeAddonPath, openNativeIcmpSocketWith } from './native-socket.js';
+import { optionError } from '../testkit/option-error.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const nativeDir = join(root, 'internal', 'icmp', 'native');
@@ -34,70 +33,6 @@ function which(cmd: string): string | undefined {
   }
   return undefined;
 }
-
-function parse6(text: string): Buffer | undefined {
-  const out = Buffer.alloc(16, 0xee);
-  return writeIpv6(text, text.length, out, 0) ? out : undefined;
-}
-
-describe('writeIpv6', () => {
-  test('reads the usual forms', () => {
-    assert.equal(parse6('::')?.toString('hex'), '0'.repeat(32));
-    assert.equal(parse6('::1')?.toString('hex'), `${'0'.repeat(31)}1`);
-    assert.equal(parse6('fd00:1::a')?.toString('hex'), 'fd000001' + '0'.repeat(20) + '000a');
-    assert.equal(parse6('1::')?.toString('hex'), '0001' + '0'.repeat(28));
-    assert.equal(parse6('::ffff:192.0.2.1')?.toString('hex'), '0'.repeat(20) + 'ffffc0000201');
-    assert.equal(parse6('2001:DB8:0:0:0:0:0:FFFF')?.toString('hex'), '20010db8' + '0'.repeat(20) + 'ffff');
-    for (const bad of [
-      '',
-      ':',
-      ':1',
-      '1:',
-      '1:::2',
-      '1::2::3',
-      '12345::',
-      '1:2:3:4:5:6:7:8:9',
-      '1:2:3:4:5:6:7',
-      'g::',
-      '::1.2.3',
-      '::1.2.3.256',
-      '::01.2.3.4',
-      '1.2.3.4',
-      ' ::1',
-      '1:2:3:4:5:6:7:8::',
-      '::1.2.3.4:5',
-    ]) {
-      assert.equal(parse6(bad), undefined, JSON.stringify(bad));
-    }
-  });
-
-  test('agrees with node on random strings, and reads every textual form of random addresses', () => {
-    fc.assert(
-      fc.property(fc.string({ unit: fc.constantFrom(...'0123456789abcdefABCDEF:.'.split('')), maxLength: 45 }), (s) => {
-        assert.equal(parse6(s) !== undefined, isIPv6(s), JSON.stringify(s));
-      }),
-      { numRuns: 20_000 },
-    );
-    fc.assert(
-      fc.property(fc.uint8Array({ minLength: 16, maxLength: 16 }), fc.boolean(), (bytes, upper) => {
-        const b = Buffer.from(bytes);
-        const groups = Array.from({ length: 8 }, (_, i) => b.readUInt16BE(2 * i).toString(16));
-        const full = groups.join(':');
-        const canonical = new URL(`http://[${full}]/`).hostname.slice(1, -1); // RFC 5952, with ::
-        const dotted = `${groups.slice(0, 6).join(':')}:${b[12]}.${b[13]}.${b[14]}.${b[15]}`;
-        for (const form of [
-          full,
-          canonical,
-          dotted,
-          upper ? full.toUpperCase() : full.padStart(40, '0').slice(-full.length),
-        ]) {
-          assert.deepEqual(parse6(form), b, form);
-        }
-      }),
-      { numRuns: 5_000 },
-    );
-  });
-});
 
 test('errnoName gives the errno names raw-socket users knew, EAGAIN over EWOULDBLOCK', () => {
   assert.equal(errnoName(osConstants.errno.EAGAIN), 'EAGAIN');
@@ -296,4 +231,23 @@ describe('scripts/build-native.mjs', { skip: process.platform === 'linux' ? fals
       rmSync(dir, { recursive: true, force: true });
     }
   });
+});
+
+test('refuses bad socket options before loading the addon, naming each with its value and what is allowed', () => {
+  assert.throws(
+    () =>
+      openNativeIcmpSocketWith({
+        family: 'ipv5' as never,
+        mode: 'raw',
+        rcvbufBytes: -1,
+        tos: 256,
+        ttl: 0,
+      }),
+    optionError('icmp', [
+      'family: must be one of "ipv4", "ipv6" (got "ipv5")',
+      'rcvbufBytes: must be an integer from 0 to 2147483647 (got -1)',
+      'tos: must be an integer from 0 to 255 (got 256)',
+      'ttl: must be an integer from 1 to 255 (got 0)',
+    ]),
+  );
 });

@@ -10,12 +10,8 @@
  * runs while datagrams or error-queue entries wait, so it must read them (read() and readErrors()
  * until they return less than batchSize), or it runs again on the next loop iteration.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { constants as osConstants } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { NetscanError } from '../errors/errors.js';
+import { OptionChecks } from '../errors/option-checks.js';
+import { writeIpv6 } from '../net/ipv6.js';
 import type {
   IcmpErrorBatch,
   IcmpFamily,
@@ -25,240 +21,30 @@ import type {
   IcmpSocketMode,
   OpenIcmpSocketOptions,
 } from './icmp-socket.js';
+import { IcmpSocketError, checkOpenIcmpSocketOptions } from './icmp-socket.js';
 import { parseIpv4 } from './ipv4.js';
-import { IcmpSocketError } from './icmp-socket.js';
+import {
+  STATE_LAST_ERRNO,
+  STATE_MALFORMED,
+  STATE_STALE_ERRORS,
+  STATE_TX_FROM_RING,
+  STATE_TX_NO_COPY,
+  WANT_READABLE,
+  WANT_WRITABLE,
+  errnoName,
+  loadAddon,
+  openFailure,
+  toSocketError,
+  type NativeAddon,
+  type NativeHandle,
+} from './native-addon.js';
+
+export { errnoName, nativeAddonPath } from './native-addon.js';
 
 /** Datagrams per batch (sendmmsg / recvmmsg vector length). */
 export const NATIVE_BATCH_SIZE = 64;
 /** Bytes per datagram slot: the largest echo request the engine sends (8 + 1472) fits, and errors quoting up to 2 KiB. */
 export const NATIVE_SLOT_BYTES = 2048;
-
-// Poll mask bits and `state` indices shared with icmp_socket.cc.
-const WANT_READABLE = 1;
-const WANT_WRITABLE = 2;
-const STATE_LAST_ERRNO = 0;
-const STATE_MALFORMED = 1;
-const STATE_TX_FROM_RING = 2;
-const STATE_TX_NO_COPY = 3;
-const STATE_STALE_ERRORS = 4;
-
-/** What the addon's open() takes. */
-interface NativeOpenOptions {
-  family: 4 | 6;
-  raw: boolean;
-  rcvbuf: number;
-  tos: number | undefined;
-  ttl: number | undefined;
-  source: string | undefined;
-  ifname: string | undefined;
-  batch: number;
-  slot: number;
-  tsOnly: boolean;
-  noSelectErrQueue: boolean;
-  sndbuf: number;
-  noStamps: boolean;
-}
-
-/** The addon's socket handle: fixed properties set when it opens, and the batch methods. */
-interface NativeHandle {
-  readonly fd: number;
-  readonly rcvbufBytes: number;
-  readonly identifier: number;
-  readonly kernelStamps: number;
-  readonly tsOnly: number;
-  readonly batchSize: number;
-  readonly slotBytes: number;
-  readonly sendData: ArrayBuffer;
-  readonly sendLength: ArrayBuffer;
-  readonly sendAddress: ArrayBuffer;
-  readonly sendScope: ArrayBuffer;
-  readonly readData: ArrayBuffer;
-  readonly readLength: ArrayBuffer;
-  readonly readSource: ArrayBuffer;
-  readonly readRxNs: ArrayBuffer;
-  readonly errKind: ArrayBuffer;
-  readonly errData: ArrayBuffer;
-  readonly errLength: ArrayBuffer;
-  readonly errDestination: ArrayBuffer;
-  readonly errOffender: ArrayBuffer;
-  readonly errType: ArrayBuffer;
-  readonly errCode: ArrayBuffer;
-  readonly errTxNs: ArrayBuffer;
-  readonly state: ArrayBuffer;
-  flush(count: number): number;
-  discard(count: number): void;
-  read(): number;
-  readErrors(): number;
-  poll(mask: number): void;
-  close(): void;
-  now(): number;
-}
-
-interface NativeAddon {
-  open(opts: NativeOpenOptions, dispatch: (errno: number, events: number) => void): NativeHandle;
-  ifIndex(name: string): number;
-}
-
-/** Errors the addon throws carry the errno and the failing call. */
-interface NativeError extends Error {
-  errno?: number;
-  syscall?: string;
-}
-
-// errno number -> name (EAGAIN rather than its alias EWOULDBLOCK: the first name wins).
-const ERRNO_NAMES = new Map<number, string>();
-for (const [name, value] of Object.entries(osConstants.errno)) {
-  if (!ERRNO_NAMES.has(value)) ERRNO_NAMES.set(value, name);
-}
-ERRNO_NAMES.set(osConstants.errno.EAGAIN, 'EAGAIN');
-ERRNO_NAMES.set(osConstants.errno.EOPNOTSUPP, 'EOPNOTSUPP');
-
-/** errno name of a positive errno number (`E<n>` when node does not know it). */
-export function errnoName(errno: number): string {
-  return ERRNO_NAMES.get(errno) ?? `E${errno}`;
-}
-
-function toSocketError(err: unknown): IcmpSocketError {
-  if (err instanceof IcmpSocketError) return err;
-  const e = err as NativeError;
-  const code = typeof e?.errno === 'number' ? errnoName(e.errno) : 'EUNKNOWN';
-  return new IcmpSocketError(code, e instanceof Error ? e.message : String(err));
-}
-
-// ---------------------------------------------------------------------------------------------
-// Loading the addon.
-
-/** The directory holding netscan's package.json: the source tree (tsx) or the one above dist/ (tsc). */
-function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const pkg = join(dir, 'package.json');
-    if (existsSync(pkg)) {
-      try {
-        if ((JSON.parse(readFileSync(pkg, 'utf8')) as { name?: unknown }).name === 'netscan') return dir;
-      } catch {
-        // not ours; keep walking
-      }
-    }
-    const up = dirname(dir);
-    if (up === dir) return join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-    dir = up;
-  }
-}
-
-/** Where the addon is loaded from: $NETSCAN_ICMP_ADDON, else the build output under the package root. */
-export function nativeAddonPath(): string {
-  return (
-    process.env.NETSCAN_ICMP_ADDON ||
-    join(packageRoot(), 'internal', 'icmp', 'native', 'build', 'Release', 'netscan_icmp.node')
-  );
-}
-
-let addon: NativeAddon | undefined;
-
-function loadAddon(): NativeAddon {
-  if (addon) return addon;
-  const path = nativeAddonPath();
-  const toolchain = 'needs g++, make and python3; Debian: apt-get install g++ make python3';
-  if (process.platform !== 'linux') {
-    throw new NetscanError('ERR_ICMP_SOCKET', `the ICMP socket addon is Linux-only (this is ${process.platform})`, {
-      stage: 'icmp',
-    });
-  }
-  if (!existsSync(path)) {
-    throw new NetscanError(
-      'ERR_ICMP_SOCKET',
-      `the ICMP socket addon is not built (${path} is missing); run \`npm run setup\` to build it (${toolchain})`,
-      { stage: 'icmp' },
-    );
-  }
-  try {
-    addon = createRequire(import.meta.url)(path) as NativeAddon;
-  } catch (err) {
-    const why = err instanceof Error ? err.message.split('\n')[0] : String(err);
-    throw new NetscanError(
-      'ERR_ICMP_SOCKET',
-      `cannot load the ICMP socket addon ${path} (${why}); run \`npm run setup\` to rebuild it (${toolchain})`,
-      {
-        stage: 'icmp',
-        cause: err,
-      },
-    );
-  }
-  return addon;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Address parsing into the send batch (no allocation for IPv4 or zone-less IPv6).
-
-const groups = new Uint16Array(8);
-
-/**
- * Writes the 16 bytes of an IPv6 address (RFC 4291 text: hex groups, one `::`, an optional
- * trailing dotted quad; no zone) into `out[off..off+16)`. Returns false when `text[0..end)` is
- * not one.
- */
-export function writeIpv6(text: string, end: number, out: Uint8Array, off: number): boolean {
-  let k = 0;
-  let ng = 0;
-  let gap = -1;
-  if (end >= 2 && text.charCodeAt(0) === 58 && text.charCodeAt(1) === 58) {
-    gap = 0;
-    k = 2;
-  } else if (end === 0 || text.charCodeAt(0) === 58) {
-    return false;
-  }
-  while (k < end) {
-    const start = k;
-    let value = 0;
-    let digits = 0;
-    for (; k < end; k++) {
-      const c = text.charCodeAt(k);
-      const h = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : c >= 65 && c <= 70 ? c - 55 : -1;
-      if (h < 0) break;
-      value = value * 16 + h;
-      digits++;
-    }
-    if (k < end && text.charCodeAt(k) === 46 /* . */) {
-      // A dotted quad ends the address and fills two groups.
-      if (ng > 6) return false;
-      const v4 = parseIpv4(text.slice(start, end));
-      if (v4 === undefined) return false;
-      groups[ng++] = v4 >>> 16;
-      groups[ng++] = v4 & 0xffff;
-      break;
-    }
-    if (digits === 0 || digits > 4 || ng === 8) return false;
-    groups[ng++] = value;
-    if (k === end) break;
-    if (text.charCodeAt(k) !== 58 /* : */) return false;
-    k++;
-    if (k < end && text.charCodeAt(k) === 58) {
-      if (gap >= 0) return false;
-      gap = ng;
-      k++;
-    } else if (k === end) {
-      return false;
-    }
-  }
-  if (gap < 0 ? ng !== 8 : ng > 7) return false;
-  out.fill(0, off, off + 16);
-  const head = gap < 0 ? ng : gap;
-  for (let g = 0; g < head; g++) {
-    out[off + 2 * g] = groups[g]! >>> 8;
-    out[off + 2 * g + 1] = groups[g]! & 0xff;
-  }
-  const tail = ng - head;
-  for (let t = 0; t < tail; t++) {
-    const g = 8 - tail + t;
-    out[off + 2 * g] = groups[head + t]! >>> 8;
-    out[off + 2 * g + 1] = groups[head + t]! & 0xff;
-  }
-  return true;
-}
-
-// ---------------------------------------------------------------------------------------------
-// The socket.
 
 /** Counters of things the addon handled on its own (diagnostics; not part of IcmpSocket). */
 export interface NativeIcmpSocketStats {
@@ -569,9 +355,10 @@ export class NativeIcmpSocket implements IcmpSocket {
 }
 
 /**
- * Opens an ICMP socket through the addon. Throws NetscanError ERR_ICMP_PERMISSION (cause: an
- * IcmpSocketError with the errno, EPERM or EACCES) when socket(2) is refused, ERR_ICMP_SOCKET
- * for any other failure, including an addon that is not built.
+ * Opens an ICMP socket through the addon. Throws ConfigError (ERR_CONFIG) naming every option out
+ * of range, NetscanError ERR_ICMP_PERMISSION (cause: an IcmpSocketError with the errno, EPERM or
+ * EACCES) when socket(2) is refused, ERR_ICMP_SOCKET for any other failure, including an addon
+ * that is not built.
  */
 export const openNativeIcmpSocket: IcmpSocketFactory = (opts) => openNativeIcmpSocketWith(opts);
 
@@ -580,38 +367,12 @@ export function openNativeIcmpSocketWith(
   opts: OpenIcmpSocketOptions,
   tuning: NativeSocketTuning = {},
 ): NativeIcmpSocket {
-  validate(opts);
+  checkOpenIcmpSocketOptions(new OptionChecks('icmp'), opts).throwIfAny();
   const native = loadAddon();
-  const what = `${opts.mode === 'raw' ? 'raw' : 'datagram'} ICMP${opts.family === 'ipv6' ? 'v6' : ''} socket`;
   try {
     return new NativeIcmpSocket(native, opts, tuning);
   } catch (err) {
     if (err instanceof RangeError || err instanceof TypeError) throw err;
-    const cause = toSocketError(err);
-    if ((err as NativeError).syscall === 'socket' && (cause.code === 'EPERM' || cause.code === 'EACCES')) {
-      const why =
-        opts.mode === 'raw'
-          ? 'raw ICMP sockets need CAP_NET_RAW'
-          : "datagram ICMP sockets need the process's group inside net.ipv4.ping_group_range";
-      throw new NetscanError('ERR_ICMP_PERMISSION', `not allowed to open a ${what} (${cause.code}): ${why}`, {
-        stage: 'icmp',
-        cause,
-      });
-    }
-    throw new NetscanError('ERR_ICMP_SOCKET', `cannot open a ${what}: ${cause.message}`, { stage: 'icmp', cause });
+    throw openFailure(err, opts);
   }
-}
-
-function validate(opts: OpenIcmpSocketOptions): void {
-  if (opts.family !== 'ipv4' && opts.family !== 'ipv6')
-    throw new RangeError(`ICMP socket family must be ipv4 or ipv6, got ${String(opts.family)}`);
-  if (opts.mode !== 'raw' && opts.mode !== 'dgram')
-    throw new RangeError(`ICMP socket mode must be raw or dgram, got ${String(opts.mode)}`);
-  if (!(Number.isInteger(opts.rcvbufBytes) && opts.rcvbufBytes >= 0 && opts.rcvbufBytes <= 0x7fffffff)) {
-    throw new RangeError(`rcvbufBytes must be an integer 0..2^31-1, got ${opts.rcvbufBytes}`);
-  }
-  if (opts.tos !== undefined && !(Number.isInteger(opts.tos) && opts.tos >= 0 && opts.tos <= 255))
-    throw new RangeError(`tos must be 0..255, got ${opts.tos}`);
-  if (opts.ttl !== undefined && !(Number.isInteger(opts.ttl) && opts.ttl >= 1 && opts.ttl <= 255))
-    throw new RangeError(`ttl must be 1..255, got ${opts.ttl}`);
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { hasCode, NetscanError } from '../errors/errors.js';
+import { ConfigError, hasCode, NetscanError } from '../errors/errors.js';
 import { FakeClock, flushMicrotasks } from '../testkit/fake-clock.js';
 import { FakeIcmpSocket, fakeSocketSeries } from '../testkit/fake-icmp.js';
 import type { IcmpSocketFactory, OpenIcmpSocketOptions } from './icmp-socket.js';
@@ -141,4 +141,25 @@ test('stop() called while start() is still in progress leaves the pinger stopped
     series.sockets.map((s) => s.closed),
     [true],
   );
+});
+
+test('start refuses a bad retry delay and a bad engine option, naming each, and opens nothing', async () => {
+  const s = sockets();
+  const retry = new IcmpPinger({
+    clock: new FakeClock(),
+    engine: { openSocket: s.factory, randomBytes },
+    ipv6RetryMs: -1,
+  });
+  await assert.rejects(
+    retry.start(),
+    (err: unknown) =>
+      err instanceof ConfigError && err.message === 'ipv6RetryMs: must be a finite number >= 0 (got -1)',
+  );
+  const engine = new IcmpPinger({ clock: new FakeClock(), engine: { openSocket: s.factory, randomBytes, ttl: 0 } });
+  await assert.rejects(
+    engine.start(),
+    (err: unknown) => err instanceof ConfigError && err.message === 'ttl: must be an integer from 1 to 255 (got 0)',
+  );
+  assert.deepEqual(s.opened, []);
+  assert.equal(engine.running, false);
 });

@@ -1,5 +1,6 @@
 import { systemClock, type Clock } from '../clock/clock.js';
 import { NetscanError } from '../errors/errors.js';
+import { OptionChecks } from '../errors/option-checks.js';
 import type { Logger } from '../log/log.js';
 import type { PingOptions, PingOutcome, Pinger } from '../model/ping.js';
 import { canonicalIp } from '../net/ipv6.js';
@@ -98,6 +99,7 @@ export class IcmpPinger implements Pinger {
   }
 
   async #start(): Promise<void> {
+    new OptionChecks('icmp').nonNegative('ipv6RetryMs', this.#opts.ipv6RetryMs).throwIfAny();
     const v4 = this.#newEngine('ipv4');
     await v4.start();
     this.#v4 = v4;

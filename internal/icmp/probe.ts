@@ -1,9 +1,12 @@
 /**
- * The engine's bookkeeping types: one probe per ping, the socket it went out on, and the FIFO of
- * deadlines that makes expiry O(1).
+ * The engine's bookkeeping types: one probe per ping (and how one is made without allocating
+ * more than the probe), the socket it went out on, and the FIFO of deadlines that makes expiry O(1).
  */
-import type { PingOutcome } from '../model/ping.js';
+import type { PingFailureReason, PingOutcome } from '../model/ping.js';
+import { formatIpv6, parseIpv6 } from '../net/ipv6.js';
 import type { IcmpSocket } from './icmp-socket.js';
+import { parseIpv4 } from './ipv4.js';
+import { foldIpv6 } from './packet6.js';
 
 /** Where a probe is in its life. */
 export const enum State {
@@ -34,6 +37,14 @@ export class ProbeSlots {
   readonly lastSerial = new Uint32Array(65536);
   /** {@link SlotHistory} of the last probe that held each sequence number. */
   readonly lastHistory = new Uint8Array(65536);
+
+  /** Appends every probe holding a sequence number to `out`, in sequence order. */
+  collect(out: Probe[]): void {
+    for (let seq = 0; seq < 65536; seq++) {
+      const p = this.probes[seq];
+      if (p) out.push(p);
+    }
+  }
 }
 
 /** One socket the engine sends on or still listens to. */
@@ -95,6 +106,78 @@ export interface Probe {
   deadlineMs: number;
   fifo: DeadlineFifo | undefined;
   fifoPos: number;
+}
+
+/** The target of the last {@link readTarget}: one object reused by every ping, so reading allocates nothing. */
+export const target = { text: '', w0: 0, w1: 0, w2: 0, w3: 0, key: 0 };
+const addr = new Uint8Array(16);
+const word = (k: number): number =>
+  ((addr[k]! << 24) | (addr[k + 1]! << 16) | (addr[k + 2]! << 8) | addr[k + 3]!) >>> 0;
+
+/** Reads `ip` into {@link target} (IPv6: canonical text, RFC 5952); false when it is not an address of that family. */
+export function readTarget(ip: string, v6: boolean): boolean {
+  if (!v6) {
+    const v4 = parseIpv4(ip);
+    if (v4 === undefined) return false;
+    target.text = ip;
+    target.w0 = target.key = v4;
+    target.w1 = target.w2 = target.w3 = 0;
+    return true;
+  }
+  if (parseIpv6(ip, addr) === undefined) return false;
+  target.text = formatIpv6(addr);
+  target.w0 = word(0);
+  target.w1 = word(4);
+  target.w2 = word(8);
+  target.w3 = word(12);
+  target.key = foldIpv6(target.w0, target.w1, target.w2, target.w3);
+  return true;
+}
+
+/** Where {@link capture} leaves the functions of the promise being built. */
+const captured: { resolve: (o: PingOutcome) => void; reject: (e: unknown) => void } = {
+  resolve: () => {},
+  reject: () => {},
+};
+
+/** One shared promise executor instead of a closure per ping (it runs synchronously inside the constructor). */
+export const capture = (resolve: (o: PingOutcome) => void, reject: (e: unknown) => void): void => {
+  captured.resolve = resolve;
+  captured.reject = reject;
+};
+
+/** A queued probe for {@link target}, settling the promise `new Promise(capture)` just built. */
+export function newProbe(timeoutMs: number, signal: AbortSignal | undefined): Probe {
+  return {
+    ip: target.text,
+    w0: target.w0,
+    w1: target.w1,
+    w2: target.w2,
+    w3: target.w3,
+    addrKey: target.key,
+    timeoutMs,
+    signal,
+    resolve: captured.resolve,
+    reject: captured.reject,
+    state: State.Queued,
+    ref: undefined,
+    id: 0,
+    seq: -1,
+    serial: 0,
+    sentNs: 0n,
+    txNs: NaN,
+    sentAtMs: 0,
+    deadlineMs: 0,
+    fifo: undefined,
+    fifoPos: 0,
+  };
+}
+
+/** The outcome of a probe that failed for `reason`. */
+export function failedOutcome(p: Probe, reason: PingFailureReason, detail?: string): PingOutcome {
+  return detail === undefined
+    ? { ok: false, ip: p.ip, reason, sentAtMs: p.sentAtMs }
+    : { ok: false, ip: p.ip, reason, sentAtMs: p.sentAtMs, detail };
 }
 
 /**

@@ -16,62 +16,72 @@ export type IpFamily = 'ipv4' | 'ipv6';
  */
 export function parseIpv6(text: string, out: Uint8Array = new Uint8Array(16)): Uint8Array | undefined {
   if (text.length < 2 || text.length > 45) return undefined;
-  const groups: number[] = [];
-  let gap = -1;
-  let i = 0;
-  const n = text.length;
-  if (text.startsWith('::')) {
-    gap = 0;
-    i = 2;
-    if (i === n) return fill(groups, gap, out);
-  } else if (text[0] === ':') {
-    return undefined;
-  }
-  while (i < n) {
-    let j = i;
-    let value = 0;
-    while (j < n && j - i < 5) {
-      const d = hexDigit(text.charCodeAt(j));
-      if (d < 0) break;
-      value = value * 16 + d;
-      j++;
-    }
-    if (j < n && text[j] === '.') {
-      // Dotted IPv4 tail: only as the last 32 bits.
-      const v4 = parseIpv4(text.slice(i));
-      if (v4 === undefined || groups.length > 6) return undefined;
-      groups.push(v4 >>> 16, v4 & 0xffff);
-      break;
-    }
-    if (j === i || j - i > 4) return undefined;
-    groups.push(value);
-    if (j === n) break;
-    if (text[j] !== ':') return undefined;
-    if (text[j + 1] === ':') {
-      if (gap >= 0) return undefined;
-      gap = groups.length;
-      i = j + 2;
-      if (i === n) break;
-    } else {
-      i = j + 1;
-      if (i === n) return undefined;
-    }
-  }
-  return fill(groups, gap, out);
+  return writeIpv6(text, text.length, out, 0) ? out : undefined;
 }
 
-function fill(groups: number[], gap: number, out: Uint8Array): Uint8Array | undefined {
-  if (gap < 0 ? groups.length !== 8 : groups.length > 7) return undefined;
-  const zeros = 8 - groups.length;
-  let g = 0;
-  for (let k = 0; k < 8; k++) {
-    let v: number;
-    if (gap >= 0 && k >= gap && k < gap + zeros) v = 0;
-    else v = groups[g++]!;
-    out[2 * k] = v >>> 8;
-    out[2 * k + 1] = v & 0xff;
+const groups = new Uint16Array(8);
+
+/**
+ * Writes the 16 bytes of the IPv6 address `text[0..end)` (the syntax {@link parseIpv6} takes)
+ * into `out[offset..offset+16)` without allocating (but for a dotted IPv4 tail); returns false,
+ * leaving `out` untouched, when it is not one. `end` lets a caller stop before a zone (`%eth0`).
+ */
+export function writeIpv6(text: string, end: number, out: Uint8Array, offset: number): boolean {
+  let k = 0;
+  let ng = 0;
+  let gap = -1;
+  if (end >= 2 && text.charCodeAt(0) === 58 && text.charCodeAt(1) === 58) {
+    gap = 0;
+    k = 2;
+  } else if (end === 0 || text.charCodeAt(0) === 58) {
+    return false;
   }
-  return out;
+  while (k < end) {
+    const start = k;
+    let value = 0;
+    let digits = 0;
+    for (; k < end; k++) {
+      const h = hexDigit(text.charCodeAt(k));
+      if (h < 0) break;
+      value = value * 16 + h;
+      digits++;
+    }
+    if (k < end && text.charCodeAt(k) === 46 /* . */) {
+      // Dotted IPv4 tail: only as the last 32 bits.
+      if (ng > 6) return false;
+      const v4 = parseIpv4(text.slice(start, end));
+      if (v4 === undefined) return false;
+      groups[ng++] = v4 >>> 16;
+      groups[ng++] = v4 & 0xffff;
+      break;
+    }
+    if (digits === 0 || digits > 4 || ng === 8) return false;
+    groups[ng++] = value;
+    if (k === end) break;
+    if (text.charCodeAt(k) !== 58 /* : */) return false;
+    k++;
+    if (k < end && text.charCodeAt(k) === 58) {
+      if (gap >= 0) return false;
+      gap = ng;
+      k++;
+    } else if (k === end) {
+      return false;
+    }
+  }
+  if (gap < 0 ? ng !== 8 : ng > 7) return false;
+  out.fill(0, offset, offset + 16);
+  const head = gap < 0 ? ng : gap;
+  for (let g = 0; g < head; g++) {
+    out[offset + 2 * g] = groups[g]! >>> 8;
+    out[offset + 2 * g + 1] = groups[g]! & 0xff;
+  }
+  const tail = ng - head;
+  for (let t = 0; t < tail; t++) {
+    const g = 8 - tail + t;
+    out[offset + 2 * g] = groups[head + t]! >>> 8;
+    out[offset + 2 * g + 1] = groups[head + t]! & 0xff;
+  }
+  return true;
 }
 
 function hexDigit(c: number): number {

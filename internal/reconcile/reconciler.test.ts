@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { ConfigError } from '../errors/errors.js';
 import type { DeviceEvent } from '../model/device.js';
 import { DeviceStore } from '../state/device-store.js';
 import { PingScheduler, type PingBreakerState } from '../schedule/ping-scheduler.js';
@@ -163,6 +164,29 @@ test('lowering the cap stops the newest schedules; raising it starts the waiting
   r.rec.reconfigure({ maxMonitored: 6 });
   assert.deepEqual([...r.sched.ips()], [1, 2, 3, 4, 5, 6].map(ipOf));
   assert.equal(r.rec.stats().maxMonitored, 6);
+  await r.rec.stop();
+  await r.sched.stop();
+});
+
+test('refuses bad options at start and on reconfigure, naming each; a refused reconfigure keeps the old cap', async () => {
+  const bad = rig({ maxMonitored: 0, warnDebounceMs: -1 });
+  assert.throws(
+    () => bad.rec.start(),
+    (err: unknown) =>
+      err instanceof ConfigError &&
+      err.stage === 'reconcile' &&
+      err.problems.join('|') ===
+        'maxMonitored: must be an integer >= 1 (got 0)|warnDebounceMs: must be a finite number >= 0 (got -1)',
+  );
+  const r = rig({ maxMonitored: 5 });
+  r.sched.start();
+  r.rec.start();
+  assert.throws(
+    () => r.rec.reconfigure({ maxMonitored: 2.5 }),
+    (err: unknown) =>
+      err instanceof ConfigError && err.problems.join('|') === 'maxMonitored: must be an integer >= 1 (got 2.5)',
+  );
+  assert.equal(r.rec.stats().maxMonitored, 5);
   await r.rec.stop();
   await r.sched.stop();
 });

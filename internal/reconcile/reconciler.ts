@@ -1,4 +1,5 @@
 import type { Clock, TimerHandle } from '../clock/clock.js';
+import { OptionChecks } from '../errors/option-checks.js';
 import type { Logger } from '../log/log.js';
 import type { DeviceEvent } from '../model/device.js';
 
@@ -42,6 +43,15 @@ export const defaultReconcilerOptions: ReconcilerOptions = {
   resyncIntervalMs: 300_000,
   warnDebounceMs: 1_000,
 };
+
+/** Throws one ConfigError (stage reconcile) naming every option of `o` out of range. */
+function checkReconcilerOptions(o: ReconcilerOptions): void {
+  new OptionChecks('reconcile')
+    .integer('maxMonitored', o.maxMonitored, 1)
+    .nonNegative('resyncIntervalMs', o.resyncIntervalMs)
+    .nonNegative('warnDebounceMs', o.warnDebounceMs)
+    .throwIfAny();
+}
 
 /** Collaborators of {@link Reconciler}. */
 export interface ReconcilerDeps {
@@ -126,9 +136,10 @@ export class Reconciler {
     this.#log = deps.logger.child({ stage: 'reconcile' });
   }
 
-  /** Subscribes to the state's events and runs the first full resync. Idempotent. */
+  /** Subscribes to the state's events and runs the first full resync. Idempotent. Throws ConfigError for bad options. */
   start(): void {
     if (this.#running || this.#stopped) return;
+    checkReconcilerOptions(this.#opts);
     this.#running = true;
     this.#unsubscribe = this.#source.subscribe((e) => this.#onEvent(e));
     this.resync();
@@ -148,10 +159,15 @@ export class Reconciler {
     return Promise.resolve();
   }
 
-  /** Applies a new cap now (config reload): excess schedules stop, waiting devices take free places. */
+  /**
+   * Applies a new cap now (config reload): excess schedules stop, waiting devices take free places.
+   * Throws ConfigError for bad options, and the old ones stay in force.
+   */
   reconfigure(opts: Partial<ReconcilerOptions>): void {
     const old = this.#opts;
-    this.#opts = { ...old, ...opts };
+    const next = { ...old, ...opts };
+    checkReconcilerOptions(next);
+    this.#opts = next;
     if (this.#opts.resyncIntervalMs !== old.resyncIntervalMs) this.#armResync();
     if (this.#running) this.resync();
   }

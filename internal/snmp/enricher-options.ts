@@ -1,5 +1,5 @@
 import type { Clock } from '../clock/clock.js';
-import { ConfigError } from '../errors/errors.js';
+import { OptionChecks } from '../errors/option-checks.js';
 import type { Logger } from '../log/log.js';
 import type { Device, SnmpInfo } from '../model/device.js';
 import type { PointSink } from '../model/point.js';
@@ -119,26 +119,20 @@ export interface SnmpEnricherStats {
   readonly pointsDroppedTotal: number;
 }
 
-/** Throws ConfigError listing every unusable option in `o`. */
+/** Throws ConfigError listing every unusable option in `o`, named by its config key. */
 export function checkEnricherOptions(o: SnmpEnricherOptions): void {
-  const problems = validateCredentials(o.credentials, 'snmp.credentials').errors;
-  const positive: Array<[string, number]> = [
-    ['snmp.timeout', o.timeoutMs],
-    ['snmp.deadline', o.deadlineMs],
-    ['snmp_interval', o.intervalMs],
-    ['snmp_rate_limit', o.ratePerSec],
-    ['snmp_burst_limit', o.burst],
-    ['snmp.max_in_flight', o.maxInFlight],
-    ['snmp_max_consecutive_fails', o.maxConsecutiveFails],
-    ['snmp_backoff_duration', o.backoffMs],
-    ['snmp.reboot_recheck', o.rebootRecheckMs],
-    ['snmp.max_string_bytes', o.maxStringBytes],
-  ];
-  for (const [key, v] of positive)
-    if (!(Number.isFinite(v) && v > 0)) problems.push(`${key}: must be greater than 0, got ${v}`);
-  if (!Number.isInteger(o.port) || o.port < 1 || o.port > 65535)
-    problems.push(`snmp.port: snmp port must be between 1 and 65535, got ${o.port}`);
-  if (!Number.isInteger(o.retries) || o.retries < 0 || o.retries > 10)
-    problems.push(`snmp.retries: snmp retries must be between 0 and 10, got ${o.retries}`);
-  if (problems.length > 0) throw new ConfigError(problems, { stage: 'snmp' });
+  const c = new OptionChecks('snmp').add(validateCredentials(o.credentials, 'snmp.credentials').errors);
+  c.positive('snmp.timeout', o.timeoutMs)
+    .positive('snmp.deadline', o.deadlineMs)
+    .positive('snmp_interval', o.intervalMs)
+    .positive('snmp_rate_limit', o.ratePerSec)
+    .positive('snmp_burst_limit', o.burst)
+    .integer('snmp.max_in_flight', o.maxInFlight, 1)
+    .integer('snmp_max_consecutive_fails', o.maxConsecutiveFails, 1)
+    .positive('snmp_backoff_duration', o.backoffMs)
+    .positive('snmp.reboot_recheck', o.rebootRecheckMs)
+    .integer('snmp.max_string_bytes', o.maxStringBytes, 1)
+    .integer('snmp.port', o.port, 1, 65535)
+    .integer('snmp.retries', o.retries, 0, 10)
+    .throwIfAny();
 }

@@ -504,14 +504,21 @@ test('stop aborts queries in flight, discards their results, and is idempotent a
 });
 
 test('start reports every bad option at once as a ConfigError', async () => {
-  const r = rig({ credentials: [v2c('public'), v2c('bad community!')], ratePerSec: 0, port: 70_000, retries: 11 });
+  const r = rig({
+    credentials: [v2c('public'), v2c('bad community!')],
+    ratePerSec: 0,
+    maxInFlight: 1.5,
+    port: 70_000,
+    retries: 11,
+  });
   await assert.rejects(r.enricher.start(), (err: unknown) => {
     assert.ok(hasCode(err, 'ERR_CONFIG'));
     assert.deepEqual((err as unknown as { problems: string[] }).problems, [
       'snmp.credentials[1].community: snmp community string contains an invalid character at position 4',
-      'snmp_rate_limit: must be greater than 0, got 0',
-      'snmp.port: snmp port must be between 1 and 65535, got 70000',
-      'snmp.retries: snmp retries must be between 0 and 10, got 11',
+      'snmp_rate_limit: must be a finite number greater than 0 (got 0)',
+      'snmp.max_in_flight: must be an integer >= 1 (got 1.5)',
+      'snmp.port: must be an integer from 1 to 65535 (got 70000)',
+      'snmp.retries: must be an integer from 0 to 10 (got 11)',
     ]);
     return true;
   });

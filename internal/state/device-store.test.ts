@@ -210,6 +210,24 @@ describe('devices', () => {
       (err) => hasCode(err, 'ERR_CONFIG'),
     );
   });
+
+  test('refuses every bad option at once, each named with its value and what is allowed', () => {
+    const clock = new FakeClock(T0);
+    assert.throws(
+      () =>
+        new DeviceStore({ clock, maxDevices: 0, pruneAfterMs: 0, snapshotIntervalMs: -1, snapshotChunkDevices: 0.5 }),
+      (err) =>
+        hasCode(err, 'ERR_CONFIG') &&
+        err.stage === 'state' &&
+        err.message ===
+          [
+            'maxDevices: must be an integer >= 1 (got 0)',
+            'pruneAfterMs: must be a finite number greater than 0 (got 0)',
+            'snapshotIntervalMs: must be a finite number >= 0 (got -1)',
+            'snapshotChunkDevices: must be an integer >= 1 (got 0.5)',
+          ].join('\n'),
+    );
+  });
 });
 
 describe('circuit breakers', () => {

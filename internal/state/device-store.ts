@@ -1,5 +1,5 @@
 import type { Clock } from '../clock/clock.js';
-import { NetscanError } from '../errors/errors.js';
+import { OptionChecks } from '../errors/option-checks.js';
 import { createLogger, type Logger } from '../log/log.js';
 import type { Device, DeviceListener, RemovalCause, SnmpInfo } from '../model/device.js';
 import { nodeStateFs, type StateFs } from './state-file.js';
@@ -101,13 +101,14 @@ export class DeviceStore {
     this.#opts = { ...defaultDeviceStoreOptions, ...opts };
     this.#clock = opts.clock;
     this.#log = (opts.logger ?? quietLogger()).child({ stage: 'state' });
-    if (!Number.isSafeInteger(this.#opts.maxDevices) || this.#opts.maxDevices < 1) {
-      throw new NetscanError(
-        'ERR_CONFIG',
-        `DeviceStore maxDevices must be an integer >= 1, got ${this.#opts.maxDevices}`,
-        { stage: 'state' },
-      );
-    }
+    const o = this.#opts;
+    new OptionChecks('state')
+      .integer('maxDevices', o.maxDevices, 1)
+      .positive('pruneAfterMs', o.pruneAfterMs)
+      .nonNegative('pruneIntervalMs', o.pruneIntervalMs)
+      .nonNegative('snapshotIntervalMs', o.snapshotIntervalMs)
+      .integer('snapshotChunkDevices', o.snapshotChunkDevices, 1)
+      .throwIfAny();
     this.#slots = new DeviceSlots(this.#opts.maxDevices);
     this.#events = new DeviceEventQueue(this.#log);
     this.#breakers = new StoreBreakers({

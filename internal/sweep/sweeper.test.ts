@@ -5,6 +5,7 @@ import { FakeClock } from '../testkit/fake-clock.js';
 import { TargetPinger } from '../testkit/fake-icmp.js';
 import { captureLogger } from '../testkit/logger.js';
 import { Sweeper, type AliveHost, type SweeperOptions, type SweepSummary } from './sweeper.js';
+import { optionError } from '../testkit/option-error.js';
 
 function setup(opts: Partial<SweeperOptions> = {}): { clock: FakeClock; pinger: TargetPinger; sweeper: Sweeper } {
   const clock = new FakeClock();
@@ -163,7 +164,30 @@ describe('Sweeper', () => {
     );
     await assert.rejects(
       new Sweeper({ pinger: new TargetPinger(new FakeClock()), ratePps: 0 }).sweep({ cidrs: ['127.0.0.1'] }),
-      (e) => hasCode(e, 'ERR_CONFIG') && e.message === 'ratePps must be > 0, got 0',
+      (e) => hasCode(e, 'ERR_CONFIG') && e.message === 'ratePps: must be a finite number greater than 0 (got 0)',
+    );
+  });
+
+  test('refuses every bad option at once, each named with its value and what is allowed', async () => {
+    const sweeper = new Sweeper({
+      pinger: new TargetPinger(new FakeClock()),
+      ratePps: 0,
+      maxInFlight: 0.5,
+      timeoutMs: NaN,
+      retries: -1,
+      count: 0,
+      periodMs: -5,
+    });
+    await assert.rejects(
+      sweeper.sweep({ cidrs: ['127.0.0.1'] }),
+      optionError('sweep', [
+        'ratePps: must be a finite number greater than 0 (got 0)',
+        'maxInFlight: must be an integer >= 1 (got 0.5)',
+        'timeoutMs: must be a finite number greater than 0 (got NaN)',
+        'retries: must be an integer >= 0 (got -1)',
+        'count: must be an integer >= 1 (got 0)',
+        'periodMs: must be a finite number >= 0 (got -5)',
+      ]),
     );
   });
 

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { systemClock, type Clock } from '../clock/clock.js';
 import { NetscanError } from '../errors/errors.js';
+import { OptionChecks } from '../errors/option-checks.js';
 import type { Logger } from '../log/log.js';
 import type { PingFailureReason, PingOutcome, Pinger } from '../model/ping.js';
 import { formatIpv6 } from '../net/ipv6.js';
@@ -404,17 +405,13 @@ function parseAll(texts: readonly string[], exclude: boolean): AddressSpec[] {
 }
 
 function validate(o: SweeperOptions): void {
-  const problems: string[] = [];
-  if (!(o.ratePps > 0 && Number.isFinite(o.ratePps))) problems.push(`ratePps must be > 0, got ${o.ratePps}`);
-  if (!(Number.isInteger(o.maxInFlight) && o.maxInFlight >= 1))
-    problems.push(`maxInFlight must be an integer >= 1, got ${o.maxInFlight}`);
-  if (!(o.timeoutMs > 0 && Number.isFinite(o.timeoutMs))) problems.push(`timeoutMs must be > 0, got ${o.timeoutMs}`);
-  if (!(Number.isInteger(o.retries) && o.retries >= 0))
-    problems.push(`retries must be an integer >= 0, got ${o.retries}`);
-  if (o.count !== undefined && !(Number.isInteger(o.count) && o.count >= 1))
-    problems.push(`count must be an integer >= 1, got ${o.count}`);
-  if (!(o.periodMs >= 0 && Number.isFinite(o.periodMs))) problems.push(`periodMs must be >= 0, got ${o.periodMs}`);
-  if (problems.length > 0) throw new NetscanError('ERR_CONFIG', problems.join('; '), { stage: 'sweep' });
+  const c = new OptionChecks('sweep')
+    .positive('ratePps', o.ratePps)
+    .integer('maxInFlight', o.maxInFlight, 1)
+    .positive('timeoutMs', o.timeoutMs)
+    .integer('retries', o.retries, 0);
+  if (o.count !== undefined) c.integer('count', o.count, 1);
+  c.nonNegative('periodMs', o.periodMs).throwIfAny();
 }
 
 function emptySummary(flags: { aborted?: boolean; skipped?: boolean }): SweepSummary {

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { ConfigError } from '../errors/errors.js';
 import { TargetResolver, type LookupAll } from './target-resolver.js';
 
 /** A resolver over a fixed table (name -> addresses in answer order); nothing is looked up for real. */
@@ -79,4 +80,26 @@ test('a target removed while its lookup runs is left out, and removal reports it
   release();
   assert.deepEqual(await running, [{ host: 'kept.test', ip: '127.0.0.9', previous: undefined }]);
   assert.deepEqual(r.setHosts([]), [{ host: 'kept.test', ip: '127.0.0.9' }]);
+});
+
+test('refuses a bad family or concurrency, naming each (NaN once meant no lookups at all, 0 one at a time)', () => {
+  for (const [concurrency, got] of [
+    [0, '0'],
+    [NaN, 'NaN'],
+    [2.5, '2.5'],
+  ] as const) {
+    assert.throws(
+      () => new TargetResolver({ lookup: fakeLookup(new Map()), family: 'ipv5' as never, concurrency }),
+      (err: unknown) =>
+        err instanceof ConfigError &&
+        err.stage === 'targets' &&
+        err.problems.join('|') ===
+          `family: must be one of "auto", "ipv4", "ipv6" (got "ipv5")|concurrency: must be an integer >= 1 (got ${got})`,
+    );
+  }
+});
+
+test('resolving no hosts ends at once with no change', async () => {
+  const r = new TargetResolver({ lookup: fakeLookup(new Map()), concurrency: 1 });
+  assert.deepEqual(await r.resolveAll([]), []);
 });

@@ -1,3 +1,4 @@
+import { OptionChecks } from '../errors/option-checks.js';
 import { canonicalIp } from '../net/ipv6.js';
 
 /** The system resolver's call shape: `dns.promises.lookup(host, { all: true, family })`. */
@@ -50,8 +51,13 @@ export class TargetResolver {
   readonly #current = new Map<string, Resolution>();
   #hosts = new Set<string>();
 
+  /** Throws ConfigError (stage targets) naming every bad option. */
   constructor(opts: Partial<TargetResolverOptions> & Pick<TargetResolverOptions, 'lookup'>) {
     this.#opts = { ...defaultTargetResolverOptions, ...opts };
+    new OptionChecks('targets')
+      .oneOf('family', this.#opts.family, Object.keys(familyNumber))
+      .integer('concurrency', this.#opts.concurrency, 1)
+      .throwIfAny();
   }
 
   /** Number of configured targets. */
@@ -116,7 +122,7 @@ export class TargetResolver {
         onChange?.(change);
       }
     };
-    const workers = Array.from({ length: Math.max(1, Math.min(this.#opts.concurrency, hosts.length)) }, worker);
+    const workers = Array.from({ length: Math.min(this.#opts.concurrency, hosts.length) }, worker);
     await Promise.all(workers);
     return changes;
   }

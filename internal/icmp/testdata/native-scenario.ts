@@ -13,9 +13,9 @@ import {
   type NativeIcmpSocket,
   nativeAddonPath,
   openNativeIcmpSocketWith,
-  writeIpv6,
   type NativeSocketTuning,
 } from '../native-socket.js';
+import { writeIpv6 } from '../../net/ipv6.js';
 import { IcmpSocketError } from '../icmp-socket.js';
 
 const [scenario = '', ...args] = process.argv.slice(2);
