@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { Point as ClientPoint } from '@influxdata/influxdb-client';
 import { field, type FieldValue, type Point } from '../model/point.js';
-import { toLineProtocol } from './line-protocol.js';
+import { attachedTags, encodedTagSet, encodeTags, toLineProtocol } from './line-protocol.js';
 
 const v2 = { unsignedAsInteger: false };
 
@@ -69,4 +69,40 @@ test('unrepresentable fields are left out and a point without fields is refused'
     ),
     'm,ip=127.0.0.1 u=7u 5',
   );
+});
+
+test('a tag set from encodedTagSet renders exactly as the same tags rendered afresh, escapes included', () => {
+  // Any text, control characters included: tag values are escaped or have them replaced.
+  const text = fc.string({ unit: 'binary', maxLength: 10 });
+  const key = text.filter((s) => s !== '' && s !== '__proto__');
+  fc.assert(
+    fc.property(
+      fc.dictionary(key, fc.oneof(text, fc.constant(''), fc.constantFrom('a b', 'x,y', 'k=v', 'b\\', 'q"'))),
+      (tags) => {
+        const fields = { v: field.int(1) };
+        const cached = encodedTagSet({ ...tags });
+        const fresh = toLineProtocol({ measurement: 'm', tags: { ...tags }, fields, timeMs: 3 }, v2);
+        assert.equal(toLineProtocol({ measurement: 'm', tags: cached, fields, timeMs: 3 }, v2), fresh);
+        assert.equal(attachedTags(cached), encodeTags(tags));
+      },
+    ),
+    { numRuns: 300 },
+  );
+  const tags = encodedTagSet({ site: 'hall 2,row=3', ip: '127.0.0.1', empty: '', ctl: 'a\nb' });
+  assert.equal(attachedTags(tags), ',ctl=a_b,ip=127.0.0.1,site=hall\\ 2\\,row\\=3');
+});
+
+test('the attached rendering is invisible to copies: a changed copy is rendered from its own tags', () => {
+  const tags = encodedTagSet({ ip: '127.0.0.1', name: 'old' });
+  assert.ok(Object.isFrozen(tags));
+  assert.throws(() => {
+    (tags as Record<string, string>).name = 'x';
+  }, TypeError);
+  assert.deepEqual(Object.keys(tags), ['ip', 'name']);
+  assert.deepEqual(tags, { ip: '127.0.0.1', name: 'old' });
+  const copy = { ...tags, name: 'new' };
+  assert.equal(attachedTags(copy), undefined);
+  const line = toLineProtocol({ measurement: 'ping', tags: copy, fields: { ok: field.bool(true) }, timeMs: 1 }, v2);
+  assert.equal(line, 'ping,ip=127.0.0.1,name=new ok=T 1');
+  assert.equal(attachedTags({ ip: '127.0.0.1' }), undefined, 'a plain object has none');
 });
