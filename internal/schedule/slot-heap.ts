@@ -89,17 +89,18 @@ export class SlotHeap<T extends HeapItem> {
     for (let i = (this.#items.length >> 1) - 1; i >= 0; i--) this.#down(i);
   }
 
-  #less(a: T, b: T): boolean {
-    return a.dueMs < b.dueMs || (a.dueMs === b.dueMs && a.seq < b.seq);
-  }
+  // Order is (dueMs, seq), compared inline: these loops run on every slot of every device.
 
   #up(i: number): void {
     const items = this.#items;
     const it = items[i] as T;
+    const due = it.dueMs;
+    const seq = it.seq;
     while (i > 0) {
       const p = (i - 1) >> 1;
       const parent = items[p] as T;
-      if (!this.#less(it, parent)) break;
+      const pd = parent.dueMs;
+      if (!(due < pd || (due === pd && seq < parent.seq))) break;
       items[i] = parent;
       parent.heapIndex = i;
       i = p;
@@ -112,14 +113,21 @@ export class SlotHeap<T extends HeapItem> {
     const items = this.#items;
     const n = items.length;
     const it = items[i] as T;
+    const due = it.dueMs;
+    const seq = it.seq;
     for (;;) {
       const l = 2 * i + 1;
       if (l >= n) break;
-      const r = l + 1;
       let c = l;
-      if (r < n && this.#less(items[r] as T, items[l] as T)) c = r;
-      const child = items[c] as T;
-      if (!this.#less(child, it)) break;
+      let child = items[l] as T;
+      if (l + 1 < n) {
+        const right = items[l + 1] as T;
+        if (right.dueMs < child.dueMs || (right.dueMs === child.dueMs && right.seq < child.seq)) {
+          c = l + 1;
+          child = right;
+        }
+      }
+      if (!(child.dueMs < due || (child.dueMs === due && child.seq < seq))) break;
       items[i] = child;
       child.heapIndex = i;
       i = c;
