@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { Point as ClientPoint } from '@influxdata/influxdb-client';
 import { field, type FieldValue, type Point } from '../model/point.js';
-import { attachedTags, encodedTagSet, encodeTags, toLineProtocol } from './line-protocol.js';
+import { attachedTags, encodedTagSet, encodeTags, timestampText, toLineProtocol } from './line-protocol.js';
 
 const v2 = { unsignedAsInteger: false };
 
@@ -105,4 +105,23 @@ test('the attached rendering is invisible to copies: a changed copy is rendered 
   const line = toLineProtocol({ measurement: 'ping', tags: copy, fields: { ok: field.bool(true) }, timeMs: 1 }, v2);
   assert.equal(line, 'ping,ip=127.0.0.1,name=new ok=T 1');
   assert.equal(attachedTags({ ip: '127.0.0.1' }), undefined, 'a plain object has none');
+});
+
+test('timestamps render as String(ms), in and out of order, across seconds and at the edges', () => {
+  const cases = [0, 1, 999, 1000, 1001, 1999, 2000, 1_700_000_000_000, 1_700_000_000_999, 1_700_000_001_000];
+  cases.push(1_699_999_999_999, -1, -1000, -1001, 2 ** 53 - 1, 2 ** 53, 2 ** 60, 123_456_789_012_345);
+  for (const ms of cases) assert.equal(timestampText(ms), String(ms), String(ms));
+  fc.assert(
+    fc.property(
+      fc.array(
+        fc.oneof(
+          fc.integer({ min: -(2 ** 45), max: 2 ** 45 }),
+          fc.integer({ min: 1_700_000_000_000, max: 1_700_000_003_000 }),
+        ),
+      ),
+      (xs) => {
+        for (const ms of xs) assert.equal(timestampText(ms), String(ms));
+      },
+    ),
+  );
 });

@@ -52,6 +52,25 @@ function sortedKeys(o: object): string[] {
   return keys;
 }
 
+// Timestamps: points arrive in about time order, so the seconds are rendered once per second and
+// only the milliseconds per point (a number past 2^31 costs a double-to-text conversion).
+const MS_TEXT = Array.from({ length: 1000 }, (_, i) => String(i).padStart(3, '0'));
+let lastSecond = -1;
+let lastSecondText = '';
+
+/** `String(ms)` for an integer `ms`, cheaper for one in the same second as the previous call. */
+export function timestampText(ms: number): string {
+  const second = Math.floor(ms / 1000);
+  const rest = ms - second * 1000;
+  // Whole seconds from 1 on (no leading zero), exact integers only; anything else the slow way.
+  if (!(second >= 1 && rest >= 0 && rest < 1000 && Number.isSafeInteger(ms))) return String(ms);
+  if (second !== lastSecond) {
+    lastSecond = second;
+    lastSecondText = String(second);
+  }
+  return lastSecondText + MS_TEXT[rest]!;
+}
+
 /**
  * Where a tag set made by {@link encodedTagSet} keeps its rendering. A symbol-keyed,
  * non-enumerable property: object spreads, `Object.keys` and deep equality never see it, so a
@@ -129,5 +148,5 @@ export function toLineProtocol(point: Point, opts: LineProtocolOptions): string 
   }
   if (out === '') return undefined;
   const tags = attachedTags(point.tags) ?? encodeTags(point.tags);
-  return `${cached(measurementCache, point.measurement, renderMeasurement)}${tags} ${out} ${Math.trunc(point.timeMs)}`;
+  return `${cached(measurementCache, point.measurement, renderMeasurement)}${tags} ${out} ${timestampText(Math.trunc(point.timeMs))}`;
 }
