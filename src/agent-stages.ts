@@ -3,9 +3,9 @@ import type { DeviceSeries } from '../internal/health/device-series.js';
 import type { HealthServer } from '../internal/health/health-server.js';
 import type { IcmpSocketOpener } from '../internal/icmp/open.js';
 import type { IcmpPinger } from '../internal/icmp/pinger.js';
-import type { PingOptions, PingOutcome, Pinger } from '../internal/model/ping.js';
+import type { PingOutcome } from '../internal/model/ping.js';
 import type { Reconciler } from '../internal/reconcile/reconciler.js';
-import type { PingScheduler } from '../internal/schedule/ping-scheduler.js';
+import type { PingScheduler, ProbeObserver } from '../internal/schedule/ping-scheduler.js';
 import type { SnmpDeviceState, SnmpEnricher } from '../internal/snmp/enricher.js';
 import type { DeviceStore } from '../internal/state/device-store.js';
 import type { DeviceTags } from './device-tags.js';
@@ -43,20 +43,24 @@ export interface AgentStages {
   rtt: Histogram;
 }
 
-/** Wraps the engine for monitoring so every RTT lands in the fleet-wide histogram. */
-export class ObservedPinger implements Pinger {
-  readonly #inner: Pinger;
-  readonly #rtt: Histogram;
-  constructor(inner: Pinger, rtt: Histogram) {
-    this.#inner = inner;
-    this.#rtt = rtt;
-  }
-  /** Pings through the engine and records a successful RTT. */
-  async ping(ip: string, opts: PingOptions): Promise<PingOutcome> {
-    const o = await this.#inner.ping(ip, opts);
-    if (o.ok) this.#rtt.observe(o.rttMs / 1000);
-    return o;
-  }
+/**
+ * The scheduler's observer that puts every successful monitoring RTT in the fleet-wide histogram
+ * (seconds), then tells `inner` (the per-device series, when configured). Recording here rather
+ * than around the engine's promise costs no extra promise per probe.
+ */
+export function rttObserver(rtt: Histogram, inner: ProbeObserver | undefined): ProbeObserver {
+  return {
+    probed(o: PingOutcome): void {
+      if (o.ok) rtt.observe(o.rttMs / 1000);
+      inner?.probed(o);
+    },
+    suspended(ip: string): void {
+      inner?.suspended(ip);
+    },
+    removed(ip: string): void {
+      inner?.removed(ip);
+    },
+  };
 }
 
 /** The store as the SNMP enricher sees it, with every answer also naming the device's series. */

@@ -20,7 +20,7 @@ import type { SnmpSession } from '../internal/snmp/session.js';
 import { DeviceStore } from '../internal/state/device-store.js';
 import { agentFigures, healthReportPoint, statusSample } from './agent-figures.js';
 import { applyReload, prepareReload, reloadFromLoader } from './agent-reload.js';
-import { namingSnmpState, ObservedPinger, withoutAgent, type AgentStages } from './agent-stages.js';
+import { namingSnmpState, rttObserver, withoutAgent, type AgentStages } from './agent-stages.js';
 import type { Config } from './config/schema.js';
 import {
   deviceStoreOptions,
@@ -152,7 +152,7 @@ export class Agent {
       ? new DeviceSeries({ devices: store, labelsOf: (ip) => withoutAgent(tags.tagsFor(ip)) })
       : undefined;
     const scheduler = new PingScheduler(
-      { clock, pinger: new ObservedPinger(engine, rtt), sink: tags, state: store, logger, observer: series },
+      { clock, pinger: engine, sink: tags, state: store, logger, observer: rttObserver(rtt, series) },
       schedulerOptions(config),
     );
     const reconciler = new Reconciler({ source: store, target: scheduler, clock, logger }, reconcilerOptions(config));

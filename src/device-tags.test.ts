@@ -3,8 +3,10 @@ import assert from 'node:assert/strict';
 import { hostname } from 'node:os';
 import { RecordingSink } from '../internal/testkit/recording-sink.js';
 import { deviceInfoPoint, healthPoint, pingPoint, pingSummaryPoint } from '../internal/model/points.js';
+import { field, type Point } from '../internal/model/point.js';
 import { parseConfigText } from './config/load.js';
 import { DeviceTags } from './device-tags.js';
+import { toLineProtocol } from '../internal/writer/line-protocol.js';
 
 const base = 'icmp_discovery_interval: 5m\nping_interval: 5s\nping_rate_limit: 20000\nping_burst_limit: 20000\n';
 const config = (yaml: string) => parseConfigText(base + yaml, { env: {} }).config;
@@ -33,6 +35,21 @@ const health = healthPoint(
   },
   1,
 );
+const summary = {
+  windowStartMs: 1,
+  sent: 1,
+  received: 1,
+  overloaded: 0,
+  suspendedTicks: 0,
+  lossPct: 0,
+  rttMinMs: 1,
+  rttAvgMs: 1,
+  rttMaxMs: 1,
+  rttP50Ms: 1,
+  rttP95Ms: 1,
+  rttStddevMs: 0,
+  jitterMs: NaN,
+};
 
 test('network labels, target labels and name land on ping, ping_summary and device_info; agent on every point', () => {
   const sink = new RecordingSink();
@@ -130,4 +147,86 @@ test('with reverse_dns, a device without target name or sysName is named by its 
   const off = new DeviceTags(new RecordingSink(), config('agent_name: a\n'), reverse);
   off.tagsFor('127.0.0.8');
   assert.equal(asked.length, 2, 'off by default');
+});
+
+/** The lines the writer would send for what `tags` passed on. */
+const lines = (sink: RecordingSink): string[] =>
+  sink.points.map((p) => toLineProtocol(p, { unsignedAsInteger: false }) ?? 'invalid');
+/** The same points rendered from plain copies of their tags (no cached rendering). */
+const freshLines = (sink: RecordingSink): string[] =>
+  sink.points.map(
+    (p: Point) => toLineProtocol({ ...p, tags: { ...p.tags } }, { unsignedAsInteger: false }) ?? 'invalid',
+  );
+
+test('labels and names needing escapes render exactly as uncached tags would', () => {
+  const sink = new RecordingSink();
+  const tags = new DeviceTags(
+    sink,
+    config(
+      'agent_name: "edge 1"\nnetworks: [{cidr: "127.0.0.0/24", labels: {"rack id": "r=1,a", site: "hall \\\\ 2"}}]\n',
+    ),
+  );
+  tags.setTarget('127.0.0.7', { name: 'db,test=x y', labels: { "o'k": 'say "hi"' } });
+  tags.write(pingPoint({ ok: true, ip: '127.0.0.7', rttMs: 1.5, sentAtMs: 0 }, { timeMs: 1 }));
+  tags.write(pingPoint({ ok: true, ip: '127.0.0.7', rttMs: 2, sentAtMs: 0 }, { timeMs: 2 }));
+  tags.write(pingPoint({ ok: false, ip: '127.0.0.8', reason: 'timeout', sentAtMs: 0 }, { timeMs: 3 }));
+  assert.equal(
+    lines(sink)[0],
+    'ping,agent=edge\\ 1,ip=127.0.0.7,name=db\\,test\\=x\\ y,o\'k=say\\ "hi",rack\\ id=r\\=1\\,a,site=hall\\ \\\\ 2 rtt_ms=1.5,success=T,suspended=F 1',
+  );
+  assert.deepEqual(lines(sink), freshLines(sink));
+  assert.equal(sink.points[0]!.tags, sink.points[1]!.tags, 'one cached tag set per device');
+});
+
+test('a reload, a target change, a learned sysName and a reverse name each give the device new tags on the wire', async () => {
+  const sink = new RecordingSink();
+  const tags = new DeviceTags(
+    sink,
+    config('agent_name: a\nnetworks: [{cidr: "127.0.0.0/24", labels: {site: x}}]\n'),
+    async () => 'rev.test',
+  );
+  const ping = (t: number) =>
+    tags.write(pingPoint({ ok: true, ip: '127.0.0.1', rttMs: 1, sentAtMs: 0 }, { timeMs: t }));
+  ping(1);
+  tags.reconfigure(config('agent_name: b\nreverse_dns: true\nnetworks: [{cidr: "127.0.0.0/24", labels: {site: y}}]\n'));
+  ping(2); // starts the lookup; no name yet
+  await new Promise((resolve) => setImmediate(resolve));
+  ping(3);
+  tags.write(deviceInfoPoint('127.0.0.1', { hostname: 'sw1', sysDescr: '' }, 4));
+  ping(5);
+  tags.setTarget('127.0.0.1', { name: 'core.test', labels: { site: 'z' } });
+  ping(6);
+  tags.clearTarget('127.0.0.1');
+  ping(7);
+  tags.reconfigure(config('agent_name: c\nnetworks: [{cidr: "127.0.0.0/24", labels: {site: w}}]\n'));
+  ping(8);
+  const got = lines(sink).map((l) => l.split(' ')[0]);
+  assert.deepEqual(got, [
+    'ping,agent=a,ip=127.0.0.1,site=x',
+    'ping,agent=b,ip=127.0.0.1,site=y',
+    'ping,agent=b,ip=127.0.0.1,name=rev.test,site=y',
+    'device_info,agent=b,ip=127.0.0.1,name=sw1,site=y',
+    'ping,agent=b,ip=127.0.0.1,name=sw1,site=y',
+    'ping,agent=b,ip=127.0.0.1,name=core.test,site=z',
+    'ping,agent=b,ip=127.0.0.1,name=sw1,site=y',
+    'ping,agent=c,ip=127.0.0.1,name=sw1,site=w',
+  ]);
+  assert.deepEqual(lines(sink), freshLines(sink));
+});
+
+test('a point with tags besides ip keeps them over the device tags and renders them', () => {
+  const sink = new RecordingSink();
+  const tags = new DeviceTags(sink, config('agent_name: a\nnetworks: [{cidr: "127.0.0.0/24", labels: {site: x}}]\n'));
+  tags.write(pingSummaryPoint('127.0.0.1', summary, 'telegraf'));
+  tags.write({ measurement: 'm', tags: { ip: '127.0.0.1', site: 'own' }, fields: { v: field.int(1) }, timeMs: 1 });
+  tags.write(pingPoint({ ok: true, ip: '127.0.0.1', rttMs: 1, sentAtMs: 0 }, { timeMs: 2 }));
+  assert.deepEqual(
+    lines(sink).map((l) => l.split(' ')[0]),
+    [
+      'ping,agent=a,ip=127.0.0.1,site=x,url=127.0.0.1',
+      'm,agent=a,ip=127.0.0.1,site=own',
+      'ping,agent=a,ip=127.0.0.1,site=x',
+    ],
+  );
+  assert.deepEqual(lines(sink), freshLines(sink));
 });

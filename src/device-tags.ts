@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import type { Point, PointSink } from '../internal/model/point.js';
 import { measurements } from '../internal/model/points.js';
+import { encodedTagSet } from '../internal/writer/line-protocol.js';
 import { AddressMatch } from '../internal/targets/address-match.js';
 import type { Config } from './config/schema.js';
 
@@ -10,6 +11,14 @@ export interface TargetTags {
   readonly name: string | undefined;
   /** The target's `labels`. */
   readonly labels: Readonly<Record<string, string>>;
+}
+
+/** A device's cached tags: those added to its points, and the whole set of a point tagged only `ip`. */
+interface CachedTags {
+  /** What {@link DeviceTags.tagsFor} answers. */
+  readonly added: Readonly<Record<string, string>>;
+  /** `added` plus `ip`, frozen with its line-protocol rendering attached (built on first use). */
+  withIp: Readonly<Record<string, string>> | undefined;
 }
 
 /** Entries kept in the per-address tag cache (and reverse-DNS cache) before it is dropped and rebuilt on demand. */
@@ -29,7 +38,10 @@ export const agentName = (config: Config): string => config.agent_name || hostna
  * (those with an `ip` tag) the labels of its network and target and its `name`: the target's
  * host name, else the SNMP sysName seen in its latest device_info point, else (with
  * `reverse_dns`) the address's reverse-DNS name, looked up once and cached. Tags are computed once
- * per address and cached, so a ping costs one map lookup and one object spread.
+ * per address and cached, and so is the whole tag set of a point tagged only `ip` (ping,
+ * ping_summary, device_info), frozen with its line-protocol rendering attached: such a point costs
+ * one map lookup and one point copy, and the writer does not encode its tags again. Anything that
+ * changes a device's tags (reload, target, sysName, reverse name) drops its cache entry.
  */
 export class DeviceTags implements PointSink {
   readonly #inner: PointSink;
@@ -37,7 +49,7 @@ export class DeviceTags implements PointSink {
   #networks: Array<{ match: AddressMatch; labels: Readonly<Record<string, string>> }> = [];
   readonly #targets = new Map<string, TargetTags>();
   readonly #sysNames = new Map<string, string>();
-  readonly #cache = new Map<string, Readonly<Record<string, string>>>();
+  readonly #cache = new Map<string, CachedTags>();
   readonly #reverseLookup: ReverseLookup | undefined;
   /** Reverse-DNS answers: a name, or null for none (or a lookup in flight). */
   readonly #reverse = new Map<string, string | null>();
@@ -80,8 +92,12 @@ export class DeviceTags implements PointSink {
 
   /** The tags added to points of device `ip` (agent, labels, name). */
   tagsFor(ip: string): Readonly<Record<string, string>> {
-    let t = this.#cache.get(ip);
-    if (t) return t;
+    return this.#cached(ip).added;
+  }
+
+  #cached(ip: string): CachedTags {
+    const hit = this.#cache.get(ip);
+    if (hit) return hit;
     const out: Record<string, string> = {};
     for (const n of this.#networks) if (n.match.has(ip)) Object.assign(out, n.labels);
     const target = this.#targets.get(ip);
@@ -90,16 +106,22 @@ export class DeviceTags implements PointSink {
     if (name !== undefined) out.name = name;
     out.agent = this.#agent.agent!;
     if (this.#cache.size >= MAX_CACHED) this.#cache.clear();
-    t = Object.freeze(out);
-    this.#cache.set(ip, t);
-    return t;
+    const entry: CachedTags = { added: Object.freeze(out), withIp: undefined };
+    this.#cache.set(ip, entry);
+    return entry;
   }
 
   write(point: Point): number {
-    const ip = point.tags.ip;
-    if (ip === undefined) return this.#inner.write({ ...point, tags: { ...this.#agent, ...point.tags } });
+    const tags = point.tags;
+    const ip = tags.ip;
+    if (ip === undefined) return this.#inner.write({ ...point, tags: { ...this.#agent, ...tags } });
     if (point.measurement === measurements.deviceInfo) this.#learnSysName(ip, point);
-    return this.#inner.write({ ...point, tags: { ...this.tagsFor(ip), ...point.tags } });
+    const entry = this.#cached(ip);
+    if (onlyIp(tags)) {
+      entry.withIp ??= encodedTagSet({ ...entry.added, ip });
+      return this.#inner.write({ ...point, tags: entry.withIp });
+    }
+    return this.#inner.write({ ...point, tags: { ...entry.added, ...tags } });
   }
 
   /** The cached reverse-DNS name of `ip`; on a miss starts one lookup and answers undefined for now. */
@@ -132,4 +154,10 @@ export class DeviceTags implements PointSink {
     else this.#sysNames.set(ip, name);
     this.#cache.delete(ip);
   }
+}
+
+/** True when `tags` has no key but `ip`. */
+function onlyIp(tags: Readonly<Record<string, string>>): boolean {
+  for (const key in tags) if (key !== 'ip') return false;
+  return true;
 }

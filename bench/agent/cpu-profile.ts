@@ -37,6 +37,33 @@ export interface ProfileSummary {
   functions: ProfileRow[];
   /** Self time per area: percent of wall, and percent of the busy (non-idle) time. */
   areas: Array<{ area: string; selfPct: number; busySharePct: number }>;
+  /** Self time per cost group ({@link costGroupOf}), percent of the busy time, every group listed. */
+  groups: Array<{ group: CostGroup; busySharePct: number }>;
+}
+
+/** Where a ping's CPU goes, coarsely: the stages a monitoring ping passes through. */
+export const costGroups = ['engine', 'scheduler', 'summaries', 'encoding', 'output', 'other'] as const;
+export type CostGroup = (typeof costGroups)[number];
+
+/**
+ * The cost group of a frame: `engine` = the ICMP engine (internal/icmp, internal/net);
+ * `scheduler` = slots, probes, breaker and device state (internal/schedule except the summary
+ * windows, internal/state, internal/ratelimit, internal/clock) and the RTT histogram (prom-client);
+ * `summaries` = the ping_summary windows and their quantiles; `encoding` = tags and line protocol
+ * (src/device-tags, internal/writer/line-protocol, internal/model); `output` = the rest of the
+ * writer and the outputs; `other` = GC, node internals, everything else.
+ */
+export function costGroupOf(cf: CallFrame): CostGroup {
+  const area = areaOf(cf);
+  const file = /\/([^/]+)\.js$/.exec(cf.url)?.[1] ?? '';
+  if (area === 'internal/icmp' || area === 'internal/net') return 'engine';
+  if (area === 'internal/schedule')
+    return file.startsWith('summary') || file === 'quantile' ? 'summaries' : 'scheduler';
+  if (['internal/state', 'internal/ratelimit', 'internal/clock', 'prom-client'].includes(area)) return 'scheduler';
+  if (area === 'src/device-tags' || area === 'internal/model') return 'encoding';
+  if (area === 'internal/writer') return file === 'line-protocol' ? 'encoding' : 'output';
+  if (area === 'src/output-slot' || area === '@influxdata/influxdb-client') return 'output';
+  return 'other';
 }
 
 /** Stage or package a frame belongs to. */
@@ -67,6 +94,7 @@ export function summariseProfile(p: CpuProfile, top = 20): ProfileSummary {
   const self = new Map<string, number>();
   const total = new Map<string, number>();
   const areas = new Map<string, number>();
+  const groups = new Map<CostGroup, number>();
   let wall = 0;
   let idle = 0;
   const seen = new Set<string>();
@@ -85,6 +113,8 @@ export function summariseProfile(p: CpuProfile, top = 20): ProfileSummary {
     self.set(key, (self.get(key) ?? 0) + dt);
     const area = areaOf(cf);
     areas.set(area, (areas.get(area) ?? 0) + dt);
+    const group = costGroupOf(cf);
+    groups.set(group, (groups.get(group) ?? 0) + dt);
     seen.clear();
     for (let id: number | undefined = node.id; id !== undefined; id = parent.get(id)) {
       const k = label(byId.get(id)!.callFrame);
@@ -94,6 +124,7 @@ export function summariseProfile(p: CpuProfile, top = 20): ProfileSummary {
     }
   }
   const pct = (ms: number): number => Math.round((1000 * ms) / Math.max(wall, 1e-9)) / 10;
+  const ofBusy = (ms: number): number => Math.round((1000 * ms) / Math.max(wall - idle, 1e-9)) / 10;
   const functions = [...self.entries()]
     .sort((a, b) => b[1] - a[1])
     .slice(0, top)
@@ -107,7 +138,8 @@ export function summariseProfile(p: CpuProfile, top = 20): ProfileSummary {
       .map(([area, ms]) => ({
         area,
         selfPct: pct(ms),
-        busySharePct: Math.round((1000 * ms) / Math.max(wall - idle, 1e-9)) / 10,
+        busySharePct: ofBusy(ms),
       })),
+    groups: costGroups.map((group) => ({ group, busySharePct: ofBusy(groups.get(group) ?? 0) })),
   };
 }

@@ -17,7 +17,7 @@
 // doing only the pinging, no points; and/or the agent itself with ping_raw_points false.
 //
 // Options: --devices N --interval DUR (one custom case instead of the two defaults)
-//          --seconds S (120)  --only floor|20k|100k  --baseline fping|noraw|all|none (fping)
+//          --seconds S (120)  --only floor|20k|100k|100k1s  --baseline fping|noraw|all|none (fping)
 //          --baseline-seconds S (min(60, seconds))  --cpu-prof (profile the agent, print top functions)
 //          --keep (keep the temp dir with config, log, output and profile)
 //          --node-opt "FLAGS" (extra node flags for the agent, e.g. "--trace-gc"; its stdout goes to agent.log)
@@ -310,10 +310,17 @@ function newWorkDir(tag: string): string {
   return mkdtempSync(join(base, `netscan-bench-agent-${tag}-`));
 }
 
-function summariseProfiles(dir: string): void {
+/**
+ * Prints each profile's top functions and areas and, given the process's CPU µs per ping sent, that
+ * cost split by group (engine / scheduler / summaries / encoding / output / other): each group's
+ * share of the profiled main thread's busy time (whole process life, the start-up sweep included)
+ * times the measured µs per ping.
+ */
+function summariseProfiles(dir: string, usPerPing: number): void {
   if (!existsSync(dir)) return;
   for (const f of readdirSync(dir).filter((x) => x.endsWith('.cpuprofile'))) {
     const s = summariseProfile(JSON.parse(readFileSync(join(dir, f), 'utf8')) as CpuProfile, 25);
+    const perPing = s.groups.map((g) => ({ ...g, us_per_ping: r2((g.busySharePct / 100) * usPerPing, 2) }));
     const row: Row = {
       suite: 'agent',
       case: 'cpu_profile',
@@ -322,8 +329,11 @@ function summariseProfiles(dir: string): void {
       busy_pct: s.busyPct,
       areas: s.areas.slice(0, 15),
       functions: s.functions,
+      cpu_us_per_ping: r2(usPerPing, 2),
+      groups: perPing,
     };
     emit(row, [
+      `CPU per ping sent by group (${r2(usPerPing, 1)} µs in all; share of busy profile x µs/ping): ${perPing.map((g) => `${g.group} ${g.us_per_ping} µs (${g.busySharePct}%)`).join(', ')}`,
       `profile ${f}: ${s.wallMs} ms (whole process life), main thread busy ${s.busyPct}%; self time by area (% of wall, % of busy):`,
       ...s.areas
         .slice(0, 15)
@@ -473,6 +483,8 @@ async function runAgent(c: CaseSpec): Promise<void> {
     // need, and the agent's own figure must agree.
     const expectedPings = (c.devices * usage.windowMs) / c.intervalMs;
     const sent = health1.pings_sent_total - health0.pings_sent_total;
+    // What a ping really costs: CPU over the window per ping the agent sent (not per ping due).
+    const usPerPing = sent > 0 ? (1e6 * usage.cpuCores * windowS) / sent : Number.NaN;
     const sumFailures = (d: HealthDoc): number => Object.values(d.ping_failures).reduce((x, y) => x + y, 0);
     const healthFailures = sumFailures(health1) - sumFailures(health0);
     const lags = healthSamples.map((s) => s.send_lag_p99_ms).sort((x, y) => x - y);
@@ -504,6 +516,7 @@ async function runAgent(c: CaseSpec): Promise<void> {
       summary_interval: summaryInterval,
       window_s: r2(windowS, 1),
       discovery_s: r2(discoveryMs / 1000, 1),
+      cpu_us_per_ping: r2(usPerPing, 2),
       sweep_ms: sweep.elapsed_ms,
       sweep_alive: sweep.alive,
       cpu_cores: r2(usage.cpuCores, 3),
@@ -647,6 +660,7 @@ async function runAgent(c: CaseSpec): Promise<void> {
               : 'prometheus.per_device on, /metrics never scraped (baseline)',
           ]
         : []),
+      `CPU per ping sent: ${r2(usPerPing, 1)} µs (user ${r2((usPerPing * usage.userCores) / Math.max(usage.cpuCores, 1e-9), 1)}, system ${r2((usPerPing * usage.systemCores) / Math.max(usage.cpuCores, 1e-9), 1)}; ${sent} pings in ${r2(windowS, 1)} s)`,
       `per 1k devices: CPU ${r2((1e6 * usage.cpuCores) / c.devices, 1)} millicores, RSS ${r2((1000 * usage.rssAvgMb) / c.devices, 2)} MB; per 1k pings/s: ${r2((1e6 * usage.cpuCores) / pps, 1)} millicores`,
       `log: ${log.warnings} warnings, ${log.errors} errors${log.messages.length ? ` (${log.messages.slice(0, 5).join('; ')})` : ''}; exit ${stop.code} after ${stop.stopMs} ms`,
       c.reference
@@ -654,7 +668,7 @@ async function runAgent(c: CaseSpec): Promise<void> {
         : `overall ${mark(row.pass as boolean)}`,
     ];
     emit(row, lines);
-    if (cpuProf) summariseProfiles(profDir);
+    if (cpuProf) summariseProfiles(profDir, usPerPing);
   } finally {
     if (child.exitCode === null && child.signalCode === null) await stopChild(child, 10_000);
     if (hogChild) await stopChild(hogChild, 5000, 'SIGKILL');
@@ -890,9 +904,13 @@ const cases: CaseSpec[] = custom
       },
       { name: 'monitor_20k_1s', devices: 20_000, intervalMs: 1000, rawPoints: true, seconds },
       { name: 'monitor_100k_5s', devices: 100_000, intervalMs: 5000, rawPoints: true, seconds },
+      // Beyond what 2 cores serve (100k pings/s): how far the agent gets. Only with --only 100k1s.
+      ...(only === '100k1s'
+        ? [{ name: 'overload_100k1s_1s', devices: 100_000, intervalMs: 1000, rawPoints: true, seconds }]
+        : []),
     ].filter((c) => only === undefined || c.name.includes(`_${only}_`) || c.name.startsWith(`${only}_`));
 if (cases.length === 0) {
-  console.error(`bench agent: --only ${only} matches no case (floor, 20k, 100k)`);
+  console.error(`bench agent: --only ${only} matches no case (floor, 20k, 100k, 100k1s)`);
   process.exit(2);
 }
 note(

@@ -7,6 +7,8 @@
 //   scheduler_realtime        the same on the real clock for --seconds: CPU %, send lag p50/p99/max,
 //                             against the baseline of one timer per device (the Go shape: one
 //                             goroutine + timer per device, here one setTimeout chain per device).
+//   pipeline_sim              CPU per ping of everything after the engine (scheduler, state, RTT histogram,
+//                             device tags, line protocol, writer) on a fake clock: see pipeline.ts.
 //   high_churn                20k devices at 1 s, 10% replaced every minute for 10 simulated minutes:
 //                             no device without its schedule for more than one interval, none with two,
 //                             and the heap back to its steady level.
@@ -21,6 +23,7 @@ import { DeviceStore } from '../../internal/state/device-store.js';
 import { FakeClock } from '../../internal/testkit/fake-clock.js';
 import { silentLogger } from '../../internal/testkit/logger.js';
 import { pingPoint } from '../../internal/model/points.js';
+import { pipelineSim } from './pipeline.js';
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');
@@ -414,6 +417,24 @@ if (wanted('scheduler_realtime') || wanted('per_device')) {
     gc();
     await realtimePerDeviceTimers(20_000, 1000, realSeconds, ours);
     gc();
+  }
+}
+if (wanted('pipeline_sim')) {
+  for (const n of [20_000, 100_000]) {
+    const f = await pipelineSim(n, n > 20_000 ? 5 : 10);
+    emit(
+      {
+        suite: 'schedule',
+        case: 'pipeline_sim',
+        n,
+        ns_per_op: Math.round(1000 * f.usPerPing),
+        ops_per_sec: Math.round(1e6 / f.usPerPing),
+        user_us_per_ping: f.userUsPerPing,
+        pings: f.pings,
+        bytes: f.bytes,
+      },
+      `${f.usPerPing.toFixed(2)} µs CPU per ping after the engine (user ${f.userUsPerPing.toFixed(2)}), ${f.pings} pings, ${f.bytes} bytes of line protocol`,
+    );
   }
 }
 if (wanted('high_churn')) await highChurn(20_000, Number(argValue('--minutes') ?? 10));

@@ -26,12 +26,16 @@ export interface Point {
   readonly bucket?: 'primary' | 'health';
 }
 
+// Field values are never changed once built, so the two booleans are shared (no object per point).
+const TRUE: FieldValue = Object.freeze({ type: 'bool', value: true });
+const FALSE: FieldValue = Object.freeze({ type: 'bool', value: false });
+
 /** Helpers to build typed field values without repeating the tag literals. */
 export const field = {
   float: (value: number): FieldValue => ({ type: 'float', value }),
   int: (value: number): FieldValue => ({ type: 'int', value: Math.trunc(value) }),
   uint: (value: number): FieldValue => ({ type: 'uint', value: Math.max(0, Math.trunc(value)) }),
-  bool: (value: boolean): FieldValue => ({ type: 'bool', value }),
+  bool: (value: boolean): FieldValue => (value ? TRUE : FALSE),
   string: (value: string): FieldValue => ({ type: 'string', value }),
 } as const;
 

@@ -59,20 +59,38 @@ export class PingBreaker {
     this.#opts = { maxConsecutiveFails: opts.maxConsecutiveFails, backoffMs: opts.backoffMs };
   }
 
+  // Each call is guarded inline (no closure per call: these run on every slot and probe).
+
   /** True while the breaker is open; false when the state manager cannot say. */
   isSuspended(ip: string): boolean {
-    return this.#guard(ip, false, () => this.#state.isPingSuspended(ip));
+    try {
+      return this.#state.isPingSuspended(ip);
+    } catch (err) {
+      this.#failed(ip, err);
+      return false;
+    }
   }
 
   /** A reply came back. */
   recordSuccess(ip: string): void {
-    this.#guard(ip, undefined, () => this.#state.recordPingSuccess(ip));
+    try {
+      this.#state.recordPingSuccess(ip);
+    } catch (err) {
+      this.#failed(ip, err);
+    }
   }
 
   /** A host-side failure (`reason` is logged when it opens the breaker). */
   recordFailure(ip: string, reason: PingFailureReason): void {
     const { maxConsecutiveFails: fails, backoffMs } = this.#opts;
-    if (!this.#guard(ip, false, () => this.#state.recordPingFailure(ip, fails, backoffMs))) return;
+    let tripped: boolean;
+    try {
+      tripped = this.#state.recordPingFailure(ip, fails, backoffMs);
+    } catch (err) {
+      this.#failed(ip, err);
+      return;
+    }
+    if (!tripped) return;
     this.#trips++;
     this.#log.warn(
       { ip, reason, fails, backoff_ms: backoffMs },
@@ -80,12 +98,7 @@ export class PingBreaker {
     );
   }
 
-  #guard<T>(ip: string, fallback: T, call: () => T): T {
-    try {
-      return call();
-    } catch (err) {
-      this.#errors.error('state', { err, ip }, 'state manager call failed');
-      return fallback;
-    }
+  #failed(ip: string, err: unknown): void {
+    this.#errors.error('state', { err, ip }, 'state manager call failed');
   }
 }

@@ -3,7 +3,7 @@ import type { Clock } from '../clock/clock.js';
 import { errorMessage, hasCode } from '../errors/errors.js';
 import type { LimitedErrorLog } from '../log/log-limiter.js';
 import type { Logger } from '../log/log.js';
-import type { PingFailureReason, PingOutcome, Pinger } from '../model/ping.js';
+import type { PingFailureReason, PingOptions, PingOutcome, Pinger } from '../model/ping.js';
 import { pingPoint } from '../model/points.js';
 import type { PingBreaker } from './breaker.js';
 import type { GuardedSink } from './guarded-sink.js';
@@ -76,6 +76,8 @@ export class ProbeRunner<E extends ProbeDevice> {
   readonly #deps: ProbeRunnerDeps<E>;
   #opts: ProbeOptions;
   readonly #abort = new AbortController();
+  /** What every probe is sent with (one object, rebuilt when the options change). */
+  #pingOpts: PingOptions;
   #stopping = false;
   #inFlight = 0;
   #drained: (() => void) | undefined;
@@ -99,12 +101,14 @@ export class ProbeRunner<E extends ProbeDevice> {
   constructor(deps: ProbeRunnerDeps<E>, opts: ProbeOptions) {
     this.#deps = deps;
     this.#opts = opts;
+    this.#pingOpts = Object.freeze({ timeoutMs: opts.timeoutMs, signal: this.#abort.signal });
     setMaxListeners(0, this.#abort.signal);
   }
 
   /** Applies new options; probes in flight keep the timeout they were sent with. */
   configure(opts: ProbeOptions): void {
     this.#opts = opts;
+    this.#pingOpts = Object.freeze({ timeoutMs: opts.timeoutMs, signal: this.#abort.signal });
   }
 
   /** Probes in flight. */
@@ -179,7 +183,7 @@ export class ProbeRunner<E extends ProbeDevice> {
     this.#sent++;
     let p: Promise<PingOutcome>;
     try {
-      p = this.#deps.pinger.ping(e.ip, { timeoutMs: this.#opts.timeoutMs, signal: this.#abort.signal });
+      p = this.#deps.pinger.ping(e.ip, this.#pingOpts);
     } catch (err) {
       p = Promise.reject(err);
     }
@@ -268,7 +272,6 @@ export class ProbeRunner<E extends ProbeDevice> {
       return;
     }
     const { windows, breaker } = this.#deps;
-    const now = this.#deps.clock.now();
     const sentAt = Number.isFinite(o.sentAtMs) ? o.sentAtMs : dispatchMs;
     const lag = sentAt - slot;
     this.#lags.add(lag);
@@ -282,7 +285,7 @@ export class ProbeRunner<E extends ProbeDevice> {
       breaker.recordSuccess(e.ip);
     } else {
       let reason = o.reason;
-      if (reason === 'timeout' && this.#overloaded(dispatchMs, sentAt, now)) {
+      if (reason === 'timeout' && this.#overloaded(dispatchMs, sentAt, this.#deps.clock.now())) {
         reason = 'agent_overloaded';
         result = { ...o, reason };
       }

@@ -75,3 +75,91 @@ test('rebuild restores order after keys change in place', () => {
     [3, 2, 1, 0],
   );
 });
+
+test('interleaved pushes, pops and removals pop exactly in (due, push order), with exact membership', () => {
+  // Mostly the scheduler's pattern (pop the earliest, push it one interval later), mixed with
+  // pushes anywhere, removals and re-adds, long enough for the sorted run to be compacted.
+  fc.assert(
+    fc.property(
+      fc.array(
+        fc.oneof(
+          { arbitrary: fc.constant({ op: 'serve' as const }), weight: 6 },
+          {
+            arbitrary: fc.record({
+              op: fc.constant('push' as const),
+              id: fc.nat(39),
+              due: fc.integer({ min: 0, max: 3000 }),
+            }),
+            weight: 1,
+          },
+          { arbitrary: fc.record({ op: fc.constant('remove' as const), id: fc.nat(39) }), weight: 1 },
+        ),
+        { maxLength: 3000 },
+      ),
+      (ops) => {
+        const h = new SlotHeap<ReturnType<typeof item>>();
+        const items = Array.from({ length: 40 }, (_, i) => item(i));
+        // The model: id -> [due, push number]; the earliest is the smallest pair.
+        const model = new Map<number, [number, number]>();
+        let pushes = 0;
+        const push = (id: number, due: number): void => {
+          h.push(items[id]!, due);
+          model.set(id, [due, pushes++]);
+        };
+        const earliest = (): number | undefined => {
+          let best: number | undefined;
+          for (const [id, [d, s]] of model) {
+            const b = best === undefined ? undefined : model.get(best)!;
+            if (b === undefined || d < b[0] || (d === b[0] && s < b[1])) best = id;
+          }
+          return best;
+        };
+        for (let i = 0; i < 40; i++) push(i, i * 25);
+        for (const o of ops) {
+          if (o.op === 'serve') {
+            const want = earliest();
+            const got = h.pop();
+            assert.equal(got?.id, want);
+            if (got === undefined) continue;
+            assert.equal(got.heapIndex, -1);
+            model.delete(got.id);
+            push(got.id, got.dueMs + 1000);
+          } else if (o.op === 'push') {
+            if (!h.has(items[o.id]!)) push(o.id, o.due);
+          } else {
+            assert.equal(h.remove(items[o.id]!), model.delete(o.id));
+          }
+          assert.equal(h.size, model.size);
+          for (const it of items) assert.equal(h.has(it), model.has(it.id), `membership of ${it.id}`);
+          assert.equal(h.peek()?.id, earliest());
+        }
+        assert.equal(h.values().length, model.size);
+        for (let want = earliest(); want !== undefined; want = earliest()) {
+          assert.equal(h.pop()?.id, want);
+          model.delete(want);
+        }
+        assert.equal(h.pop(), undefined);
+        assert.equal(h.size, 0);
+      },
+    ),
+    { numRuns: 60 },
+  );
+});
+
+test('the steady pattern (pop, push one interval later) keeps every item once through many rounds', () => {
+  const h = new SlotHeap<ReturnType<typeof item>>();
+  const items = Array.from({ length: 3000 }, (_, i) => item(i));
+  items.forEach((it, i) => h.push(it, (i * 7919) % 1000));
+  let last = -Infinity;
+  for (let n = 0; n < 3000 * 5; n++) {
+    const it = h.pop()!;
+    assert.ok(it.dueMs >= last);
+    last = it.dueMs;
+    h.push(it, it.dueMs + 1000);
+    assert.equal(h.size, 3000);
+  }
+  for (const it of items) assert.ok(h.has(it));
+  h.clear();
+  assert.equal(h.size, 0);
+  for (const it of items) assert.equal(it.heapIndex, -1);
+});

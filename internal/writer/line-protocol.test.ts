@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { Point as ClientPoint } from '@influxdata/influxdb-client';
 import { field, type FieldValue, type Point } from '../model/point.js';
-import { toLineProtocol } from './line-protocol.js';
+import { attachedTags, encodedTagSet, encodeTags, timestampText, toLineProtocol } from './line-protocol.js';
 
 const v2 = { unsignedAsInteger: false };
 
@@ -68,5 +68,60 @@ test('unrepresentable fields are left out and a point without fields is refused'
       v2,
     ),
     'm,ip=127.0.0.1 u=7u 5',
+  );
+});
+
+test('a tag set from encodedTagSet renders exactly as the same tags rendered afresh, escapes included', () => {
+  // Any text, control characters included: tag values are escaped or have them replaced.
+  const text = fc.string({ unit: 'binary', maxLength: 10 });
+  const key = text.filter((s) => s !== '' && s !== '__proto__');
+  fc.assert(
+    fc.property(
+      fc.dictionary(key, fc.oneof(text, fc.constant(''), fc.constantFrom('a b', 'x,y', 'k=v', 'b\\', 'q"'))),
+      (tags) => {
+        const fields = { v: field.int(1) };
+        const cached = encodedTagSet({ ...tags });
+        const fresh = toLineProtocol({ measurement: 'm', tags: { ...tags }, fields, timeMs: 3 }, v2);
+        assert.equal(toLineProtocol({ measurement: 'm', tags: cached, fields, timeMs: 3 }, v2), fresh);
+        assert.equal(attachedTags(cached), encodeTags(tags));
+      },
+    ),
+    { numRuns: 300 },
+  );
+  const tags = encodedTagSet({ site: 'hall 2,row=3', ip: '127.0.0.1', empty: '', ctl: 'a\nb' });
+  assert.equal(attachedTags(tags), ',ctl=a_b,ip=127.0.0.1,site=hall\\ 2\\,row\\=3');
+});
+
+test('the attached rendering is invisible to copies: a changed copy is rendered from its own tags', () => {
+  const tags = encodedTagSet({ ip: '127.0.0.1', name: 'old' });
+  assert.ok(Object.isFrozen(tags));
+  assert.throws(() => {
+    (tags as Record<string, string>).name = 'x';
+  }, TypeError);
+  assert.deepEqual(Object.keys(tags), ['ip', 'name']);
+  assert.deepEqual(tags, { ip: '127.0.0.1', name: 'old' });
+  const copy = { ...tags, name: 'new' };
+  assert.equal(attachedTags(copy), undefined);
+  const line = toLineProtocol({ measurement: 'ping', tags: copy, fields: { ok: field.bool(true) }, timeMs: 1 }, v2);
+  assert.equal(line, 'ping,ip=127.0.0.1,name=new ok=T 1');
+  assert.equal(attachedTags({ ip: '127.0.0.1' }), undefined, 'a plain object has none');
+});
+
+test('timestamps render as String(ms), in and out of order, across seconds and at the edges', () => {
+  const cases = [0, 1, 999, 1000, 1001, 1999, 2000, 1_700_000_000_000, 1_700_000_000_999, 1_700_000_001_000];
+  cases.push(1_699_999_999_999, -1, -1000, -1001, 2 ** 53 - 1, 2 ** 53, 2 ** 60, 123_456_789_012_345);
+  for (const ms of cases) assert.equal(timestampText(ms), String(ms), String(ms));
+  fc.assert(
+    fc.property(
+      fc.array(
+        fc.oneof(
+          fc.integer({ min: -(2 ** 45), max: 2 ** 45 }),
+          fc.integer({ min: 1_700_000_000_000, max: 1_700_000_003_000 }),
+        ),
+      ),
+      (xs) => {
+        for (const ms of xs) assert.equal(timestampText(ms), String(ms));
+      },
+    ),
   );
 });

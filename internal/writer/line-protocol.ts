@@ -52,6 +52,59 @@ function sortedKeys(o: object): string[] {
   return keys;
 }
 
+// Timestamps: points arrive in about time order, so the seconds are rendered once per second and
+// only the milliseconds per point (a number past 2^31 costs a double-to-text conversion).
+const MS_TEXT = Array.from({ length: 1000 }, (_, i) => String(i).padStart(3, '0'));
+let lastSecond = -1;
+let lastSecondText = '';
+
+/** `String(ms)` for an integer `ms`, cheaper for one in the same second as the previous call. */
+export function timestampText(ms: number): string {
+  const second = Math.floor(ms / 1000);
+  const rest = ms - second * 1000;
+  // Whole seconds from 1 on (no leading zero), exact integers only; anything else the slow way.
+  if (!(second >= 1 && rest >= 0 && rest < 1000 && Number.isSafeInteger(ms))) return String(ms);
+  if (second !== lastSecond) {
+    lastSecond = second;
+    lastSecondText = String(second);
+  }
+  return lastSecondText + MS_TEXT[rest]!;
+}
+
+/**
+ * Where a tag set made by {@link encodedTagSet} keeps its rendering. A symbol-keyed,
+ * non-enumerable property: object spreads, `Object.keys` and deep equality never see it, so a
+ * copy of the tags (which may then differ) is always rendered afresh.
+ */
+const ENCODED = Symbol('netscan.lineProtocolTags');
+
+/** The rendered tag part of a line: `,key=value` per non-empty tag, sorted by key, escaped. */
+export function encodeTags(tags: Readonly<Record<string, string>>): string {
+  let out = '';
+  for (const key of sortedKeys(tags)) {
+    const value = tags[key]!;
+    // InfluxDB drops a tag with an empty value; the client's Point does the same.
+    if (value === '') continue;
+    out += `,${cached(keyCache, key, renderKey)}=${tagText(value)}`;
+  }
+  return out;
+}
+
+/**
+ * Freezes `tags` and attaches its line-protocol rendering, so every point that carries this very
+ * object (a device's cached tag set, shared by all its points) is encoded without looking at its
+ * tags again. Frozen, the object cannot drift from its rendering; a changed tag set is a new object.
+ */
+export function encodedTagSet(tags: Record<string, string>): Readonly<Record<string, string>> {
+  Object.defineProperty(tags, ENCODED, { value: encodeTags(tags), enumerable: false });
+  return Object.freeze(tags);
+}
+
+/** The rendering {@link encodedTagSet} attached to `tags`, or undefined for any other object. */
+export function attachedTags(tags: Readonly<Record<string, string>>): string | undefined {
+  return (tags as { [ENCODED]?: string })[ENCODED];
+}
+
 /**
  * Renders one point as a line of InfluxDB line protocol with millisecond timestamps, using the
  * escaping of @influxdata/influxdb-client (`escape.measurement/tag/quoted`) and the same output
@@ -59,12 +112,14 @@ function sortedKeys(o: object): string[] {
  * Fields whose value cannot be represented (NaN, Infinity, integers beyond 2^53) are left out;
  * returns undefined when no field remains or the measurement is empty, so the caller counts the
  * point as invalid instead of sending a line the server would reject with the whole batch.
+ * A tag set from {@link encodedTagSet} is not rendered again: its attached rendering is used.
  */
 export function toLineProtocol(point: Point, opts: LineProtocolOptions): string | undefined {
   if (point.measurement === '' || !Number.isFinite(point.timeMs)) return undefined;
-  let fields = '';
-  for (const key of sortedKeys(point.fields)) {
-    const f = point.fields[key]!;
+  const fields = point.fields;
+  let out = '';
+  for (const key of sortedKeys(fields)) {
+    const f = fields[key]!;
     let v: string;
     switch (f.type) {
       case 'float':
@@ -89,15 +144,9 @@ export function toLineProtocol(point: Point, opts: LineProtocolOptions): string 
         break;
     }
     const k = cached(keyCache, key, renderKey);
-    fields = fields === '' ? `${k}=${v}` : `${fields},${k}=${v}`;
+    out = out === '' ? `${k}=${v}` : `${out},${k}=${v}`;
   }
-  if (fields === '') return undefined;
-  let line = cached(measurementCache, point.measurement, renderMeasurement);
-  for (const key of sortedKeys(point.tags)) {
-    const value = point.tags[key]!;
-    // InfluxDB drops a tag with an empty value; the client's Point does the same.
-    if (value === '') continue;
-    line += `,${cached(keyCache, key, renderKey)}=${tagText(value)}`;
-  }
-  return `${line} ${fields} ${Math.trunc(point.timeMs)}`;
+  if (out === '') return undefined;
+  const tags = attachedTags(point.tags) ?? encodeTags(point.tags);
+  return `${cached(measurementCache, point.measurement, renderMeasurement)}${tags} ${out} ${timestampText(Math.trunc(point.timeMs))}`;
 }

@@ -1,0 +1,98 @@
+// What the agent's JavaScript costs per ping after the ICMP engine, in one process on a fake clock:
+// scheduler (heap, token bucket, breaker = the real DeviceStore, summaries), the RTT histogram,
+// device tags, line protocol and the writer (batching, books) in front of a transport that only
+// counts bytes. The engine is a no-op pinger answering at once, so the figure is CPU per ping of
+// everything the whole-agent bench measures minus the engine and the kernel; CPU time, not wall
+// time, so a busy shared machine inflates it less than it does the whole-agent bench.
+import { Histogram, Registry } from 'prom-client';
+import type { PingOutcome, Pinger } from '../../internal/model/ping.js';
+import { PingScheduler } from '../../internal/schedule/ping-scheduler.js';
+import type { StallMonitor } from '../../internal/schedule/stall-monitor.js';
+import { DeviceStore } from '../../internal/state/device-store.js';
+import { FakeClock } from '../../internal/testkit/fake-clock.js';
+import { silentLogger } from '../../internal/testkit/logger.js';
+import { InfluxWriter } from '../../internal/writer/influx-writer.js';
+import type { LineTransport } from '../../internal/writer/transport.js';
+import { rttObserver } from '../../src/agent-stages.js';
+import { parseConfigText } from '../../src/config/load.js';
+import { DeviceTags } from '../../src/device-tags.js';
+
+/** One run's figures. */
+export interface PipelineFigures {
+  /** CPU (user + system) per ping sent, µs. */
+  usPerPing: number;
+  /** User CPU per ping sent, µs. */
+  userUsPerPing: number;
+  pings: number;
+  /** Line-protocol bytes the writer handed to the transport. */
+  bytes: number;
+}
+
+const noStalls: StallMonitor = {
+  start: () => undefined,
+  stop: () => undefined,
+  maxStallMs: () => 0,
+  stats: () => ({ stallsTotal: 0, stallMsTotal: 0, maxStallMs: 0, loopDelayP99Ms: NaN }),
+};
+
+const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** Runs `n` devices at 1 s for `simSeconds` of simulated time after a 3 s warm-up. */
+export async function pipelineSim(n: number, simSeconds: number): Promise<PipelineFigures> {
+  const clock = new FakeClock(1_700_000_040_000);
+  const logger = silentLogger();
+  let bytes = 0;
+  const transport: LineTransport = {
+    name: 'null',
+    unsignedAsInteger: false,
+    send: (body) => {
+      bytes += body.length;
+      return Promise.resolve();
+    },
+    close: () => Promise.resolve(),
+  };
+  const writer = new InfluxWriter({ transport, clock, logger, batchSize: 5000, maxBufferPoints: 1_000_000 });
+  await writer.start();
+  const config = parseConfigText('agent_name: bench\nnetworks: [{cidr: "127.0.0.0/8", labels: {site: lab}}]\n', {
+    env: {},
+  }).config;
+  const tags = new DeviceTags(writer, config);
+  const store = new DeviceStore({ clock, maxDevices: n });
+  const rtt = new Histogram({
+    name: 'rtt',
+    help: 'RTT',
+    buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [new Registry()],
+  });
+  let k = 0;
+  const pinger: Pinger = {
+    ping: (ip) =>
+      Promise.resolve<PingOutcome>({ ok: true, ip, rttMs: 0.0123 + (k++ % 1000) * 1e-5, sentAtMs: clock.now() }),
+  };
+  const sched = new PingScheduler(
+    { clock, pinger, sink: tags, state: store, logger, stallMonitor: noStalls, observer: rttObserver(rtt, undefined) },
+    { intervalMs: 1000, timeoutMs: 500, ratePerSec: 1e7, burst: 1e5, summaryIntervalMs: 60_000 },
+  );
+  for (let i = 0; i < n; i++) {
+    const ip = `127.${((i + 256) >> 16) & 255}.${((i + 256) >> 8) & 255}.${(i + 256) & 255}`;
+    store.markSeen(ip);
+    sched.add(ip);
+  }
+  sched.start();
+  const run = async (ms: number): Promise<void> => {
+    for (let t = 0; t < ms; t += 10) {
+      clock.advance(10);
+      await tick();
+    }
+  };
+  await run(3000);
+  const sent0 = sched.stats().pingsSentTotal;
+  const cpu0 = process.cpuUsage();
+  await run(simSeconds * 1000);
+  const cpu = process.cpuUsage(cpu0);
+  const pings = sched.stats().pingsSentTotal - sent0;
+  await sched.stop();
+  await writer.close();
+  writer.checkBooks();
+  return { usPerPing: (cpu.user + cpu.system) / pings, userUsPerPing: cpu.user / pings, pings, bytes };
+}
