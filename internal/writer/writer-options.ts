@@ -21,6 +21,8 @@ export interface InfluxWriterOptions {
   maxBufferPoints: number;
   /** Requests in flight at once. */
   maxConcurrentWrites: number;
+  /** Send the sealed batches waiting as one request (up to maxBatchBytes), so a backlog drains in one round trip. */
+  coalesceBatches: boolean;
   /** Directory of the durable spool; undefined keeps failed batches in memory only. */
   spoolDir: string | undefined;
   /** Upper bound of the spool on disk, in bytes; the oldest data is dropped past it. */
@@ -52,6 +54,7 @@ export const defaultInfluxWriterOptions = {
   flushIntervalMs: 5000,
   maxBufferPoints: 200_000,
   maxConcurrentWrites: 2,
+  coalesceBatches: false,
   spoolDir: undefined,
   spoolMaxBytes: 1024 * 1024 * 1024,
   spoolSegmentBytes: defaultSpoolSegmentBytes,
