@@ -5,7 +5,8 @@ import { FakeClock } from '../testkit/fake-clock.js';
 import { FakeLineTransport } from '../testkit/fake-line-transport.js';
 import { silentLogger } from '../testkit/logger.js';
 import { BatchQueue } from './batch-queue.js';
-import { InfluxWriter } from './influx-writer.js';
+import { defaultInfluxWriterOptions, InfluxWriter } from './influx-writer.js';
+import type { LineTransport, WriteTarget } from './transport.js';
 
 const pt = (i: number, bucket?: 'health'): Point => ({
   measurement: 'ping',
@@ -75,3 +76,32 @@ for (const coalesceBatches of [true, false]) {
     w.checkBooks();
   });
 }
+
+test('the default writer keeps up with 100,000 points/s against a server taking 150 ms per 5,000-line request', async () => {
+  const clock = new FakeClock();
+  let lines = 0;
+  const slow: LineTransport = {
+    name: 'slow',
+    unsignedAsInteger: false,
+    send: async (body: string, _target: WriteTarget, signal: AbortSignal) => {
+      await clock.sleep(150, signal);
+      lines += body.split('\n').length;
+    },
+    close: () => Promise.resolve(),
+  };
+  const w = new InfluxWriter({ transport: slow, clock, logger: silentLogger() });
+  await w.start();
+  // 8 s at 100k points/s: 5,000 points every 50 ms.
+  for (let tick = 0; tick < 160; tick++) {
+    for (let k = 0; k < 5000; k++) w.write(pt(tick * 5000 + k));
+    await clock.advanceAsync(50);
+  }
+  const s = w.stats();
+  assert.equal(s.pointsDropped, 0);
+  assert.ok(s.queueDepth <= 2 * defaultInfluxWriterOptions.batchSize, `queue ${s.queueDepth} points`);
+  assert.equal(lines, s.pointsWritten);
+  const closed = w.close(10_000);
+  await clock.advanceAsync(10_000);
+  await closed;
+  assert.equal(w.stats().pointsWritten, 800_000);
+});
