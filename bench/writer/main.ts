@@ -1,4 +1,4 @@
-// Writer benchmarks: `npm run bench -- writer [--json] [--only throughput,null,outage,saturation,wal]
+// Writer benchmarks: `npm run bench -- writer [--json] [--only throughput,null,outage,saturation,wal,sustained]
 //   [--points N] [--rounds R] [--outage-seconds S] [--rate P] [--saturation-seconds S]`.
 // Every case runs against servers started here on loopback (VictoriaMetrics, a slow HTTP sink).
 //  - throughput: points/s through InfluxWriter to VictoriaMetrics vs the plain
@@ -11,6 +11,10 @@
 //  - wal: P points/s (20k and 100k, or --rate) for S seconds (--wal-seconds, default 10) into an
 //    endpoint that answers 204, with the write-ahead log on vs off (spool on in both) in the
 //    same run: process CPU, bytes the log wrote per second, and what the kernel wrote to disk.
+//  - sustained: what the agent writes for --sustained-devices (100k) devices pinged every second,
+//    paced at --sustained-rate P (100k points/s) for --sustained-seconds S (20), through the outputs
+//    as the agent builds them (default options, spool and write-ahead log on) to VictoriaMetrics and
+//    to the file output (--sustained-targets vm,file; vm-cold: a server without the series yet); see sustained.ts.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -25,6 +29,7 @@ import { distinctSampleCount, VictoriaMetrics } from '../../internal/testkit/vic
 import { InfluxWriter, type WriterStats } from '../../internal/writer/influx-writer.js';
 import { pingPoint } from '../../internal/model/points.js';
 import { InfluxV2Transport } from '../../internal/writer/transport.js';
+import { sustained, type SustainedTarget } from './sustained.js';
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');
@@ -496,3 +501,17 @@ if (only.includes('saturation')) {
 }
 if (only.includes('outage')) await outage();
 if (only.includes('wal')) await walBench();
+if (only.includes('sustained'))
+  await sustained(
+    {
+      ratePointsPerS: Number(argValue('--sustained-rate') ?? 100_000),
+      seconds: Number(argValue('--sustained-seconds') ?? 20),
+      devices: Number(argValue('--sustained-devices') ?? 100_000),
+      influxdbExtra: argValue('--sustained-influxdb'),
+      cpuProfDir: argValue('--sustained-cpu-prof'),
+      configExtra: argValue('--sustained-config'),
+      emit,
+      logger: log,
+    },
+    (argValue('--sustained-targets') ?? 'vm,file').split(',') as SustainedTarget[],
+  );

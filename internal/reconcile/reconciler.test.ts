@@ -263,6 +263,29 @@ test('a failed prepare leaves what runs untouched', () => {
   assert.equal(target.size, 0);
 });
 
+test('a start with room for every restored device monitors them all in state order; past the cap the rest wait in order', async () => {
+  const clock = new FakeClock(T0);
+  for (const cap of [6, 4]) {
+    const source = new ManualSource();
+    for (let i = 1; i <= 6; i++) source.add(ipOf(i), false);
+    const target = new SetTarget();
+    target.set.add(ipOf(9)); // left from before: stopped first, so its place counts
+    const rec = new Reconciler(
+      { source, target, clock, logger: silentLogger() },
+      { maxMonitored: cap, resyncIntervalMs: 0 },
+    );
+    rec.start();
+    const all = [1, 2, 3, 4, 5, 6].map(ipOf);
+    assert.deepEqual([...target.set], all.slice(0, cap), `cap ${cap}`);
+    assert.deepEqual(rec.unmonitored(), all.slice(cap), `cap ${cap}`);
+    assert.deepEqual(
+      { monitored: rec.stats().monitored, unmonitored: rec.stats().unmonitored },
+      { monitored: cap, unmonitored: 6 - cap },
+    );
+    await rec.stop();
+  }
+});
+
 test('the periodic resync repairs schedules out of step with the state (a restore without events) and says so', async () => {
   const { logger, lines } = captureLogger('info');
   const clock = new FakeClock(T0);

@@ -193,10 +193,16 @@ export class Reconciler {
       return { added: 0, removed: 0, unmonitored: this.#waiting.size, ok: false };
     }
     for (const ip of gone) this.#waiting.delete(ip);
-    for (const ip of toQueue) this.#waiting.add(ip);
     let removed = 0;
     for (const ip of toStop) removed += this.#stopOne(ip) ? 1 : 0;
     const cap = this.#opts.maxMonitored;
+    if (this.#waiting.size === 0 && this.#target.size + toQueue.length <= cap) {
+      // Room for all (the start, a restored snapshot): start them at once rather than through the queue.
+      for (const ip of toQueue) this.#target.add(ip);
+      this.#afterChange();
+      return { added: toQueue.length, removed, unmonitored: 0, ok: true };
+    }
+    for (const ip of toQueue) this.#waiting.add(ip);
     if (this.#target.size > cap) {
       // A lowered cap: the most recently started schedules give up their places first.
       const excess = [...this.#target.ips()].slice(cap);

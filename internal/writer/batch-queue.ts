@@ -91,6 +91,30 @@ export class BatchQueue {
     return b;
   }
 
+  /**
+   * Takes the oldest sealed batch merged with the sealed batches after it of the same target
+   * while the body stays within `maxBytes` (UTF-16 code units): a backlog leaves in one request
+   * instead of one round trip per batch. Seq and write-ahead log group are the oldest's.
+   */
+  shiftCoalesced(maxBytes: number): Batch | undefined {
+    const first = this.shift();
+    if (!first) return undefined;
+    const bodies = [first.body];
+    let bytes = first.body.length;
+    let points = first.points;
+    let walGroup = first.walGroup;
+    for (let next = this.#ready[0]; next !== undefined; next = this.#ready[0]) {
+      if (next.target !== first.target || bytes + 1 + next.body.length > maxBytes) break;
+      this.shift();
+      bodies.push(next.body);
+      bytes += 1 + next.body.length;
+      points += next.points;
+      if (next.walGroup !== undefined && (walGroup === undefined || next.walGroup < walGroup)) walGroup = next.walGroup;
+    }
+    if (bodies.length === 1) return first;
+    return { ...first, body: bodies.join('\n'), points, walGroup };
+  }
+
   /** Puts batches back at the front (the halves of a split batch, a batch the spool refused). */
   unshift(...batches: Batch[]): void {
     this.#ready.unshift(...batches);

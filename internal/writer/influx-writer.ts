@@ -124,6 +124,7 @@ export class InfluxWriter implements PointSink {
       health: this.#health,
       clock,
       readRetryMs: this.#o.minRetryDelayMs,
+      coalesceBytes: this.#o.coalesceBatches ? this.#o.maxBatchBytes : 0,
       logger: this.#log,
       onWritten: (b) => this.#retry.succeeded(b),
       onFailed: (b, err) => this.#retry.failed(b, err),

@@ -24,6 +24,8 @@ export interface SendersOptions {
   clock: Clock;
   /** Pause after a failed spool read, in ms. */
   readRetryMs: number;
+  /** Merge the sealed batches waiting into one request up to this many bytes; 0 sends them one by one. */
+  coalesceBytes: number;
   /** Writer logger. */
   logger: Logger;
   /** The server acknowledged the batch. */
@@ -152,7 +154,7 @@ export class Senders {
             await this.#o.clock.sleep(this.#o.readRetryMs, this.#closeBegun.signal).catch(() => undefined);
           continue;
         }
-        const b = queue.shift();
+        const b = this.#o.coalesceBytes > 0 ? queue.shiftCoalesced(this.#o.coalesceBytes) : queue.shift();
         if (b) {
           b.probe = health.takeProbe();
           ledger.send(b.points, 'memory');

@@ -8,6 +8,7 @@ import { FakeClock } from '../testkit/fake-clock.js';
 import { silentLogger } from '../testkit/logger.js';
 import { FakeLineTransport } from '../testkit/fake-line-transport.js';
 import { InfluxWriter, type InfluxWriterOptions } from './influx-writer.js';
+import { PendingLines, WAL_CHUNK_LINES } from './wal.js';
 
 const pt = (i: number): Point => ({
   measurement: 'ping',
@@ -146,4 +147,43 @@ test('with wal: false nothing but the spool touches the directory', async (t) =>
   await clock.advanceAsync(1000);
   assert.equal(w.walStats(), undefined);
   assert.deepEqual(walFiles(dir), []);
+});
+
+test('pending lines encode every chunk of lines, hold no more strings than one chunk, and give back the lines joined', () => {
+  const chunk = 4;
+  for (const n of [1, 3, 4, 5, 8, 9, 13]) {
+    const p = new PendingLines();
+    const lines = Array.from({ length: n }, (_, i) => `ping,ip=127.0.0.${i} rtt_ms=${i}.5,name="é${i}" ${i}`);
+    for (const l of lines) {
+      p.add(l, chunk);
+      assert.ok(p.unencoded < chunk, `${n} lines: ${p.unencoded} held as strings`);
+    }
+    assert.equal(p.count, n);
+    assert.equal(p.payload().toString('utf8'), lines.join('\n'), `${n} lines`);
+  }
+});
+
+test('a group commit spanning several chunks replays every line after a crash', async (t) => {
+  const dir = tempDir();
+  const clock = new FakeClock();
+  const held = new FakeLineTransport(clock);
+  held.setDefault('hold');
+  const n = 2 * WAL_CHUNK_LINES + 7;
+  const dead = writer(clock, held, dir, { batchSize: 5000 });
+  await dead.start();
+  for (let i = 0; i < n; i++) dead.write(pt(i));
+  await clock.advanceAsync(1000);
+  await settle(() => dead.walStats()!.points === n, 'the group committed');
+
+  const transport = new FakeLineTransport(clock);
+  const next = writer(clock, transport, dir);
+  t.after(async () => {
+    await next.close(0);
+    held.setDefault('ok');
+    held.release();
+    await dead.close(1000);
+  });
+  await next.start();
+  await settle(() => next.stats().pointsWritten === n, 'log replayed');
+  assert.deepEqual(transport.acceptedLines(), range(0, n));
 });

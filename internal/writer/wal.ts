@@ -39,6 +39,57 @@ const MAGIC = 0x3157534e; // 'NSW1'
 const HEADER_BYTES = 24;
 const FILE_RE = /^wal-(\d{16})\.log$/;
 const MARK_FILE = 'wal.mark';
+/** Lines buffered as strings before they are encoded into one chunk of the next record. */
+export const WAL_CHUNK_LINES = 1000;
+const NEWLINE = Buffer.from('\n');
+
+/**
+ * The lines of one target waiting for the next commit: encoded chunks, then the newest lines as
+ * strings. At 100k points/s a second of lines held as strings outlives the young generation and
+ * is promoted, so the garbage collector copies and later marks them; encoded every
+ * {@link WAL_CHUNK_LINES} lines, the strings die young and the bytes wait outside the heap. The
+ * commit then writes the chunks without one long join holding the event loop.
+ */
+export class PendingLines {
+  #chunks: Buffer[] = [];
+  #lines: string[] = [];
+  #count = 0;
+
+  /** Lines held (encoded or not). */
+  get count(): number {
+    return this.#count;
+  }
+
+  /** Lines held as strings, not yet encoded (fewer than one chunk). */
+  get unencoded(): number {
+    return this.#lines.length;
+  }
+
+  /** Adds one line; every `chunkLines` lines are encoded. */
+  add(line: string, chunkLines = WAL_CHUNK_LINES): void {
+    this.#lines.push(line);
+    this.#count++;
+    if (this.#lines.length >= chunkLines) this.#encode();
+  }
+
+  /** The lines, newline-separated, UTF-8: a record's payload. */
+  payload(): Buffer {
+    this.#encode();
+    if (this.#chunks.length === 1) return this.#chunks[0]!;
+    const parts: Buffer[] = [];
+    for (const c of this.#chunks) {
+      if (parts.length > 0) parts.push(NEWLINE);
+      parts.push(c);
+    }
+    return Buffer.concat(parts);
+  }
+
+  #encode(): void {
+    if (this.#lines.length === 0) return;
+    this.#chunks.push(Buffer.from(this.#lines.join('\n'), 'utf8'));
+    this.#lines = [];
+  }
+}
 
 interface LogFile {
   path: string;
@@ -73,7 +124,7 @@ function crc32Js(data: Uint8Array): number {
  */
 export class Wal {
   readonly #o: WalOptions;
-  #lines: Record<WriteTarget, string[]> = { primary: [], health: [] };
+  #lines: Record<WriteTarget, PendingLines> = { primary: new PendingLines(), health: new PendingLines() };
   #group = 0;
   #files: LogFile[] = [];
   #writer: FileHandle | undefined;
@@ -98,7 +149,7 @@ export class Wal {
 
   /** Buffers one accepted line for the next commit; returns its group. */
   add(target: WriteTarget, line: string): number {
-    this.#lines[target].push(line);
+    this.#lines[target].add(line);
     return this.#group;
   }
 
@@ -156,10 +207,10 @@ export class Wal {
    */
   commit(oldestLiveGroup: number): Promise<void> {
     const lines = this.#lines;
-    const points = lines.primary.length + lines.health.length;
+    const points = lines.primary.count + lines.health.count;
     const group = this.#group;
     if (points > 0) {
-      this.#lines = { primary: [], health: [] };
+      this.#lines = { primary: new PendingLines(), health: new PendingLines() };
       this.#group++;
     }
     const run = this.#chain.then(async () => {
@@ -177,15 +228,15 @@ export class Wal {
     this.#writer = undefined;
   }
 
-  async #append(group: number, lines: Record<WriteTarget, string[]>, points: number): Promise<void> {
+  async #append(group: number, lines: Record<WriteTarget, PendingLines>, points: number): Promise<void> {
     const parts: Buffer[] = [];
     for (const target of ['primary', 'health'] as const) {
-      if (lines[target].length === 0) continue;
-      const payload = Buffer.from(lines[target].join('\n'), 'utf8');
+      if (lines[target].count === 0) continue;
+      const payload = lines[target].payload();
       const header = Buffer.alloc(HEADER_BYTES);
       header.writeUInt32LE(MAGIC, 0);
       header.writeUInt32LE(payload.length, 4);
-      header.writeUInt32LE(lines[target].length, 8);
+      header.writeUInt32LE(lines[target].count, 8);
       header.writeUInt8(target === 'health' ? 1 : 0, 12);
       header.writeUInt32LE(group, 16);
       header.writeUInt32LE(crc32(payload), 20);

@@ -21,6 +21,8 @@ export interface InfluxWriterOptions {
   maxBufferPoints: number;
   /** Requests in flight at once. */
   maxConcurrentWrites: number;
+  /** Send the sealed batches waiting as one request (up to maxBatchBytes), so a backlog drains in one round trip. */
+  coalesceBatches: boolean;
   /** Directory of the durable spool; undefined keeps failed batches in memory only. */
   spoolDir: string | undefined;
   /** Upper bound of the spool on disk, in bytes; the oldest data is dropped past it. */
@@ -45,13 +47,14 @@ export interface InfluxWriterOptions {
   random: () => number;
 }
 
-/** Defaults for {@link InfluxWriterOptions}; sized for 20,000 points/s. */
+/** Defaults for {@link InfluxWriterOptions}; sized for 100,000 points/s (MANUAL, "Sustained"). */
 export const defaultInfluxWriterOptions = {
   batchSize: 5000,
   maxBatchBytes: 4 * 1024 * 1024,
   flushIntervalMs: 5000,
   maxBufferPoints: 200_000,
-  maxConcurrentWrites: 2,
+  maxConcurrentWrites: 4,
+  coalesceBatches: false,
   spoolDir: undefined,
   spoolMaxBytes: 1024 * 1024 * 1024,
   spoolSegmentBytes: defaultSpoolSegmentBytes,

@@ -231,7 +231,7 @@ const influxSection = z.strictObject({
   database: str().optional(),
   username: str().optional(),
   password: str().optional(),
-  max_in_flight_writes: intIn(1, 64).default(2),
+  max_in_flight_writes: intIn(1, 64).default(4),
   timeout: durationDefault('10s', 100),
   gzip: bool().default(true),
   /** Byte cap of one request body. */

@@ -60,11 +60,12 @@ test('the writer defaults equal the schema defaults with or without an influxdb 
   assert.equal(influxWriterOptions(parse({ spool_max_bytes: 0 })).spoolDir, undefined);
 });
 
-test('the file writer sends 1,000-line batches (fewer when batch_size is smaller), one at a time, without a spool', () => {
+test('the file writer sends 1,000-line batches (fewer when batch_size is smaller), one at a time, a backlog in one append, without a spool', () => {
   assert.deepEqual(fileWriterOptions(parse()), {
     ...influxWriterOptions(parse()),
     batchSize: 1000,
     maxConcurrentWrites: 1,
+    coalesceBatches: true,
     spoolDir: undefined,
   });
   assert.equal(fileWriterOptions(parse({ influxdb: { batch_size: 300 } })).batchSize, 300);
