@@ -12,6 +12,7 @@ import { phaseMs, slotAfter } from './phase.js';
 import type { ProbeObserver } from './ping-scheduler.js';
 import { ResultDecoder, type ResultHandler } from './probe-codec.js';
 import type { FromProbeThread, ProbeCommand, ProbeThreadInit, ProbeThreadSnapshot } from './probe-thread-protocol.js';
+import { relayProbeLog } from './probe-thread-log.js';
 import { zeroSchedulerStats } from './probe-thread-stats.js';
 import type { IntervalSendLag, PingSchedulerStats } from './stats.js';
 
@@ -68,16 +69,6 @@ export interface ProbeThreadOptions {
 
 const defaultProbeThreadOptions: ProbeThreadOptions = { restartDelayMs: 1000, logLevel: 'info' };
 const MAX_RESTART_DELAY_MS = 60_000;
-type LevelName = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
-const LEVEL_NAMES = new Set<unknown>(['trace', 'debug', 'info', 'warn', 'error', 'fatal']);
-const LEVELS: Record<number, LevelName> = {
-  10: 'trace',
-  20: 'debug',
-  30: 'info',
-  40: 'warn',
-  50: 'error',
-  60: 'fatal',
-};
 
 /** The proxy's own counters. */
 export interface ProbeThreadCounters {
@@ -150,7 +141,7 @@ export class ProbeThread {
       breakerSuccess: (ip) => this.#guardState(ip, () => deps.state.recordPingSuccess(ip)),
       breakerFailure: (ip, fails, backoffMs) =>
         this.#guardState(ip, () => deps.state.recordPingFailure(ip, fails, backoffMs)),
-      log: (line) => this.#relayLog(line),
+      log: (line) => relayProbeLog(deps.logger, this.#log, line),
     };
   }
 
@@ -450,19 +441,5 @@ export class ProbeThread {
       if (this.#stateErrors === 1 || this.#stateErrors % 10_000 === 0)
         this.#log.error({ err, ip, count: this.#stateErrors }, 'state manager call failed');
     }
-  }
-
-  #relayLog(line: string): void {
-    let rec: Record<string, unknown>;
-    try {
-      rec = JSON.parse(line) as Record<string, unknown>;
-    } catch {
-      this.#log.warn({ line }, 'probe thread log line is not JSON');
-      return;
-    }
-    const { level, time: _t, pid: _p, hostname: _h, service: _s, msg, ...fields } = rec;
-    const name =
-      typeof level === 'number' ? LEVELS[level] : LEVEL_NAMES.has(level as string) ? (level as LevelName) : undefined;
-    this.#deps.logger[name ?? 'info']({ ...fields, thread: 'probe' }, typeof msg === 'string' ? msg : '');
   }
 }

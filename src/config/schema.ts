@@ -333,6 +333,10 @@ export const configSchema = z.strictObject({
     .default('netscan'),
   /** A send this late after its slot, within the last health interval, makes /health `degraded`. */
   send_lag_degraded_threshold: durationDefault('1s', 1),
+  /** Where the ping scheduler and its ICMP engine run: `main` (the event loop shared with HTTP, the writer, SNMP) or `worker` (a thread of their own). */
+  probe_thread: z
+    .enum(['main', 'worker'], { error: msg('is not a known probe thread', 'main or worker') })
+    .default('main'),
 
   // ICMP sockets and probes (new; sweep and monitoring alike)
   /** Socket kind: `raw` needs CAP_NET_RAW, `dgram` the process's group in net.ipv4.ping_group_range, `auto` tries raw then dgram. */
