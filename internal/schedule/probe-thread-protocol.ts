@@ -78,4 +78,25 @@ export interface ProbeThreadInit {
   readonly options: PingSchedulerOptions;
   /** pino level of the thread's logger (lines below it are never built). */
   readonly logLevel: string;
+  /** Longest a record waits in the thread before its batch is posted, ms (default 20). */
+  readonly flushEveryMs?: number | undefined;
 }
+
+/** One running probe thread as the proxy sees it (a Worker, or an in-process host in tests). */
+export interface ProbeThreadPort {
+  /** Posts one batch of commands. */
+  post(cmds: readonly ProbeCommand[]): void;
+  /** Stops the thread at once (after a stop that did not end in time). */
+  terminate(): Promise<void>;
+}
+
+/** What a spawned thread reports back to the proxy. */
+export interface ProbeThreadEvents {
+  /** A message of the thread. */
+  message(m: FromProbeThread): void;
+  /** The thread ended: `err` is its uncaught error, if any. */
+  exit(code: number, err: unknown): void;
+}
+
+/** Starts one probe thread. */
+export type ProbeThreadSpawn = (init: ProbeThreadInit, events: ProbeThreadEvents) => ProbeThreadPort;

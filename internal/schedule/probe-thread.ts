@@ -11,29 +11,19 @@ import { defaultPingSchedulerOptions, validatePingSchedulerOptions, type PingSch
 import { phaseMs, slotAfter } from './phase.js';
 import type { ProbeObserver } from './ping-scheduler.js';
 import { ResultDecoder, type ResultHandler } from './probe-codec.js';
-import type { FromProbeThread, ProbeCommand, ProbeThreadInit, ProbeThreadSnapshot } from './probe-thread-protocol.js';
+import type {
+  FromProbeThread,
+  ProbeCommand,
+  ProbeThreadEvents,
+  ProbeThreadPort,
+  ProbeThreadSnapshot,
+  ProbeThreadSpawn,
+} from './probe-thread-protocol.js';
 import { relayProbeLog } from './probe-thread-log.js';
 import { zeroSchedulerStats } from './probe-thread-stats.js';
 import type { IntervalSendLag, PingSchedulerStats } from './stats.js';
 
-/** One running probe thread as the proxy sees it (a Worker, or an in-process host in tests). */
-export interface ProbeThreadPort {
-  /** Posts one batch of commands. */
-  post(cmds: readonly ProbeCommand[]): void;
-  /** Stops the thread at once (after a stop that did not end in time). */
-  terminate(): Promise<void>;
-}
-
-/** What a spawned thread reports back to the proxy. */
-export interface ProbeThreadEvents {
-  /** A message of the thread. */
-  message(m: FromProbeThread): void;
-  /** The thread ended: `err` is its uncaught error, if any. */
-  exit(code: number, err: unknown): void;
-}
-
-/** Starts one probe thread. */
-export type ProbeThreadSpawn = (init: ProbeThreadInit, events: ProbeThreadEvents) => ProbeThreadPort;
+export type { ProbeThreadEvents, ProbeThreadPort, ProbeThreadSpawn } from './probe-thread-protocol.js';
 
 /** The store's breakers as the proxy seeds the thread's copy from them (DeviceStore.get satisfies it). */
 export interface PingBreakerSource {
@@ -65,9 +55,15 @@ export interface ProbeThreadOptions {
   restartDelayMs: number;
   /** pino level of the thread's logger. */
   logLevel: string;
+  /** Longest a result waits in the thread before its batch is posted, ms; undefined for the thread's default (20). */
+  flushEveryMs: number | undefined;
 }
 
-const defaultProbeThreadOptions: ProbeThreadOptions = { restartDelayMs: 1000, logLevel: 'info' };
+const defaultProbeThreadOptions: ProbeThreadOptions = {
+  restartDelayMs: 1000,
+  logLevel: 'info',
+  flushEveryMs: undefined,
+};
 const MAX_RESTART_DELAY_MS = 60_000;
 
 /** The proxy's own counters. */
@@ -322,7 +318,10 @@ export class ProbeThread {
         if (this.#port === self.port) this.#onExit(code, err);
       },
     };
-    self.port = this.#deps.spawn({ options: this.#opts, logLevel: this.#popts.logLevel }, events);
+    self.port = this.#deps.spawn(
+      { options: this.#opts, logLevel: this.#popts.logLevel, flushEveryMs: this.#popts.flushEveryMs },
+      events,
+    );
     this.#port = self.port;
     for (const ip of this.#ips) this.#pending.push(this.#addCommand(ip));
     this.#queue({ c: 'start' });
