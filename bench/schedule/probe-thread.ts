@@ -8,7 +8,7 @@
 // collects. Reported per mode: sends within 50 ms of their slot, late sends, missed slots (from
 // the scheduler's own counters over the window) and CPU cores of the whole process.
 // Options: --devices N (2000) --interval-ms N (1000) --seconds S (30) --block-every S (5) --block-ms N (1100)
-//          --flush-ms N (the probe thread's batch window, default 20) --json
+//          --together (both modes at once, on separate devices) --worker-first (run the worker mode first) --flush-ms N (the probe thread's batch window, default 20) --json
 import { systemClock } from '../../internal/clock/clock.js';
 import { openNativeIcmpSocket } from '../../internal/icmp/native-socket.js';
 import { IcmpSocketOpener } from '../../internal/icmp/open.js';
@@ -31,8 +31,7 @@ const blockEveryS = argValue('--block-every', 5);
 const blockMs = argValue('--block-ms', 1100);
 const flushMs = argValue('--flush-ms', 20);
 const json = args.includes('--json');
-const ipOf = (i: number): string => `127.1.${(i >> 8) & 255}.${(i & 255) + 0}`;
-const ips = Array.from({ length: devices }, (_, i) => ipOf(i + 256));
+const ipOf = (net: number, i: number): string => `127.${net}.${(i >> 8) & 255}.${i & 255}`;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const opts = {
   intervalMs,
@@ -66,7 +65,7 @@ function block(ms: number): number {
   let kept = 0;
   while (performance.now() < until) {
     const lines: string[] = [];
-    for (let i = 0; i < 2000; i++) lines.push(`netscan_device_rtt_seconds_bucket{ip="${ipOf(i)}",le="0.001"} ${i}`);
+    for (let i = 0; i < 2000; i++) lines.push(`netscan_device_rtt_seconds_bucket{ip="${ipOf(9, i)}",le="0.001"} ${i}`);
     kept += lines.join('\n').length;
   }
   return kept;
@@ -80,7 +79,7 @@ interface Mode {
   refresh?(): Promise<PingSchedulerStats>;
 }
 
-async function run(name: 'main' | 'worker'): Promise<Record<string, number | string>> {
+async function open(name: 'main' | 'worker', net: number): Promise<{ sched: Mode; engine?: IcmpPinger }> {
   let engine: IcmpPinger | undefined;
   let sched: Mode;
   if (name === 'main') {
@@ -95,12 +94,18 @@ async function run(name: 'main' | 'worker'): Promise<Record<string, number | str
       { logLevel: 'silent', flushEveryMs: flushMs },
     );
   }
-  for (const ip of ips) sched.add(ip);
-  sched.start();
-  await sched.refresh?.();
+  for (let i = 0; i < devices; i++) sched.add(ipOf(net, i + 256));
+  return engine ? { sched, engine } : { sched };
+}
+
+/** Runs the modes at the same time (each on its own devices), so they share the machine's load. */
+async function run(names: Array<'main' | 'worker'>): Promise<Array<Record<string, number | string>>> {
+  const opened = await Promise.all(names.map((n, k) => open(n, k + 1)));
+  for (const o of opened) o.sched.start();
+  for (const o of opened) await o.sched.refresh?.();
   // Two intervals to reach the steady state.
   await sleep(2 * intervalMs);
-  const s0 = (await sched.refresh?.()) ?? sched.stats();
+  const s0 = await Promise.all(opened.map(async (o) => (await o.sched.refresh?.()) ?? o.sched.stats()));
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   let blocks = 0;
@@ -109,28 +114,44 @@ async function run(name: 'main' | 'worker'): Promise<Record<string, number | str
     block(blockMs);
     blocks++;
   }
-  const s1 = (await sched.refresh?.()) ?? sched.stats();
+  const s1 = await Promise.all(opened.map(async (o) => (await o.sched.refresh?.()) ?? o.sched.stats()));
   const cpu = process.cpuUsage(cpu0);
   const wallS = (performance.now() - t0) / 1000;
-  await sched.stop();
-  await engine?.stop();
-  const sent = s1.pingsSentTotal - s0.pingsSentTotal;
-  const late = s1.lateSendsTotal - s0.lateSendsTotal;
-  const missed = s1.missedSlotsTotal - s0.missedSlotsTotal;
-  return {
-    mode: name,
-    slots: sent + missed,
-    sent,
-    late_sends: late,
-    missed_slots: missed,
-    within_slot_pct: +((100 * (sent - late)) / (sent + missed)).toFixed(2),
-    cpu_cores: +((cpu.user + cpu.system) / 1e6 / wallS).toFixed(3),
-    blocks,
-    wall_s: +wallS.toFixed(1),
-  };
+  for (const o of opened) {
+    await o.sched.stop();
+    await o.engine?.stop();
+  }
+  return names.map((name, k) => {
+    const a = s0[k]!;
+    const b = s1[k]!;
+    const sent = b.pingsSentTotal - a.pingsSentTotal;
+    const late = b.lateSendsTotal - a.lateSendsTotal;
+    const missed = b.missedSlotsTotal - a.missedSlotsTotal;
+    return {
+      mode: names.length > 1 ? `${name}*` : name,
+      slots: sent + missed,
+      sent,
+      late_sends: late,
+      missed_slots: missed,
+      within_slot_pct: +((100 * (sent - late)) / (sent + missed)).toFixed(2),
+      // Whole process; with --together, of both modes at once.
+      cpu_cores: +((cpu.user + cpu.system) / 1e6 / wallS).toFixed(3),
+      // Stalls of the loop that sends (the main thread's, or the probe thread's).
+      send_loop_stalls: b.stalls.stallsTotal - a.stalls.stallsTotal,
+      send_loop_max_stall_ms: Math.round(b.stalls.maxStallMs),
+      blocks,
+      wall_s: +wallS.toFixed(1),
+    };
+  });
 }
 
-const rows = [await run('main'), await run('worker')];
+// --together: both modes at once in this process, sharing the machine's load (which changes over a
+// run on a shared machine); otherwise one after the other (--worker-first swaps the order).
+const rows = args.includes('--together')
+  ? await run(['main', 'worker'])
+  : args.includes('--worker-first')
+    ? [...(await run(['worker'])), ...(await run(['main']))]
+    : [...(await run(['main'])), ...(await run(['worker']))];
 if (json) console.log(JSON.stringify(rows));
 else {
   console.log(
@@ -138,6 +159,6 @@ else {
   );
   for (const r of rows)
     console.log(
-      `${String(r.mode).padEnd(7)} within slot ${r.within_slot_pct}% of ${r.slots} slots; late ${r.late_sends}, missed ${r.missed_slots}; CPU ${r.cpu_cores} cores`,
+      `${String(r.mode).padEnd(7)} within slot ${r.within_slot_pct}% of ${r.slots} slots; late ${r.late_sends}, missed ${r.missed_slots}; CPU ${r.cpu_cores} cores; send loop stalls ${r.send_loop_stalls}, longest ${r.send_loop_max_stall_ms} ms`,
     );
 }
