@@ -31,6 +31,7 @@ const restartKeys = [
   'icmp_interface',
   'prometheus',
   'probe_thread',
+  'probe_thread_nice',
 ] as const;
 
 const sameJson = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);

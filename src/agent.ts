@@ -169,7 +169,7 @@ export class Agent {
               spawn: spawnProbeWorker(probe.engine),
             },
             schedulerOptions(config),
-            { logLevel: logger.level },
+            { logLevel: logger.level, niceness: probe.niceness },
           )
         : new PingScheduler(
             { clock, pinger: new ObservedPinger(engine, rtt), sink: tags, state: store, logger, observer: series },

@@ -35,6 +35,7 @@
 //                           the namespace, first at the window's start: each GET's wall time and size reported;
 //                           /metrics leaves the 500 ms probe set)  --baseline noscrape (the same case, per_device
 //                           on, never scraped: what the scrapes cost is the CPU difference)
+//          --probe-thread-nice N (probe_thread_nice of the agent)
 //          --probe-thread main|worker|both (probe_thread of the agent, default main; both: every case runs
 //                          twice in the same run, main then worker, named ..._main and ..._worker)
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -229,6 +230,7 @@ spool_dir: "${join(dir, 'spool')}"
 health_check_port: ${HEALTH_PORT}
 health_check_bind: "127.0.0.1"
 probe_thread: ${c.probeThread ?? 'main'}
+probe_thread_nice: ${argValue('--probe-thread-nice') ?? 0}
 ${c.prom ? 'prometheus:\n  per_device: true\n' : ''}${batchSize === undefined ? '' : `influxdb:\n  enabled: false\n  batch_size: ${batchSize}\n`}`;
   const path = join(dir, 'config.yaml');
   writeFileSync(path, text);

@@ -8,7 +8,8 @@
 // collects. Reported per mode: sends within 50 ms of their slot, late sends, missed slots (from
 // the scheduler's own counters over the window) and CPU cores of the whole process.
 // Options: --devices N (2000) --interval-ms N (1000) --seconds S (30) --block-every S (5) --block-ms N (1100)
-//          --together (both modes at once, on separate devices) --worker-first (run the worker mode first) --flush-ms N (the probe thread's batch window, default 20) --json
+//          --together (both modes at once, on separate devices) --worker-first (run the worker mode first) --flush-ms N (the probe thread's batch window, default 20)
+//          --thread-nice N (nice value of the probe thread; below 0 needs root or CAP_SYS_NICE) --json
 import { systemClock } from '../../internal/clock/clock.js';
 import { openNativeIcmpSocket } from '../../internal/icmp/native-socket.js';
 import { IcmpSocketOpener } from '../../internal/icmp/open.js';
@@ -30,6 +31,7 @@ const seconds = argValue('--seconds', 30);
 const blockEveryS = argValue('--block-every', 5);
 const blockMs = argValue('--block-ms', 1100);
 const flushMs = argValue('--flush-ms', 20);
+const threadNice = args.includes('--thread-nice') ? argValue('--thread-nice', 0) : undefined;
 const json = args.includes('--json');
 const ipOf = (net: number, i: number): string => `127.${net}.${(i >> 8) & 255}.${i & 255}`;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -91,7 +93,7 @@ async function open(name: 'main' | 'worker', net: number): Promise<{ sched: Mode
     sched = new ProbeThread(
       { clock: systemClock, sink, state, logger: silentLogger(), spawn: spawnProbeWorker(engineSettings) },
       opts,
-      { logLevel: 'silent', flushEveryMs: flushMs },
+      { logLevel: 'silent', flushEveryMs: flushMs, niceness: threadNice },
     );
   }
   for (let i = 0; i < devices; i++) sched.add(ipOf(net, i + 256));

@@ -19,6 +19,8 @@ interface Result {
   engine: number;
   counters: { spawnsTotal: number; crashesTotal: number; batchesTotal: number; recordsTotal: number };
   logs: string[];
+  threadNice: number | undefined;
+  mainNice: number;
 }
 
 test(
@@ -43,5 +45,6 @@ test(
     assert.ok(r.counters.batchesTotal < r.counters.recordsTotal, 'records travel in batches');
     assert.ok(r.logs.includes('ping scheduler started'), r.logs.join(', '));
     assert.ok(r.logs.includes('ping scheduler stopped'), r.logs.join(', '));
+    assert.deepEqual({ thread: r.threadNice, main: r.mainNice }, { thread: 5, main: 0 });
   },
 );

@@ -78,6 +78,8 @@ export interface ProbeThreadInit {
   readonly options: PingSchedulerOptions;
   /** pino level of the thread's logger (lines below it are never built). */
   readonly logLevel: string;
+  /** Nice value the thread sets for itself (Linux threads have their own); undefined leaves the inherited one. */
+  readonly niceness?: number | undefined;
   /** Longest a record waits in the thread before its batch is posted, ms (default 20). */
   readonly flushEveryMs?: number | undefined;
 }

@@ -1,3 +1,5 @@
+import { readlinkSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { Writable } from 'node:stream';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { systemClock } from '../clock/clock.js';
@@ -5,7 +7,7 @@ import { errorMessage } from '../errors/errors.js';
 import { openNativeIcmpSocket } from '../icmp/native-socket.js';
 import { IcmpSocketOpener } from '../icmp/open.js';
 import { IcmpPinger } from '../icmp/pinger.js';
-import { createLogger } from '../log/log.js';
+import { createLogger, type Logger } from '../log/log.js';
 import { ProbeThreadHost } from './probe-thread-host.js';
 import type { FromProbeThread, ProbeEngineSettings, ProbeThreadInit, ToProbeThread } from './probe-thread-protocol.js';
 import type { ProbeThreadSpawn } from './probe-thread.js';
@@ -45,6 +47,24 @@ export function spawnProbeWorker(engine: ProbeEngineSettings): ProbeThreadSpawn 
   };
 }
 
+/**
+ * Sets this thread's nice value: on Linux every thread has its own, and setpriority(2) on a thread
+ * id changes that thread only (/proc/thread-self names it). Refused (no CAP_SYS_NICE for a value
+ * below the current one): one warning, and the thread keeps the priority it inherited.
+ */
+function renice(niceness: number, logger: Logger): void {
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    setPriority(tid, niceness);
+    logger.info({ nice: niceness, tid }, 'probe thread priority set');
+  } catch (err) {
+    logger.warn(
+      { nice: niceness, err: errorMessage(err) },
+      'probe thread priority not set (a nice value below the process needs CAP_SYS_NICE); it keeps the inherited one',
+    );
+  }
+}
+
 /** The worker's side: engine, logger relayed through the batches, the host on the parent port. */
 async function runProbeWorker(data: ProbeWorkerData): Promise<void> {
   const port = parentPort!;
@@ -61,6 +81,7 @@ async function runProbeWorker(data: ProbeWorkerData): Promise<void> {
     },
   });
   const logger = createLogger({ level: data.init.logLevel, destination: lines as never });
+  if (data.init.niceness !== undefined) renice(data.init.niceness, logger);
   const e = data.engine;
   const opener = new IcmpSocketOpener({ mode: e.mode, open: openNativeIcmpSocket, logger });
   const engine = new IcmpPinger({

@@ -57,12 +57,15 @@ export interface ProbeThreadOptions {
   logLevel: string;
   /** Longest a result waits in the thread before its batch is posted, ms; undefined for the thread's default (20). */
   flushEveryMs: number | undefined;
+  /** Nice value of the probe thread (-20..19; below the process's needs CAP_SYS_NICE); undefined leaves it. */
+  niceness: number | undefined;
 }
 
 const defaultProbeThreadOptions: ProbeThreadOptions = {
   restartDelayMs: 1000,
   logLevel: 'info',
   flushEveryMs: undefined,
+  niceness: undefined,
 };
 const MAX_RESTART_DELAY_MS = 60_000;
 
@@ -272,13 +275,8 @@ export class ProbeThread {
   }
 
   #addCommand(ip: string): ProbeCommand {
-    let b: BreakerState | undefined;
-    try {
-      b = this.#deps.state.get(ip)?.ping;
-    } catch (err) {
-      this.#stateErrors++;
-      this.#log.error({ err, ip }, 'reading the ping breaker failed; the thread starts it closed');
-    }
+    // A store that cannot say starts the thread's copy closed (logged, counted as a state error).
+    const b = this.#guardState<BreakerState | undefined>(ip, () => this.#deps.state.get(ip)?.ping);
     return { c: 'add', ip, fails: b?.consecutiveFails ?? 0, untilMs: b?.suspendedUntilMs ?? 0 };
   }
 
@@ -319,7 +317,12 @@ export class ProbeThread {
       },
     };
     self.port = this.#deps.spawn(
-      { options: this.#opts, logLevel: this.#popts.logLevel, flushEveryMs: this.#popts.flushEveryMs },
+      {
+        options: this.#opts,
+        logLevel: this.#popts.logLevel,
+        flushEveryMs: this.#popts.flushEveryMs,
+        niceness: this.#popts.niceness,
+      },
       events,
     );
     this.#port = self.port;
@@ -432,13 +435,14 @@ export class ProbeThread {
     this.#deps.observer?.probed(o);
   }
 
-  #guardState(ip: string, call: () => unknown): void {
+  #guardState<T>(ip: string, call: () => T): T | undefined {
     try {
-      call();
+      return call();
     } catch (err) {
       this.#stateErrors++;
       if (this.#stateErrors === 1 || this.#stateErrors % 10_000 === 0)
         this.#log.error({ err, ip, count: this.#stateErrors }, 'state manager call failed');
+      return undefined;
     }
   }
 }

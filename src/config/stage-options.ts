@@ -46,10 +46,15 @@ export function schedulerOptions(c: Config): SchedulerConfigOptions {
   };
 }
 
-/** Where monitoring runs (`probe_thread`), and the settings of the ICMP engine a probe thread builds for itself. */
-export function probeThreadOptions(c: Config): { thread: 'main' | 'worker'; engine: ProbeEngineSettings } {
+/** Where monitoring runs (`probe_thread`, `probe_thread_nice`), and the settings of the ICMP engine a probe thread builds for itself. */
+export function probeThreadOptions(c: Config): {
+  thread: 'main' | 'worker';
+  niceness: number | undefined;
+  engine: ProbeEngineSettings;
+} {
   return {
     thread: c.probe_thread,
+    niceness: c.probe_thread_nice || undefined,
     engine: {
       mode: c.icmp_mode,
       payloadBytes: c.icmp_payload_bytes,
