@@ -50,7 +50,8 @@ export function agentFigures(src: FigureSources): AgentFigures {
     writer,
     outputOk: writer.state === 'writing',
     outputHealthy: s.outputs.isHealthy(),
-    icmp: icmpTotals(s.engine.stats()),
+    // A probe thread has its own engine: its counters join the main engine's.
+    icmp: icmpTotals(s.engine.stats(), 'engineFigures' in s.scheduler ? s.scheduler.engineFigures().stats : undefined),
     icmpModeSetting: s.icmpSockets.setting,
     icmpSockets: s.icmpSockets.sockets(),
     snmp: s.enricher?.stats(),

@@ -30,6 +30,8 @@ const restartKeys = [
   'icmp_source_ipv6',
   'icmp_interface',
   'prometheus',
+  'probe_thread',
+  'probe_thread_nice',
 ] as const;
 
 const sameJson = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);

@@ -6,6 +6,7 @@ import type { IcmpPinger } from '../internal/icmp/pinger.js';
 import type { PingOutcome } from '../internal/model/ping.js';
 import type { Reconciler } from '../internal/reconcile/reconciler.js';
 import type { PingScheduler, ProbeObserver } from '../internal/schedule/ping-scheduler.js';
+import type { ProbeThread } from '../internal/schedule/probe-thread.js';
 import type { SnmpDeviceState, SnmpEnricher } from '../internal/snmp/enricher.js';
 import type { DeviceStore } from '../internal/state/device-store.js';
 import type { DeviceTags } from './device-tags.js';
@@ -19,12 +20,12 @@ export interface AgentStages {
   outputs: OutputSlot;
   /** Every known device and its state. */
   store: DeviceStore;
-  /** The ICMP engine shared by sweeps and monitoring. */
+  /** The ICMP engine of sweeps, and of monitoring unless it runs in its own thread. */
   engine: IcmpPinger;
   /** Opens the engine's sockets of the kind icmp_mode picks, and reports it. */
   icmpSockets: IcmpSocketOpener;
-  /** Pings every monitored device on its schedule. */
-  scheduler: PingScheduler;
+  /** Pings every monitored device on its schedule: on the main thread, or in a thread of its own (`probe_thread`). */
+  scheduler: PingScheduler | ProbeThread;
   /** Keeps the scheduler's devices in step with the store. */
   reconciler: Reconciler;
   /** Sweeps the configured networks. */

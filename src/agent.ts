@@ -15,6 +15,8 @@ import { IcmpSocketOpener } from '../internal/icmp/open.js';
 import type { Logger } from '../internal/log/log.js';
 import { Reconciler } from '../internal/reconcile/reconciler.js';
 import { PingScheduler } from '../internal/schedule/ping-scheduler.js';
+import { ProbeThread } from '../internal/schedule/probe-thread.js';
+import { spawnProbeWorker } from '../internal/schedule/probe-thread-worker.js';
 import { SnmpEnricher } from '../internal/snmp/enricher.js';
 import type { SnmpSession } from '../internal/snmp/session.js';
 import { DeviceStore } from '../internal/state/device-store.js';
@@ -25,6 +27,7 @@ import type { Config } from './config/schema.js';
 import {
   deviceStoreOptions,
   healthServerOptions,
+  probeThreadOptions,
   reconcilerOptions,
   schedulerOptions,
   snmpEnricherOptions,
@@ -151,10 +154,27 @@ export class Agent {
     const series = config.prometheus.per_device
       ? new DeviceSeries({ devices: store, labelsOf: (ip) => withoutAgent(tags.tagsFor(ip)) })
       : undefined;
-    const scheduler = new PingScheduler(
-      { clock, pinger: engine, sink: tags, state: store, logger, observer: rttObserver(rtt, series) },
-      schedulerOptions(config),
-    );
+    // probe_thread: worker moves the scheduler and an ICMP engine of its own to a thread (sweeps keep `engine`).
+    const probe = probeThreadOptions(config);
+    const scheduler =
+      probe.thread === 'worker'
+        ? new ProbeThread(
+            {
+              clock,
+              sink: tags,
+              state: store,
+              logger,
+              observer: series,
+              rtt: (ms) => rtt.observe(ms / 1000),
+              spawn: spawnProbeWorker(probe.engine),
+            },
+            schedulerOptions(config),
+            { logLevel: logger.level, niceness: probe.niceness },
+          )
+        : new PingScheduler(
+            { clock, pinger: engine, sink: tags, state: store, logger, observer: rttObserver(rtt, series) },
+            schedulerOptions(config),
+          );
     const reconciler = new Reconciler({ source: store, target: scheduler, clock, logger }, reconcilerOptions(config));
     const discovery = new DiscoveryLoop(config, {
       clock,

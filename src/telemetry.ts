@@ -181,13 +181,13 @@ export function degradedReasons(f: AgentFigures, pressure: readonly string[] = [
 }
 
 /**
- * The counters of both families' engines added up (IPv4's alone until an IPv6 target started the
+ * The counters of both families' engines of every pinger given (the main one, a probe thread's) added up (IPv4's alone until an IPv6 target started the
  * other); family, mode and stamping come from the sockets, see {@link icmpHealth}.
  */
-export function icmpTotals(s: IcmpPingerStats): IcmpEngineStats {
+export function icmpTotals(...pingers: Array<IcmpPingerStats | undefined>): IcmpEngineStats {
   const out = zeroIcmpEngineStats('ipv4');
   const counters = out as unknown as Record<string, number>;
-  for (const e of [s.ipv4, s.ipv6]) {
+  for (const e of pingers.flatMap((s) => (s ? [s.ipv4, s.ipv6] : []))) {
     if (!e) continue;
     for (const [k, v] of Object.entries(e))
       if (typeof v === 'number' && typeof counters[k] === 'number') counters[k] += v;

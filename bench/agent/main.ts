@@ -35,6 +35,9 @@
 //                           the namespace, first at the window's start: each GET's wall time and size reported;
 //                           /metrics leaves the 500 ms probe set)  --baseline noscrape (the same case, per_device
 //                           on, never scraped: what the scrapes cost is the CPU difference)
+//          --probe-thread-nice N (probe_thread_nice of the agent)
+//          --probe-thread main|worker|both (probe_thread of the agent, default main; both: every case runs
+//                          twice in the same run, main then worker, named ..._main and ..._worker)
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import {
   createReadStream,
@@ -152,6 +155,8 @@ interface CaseSpec {
   seconds: number;
   /** A reference run (the idle floor): reported, not judged against the targets. */
   reference?: boolean;
+  /** probe_thread of the agent (default main). */
+  probeThread?: 'main' | 'worker';
 }
 
 const yamlList = (xs: string[]): string => (xs.length === 0 ? ' []' : `\n${xs.map((x) => `  - "${x}"`).join('\n')}`);
@@ -182,6 +187,8 @@ state_file: "${join(dir, 'state.json')}"
 spool_dir: "${join(dir, 'spool')}"
 health_check_port: ${HEALTH_PORT}
 health_check_bind: "127.0.0.1"
+probe_thread: ${c.probeThread ?? 'main'}
+probe_thread_nice: ${argValue('--probe-thread-nice') ?? 0}
 ${c.prom ? 'prometheus:\n  per_device: true\n' : ''}${batchSize === undefined ? '' : `influxdb:\n  enabled: false\n  batch_size: ${batchSize}\n`}`;
   const path = join(dir, 'config.yaml');
   writeFileSync(path, text);
@@ -916,7 +923,19 @@ if (cases.length === 0) {
 note(
   `inside a private namespace; node ${process.version}; ${spawnSync('fping', ['-v'], { encoding: 'utf8' }).stdout.trim() || 'fping not found'}; agent ${BIN}; ${seconds} s per case`,
 );
-for (const c of cases) {
+const probeThreadArg = argValue('--probe-thread') ?? 'main';
+if (!['main', 'worker', 'both'].includes(probeThreadArg)) {
+  console.error(`bench agent: --probe-thread ${probeThreadArg}: expected main, worker or both`);
+  process.exit(2);
+}
+const threaded: CaseSpec[] =
+  probeThreadArg === 'both'
+    ? cases.flatMap((c): CaseSpec[] => [
+        { ...c, name: `${c.name}_main`, probeThread: 'main' },
+        { ...c, name: `${c.name}_worker`, probeThread: 'worker' },
+      ])
+    : cases.map((c) => ({ ...c, probeThread: probeThreadArg as 'main' | 'worker' }));
+for (const c of threaded) {
   await runAgent(c);
   if ((baselineMode === 'noraw' || baselineMode === 'all') && !c.reference)
     await runAgent({ ...c, name: `${c.name}_noraw`, rawPoints: false });

@@ -3,7 +3,7 @@
 //   hogs   4 busy loops pinned with the agent to one core (agent at nice 0, then at nice 19):
 //          % of slots probed, % of the unprobed slots the stored data shows as missed_slots (goal 100%)
 // Run from the sources (the agent is spawned from cmd/netscan.ts): node --import tsx bench/pressure/main.ts
-//   [--hosts-cidr 127.0.70.0/23] [--hog-seconds 10] [--json]. Needs root (unshare, nsenter, taskset, renice).
+//   [--hosts-cidr 127.0.70.0/23] [--hog-seconds 10] [--probe-thread main|worker] [--json]. Needs root (unshare, nsenter, taskset, renice).
 import { spawn, spawnSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -15,6 +15,7 @@ const { values } = parseArgs({
   options: {
     'hosts-cidr': { type: 'string', default: '127.0.70.0/23' },
     'hog-seconds': { type: 'string', default: '10' },
+    'probe-thread': { type: 'string', default: 'main' },
     json: { type: 'boolean', default: false },
   },
 });
@@ -29,7 +30,13 @@ const pingsIn = (points: readonly LinePoint[], fromMs: number, toMs: number): nu
 
 const agent = await AgentProcess.start({
   netns: true,
-  config: { networks: [cidr], summary_interval: '2s', ping_timeout: '900ms', health_report_interval: '10s' },
+  config: {
+    networks: [cidr],
+    summary_interval: '2s',
+    ping_timeout: '900ms',
+    health_report_interval: '10s',
+    probe_thread: values['probe-thread'],
+  },
   startTimeoutMs: 60_000,
 });
 try {
@@ -112,6 +119,7 @@ try {
     });
   }
   const result = {
+    probe_thread: values['probe-thread'],
     hosts,
     interval_ms: INTERVAL,
     burst: {

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import type { ReconcilerOptions } from '../../internal/reconcile/reconciler.js';
 import type { PingSchedulerOptions } from '../../internal/schedule/ping-scheduler.js';
+import type { ProbeEngineSettings } from '../../internal/schedule/probe-thread-protocol.js';
 import type { SnmpEnricherOptions } from '../../internal/snmp/enricher.js';
 import type { DeviceStoreOptions } from '../../internal/state/device-store.js';
 import type { SweeperOptions } from '../../internal/sweep/sweeper.js';
@@ -42,6 +43,27 @@ export function schedulerOptions(c: Config): SchedulerConfigOptions {
     overloadThresholdMs: c.overload_threshold,
     failedRttZero: c.ping_failed_rtt_zero,
     summaryNaming: c.summary_naming,
+  };
+}
+
+/** Where monitoring runs (`probe_thread`, `probe_thread_nice`), and the settings of the ICMP engine a probe thread builds for itself. */
+export function probeThreadOptions(c: Config): {
+  thread: 'main' | 'worker';
+  niceness: number | undefined;
+  engine: ProbeEngineSettings;
+} {
+  return {
+    thread: c.probe_thread,
+    niceness: c.probe_thread_nice || undefined,
+    engine: {
+      mode: c.icmp_mode,
+      payloadBytes: c.icmp_payload_bytes,
+      tos: c.icmp_tos || undefined,
+      ttl: c.icmp_ttl || undefined,
+      interfaceName: c.icmp_interface || undefined,
+      sourceIpv4: c.icmp_source_ipv4 || undefined,
+      sourceIpv6: c.icmp_source_ipv6 || undefined,
+    },
   };
 }
 

@@ -1,0 +1,35 @@
+import type { PingSchedulerOptions } from './options.js';
+import type { PingSchedulerStats } from './stats.js';
+
+/** The stats of a scheduler that has sent nothing yet (before the probe thread's first snapshot). */
+export function zeroSchedulerStats(opts: Pick<PingSchedulerOptions, 'intervalMs'>): PingSchedulerStats {
+  return {
+    devicesScheduled: 0,
+    intervalMs: opts.intervalMs,
+    ownIntervalDevices: 0,
+    expectedPingsPerSec: 0,
+    effectiveIntervalMs: opts.intervalMs,
+    rateLimited: false,
+    pingsSentTotal: 0,
+    inFlight: 0,
+    repliesTotal: 0,
+    failuresByReason: { timeout: 0, unreachable: 0, send_error: 0, agent_overloaded: 0, agent_error: 0, dns: 0 },
+    overloadedTotal: 0,
+    skippedTicksTotal: 0,
+    missedSlotsTotal: 0,
+    suspendedTicksTotal: 0,
+    breakerTripsTotal: 0,
+    sendLagP50Ms: Number.NaN,
+    sendLagP99Ms: Number.NaN,
+    sendLagMaxMs: Number.NaN,
+    lateSendsTotal: 0,
+    pointsWrittenTotal: 0,
+    pointsDroppedTotal: 0,
+    summariesWrittenTotal: 0,
+    sinkErrorsTotal: 0,
+    hungProbesTotal: 0,
+    stalls: { stallsTotal: 0, stallMsTotal: 0, maxStallMs: 0, loopDelayP99Ms: Number.NaN },
+    interval: { sends: 0, sendLagP99Ms: Number.NaN, sendLagMaxMs: Number.NaN },
+    devicesMissed: 0,
+  };
+}

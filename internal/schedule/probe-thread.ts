@@ -1,0 +1,491 @@
+import type { Clock, TimerHandle } from '../clock/clock.js';
+import { errorMessage } from '../errors/errors.js';
+import type { IcmpSocketInfo } from '../icmp/open.js';
+import type { IcmpPingerStats } from '../icmp/pinger.js';
+import type { Logger } from '../log/log.js';
+import type { BreakerState } from '../model/device.js';
+import type { PingOutcome } from '../model/ping.js';
+import type { Point, PointSink } from '../model/point.js';
+import type { PingBreakerState } from './breaker.js';
+import { defaultPingSchedulerOptions, validatePingSchedulerOptions, type PingSchedulerOptions } from './options.js';
+import { phaseMs, slotAfter } from './phase.js';
+import type { AddDeviceOptions, ProbeObserver } from './ping-scheduler.js';
+import { ResultDecoder, type ResultHandler } from './probe-codec.js';
+import type {
+  FromProbeThread,
+  ProbeCommand,
+  ProbeThreadEvents,
+  ProbeThreadPort,
+  ProbeThreadSnapshot,
+  ProbeThreadSpawn,
+} from './probe-thread-protocol.js';
+import { relayProbeLog } from './probe-thread-log.js';
+import { zeroSchedulerStats } from './probe-thread-stats.js';
+import type { IntervalSendLag, PingSchedulerStats } from './stats.js';
+
+export type { ProbeThreadEvents, ProbeThreadPort, ProbeThreadSpawn } from './probe-thread-protocol.js';
+
+/** The store's breakers as the proxy seeds the thread's copy from them (DeviceStore.get satisfies it). */
+export interface PingBreakerSource {
+  /** The device, with its ping breaker, or undefined. */
+  get(ip: string): { readonly ping: BreakerState } | undefined;
+}
+
+/** Collaborators of {@link ProbeThread}; the same as PingScheduler's, with a spawn instead of a pinger. */
+export interface ProbeThreadDeps {
+  /** Main-thread clock (nextSlotMs, the restart delay, the stop bound). */
+  clock: Clock;
+  /** Where the thread's `ping`, `ping_summary` and suspended points go. */
+  sink: PointSink;
+  /** The store: told every breaker update the thread made, and read to seed the thread's copy. */
+  state: PingBreakerState & PingBreakerSource;
+  /** Parent logger; the thread's lines come back through it with `thread: probe`. */
+  logger: Logger;
+  /** Told what is recorded per device, as by the scheduler. */
+  observer?: ProbeObserver | undefined;
+  /** Told every monitoring RTT, ms (the fleet-wide histogram). */
+  rtt?: ((rttMs: number) => void) | undefined;
+  /** Starts the thread. */
+  spawn: ProbeThreadSpawn;
+}
+
+/** Tunables of the proxy itself. */
+export interface ProbeThreadOptions {
+  /** Wait before restarting a crashed thread, ms; doubles per consecutive crash, up to 60 s. */
+  restartDelayMs: number;
+  /** pino level of the thread's logger. */
+  logLevel: string;
+  /** Longest a result waits in the thread before its batch is posted, ms; undefined for the thread's default (20). */
+  flushEveryMs: number | undefined;
+  /** Nice value of the probe thread (-20..19; below the process's needs CAP_SYS_NICE); undefined leaves it. */
+  niceness: number | undefined;
+}
+
+const defaultProbeThreadOptions: ProbeThreadOptions = {
+  restartDelayMs: 1000,
+  logLevel: 'info',
+  flushEveryMs: undefined,
+  niceness: undefined,
+};
+const MAX_RESTART_DELAY_MS = 60_000;
+
+/** The proxy's own counters. */
+export interface ProbeThreadCounters {
+  /** Threads started (1 + restarts). */
+  spawnsTotal: number;
+  /** Threads that ended without being asked to (crash, failed start). */
+  crashesTotal: number;
+  /** Batches received. */
+  batchesTotal: number;
+  /** Records received. */
+  recordsTotal: number;
+}
+
+/**
+ * The ping scheduler, run in its own thread: the same surface as PingScheduler on the main thread
+ * (add, remove, has, ips, nextSlotMs, start, stop, reconfigure, stats, takeInterval,
+ * resetMissedDevices), with the scheduler and its ICMP engine in a worker thread so nothing the
+ * main thread does (HTTP, /metrics, the writer, SNMP, snapshots, their GC) can delay a send.
+ *
+ * Device changes go in as batched commands (one message per turn of the main event loop); points,
+ * observer calls and breaker updates come back in batches ({@link ResultDecoder}) and are handed to
+ * the sink, the observer and the store in the order the scheduler made them. stats() answers from
+ * the latest snapshot (at most a few hundred ms old; device counts from the proxy's own list).
+ * A thread that dies is logged, counted and restarted with every device after a growing delay.
+ */
+export class ProbeThread {
+  readonly #deps: ProbeThreadDeps;
+  readonly #log: Logger;
+  readonly #popts: ProbeThreadOptions;
+  #opts: PingSchedulerOptions;
+  readonly #ips = new Set<string>();
+  /** Own intervals by address, re-sent to every new thread before its devices. */
+  readonly #ownIntervals = new Map<string, number>();
+  /** {@link #expectedLoad}'s answer until the devices, their intervals or the options change. */
+  #load: { own: number; perSec: number } | undefined;
+  #pending: ProbeCommand[] = [];
+  #flushQueued = false;
+  #port: ProbeThreadPort | undefined;
+  #decoder = new ResultDecoder();
+  #snapshot: ProbeThreadSnapshot | undefined;
+  #running = false;
+  #stopping = false;
+  #stopPromise: Promise<void> | undefined;
+  #stopped: (() => void) | undefined;
+  /** Resolves when the current thread has exited. */
+  #exited: Promise<void> = Promise.resolve();
+  #removeAbortListener: (() => void) | undefined;
+  #restartTimer: TimerHandle | undefined;
+  #consecutiveCrashes = 0;
+  #failure: string | undefined;
+  #statsId = 0;
+  readonly #waiters: Array<{ id: number; resolve: () => void }> = [];
+  #drops = 0;
+  #sinkErrors = 0;
+  #stateErrors = 0;
+  readonly #counters: ProbeThreadCounters = { spawnsTotal: 0, crashesTotal: 0, batchesTotal: 0, recordsTotal: 0 };
+  readonly #handler: ResultHandler;
+
+  constructor(
+    deps: ProbeThreadDeps,
+    opts: Partial<PingSchedulerOptions> = {},
+    popts: Partial<ProbeThreadOptions> = {},
+  ) {
+    this.#opts = { ...defaultPingSchedulerOptions, ...opts };
+    validatePingSchedulerOptions(this.#opts);
+    this.#deps = deps;
+    this.#popts = { ...defaultProbeThreadOptions, ...popts };
+    this.#log = deps.logger.child({ stage: 'schedule', thread: 'probe' });
+    this.#handler = {
+      point: (p) => this.#write(p),
+      probed: (o) => this.#probed(o),
+      suspended: (ip) => deps.observer?.suspended(ip),
+      removed: (ip) => deps.observer?.removed(ip),
+      breakerSuccess: (ip) => this.#guardState(ip, () => deps.state.recordPingSuccess(ip)),
+      breakerFailure: (ip, fails, backoffMs) =>
+        this.#guardState(ip, () => deps.state.recordPingFailure(ip, fails, backoffMs)),
+      log: (line) => relayProbeLog(deps.logger, this.#log, line),
+    };
+  }
+
+  /** Devices with a schedule. */
+  get size(): number {
+    return this.#ips.size;
+  }
+
+  /** True when `ip` has a schedule. */
+  has(ip: string): boolean {
+    return this.#ips.has(ip);
+  }
+
+  /** Scheduled IPs, in the order they were (re)added. */
+  ips(): IterableIterator<string> {
+    return this.#ips.values();
+  }
+
+  /** The device's next slot by its phase, ms since the epoch (the thread may be serving an earlier one). */
+  nextSlotMs(ip: string): number | undefined {
+    if (!this.#ips.has(ip)) return undefined;
+    const intervalMs = this.#ownIntervals.get(ip) ?? this.#opts.intervalMs;
+    return slotAfter(phaseMs(ip, intervalMs), intervalMs, this.#deps.clock.now() - 1);
+  }
+
+  /** Current options (a copy). */
+  get options(): PingSchedulerOptions {
+    return { ...this.#opts };
+  }
+
+  /** The proxy's counters (threads started and crashed, batches and records received). */
+  counters(): ProbeThreadCounters {
+    return { ...this.#counters };
+  }
+
+  /** The thread's ICMP engine counters and sockets, from the latest snapshot. */
+  engineFigures(): { stats: IcmpPingerStats | undefined; sockets: readonly IcmpSocketInfo[] } {
+    return { stats: this.#snapshot?.engine, sockets: this.#snapshot?.sockets ?? [] };
+  }
+
+  /** Starts the thread and its scheduler; `signal` aborting stops it. Idempotent. */
+  start(signal?: AbortSignal): void {
+    if (this.#running || this.#stopping) return;
+    this.#running = true;
+    if (signal !== undefined) {
+      const onAbort = (): void => {
+        this.stop().catch((err: unknown) => this.#log.error({ err }, 'probe thread stop failed'));
+      };
+      if (signal.aborted) {
+        onAbort();
+        return;
+      }
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.#removeAbortListener = () => signal.removeEventListener('abort', onAbort);
+    }
+    this.#spawn();
+  }
+
+  /** Stops the scheduler, waits for its last results and for the thread to exit. Idempotent; safe before start(). */
+  stop(): Promise<void> {
+    this.#stopPromise ??= this.#stop();
+    return this.#stopPromise;
+  }
+
+  /** Gives `ip` a schedule; with `opts.intervalMs`, its own interval (as {@link setDeviceInterval}). */
+  add(ip: string, opts: AddDeviceOptions = {}): void {
+    if (this.#stopping) return;
+    if (opts.intervalMs !== undefined) this.setDeviceInterval(ip, opts.intervalMs);
+    if (this.#ips.has(ip)) return;
+    this.#ips.add(ip);
+    this.#load = undefined;
+    if (this.#port !== undefined) this.#queue(this.#addCommand(ip));
+  }
+
+  /**
+   * Gives `ip` an interval of its own, ms, or with undefined returns it to the global one; kept for
+   * the address whether or not it is scheduled now (the thread keeps it the same way).
+   */
+  setDeviceInterval(ip: string, intervalMs: number | undefined): void {
+    if (this.#ownIntervals.get(ip) === intervalMs) return;
+    this.#load = undefined;
+    if (intervalMs === undefined) this.#ownIntervals.delete(ip);
+    else this.#ownIntervals.set(ip, intervalMs);
+    if (this.#port !== undefined) this.#queue({ c: 'interval', ip, intervalMs: intervalMs ?? null });
+  }
+
+  /** Ends `ip`'s schedule. */
+  remove(ip: string): void {
+    if (!this.#ips.delete(ip)) return;
+    this.#load = undefined;
+    if (this.#port !== undefined) this.#queue({ c: 'remove', ip });
+    else this.#deps.observer?.removed(ip);
+  }
+
+  /** Applies new options at runtime; invalid ones throw here, before the thread sees them. */
+  reconfigure(opts: Partial<PingSchedulerOptions>): void {
+    const next = { ...this.#opts, ...opts };
+    validatePingSchedulerOptions(next);
+    this.#opts = next;
+    this.#load = undefined;
+    if (this.#port !== undefined) this.#queue({ c: 'reconfigure', opts });
+  }
+
+  /** Counters and gauges for /health, from the thread's latest snapshot. */
+  stats(): PingSchedulerStats {
+    const s = this.#snapshot?.scheduler ?? zeroSchedulerStats(this.#opts);
+    const { intervalMs, ratePerSec } = this.#opts;
+    const { own, perSec } = this.#expectedLoad();
+    const rateLimited = perSec > ratePerSec;
+    return {
+      ...s,
+      devicesScheduled: this.#ips.size,
+      intervalMs,
+      ownIntervalDevices: own,
+      expectedPingsPerSec: perSec,
+      effectiveIntervalMs: rateLimited ? Math.ceil((intervalMs * perSec) / ratePerSec) : intervalMs,
+      rateLimited,
+      pointsDroppedTotal: s.pointsDroppedTotal + this.#drops,
+      sinkErrorsTotal: s.sinkErrorsTotal + this.#sinkErrors,
+    };
+  }
+
+  /**
+   * Devices with an interval of their own, and pings per second the schedule asks for, from this
+   * side's record (right before the thread's first snapshot); recounted only after a change.
+   */
+  #expectedLoad(): { own: number; perSec: number } {
+    if (this.#load !== undefined) return this.#load;
+    const { intervalMs } = this.#opts;
+    let own = 0;
+    let perSec = 0;
+    for (const ip of this.#ips) {
+      const o = this.#ownIntervals.get(ip);
+      if (o !== undefined) own++;
+      perSec += 1000 / (o ?? intervalMs);
+    }
+    this.#load = { own, perSec };
+    return this.#load;
+  }
+
+  /** Fresh stats: waits until the thread has applied everything sent so far and answered. */
+  async refresh(): Promise<PingSchedulerStats> {
+    if (this.#port !== undefined && !this.#stopping) {
+      const id = ++this.#statsId;
+      const answered = new Promise<void>((resolve) => this.#waiters.push({ id, resolve }));
+      this.#queue({ c: 'stats', id });
+      await answered;
+    }
+    return this.stats();
+  }
+
+  /** The send-lag figures of the latest snapshot, then starts a new interval (in the thread too). */
+  takeInterval(): IntervalSendLag {
+    const s = this.#snapshot;
+    const out = s?.scheduler.interval ?? { sends: 0, sendLagP99Ms: Number.NaN, sendLagMaxMs: Number.NaN };
+    if (s !== undefined)
+      this.#snapshot = {
+        ...s,
+        scheduler: { ...s.scheduler, interval: { sends: 0, sendLagP99Ms: Number.NaN, sendLagMaxMs: Number.NaN } },
+      };
+    if (this.#port !== undefined) this.#queue({ c: 'takeInterval' });
+    return out;
+  }
+
+  /** Starts counting the devices that miss a slot afresh. */
+  resetMissedDevices(): void {
+    const s = this.#snapshot;
+    if (s !== undefined) this.#snapshot = { ...s, scheduler: { ...s.scheduler, devicesMissed: 0 } };
+    if (this.#port !== undefined) this.#queue({ c: 'resetMissed' });
+  }
+
+  #addCommand(ip: string): ProbeCommand {
+    // A store that cannot say starts the thread's copy closed (logged, counted as a state error).
+    const b = this.#guardState<BreakerState | undefined>(ip, () => this.#deps.state.get(ip)?.ping);
+    return { c: 'add', ip, fails: b?.consecutiveFails ?? 0, untilMs: b?.suspendedUntilMs ?? 0 };
+  }
+
+  #queue(cmd: ProbeCommand): void {
+    this.#pending.push(cmd);
+    if (this.#flushQueued) return;
+    this.#flushQueued = true;
+    queueMicrotask(() => this.#flushCommands());
+  }
+
+  #flushCommands(): void {
+    this.#flushQueued = false;
+    if (this.#pending.length === 0 || this.#port === undefined) return;
+    const cmds = this.#pending;
+    this.#pending = [];
+    this.#port.post(cmds);
+  }
+
+  #spawn(): void {
+    this.#restartTimer = undefined;
+    if (this.#stopping) return;
+    this.#decoder = new ResultDecoder();
+    this.#pending = [];
+    this.#failure = undefined;
+    this.#counters.spawnsTotal++;
+    const self: { port?: ProbeThreadPort } = {};
+    let exited!: () => void;
+    this.#exited = new Promise<void>((resolve) => {
+      exited = resolve;
+    });
+    const events: ProbeThreadEvents = {
+      message: (m) => {
+        if (this.#port === self.port) this.#onMessage(m);
+      },
+      exit: (code, err) => {
+        exited();
+        if (this.#port === self.port) this.#onExit(code, err);
+      },
+    };
+    self.port = this.#deps.spawn(
+      {
+        options: this.#opts,
+        logLevel: this.#popts.logLevel,
+        flushEveryMs: this.#popts.flushEveryMs,
+        niceness: this.#popts.niceness,
+      },
+      events,
+    );
+    this.#port = self.port;
+    for (const [ip, intervalMs] of this.#ownIntervals) this.#pending.push({ c: 'interval', ip, intervalMs });
+    for (const ip of this.#ips) this.#pending.push(this.#addCommand(ip));
+    this.#queue({ c: 'start' });
+    this.#log.info({ count: this.#ips.size, spawns: this.#counters.spawnsTotal }, 'probe thread started');
+  }
+
+  #onMessage(m: FromProbeThread): void {
+    if (m.t === 'failed') {
+      this.#failure = `${m.code}: ${m.message}`;
+      return;
+    }
+    if (m.batch !== undefined) {
+      this.#counters.batchesTotal++;
+      this.#counters.recordsTotal += m.batch.records;
+      try {
+        this.#decoder.decode(m.batch, this.#handler);
+      } catch (err) {
+        this.#log.error({ err }, 'probe thread batch could not be read; its remaining records are lost');
+      }
+    }
+    if (m.stats !== undefined) {
+      this.#snapshot = m.stats;
+      this.#consecutiveCrashes = 0;
+    }
+    while (this.#waiters.length > 0 && this.#waiters[0]!.id <= m.answered) this.#waiters.shift()!.resolve();
+    if (m.stopped) this.#stopped?.();
+  }
+
+  #onExit(code: number, err: unknown): void {
+    this.#port = undefined;
+    for (const w of this.#waiters.splice(0)) w.resolve();
+    if (this.#stopping) {
+      this.#stopped?.();
+      return;
+    }
+    this.#counters.crashesTotal++;
+    this.#consecutiveCrashes++;
+    const delayMs = Math.min(
+      MAX_RESTART_DELAY_MS,
+      this.#popts.restartDelayMs * 2 ** Math.min(16, this.#consecutiveCrashes - 1),
+    );
+    this.#log.error(
+      {
+        exit_code: code,
+        err: err === undefined ? this.#failure : errorMessage(err),
+        crashes: this.#counters.crashesTotal,
+        restart_in_ms: delayMs,
+      },
+      'probe thread ended unexpectedly; probes in flight and open summary windows are lost; restarting it',
+    );
+    this.#restartTimer = this.#deps.clock.setTimeout(() => this.#spawn(), delayMs);
+  }
+
+  async #stop(): Promise<void> {
+    this.#stopping = true;
+    this.#running = false;
+    this.#removeAbortListener?.();
+    this.#restartTimer?.cancel();
+    const port = this.#port;
+    if (port === undefined) return;
+    const done = new Promise<void>((resolve) => {
+      this.#stopped = resolve;
+    });
+    this.#flushCommands();
+    port.post([{ c: 'stop' }]);
+    const giveUp = new AbortController();
+    const boundMs = this.#opts.timeoutMs + 5000;
+    const inTime = await Promise.race([
+      done.then(() => true),
+      this.#deps.clock.sleep(boundMs, giveUp.signal).then(
+        () => false,
+        () => false,
+      ),
+    ]);
+    giveUp.abort();
+    if (!inTime) this.#log.warn({ duration_ms: boundMs }, 'probe thread did not stop in time; terminating it');
+    // The thread closes its sockets and exits by itself after its last batch; a short wait, then terminate.
+    const exitWait = new AbortController();
+    const exited = await Promise.race([
+      this.#exited.then(() => true),
+      this.#deps.clock.sleep(inTime ? 2000 : 0, exitWait.signal).then(
+        () => false,
+        () => false,
+      ),
+    ]);
+    exitWait.abort();
+    this.#port = undefined;
+    if (!exited) await port.terminate();
+    this.#log.info(
+      { spawns: this.#counters.spawnsTotal, crashes: this.#counters.crashesTotal },
+      'probe thread stopped',
+    );
+  }
+
+  #write(p: Point): void {
+    try {
+      const dropped = this.#deps.sink.write(p);
+      if (dropped > 0) this.#drops += dropped;
+    } catch (err) {
+      this.#sinkErrors++;
+      if (this.#sinkErrors === 1 || this.#sinkErrors % 10_000 === 0)
+        this.#log.error({ err, count: this.#sinkErrors }, 'point sink write failed; point lost');
+    }
+  }
+
+  #probed(o: PingOutcome): void {
+    if (o.ok) this.#deps.rtt?.(o.rttMs);
+    this.#deps.observer?.probed(o);
+  }
+
+  #guardState<T>(ip: string, call: () => T): T | undefined {
+    try {
+      return call();
+    } catch (err) {
+      this.#stateErrors++;
+      if (this.#stateErrors === 1 || this.#stateErrors % 10_000 === 0)
+        this.#log.error({ err, ip, count: this.#stateErrors }, 'state manager call failed');
+      return undefined;
+    }
+  }
+}
