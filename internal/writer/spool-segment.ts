@@ -3,8 +3,8 @@
  * framing (a CRC-checked header before each batch's lines) written by append and read back by
  * take and by recovery.
  */
-import * as zlib from 'node:zlib';
 import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
+import { crc32 } from './crc32.js';
 import type { WriteTarget } from './transport.js';
 
 // Record framing, little-endian: magic | payload length | points | target (1 byte + 3 pad) | crc32(payload) | payload.
@@ -75,19 +75,6 @@ export interface Segment {
   saving: boolean;
   /** Another sidecar write is wanted after the running one. */
   saveAgain: boolean;
-}
-
-const crc32: (data: Uint8Array) => number =
-  typeof (zlib as { crc32?: unknown }).crc32 === 'function' ? (d) => zlib.crc32(d) : crc32Js;
-
-/** Table-driven CRC-32 (IEEE) for Node releases without zlib.crc32 (< 20.15). */
-function crc32Js(data: Uint8Array): number {
-  let c = ~0;
-  for (const b of data) {
-    c ^= b;
-    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0xedb88320 : c >>> 1;
-  }
-  return ~c >>> 0;
 }
 
 /** A segment with no records yet. */

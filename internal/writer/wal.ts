@@ -1,7 +1,7 @@
-import * as zlib from 'node:zlib';
 import { open, readdir, readFile, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../log/log.js';
+import { crc32 } from './crc32.js';
 import type { WriteTarget } from './transport.js';
 
 /** Options for {@link Wal}. */
@@ -96,18 +96,6 @@ interface LogFile {
   size: number;
   /** Newest group in the file (-1 while empty). */
   maxGroup: number;
-}
-
-const crc32: (data: Uint8Array) => number =
-  typeof (zlib as { crc32?: unknown }).crc32 === 'function' ? (d) => zlib.crc32(d) : crc32Js;
-
-function crc32Js(data: Uint8Array): number {
-  let c = ~0;
-  for (const b of data) {
-    c ^= b;
-    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0xedb88320 : c >>> 1;
-  }
-  return ~c >>> 0;
 }
 
 /**
