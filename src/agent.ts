@@ -332,7 +332,10 @@ export class Agent {
     const f = this.figures();
     const outputs = this.#stages?.outputs.status() ?? [];
     return {
-      ...buildHealthDocument(f, this.#intervals?.reasons(f, this.#opts.config.send_lag_degraded_threshold) ?? []),
+      ...buildHealthDocument(f, [
+        ...(this.#intervals?.reasons(f, this.#opts.config.send_lag_degraded_threshold) ?? []),
+        ...(this.#stages?.scheduler instanceof ProbeThread ? this.#stages.scheduler.downReasons() : []),
+      ]),
       outputs,
     };
   }

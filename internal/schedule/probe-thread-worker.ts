@@ -20,6 +20,14 @@ interface ProbeWorkerData {
 }
 
 /**
+ * tsx's register API as an absolute URL: an eval'd Worker resolves bare specifiers from the
+ * process's working directory, which need not hold node_modules (an agent started elsewhere).
+ */
+function tsxApi(): string {
+  return import.meta.resolve('tsx/esm/api');
+}
+
+/**
  * A {@link ProbeThreadSpawn} that runs the scheduler and its own ICMP engine (built from `engine`)
  * in a worker_threads Worker, this module being the worker's entry.
  */
@@ -29,10 +37,13 @@ export function spawnProbeWorker(engine: ProbeEngineSettings): ProbeThreadSpawn 
     const url = new URL(import.meta.url);
     // Run from TypeScript sources (tests): a Worker entry does not go through tsx's loader in Node 20.
     const w = url.pathname.endsWith('.ts')
-      ? new Worker(`import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(url.href)}); })`, {
-          eval: true,
-          workerData: data,
-        })
+      ? new Worker(
+          `import(${JSON.stringify(tsxApi())}).then((m) => { m.register(); return import(${JSON.stringify(url.href)}); })`,
+          {
+            eval: true,
+            workerData: data,
+          },
+        )
       : new Worker(url, { workerData: data });
     let failure: unknown;
     w.on('message', (m: FromProbeThread) => events.message(m));

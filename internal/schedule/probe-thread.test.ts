@@ -272,3 +272,28 @@ test('own intervals reach the thread, survive a restart and count in the expecte
   assert.equal(pinged(slow) - s1, 3, 'back on the global interval');
   await r.thread.stop();
 });
+
+test('while no thread runs, /health hears why, the passed slots count as missed and no counter goes backwards', async () => {
+  const r = rig();
+  r.add([ipOf(1), ipOf(2)]);
+  r.thread.start();
+  await r.clock.advanceAsync(3_000);
+  const before = await r.thread.refresh();
+  assert.equal(before.pingsSentTotal, 6);
+  assert.deepEqual(r.thread.downReasons(), []);
+  r.fake.threads[0]!.crash(new Error('native addon fault'));
+  await flushMicrotasks();
+  await r.clock.advanceAsync(500);
+  assert.match(r.thread.downReasons()[0]!, /probe thread is down for \d+ s after 1 crash/);
+  const down = r.thread.stats();
+  assert.equal(down.pingsSentTotal, 6, 'the dead thread’s sends stay counted');
+  assert.equal(down.missedSlotsTotal, 1, 'two devices at 1 s, half a second down');
+  await r.clock.advanceAsync(600);
+  assert.deepEqual(r.thread.downReasons(), [], 'the restarted thread answered');
+  const after = await r.thread.refresh();
+  assert.equal(after.missedSlotsTotal >= 2, true);
+  assert.equal(after.pingsSentTotal >= 6, true);
+  await r.clock.advanceAsync(2_000);
+  assert.equal((await r.thread.refresh()).pingsSentTotal > after.pingsSentTotal, true);
+  await r.thread.stop();
+});

@@ -21,6 +21,7 @@ import type {
 } from './probe-thread-protocol.js';
 import { relayProbeLog } from './probe-thread-log.js';
 import { zeroSchedulerStats } from './probe-thread-stats.js';
+import { foldCounters, noCarry, withCarry, type CarriedCounters } from './probe-thread-carry.js';
 import type { IntervalSendLag, PingSchedulerStats } from './stats.js';
 
 export type { ProbeThreadEvents, ProbeThreadPort, ProbeThreadSpawn } from './probe-thread-protocol.js';
@@ -101,6 +102,12 @@ export class ProbeThread {
   readonly #ips = new Set<string>();
   /** Own intervals by address, re-sent to every new thread before its devices. */
   readonly #ownIntervals = new Map<string, number>();
+  /** Counters of the threads that ended, added to the running one's so none goes backwards. */
+  #carry: CarriedCounters = noCarry();
+  /** Since when no thread has been running after a crash (undefined: one runs, or none was asked to). */
+  #downSinceMs: number | undefined;
+  /** Slots that passed while no thread ran, closed episodes. */
+  #missedWhileDown = 0;
   /** {@link #expectedLoad}'s answer until the devices, their intervals or the options change. */
   #load: { own: number; perSec: number } | undefined;
   #pending: ProbeCommand[] = [];
@@ -250,7 +257,11 @@ export class ProbeThread {
 
   /** Counters and gauges for /health, from the thread's latest snapshot. */
   stats(): PingSchedulerStats {
-    const s = this.#snapshot?.scheduler ?? zeroSchedulerStats(this.#opts);
+    const s = withCarry(
+      this.#snapshot?.scheduler ?? zeroSchedulerStats(this.#opts),
+      this.#carry,
+      this.#missedWhileDown + this.#slotsDown(),
+    );
     const { intervalMs, ratePerSec } = this.#opts;
     const { own, perSec } = this.#expectedLoad();
     const rateLimited = perSec > ratePerSec;
@@ -283,6 +294,21 @@ export class ProbeThread {
     }
     this.#load = { own, perSec };
     return this.#load;
+  }
+
+  /** Slots of the running down episode: what the schedule asked for since the thread died. */
+  #slotsDown(): number {
+    if (this.#downSinceMs === undefined) return 0;
+    return Math.floor((this.#expectedLoad().perSec * Math.max(0, this.#deps.clock.now() - this.#downSinceMs)) / 1000);
+  }
+
+  /** Why `/health` cannot be `healthy` on the probe thread's account: none running after a crash. */
+  downReasons(): string[] {
+    if (this.#downSinceMs === undefined) return [];
+    const s = Math.round((this.#deps.clock.now() - this.#downSinceMs) / 1000);
+    return [
+      `probe thread is down for ${s} s after ${this.#counters.crashesTotal} crash(es); nothing is pinged until it restarts`,
+    ];
   }
 
   /** Fresh stats: waits until the thread has applied everything sent so far and answered. */
@@ -375,6 +401,10 @@ export class ProbeThread {
   }
 
   #onMessage(m: FromProbeThread): void {
+    if (this.#downSinceMs !== undefined) {
+      this.#missedWhileDown += this.#slotsDown();
+      this.#downSinceMs = undefined;
+    }
     if (m.t === 'failed') {
       this.#failure = `${m.code}: ${m.message}`;
       return;
@@ -405,6 +435,9 @@ export class ProbeThread {
     }
     this.#counters.crashesTotal++;
     this.#consecutiveCrashes++;
+    this.#downSinceMs ??= this.#deps.clock.now();
+    if (this.#snapshot !== undefined) this.#carry = foldCounters(this.#carry, this.#snapshot.scheduler);
+    this.#snapshot = undefined;
     const delayMs = Math.min(
       MAX_RESTART_DELAY_MS,
       this.#popts.restartDelayMs * 2 ** Math.min(16, this.#consecutiveCrashes - 1),
