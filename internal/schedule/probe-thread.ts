@@ -8,6 +8,7 @@ import type { PingOutcome } from '../model/ping.js';
 import type { Point, PointSink } from '../model/point.js';
 import type { PingBreakerState } from './breaker.js';
 import { defaultPingSchedulerOptions, validatePingSchedulerOptions, type PingSchedulerOptions } from './options.js';
+import { checkOwnInterval } from './own-intervals.js';
 import { phaseMs, slotAfter } from './phase.js';
 import type { AddDeviceOptions, ProbeObserver } from './ping-scheduler.js';
 import { ResultDecoder, type ResultHandler } from './probe-codec.js';
@@ -20,7 +21,7 @@ import type {
   ProbeThreadSpawn,
 } from './probe-thread-protocol.js';
 import { relayProbeLog } from './probe-thread-log.js';
-import { zeroSchedulerStats } from './probe-thread-stats.js';
+import { withEndedThreads, zeroSchedulerStats } from './probe-thread-stats.js';
 import type { IntervalSendLag, PingSchedulerStats } from './stats.js';
 
 export type { ProbeThreadEvents, ProbeThreadPort, ProbeThreadSpawn } from './probe-thread-protocol.js';
@@ -51,7 +52,10 @@ export interface ProbeThreadDeps {
 
 /** Tunables of the proxy itself. */
 export interface ProbeThreadOptions {
-  /** Wait before restarting a crashed thread, ms; doubles per consecutive crash, up to 60 s. */
+  /**
+   * Wait before restarting a crashed thread, ms; doubles per consecutive crash, up to 60 s (a
+   * thread that ran for 60 s before it ended starts the count afresh).
+   */
   restartDelayMs: number;
   /** pino level of the thread's logger. */
   logLevel: string;
@@ -104,10 +108,14 @@ export class ProbeThread {
   /** {@link #expectedLoad}'s answer until the devices, their intervals or the options change. */
   #load: { own: number; perSec: number } | undefined;
   #pending: ProbeCommand[] = [];
+  /** Devices removed from the current thread whose `removed` has not come back yet (a crash would lose it). */
+  readonly #unconfirmedRemovals = new Set<string>();
   #flushQueued = false;
   #port: ProbeThreadPort | undefined;
   #decoder = new ResultDecoder();
   #snapshot: ProbeThreadSnapshot | undefined;
+  /** The since-start counters of the threads that crashed, carried into the totals of the next. */
+  #ended: PingSchedulerStats | undefined;
   #running = false;
   #stopping = false;
   #stopPromise: Promise<void> | undefined;
@@ -117,12 +125,15 @@ export class ProbeThread {
   #removeAbortListener: (() => void) | undefined;
   #restartTimer: TimerHandle | undefined;
   #consecutiveCrashes = 0;
+  /** When the current thread was started, main-thread clock ms. */
+  #spawnedAtMs = 0;
   #failure: string | undefined;
   #statsId = 0;
   readonly #waiters: Array<{ id: number; resolve: () => void }> = [];
   #drops = 0;
   #sinkErrors = 0;
   #stateErrors = 0;
+  #observerErrors = 0;
   readonly #counters: ProbeThreadCounters = { spawnsTotal: 0, crashesTotal: 0, batchesTotal: 0, recordsTotal: 0 };
   readonly #handler: ResultHandler;
 
@@ -138,9 +149,13 @@ export class ProbeThread {
     this.#log = deps.logger.child({ stage: 'schedule', thread: 'probe' });
     this.#handler = {
       point: (p) => this.#write(p),
-      probed: (o) => this.#probed(o),
-      suspended: (ip) => deps.observer?.suspended(ip),
-      removed: (ip) => deps.observer?.removed(ip),
+      // Guarded like the breaker calls: a throw would end the batch's decoding and, with it, the string table.
+      probed: (o) => this.#guardObserver(o.ip, () => this.#probed(o)),
+      suspended: (ip) => this.#guardObserver(ip, () => deps.observer?.suspended(ip)),
+      removed: (ip) => {
+        this.#unconfirmedRemovals.delete(ip);
+        this.#guardObserver(ip, () => deps.observer?.removed(ip));
+      },
       breakerSuccess: (ip) => this.#guardState(ip, () => deps.state.recordPingSuccess(ip)),
       breakerFailure: (ip, fails, backoffMs) =>
         this.#guardState(ip, () => deps.state.recordPingFailure(ip, fails, backoffMs)),
@@ -224,6 +239,8 @@ export class ProbeThread {
    * the address whether or not it is scheduled now (the thread keeps it the same way).
    */
   setDeviceInterval(ip: string, intervalMs: number | undefined): void {
+    // Checked here, as the scheduler checks it: in the thread a throw would lose the rest of the command batch.
+    checkOwnInterval(ip, intervalMs);
     if (this.#ownIntervals.get(ip) === intervalMs) return;
     this.#load = undefined;
     if (intervalMs === undefined) this.#ownIntervals.delete(ip);
@@ -235,8 +252,10 @@ export class ProbeThread {
   remove(ip: string): void {
     if (!this.#ips.delete(ip)) return;
     this.#load = undefined;
-    if (this.#port !== undefined) this.#queue({ c: 'remove', ip });
-    else this.#deps.observer?.removed(ip);
+    if (this.#port !== undefined) {
+      this.#unconfirmedRemovals.add(ip);
+      this.#queue({ c: 'remove', ip });
+    } else this.#deps.observer?.removed(ip);
   }
 
   /** Applies new options at runtime; invalid ones throw here, before the thread sees them. */
@@ -250,7 +269,7 @@ export class ProbeThread {
 
   /** Counters and gauges for /health, from the thread's latest snapshot. */
   stats(): PingSchedulerStats {
-    const s = this.#snapshot?.scheduler ?? zeroSchedulerStats(this.#opts);
+    const s = withEndedThreads(this.#ended, this.#snapshot?.scheduler ?? zeroSchedulerStats(this.#opts));
     const { intervalMs, ratePerSec } = this.#opts;
     const { own, perSec } = this.#expectedLoad();
     const rateLimited = perSec > ratePerSec;
@@ -344,6 +363,7 @@ export class ProbeThread {
     this.#pending = [];
     this.#failure = undefined;
     this.#counters.spawnsTotal++;
+    this.#spawnedAtMs = this.#deps.clock.now();
     const self: { port?: ProbeThreadPort } = {};
     let exited!: () => void;
     this.#exited = new Promise<void>((resolve) => {
@@ -388,10 +408,7 @@ export class ProbeThread {
         this.#log.error({ err }, 'probe thread batch could not be read; its remaining records are lost');
       }
     }
-    if (m.stats !== undefined) {
-      this.#snapshot = m.stats;
-      this.#consecutiveCrashes = 0;
-    }
+    if (m.stats !== undefined) this.#snapshot = m.stats;
     while (this.#waiters.length > 0 && this.#waiters[0]!.id <= m.answered) this.#waiters.shift()!.resolve();
     if (m.stopped) this.#stopped?.();
   }
@@ -403,7 +420,18 @@ export class ProbeThread {
       this.#stopped?.();
       return;
     }
+    // Removals the thread never answered: told here, as the scheduler on the main thread would have.
+    for (const ip of this.#unconfirmedRemovals) this.#guardObserver(ip, () => this.#deps.observer?.removed(ip));
+    this.#unconfirmedRemovals.clear();
+    // The next thread counts from 0: what this one counted (as of its last snapshot) carries over.
+    const last = this.#snapshot;
+    if (last !== undefined) {
+      this.#ended = withEndedThreads(this.#ended, last.scheduler);
+      this.#snapshot = { ...last, scheduler: zeroSchedulerStats(this.#opts) };
+    }
     this.#counters.crashesTotal++;
+    // A thread answers at once after it starts, so an answer proves nothing: only a long run ends a crash loop.
+    if (this.#deps.clock.now() - this.#spawnedAtMs >= MAX_RESTART_DELAY_MS) this.#consecutiveCrashes = 0;
     this.#consecutiveCrashes++;
     const delayMs = Math.min(
       MAX_RESTART_DELAY_MS,
@@ -476,6 +504,16 @@ export class ProbeThread {
   #probed(o: PingOutcome): void {
     if (o.ok) this.#deps.rtt?.(o.rttMs);
     this.#deps.observer?.probed(o);
+  }
+
+  #guardObserver(ip: string, call: () => void): void {
+    try {
+      call();
+    } catch (err) {
+      this.#observerErrors++;
+      if (this.#observerErrors === 1 || this.#observerErrors % 10_000 === 0)
+        this.#log.error({ err, ip, count: this.#observerErrors }, 'recording a ping result failed');
+    }
   }
 
   #guardState<T>(ip: string, call: () => T): T | undefined {
