@@ -401,3 +401,23 @@ test('the since-start counters go on across a restart: a new thread does not tak
   assert.ok(after.pointsWrittenTotal >= before.pointsWrittenTotal + 3);
   await r.thread.stop();
 });
+
+test('a device removed and added again before its last breaker update reached the store keeps the breaker of the thread', async () => {
+  const r = rig({ respond: () => ({ reason: 'unreachable' }), opts: { maxConsecutiveFails: 3, backoffMs: 60_000 } });
+  const ip = ipOf(9);
+  r.add([ip]);
+  r.thread.start();
+  await r.clock.advanceAsync(1_000);
+  const next = r.thread.nextSlotMs(ip)!;
+  // Just after the second failure: its record is still in the thread, so the store counts 1.
+  await r.clock.advanceAsync(next + 5 - r.clock.now());
+  assert.equal(r.pinger.calls, 2);
+  assert.equal(r.state.get(ip)!.ping.consecutiveFails, 1);
+  r.thread.remove(ip);
+  r.thread.add(ip);
+  await r.clock.advanceAsync(10_000);
+  assert.equal(r.pinger.calls, 3, 'the third failure trips the breaker, as on the main thread');
+  assert.equal(r.state.get(ip)!.ping.consecutiveFails, 0, 'no failure counted past the trip');
+  assert.equal(r.state.isPingSuspended(ip), true);
+  await r.thread.stop();
+});

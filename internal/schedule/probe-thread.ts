@@ -134,6 +134,8 @@ export class ProbeThread {
   #sinkErrors = 0;
   #stateErrors = 0;
   #observerErrors = 0;
+  /** Breaker records of the current thread applied to the store (an add's seed is the store as of these). */
+  #breakerApplied = 0;
   readonly #counters: ProbeThreadCounters = { spawnsTotal: 0, crashesTotal: 0, batchesTotal: 0, recordsTotal: 0 };
   readonly #handler: ResultHandler;
 
@@ -156,9 +158,14 @@ export class ProbeThread {
         this.#unconfirmedRemovals.delete(ip);
         this.#guardObserver(ip, () => deps.observer?.removed(ip));
       },
-      breakerSuccess: (ip) => this.#guardState(ip, () => deps.state.recordPingSuccess(ip)),
-      breakerFailure: (ip, fails, backoffMs) =>
-        this.#guardState(ip, () => deps.state.recordPingFailure(ip, fails, backoffMs)),
+      breakerSuccess: (ip) => {
+        this.#breakerApplied++;
+        this.#guardState(ip, () => deps.state.recordPingSuccess(ip));
+      },
+      breakerFailure: (ip, fails, backoffMs) => {
+        this.#breakerApplied++;
+        this.#guardState(ip, () => deps.state.recordPingFailure(ip, fails, backoffMs));
+      },
       log: (line) => relayProbeLog(deps.logger, this.#log, line),
     };
   }
@@ -338,7 +345,8 @@ export class ProbeThread {
   #addCommand(ip: string): ProbeCommand {
     // A store that cannot say starts the thread's copy closed (logged, counted as a state error).
     const b = this.#guardState<BreakerState | undefined>(ip, () => this.#deps.state.get(ip)?.ping);
-    return { c: 'add', ip, fails: b?.consecutiveFails ?? 0, untilMs: b?.suspendedUntilMs ?? 0 };
+    const applied = this.#breakerApplied;
+    return { c: 'add', ip, fails: b?.consecutiveFails ?? 0, untilMs: b?.suspendedUntilMs ?? 0, applied };
   }
 
   #queue(cmd: ProbeCommand): void {
@@ -360,6 +368,7 @@ export class ProbeThread {
     this.#restartTimer = undefined;
     if (this.#stopping) return;
     this.#decoder = new ResultDecoder();
+    this.#breakerApplied = 0;
     this.#pending = [];
     this.#failure = undefined;
     this.#counters.spawnsTotal++;
