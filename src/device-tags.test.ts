@@ -149,6 +149,30 @@ test('with reverse_dns, a device without target name or sysName is named by its 
   assert.equal(asked.length, 2, 'off by default');
 });
 
+test('with reverse_dns, devices beyond the lookups in flight are looked up later, not left unnamed for good', async () => {
+  const sink = new RecordingSink();
+  const asked: string[] = [];
+  const reverse = async (ip: string): Promise<string | undefined> => {
+    asked.push(ip);
+    return `host${ip.split('.')[3]}.test`;
+  };
+  const tags = new DeviceTags(sink, config('agent_name: a\nreverse_dns: true\n'), reverse);
+  const ips = ['127.0.0.1', '127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5', '127.0.0.6'];
+  const round = async (): Promise<Array<string | undefined>> => {
+    const from = sink.points.length;
+    for (const ip of ips) tags.write(pingPoint({ ok: true, ip, rttMs: 1, sentAtMs: 0 }, { timeMs: 1 }));
+    await new Promise((resolve) => setImmediate(resolve));
+    return sink.points.slice(from).map((p) => p.tags.name);
+  };
+  assert.deepEqual(await round(), [undefined, undefined, undefined, undefined, undefined, undefined]);
+  await round();
+  assert.deepEqual(
+    await round(),
+    ips.map((ip) => `host${ip.split('.')[3]}.test`),
+  );
+  assert.deepEqual([...asked].sort(), ips, 'each address once');
+});
+
 /** The lines the writer would send for what `tags` passed on. */
 const lines = (sink: RecordingSink): string[] =>
   sink.points.map((p) => toLineProtocol(p, { unsignedAsInteger: false }) ?? 'invalid');

@@ -105,8 +105,10 @@ export class DeviceTags implements PointSink {
     const name = target?.name ?? this.#sysNames.get(ip) ?? this.#reverseName(ip);
     if (name !== undefined) out.name = name;
     out.agent = this.#agent.agent!;
-    if (this.#cache.size >= MAX_CACHED) this.#cache.clear();
     const entry: CachedTags = { added: Object.freeze(out), withIp: undefined };
+    // A reverse lookup not started (too many in flight) is asked for at the device's next point, so not cached.
+    if (name === undefined && this.#reverseOn && !this.#reverse.has(ip)) return entry;
+    if (this.#cache.size >= MAX_CACHED) this.#cache.clear();
     this.#cache.set(ip, entry);
     return entry;
   }

@@ -113,6 +113,28 @@ test('reload adds and removes targets without touching the ones that stay', asyn
   assert.equal(h.clock.pendingTimers(), 0);
 });
 
+test('two names on one address: when the first goes, the address stays pinged under the second', async () => {
+  const table = new Map([
+    ['a.test', ['127.0.0.20']],
+    ['b.test', ['127.0.0.20']],
+  ]);
+  const h = harness('targets: [a.test, {host: b.test, labels: {role: b}, ping_interval: 10s}]\n', table);
+  await h.loop.start();
+  assert.equal(h.tags.tagsFor('127.0.0.20').name, 'a.test');
+  const first = h.store.get('127.0.0.20')!.firstSeenMs;
+  h.clock.advance(1000);
+  await h.loop.reconfigure(
+    parseConfigText(base + 'targets: [{host: b.test, labels: {role: b}, ping_interval: 10s}]\n', { env: {} }).config,
+  );
+  assert.deepEqual([...h.store.ips()], ['127.0.0.20']);
+  assert.equal(h.store.isPinned('127.0.0.20'), true);
+  assert.equal(h.store.get('127.0.0.20')!.firstSeenMs, first, 'the device stays, with its state');
+  assert.deepEqual(h.tags.tagsFor('127.0.0.20'), { role: 'b', name: 'b.test', agent: 'a1' });
+  assert.equal(h.intervals.get('127.0.0.20'), 10_000);
+  assert.equal(h.loop.figures().resolved, 1);
+  await h.loop.stop();
+});
+
 test('with shards, each name belongs to exactly one agent', () => {
   const names = Array.from({ length: 50 }, (_, i) => `host${i}.test`);
   const owned = [0, 1, 2].map((index) => {

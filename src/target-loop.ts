@@ -248,7 +248,15 @@ export class TargetLoop {
 
   #apply(c: AddressChange): void {
     const { devices, tags } = this.#deps;
-    if (c.previous !== undefined && this.#holders.get(c.previous) === c.host) this.#release(c.previous);
+    if (c.previous !== undefined && this.#holders.get(c.previous) === c.host) {
+      // Another name on the same address takes it over (it was pinged once, under the first name).
+      const heir = this.#heir(c.previous, c.host);
+      if (heir === undefined) this.#release(c.previous);
+      else {
+        this.#holders.delete(c.previous);
+        this.#apply({ host: heir, ip: c.previous, previous: undefined });
+      }
+    }
     const wasExcluded = this.#excluded.delete(c.host);
     if (c.ip !== undefined && this.#exclusions.indexOf(c.ip) >= 0) {
       this.#exclude(c.host, c.ip, wasExcluded);
@@ -281,6 +289,15 @@ export class TargetLoop {
     } else if (c.error !== undefined) {
       this.#log.warn({ name: c.host, previous: c.previous, err: c.error }, 'target name does not resolve');
     }
+  }
+
+  /** A configured target other than `host` that resolves to `ip` now, if any. */
+  #heir(ip: string, host: string): string | undefined {
+    for (const h of this.#specs.keys()) {
+      const r = h === host ? undefined : this.#resolver.resolution(h);
+      if (r?.ok && r.ip === ip) return h;
+    }
+    return undefined;
   }
 
   /** Stops pinging the target address `ip` (the device stays when the networks own it). */

@@ -1,6 +1,15 @@
 import { ConfigError } from '../errors/errors.js';
 import type { PingLoad } from './slot-pacer.js';
 
+/** Throws ConfigError unless `intervalMs` is an own interval (at least 1 ms) or undefined (none). */
+export function checkOwnInterval(ip: string, intervalMs: number | undefined): void {
+  if (intervalMs !== undefined && !(Number.isFinite(intervalMs) && intervalMs >= 1))
+    throw new ConfigError([`ping_interval of ${ip}: must be at least 1 ms (got ${intervalMs})`], {
+      stage: 'schedule',
+      ip,
+    });
+}
+
 /**
  * The devices pinged at an interval of their own instead of the global one (targets with their
  * own `ping_interval`), and the load all scheduled devices make. An interval belongs to the
@@ -20,11 +29,7 @@ export class OwnIntervals {
 
   /** Sets (or with undefined, clears) the own interval of `ip`; true when that changed it. */
   set(ip: string, intervalMs: number | undefined): boolean {
-    if (intervalMs !== undefined && !(Number.isFinite(intervalMs) && intervalMs >= 1))
-      throw new ConfigError([`ping_interval of ${ip}: must be at least 1 ms (got ${intervalMs})`], {
-        stage: 'schedule',
-        ip,
-      });
+    checkOwnInterval(ip, intervalMs);
     if (this.#byIp.get(ip) === intervalMs) return false;
     if (intervalMs === undefined) this.#byIp.delete(ip);
     else this.#byIp.set(ip, intervalMs);

@@ -51,6 +51,8 @@ export interface ProbeThreadHostDeps {
 interface MirrorBreaker {
   fails: number;
   untilMs: number;
+  /** Number (from 1) of the last breaker record made for the device; 0 for none. */
+  lastRecord: number;
 }
 
 /**
@@ -65,6 +67,13 @@ class MirrorBreakerState implements PingBreakerState {
   readonly #enc: ResultEncoder;
   readonly #recorded: () => void;
   readonly #devices = new Map<string, MirrorBreaker>();
+  /**
+   * Breakers of removed devices with records the store may not have applied yet: a quick re-add
+   * keeps this copy, as the store's seed would miss those records. In removal order for pruning.
+   */
+  readonly #removed = new Map<string, MirrorBreaker>();
+  #removedOrder: string[] = [];
+  #records = 0;
 
   constructor(clock: Clock, enc: ResultEncoder, recorded: () => void) {
     this.#clock = clock;
@@ -72,12 +81,33 @@ class MirrorBreakerState implements PingBreakerState {
     this.#recorded = recorded;
   }
 
-  seed(ip: string, fails: number, untilMs: number): void {
-    this.#devices.set(ip, { fails, untilMs });
+  /** `ip` is added with the store's breaker, as it stood after this thread's first `applied` records. */
+  seed(ip: string, fails: number, untilMs: number, applied: number): void {
+    this.#prune(applied);
+    const kept = this.#removed.get(ip);
+    this.#removed.delete(ip);
+    if (kept !== undefined && kept.lastRecord > applied) this.#devices.set(ip, kept);
+    else this.#devices.set(ip, { fails, untilMs, lastRecord: 0 });
   }
 
   forget(ip: string): void {
+    const b = this.#devices.get(ip);
     this.#devices.delete(ip);
+    if (b === undefined || b.lastRecord === 0) return;
+    this.#removed.set(ip, b);
+    this.#removedOrder.push(ip);
+  }
+
+  /** Drops the kept breakers whose records the store has all applied. */
+  #prune(applied: number): void {
+    let i = 0;
+    for (; i < this.#removedOrder.length; i++) {
+      const ip = this.#removedOrder[i]!;
+      const b = this.#removed.get(ip);
+      if (b !== undefined && b.lastRecord > applied) break;
+      if (b !== undefined) this.#removed.delete(ip);
+    }
+    if (i > 0) this.#removedOrder = this.#removedOrder.slice(i);
   }
 
   isPingSuspended(ip: string): boolean {
@@ -86,10 +116,12 @@ class MirrorBreakerState implements PingBreakerState {
   }
 
   recordPingSuccess(ip: string): void {
-    const b = this.#devices.get(ip);
+    const b = this.#devices.get(ip) ?? this.#removed.get(ip);
+    this.#records++;
     if (b !== undefined) {
       b.fails = 0;
       b.untilMs = 0;
+      b.lastRecord = this.#records;
     }
     this.#enc.breakerSuccess(ip);
     this.#recorded();
@@ -98,8 +130,10 @@ class MirrorBreakerState implements PingBreakerState {
   recordPingFailure(ip: string, maxFails: number, backoffMs: number): boolean {
     this.#enc.breakerFailure(ip, maxFails, backoffMs);
     this.#recorded();
-    const b = this.#devices.get(ip);
+    this.#records++;
+    const b = this.#devices.get(ip) ?? this.#removed.get(ip);
     if (b === undefined) return false;
+    b.lastRecord = this.#records;
     b.fails++;
     if (b.fails < maxFails) return false;
     b.fails = 0;
@@ -188,7 +222,7 @@ export class ProbeThreadHost {
       if (this.#stopping) return;
       switch (cmd.c) {
         case 'add':
-          this.#state.seed(cmd.ip, cmd.fails, cmd.untilMs);
+          this.#state.seed(cmd.ip, cmd.fails, cmd.untilMs, cmd.applied);
           this.#sched.add(cmd.ip);
           break;
         case 'remove':

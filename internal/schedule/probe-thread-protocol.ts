@@ -6,8 +6,17 @@ import type { PingSchedulerStats } from './stats.js';
 
 /** One change or request for the probe thread; they are applied in the order sent. */
 export type ProbeCommand =
-  /** Gives `ip` a schedule, its breaker seeded with the store's (consecutive fails, suspended until ms). */
-  | { readonly c: 'add'; readonly ip: string; readonly fails: number; readonly untilMs: number }
+  /**
+   * Gives `ip` a schedule, its breaker seeded with the store's (consecutive fails, suspended until
+   * ms) as it stood after the first `applied` breaker records of this thread.
+   */
+  | {
+      readonly c: 'add';
+      readonly ip: string;
+      readonly fails: number;
+      readonly untilMs: number;
+      readonly applied: number;
+    }
   /** Ends `ip`'s schedule. */
   | { readonly c: 'remove'; readonly ip: string }
   /** PingScheduler.setDeviceInterval (null: back to the global interval). */

@@ -33,3 +33,38 @@ export function zeroSchedulerStats(opts: Pick<PingSchedulerOptions, 'intervalMs'
     devicesMissed: 0,
   };
 }
+
+/**
+ * `s` with the since-start counters of `ended` (the probe threads that ended before it) added, so
+ * a restarted thread's totals go on from where the last one's stopped instead of starting at 0.
+ * Gauges and the figures of the running interval are `s`'s own.
+ */
+export function withEndedThreads(ended: PingSchedulerStats | undefined, s: PingSchedulerStats): PingSchedulerStats {
+  if (ended === undefined) return s;
+  const failuresByReason = { ...s.failuresByReason };
+  for (const [k, v] of Object.entries(ended.failuresByReason))
+    failuresByReason[k as keyof typeof failuresByReason] += v;
+  return {
+    ...s,
+    pingsSentTotal: s.pingsSentTotal + ended.pingsSentTotal,
+    repliesTotal: s.repliesTotal + ended.repliesTotal,
+    failuresByReason,
+    overloadedTotal: s.overloadedTotal + ended.overloadedTotal,
+    skippedTicksTotal: s.skippedTicksTotal + ended.skippedTicksTotal,
+    missedSlotsTotal: s.missedSlotsTotal + ended.missedSlotsTotal,
+    suspendedTicksTotal: s.suspendedTicksTotal + ended.suspendedTicksTotal,
+    breakerTripsTotal: s.breakerTripsTotal + ended.breakerTripsTotal,
+    lateSendsTotal: s.lateSendsTotal + ended.lateSendsTotal,
+    pointsWrittenTotal: s.pointsWrittenTotal + ended.pointsWrittenTotal,
+    pointsDroppedTotal: s.pointsDroppedTotal + ended.pointsDroppedTotal,
+    summariesWrittenTotal: s.summariesWrittenTotal + ended.summariesWrittenTotal,
+    sinkErrorsTotal: s.sinkErrorsTotal + ended.sinkErrorsTotal,
+    hungProbesTotal: s.hungProbesTotal + ended.hungProbesTotal,
+    stalls: {
+      ...s.stalls,
+      stallsTotal: s.stalls.stallsTotal + ended.stalls.stallsTotal,
+      stallMsTotal: s.stalls.stallMsTotal + ended.stalls.stallMsTotal,
+      maxStallMs: Math.max(s.stalls.maxStallMs, ended.stalls.maxStallMs),
+    },
+  };
+}

@@ -273,6 +273,155 @@ test('own intervals reach the thread, survive a restart and count in the expecte
   await r.thread.stop();
 });
 
+test('a thread that keeps crashing after it started waits longer each time; a long run starts the count afresh', async () => {
+  const { logger, lines } = captureLogger('info');
+  const r = rig({ logger });
+  r.add([ipOf(1)]);
+  r.thread.start();
+  const crashAfter = async (ms: number): Promise<number> => {
+    const probed = r.calls.probed.length;
+    await r.clock.advanceAsync(ms);
+    assert.ok(r.calls.probed.length > probed, 'the thread was up and probing');
+    r.fake.threads.at(-1)!.crash(new Error('fault at the first probe'));
+    await flushMicrotasks();
+    const line = lines.filter((l) => String(l.msg).startsWith('probe thread ended unexpectedly')).at(-1)!;
+    const delay = line.restart_in_ms as number;
+    await r.clock.advanceAsync(delay);
+    return delay;
+  };
+  const delays: number[] = [];
+  for (let i = 0; i < 4; i++) delays.push(await crashAfter(1_500));
+  assert.deepEqual(delays, [1000, 2000, 4000, 8000]);
+  assert.equal(r.fake.threads.length, 5);
+  assert.equal(await crashAfter(60_000), 1000, 'a thread that ran a minute is not part of a crash loop');
+  await r.thread.stop();
+});
+
+test('an observer call that throws loses that call only: the rest of its batch and later batches arrive intact', async () => {
+  const run = async (throwOnce: boolean): Promise<RecordingSink> => {
+    const clock = new FakeClock(T0);
+    const pinger = new FakePinger({ clock });
+    const sink = new RecordingSink();
+    const state = new FakeDeviceState(clock);
+    // One batch a second: the first probes of both devices travel together.
+    const host = { flushEveryMs: 1000, statsEveryMs: 60_000 };
+    const fake = inProcessProbeThread({ clock, pinger, stallMonitor: new FakeStallMonitor(), host });
+    let thrown = !throwOnce;
+    const thread = new ProbeThread(
+      {
+        clock,
+        sink,
+        state,
+        logger: silentLogger(),
+        spawn: fake.spawn,
+        observer: {
+          probed: () => {
+            if (thrown) return;
+            thrown = true;
+            throw new Error('observer fault');
+          },
+          suspended: () => undefined,
+          removed: () => undefined,
+        },
+      },
+      OPTS,
+    );
+    for (const ip of [ipOf(1), ipOf(2)]) {
+      state.markSeen(ip);
+      thread.add(ip);
+    }
+    thread.start();
+    await clock.advanceAsync(6_000);
+    await thread.stop();
+    assert.equal(thrown, true);
+    return sink;
+  };
+  const clean = await run(false);
+  const faulty = await run(true);
+  assert.ok(clean.of('ping', ipOf(2)).length >= 5);
+  assert.deepEqual(faulty.points, clean.points);
+});
+
+test('a device removed as the thread crashed is still reported removed, once', async () => {
+  const r = rig();
+  r.add([ipOf(1), ipOf(2), ipOf(3)]);
+  r.thread.start();
+  await r.clock.advanceAsync(2_000);
+  r.thread.remove(ipOf(3));
+  await r.clock.advanceAsync(100);
+  assert.deepEqual(r.calls.removed, [ipOf(3)]);
+  // The thread dies before it reads the removal: its `removed` never comes back.
+  r.thread.remove(ipOf(2));
+  r.fake.threads[0]!.crash(new Error('native addon fault'));
+  await flushMicrotasks();
+  assert.deepEqual(r.calls.removed, [ipOf(3), ipOf(2)]);
+  await r.clock.advanceAsync(3_000);
+  assert.equal(r.fake.threads.length, 2);
+  assert.deepEqual(r.calls.removed, [ipOf(3), ipOf(2)]);
+  await r.thread.stop();
+});
+
+test('an own interval is checked on the main thread, as the scheduler checks it; the devices after it are scheduled', async () => {
+  const r = rig();
+  r.thread.start();
+  r.state.markSeen(ipOf(1));
+  r.state.markSeen(ipOf(2));
+  assert.throws(
+    () => r.thread.setDeviceInterval(ipOf(1), 0),
+    /ping_interval of 127\.0\.0\.1: must be at least 1 ms \(got 0\)/,
+  );
+  assert.throws(() => r.thread.add(ipOf(1), { intervalMs: Number.NaN }), /must be at least 1 ms \(got NaN\)/);
+  r.thread.add(ipOf(2));
+  await r.clock.advanceAsync(3_000);
+  assert.equal(r.calls.probed.filter((o) => o.ip === ipOf(2)).length, 3);
+  assert.equal(r.thread.stats().ownIntervalDevices, 0);
+  await r.thread.stop();
+});
+
+test('the since-start counters go on across a restart: a new thread does not take them back to 0', async () => {
+  const r = rig({ respond: (ip) => (ip === ipOf(2) ? { reason: 'timeout' } : { rttMs: 1 }) });
+  r.add([ipOf(1), ipOf(2)]);
+  r.thread.start();
+  await r.clock.advanceAsync(3_000);
+  const before = await r.thread.refresh();
+  const callsAtCrash = r.pinger.calls;
+  assert.equal(before.pingsSentTotal, callsAtCrash);
+  assert.ok(before.repliesTotal >= 2 && before.failuresByReason.timeout >= 2);
+  r.fake.threads[0]!.crash(new Error('native addon fault'));
+  await flushMicrotasks();
+  assert.equal(r.thread.stats().pingsSentTotal, before.pingsSentTotal, 'nothing lost while the thread is down');
+  await r.clock.advanceAsync(1_000);
+  await r.clock.advanceAsync(2_000);
+  const after = await r.thread.refresh();
+  assert.equal(r.fake.threads.length, 2);
+  assert.ok(r.pinger.calls - callsAtCrash >= 4);
+  assert.equal(after.pingsSentTotal, before.pingsSentTotal + (r.pinger.calls - callsAtCrash));
+  assert.ok(after.repliesTotal >= before.repliesTotal + 2);
+  assert.ok(after.failuresByReason.timeout >= before.failuresByReason.timeout + 1);
+  assert.ok(after.pointsWrittenTotal >= before.pointsWrittenTotal + 3);
+  await r.thread.stop();
+});
+
+test('a device removed and added again before its last breaker update reached the store keeps the breaker of the thread', async () => {
+  const r = rig({ respond: () => ({ reason: 'unreachable' }), opts: { maxConsecutiveFails: 3, backoffMs: 60_000 } });
+  const ip = ipOf(9);
+  r.add([ip]);
+  r.thread.start();
+  await r.clock.advanceAsync(1_000);
+  const next = r.thread.nextSlotMs(ip)!;
+  // Just after the second failure: its record is still in the thread, so the store counts 1.
+  await r.clock.advanceAsync(next + 5 - r.clock.now());
+  assert.equal(r.pinger.calls, 2);
+  assert.equal(r.state.get(ip)!.ping.consecutiveFails, 1);
+  r.thread.remove(ip);
+  r.thread.add(ip);
+  await r.clock.advanceAsync(10_000);
+  assert.equal(r.pinger.calls, 3, 'the third failure trips the breaker, as on the main thread');
+  assert.equal(r.state.get(ip)!.ping.consecutiveFails, 0, 'no failure counted past the trip');
+  assert.equal(r.state.isPingSuspended(ip), true);
+  await r.thread.stop();
+});
+
 test('while no thread runs, /health hears why, the passed slots count as missed and no counter goes backwards', async () => {
   const r = rig();
   r.add([ipOf(1), ipOf(2)]);

@@ -8,6 +8,7 @@ import type { PingOutcome } from '../model/ping.js';
 import type { Point, PointSink } from '../model/point.js';
 import type { PingBreakerState } from './breaker.js';
 import { defaultPingSchedulerOptions, validatePingSchedulerOptions, type PingSchedulerOptions } from './options.js';
+import { checkOwnInterval } from './own-intervals.js';
 import { phaseMs, slotAfter } from './phase.js';
 import type { AddDeviceOptions, ProbeObserver } from './ping-scheduler.js';
 import { ResultDecoder, type ResultHandler } from './probe-codec.js';
@@ -20,8 +21,7 @@ import type {
   ProbeThreadSpawn,
 } from './probe-thread-protocol.js';
 import { relayProbeLog } from './probe-thread-log.js';
-import { zeroSchedulerStats } from './probe-thread-stats.js';
-import { foldCounters, noCarry, withCarry, type CarriedCounters } from './probe-thread-carry.js';
+import { withEndedThreads, zeroSchedulerStats } from './probe-thread-stats.js';
 import type { IntervalSendLag, PingSchedulerStats } from './stats.js';
 
 export type { ProbeThreadEvents, ProbeThreadPort, ProbeThreadSpawn } from './probe-thread-protocol.js';
@@ -52,7 +52,10 @@ export interface ProbeThreadDeps {
 
 /** Tunables of the proxy itself. */
 export interface ProbeThreadOptions {
-  /** Wait before restarting a crashed thread, ms; doubles per consecutive crash, up to 60 s. */
+  /**
+   * Wait before restarting a crashed thread, ms; doubles per consecutive crash, up to 60 s (a
+   * thread that ran for 60 s before it ended starts the count afresh).
+   */
   restartDelayMs: number;
   /** pino level of the thread's logger. */
   logLevel: string;
@@ -102,8 +105,6 @@ export class ProbeThread {
   readonly #ips = new Set<string>();
   /** Own intervals by address, re-sent to every new thread before its devices. */
   readonly #ownIntervals = new Map<string, number>();
-  /** Counters of the threads that ended, added to the running one's so none goes backwards. */
-  #carry: CarriedCounters = noCarry();
   /** Since when no thread has been running after a crash (undefined: one runs, or none was asked to). */
   #downSinceMs: number | undefined;
   /** Slots that passed while no thread ran, closed episodes. */
@@ -111,10 +112,14 @@ export class ProbeThread {
   /** {@link #expectedLoad}'s answer until the devices, their intervals or the options change. */
   #load: { own: number; perSec: number } | undefined;
   #pending: ProbeCommand[] = [];
+  /** Devices removed from the current thread whose `removed` has not come back yet (a crash would lose it). */
+  readonly #unconfirmedRemovals = new Set<string>();
   #flushQueued = false;
   #port: ProbeThreadPort | undefined;
   #decoder = new ResultDecoder();
   #snapshot: ProbeThreadSnapshot | undefined;
+  /** The since-start counters of the threads that crashed, carried into the totals of the next. */
+  #ended: PingSchedulerStats | undefined;
   #running = false;
   #stopping = false;
   #stopPromise: Promise<void> | undefined;
@@ -124,12 +129,17 @@ export class ProbeThread {
   #removeAbortListener: (() => void) | undefined;
   #restartTimer: TimerHandle | undefined;
   #consecutiveCrashes = 0;
+  /** When the current thread was started, main-thread clock ms. */
+  #spawnedAtMs = 0;
   #failure: string | undefined;
   #statsId = 0;
   readonly #waiters: Array<{ id: number; resolve: () => void }> = [];
   #drops = 0;
   #sinkErrors = 0;
   #stateErrors = 0;
+  #observerErrors = 0;
+  /** Breaker records of the current thread applied to the store (an add's seed is the store as of these). */
+  #breakerApplied = 0;
   readonly #counters: ProbeThreadCounters = { spawnsTotal: 0, crashesTotal: 0, batchesTotal: 0, recordsTotal: 0 };
   readonly #handler: ResultHandler;
 
@@ -145,12 +155,21 @@ export class ProbeThread {
     this.#log = deps.logger.child({ stage: 'schedule', thread: 'probe' });
     this.#handler = {
       point: (p) => this.#write(p),
-      probed: (o) => this.#probed(o),
-      suspended: (ip) => deps.observer?.suspended(ip),
-      removed: (ip) => deps.observer?.removed(ip),
-      breakerSuccess: (ip) => this.#guardState(ip, () => deps.state.recordPingSuccess(ip)),
-      breakerFailure: (ip, fails, backoffMs) =>
-        this.#guardState(ip, () => deps.state.recordPingFailure(ip, fails, backoffMs)),
+      // Guarded like the breaker calls: a throw would end the batch's decoding and, with it, the string table.
+      probed: (o) => this.#guardObserver(o.ip, () => this.#probed(o)),
+      suspended: (ip) => this.#guardObserver(ip, () => deps.observer?.suspended(ip)),
+      removed: (ip) => {
+        this.#unconfirmedRemovals.delete(ip);
+        this.#guardObserver(ip, () => deps.observer?.removed(ip));
+      },
+      breakerSuccess: (ip) => {
+        this.#breakerApplied++;
+        this.#guardState(ip, () => deps.state.recordPingSuccess(ip));
+      },
+      breakerFailure: (ip, fails, backoffMs) => {
+        this.#breakerApplied++;
+        this.#guardState(ip, () => deps.state.recordPingFailure(ip, fails, backoffMs));
+      },
       log: (line) => relayProbeLog(deps.logger, this.#log, line),
     };
   }
@@ -231,6 +250,8 @@ export class ProbeThread {
    * the address whether or not it is scheduled now (the thread keeps it the same way).
    */
   setDeviceInterval(ip: string, intervalMs: number | undefined): void {
+    // Checked here, as the scheduler checks it: in the thread a throw would lose the rest of the command batch.
+    checkOwnInterval(ip, intervalMs);
     if (this.#ownIntervals.get(ip) === intervalMs) return;
     this.#load = undefined;
     if (intervalMs === undefined) this.#ownIntervals.delete(ip);
@@ -242,8 +263,10 @@ export class ProbeThread {
   remove(ip: string): void {
     if (!this.#ips.delete(ip)) return;
     this.#load = undefined;
-    if (this.#port !== undefined) this.#queue({ c: 'remove', ip });
-    else this.#deps.observer?.removed(ip);
+    if (this.#port !== undefined) {
+      this.#unconfirmedRemovals.add(ip);
+      this.#queue({ c: 'remove', ip });
+    } else this.#deps.observer?.removed(ip);
   }
 
   /** Applies new options at runtime; invalid ones throw here, before the thread sees them. */
@@ -257,11 +280,9 @@ export class ProbeThread {
 
   /** Counters and gauges for /health, from the thread's latest snapshot. */
   stats(): PingSchedulerStats {
-    const s = withCarry(
-      this.#snapshot?.scheduler ?? zeroSchedulerStats(this.#opts),
-      this.#carry,
-      this.#missedWhileDown + this.#slotsDown(),
-    );
+    const counted = withEndedThreads(this.#ended, this.#snapshot?.scheduler ?? zeroSchedulerStats(this.#opts));
+    // Slots that passed while no thread ran were missed too.
+    const s = { ...counted, missedSlotsTotal: counted.missedSlotsTotal + this.#missedWhileDown + this.#slotsDown() };
     const { intervalMs, ratePerSec } = this.#opts;
     const { own, perSec } = this.#expectedLoad();
     const rateLimited = perSec > ratePerSec;
@@ -345,7 +366,8 @@ export class ProbeThread {
   #addCommand(ip: string): ProbeCommand {
     // A store that cannot say starts the thread's copy closed (logged, counted as a state error).
     const b = this.#guardState<BreakerState | undefined>(ip, () => this.#deps.state.get(ip)?.ping);
-    return { c: 'add', ip, fails: b?.consecutiveFails ?? 0, untilMs: b?.suspendedUntilMs ?? 0 };
+    const applied = this.#breakerApplied;
+    return { c: 'add', ip, fails: b?.consecutiveFails ?? 0, untilMs: b?.suspendedUntilMs ?? 0, applied };
   }
 
   #queue(cmd: ProbeCommand): void {
@@ -367,9 +389,11 @@ export class ProbeThread {
     this.#restartTimer = undefined;
     if (this.#stopping) return;
     this.#decoder = new ResultDecoder();
+    this.#breakerApplied = 0;
     this.#pending = [];
     this.#failure = undefined;
     this.#counters.spawnsTotal++;
+    this.#spawnedAtMs = this.#deps.clock.now();
     const self: { port?: ProbeThreadPort } = {};
     let exited!: () => void;
     this.#exited = new Promise<void>((resolve) => {
@@ -418,10 +442,7 @@ export class ProbeThread {
         this.#log.error({ err }, 'probe thread batch could not be read; its remaining records are lost');
       }
     }
-    if (m.stats !== undefined) {
-      this.#snapshot = m.stats;
-      this.#consecutiveCrashes = 0;
-    }
+    if (m.stats !== undefined) this.#snapshot = m.stats;
     while (this.#waiters.length > 0 && this.#waiters[0]!.id <= m.answered) this.#waiters.shift()!.resolve();
     if (m.stopped) this.#stopped?.();
   }
@@ -433,11 +454,20 @@ export class ProbeThread {
       this.#stopped?.();
       return;
     }
+    // Removals the thread never answered: told here, as the scheduler on the main thread would have.
+    for (const ip of this.#unconfirmedRemovals) this.#guardObserver(ip, () => this.#deps.observer?.removed(ip));
+    this.#unconfirmedRemovals.clear();
+    // The next thread counts from 0: what this one counted (as of its last snapshot) carries over.
+    const last = this.#snapshot;
+    if (last !== undefined) {
+      this.#ended = withEndedThreads(this.#ended, last.scheduler);
+      this.#snapshot = { ...last, scheduler: zeroSchedulerStats(this.#opts) };
+    }
     this.#counters.crashesTotal++;
+    // A thread answers at once after it starts, so an answer proves nothing: only a long run ends a crash loop.
+    if (this.#deps.clock.now() - this.#spawnedAtMs >= MAX_RESTART_DELAY_MS) this.#consecutiveCrashes = 0;
     this.#consecutiveCrashes++;
     this.#downSinceMs ??= this.#deps.clock.now();
-    if (this.#snapshot !== undefined) this.#carry = foldCounters(this.#carry, this.#snapshot.scheduler);
-    this.#snapshot = undefined;
     const delayMs = Math.min(
       MAX_RESTART_DELAY_MS,
       this.#popts.restartDelayMs * 2 ** Math.min(16, this.#consecutiveCrashes - 1),
@@ -509,6 +539,16 @@ export class ProbeThread {
   #probed(o: PingOutcome): void {
     if (o.ok) this.#deps.rtt?.(o.rttMs);
     this.#deps.observer?.probed(o);
+  }
+
+  #guardObserver(ip: string, call: () => void): void {
+    try {
+      call();
+    } catch (err) {
+      this.#observerErrors++;
+      if (this.#observerErrors === 1 || this.#observerErrors % 10_000 === 0)
+        this.#log.error({ err, ip, count: this.#observerErrors }, 'recording a ping result failed');
+    }
   }
 
   #guardState<T>(ip: string, call: () => T): T | undefined {
