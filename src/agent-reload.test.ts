@@ -29,6 +29,8 @@ function config(dir: string, over: Record<string, unknown> = {}): Config {
     output_file: join(dir, 'out.lp'),
     state_file: join(dir, 'state.json'),
     spool_dir: join(dir, 'spool'),
+    // A FakeClock drives these agents; a probe thread would stop on real time, not on it.
+    probe_thread: 'main',
     ...over,
   });
   return parseConfigText(text, { env: {} }).config;

@@ -335,10 +335,10 @@ export const configSchema = z.strictObject({
     .default('netscan'),
   /** A send this late after its slot, within the last health interval, makes /health `degraded`. */
   send_lag_degraded_threshold: durationDefault('1s', 1),
-  /** Where the ping scheduler and its ICMP engine run: `main` (the event loop shared with HTTP, the writer, SNMP) or `worker` (a thread of their own). */
+  /** Where the ping scheduler and its ICMP engine run: `main` (the event loop shared with HTTP, the writer, SNMP) or `worker` (a thread of their own, the default). */
   probe_thread: z
     .enum(['main', 'worker'], { error: msg('is not a known probe thread', 'main or worker') })
-    .default('main'),
+    .default('worker'),
   /** Nice value of the probe thread (probe_thread: worker), -20..19; below the agent's own needs CAP_SYS_NICE; 0 leaves the inherited one. */
   probe_thread_nice: intIn(-20, 19).default(0),
 
