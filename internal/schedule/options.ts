@@ -1,4 +1,4 @@
-import { ConfigError } from '../errors/errors.js';
+import { OptionChecks } from '../errors/option-checks.js';
 import type { SummaryNaming } from '../model/points.js';
 
 /** Tunables of the ping scheduler (`PingScheduler`); config keys in parentheses. */
@@ -65,35 +65,30 @@ export const defaultPingSchedulerOptions: PingSchedulerOptions = {
 
 /** Throws a {@link ConfigError} listing every option out of range, as `config_key: message`. */
 export function validatePingSchedulerOptions(o: PingSchedulerOptions): void {
-  const problems: string[] = [];
-  const need = (ok: boolean, msg: string): void => {
-    if (!ok) problems.push(msg);
-  };
-  need(
-    Number.isFinite(o.intervalMs) && o.intervalMs >= 1,
-    `ping_interval: must be at least 1 ms (got ${o.intervalMs})`,
-  );
-  need(Number.isFinite(o.timeoutMs) && o.timeoutMs > 0, `ping_timeout: must be greater than 0 (got ${o.timeoutMs})`);
-  need(
-    Number.isFinite(o.ratePerSec) && o.ratePerSec > 0,
-    `ping_rate_limit: must be greater than 0 (got ${o.ratePerSec})`,
-  );
-  need(Number.isFinite(o.burst) && o.burst >= 1, `ping_burst_limit: must be at least 1 (got ${o.burst})`);
-  need(
-    Number.isInteger(o.maxConsecutiveFails) && o.maxConsecutiveFails >= 1,
-    `ping_max_consecutive_fails: must be a positive integer (got ${o.maxConsecutiveFails})`,
-  );
-  need(
-    Number.isFinite(o.backoffMs) && o.backoffMs >= 0,
-    `ping_backoff_duration: must not be negative (got ${o.backoffMs})`,
-  );
-  need(
-    Number.isFinite(o.summaryIntervalMs) && o.summaryIntervalMs >= 0,
-    `ping_summary_interval: must not be negative (got ${o.summaryIntervalMs})`,
-  );
-  need(
-    Number.isFinite(o.overloadThresholdMs) && o.overloadThresholdMs > 0,
-    `ping_overload_threshold: must be greater than 0 (got ${o.overloadThresholdMs})`,
-  );
-  if (problems.length > 0) throw new ConfigError(problems, { stage: 'schedule' });
+  const finite = (v: number): boolean => Number.isFinite(v);
+  new OptionChecks('schedule')
+    .require(finite(o.intervalMs) && o.intervalMs >= 1, 'ping_interval', o.intervalMs, 'at least 1 ms')
+    .require(finite(o.timeoutMs) && o.timeoutMs > 0, 'ping_timeout', o.timeoutMs, 'greater than 0')
+    .require(finite(o.ratePerSec) && o.ratePerSec > 0, 'ping_rate_limit', o.ratePerSec, 'greater than 0')
+    .require(finite(o.burst) && o.burst >= 1, 'ping_burst_limit', o.burst, 'at least 1')
+    .require(
+      Number.isInteger(o.maxConsecutiveFails) && o.maxConsecutiveFails >= 1,
+      'ping_max_consecutive_fails',
+      o.maxConsecutiveFails,
+      'a positive integer',
+    )
+    .require(finite(o.backoffMs) && o.backoffMs >= 0, 'ping_backoff_duration', o.backoffMs, '0 or more')
+    .require(
+      finite(o.summaryIntervalMs) && o.summaryIntervalMs >= 0,
+      'ping_summary_interval',
+      o.summaryIntervalMs,
+      '0 or more',
+    )
+    .require(
+      finite(o.overloadThresholdMs) && o.overloadThresholdMs > 0,
+      'ping_overload_threshold',
+      o.overloadThresholdMs,
+      'greater than 0',
+    )
+    .throwIfAny();
 }

@@ -13,7 +13,7 @@ import { SpoolHandoff } from './spool-handoff.js';
 import { Spool } from './spool.js';
 import { Wal, type WalStats } from './wal.js';
 import type { WriteTarget } from './transport.js';
-import { defaultInfluxWriterOptions, type InfluxWriterOptions } from './writer-options.js';
+import { defaultInfluxWriterOptions, validateInfluxWriterOptions, type InfluxWriterOptions } from './writer-options.js';
 
 export { dropReasons, sumWriterStats, type DropReason, type WriterStats } from './ledger.js';
 export type { WriterState } from './output-health.js';
@@ -63,6 +63,7 @@ export class InfluxWriter implements PointSink {
 
   constructor(opts: Partial<InfluxWriterOptions> & Pick<InfluxWriterOptions, 'transport' | 'clock' | 'logger'>) {
     this.#o = { ...defaultInfluxWriterOptions, ...opts };
+    validateInfluxWriterOptions(this.#o);
     this.#log = opts.logger.child({ stage: 'writer', output: opts.transport.name });
     this.#lp = { unsignedAsInteger: opts.transport.unsignedAsInteger };
     const { clock, spoolDir } = this.#o;

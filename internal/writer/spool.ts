@@ -72,6 +72,8 @@ export interface SpoolRecovery {
 export class Spool {
   readonly #opts: SpoolOptions;
   readonly #log: Logger;
+  /** The segment size asked for, before the bounds. */
+  readonly #asked: number;
   #segments: Segment[] = [];
   #active: Segment | undefined;
   #writer: FileHandle | undefined;
@@ -91,6 +93,7 @@ export class Spool {
       segmentBytes: Math.max(64 * 1024, Math.min(opts.segmentBytes, Math.floor(opts.maxBytes / 4))),
     };
     this.#log = opts.logger;
+    this.#asked = opts.segmentBytes;
   }
 
   /** Bytes on disk across all segments. */
@@ -113,6 +116,11 @@ export class Spool {
     const rec: SpoolRecovery = { records: 0, points: 0, truncatedBytes: 0 };
     if (this.#opened) return rec;
     this.#opened = true;
+    if (this.#opts.segmentBytes !== this.#asked)
+      this.#log.info(
+        { segment_bytes: this.#opts.segmentBytes, asked_bytes: this.#asked, max_bytes: this.#opts.maxBytes },
+        'spool segment size bounded to 64 KiB..a quarter of the spool',
+      );
     await mkdir(this.#opts.dir, { recursive: true });
     const all = await readdir(this.#opts.dir);
     const names = all.filter((n) => segmentSeq(n) !== undefined).sort();

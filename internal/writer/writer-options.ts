@@ -1,6 +1,7 @@
 import type { Clock } from '../clock/clock.js';
 import type { Logger } from '../log/log.js';
 import { defaultSpoolSegmentBytes } from './spool.js';
+import { OptionChecks } from '../errors/option-checks.js';
 import type { LineTransport } from './transport.js';
 
 /** Options for {@link InfluxWriter}. */
@@ -67,3 +68,36 @@ export const defaultInfluxWriterOptions = {
   closeTimeoutMs: 10_000,
   random: Math.random,
 } as const satisfies Partial<InfluxWriterOptions>;
+
+/**
+ * Throws one {@link ConfigError} listing every option out of range (the one form every stage
+ * uses, {@link OptionChecks}). batch_size larger than half of max_buffer_points is not an error:
+ * the writer seals batches of half the buffer instead, so a small buffer flushes early rather than
+ * dropping (see the constructor), and check-config says so for a configuration.
+ */
+export function validateInfluxWriterOptions(o: InfluxWriterOptions): void {
+  new OptionChecks('writer')
+    .integer('batchSize', o.batchSize, 1)
+    .integer('maxBatchBytes', o.maxBatchBytes, 1)
+    .nonNegative('flushIntervalMs', o.flushIntervalMs)
+    .integer('maxBufferPoints', o.maxBufferPoints, 1)
+    .integer('maxConcurrentWrites', o.maxConcurrentWrites, 1)
+    .nonNegative('spoolMaxBytes', o.spoolMaxBytes)
+    .integer('spoolSegmentBytes', o.spoolSegmentBytes, 1)
+    .nonNegative('walSyncIntervalMs', o.walSyncIntervalMs)
+    .nonNegative('minRetryDelayMs', o.minRetryDelayMs)
+    .require(
+      Number.isFinite(o.maxRetryDelayMs) && o.maxRetryDelayMs >= o.minRetryDelayMs,
+      'maxRetryDelayMs',
+      o.maxRetryDelayMs,
+      `a finite number >= minRetryDelayMs (${o.minRetryDelayMs})`,
+    )
+    .require(
+      Number.isFinite(o.exponentialBase) && o.exponentialBase >= 1,
+      'exponentialBase',
+      o.exponentialBase,
+      'at least 1',
+    )
+    .nonNegative('closeTimeoutMs', o.closeTimeoutMs)
+    .throwIfAny();
+}
