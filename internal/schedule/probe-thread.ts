@@ -4,14 +4,13 @@ import type { IcmpSocketInfo } from '../icmp/open.js';
 import type { IcmpPingerStats } from '../icmp/pinger.js';
 import type { Logger } from '../log/log.js';
 import type { BreakerState } from '../model/device.js';
-import type { PingOutcome } from '../model/ping.js';
-import type { Point, PointSink } from '../model/point.js';
+import type { PointSink } from '../model/point.js';
 import type { PingBreakerState } from './breaker.js';
 import { defaultPingSchedulerOptions, validatePingSchedulerOptions, type PingSchedulerOptions } from './options.js';
 import { checkOwnInterval } from './own-intervals.js';
-import { phaseMs, slotAfter } from './phase.js';
+import { ProbeRoster } from './probe-thread-roster.js';
 import type { AddDeviceOptions, ProbeObserver } from './ping-scheduler.js';
-import { ResultDecoder, type ResultHandler } from './probe-codec.js';
+import { ResultDecoder } from './probe-codec.js';
 import type {
   FromProbeThread,
   ProbeCommand,
@@ -20,7 +19,7 @@ import type {
   ProbeThreadSnapshot,
   ProbeThreadSpawn,
 } from './probe-thread-protocol.js';
-import { relayProbeLog } from './probe-thread-log.js';
+import { ProbeResults } from './probe-thread-results.js';
 import { withEndedThreads, zeroSchedulerStats } from './probe-thread-stats.js';
 import type { IntervalSendLag, PingSchedulerStats } from './stats.js';
 
@@ -102,18 +101,9 @@ export class ProbeThread {
   readonly #log: Logger;
   readonly #popts: ProbeThreadOptions;
   #opts: PingSchedulerOptions;
-  readonly #ips = new Set<string>();
-  /** Own intervals by address, re-sent to every new thread before its devices. */
-  readonly #ownIntervals = new Map<string, number>();
-  /** Since when no thread has been running after a crash (undefined: one runs, or none was asked to). */
-  #downSinceMs: number | undefined;
-  /** Slots that passed while no thread ran, closed episodes. */
-  #missedWhileDown = 0;
-  /** {@link #expectedLoad}'s answer until the devices, their intervals or the options change. */
-  #load: { own: number; perSec: number } | undefined;
+  /** Devices, own intervals (re-sent to every new thread before its devices), load and down time. */
+  readonly #roster = new ProbeRoster();
   #pending: ProbeCommand[] = [];
-  /** Devices removed from the current thread whose `removed` has not come back yet (a crash would lose it). */
-  readonly #unconfirmedRemovals = new Set<string>();
   #flushQueued = false;
   #port: ProbeThreadPort | undefined;
   #decoder = new ResultDecoder();
@@ -134,14 +124,8 @@ export class ProbeThread {
   #failure: string | undefined;
   #statsId = 0;
   readonly #waiters: Array<{ id: number; resolve: () => void }> = [];
-  #drops = 0;
-  #sinkErrors = 0;
-  #stateErrors = 0;
-  #observerErrors = 0;
-  /** Breaker records of the current thread applied to the store (an add's seed is the store as of these). */
-  #breakerApplied = 0;
   readonly #counters: ProbeThreadCounters = { spawnsTotal: 0, crashesTotal: 0, batchesTotal: 0, recordsTotal: 0 };
-  readonly #handler: ResultHandler;
+  readonly #results: ProbeResults;
 
   constructor(
     deps: ProbeThreadDeps,
@@ -153,47 +137,27 @@ export class ProbeThread {
     this.#deps = deps;
     this.#popts = { ...defaultProbeThreadOptions, ...popts };
     this.#log = deps.logger.child({ stage: 'schedule', thread: 'probe' });
-    this.#handler = {
-      point: (p) => this.#write(p),
-      // Guarded like the breaker calls: a throw would end the batch's decoding and, with it, the string table.
-      probed: (o) => this.#guardObserver(o.ip, () => this.#probed(o)),
-      suspended: (ip) => this.#guardObserver(ip, () => deps.observer?.suspended(ip)),
-      removed: (ip) => {
-        this.#unconfirmedRemovals.delete(ip);
-        this.#guardObserver(ip, () => deps.observer?.removed(ip));
-      },
-      breakerSuccess: (ip) => {
-        this.#breakerApplied++;
-        this.#guardState(ip, () => deps.state.recordPingSuccess(ip));
-      },
-      breakerFailure: (ip, fails, backoffMs) => {
-        this.#breakerApplied++;
-        this.#guardState(ip, () => deps.state.recordPingFailure(ip, fails, backoffMs));
-      },
-      log: (line) => relayProbeLog(deps.logger, this.#log, line),
-    };
+    this.#results = new ProbeResults(deps, this.#log);
   }
 
   /** Devices with a schedule. */
   get size(): number {
-    return this.#ips.size;
+    return this.#roster.size;
   }
 
   /** True when `ip` has a schedule. */
   has(ip: string): boolean {
-    return this.#ips.has(ip);
+    return this.#roster.has(ip);
   }
 
   /** Scheduled IPs, in the order they were (re)added. */
   ips(): IterableIterator<string> {
-    return this.#ips.values();
+    return this.#roster.ips();
   }
 
   /** The device's next slot by its phase, ms since the epoch (the thread may be serving an earlier one). */
   nextSlotMs(ip: string): number | undefined {
-    if (!this.#ips.has(ip)) return undefined;
-    const intervalMs = this.#ownIntervals.get(ip) ?? this.#opts.intervalMs;
-    return slotAfter(phaseMs(ip, intervalMs), intervalMs, this.#deps.clock.now() - 1);
+    return this.#roster.nextSlotMs(ip, this.#opts.intervalMs, this.#deps.clock.now());
   }
 
   /** Current options (a copy). */
@@ -239,9 +203,7 @@ export class ProbeThread {
   add(ip: string, opts: AddDeviceOptions = {}): void {
     if (this.#stopping) return;
     if (opts.intervalMs !== undefined) this.setDeviceInterval(ip, opts.intervalMs);
-    if (this.#ips.has(ip)) return;
-    this.#ips.add(ip);
-    this.#load = undefined;
+    if (!this.#roster.add(ip)) return;
     if (this.#port !== undefined) this.#queue(this.#addCommand(ip));
   }
 
@@ -252,21 +214,17 @@ export class ProbeThread {
   setDeviceInterval(ip: string, intervalMs: number | undefined): void {
     // Checked here, as the scheduler checks it: in the thread a throw would lose the rest of the command batch.
     checkOwnInterval(ip, intervalMs);
-    if (this.#ownIntervals.get(ip) === intervalMs) return;
-    this.#load = undefined;
-    if (intervalMs === undefined) this.#ownIntervals.delete(ip);
-    else this.#ownIntervals.set(ip, intervalMs);
+    if (!this.#roster.setInterval(ip, intervalMs)) return;
     if (this.#port !== undefined) this.#queue({ c: 'interval', ip, intervalMs: intervalMs ?? null });
   }
 
   /** Ends `ip`'s schedule. */
   remove(ip: string): void {
-    if (!this.#ips.delete(ip)) return;
-    this.#load = undefined;
+    if (!this.#roster.remove(ip)) return;
     if (this.#port !== undefined) {
-      this.#unconfirmedRemovals.add(ip);
+      this.#results.removalSent(ip);
       this.#queue({ c: 'remove', ip });
-    } else this.#deps.observer?.removed(ip);
+    } else this.#results.removedNow(ip);
   }
 
   /** Applies new options at runtime; invalid ones throw here, before the thread sees them. */
@@ -274,7 +232,6 @@ export class ProbeThread {
     const next = { ...this.#opts, ...opts };
     validatePingSchedulerOptions(next);
     this.#opts = next;
-    this.#load = undefined;
     if (this.#port !== undefined) this.#queue({ c: 'reconfigure', opts });
   }
 
@@ -282,51 +239,32 @@ export class ProbeThread {
   stats(): PingSchedulerStats {
     const counted = withEndedThreads(this.#ended, this.#snapshot?.scheduler ?? zeroSchedulerStats(this.#opts));
     // Slots that passed while no thread ran were missed too.
-    const s = { ...counted, missedSlotsTotal: counted.missedSlotsTotal + this.#missedWhileDown + this.#slotsDown() };
     const { intervalMs, ratePerSec } = this.#opts;
-    const { own, perSec } = this.#expectedLoad();
+    const now = this.#deps.clock.now();
+    const s = {
+      ...counted,
+      missedSlotsTotal: counted.missedSlotsTotal + this.#roster.missedWhileDown(now, intervalMs),
+    };
+    const { own, perSec } = this.#roster.expectedLoad(intervalMs);
     const rateLimited = perSec > ratePerSec;
     return {
       ...s,
-      devicesScheduled: this.#ips.size,
+      devicesScheduled: this.#roster.size,
       intervalMs,
       ownIntervalDevices: own,
       expectedPingsPerSec: perSec,
       effectiveIntervalMs: rateLimited ? Math.ceil((intervalMs * perSec) / ratePerSec) : intervalMs,
       rateLimited,
-      pointsDroppedTotal: s.pointsDroppedTotal + this.#drops,
-      sinkErrorsTotal: s.sinkErrorsTotal + this.#sinkErrors,
+      pointsDroppedTotal: s.pointsDroppedTotal + this.#results.drops,
+      sinkErrorsTotal: s.sinkErrorsTotal + this.#results.sinkErrors,
     };
-  }
-
-  /**
-   * Devices with an interval of their own, and pings per second the schedule asks for, from this
-   * side's record (right before the thread's first snapshot); recounted only after a change.
-   */
-  #expectedLoad(): { own: number; perSec: number } {
-    if (this.#load !== undefined) return this.#load;
-    const { intervalMs } = this.#opts;
-    let own = 0;
-    let perSec = 0;
-    for (const ip of this.#ips) {
-      const o = this.#ownIntervals.get(ip);
-      if (o !== undefined) own++;
-      perSec += 1000 / (o ?? intervalMs);
-    }
-    this.#load = { own, perSec };
-    return this.#load;
-  }
-
-  /** Slots of the running down episode: what the schedule asked for since the thread died. */
-  #slotsDown(): number {
-    if (this.#downSinceMs === undefined) return 0;
-    return Math.floor((this.#expectedLoad().perSec * Math.max(0, this.#deps.clock.now() - this.#downSinceMs)) / 1000);
   }
 
   /** Why `/health` cannot be `healthy` on the probe thread's account: none running after a crash. */
   downReasons(): string[] {
-    if (this.#downSinceMs === undefined) return [];
-    const s = Math.round((this.#deps.clock.now() - this.#downSinceMs) / 1000);
+    const downMs = this.#roster.downForMs(this.#deps.clock.now());
+    if (downMs === undefined) return [];
+    const s = Math.round(downMs / 1000);
     return [
       `probe thread is down for ${s} s after ${this.#counters.crashesTotal} crash(es); nothing is pinged until it restarts`,
     ];
@@ -365,8 +303,8 @@ export class ProbeThread {
 
   #addCommand(ip: string): ProbeCommand {
     // A store that cannot say starts the thread's copy closed (logged, counted as a state error).
-    const b = this.#guardState<BreakerState | undefined>(ip, () => this.#deps.state.get(ip)?.ping);
-    const applied = this.#breakerApplied;
+    const b = this.#results.storeBreaker(ip);
+    const applied = this.#results.breakerApplied;
     return { c: 'add', ip, fails: b?.consecutiveFails ?? 0, untilMs: b?.suspendedUntilMs ?? 0, applied };
   }
 
@@ -389,7 +327,7 @@ export class ProbeThread {
     this.#restartTimer = undefined;
     if (this.#stopping) return;
     this.#decoder = new ResultDecoder();
-    this.#breakerApplied = 0;
+    this.#results.breakerApplied = 0;
     this.#pending = [];
     this.#failure = undefined;
     this.#counters.spawnsTotal++;
@@ -418,17 +356,14 @@ export class ProbeThread {
       events,
     );
     this.#port = self.port;
-    for (const [ip, intervalMs] of this.#ownIntervals) this.#pending.push({ c: 'interval', ip, intervalMs });
-    for (const ip of this.#ips) this.#pending.push(this.#addCommand(ip));
+    for (const [ip, intervalMs] of this.#roster.ownIntervals()) this.#pending.push({ c: 'interval', ip, intervalMs });
+    for (const ip of this.#roster.ips()) this.#pending.push(this.#addCommand(ip));
     this.#queue({ c: 'start' });
-    this.#log.info({ count: this.#ips.size, spawns: this.#counters.spawnsTotal }, 'probe thread started');
+    this.#log.info({ count: this.#roster.size, spawns: this.#counters.spawnsTotal }, 'probe thread started');
   }
 
   #onMessage(m: FromProbeThread): void {
-    if (this.#downSinceMs !== undefined) {
-      this.#missedWhileDown += this.#slotsDown();
-      this.#downSinceMs = undefined;
-    }
+    this.#roster.up(this.#deps.clock.now(), this.#opts.intervalMs);
     if (m.t === 'failed') {
       this.#failure = `${m.code}: ${m.message}`;
       return;
@@ -437,7 +372,7 @@ export class ProbeThread {
       this.#counters.batchesTotal++;
       this.#counters.recordsTotal += m.batch.records;
       try {
-        this.#decoder.decode(m.batch, this.#handler);
+        this.#decoder.decode(m.batch, this.#results.handler);
       } catch (err) {
         this.#log.error({ err }, 'probe thread batch could not be read; its remaining records are lost');
       }
@@ -455,8 +390,7 @@ export class ProbeThread {
       return;
     }
     // Removals the thread never answered: told here, as the scheduler on the main thread would have.
-    for (const ip of this.#unconfirmedRemovals) this.#guardObserver(ip, () => this.#deps.observer?.removed(ip));
-    this.#unconfirmedRemovals.clear();
+    this.#results.threadEnded();
     // The next thread counts from 0: what this one counted (as of its last snapshot) carries over.
     const last = this.#snapshot;
     if (last !== undefined) {
@@ -467,7 +401,7 @@ export class ProbeThread {
     // A thread answers at once after it starts, so an answer proves nothing: only a long run ends a crash loop.
     if (this.#deps.clock.now() - this.#spawnedAtMs >= MAX_RESTART_DELAY_MS) this.#consecutiveCrashes = 0;
     this.#consecutiveCrashes++;
-    this.#downSinceMs ??= this.#deps.clock.now();
+    this.#roster.down(this.#deps.clock.now());
     const delayMs = Math.min(
       MAX_RESTART_DELAY_MS,
       this.#popts.restartDelayMs * 2 ** Math.min(16, this.#consecutiveCrashes - 1),
@@ -523,42 +457,5 @@ export class ProbeThread {
       { spawns: this.#counters.spawnsTotal, crashes: this.#counters.crashesTotal },
       'probe thread stopped',
     );
-  }
-
-  #write(p: Point): void {
-    try {
-      const dropped = this.#deps.sink.write(p);
-      if (dropped > 0) this.#drops += dropped;
-    } catch (err) {
-      this.#sinkErrors++;
-      if (this.#sinkErrors === 1 || this.#sinkErrors % 10_000 === 0)
-        this.#log.error({ err, count: this.#sinkErrors }, 'point sink write failed; point lost');
-    }
-  }
-
-  #probed(o: PingOutcome): void {
-    if (o.ok) this.#deps.rtt?.(o.rttMs);
-    this.#deps.observer?.probed(o);
-  }
-
-  #guardObserver(ip: string, call: () => void): void {
-    try {
-      call();
-    } catch (err) {
-      this.#observerErrors++;
-      if (this.#observerErrors === 1 || this.#observerErrors % 10_000 === 0)
-        this.#log.error({ err, ip, count: this.#observerErrors }, 'recording a ping result failed');
-    }
-  }
-
-  #guardState<T>(ip: string, call: () => T): T | undefined {
-    try {
-      return call();
-    } catch (err) {
-      this.#stateErrors++;
-      if (this.#stateErrors === 1 || this.#stateErrors % 10_000 === 0)
-        this.#log.error({ err, ip, count: this.#stateErrors }, 'state manager call failed');
-      return undefined;
-    }
   }
 }
