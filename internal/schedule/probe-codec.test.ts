@@ -4,6 +4,7 @@ import type { PingOutcome } from '../model/ping.js';
 import { field, type Point } from '../model/point.js';
 import { ResultDecoder, ResultEncoder, type ResultBatch, type ResultHandler } from './probe-codec.js';
 
+// The addresses below are strings for the codec to carry, never pinged: nothing here opens a socket.
 type Rec = [string, ...unknown[]];
 
 function recorder(): { h: ResultHandler; recs: Rec[] } {

@@ -36,6 +36,7 @@ test('reports each networks, labels and targets rule with its exact message', ()
       'networks[0]: multicast networks not allowed (got "ff02::/120"; allowed an IPv6 prefix of /112 or longer (65536 addresses at most))',
     ],
     [
+      // A link-local prefix the validator must refuse; parsed only, never pinged.
       'networks: ["fe80::/120"]',
       'networks[0]: link-local networks not allowed (got "fe80::/120"; allowed an IPv6 prefix of /112 or longer (65536 addresses at most))',
     ],
