@@ -7,11 +7,11 @@ test('the roster counts the load at the global interval asked, own intervals apa
   assert.equal(r.add('127.0.0.1'), true);
   assert.equal(r.add('127.0.0.1'), false);
   r.add('127.0.0.2');
-  assert.equal(r.setInterval('127.0.0.2', 4000), true);
-  assert.equal(r.setInterval('127.0.0.2', 4000), false);
+  assert.equal(r.setOwnInterval('127.0.0.2', 4000), true);
+  assert.equal(r.setOwnInterval('127.0.0.2', 4000), false);
   assert.deepEqual(r.expectedLoad(1000), { own: 1, perSec: 1.25 });
   assert.deepEqual(r.expectedLoad(500), { own: 1, perSec: 2.25 }, 'a new global interval is not served from the cache');
-  r.setInterval('127.0.0.9', 2000); // kept for an address not scheduled now
+  r.setOwnInterval('127.0.0.9', 2000); // kept for an address not scheduled now
   assert.deepEqual(r.expectedLoad(500), { own: 1, perSec: 2.25 });
   assert.equal(r.nextSlotMs('127.0.0.9', 500, 10_000), undefined);
   r.down(10_000);

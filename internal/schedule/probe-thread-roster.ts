@@ -56,7 +56,7 @@ export class ProbeRoster {
   }
 
   /** Sets or (undefined) clears `ip`'s own interval; false when nothing changed. */
-  setInterval(ip: string, intervalMs: number | undefined): boolean {
+  setOwnInterval(ip: string, intervalMs: number | undefined): boolean {
     if (this.#own.get(ip) === intervalMs) return false;
     if (intervalMs === undefined) this.#own.delete(ip);
     else this.#own.set(ip, intervalMs);

@@ -214,7 +214,7 @@ export class ProbeThread {
   setDeviceInterval(ip: string, intervalMs: number | undefined): void {
     // Checked here, as the scheduler checks it: in the thread a throw would lose the rest of the command batch.
     checkOwnInterval(ip, intervalMs);
-    if (!this.#roster.setInterval(ip, intervalMs)) return;
+    if (!this.#roster.setOwnInterval(ip, intervalMs)) return;
     if (this.#port !== undefined) this.#queue({ c: 'interval', ip, intervalMs: intervalMs ?? null });
   }
 
