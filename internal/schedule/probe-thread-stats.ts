@@ -1,3 +1,5 @@
+import type { IcmpEngineStats } from '../icmp/engine-options.js';
+import type { IcmpPingerStats } from '../icmp/pinger.js';
 import type { PingSchedulerOptions } from './options.js';
 import type { PingSchedulerStats } from './stats.js';
 
@@ -67,4 +69,34 @@ export function withEndedThreads(ended: PingSchedulerStats | undefined, s: PingS
       maxStallMs: Math.max(s.stalls.maxStallMs, ended.stalls.maxStallMs),
     },
   };
+}
+
+/** Engine figures that say how things are now, not how many times something happened: never summed. */
+const ENGINE_GAUGES = new Set(['socketsOpen', 'inFlight', 'queued', 'rcvbufBytes', 'maxInFlight']);
+
+function addEngine(ended: IcmpEngineStats | undefined, now: IcmpEngineStats | undefined): IcmpEngineStats | undefined {
+  if (ended === undefined) return now;
+  const out = { ...(now ?? ended) } as unknown as Record<string, unknown>;
+  for (const [k, v] of Object.entries(ended)) {
+    if (typeof v !== 'number') continue;
+    if (ENGINE_GAUGES.has(k)) {
+      if (now === undefined) out[k] = 0;
+      continue;
+    }
+    out[k] = (now === undefined ? 0 : ((out[k] as number) ?? 0)) + v;
+  }
+  return out as unknown as IcmpEngineStats;
+}
+
+/**
+ * The ICMP engine counters of a probe thread with those of the threads that ended before it
+ * added, so `sent`, `replies` and the rest keep rising across a restart; gauges (sockets open,
+ * in flight, queued, buffer sizes) are the running thread's alone.
+ */
+export function withEndedEngines(
+  ended: IcmpPingerStats | undefined,
+  now: IcmpPingerStats | undefined,
+): IcmpPingerStats | undefined {
+  if (ended === undefined) return now;
+  return { ipv4: addEngine(ended.ipv4, now?.ipv4), ipv6: addEngine(ended.ipv6, now?.ipv6) };
 }

@@ -20,7 +20,7 @@ import type {
   ProbeThreadSpawn,
 } from './probe-thread-protocol.js';
 import { ProbeResults } from './probe-thread-results.js';
-import { withEndedThreads, zeroSchedulerStats } from './probe-thread-stats.js';
+import { withEndedEngines, withEndedThreads, zeroSchedulerStats } from './probe-thread-stats.js';
 import type { IntervalSendLag, PingSchedulerStats } from './stats.js';
 
 export type { ProbeThreadEvents, ProbeThreadPort, ProbeThreadSpawn } from './probe-thread-protocol.js';
@@ -110,6 +110,8 @@ export class ProbeThread {
   #snapshot: ProbeThreadSnapshot | undefined;
   /** The since-start counters of the threads that crashed, carried into the totals of the next. */
   #ended: PingSchedulerStats | undefined;
+  /** The ICMP engine counters of those threads, likewise. */
+  #endedEngine: IcmpPingerStats | undefined;
   #running = false;
   #stopping = false;
   #stopPromise: Promise<void> | undefined;
@@ -172,7 +174,10 @@ export class ProbeThread {
 
   /** The thread's ICMP engine counters and sockets, from the latest snapshot. */
   engineFigures(): { stats: IcmpPingerStats | undefined; sockets: readonly IcmpSocketInfo[] } {
-    return { stats: this.#snapshot?.engine, sockets: this.#snapshot?.sockets ?? [] };
+    return {
+      stats: withEndedEngines(this.#endedEngine, this.#snapshot?.engine),
+      sockets: this.#snapshot?.sockets ?? [],
+    };
   }
 
   /** Starts the thread and its scheduler; `signal` aborting stops it. Idempotent. */
@@ -395,7 +400,8 @@ export class ProbeThread {
     const last = this.#snapshot;
     if (last !== undefined) {
       this.#ended = withEndedThreads(this.#ended, last.scheduler);
-      this.#snapshot = { ...last, scheduler: zeroSchedulerStats(this.#opts) };
+      this.#endedEngine = withEndedEngines(this.#endedEngine, last.engine);
+      this.#snapshot = { ...last, scheduler: zeroSchedulerStats(this.#opts), engine: undefined, sockets: [] };
     }
     this.#counters.crashesTotal++;
     // A thread answers at once after it starts, so an answer proves nothing: only a long run ends a crash loop.
