@@ -4,19 +4,7 @@
  */
 import { formatIpv4 } from '../../internal/icmp/ipv4.js';
 import { AddressSet, parseCidr, type Ipv4Cidr } from '../../internal/sweep/cidr.js';
-
-/** Blocks of `[from, to]` (inclusive) as aligned CIDRs, largest first. */
-function rangeToCidrs(from: number, to: number): string[] {
-  const out: string[] = [];
-  let a = from;
-  while (a <= to) {
-    let size = 1;
-    while (a % (size * 2) === 0 && a + size * 2 - 1 <= to) size *= 2;
-    out.push(`${formatIpv4(a)}/${32 - Math.log2(size)}`);
-    a += size;
-  }
-  return out;
-}
+import { rangeToCidrs } from './startup-lib.js';
 
 /**
  * Networks and exclusions that yield exactly `n` devices: the second aligned block of the smallest

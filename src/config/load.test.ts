@@ -113,6 +113,7 @@ test('reports each rule with its exact message', () => {
       'networks[0]: invalid CIDR notation (got "127.0.0.0/33"; allowed an IPv4 CIDR a.b.c.d/n with n from 8 to 32)',
     ],
     [
+      // A range the validator must refuse; parsed only, never pinged.
       'networks: ["10.0.0.0/7"]',
       'networks[0]: network range too broad (/7), maximum allowed is /8 (got "10.0.0.0/7"; allowed an IPv4 CIDR a.b.c.d/n with n from 8 to 32)',
     ],
