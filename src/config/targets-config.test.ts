@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConfigError } from '../../internal/errors/errors.js';
 import { parseConfigText } from './load.js';
+import { targetInShard } from '../../internal/targets/address-match.js';
 
 // Validation fixtures only: nothing below is resolved or pinged.
 const base = 'icmp_discovery_interval: 5m\nping_interval: 5s\nping_rate_limit: 20000\nping_burst_limit: 20000\n';
@@ -147,5 +148,25 @@ test('the rate warning counts each target at its own ping_interval', () => {
   assert.deepEqual(warningsOf('ping_rate_limit: 2\nping_burst_limit: 10\n' + targets), []);
   assert.deepEqual(warningsOf('ping_rate_limit: 1\nping_burst_limit: 10\n' + targets), [
     'ping_rate_limit: cannot serve 2 targets at their own ping_interval (1.01 pings/s) and up to 1 other devices at ping_interval 5s; beyond that every interval stretches (got 1; allowed >= 2)',
+  ]);
+});
+
+test('with shards, the rate warning counts only the targets this agent owns', () => {
+  const hosts = Array.from({ length: 12 }, (_, i) => `t${i}.example`);
+  const shard = { index: 1, count: 3 };
+  const mine = hosts.filter((h) => targetInShard(h, shard)).length;
+  assert.ok(mine > 0 && mine < hosts.length, `a fixture with targets on both sides (${mine} of ${hosts.length})`);
+  const yaml = (shardLine: string, limit: number): string =>
+    `icmp_discovery_interval: 5m\nping_interval: 5s\nping_rate_limit: ${limit}\nping_burst_limit: 100\n${shardLine}` +
+    `targets: [${hosts.map((h) => `{host: ${h}, ping_interval: 1s}`).join(', ')}]\n`;
+  // Unsharded, every target counts: 12 pings/s against a limit of `mine`.
+  assert.deepEqual(parseConfigText(yaml('', mine), { env: {} }).warnings, [
+    `ping_rate_limit: cannot serve 12 targets at their own ping_interval (12 pings/s) and up to 0 other devices at ping_interval 5s; beyond that every interval stretches (got ${mine}; allowed >= 12)`,
+  ]);
+  // Shard 1 of 3 owns `mine` of them: that rate fits exactly; one less does not, and says so.
+  const sharded = 'shard: {index: 1, count: 3}\n';
+  assert.deepEqual(parseConfigText(yaml(sharded, mine), { env: {} }).warnings, []);
+  assert.deepEqual(parseConfigText(yaml(sharded, mine - 0.5), { env: {} }).warnings, [
+    `ping_rate_limit: cannot serve ${mine} targets at their own ping_interval (${mine} pings/s) and up to 0 other devices at ping_interval 5s; beyond that every interval stretches (got ${mine - 0.5}; allowed >= ${mine})`,
   ]);
 });

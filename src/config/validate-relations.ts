@@ -1,5 +1,6 @@
 /** Cross-key checks: limits, intervals and buffer sizes that only make sense together. */
 import { parseCidr } from '../../internal/sweep/cidr.js';
+import { targetInShard } from '../../internal/targets/address-match.js';
 import { formatDuration } from './duration.js';
 import { line, num, obj, type Findings, type Raw } from './findings.js';
 import type { Config } from './schema.js';
@@ -36,10 +37,12 @@ export function checkRelations(raw: Raw, cfg: Config | undefined, f: Findings): 
     );
   }
   const capacity = Math.floor((cfg.ping_rate_limit * cfg.ping_interval) / 1000);
-  // A device count the networks cannot reach is no reason to warn (a /30 holds 4 addresses).
-  const reachable =
-    (cfg.networks.length > 0 ? networkAddresses(cfg.networks.map((n) => n.cidr)) : 0) + cfg.targets.length;
-  const own = cfg.targets.flatMap((t) => (t.ping_interval === undefined ? [] : [t.ping_interval]));
+  // A device count the networks cannot reach is no reason to warn (a /30 holds 4 addresses). With
+  // shards, this agent pings only its share: the targets it owns, and about 1/count of the networks.
+  const mine = cfg.targets.filter((t) => targetInShard(t.host, cfg.shard));
+  const swept = cfg.networks.length > 0 ? networkAddresses(cfg.networks.map((n) => n.cidr)) : 0;
+  const reachable = Math.ceil(swept / cfg.shard.count) + mine.length;
+  const own = mine.flatMap((t) => (t.ping_interval === undefined ? [] : [t.ping_interval]));
   if (own.length > 0)
     return checkOwnIntervalRate(cfg, own, Math.min(cfg.max_devices, cfg.max_concurrent_pingers, reachable), f);
   if (capacity < Math.min(cfg.max_devices, cfg.max_concurrent_pingers, reachable)) {
