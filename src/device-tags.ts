@@ -1,7 +1,8 @@
 import { hostname } from 'node:os';
 import type { Point, PointSink } from '../internal/model/point.js';
 import { measurements } from '../internal/model/points.js';
-import { encodedTagSet } from '../internal/writer/line-protocol.js';
+import { rawPingFields, rawPingLine, type RawPing, type RawPingSink } from '../internal/schedule/raw-ping.js';
+import { attachedTags, encodedTagSet, withLine } from '../internal/writer/line-protocol.js';
 import { AddressMatch } from '../internal/targets/address-match.js';
 import type { Config } from './config/schema.js';
 
@@ -41,9 +42,11 @@ export const agentName = (config: Config): string => config.agent_name || hostna
  * per address and cached, and so is the whole tag set of a point tagged only `ip` (ping,
  * ping_summary, device_info), frozen with its line-protocol rendering attached: such a point costs
  * one map lookup and one point copy, and the writer does not encode its tags again. Anything that
- * changes a device's tags (reload, target, sysName, reverse name) drops its cache entry.
+ * changes a device's tags (reload, target, sysName, reverse name) drops its cache entry. A raw
+ * `ping` point from the probe thread ({@link writeRawPing}) also comes with its whole line rendered
+ * from that cached tag part, its fields and its timestamp.
  */
-export class DeviceTags implements PointSink {
+export class DeviceTags implements RawPingSink {
   readonly #inner: PointSink;
   #agent: Readonly<Record<string, string>> = {};
   #networks: Array<{ match: AddressMatch; labels: Readonly<Record<string, string>> }> = [];
@@ -124,6 +127,15 @@ export class DeviceTags implements PointSink {
       return this.#inner.write({ ...point, tags: entry.withIp });
     }
     return this.#inner.write({ ...point, tags: { ...entry.added, ...tags } });
+  }
+
+  /** Writes `r`'s point as `write(rawPingPoint(r))` would, rendered here: no tag or field record to encode. */
+  writeRawPing(r: RawPing): number {
+    const entry = this.#cached(r.ip);
+    const tags = (entry.withIp ??= encodedTagSet({ ...entry.added, ip: r.ip }));
+    const point = { measurement: measurements.ping, tags, fields: rawPingFields(r), timeMs: r.timeMs };
+    const line = rawPingLine(r, attachedTags(tags)!);
+    return this.#inner.write(line === undefined ? point : withLine(point, line));
   }
 
   /** The cached reverse-DNS name of `ip`; on a miss starts one lookup and answers undefined for now. */

@@ -105,6 +105,19 @@ export function attachedTags(tags: Readonly<Record<string, string>>): string | u
   return (tags as { [ENCODED]?: string })[ENCODED];
 }
 
+/** Where {@link withLine} keeps a point's whole rendering (symbol-keyed, non-enumerable, as {@link ENCODED}). */
+const LINE = Symbol('netscan.lineProtocolLine');
+
+/**
+ * Attaches `line` to `point` as its rendering, which {@link toLineProtocol} then returns as it is.
+ * Only for a line that is exactly what toLineProtocol renders for this point under every
+ * LineProtocolOptions (so no unsigned field). A copy of the point does not carry it.
+ */
+export function withLine<P extends Point>(point: P, line: string): P {
+  Object.defineProperty(point, LINE, { value: line, enumerable: false });
+  return point;
+}
+
 /**
  * Renders one point as a line of InfluxDB line protocol with millisecond timestamps, using the
  * escaping of @influxdata/influxdb-client (`escape.measurement/tag/quoted`) and the same output
@@ -112,9 +125,12 @@ export function attachedTags(tags: Readonly<Record<string, string>>): string | u
  * Fields whose value cannot be represented (NaN, Infinity, integers beyond 2^53) are left out;
  * returns undefined when no field remains or the measurement is empty, so the caller counts the
  * point as invalid instead of sending a line the server would reject with the whole batch.
- * A tag set from {@link encodedTagSet} is not rendered again: its attached rendering is used.
+ * A tag set from {@link encodedTagSet} is not rendered again: its attached rendering is used,
+ * and a point from {@link withLine} is not rendered at all.
  */
 export function toLineProtocol(point: Point, opts: LineProtocolOptions): string | undefined {
+  const line = (point as { [LINE]?: string })[LINE];
+  if (line !== undefined) return line;
   if (point.measurement === '' || !Number.isFinite(point.timeMs)) return undefined;
   const fields = point.fields;
   let out = '';
