@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import type { Point, PointSink } from '../internal/model/point.js';
 import { measurements } from '../internal/model/points.js';
 import { rawPingFields, rawPingLine, type RawPing, type RawPingSink } from '../internal/schedule/raw-ping.js';
-import { attachedTags, encodedTagSet, withLine } from '../internal/writer/line-protocol.js';
+import { attachedTags, encodedTagSet, writeRendered } from '../internal/writer/line-protocol.js';
 import { AddressMatch } from '../internal/targets/address-match.js';
 import type { Config } from './config/schema.js';
 
@@ -135,7 +135,7 @@ export class DeviceTags implements RawPingSink {
     const tags = (entry.withIp ??= encodedTagSet({ ...entry.added, ip: r.ip }));
     const point = { measurement: measurements.ping, tags, fields: rawPingFields(r), timeMs: r.timeMs };
     const line = rawPingLine(r, attachedTags(tags)!);
-    return this.#inner.write(line === undefined ? point : withLine(point, line));
+    return line === undefined ? this.#inner.write(point) : writeRendered(this.#inner, point, line);
   }
 
   /** The cached reverse-DNS name of `ip`; on a miss starts one lookup and answers undefined for now. */

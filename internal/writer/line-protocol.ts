@@ -1,5 +1,5 @@
 import { escape } from '@influxdata/influxdb-client';
-import type { Point } from '../model/point.js';
+import type { Point, PointSink } from '../model/point.js';
 
 /** How points are rendered for one kind of server. */
 export interface LineProtocolOptions {
@@ -105,17 +105,26 @@ export function attachedTags(tags: Readonly<Record<string, string>>): string | u
   return (tags as { [ENCODED]?: string })[ENCODED];
 }
 
-/** Where {@link withLine} keeps a point's whole rendering (symbol-keyed, non-enumerable, as {@link ENCODED}). */
-const LINE = Symbol('netscan.lineProtocolLine');
+// The point being written by writeRendered, and its line: rendered for that very object only.
+let renderedPoint: Point | undefined;
+let renderedLine = '';
 
 /**
- * Attaches `line` to `point` as its rendering, which {@link toLineProtocol} then returns as it is.
- * Only for a line that is exactly what toLineProtocol renders for this point under every
- * LineProtocolOptions (so no unsigned field). A copy of the point does not carry it.
+ * `sink.write(point)`, during which {@link toLineProtocol} answers `line` for this very object
+ * (not for a copy) without rendering it. Only for a line that is exactly what toLineProtocol renders
+ * for the point under every LineProtocolOptions (so no unsigned field); the point is not changed.
  */
-export function withLine<P extends Point>(point: P, line: string): P {
-  Object.defineProperty(point, LINE, { value: line, enumerable: false });
-  return point;
+export function writeRendered(sink: PointSink, point: Point, line: string): number {
+  const outerPoint = renderedPoint;
+  const outerLine = renderedLine;
+  renderedPoint = point;
+  renderedLine = line;
+  try {
+    return sink.write(point);
+  } finally {
+    renderedPoint = outerPoint;
+    renderedLine = outerLine;
+  }
 }
 
 /**
@@ -126,11 +135,10 @@ export function withLine<P extends Point>(point: P, line: string): P {
  * returns undefined when no field remains or the measurement is empty, so the caller counts the
  * point as invalid instead of sending a line the server would reject with the whole batch.
  * A tag set from {@link encodedTagSet} is not rendered again: its attached rendering is used,
- * and a point from {@link withLine} is not rendered at all.
+ * and a point written by {@link writeRendered} is not rendered at all.
  */
 export function toLineProtocol(point: Point, opts: LineProtocolOptions): string | undefined {
-  const line = (point as { [LINE]?: string })[LINE];
-  if (line !== undefined) return line;
+  if (point === renderedPoint) return renderedLine;
   if (point.measurement === '' || !Number.isFinite(point.timeMs)) return undefined;
   const fields = point.fields;
   let out = '';
