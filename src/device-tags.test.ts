@@ -7,6 +7,7 @@ import { field, type Point } from '../internal/model/point.js';
 import { parseConfigText } from './config/load.js';
 import { DeviceTags } from './device-tags.js';
 import { toLineProtocol } from '../internal/writer/line-protocol.js';
+import { rawPingPoint, type RawPing } from '../internal/schedule/raw-ping.js';
 
 const base = 'icmp_discovery_interval: 5m\nping_interval: 5s\nping_rate_limit: 20000\nping_burst_limit: 20000\n';
 const config = (yaml: string) => parseConfigText(base + yaml, { env: {} }).config;
@@ -253,4 +254,53 @@ test('a point with tags besides ip keeps them over the device tags and renders t
     ],
   );
   assert.deepEqual(lines(sink), freshLines(sink));
+});
+
+test('a raw ping from the probe thread is written as its ping point would be: same point, same line, through every tag change', () => {
+  /** Keeps each point with the lines the writers would render for it while it is being written. */
+  const recordLines = () => {
+    const out: Array<{ point: Point; lines: Array<string | undefined> }> = [];
+    const sink = {
+      write: (point: Point): number => {
+        const lines = [false, true].map((unsignedAsInteger) => toLineProtocol(point, { unsignedAsInteger }));
+        out.push({ point, lines });
+        return 0;
+      },
+    };
+    return { out, sink };
+  };
+  const cfg = config('agent_name: edge 1\nnetworks: [{cidr: "127.0.0.0/24", labels: {site: "lab, a=b"}}]\n');
+  const raw = recordLines();
+  const viaPoint = recordLines();
+  const fast = new DeviceTags(raw.sink, cfg);
+  const slow = new DeviceTags(viaPoint.sink, cfg);
+  const rawPings: RawPing[] = [];
+  for (const ip of ['127.0.0.1', '127.0.0.2', '127.0.1.1'])
+    for (const timeMs of [1_700_000_000_000.5, NaN])
+      for (const rttMs of [0.25, 0, NaN, 1e21])
+        rawPings.push({ ip, timeMs, ok: true, rttMs, reason: undefined, rttZero: false });
+  for (const reason of ['timeout', 'unreachable', 'send_error', 'agent_overloaded', 'agent_error'] as const)
+    for (const rttZero of [false, true])
+      rawPings.push({ ip: '127.0.0.2', timeMs: 1_700_000_000_001, ok: false, rttMs: NaN, reason, rttZero });
+  const both = (r: RawPing): void => {
+    assert.equal(fast.writeRawPing(r), 0);
+    slow.write(rawPingPoint(r));
+  };
+  for (const r of rawPings) both(r);
+  // Tag changes: a target, a learned sysName, a reload.
+  fast.setTarget('127.0.0.1', { name: 'db "one"', labels: { role: 'x y' } });
+  slow.setTarget('127.0.0.1', { name: 'db "one"', labels: { role: 'x y' } });
+  for (const t of [fast, slow]) t.write(deviceInfoPoint('127.0.0.2', { hostname: 'core-sw', sysDescr: 'x' }, 1));
+  for (const r of rawPings) both(r);
+  const reload = config('agent_name: b\nnetworks: []\n');
+  fast.reconfigure(reload);
+  slow.reconfigure(reload);
+  for (const r of rawPings) both(r);
+  assert.deepEqual(raw.out, viaPoint.out);
+  assert.ok(raw.out.some((w) => w.lines[0]?.includes('name=db\\ "one",role=x\\ y,site=lab\\,\\ a\\=b rtt_ms=0.25')));
+  assert.ok(raw.out.some((w) => w.lines[0]?.startsWith('ping,agent=b,ip=127.0.0.2,name=core-sw reason="send_error"')));
+  assert.ok(raw.out.some((w) => w.lines[0] === undefined));
+  // The pre-rendered line is for the point while it is written: afterwards it is rendered afresh, the same.
+  const last = raw.out.at(-1)!;
+  assert.equal(toLineProtocol(last.point, { unsignedAsInteger: false }), last.lines[0]);
 });
