@@ -275,13 +275,19 @@ test('a raw ping from the probe thread is written as its ping point would be: sa
   const fast = new DeviceTags(raw.sink, cfg);
   const slow = new DeviceTags(viaPoint.sink, cfg);
   const rawPings: RawPing[] = [];
-  for (const ip of ['127.0.0.1', '127.0.0.2', '127.0.1.1'])
+  // Ids as a probe thread's string table gives them (-1: none), and one reused for another address (a new thread).
+  for (const [ip, ipId] of [
+    ['127.0.0.1', 0],
+    ['127.0.0.2', 1],
+    ['127.0.1.1', -1],
+    ['127.0.0.3', 0],
+  ] as const)
     for (const timeMs of [1_700_000_000_000.5, NaN])
       for (const rttMs of [0.25, 0, NaN, 1e21])
-        rawPings.push({ ip, timeMs, ok: true, rttMs, reason: undefined, rttZero: false });
+        rawPings.push({ ip, ipId, timeMs, ok: true, rttMs, reason: undefined, rttZero: false });
   for (const reason of ['timeout', 'unreachable', 'send_error', 'agent_overloaded', 'agent_error'] as const)
     for (const rttZero of [false, true])
-      rawPings.push({ ip: '127.0.0.2', timeMs: 1_700_000_000_001, ok: false, rttMs: NaN, reason, rttZero });
+      rawPings.push({ ip: '127.0.0.2', ipId: 1, timeMs: 1_700_000_000_001, ok: false, rttMs: NaN, reason, rttZero });
   const both = (r: RawPing): void => {
     assert.equal(fast.writeRawPing(r), 0);
     slow.write(rawPingPoint(r));

@@ -53,6 +53,11 @@ export class DeviceTags implements RawPingSink {
   readonly #targets = new Map<string, TargetTags>();
   readonly #sysNames = new Map<string, string>();
   readonly #cache = new Map<string, CachedTags>();
+  /** Entries of #cache by a raw ping's `ipId`, valid while #cacheGen is #byIdGen. */
+  #byId: Array<{ ip: string; entry: CachedTags } | undefined> = [];
+  #byIdGen = 0;
+  /** Counts removals from #cache. */
+  #cacheGen = 0;
   readonly #reverseLookup: ReverseLookup | undefined;
   /** Reverse-DNS answers: a name, or null for none (or a lookup in flight). */
   readonly #reverse = new Map<string, string | null>();
@@ -73,7 +78,16 @@ export class DeviceTags implements RawPingSink {
       .map((n) => ({ match: new AddressMatch([n.cidr], config.exclude), labels: n.labels }));
     this.#reverseOn = config.reverse_dns && this.#reverseLookup !== undefined;
     this.#reverse.clear();
+    this.#clearCache();
+  }
+
+  #clearCache(): void {
     this.#cache.clear();
+    this.#cacheGen++;
+  }
+
+  #forget(ip: string): void {
+    if (this.#cache.delete(ip)) this.#cacheGen++;
   }
 
   /** The `agent` tag value. */
@@ -84,13 +98,13 @@ export class DeviceTags implements RawPingSink {
   /** `ip` is the current address of a configured target. */
   setTarget(ip: string, tags: TargetTags): void {
     this.#targets.set(ip, tags);
-    this.#cache.delete(ip);
+    this.#forget(ip);
   }
 
   /** `ip` is no longer a configured target's address. */
   clearTarget(ip: string): void {
     this.#targets.delete(ip);
-    this.#cache.delete(ip);
+    this.#forget(ip);
   }
 
   /** The tags added to points of device `ip` (agent, labels, name). */
@@ -111,8 +125,23 @@ export class DeviceTags implements RawPingSink {
     const entry: CachedTags = { added: Object.freeze(out), withIp: undefined };
     // A reverse lookup not started (too many in flight) is asked for at the device's next point, so not cached.
     if (name === undefined && this.#reverseOn && !this.#reverse.has(ip)) return entry;
-    if (this.#cache.size >= MAX_CACHED) this.#cache.clear();
+    if (this.#cache.size >= MAX_CACHED) this.#clearCache();
     this.#cache.set(ip, entry);
+    return entry;
+  }
+
+  /** {@link #cached}, first looked for by `id` (a raw ping's `ipId`). */
+  #cachedById(ip: string, id: number): CachedTags {
+    if (id < 0) return this.#cached(ip);
+    if (this.#byIdGen !== this.#cacheGen) {
+      this.#byId = [];
+      this.#byIdGen = this.#cacheGen;
+    }
+    const hit = this.#byId[id];
+    if (hit !== undefined && hit.ip === ip) return hit.entry;
+    const entry = this.#cached(ip);
+    // Only an entry the cache holds (a reverse lookup not yet started is asked for again).
+    if (this.#cache.get(ip) === entry) this.#byId[id] = { ip, entry };
     return entry;
   }
 
@@ -131,7 +160,7 @@ export class DeviceTags implements RawPingSink {
 
   /** Writes `r`'s point as `write(rawPingPoint(r))` would, rendered here: no tag or field record to encode. */
   writeRawPing(r: RawPing): number {
-    const entry = this.#cached(r.ip);
+    const entry = this.#cachedById(r.ip, r.ipId);
     const tags = (entry.withIp ??= encodedTagSet({ ...entry.added, ip: r.ip }));
     const point = { measurement: measurements.ping, tags, fields: rawPingFields(r), timeMs: r.timeMs };
     const line = rawPingLine(r, attachedTags(tags)!);
@@ -153,7 +182,7 @@ export class DeviceTags implements RawPingSink {
         this.#reverseInFlight--;
         if (name === undefined || name === ip || !this.#reverse.has(ip)) return;
         this.#reverse.set(ip, name);
-        this.#cache.delete(ip);
+        this.#forget(ip);
       })
       .catch(() => undefined);
     return undefined;
@@ -166,7 +195,7 @@ export class DeviceTags implements RawPingSink {
     if (name === this.#sysNames.get(ip)) return;
     if (name === undefined) this.#sysNames.delete(ip);
     else this.#sysNames.set(ip, name);
-    this.#cache.delete(ip);
+    this.#forget(ip);
   }
 }
 

@@ -327,6 +327,7 @@ export class ResultDecoder {
     probed: false,
     detail: undefined,
     ip: '',
+    ipId: -1,
     timeMs: 0,
     ok: true,
     rttMs: 0,
@@ -410,7 +411,9 @@ export class ResultDecoder {
         case Op.Ping: {
           const flags = nums[i++]!;
           const r = this.#ping;
+          const ref = nums[i]!;
           r.ip = str();
+          r.ipId = ref >= 0 ? ref : ref === INLINE ? -1 : -2 - ref;
           r.timeMs = nums[i++]!;
           const value = nums[i++]!;
           r.breakerSuccess = (flags & PING_BREAKER_OK) !== 0;

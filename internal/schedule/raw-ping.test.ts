@@ -17,12 +17,12 @@ function* grid(): Generator<{ r: RawPing; outcome: PingOutcome }> {
   const ip = '192.0.2.7';
   for (const timeMs of times) {
     for (const rttMs of numbers) {
-      const r = { ip, timeMs, ok: true, rttMs, reason: undefined, rttZero: false };
+      const r = { ip, ipId: -1, timeMs, ok: true, rttMs, reason: undefined, rttZero: false };
       yield { r, outcome: { ok: true, ip, rttMs, sentAtMs: timeMs } };
     }
     for (const reason of REASONS)
       for (const rttZero of [false, true]) {
-        const r = { ip, timeMs, ok: false, rttMs: NaN, reason, rttZero };
+        const r = { ip, ipId: -1, timeMs, ok: false, rttMs: NaN, reason, rttZero };
         yield { r, outcome: { ok: false, ip, reason, sentAtMs: timeMs } };
       }
   }
@@ -47,7 +47,7 @@ test('a raw ping is the point pingPoint builds, and its line is what toLineProto
 test('arbitrary RTTs and timestamps render as toLineProtocol renders them', () => {
   fc.assert(
     fc.property(fc.double(), fc.double({ min: -1e16, max: 1e16 }), (rttMs, timeMs) => {
-      const r = { ip: '192.0.2.8', timeMs, ok: true, rttMs, reason: undefined, rttZero: false };
+      const r = { ip: '192.0.2.8', ipId: 3, timeMs, ok: true, rttMs, reason: undefined, rttZero: false };
       const want = toLineProtocol(pingPoint({ ok: true, ip: r.ip, rttMs, sentAtMs: timeMs }, { timeMs }), {
         unsignedAsInteger: false,
       });

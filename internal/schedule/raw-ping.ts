@@ -9,6 +9,11 @@ import { timestampText } from '../writer/line-protocol.js';
  */
 export interface RawPing {
   readonly ip: string;
+  /**
+   * A small number naming `ip` while the probe thread that sent it runs (its string-table id), for
+   * a sink to index a per-device cache by (checking the IP); -1 for none.
+   */
+  readonly ipId: number;
   /** The point's timestamp, ms since the epoch. */
   readonly timeMs: number;
   /** The probe got its reply. */
@@ -35,6 +40,7 @@ export interface PingRecord extends RawPing {
   /** The failure's detail (probed outcome only). */
   detail: string | undefined;
   ip: string;
+  ipId: number;
   timeMs: number;
   ok: boolean;
   rttMs: number;
