@@ -452,10 +452,12 @@ if (wanted('probe_results_sim')) {
         ns_per_op: Math.round(1000 * f.usPerPing),
         ops_per_sec: Math.round(1e6 / f.usPerPing),
         main_us_per_ping: f.mainUsPerPing,
+        min_second_us_per_ping: f.minUsPerPing,
+        min_second_main_us_per_ping: f.minMainUsPerPing,
         pings: f.pings,
         bytes: f.bytes,
       },
-      `${f.usPerPing.toFixed(2)} µs CPU per ping in all, main side ${f.mainUsPerPing.toFixed(2)}, ${f.pings} pings, ${f.bytes} bytes`,
+      `${f.usPerPing.toFixed(2)} µs CPU per ping in all, main side ${f.mainUsPerPing.toFixed(2)} (least second: ${f.minUsPerPing.toFixed(2)}, ${f.minMainUsPerPing.toFixed(2)}), ${f.pings} pings, ${f.bytes} bytes`,
     );
   }
 }
