@@ -5,8 +5,10 @@ import { RecordingSink } from '../internal/testkit/recording-sink.js';
 import { deviceInfoPoint, healthPoint, pingPoint, pingSummaryPoint } from '../internal/model/points.js';
 import { field, type Point } from '../internal/model/point.js';
 import { parseConfigText } from './config/load.js';
-import { DeviceTags } from './device-tags.js';
-import { toLineProtocol } from '../internal/writer/line-protocol.js';
+import { DeviceTags, rawPingLine } from './device-tags.js';
+import { encodedTagSet, toLineProtocol } from '../internal/writer/line-protocol.js';
+import fc from 'fast-check';
+import type { PingFailureReason, PingOutcome } from '../internal/model/ping.js';
 import { rawPingPoint, type RawPing } from '../internal/schedule/raw-ping.js';
 
 const base = 'icmp_discovery_interval: 5m\nping_interval: 5s\nping_rate_limit: 20000\nping_burst_limit: 20000\n';
@@ -310,3 +312,63 @@ test('a raw ping from the probe thread is written as its ping point would be: sa
   const last = raw.out.at(-1)!;
   assert.equal(toLineProtocol(last.point, { unsignedAsInteger: false }), last.lines[0]);
 });
+
+// Raw pings of every shape: the addresses are tag values, never pinged.
+const REASONS: PingFailureReason[] = ['timeout', 'unreachable', 'send_error', 'agent_overloaded', 'agent_error', 'dns'];
+const numbers = [0, -0, 0.0123, 1 / 3, 2.5e-7, 5e-324, 1e21, 123456.789, -1, NaN, Infinity, -Infinity];
+const times = [1_700_000_000_123, 1_700_000_000_123.75, 1_700_000_001_000, 999, 0, -5, 2 ** 53 + 2, NaN, Infinity];
+
+/** Every raw ping the grids make, with the outcome pingPoint would get for it. */
+function* grid(): Generator<{ r: RawPing; outcome: PingOutcome }> {
+  const ip = '192.0.2.7';
+  for (const timeMs of times) {
+    for (const rttMs of numbers) {
+      const r = { ip, ipId: -1, timeMs, ok: true, rttMs, reason: undefined, rttZero: false };
+      yield { r, outcome: { ok: true, ip, rttMs, sentAtMs: timeMs } };
+    }
+    for (const reason of REASONS)
+      for (const rttZero of [false, true]) {
+        const r = { ip, ipId: -1, timeMs, ok: false, rttMs: NaN, reason, rttZero };
+        yield { r, outcome: { ok: false, ip, reason, sentAtMs: timeMs } };
+      }
+  }
+}
+
+test("a raw ping's line is what toLineProtocol renders for its point, under both options", () => {
+  const tags = encodedTagSet({ ip: '192.0.2.7', name: 'a host, "quoted"', site: 'my lab=1', agent: 'edge\\1' });
+  let lines = 0;
+  for (const { r, outcome } of grid()) {
+    const want = pingPoint(outcome, { timeMs: r.timeMs, failedRttZero: r.rttZero });
+    assert.deepStrictEqual(rawPingPoint(r), want);
+    const line = rawPingLine(r, toLineProtocolTags(tags));
+    for (const unsignedAsInteger of [false, true]) {
+      const expected = toLineProtocol({ ...want, tags: { ...tags } }, { unsignedAsInteger });
+      assert.equal(line, expected, JSON.stringify({ ...r, unsignedAsInteger }));
+    }
+    if (line !== undefined) lines++;
+  }
+  assert.ok(lines > 100);
+});
+
+test('arbitrary RTTs and timestamps render as toLineProtocol renders them', () => {
+  fc.assert(
+    fc.property(fc.double(), fc.double({ min: -1e16, max: 1e16 }), (rttMs, timeMs) => {
+      const r = { ip: '192.0.2.8', ipId: 3, timeMs, ok: true, rttMs, reason: undefined, rttZero: false };
+      const want = toLineProtocol(pingPoint({ ok: true, ip: r.ip, rttMs, sentAtMs: timeMs }, { timeMs }), {
+        unsignedAsInteger: false,
+      });
+      assert.equal(rawPingLine(r, ',ip=192.0.2.8'), want);
+    }),
+  );
+});
+
+/** The tag part toLineProtocol renders for an encoded tag set. */
+function toLineProtocolTags(tags: Readonly<Record<string, string>>): string {
+  const line = toLineProtocol(
+    { measurement: 'm', tags, fields: { f: field.bool(true) }, timeMs: 1000 },
+    {
+      unsignedAsInteger: false,
+    },
+  )!;
+  return line.slice(1, line.indexOf(' f=T'));
+}

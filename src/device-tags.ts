@@ -1,8 +1,8 @@
 import { hostname } from 'node:os';
 import type { Point, PointSink } from '../internal/model/point.js';
 import { measurements } from '../internal/model/points.js';
-import { rawPingFields, rawPingLine, type RawPing, type RawPingSink } from '../internal/schedule/raw-ping.js';
-import { attachedTags, encodedTagSet, writeRendered } from '../internal/writer/line-protocol.js';
+import { rawPingFields, type RawPing, type RawPingSink } from '../internal/schedule/raw-ping.js';
+import { attachedTags, encodedTagSet, timestampText, writeRendered } from '../internal/writer/line-protocol.js';
 import { AddressMatch } from '../internal/targets/address-match.js';
 import type { Config } from './config/schema.js';
 
@@ -197,6 +197,21 @@ export class DeviceTags implements RawPingSink {
     else this.#sysNames.set(ip, name);
     this.#forget(ip);
   }
+}
+
+/**
+ * The line toLineProtocol renders for `r`'s point with the tag part `tagText` (under every
+ * LineProtocolOptions: it has no unsigned field), or undefined when it would render none.
+ */
+export function rawPingLine(r: RawPing, tagText: string): string | undefined {
+  if (!Number.isFinite(r.timeMs)) return undefined;
+  let fields: string;
+  // Reasons are identifiers: nothing to escape inside the quotes.
+  if (!r.ok) fields = `reason="${r.reason ?? 'agent_error'}",${r.rttZero ? 'rtt_ms=0,' : ''}success=F,suspended=F`;
+  // A float that is not finite is left out of the line.
+  else if (Number.isFinite(r.rttMs)) fields = `rtt_ms=${r.rttMs},success=T,suspended=F`;
+  else fields = 'success=T,suspended=F';
+  return `${measurements.ping}${tagText} ${fields} ${timestampText(Math.trunc(r.timeMs))}`;
 }
 
 /** True when `tags` has no key but `ip`. */

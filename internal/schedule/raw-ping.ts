@@ -1,7 +1,6 @@
 import type { PingFailureReason, PingOutcome } from '../model/ping.js';
 import { field, type FieldValue, type Point, type PointSink } from '../model/point.js';
 import { measurements } from '../model/points.js';
-import { timestampText } from '../writer/line-protocol.js';
 
 /**
  * One raw `ping` point as pingPoint makes it (tag `ip` only; `rtt_ms`, `success`, `suspended` and,
@@ -100,51 +99,31 @@ export function takesRawPings(sink: PointSink): sink is RawPingSink {
   return typeof (sink as Partial<RawPingSink>).writeRawPing === 'function';
 }
 
-/** Failure field sets (they hold no number of their own), shared and frozen, with their line-protocol text. */
-const failures = new Map<string, { fields: Readonly<Record<string, FieldValue>>; text: string }>();
+/** Failure field sets (they hold no number of their own), shared and frozen. */
+const failures = new Map<string, Readonly<Record<string, FieldValue>>>();
 
-function failure(
-  reason: PingFailureReason,
-  rttZero: boolean,
-): { fields: Readonly<Record<string, FieldValue>>; text: string } {
+function failure(reason: PingFailureReason, rttZero: boolean): Readonly<Record<string, FieldValue>> {
   const key = rttZero ? `0${reason}` : reason;
-  let hit = failures.get(key);
-  if (hit === undefined) {
-    const fields = Object.freeze({
+  let fields = failures.get(key);
+  if (fields === undefined) {
+    fields = Object.freeze({
       ...(rttZero ? { rtt_ms: field.float(0) } : {}),
       success: field.bool(false),
       suspended: field.bool(false),
       reason: field.string(reason),
     });
-    // Reasons are identifiers: nothing to escape inside the quotes.
-    const text = `reason="${reason}",${rttZero ? 'rtt_ms=0,' : ''}success=F,suspended=F`;
-    hit = { fields, text };
-    failures.set(key, hit);
+    failures.set(key, fields);
   }
-  return hit;
+  return fields;
 }
 
 /** The fields of `r`'s point, as pingPoint builds them. */
 export function rawPingFields(r: RawPing): Readonly<Record<string, FieldValue>> {
-  if (!r.ok) return failure(r.reason ?? 'agent_error', r.rttZero).fields;
+  if (!r.ok) return failure(r.reason ?? 'agent_error', r.rttZero);
   return { rtt_ms: field.float(r.rttMs), success: field.bool(true), suspended: field.bool(false) };
 }
 
 /** `r`'s point, exactly as pingPoint builds it. */
 export function rawPingPoint(r: RawPing): Point {
   return { measurement: measurements.ping, tags: { ip: r.ip }, fields: rawPingFields(r), timeMs: r.timeMs };
-}
-
-/**
- * The line toLineProtocol renders for `r`'s point with the tag part `tagText` (under every
- * LineProtocolOptions: it has no unsigned field), or undefined when it would render none.
- */
-export function rawPingLine(r: RawPing, tagText: string): string | undefined {
-  if (!Number.isFinite(r.timeMs)) return undefined;
-  let fields: string;
-  if (!r.ok) fields = failure(r.reason ?? 'agent_error', r.rttZero).text;
-  // A float that is not finite is left out of the line.
-  else if (Number.isFinite(r.rttMs)) fields = `rtt_ms=${r.rttMs},success=T,suspended=F`;
-  else fields = 'success=T,suspended=F';
-  return `${measurements.ping}${tagText} ${fields} ${timestampText(Math.trunc(r.timeMs))}`;
 }
