@@ -5,8 +5,11 @@ import { RecordingSink } from '../internal/testkit/recording-sink.js';
 import { deviceInfoPoint, healthPoint, pingPoint, pingSummaryPoint } from '../internal/model/points.js';
 import { field, type Point } from '../internal/model/point.js';
 import { parseConfigText } from './config/load.js';
-import { DeviceTags } from './device-tags.js';
-import { toLineProtocol } from '../internal/writer/line-protocol.js';
+import { DeviceTags, rawPingLine } from './device-tags.js';
+import { encodedTagSet, toLineProtocol } from '../internal/writer/line-protocol.js';
+import fc from 'fast-check';
+import type { PingFailureReason, PingOutcome } from '../internal/model/ping.js';
+import { rawPingPoint, type RawPing } from '../internal/schedule/raw-ping.js';
 
 const base = 'icmp_discovery_interval: 5m\nping_interval: 5s\nping_rate_limit: 20000\nping_burst_limit: 20000\n';
 const config = (yaml: string) => parseConfigText(base + yaml, { env: {} }).config;
@@ -254,3 +257,118 @@ test('a point with tags besides ip keeps them over the device tags and renders t
   );
   assert.deepEqual(lines(sink), freshLines(sink));
 });
+
+test('a raw ping from the probe thread is written as its ping point would be: same point, same line, through every tag change', () => {
+  /** Keeps each point with the lines the writers would render for it while it is being written. */
+  const recordLines = () => {
+    const out: Array<{ point: Point; lines: Array<string | undefined> }> = [];
+    const sink = {
+      write: (point: Point): number => {
+        const lines = [false, true].map((unsignedAsInteger) => toLineProtocol(point, { unsignedAsInteger }));
+        out.push({ point, lines });
+        return 0;
+      },
+    };
+    return { out, sink };
+  };
+  const cfg = config('agent_name: edge 1\nnetworks: [{cidr: "127.0.0.0/24", labels: {site: "lab, a=b"}}]\n');
+  const raw = recordLines();
+  const viaPoint = recordLines();
+  const fast = new DeviceTags(raw.sink, cfg);
+  const slow = new DeviceTags(viaPoint.sink, cfg);
+  const rawPings: RawPing[] = [];
+  // Ids as a probe thread's string table gives them (-1: none), and one reused for another address (a new thread).
+  for (const [ip, ipId] of [
+    ['127.0.0.1', 0],
+    ['127.0.0.2', 1],
+    ['127.0.1.1', -1],
+    ['127.0.0.3', 0],
+  ] as const)
+    for (const timeMs of [1_700_000_000_000.5, NaN])
+      for (const rttMs of [0.25, 0, NaN, 1e21])
+        rawPings.push({ ip, ipId, timeMs, ok: true, rttMs, reason: undefined, rttZero: false });
+  for (const reason of ['timeout', 'unreachable', 'send_error', 'agent_overloaded', 'agent_error'] as const)
+    for (const rttZero of [false, true])
+      rawPings.push({ ip: '127.0.0.2', ipId: 1, timeMs: 1_700_000_000_001, ok: false, rttMs: NaN, reason, rttZero });
+  const both = (r: RawPing): void => {
+    assert.equal(fast.writeRawPing(r), 0);
+    slow.write(rawPingPoint(r));
+  };
+  for (const r of rawPings) both(r);
+  // Tag changes: a target, a learned sysName, a reload.
+  fast.setTarget('127.0.0.1', { name: 'db "one"', labels: { role: 'x y' } });
+  slow.setTarget('127.0.0.1', { name: 'db "one"', labels: { role: 'x y' } });
+  for (const t of [fast, slow]) t.write(deviceInfoPoint('127.0.0.2', { hostname: 'core-sw', sysDescr: 'x' }, 1));
+  for (const r of rawPings) both(r);
+  const reload = config('agent_name: b\nnetworks: []\n');
+  fast.reconfigure(reload);
+  slow.reconfigure(reload);
+  for (const r of rawPings) both(r);
+  assert.deepEqual(raw.out, viaPoint.out);
+  assert.ok(raw.out.some((w) => w.lines[0]?.includes('name=db\\ "one",role=x\\ y,site=lab\\,\\ a\\=b rtt_ms=0.25')));
+  assert.ok(raw.out.some((w) => w.lines[0]?.startsWith('ping,agent=b,ip=127.0.0.2,name=core-sw reason="send_error"')));
+  assert.ok(raw.out.some((w) => w.lines[0] === undefined));
+  // The pre-rendered line is for the point while it is written: afterwards it is rendered afresh, the same.
+  const last = raw.out.at(-1)!;
+  assert.equal(toLineProtocol(last.point, { unsignedAsInteger: false }), last.lines[0]);
+});
+
+// Raw pings of every shape: the addresses are tag values, never pinged.
+const REASONS: PingFailureReason[] = ['timeout', 'unreachable', 'send_error', 'agent_overloaded', 'agent_error', 'dns'];
+const numbers = [0, -0, 0.0123, 1 / 3, 2.5e-7, 5e-324, 1e21, 123456.789, -1, NaN, Infinity, -Infinity];
+const times = [1_700_000_000_123, 1_700_000_000_123.75, 1_700_000_001_000, 999, 0, -5, 2 ** 53 + 2, NaN, Infinity];
+
+/** Every raw ping the grids make, with the outcome pingPoint would get for it. */
+function* grid(): Generator<{ r: RawPing; outcome: PingOutcome }> {
+  const ip = '192.0.2.7';
+  for (const timeMs of times) {
+    for (const rttMs of numbers) {
+      const r = { ip, ipId: -1, timeMs, ok: true, rttMs, reason: undefined, rttZero: false };
+      yield { r, outcome: { ok: true, ip, rttMs, sentAtMs: timeMs } };
+    }
+    for (const reason of REASONS)
+      for (const rttZero of [false, true]) {
+        const r = { ip, ipId: -1, timeMs, ok: false, rttMs: NaN, reason, rttZero };
+        yield { r, outcome: { ok: false, ip, reason, sentAtMs: timeMs } };
+      }
+  }
+}
+
+test("a raw ping's line is what toLineProtocol renders for its point, under both options", () => {
+  const tags = encodedTagSet({ ip: '192.0.2.7', name: 'a host, "quoted"', site: 'my lab=1', agent: 'edge\\1' });
+  let lines = 0;
+  for (const { r, outcome } of grid()) {
+    const want = pingPoint(outcome, { timeMs: r.timeMs, failedRttZero: r.rttZero });
+    assert.deepStrictEqual(rawPingPoint(r), want);
+    const line = rawPingLine(r, toLineProtocolTags(tags));
+    for (const unsignedAsInteger of [false, true]) {
+      const expected = toLineProtocol({ ...want, tags: { ...tags } }, { unsignedAsInteger });
+      assert.equal(line, expected, JSON.stringify({ ...r, unsignedAsInteger }));
+    }
+    if (line !== undefined) lines++;
+  }
+  assert.ok(lines > 100);
+});
+
+test('arbitrary RTTs and timestamps render as toLineProtocol renders them', () => {
+  fc.assert(
+    fc.property(fc.double(), fc.double({ min: -1e16, max: 1e16 }), (rttMs, timeMs) => {
+      const r = { ip: '192.0.2.8', ipId: 3, timeMs, ok: true, rttMs, reason: undefined, rttZero: false };
+      const want = toLineProtocol(pingPoint({ ok: true, ip: r.ip, rttMs, sentAtMs: timeMs }, { timeMs }), {
+        unsignedAsInteger: false,
+      });
+      assert.equal(rawPingLine(r, ',ip=192.0.2.8'), want);
+    }),
+  );
+});
+
+/** The tag part toLineProtocol renders for an encoded tag set. */
+function toLineProtocolTags(tags: Readonly<Record<string, string>>): string {
+  const line = toLineProtocol(
+    { measurement: 'm', tags, fields: { f: field.bool(true) }, timeMs: 1000 },
+    {
+      unsignedAsInteger: false,
+    },
+  )!;
+  return line.slice(1, line.indexOf(' f=T'));
+}

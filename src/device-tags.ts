@@ -1,7 +1,8 @@
 import { hostname } from 'node:os';
 import type { Point, PointSink } from '../internal/model/point.js';
 import { measurements } from '../internal/model/points.js';
-import { encodedTagSet } from '../internal/writer/line-protocol.js';
+import { rawPingFields, type RawPing, type RawPingSink } from '../internal/schedule/raw-ping.js';
+import { attachedTags, encodedTagSet, timestampText, writeRendered } from '../internal/writer/line-protocol.js';
 import { AddressMatch } from '../internal/targets/address-match.js';
 import type { Config } from './config/schema.js';
 
@@ -41,15 +42,22 @@ export const agentName = (config: Config): string => config.agent_name || hostna
  * per address and cached, and so is the whole tag set of a point tagged only `ip` (ping,
  * ping_summary, device_info), frozen with its line-protocol rendering attached: such a point costs
  * one map lookup and one point copy, and the writer does not encode its tags again. Anything that
- * changes a device's tags (reload, target, sysName, reverse name) drops its cache entry.
+ * changes a device's tags (reload, target, sysName, reverse name) drops its cache entry. A raw
+ * `ping` point from the probe thread ({@link writeRawPing}) also comes with its whole line rendered
+ * from that cached tag part, its fields and its timestamp.
  */
-export class DeviceTags implements PointSink {
+export class DeviceTags implements RawPingSink {
   readonly #inner: PointSink;
   #agent: Readonly<Record<string, string>> = {};
   #networks: Array<{ match: AddressMatch; labels: Readonly<Record<string, string>> }> = [];
   readonly #targets = new Map<string, TargetTags>();
   readonly #sysNames = new Map<string, string>();
   readonly #cache = new Map<string, CachedTags>();
+  /** Entries of #cache by a raw ping's `ipId`, valid while #cacheGen is #byIdGen. */
+  #byId: Array<{ ip: string; entry: CachedTags } | undefined> = [];
+  #byIdGen = 0;
+  /** Counts removals from #cache. */
+  #cacheGen = 0;
   readonly #reverseLookup: ReverseLookup | undefined;
   /** Reverse-DNS answers: a name, or null for none (or a lookup in flight). */
   readonly #reverse = new Map<string, string | null>();
@@ -70,7 +78,16 @@ export class DeviceTags implements PointSink {
       .map((n) => ({ match: new AddressMatch([n.cidr], config.exclude), labels: n.labels }));
     this.#reverseOn = config.reverse_dns && this.#reverseLookup !== undefined;
     this.#reverse.clear();
+    this.#clearCache();
+  }
+
+  #clearCache(): void {
     this.#cache.clear();
+    this.#cacheGen++;
+  }
+
+  #forget(ip: string): void {
+    if (this.#cache.delete(ip)) this.#cacheGen++;
   }
 
   /** The `agent` tag value. */
@@ -81,13 +98,13 @@ export class DeviceTags implements PointSink {
   /** `ip` is the current address of a configured target. */
   setTarget(ip: string, tags: TargetTags): void {
     this.#targets.set(ip, tags);
-    this.#cache.delete(ip);
+    this.#forget(ip);
   }
 
   /** `ip` is no longer a configured target's address. */
   clearTarget(ip: string): void {
     this.#targets.delete(ip);
-    this.#cache.delete(ip);
+    this.#forget(ip);
   }
 
   /** The tags added to points of device `ip` (agent, labels, name). */
@@ -108,8 +125,23 @@ export class DeviceTags implements PointSink {
     const entry: CachedTags = { added: Object.freeze(out), withIp: undefined };
     // A reverse lookup not started (too many in flight) is asked for at the device's next point, so not cached.
     if (name === undefined && this.#reverseOn && !this.#reverse.has(ip)) return entry;
-    if (this.#cache.size >= MAX_CACHED) this.#cache.clear();
+    if (this.#cache.size >= MAX_CACHED) this.#clearCache();
     this.#cache.set(ip, entry);
+    return entry;
+  }
+
+  /** {@link #cached}, first looked for by `id` (a raw ping's `ipId`). */
+  #cachedById(ip: string, id: number): CachedTags {
+    if (id < 0) return this.#cached(ip);
+    if (this.#byIdGen !== this.#cacheGen) {
+      this.#byId = [];
+      this.#byIdGen = this.#cacheGen;
+    }
+    const hit = this.#byId[id];
+    if (hit !== undefined && hit.ip === ip) return hit.entry;
+    const entry = this.#cached(ip);
+    // Only an entry the cache holds (a reverse lookup not yet started is asked for again).
+    if (this.#cache.get(ip) === entry) this.#byId[id] = { ip, entry };
     return entry;
   }
 
@@ -124,6 +156,15 @@ export class DeviceTags implements PointSink {
       return this.#inner.write({ ...point, tags: entry.withIp });
     }
     return this.#inner.write({ ...point, tags: { ...entry.added, ...tags } });
+  }
+
+  /** Writes `r`'s point as `write(rawPingPoint(r))` would, rendered here: no tag or field record to encode. */
+  writeRawPing(r: RawPing): number {
+    const entry = this.#cachedById(r.ip, r.ipId);
+    const tags = (entry.withIp ??= encodedTagSet({ ...entry.added, ip: r.ip }));
+    const point = { measurement: measurements.ping, tags, fields: rawPingFields(r), timeMs: r.timeMs };
+    const line = rawPingLine(r, attachedTags(tags)!);
+    return line === undefined ? this.#inner.write(point) : writeRendered(this.#inner, point, line);
   }
 
   /** The cached reverse-DNS name of `ip`; on a miss starts one lookup and answers undefined for now. */
@@ -141,7 +182,7 @@ export class DeviceTags implements PointSink {
         this.#reverseInFlight--;
         if (name === undefined || name === ip || !this.#reverse.has(ip)) return;
         this.#reverse.set(ip, name);
-        this.#cache.delete(ip);
+        this.#forget(ip);
       })
       .catch(() => undefined);
     return undefined;
@@ -154,8 +195,23 @@ export class DeviceTags implements PointSink {
     if (name === this.#sysNames.get(ip)) return;
     if (name === undefined) this.#sysNames.delete(ip);
     else this.#sysNames.set(ip, name);
-    this.#cache.delete(ip);
+    this.#forget(ip);
   }
+}
+
+/**
+ * The line toLineProtocol renders for `r`'s point with the tag part `tagText` (under every
+ * LineProtocolOptions: it has no unsigned field), or undefined when it would render none.
+ */
+export function rawPingLine(r: RawPing, tagText: string): string | undefined {
+  if (!Number.isFinite(r.timeMs)) return undefined;
+  let fields: string;
+  // Reasons are identifiers: nothing to escape inside the quotes.
+  if (!r.ok) fields = `reason="${r.reason ?? 'agent_error'}",${r.rttZero ? 'rtt_ms=0,' : ''}success=F,suspended=F`;
+  // A float that is not finite is left out of the line.
+  else if (Number.isFinite(r.rttMs)) fields = `rtt_ms=${r.rttMs},success=T,suspended=F`;
+  else fields = 'success=T,suspended=F';
+  return `${measurements.ping}${tagText} ${fields} ${timestampText(Math.trunc(r.timeMs))}`;
 }
 
 /** True when `tags` has no key but `ip`. */

@@ -9,6 +9,9 @@
 //                             goroutine + timer per device, here one setTimeout chain per device).
 //   pipeline_sim              CPU per ping of everything after the engine (scheduler, state, RTT histogram,
 //                             device tags, line protocol, writer) on a fake clock: see pipeline.ts.
+//   probe_results_sim         CPU per ping of moving results from the probe thread (in-process, same
+//                             messages) through decode, breaker replay, device tags, line protocol and
+//                             the writer, and of the main side alone: see probe-results.ts.
 //   high_churn                20k devices at 1 s, 10% replaced every minute for 10 simulated minutes:
 //                             no device without its schedule for more than one interval, none with two,
 //                             and the heap back to its steady level.
@@ -24,6 +27,7 @@ import { FakeClock } from '../../internal/testkit/fake-clock.js';
 import { silentLogger } from '../../internal/testkit/logger.js';
 import { pingPoint } from '../../internal/model/points.js';
 import { pipelineSim } from './pipeline.js';
+import { probeResultsSim } from './probe-results.js';
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');
@@ -434,6 +438,26 @@ if (wanted('pipeline_sim')) {
         bytes: f.bytes,
       },
       `${f.usPerPing.toFixed(2)} µs CPU per ping after the engine (user ${f.userUsPerPing.toFixed(2)}), ${f.pings} pings, ${f.bytes} bytes of line protocol`,
+    );
+  }
+}
+if (wanted('probe_results_sim')) {
+  for (const failEvery of [0, 10]) {
+    const f = await probeResultsSim(20_000, 10, failEvery);
+    emit(
+      {
+        suite: 'schedule',
+        case: failEvery === 0 ? 'probe_results_sim' : 'probe_results_sim_10pct_fail',
+        n: 20_000,
+        ns_per_op: Math.round(1000 * f.usPerPing),
+        ops_per_sec: Math.round(1e6 / f.usPerPing),
+        main_us_per_ping: f.mainUsPerPing,
+        min_second_us_per_ping: f.minUsPerPing,
+        min_second_main_us_per_ping: f.minMainUsPerPing,
+        pings: f.pings,
+        bytes: f.bytes,
+      },
+      `${f.usPerPing.toFixed(2)} µs CPU per ping in all, main side ${f.mainUsPerPing.toFixed(2)} (least second: ${f.minUsPerPing.toFixed(2)}, ${f.minMainUsPerPing.toFixed(2)}), ${f.pings} pings, ${f.bytes} bytes`,
     );
   }
 }

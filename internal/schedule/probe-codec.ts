@@ -1,5 +1,6 @@
 import type { PingFailureReason, PingOutcome } from '../model/ping.js';
 import type { FieldValue, Point } from '../model/point.js';
+import { pingOutcome, rawPingKind, RawPingKind, rawPingPoint, type PingRecord } from './raw-ping.js';
 
 /**
  * The compact record stream the probe thread sends to the main thread: one Float64Array of
@@ -8,6 +9,11 @@ import type { FieldValue, Point } from '../model/point.js';
  * travels in `strings` and gets the next id; afterwards only its id travels. Records keep the
  * order in which the scheduler made the calls, so a device's `removed` always follows its last
  * `probed`, and a breaker update follows the probe that caused it.
+ *
+ * One probe's result usually makes three calls in a row: a breaker success (or none), its raw
+ * `ping` point (pingPoint's shape), its probed outcome. The encoder joins such a run into one Ping
+ * record (IP, time, RTT or reason, and flags for which of the three it stands for); the decoder
+ * hands it over as one {@link PingRecord}, or as the calls it stands for, in their order.
  */
 
 /** Record kinds (the first number of every record). */
@@ -19,7 +25,16 @@ const Op = {
   BreakerSuccess: 5,
   BreakerFailure: 6,
   Log: 7,
+  Ping: 8,
 } as const;
+
+/** Flags of a Ping record. */
+const PING_BREAKER_OK = 1;
+const PING_POINT = 2;
+const PING_PROBED = 4;
+const PING_FAILED = 8;
+const PING_RTT_ZERO = 16;
+const PING_DETAIL = 32;
 
 /** The string reference meaning "the next string of `strings`, not interned". */
 const INLINE = -1;
@@ -55,6 +70,8 @@ export interface ResultBatch {
 
 /** What the main thread does with decoded records. */
 export interface ResultHandler {
+  /** One probe's run of calls; without this, the decoder makes those calls (point, probed, breakerSuccess) one by one. */
+  ping?(r: Readonly<PingRecord>): void;
   /** A point the scheduler wrote. */
   point(p: Point): void;
   /** ProbeObserver.probed. */
@@ -78,14 +95,22 @@ export class ResultEncoder {
   #strs: string[] = [];
   #records = 0;
   readonly #ids = new Map<string, number>();
+  /** The open Ping record: its flags (0 when none is open) and content. */
+  #pFlags = 0;
+  #pIp = '';
+  #pTime = 0;
+  #pValue = 0;
+  #pDetail: string | undefined;
 
   /** Records in the open batch. */
   get records(): number {
-    return this.#records;
+    return this.#pFlags === 0 ? this.#records : this.#records + 1;
   }
 
   /** A point written by the scheduler. */
   point(p: Point): void {
+    if (this.#rawPing(p)) return;
+    this.#closePing();
     const tags = Object.keys(p.tags);
     const fields = Object.keys(p.fields);
     this.#reserve(6 + 2 * tags.length + 3 * fields.length);
@@ -111,6 +136,19 @@ export class ResultEncoder {
 
   /** ProbeObserver.probed. */
   probed(o: PingOutcome): void {
+    if (this.#pFlags !== 0 && (this.#pFlags & PING_PROBED) === 0 && this.#pIp === o.ip) {
+      const code = o.ok ? -1 : REASON_CODE.get(o.reason);
+      if (code !== undefined && this.#joins(o, code)) {
+        this.#pFlags |= PING_PROBED;
+        if (!o.ok && o.detail !== undefined) {
+          this.#pFlags |= PING_DETAIL;
+          this.#pDetail = o.detail;
+        }
+        this.#closePing();
+        return;
+      }
+    }
+    this.#closePing();
     this.#reserve(6);
     this.#num(Op.Probed);
     this.#str(o.ip);
@@ -129,21 +167,28 @@ export class ResultEncoder {
 
   /** ProbeObserver.suspended. */
   suspended(ip: string): void {
+    this.#closePing();
     this.#ipRecord(Op.Suspended, ip);
   }
 
   /** ProbeObserver.removed. */
   removed(ip: string): void {
+    this.#closePing();
     this.#ipRecord(Op.Removed, ip);
   }
 
-  /** PingBreakerState.recordPingSuccess. */
+  /** PingBreakerState.recordPingSuccess: opens a Ping record, which the probe's point and outcome may join. */
   breakerSuccess(ip: string): void {
-    this.#ipRecord(Op.BreakerSuccess, ip);
+    this.#closePing();
+    this.#pFlags = PING_BREAKER_OK;
+    this.#pIp = ip;
+    this.#pTime = 0;
+    this.#pValue = 0;
   }
 
   /** PingBreakerState.recordPingFailure. */
   breakerFailure(ip: string, maxFails: number, backoffMs: number): void {
+    this.#closePing();
     this.#reserve(4);
     this.#num(Op.BreakerFailure);
     this.#str(ip);
@@ -154,6 +199,7 @@ export class ResultEncoder {
 
   /** A log line. */
   log(line: string): void {
+    this.#closePing();
     this.#reserve(2);
     this.#num(Op.Log);
     this.#inline(line);
@@ -162,12 +208,70 @@ export class ResultEncoder {
 
   /** Closes the open batch and returns it (undefined when empty). */
   take(): ResultBatch | undefined {
+    this.#closePing();
     if (this.#records === 0) return undefined;
     const out: ResultBatch = { nums: this.#nums.slice(0, this.#n), strs: this.#strs, records: this.#records };
     this.#n = 0;
     this.#strs = [];
     this.#records = 0;
     return out;
+  }
+
+  /**
+   * A raw `ping` point (pingPoint's shape: bucket unset, tag `ip` only, and the fields of a reply or
+   * of a failure with a known reason) joins the open Ping record or opens one; true when it did.
+   */
+  #rawPing(p: Point): boolean {
+    const kind = rawPingKind(p);
+    if (kind === RawPingKind.None) return false;
+    const ip = p.tags.ip!;
+    let flags = PING_POINT;
+    let value: number;
+    if (kind === RawPingKind.Reply) {
+      value = (p.fields.rtt_ms as { value: number }).value;
+    } else {
+      const code = REASON_CODE.get((p.fields.reason as { value: string }).value);
+      if (code === undefined) return false;
+      flags |= kind === RawPingKind.FailureRttZero ? PING_FAILED | PING_RTT_ZERO : PING_FAILED;
+      value = code;
+    }
+    if (this.#pFlags === 0 || (this.#pFlags & (PING_POINT | PING_PROBED)) !== 0 || this.#pIp !== ip) {
+      this.#closePing();
+      this.#pFlags = 0;
+      this.#pIp = ip;
+    }
+    this.#pFlags |= flags;
+    this.#pTime = p.timeMs;
+    this.#pValue = value;
+    return true;
+  }
+
+  /** True when outcome `o` (reason `code`, -1 for a reply) can close the open Ping record as its probed. */
+  #joins(o: PingOutcome, code: number): boolean {
+    if ((this.#pFlags & PING_POINT) === 0) {
+      // No point (raw points off): the outcome brings time and value.
+      if (!o.ok) this.#pFlags |= PING_FAILED;
+      this.#pTime = o.sentAtMs;
+      this.#pValue = o.ok ? o.rttMs : code;
+      return true;
+    }
+    if (o.ok === ((this.#pFlags & PING_FAILED) !== 0) || !Object.is(this.#pTime, o.sentAtMs)) return false;
+    return o.ok ? Object.is(this.#pValue, o.rttMs) : this.#pValue === code;
+  }
+
+  #closePing(): void {
+    const flags = this.#pFlags;
+    if (flags === 0) return;
+    this.#pFlags = 0;
+    this.#reserve(6);
+    this.#num(Op.Ping);
+    this.#num(flags);
+    this.#str(this.#pIp);
+    this.#num(this.#pTime);
+    this.#num(this.#pValue);
+    if ((flags & PING_DETAIL) !== 0) this.#inline(this.#pDetail!);
+    this.#pDetail = undefined;
+    this.#records++;
   }
 
   #ipRecord(op: number, ip: string): void {
@@ -217,6 +321,19 @@ export class ResultEncoder {
  */
 export class ResultDecoder {
   readonly #table: string[] = [];
+  readonly #ping: PingRecord = {
+    breakerSuccess: false,
+    point: false,
+    probed: false,
+    detail: undefined,
+    ip: '',
+    ipId: -1,
+    timeMs: 0,
+    ok: true,
+    rttMs: 0,
+    reason: undefined,
+    rttZero: false,
+  };
 
   /** Calls `h` for every record of `b`, in order. */
   decode(b: ResultBatch, h: ResultHandler): void {
@@ -291,9 +408,36 @@ export class ResultDecoder {
         case Op.Log:
           h.log(str());
           break;
+        case Op.Ping: {
+          const flags = nums[i++]!;
+          const r = this.#ping;
+          const ref = nums[i]!;
+          r.ip = str();
+          r.ipId = ref >= 0 ? ref : ref === INLINE ? -1 : -2 - ref;
+          r.timeMs = nums[i++]!;
+          const value = nums[i++]!;
+          r.breakerSuccess = (flags & PING_BREAKER_OK) !== 0;
+          r.point = (flags & PING_POINT) !== 0;
+          r.probed = (flags & PING_PROBED) !== 0;
+          r.ok = (flags & PING_FAILED) === 0;
+          r.rttMs = r.ok ? value : Number.NaN;
+          r.reason = r.ok ? undefined : REASONS[value]!;
+          r.rttZero = (flags & PING_RTT_ZERO) !== 0;
+          r.detail = (flags & PING_DETAIL) !== 0 ? str() : undefined;
+          if (h.ping !== undefined) h.ping(r);
+          else expandPing(r, h);
+          break;
+        }
         default:
           throw new Error(`probe thread batch: unknown record kind ${op} at ${i - 1}`);
       }
     }
   }
+}
+
+/** The calls a Ping record stands for, in their order. */
+function expandPing(r: PingRecord, h: ResultHandler): void {
+  if (r.breakerSuccess) h.breakerSuccess(r.ip);
+  if (r.point) h.point(rawPingPoint(r));
+  if (r.probed) h.probed(pingOutcome(r));
 }

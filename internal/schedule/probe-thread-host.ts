@@ -51,9 +51,12 @@ export interface ProbeThreadHostDeps {
 interface MirrorBreaker {
   fails: number;
   untilMs: number;
-  /** Number (from 1) of the last breaker record made for the device; 0 for none. */
+  /** Number (from 1) of the last breaker record that changed it; 0 for none. */
   lastRecord: number;
 }
+
+/** True for a breaker that is not closed and clear (fails or a suspension, even one that has expired). */
+const dirty = (b: MirrorBreaker): boolean => b.fails !== 0 || b.untilMs !== 0;
 
 /**
  * The ping breaker where the scheduler can read it synchronously: a copy of the store's breaker per
@@ -61,6 +64,10 @@ interface MirrorBreaker {
  * (DeviceStore.recordPingFailure: trip at maxFails, fails back to 0, suspended until now + backoff).
  * Every call is also recorded for the main thread, which replays it on the store, so the state
  * file, /health counts and device_info keep following the probes.
+ *
+ * While no kept breaker is dirty (the healthy case) a success or a suspension check needs no lookup:
+ * a success on a clean breaker changes nothing, here or in the store, so it need not be numbered
+ * for a re-add's seed either (the store has applied every record that changed the breaker).
  */
 class MirrorBreakerState implements PingBreakerState {
   readonly #clock: Clock;
@@ -74,6 +81,8 @@ class MirrorBreakerState implements PingBreakerState {
   readonly #removed = new Map<string, MirrorBreaker>();
   #removedOrder: string[] = [];
   #records = 0;
+  /** Dirty breakers in #devices and #removed. */
+  #dirty = 0;
 
   constructor(clock: Clock, enc: ResultEncoder, recorded: () => void) {
     this.#clock = clock;
@@ -86,16 +95,33 @@ class MirrorBreakerState implements PingBreakerState {
     this.#prune(applied);
     const kept = this.#removed.get(ip);
     this.#removed.delete(ip);
-    if (kept !== undefined && kept.lastRecord > applied) this.#devices.set(ip, kept);
-    else this.#devices.set(ip, { fails, untilMs, lastRecord: 0 });
+    this.#drop(this.#devices.get(ip));
+    if (kept !== undefined && kept.lastRecord > applied) {
+      this.#devices.set(ip, kept);
+      return;
+    }
+    this.#drop(kept);
+    const b = { fails, untilMs, lastRecord: 0 };
+    if (dirty(b)) this.#dirty++;
+    this.#devices.set(ip, b);
   }
 
   forget(ip: string): void {
     const b = this.#devices.get(ip);
     this.#devices.delete(ip);
-    if (b === undefined || b.lastRecord === 0) return;
+    if (b === undefined) return;
+    if (b.lastRecord === 0) {
+      this.#drop(b);
+      return;
+    }
+    this.#drop(this.#removed.get(ip));
     this.#removed.set(ip, b);
     this.#removedOrder.push(ip);
+  }
+
+  /** `b` (when defined) leaves both maps. */
+  #drop(b: MirrorBreaker | undefined): void {
+    if (b !== undefined && dirty(b)) this.#dirty--;
   }
 
   /** Drops the kept breakers whose records the store has all applied. */
@@ -105,20 +131,25 @@ class MirrorBreakerState implements PingBreakerState {
       const ip = this.#removedOrder[i]!;
       const b = this.#removed.get(ip);
       if (b !== undefined && b.lastRecord > applied) break;
-      if (b !== undefined) this.#removed.delete(ip);
+      if (b !== undefined) {
+        this.#drop(b);
+        this.#removed.delete(ip);
+      }
     }
     if (i > 0) this.#removedOrder = this.#removedOrder.slice(i);
   }
 
   isPingSuspended(ip: string): boolean {
+    if (this.#dirty === 0) return false;
     const b = this.#devices.get(ip);
     return b !== undefined && this.#clock.now() < b.untilMs;
   }
 
   recordPingSuccess(ip: string): void {
-    const b = this.#devices.get(ip) ?? this.#removed.get(ip);
     this.#records++;
-    if (b !== undefined) {
+    const b = this.#dirty === 0 ? undefined : (this.#devices.get(ip) ?? this.#removed.get(ip));
+    if (b !== undefined && dirty(b)) {
+      this.#dirty--;
       b.fails = 0;
       b.untilMs = 0;
       b.lastRecord = this.#records;
@@ -133,12 +164,17 @@ class MirrorBreakerState implements PingBreakerState {
     this.#records++;
     const b = this.#devices.get(ip) ?? this.#removed.get(ip);
     if (b === undefined) return false;
+    const was = dirty(b);
     b.lastRecord = this.#records;
     b.fails++;
-    if (b.fails < maxFails) return false;
-    b.fails = 0;
-    b.untilMs = this.#clock.now() + backoffMs;
-    return true;
+    let tripped = false;
+    if (b.fails >= maxFails) {
+      b.fails = 0;
+      b.untilMs = this.#clock.now() + backoffMs;
+      tripped = true;
+    }
+    if (dirty(b) !== was) this.#dirty += was ? -1 : 1;
+    return tripped;
   }
 }
 

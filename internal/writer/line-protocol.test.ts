@@ -3,7 +3,14 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { Point as ClientPoint } from '@influxdata/influxdb-client';
 import { field, type FieldValue, type Point } from '../model/point.js';
-import { attachedTags, encodedTagSet, encodeTags, timestampText, toLineProtocol } from './line-protocol.js';
+import {
+  attachedTags,
+  encodedTagSet,
+  encodeTags,
+  timestampText,
+  toLineProtocol,
+  writeRendered,
+} from './line-protocol.js';
 
 const v2 = { unsignedAsInteger: false };
 
@@ -124,4 +131,42 @@ test('timestamps render as String(ms), in and out of order, across seconds and a
       },
     ),
   );
+});
+
+test('a line handed over by writeRendered is used for that point during its write only, never for a copy', () => {
+  const point: Point = { measurement: 'm', tags: { a: 'b' }, fields: { f: field.float(1) }, timeMs: 5000 };
+  const seen: Array<string | undefined> = [];
+  const inner = {
+    write: (p: Point): number => {
+      seen.push(toLineProtocol(p, v2));
+      // A sink that writes a changed copy gets the copy rendered.
+      seen.push(toLineProtocol({ ...p, fields: { f: field.float(2) } }, v2));
+      return 3;
+    },
+  };
+  const outer = {
+    write: (p: Point): number => {
+      seen.push(toLineProtocol(p, v2));
+      // A nested writeRendered of another point ends with the outer one still handed over.
+      writeRendered(inner, { ...p }, 'inner line');
+      seen.push(toLineProtocol(p, v2));
+      return 7;
+    },
+  };
+  assert.equal(writeRendered(outer, point, 'outer line'), 7);
+  assert.deepEqual(seen, ['outer line', 'inner line', 'm,a=b f=2 5000', 'outer line']);
+  assert.equal(toLineProtocol(point, v2), 'm,a=b f=1 5000');
+  // A sink that throws: the handover ends with the call.
+  assert.throws(() =>
+    writeRendered(
+      {
+        write: () => {
+          throw new Error('full');
+        },
+      },
+      point,
+      'thrown line',
+    ),
+  );
+  assert.equal(toLineProtocol(point, v2), 'm,a=b f=1 5000');
 });

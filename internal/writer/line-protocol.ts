@@ -1,5 +1,5 @@
 import { escape } from '@influxdata/influxdb-client';
-import type { Point } from '../model/point.js';
+import type { Point, PointSink } from '../model/point.js';
 
 /** How points are rendered for one kind of server. */
 export interface LineProtocolOptions {
@@ -105,6 +105,28 @@ export function attachedTags(tags: Readonly<Record<string, string>>): string | u
   return (tags as { [ENCODED]?: string })[ENCODED];
 }
 
+// The point being written by writeRendered, and its line: rendered for that very object only.
+let renderedPoint: Point | undefined;
+let renderedLine = '';
+
+/**
+ * `sink.write(point)`, during which {@link toLineProtocol} answers `line` for this very object
+ * (not for a copy) without rendering it. Only for a line that is exactly what toLineProtocol renders
+ * for the point under every LineProtocolOptions (so no unsigned field); the point is not changed.
+ */
+export function writeRendered(sink: PointSink, point: Point, line: string): number {
+  const outerPoint = renderedPoint;
+  const outerLine = renderedLine;
+  renderedPoint = point;
+  renderedLine = line;
+  try {
+    return sink.write(point);
+  } finally {
+    renderedPoint = outerPoint;
+    renderedLine = outerLine;
+  }
+}
+
 /**
  * Renders one point as a line of InfluxDB line protocol with millisecond timestamps, using the
  * escaping of @influxdata/influxdb-client (`escape.measurement/tag/quoted`) and the same output
@@ -112,9 +134,11 @@ export function attachedTags(tags: Readonly<Record<string, string>>): string | u
  * Fields whose value cannot be represented (NaN, Infinity, integers beyond 2^53) are left out;
  * returns undefined when no field remains or the measurement is empty, so the caller counts the
  * point as invalid instead of sending a line the server would reject with the whole batch.
- * A tag set from {@link encodedTagSet} is not rendered again: its attached rendering is used.
+ * A tag set from {@link encodedTagSet} is not rendered again: its attached rendering is used,
+ * and a point written by {@link writeRendered} is not rendered at all.
  */
 export function toLineProtocol(point: Point, opts: LineProtocolOptions): string | undefined {
+  if (point === renderedPoint) return renderedLine;
   if (point.measurement === '' || !Number.isFinite(point.timeMs)) return undefined;
   const fields = point.fields;
   let out = '';
