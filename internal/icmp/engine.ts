@@ -1,4 +1,4 @@
-import { monoMs, type Clock, type TimerHandle } from '../clock/clock.js';
+import { monoMs, type Clock } from '../clock/clock.js';
 import { NetscanError } from '../errors/errors.js';
 import type { PingOptions, PingOutcome, Pinger } from '../model/ping.js';
 import {
@@ -9,7 +9,9 @@ import {
   type IcmpEngineOptions,
   type IcmpEngineStats,
 } from './engine-options.js';
-import { logEngineStarted, logEngineStopped } from './engine-log.js';
+import { CompletionQueue, type ProbeSink, type ProbeSinkPinger, type ProbeTarget } from './engine-completions.js';
+import { logEngineStarted, logEngineStopped, logSocketFailed, logSocketReopened } from './engine-log.js';
+import { DeadlineTimer } from './engine-timer.js';
 import { EngineSockets } from './engine-sockets.js';
 import { ECHO_HEADER_BYTES, writePadding } from './packet.js';
 import { EchoReader, MAX_READ_PER_EVENT } from './echo-reader.js';
@@ -22,6 +24,9 @@ import {
   capture,
   failedOutcome,
   newProbe,
+  newSinkProbe,
+  optionRefusal,
+  pingRefusal,
   readTarget,
   type Probe,
   type SocketRef,
@@ -29,6 +34,7 @@ import {
 import { SignalGroups, WaitQueue } from './probe-waiting.js';
 
 export { defaultIcmpEngineOptions, type IcmpEngineOptions, type IcmpEngineStats } from './engine-options.js';
+export type { ProbeSink, ProbeSinkPinger, ProbeTarget } from './engine-completions.js';
 
 // Engines hold themselves here while running: a running engine is never garbage-collected with
 // pings pending (net-ping's sessions were, and their pings never settled).
@@ -46,9 +52,10 @@ const liveEngines = new Set<IcmpEngine>();
  *
  * `ping()` never rejects for network conditions (those are outcomes); it rejects with the
  * signal's reason when the caller aborts, and with ERR_ICMP_SOCKET when the engine is not
- * running or stops with the ping pending.
+ * running or stops with the ping pending. `probe()` does the same without a promise: its result
+ * goes to a {@link ProbeSink}.
  */
-export class IcmpEngine implements Pinger {
+export class IcmpEngine implements Pinger, ProbeSinkPinger {
   readonly #opts: IcmpEngineOptions;
   readonly #clock: Clock;
   readonly #v6: boolean;
@@ -64,24 +71,22 @@ export class IcmpEngine implements Pinger {
   #pumping = false;
   readonly #deadlines = new Deadlines();
   readonly #signalGroups = new SignalGroups((p) => this.#abort(p));
-  #timer: TimerHandle | undefined;
-  #timerDueMs = Infinity;
+  readonly #timer: DeadlineTimer;
   #id = 0;
   #nextSeq = 0;
   #serial = 0;
   #sentAny = false;
-  #nonceHi = 0;
-  #nonceLo = 0;
-  #secret = 0;
-  #packet: Buffer = Buffer.alloc(0);
   readonly #stats: IcmpEngineStats;
   #maxInFlight = 0;
+  readonly #completions: CompletionQueue;
 
   constructor(opts: Partial<IcmpEngineOptions> = {}) {
     this.#opts = { ...defaultIcmpEngineOptions, ...opts };
     this.#clock = this.#opts.clock;
     this.#v6 = this.#opts.family === 'ipv6';
     this.#stats = zeroIcmpEngineStats(this.#opts.family);
+    this.#completions = new CompletionQueue(this.#opts.logger);
+    this.#timer = new DeadlineTimer(this.#clock, () => this.#onTimer());
     this.#sockets = new EngineSockets(this.#opts, {
       readable: (ref) => this.#drain(ref),
       failed: (err) => this.#onSocketError(err),
@@ -103,9 +108,7 @@ export class IcmpEngine implements Pinger {
       hooks: {
         sent: (p, sentNs, sentMonoMs, nowMs) => this.#sent(p, sentNs, sentMonoMs, nowMs),
         refused: (p, code) => this.#refused(p, code),
-        held: (p) => {
-          if (p.deadlineMs < this.#timerDueMs) this.#armTimer(p.deadlineMs);
-        },
+        held: (p) => this.#timer.armBy(p.deadlineMs),
         read: (ref) => {
           if (this.#running) this.#drain(ref);
         },
@@ -148,14 +151,12 @@ export class IcmpEngine implements Pinger {
     // two netscan processes, and stateful firewalls that remember IDs (blackbox#591), apart.
     this.#id = rnd.readUInt16BE(0);
     this.#nextSeq = rnd.readUInt16BE(2);
-    this.#nonceHi = rnd.readUInt32BE(4);
-    this.#nonceLo = rnd.readUInt32BE(8);
-    this.#secret = rnd.readUInt32BE(12);
+    const keys = { nonceHi: rnd.readUInt32BE(4), nonceLo: rnd.readUInt32BE(8), secret: rnd.readUInt32BE(12) };
     this.#sentAny = false;
-    this.#packet = Buffer.alloc(ECHO_HEADER_BYTES + o.payloadBytes);
-    writePadding(this.#packet, o.payloadBytes);
-    this.#reader.keys({ nonceHi: this.#nonceHi, nonceLo: this.#nonceLo, secret: this.#secret, template: this.#packet });
-    this.#sender.keys({ nonceHi: this.#nonceHi, nonceLo: this.#nonceLo, secret: this.#secret, packet: this.#packet });
+    const packet = Buffer.alloc(ECHO_HEADER_BYTES + o.payloadBytes);
+    writePadding(packet, o.payloadBytes);
+    this.#reader.keys({ ...keys, template: packet });
+    this.#sender.keys({ ...keys, packet });
     this.#use(ref);
     this.#failure = undefined;
     const socket = ref.socket;
@@ -200,29 +201,64 @@ export class IcmpEngine implements Pinger {
 
   /** Sends one echo request to `ip` (an address of the engine's family) and resolves with the outcome; the outcome's `ip` is the canonical text. */
   ping(ip: string, opts: PingOptions): Promise<PingOutcome> {
-    if (!this.#running || this.#sockets.current === undefined) {
-      return Promise.reject(
-        this.#failure ?? new NetscanError('ERR_ICMP_SOCKET', 'ICMP engine is not running', { stage: 'icmp', ip }),
-      );
-    }
-    if (!readTarget(ip, this.#v6)) {
-      return Promise.reject(new TypeError(`not an ${this.#v6 ? 'IPv6' : 'IPv4'} address: ${JSON.stringify(ip)}`));
-    }
-    const timeoutMs = opts.timeoutMs;
-    if (!(timeoutMs > 0 && Number.isFinite(timeoutMs)))
-      return Promise.reject(new RangeError(`timeoutMs must be > 0, got ${timeoutMs}`));
-    const signal = opts.signal;
-    if (signal?.aborted) return Promise.reject(signal.reason);
+    const refused = this.#refusal(ip, opts);
+    if (refused !== undefined) return Promise.reject(refused);
     const promise = new Promise<PingOutcome>(capture);
-    const p = newProbe(timeoutMs, signal);
+    this.#start(newProbe(opts.timeoutMs, opts.signal));
+    return promise;
+  }
+
+  /**
+   * {@link ping} without a promise: sends one echo request to `target.ip` (an address of the
+   * engine's family) with `sink.timeoutMs` and `sink.signal`; the result goes to `sink` with
+   * `target` and `tag`, in a batch after the engine's current work.
+   */
+  probe<T extends ProbeTarget>(target: T, tag: number, sink: ProbeSink<T>): void {
+    const refused = this.#refusal(target.ip, sink);
+    this.#enter(newSinkProbe(target, tag, sink as unknown as ProbeSink<ProbeTarget>), refused);
+  }
+
+  /**
+   * @internal {@link probe} when `target.ip` is an address of the engine's family (then true),
+   * else false and nothing is done: {@link IcmpPinger} routes on it without parsing the address twice.
+   */
+  probeIfOwn<T extends ProbeTarget>(target: T, tag: number, sink: ProbeSink<T>): boolean {
+    if (!readTarget(target.ip, this.#v6)) return false;
+    const refused = this.#stopped(target.ip) ?? optionRefusal(sink);
+    this.#enter(newSinkProbe(target, tag, sink as unknown as ProbeSink<ProbeTarget>), refused);
+    return true;
+  }
+
+  /** Why a ping of `ip` cannot start (undefined: it can; {@link target} then holds the address). */
+  #refusal(ip: string, opts: PingOptions): unknown {
+    return this.#stopped(ip) ?? pingRefusal(ip, this.#v6, opts);
+  }
+
+  /** The error a ping of `ip` fails with while the engine has no socket (undefined while it has one). */
+  #stopped(ip: string): NetscanError | undefined {
+    if (this.#running && this.#sockets.current !== undefined) return undefined;
+    return this.#failure ?? new NetscanError('ERR_ICMP_SOCKET', 'ICMP engine is not running', { stage: 'icmp', ip });
+  }
+
+  /** Starts `p`, or when `refused` says why it cannot, fails it with that. */
+  #enter(p: Probe, refused: unknown): void {
+    if (refused === undefined) return this.#start(p);
+    p.state = State.Done;
+    this.#completions.reject(p, refused);
+  }
+
+  /** Sends `p` now, or queues it behind the in-flight cap. */
+  #start(p: Probe): void {
     try {
-      if (signal) this.#signalGroups.watch(signal, p);
+      if (p.signal) this.#signalGroups.watch(p.signal, p);
       if (this.#inFlight < this.#maxInFlight && this.#waiting.length === 0) this.#transmit(p);
       else this.#waiting.push(p);
     } catch (err) {
-      p.reject(err);
+      if (p.state !== State.Done) {
+        this.#release(p, SlotHistory.Expired);
+        this.#completions.reject(p, err);
+      }
     }
-    return promise;
   }
 
   #transmit(p: Probe): void {
@@ -256,7 +292,7 @@ export class IcmpEngine implements Pinger {
     p.txNs = NaN;
     p.deadlineMs = sentMonoMs + p.timeoutMs;
     this.#deadlines.push(p);
-    if (p.deadlineMs < this.#timerDueMs) this.#armTimer(p.deadlineMs);
+    this.#timer.armBy(p.deadlineMs);
   }
 
   #allocSeq(): number {
@@ -311,16 +347,7 @@ export class IcmpEngine implements Pinger {
     if (!this.#reader.reading) this.#sockets.reap();
   }
 
-  #armTimer(dueMs: number): void {
-    this.#timer?.cancel();
-    this.#timerDueMs = dueMs;
-    const nowMs = monoMs(this.#clock);
-    this.#timer = this.#clock.setTimeout(this.#onTimer, Math.max(0, Math.ceil(dueMs - nowMs)));
-  }
-
-  readonly #onTimer = (): void => {
-    this.#timer = undefined;
-    this.#timerDueMs = Infinity;
+  #onTimer(): void {
     if (!this.#running) return;
     // Read what already arrived before declaring anything lost: if the event loop stalled, the
     // replies are waiting in the socket buffer, and the timers phase runs before the poll phase.
@@ -341,14 +368,13 @@ export class IcmpEngine implements Pinger {
       const outcome = failedOutcome(p, 'agent_error', 'never sent: the socket stayed full (EAGAIN/ENOBUFS)');
       this.#finish(p, outcome, SlotHistory.Expired);
     });
-    nextMs = Math.min(nextMs, heldMs);
-    if (nextMs < this.#timerDueMs) this.#armTimer(nextMs);
-  };
+    this.#timer.armBy(Math.min(nextMs, heldMs));
+  }
 
   #finish(p: Probe, outcome: PingOutcome, history: SlotHistory): void {
     if (p.state === State.Done) return;
     this.#release(p, history);
-    p.resolve(outcome);
+    this.#completions.resolve(p, outcome);
     this.#pump();
   }
 
@@ -389,7 +415,7 @@ export class IcmpEngine implements Pinger {
     if (p.state === State.Done) return;
     this.#stats.aborted++;
     this.#release(p, SlotHistory.Expired);
-    p.reject(p.signal!.reason);
+    this.#completions.reject(p, p.signal!.reason);
     this.#pump();
   }
 
@@ -403,10 +429,7 @@ export class IcmpEngine implements Pinger {
     if (!this.#running || this.#sockets.current === undefined) return;
     this.#stats.socketFailures++;
     const reopenInMs = this.#sockets.failureDelayMs();
-    this.#opts.logger?.error(
-      { stage: 'icmp', err, failures: this.#stats.socketFailures, reopen_in_ms: reopenInMs },
-      'ICMP socket failed; pings in flight rejected, reopening the socket',
-    );
+    logSocketFailed(this.#opts.logger, { err, failures: this.#stats.socketFailures, reopenInMs });
     this.#failure = new NetscanError('ERR_ICMP_SOCKET', `ICMP socket failed: ${err.message}`, {
       stage: 'icmp',
       cause: err,
@@ -423,10 +446,7 @@ export class IcmpEngine implements Pinger {
     }
     this.#use(ref);
     this.#failure = undefined;
-    this.#opts.logger?.info(
-      { stage: 'icmp', failures: this.#stats.socketFailures },
-      'ICMP socket reopened; pinging resumed',
-    );
+    logSocketReopened(this.#opts.logger, this.#stats.socketFailures);
   }
 
   /** Stops the engine: timers, the sockets, and every pending ping rejected with `err`. */
@@ -439,9 +459,7 @@ export class IcmpEngine implements Pinger {
 
   #closeSockets(err: NetscanError): void {
     this.#sender.use(undefined);
-    this.#timer?.cancel();
-    this.#timer = undefined;
-    this.#timerDueMs = Infinity;
+    this.#timer.cancel();
     this.#sockets.closeAll();
     this.#rotatePending = false;
     this.#failAll(err);
@@ -456,7 +474,7 @@ export class IcmpEngine implements Pinger {
     for (const p of pending) {
       if (p.state === State.Done) continue;
       this.#release(p, SlotHistory.Expired);
-      p.reject(err);
+      this.#completions.reject(p, err);
     }
   }
 }
