@@ -201,7 +201,7 @@ export class IcmpEngine implements Pinger, ProbeSinkPinger {
 
   /** Sends one echo request to `ip` (an address of the engine's family) and resolves with the outcome; the outcome's `ip` is the canonical text. */
   ping(ip: string, opts: PingOptions): Promise<PingOutcome> {
-    const refused = this.#refusal(ip, opts);
+    const refused = this.#stopped(ip) ?? pingRefusal(ip, this.#v6, opts);
     if (refused !== undefined) return Promise.reject(refused);
     const promise = new Promise<PingOutcome>(capture);
     this.#start(newProbe(opts.timeoutMs, opts.signal));
@@ -214,7 +214,7 @@ export class IcmpEngine implements Pinger, ProbeSinkPinger {
    * `target` and `tag`, in a batch after the engine's current work.
    */
   probe<T extends ProbeTarget>(target: T, tag: number, sink: ProbeSink<T>): void {
-    const refused = this.#refusal(target.ip, sink);
+    const refused = this.#stopped(target.ip) ?? pingRefusal(target.ip, this.#v6, sink);
     this.#enter(newSinkProbe(target, tag, sink as unknown as ProbeSink<ProbeTarget>), refused);
   }
 
@@ -227,11 +227,6 @@ export class IcmpEngine implements Pinger, ProbeSinkPinger {
     const refused = this.#stopped(target.ip) ?? optionRefusal(sink);
     this.#enter(newSinkProbe(target, tag, sink as unknown as ProbeSink<ProbeTarget>), refused);
     return true;
-  }
-
-  /** Why a ping of `ip` cannot start (undefined: it can; {@link target} then holds the address). */
-  #refusal(ip: string, opts: PingOptions): unknown {
-    return this.#stopped(ip) ?? pingRefusal(ip, this.#v6, opts);
   }
 
   /** The error a ping of `ip` fails with while the engine has no socket (undefined while it has one). */
@@ -272,14 +267,10 @@ export class IcmpEngine implements Pinger, ProbeSinkPinger {
 
   /** The kernel refused to send `p`: unreachable for routing errnos (it says something about the path), else send_error. */
   #refused(p: Probe, code: string): void {
-    const detail = `sendmmsg: ${code}`;
-    if (code === 'ENETUNREACH' || code === 'EHOSTUNREACH' || code === 'EHOSTDOWN') {
-      this.#stats.unreachable++;
-      this.#finish(p, failedOutcome(p, 'unreachable', detail), SlotHistory.Expired);
-    } else {
-      this.#stats.sendErrors++;
-      this.#finish(p, failedOutcome(p, 'send_error', detail), SlotHistory.Expired);
-    }
+    const unreachable = code === 'ENETUNREACH' || code === 'EHOSTUNREACH' || code === 'EHOSTDOWN';
+    this.#stats[unreachable ? 'unreachable' : 'sendErrors']++;
+    const outcome = failedOutcome(p, unreachable ? 'unreachable' : 'send_error', `sendmmsg: ${code}`);
+    this.#finish(p, outcome, SlotHistory.Expired);
   }
 
   /** A probe left in a flush: its deadline runs from the user-space send time. */

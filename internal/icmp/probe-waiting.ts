@@ -51,6 +51,8 @@ export interface SignalGroup {
   readonly signal: AbortSignal;
   /** First probe of the group's list (linked through Probe.groupPrev / groupNext, so joining allocates nothing). */
   head: Probe | undefined;
+  /** Last probe of the list: probes are aborted in the order they were watched. */
+  tail: Probe | undefined;
   size: number;
   /** The signal fired: the group is being aborted and no longer changes. */
   fired: boolean;
@@ -79,6 +81,7 @@ export class SignalGroups {
       const g: SignalGroup = {
         signal,
         head: undefined,
+        tail: undefined,
         size: 0,
         fired: false,
         onAbort: () => this.#fire(g),
@@ -89,10 +92,11 @@ export class SignalGroups {
     }
     this.#last = group;
     p.group = group;
-    p.groupPrev = undefined;
-    p.groupNext = group.head;
-    if (group.head) group.head.groupPrev = p;
-    group.head = p;
+    p.groupPrev = group.tail;
+    p.groupNext = undefined;
+    if (group.tail) group.tail.groupNext = p;
+    else group.head = p;
+    group.tail = p;
     group.size++;
   }
 
@@ -106,6 +110,7 @@ export class SignalGroups {
     if (prev) prev.groupNext = next;
     else group.head = next;
     if (next) next.groupPrev = prev;
+    else group.tail = prev;
     p.groupPrev = p.groupNext = undefined;
     if (--group.size === 0) {
       group.signal.removeEventListener('abort', group.onAbort);
@@ -123,7 +128,7 @@ export class SignalGroups {
       this.#abort(q);
       q = next;
     }
-    group.head = undefined;
+    group.head = group.tail = undefined;
   }
 
   #forget(group: SignalGroup): void {
