@@ -73,18 +73,21 @@ export async function pipelineSim(n: number, simSeconds: number): Promise<Pipeli
     sentAtMs: clock.now(),
   });
   // Like the ICMP engine, the pinger also completes probes into a sink, in one microtask per burst.
-  type Done = { target: ProbeTarget; tag: number; sink: ProbeSink<ProbeTarget> };
-  let done: Done[] = [];
+  let targets: ProbeTarget[] = [];
+  let probeTags: number[] = [];
+  let sinks: Array<ProbeSink<ProbeTarget>> = [];
   const deliver = (): void => {
-    const batch = done;
-    done = [];
-    for (const d of batch) d.sink.settled(d.target, d.tag, answer(d.target.ip));
+    const [t, g, s] = [targets, probeTags, sinks];
+    [targets, probeTags, sinks] = [[], [], []];
+    for (let i = 0; i < t.length; i++) s[i]!.settled(t[i]!, g[i]!, answer(t[i]!.ip));
   };
   const pinger: Pinger & ProbeSinkPinger = {
     ping: (ip) => Promise.resolve(answer(ip)),
     probe: (target, tag, sink) => {
-      if (done.length === 0) queueMicrotask(deliver);
-      done.push({ target, tag, sink: sink as unknown as ProbeSink<ProbeTarget> });
+      if (targets.length === 0) queueMicrotask(deliver);
+      targets.push(target);
+      probeTags.push(tag);
+      sinks.push(sink as unknown as ProbeSink<ProbeTarget>);
     },
   };
   const sched = new PingScheduler(

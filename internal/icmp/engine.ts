@@ -349,7 +349,7 @@ export class IcmpEngine implements Pinger, ProbeSinkPinger {
       for (let r = rounds; r > 0 && this.#drain(ref) >= MAX_READ_PER_EVENT; r--);
     }
     const nowMs = monoMs(this.#clock);
-    let nextMs = this.#deadlines.expire(nowMs, (p) => {
+    const nextMs = this.#deadlines.expire(nowMs, (p) => {
       this.#stats.timeouts++;
       this.#finish(p, failedOutcome(p, 'timeout'), SlotHistory.Expired);
     });
