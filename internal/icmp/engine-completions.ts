@@ -100,11 +100,11 @@ export class CompletionQueue {
       const sink = p.sink!;
       const token = p.token!;
       const outcome = p.outcome;
-      p.token = undefined;
-      p.outcome = undefined;
+      const err = p.error;
+      p.token = p.outcome = p.error = undefined;
       try {
         if (outcome !== undefined) sink.settled(token, p.tag, outcome);
-        else sink.rejected(token, p.tag, p.error);
+        else sink.rejected(token, p.tag, err);
       } catch (err) {
         this.#logger?.error({ stage: 'icmp', err, ip: token.ip }, 'a probe sink threw; the result may be lost');
       }

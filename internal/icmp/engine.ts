@@ -11,9 +11,9 @@ import {
 } from './engine-options.js';
 import { CompletionQueue, type ProbeSink, type ProbeSinkPinger, type ProbeTarget } from './engine-completions.js';
 import { logEngineStarted, logEngineStopped, logSocketFailed, logSocketReopened } from './engine-log.js';
+import { SequenceSpace } from './engine-sequence.js';
 import { DeadlineTimer } from './engine-timer.js';
 import { EngineSockets } from './engine-sockets.js';
-import { ECHO_HEADER_BYTES, writePadding } from './packet.js';
 import { EchoReader, MAX_READ_PER_EVENT } from './echo-reader.js';
 import { EchoSender } from './echo-sender.js';
 import {
@@ -22,6 +22,7 @@ import {
   SlotHistory,
   State,
   capture,
+  engineKeys,
   failedOutcome,
   newProbe,
   newSinkProbe,
@@ -66,19 +67,22 @@ export class IcmpEngine implements Pinger, ProbeSinkPinger {
   readonly #reader: EchoReader;
   readonly #sender: EchoSender;
   readonly #waiting = new WaitQueue();
-  #rotatePending = false;
   #inFlight = 0;
   #pumping = false;
   readonly #deadlines = new Deadlines();
   readonly #signalGroups = new SignalGroups((p) => this.#abort(p));
   readonly #timer: DeadlineTimer;
-  #id = 0;
-  #nextSeq = 0;
   #serial = 0;
-  #sentAny = false;
   readonly #stats: IcmpEngineStats;
   #maxInFlight = 0;
   readonly #completions: CompletionQueue;
+  readonly #seqs = new SequenceSpace({
+    free: (seq) => this.#table.probes[seq] === undefined,
+    current: () => this.#sockets.current!,
+    random16: () => this.#opts.randomBytes(2).readUInt16BE(0),
+    rotateSocket: () => this.#rotateSocket(),
+    rotated: () => this.#stats.identifierRotations++,
+  });
 
   constructor(opts: Partial<IcmpEngineOptions> = {}) {
     this.#opts = { ...defaultIcmpEngineOptions, ...opts };
@@ -104,7 +108,7 @@ export class IcmpEngine implements Pinger, ProbeSinkPinger {
       family: this.#opts.family,
       payloadBytes: this.#opts.payloadBytes,
       clock: this.#clock,
-      identifier: (ref) => this.#identifierOf(ref),
+      identifier: (ref) => this.#seqs.identifierOf(ref),
       hooks: {
         sent: (p, sentNs, sentMonoMs, nowMs) => this.#sent(p, sentNs, sentMonoMs, nowMs),
         refused: (p, code) => this.#refused(p, code),
@@ -123,7 +127,7 @@ export class IcmpEngine implements Pinger, ProbeSinkPinger {
 
   /** Identifier of new requests (changes every 65,536 sequence numbers). */
   get identifier(): number {
-    return this.#identifierOf(this.#sockets.current);
+    return this.#seqs.identifierOf(this.#sockets.current);
   }
 
   /** A copy of the counters. */
@@ -149,14 +153,10 @@ export class IcmpEngine implements Pinger, ProbeSinkPinger {
     const rnd = o.randomBytes(16);
     // A random identifier and sequence start per engine (blackbox_exporter does the same) keep
     // two netscan processes, and stateful firewalls that remember IDs (blackbox#591), apart.
-    this.#id = rnd.readUInt16BE(0);
-    this.#nextSeq = rnd.readUInt16BE(2);
-    const keys = { nonceHi: rnd.readUInt32BE(4), nonceLo: rnd.readUInt32BE(8), secret: rnd.readUInt32BE(12) };
-    this.#sentAny = false;
-    const packet = Buffer.alloc(ECHO_HEADER_BYTES + o.payloadBytes);
-    writePadding(packet, o.payloadBytes);
-    this.#reader.keys({ ...keys, template: packet });
-    this.#sender.keys({ ...keys, packet });
+    this.#seqs.reset(rnd.readUInt16BE(0), rnd.readUInt16BE(2));
+    const keys = engineKeys(rnd, o.payloadBytes);
+    this.#reader.keys({ ...keys, template: keys.packet });
+    this.#sender.keys(keys);
     this.#use(ref);
     this.#failure = undefined;
     const socket = ref.socket;
@@ -186,10 +186,6 @@ export class IcmpEngine implements Pinger, ProbeSinkPinger {
     this.#stats.mode = ref.socket.mode;
     this.#stats.kernelStamps = ref.socket.kernelStamps;
     this.#stats.rcvbufBytes = ref.socket.rcvbufBytes;
-  }
-
-  #identifierOf(ref: SocketRef | undefined): number {
-    return ref?.socket.mode === 'dgram' ? (ref.socket.identifier ?? 0) : this.#id;
   }
 
   /** Closes the socket and rejects pending pings with ERR_ICMP_SOCKET; idempotent, safe before start(). */
@@ -257,7 +253,7 @@ export class IcmpEngine implements Pinger, ProbeSinkPinger {
   }
 
   #transmit(p: Probe): void {
-    p.seq = this.#allocSeq();
+    p.seq = this.#seqs.next();
     this.#serial = (this.#serial + 1) >>> 0;
     p.serial = this.#serial;
     this.#table.probes[p.seq] = p;
@@ -286,44 +282,16 @@ export class IcmpEngine implements Pinger, ProbeSinkPinger {
     this.#timer.armBy(p.deadlineMs);
   }
 
-  #allocSeq(): number {
-    // The cap keeps in-flight probes far below 65,536, so a free sequence number is always near.
-    for (;;) {
-      const seq = this.#nextSeq;
-      this.#nextSeq = (seq + 1) & 0xffff;
-      if (seq === 0 && this.#sentAny) this.#rotatePending = true;
-      if (this.#rotatePending) this.#rotateIdentifier();
-      this.#sentAny = true;
-      if (this.#table.probes[seq] === undefined) return seq;
-    }
-  }
-
-  /**
-   * A new identifier for the next 65,536 sequence numbers. Raw: drawn at random. Datagram: the
-   * kernel owns it (the socket's port), so a new socket is opened; the old one keeps reading until
-   * its probes end (closing it now would lose their replies). Probes in flight keep the
-   * identifier they were sent with (checked per slot).
-   */
-  #rotateIdentifier(): void {
+  /** Datagram rotation (see {@link SequenceSpace}): the old socket's batch goes out first, then a new socket is used. */
+  #rotateSocket(): 'rotated' | 'later' | 'failed' {
     const old = this.#sockets.current!;
-    if (old.socket.mode === 'raw') {
-      let id = this.#id;
-      while (id === this.#id) id = this.#opts.randomBytes(2).readUInt16BE(0);
-      this.#id = id;
-    } else {
-      // Datagrams still in the old socket's batch go out first; if they cannot, try again later.
-      if (old.socket.queued > 0) this.#sender.flush();
-      if (old.socket.queued > 0 || this.#sender.flushing) return;
-      const next = this.#sockets.openForRotation();
-      if (next === undefined) {
-        this.#rotatePending = false;
-        return;
-      }
-      this.#use(next);
-      this.#reapRetiring();
-    }
-    this.#rotatePending = false;
-    this.#stats.identifierRotations++;
+    if (old.socket.queued > 0) this.#sender.flush();
+    if (old.socket.queued > 0 || this.#sender.flushing) return 'later';
+    const next = this.#sockets.openForRotation();
+    if (next === undefined) return 'failed';
+    this.#use(next);
+    this.#reapRetiring();
+    return 'rotated';
   }
 
   /** Reads what waits on `ref` (see {@link EchoReader.drain}); then closes retired sockets whose probes ended. */
@@ -452,7 +420,7 @@ export class IcmpEngine implements Pinger, ProbeSinkPinger {
     this.#sender.use(undefined);
     this.#timer.cancel();
     this.#sockets.closeAll();
-    this.#rotatePending = false;
+    this.#seqs.cancelRotation();
     this.#failAll(err);
   }
 

@@ -7,6 +7,7 @@ import { formatIpv6, parseIpv6 } from '../net/ipv6.js';
 import type { ProbeSink, ProbeTarget } from './engine-completions.js';
 import type { IcmpSocket } from './icmp-socket.js';
 import { parseIpv4 } from './ipv4.js';
+import { ECHO_HEADER_BYTES, writePadding } from './packet.js';
 import { foldIpv6 } from './packet6.js';
 import type { SignalGroup } from './probe-waiting.js';
 
@@ -124,6 +125,16 @@ export interface Probe {
   /** Neighbours in the group's list. */
   groupPrev: Probe | undefined;
   groupNext: Probe | undefined;
+}
+
+/** The secrets of one engine run, from the 16 random bytes `rnd` (bytes 4-15), and its request buffer with the padding written. */
+export function engineKeys(
+  rnd: Buffer,
+  payloadBytes: number,
+): { nonceHi: number; nonceLo: number; secret: number; packet: Buffer } {
+  const packet = Buffer.alloc(ECHO_HEADER_BYTES + payloadBytes);
+  writePadding(packet, payloadBytes);
+  return { nonceHi: rnd.readUInt32BE(4), nonceLo: rnd.readUInt32BE(8), secret: rnd.readUInt32BE(12), packet };
 }
 
 /** The target of the last {@link readTarget}: one object reused by every ping, so reading allocates nothing. */
