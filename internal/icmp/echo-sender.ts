@@ -190,12 +190,14 @@ export class EchoSender {
     f.nonceLo = this.#keys.nonceLo;
     f.serial = p.serial;
     f.tag = probeTag(this.#keys.secret, p.serial, p.addrKey, idSeq);
+    // Only raw ICMPv4 requests need our checksum: the kernel computes ICMPv6 ones, and those of a
+    // datagram socket, whose identifier it rewrites anyway.
     const length = writeEchoRequest(
       this.#keys.packet,
       f,
       this.#payloadBytes,
       this.#v6 ? ICMP6_ECHO_REQUEST : ICMP_ECHO_REQUEST,
-      !this.#v6,
+      !this.#v6 && ref.socket.mode === 'raw',
     );
     const index = ref.socket.queue(this.#keys.packet, length, p.ip);
     this.#batch[index] = p;
