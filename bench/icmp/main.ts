@@ -21,11 +21,12 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Bench } from 'tinybench';
-import { IcmpEngine } from '../../internal/icmp/engine.js';
+import { IcmpEngine, type ProbeSink, type ProbeTarget } from '../../internal/icmp/engine.js';
 import { openNativeIcmpSocketWith } from '../../internal/icmp/native-socket.js';
 import type { IcmpFamily, IcmpSocketMode } from '../../internal/icmp/icmp-socket.js';
 import { formatIpv4, parseIpv4 } from '../../internal/icmp/ipv4.js';
 import { newEchoView, parseIcmpV4, probeTag, writeEchoRequest, writePadding } from '../../internal/icmp/packet.js';
+import type { PingOutcome } from '../../internal/model/ping.js';
 import { FakeIcmpSocket } from '../../internal/testkit/fake-icmp.js';
 import { buildFloor, runFloor } from './floor.js';
 
@@ -467,7 +468,8 @@ function percentile(sorted: readonly number[], q: number): number {
 async function paced(
   pps: number,
   seconds: number,
-  ping: (n: number) => Promise<unknown>,
+  ping: (n: number) => Promise<unknown> | undefined,
+  settled: () => Promise<void> = () => Promise.resolve(),
 ): Promise<{ cpuUsPerPing: number; userUsPerPing: number; sysUsPerPing: number; pings: number; lagMs: number }> {
   const tickMs = 5;
   const perTick = (pps * tickMs) / 1000;
@@ -477,7 +479,10 @@ async function paced(
   const cpu0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   for (let t = 0; t < ticks; t++) {
-    for (let i = 0; i < perTick; i++) pending.push(ping(n++));
+    for (let i = 0; i < perTick; i++) {
+      const p = ping(n++);
+      if (p !== undefined) pending.push(p);
+    }
     // The next tick is due from the schedule, not from when this one ran.
     const dueNs = t0 + BigInt(Math.round((t + 1) * tickMs * 1e6));
     const waitMs = Number(dueNs - process.hrtime.bigint()) / 1e6;
@@ -485,6 +490,7 @@ async function paced(
     if (pending.length > 50_000) await Promise.all(pending.splice(0));
   }
   await Promise.all(pending);
+  await settled();
   const lagMs = Number(process.hrtime.bigint() - t0) / 1e6 - seconds * 1000;
   const cpu = process.cpuUsage(cpu0);
   return {
@@ -567,12 +573,15 @@ async function monitorLoad(): Promise<void> {
   } else emit({ suite: 'icmp', case: 'monitor 20k/s C floor (kernel)', skipped: floorBin.skipped });
   // Kernel TX stamps cost a clone of every request on the socket's error queue and a read of it:
   // the IPv4 cases run again without them (RTT then timed in user space).
-  const cases: Array<[IcmpFamily, IcmpSocketMode, boolean]> = [
-    ...MODES.map(([f, m]): [IcmpFamily, IcmpSocketMode, boolean] => [f, m, true]),
-    ['ipv4', 'raw', false],
-    ['ipv4', 'dgram', false],
+  // The IPv4 cases run again through probe() and a sink (what the scheduler uses: no promise per ping).
+  const cases: Array<[IcmpFamily, IcmpSocketMode, boolean, boolean]> = [
+    ...MODES.map(([f, m]): [IcmpFamily, IcmpSocketMode, boolean, boolean] => [f, m, true, false]),
+    ['ipv4', 'raw', false, false],
+    ['ipv4', 'dgram', false, false],
+    ['ipv4', 'raw', true, true],
+    ['ipv4', 'dgram', true, true],
   ];
-  for (const [family, mode, stamps] of cases) {
+  for (const [family, mode, stamps, useSink] of cases) {
     const engine = new IcmpEngine({
       family,
       mode,
@@ -582,17 +591,21 @@ async function monitorLoad(): Promise<void> {
     await engine.start();
     const rtts: number[] = [];
     let failed = 0;
-    const r = await paced(pps, seconds, async (n) => {
-      const o = await engine.ping(monitorTarget(family, n), { timeoutMs: 1000 });
+    const record = (o: PingOutcome): void => {
       if (o.ok) rtts.push(o.rttMs);
       else failed++;
-    });
+    };
+    const r = useSink
+      ? await pacedSink(engine, family, record)
+      : await paced(pps, seconds, async (n) =>
+          record(await engine.ping(monitorTarget(family, n), { timeoutMs: 1000 })),
+        );
     const st = engine.stats();
     await engine.stop();
     rtts.sort((a, b) => a - b);
     emit({
       suite: 'icmp',
-      case: `monitor 20k/s ${family} ${mode}${stamps ? '' : ' no TX stamps'}`,
+      case: `monitor 20k/s ${family} ${mode}${stamps ? '' : ' no TX stamps'}${useSink ? ' sink' : ''}`,
       pps,
       pings: r.pings,
       failed,
@@ -614,6 +627,45 @@ async function monitorLoad(): Promise<void> {
       tx_unpaired: st.txStampsUnpaired,
     });
   }
+}
+
+/** {@link paced} through probe() and one sink, to 5,000 target objects made once (as the scheduler's entries). */
+async function pacedSink(
+  engine: IcmpEngine,
+  family: IcmpFamily,
+  record: (o: PingOutcome) => void,
+): ReturnType<typeof paced> {
+  const targets = Array.from({ length: 5000 }, (_, k) => ({ ip: monitorTarget(family, k) }));
+  let sent = 0;
+  let done = 0;
+  let allDone: (() => void) | undefined;
+  const count = (): void => {
+    if (++done === sent) allDone?.();
+  };
+  const sink: ProbeSink<ProbeTarget> = {
+    timeoutMs: 1000,
+    signal: undefined,
+    settled: (_t, _tag, o) => {
+      record(o);
+      count();
+    },
+    rejected: () => {
+      record({ ok: false, ip: '', reason: 'agent_error', sentAtMs: NaN });
+      count();
+    },
+  };
+  const settled = (): Promise<void> =>
+    done === sent ? Promise.resolve() : new Promise<void>((resolve) => (allDone = resolve));
+  return paced(
+    20_000,
+    5,
+    (n) => {
+      sent++;
+      engine.probe(targets[n % 5000]!, n, sink);
+      return undefined;
+    },
+    settled,
+  );
 }
 
 async function loopbackRtt(): Promise<void> {

@@ -1,10 +1,11 @@
 // What the agent's JavaScript costs per ping after the ICMP engine, in one process on a fake clock:
 // scheduler (heap, token bucket, breaker = the real DeviceStore, summaries), the RTT histogram,
 // device tags, line protocol and the writer (batching, books) in front of a transport that only
-// counts bytes. The engine is a no-op pinger answering at once, so the figure is CPU per ping of
+// counts bytes. The engine is a no-op pinger answering at once (into the scheduler's probe sink), so the figure is CPU per ping of
 // everything the whole-agent bench measures minus the engine and the kernel; CPU time, not wall
 // time, so a busy shared machine inflates it less than it does the whole-agent bench.
 import { Histogram, Registry } from 'prom-client';
+import type { ProbeSink, ProbeSinkPinger, ProbeTarget } from '../../internal/icmp/engine-completions.js';
 import type { PingOutcome, Pinger } from '../../internal/model/ping.js';
 import { PingScheduler } from '../../internal/schedule/ping-scheduler.js';
 import type { StallMonitor } from '../../internal/schedule/stall-monitor.js';
@@ -65,9 +66,29 @@ export async function pipelineSim(n: number, simSeconds: number): Promise<Pipeli
     registers: [new Registry()],
   });
   let k = 0;
-  const pinger: Pinger = {
-    ping: (ip) =>
-      Promise.resolve<PingOutcome>({ ok: true, ip, rttMs: 0.0123 + (k++ % 1000) * 1e-5, sentAtMs: clock.now() }),
+  const answer = (ip: string): PingOutcome => ({
+    ok: true,
+    ip,
+    rttMs: 0.0123 + (k++ % 1000) * 1e-5,
+    sentAtMs: clock.now(),
+  });
+  // Like the ICMP engine, the pinger also completes probes into a sink, in one microtask per burst.
+  let targets: ProbeTarget[] = [];
+  let probeTags: number[] = [];
+  let sinks: Array<ProbeSink<ProbeTarget>> = [];
+  const deliver = (): void => {
+    const [t, g, s] = [targets, probeTags, sinks];
+    [targets, probeTags, sinks] = [[], [], []];
+    for (let i = 0; i < t.length; i++) s[i]!.settled(t[i]!, g[i]!, answer(t[i]!.ip));
+  };
+  const pinger: Pinger & ProbeSinkPinger = {
+    ping: (ip) => Promise.resolve(answer(ip)),
+    probe: (target, tag, sink) => {
+      if (targets.length === 0) queueMicrotask(deliver);
+      targets.push(target);
+      probeTags.push(tag);
+      sinks.push(sink as unknown as ProbeSink<ProbeTarget>);
+    },
   };
   const sched = new PingScheduler(
     { clock, pinger, sink: tags, state: store, logger, stallMonitor: noStalls, observer: rttObserver(rtt, undefined) },

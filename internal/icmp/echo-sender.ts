@@ -1,6 +1,6 @@
 import { monoMs, type Clock } from '../clock/clock.js';
 import type { IcmpFamily } from './icmp-socket.js';
-import { ICMP_ECHO_REQUEST, probeTag, writeEchoRequest } from './packet.js';
+import { ICMP_ECHO_REQUEST, probeTag, writeEchoRequest, type EchoRequestFields } from './packet.js';
 import { ICMP6_ECHO_REQUEST } from './packet6.js';
 import { State, type Probe, type SocketRef } from './probe.js';
 
@@ -59,6 +59,8 @@ export class EchoSender {
   readonly #hooks: EchoSenderHooks;
   #current: SocketRef | undefined;
   #keys: EchoSenderKeys = { nonceHi: 0, nonceLo: 0, secret: 0, packet: Buffer.alloc(0) };
+  /** The fields of the request being written: one object for every request. */
+  readonly #fields: EchoRequestFields = { id: 0, seq: 0, nonceHi: 0, nonceLo: 0, serial: 0, tag: 0 };
   /** Probes in the current socket's send batch, by batch index. */
   #batch: Probe[] = [];
   #backlog: Probe[] = [];
@@ -181,19 +183,21 @@ export class EchoSender {
     const ref = this.#current!;
     p.id = this.#identifier(ref);
     const idSeq = ((p.id << 16) | p.seq) >>> 0;
+    const f = this.#fields;
+    f.id = p.id;
+    f.seq = p.seq;
+    f.nonceHi = this.#keys.nonceHi;
+    f.nonceLo = this.#keys.nonceLo;
+    f.serial = p.serial;
+    f.tag = probeTag(this.#keys.secret, p.serial, p.addrKey, idSeq);
+    // Only raw ICMPv4 requests need our checksum: the kernel computes ICMPv6 ones, and those of a
+    // datagram socket, whose identifier it rewrites anyway.
     const length = writeEchoRequest(
       this.#keys.packet,
-      {
-        id: p.id,
-        seq: p.seq,
-        nonceHi: this.#keys.nonceHi,
-        nonceLo: this.#keys.nonceLo,
-        serial: p.serial,
-        tag: probeTag(this.#keys.secret, p.serial, p.addrKey, idSeq),
-      },
+      f,
       this.#payloadBytes,
       this.#v6 ? ICMP6_ECHO_REQUEST : ICMP_ECHO_REQUEST,
-      !this.#v6,
+      !this.#v6 && ref.socket.mode === 'raw',
     );
     const index = ref.socket.queue(this.#keys.packet, length, p.ip);
     this.#batch[index] = p;

@@ -1,5 +1,5 @@
 /**
- * The ICMP engine's lifecycle log lines (start, stop), kept apart from the engine so its file
+ * The ICMP engine's lifecycle log lines (start, stop, socket failed and reopened), kept apart from the engine so its file
  * holds the request and reply paths only.
  */
 import type { Logger } from '../log/log.js';
@@ -75,4 +75,27 @@ export function logEngineStopped(logger: Logger | undefined, st: IcmpEngineStats
     },
     'ICMP engine stopped',
   );
+}
+
+/** What {@link logSocketFailed} reports. */
+export interface SocketFailureFacts {
+  /** The asynchronous socket error. */
+  err: Error;
+  /** Socket failures so far. */
+  failures: number;
+  /** Delay before the socket is reopened, ms. */
+  reopenInMs: number;
+}
+
+/** Logs an asynchronous socket failure (error: the pings in flight are lost). */
+export function logSocketFailed(logger: Logger | undefined, f: SocketFailureFacts): void {
+  logger?.error(
+    { stage: 'icmp', err: f.err, failures: f.failures, reopen_in_ms: f.reopenInMs },
+    'ICMP socket failed; pings in flight rejected, reopening the socket',
+  );
+}
+
+/** Logs a socket reopened after `failures` failures. */
+export function logSocketReopened(logger: Logger | undefined, failures: number): void {
+  logger?.info({ stage: 'icmp', failures }, 'ICMP socket reopened; pinging resumed');
 }

@@ -1,4 +1,4 @@
-import { monoMs, type Clock, type TimerHandle } from '../clock/clock.js';
+import { monoMs, type Clock } from '../clock/clock.js';
 import { NetscanError } from '../errors/errors.js';
 import type { PingOptions, PingOutcome, Pinger } from '../model/ping.js';
 import {
@@ -9,9 +9,11 @@ import {
   type IcmpEngineOptions,
   type IcmpEngineStats,
 } from './engine-options.js';
-import { logEngineStarted, logEngineStopped } from './engine-log.js';
+import { CompletionQueue, type ProbeSink, type ProbeSinkPinger, type ProbeTarget } from './engine-completions.js';
+import { logEngineStarted, logEngineStopped, logSocketFailed, logSocketReopened } from './engine-log.js';
+import { SequenceSpace } from './engine-sequence.js';
+import { DeadlineTimer } from './engine-timer.js';
 import { EngineSockets } from './engine-sockets.js';
-import { ECHO_HEADER_BYTES, writePadding } from './packet.js';
 import { EchoReader, MAX_READ_PER_EVENT } from './echo-reader.js';
 import { EchoSender } from './echo-sender.js';
 import {
@@ -20,8 +22,12 @@ import {
   SlotHistory,
   State,
   capture,
+  engineKeys,
   failedOutcome,
   newProbe,
+  newSinkProbe,
+  optionRefusal,
+  pingRefusal,
   readTarget,
   type Probe,
   type SocketRef,
@@ -29,6 +35,7 @@ import {
 import { SignalGroups, WaitQueue } from './probe-waiting.js';
 
 export { defaultIcmpEngineOptions, type IcmpEngineOptions, type IcmpEngineStats } from './engine-options.js';
+export type { ProbeSink, ProbeSinkPinger, ProbeTarget } from './engine-completions.js';
 
 // Engines hold themselves here while running: a running engine is never garbage-collected with
 // pings pending (net-ping's sessions were, and their pings never settled).
@@ -46,9 +53,10 @@ const liveEngines = new Set<IcmpEngine>();
  *
  * `ping()` never rejects for network conditions (those are outcomes); it rejects with the
  * signal's reason when the caller aborts, and with ERR_ICMP_SOCKET when the engine is not
- * running or stops with the ping pending.
+ * running or stops with the ping pending. `probe()` does the same without a promise: its result
+ * goes to a {@link ProbeSink}.
  */
-export class IcmpEngine implements Pinger {
+export class IcmpEngine implements Pinger, ProbeSinkPinger {
   readonly #opts: IcmpEngineOptions;
   readonly #clock: Clock;
   readonly #v6: boolean;
@@ -59,29 +67,30 @@ export class IcmpEngine implements Pinger {
   readonly #reader: EchoReader;
   readonly #sender: EchoSender;
   readonly #waiting = new WaitQueue();
-  #rotatePending = false;
   #inFlight = 0;
   #pumping = false;
   readonly #deadlines = new Deadlines();
   readonly #signalGroups = new SignalGroups((p) => this.#abort(p));
-  #timer: TimerHandle | undefined;
-  #timerDueMs = Infinity;
-  #id = 0;
-  #nextSeq = 0;
+  readonly #timer: DeadlineTimer;
   #serial = 0;
-  #sentAny = false;
-  #nonceHi = 0;
-  #nonceLo = 0;
-  #secret = 0;
-  #packet: Buffer = Buffer.alloc(0);
   readonly #stats: IcmpEngineStats;
   #maxInFlight = 0;
+  readonly #completions: CompletionQueue;
+  readonly #seqs = new SequenceSpace({
+    free: (seq) => this.#table.probes[seq] === undefined,
+    current: () => this.#sockets.current!,
+    random16: () => this.#opts.randomBytes(2).readUInt16BE(0),
+    rotateSocket: () => this.#rotateSocket(),
+    rotated: () => this.#stats.identifierRotations++,
+  });
 
   constructor(opts: Partial<IcmpEngineOptions> = {}) {
     this.#opts = { ...defaultIcmpEngineOptions, ...opts };
     this.#clock = this.#opts.clock;
     this.#v6 = this.#opts.family === 'ipv6';
     this.#stats = zeroIcmpEngineStats(this.#opts.family);
+    this.#completions = new CompletionQueue(this.#opts.logger);
+    this.#timer = new DeadlineTimer(this.#clock, () => this.#onTimer());
     this.#sockets = new EngineSockets(this.#opts, {
       readable: (ref) => this.#drain(ref),
       failed: (err) => this.#onSocketError(err),
@@ -99,13 +108,11 @@ export class IcmpEngine implements Pinger {
       family: this.#opts.family,
       payloadBytes: this.#opts.payloadBytes,
       clock: this.#clock,
-      identifier: (ref) => this.#identifierOf(ref),
+      identifier: (ref) => this.#seqs.identifierOf(ref),
       hooks: {
         sent: (p, sentNs, sentMonoMs, nowMs) => this.#sent(p, sentNs, sentMonoMs, nowMs),
         refused: (p, code) => this.#refused(p, code),
-        held: (p) => {
-          if (p.deadlineMs < this.#timerDueMs) this.#armTimer(p.deadlineMs);
-        },
+        held: (p) => this.#timer.armBy(p.deadlineMs),
         read: (ref) => {
           if (this.#running) this.#drain(ref);
         },
@@ -120,7 +127,7 @@ export class IcmpEngine implements Pinger {
 
   /** Identifier of new requests (changes every 65,536 sequence numbers). */
   get identifier(): number {
-    return this.#identifierOf(this.#sockets.current);
+    return this.#seqs.identifierOf(this.#sockets.current);
   }
 
   /** A copy of the counters. */
@@ -146,16 +153,10 @@ export class IcmpEngine implements Pinger {
     const rnd = o.randomBytes(16);
     // A random identifier and sequence start per engine (blackbox_exporter does the same) keep
     // two netscan processes, and stateful firewalls that remember IDs (blackbox#591), apart.
-    this.#id = rnd.readUInt16BE(0);
-    this.#nextSeq = rnd.readUInt16BE(2);
-    this.#nonceHi = rnd.readUInt32BE(4);
-    this.#nonceLo = rnd.readUInt32BE(8);
-    this.#secret = rnd.readUInt32BE(12);
-    this.#sentAny = false;
-    this.#packet = Buffer.alloc(ECHO_HEADER_BYTES + o.payloadBytes);
-    writePadding(this.#packet, o.payloadBytes);
-    this.#reader.keys({ nonceHi: this.#nonceHi, nonceLo: this.#nonceLo, secret: this.#secret, template: this.#packet });
-    this.#sender.keys({ nonceHi: this.#nonceHi, nonceLo: this.#nonceLo, secret: this.#secret, packet: this.#packet });
+    this.#seqs.reset(rnd.readUInt16BE(0), rnd.readUInt16BE(2));
+    const keys = engineKeys(rnd, o.payloadBytes);
+    this.#reader.keys({ ...keys, template: keys.packet });
+    this.#sender.keys(keys);
     this.#use(ref);
     this.#failure = undefined;
     const socket = ref.socket;
@@ -187,10 +188,6 @@ export class IcmpEngine implements Pinger {
     this.#stats.rcvbufBytes = ref.socket.rcvbufBytes;
   }
 
-  #identifierOf(ref: SocketRef | undefined): number {
-    return ref?.socket.mode === 'dgram' ? (ref.socket.identifier ?? 0) : this.#id;
-  }
-
   /** Closes the socket and rejects pending pings with ERR_ICMP_SOCKET; idempotent, safe before start(). */
   async stop(): Promise<void> {
     if (!this.#running) return;
@@ -200,33 +197,63 @@ export class IcmpEngine implements Pinger {
 
   /** Sends one echo request to `ip` (an address of the engine's family) and resolves with the outcome; the outcome's `ip` is the canonical text. */
   ping(ip: string, opts: PingOptions): Promise<PingOutcome> {
-    if (!this.#running || this.#sockets.current === undefined) {
-      return Promise.reject(
-        this.#failure ?? new NetscanError('ERR_ICMP_SOCKET', 'ICMP engine is not running', { stage: 'icmp', ip }),
-      );
-    }
-    if (!readTarget(ip, this.#v6)) {
-      return Promise.reject(new TypeError(`not an ${this.#v6 ? 'IPv6' : 'IPv4'} address: ${JSON.stringify(ip)}`));
-    }
-    const timeoutMs = opts.timeoutMs;
-    if (!(timeoutMs > 0 && Number.isFinite(timeoutMs)))
-      return Promise.reject(new RangeError(`timeoutMs must be > 0, got ${timeoutMs}`));
-    const signal = opts.signal;
-    if (signal?.aborted) return Promise.reject(signal.reason);
+    const refused = this.#stopped(ip) ?? pingRefusal(ip, this.#v6, opts);
+    if (refused !== undefined) return Promise.reject(refused);
     const promise = new Promise<PingOutcome>(capture);
-    const p = newProbe(timeoutMs, signal);
-    try {
-      if (signal) this.#signalGroups.watch(signal, p);
-      if (this.#inFlight < this.#maxInFlight && this.#waiting.length === 0) this.#transmit(p);
-      else this.#waiting.push(p);
-    } catch (err) {
-      p.reject(err);
-    }
+    this.#start(newProbe(opts.timeoutMs, opts.signal));
     return promise;
   }
 
+  /**
+   * {@link ping} without a promise: sends one echo request to `target.ip` (an address of the
+   * engine's family) with `sink.timeoutMs` and `sink.signal`; the result goes to `sink` with
+   * `target` and `tag`, in a batch after the engine's current work.
+   */
+  probe<T extends ProbeTarget>(target: T, tag: number, sink: ProbeSink<T>): void {
+    const refused = this.#stopped(target.ip) ?? pingRefusal(target.ip, this.#v6, sink);
+    this.#enter(newSinkProbe(target, tag, sink as unknown as ProbeSink<ProbeTarget>), refused);
+  }
+
+  /**
+   * @internal {@link probe} when `target.ip` is an address of the engine's family (then true),
+   * else false and nothing is done: {@link IcmpPinger} routes on it without parsing the address twice.
+   */
+  probeIfOwn<T extends ProbeTarget>(target: T, tag: number, sink: ProbeSink<T>): boolean {
+    if (!readTarget(target.ip, this.#v6)) return false;
+    const refused = this.#stopped(target.ip) ?? optionRefusal(sink);
+    this.#enter(newSinkProbe(target, tag, sink as unknown as ProbeSink<ProbeTarget>), refused);
+    return true;
+  }
+
+  /** The error a ping of `ip` fails with while the engine has no socket (undefined while it has one). */
+  #stopped(ip: string): NetscanError | undefined {
+    if (this.#running && this.#sockets.current !== undefined) return undefined;
+    return this.#failure ?? new NetscanError('ERR_ICMP_SOCKET', 'ICMP engine is not running', { stage: 'icmp', ip });
+  }
+
+  /** Starts `p`, or when `refused` says why it cannot, fails it with that. */
+  #enter(p: Probe, refused: unknown): void {
+    if (refused === undefined) return this.#start(p);
+    p.state = State.Done;
+    this.#completions.reject(p, refused);
+  }
+
+  /** Sends `p` now, or queues it behind the in-flight cap. */
+  #start(p: Probe): void {
+    try {
+      if (p.signal) this.#signalGroups.watch(p.signal, p);
+      if (this.#inFlight < this.#maxInFlight && this.#waiting.length === 0) this.#transmit(p);
+      else this.#waiting.push(p);
+    } catch (err) {
+      if (p.state !== State.Done) {
+        this.#release(p, SlotHistory.Expired);
+        this.#completions.reject(p, err);
+      }
+    }
+  }
+
   #transmit(p: Probe): void {
-    p.seq = this.#allocSeq();
+    p.seq = this.#seqs.next();
     this.#serial = (this.#serial + 1) >>> 0;
     p.serial = this.#serial;
     this.#table.probes[p.seq] = p;
@@ -236,14 +263,10 @@ export class IcmpEngine implements Pinger {
 
   /** The kernel refused to send `p`: unreachable for routing errnos (it says something about the path), else send_error. */
   #refused(p: Probe, code: string): void {
-    const detail = `sendmmsg: ${code}`;
-    if (code === 'ENETUNREACH' || code === 'EHOSTUNREACH' || code === 'EHOSTDOWN') {
-      this.#stats.unreachable++;
-      this.#finish(p, failedOutcome(p, 'unreachable', detail), SlotHistory.Expired);
-    } else {
-      this.#stats.sendErrors++;
-      this.#finish(p, failedOutcome(p, 'send_error', detail), SlotHistory.Expired);
-    }
+    const unreachable = code === 'ENETUNREACH' || code === 'EHOSTUNREACH' || code === 'EHOSTDOWN';
+    this.#stats[unreachable ? 'unreachable' : 'sendErrors']++;
+    const outcome = failedOutcome(p, unreachable ? 'unreachable' : 'send_error', `sendmmsg: ${code}`);
+    this.#finish(p, outcome, SlotHistory.Expired);
   }
 
   /** A probe left in a flush: its deadline runs from the user-space send time. */
@@ -256,47 +279,19 @@ export class IcmpEngine implements Pinger {
     p.txNs = NaN;
     p.deadlineMs = sentMonoMs + p.timeoutMs;
     this.#deadlines.push(p);
-    if (p.deadlineMs < this.#timerDueMs) this.#armTimer(p.deadlineMs);
+    this.#timer.armBy(p.deadlineMs);
   }
 
-  #allocSeq(): number {
-    // The cap keeps in-flight probes far below 65,536, so a free sequence number is always near.
-    for (;;) {
-      const seq = this.#nextSeq;
-      this.#nextSeq = (seq + 1) & 0xffff;
-      if (seq === 0 && this.#sentAny) this.#rotatePending = true;
-      if (this.#rotatePending) this.#rotateIdentifier();
-      this.#sentAny = true;
-      if (this.#table.probes[seq] === undefined) return seq;
-    }
-  }
-
-  /**
-   * A new identifier for the next 65,536 sequence numbers. Raw: drawn at random. Datagram: the
-   * kernel owns it (the socket's port), so a new socket is opened; the old one keeps reading until
-   * its probes end (closing it now would lose their replies). Probes in flight keep the
-   * identifier they were sent with (checked per slot).
-   */
-  #rotateIdentifier(): void {
+  /** Datagram rotation (see {@link SequenceSpace}): the old socket's batch goes out first, then a new socket is used. */
+  #rotateSocket(): 'rotated' | 'later' | 'failed' {
     const old = this.#sockets.current!;
-    if (old.socket.mode === 'raw') {
-      let id = this.#id;
-      while (id === this.#id) id = this.#opts.randomBytes(2).readUInt16BE(0);
-      this.#id = id;
-    } else {
-      // Datagrams still in the old socket's batch go out first; if they cannot, try again later.
-      if (old.socket.queued > 0) this.#sender.flush();
-      if (old.socket.queued > 0 || this.#sender.flushing) return;
-      const next = this.#sockets.openForRotation();
-      if (next === undefined) {
-        this.#rotatePending = false;
-        return;
-      }
-      this.#use(next);
-      this.#reapRetiring();
-    }
-    this.#rotatePending = false;
-    this.#stats.identifierRotations++;
+    if (old.socket.queued > 0) this.#sender.flush();
+    if (old.socket.queued > 0 || this.#sender.flushing) return 'later';
+    const next = this.#sockets.openForRotation();
+    if (next === undefined) return 'failed';
+    this.#use(next);
+    this.#reapRetiring();
+    return 'rotated';
   }
 
   /** Reads what waits on `ref` (see {@link EchoReader.drain}); then closes retired sockets whose probes ended. */
@@ -311,16 +306,7 @@ export class IcmpEngine implements Pinger {
     if (!this.#reader.reading) this.#sockets.reap();
   }
 
-  #armTimer(dueMs: number): void {
-    this.#timer?.cancel();
-    this.#timerDueMs = dueMs;
-    const nowMs = monoMs(this.#clock);
-    this.#timer = this.#clock.setTimeout(this.#onTimer, Math.max(0, Math.ceil(dueMs - nowMs)));
-  }
-
-  readonly #onTimer = (): void => {
-    this.#timer = undefined;
-    this.#timerDueMs = Infinity;
+  #onTimer(): void {
     if (!this.#running) return;
     // Read what already arrived before declaring anything lost: if the event loop stalled, the
     // replies are waiting in the socket buffer, and the timers phase runs before the poll phase.
@@ -331,7 +317,7 @@ export class IcmpEngine implements Pinger {
       for (let r = rounds; r > 0 && this.#drain(ref) >= MAX_READ_PER_EVENT; r--);
     }
     const nowMs = monoMs(this.#clock);
-    let nextMs = this.#deadlines.expire(nowMs, (p) => {
+    const nextMs = this.#deadlines.expire(nowMs, (p) => {
       this.#stats.timeouts++;
       this.#finish(p, failedOutcome(p, 'timeout'), SlotHistory.Expired);
     });
@@ -341,14 +327,13 @@ export class IcmpEngine implements Pinger {
       const outcome = failedOutcome(p, 'agent_error', 'never sent: the socket stayed full (EAGAIN/ENOBUFS)');
       this.#finish(p, outcome, SlotHistory.Expired);
     });
-    nextMs = Math.min(nextMs, heldMs);
-    if (nextMs < this.#timerDueMs) this.#armTimer(nextMs);
-  };
+    this.#timer.armBy(Math.min(nextMs, heldMs));
+  }
 
   #finish(p: Probe, outcome: PingOutcome, history: SlotHistory): void {
     if (p.state === State.Done) return;
     this.#release(p, history);
-    p.resolve(outcome);
+    this.#completions.resolve(p, outcome);
     this.#pump();
   }
 
@@ -389,7 +374,7 @@ export class IcmpEngine implements Pinger {
     if (p.state === State.Done) return;
     this.#stats.aborted++;
     this.#release(p, SlotHistory.Expired);
-    p.reject(p.signal!.reason);
+    this.#completions.reject(p, p.signal!.reason);
     this.#pump();
   }
 
@@ -403,10 +388,7 @@ export class IcmpEngine implements Pinger {
     if (!this.#running || this.#sockets.current === undefined) return;
     this.#stats.socketFailures++;
     const reopenInMs = this.#sockets.failureDelayMs();
-    this.#opts.logger?.error(
-      { stage: 'icmp', err, failures: this.#stats.socketFailures, reopen_in_ms: reopenInMs },
-      'ICMP socket failed; pings in flight rejected, reopening the socket',
-    );
+    logSocketFailed(this.#opts.logger, { err, failures: this.#stats.socketFailures, reopenInMs });
     this.#failure = new NetscanError('ERR_ICMP_SOCKET', `ICMP socket failed: ${err.message}`, {
       stage: 'icmp',
       cause: err,
@@ -423,10 +405,7 @@ export class IcmpEngine implements Pinger {
     }
     this.#use(ref);
     this.#failure = undefined;
-    this.#opts.logger?.info(
-      { stage: 'icmp', failures: this.#stats.socketFailures },
-      'ICMP socket reopened; pinging resumed',
-    );
+    logSocketReopened(this.#opts.logger, this.#stats.socketFailures);
   }
 
   /** Stops the engine: timers, the sockets, and every pending ping rejected with `err`. */
@@ -439,11 +418,9 @@ export class IcmpEngine implements Pinger {
 
   #closeSockets(err: NetscanError): void {
     this.#sender.use(undefined);
-    this.#timer?.cancel();
-    this.#timer = undefined;
-    this.#timerDueMs = Infinity;
+    this.#timer.cancel();
     this.#sockets.closeAll();
-    this.#rotatePending = false;
+    this.#seqs.cancelRotation();
     this.#failAll(err);
   }
 
@@ -456,7 +433,7 @@ export class IcmpEngine implements Pinger {
     for (const p of pending) {
       if (p.state === State.Done) continue;
       this.#release(p, SlotHistory.Expired);
-      p.reject(err);
+      this.#completions.reject(p, err);
     }
   }
 }

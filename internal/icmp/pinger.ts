@@ -4,6 +4,7 @@ import { OptionChecks } from '../errors/option-checks.js';
 import type { Logger } from '../log/log.js';
 import type { PingOptions, PingOutcome, Pinger } from '../model/ping.js';
 import { canonicalIp } from '../net/ipv6.js';
+import type { ProbeSink, ProbeSinkPinger, ProbeTarget } from './engine-completions.js';
 import { IcmpEngine, type IcmpEngineOptions, type IcmpEngineStats } from './engine.js';
 import type { IcmpFamily } from './icmp-socket.js';
 import { parseIpv4 } from './ipv4.js';
@@ -58,7 +59,7 @@ export interface IcmpPingerStats {
  * error (ERR_ICMP_PERMISSION / ERR_ICMP_SOCKET) and it is tried again after `ipv6RetryMs`;
  * IPv4 pinging is unaffected.
  */
-export class IcmpPinger implements Pinger {
+export class IcmpPinger implements Pinger, ProbeSinkPinger {
   readonly #opts: IcmpPingerOptions;
   #v4: IcmpEngine | undefined;
   #v6: IcmpEngine | undefined;
@@ -154,6 +155,34 @@ export class IcmpPinger implements Pinger {
     if (canonical === undefined) return Promise.reject(new TypeError(`not an IP address: ${JSON.stringify(ip)}`));
     if (this.#v6) return this.#v6.ping(canonical, opts);
     return this.#startV6().then((engine) => engine.ping(canonical, opts));
+  }
+
+  /**
+   * {@link ping} without a promise (see {@link IcmpEngine.probe}): the result goes to `sink` with
+   * `target` and `tag`, never inside this call.
+   */
+  probe<T extends ProbeTarget>(target: T, tag: number, sink: ProbeSink<T>): void {
+    if (!this.#running) {
+      const err = new NetscanError('ERR_ICMP_SOCKET', 'ICMP pinger is not running', { stage: 'icmp', ip: target.ip });
+      queueMicrotask(() => sink.rejected(target, tag, err));
+      return;
+    }
+    // Strict dotted-quad text is already canonical: the IPv4 engine takes it (one parse).
+    if (this.#v4!.probeIfOwn(target, tag, sink)) return;
+    const canonical = canonicalIp(target.ip);
+    if (canonical === undefined) {
+      const err = new TypeError(`not an IP address: ${JSON.stringify(target.ip)}`);
+      queueMicrotask(() => sink.rejected(target, tag, err));
+      return;
+    }
+    if (this.#v6) {
+      this.#v6.probe(target, tag, sink);
+      return;
+    }
+    this.#startV6().then(
+      (engine) => engine.probe(target, tag, sink),
+      (err: unknown) => sink.rejected(target, tag, err),
+    );
   }
 
   #startV6(): Promise<IcmpEngine> {

@@ -47,15 +47,27 @@ export class WaitQueue {
 }
 
 /** Pings sharing one AbortSignal: one listener per signal, not per ping (EventTarget's add is O(listeners)). */
-interface SignalGroup {
-  readonly probes: Set<Probe>;
+export interface SignalGroup {
+  readonly signal: AbortSignal;
+  /** First probe of the group's list (linked through Probe.groupPrev / groupNext, so joining allocates nothing). */
+  head: Probe | undefined;
+  /** Last probe of the list: probes are aborted in the order they were watched. */
+  tail: Probe | undefined;
+  size: number;
+  /** The signal fired: the group is being aborted and no longer changes. */
+  fired: boolean;
   readonly onAbort: () => void;
 }
 
-/** The pending pings of each AbortSignal, with one abort listener per signal. */
+/**
+ * The pending pings of each AbortSignal, with one abort listener per signal. The group of the last
+ * signal watched is kept at hand and each probe points to its group: the monitoring scheduler sends
+ * every probe with one signal, so watching and releasing do no Map lookup.
+ */
 export class SignalGroups {
   readonly #groups = new Map<AbortSignal, SignalGroup>();
   readonly #abort: (p: Probe) => void;
+  #last: SignalGroup | undefined;
 
   /** `abort` settles one ping whose signal fired. */
   constructor(abort: (p: Probe) => void) {
@@ -64,27 +76,63 @@ export class SignalGroups {
 
   /** Watches `signal` for `p`. */
   watch(signal: AbortSignal, p: Probe): void {
-    let group = this.#groups.get(signal);
+    let group = this.#last?.signal === signal ? this.#last : this.#groups.get(signal);
     if (!group) {
-      const probes = new Set<Probe>();
-      const onAbort = (): void => {
-        this.#groups.delete(signal);
-        for (const q of probes) this.#abort(q);
+      const g: SignalGroup = {
+        signal,
+        head: undefined,
+        tail: undefined,
+        size: 0,
+        fired: false,
+        onAbort: () => this.#fire(g),
       };
-      group = { probes, onAbort };
-      this.#groups.set(signal, group);
-      signal.addEventListener('abort', onAbort, { once: true });
+      group = g;
+      this.#groups.set(signal, g);
+      signal.addEventListener('abort', g.onAbort, { once: true });
     }
-    group.probes.add(p);
+    this.#last = group;
+    p.group = group;
+    p.groupPrev = group.tail;
+    p.groupNext = undefined;
+    if (group.tail) group.tail.groupNext = p;
+    else group.head = p;
+    group.tail = p;
+    group.size++;
   }
 
   /** Forgets `p`; the signal's listener goes with its last ping. */
   release(p: Probe): void {
-    const signal = p.signal!;
-    const group = this.#groups.get(signal);
-    if (group && group.probes.delete(p) && group.probes.size === 0) {
-      signal.removeEventListener('abort', group.onAbort);
-      this.#groups.delete(signal);
+    const group = p.group;
+    if (group === undefined || group.fired) return;
+    p.group = undefined;
+    const prev = p.groupPrev;
+    const next = p.groupNext;
+    if (prev) prev.groupNext = next;
+    else group.head = next;
+    if (next) next.groupPrev = prev;
+    else group.tail = prev;
+    p.groupPrev = p.groupNext = undefined;
+    if (--group.size === 0) {
+      group.signal.removeEventListener('abort', group.onAbort);
+      this.#forget(group);
     }
+  }
+
+  #fire(group: SignalGroup): void {
+    group.fired = true;
+    this.#forget(group);
+    // The list stays as it is while its probes are aborted (release() leaves a fired group alone).
+    for (let q = group.head; q !== undefined;) {
+      const next = q.groupNext;
+      q.group = q.groupPrev = q.groupNext = undefined;
+      this.#abort(q);
+      q = next;
+    }
+    group.head = group.tail = undefined;
+  }
+
+  #forget(group: SignalGroup): void {
+    this.#groups.delete(group.signal);
+    if (this.#last === group) this.#last = undefined;
   }
 }

@@ -2,11 +2,14 @@
  * The engine's bookkeeping types: one probe per ping (and how one is made without allocating
  * more than the probe), the socket it went out on, and the FIFO of deadlines that makes expiry O(1).
  */
-import type { PingFailureReason, PingOutcome } from '../model/ping.js';
+import type { PingFailureReason, PingOptions, PingOutcome } from '../model/ping.js';
 import { formatIpv6, parseIpv6 } from '../net/ipv6.js';
+import type { ProbeSink, ProbeTarget } from './engine-completions.js';
 import type { IcmpSocket } from './icmp-socket.js';
 import { parseIpv4 } from './ipv4.js';
+import { ECHO_HEADER_BYTES, writePadding } from './packet.js';
 import { foldIpv6 } from './packet6.js';
+import type { SignalGroup } from './probe-waiting.js';
 
 /** Where a probe is in its life. */
 export const enum State {
@@ -90,8 +93,19 @@ export interface Probe {
   readonly addrKey: number;
   readonly timeoutMs: number;
   readonly signal: AbortSignal | undefined;
+  /** Settles the promise of a {@link IcmpEngine.ping}; a no-op for a probe with a sink. */
   readonly resolve: (o: PingOutcome) => void;
+  /** Rejects the promise of a {@link IcmpEngine.ping}; a no-op for a probe with a sink. */
   readonly reject: (e: unknown) => void;
+  /** Where a {@link IcmpEngine.probe} is completed (undefined for a ping()). */
+  readonly sink: ProbeSink<ProbeTarget> | undefined;
+  /** The caller's target object, handed back to the sink. */
+  token: ProbeTarget | undefined;
+  /** The caller's tag, handed back to the sink. */
+  tag: number;
+  /** Set when a probe with a sink ends: its outcome, or (outcome undefined) the error it failed with. */
+  outcome: PingOutcome | undefined;
+  error: unknown;
   state: State;
   /** Socket the probe was queued on (set when batched). */
   ref: SocketRef | undefined;
@@ -106,6 +120,21 @@ export interface Probe {
   deadlineMs: number;
   fifo: DeadlineFifo | undefined;
   fifoPos: number;
+  /** The probes sharing its AbortSignal (see {@link SignalGroup}); undefined when not watched. */
+  group: SignalGroup | undefined;
+  /** Neighbours in the group's list. */
+  groupPrev: Probe | undefined;
+  groupNext: Probe | undefined;
+}
+
+/** The secrets of one engine run, from the 16 random bytes `rnd` (bytes 4-15), and its request buffer with the padding written. */
+export function engineKeys(
+  rnd: Buffer,
+  payloadBytes: number,
+): { nonceHi: number; nonceLo: number; secret: number; packet: Buffer } {
+  const packet = Buffer.alloc(ECHO_HEADER_BYTES + payloadBytes);
+  writePadding(packet, payloadBytes);
+  return { nonceHi: rnd.readUInt32BE(4), nonceLo: rnd.readUInt32BE(8), secret: rnd.readUInt32BE(12), packet };
 }
 
 /** The target of the last {@link readTarget}: one object reused by every ping, so reading allocates nothing. */
@@ -134,6 +163,22 @@ export function readTarget(ip: string, v6: boolean): boolean {
   return true;
 }
 
+/**
+ * Why a ping of `ip` with `opts` cannot start (an error to reject with), or undefined when it can:
+ * then {@link target} holds the address.
+ */
+export function pingRefusal(ip: string, v6: boolean, opts: PingOptions): unknown {
+  if (!readTarget(ip, v6)) return new TypeError(`not an ${v6 ? 'IPv6' : 'IPv4'} address: ${JSON.stringify(ip)}`);
+  return optionRefusal(opts);
+}
+
+/** Why a ping with `opts` cannot start (an error to reject with), or undefined when it can. */
+export function optionRefusal(opts: PingOptions): unknown {
+  const timeoutMs = opts.timeoutMs;
+  if (!(timeoutMs > 0 && Number.isFinite(timeoutMs))) return new RangeError(`timeoutMs must be > 0, got ${timeoutMs}`);
+  return opts.signal?.aborted ? (opts.signal.reason as unknown) : undefined;
+}
+
 /** Where {@link capture} leaves the functions of the promise being built. */
 const captured: { resolve: (o: PingOutcome) => void; reject: (e: unknown) => void } = {
   resolve: () => {},
@@ -146,8 +191,26 @@ export const capture = (resolve: (o: PingOutcome) => void, reject: (e: unknown) 
   captured.reject = reject;
 };
 
+const noop = (): void => {};
+
 /** A queued probe for {@link target}, settling the promise `new Promise(capture)` just built. */
 export function newProbe(timeoutMs: number, signal: AbortSignal | undefined): Probe {
+  return makeProbe(timeoutMs, signal, undefined);
+}
+
+/** A queued probe for {@link target}, completed through `sink` with `token` and `tag`. */
+export function newSinkProbe(token: ProbeTarget, tag: number, sink: ProbeSink<ProbeTarget>): Probe {
+  const p = makeProbe(sink.timeoutMs, sink.signal, sink);
+  p.token = token;
+  p.tag = tag;
+  return p;
+}
+
+function makeProbe(
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+  sink: ProbeSink<ProbeTarget> | undefined,
+): Probe {
   return {
     ip: target.text,
     w0: target.w0,
@@ -157,8 +220,13 @@ export function newProbe(timeoutMs: number, signal: AbortSignal | undefined): Pr
     addrKey: target.key,
     timeoutMs,
     signal,
-    resolve: captured.resolve,
-    reject: captured.reject,
+    resolve: sink === undefined ? captured.resolve : noop,
+    reject: sink === undefined ? captured.reject : noop,
+    sink,
+    token: undefined,
+    tag: 0,
+    outcome: undefined,
+    error: undefined,
     state: State.Queued,
     ref: undefined,
     id: 0,
@@ -170,6 +238,9 @@ export function newProbe(timeoutMs: number, signal: AbortSignal | undefined): Pr
     deadlineMs: 0,
     fifo: undefined,
     fifoPos: 0,
+    group: undefined,
+    groupPrev: undefined,
+    groupNext: undefined,
   };
 }
 

@@ -1,6 +1,7 @@
 import { setMaxListeners } from 'node:events';
 import type { Clock } from '../clock/clock.js';
 import { errorMessage, hasCode } from '../errors/errors.js';
+import { hasProbeSink, type ProbeSink, type ProbeSinkPinger } from '../icmp/engine-completions.js';
 import type { LimitedErrorLog } from '../log/log-limiter.js';
 import type { Logger } from '../log/log.js';
 import type { PingFailureReason, PingOptions, PingOutcome, Pinger } from '../model/ping.js';
@@ -78,6 +79,10 @@ export class ProbeRunner<E extends ProbeDevice> {
   readonly #abort = new AbortController();
   /** What every probe is sent with (one object, rebuilt when the options change). */
   #pingOpts: PingOptions;
+  /** The pinger, when it completes probes into a sink: then no promise or closure is made per probe. */
+  readonly #sinkPinger: ProbeSinkPinger | undefined;
+  /** Where the sink pinger completes probes (one object, rebuilt when the options change). */
+  #sink: ProbeSink<E>;
   #stopping = false;
   #inFlight = 0;
   #drained: (() => void) | undefined;
@@ -102,13 +107,21 @@ export class ProbeRunner<E extends ProbeDevice> {
     this.#deps = deps;
     this.#opts = opts;
     this.#pingOpts = Object.freeze({ timeoutMs: opts.timeoutMs, signal: this.#abort.signal });
+    this.#sinkPinger = hasProbeSink(deps.pinger) ? deps.pinger : undefined;
+    this.#sink = this.#newSink(opts.timeoutMs);
     setMaxListeners(0, this.#abort.signal);
+  }
+
+  #newSink(timeoutMs: number): ProbeSink<E> {
+    const settle = (e: E, gen: number, v: unknown): void => this.#settle(e, gen, v);
+    return Object.freeze({ timeoutMs, signal: this.#abort.signal, settled: settle, rejected: settle });
   }
 
   /** Applies new options; probes in flight keep the timeout they were sent with. */
   configure(opts: ProbeOptions): void {
     this.#opts = opts;
     this.#pingOpts = Object.freeze({ timeoutMs: opts.timeoutMs, signal: this.#abort.signal });
+    this.#sink = this.#newSink(opts.timeoutMs);
   }
 
   /** Probes in flight. */
@@ -181,6 +194,16 @@ export class ProbeRunner<E extends ProbeDevice> {
     const gen = ++e.probeGen;
     this.#inFlight++;
     this.#sent++;
+    const sinkPinger = this.#sinkPinger;
+    if (sinkPinger !== undefined) {
+      try {
+        sinkPinger.probe(e, gen, this.#sink);
+      } catch (err) {
+        // A sink pinger never throws; if it did, the probe ends as a rejected ping() would.
+        queueMicrotask(() => this.#settle(e, gen, err));
+      }
+      return;
+    }
     let p: Promise<PingOutcome>;
     try {
       p = this.#deps.pinger.ping(e.ip, this.#pingOpts);
