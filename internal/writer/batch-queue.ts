@@ -1,3 +1,6 @@
+import type { Point } from '../model/point.js';
+import { LineBytes } from './line-bytes.js';
+import type { LineProtocolOptions } from './line-protocol.js';
 import type { SpoolEntry } from './spool.js';
 import type { WriteTarget } from './transport.js';
 
@@ -27,7 +30,7 @@ export interface BatchQueueOptions {
 }
 
 interface OpenBatch {
-  lines: string[];
+  lines: LineBytes;
   bytes: number;
   walGroup: number | undefined;
 }
@@ -38,10 +41,11 @@ interface OpenBatch {
  */
 export class BatchQueue {
   readonly #o: BatchQueueOptions;
-  #open: Record<WriteTarget, OpenBatch> = { primary: openBatch(), health: openBatch() };
+  #open: Record<WriteTarget, OpenBatch> = { primary: openBatch(0), health: openBatch(0) };
   #ready: Batch[] = [];
   #points = 0;
   #seq = 0;
+  #last: LineBytes = this.#open.primary.lines;
 
   constructor(opts: BatchQueueOptions) {
     this.#o = opts;
@@ -57,26 +61,63 @@ export class BatchQueue {
     return this.#ready.length;
   }
 
+  /**
+   * The Buffer holding the line added last, for the write-ahead log: its bytes from
+   * {@link lastStart} to {@link lastEnd} (no newline) never change, whatever is added or sealed after.
+   */
+  get lastBuffer(): Buffer {
+    return this.#last.lastBuffer;
+  }
+
+  /** Byte offset of the line added last in {@link lastBuffer}. */
+  get lastStart(): number {
+    return this.#last.lastStart;
+  }
+
+  /** Byte offset just past the line added last in {@link lastBuffer}. */
+  get lastEnd(): number {
+    return this.#last.lastEnd;
+  }
+
   /** Adds a line (of write-ahead log group `walGroup`) to the target's open batch; true when that filled and sealed it. */
   add(target: WriteTarget, line: string, walGroup?: number): boolean {
     const b = this.#open[target];
-    if (b.lines.length === 0) b.walGroup = walGroup;
-    b.lines.push(line);
-    b.bytes += line.length + 1;
+    if (b.lines.count === 0) b.walGroup = walGroup;
+    b.bytes += b.lines.appendLine(line) + 1;
+    return this.#added(target, b);
+  }
+
+  /**
+   * Adds the line of `point` (rendered as toLineProtocol does) to the target's open batch; true
+   * when that filled and sealed it, undefined when the point has no line (nothing added).
+   */
+  addPoint(target: WriteTarget, point: Point, opts: LineProtocolOptions, walGroup?: number): boolean | undefined {
+    const b = this.#open[target];
+    const empty = b.lines.count === 0;
+    const units = b.lines.appendPoint(point, opts);
+    if (units < 0) return undefined;
+    if (empty) b.walGroup = walGroup;
+    b.bytes += units + 1;
+    return this.#added(target, b);
+  }
+
+  #added(target: WriteTarget, b: OpenBatch): boolean {
     this.#points++;
-    if (b.lines.length < this.#o.batchSize && b.bytes < this.#o.maxBatchBytes) return false;
+    this.#last = b.lines;
+    if (b.lines.count < this.#o.batchSize && b.bytes < this.#o.maxBatchBytes) return false;
     return this.seal(target);
   }
 
   /** Seals the target's open batch; false when it was empty. */
   seal(target: WriteTarget): boolean {
     const b = this.#open[target];
-    if (b.lines.length === 0) return false;
-    this.#open[target] = openBatch();
+    if (b.lines.count === 0) return false;
+    // The next batch's buffer starts at this one's size: one allocation per batch in steady state.
+    this.#open[target] = openBatch(b.lines.byteLength);
     this.#ready.push({
       target,
-      body: b.lines.join('\n'),
-      points: b.lines.length,
+      body: b.lines.text(),
+      points: b.lines.count,
       seq: this.#seq++,
       entry: undefined,
       walGroup: b.walGroup,
@@ -141,10 +182,9 @@ export class BatchQueue {
     while (dropped < n && this.#ready.length > 0) dropped += this.shift()!.points;
     for (const target of ['primary', 'health'] as const) {
       const b = this.#open[target];
-      if (dropped >= n || b.lines.length === 0) continue;
-      const k = Math.min(n - dropped, b.lines.length);
-      const gone = b.lines.splice(0, k);
-      for (const l of gone) b.bytes -= l.length + 1;
+      if (dropped >= n || b.lines.count === 0) continue;
+      const k = Math.min(n - dropped, b.lines.count);
+      b.bytes -= b.lines.shed(k);
       this.#points -= k;
       dropped += k;
     }
@@ -153,7 +193,7 @@ export class BatchQueue {
 
   /** The oldest write-ahead log group of the batches held (open and sealed), or undefined. */
   oldestWalGroup(): number | undefined {
-    const open = [this.#open.primary, this.#open.health].filter((b) => b.lines.length > 0);
+    const open = [this.#open.primary, this.#open.health].filter((b) => b.lines.count > 0);
     return oldestWalGroup([...open, ...this.#ready]);
   }
 
@@ -167,8 +207,8 @@ export class BatchQueue {
   }
 }
 
-function openBatch(): OpenBatch {
-  return { lines: [], bytes: 0, walGroup: undefined };
+function openBatch(sizeHintBytes: number): OpenBatch {
+  return { lines: new LineBytes(sizeHintBytes), bytes: 0, walGroup: undefined };
 }
 
 /** The smallest `walGroup` among `batches`, or undefined when none has one. */

@@ -1,0 +1,260 @@
+import { escape } from '@influxdata/influxdb-client';
+import type { Point } from '../model/point.js';
+import { attachedTags, encodeTags, type LineProtocolOptions } from './line-protocol.js';
+
+// The same renderings as toLineProtocol (line-protocol.ts), written as bytes: line-bytes.test.ts
+// holds the two to identical output for arbitrary points.
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
+const NEWLINE = /[\r\n]/g;
+const CACHE_LIMIT = 10_000;
+const keyCache = new Map<string, string>();
+const measurementCache = new Map<string, string>();
+
+function renderedKey(s: string): string {
+  let v = keyCache.get(s);
+  if (v === undefined) {
+    v = escape.tag(s.replace(CONTROL, '_'));
+    if (keyCache.size < CACHE_LIMIT) keyCache.set(s, v);
+  }
+  return v;
+}
+
+function renderedMeasurement(s: string): string {
+  let v = measurementCache.get(s);
+  if (v === undefined) {
+    v = escape.measurement(s.replace(CONTROL, '_'));
+    if (measurementCache.size < CACHE_LIMIT) measurementCache.set(s, v);
+  }
+  return v;
+}
+
+function sortedKeys(o: object): string[] {
+  const keys = Object.keys(o);
+  for (let i = 1; i < keys.length; i++) {
+    if (keys[i - 1]! > keys[i]!) return keys.sort();
+  }
+  return keys;
+}
+
+const SPACE = 0x20;
+const COMMA = 0x2c;
+const EQUALS = 0x3d;
+const LF = 0x0a;
+const ZERO = 0x30;
+
+/** First buffer size; later batches start at the size the previous one reached. */
+const MIN_BYTES = 4096;
+
+/**
+ * Newline-separated lines of line protocol built as UTF-8 bytes in one growing Buffer, for one
+ * batch: a point is rendered straight into it (the same text as toLineProtocol, without a string
+ * per line that a join later copies again), and the batch body is one decode of the bytes.
+ * Bytes once written never change (growing copies them into a new Buffer), so a caller may keep
+ * a view of a line (the write-ahead log does) after more lines were added.
+ */
+export class LineBytes {
+  #buf: Buffer;
+  #end = 0;
+  #ascii = true;
+  /** Byte offset of each line. */
+  readonly #starts: number[] = [];
+  /** UTF-16 code units (each line's length + 1) of the lines before each line. */
+  readonly #unitsBefore: number[] = [];
+  #units = 0;
+  /** Lines shed from the front. */
+  #first = 0;
+  #lastStart = 0;
+  #lastEnd = 0;
+  /** UTF-16 code units of the line being written. */
+  #lineUnits = 0;
+
+  /** @param sizeHintBytes the bytes the batch is expected to reach (grows past it as needed) */
+  constructor(sizeHintBytes = MIN_BYTES) {
+    this.#buf = Buffer.allocUnsafeSlow(Math.max(MIN_BYTES, sizeHintBytes));
+  }
+
+  /** Lines held. */
+  get count(): number {
+    return this.#starts.length - this.#first;
+  }
+
+  /** Bytes of the lines held, newlines included. */
+  get byteLength(): number {
+    return this.#starts.length === this.#first ? 0 : this.#end - this.#starts[this.#first]!;
+  }
+
+  /** The Buffer the last line was written to (a later line may be in a newer one). */
+  get lastBuffer(): Buffer {
+    return this.#buf;
+  }
+
+  /** Byte offset of the last line in {@link lastBuffer}. */
+  get lastStart(): number {
+    return this.#lastStart;
+  }
+
+  /** Byte offset just past the last line (before its newline) in {@link lastBuffer}. */
+  get lastEnd(): number {
+    return this.#lastEnd;
+  }
+
+  /** Appends one line of text (without a newline); returns its length in UTF-16 code units. */
+  appendLine(line: string): number {
+    const start = this.#end;
+    this.#lineUnits = 0;
+    this.#put(line);
+    this.#close(start);
+    return line.length;
+  }
+
+  /**
+   * Appends the line of `point`, exactly as toLineProtocol renders it; returns its length in
+   * UTF-16 code units, or -1 (nothing appended) when toLineProtocol would return undefined.
+   */
+  appendPoint(point: Point, opts: LineProtocolOptions): number {
+    if (point.measurement === '' || !Number.isFinite(point.timeMs)) return -1;
+    const start = this.#end;
+    this.#lineUnits = 0;
+    this.#put(renderedMeasurement(point.measurement));
+    this.#put(attachedTags(point.tags) ?? encodeTags(point.tags));
+    this.#byte(SPACE);
+    const fields = point.fields;
+    let written = 0;
+    for (const key of sortedKeys(fields)) {
+      const f = fields[key]!;
+      let v: string;
+      let suffix = 0;
+      switch (f.type) {
+        case 'float':
+          if (!Number.isFinite(f.value)) continue;
+          v = String(f.value);
+          break;
+        case 'int':
+          if (!Number.isSafeInteger(f.value)) continue;
+          v = String(f.value);
+          suffix = 0x69; // i
+          break;
+        case 'uint':
+          if (!Number.isSafeInteger(f.value) || f.value < 0) continue;
+          v = String(f.value);
+          suffix = opts.unsignedAsInteger ? 0x69 : 0x75; // i, u
+          break;
+        case 'bool':
+          v = f.value ? 'T' : 'F';
+          break;
+        case 'string':
+          v = escape.quoted(f.value.replace(NEWLINE, ' '));
+          break;
+      }
+      if (written++ > 0) this.#byte(COMMA);
+      this.#put(renderedKey(key));
+      this.#byte(EQUALS);
+      this.#put(v);
+      if (suffix !== 0) this.#byte(suffix);
+    }
+    if (written === 0) {
+      this.#end = start;
+      return -1;
+    }
+    this.#byte(SPACE);
+    this.#time(Math.trunc(point.timeMs));
+    this.#close(start);
+    return this.#lineUnits;
+  }
+
+  /** Removes up to `n` of the oldest lines; returns the UTF-16 code units they took (length + 1 each). */
+  shed(n: number): number {
+    const k = Math.min(n, this.count);
+    if (k <= 0) return 0;
+    const from = this.#unitsBefore[this.#first]!;
+    this.#first += k;
+    const to = this.#first < this.#starts.length ? this.#unitsBefore[this.#first]! : this.#units;
+    return to - from;
+  }
+
+  /** The lines held, newline-separated (no trailing newline), as UTF-8 bytes: a view, not a copy. */
+  bytes(): Buffer {
+    if (this.count === 0) return this.#buf.subarray(0, 0);
+    return this.#buf.subarray(this.#starts[this.#first], this.#end - 1);
+  }
+
+  /** The lines held, newline-separated (no trailing newline): a batch body. */
+  text(): string {
+    if (this.count === 0) return '';
+    return this.#buf.toString(this.#ascii ? 'latin1' : 'utf8', this.#starts[this.#first], this.#end - 1);
+  }
+
+  /** Ends the line started at byte `start`. */
+  #close(start: number): void {
+    this.#lastStart = start;
+    this.#lastEnd = this.#end;
+    this.#starts.push(start);
+    this.#unitsBefore.push(this.#units);
+    this.#units += this.#lineUnits + 1;
+    this.#reserve(1);
+    this.#buf[this.#end++] = LF;
+  }
+
+  /** Integer milliseconds as text, the seconds rendered once per second (as timestampText). */
+  #time(ms: number): void {
+    const second = Math.floor(ms / 1000);
+    const rest = ms - second * 1000;
+    if (!(second >= 1 && rest >= 0 && rest < 1000 && Number.isSafeInteger(ms))) {
+      this.#put(String(ms));
+      return;
+    }
+    if (second !== lastSecond) {
+      lastSecond = second;
+      lastSecondText = String(second);
+    }
+    this.#put(lastSecondText);
+    this.#reserve(3);
+    const buf = this.#buf;
+    const h = Math.floor(rest / 100);
+    const t = Math.floor(rest / 10) - h * 10;
+    buf[this.#end] = ZERO + h;
+    buf[this.#end + 1] = ZERO + t;
+    buf[this.#end + 2] = ZERO + (rest - h * 100 - t * 10);
+    this.#end += 3;
+    this.#lineUnits += 3;
+  }
+
+  #byte(c: number): void {
+    this.#reserve(1);
+    this.#buf[this.#end++] = c;
+    this.#lineUnits++;
+  }
+
+  /** Writes `s` as UTF-8: byte by byte while it is ASCII (the common case), the rest through Buffer.write. */
+  #put(s: string): void {
+    const n = s.length;
+    this.#lineUnits += n;
+    // UTF-8 takes at most 3 bytes per UTF-16 code unit.
+    this.#reserve(3 * n);
+    const buf = this.#buf;
+    let o = this.#end;
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) {
+        // Never inside a surrogate pair: `i` is the first non-ASCII unit.
+        o += buf.write(s.slice(i), o, 'utf8');
+        this.#ascii = false;
+        break;
+      }
+      buf[o++] = c;
+    }
+    this.#end = o;
+  }
+
+  #reserve(bytes: number): void {
+    const need = this.#end + bytes;
+    if (need <= this.#buf.length) return;
+    const next = Buffer.allocUnsafeSlow(Math.max(need, 2 * this.#buf.length));
+    this.#buf.copy(next, 0, 0, this.#end);
+    this.#buf = next;
+  }
+}
+
+let lastSecond = -1;
+let lastSecondText = '';
