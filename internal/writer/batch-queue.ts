@@ -7,7 +7,12 @@ import type { WriteTarget } from './transport.js';
 /** One request body on its way: sealed from memory, or handed out by the spool. */
 export interface Batch {
   readonly target: WriteTarget;
+  /** The lines, newline-separated (decoded from {@link bytes} on first use when the batch has them). */
   readonly body: string;
+  /** The body as UTF-8, when the queue built it as bytes: a transport or the spool takes these as they are. */
+  readonly bytes?: Buffer | undefined;
+  /** `body.length` (UTF-16 code units), when known without decoding the bytes. */
+  readonly units?: number | undefined;
   readonly points: number;
   /** Sealing order, to put a retried batch back in its place (-1 for spool batches). */
   readonly seq: number;
@@ -114,14 +119,8 @@ export class BatchQueue {
     if (b.lines.count === 0) return false;
     // The next batch's buffer starts at this one's size: one allocation per batch in steady state.
     this.#open[target] = openBatch(b.lines.byteLength);
-    this.#ready.push({
-      target,
-      body: b.lines.text(),
-      points: b.lines.count,
-      seq: this.#seq++,
-      entry: undefined,
-      walGroup: b.walGroup,
-    });
+    const part = { bytes: b.lines.bytes(), units: b.lines.units };
+    this.#ready.push(bytesBatch({ target, seq: this.#seq++, points: b.lines.count, walGroup: b.walGroup }, [part]));
     return true;
   }
 
@@ -140,20 +139,26 @@ export class BatchQueue {
   shiftCoalesced(maxBytes: number): Batch | undefined {
     const first = this.shift();
     if (!first) return undefined;
-    const bodies = [first.body];
-    let bytes = first.body.length;
+    const parts = [first];
+    let units = bodyUnits(first);
     let points = first.points;
     let walGroup = first.walGroup;
     for (let next = this.#ready[0]; next !== undefined; next = this.#ready[0]) {
-      if (next.target !== first.target || bytes + 1 + next.body.length > maxBytes) break;
+      if (next.target !== first.target || units + 1 + bodyUnits(next) > maxBytes) break;
       this.shift();
-      bodies.push(next.body);
-      bytes += 1 + next.body.length;
+      parts.push(next);
+      units += 1 + bodyUnits(next);
       points += next.points;
       if (next.walGroup !== undefined && (walGroup === undefined || next.walGroup < walGroup)) walGroup = next.walGroup;
     }
-    if (bodies.length === 1) return first;
-    return { ...first, body: bodies.join('\n'), points, walGroup };
+    if (parts.length === 1) return first;
+    const merged = { target: first.target, seq: first.seq, points, walGroup, probe: first.probe };
+    if (parts.every((p) => p.bytes !== undefined))
+      return bytesBatch(
+        merged,
+        parts.map((p) => ({ bytes: p.bytes!, units: bodyUnits(p) })),
+      );
+    return { ...merged, entry: first.entry, body: parts.map((p) => p.body).join('\n') };
   }
 
   /** Puts batches back at the front (the halves of a split batch, a batch the spool refused). */
@@ -205,6 +210,48 @@ export class BatchQueue {
     this.#points -= n;
     return n;
   }
+}
+
+/** `batch.body.length`, without decoding its bytes when it has them. */
+function bodyUnits(batch: Batch): number {
+  return batch.units ?? batch.body.length;
+}
+
+interface BytesPart {
+  readonly bytes: Buffer;
+  readonly units: number;
+}
+const NEWLINE = Buffer.from('\n');
+
+/**
+ * A memory batch whose body is the `parts`' bytes, newline-separated: the body string is only
+ * decoded when something asks for it (a transport without `sendBytes`, a split).
+ */
+function bytesBatch(
+  fields: Pick<Batch, 'target' | 'seq' | 'points' | 'walGroup' | 'probe'>,
+  parts: readonly BytesPart[],
+): Batch {
+  let bytes = parts[0]!.bytes;
+  let units = parts[0]!.units;
+  if (parts.length > 1) {
+    const list = [bytes];
+    for (const p of parts.slice(1)) {
+      list.push(NEWLINE, p.bytes);
+      units += 1 + p.units;
+    }
+    bytes = Buffer.concat(list);
+  }
+  let body: string | undefined;
+  return {
+    ...fields,
+    entry: undefined,
+    bytes,
+    units,
+    get body(): string {
+      body ??= bytes.toString('utf8');
+      return body;
+    },
+  };
 }
 
 function openBatch(sizeHintBytes: number): OpenBatch {

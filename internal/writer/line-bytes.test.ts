@@ -108,14 +108,15 @@ test('shedding the oldest lines leaves the newest, and reports their length + 1 
   assert.equal(b.text(), 'f');
 });
 
-/** Every sealed batch, in order. */
-function drain(q: BatchQueue): Batch[] {
+/** Every sealed batch, in order, merged up to `coalesce` UTF-16 code units (0: one by one). */
+function drain(q: BatchQueue, coalesce: number): Batch[] {
   const out: Batch[] = [];
-  for (let b = q.shift(); b; b = q.shift()) out.push(b);
+  const next = (): Batch | undefined => (coalesce > 0 ? q.shiftCoalesced(coalesce) : q.shift());
+  for (let b = next(); b; b = next()) out.push(b);
   return out;
 }
 
-test('the queue seals the same batches from points as from their lines (count, UTF-16 size, shed, flush)', () => {
+test('the queue seals and merges the same batches from points as from their lines (count, UTF-16 size, shed, flush)', () => {
   fc.assert(
     fc.property(
       fc.array(fc.tuple(pointArb, fc.constantFrom<'primary' | 'health'>('primary', 'health'), fc.nat(3)), {
@@ -123,7 +124,8 @@ test('the queue seals the same batches from points as from their lines (count, U
       }),
       fc.integer({ min: 1, max: 6 }),
       fc.integer({ min: 1, max: 120 }),
-      (steps, batchSize, maxBatchBytes) => {
+      fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 400 })),
+      (steps, batchSize, maxBatchBytes, coalesce) => {
         const fromPoints = new BatchQueue({ batchSize, maxBatchBytes });
         const fromLines = new BatchQueue({ batchSize, maxBatchBytes });
         steps.forEach(([p, target, op], i) => {
@@ -139,9 +141,21 @@ test('the queue seals the same batches from points as from their lines (count, U
         fromLines.seal('primary');
         fromPoints.seal('health');
         fromLines.seal('health');
+        const a = drain(fromPoints, coalesce);
+        const b = drain(fromLines, coalesce);
+        for (const x of a) {
+          assert.deepEqual(x.bytes, Buffer.from(x.body, 'utf8'));
+          assert.equal(x.units, x.body.length);
+        }
         // The same bytes on the wire: a lone surrogate reads back as U+FFFD, which UTF-8 encodes it as anyway.
-        const wire = (x: Batch): object => ({ ...x, body: Buffer.from(x.body, 'utf8') });
-        assert.deepEqual(drain(fromPoints).map(wire), drain(fromLines).map(wire));
+        const wire = (x: Batch): object => ({
+          target: x.target,
+          body: Buffer.from(x.body, 'utf8'),
+          points: x.points,
+          seq: x.seq,
+          walGroup: x.walGroup,
+        });
+        assert.deepEqual(a.map(wire), b.map(wire));
       },
     ),
     { numRuns: 300 },

@@ -56,7 +56,6 @@ const MIN_BYTES = 4096;
 export class LineBytes {
   #buf: Buffer;
   #end = 0;
-  #ascii = true;
   /** Byte offset of each line. */
   readonly #starts: number[] = [];
   /** UTF-16 code units (each line's length + 1) of the lines before each line. */
@@ -181,8 +180,12 @@ export class LineBytes {
 
   /** The lines held, newline-separated (no trailing newline): a batch body. */
   text(): string {
-    if (this.count === 0) return '';
-    return this.#buf.toString(this.#ascii ? 'latin1' : 'utf8', this.#starts[this.#first], this.#end - 1);
+    return this.bytes().toString('utf8');
+  }
+
+  /** `text().length`, without decoding: the UTF-16 code units of the lines held and the newlines between them. */
+  get units(): number {
+    return this.count === 0 ? 0 : this.#units - this.#unitsBefore[this.#first]! - 1;
   }
 
   /** Ends the line started at byte `start`. */
@@ -239,7 +242,6 @@ export class LineBytes {
       if (c >= 0x80) {
         // Never inside a surrogate pair: `i` is the first non-ASCII unit.
         o += buf.write(s.slice(i), o, 'utf8');
-        this.#ascii = false;
         break;
       }
       buf[o++] = c;

@@ -18,6 +18,8 @@ export interface LineTransport {
   readonly unsignedAsInteger: boolean;
   /** Sends one batch; resolves only once the server acknowledged it; rejects with the raw error otherwise. */
   send(body: string, target: WriteTarget, signal: AbortSignal): Promise<void>;
+  /** As {@link send}, the body given as its UTF-8 bytes (not changed while the request runs); optional. */
+  sendBytes?(body: Buffer, target: WriteTarget, signal: AbortSignal): Promise<void>;
   /** Releases sockets or files; idempotent. */
   close(): Promise<void>;
 }
