@@ -56,13 +56,12 @@ const MIN_BYTES = 4096;
 export class LineBytes {
   #buf: Buffer;
   #end = 0;
-  /** Byte offset of each line. */
-  readonly #starts: number[] = [];
-  /** UTF-16 code units (each line's length + 1) of the lines before each line. */
-  readonly #unitsBefore: number[] = [];
-  #units = 0;
-  /** Lines shed from the front. */
+  /** Lines held. */
+  #count = 0;
+  /** Byte offset of the first line held (lines before it were shed). */
   #first = 0;
+  /** UTF-16 code units of the lines held, each line's length + 1. */
+  #units = 0;
   #lastStart = 0;
   #lastEnd = 0;
   /** UTF-16 code units of the line being written. */
@@ -75,12 +74,12 @@ export class LineBytes {
 
   /** Lines held. */
   get count(): number {
-    return this.#starts.length - this.#first;
+    return this.#count;
   }
 
   /** Bytes of the lines held, newlines included. */
   get byteLength(): number {
-    return this.#starts.length === this.#first ? 0 : this.#end - this.#starts[this.#first]!;
+    return this.#end - this.#first;
   }
 
   /** The Buffer the last line was written to (a later line may be in a newer one). */
@@ -98,7 +97,7 @@ export class LineBytes {
     return this.#lastEnd;
   }
 
-  /** Appends one line of text (without a newline); returns its length in UTF-16 code units. */
+  /** Appends one line of text (it holds no newline); returns its length in UTF-16 code units. */
   appendLine(line: string): number {
     const start = this.#end;
     this.#lineUnits = 0;
@@ -164,18 +163,29 @@ export class LineBytes {
 
   /** Removes up to `n` of the oldest lines; returns the UTF-16 code units they took (length + 1 each). */
   shed(n: number): number {
-    const k = Math.min(n, this.count);
+    const k = Math.min(n, this.#count);
     if (k <= 0) return 0;
-    const from = this.#unitsBefore[this.#first]!;
-    this.#first += k;
-    const to = this.#first < this.#starts.length ? this.#unitsBefore[this.#first]! : this.#units;
-    return to - from;
+    // Rare (the queue is full): the lines are found by their newlines, none being inside a line.
+    const buf = this.#buf;
+    const from = this.#first;
+    let to = from;
+    for (let i = 0; i < k; i++) to = buf.indexOf(LF, to) + 1;
+    let units = 0;
+    for (let i = from; i < to; i++) {
+      const b = buf[i]!;
+      // One unit per character (not a continuation byte), two for one of four bytes (a surrogate pair).
+      if ((b & 0xc0) !== 0x80) units += b >= 0xf0 ? 2 : 1;
+    }
+    this.#first = to;
+    this.#count -= k;
+    this.#units -= units;
+    return units;
   }
 
   /** The lines held, newline-separated (no trailing newline), as UTF-8 bytes: a view, not a copy. */
   bytes(): Buffer {
-    if (this.count === 0) return this.#buf.subarray(0, 0);
-    return this.#buf.subarray(this.#starts[this.#first], this.#end - 1);
+    if (this.#count === 0) return this.#buf.subarray(0, 0);
+    return this.#buf.subarray(this.#first, this.#end - 1);
   }
 
   /** The lines held, newline-separated (no trailing newline): a batch body. */
@@ -185,15 +195,14 @@ export class LineBytes {
 
   /** `text().length`, without decoding: the UTF-16 code units of the lines held and the newlines between them. */
   get units(): number {
-    return this.count === 0 ? 0 : this.#units - this.#unitsBefore[this.#first]! - 1;
+    return this.#count === 0 ? 0 : this.#units - 1;
   }
 
   /** Ends the line started at byte `start`. */
   #close(start: number): void {
     this.#lastStart = start;
     this.#lastEnd = this.#end;
-    this.#starts.push(start);
-    this.#unitsBefore.push(this.#units);
+    this.#count++;
     this.#units += this.#lineUnits + 1;
     this.#reserve(1);
     this.#buf[this.#end++] = LF;
