@@ -187,3 +187,27 @@ test('the write-ahead log keeps adjacent byte lines as one view and gives back e
   assert.equal(one.payload().buffer, b.lastBuffer.buffer);
   assert.equal(one.payload().toString(), 'last');
 });
+
+test('floats are written as String writes them, RTTs of whole nanoseconds included', () => {
+  const written = (x: number): string => {
+    const b = new LineBytes();
+    b.appendPoint({ measurement: 'm', tags: {}, fields: { f: field.float(x) }, timeMs: 1 }, v2);
+    return b.text().slice('m f='.length, -' 1'.length);
+  };
+  const nanos = fc.oneof(fc.nat(2_000_000_000), fc.integer({ min: 0, max: 2 ** 53 }), fc.nat(1000));
+  fc.assert(
+    fc.property(
+      fc.oneof(
+        nanos.map((ns) => ns / 1e6),
+        nanos.map((ns) => ns / 1e3),
+        fc.double({ noNaN: true }),
+      ),
+      (x) => {
+        if (Number.isFinite(x)) assert.equal(written(x), String(x));
+      },
+    ),
+    { numRuns: 20_000 },
+  );
+  const edges = [1e-6, 1e-7, 0.1, 0.000123, 999_999_999.999999, 1e9, 1e9 + 0.5, 123.4, 5e-324, -0, -0.5, 1e21, 0.3];
+  for (const x of edges) assert.equal(written(x), String(x), String(x));
+});
