@@ -85,6 +85,10 @@ test('interleaved pushes, pops and removals pop exactly in (due, push order), wi
         fc.oneof(
           { arbitrary: fc.constant({ op: 'serve' as const }), weight: 6 },
           {
+            arbitrary: fc.record({ op: fc.constant('due' as const), now: fc.integer({ min: 0, max: 6000 }) }),
+            weight: 2,
+          },
+          {
             arbitrary: fc.record({
               op: fc.constant('push' as const),
               id: fc.nat(39),
@@ -120,6 +124,16 @@ test('interleaved pushes, pops and removals pop exactly in (due, push order), wi
             const want = earliest();
             const got = h.pop();
             assert.equal(got?.id, want);
+            if (got === undefined) continue;
+            assert.equal(got.heapIndex, -1);
+            model.delete(got.id);
+            push(got.id, got.dueMs + 1000);
+          } else if (o.op === 'due') {
+            // Only an item due by `now` comes out, and then the earliest.
+            const want = earliest();
+            const due = want !== undefined && model.get(want)![0] <= o.now ? want : undefined;
+            const got = h.popDue(o.now);
+            assert.equal(got?.id, due);
             if (got === undefined) continue;
             assert.equal(got.heapIndex, -1);
             model.delete(got.id);

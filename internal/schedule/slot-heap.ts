@@ -78,7 +78,17 @@ export class SlotHeap<T extends HeapItem> {
   /** Removes and returns the earliest item. */
   pop(): T | undefined {
     const top = this.peek();
-    if (top === undefined) return undefined;
+    return top === undefined ? undefined : this.#take(top);
+  }
+
+  /** Removes and returns the earliest item if it is due at or before `nowMs` (one look at the top, not two). */
+  popDue(nowMs: number): T | undefined {
+    const top = this.peek();
+    return top === undefined || top.dueMs > nowMs ? undefined : this.#take(top);
+  }
+
+  /** Removes `top`, the earliest item. */
+  #take(top: T): T {
     if (top.heapIndex >= 0) {
       this.#popHeap();
     } else {

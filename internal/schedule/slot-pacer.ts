@@ -281,10 +281,9 @@ export class SlotPacer<E extends PacedDevice> {
     const max = this.#opts.maxDispatchPerTick;
     this.#firing = true;
     try {
-      let n = 0;
-      for (let top = this.#heap.peek(); top !== undefined && top.dueMs <= now && n < max; top = this.#heap.peek()) {
-        this.#heap.pop();
-        n++;
+      for (let n = 0; n < max; n++) {
+        const top = this.#heap.popDue(now);
+        if (top === undefined) break;
         try {
           this.#serve(top, now);
         } catch (err) {

@@ -1,10 +1,18 @@
+import type { Point } from '../model/point.js';
+import { LineBytes } from './line-bytes.js';
+import type { LineProtocolOptions } from './line-protocol.js';
 import type { SpoolEntry } from './spool.js';
 import type { WriteTarget } from './transport.js';
 
 /** One request body on its way: sealed from memory, or handed out by the spool. */
 export interface Batch {
   readonly target: WriteTarget;
+  /** The lines, newline-separated (decoded from {@link bytes} on first use when the batch has them). */
   readonly body: string;
+  /** The body as UTF-8, when the queue built it as bytes: a transport or the spool takes these as they are. */
+  readonly bytes?: Buffer | undefined;
+  /** `body.length` (UTF-16 code units), when known without decoding the bytes. */
+  readonly units?: number | undefined;
   readonly points: number;
   /** Sealing order, to put a retried batch back in its place (-1 for spool batches). */
   readonly seq: number;
@@ -27,7 +35,7 @@ export interface BatchQueueOptions {
 }
 
 interface OpenBatch {
-  lines: string[];
+  lines: LineBytes;
   bytes: number;
   walGroup: number | undefined;
 }
@@ -38,10 +46,11 @@ interface OpenBatch {
  */
 export class BatchQueue {
   readonly #o: BatchQueueOptions;
-  #open: Record<WriteTarget, OpenBatch> = { primary: openBatch(), health: openBatch() };
+  #open: Record<WriteTarget, OpenBatch> = { primary: openBatch(0), health: openBatch(0) };
   #ready: Batch[] = [];
   #points = 0;
   #seq = 0;
+  #last: LineBytes = this.#open.primary.lines;
 
   constructor(opts: BatchQueueOptions) {
     this.#o = opts;
@@ -57,30 +66,61 @@ export class BatchQueue {
     return this.#ready.length;
   }
 
+  /**
+   * The Buffer holding the line added last, for the write-ahead log: its bytes from
+   * {@link lastStart} to {@link lastEnd} (no newline) never change, whatever is added or sealed after.
+   */
+  get lastBuffer(): Buffer {
+    return this.#last.lastBuffer;
+  }
+
+  /** Byte offset of the line added last in {@link lastBuffer}. */
+  get lastStart(): number {
+    return this.#last.lastStart;
+  }
+
+  /** Byte offset just past the line added last in {@link lastBuffer}. */
+  get lastEnd(): number {
+    return this.#last.lastEnd;
+  }
+
   /** Adds a line (of write-ahead log group `walGroup`) to the target's open batch; true when that filled and sealed it. */
   add(target: WriteTarget, line: string, walGroup?: number): boolean {
     const b = this.#open[target];
-    if (b.lines.length === 0) b.walGroup = walGroup;
-    b.lines.push(line);
-    b.bytes += line.length + 1;
+    if (b.lines.count === 0) b.walGroup = walGroup;
+    b.bytes += b.lines.appendLine(line) + 1;
+    return this.#added(target, b);
+  }
+
+  /**
+   * Adds the line of `point` (rendered as toLineProtocol does) to the target's open batch; true
+   * when that filled and sealed it, undefined when the point has no line (nothing added).
+   */
+  addPoint(target: WriteTarget, point: Point, opts: LineProtocolOptions, walGroup?: number): boolean | undefined {
+    const b = this.#open[target];
+    const empty = b.lines.count === 0;
+    const units = b.lines.appendPoint(point, opts);
+    if (units < 0) return undefined;
+    if (empty) b.walGroup = walGroup;
+    b.bytes += units + 1;
+    return this.#added(target, b);
+  }
+
+  #added(target: WriteTarget, b: OpenBatch): boolean {
     this.#points++;
-    if (b.lines.length < this.#o.batchSize && b.bytes < this.#o.maxBatchBytes) return false;
+    this.#last = b.lines;
+    if (b.lines.count < this.#o.batchSize && b.bytes < this.#o.maxBatchBytes) return false;
     return this.seal(target);
   }
 
   /** Seals the target's open batch; false when it was empty. */
   seal(target: WriteTarget): boolean {
     const b = this.#open[target];
-    if (b.lines.length === 0) return false;
-    this.#open[target] = openBatch();
-    this.#ready.push({
-      target,
-      body: b.lines.join('\n'),
-      points: b.lines.length,
-      seq: this.#seq++,
-      entry: undefined,
-      walGroup: b.walGroup,
-    });
+    if (b.lines.count === 0) return false;
+    // The next batch's buffer starts at this one's size: one allocation per batch in steady state.
+    this.#open[target] = openBatch(b.lines.byteLength);
+    const part = { bytes: b.lines.bytes(), units: b.lines.units };
+    this.#ready.push(bytesBatch({ target, seq: this.#seq++, points: b.lines.count, walGroup: b.walGroup }, [part]));
     return true;
   }
 
@@ -99,20 +139,26 @@ export class BatchQueue {
   shiftCoalesced(maxBytes: number): Batch | undefined {
     const first = this.shift();
     if (!first) return undefined;
-    const bodies = [first.body];
-    let bytes = first.body.length;
+    const parts = [first];
+    let units = bodyUnits(first);
     let points = first.points;
     let walGroup = first.walGroup;
     for (let next = this.#ready[0]; next !== undefined; next = this.#ready[0]) {
-      if (next.target !== first.target || bytes + 1 + next.body.length > maxBytes) break;
+      if (next.target !== first.target || units + 1 + bodyUnits(next) > maxBytes) break;
       this.shift();
-      bodies.push(next.body);
-      bytes += 1 + next.body.length;
+      parts.push(next);
+      units += 1 + bodyUnits(next);
       points += next.points;
       if (next.walGroup !== undefined && (walGroup === undefined || next.walGroup < walGroup)) walGroup = next.walGroup;
     }
-    if (bodies.length === 1) return first;
-    return { ...first, body: bodies.join('\n'), points, walGroup };
+    if (parts.length === 1) return first;
+    const merged = { target: first.target, seq: first.seq, points, walGroup, probe: first.probe };
+    if (parts.every((p) => p.bytes !== undefined))
+      return bytesBatch(
+        merged,
+        parts.map((p) => ({ bytes: p.bytes!, units: bodyUnits(p) })),
+      );
+    return { ...merged, entry: first.entry, body: parts.map((p) => p.body).join('\n') };
   }
 
   /** Puts batches back at the front (the halves of a split batch, a batch the spool refused). */
@@ -141,10 +187,9 @@ export class BatchQueue {
     while (dropped < n && this.#ready.length > 0) dropped += this.shift()!.points;
     for (const target of ['primary', 'health'] as const) {
       const b = this.#open[target];
-      if (dropped >= n || b.lines.length === 0) continue;
-      const k = Math.min(n - dropped, b.lines.length);
-      const gone = b.lines.splice(0, k);
-      for (const l of gone) b.bytes -= l.length + 1;
+      if (dropped >= n || b.lines.count === 0) continue;
+      const k = Math.min(n - dropped, b.lines.count);
+      b.bytes -= b.lines.shed(k);
       this.#points -= k;
       dropped += k;
     }
@@ -153,7 +198,7 @@ export class BatchQueue {
 
   /** The oldest write-ahead log group of the batches held (open and sealed), or undefined. */
   oldestWalGroup(): number | undefined {
-    const open = [this.#open.primary, this.#open.health].filter((b) => b.lines.length > 0);
+    const open = [this.#open.primary, this.#open.health].filter((b) => b.lines.count > 0);
     return oldestWalGroup([...open, ...this.#ready]);
   }
 
@@ -167,8 +212,50 @@ export class BatchQueue {
   }
 }
 
-function openBatch(): OpenBatch {
-  return { lines: [], bytes: 0, walGroup: undefined };
+/** `batch.body.length`, without decoding its bytes when it has them. */
+function bodyUnits(batch: Batch): number {
+  return batch.units ?? batch.body.length;
+}
+
+interface BytesPart {
+  readonly bytes: Buffer;
+  readonly units: number;
+}
+const NEWLINE = Buffer.from('\n');
+
+/**
+ * A memory batch whose body is the `parts`' bytes, newline-separated: the body string is only
+ * decoded when something asks for it (a transport without `sendBytes`, a split).
+ */
+function bytesBatch(
+  fields: Pick<Batch, 'target' | 'seq' | 'points' | 'walGroup' | 'probe'>,
+  parts: readonly BytesPart[],
+): Batch {
+  let bytes = parts[0]!.bytes;
+  let units = parts[0]!.units;
+  if (parts.length > 1) {
+    const list = [bytes];
+    for (const p of parts.slice(1)) {
+      list.push(NEWLINE, p.bytes);
+      units += 1 + p.units;
+    }
+    bytes = Buffer.concat(list);
+  }
+  let body: string | undefined;
+  return {
+    ...fields,
+    entry: undefined,
+    bytes,
+    units,
+    get body(): string {
+      body ??= bytes.toString('utf8');
+      return body;
+    },
+  };
+}
+
+function openBatch(sizeHintBytes: number): OpenBatch {
+  return { lines: new LineBytes(sizeHintBytes), bytes: 0, walGroup: undefined };
 }
 
 /** The smallest `walGroup` among `batches`, or undefined when none has one. */

@@ -12,6 +12,9 @@ export interface FileTransportOptions {
   maxFiles: number;
 }
 
+const LF = 0x0a;
+const NEWLINE = Buffer.from('\n');
+
 /** Defaults for {@link FileTransportOptions}. */
 export const defaultFileTransportOptions = { maxBytes: 100 * 1024 * 1024, maxFiles: 5 } as const;
 
@@ -36,10 +39,11 @@ export class FileTransport implements LineTransport {
   }
 
   send(body: string, _target: WriteTarget, _signal: AbortSignal): Promise<void> {
-    // Appends are serialised so concurrent batches never interleave within a line.
-    const run = this.#chain.then(() => this.#append(body));
-    this.#chain = run.catch(() => undefined);
-    return run;
+    return this.#enqueue([Buffer.from(body.endsWith('\n') ? body : `${body}\n`, 'utf8')]);
+  }
+
+  sendBytes(body: Buffer, _target: WriteTarget, _signal: AbortSignal): Promise<void> {
+    return this.#enqueue(body.length > 0 && body[body.length - 1] === LF ? [body] : [body, NEWLINE]);
   }
 
   async close(): Promise<void> {
@@ -49,20 +53,27 @@ export class FileTransport implements LineTransport {
     await fh?.close();
   }
 
-  async #append(body: string): Promise<void> {
-    const data = Buffer.from(body.endsWith('\n') ? body : `${body}\n`, 'utf8');
+  /** Appends `data` (whole lines) after the appends already queued: concurrent batches never interleave within a line. */
+  #enqueue(data: Buffer[]): Promise<void> {
+    const run = this.#chain.then(() => this.#append(data));
+    this.#chain = run.catch(() => undefined);
+    return run;
+  }
+
+  async #append(data: Buffer[]): Promise<void> {
+    let length = 0;
+    for (const d of data) length += d.length;
     if (!this.#fh) await this.#openFile();
-    if (this.#opts.maxBytes > 0 && this.#size > 0 && this.#size + data.length > this.#opts.maxBytes)
-      await this.#rotate();
+    if (this.#opts.maxBytes > 0 && this.#size > 0 && this.#size + length > this.#opts.maxBytes) await this.#rotate();
     const fh = this.#fh!;
-    const { bytesWritten } = await fh.write(data);
-    if (bytesWritten !== data.length) {
+    const { bytesWritten } = data.length === 1 ? await fh.write(data[0]!) : await fh.writev(data);
+    if (bytesWritten !== length) {
       // Disk or file-size limit: cut the partial lines off and fail the batch, so it is retried
       // (or spooled) instead of counted as written.
       await fh.truncate(this.#size).catch(() => undefined);
-      throw new Error(`short write to ${this.#opts.path} (${bytesWritten} of ${data.length} bytes): disk full?`);
+      throw new Error(`short write to ${this.#opts.path} (${bytesWritten} of ${length} bytes): disk full?`);
     }
-    this.#size += data.length;
+    this.#size += length;
   }
 
   async #openFile(): Promise<void> {

@@ -5,7 +5,7 @@ import type { Point, PointSink } from '../model/point.js';
 import { BatchQueue } from './batch-queue.js';
 import { DropLog } from './drop-log.js';
 import { Ledger, type DropReason, type WriterStats } from './ledger.js';
-import { toLineProtocol, type LineProtocolOptions } from './line-protocol.js';
+import type { LineProtocolOptions } from './line-protocol.js';
 import { OutputHealth } from './output-health.js';
 import { RetryLayer } from './retry-layer.js';
 import { Senders } from './senders.js';
@@ -187,11 +187,15 @@ export class InfluxWriter implements PointSink {
    */
   write(point: Point): number {
     if (this.#health.closed) return this.#refuse('closed');
-    const line = toLineProtocol(point, this.#lp);
-    if (line === undefined) return this.#refuse('invalid');
     const target: WriteTarget = point.bucket === 'health' ? 'health' : 'primary';
+    const wal = this.#wal;
+    const queue = this.#queue;
+    // Rendered straight into the open batch's bytes; the log keeps a view of them.
+    const sealed = queue.addPoint(target, point, this.#lp, wal?.group);
+    if (sealed === undefined) return this.#refuse('invalid');
     this.#ledger.accept();
-    if (this.#queue.add(target, line, this.#wal?.add(target, line))) this.#sealed();
+    wal?.addBytes(target, queue.lastBuffer, queue.lastStart, queue.lastEnd);
+    if (sealed) this.#sealed();
     const over = this.#ledger.queued + this.#ledger.spooling - this.#o.maxBufferPoints;
     return over > 0 ? this.#shed(over) : 0;
   }

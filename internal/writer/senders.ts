@@ -181,7 +181,9 @@ export class Senders {
     this.#abort.signal.addEventListener('abort', onAbort, { once: true });
     this.#sending.add(batch);
     try {
-      await this.#o.transport.send(batch.body, batch.target, request.signal);
+      const t = this.#o.transport;
+      if (batch.bytes !== undefined && t.sendBytes) await t.sendBytes(batch.bytes, batch.target, request.signal);
+      else await t.send(batch.body, batch.target, request.signal);
       if (batch.abandoned) return;
       this.#o.onWritten(batch);
     } catch (err) {

@@ -103,7 +103,7 @@ export class SpoolHandoff {
       const batch = b;
       ledger.spoolBegin(batch.points);
       this.#appending.add(batch);
-      const appended = spool.append(batch.target, batch.body, batch.points).then(
+      const appended = spool.append(batch.target, batch.bytes ?? batch.body, batch.points).then(
         (lost) => {
           this.#appending.delete(batch);
           ledger.spoolEnd(batch.points, lost);

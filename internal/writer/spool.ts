@@ -165,9 +165,10 @@ export class Spool {
 
   /**
    * Appends one batch durably (against process crashes: the data is in the kernel once this
-   * resolves; with `sync`, against power cuts too: it is on the disk). Resolves with the number of already spooled points dropped to make room.
+   * resolves; with `sync`, against power cuts too: it is on the disk). `body` is the lines as text or as their UTF-8
+   * bytes. Resolves with the number of already spooled points dropped to make room.
    */
-  append(target: WriteTarget, body: string, points: number): Promise<number> {
+  append(target: WriteTarget, body: string | Buffer, points: number): Promise<number> {
     const run = this.#chain.then(() => this.#append(target, body, points));
     this.#chain = run.catch(() => undefined);
     return run;
@@ -251,8 +252,8 @@ export class Spool {
     }
   }
 
-  async #append(target: WriteTarget, body: string, points: number): Promise<number> {
-    const payload = Buffer.from(body, 'utf8');
+  async #append(target: WriteTarget, body: string | Buffer, points: number): Promise<number> {
+    const payload = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
     const header = encodeRecordHeader(target, payload, points);
     const length = header.length + payload.length;
     if (this.#active && this.#active.size > 0 && this.#active.size + length > this.#opts.segmentBytes)

@@ -199,3 +199,22 @@ test('a token or password the server echoes in its error never reaches last_writ
   const text = JSON.stringify(lines);
   for (const secret of ['tok3n', 's3cret-pw', basic]) assert.ok(!text.includes(secret), `${secret} logged`);
 });
+
+test('a body given as bytes reaches the server exactly as the same body given as text; a refusal still rejects', async () => {
+  const signal = new AbortController().signal;
+  const v1 = new InfluxV1Transport({ url: server.url, database: 'netscan' });
+  // Under and over the gzip threshold, non-ASCII included.
+  const bodies = ['m,host=Zürich😀 v=1i 1', `m s="${'é'.repeat(3000)}" 2\nm v=3i 3`];
+  for (const transport of [v2(), v1]) {
+    for (const body of bodies) {
+      server.requests.length = 0;
+      await transport.send(body, 'primary', signal);
+      await transport.sendBytes(Buffer.from(body, 'utf8'), 'primary', signal);
+      const [a, b] = server.requests;
+      assert.equal(a!.body, body);
+      assert.deepEqual(b, a);
+    }
+    server.enqueue(faults.status(400, 'unable to parse line'));
+    await assert.rejects(transport.sendBytes(Buffer.from('bad'), 'health', signal), { statusCode: 400 });
+  }
+});

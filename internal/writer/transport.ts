@@ -18,6 +18,8 @@ export interface LineTransport {
   readonly unsignedAsInteger: boolean;
   /** Sends one batch; resolves only once the server acknowledged it; rejects with the raw error otherwise. */
   send(body: string, target: WriteTarget, signal: AbortSignal): Promise<void>;
+  /** As {@link send}, the body given as its UTF-8 bytes (not changed while the request runs); optional. */
+  sendBytes?(body: Buffer, target: WriteTarget, signal: AbortSignal): Promise<void>;
   /** Releases sockets or files; idempotent. */
   close(): Promise<void>;
 }
@@ -42,15 +44,17 @@ class ClientPoster {
     this.#gzipThresholdBytes = opts.gzipThresholdBytes;
   }
 
-  /** POSTs `body` to `path` (with its query); resolves once the server acknowledged it. */
-  post(path: string, body: string, headers: Record<string, string>, signal: AbortSignal): Promise<void> {
+  /** POSTs `body` (text, or its UTF-8 bytes) to `path` (with its query); resolves once the server acknowledged it. */
+  post(path: string, body: string | Buffer, headers: Record<string, string>, signal: AbortSignal): Promise<void> {
     this.#transport ??= new InfluxDB({ url: this.#url, token: this.#token, timeout: this.#timeoutMs }).transport;
-    return this.#transport.request(path, body, {
-      method: 'POST',
-      headers,
-      gzipThreshold: this.#gzipThresholdBytes,
-      signal,
-    }) as Promise<void>;
+    const options = { method: 'POST', headers, gzipThreshold: this.#gzipThresholdBytes, signal };
+    if (typeof body === 'string') return this.#transport.request(path, body, options) as Promise<void>;
+    // request() sends anything but text as JSON; send() hands the body to Buffer.from, which copies
+    // bytes as they are, and reports a status >= 300, a timeout or an abort as an error.
+    const transport = this.#transport;
+    return new Promise<void>((resolve, reject) => {
+      transport.send(path, body as unknown as string, options, { error: reject, complete: () => resolve() });
+    });
   }
 
   close(): Promise<void> {
@@ -104,9 +108,17 @@ export class InfluxV2Transport implements LineTransport {
   }
 
   send(body: string, target: WriteTarget, signal: AbortSignal): Promise<void> {
+    return this.#send(body, target, signal);
+  }
+
+  #send(body: string | Buffer, target: WriteTarget, signal: AbortSignal): Promise<void> {
     const bucket = target === 'health' ? this.#opts.healthBucket : this.#opts.bucket;
     const q = new URLSearchParams({ org: this.#opts.org, bucket, precision: 'ms' });
     return this.#poster.post(`/api/v2/write?${q.toString()}`, body, { 'content-type': TEXT_PLAIN }, signal);
+  }
+
+  sendBytes(body: Buffer, target: WriteTarget, signal: AbortSignal): Promise<void> {
+    return this.#send(body, target, signal);
   }
 
   close(): Promise<void> {
@@ -156,6 +168,14 @@ export class InfluxV1Transport implements LineTransport {
   }
 
   send(body: string, target: WriteTarget, signal: AbortSignal): Promise<void> {
+    return this.#send(body, target, signal);
+  }
+
+  sendBytes(body: Buffer, target: WriteTarget, signal: AbortSignal): Promise<void> {
+    return this.#send(body, target, signal);
+  }
+
+  #send(body: string | Buffer, target: WriteTarget, signal: AbortSignal): Promise<void> {
     const db = target === 'health' ? (this.#opts.healthDatabase ?? this.#opts.database) : this.#opts.database;
     const q = new URLSearchParams({ db, precision: 'ms' });
     if (this.#opts.retentionPolicy) q.set('rp', this.#opts.retentionPolicy);

@@ -47,13 +47,18 @@ const NEWLINE = Buffer.from('\n');
  * The lines of one target waiting for the next commit: encoded chunks, then the newest lines as
  * strings. At 100k points/s a second of lines held as strings outlives the young generation and
  * is promoted, so the garbage collector copies and later marks them; encoded every
- * {@link WAL_CHUNK_LINES} lines, the strings die young and the bytes wait outside the heap. The
- * commit then writes the chunks without one long join holding the event loop.
+ * {@link WAL_CHUNK_LINES} lines, the strings die young and the bytes wait outside the heap. Lines
+ * the writer already holds as bytes ({@link addBytes}) are kept as views of those bytes, a run
+ * of adjacent lines as one view, and copied once, at the commit.
  */
 export class PendingLines {
   #chunks: Buffer[] = [];
   #lines: string[] = [];
   #count = 0;
+  /** The run of adjacent byte lines being extended: `#span` from `#spanStart` to `#spanEnd`. */
+  #span: Buffer | undefined;
+  #spanStart = 0;
+  #spanEnd = 0;
 
   /** Lines held (encoded or not). */
   get count(): number {
@@ -67,14 +72,34 @@ export class PendingLines {
 
   /** Adds one line; every `chunkLines` lines are encoded. */
   add(line: string, chunkLines = WAL_CHUNK_LINES): void {
+    this.#endSpan();
     this.#lines.push(line);
     this.#count++;
     if (this.#lines.length >= chunkLines) this.#encode();
   }
 
+  /**
+   * Adds one line given as its UTF-8 bytes, `buffer` from `start` to `end` (no newline). The
+   * bytes must not change until the next {@link payload}: they are kept as a view, not copied.
+   */
+  addBytes(buffer: Buffer, start: number, end: number): void {
+    this.#count++;
+    // The next line of the same buffer, one newline after the previous: the run grows.
+    if (buffer === this.#span && start === this.#spanEnd + 1 && buffer[this.#spanEnd] === 0x0a) {
+      this.#spanEnd = end;
+      return;
+    }
+    this.#encode();
+    this.#endSpan();
+    this.#span = buffer;
+    this.#spanStart = start;
+    this.#spanEnd = end;
+  }
+
   /** The lines, newline-separated, UTF-8: a record's payload. */
   payload(): Buffer {
     this.#encode();
+    this.#endSpan();
     if (this.#chunks.length === 1) return this.#chunks[0]!;
     const parts: Buffer[] = [];
     for (const c of this.#chunks) {
@@ -82,6 +107,12 @@ export class PendingLines {
       parts.push(c);
     }
     return Buffer.concat(parts);
+  }
+
+  #endSpan(): void {
+    if (this.#span === undefined) return;
+    this.#chunks.push(this.#span.subarray(this.#spanStart, this.#spanEnd));
+    this.#span = undefined;
   }
 
   #encode(): void {
@@ -138,6 +169,15 @@ export class Wal {
   /** Buffers one accepted line for the next commit; returns its group. */
   add(target: WriteTarget, line: string): number {
     this.#lines[target].add(line);
+    return this.#group;
+  }
+
+  /**
+   * Buffers one accepted line given as its UTF-8 bytes (`buffer` from `start` to `end`, no
+   * newline; they must not change until the next commit); returns its group.
+   */
+  addBytes(target: WriteTarget, buffer: Buffer, start: number, end: number): number {
+    this.#lines[target].addBytes(buffer, start, end);
     return this.#group;
   }
 
