@@ -170,3 +170,22 @@ test('with shards, the rate warning counts only the targets this agent owns', ()
     `ping_rate_limit: cannot serve ${mine} targets at their own ping_interval (${mine} pings/s) and up to 0 other devices at ping_interval 5s; beyond that every interval stretches (got ${mine - 0.5}; allowed >= ${mine})`,
   ]);
 });
+
+test('an IPv4-mapped target is its IPv4 address: a repeat, an exclusion and a mapped network or exclude entry are reported', () => {
+  const yaml =
+    'networks: ["::ffff:127.0.3.0/120"]\nexclude: ["127.0.0.0/24", "::ffff:127.0.4.0/120"]\n' +
+    'targets: ["127.0.2.1", "::ffff:127.0.2.1", "::ffff:127.0.0.9"]\n';
+  assert.deepEqual(problems(yaml), [
+    'networks[0]: is an IPv4-mapped IPv6 prefix, which ICMPv6 cannot reach; write it as the IPv4 network 127.0.3.0/24 (got "::ffff:127.0.3.0/120"; allowed an IPv4 CIDR, or an IPv6 prefix outside ::ffff:0:0/96)',
+    'exclude[1]: is an IPv4-mapped IPv6 prefix, which excludes no IPv4 address; write it as the IPv4 network 127.0.4.0/24 (got "::ffff:127.0.4.0/120"; allowed an IPv4 CIDR, or an IPv6 prefix outside ::ffff:0:0/96)',
+    'targets[1]: repeats targets[0] (got "::ffff:127.0.2.1"; allowed each host once)',
+    'targets[2]: 127.0.0.9 is inside exclude[0] ("127.0.0.0/24"), so it would never be pinged (got "::ffff:127.0.0.9"; allowed an address outside every exclude entry: remove targets[2] or exclude[0])',
+  ]);
+  // A mapped target belongs to the shard of its IPv4 address, as the sweep would place it.
+  for (let index = 0; index < 4; index++)
+    for (let i = 0; i < 32; i++)
+      assert.equal(
+        targetInShard(`::ffff:127.0.2.${i}`, { index, count: 4 }),
+        targetInShard(`127.0.2.${i}`, { index, count: 4 }),
+      );
+});

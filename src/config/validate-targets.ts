@@ -1,4 +1,4 @@
-import { canonicalIp } from '../../internal/net/ipv6.js';
+import { hostIp } from '../../internal/net/ipv6.js';
 import { isHostName } from '../../internal/sweep/targets.js';
 import { Exclusions } from '../../internal/targets/address-match.js';
 import { formatDuration } from './duration.js';
@@ -17,8 +17,10 @@ export function checkTargets(raw: Raw, f: Findings): void {
     if (entry) checkLabels(`targets[${i}].labels`, entry.labels, f);
     if (host === undefined) return;
     const path = entry ? `targets[${i}].host` : `targets[${i}]`;
-    const key = canonicalIp(host.trim()) ?? host.trim().toLowerCase().replace(/\.$/, '');
-    if (canonicalIp(host.trim()) === undefined && !isHostName(host.trim())) {
+    // An address as the agent pings it (an IPv4-mapped one is its IPv4 address), a name in lower case.
+    const ip = hostIp(host.trim());
+    const key = ip ?? host.trim().toLowerCase().replace(/\.$/, '');
+    if (ip === undefined && !isHostName(host.trim())) {
       return void f.errors.push(
         line(
           path,
@@ -32,7 +34,6 @@ export function checkTargets(raw: Raw, f: Findings): void {
     if (dup !== undefined)
       return void f.errors.push(line(path, `repeats targets[${dup}]`, JSON.stringify(host), 'each host once'));
     seen.set(key, i);
-    const ip = canonicalIp(host.trim());
     const j = ip === undefined ? -1 : excluded.indexOf(ip);
     if (j >= 0)
       f.errors.push(
