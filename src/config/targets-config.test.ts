@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { ConfigError } from '../../internal/errors/errors.js';
 import { parseConfigText } from './load.js';
 import { targetInShard } from '../../internal/targets/address-match.js';
+import { parseTarget } from '../../internal/sweep/targets.js';
 
 // Validation fixtures only: nothing below is resolved or pinged.
 const base = 'icmp_discovery_interval: 5m\nping_interval: 5s\nping_rate_limit: 20000\nping_burst_limit: 20000\n';
@@ -188,4 +189,25 @@ test('an IPv4-mapped target is its IPv4 address: a repeat, an exclusion and a ma
         targetInShard(`::ffff:127.0.2.${i}`, { index, count: 4 }),
         targetInShard(`127.0.2.${i}`, { index, count: 4 }),
       );
+});
+
+test('networks, exclude and targets come out trimmed, as the checks read them', () => {
+  // Quoted YAML keeps the spaces: the checks trimmed them and accepted the entry, the agent did
+  // not, so the sweep refused " 127.0.0.0/24" at every run and "127.0.1.1 " never resolved.
+  const { config } = parseConfigText(
+    base +
+      'networks: [" 127.0.0.0/24", {cidr: "127.0.8.0/24\\t"}]\nexclude: ["127.0.0.5 "]\ntargets: [" 127.0.1.1", {host: "localhost "}]\n',
+    { env: {} },
+  );
+  assert.deepEqual(
+    config.networks.map((n) => n.cidr),
+    ['127.0.0.0/24', '127.0.8.0/24'],
+  );
+  assert.deepEqual(config.exclude, ['127.0.0.5']);
+  assert.deepEqual(
+    config.targets.map((t) => t.host),
+    ['127.0.1.1', 'localhost'],
+  );
+  for (const cidr of [...config.networks.map((n) => n.cidr), ...config.exclude])
+    assert.ok(parseTarget(cidr, { exclude: false }).ok, cidr);
 });
