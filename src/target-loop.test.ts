@@ -292,3 +292,28 @@ test('wired to the scheduler: a target swept too is pinged at its own ping_inter
   await reconciler.stop();
   await scheduler.stop();
 });
+
+test('two names on one address that a reload excludes: both count as excluded, and the second is pinged once the first went and the exclusion ends', async () => {
+  const table = new Map([
+    ['a.test', ['127.0.0.30']],
+    ['b.test', ['127.0.0.30']],
+  ]);
+  const h = harness('targets: [a.test, b.test]\n', table);
+  await h.loop.start();
+  const reload = (yaml: string) => h.loop.reconfigure(parseConfigText(base + yaml, { env: {} }).config);
+  await reload('exclude: ["127.0.0.30"]\ntargets: [a.test, b.test]\n');
+  assert.deepEqual([...h.store.ips()], []);
+  assert.equal(h.loop.figures().excluded, 2, 'both names resolve into the exclusion');
+  await reload('exclude: ["127.0.0.30"]\ntargets: [b.test]\n');
+  assert.equal(h.loop.figures().excluded, 1);
+  // The exclusion ends: b.test resolves there, unchanged, so no resolution would report it again.
+  await reload('targets: [b.test]\n');
+  assert.deepEqual([...h.store.ips()], ['127.0.0.30']);
+  assert.equal(h.store.isPinned('127.0.0.30'), true);
+  assert.equal(h.tags.tagsFor('127.0.0.30').name, 'b.test');
+  assert.deepEqual(
+    { resolved: h.loop.figures().resolved, excluded: h.loop.figures().excluded },
+    { resolved: 1, excluded: 0 },
+  );
+  await h.loop.stop();
+});

@@ -176,10 +176,12 @@ export class TargetLoop {
 
   /** The exclusions changed: held addresses now excluded are released, excluded ones now outside are pinged. */
   #reapplyExclusions(): void {
-    for (const [ip, host] of [...this.#holders]) {
-      if (this.#exclusions.indexOf(ip) < 0) continue;
-      this.#release(ip);
-      this.#exclude(host, ip);
+    for (const ip of [...this.#holders.keys()]) if (this.#exclusions.indexOf(ip) >= 0) this.#release(ip);
+    // Every name resolving there is excluded now, not only the one that held the address: a name
+    // left out would be counted nowhere and, its resolution unchanged, never pinged again.
+    for (const host of this.#specs.keys()) {
+      const r = this.#resolver.resolution(host);
+      if (r?.ok && !this.#excluded.has(host) && this.#exclusions.indexOf(r.ip) >= 0) this.#exclude(host, r.ip);
     }
     for (const [host, ip] of [...this.#excluded]) {
       if (this.#exclusions.indexOf(ip) >= 0) continue;
