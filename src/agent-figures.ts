@@ -106,8 +106,17 @@ export function statusSample(f: AgentFigures): StatusSample {
     devices: f.deviceCount,
     pingsSent: f.scheduler.pingsSentTotal,
     replies: f.scheduler.repliesTotal,
+    failures: judgedFailures(f.scheduler.failuresByReason),
     output: f.writer.state,
     spoolPoints: f.writer.spoolPoints,
     pointsDropped: f.writer.pointsDropped,
   };
+}
+
+/** Failed probes that judge the host: not those the agent spoiled, nor `dns` (a name with no address, no probe). */
+function judgedFailures(byReason: Readonly<Record<string, number>>): number {
+  let n = 0;
+  for (const [reason, count] of Object.entries(byReason))
+    if (reason !== 'agent_overloaded' && reason !== 'agent_error' && reason !== 'dns') n += count;
+  return n;
 }
