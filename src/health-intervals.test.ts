@@ -55,6 +55,7 @@ function figures(x: Fake): AgentFigures {
     maxDevices: 100,
     pingSuspended: 0,
     snmpSuspended: 0,
+    removals: { evicted: 0, pruned: 0, notAdded: 0 },
     scheduler,
     reconciler: { monitored: 62, unmonitored: 0 } as AgentFigures['reconciler'],
     writer,
