@@ -182,7 +182,8 @@ function infoText(base: string, d: DeviceLabels): string {
   return s;
 }
 
-const usableLabel = (k: string): boolean =>
+/** Whether a configured label can be a label of the per-device series (`ip`, `name` and `le` are taken); the config check warns about the others. */
+export const usableLabel = (k: string): boolean =>
   k !== 'ip' && k !== 'name' && k !== 'le' && LABEL_NAME.test(k) && !k.startsWith('__');
 
 function labelText(ip: string, d: DeviceLabels): string {

@@ -211,3 +211,17 @@ test('networks, exclude and targets come out trimmed, as the checks read them', 
   for (const cidr of [...config.networks.map((n) => n.cidr), ...config.exclude])
     assert.ok(parseTarget(cidr, { exclude: false }).ok, cidr);
 });
+
+test('with per-device Prometheus series, a label key Prometheus cannot carry is a warning naming it, not a silent gap', () => {
+  const yaml =
+    'networks: [{cidr: "127.0.0.0/24", labels: {rack-id: r1, site: lab}}]\n' +
+    'targets: [{host: a.example, labels: {le: x, "9x": y, role: db}}]\n';
+  const warningsOf = (extra: string): readonly string[] => parseConfigText(base + extra + yaml, { env: {} }).warnings;
+  assert.deepEqual(warningsOf(''), [], 'without per_device the labels are tags only, and any key will do');
+  const allowed = 'allowed letters, digits and "_", not starting with a digit or "__", and not "le"';
+  assert.deepEqual(warningsOf('prometheus: {per_device: true}\n'), [
+    `networks[0].labels.rack-id: is not a Prometheus label name: /metrics leaves it out of the per-device series (points keep it) (got "rack-id"; ${allowed})`,
+    `targets[0].labels.le: is not a Prometheus label name: /metrics leaves it out of the per-device series (points keep it) (got "le"; ${allowed})`,
+    `targets[0].labels.9x: is not a Prometheus label name: /metrics leaves it out of the per-device series (points keep it) (got "9x"; ${allowed})`,
+  ]);
+});

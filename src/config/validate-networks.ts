@@ -7,7 +7,9 @@ import {
   parseIpv6Cidr,
   type Ipv6Cidr,
 } from '../../internal/sweep/cidr6.js';
+import { usableLabel } from '../../internal/health/device-metrics.js';
 import { checkLabels, line, obj, str, type Findings, type Raw } from './findings.js';
+import { reservedTagKeys } from './schema.js';
 import { checkTargets } from './validate-targets.js';
 
 /** 240.0.0.0: class E (reserved) and the limited broadcast address. */
@@ -74,6 +76,29 @@ export function checkNetworks(raw: Raw, f: Findings): void {
     });
   }
   checkTargets(raw, f);
+  if (obj(raw.prometheus)?.per_device === true) checkSeriesLabels(raw, f);
+}
+
+/** With per-device series on, each label key /metrics cannot carry is named (its points keep it). */
+function checkSeriesLabels(raw: Raw, f: Findings): void {
+  for (const section of ['networks', 'targets'] as const) {
+    const list = raw[section];
+    if (!Array.isArray(list)) continue;
+    list.forEach((entry, i) => {
+      for (const k of Object.keys(obj(obj(entry)?.labels) ?? {})) {
+        // ip, name and other tag names netscan refuses are errors already.
+        if (usableLabel(k) || reservedTagKeys.includes(k) || k === '' || k.startsWith('_')) continue;
+        f.warnings.push(
+          line(
+            `${section}[${i}].labels.${k}`,
+            'is not a Prometheus label name: /metrics leaves it out of the per-device series (points keep it)',
+            JSON.stringify(k),
+            'letters, digits and "_", not starting with a digit or "__", and not "le"',
+          ),
+        );
+      }
+    });
+  }
 }
 
 function checkIpv6Network(path: string, s: string, f: Findings): void {
