@@ -78,7 +78,7 @@ export class TargetLoop {
   readonly #deps: TargetLoopDeps;
   readonly #log: Logger;
   #config: Config;
-  #resolver: TargetResolver;
+  readonly #resolver: TargetResolver;
   /** Labels and name per configured host. */
   #specs = new Map<string, TargetTags>();
   /** The own `ping_interval` of each configured host that has one, ms. */
@@ -102,7 +102,7 @@ export class TargetLoop {
     this.#log = deps.logger.child({ stage: 'targets' });
     this.#config = config;
     this.#exclusions = new Exclusions(config.exclude);
-    this.#resolver = this.#buildResolver(config);
+    this.#resolver = new TargetResolver({ lookup: deps.lookup, family: config.ip_family });
     this.#takeTargets(config);
   }
 
@@ -125,9 +125,10 @@ export class TargetLoop {
   reconfigure(config: Config): Promise<void> {
     const old = this.#config;
     this.#config = config;
+    // A new family: every name is looked up again now; only the addresses that change move.
     if (old.ip_family !== config.ip_family) {
-      for (const { host, ip } of this.#resolver.setHosts([])) this.#apply({ host, ip: undefined, previous: ip });
-      this.#resolver = this.#buildResolver(config);
+      this.#resolver.setFamily(config.ip_family);
+      this.#nextResolveMs = this.#deps.clock.now();
     }
     this.#takeTargets(config);
     if (JSON.stringify(old.exclude) !== JSON.stringify(config.exclude)) {
@@ -152,10 +153,6 @@ export class TargetLoop {
       cycles: this.#cycles,
       lastCycleMs: this.#lastCycleMs,
     };
-  }
-
-  #buildResolver(config: Config): TargetResolver {
-    return new TargetResolver({ lookup: this.#deps.lookup, family: config.ip_family });
   }
 
   #takeTargets(config: Config): void {

@@ -47,7 +47,7 @@ const familyNumber = { auto: 0, ipv4: 4, ipv6: 6 } as const;
  * what changed. A lookup that fails is an answer too (`ok: false`), never an exception.
  */
 export class TargetResolver {
-  readonly #opts: TargetResolverOptions;
+  #opts: TargetResolverOptions;
   readonly #current = new Map<string, Resolution>();
   #hosts = new Set<string>();
 
@@ -58,6 +58,15 @@ export class TargetResolver {
       .oneOf('family', this.#opts.family, Object.keys(familyNumber))
       .integer('concurrency', this.#opts.concurrency, 1)
       .throwIfAny();
+  }
+
+  /**
+   * Takes names' addresses from `family` from the next lookup on; the current answers stand until
+   * then, so a target whose address stays is no change (addresses given literally never change).
+   */
+  setFamily(family: IpFamilyChoice): void {
+    new OptionChecks('targets').oneOf('family', family, Object.keys(familyNumber)).throwIfAny();
+    this.#opts = { ...this.#opts, family };
   }
 
   /** Number of configured targets. */
