@@ -506,6 +506,29 @@ test('shard settings come from the environment, including a StatefulSet pod name
   assert.deepEqual(config.shard, { index: 3, count: 4 });
 });
 
+test('a bad shard value from the environment is reported under the variable that set it', () => {
+  // The file has no shard section: an error naming only shard.index sent the operator to the wrong place.
+  assert.deepEqual(problems(base, { NETSCAN_SHARD_INDEX: 'web-x', NETSCAN_SHARD_COUNT: '3' }), [
+    'shard.index (from NETSCAN_SHARD_INDEX): must be a number, not a string (got "web-x"; allowed an integer from 0 to 65535)',
+  ]);
+  assert.deepEqual(problems(base, { NETSCAN_SHARD_INDEX: 'netscan-5', NETSCAN_SHARD_COUNT: '3' }), [
+    'shard.index (from NETSCAN_SHARD_INDEX): must be less than shard.count (got 5; allowed 0 to 2)',
+  ]);
+  assert.deepEqual(
+    problems(
+      `${base}shard: {index: 1}
+`,
+      { NETSCAN_SHARD_COUNT: '0' },
+    ),
+    ['shard.count (from NETSCAN_SHARD_COUNT): must be between 1 and 65536 (got 0; allowed an integer from 1 to 65536)'],
+  );
+  assert.deepEqual(
+    problems(`${base}shard: {index: 4, count: 3}
+`),
+    ['shard.index: must be less than shard.count (got 4; allowed 0 to 2)'],
+  );
+});
+
 test('relative paths resolve against the config file directory', async () => {
   const { config } = await loadConfigFile(testdata('go-all-keys.yml'), {
     SNMP_COMMUNITY: 'n3tscan',

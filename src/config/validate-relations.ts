@@ -24,7 +24,8 @@ export function checkRelations(raw: Raw, cfg: Config | undefined, f: Findings): 
   const shard = obj(raw.shard);
   const idx = num(shard?.index);
   const count = num(shard?.count) ?? 1;
-  if (idx !== undefined && idx >= count)
+  // A count below 1 is the schema's to report ("allowed 0 to -1" would help nobody).
+  if (idx !== undefined && count >= 1 && idx >= count)
     f.errors.push(line('shard.index', 'must be less than shard.count', String(idx), `0 to ${count - 1}`));
   if (!cfg) return;
   if (cfg.ping_timeout >= cfg.ping_interval) {
