@@ -351,3 +351,19 @@ test('a reload that changes ip_family keeps the targets whose address stays, wit
   assert.equal(h.tags.tagsFor('127.0.0.41').name, 'dual.test');
   await h.loop.stop();
 });
+
+test('figures count names: two names pinged on one address are both resolved, so the counts add up to configured', async () => {
+  const table = new Map([
+    ['a.test', ['127.0.0.50']],
+    ['b.test', ['127.0.0.50']],
+    ['c.test', ['127.0.0.51']],
+  ]);
+  const h = harness('exclude: ["127.0.0.51"]\ntargets: [a.test, b.test, c.test, gone.test]\n', table);
+  await h.loop.start();
+  const f = h.loop.figures();
+  assert.deepEqual(
+    { configured: f.configured, resolved: f.resolved, unresolved: f.unresolved, excluded: f.excluded },
+    { configured: 4, resolved: 2, unresolved: 1, excluded: 1 },
+  );
+  await h.loop.stop();
+});

@@ -49,7 +49,7 @@ export interface TargetLoopDeps {
 export interface TargetFigures {
   /** Targets of this agent (its shard's share of `targets`). */
   configured: number;
-  /** Targets with an address being pinged. */
+  /** Targets whose address is being pinged (two names on one address count twice). */
   resolved: number;
   /** Targets whose name does not resolve now. */
   unresolved: number;
@@ -144,9 +144,15 @@ export class TargetLoop {
   /** Figures for /health and /metrics, from memory. */
   figures(): TargetFigures {
     const unresolved = [...this.#resolver.failing()].length;
+    // Names, not addresses: a name sharing an address another name holds is pinged too.
+    let resolved = 0;
+    for (const host of this.#specs.keys()) {
+      const r = this.#resolver.resolution(host);
+      if (r?.ok && this.#holders.has(r.ip)) resolved++;
+    }
     return {
       configured: this.#resolver.size,
-      resolved: this.#holders.size,
+      resolved,
       unresolved,
       excluded: this.#excluded.size,
       dnsFailures: this.#dnsFailures,
