@@ -22,7 +22,7 @@ import type { SnmpSession } from '../internal/snmp/session.js';
 import { DeviceStore } from '../internal/state/device-store.js';
 import { agentFigures, healthReportPoint, statusSample } from './agent-figures.js';
 import { applyReload, prepareReload, reloadFromLoader } from './agent-reload.js';
-import { namingSnmpState, rttObserver, withoutAgent, type AgentStages } from './agent-stages.js';
+import { namingSnmpState, rttObserver, targetTags, withoutAgent, type AgentStages } from './agent-stages.js';
 import type { Config } from './config/schema.js';
 import {
   deviceStoreOptions,
@@ -77,6 +77,7 @@ export class Agent {
   #memoryWarned = false;
   #reloads = 0;
   #intervals: HealthIntervals | undefined;
+  #series: DeviceSeries | undefined;
   #reloading: Promise<unknown> = Promise.resolve();
   /** True when the caller fixed the close deadline; otherwise it follows `shutdown_timeout`, reloads included. */
   readonly #closeDeadlineGiven: boolean;
@@ -185,13 +186,14 @@ export class Agent {
       afterSweep: () => this.#checkMemory(),
     });
     if (this.#stopping) discovery.halt();
+    this.#series = series;
     const targets = new TargetLoop(config, {
       clock,
       logger,
       lookup,
       devices: store,
       owns: (ip) => discovery.owns(ip),
-      tags,
+      tags: targetTags(tags, series),
       sink: tags,
       intervals: scheduler,
     });
@@ -391,6 +393,8 @@ export class Agent {
       closeDeadlineMs: this.#opts.closeDeadlineMs,
       restartStatusLog: () => this.#startStatusLog(),
     });
+    // Labels, agent_name and reverse_dns may have changed: the per-device series take them now.
+    this.#series?.relabel();
   }
 
   #applyConfig(config: Config): void {

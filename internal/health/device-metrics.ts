@@ -58,6 +58,11 @@ export class DeviceMetrics {
     return this.#slots.has(ip);
   }
 
+  /** The addresses with series. */
+  ips(): IterableIterator<string> {
+    return this.#slots.keys();
+  }
+
   /** Records one probe outcome of `ip`: counts a send, and on success a reply and its RTT. */
   observe(ip: string, ok: boolean, rttMs: number): void {
     const i = this.#slot(ip);
