@@ -143,7 +143,8 @@ test('a literal target inside an exclude entry is an error naming both, reported
 
 test('the rate warning counts each target at its own ping_interval', () => {
   const warningsOf = (yaml: string): readonly string[] =>
-    parseConfigText('icmp_discovery_interval: 5m\nping_interval: 5s\n' + yaml, { env: {} }).warnings;
+    parseConfigText('icmp_discovery_interval: 5m\nping_interval: 5s\nping_timeout: 500ms\n' + yaml, { env: {} })
+      .warnings;
   const targets =
     'targets: [a.example, {host: b.example, ping_interval: 1s}, {host: c.example, ping_interval: 100s}]\n';
   assert.deepEqual(warningsOf('ping_rate_limit: 2\nping_burst_limit: 10\n' + targets), []);
@@ -158,7 +159,7 @@ test('with shards, the rate warning counts only the targets this agent owns', ()
   const mine = hosts.filter((h) => targetInShard(h, shard)).length;
   assert.ok(mine > 0 && mine < hosts.length, `a fixture with targets on both sides (${mine} of ${hosts.length})`);
   const yaml = (shardLine: string, limit: number): string =>
-    `icmp_discovery_interval: 5m\nping_interval: 5s\nping_rate_limit: ${limit}\nping_burst_limit: 100\n${shardLine}` +
+    `icmp_discovery_interval: 5m\nping_interval: 5s\nping_timeout: 500ms\nping_rate_limit: ${limit}\nping_burst_limit: 100\n${shardLine}` +
     `targets: [${hosts.map((h) => `{host: ${h}, ping_interval: 1s}`).join(', ')}]\n`;
   // Unsharded, every target counts: 12 pings/s against a limit of `mine`.
   assert.deepEqual(parseConfigText(yaml('', mine), { env: {} }).warnings, [
@@ -223,5 +224,15 @@ test('with per-device Prometheus series, a label key Prometheus cannot carry is 
     `networks[0].labels.rack-id: is not a Prometheus label name: /metrics leaves it out of the per-device series (points keep it) (got "rack-id"; ${allowed})`,
     `targets[0].labels.le: is not a Prometheus label name: /metrics leaves it out of the per-device series (points keep it) (got "le"; ${allowed})`,
     `targets[0].labels.9x: is not a Prometheus label name: /metrics leaves it out of the per-device series (points keep it) (got "9x"; ${allowed})`,
+  ]);
+});
+
+test('a target whose own ping_interval is not longer than ping_timeout is warned about, as the global one is', () => {
+  const { warnings } = parseConfigText(
+    base + 'ping_timeout: 2s\ntargets: [{host: a.example, ping_interval: 1s}, {host: b.example, ping_interval: 3s}]\n',
+    { env: {} },
+  );
+  assert.deepEqual(warnings, [
+    'targets[0].ping_interval: is not longer than ping_timeout (2s); while the target does not answer it is probed every 3s (got "1s")',
   ]);
 });

@@ -37,6 +37,16 @@ export function checkRelations(raw: Raw, cfg: Config | undefined, f: Findings): 
       ),
     );
   }
+  cfg.targets.forEach((t, i) => {
+    if (t.ping_interval === undefined || cfg.ping_timeout < t.ping_interval) return;
+    f.warnings.push(
+      line(
+        `targets[${i}].ping_interval`,
+        `is not longer than ping_timeout (${formatDuration(cfg.ping_timeout)}); while the target does not answer it is probed every ${formatDuration(Math.ceil(cfg.ping_timeout / t.ping_interval + 1e-9) * t.ping_interval)}`,
+        JSON.stringify(formatDuration(t.ping_interval)),
+      ),
+    );
+  });
   const capacity = Math.floor((cfg.ping_rate_limit * cfg.ping_interval) / 1000);
   // A device count the networks cannot reach is no reason to warn (a /30 holds 4 addresses). With
   // shards, this agent pings only its share: the targets it owns, and about 1/count of the networks.
