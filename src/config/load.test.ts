@@ -432,6 +432,16 @@ test('max_buffer_points below 2 x influxdb.batch_size is refused, naming both nu
   assert.deepEqual(problems(`${base}max_buffer_points: 1000\n`), [], 'without influxdb the batch size does not apply');
 });
 
+test('max_buffer_points below 2 x the batch_size of an outputs entry is refused too (each output has a buffer that size)', () => {
+  const outputs =
+    'outputs: [{name: a, url: "http://127.0.0.1:8086", token: t, org: o, bucket: b, batch_size: 500},' +
+    ' {name: b, url: "http://127.0.0.1:8087", token: t, org: o, bucket: b, batch_size: 5000}]\n';
+  assert.deepEqual(problems(`${base}${outputs}max_buffer_points: 1000\n`), [
+    'max_buffer_points: must be at least 2 x outputs[1].batch_size (5000): one batch is sent while the next one fills, or points are dropped (got 1000; allowed >= 10000, or a smaller outputs[1].batch_size)',
+  ]);
+  assert.deepEqual(problems(`${base}${outputs}max_buffer_points: 10000\n`), []);
+});
+
 test("max_buffer_points below one flush_interval of the networks' devices is warned about with the numbers", () => {
   const fleet =
     'networks: ["127.0.0.0/22"]\nicmp_discovery_interval: 5m\nping_interval: 1s\nping_rate_limit: 20000\nping_burst_limit: 20000\n';
