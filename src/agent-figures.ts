@@ -22,8 +22,8 @@ export interface FigureSources {
   ready: Readiness;
   /** The running shard setting. */
   shard: Config['shard'];
-  /** Configuration reloads applied so far. */
-  reloads: number;
+  /** Configuration reloads applied and rejected so far, and whether the last one applied. */
+  reloads: AgentFigures['reloads'];
 }
 
 /** Every figure /health, /metrics and health_metrics report, from memory (no I/O). */

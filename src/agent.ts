@@ -21,7 +21,7 @@ import { SnmpEnricher } from '../internal/snmp/enricher.js';
 import type { SnmpSession } from '../internal/snmp/session.js';
 import { DeviceStore } from '../internal/state/device-store.js';
 import { agentFigures, healthReportPoint, statusSample } from './agent-figures.js';
-import { applyReload, prepareReload, reloadFromLoader } from './agent-reload.js';
+import { applyReload, prepareReload, ReloadTally, reloadFromLoader } from './agent-reload.js';
 import { namingSnmpState, rttObserver, targetTags, withoutAgent, type AgentStages } from './agent-stages.js';
 import type { Config } from './config/schema.js';
 import {
@@ -75,7 +75,7 @@ export class Agent {
   #statusLog: StatusLog | undefined;
   #abort = new AbortController();
   #memoryWarned = false;
-  #reloads = 0;
+  readonly #reloads = new ReloadTally();
   #intervals: HealthIntervals | undefined;
   #series: DeviceSeries | undefined;
   #reloading: Promise<unknown> = Promise.resolve();
@@ -325,7 +325,7 @@ export class Agent {
       startedMs: this.#startedMs,
       ready: this.readiness(),
       shard: this.#opts.config.shard,
-      reloads: this.#reloads,
+      reloads: this.#reloads.figures(),
     });
   }
 
@@ -353,7 +353,8 @@ export class Agent {
 
   /** Re-reads the config through `loadConfig` and applies it (SIGHUP, POST /-/reload). */
   reloadFromSource(): Promise<ReloadResult> {
-    return reloadFromLoader(this.#opts.loadConfig, (c, w) => this.reload(c, w), this.#opts.logger);
+    const settled = reloadFromLoader(this.#opts.loadConfig, (c, w) => this.reload(c, w), this.#opts.logger);
+    return settled.then((r) => this.#reloads.settled(r));
   }
 
   /**
@@ -386,7 +387,7 @@ export class Agent {
     // Prepare everything that can fail before touching what runs.
     const plan = await prepareReload(s, old, config);
     this.#applyConfig(config);
-    this.#reloads++;
+    this.#reloads.applied++;
     await applyReload(plan, {
       stages: s,
       logger,

@@ -158,14 +158,14 @@ function agentFigures(over: Partial<AgentFigures> = {}): AgentFigures {
     rssMb: 1,
     sweep: { running: false, progress: undefined, total: 2, errors: 0, skipped: 0, nextMs: 0, last: undefined },
     shard: { index: 0, count: 1 },
-    reloads: 0,
+    reloads: { applied: 0, failed: 0, lastOk: true },
     ...over,
   };
 }
 
 const havePromtool = spawnSync('promtool', ['--version']).status === 0;
 
-test('devices the state let go, targets not pinged and failed sweeps are in /health and /metrics, and the text passes promtool', async () => {
+test('devices the state let go, targets not pinged, failed sweeps and rejected reloads are in /health and /metrics, and the text passes promtool', async () => {
   const f = agentFigures({
     removals: { evicted: 7, pruned: 2, notAdded: 1 },
     targets: {
@@ -178,6 +178,7 @@ test('devices the state let go, targets not pinged and failed sweeps are in /hea
       lastCycleMs: 12,
     },
     sweep: { running: false, progress: undefined, total: 2, errors: 3, skipped: 0, nextMs: 0, last: undefined },
+    reloads: { applied: 2, failed: 1, lastOk: false },
   });
   const doc = buildHealthDocument(f);
   assert.deepEqual([doc['devices_evicted'], doc['devices_pruned'], doc['devices_not_added']], [7, 2, 1]);
@@ -193,6 +194,9 @@ test('devices the state let go, targets not pinged and failed sweeps are in /hea
     'netscan_targets{state="unresolved"} 2',
     'netscan_targets{state="excluded"} 1',
     'netscan_sweep_errors_total 3',
+    'netscan_config_reloads_total 2',
+    'netscan_config_reload_failures_total 1',
+    'netscan_config_last_reload_successful 0',
   ])
     assert.ok(text.split('\n').includes(sample), sample);
   if (havePromtool) {

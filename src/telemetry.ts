@@ -57,7 +57,8 @@ export interface AgentFigures {
     last: (SweepSummary & { startedMs: number }) | undefined;
   };
   shard: { index: number; count: number };
-  reloads: number;
+  /** Configuration reloads applied, reloads rejected (the running config stayed), and whether the last one applied. */
+  reloads: { applied: number; failed: number; lastOk: boolean };
 }
 
 const round = (n: number, digits = 3): number => (Number.isFinite(n) ? Math.round(n * 10 ** digits) / 10 ** digits : 0);
@@ -166,7 +167,9 @@ export function buildHealthDocument(f: AgentFigures, pressure: readonly string[]
         }
       : null,
     shard: f.shard,
-    config_reloads: f.reloads,
+    config_reloads: f.reloads.applied,
+    config_reload_failures: f.reloads.failed,
+    config_last_reload_ok: f.reloads.lastOk,
   };
 }
 
@@ -385,6 +388,17 @@ export function registerAgentMetrics(registry: Registry, figures: () => AgentFig
   counter('netscan_snmp_queries_total', 'SNMP device queries started.', (f) => f.snmp?.queriesTotal ?? 0);
   labelled('netscan_snmp_failures_total', 'Failed SNMP queries by class.', 'class', (f) => f.snmp?.failuresByClass);
   gauge('netscan_up', '1 when the agent is ready.', (f) => (f.ready.ready ? 1 : 0));
+  counter('netscan_config_reloads_total', 'Configuration reloads applied.', (f) => f.reloads.applied);
+  counter(
+    'netscan_config_reload_failures_total',
+    'Configuration reloads rejected; the running configuration stayed.',
+    (f) => f.reloads.failed,
+  );
+  gauge(
+    'netscan_config_last_reload_successful',
+    '1 when the last configuration reload applied (or none was asked for), 0 when it was rejected.',
+    (f) => (f.reloads.lastOk ? 1 : 0),
+  );
   new Gauge({
     name: 'netscan_build_info',
     help: 'Version of the agent and of Node.js it runs on; always 1.',
