@@ -236,3 +236,20 @@ test('a target whose own ping_interval is not longer than ping_timeout is warned
     'targets[0].ping_interval: is not longer than ping_timeout (2s); while the target does not answer it is probed every 3s (got "1s")',
   ]);
 });
+
+test('with shards, targets are held against max_devices by this agent share only', () => {
+  const hosts = Array.from({ length: 12 }, (_, i) => `t${i}.example`);
+  const shard = { index: 2, count: 3 };
+  const mine = hosts.filter((h) => targetInShard(h, shard)).length;
+  assert.ok(mine > 0 && mine < hosts.length, `a fixture with targets on both sides (${mine} of ${hosts.length})`);
+  const yaml = (max: number, shardLine = 'shard: {index: 2, count: 3}\n') =>
+    `max_devices: ${max}\n${shardLine}targets: [${hosts.join(', ')}]\n`;
+  // Sharding splits a fleet too large for one agent: each agent holds only what it owns.
+  assert.deepEqual(problems(yaml(mine)), []);
+  assert.deepEqual(problems(yaml(mine - 1)), [
+    `targets: has more entries for this shard (2 of 3) than max_devices (${mine - 1}) (got ${mine} of 12 targets; allowed at most ${mine - 1} targets per shard, or a larger max_devices)`,
+  ]);
+  assert.deepEqual(problems(yaml(11, '')), [
+    'targets: has more entries than max_devices (11) (got 12 targets; allowed at most 11 targets, or a larger max_devices)',
+  ]);
+});
