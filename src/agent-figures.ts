@@ -22,8 +22,8 @@ export interface FigureSources {
   ready: Readiness;
   /** The running shard setting. */
   shard: Config['shard'];
-  /** Configuration reloads applied so far. */
-  reloads: number;
+  /** Configuration reloads applied and rejected so far, and whether the last one applied. */
+  reloads: AgentFigures['reloads'];
 }
 
 /** Every figure /health, /metrics and health_metrics report, from memory (no I/O). */
@@ -45,6 +45,7 @@ export function agentFigures(src: FigureSources): AgentFigures {
     maxDevices: s.store.maxDevices,
     pingSuspended: s.store.pingSuspendedCount(),
     snmpSuspended: s.store.snmpSuspendedCount(),
+    removals: s.store.removalStats(),
     scheduler,
     reconciler: s.reconciler.stats(),
     writer,
@@ -85,6 +86,8 @@ export function healthReportPoint(f: AgentFigures, interval: HealthInterval | un
         agent_errors: f.scheduler.failuresByReason.agent_error,
         event_loop_delay_p99_ms: f.eventLoopDelayP99Ms,
         unmonitored_devices: f.reconciler.unmonitored,
+        devices_evicted: f.removals.evicted,
+        devices_not_added: f.removals.notAdded,
         snmp_suspended_devices: f.snmpSuspended,
         effective_ping_interval_ms: f.scheduler.effectiveIntervalMs,
         skipped_ticks: f.scheduler.skippedTicksTotal,
@@ -106,8 +109,17 @@ export function statusSample(f: AgentFigures): StatusSample {
     devices: f.deviceCount,
     pingsSent: f.scheduler.pingsSentTotal,
     replies: f.scheduler.repliesTotal,
+    failures: judgedFailures(f.scheduler.failuresByReason),
     output: f.writer.state,
     spoolPoints: f.writer.spoolPoints,
     pointsDropped: f.writer.pointsDropped,
   };
+}
+
+/** Failed probes that judge the host: not those the agent spoiled, nor `dns` (a name with no address, no probe). */
+function judgedFailures(byReason: Readonly<Record<string, number>>): number {
+  let n = 0;
+  for (const [reason, count] of Object.entries(byReason))
+    if (reason !== 'agent_overloaded' && reason !== 'agent_error' && reason !== 'dns') n += count;
+  return n;
 }

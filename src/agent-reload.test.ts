@@ -196,3 +196,35 @@ test('outputs that could not start after a hand-over report influxdb_ok false an
   assert.equal(agent.readiness().ready, false);
   await settleOnClock(clock, agent.stop());
 });
+
+test('a rejected reload is counted in /health and /metrics, and the last reload says whether it applied', async (t) => {
+  const dir = tempDir(t);
+  const { logger } = captureLogger('info');
+  const clock = new FakeClock();
+  let next: () => Config = () => config(dir, { ping_interval: '2s' });
+  const agent = new Agent({
+    config: config(dir),
+    logger,
+    clock,
+    loadConfig: async () => ({ config: next(), warnings: [] }),
+  });
+  await agent.start();
+  let stopped = false;
+  t.after(async () => {
+    if (!stopped) await settleOnClock(clock, agent.stop());
+  });
+  const figures = () => {
+    const h = agent.healthDocument();
+    return [h['config_reloads'], h['config_reload_failures'], h['config_last_reload_ok']];
+  };
+  assert.deepEqual(figures(), [0, 0, true]);
+  next = () => parseConfigText('ping_interval: 5\n', { env: {} }).config;
+  assert.equal((await agent.reloadFromSource()).ok, false);
+  assert.deepEqual(figures(), [0, 1, false], 'the old config runs on, and the failure shows');
+  assert.equal(agent.config.ping_interval, 1000);
+  next = () => config(dir, { ping_interval: '2s' });
+  assert.equal((await agent.reloadFromSource()).ok, true);
+  assert.deepEqual(figures(), [1, 1, true]);
+  stopped = true;
+  await settleOnClock(clock, agent.stop());
+});

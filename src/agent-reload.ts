@@ -119,3 +119,22 @@ export async function reloadFromLoader(
     return { ok: false, problems };
   }
 }
+
+/** Reloads applied and rejected (the running config stayed), and whether the last one applied: for /health and /metrics. */
+export class ReloadTally {
+  applied = 0;
+  failed = 0;
+  lastOk = true;
+
+  /** Books the outcome of a reload asked for (SIGHUP, POST /-/reload) and passes it on. */
+  settled(r: ReloadResult): ReloadResult {
+    this.lastOk = r.ok;
+    if (!r.ok) this.failed++;
+    return r;
+  }
+
+  /** A copy of the figures. */
+  figures(): { applied: number; failed: number; lastOk: boolean } {
+    return { applied: this.applied, failed: this.failed, lastOk: this.lastOk };
+  }
+}

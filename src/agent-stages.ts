@@ -12,7 +12,7 @@ import type { DeviceStore } from '../internal/state/device-store.js';
 import type { DeviceTags } from './device-tags.js';
 import type { DiscoveryLoop } from './discovery-loop.js';
 import type { OutputSlot } from './output-slot.js';
-import type { TargetLoop } from './target-loop.js';
+import type { TargetLoop, TargetLoopDeps } from './target-loop.js';
 
 /** The stages of one running agent. */
 export interface AgentStages {
@@ -75,6 +75,20 @@ export function namingSnmpState(store: DeviceStore, series: DeviceSeries): SnmpD
     isSnmpSuspended: (ip) => store.isSnmpSuspended(ip),
     get: (ip) => store.get(ip),
     has: (ip) => store.has(ip),
+  };
+}
+
+/** Where the target loop sets a target's name and labels: the device tags, and its per-device series too. */
+export function targetTags(tags: DeviceTags, series: DeviceSeries | undefined): TargetLoopDeps['tags'] {
+  return {
+    setTarget: (ip, t) => {
+      tags.setTarget(ip, t);
+      series?.relabel(ip);
+    },
+    clearTarget: (ip) => {
+      tags.clearTarget(ip);
+      series?.relabel(ip);
+    },
   };
 }
 

@@ -21,8 +21,8 @@ import { SnmpEnricher } from '../internal/snmp/enricher.js';
 import type { SnmpSession } from '../internal/snmp/session.js';
 import { DeviceStore } from '../internal/state/device-store.js';
 import { agentFigures, healthReportPoint, statusSample } from './agent-figures.js';
-import { applyReload, prepareReload, reloadFromLoader } from './agent-reload.js';
-import { namingSnmpState, rttObserver, withoutAgent, type AgentStages } from './agent-stages.js';
+import { applyReload, prepareReload, ReloadTally, reloadFromLoader } from './agent-reload.js';
+import { namingSnmpState, rttObserver, targetTags, withoutAgent, type AgentStages } from './agent-stages.js';
 import type { Config } from './config/schema.js';
 import {
   deviceStoreOptions,
@@ -75,8 +75,9 @@ export class Agent {
   #statusLog: StatusLog | undefined;
   #abort = new AbortController();
   #memoryWarned = false;
-  #reloads = 0;
+  readonly #reloads = new ReloadTally();
   #intervals: HealthIntervals | undefined;
+  #series: DeviceSeries | undefined;
   #reloading: Promise<unknown> = Promise.resolve();
   /** True when the caller fixed the close deadline; otherwise it follows `shutdown_timeout`, reloads included. */
   readonly #closeDeadlineGiven: boolean;
@@ -185,13 +186,14 @@ export class Agent {
       afterSweep: () => this.#checkMemory(),
     });
     if (this.#stopping) discovery.halt();
+    this.#series = series;
     const targets = new TargetLoop(config, {
       clock,
       logger,
       lookup,
       devices: store,
       owns: (ip) => discovery.owns(ip),
-      tags,
+      tags: targetTags(tags, series),
       sink: tags,
       intervals: scheduler,
     });
@@ -323,7 +325,7 @@ export class Agent {
       startedMs: this.#startedMs,
       ready: this.readiness(),
       shard: this.#opts.config.shard,
-      reloads: this.#reloads,
+      reloads: this.#reloads.figures(),
     });
   }
 
@@ -351,7 +353,8 @@ export class Agent {
 
   /** Re-reads the config through `loadConfig` and applies it (SIGHUP, POST /-/reload). */
   reloadFromSource(): Promise<ReloadResult> {
-    return reloadFromLoader(this.#opts.loadConfig, (c, w) => this.reload(c, w), this.#opts.logger);
+    const settled = reloadFromLoader(this.#opts.loadConfig, (c, w) => this.reload(c, w), this.#opts.logger);
+    return settled.then((r) => this.#reloads.settled(r));
   }
 
   /**
@@ -384,13 +387,15 @@ export class Agent {
     // Prepare everything that can fail before touching what runs.
     const plan = await prepareReload(s, old, config);
     this.#applyConfig(config);
-    this.#reloads++;
+    this.#reloads.applied++;
     await applyReload(plan, {
       stages: s,
       logger,
       closeDeadlineMs: this.#opts.closeDeadlineMs,
       restartStatusLog: () => this.#startStatusLog(),
     });
+    // Labels, agent_name and reverse_dns may have changed: the per-device series take them now.
+    this.#series?.relabel();
   }
 
   #applyConfig(config: Config): void {

@@ -55,6 +55,7 @@ function figures(x: Fake): AgentFigures {
     maxDevices: 100,
     pingSuspended: 0,
     snmpSuspended: 0,
+    removals: { evicted: 0, pruned: 0, notAdded: 0 },
     scheduler,
     reconciler: { monitored: 62, unmonitored: 0 } as AgentFigures['reconciler'],
     writer,
@@ -71,7 +72,7 @@ function figures(x: Fake): AgentFigures {
     rssMb: 1,
     sweep: { running: false, progress: undefined, total: 0, errors: 0, skipped: 0, nextMs: 0, last: undefined },
     shard: { index: 0, count: 1 },
-    reloads: 0,
+    reloads: { applied: 0, failed: 0, lastOk: true },
   };
 }
 

@@ -66,3 +66,40 @@ test(
     assert.match(body, /^netscan_device_rtt_seconds_count\{ip="127\.0\.94\.1"\} [1-9]/m);
   },
 );
+
+test('per-device series follow a reload that changes labels', { timeout: 60_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'netscan-metrics-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const port = await freeLoopbackPort();
+  const yaml = (labels: Record<string, string>) =>
+    stringify({
+      networks: [{ cidr: '127.0.95.0/30', labels }],
+      icmp_discovery_interval: '1h',
+      ping_interval: '1s',
+      ping_timeout: '500ms',
+      health_check_port: port,
+      health_check_bind: '127.0.0.1',
+      prometheus: { per_device: true },
+      output_file: join(dir, 'out.lp'),
+      state_file: join(dir, 'state.json'),
+      spool_dir: join(dir, 'spool'),
+    });
+  const agent = new Agent({
+    config: parseConfigText(yaml({ site: 'a' }), { env: {} }).config,
+    logger: silentLogger(),
+  });
+  await agent.start();
+  t.after(() => agent.stop());
+  const url = `http://127.0.0.1:${agent.healthPort}/metrics`;
+  const scrape = (want: RegExp): Promise<string> =>
+    pollUntil(
+      () => fetch(url).then((r) => r.text()),
+      (b) => want.test(b),
+      { deadlineMs: 20_000, intervalMs: 250 },
+    );
+  assert.match(await scrape(/^netscan_device_up\{ip="127\.0\.95\.1",site="a"\} 1$/m), /site="a"/);
+  await agent.reload(parseConfigText(yaml({ site: 'b' }), { env: {} }).config);
+  const after = await scrape(/^netscan_device_up\{ip="127\.0\.95\.1",site="b"\} 1$/m);
+  assert.match(after, /^netscan_device_up\{ip="127\.0\.95\.1",site="b"\} 1$/m, 'the new label, at once');
+  assert.doesNotMatch(after, /site="a"/, 'no series keeps the old label');
+});

@@ -9,13 +9,14 @@ const base: StatusSample = {
   devices: 3,
   pingsSent: 0,
   replies: 0,
+  failures: 0,
   output: 'writing',
   spoolPoints: 0,
   pointsDropped: 0,
 };
 
 test('a status line gives devices, pings/s and loss over the window and the output state', () => {
-  const line = statusLine(base, { ...base, nowMs: 60_000, pingsSent: 90, replies: 81 });
+  const line = statusLine(base, { ...base, nowMs: 60_000, pingsSent: 90, replies: 81, failures: 9 });
   assert.deepEqual(line, {
     fields: { devices: 3, pings_per_s: 1.5, loss_pct: 10, output: 'writing' },
     message: 'status: 3 devices, 1.5 pings/s, 10% loss, output writing',
@@ -68,4 +69,20 @@ test('the status log writes one line per interval and none when the interval is 
   clock.advance(600_000);
   assert.equal(lines.length, 2);
   assert.equal(clock.pendingTimers(), 0);
+});
+
+test('loss counts the probes judged in the window: none still in flight, none the agent spoiled', () => {
+  // 100 sent: 90 answered, 4 timed out, 3 spoiled by an agent stall, 3 still in flight. Loss used
+  // to be 1 - 90/100 = 10%: the stalled and the unanswered-yet probes read as hosts that did not
+  // answer. Judged: 4 of 94.
+  const line = statusLine(base, { ...base, nowMs: 10_000, pingsSent: 100, replies: 90, failures: 4 });
+  assert.equal(line.fields.loss_pct, 4.3);
+  assert.equal(line.fields.pings_per_s, 10);
+  // The in-flight ones settle in the next window: they count there, and loss never goes below 0 or above 100.
+  const next = statusLine(
+    { ...base, nowMs: 10_000, pingsSent: 100, replies: 90, failures: 4 },
+    { ...base, nowMs: 20_000, pingsSent: 100, replies: 93, failures: 4 },
+  );
+  assert.equal(next.fields.loss_pct, 0);
+  assert.equal(statusLine(base, { ...base, nowMs: 1000, pingsSent: 2, failures: 2 }).fields.loss_pct, 100);
 });

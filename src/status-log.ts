@@ -11,6 +11,8 @@ export interface StatusSample {
   pingsSent: number;
   /** Replies received since start. */
   replies: number;
+  /** Probes judged failed since start (timeout, unreachable, send error): not those the agent spoiled (agent_overloaded, agent_error). */
+  failures: number;
   /** Output state: writing, spooling, buffering, idle or stopped. */
   output: string;
   /** Points in the spool now. */
@@ -25,14 +27,17 @@ export interface StatusLine {
   message: string;
 }
 
-/** The status between two samples: devices, pings/s and loss over the window, output state, and spool/drops when there are any. */
+/** The status between two samples: devices, pings/s and loss (of the probes judged) over the window, output state, and spool/drops when there are any. */
 export function statusLine(prev: StatusSample, cur: StatusSample): StatusLine {
   const seconds = Math.max(cur.nowMs - prev.nowMs, 1) / 1000;
   const sent = cur.pingsSent - prev.pingsSent;
   const replies = cur.replies - prev.replies;
+  const failures = cur.failures - prev.failures;
   const pingsPerS = Math.round((sent / seconds) * 10) / 10;
-  // Probes still in flight at the end of the window count as lost until the next one.
-  const lossPct = sent > 0 ? Math.round(Math.max(0, 1 - replies / sent) * 1000) / 10 : 0;
+  // Over the probes judged in the window: one still in flight counts in the window it settles in,
+  // and one the agent spoiled says nothing about the host (as in ping_summary).
+  const judged = replies + failures;
+  const lossPct = judged > 0 ? Math.round((failures / judged) * 1000) / 10 : 0;
   const dropped = cur.pointsDropped - prev.pointsDropped;
   const fields: Record<string, number | string> = {
     devices: cur.devices,

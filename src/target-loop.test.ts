@@ -25,11 +25,13 @@ function harness(yaml: string, table: Map<string, string[]>) {
   const tags = new DeviceTags(sink, config);
   const store = new DeviceStore({ clock, maxDevices: 100 });
   const lookups: string[] = [];
-  const lookup: LookupAll = async (host) => {
+  const lookup: LookupAll = async (host, { family }) => {
     lookups.push(host);
-    const a = table.get(host);
-    if (!a) throw Object.assign(new Error('not found'), { code: 'ENOTFOUND' });
-    return a.map((address) => ({ address, family: address.includes(':') ? 6 : 4 }));
+    const a = (table.get(host) ?? [])
+      .map((address) => ({ address, family: address.includes(':') ? 6 : 4 }))
+      .filter((x) => family === 0 || x.family === family);
+    if (a.length === 0) throw Object.assign(new Error('not found'), { code: 'ENOTFOUND' });
+    return a;
   };
   const intervals = new Map<string, number>();
   const loop = new TargetLoop(config, {
@@ -291,4 +293,77 @@ test('wired to the scheduler: a target swept too is pinged at its own ping_inter
   await loop.stop();
   await reconciler.stop();
   await scheduler.stop();
+});
+
+test('two names on one address that a reload excludes: both count as excluded, and the second is pinged once the first went and the exclusion ends', async () => {
+  const table = new Map([
+    ['a.test', ['127.0.0.30']],
+    ['b.test', ['127.0.0.30']],
+  ]);
+  const h = harness('targets: [a.test, b.test]\n', table);
+  await h.loop.start();
+  const reload = (yaml: string) => h.loop.reconfigure(parseConfigText(base + yaml, { env: {} }).config);
+  await reload('exclude: ["127.0.0.30"]\ntargets: [a.test, b.test]\n');
+  assert.deepEqual([...h.store.ips()], []);
+  assert.equal(h.loop.figures().excluded, 2, 'both names resolve into the exclusion');
+  await reload('exclude: ["127.0.0.30"]\ntargets: [b.test]\n');
+  assert.equal(h.loop.figures().excluded, 1);
+  // The exclusion ends: b.test resolves there, unchanged, so no resolution would report it again.
+  await reload('targets: [b.test]\n');
+  assert.deepEqual([...h.store.ips()], ['127.0.0.30']);
+  assert.equal(h.store.isPinned('127.0.0.30'), true);
+  assert.equal(h.tags.tagsFor('127.0.0.30').name, 'b.test');
+  assert.deepEqual(
+    { resolved: h.loop.figures().resolved, excluded: h.loop.figures().excluded },
+    { resolved: 1, excluded: 0 },
+  );
+  await h.loop.stop();
+});
+
+test('a reload that changes ip_family keeps the targets whose address stays, with their state, and moves the others', async () => {
+  const table = new Map([
+    ['v4.test', ['127.0.0.40']],
+    ['dual.test', ['fd00:1::41', '127.0.0.41']],
+  ]);
+  const h = harness('targets: [v4.test, dual.test, "127.0.0.42"]\n', table);
+  await h.loop.start();
+  assert.deepEqual([...h.store.ips()].sort(), ['127.0.0.40', '127.0.0.42', 'fd00:1::41']);
+  h.store.recordSnmpSuccess('127.0.0.40', {
+    sysName: 'sw1',
+    sysDescr: '',
+    sysObjectId: '',
+    sysLocation: '',
+    sysContact: '',
+    sysUptimeS: 1,
+    credentialId: 'c',
+  });
+  const removed: string[] = [];
+  h.store.subscribe((e) => {
+    if (e.type === 'removed') removed.push(e.ip);
+  });
+  h.clock.advance(1000);
+  await h.loop.reconfigure(
+    parseConfigText(base + 'ip_family: ipv4\ntargets: [v4.test, dual.test, "127.0.0.42"]\n', { env: {} }).config,
+  );
+  assert.deepEqual([...h.store.ips()].sort(), ['127.0.0.40', '127.0.0.41', '127.0.0.42']);
+  assert.deepEqual(removed, ['fd00:1::41'], 'only the address that moved left; the others never stopped');
+  assert.equal(h.store.get('127.0.0.40')!.snmp?.sysName, 'sw1', 'the device kept its state');
+  assert.equal(h.tags.tagsFor('127.0.0.41').name, 'dual.test');
+  await h.loop.stop();
+});
+
+test('figures count names: two names pinged on one address are both resolved, so the counts add up to configured', async () => {
+  const table = new Map([
+    ['a.test', ['127.0.0.50']],
+    ['b.test', ['127.0.0.50']],
+    ['c.test', ['127.0.0.51']],
+  ]);
+  const h = harness('exclude: ["127.0.0.51"]\ntargets: [a.test, b.test, c.test, gone.test]\n', table);
+  await h.loop.start();
+  const f = h.loop.figures();
+  assert.deepEqual(
+    { configured: f.configured, resolved: f.resolved, unresolved: f.unresolved, excluded: f.excluded },
+    { configured: 4, resolved: 2, unresolved: 1, excluded: 1 },
+  );
+  await h.loop.stop();
 });

@@ -49,7 +49,7 @@ export interface TargetLoopDeps {
 export interface TargetFigures {
   /** Targets of this agent (its shard's share of `targets`). */
   configured: number;
-  /** Targets with an address being pinged. */
+  /** Targets whose address is being pinged (two names on one address count twice). */
   resolved: number;
   /** Targets whose name does not resolve now. */
   unresolved: number;
@@ -78,7 +78,7 @@ export class TargetLoop {
   readonly #deps: TargetLoopDeps;
   readonly #log: Logger;
   #config: Config;
-  #resolver: TargetResolver;
+  readonly #resolver: TargetResolver;
   /** Labels and name per configured host. */
   #specs = new Map<string, TargetTags>();
   /** The own `ping_interval` of each configured host that has one, ms. */
@@ -102,7 +102,7 @@ export class TargetLoop {
     this.#log = deps.logger.child({ stage: 'targets' });
     this.#config = config;
     this.#exclusions = new Exclusions(config.exclude);
-    this.#resolver = this.#buildResolver(config);
+    this.#resolver = new TargetResolver({ lookup: deps.lookup, family: config.ip_family });
     this.#takeTargets(config);
   }
 
@@ -125,9 +125,10 @@ export class TargetLoop {
   reconfigure(config: Config): Promise<void> {
     const old = this.#config;
     this.#config = config;
+    // A new family: every name is looked up again now; only the addresses that change move.
     if (old.ip_family !== config.ip_family) {
-      for (const { host, ip } of this.#resolver.setHosts([])) this.#apply({ host, ip: undefined, previous: ip });
-      this.#resolver = this.#buildResolver(config);
+      this.#resolver.setFamily(config.ip_family);
+      this.#nextResolveMs = this.#deps.clock.now();
     }
     this.#takeTargets(config);
     if (JSON.stringify(old.exclude) !== JSON.stringify(config.exclude)) {
@@ -143,19 +144,21 @@ export class TargetLoop {
   /** Figures for /health and /metrics, from memory. */
   figures(): TargetFigures {
     const unresolved = [...this.#resolver.failing()].length;
+    // Names, not addresses: a name sharing an address another name holds is pinged too.
+    let resolved = 0;
+    for (const host of this.#specs.keys()) {
+      const r = this.#resolver.resolution(host);
+      if (r?.ok && this.#holders.has(r.ip)) resolved++;
+    }
     return {
       configured: this.#resolver.size,
-      resolved: this.#holders.size,
+      resolved,
       unresolved,
       excluded: this.#excluded.size,
       dnsFailures: this.#dnsFailures,
       cycles: this.#cycles,
       lastCycleMs: this.#lastCycleMs,
     };
-  }
-
-  #buildResolver(config: Config): TargetResolver {
-    return new TargetResolver({ lookup: this.#deps.lookup, family: config.ip_family });
   }
 
   #takeTargets(config: Config): void {
@@ -176,10 +179,12 @@ export class TargetLoop {
 
   /** The exclusions changed: held addresses now excluded are released, excluded ones now outside are pinged. */
   #reapplyExclusions(): void {
-    for (const [ip, host] of [...this.#holders]) {
-      if (this.#exclusions.indexOf(ip) < 0) continue;
-      this.#release(ip);
-      this.#exclude(host, ip);
+    for (const ip of [...this.#holders.keys()]) if (this.#exclusions.indexOf(ip) >= 0) this.#release(ip);
+    // Every name resolving there is excluded now, not only the one that held the address: a name
+    // left out would be counted nowhere and, its resolution unchanged, never pinged again.
+    for (const host of this.#specs.keys()) {
+      const r = this.#resolver.resolution(host);
+      if (r?.ok && !this.#excluded.has(host) && this.#exclusions.indexOf(r.ip) >= 0) this.#exclude(host, r.ip);
     }
     for (const [host, ip] of [...this.#excluded]) {
       if (this.#exclusions.indexOf(ip) >= 0) continue;

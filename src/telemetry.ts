@@ -1,16 +1,18 @@
 import type { TargetFigures } from './target-loop.js';
 import { Counter, Gauge, collectDefaultMetrics, type Registry } from 'prom-client';
 import type { HealthDocument, Readiness } from '../internal/health/health-server.js';
-import { zeroIcmpEngineStats, type IcmpEngineStats } from '../internal/icmp/engine-options.js';
-import type { IcmpPingerStats } from '../internal/icmp/pinger.js';
+import type { IcmpEngineStats } from '../internal/icmp/engine-options.js';
 import type { IcmpModeSetting, IcmpSocketInfo } from '../internal/icmp/open.js';
 import type { ReconcilerStats } from '../internal/reconcile/reconciler.js';
 import type { PingSchedulerStats } from '../internal/schedule/ping-scheduler.js';
 import type { SnmpEnricherStats } from '../internal/snmp/enricher.js';
-import type { PersistenceStats } from '../internal/state/device-store.js';
+import type { PersistenceStats, RemovalStats } from '../internal/state/device-store.js';
 import type { SweepProgress, SweepSummary } from '../internal/sweep/sweeper.js';
 import type { WriterStats } from '../internal/writer/influx-writer.js';
 import { formatDuration } from './config/duration.js';
+import { icmpHealth, registerIcmpInfo } from './telemetry-icmp.js';
+
+export { icmpHealth, icmpTotals, registerIcmpInfo } from './telemetry-icmp.js';
 
 /** Every figure the agent reports, gathered from the stages' in-memory counters. */
 export interface AgentFigures {
@@ -22,6 +24,8 @@ export interface AgentFigures {
   maxDevices: number;
   pingSuspended: number;
   snmpSuspended: number;
+  /** Devices the state let go on its own since start: evicted, pruned, discovered hosts turned away. */
+  removals: RemovalStats;
   scheduler: PingSchedulerStats;
   reconciler: ReconcilerStats;
   writer: WriterStats;
@@ -53,7 +57,8 @@ export interface AgentFigures {
     last: (SweepSummary & { startedMs: number }) | undefined;
   };
   shard: { index: number; count: number };
-  reloads: number;
+  /** Configuration reloads applied, reloads rejected (the running config stayed), and whether the last one applied. */
+  reloads: { applied: number; failed: number; lastOk: boolean };
 }
 
 const round = (n: number, digits = 3): number => (Number.isFinite(n) ? Math.round(n * 10 ** digits) / 10 ** digits : 0);
@@ -88,6 +93,9 @@ export function buildHealthDocument(f: AgentFigures, pressure: readonly string[]
     monitored_devices: f.reconciler.monitored,
     unmonitored_devices: f.reconciler.unmonitored,
     snmp_suspended_devices: f.snmpSuspended,
+    devices_evicted: f.removals.evicted,
+    devices_pruned: f.removals.pruned,
+    devices_not_added: f.removals.notAdded,
     ping_interval_ms: f.scheduler.intervalMs,
     own_interval_devices: f.scheduler.ownIntervalDevices,
     expected_pings_per_sec: round(f.scheduler.expectedPingsPerSec),
@@ -159,7 +167,9 @@ export function buildHealthDocument(f: AgentFigures, pressure: readonly string[]
         }
       : null,
     shard: f.shard,
-    config_reloads: f.reloads,
+    config_reloads: f.reloads.applied,
+    config_reload_failures: f.reloads.failed,
+    config_last_reload_ok: f.reloads.lastOk,
   };
 }
 
@@ -178,68 +188,6 @@ export function degradedReasons(f: AgentFigures, pressure: readonly string[] = [
         : `ping_rate_limit cannot ping ${s.devicesScheduled} devices every ping_interval`,
     );
   return [...out, ...pressure];
-}
-
-/**
- * The counters of both families' engines of every pinger given (the main one, a probe thread's) added up (IPv4's alone until an IPv6 target started the
- * other); family, mode and stamping come from the sockets, see {@link icmpHealth}.
- */
-export function icmpTotals(...pingers: Array<IcmpPingerStats | undefined>): IcmpEngineStats {
-  const out = zeroIcmpEngineStats('ipv4');
-  const counters = out as unknown as Record<string, number>;
-  for (const e of pingers.flatMap((s) => (s ? [s.ipv4, s.ipv6] : []))) {
-    if (!e) continue;
-    for (const [k, v] of Object.entries(e))
-      if (typeof v === 'number' && typeof counters[k] === 'number') counters[k] += v;
-  }
-  return out;
-}
-
-/**
- * The `icmp` object of `/health`: which socket kind and families run (`mode` is null until a
- * socket opened; `kernel_timestamps` is true when every open socket is stamped by the kernel),
- * then the engine counters.
- */
-export function icmpHealth(f: Pick<AgentFigures, 'icmp' | 'icmpModeSetting' | 'icmpSockets'>): Record<string, unknown> {
-  const modes = [...new Set(f.icmpSockets.map((s) => s.mode))];
-  return {
-    mode: modes.length === 0 ? null : modes.join('+'),
-    mode_setting: f.icmpModeSetting,
-    families: f.icmpSockets.map((s) => s.family),
-    kernel_timestamps: f.icmpSockets.length > 0 && f.icmpSockets.every((s) => s.kernelStamps),
-    sent: f.icmp.sent,
-    replies: f.icmp.replies,
-    timeouts: f.icmp.timeouts,
-    unreachable: f.icmp.unreachable,
-    send_errors: f.icmp.sendErrors,
-    late: f.icmp.late,
-    duplicates: f.icmp.duplicates,
-    foreign: f.icmp.foreign,
-    invalid: f.icmp.invalid,
-    in_flight: f.icmp.inFlight,
-    rcvbuf_bytes: f.icmp.rcvbufBytes,
-    socket_failures: f.icmp.socketFailures,
-    rtt_kernel: f.icmp.rttKernel,
-    rtt_userspace: f.icmp.rttUserspace,
-    tx_stamps_unpaired: f.icmp.txStampsUnpaired,
-  };
-}
-
-/**
- * Registers `netscan_icmp_info{mode,family,kernel_timestamps}` (1 per open socket) on `registry`;
- * `sockets` is read at scrape time.
- */
-export function registerIcmpInfo(registry: Registry, sockets: () => readonly IcmpSocketInfo[]): void {
-  new Gauge({
-    name: 'netscan_icmp_info',
-    help: 'ICMP socket in use per address family: kind (raw or dgram) and kernel timestamping; always 1.',
-    labelNames: ['mode', 'family', 'kernel_timestamps'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const s of sockets()) this.labels(s.mode, s.family, String(s.kernelStamps)).set(1);
-    },
-  });
 }
 
 /**
@@ -308,6 +256,21 @@ export function registerAgentMetrics(registry: Registry, figures: () => AgentFig
   );
   gauge('netscan_devices_ping_suspended', 'Devices whose ping circuit breaker is open.', (f) => f.pingSuspended);
   gauge('netscan_devices_snmp_suspended', 'Devices whose SNMP circuit breaker is open.', (f) => f.snmpSuspended);
+  counter(
+    'netscan_devices_evicted_total',
+    'Devices evicted from the state to make room for a newly discovered one (max_devices reached).',
+    (f) => f.removals.evicted,
+  );
+  counter(
+    'netscan_devices_pruned_total',
+    'Devices removed from the state after prune_after without being seen.',
+    (f) => f.removals.pruned,
+  );
+  counter(
+    'netscan_devices_not_added_total',
+    'Discovered hosts not added because the state was full of configured targets.',
+    (f) => f.removals.notAdded,
+  );
   counter('netscan_pings_sent_total', 'Monitoring echo requests sent.', (f) => f.scheduler.pingsSentTotal);
   counter('netscan_ping_replies_total', 'Monitoring echo replies received.', (f) => f.scheduler.repliesTotal);
   labelled(
@@ -371,6 +334,22 @@ export function registerAgentMetrics(registry: Registry, figures: () => AgentFig
   gauge('netscan_spool_bytes', 'Bytes in the durable spool.', (f) => f.writer.spoolBytes);
   gauge('netscan_output_ok', '1 when the last write succeeded (Go influxdb_ok).', (f) => (f.outputOk ? 1 : 0));
   counter('netscan_sweeps_total', 'Discovery sweeps completed.', (f) => f.sweep.total);
+  counter('netscan_sweep_errors_total', 'Discovery sweeps that failed.', (f) => f.sweep.errors);
+  new Gauge({
+    name: 'netscan_targets',
+    help: "This agent's configured targets (configured), and how many are pinged now (resolved), do not resolve (unresolved) or resolve into an exclude entry (excluded).",
+    labelNames: ['state'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const t = get().targets;
+      if (!t) return;
+      this.labels('configured').set(t.configured);
+      this.labels('resolved').set(t.resolved);
+      this.labels('unresolved').set(t.unresolved);
+      this.labels('excluded').set(t.excluded);
+    },
+  });
   gauge('netscan_last_sweep_alive', 'Hosts that answered the last sweep.', (f) => f.sweep.last?.alive ?? 0);
   gauge(
     'netscan_last_sweep_duration_seconds',
@@ -409,6 +388,17 @@ export function registerAgentMetrics(registry: Registry, figures: () => AgentFig
   counter('netscan_snmp_queries_total', 'SNMP device queries started.', (f) => f.snmp?.queriesTotal ?? 0);
   labelled('netscan_snmp_failures_total', 'Failed SNMP queries by class.', 'class', (f) => f.snmp?.failuresByClass);
   gauge('netscan_up', '1 when the agent is ready.', (f) => (f.ready.ready ? 1 : 0));
+  counter('netscan_config_reloads_total', 'Configuration reloads applied.', (f) => f.reloads.applied);
+  counter(
+    'netscan_config_reload_failures_total',
+    'Configuration reloads rejected; the running configuration stayed.',
+    (f) => f.reloads.failed,
+  );
+  gauge(
+    'netscan_config_last_reload_successful',
+    '1 when the last configuration reload applied (or none was asked for), 0 when it was rejected.',
+    (f) => (f.reloads.lastOk ? 1 : 0),
+  );
   new Gauge({
     name: 'netscan_build_info',
     help: 'Version of the agent and of Node.js it runs on; always 1.',

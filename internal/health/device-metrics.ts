@@ -58,6 +58,11 @@ export class DeviceMetrics {
     return this.#slots.has(ip);
   }
 
+  /** The addresses with series. */
+  ips(): IterableIterator<string> {
+    return this.#slots.keys();
+  }
+
   /** Records one probe outcome of `ip`: counts a send, and on success a reply and its RTT. */
   observe(ip: string, ok: boolean, rttMs: number): void {
     const i = this.#slot(ip);
@@ -182,7 +187,8 @@ function infoText(base: string, d: DeviceLabels): string {
   return s;
 }
 
-const usableLabel = (k: string): boolean =>
+/** Whether a configured label can be a label of the per-device series (`ip`, `name` and `le` are taken); the config check warns about the others. */
+export const usableLabel = (k: string): boolean =>
   k !== 'ip' && k !== 'name' && k !== 'le' && LABEL_NAME.test(k) && !k.startsWith('__');
 
 function labelText(ip: string, d: DeviceLabels): string {

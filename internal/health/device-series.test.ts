@@ -142,3 +142,18 @@ test("a target's name and the configured labels label its series; SNMP's sysName
     'netscan_device_up{ip="127.0.0.2",name="snmp-b",role="edge"} 1',
   ]);
 });
+
+test('relabel takes a device name and labels afresh and keeps its counts; unknown devices get no series', () => {
+  const labels = new Map<string, Record<string, string>>([[A, { name: 'old.test', site: 'a' }]]);
+  const series = new DeviceSeries({ devices: { get: () => undefined }, labelsOf: (ip) => labels.get(ip) });
+  series.probed({ ok: true, ip: A, rttMs: 1, sentAtMs: T0 });
+  assert.match(series.render(), /^netscan_device_pings_sent_total\{ip="127\.0\.0\.1",name="old\.test",site="a"\} 1$/m);
+  labels.set(A, { name: 'new.test', site: 'b' });
+  series.relabel(A);
+  series.relabel(B);
+  assert.match(series.render(), /^netscan_device_pings_sent_total\{ip="127\.0\.0\.1",name="new\.test",site="b"\} 1$/m);
+  assert.doesNotMatch(series.render(), /old\.test|127\.0\.0\.2/);
+  labels.set(A, {});
+  series.relabel();
+  assert.match(series.render(), /^netscan_device_pings_sent_total\{ip="127\.0\.0\.1"\} 1$/m);
+});

@@ -59,6 +59,15 @@ export class DeviceSeries {
     if (this.#metrics.has(ip)) this.#metrics.setLabels(ip, this.#identity(ip, info));
   }
 
+  /**
+   * Takes the name and labels of `ip` (every device when absent) afresh, keeping the counts: after
+   * a reload changed labels, or a target name moved to another address.
+   */
+  relabel(ip?: string): void {
+    for (const d of ip === undefined ? [...this.#metrics.ips()] : this.#metrics.has(ip) ? [ip] : [])
+      this.#metrics.setLabels(d, this.#identity(d, this.#opts.devices.get(d)?.snmp));
+  }
+
   /** The text exposition of every per-device series. */
   render(): string {
     return this.#metrics.render();

@@ -287,6 +287,10 @@ export interface HealthExtraValues {
   send_lag_p99_ms?: number;
   /** Largest send lag over the last health interval, ms (float; omitted without sends). */
   send_lag_max_ms?: number;
+  /** Devices evicted from the state to make room (max_devices reached), since start (unsigned). */
+  devices_evicted?: number;
+  /** Discovered hosts not added because the state was full of targets, since start (unsigned). */
+  devices_not_added?: number;
 }
 
 /**
@@ -296,7 +300,7 @@ export interface HealthExtraValues {
  * `influxdb_failed_batches`, `pings_sent_total` unsigned. New: counters `points_written`,
  * `points_dropped`, `points_spooled`, `write_errors_{retry,throttle,split,drop,config}` unsigned;
  * gauges `spool_bytes`, `spool_points`, `queue_depth` integer; with `extra`: `agent_overloaded`,
- * `agent_errors`, `skipped_ticks`, `missed_slots`, `late_sends` unsigned, `unmonitored_devices`, `snmp_suspended_devices`, `snmp_enriched_devices`
+ * `agent_errors`, `skipped_ticks`, `missed_slots`, `late_sends`, `devices_evicted`, `devices_not_added` unsigned, `unmonitored_devices`, `snmp_suspended_devices`, `snmp_enriched_devices`
  * integer, `effective_ping_interval_ms`, `event_loop_delay_p99_ms`, `send_lag_p99_ms`, `send_lag_max_ms` (over the
  * last health interval) float.
  */
@@ -349,6 +353,8 @@ function extraFields(x: HealthExtraValues): Record<string, FieldValue> {
     fields.event_loop_delay_p99_ms = field.float(x.event_loop_delay_p99_ms);
   if (x.missed_slots !== undefined) fields.missed_slots = field.uint(x.missed_slots);
   if (x.late_sends !== undefined) fields.late_sends = field.uint(x.late_sends);
+  if (x.devices_evicted !== undefined) fields.devices_evicted = field.uint(x.devices_evicted);
+  if (x.devices_not_added !== undefined) fields.devices_not_added = field.uint(x.devices_not_added);
   for (const k of ['send_lag_p99_ms', 'send_lag_max_ms'] as const) {
     const v = x[k];
     if (v !== undefined && Number.isFinite(v)) fields[k] = field.float(v);

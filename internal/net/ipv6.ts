@@ -144,6 +144,16 @@ export function canonicalIp(text: string): string | undefined {
 }
 
 /**
+ * The address a host is pinged at: {@link canonicalIp}, except that an IPv4-mapped IPv6 address
+ * (`::ffff:a.b.c.d`, RFC 4291 section 2.5.5.2) is the IPv4 address it carries. ICMPv6 cannot reach
+ * a mapped address (the kernel answers ENETUNREACH), and the IPv4 host it names is one device.
+ */
+export function hostIp(text: string): string | undefined {
+  const ip = canonicalIp(text);
+  return ip !== undefined && ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
+}
+
+/**
  * Writes `text` as address bytes into `out` at `offset` (4 bytes for IPv4, 16 for IPv6); returns
  * the family, or undefined when `text` is not an address.
  */

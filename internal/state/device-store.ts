@@ -8,7 +8,7 @@ import { loadRestored, StorePersistence, type PersistenceStats } from './store-p
 import { DeviceSlots } from './device-slots.js';
 import { StoreBreakers } from './store-breakers.js';
 import { copySnmpInfo, deviceView } from './device-view.js';
-import { StoreRetention } from './store-retention.js';
+import { StoreRetention, type RemovalStats } from './store-retention.js';
 import { StoreLifecycle } from './store-lifecycle.js';
 
 const MINUTE_MS = 60_000;
@@ -62,6 +62,7 @@ const KNOWN: MarkSeenResult = Object.freeze({ added: false, evicted: undefined }
 const ADDED: MarkSeenResult = Object.freeze({ added: true, evicted: undefined });
 
 export type { PersistenceStats } from './store-persistence.js';
+export type { RemovalStats } from './store-retention.js';
 
 let quiet: Logger | undefined;
 const quietLogger = (): Logger => (quiet ??= createLogger({ level: 'silent' }));
@@ -183,7 +184,7 @@ export class DeviceStore {
     let evicted: string | undefined;
     if (slots.size >= this.#opts.maxDevices) {
       const victim = this.#retention.evictable();
-      // Every device is pinned: a configured target outranks a newly discovered host.
+      // Every device is pinned: a configured target outranks a newly discovered host (counted).
       if (victim < 0) return KNOWN;
       evicted = slots.ip(victim);
       this.#delete(victim, 'evicted');
@@ -407,6 +408,11 @@ export class DeviceStore {
     return this.#persistence.stats();
   }
 
+  /** Devices evicted, pruned, and discovered hosts turned away since start (a copy). */
+  removalStats(): RemovalStats {
+    return this.#retention.stats();
+  }
+
   // ---------------------------------------------------------------- internals
 
   // Every read of time goes through here so a wall clock stepping back is noticed once.
@@ -443,6 +449,7 @@ export class DeviceStore {
     const slots = this.#slots;
     this.#breakers.untrack(s);
     if (this.#events.listening) this.#events.push({ type: 'removed', ip: slots.ip(s), cause });
+    this.#retention.removed(cause);
     slots.remove(s);
   }
 }

@@ -24,6 +24,14 @@ export interface PersistenceStats {
   lastBytes: number;
   /** Wall duration of the last successful snapshot in ms. */
   lastDurationMs: number;
+  /** Devices restored from the state file at start. */
+  restored: number;
+  /** Devices of the state file left out at start because max_devices was reached (the least recently seen). */
+  restoreDropped: number;
+  /** Unusable or repeated device entries of the state file, left out at start. */
+  restoreSkipped: number;
+  /** Why the state file was not restored (`missing`, `truncated`, `corrupt`, `unsupported_version`, `unreadable`); null when it was, or none is configured. */
+  restoreProblem: string | null;
 }
 
 /** What {@link StorePersistence} needs from the store it saves and restores. */
@@ -85,6 +93,10 @@ export class StorePersistence {
     lastCount: 0,
     lastBytes: 0,
     lastDurationMs: 0,
+    restored: 0,
+    restoreDropped: 0,
+    restoreSkipped: 0,
+    restoreProblem: null,
   };
 
   constructor(opts: StorePersistenceOptions) {
@@ -113,6 +125,7 @@ export class StorePersistence {
     try {
       const snap = await readStateFile(this.#opts.fs, path);
       devices = snap.devices;
+      this.#stats.restoreSkipped = snap.skipped;
       if (snap.skipped > 0) {
         log.warn(
           { path, skipped: snap.skipped, first_reason: snap.firstSkipReason },
@@ -122,9 +135,11 @@ export class StorePersistence {
     } catch (err) {
       if (!(err instanceof StateFileError)) {
         // EACCES, EIO, EISDIR...: the file may be fine; leave it alone (the next snapshot replaces it).
+        this.#stats.restoreProblem = 'unreadable';
         log.warn({ err, path }, 'state file could not be read, starting with no devices');
         return;
       }
+      this.#stats.restoreProblem = err.problem;
       if (err.problem === 'missing') {
         log.warn({ path }, 'no state file yet, starting with no devices');
         return;
@@ -142,6 +157,8 @@ export class StorePersistence {
       return;
     }
     const { restored, dropped } = this.#opts.store.load(devices);
+    this.#stats.restored = restored;
+    this.#stats.restoreDropped = dropped;
     log.info(
       {
         path,

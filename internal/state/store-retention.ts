@@ -1,5 +1,6 @@
 import type { Clock, TimerHandle } from '../clock/clock.js';
 import type { Logger } from '../log/log.js';
+import type { RemovalCause } from '../model/device.js';
 import type { DeviceSlots } from './device-slots.js';
 import { nextDueMs } from './store-persistence.js';
 
@@ -21,6 +22,16 @@ export interface StoreRetentionOptions {
   prune: (olderThanMs: number) => string[];
 }
 
+/** Devices the store let go on its own since start (a removal asked for is not counted). */
+export interface RemovalStats {
+  /** Devices evicted to make room for a newly discovered one (max_devices reached). */
+  evicted: number;
+  /** Devices removed by pruning (not seen for prune_after). */
+  pruned: number;
+  /** Newly discovered hosts not added because every device in a full store was a pinned target. */
+  notAdded: number;
+}
+
 /**
  * Which devices the device store keeps: the pinned set (configured targets, never evicted or
  * pruned), the choice of eviction victim, and pruning of devices not seen for a while, once per
@@ -34,6 +45,7 @@ export class StoreRetention {
   #orderedByLastSeen = true;
   #running = false;
   #timer: TimerHandle | undefined = undefined;
+  readonly #removals: RemovalStats = { evicted: 0, pruned: 0, notAdded: 0 };
 
   constructor(opts: StoreRetentionOptions) {
     this.#opts = opts;
@@ -54,13 +66,28 @@ export class StoreRetention {
     return this.#pinned.has(ip);
   }
 
-  /** The least recently seen device that is not pinned, or -1. O(pinned devices older than it). */
+  /**
+   * The least recently seen device that is not pinned, for a new device to take its place; -1 when
+   * every device is pinned, and the new device is counted as turned away. O(pinned devices older than it).
+   */
   evictable(): number {
     const slots = this.#opts.slots;
     let s = slots.oldest;
     if (this.#pinned.size === 0) return s;
     while (s >= 0 && this.#pinned.has(slots.ip(s))) s = slots.newer(s);
+    if (s < 0) this.#removals.notAdded++;
     return s;
+  }
+
+  /** Counts a device the store removed; only evictions and prunes are counted. */
+  removed(cause: RemovalCause): void {
+    if (cause === 'evicted') this.#removals.evicted++;
+    else if (cause === 'pruned') this.#removals.pruned++;
+  }
+
+  /** Devices evicted, pruned, and discovered hosts turned away since start (a copy). */
+  stats(): RemovalStats {
+    return { ...this.#removals };
   }
 
   /**

@@ -1,6 +1,6 @@
 import { parseIpv4 } from '../model/ipv4.js';
 import { ipv6ToBigInt, parseIpv6BigInt } from '../sweep/cidr6.js';
-import { parseIpv6 } from '../net/ipv6.js';
+import { hostIp, parseIpv6 } from '../net/ipv6.js';
 import { addressHash128, addressHash32, type Shard } from '../sweep/shard.js';
 import { buildSweepSpace, parseTarget, type AddressSpec, type SweepSpace } from '../sweep/targets.js';
 import { fmix32, fnv1a32 } from '../hash/hash.js';
@@ -80,7 +80,8 @@ export class Exclusions {
  */
 export function targetInShard(host: string, shard: Shard): boolean {
   if (shard.count <= 1) return true;
-  const v4 = parseIpv4(host);
+  // An IPv4-mapped address is pinged as its IPv4 address: it belongs where that address does.
+  const v4 = parseIpv4(hostIp(host) ?? host);
   if (v4 !== undefined) return addressHash32(v4) % shard.count === shard.index;
   const v6 = parseIpv6(host);
   if (v6 !== undefined) return addressHash128(v6) % shard.count === shard.index;

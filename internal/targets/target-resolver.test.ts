@@ -103,3 +103,15 @@ test('resolving no hosts ends at once with no change', async () => {
   const r = new TargetResolver({ lookup: fakeLookup(new Map()), concurrency: 1 });
   assert.deepEqual(await r.resolveAll([]), []);
 });
+
+test('an IPv4-mapped address (::ffff:a.b.c.d), written or resolved, is pinged as the IPv4 address it carries', async () => {
+  // ICMPv6 cannot reach a mapped address (the kernel answers ENETUNREACH): pinging it as given
+  // reported a live IPv4 host down forever.
+  const table = new Map([['mapped.test', ['::ffff:127.0.0.6']]]);
+  for (const family of ['auto', 'ipv6'] as const) {
+    const r = new TargetResolver({ lookup: fakeLookup(table), family });
+    r.setHosts(['::ffff:127.0.0.5', '::FFFF:7f00:7', 'mapped.test']);
+    const ips = (await r.resolveAll()).map((c) => c.ip).sort();
+    assert.deepEqual(ips, ['127.0.0.5', '127.0.0.6', '127.0.0.7'], family);
+  }
+});

@@ -1,5 +1,5 @@
 import { OptionChecks } from '../errors/option-checks.js';
-import { canonicalIp } from '../net/ipv6.js';
+import { hostIp } from '../net/ipv6.js';
 
 /** The system resolver's call shape: `dns.promises.lookup(host, { all: true, family })`. */
 export type LookupAll = (
@@ -42,12 +42,12 @@ const familyNumber = { auto: 0, ipv4: 4, ipv6: 6 } as const;
 
 /**
  * Resolves configured targets to the one address each is pinged at. Addresses are taken as they
- * are (canonicalised, no lookup); names go through the system resolver, which reports no TTL, so
+ * are (canonicalised, an IPv4-mapped one as its IPv4 address; no lookup); names go through the system resolver, which reports no TTL, so
  * the caller re-resolves on its own schedule. Holds the current answer per target and reports only
  * what changed. A lookup that fails is an answer too (`ok: false`), never an exception.
  */
 export class TargetResolver {
-  readonly #opts: TargetResolverOptions;
+  #opts: TargetResolverOptions;
   readonly #current = new Map<string, Resolution>();
   #hosts = new Set<string>();
 
@@ -58,6 +58,15 @@ export class TargetResolver {
       .oneOf('family', this.#opts.family, Object.keys(familyNumber))
       .integer('concurrency', this.#opts.concurrency, 1)
       .throwIfAny();
+  }
+
+  /**
+   * Takes names' addresses from `family` from the next lookup on; the current answers stand until
+   * then, so a target whose address stays is no change (addresses given literally never change).
+   */
+  setFamily(family: IpFamilyChoice): void {
+    new OptionChecks('targets').oneOf('family', family, Object.keys(familyNumber)).throwIfAny();
+    this.#opts = { ...this.#opts, family };
   }
 
   /** Number of configured targets. */
@@ -128,12 +137,12 @@ export class TargetResolver {
   }
 
   async #resolve(host: string): Promise<Resolution> {
-    const literal = canonicalIp(host);
+    const literal = hostIp(host);
     if (literal !== undefined) return { ok: true, ip: literal };
     try {
       const answers = await this.#opts.lookup(host, { all: true, family: familyNumber[this.#opts.family] });
       for (const a of answers) {
-        const ip = canonicalIp(a.address);
+        const ip = hostIp(a.address);
         if (ip !== undefined) return { ok: true, ip };
       }
       return { ok: false, error: 'ENODATA' };

@@ -432,6 +432,16 @@ test('max_buffer_points below 2 x influxdb.batch_size is refused, naming both nu
   assert.deepEqual(problems(`${base}max_buffer_points: 1000\n`), [], 'without influxdb the batch size does not apply');
 });
 
+test('max_buffer_points below 2 x the batch_size of an outputs entry is refused too (each output has a buffer that size)', () => {
+  const outputs =
+    'outputs: [{name: a, url: "http://127.0.0.1:8086", token: t, org: o, bucket: b, batch_size: 500},' +
+    ' {name: b, url: "http://127.0.0.1:8087", token: t, org: o, bucket: b, batch_size: 5000}]\n';
+  assert.deepEqual(problems(`${base}${outputs}max_buffer_points: 1000\n`), [
+    'max_buffer_points: must be at least 2 x outputs[1].batch_size (5000): one batch is sent while the next one fills, or points are dropped (got 1000; allowed >= 10000, or a smaller outputs[1].batch_size)',
+  ]);
+  assert.deepEqual(problems(`${base}${outputs}max_buffer_points: 10000\n`), []);
+});
+
 test("max_buffer_points below one flush_interval of the networks' devices is warned about with the numbers", () => {
   const fleet =
     'networks: ["127.0.0.0/22"]\nicmp_discovery_interval: 5m\nping_interval: 1s\nping_rate_limit: 20000\nping_burst_limit: 20000\n';
@@ -504,6 +514,29 @@ test('YAML syntax errors and empty files are config errors', () => {
 test('shard settings come from the environment, including a StatefulSet pod name', () => {
   const { config } = parseConfigText(base, { env: { NETSCAN_SHARD_INDEX: 'netscan-3', NETSCAN_SHARD_COUNT: '4' } });
   assert.deepEqual(config.shard, { index: 3, count: 4 });
+});
+
+test('a bad shard value from the environment is reported under the variable that set it', () => {
+  // The file has no shard section: an error naming only shard.index sent the operator to the wrong place.
+  assert.deepEqual(problems(base, { NETSCAN_SHARD_INDEX: 'web-x', NETSCAN_SHARD_COUNT: '3' }), [
+    'shard.index (from NETSCAN_SHARD_INDEX): must be a number, not a string (got "web-x"; allowed an integer from 0 to 65535)',
+  ]);
+  assert.deepEqual(problems(base, { NETSCAN_SHARD_INDEX: 'netscan-5', NETSCAN_SHARD_COUNT: '3' }), [
+    'shard.index (from NETSCAN_SHARD_INDEX): must be less than shard.count (got 5; allowed 0 to 2)',
+  ]);
+  assert.deepEqual(
+    problems(
+      `${base}shard: {index: 1}
+`,
+      { NETSCAN_SHARD_COUNT: '0' },
+    ),
+    ['shard.count (from NETSCAN_SHARD_COUNT): must be between 1 and 65536 (got 0; allowed an integer from 1 to 65536)'],
+  );
+  assert.deepEqual(
+    problems(`${base}shard: {index: 4, count: 3}
+`),
+    ['shard.index: must be less than shard.count (got 4; allowed 0 to 2)'],
+  );
 });
 
 test('relative paths resolve against the config file directory', async () => {

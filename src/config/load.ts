@@ -63,13 +63,14 @@ export function parseConfigText(text: string, opts: ParseConfigOptions): LoadedC
     ]);
   const rawObj = raw as Record<string, unknown>;
   expandPaths(rawObj, opts.env);
-  applyShardEnv(rawObj, opts.env);
+  const fromEnv = applyShardEnv(rawObj, opts.env);
 
   const parsed = configSchema.safeParse(rawObj);
   const errors = parsed.success ? [] : parsed.error.issues.flatMap((iss) => formatIssue(iss, rawObj));
   const findings = semanticChecks(rawObj, parsed.success ? parsed.data : undefined);
   errors.push(...findings.errors);
-  if (errors.length > 0 || !parsed.success) throw new ConfigError(dedupe(errors), { warnings: findings.warnings });
+  if (errors.length > 0 || !parsed.success)
+    throw new ConfigError(dedupe(errors.map((e) => namingEnv(e, fromEnv))), { warnings: findings.warnings });
   const base = source === '<inline>' ? process.cwd() : dirname(source);
   return { config: resolvePaths(parsed.data, base), warnings: findings.warnings, source };
 }
@@ -168,21 +169,34 @@ function visit(node: unknown, parts: string[], env: Env): void {
  * a name ending in one (a StatefulSet pod name such as `netscan-3`), so a manifest can pass the
  * pod name straight through.
  */
-function applyShardEnv(raw: Record<string, unknown>, env: Env): void {
+function applyShardEnv(raw: Record<string, unknown>, env: Env): Map<string, string> {
+  const from = new Map<string, string>();
   const idx = env.NETSCAN_SHARD_INDEX;
   const count = env.NETSCAN_SHARD_COUNT;
-  if (idx === undefined && count === undefined) return;
+  if (idx === undefined && count === undefined) return from;
   // A `shard` that is not a mapping is left for the schema to report, not hidden by the override.
   if (raw.shard !== undefined && (raw.shard === null || typeof raw.shard !== 'object' || Array.isArray(raw.shard)))
-    return;
+    return from;
   const shard = { ...((raw.shard as Record<string, unknown> | undefined) ?? {}) };
   if (idx !== undefined && idx !== '') {
     // A number, or a name ending in -<number> (a StatefulSet pod name); anything else is reported as given.
     const m = /^(?:.+-)?(\d+)$/.exec(idx);
     shard.index = m ? Number(m[1]) : idx;
+    from.set('shard.index', 'NETSCAN_SHARD_INDEX');
   }
-  if (count !== undefined && count !== '') shard.count = /^\d+$/.test(count) ? Number(count) : count;
+  if (count !== undefined && count !== '') {
+    shard.count = /^\d+$/.test(count) ? Number(count) : count;
+    from.set('shard.count', 'NETSCAN_SHARD_COUNT');
+  }
   raw.shard = shard;
+  return from;
+}
+
+/** A problem with a key the environment set names the variable too: the file may not even have the key. */
+function namingEnv(problem: string, fromEnv: ReadonlyMap<string, string>): string {
+  for (const [key, name] of fromEnv)
+    if (problem.startsWith(`${key}: `)) return `${key} (from ${name})${problem.slice(key.length)}`;
+  return problem;
 }
 
 function resolvePaths(cfg: Config, base: string): Config {

@@ -109,8 +109,8 @@ function bool() {
   return z.boolean({ error: (iss) => msg(`must be true or false, not ${JSON.stringify(iss.input)}`, 'true or false') });
 }
 
-/** An IPv4 CIDR such as 127.0.0.0/24 (checked further in validate-networks.ts). */
-const cidrList = z.array(str('an IPv4 CIDR such as "127.0.0.0/24"'), {
+/** An IPv4 CIDR such as 127.0.0.0/24 (checked further in validate-networks.ts); trimmed, as the checks read it. */
+const cidrList = z.array(str('an IPv4 CIDR such as "127.0.0.0/24"').trim(), {
   error: (iss) => msg(`must be a list of CIDR strings, not a ${typeName(iss.input)}`, 'a YAML list of CIDRs'),
 });
 
@@ -130,7 +130,11 @@ const labelMap = z.record(z.string(), str('a string (quote numbers and booleans)
 const networkEntry = z.preprocess(
   (v) => (typeof v === 'string' ? { cidr: v } : v),
   z.strictObject(
-    { cidr: str('an IPv4 CIDR such as "127.0.0.0/24" or an IPv6 prefix up to /112'), labels: labelMap.default({}) },
+    {
+      // Trimmed as the checks read it: the sweep refuses " 127.0.0.0/24" at every sweep.
+      cidr: str('an IPv4 CIDR such as "127.0.0.0/24" or an IPv6 prefix up to /112').trim(),
+      labels: labelMap.default({}),
+    },
     {
       error: (iss) =>
         msg(
@@ -147,7 +151,7 @@ const targetEntry = z.preprocess(
   z.strictObject(
     {
       /** Host name (resolved through the system resolver) or IPv4/IPv6 address. */
-      host: str('a host name or an IPv4 or IPv6 address'),
+      host: str('a host name or an IPv4 or IPv6 address').trim(),
       labels: labelMap.default({}),
       /** The target's own ping period, with the limits of the global `ping_interval`; absent = the global one. */
       ping_interval: duration(SECOND).optional(),

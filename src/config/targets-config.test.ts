@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { ConfigError } from '../../internal/errors/errors.js';
 import { parseConfigText } from './load.js';
 import { targetInShard } from '../../internal/targets/address-match.js';
+import { parseTarget } from '../../internal/sweep/targets.js';
 
 // Validation fixtures only: nothing below is resolved or pinged.
 const base = 'icmp_discovery_interval: 5m\nping_interval: 5s\nping_rate_limit: 20000\nping_burst_limit: 20000\n';
@@ -142,7 +143,8 @@ test('a literal target inside an exclude entry is an error naming both, reported
 
 test('the rate warning counts each target at its own ping_interval', () => {
   const warningsOf = (yaml: string): readonly string[] =>
-    parseConfigText('icmp_discovery_interval: 5m\nping_interval: 5s\n' + yaml, { env: {} }).warnings;
+    parseConfigText('icmp_discovery_interval: 5m\nping_interval: 5s\nping_timeout: 500ms\n' + yaml, { env: {} })
+      .warnings;
   const targets =
     'targets: [a.example, {host: b.example, ping_interval: 1s}, {host: c.example, ping_interval: 100s}]\n';
   assert.deepEqual(warningsOf('ping_rate_limit: 2\nping_burst_limit: 10\n' + targets), []);
@@ -157,7 +159,7 @@ test('with shards, the rate warning counts only the targets this agent owns', ()
   const mine = hosts.filter((h) => targetInShard(h, shard)).length;
   assert.ok(mine > 0 && mine < hosts.length, `a fixture with targets on both sides (${mine} of ${hosts.length})`);
   const yaml = (shardLine: string, limit: number): string =>
-    `icmp_discovery_interval: 5m\nping_interval: 5s\nping_rate_limit: ${limit}\nping_burst_limit: 100\n${shardLine}` +
+    `icmp_discovery_interval: 5m\nping_interval: 5s\nping_timeout: 500ms\nping_rate_limit: ${limit}\nping_burst_limit: 100\n${shardLine}` +
     `targets: [${hosts.map((h) => `{host: ${h}, ping_interval: 1s}`).join(', ')}]\n`;
   // Unsharded, every target counts: 12 pings/s against a limit of `mine`.
   assert.deepEqual(parseConfigText(yaml('', mine), { env: {} }).warnings, [
@@ -168,5 +170,86 @@ test('with shards, the rate warning counts only the targets this agent owns', ()
   assert.deepEqual(parseConfigText(yaml(sharded, mine), { env: {} }).warnings, []);
   assert.deepEqual(parseConfigText(yaml(sharded, mine - 0.5), { env: {} }).warnings, [
     `ping_rate_limit: cannot serve ${mine} targets at their own ping_interval (${mine} pings/s) and up to 0 other devices at ping_interval 5s; beyond that every interval stretches (got ${mine - 0.5}; allowed >= ${mine})`,
+  ]);
+});
+
+test('an IPv4-mapped target is its IPv4 address: a repeat, an exclusion and a mapped network or exclude entry are reported', () => {
+  const yaml =
+    'networks: ["::ffff:127.0.3.0/120"]\nexclude: ["127.0.0.0/24", "::ffff:127.0.4.0/120"]\n' +
+    'targets: ["127.0.2.1", "::ffff:127.0.2.1", "::ffff:127.0.0.9"]\n';
+  assert.deepEqual(problems(yaml), [
+    'networks[0]: is an IPv4-mapped IPv6 prefix, which ICMPv6 cannot reach; write it as the IPv4 network 127.0.3.0/24 (got "::ffff:127.0.3.0/120"; allowed an IPv4 CIDR, or an IPv6 prefix outside ::ffff:0:0/96)',
+    'exclude[1]: is an IPv4-mapped IPv6 prefix, which excludes no IPv4 address; write it as the IPv4 network 127.0.4.0/24 (got "::ffff:127.0.4.0/120"; allowed an IPv4 CIDR, or an IPv6 prefix outside ::ffff:0:0/96)',
+    'targets[1]: repeats targets[0] (got "::ffff:127.0.2.1"; allowed each host once)',
+    'targets[2]: 127.0.0.9 is inside exclude[0] ("127.0.0.0/24"), so it would never be pinged (got "::ffff:127.0.0.9"; allowed an address outside every exclude entry: remove targets[2] or exclude[0])',
+  ]);
+  // A mapped target belongs to the shard of its IPv4 address, as the sweep would place it.
+  for (let index = 0; index < 4; index++)
+    for (let i = 0; i < 32; i++)
+      assert.equal(
+        targetInShard(`::ffff:127.0.2.${i}`, { index, count: 4 }),
+        targetInShard(`127.0.2.${i}`, { index, count: 4 }),
+      );
+});
+
+test('networks, exclude and targets come out trimmed, as the checks read them', () => {
+  // Quoted YAML keeps the spaces: the checks trimmed them and accepted the entry, the agent did
+  // not, so the sweep refused " 127.0.0.0/24" at every run and "127.0.1.1 " never resolved.
+  const { config } = parseConfigText(
+    base +
+      'networks: [" 127.0.0.0/24", {cidr: "127.0.8.0/24\\t"}]\nexclude: ["127.0.0.5 "]\ntargets: [" 127.0.1.1", {host: "localhost "}]\n',
+    { env: {} },
+  );
+  assert.deepEqual(
+    config.networks.map((n) => n.cidr),
+    ['127.0.0.0/24', '127.0.8.0/24'],
+  );
+  assert.deepEqual(config.exclude, ['127.0.0.5']);
+  assert.deepEqual(
+    config.targets.map((t) => t.host),
+    ['127.0.1.1', 'localhost'],
+  );
+  for (const cidr of [...config.networks.map((n) => n.cidr), ...config.exclude])
+    assert.ok(parseTarget(cidr, { exclude: false }).ok, cidr);
+});
+
+test('with per-device Prometheus series, a label key Prometheus cannot carry is a warning naming it, not a silent gap', () => {
+  const yaml =
+    'networks: [{cidr: "127.0.0.0/24", labels: {rack-id: r1, site: lab}}]\n' +
+    'targets: [{host: a.example, labels: {le: x, "9x": y, role: db}}]\n';
+  const warningsOf = (extra: string): readonly string[] => parseConfigText(base + extra + yaml, { env: {} }).warnings;
+  assert.deepEqual(warningsOf(''), [], 'without per_device the labels are tags only, and any key will do');
+  const allowed = 'allowed letters, digits and "_", not starting with a digit or "__", and not "le"';
+  assert.deepEqual(warningsOf('prometheus: {per_device: true}\n'), [
+    `networks[0].labels.rack-id: is not a Prometheus label name: /metrics leaves it out of the per-device series (points keep it) (got "rack-id"; ${allowed})`,
+    `targets[0].labels.le: is not a Prometheus label name: /metrics leaves it out of the per-device series (points keep it) (got "le"; ${allowed})`,
+    `targets[0].labels.9x: is not a Prometheus label name: /metrics leaves it out of the per-device series (points keep it) (got "9x"; ${allowed})`,
+  ]);
+});
+
+test('a target whose own ping_interval is not longer than ping_timeout is warned about, as the global one is', () => {
+  const { warnings } = parseConfigText(
+    base + 'ping_timeout: 2s\ntargets: [{host: a.example, ping_interval: 1s}, {host: b.example, ping_interval: 3s}]\n',
+    { env: {} },
+  );
+  assert.deepEqual(warnings, [
+    'targets[0].ping_interval: is not longer than ping_timeout (2s); while the target does not answer it is probed every 3s (got "1s")',
+  ]);
+});
+
+test('with shards, targets are held against max_devices by this agent share only', () => {
+  const hosts = Array.from({ length: 12 }, (_, i) => `t${i}.example`);
+  const shard = { index: 2, count: 3 };
+  const mine = hosts.filter((h) => targetInShard(h, shard)).length;
+  assert.ok(mine > 0 && mine < hosts.length, `a fixture with targets on both sides (${mine} of ${hosts.length})`);
+  const yaml = (max: number, shardLine = 'shard: {index: 2, count: 3}\n') =>
+    `max_devices: ${max}\n${shardLine}targets: [${hosts.join(', ')}]\n`;
+  // Sharding splits a fleet too large for one agent: each agent holds only what it owns.
+  assert.deepEqual(problems(yaml(mine)), []);
+  assert.deepEqual(problems(yaml(mine - 1)), [
+    `targets: has more entries for this shard (2 of 3) than max_devices (${mine - 1}) (got ${mine} of 12 targets; allowed at most ${mine - 1} targets per shard, or a larger max_devices)`,
+  ]);
+  assert.deepEqual(problems(yaml(11, '')), [
+    'targets: has more entries than max_devices (11) (got 12 targets; allowed at most 11 targets, or a larger max_devices)',
   ]);
 });

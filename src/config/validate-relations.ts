@@ -24,7 +24,8 @@ export function checkRelations(raw: Raw, cfg: Config | undefined, f: Findings): 
   const shard = obj(raw.shard);
   const idx = num(shard?.index);
   const count = num(shard?.count) ?? 1;
-  if (idx !== undefined && idx >= count)
+  // A count below 1 is the schema's to report ("allowed 0 to -1" would help nobody).
+  if (idx !== undefined && count >= 1 && idx >= count)
     f.errors.push(line('shard.index', 'must be less than shard.count', String(idx), `0 to ${count - 1}`));
   if (!cfg) return;
   if (cfg.ping_timeout >= cfg.ping_interval) {
@@ -36,6 +37,16 @@ export function checkRelations(raw: Raw, cfg: Config | undefined, f: Findings): 
       ),
     );
   }
+  cfg.targets.forEach((t, i) => {
+    if (t.ping_interval === undefined || cfg.ping_timeout < t.ping_interval) return;
+    f.warnings.push(
+      line(
+        `targets[${i}].ping_interval`,
+        `is not longer than ping_timeout (${formatDuration(cfg.ping_timeout)}); while the target does not answer it is probed every ${formatDuration(Math.ceil(cfg.ping_timeout / t.ping_interval + 1e-9) * t.ping_interval)}`,
+        JSON.stringify(formatDuration(t.ping_interval)),
+      ),
+    );
+  });
   const capacity = Math.floor((cfg.ping_rate_limit * cfg.ping_interval) / 1000);
   // A device count the networks cannot reach is no reason to warn (a /30 holds 4 addresses). With
   // shards, this agent pings only its share: the targets it owns, and about 1/count of the networks.
@@ -79,40 +90,46 @@ function networkHosts(networks: readonly string[]): number | undefined {
 }
 
 /**
- * The in-memory queue must hold a batch being sent and the next one filling, and, to drop nothing
- * while the output keeps up, what one flush_interval produces at the fleet size the config allows.
+ * The in-memory queue of each output (`influxdb` and every `outputs` entry, each max_buffer_points
+ * long) must hold a batch being sent and the next one filling, and, to drop nothing while the output
+ * keeps up, what one flush_interval produces at the fleet size the config allows.
  */
 export function checkBuffer(cfg: Config | undefined, f: Findings): void {
-  const db = cfg?.influxdb;
-  if (!cfg || !db || !db.enabled) return;
+  if (!cfg) return;
+  const sections = [
+    ...(cfg.influxdb?.enabled ? [{ at: 'influxdb', db: cfg.influxdb }] : []),
+    ...cfg.outputs.flatMap((db, i) => (db.enabled ? [{ at: `outputs[${i}]`, db }] : [])),
+  ];
   const buffer = cfg.max_buffer_points;
-  const batch = db.batch_size;
-  if (buffer < 2 * batch) {
-    f.errors.push(
-      line(
-        'max_buffer_points',
-        `must be at least 2 x influxdb.batch_size (${batch}): one batch is sent while the next one fills, or points are dropped`,
-        String(buffer),
-        `>= ${2 * batch}, or a smaller influxdb.batch_size`,
-      ),
-    );
-    return;
-  }
-  const hosts = networkHosts(cfg.networks.map((n) => n.cidr));
-  if (hosts === undefined) return;
-  const devices = Math.min(hosts, cfg.max_devices, cfg.max_concurrent_pingers);
-  const perFlush =
-    (cfg.ping_raw_points ? Math.ceil(db.flush_interval / cfg.ping_interval) : 0) +
-    (cfg.summary_interval > 0 ? Math.ceil(db.flush_interval / cfg.summary_interval) : 0);
-  const need = devices * perFlush;
-  if (buffer < need) {
-    f.warnings.push(
-      line(
-        'max_buffer_points',
-        `holds less than one influxdb.flush_interval (${formatDuration(db.flush_interval)}) of points: ${devices} devices at ping_interval ${formatDuration(cfg.ping_interval)} write about ${need}; the rest spills to the spool or is dropped`,
-        String(buffer),
-        `>= ${need}, or a shorter influxdb.flush_interval`,
-      ),
-    );
+  for (const { at, db } of sections) {
+    const batch = db.batch_size;
+    if (buffer < 2 * batch) {
+      f.errors.push(
+        line(
+          'max_buffer_points',
+          `must be at least 2 x ${at}.batch_size (${batch}): one batch is sent while the next one fills, or points are dropped`,
+          String(buffer),
+          `>= ${2 * batch}, or a smaller ${at}.batch_size`,
+        ),
+      );
+      continue;
+    }
+    const hosts = networkHosts(cfg.networks.map((n) => n.cidr));
+    if (hosts === undefined) continue;
+    const devices = Math.min(hosts, cfg.max_devices, cfg.max_concurrent_pingers);
+    const perFlush =
+      (cfg.ping_raw_points ? Math.ceil(db.flush_interval / cfg.ping_interval) : 0) +
+      (cfg.summary_interval > 0 ? Math.ceil(db.flush_interval / cfg.summary_interval) : 0);
+    const need = devices * perFlush;
+    if (buffer < need) {
+      f.warnings.push(
+        line(
+          'max_buffer_points',
+          `holds less than one ${at}.flush_interval (${formatDuration(db.flush_interval)}) of points: ${devices} devices at ping_interval ${formatDuration(cfg.ping_interval)} write about ${need}; the rest spills to the spool or is dropped`,
+          String(buffer),
+          `>= ${need}, or a shorter ${at}.flush_interval`,
+        ),
+      );
+    }
   }
 }

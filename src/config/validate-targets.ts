@@ -1,6 +1,6 @@
-import { canonicalIp } from '../../internal/net/ipv6.js';
+import { hostIp } from '../../internal/net/ipv6.js';
 import { isHostName } from '../../internal/sweep/targets.js';
-import { Exclusions } from '../../internal/targets/address-match.js';
+import { Exclusions, targetInShard } from '../../internal/targets/address-match.js';
 import { formatDuration } from './duration.js';
 import { checkLabels, line, num, obj, str, type Findings, type Raw } from './findings.js';
 import type { Config } from './schema.js';
@@ -17,8 +17,10 @@ export function checkTargets(raw: Raw, f: Findings): void {
     if (entry) checkLabels(`targets[${i}].labels`, entry.labels, f);
     if (host === undefined) return;
     const path = entry ? `targets[${i}].host` : `targets[${i}]`;
-    const key = canonicalIp(host.trim()) ?? host.trim().toLowerCase().replace(/\.$/, '');
-    if (canonicalIp(host.trim()) === undefined && !isHostName(host.trim())) {
+    // An address as the agent pings it (an IPv4-mapped one is its IPv4 address), a name in lower case.
+    const ip = hostIp(host.trim());
+    const key = ip ?? host.trim().toLowerCase().replace(/\.$/, '');
+    if (ip === undefined && !isHostName(host.trim())) {
       return void f.errors.push(
         line(
           path,
@@ -32,7 +34,6 @@ export function checkTargets(raw: Raw, f: Findings): void {
     if (dup !== undefined)
       return void f.errors.push(line(path, `repeats targets[${dup}]`, JSON.stringify(host), 'each host once'));
     seen.set(key, i);
-    const ip = canonicalIp(host.trim());
     const j = ip === undefined ? -1 : excluded.indexOf(ip);
     if (j >= 0)
       f.errors.push(
@@ -45,13 +46,33 @@ export function checkTargets(raw: Raw, f: Findings): void {
       );
   });
   const max = num(raw.max_devices) ?? 20_000;
-  if (targets.length > max)
+  const shard = obj(raw.shard);
+  const index = num(shard?.index) ?? 0;
+  const count = num(shard?.count) ?? 1;
+  if (!Number.isInteger(index) || !Number.isInteger(count) || count <= 1 || index < 0 || index >= count) {
+    if (targets.length > max)
+      f.errors.push(
+        line(
+          'targets',
+          `has more entries than max_devices (${max})`,
+          `${targets.length} targets`,
+          `at most ${max} targets, or a larger max_devices`,
+        ),
+      );
+    return;
+  }
+  // Sharded, each agent holds only the targets it owns: that share must fit.
+  const mine = targets.filter((t) => {
+    const host = str(t) ?? str(obj(t)?.host);
+    return host !== undefined && targetInShard(host.trim(), { index, count });
+  }).length;
+  if (mine > max)
     f.errors.push(
       line(
         'targets',
-        `has more entries than max_devices (${max})`,
-        `${targets.length} targets`,
-        `at most ${max} targets, or a larger max_devices`,
+        `has more entries for this shard (${index} of ${count}) than max_devices (${max})`,
+        `${mine} of ${targets.length} targets`,
+        `at most ${max} targets per shard, or a larger max_devices`,
       ),
     );
 }
