@@ -4,7 +4,7 @@
  * the address specs the sweep probes.
  */
 import { errorMessage } from '../internal/errors/errors.js';
-import { canonicalIp } from '../internal/net/ipv6.js';
+import { hostIp } from '../internal/net/ipv6.js';
 import { parseTarget, type AddressSpec } from '../internal/sweep/targets.js';
 
 /** The usage error when no target was given anywhere. */
@@ -119,7 +119,7 @@ export async function resolveTargets(o: ResolveTargetsOptions): Promise<Resolved
     );
     for (const { name, addresses } of resolved) {
       for (const a of addresses) {
-        const ip = canonicalIp(a);
+        const ip = hostIp(a);
         if (ip === undefined) continue;
         const p = parseTarget(ip);
         if (p.ok && p.target.family !== 'name') {

@@ -85,3 +85,15 @@ describe('sweep targets', () => {
     assert.equal(space.size, space.ipv4.size + space.ipv6.size);
   });
 });
+
+test('an IPv4-mapped address is swept as the IPv4 host it carries; a mapped prefix is refused naming the IPv4 network', () => {
+  // ICMPv6 cannot reach ::ffff:a.b.c.d (the kernel answers ENETUNREACH): swept as IPv6 it would read as down.
+  assert.equal(show('::ffff:127.0.0.9'), 'ipv4 127.0.0.9-127.0.0.9');
+  assert.equal(show('::FFFF:7f00:a'), 'ipv4 127.0.0.10-127.0.0.10');
+  assert.equal(
+    show('::ffff:127.0.0.0/120'),
+    'error: ::ffff:127.0.0.0/120 is an IPv4-mapped IPv6 prefix, which ICMPv6 cannot reach: write it as the IPv4 network 127.0.0.0/24',
+  );
+  // Outside ::ffff:0:0/96 nothing changes.
+  assert.equal(show('::fffe:127.0.0.9'), 'ipv6 ::fffe:7f00:9-::fffe:7f00:9');
+});

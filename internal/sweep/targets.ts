@@ -55,6 +55,10 @@ export function parseTarget(text: string, opts: ParseTargetOptions = {}): Parsed
     if (text.includes(':')) {
       const c = parseIpv6Cidr(text);
       if (!c) return fail(`invalid CIDR notation: ${text}`);
+      if (c.prefix >= 96 && c.network >> 32n === 0xffffn)
+        return fail(
+          `${text} is an IPv4-mapped IPv6 prefix, which ICMPv6 cannot reach: write it as the IPv4 network ${formatIpv4(Number(c.network & 0xffffffffn))}/${c.prefix - 96}`,
+        );
       if (!opts.exclude && c.prefix < MIN_IPV6_SWEEP_PREFIX) return fail(tooLargePrefix(text, c.prefix));
       return ok({ family: 'ipv6', text, range: ipv6CidrRange(c) });
     }
@@ -65,6 +69,11 @@ export function parseTarget(text: string, opts: ParseTargetOptions = {}): Parsed
   const v4 = parseIpv4(text);
   if (v4 !== undefined) return ok({ family: 'ipv4', text, range: { first: v4, last: v4 } });
   const v6 = parseIpv6BigInt(text);
+  // An IPv4-mapped address (::ffff:a.b.c.d) is the IPv4 host it carries: ICMPv6 cannot reach it.
+  if (v6 !== undefined && v6 >> 32n === 0xffffn) {
+    const mapped = Number(v6 & 0xffffffffn);
+    return ok({ family: 'ipv4', text: formatIpv4(mapped), range: { first: mapped, last: mapped } });
+  }
   if (v6 !== undefined) return ok({ family: 'ipv6', text, range: { first: v6, last: v6 } });
   const dash = text.indexOf('-');
   if (dash > 0) {
