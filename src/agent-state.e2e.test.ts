@@ -87,7 +87,9 @@ describe('SNMP and state through the agent process', { skip }, () => {
         dir: stateDir,
         netns: true,
         nftRuleset: nftRuleset({ dropEchoTo: devices }),
-        config: { networks: ['127.0.50.0/29'], sweep_timeout: '2s', sweep_retries: 0, ping_timeout: '300ms' },
+        // The sweep waits 6 s for echoes that never come: time for the probe thread to start and serve
+        // every restored device's first slot (1 s apart at most) even on a machine busy with other work.
+        config: { networks: ['127.0.50.0/29'], sweep_timeout: '6s', sweep_retries: 0, ping_timeout: '300ms' },
       });
       t.after(() => second.dispose());
       assert.equal(second.logsWith('device state restored')[0]?.['count'], 6, second.tail());
