@@ -16,6 +16,7 @@ import type { Logger } from '../internal/log/log.js';
 import { Reconciler } from '../internal/reconcile/reconciler.js';
 import { PingScheduler } from '../internal/schedule/ping-scheduler.js';
 import { ProbeThread } from '../internal/schedule/probe-thread.js';
+import type { IntervalSendLag } from '../internal/schedule/stats.js';
 import { spawnProbeWorker } from '../internal/schedule/probe-thread-worker.js';
 import { SnmpEnricher } from '../internal/snmp/enricher.js';
 import type { SnmpSession } from '../internal/snmp/session.js';
@@ -37,6 +38,7 @@ import { DiscoveryLoop, networkCidrs } from './discovery-loop.js';
 import { TargetLoop } from './target-loop.js';
 import { OutputSlot } from './output-slot.js';
 import { HealthIntervals } from './health-intervals.js';
+import { MemoryWatch } from './memory-watch.js';
 import { StatusLog } from './status-log.js';
 import { buildHealthDocument, registerAgentMetrics, type AgentFigures } from './telemetry.js';
 
@@ -74,7 +76,7 @@ export class Agent {
   #healthTimer: TimerHandle | undefined;
   #statusLog: StatusLog | undefined;
   #abort = new AbortController();
-  #memoryWarned = false;
+  readonly #memory = new MemoryWatch();
   readonly #reloads = new ReloadTally();
   #intervals: HealthIntervals | undefined;
   #series: DeviceSeries | undefined;
@@ -183,7 +185,7 @@ export class Agent {
       pinger: engine,
       devices: store,
       signal: this.#abort.signal,
-      afterSweep: () => this.#checkMemory(),
+      afterSweep: () => this.#memory.check(this.#opts.config.memory_limit_mb, logger),
     });
     if (this.#stopping) discovery.halt();
     this.#series = series;
@@ -276,42 +278,30 @@ export class Agent {
   #armHealthReport(): void {
     const { clock, config } = this.#opts;
     this.#healthTimer = clock.setTimeout(() => {
-      try {
-        this.#writeHealthPoint();
-        this.#checkMemory();
-      } catch (err) {
+      const failed = (err: unknown): void =>
         this.#opts.logger.error({ stage: 'health', err: errorMessage(err) }, 'health report failed');
+      try {
+        this.#writeHealthPoint()?.catch(failed);
+        this.#memory.check(this.#opts.config.memory_limit_mb, this.#opts.logger);
+      } catch (err) {
+        failed(err);
       }
       if (!this.#stopping) this.#armHealthReport();
     }, config.health_report_interval);
   }
 
-  #writeHealthPoint(): void {
+  /** Writes health_metrics; with a probe thread, once the thread has closed its send-lag interval. */
+  #writeHealthPoint(): Promise<void> | undefined {
     const s = this.#stages;
-    if (!s) return;
-    const f = this.figures();
-    const interval = this.#intervals?.close(f);
-    s.scheduler.takeInterval();
-    s.tags.write(healthReportPoint(f, interval, this.#opts.clock.now()));
-  }
-
-  /** Go parity: a soft limit, a warning when the heap passes it (and one line when it is back under). */
-  #checkMemory(): void {
-    const heapMb = process.memoryUsage().heapUsed / 1048576;
-    const over = heapMb > this.#opts.config.memory_limit_mb;
-    if (over !== this.#memoryWarned) {
-      this.#memoryWarned = over;
-      if (over)
-        this.#opts.logger.warn(
-          { memory_mb: Math.round(heapMb), limit_mb: this.#opts.config.memory_limit_mb },
-          'Memory usage exceeds limit',
-        );
-      else
-        this.#opts.logger.info(
-          { memory_mb: Math.round(heapMb), limit_mb: this.#opts.config.memory_limit_mb },
-          'memory usage back under the limit',
-        );
-    }
+    if (!s) return undefined;
+    const write = (lag: IntervalSendLag): void => {
+      const f = this.figures();
+      const figures = { ...f, scheduler: { ...f.scheduler, interval: lag } };
+      s.tags.write(healthReportPoint(figures, this.#intervals?.close(figures), this.#opts.clock.now()));
+    };
+    if (s.scheduler instanceof ProbeThread) return s.scheduler.takeIntervalExact().then(write);
+    write(s.scheduler.takeInterval());
+    return undefined;
   }
 
   /** Every figure /health, /metrics and health_metrics report, from memory (no I/O). */

@@ -8,6 +8,7 @@ import { PingScheduler } from './ping-scheduler.js';
 import { ResultEncoder, type ResultBatch } from './probe-codec.js';
 import type { FromProbeThread, ProbeCommand, ProbeThreadInit, ToProbeThread } from './probe-thread-protocol.js';
 import type { StallMonitor } from './stall-monitor.js';
+import { mergeIntervalSendLag, type IntervalSendLag } from './stats.js';
 
 /** Tunables of {@link ProbeThreadHost}. */
 export interface ProbeThreadHostOptions {
@@ -193,6 +194,8 @@ export class ProbeThreadHost {
   #flushTimer: TimerHandle | undefined;
   #statsTimer: TimerHandle | undefined;
   #answered = 0;
+  /** Intervals closed by `takeInterval` commands, not posted yet. */
+  #taken: IntervalSendLag | undefined;
   #stopping = false;
   #queue: Promise<void> = Promise.resolve();
   readonly #recorded = (): void => this.#onRecord();
@@ -279,7 +282,7 @@ export class ProbeThreadHost {
           this.#sched.resetMissedDevices();
           break;
         case 'takeInterval':
-          this.#sched.takeInterval();
+          this.#taken = mergeIntervalSendLag(this.#taken, this.#sched.takeInterval());
           break;
         case 'stats':
           this.#answered = Math.max(this.#answered, cmd.id);
@@ -322,8 +325,10 @@ export class ProbeThreadHost {
     const stats = withStats
       ? { scheduler: this.#sched.stats(), engine: engine?.stats(), sockets: engine?.sockets() }
       : undefined;
+    const taken = this.#taken;
+    this.#taken = undefined;
     this.#deps.post(
-      { t: 'batch', batch, stats, answered: this.#answered, stopped },
+      { t: 'batch', batch, stats, answered: this.#answered, taken, stopped },
       batch ? [batch.nums.buffer as ArrayBuffer] : [],
     );
   }

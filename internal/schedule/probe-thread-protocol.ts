@@ -2,7 +2,7 @@ import type { IcmpPingerStats } from '../icmp/pinger.js';
 import type { IcmpSocketInfo } from '../icmp/open.js';
 import type { PingSchedulerOptions } from './options.js';
 import type { ResultBatch } from './probe-codec.js';
-import type { PingSchedulerStats } from './stats.js';
+import type { IntervalSendLag, PingSchedulerStats } from './stats.js';
 
 /** One change or request for the probe thread; they are applied in the order sent. */
 export type ProbeCommand =
@@ -59,6 +59,8 @@ export type FromProbeThread =
       readonly stats: ProbeThreadSnapshot | undefined;
       /** Highest `stats` request id answered by this snapshot. */
       readonly answered: number;
+      /** The send-lag intervals `takeInterval` commands closed since the previous message, as one. */
+      readonly taken: IntervalSendLag | undefined;
       /** The scheduler stopped and drained; this is the last batch. */
       readonly stopped: boolean;
     }

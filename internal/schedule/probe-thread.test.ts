@@ -162,6 +162,26 @@ test('stats come from the thread, device counts from the proxy; takeInterval sta
   await r.thread.stop();
 });
 
+test('takeIntervalExact closes the interval in the thread: every send falls in exactly one interval', async () => {
+  const r = rig();
+  r.add([ipOf(1), ipOf(2), ipOf(3)]);
+  r.thread.start();
+  let taken = 0;
+  // Odd steps, so takes fall between the thread's 250 ms snapshots as well as on them.
+  for (const step of [1_130, 170, 1_010, 90, 2_345]) {
+    await r.clock.advanceAsync(step);
+    taken += (await r.thread.takeIntervalExact()).sends;
+  }
+  // An interval counts a send once its probe completes: every reply, no probe twice.
+  const s = await r.thread.refresh();
+  assert.equal(s.repliesTotal > 10, true);
+  assert.equal(taken, s.repliesTotal);
+  assert.equal(s.interval.sends, 0);
+  await r.thread.stop();
+  // Stopped: answered from the last snapshot, as takeInterval.
+  assert.equal((await r.thread.takeIntervalExact()).sends, 0);
+});
+
 test('reconfigure checks the options on the main thread and applies them in the thread', async () => {
   const r = rig();
   r.add([ipOf(1)]);

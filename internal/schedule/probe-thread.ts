@@ -1,15 +1,12 @@
-import type { Clock, TimerHandle } from '../clock/clock.js';
+import type { TimerHandle } from '../clock/clock.js';
 import { errorMessage } from '../errors/errors.js';
 import type { IcmpSocketInfo } from '../icmp/open.js';
 import type { IcmpPingerStats } from '../icmp/pinger.js';
 import type { Logger } from '../log/log.js';
-import type { BreakerState } from '../model/device.js';
-import type { PointSink } from '../model/point.js';
-import type { PingBreakerState } from './breaker.js';
 import { defaultPingSchedulerOptions, validatePingSchedulerOptions, type PingSchedulerOptions } from './options.js';
 import { checkOwnInterval } from './own-intervals.js';
 import { ProbeRoster } from './probe-thread-roster.js';
-import type { AddDeviceOptions, ProbeObserver } from './ping-scheduler.js';
+import type { AddDeviceOptions } from './ping-scheduler.js';
 import { ResultDecoder } from './probe-codec.js';
 import type {
   FromProbeThread,
@@ -17,72 +14,26 @@ import type {
   ProbeThreadEvents,
   ProbeThreadPort,
   ProbeThreadSnapshot,
-  ProbeThreadSpawn,
 } from './probe-thread-protocol.js';
+import {
+  defaultProbeThreadOptions,
+  type ProbeThreadCounters,
+  type ProbeThreadDeps,
+  type ProbeThreadOptions,
+} from './probe-thread-deps.js';
 import { ProbeResults } from './probe-thread-results.js';
 import { withEndedEngines, withEndedThreads, zeroSchedulerStats } from './probe-thread-stats.js';
-import type { IntervalSendLag, PingSchedulerStats } from './stats.js';
+import { mergeIntervalSendLag, type IntervalSendLag, type PingSchedulerStats } from './stats.js';
 
 export type { ProbeThreadEvents, ProbeThreadPort, ProbeThreadSpawn } from './probe-thread-protocol.js';
+export type {
+  PingBreakerSource,
+  ProbeThreadCounters,
+  ProbeThreadDeps,
+  ProbeThreadOptions,
+} from './probe-thread-deps.js';
 
-/** The store's breakers as the proxy seeds the thread's copy from them (DeviceStore.get satisfies it). */
-export interface PingBreakerSource {
-  /** The device, with its ping breaker, or undefined. */
-  get(ip: string): { readonly ping: BreakerState } | undefined;
-}
-
-/** Collaborators of {@link ProbeThread}; the same as PingScheduler's, with a spawn instead of a pinger. */
-export interface ProbeThreadDeps {
-  /** Main-thread clock (nextSlotMs, the restart delay, the stop bound). */
-  clock: Clock;
-  /** Where the thread's `ping`, `ping_summary` and suspended points go. */
-  sink: PointSink;
-  /** The store: told every breaker update the thread made, and read to seed the thread's copy. */
-  state: PingBreakerState & PingBreakerSource;
-  /** Parent logger; the thread's lines come back through it with `thread: probe`. */
-  logger: Logger;
-  /** Told what is recorded per device, as by the scheduler. */
-  observer?: ProbeObserver | undefined;
-  /** Told every monitoring RTT, ms (the fleet-wide histogram). */
-  rtt?: ((rttMs: number) => void) | undefined;
-  /** Starts the thread. */
-  spawn: ProbeThreadSpawn;
-}
-
-/** Tunables of the proxy itself. */
-export interface ProbeThreadOptions {
-  /**
-   * Wait before restarting a crashed thread, ms; doubles per consecutive crash, up to 60 s (a
-   * thread that ran for 60 s before it ended starts the count afresh).
-   */
-  restartDelayMs: number;
-  /** pino level of the thread's logger. */
-  logLevel: string;
-  /** Longest a result waits in the thread before its batch is posted, ms; undefined for the thread's default (20). */
-  flushEveryMs: number | undefined;
-  /** Nice value of the probe thread (-20..19; below the process's needs CAP_SYS_NICE); undefined leaves it. */
-  niceness: number | undefined;
-}
-
-const defaultProbeThreadOptions: ProbeThreadOptions = {
-  restartDelayMs: 1000,
-  logLevel: 'info',
-  flushEveryMs: undefined,
-  niceness: undefined,
-};
 const MAX_RESTART_DELAY_MS = 60_000;
-
-/** The proxy's own counters. */
-export interface ProbeThreadCounters {
-  /** Threads started (1 + restarts). */
-  spawnsTotal: number;
-  /** Threads that ended without being asked to (crash, failed start). */
-  crashesTotal: number;
-  /** Batches received. */
-  batchesTotal: number;
-  /** Records received. */
-  recordsTotal: number;
-}
 
 /**
  * The ping scheduler, run in its own thread: the same surface as PingScheduler on the main thread
@@ -126,6 +77,8 @@ export class ProbeThread {
   #failure: string | undefined;
   #statsId = 0;
   readonly #waiters: Array<{ id: number; resolve: () => void }> = [];
+  /** Send-lag intervals the thread closed for {@link takeIntervalExact}, not yet handed out. */
+  #taken: IntervalSendLag | undefined;
   readonly #counters: ProbeThreadCounters = { spawnsTotal: 0, crashesTotal: 0, batchesTotal: 0, recordsTotal: 0 };
   readonly #results: ProbeResults;
 
@@ -299,6 +252,20 @@ export class ProbeThread {
     return out;
   }
 
+  /**
+   * Closes the send-lag interval in the thread itself and answers what it held: every send falls
+   * in exactly one interval (takeInterval answers from a snapshot up to statsEveryMs old, and the
+   * sends after it are left out). Without a running thread, as takeInterval.
+   */
+  async takeIntervalExact(): Promise<IntervalSendLag> {
+    if (this.#port === undefined || this.#stopping) return this.takeInterval();
+    this.#queue({ c: 'takeInterval' });
+    await this.refresh();
+    const out = this.#taken ?? { sends: 0, sendLagP99Ms: Number.NaN, sendLagMaxMs: Number.NaN };
+    this.#taken = undefined;
+    return out;
+  }
+
   /** Starts counting the devices that miss a slot afresh. */
   resetMissedDevices(): void {
     const s = this.#snapshot;
@@ -383,6 +350,7 @@ export class ProbeThread {
       }
     }
     if (m.stats !== undefined) this.#snapshot = m.stats;
+    if (m.taken !== undefined) this.#taken = mergeIntervalSendLag(this.#taken, m.taken);
     while (this.#waiters.length > 0 && this.#waiters[0]!.id <= m.answered) this.#waiters.shift()!.resolve();
     if (m.stopped) this.#stopped?.();
   }

@@ -71,3 +71,17 @@ export interface IntervalSendLag {
   /** Largest send lag of the interval, ms; NaN without sends. */
   readonly sendLagMaxMs: number;
 }
+
+/**
+ * Two consecutive intervals as one: sends add up, the largest lag is the larger one, and the p99 is
+ * the larger of the two p99s (an upper bound: the samples themselves are gone).
+ */
+export function mergeIntervalSendLag(a: IntervalSendLag | undefined, b: IntervalSendLag): IntervalSendLag {
+  if (a === undefined || a.sends === 0) return b;
+  if (b.sends === 0) return a;
+  return {
+    sends: a.sends + b.sends,
+    sendLagP99Ms: Math.max(a.sendLagP99Ms, b.sendLagP99Ms),
+    sendLagMaxMs: Math.max(a.sendLagMaxMs, b.sendLagMaxMs),
+  };
+}
