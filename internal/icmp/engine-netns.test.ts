@@ -66,10 +66,21 @@ describe('IcmpEngine on the real native socket in a private namespace', { skip }
     assert.equal(r.stats.replies, 1);
     assert.equal(r.stats.late, 1);
     // Per request: wrong id, wrong seq, wrong source, bad tag, a flipped padding byte and a payload
-    // cut to the stamp are ours but invalid; a bad nonce is foreign.
+    // cut to the stamp are ours but invalid; a bad nonce never reaches the engine (the socket's
+    // filter drops it in the kernel).
     assert.equal(r.stats.invalid, 12);
     assert.deepEqual([r.stats.invalidIdentity, r.stats.invalidSource, r.stats.invalidPayload], [6, 2, 4]);
-    assert.equal(r.stats.foreign, 2);
+    assert.equal(r.stats.foreign, 0);
+  });
+
+  test('a raw engine never reads the echo replies of another raw engine beside it (the kernel drops them by nonce)', async () => {
+    const r = await scenario<Record<'ipv4' | 'ipv6', Record<string, number | boolean>>>('twoEngines');
+    for (const family of ['ipv4', 'ipv6'] as const)
+      assert.deepEqual(
+        r[family],
+        { busyOk: 300, busyForeign: 0, quietOk: true, quietReplies: 1, quietForeign: 0 },
+        `${family}: ${JSON.stringify(r[family])}`,
+      );
   });
 
   test('measures a 5 ms userspace delay as 5 ms with sub-millisecond error', async () => {

@@ -32,6 +32,9 @@ export class EngineSockets {
   #reopenTimer: TimerHandle | undefined;
   #reopenDelayMs = 0;
   #lastFailureMs = -Infinity;
+  /** The engine nonce raw sockets filter echo replies by (set at start). */
+  #nonce: { hi: number; lo: number } | undefined;
+  #filterWarned = false;
 
   constructor(opts: IcmpEngineOptions, hooks: EngineSocketsHooks) {
     this.#opts = opts;
@@ -101,8 +104,27 @@ export class EngineSockets {
     }
   }
 
+  /** From now on every socket put in use drops other engines' echo replies in the kernel (raw sockets). */
+  acceptNonce(hi: number, lo: number): void {
+    this.#nonce = { hi, lo };
+  }
+
   /** Makes `ref` the socket in use; the previous one, if any, is retired (closed once its probes end). */
   use(ref: SocketRef): void {
+    const n = this.#nonce;
+    if (n !== undefined && ref.socket.mode === 'raw' && ref.socket.acceptNonce !== undefined) {
+      try {
+        ref.socket.acceptNonce(n.hi, n.lo);
+      } catch (err) {
+        // Only a cost: replies of other engines are then read and rejected in user space.
+        if (!this.#filterWarned)
+          this.#opts.logger?.warn(
+            { err },
+            'ICMP reply filter not attached; other engines’ replies are read and rejected',
+          );
+        this.#filterWarned = true;
+      }
+    }
     const old = this.#current;
     if (old !== undefined) {
       old.retiring = true;

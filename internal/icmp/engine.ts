@@ -155,6 +155,7 @@ export class IcmpEngine implements Pinger, ProbeSinkPinger {
     // two netscan processes, and stateful firewalls that remember IDs (blackbox#591), apart.
     this.#seqs.reset(rnd.readUInt16BE(0), rnd.readUInt16BE(2));
     const keys = engineKeys(rnd, o.payloadBytes);
+    this.#sockets.acceptNonce(keys.nonceHi, keys.nonceLo);
     this.#reader.keys({ ...keys, template: keys.packet });
     this.#sender.keys(keys);
     this.#use(ref);

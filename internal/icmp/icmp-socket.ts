@@ -158,6 +158,13 @@ export interface IcmpSocket {
   onError(fn: (err: Error) => void): void;
   /** Closes the socket; idempotent. */
   close(): void;
+  /**
+   * Raw sockets: the kernel drops echo replies whose payload does not start with this 8-byte nonce
+   * (nonceHi, nonceLo), before they are queued or wake the reader. Every raw ICMP socket is handed a
+   * copy of every echo reply, so without it each engine also reads the others' (another shard's, or
+   * the sweep's beside the probe thread's). Optional: a socket without it reads and rejects them.
+   */
+  acceptNonce?(nonceHi: number, nonceLo: number): void;
 }
 
 /** Opens an ICMP socket; throws NetscanError ERR_ICMP_PERMISSION (with advice) or ERR_ICMP_SOCKET. */

@@ -78,6 +78,7 @@ export interface NativeHandle {
   poll(mask: number): void;
   close(): void;
   now(): number;
+  acceptNonce(hi: number, lo: number): void;
 }
 
 export interface NativeAddon {

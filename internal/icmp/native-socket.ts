@@ -295,6 +295,11 @@ export class NativeIcmpSocket implements IcmpSocket {
     return this.#closed;
   }
 
+  acceptNonce(nonceHi: number, nonceLo: number): void {
+    if (this.#closed || this.mode !== 'raw') return;
+    this.#h.acceptNonce(nonceHi, nonceLo);
+  }
+
   /** The current time on this socket's stamp scale (CLOCK_REALTIME ns since the socket opened). */
   nowNs(): number {
     return this.#h.now();

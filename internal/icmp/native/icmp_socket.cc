@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/errqueue.h>
+#include <linux/filter.h>
 #include <linux/net_tstamp.h>
 #include <math.h>
 #include <net/if.h>
@@ -898,6 +899,45 @@ napi_value JsClose(napi_env env, napi_callback_info info) {
 }
 
 // now(): CLOCK_REALTIME on the socket's stamp scale (ns since the socket opened).
+// acceptNonce(hi, lo): raw sockets only (a datagram socket gets only its own replies). Every raw
+// ICMP socket of the namespace is handed a copy of every echo reply; this classic BPF filter drops,
+// before they are queued or wake the reader, the replies whose payload does not start with the
+// engine's nonce: another engine's (the sweep's beside the probe thread's, another shard's) or
+// another program's. Errors (unreachable, time exceeded) and other types still pass.
+napi_value JsAcceptNonce(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  Socket* s = Unwrap(env, info, &argc, argv);
+  if (s == nullptr) return nullptr;
+  uint32_t hi = 0, lo = 0;
+  if (argc < 2 || napi_get_value_uint32(env, argv[0], &hi) != napi_ok ||
+      napi_get_value_uint32(env, argv[1], &lo) != napi_ok) {
+    napi_throw_type_error(env, nullptr, "acceptNonce(hi, lo): two 32-bit numbers");
+    return nullptr;
+  }
+  if (!s->raw || !s->Open()) return nullptr;
+  // IPv4 raw sockets see the IP header (X = its length); IPv6 ones start at the ICMPv6 header.
+  struct sock_filter code[] = {
+      BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, 0),                                   // X = 4 * (IHL)
+      BPF_STMT(BPF_LD | BPF_B | BPF_IND, 0),                                    // A = ICMP type
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, s->v6 ? 129u : 0u, 0, 4),             // not an echo reply: accept
+      BPF_STMT(BPF_LD | BPF_W | BPF_IND, 8),                                    // payload bytes 0..3
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, hi, 0, 3),
+      BPF_STMT(BPF_LD | BPF_W | BPF_IND, 12),                                   // payload bytes 4..7
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, lo, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, 0xffffffffu),                                   // accept whole
+      BPF_STMT(BPF_RET | BPF_K, 0),                                             // drop
+  };
+  const struct sock_filter noIpHeader = BPF_STMT(BPF_LDX | BPF_W | BPF_IMM, 0);  // X = 0
+  if (s->v6) code[0] = noIpHeader;
+  struct sock_fprog prog = {static_cast<unsigned short>(sizeof code / sizeof code[0]), code};
+  if (setsockopt(s->fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) != 0) {
+    ThrowErrno(env, errno, "setsockopt", "(SO_ATTACH_FILTER)");
+    return nullptr;
+  }
+  return nullptr;
+}
+
 napi_value JsNow(napi_env env, napi_callback_info info) {
   size_t argc = 0;
   Socket* s = Unwrap(env, info, &argc, nullptr);
@@ -1150,6 +1190,7 @@ NAPI_MODULE_INIT() {
     {"poll", nullptr, JsPoll, nullptr, nullptr, nullptr, napi_default, nullptr},
     {"close", nullptr, JsClose, nullptr, nullptr, nullptr, napi_default, nullptr},
     {"now", nullptr, JsNow, nullptr, nullptr, nullptr, napi_default, nullptr},
+    {"acceptNonce", nullptr, JsAcceptNonce, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   napi_value cls, open, ifindex;
   AddonData* data = new AddonData();

@@ -60,6 +60,40 @@ async function forged(): Promise<unknown> {
   return { silent, answered, stats, repliesSent: responder.replies.length };
 }
 
+/**
+ * Two raw engines of one family side by side (the sweep's and the probe thread's, or two shards):
+ * `busy` pings 300 hosts, `quiet` one. Every raw socket is handed a copy of every echo reply; with
+ * the nonce filter `quiet` never reads busy's.
+ */
+async function twoEngines(): Promise<unknown> {
+  localUla();
+  const out: Record<string, unknown> = {};
+  for (const family of ['ipv4', 'ipv6'] as const) {
+    const busy = new IcmpEngine({ family, mode: 'raw' });
+    const quiet = new IcmpEngine({ family, mode: 'raw' });
+    await busy.start();
+    await quiet.start();
+    const targets = Array.from({ length: 300 }, (_, i) =>
+      family === 'ipv4' ? `127.0.${20 + Math.floor(i / 250)}.${(i % 250) + 1}` : `fd00:1::${(i + 1).toString(16)}`,
+    );
+    const outcomes = await Promise.all(targets.map((ip) => busy.ping(ip, { timeoutMs: 2000 })));
+    const own = await quiet.ping(family === 'ipv4' ? '127.0.0.1' : '::1', { timeoutMs: 2000 });
+    await systemClock.sleep(100);
+    const b = busy.stats();
+    const q = quiet.stats();
+    await busy.stop();
+    await quiet.stop();
+    out[family] = {
+      busyOk: outcomes.filter((o) => o.ok).length,
+      busyForeign: b.foreign,
+      quietOk: own.ok,
+      quietReplies: q.replies,
+      quietForeign: q.foreign,
+    };
+  }
+  return out;
+}
+
 async function rtt(): Promise<unknown> {
   const delayMs = Number(process.argv[3] ?? 5);
   const responder = new EchoResponder({ plan: () => [{ delayMs }] });
@@ -215,10 +249,14 @@ const combos: Array<[IcmpFamily, IcmpSocketMode]> = [
 ];
 
 /** Every family and mode as root; with `drop`, then again as uid/gid 65534 (no capabilities). */
-async function modes(): Promise<unknown> {
-  // A ULA prefix routed to loopback: every address in it answers echo, inside this namespace only.
+/** A ULA prefix routed to loopback: every address in it answers echo, inside this namespace only. */
+function localUla(): void {
   const route = spawnSync('ip', ['-6', 'route', 'add', 'local', 'fd00:1::/64', 'dev', 'lo'], { encoding: 'utf8' });
   if (route.status !== 0) throw new Error(`ip -6 route add failed: ${route.stderr}`);
+}
+
+async function modes(): Promise<unknown> {
+  localUla();
   const asRoot: ModeResult[] = [];
   for (const [family, mode] of combos) asRoot.push(await pingAll(family, mode));
   if (process.argv[3] !== 'drop') return { asRoot };
@@ -258,6 +296,7 @@ async function dgramRotation(): Promise<unknown> {
 const scenarios: Record<string, () => Promise<unknown>> = {
   aliveAndDead,
   forged,
+  twoEngines,
   rtt,
   loss,
   gcSurvival,
