@@ -377,6 +377,48 @@ describe('IcmpPinger.probe', () => {
     await pinger.stop();
   });
 
+  test('a sink that throws on a probe the pinger itself refuses is logged as the engine logs it, never thrown', async () => {
+    const { logger, lines } = captureLogger();
+    const v4 = new FakeIcmpSocket({ family: 'ipv4' });
+    const pinger = new IcmpPinger({
+      clock: new FakeClock(),
+      logger,
+      engine: {
+        openSocket: (o) => {
+          if (o.family === 'ipv6') throw new NetscanError('ERR_ICMP_PERMISSION', 'no IPv6 for you');
+          return v4;
+        },
+        randomBytes: fixedRandom,
+      },
+    });
+    const tags: number[] = [];
+    const sink: ProbeSink<Device> = {
+      timeoutMs: 1000,
+      signal: undefined,
+      settled: () => undefined,
+      rejected: (_d, tag) => {
+        tags.push(tag);
+        throw new Error('sink bug');
+      },
+    };
+    pinger.probe(dev('127.0.0.1'), 1, sink); // not running
+    await pinger.start();
+    pinger.probe(dev('not-an-ip'), 2, sink);
+    pinger.probe(dev('::1'), 3, sink); // its engine cannot start
+    await flushMicrotasks();
+    await flushMicrotasks();
+    assert.deepEqual(
+      tags.sort((a, b) => a - b),
+      [1, 2, 3],
+    );
+    const errors = lines.filter((l) => l['msg'] === 'a probe sink threw; the result may be lost');
+    assert.deepEqual(
+      errors.map((l) => l['ip']),
+      ['127.0.0.1', 'not-an-ip', '::1'],
+    );
+    await pinger.stop();
+  });
+
   test('an IPv6 engine that cannot start fails IPv6 probes with its error and leaves IPv4 alone', async () => {
     const v4 = new FakeIcmpSocket({ family: 'ipv4' });
     const pinger = new IcmpPinger({

@@ -41,6 +41,11 @@ export function hasProbeSink(pinger: object): pinger is ProbeSinkPinger {
   return typeof (pinger as Partial<ProbeSinkPinger>).probe === 'function';
 }
 
+/** Logs what a sink threw for the probe of `ip` (its result may be lost). */
+export function logSinkThrew(logger: Logger | undefined, err: unknown, ip: string): void {
+  logger?.error({ stage: 'icmp', err, ip }, 'a probe sink threw; the result may be lost');
+}
+
 /**
  * Hands ended probes to their promises at once, and to their sinks in batches. Those wait here: filled while the engine reads, flushes or
  * expires, emptied in one microtask (so a sink never runs inside the engine's own work, and a
@@ -106,7 +111,7 @@ export class CompletionQueue {
         if (outcome !== undefined) sink.settled(token, p.tag, outcome);
         else sink.rejected(token, p.tag, err);
       } catch (err) {
-        this.#logger?.error({ stage: 'icmp', err, ip: token.ip }, 'a probe sink threw; the result may be lost');
+        logSinkThrew(this.#logger, err, token.ip);
       }
     }
     items.length = 0;

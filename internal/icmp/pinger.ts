@@ -4,7 +4,7 @@ import { OptionChecks } from '../errors/option-checks.js';
 import type { Logger } from '../log/log.js';
 import type { PingOptions, PingOutcome, Pinger } from '../model/ping.js';
 import { canonicalIp } from '../net/ipv6.js';
-import type { ProbeSink, ProbeSinkPinger, ProbeTarget } from './engine-completions.js';
+import { logSinkThrew, type ProbeSink, type ProbeSinkPinger, type ProbeTarget } from './engine-completions.js';
 import { IcmpEngine, type IcmpEngineOptions, type IcmpEngineStats } from './engine.js';
 import type { IcmpFamily } from './icmp-socket.js';
 import { parseIpv4 } from './ipv4.js';
@@ -164,7 +164,7 @@ export class IcmpPinger implements Pinger, ProbeSinkPinger {
   probe<T extends ProbeTarget>(target: T, tag: number, sink: ProbeSink<T>): void {
     if (!this.#running) {
       const err = new NetscanError('ERR_ICMP_SOCKET', 'ICMP pinger is not running', { stage: 'icmp', ip: target.ip });
-      queueMicrotask(() => sink.rejected(target, tag, err));
+      queueMicrotask(() => this.#reject(sink, target, tag, err));
       return;
     }
     // Strict dotted-quad text is already canonical: the IPv4 engine takes it (one parse).
@@ -172,7 +172,7 @@ export class IcmpPinger implements Pinger, ProbeSinkPinger {
     const canonical = canonicalIp(target.ip);
     if (canonical === undefined) {
       const err = new TypeError(`not an IP address: ${JSON.stringify(target.ip)}`);
-      queueMicrotask(() => sink.rejected(target, tag, err));
+      queueMicrotask(() => this.#reject(sink, target, tag, err));
       return;
     }
     if (this.#v6) {
@@ -181,8 +181,17 @@ export class IcmpPinger implements Pinger, ProbeSinkPinger {
     }
     this.#startV6().then(
       (engine) => engine.probe(target, tag, sink),
-      (err: unknown) => sink.rejected(target, tag, err),
+      (err: unknown) => this.#reject(sink, target, tag, err),
     );
+  }
+
+  /** Fails a probe the pinger refuses itself, as the engine would: what the sink throws is logged, never thrown. */
+  #reject<T extends ProbeTarget>(sink: ProbeSink<T>, target: T, tag: number, err: unknown): void {
+    try {
+      sink.rejected(target, tag, err);
+    } catch (thrown) {
+      logSinkThrew(this.#opts.logger, thrown, target.ip);
+    }
   }
 
   #startV6(): Promise<IcmpEngine> {

@@ -67,8 +67,9 @@ const dirty = (b: MirrorBreaker): boolean => b.fails !== 0 || b.untilMs !== 0;
  * file, /health counts and device_info keep following the probes.
  *
  * While no kept breaker is dirty (the healthy case) a success or a suspension check needs no lookup:
- * a success on a clean breaker changes nothing, here or in the store, so it need not be numbered
- * for a re-add's seed either (the store has applied every record that changed the breaker).
+ * a success on a clean breaker changes nothing, here or in the store, so it is not numbered; a
+ * removed device's breaker is kept until the store has applied every record made before its
+ * removal (and any the probe it left in flight adds), for a quick re-add's seed.
  */
 class MirrorBreakerState implements PingBreakerState {
   readonly #clock: Clock;
@@ -111,6 +112,10 @@ class MirrorBreakerState implements PingBreakerState {
     const b = this.#devices.get(ip);
     this.#devices.delete(ip);
     if (b === undefined) return;
+    // Kept until the store has applied every record made so far, even when none changed it (a
+    // success on a clean breaker is not numbered): a probe still in flight may yet fail, and a
+    // quick re-add must not take the store's breaker without that failure.
+    b.lastRecord = this.#records;
     if (b.lastRecord === 0) {
       this.#drop(b);
       return;

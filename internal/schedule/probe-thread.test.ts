@@ -466,3 +466,28 @@ test('while no thread runs, /health hears why, the passed slots count as missed 
   assert.equal((await r.thread.refresh()).pingsSentTotal > after.pingsSentTotal, true);
   await r.thread.stop();
 });
+
+test('a device removed with a probe in flight that then fails, and added again before that failure reached the store, keeps the failure', async () => {
+  let n = 0;
+  // A reply, then a failure that comes back 100 ms after the send, then failures at once.
+  const respond = (): FakeReply =>
+    ++n === 1 ? { rttMs: 1 } : n === 2 ? { reason: 'unreachable', afterMs: 100 } : { reason: 'unreachable' };
+  const r = rig({ respond, opts: { maxConsecutiveFails: 3, backoffMs: 60_000 } });
+  const ip = ipOf(9);
+  r.add([ip]);
+  r.thread.start();
+  await r.clock.advanceAsync(1_000);
+  assert.equal(r.pinger.calls, 1);
+  const next = r.thread.nextSlotMs(ip)!;
+  await r.clock.advanceAsync(next + 5 - r.clock.now());
+  assert.equal(r.pinger.calls, 2, 'the second probe is in flight');
+  r.thread.remove(ip);
+  await r.clock.advanceAsync(next + 100 - r.clock.now());
+  assert.equal(r.state.get(ip)!.ping.consecutiveFails, 0, 'its failure is still in the thread');
+  r.thread.add(ip);
+  await r.clock.advanceAsync(10_000);
+  assert.equal(r.state.isPingSuspended(ip), true, 'the store tripped at the third failure in a row');
+  assert.equal(r.pinger.calls, 4, 'and so did the thread: no probe after the trip');
+  assert.equal(r.state.get(ip)!.ping.consecutiveFails, 0, 'no failure counted past the trip');
+  await r.thread.stop();
+});

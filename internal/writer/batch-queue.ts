@@ -30,13 +30,12 @@ export interface Batch {
 export interface BatchQueueOptions {
   /** Lines per batch. */
   batchSize: number;
-  /** Cap on one batch body, in UTF-16 code units. */
+  /** Cap on one batch body, in UTF-8 bytes (the line that reaches it is the batch's last). */
   maxBatchBytes: number;
 }
 
 interface OpenBatch {
   lines: LineBytes;
-  bytes: number;
   walGroup: number | undefined;
 }
 
@@ -88,7 +87,7 @@ export class BatchQueue {
   add(target: WriteTarget, line: string, walGroup?: number): boolean {
     const b = this.#open[target];
     if (b.lines.count === 0) b.walGroup = walGroup;
-    b.bytes += b.lines.appendLine(line) + 1;
+    b.lines.appendLine(line);
     return this.#added(target, b);
   }
 
@@ -99,17 +98,16 @@ export class BatchQueue {
   addPoint(target: WriteTarget, point: Point, opts: LineProtocolOptions, walGroup?: number): boolean | undefined {
     const b = this.#open[target];
     const empty = b.lines.count === 0;
-    const units = b.lines.appendPoint(point, opts);
-    if (units < 0) return undefined;
+    if (b.lines.appendPoint(point, opts) < 0) return undefined;
     if (empty) b.walGroup = walGroup;
-    b.bytes += units + 1;
     return this.#added(target, b);
   }
 
   #added(target: WriteTarget, b: OpenBatch): boolean {
     this.#points++;
     this.#last = b.lines;
-    if (b.lines.count < this.#o.batchSize && b.bytes < this.#o.maxBatchBytes) return false;
+    // Bytes as sent (newlines included), not characters: a multi-byte tag counts what it weighs.
+    if (b.lines.count < this.#o.batchSize && b.lines.byteLength < this.#o.maxBatchBytes) return false;
     return this.seal(target);
   }
 
@@ -133,21 +131,21 @@ export class BatchQueue {
 
   /**
    * Takes the oldest sealed batch merged with the sealed batches after it of the same target
-   * while the body stays within `maxBytes` (UTF-16 code units): a backlog leaves in one request
+   * while the body stays within `maxBytes` (UTF-8 bytes): a backlog leaves in one request
    * instead of one round trip per batch. Seq and write-ahead log group are the oldest's.
    */
   shiftCoalesced(maxBytes: number): Batch | undefined {
     const first = this.shift();
     if (!first) return undefined;
     const parts = [first];
-    let units = bodyUnits(first);
+    let bytes = bodyBytes(first);
     let points = first.points;
     let walGroup = first.walGroup;
     for (let next = this.#ready[0]; next !== undefined; next = this.#ready[0]) {
-      if (next.target !== first.target || units + 1 + bodyUnits(next) > maxBytes) break;
+      if (next.target !== first.target || bytes + 1 + bodyBytes(next) > maxBytes) break;
       this.shift();
       parts.push(next);
-      units += 1 + bodyUnits(next);
+      bytes += 1 + bodyBytes(next);
       points += next.points;
       if (next.walGroup !== undefined && (walGroup === undefined || next.walGroup < walGroup)) walGroup = next.walGroup;
     }
@@ -189,7 +187,7 @@ export class BatchQueue {
       const b = this.#open[target];
       if (dropped >= n || b.lines.count === 0) continue;
       const k = Math.min(n - dropped, b.lines.count);
-      b.bytes -= b.lines.shed(k);
+      b.lines.shed(k);
       this.#points -= k;
       dropped += k;
     }
@@ -210,6 +208,11 @@ export class BatchQueue {
     this.#points -= n;
     return n;
   }
+}
+
+/** The UTF-8 bytes of `batch.body`, without encoding it when the batch has its bytes. */
+function bodyBytes(batch: Batch): number {
+  return batch.bytes?.length ?? Buffer.byteLength(batch.body, 'utf8');
 }
 
 /** `batch.body.length`, without decoding its bytes when it has them. */
@@ -255,7 +258,7 @@ function bytesBatch(
 }
 
 function openBatch(sizeHintBytes: number): OpenBatch {
-  return { lines: new LineBytes(sizeHintBytes), bytes: 0, walGroup: undefined };
+  return { lines: new LineBytes(sizeHintBytes), walGroup: undefined };
 }
 
 /** The smallest `walGroup` among `batches`, or undefined when none has one. */

@@ -14,7 +14,7 @@ export interface InfluxWriterOptions {
   logger: Logger;
   /** Lines per request; a full batch is sent at once (config `influxdb.batch_size`); a batch is also sealed at half of maxBufferPoints. */
   batchSize: number;
-  /** Cap on one request body, in bytes (UTF-16 code units, close to bytes for line protocol). */
+  /** Cap on one request body, in UTF-8 bytes (the line that reaches it is the batch's last). */
   maxBatchBytes: number;
   /** A partial batch is sent after this long, in ms (config `influxdb.flush_interval`). */
   flushIntervalMs: number;
