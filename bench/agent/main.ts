@@ -38,6 +38,8 @@
 //          --probe-thread-nice N (probe_thread_nice of the agent)
 //          --probe-thread main|worker|both (probe_thread of the agent, default main; both: every case runs
 //                          twice in the same run, main then worker, named ..._main and ..._worker)
+//          --kernel-floor (after each case, the C floor bench/icmp/floor.c at the same pings/s for
+//                          min(baseline-seconds, 30) s: the agent's µs per ping as a multiple of the kernel's)
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import {
   createReadStream,
@@ -56,9 +58,11 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { formatIpv4 } from '../../internal/icmp/ipv4.js';
 import { parseDuration } from '../../src/config/duration.js';
+import { buildFloor } from '../icmp/floor.js';
 import { PingLineAnalyser, quantileOf, type PingAnalysis } from './analyse.js';
 import { summariseProfile, type CpuProfile } from './cpu-profile.js';
 import { deviceNetworks } from './fleet.js';
+import { kernelFloorRow } from './kernel-floor.js';
 import { exited, PROBE_EVERY_MS, sampleUsage, stopChild } from './measure.js';
 import { timedGet } from './proc.js';
 
@@ -935,13 +939,25 @@ const threaded: CaseSpec[] =
         { ...c, name: `${c.name}_worker`, probeThread: 'worker' },
       ])
     : cases.map((c) => ({ ...c, probeThread: probeThreadArg as 'main' | 'worker' }));
+const floorBin = args.includes('--kernel-floor') ? buildFloor() : undefined;
+if (floorBin !== undefined && !('path' in floorBin)) note(`--kernel-floor: ${floorBin.skipped}`);
 for (const c of threaded) {
   await runAgent(c);
+  const agentRow = rows.find((r) => r.case === c.name);
+  if (floorBin !== undefined && 'path' in floorBin && !c.reference && agentRow !== undefined) {
+    const f = await kernelFloorRow(
+      floorBin,
+      { ...c, agentUsPerPing: Number(agentRow.cpu_us_per_ping) },
+      Math.min(baselineSeconds, 30),
+    );
+    emit({ suite: 'agent', ...f.row }, f.lines);
+  }
   if ((baselineMode === 'noraw' || baselineMode === 'all') && !c.reference)
     await runAgent({ ...c, name: `${c.name}_noraw`, rawPoints: false });
   if ((baselineMode === 'fping' || baselineMode === 'all') && !c.reference) await runFping(c);
   if (baselineMode === 'noscrape' && c.prom && !c.reference)
     await runAgent({ ...c, name: `${c.name.replace(/_prom\d+s$/, '')}_prom_noscrape`, prom: { scrapeS: 0 } });
 }
+if (floorBin !== undefined && 'dispose' in floorBin) floorBin.dispose();
 sizingTable();
 process.exitCode = rows.every((r) => r.pass !== false) ? 0 : 1;
