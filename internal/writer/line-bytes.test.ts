@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { field, type FieldValue, type Point } from '../model/point.js';
 import { BatchQueue, type Batch } from './batch-queue.js';
 import { LineBytes } from './line-bytes.js';
-import { encodedTagSet, toLineProtocol, type LineProtocolOptions } from './line-protocol.js';
+import { encodedTagSet, toLineProtocol, writeRendered, type LineProtocolOptions } from './line-protocol.js';
 import { PendingLines } from './wal.js';
 
 const v2: LineProtocolOptions = { unsignedAsInteger: false };
@@ -210,4 +210,20 @@ test('floats are written as String writes them, RTTs of whole nanoseconds includ
   );
   const edges = [1e-6, 1e-7, 0.1, 0.000123, 999_999_999.999999, 1e9, 1e9 + 0.5, 123.4, 5e-324, -0, -0.5, 1e21, 0.3];
   for (const x of edges) assert.equal(written(x), String(x), String(x));
+});
+
+test('a point handed over by writeRendered is appended as its line, not rendered again; a copy of it is rendered', () => {
+  const point: Point = {
+    measurement: 'ping',
+    tags: { ip: '127.0.0.1' },
+    fields: { rtt_ms: field.float(1) },
+    timeMs: 1,
+  };
+  // A line that is not the point's rendering shows which path appendPoint took.
+  const marker = 'ping,ip=127.0.0.1 rtt_ms=2 1000000';
+  const b = new LineBytes();
+  const sink = { write: (p: Point): number => (b.appendPoint(p, v2) >= 0 ? 1 : 0), writtenTotal: 0, droppedTotal: 0 };
+  writeRendered(sink, point, marker);
+  b.appendPoint({ ...point }, v2);
+  assert.equal(b.text(), `${marker}\n${toLineProtocol(point, v2)!}`);
 });

@@ -1,6 +1,6 @@
 import { escape } from '@influxdata/influxdb-client';
 import type { Point } from '../model/point.js';
-import { attachedTags, encodeTags, type LineProtocolOptions } from './line-protocol.js';
+import { attachedTags, encodeTags, renderedLineOf, type LineProtocolOptions } from './line-protocol.js';
 
 // The same renderings as toLineProtocol (line-protocol.ts), written as bytes: line-bytes.test.ts
 // holds the two to identical output for arbitrary points.
@@ -111,6 +111,8 @@ export class LineBytes {
    * UTF-16 code units, or -1 (nothing appended) when toLineProtocol would return undefined.
    */
   appendPoint(point: Point, opts: LineProtocolOptions): number {
+    const rendered = renderedLineOf(point);
+    if (rendered !== undefined) return this.appendLine(rendered);
     if (point.measurement === '' || !Number.isFinite(point.timeMs)) return -1;
     const start = this.#end;
     this.#lineUnits = 0;

@@ -127,6 +127,11 @@ export function writeRendered(sink: PointSink, point: Point, line: string): numb
   }
 }
 
+/** The line {@link writeRendered} is writing for this very `point`, or undefined. */
+export function renderedLineOf(point: Point): string | undefined {
+  return point === renderedPoint ? renderedLine : undefined;
+}
+
 /**
  * Renders one point as a line of InfluxDB line protocol with millisecond timestamps, using the
  * escaping of @influxdata/influxdb-client (`escape.measurement/tag/quoted`) and the same output
