@@ -38,16 +38,19 @@ const noStalls: StallMonitor = {
 
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-/** Runs `n` devices at 1 s for `simSeconds` of simulated time after a 3 s warm-up. */
-export async function pipelineSim(n: number, simSeconds: number): Promise<PipelineFigures> {
+/**
+ * The main thread's side of both pipelines in simulated time: a writer into a null transport (it
+ * counts the bytes), DeviceTags with one network label, the device store and the RTT histogram.
+ */
+export async function simulatedDownstream(n: number) {
   const clock = new FakeClock(1_700_000_040_000);
   const logger = silentLogger();
-  let bytes = 0;
+  let sent = 0;
   const transport: LineTransport = {
     name: 'null',
     unsignedAsInteger: false,
     send: (body) => {
-      bytes += body.length;
+      sent += body.length;
       return Promise.resolve();
     },
     close: () => Promise.resolve(),
@@ -65,6 +68,12 @@ export async function pipelineSim(n: number, simSeconds: number): Promise<Pipeli
     buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [new Registry()],
   });
+  return { clock, logger, writer, tags, store, rtt, bytes: (): number => sent };
+}
+
+/** Runs `n` devices at 1 s for `simSeconds` of simulated time after a 3 s warm-up. */
+export async function pipelineSim(n: number, simSeconds: number): Promise<PipelineFigures> {
+  const { clock, logger, writer, tags, store, rtt, bytes } = await simulatedDownstream(n);
   let k = 0;
   const answer = (ip: string): PingOutcome => ({
     ok: true,
@@ -115,5 +124,5 @@ export async function pipelineSim(n: number, simSeconds: number): Promise<Pipeli
   await sched.stop();
   await writer.close();
   writer.checkBooks();
-  return { usPerPing: (cpu.user + cpu.system) / pings, userUsPerPing: cpu.user / pings, pings, bytes };
+  return { usPerPing: (cpu.user + cpu.system) / pings, userUsPerPing: cpu.user / pings, pings, bytes: bytes() };
 }

@@ -5,18 +5,11 @@
 // protocol and the writer in front of a transport that only counts bytes. The pinger answers at
 // once. Reported: CPU per ping of the whole, and of the main side alone (the batch handler: decode
 // through the writer's enqueue); the rest is the thread side (scheduler, pinger, encoder, clone).
-import { Histogram, Registry } from 'prom-client';
 import type { PingOutcome, Pinger } from '../../internal/model/ping.js';
 import { ProbeThread, type ProbeThreadSpawn } from '../../internal/schedule/probe-thread.js';
 import type { StallMonitor } from '../../internal/schedule/stall-monitor.js';
-import { DeviceStore } from '../../internal/state/device-store.js';
-import { FakeClock } from '../../internal/testkit/fake-clock.js';
 import { inProcessProbeThread } from '../../internal/testkit/in-process-probe-thread.js';
-import { silentLogger } from '../../internal/testkit/logger.js';
-import { InfluxWriter } from '../../internal/writer/influx-writer.js';
-import type { LineTransport } from '../../internal/writer/transport.js';
-import { parseConfigText } from '../../src/config/load.js';
-import { DeviceTags } from '../../src/device-tags.js';
+import { simulatedDownstream } from './pipeline.js';
 
 /** One run's figures. */
 export interface ProbeResultsFigures {
@@ -50,31 +43,7 @@ const cpuUs = (): number => {
 
 /** Runs `n` devices at 1 s for `simSeconds` of simulated time after a 3 s warm-up; every `failEvery`th probe times out (0: none). */
 export async function probeResultsSim(n: number, simSeconds: number, failEvery = 0): Promise<ProbeResultsFigures> {
-  const clock = new FakeClock(1_700_000_040_000);
-  const logger = silentLogger();
-  let bytes = 0;
-  const transport: LineTransport = {
-    name: 'null',
-    unsignedAsInteger: false,
-    send: (body) => {
-      bytes += body.length;
-      return Promise.resolve();
-    },
-    close: () => Promise.resolve(),
-  };
-  const writer = new InfluxWriter({ transport, clock, logger, batchSize: 5000, maxBufferPoints: 1_000_000 });
-  await writer.start();
-  const config = parseConfigText('agent_name: bench\nnetworks: [{cidr: "127.0.0.0/8", labels: {site: lab}}]\n', {
-    env: {},
-  }).config;
-  const tags = new DeviceTags(writer, config);
-  const store = new DeviceStore({ clock, maxDevices: n });
-  const rtt = new Histogram({
-    name: 'rtt',
-    help: 'RTT',
-    buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
-    registers: [new Registry()],
-  });
+  const { clock, logger, writer, tags, store, rtt, bytes } = await simulatedDownstream(n);
   let k = 0;
   const pinger: Pinger = {
     ping: (ip) => {
@@ -138,6 +107,6 @@ export async function probeResultsSim(n: number, simSeconds: number, failEvery =
     minUsPerPing: minUs / perSecond,
     minMainUsPerPing: minMainUs / perSecond,
     pings,
-    bytes,
+    bytes: bytes(),
   };
 }
