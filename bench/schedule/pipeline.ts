@@ -29,14 +29,16 @@ export interface PipelineFigures {
   bytes: number;
 }
 
-const noStalls: StallMonitor = {
+/** A stall monitor that never sees a stall (simulated time has none). */
+export const noStalls: StallMonitor = {
   start: () => undefined,
   stop: () => undefined,
   maxStallMs: () => 0,
   stats: () => ({ stallsTotal: 0, stallMsTotal: 0, maxStallMs: 0, loopDelayP99Ms: NaN }),
 };
 
-const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+/** One turn of the event loop (lets the writer's flushes run between simulated seconds). */
+export const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /**
  * The main thread's side of both pipelines in simulated time: a writer into a null transport (it

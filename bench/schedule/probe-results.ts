@@ -7,9 +7,8 @@
 // through the writer's enqueue); the rest is the thread side (scheduler, pinger, encoder, clone).
 import type { PingOutcome, Pinger } from '../../internal/model/ping.js';
 import { ProbeThread, type ProbeThreadSpawn } from '../../internal/schedule/probe-thread.js';
-import type { StallMonitor } from '../../internal/schedule/stall-monitor.js';
 import { inProcessProbeThread } from '../../internal/testkit/in-process-probe-thread.js';
-import { simulatedDownstream } from './pipeline.js';
+import { noStalls, simulatedDownstream, tick } from './pipeline.js';
 
 /** One run's figures. */
 export interface ProbeResultsFigures {
@@ -28,14 +27,6 @@ export interface ProbeResultsFigures {
   bytes: number;
 }
 
-const noStalls: StallMonitor = {
-  start: () => undefined,
-  stop: () => undefined,
-  maxStallMs: () => 0,
-  stats: () => ({ stallsTotal: 0, stallMsTotal: 0, maxStallMs: 0, loopDelayP99Ms: NaN }),
-};
-
-const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 const cpuUs = (): number => {
   const u = process.cpuUsage();
   return u.user + u.system;
